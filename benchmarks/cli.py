@@ -1,0 +1,34 @@
+"""`promessa bench`: run benchmark modules and regenerate BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run the benchmark suite and regenerate BENCHMARKS.md")
+    p.add_argument("--only", default="", help="comma-separated areas (default: every area that has a module)")
+    p.add_argument("--size", default="small", choices=["small", "medium", "full"], help="problem size; `full` is the issues' target size")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=0, help="timed repeats per case (0: the module's default)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from benchmarks import harness
+
+    areas = [a for a in args.only.split(",") if a] or [
+        a for a in harness.AREAS if importlib.util.find_spec(f"benchmarks.bench_{a}") is not None
+    ]
+    failed = 0
+    for area in areas:
+        print(f"== {area} (size {args.size}) ...", flush=True)
+        payload = harness.run_area(area, size=args.size, seed=args.seed, repeats=args.repeats)
+        for r in payload["results"]:
+            mark = {True: "ok ", False: "MISS", None: "   "}[r["passed"]]
+            print(f"  [{mark}] {r['case']:<44} {r['metric']:<12} {r['value']:>14.4g} {r['unit']:<8} {r['target'] or ''}")
+            failed += r["passed"] is False
+    path = harness.write_markdown()
+    print(f"wrote {path}")
+    return 0
