@@ -1,0 +1,479 @@
+"""The durable order book: one interface, two backends.
+
+- :class:`SqliteStore` - embedded default: a file, WAL journal, ``synchronous=FULL`` (an
+  acknowledged transaction survives power loss and ``kill -9``).
+- :class:`PostgresStore` - production: a ``postgresql://`` URL (psycopg 3), tables in their
+  own schema.
+
+Tables (created on open): ``orders`` (one row per order with the whole order as JSON plus the
+columns searches use), ``order_lines`` and ``schedule_lines`` (projections for queries and
+:meth:`OrderStore.open_commitments`), ``audit`` (every transition: who, when, from, to),
+``idempotency`` (key, request hash, stored answer), ``import_keys`` (source system + source
+order id -> order id) and ``journal`` (the commitment journal: every commit and release of
+supply with a monotonically increasing ``seq``).
+
+Everything one request changes is a :class:`~orderbook.model.WriteSet`, written by
+:meth:`OrderStore.apply` in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from orderbook.model import AuditEntry, Commitment, JournalEntry, Order, WriteSet
+from promessa.errors import ValidationError
+
+_TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY,
+    customer TEXT NOT NULL,
+    zone TEXT,
+    status TEXT NOT NULL,
+    source_system TEXT,
+    source_order_id TEXT,
+    requested_date TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer);
+CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
+CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at);
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    location TEXT,
+    qty {REAL} NOT NULL,
+    requested_date TEXT NOT NULL,
+    unit_price {REAL},
+    price_override INTEGER NOT NULL,
+    promised_qty {REAL} NOT NULL,
+    shipped_qty {REAL} NOT NULL,
+    delivered_qty {REAL} NOT NULL,
+    PRIMARY KEY (order_id, line_no)
+);
+CREATE INDEX IF NOT EXISTS order_lines_item ON order_lines (item);
+CREATE TABLE IF NOT EXISTS schedule_lines (
+    order_id TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    sl_no INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    location TEXT NOT NULL,
+    date TEXT NOT NULL,
+    qty {REAL} NOT NULL,
+    demand_class TEXT,
+    shipped_qty {REAL} NOT NULL,
+    PRIMARY KEY (order_id, line_no, sl_no)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id {AUTOID},
+    order_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_order ON audit (order_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS import_keys (
+    source_system TEXT NOT NULL,
+    source_order_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    PRIMARY KEY (source_system, source_order_id)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq BIGINT PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    order_id TEXT,
+    line_no INTEGER,
+    item TEXT NOT NULL,
+    location TEXT NOT NULL,
+    date TEXT NOT NULL,
+    qty {REAL} NOT NULL,
+    demand_class TEXT
+);
+"""
+
+
+class OrderStore:
+    """Interface of the durable order book (see module docstring). Backends fill in `_connect`."""
+
+    kind = "abstract"
+    _param = "?"
+
+    def __init__(self) -> None:
+        self._wlock = threading.Lock()
+        self._rlock = threading.Lock()
+
+    # -- backend hooks -------------------------------------------------------------------
+    def _write_conn(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read_conn(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _begin(self, conn) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql if self._param == "?" else sql.replace("?", self._param)
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._rlock:
+            conn = self._read_conn()
+            cur = conn.execute(self._sql(sql), tuple(params))
+            rows = cur.fetchall()
+            self._end_read(conn)
+            return rows
+
+    def _end_read(self, conn) -> None:
+        pass
+
+    # -- writes --------------------------------------------------------------------------
+    def apply(self, ws: WriteSet) -> None:
+        """Write everything in `ws` in one durable transaction (all or nothing)."""
+        if not ws:
+            return
+        with self._wlock:
+            conn = self._write_conn()
+            self._begin(conn)
+            try:
+                self._apply(conn, ws)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def _apply(self, conn, ws: WriteSet) -> None:
+        q = self._sql
+        cur = conn.cursor()
+        if ws.orders:
+            ids = [(o.order_id,) for o in ws.orders]
+            cur.executemany(q("DELETE FROM order_lines WHERE order_id = ?"), ids)
+            cur.executemany(q("DELETE FROM schedule_lines WHERE order_id = ?"), ids)
+            cur.executemany(
+                q(
+                    "INSERT INTO orders (order_id, customer, zone, status, source_system, source_order_id, "
+                    "requested_date, created_at, updated_at, version, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer, zone = excluded.zone, "
+                    "status = excluded.status, requested_date = excluded.requested_date, "
+                    "updated_at = excluded.updated_at, version = excluded.version, doc = excluded.doc"
+                ),
+                [
+                    (
+                        o.order_id, o.customer, o.zone, str(o.status), o.source_system, o.source_order_id,
+                        o.requested_date.isoformat() if o.requested_date else None,
+                        o.created_at.isoformat(), o.updated_at.isoformat(), o.version,
+                        json.dumps(o.to_dict(), separators=(",", ":")),
+                    )
+                    for o in ws.orders
+                ],
+            )
+            line_rows, sl_rows = [], []
+            for o in ws.orders:
+                for ln in o.lines:
+                    line_rows.append((
+                        o.order_id, ln.line, ln.item, ln.location, ln.qty, ln.requested_date.isoformat(),
+                        ln.unit_price, int(ln.price_override), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                    ))
+                    for k, s in enumerate(ln.schedule):
+                        sl_rows.append((
+                            o.order_id, ln.line, k, ln.item, ln.location, s.date.isoformat(), s.qty,
+                            ln.demand_class or o.demand_class, s.shipped_qty,
+                        ))
+            if line_rows:
+                cur.executemany(
+                    q(
+                        "INSERT INTO order_lines (order_id, line_no, item, location, qty, requested_date, unit_price, "
+                        "price_override, promised_qty, shipped_qty, delivered_qty) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                    ),
+                    line_rows,
+                )
+            if sl_rows:
+                cur.executemany(
+                    q(
+                        "INSERT INTO schedule_lines (order_id, line_no, sl_no, item, location, date, qty, demand_class, "
+                        "shipped_qty) VALUES (?,?,?,?,?,?,?,?,?)"
+                    ),
+                    sl_rows,
+                )
+        if ws.audit:
+            cur.executemany(
+                q("INSERT INTO audit (order_id, at, actor, action, from_status, to_status, detail) VALUES (?,?,?,?,?,?,?)"),
+                [
+                    (a.order_id, a.at.isoformat(), a.actor, a.action, a.from_status, a.to_status,
+                     json.dumps(a.detail) if a.detail is not None else None)
+                    for a in ws.audit
+                ],
+            )
+        if ws.journal:
+            cur.executemany(
+                q(
+                    "INSERT INTO journal (seq, at, kind, order_id, line_no, item, location, date, qty, demand_class) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+                ),
+                [
+                    (j.seq, j.at.isoformat(), j.kind, j.order_id, j.line, j.item, j.location, j.date.isoformat(),
+                     j.qty, j.demand_class)
+                    for j in ws.journal
+                ],
+            )
+        if ws.idempotency:
+            now = dt.datetime.now(dt.timezone.utc).isoformat()
+            cur.executemany(
+                q("INSERT INTO idempotency (key, request_hash, status_code, response, created_at) VALUES (?,?,?,?,?)"),
+                [(k, h, s, b, now) for k, h, s, b in ws.idempotency],
+            )
+        if ws.import_keys:
+            cur.executemany(
+                q("INSERT INTO import_keys (source_system, source_order_id, order_id) VALUES (?,?,?)"),
+                ws.import_keys,
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+    def load_orders(self) -> list[Order]:
+        return [Order.from_dict(json.loads(r[0])) for r in self._query("SELECT doc FROM orders ORDER BY created_at, order_id")]
+
+    def get_order(self, order_id: str) -> Order | None:
+        rows = self._query("SELECT doc FROM orders WHERE order_id = ?", (order_id,))
+        return Order.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def search(
+        self,
+        *,
+        customer: str | None = None,
+        item: str | None = None,
+        status: list[str] | None = None,
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        requested_from: dt.date | None = None,
+        requested_to: dt.date | None = None,
+        source_system: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Order], int]:
+        """Orders matching every given filter, newest first; returns (page, total count)."""
+        where, params = [], []
+        if customer is not None:
+            where.append("customer = ?")
+            params.append(customer)
+        if status:
+            where.append("status IN (" + ",".join("?" * len(status)) + ")")
+            params.extend(status)
+        if item is not None:
+            where.append("EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = orders.order_id AND l.item = ?)")
+            params.append(item)
+        if created_from is not None:
+            where.append("created_at >= ?")
+            params.append(_utc(created_from).isoformat())
+        if created_to is not None:
+            where.append("created_at < ?")
+            params.append(_utc(created_to).isoformat())
+        if requested_from is not None:
+            where.append("requested_date >= ?")
+            params.append(requested_from.isoformat())
+        if requested_to is not None:
+            where.append("requested_date <= ?")
+            params.append(requested_to.isoformat())
+        if source_system is not None:
+            where.append("source_system = ?")
+            params.append(source_system)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self._query("SELECT COUNT(*) FROM orders" + clause, params)[0][0]
+        rows = self._query(
+            "SELECT doc FROM orders" + clause + " ORDER BY created_at DESC, order_id DESC LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        return [Order.from_dict(json.loads(r[0])) for r in rows], int(total)
+
+    def audit(self, order_id: str) -> list[AuditEntry]:
+        rows = self._query(
+            "SELECT order_id, at, actor, action, from_status, to_status, detail FROM audit WHERE order_id = ? ORDER BY id",
+            (order_id,),
+        )
+        return [
+            AuditEntry(order_id=r[0], at=dt.datetime.fromisoformat(r[1]), actor=r[2], action=r[3], from_status=r[4],
+                       to_status=r[5], detail=json.loads(r[6]) if r[6] else None)
+            for r in rows
+        ]
+
+    def idempotency(self, key: str) -> tuple[str, int, str] | None:
+        """(request hash, status code, response body) stored for `key`, or None."""
+        rows = self._query("SELECT request_hash, status_code, response FROM idempotency WHERE key = ?", (key,))
+        return (rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
+
+    def import_key(self, source_system: str, source_order_id: str) -> str | None:
+        rows = self._query(
+            "SELECT order_id FROM import_keys WHERE source_system = ? AND source_order_id = ?",
+            (source_system, source_order_id),
+        )
+        return rows[0][0] if rows else None
+
+    def max_seq(self) -> int:
+        rows = self._query("SELECT MAX(seq) FROM journal")
+        return int(rows[0][0] or 0)
+
+    def journal_since(self, seq: int = 0) -> list[JournalEntry]:
+        """Every commit and release with a sequence number greater than `seq`, in order."""
+        rows = self._query(
+            "SELECT seq, kind, item, location, date, qty, order_id, line_no, demand_class, at FROM journal "
+            "WHERE seq > ? ORDER BY seq",
+            (int(seq),),
+        )
+        return [
+            JournalEntry(seq=int(r[0]), kind=r[1], item=r[2], location=r[3], date=dt.date.fromisoformat(r[4]),
+                         qty=float(r[5]), order_id=r[6], line=r[7], demand_class=r[8], at=dt.datetime.fromisoformat(r[9]))
+            for r in rows
+        ]
+
+    def open_commitments(self) -> list[Commitment]:
+        """Open (unshipped) schedule-line quantities of orders that still hold supply."""
+        rows = self._query(
+            "SELECT s.item, s.location, s.date, s.qty - s.shipped_qty, s.demand_class, s.order_id, s.line_no "
+            "FROM schedule_lines s JOIN orders o ON o.order_id = s.order_id "
+            "WHERE o.status IN ('captured', 'on_hold', 'scheduled', 'backordered', 'partially_shipped') "
+            "AND s.qty - s.shipped_qty > 1e-9 ORDER BY s.item, s.location, s.date"
+        )
+        return [
+            Commitment(item=r[0], location=r[1], date=dt.date.fromisoformat(r[2]), qty=float(r[3]), demand_class=r[4],
+                       order_id=r[5], line=int(r[6]))
+            for r in rows
+        ]
+
+    def count_orders(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self._query("SELECT status, COUNT(*) FROM orders GROUP BY status")}
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+
+
+class SqliteStore(OrderStore):
+    """Embedded order book: one SQLite file in WAL mode with ``synchronous=FULL``."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._w = self._open()
+        self._w.executescript(_DDL.replace("{REAL}", "REAL").replace("{AUTOID}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+        self._r = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _write_conn(self):
+        return self._w
+
+    def _read_conn(self):
+        return self._r
+
+    def _begin(self, conn) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def pragmas(self) -> dict[str, Any]:
+        return {
+            "journal_mode": self._w.execute("PRAGMA journal_mode").fetchone()[0],
+            "synchronous": self._w.execute("PRAGMA synchronous").fetchone()[0],
+        }
+
+    def close(self) -> None:
+        for c in (self._r, self._w):
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing twice is fine
+                pass
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class PostgresStore(OrderStore):
+    """Production order book on PostgreSQL (psycopg 3); tables live in schema `schema`."""
+
+    kind = "postgresql"
+    _param = "%s"
+
+    def __init__(self, url: str, *, schema: str = "promessa") -> None:
+        import psycopg
+
+        super().__init__()
+        if not _IDENT.match(schema):
+            raise ValidationError("not a valid PostgreSQL schema name", field="pg_schema", value=schema,
+                                  hint="letters, digits and underscores, starting with a letter")
+        self.url = url
+        self.schema = schema
+        with psycopg.connect(url, autocommit=True) as boot:
+            boot.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        opts = f"-c search_path={schema}"
+        self._w = psycopg.connect(url, options=opts)
+        with self._w.transaction():
+            for stmt in _DDL.replace("{REAL}", "DOUBLE PRECISION").replace("{AUTOID}", "BIGSERIAL PRIMARY KEY").split(";"):
+                if stmt.strip():
+                    self._w.execute(stmt)
+        self._w.commit()
+        self._r = psycopg.connect(url, options=opts, autocommit=True)
+
+    def _write_conn(self):
+        return self._w
+
+    def _read_conn(self):
+        return self._r
+
+    def _begin(self, conn) -> None:
+        pass  # psycopg opens a transaction on the first statement (autocommit off)
+
+    def close(self) -> None:
+        for c in (self._r, self._w):
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def drop(self) -> None:
+        """Drop the whole schema (tests)."""
+        import psycopg
+
+        self.close()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def open_store(db: str | Path, *, pg_schema: str = "promessa") -> OrderStore:
+    """Open (and create) the order book named by a file path or a ``postgresql://`` URL."""
+    s = str(db)
+    if s.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(s, schema=pg_schema)
+    if "://" in s:
+        raise ValidationError("unsupported order-book URL", field="db", value=s,
+                              hint="use a file path (SQLite) or a postgresql:// URL")
+    return SqliteStore(s)
