@@ -1,0 +1,72 @@
+"""Status and reason codes shared by the kernels (integers) and the Python layer (enums).
+
+Kernels return these integer codes; only the Python layer turns them into messages.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.IntEnum):
+    FULL = 0      # the whole quantity on the requested date
+    LATE = 1      # the whole quantity, some or all of it after the requested date
+    PARTIAL = 2   # only part of the quantity could be promised (policy allows partial)
+    SHORT = 3     # nothing promised
+
+    @property
+    def description(self) -> str:
+        return _STATUS_TEXT[self]
+
+
+_STATUS_TEXT = {
+    Status.FULL: "promised in full on the requested date",
+    Status.LATE: "promised in full, later than requested",
+    Status.PARTIAL: "promised in part",
+    Status.SHORT: "not promised",
+}
+
+
+class Reason(enum.IntEnum):
+    """The binding constraint when a promise is short or late."""
+
+    NONE = 0
+    SUPPLY = 1          # not enough supply by the requested date
+    LEAD_TIME = 2       # covered only by replenishment after the lead time
+    CALENDAR = 3        # the requested day is not a working day at the location
+    MAX_LATENESS = 4    # the quantity is available, but later than the policy allows
+    HORIZON = 5         # the quantity is not available within the horizon
+    NO_SOURCE = 6       # the item has no row at that location
+    ALLOCATION = 7      # the demand class's allocation binds
+    CAPACITY = 8        # resource capacity binds (capable-to-promise)
+    MATERIAL = 9        # a component binds (capable-to-promise)
+    SPLIT_LIMIT = 10    # more schedule lines would be needed than the policy allows
+
+    @property
+    def description(self) -> str:
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    Reason.NONE: "no constraint binds",
+    Reason.SUPPLY: "not enough supply by the requested date",
+    Reason.LEAD_TIME: "covered by replenishment after the lead time",
+    Reason.CALENDAR: "the requested day is not a working day at the location",
+    Reason.MAX_LATENESS: "available only later than the policy's maximum lateness",
+    Reason.HORIZON: "not available within the planning horizon",
+    Reason.NO_SOURCE: "the item is not stocked at that location",
+    Reason.ALLOCATION: "the demand class's allocation is used up",
+    Reason.CAPACITY: "resource capacity is used up",
+    Reason.MATERIAL: "a component is short",
+    Reason.SPLIT_LIMIT: "more schedule lines would be needed than the policy allows",
+}
+
+# Policy flags (bit set) passed to kernels.
+FLAG_PARTIAL = 1
+FLAG_SPLIT = 2
+
+# Most schedule lines one promise may have (kernel output width).
+MAX_LINES = 8
+
+# Quantities are compared with this tolerance, never with ==.
+EPS = 1e-9

@@ -1,0 +1,344 @@
+"""Compiled ATP kernels. Arrays, scalars and integer codes only; no Python objects.
+
+Reference semantics (DESIGN.md): for one item-location, ``C[t]`` is the running net position
+(supply - demand - committed). A new request can take ``A(t) = max(0, min_{s>=t} C[s])`` at
+bucket t. With a replenishment lead time ``L`` (lt >= 0), supply is unlimited from bucket L
+on: ``A(t) = inf`` for t >= L and the minimum for t < L runs over ``[t, L)`` only.
+Committing q at t lowers ``C[s]`` for every s >= t.
+
+Outcomes are status and reason codes from `promising.enums`, never exceptions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT
+
+INF = np.inf
+
+# status / reason codes as plain ints for the compiled code (mirrors promising.enums)
+_FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
+_R_NONE, _R_SUPPLY, _R_LEAD_TIME, _R_CALENDAR, _R_MAX_LATENESS, _R_HORIZON, _R_NO_SOURCE = 0, 1, 2, 3, 4, 5, 6
+
+
+@njit(cache=True, nogil=True)
+def availability_1d_nb(cum, lt, start, out):
+    """out[t] = A(t) for t in [start, H). Returns nothing; O(H - start)."""
+    H = cum.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    m = INF
+    for s in range(end - 1, start - 1, -1):
+        c = cum[s]
+        if c < m:
+            m = c
+        out[s] = m if m > 0.0 else 0.0
+    for s in range(max(end, start), H):
+        out[s] = INF
+
+
+@njit(cache=True, nogil=True)
+def available_at_1d_nb(cum, lt, t):
+    """A(t) for one bucket."""
+    H = cum.shape[0]
+    if lt >= 0 and t >= lt:
+        return INF
+    end = H if lt < 0 else min(lt, H)
+    m = INF
+    for s in range(t, end):
+        if cum[s] < m:
+            m = cum[s]
+    return m if m > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def earliest_1d_nb(cum, lt, cal, qty, start):
+    """Earliest open bucket t >= start with A(t) >= qty, or -1 within the horizon."""
+    H = cum.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    # scan backward keeping the suffix minimum; remember the smallest qualifying open bucket
+    best = -1
+    if lt >= 0:
+        for t in range(max(end, start), H):
+            if cal.shape[0] == 0 or cal[t]:
+                best = t
+                break
+    m = INF
+    for s in range(end - 1, start - 1, -1):
+        if cum[s] < m:
+            m = cum[s]
+        if m < qty - EPS:
+            break
+        if cal.shape[0] == 0 or cal[s]:
+            best = s
+    return best
+
+
+@njit(cache=True, nogil=True)
+def commit_1d_nb(cum, t, qty):
+    """Commit qty at bucket t: lower C[s] for s >= t. Returns True when no position that was
+    non-negative went negative (the commitment fits)."""
+    fits = True
+    for s in range(t, cum.shape[0]):
+        before = cum[s]
+        after = before - qty
+        cum[s] = after
+        if after < -EPS and before >= -EPS:
+            fits = False
+    return fits
+
+
+@njit(cache=True, nogil=True)
+def release_1d_nb(cum, t, qty):
+    """Release qty committed at bucket t (exact inverse of commit_1d_nb)."""
+    for s in range(t, cum.shape[0]):
+        cum[s] += qty
+
+
+@njit(cache=True, nogil=True)
+def _is_open(cal, t):
+    return cal.shape[0] == 0 or cal[t]
+
+
+@njit(cache=True, nogil=True)
+def _late_reason(cal, avail, lt, req, qty, t_last):
+    if not _is_open(cal, req) and avail[req] >= qty - EPS:
+        return _R_CALENDAR
+    if lt >= 0 and t_last >= lt:
+        return _R_LEAD_TIME
+    return _R_SUPPLY
+
+
+@njit(cache=True, nogil=True)
+def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q):
+    """Promise `qty` requested at bucket `req` against one item-location.
+
+    cum: float64[H] running net position (modified only when `commit`).
+    lt: replenishment lead time in buckets, -1 for none. cal: bool[H] open days, or empty (all open).
+    max_late: maximum lateness in buckets, -1 for no limit. flags: FLAG_PARTIAL | FLAG_SPLIT.
+    max_lines: most schedule lines (>= 1, <= len(out_b)). scratch: float64[H] work space.
+    Writes schedule lines into out_b/out_q and returns (status, reason, n_lines, earliest_full),
+    where earliest_full is the earliest open bucket with the whole quantity available (-1: none).
+    """
+    H = cum.shape[0]
+    allow_partial = (flags & FLAG_PARTIAL) != 0
+    allow_split = (flags & FLAG_SPLIT) != 0
+    availability_1d_nb(cum, lt, req, scratch)
+    last = H - 1 if max_late < 0 else min(H - 1, req + max_late)
+    ef = -1
+    for t in range(req, H):
+        if scratch[t] >= qty - EPS and _is_open(cal, t):
+            ef = t
+            break
+    lo = -1  # last open bucket in the window
+    for t in range(last, req - 1, -1):
+        if _is_open(cal, t):
+            lo = t
+            break
+    n = 0
+    taken = 0.0
+    if allow_split and max_lines > 1 and lo >= 0:
+        remaining = qty
+        for t in range(req, last + 1):
+            if not _is_open(cal, t):
+                continue
+            inc = scratch[t] - taken
+            if inc <= EPS:
+                continue
+            if n == max_lines - 1 and inc < remaining - EPS:
+                continue  # keep the last line for the whole rest
+            take = inc if inc < remaining else remaining
+            out_b[n] = t
+            out_q[n] = take
+            n += 1
+            taken += take
+            remaining -= take
+            if remaining <= EPS:
+                break
+        if remaining > EPS and allow_partial and n == max_lines - 1:
+            final = scratch[lo] - taken
+            if final > EPS:
+                start = out_b[n - 1] if n > 0 else req
+                for t in range(start, lo + 1):
+                    if _is_open(cal, t) and scratch[t] - taken >= final - EPS:
+                        out_b[n] = t
+                        out_q[n] = final
+                        n += 1
+                        taken += final
+                        break
+    else:
+        if ef >= 0 and ef <= last:
+            out_b[0] = ef
+            out_q[0] = qty
+            n = 1
+            taken = qty
+        elif allow_partial and lo >= 0:
+            best = scratch[lo]
+            if best > EPS:
+                for t in range(req, lo + 1):
+                    if _is_open(cal, t) and scratch[t] >= best - EPS:
+                        out_b[0] = t
+                        out_q[0] = best
+                        n = 1
+                        taken = best
+                        break
+    if taken >= qty - EPS:
+        t_last = out_b[n - 1]
+        if n == 1 and t_last == req:
+            status, reason = _FULL, _R_NONE
+        else:
+            status, reason = _LATE, _late_reason(cal, scratch, lt, req, qty, t_last)
+    else:
+        if not allow_partial:
+            n = 0
+            taken = 0.0
+        status = _PARTIAL if taken > EPS else _SHORT
+        if lo < 0:
+            reason = _R_CALENDAR
+        elif ef < 0:
+            reason = _R_HORIZON
+        elif ef > last:
+            reason = _R_MAX_LATENESS
+        else:
+            reason = _R_SUPPLY
+    if commit:
+        for k in range(n):
+            commit_1d_nb(cum, out_b[k], out_q[k])
+    return status, reason, n, ef
+
+
+@njit(cache=True, nogil=True)
+def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flags, max_lines, commit,
+                     out_status, out_reason, out_n, out_b, out_q, out_ef):
+    """Promise many lines in the given order, each consuming what the previous ones committed
+    (when `commit`). ils[i] = -1 means the item is not stocked at that location (NO_SOURCE)."""
+    n_lines = ils.shape[0]
+    H = cum.shape[1]
+    scratch = np.empty(H)
+    no_cal = np.ones(0, dtype=np.bool_)
+    for i in range(n_lines):
+        il = ils[i]
+        if il < 0:
+            out_status[i] = _SHORT
+            out_reason[i] = _R_NO_SOURCE
+            out_n[i] = 0
+            out_ef[i] = -1
+            continue
+        c = il_cal[il]
+        cal = cal_open[c] if c >= 0 else no_cal
+        s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                    commit, scratch, out_b[i], out_q[i])
+        out_status[i] = s
+        out_reason[i] = r
+        out_n[i] = n
+        out_ef[i] = ef
+
+
+@njit(cache=True, nogil=True)
+def commit_batch_nb(cum, ils, buckets, qty, sign, out_fits):
+    """Commit (sign=+1) or release (sign=-1) many schedule lines; out_fits[i] False where a
+    commitment pushed a non-negative position below zero (kept anyway; the caller reports it)."""
+    for i in range(ils.shape[0]):
+        if sign > 0:
+            out_fits[i] = commit_1d_nb(cum[ils[i]], buckets[i], qty[i])
+        else:
+            release_1d_nb(cum[ils[i]], buckets[i], qty[i])
+            out_fits[i] = True
+
+
+@njit(cache=True, nogil=True)
+def consumption_1d_nb(supply, cum, out):
+    """Quantity consumed per bucket (existing demand + commitments) = supply - net position change."""
+    prev = 0.0
+    for t in range(cum.shape[0]):
+        out[t] = supply[t] - (cum[t] - prev)
+        prev = cum[t]
+
+
+@njit(cache=True, nogil=True)
+def peg_1d_nb(sup_bucket, sup_qty, consumed, line_b, line_q, out_line, out_rec, out_qty):
+    """Pegging: which supply records each new schedule line consumes.
+
+    First-in first-out by date: demand (existing consumption first, then the new lines) is
+    served in bucket order from supply records that have arrived by then; unserved demand
+    waits for later receipts. A new line's part left unserved at the end is pegged to record
+    -1 (replenishment beyond the lead time). Lines must be sorted by bucket. Returns the
+    number of pegs written.
+    """
+    H = consumed.shape[0]
+    R = sup_bucket.shape[0]
+    n = line_b.shape[0]
+    rem = sup_qty.copy()
+    q_line = np.empty(H + n, dtype=np.int64)
+    q_rem = np.empty(H + n)
+    head = 0
+    tail = 0
+    rp = 0
+    fp = 0
+    li = 0
+    k = 0
+    for b in range(H):
+        while rp < R and sup_bucket[rp] <= b:
+            rp += 1
+        if consumed[b] > EPS:
+            q_line[tail] = -1
+            q_rem[tail] = consumed[b]
+            tail += 1
+        while li < n and line_b[li] == b:
+            q_line[tail] = li
+            q_rem[tail] = line_q[li]
+            tail += 1
+            li += 1
+        while head < tail and fp < rp:
+            take = q_rem[head] if q_rem[head] < rem[fp] else rem[fp]
+            if q_line[head] >= 0 and take > EPS:
+                out_line[k] = q_line[head]
+                out_rec[k] = fp
+                out_qty[k] = take
+                k += 1
+            q_rem[head] -= take
+            rem[fp] -= take
+            if rem[fp] <= EPS:
+                fp += 1
+            if q_rem[head] <= EPS:
+                head += 1
+    for j in range(head, tail):
+        if q_line[j] >= 0 and q_rem[j] > EPS:
+            out_line[k] = q_line[j]
+            out_rec[k] = -1
+            out_qty[k] = q_rem[j]
+            k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def discrete_atp_1d_nb(supply, demand, out):
+    """Textbook discrete ATP row with look-ahead.
+
+    A period starts at bucket 0 (on hand) and at every bucket with supply. Its ATP is its supply
+    minus the demand until the next period starts. A negative ATP is netted against the
+    earlier periods, latest first (look-ahead), leaving zero; only the first period can stay
+    negative (a shortage). out[t] is the ATP at period starts and 0 elsewhere.
+    """
+    H = supply.shape[0]
+    for t in range(H):
+        out[t] = 0.0
+    starts = np.empty(H, dtype=np.int64)
+    ns = 0
+    for t in range(H):
+        if t == 0 or supply[t] > EPS:
+            starts[ns] = t
+            ns += 1
+    for p in range(ns):
+        s = starts[p]
+        e = starts[p + 1] if p + 1 < ns else H
+        v = supply[s]
+        for t in range(s, e):
+            v -= demand[t]
+        out[s] = v
+    for p in range(ns - 1, 0, -1):
+        s = starts[p]
+        if out[s] < -EPS:
+            out[starts[p - 1]] += out[s]
+            out[s] = 0.0
