@@ -27,3 +27,11 @@ __all__ = [
     "Request", "ScheduleLine", "Status", "atp_report", "available", "commit", "encode_lines", "promise",
     "promise_batch", "promise_encoded", "promise_many", "release", "resolve_il",
 ]
+
+from promising.atp import promise_atp, register_class_path, register_shortfall_path  # noqa: E402
+from promising.reservation import Draw, Reservation, register_atp_hook, register_draw_kind, reserve, unreserve  # noqa: E402
+
+__all__ += [
+    "Draw", "Reservation", "promise_atp", "register_atp_hook", "register_class_path", "register_draw_kind",
+    "register_shortfall_path", "reserve", "unreserve",
+]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -17,6 +18,7 @@ import polars as pl
 from promessa.errors import ValidationError
 from promising import kernels as nb
 from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
+from promising.reservation import Draw, Reservation, reserve, unreserve
 from supplydata.snapshot import Snapshot, State
 
 _NO_CAL = np.ones(0, dtype=np.bool_)
@@ -90,6 +92,17 @@ class Promise:
     earliest_full_date: dt.date | None  # earliest date the whole quantity is available (any policy)
     pegs: tuple[Peg, ...] = ()
     committed: bool = False
+    # what the promise reserves; None means "the schedule lines, from the item-location's ATP"
+    draws: tuple[Draw, ...] | None = None
+    # explanation added by the path that answered (allocation, capable-to-promise, sourcing)
+    details: dict | None = None
+
+    @property
+    def reservation(self) -> Reservation:
+        if self.draws is not None:
+            return Reservation(self.draws)
+        r = self.request
+        return Reservation(tuple(Draw("atp", r.item, r.location, ln.date, ln.qty, r.demand_class) for ln in self.lines))
 
     @property
     def promised_qty(self) -> float:
@@ -132,6 +145,8 @@ class Promise:
                 for p in self.pegs
             ],
             "committed": self.committed,
+            "reservation": self.reservation.to_dict(),
+            "details": self.details or {},
             "message": self.message,
         }
 
@@ -162,37 +177,89 @@ def calendar_row(snap: Snapshot, il: int) -> np.ndarray:
     return snap.calendar_open[c] if c >= 0 else _NO_CAL
 
 
-def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
-    """Promise one line. With `commit`, the schedule lines are reserved in `state`.
+# Promise paths contributed by other packages (see `register_class_path`, `register_shortfall_path`).
+ClassPath = Callable[..., "Promise | None"]
+_CLASS_PATHS: list[ClassPath] = []
+_SHORTFALL_PATHS: list[Callable[..., "Promise | None"]] = []
+_PLUGINS = ("allocation", "promising.ctp")
+_plugins_loaded = False
 
+
+def register_class_path(path: ClassPath) -> None:
+    """A path tried first for requests with a demand class: path(snap, state, request, *, commit,
+    explain) -> Promise, or None when it does not apply (then plain ATP answers)."""
+    if path not in _CLASS_PATHS:
+        _CLASS_PATHS.append(path)
+
+
+def register_shortfall_path(path: Callable[..., Promise | None]) -> None:
+    """A path tried when plain ATP is not FULL: path(snap, state, request, atp_answer, *, commit,
+    explain) -> Promise (committed by the path itself when `commit`), or None."""
+    if path not in _SHORTFALL_PATHS:
+        _SHORTFALL_PATHS.append(path)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for name in _PLUGINS:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
+    """Promise one line. With `commit`, what it promises is reserved in `state`.
+
+    Requests with a demand class go through allocation where quotas exist; when plain ATP
+    cannot promise the whole quantity on time, capable-to-promise may answer instead.
     `explain` adds pegging (which supply records the promise consumes)."""
+    if not _plugins_loaded:
+        _load_plugins()
+    if request.demand_class is not None and _CLASS_PATHS:
+        for path in _CLASS_PATHS:
+            p = path(snap, state, request, commit=commit, explain=explain)
+            if p is not None:
+                return p
+    p, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
+    if p.status is not Status.FULL and _SHORTFALL_PATHS and il >= 0:
+        for path in _SHORTFALL_PATHS:
+            alt = path(snap, state, request, p, commit=commit, explain=explain)
+            if alt is not None:
+                return alt
+    if commit and p.lines:
+        cum = state.cum[il]
+        for k in range(len(p.lines)):
+            nb.commit_1d_nb(cum, out_b[k], out_q[k])
+        p = dataclasses.replace(p, committed=True)
+    return p
+
+
+def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool = True):
+    """Plain ATP answer without committing. Returns (promise, il, buckets, quantities)."""
     q = _check_qty(request.qty)
     il = resolve_il(snap, request.item, request.location)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
-    if il < 0:
-        return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None)
-    H = snap.horizon
-    cum = state.cum[il]
     out_b = np.empty(MAX_LINES, dtype=np.int64)
     out_q = np.empty(MAX_LINES)
-    scratch = np.empty(H)
+    if il < 0:
+        return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None), il, out_b, out_q
     status, reason, n, ef = nb.promise_1d_nb(
-        cum, snap.il_lead_time[il], calendar_row(snap, il), q, req, pol.max_late, pol.flags, pol.max_lines,
-        False, scratch, out_b, out_q,
+        state.cum[il], snap.il_lead_time[il], calendar_row(snap, il), q, req, pol.max_late, pol.flags, pol.max_lines,
+        False, np.empty(snap.horizon), out_b, out_q,
     )
     pegs: tuple[Peg, ...] = ()
     if explain and n:
         pegs = _pegs(snap, state, il, out_b[:n], out_q[:n])
-    if commit and n:
-        for k in range(n):
-            nb.commit_1d_nb(cum, out_b[k], out_q[k])
     as_of = snap.as_of
     lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[k])), float(out_q[k])) for k in range(n))
-    return Promise(
-        request, Status(status), Reason(reason), lines,
-        as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None, pegs, bool(commit and n),
-    )
+    p = Promise(request, Status(status), Reason(reason), lines, as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None, pegs)
+    return p, il, out_b, out_q
 
 
 def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.ndarray) -> tuple[Peg, ...]:
@@ -216,25 +283,21 @@ def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.
     return tuple(out)
 
 
-def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float) -> bool:
+def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
+           *, demand_class: str | None = None) -> bool:
     """Reserve `qty` on `date` unconditionally (replay of an existing commitment).
 
     Returns False when it pushed a non-negative cumulative position below zero: the
     commitment is kept, and the caller reports it as an exception."""
-    q = _check_qty(qty)
-    il = resolve_il(snap, item, location)
-    if il < 0:
-        raise ValidationError("the item has no row at that location", field="location", value=location)
-    return bool(nb.commit_1d_nb(state.cum[il], snap.bucket(date), q))
+    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), _check_qty(qty), demand_class)
+    return not reserve(snap, state, Reservation((draw,)))
 
 
-def release(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float) -> None:
+def release(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
+            *, demand_class: str | None = None) -> None:
     """Give back a reservation made by `promise(commit=True)` or `commit` (exact inverse)."""
-    q = _check_qty(qty)
-    il = resolve_il(snap, item, location)
-    if il < 0:
-        raise ValidationError("the item has no row at that location", field="location", value=location)
-    nb.release_1d_nb(state.cum[il], snap.bucket(date), q)
+    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), _check_qty(qty), demand_class)
+    unreserve(snap, state, Reservation((draw,)))
 
 
 # ---------------------------------------------------------------- batch

@@ -68,6 +68,9 @@ class Snapshot:
     # item attributes
     item_price: np.ndarray    # float64[n_items] (0 where unknown)
     item_cost: np.ndarray     # float64[n_items]
+    # models other packages derive from this snapshot once (allocation, capable-to-promise,
+    # sourcing), built lazily and cached here; the snapshot's data itself never changes
+    derived: dict = dataclasses.field(default_factory=dict, repr=False)
 
     # ---- sizes
     @property

@@ -1,0 +1,125 @@
+"""What a promise reserves, in a form that can be stored, replayed and released exactly.
+
+A `Reservation` is a list of `Draw`s. An "atp" draw takes quantity from an item-location's
+cumulative position (the finished item, or a component of a capable-to-promise promise).
+Other packages register their own draw kinds (capable-to-promise registers "capacity") and
+hooks on "atp" draws (allocation keeps per-class consumption). The order book stores
+`Reservation.to_dict()`; at start-up and on a snapshot refresh it replays them with `reserve`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+
+from promessa.errors import ValidationError
+from promising import kernels as nb
+from supplydata.snapshot import Snapshot, State
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Draw:
+    kind: str                 # "atp" or a registered kind such as "capacity"
+    key: str                  # item for "atp", resource for "capacity"
+    location: str
+    date: dt.date
+    qty: float
+    demand_class: str | None = None
+    pools: tuple[tuple[str, float], ...] = ()  # allocation: quotas consumed, (pool, qty)
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "key": self.key, "location": self.location, "date": self.date.isoformat(), "qty": self.qty}
+        if self.demand_class is not None:
+            d["demand_class"] = self.demand_class
+        if self.pools:
+            d["pools"] = [[p, q] for p, q in self.pools]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Draw:
+        return cls(
+            kind=d["kind"], key=d["key"], location=d["location"], date=dt.date.fromisoformat(d["date"]),
+            qty=float(d["qty"]), demand_class=d.get("demand_class"),
+            pools=tuple((str(p), float(q)) for p, q in d.get("pools", ())),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reservation:
+    draws: tuple[Draw, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"draws": [d.to_dict() for d in self.draws]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Reservation:
+        return cls(tuple(Draw.from_dict(x) for x in d.get("draws", ())))
+
+    @property
+    def qty(self) -> float:
+        return float(sum(d.qty for d in self.draws))
+
+    def __bool__(self) -> bool:
+        return bool(self.draws)
+
+
+# kind -> handler(snap, state, draw, sign) -> fits (sign +1 reserve, -1 release)
+DrawHandler = Callable[[Snapshot, State, Draw, int], bool]
+# hooks run after an "atp" draw moved the cumulative position: hook(snap, state, draw, il, sign)
+AtpHook = Callable[[Snapshot, State, Draw, int, int], None]
+
+_HANDLERS: dict[str, DrawHandler] = {}
+_ATP_HOOKS: list[AtpHook] = []
+
+
+def register_draw_kind(kind: str, handler: DrawHandler) -> None:
+    _HANDLERS[kind] = handler
+
+
+def register_atp_hook(hook: AtpHook) -> None:
+    if hook not in _ATP_HOOKS:
+        _ATP_HOOKS.append(hook)
+
+
+def _atp(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    ic = snap.item_index.get(draw.key)
+    lc = snap.location_index.get(draw.location)
+    if ic is None:
+        raise ValidationError("unknown item", field="draw.key", value=draw.key)
+    if lc is None:
+        raise ValidationError("unknown location", field="draw.location", value=draw.location)
+    il = snap.il_index.get((ic, lc), -1)
+    if il < 0:
+        raise ValidationError("the item has no row at that location", field="draw.location", value=draw.location)
+    b = snap.bucket(draw.date, field="draw.date")
+    if sign > 0:
+        fits = bool(nb.commit_1d_nb(state.cum[il], b, draw.qty))
+    else:
+        nb.release_1d_nb(state.cum[il], b, draw.qty)
+        fits = True
+    for hook in _ATP_HOOKS:
+        hook(snap, state, draw, il, sign)
+    return fits
+
+
+register_draw_kind("atp", _atp)
+
+
+def _handler(kind: str) -> DrawHandler:
+    try:
+        return _HANDLERS[kind]
+    except KeyError:
+        raise ValidationError(f"unknown draw kind (known: {', '.join(sorted(_HANDLERS))})", field="draw.kind", value=kind) from None
+
+
+def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
+    """Apply every draw unconditionally (replay). Returns the draws that did not fit: they are
+    kept, and the caller reports them as exceptions."""
+    return [d for d in reservation.draws if not _handler(d.kind)(snap, state, d, +1)]
+
+
+def unreserve(snap: Snapshot, state: State, reservation: Reservation) -> None:
+    """Give back every draw (exact inverse of `reserve`), last first."""
+    for d in reversed(reservation.draws):
+        _handler(d.kind)(snap, state, d, -1)
