@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from promessa.errors import NotFoundError, ValidationError
+from supplydata.kernels import net_cumsum_nb
 from supplydata.loader import load_tables
 
 _versions = itertools.count(1)
@@ -240,10 +241,11 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
 
     supply, s_il, s_b = dense(sup)
     demand, _, _ = dense(dem)
-    base_cum = np.cumsum(supply - demand, axis=1)
+    base_cum = np.empty((N, H))
+    net_cumsum_nb(supply, demand, base_cum)
 
     # supply records by item-location then bucket (stable: file order within a bucket)
-    order = np.lexsort((np.arange(s_il.shape[0]), s_b, s_il)) if s_il.shape[0] else np.empty(0, np.int64)
+    order = np.argsort(s_il * H + s_b, kind="stable") if s_il.shape[0] else np.empty(0, np.int64)
     sup_ptr = np.zeros(N + 1, dtype=np.int64)
     if s_il.shape[0]:
         np.cumsum(np.bincount(s_il, minlength=N), out=sup_ptr[1:])
