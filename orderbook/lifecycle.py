@@ -7,6 +7,7 @@ from, to).
 ::
 
     captured ──► on_hold ──► scheduled | backordered | cancelled (rejected)
+                             (or back to partially_shipped / shipped when a shipped order was held)
         │                        ▲
         └──► scheduled ◄──► backordered        (change re-promises; approval may hold again)
                  │               │
@@ -42,7 +43,7 @@ S = OrderStatus
 #: when an order is changed and keeps its status).
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CAPTURED: frozenset({S.ON_HOLD, S.SCHEDULED, S.BACKORDERED, S.CANCELLED}),
-    S.ON_HOLD: frozenset({S.ON_HOLD, S.SCHEDULED, S.BACKORDERED, S.CANCELLED}),
+    S.ON_HOLD: frozenset({S.ON_HOLD, S.SCHEDULED, S.BACKORDERED, S.PARTIALLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
     S.SCHEDULED: frozenset({S.SCHEDULED, S.BACKORDERED, S.ON_HOLD, S.PARTIALLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
     S.BACKORDERED: frozenset({S.SCHEDULED, S.BACKORDERED, S.ON_HOLD, S.PARTIALLY_SHIPPED, S.SHIPPED, S.CANCELLED}),
     S.PARTIALLY_SHIPPED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD}),

@@ -119,6 +119,8 @@ class Order:
     updated_at: dt.datetime = dataclasses.field(default_factory=utcnow)
     created_by: str | None = None
     version: int = 1
+    approval: dict[str, Any] | None = None   # who approved, when, the value and override lines approved
+    policy: dict[str, Any] | None = None     # the order's promising policy, reused on change
 
     @property
     def requested_date(self) -> dt.date | None:
@@ -154,6 +156,8 @@ class Order:
             "updated_at": self.updated_at.isoformat(),
             "created_by": self.created_by,
             "version": self.version,
+            "approval": self.approval,
+            "policy": self.policy,
             "lines": [ln.to_dict() for ln in self.lines],
         }
 
@@ -174,6 +178,8 @@ class Order:
             updated_at=dt.datetime.fromisoformat(d["updated_at"]),
             created_by=d.get("created_by"),
             version=int(d.get("version", 1)),
+            approval=d.get("approval"),
+            policy=d.get("policy"),
             lines=[Line.from_dict(x) for x in d["lines"]],
         )
 

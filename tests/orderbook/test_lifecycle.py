@@ -32,7 +32,7 @@ def test_allowed(src, dst):
 @pytest.mark.parametrize(
     ("src", "dst"),
     [
-        (S.DELIVERED, S.SHIPPED), (S.CANCELLED, S.SCHEDULED), (S.SHIPPED, S.CANCELLED), (S.ON_HOLD, S.SHIPPED),
+        (S.DELIVERED, S.SHIPPED), (S.CANCELLED, S.SCHEDULED), (S.SHIPPED, S.CANCELLED), (S.ON_HOLD, S.DELIVERED),
         (S.PARTIALLY_SHIPPED, S.CANCELLED), (S.SCHEDULED, S.DELIVERED), (S.CAPTURED, S.SHIPPED),
     ],
 )

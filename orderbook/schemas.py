@@ -1,0 +1,287 @@
+"""API schemas, named by role: `...Create` / `...Change` come in, `...Public` go out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Identifiers and free text: no control characters; bounded length.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+Qty = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, description="positive quantity")]
+Price = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+LineNo = Annotated[int, Field(ge=1, le=1_000_000)]
+HARD_MAX_LINES = 1000  # schema cap; the configured `max_lines` is usually lower
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class PolicyIn(_In):
+    """How a line may be promised."""
+
+    allow_partial: bool = True
+    allow_split: bool = False
+    max_late_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    max_lines: Annotated[int, Field(ge=1, le=8)] = 4
+
+
+class ShipTo(_In):
+    name: Text | None = None
+    address: Text | None = None
+    city: Text | None = None
+    postal_code: Text | None = None
+    country: Text | None = None
+    zone: Id | None = Field(None, description="customer zone; overrides the order's zone")
+
+
+class LineCreate(_In):
+    item: Id
+    qty: Qty
+    requested_date: dt.date
+    location: Id | None = Field(None, description="ship from this location; empty: chosen from the zone")
+    unit_price: Price | None = Field(None, description="a price that differs from the catalogue is a manual override")
+    demand_class: Id | None = None
+
+
+class OrderCreate(_In):
+    customer: Id
+    zone: Id | None = Field(None, description="customer zone; required unless every line names a location")
+    ship_to: ShipTo | None = None
+    demand_class: Id | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+    policy: PolicyIn | None = None
+    lines: Annotated[list[LineCreate], Field(min_length=1, max_length=HARD_MAX_LINES)]
+
+
+class LineChange(_In):
+    """Changes one line (`line` given) or adds a line (`line` empty: item, qty and requested_date needed)."""
+
+    line: LineNo | None = None
+    item: Id | None = None
+    qty: Qty | None = None
+    requested_date: dt.date | None = None
+    location: Id | None = None
+    unit_price: Price | None = None
+    demand_class: Id | None = None
+
+
+class OrderChange(_In):
+    zone: Id | None = None
+    ship_to: ShipTo | None = None
+    policy: PolicyIn | None = None
+    lines: Annotated[list[LineChange], Field(max_length=HARD_MAX_LINES)] = []
+    remove_lines: Annotated[list[LineNo], Field(max_length=HARD_MAX_LINES)] = []
+
+
+class Decision(_In):
+    note: Text | None = None
+
+
+class EventLine(_In):
+    line: LineNo
+    qty: Qty
+    location: Id | None = Field(None, description="if given, must be the line's location")
+
+
+class FulfillmentEvent(_In):
+    """A shipment or delivery reported by a warehouse or carrier system."""
+
+    type: Literal["shipped", "delivered"]
+    lines: Annotated[list[EventLine], Field(max_length=HARD_MAX_LINES)] | None = Field(
+        None, description="empty: every open scheduled unit (shipped) or every shipped unit (delivered)")
+    at: dt.datetime | None = Field(None, description="when it happened (default: now)")
+    reference: Text | None = None
+
+
+class InquiryLine(_In):
+    item: Id
+    qty: Qty
+    requested_date: dt.date
+    location: Id | None = None
+    zone: Id | None = None
+    demand_class: Id | None = None
+    policy: PolicyIn | None = None
+
+
+class AvailabilityRequest(_In):
+    lines: Annotated[list[InquiryLine], Field(min_length=1, max_length=HARD_MAX_LINES)]
+    explain: bool = Field(True, description="include pegging (the supply each promise consumes)")
+
+
+class ImportRow(_In):
+    """One row of the orders table (DESIGN.md), plus optional location and unit price."""
+
+    order: Id
+    line: LineNo
+    item: Id
+    qty: Qty
+    requested_date: dt.date
+    customer: Id | None = None
+    demand_class: Id | None = None
+    zone: Id | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+    ship_set: Id | None = None
+    created_at: dt.datetime | None = None
+    location: Id | None = None
+    unit_price: Price | None = None
+
+
+class ImportCreate(_In):
+    source_system: Id
+    orders: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
+# ------------------------------------------------------------------ out
+
+
+class PegPublic(BaseModel):
+    line: int
+    qty: float
+    supply_date: dt.date | None = None
+    kind: str
+    ref: str | None = None
+
+
+class PromisePublic(BaseModel):
+    """What the promising layer answered for a line, passed through."""
+
+    item: str
+    location: str
+    qty: float
+    requested_date: dt.date
+    demand_class: str | None = None
+    status: str
+    reason: str
+    promised_qty: float
+    short_qty: float
+    lines: list[dict[str, Any]]
+    earliest_full_date: dt.date | None = None
+    pegs: list[PegPublic] = []
+    committed: bool = False
+    message: str
+
+
+class ScheduleLinePublic(BaseModel):
+    date: dt.date
+    qty: float
+    shipped_qty: float
+
+
+class LinePublic(BaseModel):
+    line: int
+    item: str
+    qty: float
+    requested_date: dt.date
+    location: str | None
+    requested_location: str | None = None
+    unit_price: float | None = None
+    price_override: bool = False
+    demand_class: str | None = None
+    promised_qty: float
+    backordered_qty: float
+    shipped_qty: float
+    delivered_qty: float
+    schedule: list[ScheduleLinePublic]
+    promise: PromisePublic | None = None
+
+
+class OrderPublic(BaseModel):
+    order_id: str
+    customer: str
+    status: str
+    zone: str | None = None
+    ship_to: dict[str, Any] | None = None
+    demand_class: str | None = None
+    priority: int | None = None
+    source_system: str | None = None
+    source_order_id: str | None = None
+    hold_reasons: list[str] = []
+    approval: dict[str, Any] | None = None
+    value: float
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None = None
+    version: int
+    lines: list[LinePublic]
+
+
+class OrdersPublic(BaseModel):
+    data: list[OrderPublic]
+    count: int
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditEntryPublic(BaseModel):
+    order_id: str
+    action: str
+    actor: str
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, Any] | None = None
+    at: dt.datetime
+
+
+class AuditPublic(BaseModel):
+    data: list[AuditEntryPublic]
+
+
+class AvailabilityPublic(BaseModel):
+    lines: list[PromisePublic]
+
+
+class AtpRowPublic(BaseModel):
+    date: dt.date
+    supply: float
+    demand: float
+    committed: float
+    cumulative: float
+    available: float | None
+    discrete_atp: float
+
+
+class AtpPublic(BaseModel):
+    item: str
+    location: str
+    as_of: dt.date
+    lead_time_days: int | None = None
+    rows: list[AtpRowPublic]
+
+
+class ImportRowResult(BaseModel):
+    row: int
+    order: str | None = None
+    line: int | None = None
+    result: Literal["created", "duplicate", "error", "rejected"]
+    order_id: str | None = None
+    status: str | None = None
+    errors: list[dict[str, Any]] = []
+
+
+class ImportPublic(BaseModel):
+    source_system: str
+    rows: int
+    created: int
+    duplicates: int
+    errors: int
+    results: list[ImportRowResult]
+
+
+class CommitmentsPublic(BaseModel):
+    journal_seq: int
+    committed_total: float
+    by_item_location: list[dict[str, Any]]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: str
+    orders: int
+    journal_seq: int
+    snapshot: dict[str, Any]
+    demo: bool

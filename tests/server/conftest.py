@@ -1,0 +1,120 @@
+"""HTTP fixtures: a tiny hand-made snapshot, and a TestClient over SQLite or the real PostgreSQL.
+
+The supply story (as_of 2026-01-05, horizon 60 days):
+- WIDGET (price 10): DC-EAST (zone EAST) has 100 on hand and 50 arriving on 2026-01-15;
+  DC-WEST (zone WEST) has 20 on hand.
+- GADGET (price 1000): DC-EAST has 5 on hand, nothing else.
+- SCARCE (price 1): DC-EAST has exactly 40 on hand; the concurrency test races for it.
+- Zone EAST is served by DC-EAST then DC-WEST; zone WEST by DC-WEST.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("PROMESSA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AS_OF = "2026-01-05"
+KEYS = {"cap-key": "order_capture", "plan-key": "planner", "admin-key": "admin"}
+CAP = {"X-API-Key": "cap-key"}
+PLAN = {"X-API-Key": "plan-key"}
+ADMIN = {"X-API-Key": "admin-key"}
+
+
+def write_snapshot(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "meta.json").write_text(json.dumps({"as_of": AS_OF, "horizon_days": 60}))
+    (d / "items.csv").write_text(
+        "item,category,brand,price,cost,lead_time_days\nWIDGET,tools,acme,10,4,\nGADGET,tools,acme,1000,400,\nSCARCE,misc,acme,1,0.5,\n")
+    (d / "locations.csv").write_text(
+        "location,kind,zone,country,calendar\nDC-EAST,dc,EAST,US,\nDC-WEST,dc,WEST,US,\n")
+    (d / "supply.csv").write_text(
+        "item,location,date,qty,kind,ref\n"
+        "WIDGET,DC-EAST,2026-01-05,100,onhand,OH-1\n"
+        "WIDGET,DC-EAST,2026-01-15,50,purchase,PO-1\n"
+        "WIDGET,DC-WEST,2026-01-05,20,onhand,OH-2\n"
+        "GADGET,DC-EAST,2026-01-05,5,onhand,OH-3\n"
+        "SCARCE,DC-EAST,2026-01-05,40,onhand,OH-4\n")
+    (d / "lanes.csv").write_text(
+        "location,zone,transit_days,cost_per_unit,cost_per_shipment\nDC-EAST,EAST,1,0.1,5\nDC-WEST,EAST,3,0.2,5\nDC-WEST,WEST,1,0.1,5\n")
+    (d / "sourcing.csv").write_text("zone,location,rank,item,category\nEAST,DC-EAST,1,,\nEAST,DC-WEST,2,,\nWEST,DC-WEST,1,,\n")
+    return d
+
+
+@pytest.fixture(scope="session")
+def snapshot_dir(tmp_path_factory) -> Path:
+    return write_snapshot(tmp_path_factory.mktemp("snap"))
+
+
+@pytest.fixture(scope="session")
+def snap(snapshot_dir):
+    from supplydata import load_snapshot
+
+    return load_snapshot(snapshot_dir)
+
+
+def pg_reachable() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request, tmp_path):
+    """(db, pg_schema) for a fresh order book: a SQLite file or a unique PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "orderbook.sqlite"), "unused"
+        return
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield PG_URL, schema
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _make_settings(db, **kw):
+    from orderbook.settings import Settings
+
+    url, schema = db
+    base = dict(db=url, pg_schema=schema, api_keys=KEYS, approval_value_threshold=2500.0, max_lines=10,
+                max_body_bytes=64 * 1024)
+    base.update(kw)
+    return Settings(**base)
+
+
+@pytest.fixture
+def make_settings():
+    """make_settings(db, **overrides) -> Settings for a test server."""
+    return _make_settings
+
+
+@pytest.fixture
+def client(db, snap):
+    from fastapi.testclient import TestClient
+
+    from server import create_app
+
+    with TestClient(create_app(_make_settings(db), snapshot=snap)) as c:
+        yield c
+
+
+@pytest.fixture
+def sqlite_client(tmp_path, snap):
+    from fastapi.testclient import TestClient
+
+    from server import create_app
+
+    with TestClient(create_app(_make_settings((str(tmp_path / "ob.sqlite"), "unused")), snapshot=snap)) as c:
+        yield c
