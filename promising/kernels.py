@@ -261,10 +261,10 @@ def peg_1d_nb(sup_bucket, sup_qty, consumed, line_b, line_q, out_line, out_rec, 
     """Pegging: which supply records each new schedule line consumes.
 
     First-in first-out by date: demand (existing consumption first, then the new lines) is
-    served in bucket order from supply records that have arrived by then; unserved demand
-    waits for later receipts. A new line's part left unserved at the end is pegged to record
-    -1 (replenishment beyond the lead time). Lines must be sorted by bucket. Returns the
-    number of pegs written.
+    served in bucket order from supply records that have arrived by then; unserved existing
+    demand waits for later receipts. A new line's part not served by the end of its own bucket
+    is pegged to record -1 (replenishment after the lead time). Lines must be sorted by
+    bucket. Returns the number of pegs written.
     """
     H = consumed.shape[0]
     R = sup_bucket.shape[0]
@@ -285,12 +285,17 @@ def peg_1d_nb(sup_bucket, sup_qty, consumed, line_b, line_q, out_line, out_rec, 
             q_line[tail] = -1
             q_rem[tail] = consumed[b]
             tail += 1
+        new_here = False
         while li < n and line_b[li] == b:
             q_line[tail] = li
             q_rem[tail] = line_q[li]
             tail += 1
             li += 1
+            new_here = True
         while head < tail and fp < rp:
+            if q_rem[head] <= EPS:
+                head += 1
+                continue
             take = q_rem[head] if q_rem[head] < rem[fp] else rem[fp]
             if q_line[head] >= 0 and take > EPS:
                 out_line[k] = q_line[head]
@@ -303,12 +308,16 @@ def peg_1d_nb(sup_bucket, sup_qty, consumed, line_b, line_q, out_line, out_rec, 
                 fp += 1
             if q_rem[head] <= EPS:
                 head += 1
-    for j in range(head, tail):
-        if q_line[j] >= 0 and q_rem[j] > EPS:
-            out_line[k] = q_line[j]
-            out_rec[k] = -1
-            out_qty[k] = q_rem[j]
-            k += 1
+        if new_here:
+            # a new line not covered by supply arrived by its own date is covered by
+            # replenishment after the lead time (a feasible line without one never gets here)
+            for j in range(head, tail):
+                if q_line[j] >= 0 and q_rem[j] > EPS:
+                    out_line[k] = q_line[j]
+                    out_rec[k] = -1
+                    out_qty[k] = q_rem[j]
+                    k += 1
+                    q_rem[j] = 0.0
     return k
 
 

@@ -137,11 +137,14 @@ def load_table(path: Path, table: Table) -> pl.DataFrame:
     if extra:  # extra columns are kept and ignored
         df = df.hstack(raw.select(extra))
     if table.key:
-        dup = df.select(table.key).is_duplicated()
-        if dup.any():
+        dup = ~df.select(pl.struct(list(table.key)).is_first_distinct()).to_series()
+        if dup.any():  # name the second occurrence
             r = _first_row(dup)
             key = {k: df[k][r - 1] for k in table.key}
-            raise SnapshotError(f"duplicate key ({', '.join(table.key)})", file=f, row=r, column=table.key[-1], value=key)
+            same = pl.all_horizontal([pl.col(k) == key[k] for k in table.key])
+            first = _first_row(df.select(same).to_series())
+            raise SnapshotError(f"duplicate key ({', '.join(table.key)}), first seen in row {first}", file=f, row=r,
+                                column=table.key[-1], value=key[table.key[0]] if len(table.key) == 1 else key)
     return df
 
 

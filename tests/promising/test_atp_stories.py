@@ -1,0 +1,162 @@
+"""ATP stories: a short supply situation each, and the promise a planner would expect.
+
+Every expected figure below is computed by hand from the story; the comments show the working.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from promessa.errors import ValidationError
+from promessa_testing import day
+from promising import Policy, Reason, Request, Status, atp_report, available, commit, promise, release
+
+SPLIT = Policy(allow_split=True)
+ALL_OR_NOTHING = Policy(allow_partial=False)
+
+
+def test_backward_consumption_a_later_order_eats_into_earlier_stock(make_snapshot):
+    # 10 on hand, a receipt of 5 on day 5, and an order of 12 already planned on day 7.
+    # C = 10 (days 0-4), 15 (days 5-6), 3 (day 7 on). The order on day 7 needs 12 but only 5
+    # arrive before it, so 7 of the on-hand are spoken for: A(0) = min(10, 15, 3) = 3.
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("A", "DC", 5, 5)], demand=[("A", "DC", 7, 12)])
+    st = snap.new_state()
+    assert available(snap, st, "A", "DC", day(0)) == pytest.approx(3)
+    assert available(snap, st, "A", "DC", day(6)) == pytest.approx(3)
+    assert available(snap, st, "A", "DC", day(7)) == pytest.approx(3)
+    # 4 on day 1 cannot be promised on time: only 3 are free until the horizon's end.
+    p = promise(snap, st, Request("A", "DC", 4, day(1)))
+    assert p.status is Status.PARTIAL and p.promised_qty == pytest.approx(3)
+    assert p.lines[0].date == day(1)
+    assert p.reason is Reason.HORIZON and p.earliest_full_date is None
+    # 3 on day 1 is on time, and then nothing is left anywhere.
+    p = promise(snap, st, Request("A", "DC", 3, day(1)), commit=True)
+    assert p.status is Status.FULL and p.lines[0].date == day(1)
+    assert [available(snap, st, "A", "DC", day(t)) for t in (0, 5, 10)] == [0, 0, 0]
+
+
+def test_late_promise_waits_for_the_receipt_and_split_ships_what_is_there(make_snapshot):
+    # 10 on hand, 20 arriving on day 5, 15 already planned on day 7. C = 10, ..., 30 (day 5), 15 (day 7).
+    # A(0..4) = 10, A(5..) = 15.
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("A", "DC", 5, 20)], demand=[("A", "DC", 7, 15)])
+    st = snap.new_state()
+    # Not split: 12 is available as one line on day 5 (first day with A >= 12).
+    p = promise(snap, st, Request("A", "DC", 12, day(1)))
+    assert (p.status, p.reason) == (Status.LATE, Reason.SUPPLY)
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(5), 12)]
+    # Split: 10 on day 1 from stock, the other 2 on day 5 from the receipt.
+    p = promise(snap, st, Request("A", "DC", 12, day(1), SPLIT), commit=True)
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(1), 10), (day(5), 2)]
+    assert p.status is Status.LATE
+    # Pegging: line 1 from the on-hand record, line 2 from the purchase of day 5.
+    assert [(pg.line, pg.kind, pg.supply_date, pg.qty) for pg in p.pegs] == [
+        (0, "onhand", day(0), 10), (1, "purchase", day(5), 2)]
+    # What is left: 15 - 12 = 3 from day 5 on, nothing before.
+    assert available(snap, st, "A", "DC", day(4)) == 0
+    assert available(snap, st, "A", "DC", day(6)) == pytest.approx(3)
+    # Another 4 on day 6: only 3 -> partial 3 on day 6.
+    p = promise(snap, st, Request("A", "DC", 4, day(6)))
+    assert p.status is Status.PARTIAL and [(ln.date, ln.qty) for ln in p.lines] == [(day(6), 3)]
+
+
+def test_split_follows_the_receipts_within_the_line_limit(make_snapshot):
+    # Receipts of 5 on days 2, 4 and 6; 15 wanted on day 0.
+    snap = make_snapshot(supply=[("A", "DC", 2, 5), ("A", "DC", 4, 5), ("A", "DC", 6, 5)])
+    st = snap.new_state()
+    p = promise(snap, st, Request("A", "DC", 15, day(0), Policy(allow_split=True, max_lines=3)))
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(2), 5), (day(4), 5), (day(6), 5)]
+    # Two lines at most: the first receipt ships, the last line waits for the whole rest.
+    p = promise(snap, st, Request("A", "DC", 15, day(0), Policy(allow_split=True, max_lines=2)))
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(2), 5), (day(6), 10)]
+    assert p.status is Status.LATE and p.reason is Reason.SUPPLY
+
+
+def test_maximum_lateness_caps_the_date(make_snapshot):
+    snap = make_snapshot(supply=[("A", "DC", 2, 5), ("A", "DC", 4, 5), ("A", "DC", 6, 5)])
+    st = snap.new_state()
+    # The whole 15 is there on day 6, but at most 3 days late is allowed: window days 0..3.
+    # Partial allowed: the best within the window is 5, first available on day 2.
+    p = promise(snap, st, Request("A", "DC", 15, day(0), Policy(max_late_days=3)))
+    assert (p.status, p.reason) == (Status.PARTIAL, Reason.MAX_LATENESS)
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(2), 5)]
+    assert p.earliest_full_date == day(6)
+    # All or nothing: nothing.
+    p = promise(snap, st, Request("A", "DC", 15, day(0), Policy(allow_partial=False, max_late_days=3)))
+    assert (p.status, p.reason, p.lines) == (Status.SHORT, Reason.MAX_LATENESS, ())
+
+
+def test_lead_time_promising_covers_the_rest_after_the_lead_time(make_snapshot):
+    # Item B: 5 on hand, replenishment lead time 10 days: anything can be promised from day 10.
+    snap = make_snapshot(supply=[("B", "DC", 0, 5)], lead_times={"B": 10})
+    st = snap.new_state()
+    p = promise(snap, st, Request("B", "DC", 3, day(1)), commit=True)
+    assert p.status is Status.FULL
+    p = promise(snap, st, Request("B", "DC", 12, day(1)))
+    assert (p.status, p.reason) == (Status.LATE, Reason.LEAD_TIME)
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(10), 12)]
+    # 2 left on hand, the other 10 from replenishment.
+    assert [(pg.kind, pg.qty) for pg in p.pegs] == [("onhand", 2), ("replenishment", 10)]
+    # A commitment beyond the lead time does not reduce what is available before it.
+    promise(snap, st, Request("B", "DC", 500, day(20)), commit=True)
+    assert available(snap, st, "B", "DC", day(3)) == pytest.approx(2)
+
+
+def test_calendar_moves_a_weekend_request_to_monday(make_snapshot):
+    # AS_OF is a Monday; days 5 and 6 are Saturday and Sunday and the DC is closed.
+    snap = make_snapshot(supply=[("A", "DC", 0, 10)], calendars={"wk": [(5, False), (6, False)]},
+                         location_calendar={"DC": "wk"})
+    st = snap.new_state()
+    p = promise(snap, st, Request("A", "DC", 4, day(5)))
+    assert (p.status, p.reason) == (Status.LATE, Reason.CALENDAR)
+    assert p.lines[0].date == day(7)
+
+
+def test_unknown_pair_and_bad_requests(make_snapshot):
+    snap = make_snapshot(supply=[("A", "DC", 0, 10)], items=["Z"], locations=["DC2"])
+    st = snap.new_state()
+    p = promise(snap, st, Request("A", "DC2", 1, day(0)))
+    assert (p.status, p.reason) == (Status.SHORT, Reason.NO_SOURCE)
+    with pytest.raises(ValidationError, match=r"item='NOPE'.*unknown item"):
+        promise(snap, st, Request("NOPE", "DC", 1, day(0)))
+    with pytest.raises(ValidationError, match=r"qty=-1.*positive"):
+        promise(snap, st, Request("A", "DC", -1, day(0)))
+    with pytest.raises(ValidationError, match=r"requested_date='2026-02-04'.*outside the horizon"):
+        promise(snap, st, Request("A", "DC", 1, day(30)))
+    with pytest.raises(ValidationError, match=r"policy.max_lines=9"):
+        Policy(max_lines=9)
+
+
+def test_commit_then_release_restores_the_state_exactly(make_snapshot):
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("A", "DC", 5, 20)], demand=[("A", "DC", 7, 15)])
+    st = snap.new_state()
+    before = st.cum.copy()
+    p = promise(snap, st, Request("A", "DC", 12, day(1), SPLIT), commit=True)
+    assert not (st.cum == before).all()
+    for ln in p.lines:
+        release(snap, st, "A", "DC", ln.date, ln.qty)
+    assert (st.cum == before).all()
+    # A replayed commitment that no longer fits is kept and reported.
+    assert commit(snap, st, "A", "DC", day(0), 10) is True
+    assert commit(snap, st, "A", "DC", day(0), 10) is False
+    assert st.committed(snap.il_of("A", "DC"))[0] == pytest.approx(20)
+
+
+def test_textbook_discrete_atp_row_with_look_ahead(make_snapshot):
+    # On hand 20; MPS receipts of 50 on days 2 and 4; customer orders 5, 3, 20, 40, 10, 5 on days 0..5.
+    # Periods: [0,2): 20 - 8 = 12; [2,4): 50 - 60 = -10; [4,..): 50 - 15 = 35.
+    # Look-ahead: the -10 of period 2 is netted against period 0: 12 - 10 = 2, period 2 -> 0.
+    snap = make_snapshot(
+        supply=[("A", "DC", 0, 20), ("A", "DC", 2, 50), ("A", "DC", 4, 50)],
+        demand=[("A", "DC", d, q) for d, q in enumerate((5, 3, 20, 40, 10, 5))],
+    )
+    st = snap.new_state()
+    rep = atp_report(snap, st, "A", "DC")
+    assert rep["discrete_atp"].to_list()[:6] == [2, 0, 0, 0, 35, 0]
+    # The cumulative view agrees: C = 15, 12, 42, 2, 42, 37; A(0) = 2, A(4) = 37 = 2 + 35.
+    assert rep["cumulative"].to_list()[:6] == [15, 12, 42, 2, 42, 37]
+    assert rep["available"].to_list()[:6] == [2, 2, 2, 2, 37, 37]
+    # Committing 2 on day 1 shows up as committed and nets out of the first period.
+    promise(snap, st, Request("A", "DC", 2, day(1)), commit=True)
+    rep = atp_report(snap, st, "A", "DC")
+    assert rep["committed"].to_list()[:3] == [0, 2, 0]
+    assert rep["discrete_atp"].to_list()[:6] == [0, 0, 0, 0, 35, 0]
