@@ -271,7 +271,8 @@ def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.
     out_rec = np.empty(m, dtype=np.int64)
     out_qty = np.empty(m)
     k = nb.peg_1d_nb(snap.sup_bucket[lo:hi], snap.sup_qty[lo:hi], consumed, line_b, line_q, out_line, out_rec, out_qty)
-    sup = snap.tables["supply"]
+    rows = _supply_rows(snap)
+    as_of = snap.as_of
     out = []
     for j in range(k):
         rec = int(out_rec[j])
@@ -279,8 +280,19 @@ def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.
             out.append(Peg(int(out_line[j]), float(out_qty[j]), None, "replenishment", None, -1))
             continue
         row = int(snap.sup_row[lo + rec])
-        out.append(Peg(int(out_line[j]), float(out_qty[j]), max(sup["date"][row], snap.as_of), sup["kind"][row], sup["ref"][row], row))
+        d, kind, ref = rows[row]
+        out.append(Peg(int(out_line[j]), float(out_qty[j]), d if d > as_of else as_of, kind, ref, row))
     return tuple(out)
+
+
+def _supply_rows(snap: Snapshot) -> list[tuple]:
+    """(date, kind, ref) per supply row, built once per snapshot for explanations."""
+    rows = snap.derived.get("supply_rows")
+    if rows is None:
+        sup = snap.tables["supply"]
+        rows = list(zip(sup["date"].to_list(), sup["kind"].to_list(), sup["ref"].to_list()))
+        snap.derived["supply_rows"] = rows
+    return rows
 
 
 def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
