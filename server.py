@@ -255,8 +255,9 @@ async def import_csv(request: Request, svc: ServiceDep, user: ImportUser,
 
 @ops.get(API_PREFIX + "/health", response_model=HealthPublic, summary="Health")
 async def health(svc: ServiceDep, request: Request) -> dict:
-    return {"status": "ok" if not svc.replay_exceptions else "degraded", "store": svc.store.kind, "orders": len(svc.orders),
-            "journal_seq": svc.seq, "snapshot": svc.snap.status(), "demo": request.app.state.settings.demo}
+    return {"status": "ok", "store": svc.store.kind, "orders": len(svc.orders), "journal_seq": svc.seq,
+            "replay_exceptions": len(svc.replay_exceptions), "snapshot": svc.snap.status(),
+            "demo": request.app.state.settings.demo}
 
 
 @ops.get("/metrics", response_class=PlainTextResponse, summary="Metrics (Prometheus text format)")

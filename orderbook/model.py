@@ -52,6 +52,8 @@ class Line:
     shipped_qty: float = 0.0           # shipped units (including those shipped from closed schedule lines)
     delivered_qty: float = 0.0
     promise: dict[str, Any] | None = None  # the promising layer's explanation, passed through
+    draws: list[dict[str, Any]] = dataclasses.field(default_factory=list)     # open reservation (Draw.to_dict())
+    consumed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # draws consumed by shipments
 
     @property
     def promised_qty(self) -> float:
@@ -81,6 +83,8 @@ class Line:
             "shipped_qty": self.shipped_qty,
             "delivered_qty": self.delivered_qty,
             "promise": self.promise,
+            "draws": self.draws,
+            "consumed": self.consumed,
         }
 
     @classmethod
@@ -99,6 +103,8 @@ class Line:
             shipped_qty=float(d.get("shipped_qty", 0.0)),
             delivered_qty=float(d.get("delivered_qty", 0.0)),
             promise=d.get("promise"),
+            draws=list(d.get("draws", [])),
+            consumed=list(d.get("consumed", [])),
         )
 
 
@@ -207,7 +213,11 @@ class AuditEntry:
 
 @dataclasses.dataclass
 class JournalEntry:
-    """One commit (+qty) or release (-qty) of supply, with a monotonically increasing seq."""
+    """One commit (+qty) or release (-qty) of supply, with a monotonically increasing seq.
+
+    `draw` is the promising layer's `Draw.to_dict()` (kind "atp": `key` is the item; other
+    kinds, such as capable-to-promise "capacity", name a resource); `item`, `location`,
+    `date` and `qty` repeat its key fields for queries."""
 
     seq: int
     kind: str                # "commit" | "release"
@@ -219,6 +229,11 @@ class JournalEntry:
     line: int | None = None
     demand_class: str | None = None
     at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    draw: dict[str, Any] | None = None
+
+    @property
+    def draw_kind(self) -> str:
+        return (self.draw or {}).get("kind", "atp")
 
     @property
     def signed_qty(self) -> float:
@@ -228,7 +243,7 @@ class JournalEntry:
         return {
             "seq": self.seq, "kind": self.kind, "item": self.item, "location": self.location,
             "date": self.date.isoformat(), "qty": self.qty, "order_id": self.order_id, "line": self.line,
-            "demand_class": self.demand_class, "at": self.at.isoformat(),
+            "demand_class": self.demand_class, "at": self.at.isoformat(), "draw": self.draw,
         }
 
 
@@ -243,6 +258,8 @@ class Commitment:
     demand_class: str | None = None
     order_id: str | None = None
     line: int | None = None
+    kind: str = "atp"              # draw kind ("atp": item supply; others e.g. "capacity")
+    draw: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass

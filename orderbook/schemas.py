@@ -279,9 +279,10 @@ class CommitmentsPublic(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok"]
     store: str
     orders: int
     journal_seq: int
+    replay_exceptions: int = Field(0, description="journal entries that did not fit the snapshot at start-up")
     snapshot: dict[str, Any]
     demo: bool

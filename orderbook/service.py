@@ -45,7 +45,7 @@ from orderbook.schemas import (
 from orderbook.settings import Settings
 from orderbook.store import OrderStore
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
-from promising import Policy, Promise, Request, commit, promise, release
+from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, unreserve
 from supplydata import Snapshot
 
 log = logging.getLogger("promessa.orderbook")
@@ -115,52 +115,84 @@ class Txn:
                                         from_status=None if action == "capture" else str(order.status),
                                         to_status=str(to_status or order.status), detail=detail, at=self.now))
 
-    # -- supply
-    def _journal(self, kind: str, order: Order, ln: Line, date: dt.date, qty: float) -> None:
+    # -- supply (every change goes through the promising layer's reservations: draws)
+    def _apply(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
+        """Reserve (`commit`) or give back (`release`) one draw; journal it and log its inverse."""
+        snap, state = self.svc.snap, self.svc.state
+        res = Reservation((draw,))
+        if kind == "commit":
+            reserve(snap, state, res)
+            self._undo.append(lambda: unreserve(snap, state, res))
+        else:
+            unreserve(snap, state, res)
+            self._undo.append(lambda: reserve(snap, state, res))
+        self._journal(kind, order, ln, draw)
+
+    def _journal(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
         self.svc.seq += 1
         self.ws.journal.append(JournalEntry(
-            seq=self.svc.seq, kind=kind, item=ln.item, location=ln.location, date=date, qty=qty,
-            order_id=order.order_id, line=ln.line, demand_class=ln.demand_class or order.demand_class, at=self.now))
+            seq=self.svc.seq, kind=kind, item=draw.key, location=draw.location, date=draw.date, qty=draw.qty,
+            order_id=order.order_id, line=ln.line, demand_class=draw.demand_class, at=self.now, draw=draw.to_dict()))
 
     def reserve(self, order: Order, ln: Line, qty: float, policy: Policy) -> Promise:
         """Promise `qty` of the line from its location and commit it (journal + undo)."""
         snap, state = self.svc.snap, self.svc.state
         req = Request(ln.item, ln.location, qty, ln.requested_date, policy, ln.demand_class or order.demand_class)
         p = promise(snap, state, req, commit=True)
+        if p.committed:
+            for d in p.reservation.draws:
+                self._undo.append(lambda d=d: unreserve(snap, state, Reservation((d,))))
+                self._journal("commit", order, ln, d)
+                ln.draws.append(d.to_dict())
         for sl in p.lines:
-            self._journal("commit", order, ln, sl.date, sl.qty)
             ln.schedule.append(ScheduleLine(date=sl.date, qty=sl.qty))
-            self._undo.append(lambda item=ln.item, loc=ln.location, d=sl.date, q=sl.qty: release(snap, state, item, loc, d, q))
         ln.promise = p.to_dict()
         return p
 
     def unreserve_open(self, order: Order, ln: Line) -> float:
-        """Release every open (unshipped) scheduled unit of the line; keep what has shipped."""
-        snap, state = self.svc.snap, self.svc.state
+        """Release every open (unshipped) reservation of the line; keep what has shipped."""
+        for d in reversed(ln.draws):
+            self._apply("release", order, ln, Draw.from_dict(d))
+        ln.draws = []
         released = 0.0
         keep = []
         for sl in ln.schedule:
-            q = sl.open_qty
-            if q > EPS:
-                release(snap, state, ln.item, ln.location, sl.date, q)
-                self._undo.append(lambda item=ln.item, loc=ln.location, d=sl.date, q=q: commit(snap, state, item, loc, d, q))
-                self._journal("release", order, ln, sl.date, q)
-                released += q
+            released += sl.open_qty
             if sl.shipped_qty > EPS:
                 keep.append(ScheduleLine(date=sl.date, qty=sl.shipped_qty, shipped_qty=sl.shipped_qty))
         ln.schedule = keep
         return released
 
     def consume(self, order: Order, ln: Line, sl: ScheduleLine, qty: float, ship_date: dt.date | None) -> None:
-        """A shipment: the reservation on the schedule line's date becomes consumption on the ship date."""
-        snap, state = self.svc.snap, self.svc.state
-        ship_date = ship_date or sl.date
-        release(snap, state, ln.item, ln.location, sl.date, qty)
-        self._undo.append(lambda: commit(snap, state, ln.item, ln.location, sl.date, qty))
-        self._journal("release", order, ln, sl.date, qty)
-        commit(snap, state, ln.item, ln.location, ship_date, qty)
-        self._undo.append(lambda: release(snap, state, ln.item, ln.location, ship_date, qty))
-        self._journal("ship", order, ln, ship_date, qty)
+        """A shipment of `qty` from schedule line `sl`: its item draws on that date move to the ship
+        date and become consumption; other draws (capacity, components) are consumed in proportion."""
+        snap = self.svc.snap
+        day = snap.date(snap.bucket(ship_date or sl.date))
+        line_open = sum(x.open_qty for x in ln.schedule)
+        frac = min(1.0, qty / line_open) if line_open > EPS else 1.0
+        remaining = qty
+        keep: list[dict] = []
+        for raw in ln.draws:
+            d = Draw.from_dict(raw)
+            if d.kind == "atp" and d.key == ln.item and d.location == ln.location and d.date == sl.date and remaining > EPS:
+                take = min(d.qty, remaining)
+                part = _scaled(d, take)
+                self._apply("release", order, ln, part)
+                moved = dataclasses.replace(part, date=day)
+                self._apply("commit", order, ln, moved)
+                ln.consumed.append(moved.to_dict())
+                remaining -= take
+                if d.qty - take > EPS:
+                    keep.append(_scaled(d, d.qty - take).to_dict())
+            elif d.kind != "atp" or d.key != ln.item:
+                used = d.qty * frac
+                if used > EPS:
+                    ln.consumed.append(_scaled(d, used).to_dict())
+                if d.qty - used > EPS:
+                    keep.append(_scaled(d, d.qty - used).to_dict())
+            else:
+                keep.append(raw)
+        ln.draws = keep
         sl.shipped_qty = min(sl.qty, sl.shipped_qty + qty)
         if sl.qty - sl.shipped_qty < EPS:
             sl.shipped_qty = sl.qty
@@ -237,19 +269,18 @@ class OrderService:
         t0 = time.perf_counter()
         with self.lock:
             state = self.snap.new_state()
-            net: dict[tuple[str, str, dt.date], float] = collections.defaultdict(float)
-            for j in self.store.journal_since(self.snap.journal_seq or 0):
-                net[(j.item, j.location, j.date)] += j.signed_qty
             problems = []
-            for (item, loc, d), q in sorted(net.items()):
+            for j in self.store.journal_since(self.snap.journal_seq or 0):
+                draw = Draw.from_dict(j.draw) if j.draw else Draw("atp", j.item, j.location, j.date, j.qty, j.demand_class)
                 try:
-                    if q > EPS:
-                        if not commit(self.snap, state, item, loc, d, q):
-                            problems.append(f"{item}@{loc} {d}: commitment of {q:g} exceeds supply")
-                    elif q < -EPS:
-                        release(self.snap, state, item, loc, d, -q)
+                    if j.kind == "release":
+                        unreserve(self.snap, state, Reservation((draw,)))
+                    else:
+                        bad = reserve(self.snap, state, Reservation((draw,)))
+                        if bad:
+                            problems.append(f"seq {j.seq}: {draw.key}@{draw.location} {draw.date} {draw.qty:g} exceeds supply")
                 except PromessaError as exc:
-                    problems.append(f"{item}@{loc} {d}: {exc}")
+                    problems.append(f"seq {j.seq}: {exc}")
             self.state = state
             self.orders = {o.order_id: o for o in self.store.load_orders()}
             self.seq = self.store.max_seq()
@@ -862,6 +893,12 @@ class _EvLine:
     line: int
     qty: float
     location: str | None
+
+
+def _scaled(d: Draw, qty: float) -> Draw:
+    """The same draw for `qty` units (allocation pools scaled in proportion)."""
+    f = qty / d.qty if d.qty > 0 else 0.0
+    return dataclasses.replace(d, qty=qty, pools=tuple((p, q * f) for p, q in d.pools))
 
 
 def _row_of(field: str, members: list[tuple[int, ImportRow]]) -> tuple[int, list]:

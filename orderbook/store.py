@@ -110,7 +110,9 @@ CREATE TABLE IF NOT EXISTS journal (
     location TEXT NOT NULL,
     date TEXT NOT NULL,
     qty {REAL} NOT NULL,
-    demand_class TEXT
+    demand_class TEXT,
+    draw_kind TEXT NOT NULL,
+    draw TEXT
 );
 """
 
@@ -232,12 +234,12 @@ class OrderStore:
         if ws.journal:
             cur.executemany(
                 q(
-                    "INSERT INTO journal (seq, at, kind, order_id, line_no, item, location, date, qty, demand_class) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+                    "INSERT INTO journal (seq, at, kind, order_id, line_no, item, location, date, qty, demand_class, "
+                    "draw_kind, draw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 ),
                 [
                     (j.seq, j.at.isoformat(), j.kind, j.order_id, j.line, j.item, j.location, j.date.isoformat(),
-                     j.qty, j.demand_class)
+                     j.qty, j.demand_class, j.draw_kind, json.dumps(j.draw, separators=(",", ":")) if j.draw else None)
                     for j in ws.journal
                 ],
             )
@@ -339,29 +341,32 @@ class OrderStore:
     def journal_since(self, seq: int = 0) -> list[JournalEntry]:
         """Every commit and release with a sequence number greater than `seq`, in order."""
         rows = self._query(
-            "SELECT seq, kind, item, location, date, qty, order_id, line_no, demand_class, at FROM journal "
+            "SELECT seq, kind, item, location, date, qty, order_id, line_no, demand_class, at, draw FROM journal "
             "WHERE seq > ? ORDER BY seq",
             (int(seq),),
         )
         return [
             JournalEntry(seq=int(r[0]), kind=r[1], item=r[2], location=r[3], date=dt.date.fromisoformat(r[4]),
-                         qty=float(r[5]), order_id=r[6], line=r[7], demand_class=r[8], at=dt.datetime.fromisoformat(r[9]))
+                         qty=float(r[5]), order_id=r[6], line=r[7], demand_class=r[8], at=dt.datetime.fromisoformat(r[9]),
+                         draw=json.loads(r[10]) if r[10] else None)
             for r in rows
         ]
 
     def open_commitments(self) -> list[Commitment]:
-        """Open (unshipped) schedule-line quantities of orders that still hold supply."""
+        """Open (unshipped) reservations of orders that still hold supply, one per draw."""
         rows = self._query(
-            "SELECT s.item, s.location, s.date, s.qty - s.shipped_qty, s.demand_class, s.order_id, s.line_no "
-            "FROM schedule_lines s JOIN orders o ON o.order_id = s.order_id "
-            "WHERE o.status IN ('captured', 'on_hold', 'scheduled', 'backordered', 'partially_shipped') "
-            "AND s.qty - s.shipped_qty > 1e-9 ORDER BY s.item, s.location, s.date"
+            "SELECT doc FROM orders WHERE status IN ('captured', 'on_hold', 'scheduled', 'backordered', 'partially_shipped') "
+            "ORDER BY order_id"
         )
-        return [
-            Commitment(item=r[0], location=r[1], date=dt.date.fromisoformat(r[2]), qty=float(r[3]), demand_class=r[4],
-                       order_id=r[5], line=int(r[6]))
-            for r in rows
-        ]
+        out = []
+        for (doc,) in rows:
+            o = json.loads(doc)
+            for ln in o["lines"]:
+                for d in ln.get("draws", []):
+                    out.append(Commitment(item=d["key"], location=d["location"], date=dt.date.fromisoformat(d["date"]),
+                                          qty=float(d["qty"]), demand_class=d.get("demand_class"), order_id=o["order_id"],
+                                          line=int(ln["line"]), kind=d["kind"], draw=d))
+        return out
 
     def count_orders(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self._query("SELECT status, COUNT(*) FROM orders GROUP BY status")}

@@ -15,8 +15,10 @@ D0 = dt.date(2026, 1, 5)
 
 
 def _order(oid: str, *, customer="C1", status="scheduled", item="I1", qty=10.0, shipped=0.0) -> Order:
-    ln = Line(line=1, item=item, qty=qty, requested_date=D0, location="L1",
-              schedule=[ScheduleLine(date=D0, qty=qty - 2, shipped_qty=shipped), ScheduleLine(date=D0 + dt.timedelta(days=3), qty=2)])
+    sched = [ScheduleLine(date=D0, qty=qty - 2, shipped_qty=shipped), ScheduleLine(date=D0 + dt.timedelta(days=3), qty=2)]
+    draws = [{"kind": "atp", "key": item, "location": "L1", "date": s.date.isoformat(), "qty": s.open_qty}
+             for s in sched if s.open_qty > 0]
+    ln = Line(line=1, item=item, qty=qty, requested_date=D0, location="L1", schedule=sched, draws=draws)
     return Order(order_id=oid, customer=customer, status=status, lines=[ln], zone="Z1")
 
 
@@ -38,6 +40,7 @@ def test_write_and_read_back_an_order_with_its_journal_and_audit(store):
     assert store.max_seq() == 2
     assert [j.seq for j in store.journal_since(0)] == [1, 2]
     assert [j.seq for j in store.journal_since(1)] == [2]
+    assert store.journal_since(1)[0].draw is None and store.journal_since(1)[0].qty == 2
     assert store.idempotency("key-1") == ("hash-1", 201, '{"order_id": "SO-1"}')
     assert store.idempotency("nope") is None
     assert store.import_key("erp", "E-1") == "SO-1"
@@ -46,6 +49,7 @@ def test_write_and_read_back_an_order_with_its_journal_and_audit(store):
     assert [(a.action, a.actor, a.to_status) for a in trail] == [("capture", "tester", "scheduled")]
     commitments = store.open_commitments()
     assert sorted((c.date, c.qty) for c in commitments) == [(D0, 8.0), (D0 + dt.timedelta(days=3), 2.0)]
+    assert {(c.item, c.location, c.kind, c.order_id, c.line) for c in commitments} == {("I1", "L1", "atp", "SO-1", 1)}
 
 
 def test_upsert_replaces_lines_and_open_commitments_follow_status(store):
