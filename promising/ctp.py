@@ -1,0 +1,575 @@
+"""Capable-to-promise: promise what can still be made, through bills of materials and capacity.
+
+The Python layer over `promising.ctp_kernels`. It builds the CTP model once per snapshot
+(`snap.derived["ctp"]`: bills exploded into flat arrays, resource capacity per day), keeps
+capacity used per state in `state.extras["capacity"]`, registers the "capacity" draw kind,
+and registers itself as the shortfall path that `promising.promise` tries when plain ATP is
+not FULL. See docs/ctp.md for the model, the search, the time fence and the explanation.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import threading
+
+import numpy as np
+import polars as pl
+
+from promessa.errors import SnapshotError, ValidationError
+from promising import ctp_kernels as ck
+from promising import kernels as nb
+from promising import reservation as _reservation
+from promising.atp import Peg, Promise, Request, ScheduleLine, _check_qty, _pegs, calendar_row, promise_atp, register_shortfall_path
+from promising.enums import EPS, Reason, Status
+from promising.reservation import Draw, register_draw_kind
+from supplydata.snapshot import Snapshot, State
+
+FENCE_COLUMN = "atp_time_fence_days"  # optional column of the items table
+MAX_ENTRIES_PER_ROOT = 100_000       # an exploded bill larger than this is refused
+CAPACITY = "capacity"                # the draw kind and the state.extras key
+
+
+@dataclasses.dataclass(frozen=True)
+class Bill:
+    """How one location makes one item: components per unit, resources per unit, lead time."""
+
+    item: str
+    location: str
+    components: tuple[tuple[str, float], ...]   # (component, qty_per), in file order
+    resources: tuple[tuple[str, float], ...]    # (resource, usage_per_unit), in file order
+    lead_time_days: int
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CtpModel:
+    """Bills, exploded per finished item-location into flat arrays, and resource capacity."""
+
+    bills: dict[tuple[str, str], Bill]
+    resource_ids: tuple[tuple[str, str], ...]        # (resource, location) per resource code
+    resource_index: dict[tuple[str, str], int]
+    cap: np.ndarray          # float64[R, H] capacity per resource and day
+    item_fence: np.ndarray   # int64[n_items] ATP time fence in buckets (0 = none)
+    il_root: np.ndarray      # int64[N] row in root_tab, -1 when the item-location has no bill
+    root_tab: np.ndarray     # int64[n_roots, N_RCOLS]
+    ent_int: np.ndarray      # int64[E, N_ECOLS]
+    ent_qty: np.ndarray      # float64[E]
+    ent_item: np.ndarray     # int64[E] item code
+    ent_level: np.ndarray    # int64[E] 0 for the root
+    eres_rslot: np.ndarray   # int64[n_eres]
+    eres_use: np.ndarray     # float64[n_eres]
+    slot_il: np.ndarray      # int64[n_slots] item-location code (root-local slots, concatenated)
+    slot_lt: np.ndarray      # int64[n_slots] replenishment lead time, -1 = none
+    rslot_res: np.ndarray    # int64[n_rslots] resource code
+
+    @property
+    def n_roots(self) -> int:
+        return int(self.root_tab.shape[0])
+
+    @property
+    def n_resources(self) -> int:
+        return len(self.resource_ids)
+
+
+_build_lock = threading.Lock()
+
+
+def ctp_model(snap: Snapshot) -> CtpModel:
+    """The CTP model of a snapshot, built once (thread-safe) and cached in `snap.derived`."""
+    m = snap.derived.get("ctp")
+    if m is not None:
+        return m
+    with _build_lock:
+        m = snap.derived.get("ctp")
+        if m is None:
+            m = build_model(snap)
+            snap.derived["ctp"] = m
+    return m
+
+
+def _bad(msg: str, *, row: int | None = None, column: str | None = None, value=None, hint: str | None = None,
+         file: str = "bom") -> SnapshotError:
+    return SnapshotError(msg, file=file, row=row, column=column, value=value, hint=hint)
+
+
+def _read_bills(bom: pl.DataFrame) -> dict[tuple[str, str], Bill]:
+    """Rows combine per (item, location): one row per component (qty_per summed when a
+    component repeats); a row's resource and usage_per_unit name a resource the lot works on
+    (a resource repeated on several rows of the same bill is one routing step: the largest
+    usage counts, not the sum); the bill's lead time is the largest lead_time_days of its rows
+    (0 when none). A row with neither component nor resource only sets the lead time."""
+    comps: dict[tuple[str, str], dict[str, float]] = {}
+    res: dict[tuple[str, str], dict[str, float]] = {}
+    lts: dict[tuple[str, str], int] = {}
+    cols = ("item", "location", "component", "qty_per", "resource", "usage_per_unit", "lead_time_days")
+    for i, (item, loc, comp, qp, rs, use, lt) in enumerate(bom.select(cols).iter_rows(), start=1):
+        key = (item, loc)
+        comps.setdefault(key, {})
+        res.setdefault(key, {})
+        lts[key] = max(lts.get(key, 0), int(lt) if lt is not None else 0)
+        if comp is not None:
+            if comp == item:
+                raise _bad("an item cannot be its own component", row=i, column="component", value=comp)
+            if qp is None:
+                raise _bad("qty_per is required on a component row", row=i, column="qty_per", hint="give the quantity per unit of the parent")
+            comps[key][comp] = comps[key].get(comp, 0.0) + float(qp)
+        elif qp is not None and float(qp) > 0:
+            raise _bad("qty_per given without a component", row=i, column="component", value=None)
+        if rs is not None:
+            if use is None:
+                raise _bad("usage_per_unit is required with a resource", row=i, column="usage_per_unit", hint="give the resource usage per unit made")
+            res[key][rs] = max(res[key].get(rs, 0.0), float(use))
+    return {
+        k: Bill(k[0], k[1], tuple(comps[k].items()), tuple(res[k].items()), lts[k])
+        for k in comps
+    }
+
+
+def _check_acyclic(bills: dict[tuple[str, str], Bill]) -> None:
+    state: dict[tuple[str, str], int] = {}  # 1 visiting, 2 done
+    for start in bills:
+        if state.get(start) == 2:
+            continue
+        stack = [(start, iter(bills[start].components))]
+        state[start] = 1
+        path = [start]
+        while stack:
+            key, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[key] = 2
+                stack.pop()
+                path.pop()
+                continue
+            ck_ = (nxt[0], key[1])
+            if ck_ not in bills:
+                continue
+            if state.get(ck_) == 1:
+                cyc = " -> ".join(p[0] for p in path[path.index(ck_):]) + f" -> {ck_[0]}"
+                raise _bad(f"the bill of materials has a cycle at location {key[1]!r}: {cyc}", column="component", value=ck_[0])
+            if state.get(ck_) is None:
+                state[ck_] = 1
+                path.append(ck_)
+                stack.append((ck_, iter(bills[ck_].components)))
+
+
+def build_model(snap: Snapshot) -> CtpModel:
+    """Read `bom`, `resources` and the optional items column `atp_time_fence_days`; explode
+    every bill into the flat arrays the kernels take."""
+    H = snap.horizon
+    tables = snap.tables
+    bom = tables.get("bom")
+    bills = _read_bills(bom) if bom is not None and bom.height else {}
+    _check_acyclic(bills)
+
+    # time fence per item
+    items = tables["items"]
+    fence = np.zeros(snap.n_items, dtype=np.int64)
+    if FENCE_COLUMN in items.columns:
+        try:
+            col = items[FENCE_COLUMN].cast(pl.Int64, strict=True)
+        except Exception:  # noqa: BLE001 - any cast failure is a refusal of that column
+            raise _bad("must be a whole number of days", file="items", column=FENCE_COLUMN) from None
+        vals = col.fill_null(0).to_numpy()
+        neg = np.flatnonzero(vals < 0)
+        if neg.size:
+            raise _bad("must not be negative", file="items", row=int(neg[0]) + 1, column=FENCE_COLUMN, value=int(vals[neg[0]]))
+        fence[:] = vals
+
+    # resources: capacity per (resource, location) and day; capacity dated before as_of is gone
+    rt = tables.get("resources")
+    keys: list[tuple[str, str]] = []
+    if rt is not None and rt.height:
+        keys = sorted(set(zip(rt["resource"].to_list(), rt["location"].to_list())))
+    used_keys = {(r, b.location) for b in bills.values() for r, _ in b.resources}
+    keys = sorted(set(keys) | used_keys)
+    resource_index = {k: i for i, k in enumerate(keys)}
+    cap = np.zeros((len(keys), H))
+    if rt is not None and rt.height:
+        days = rt["date"].cast(pl.Int32).to_numpy().astype(np.int64) - (snap.as_of - dt.date(1970, 1, 1)).days
+        ok = (days >= 0) & (days < H)
+        codes = np.array([resource_index[k] for k in zip(rt["resource"].to_list(), rt["location"].to_list())], dtype=np.int64)
+        np.add.at(cap, (codes[ok], days[ok]), rt["capacity"].to_numpy()[ok])
+    cap.flags.writeable = False
+
+    # explosion per root, breadth first
+    il_root = np.full(snap.n_il, -1, dtype=np.int64)
+    root_rows: list[list[int]] = []
+    ent_int: list[list[int]] = []
+    ent_qty: list[float] = []
+    ent_item: list[int] = []
+    ent_level: list[int] = []
+    eres_rslot: list[int] = []
+    eres_use: list[float] = []
+    slot_il: list[int] = []
+    slot_lt: list[int] = []
+    rslot_res: list[int] = []
+    for key in sorted(bills, key=lambda k: snap.il_of(*k)):
+        item, loc = key
+        root_il = snap.il_of(item, loc)
+        lc = snap.location_code(loc)
+        e0, s0, q0 = len(ent_int), len(slot_il), len(rslot_res)
+        slots: dict[int, int] = {}
+        rslots: dict[int, int] = {}
+        maxd = 0
+        # queue rows: (entry index, bill)
+        queue = collections.deque()
+
+        def add_entry(parent: int, off: int, code: int, qty: float, level: int) -> int:
+            nonlocal maxd
+            b = bills.get((snap.item_ids[code], loc))
+            il = snap.il_index.get((code, lc), -1)
+            slot = -1
+            if il >= 0 and parent >= 0:
+                if il not in slots:
+                    slots[il] = len(slots)
+                    slot_il.append(il)
+                    slot_lt.append(int(snap.il_lead_time[il]))
+                slot = slots[il]
+            lt = b.lead_time_days if b is not None else 0
+            r0 = len(eres_rslot)
+            if b is not None:
+                for rs, use in b.resources:
+                    rc = resource_index[(rs, loc)]
+                    if rc not in rslots:
+                        rslots[rc] = len(rslots)
+                        rslot_res.append(rc)
+                    eres_rslot.append(rslots[rc])
+                    eres_use.append(use)
+                    maxd += max(lt, 1)
+            maxd += 1
+            ent_int.append([parent, off, lt, int(fence[code]), 1 if b is not None else 0, slot, r0, len(eres_rslot)])
+            ent_qty.append(qty)
+            ent_item.append(code)
+            ent_level.append(level)
+            j = len(ent_int) - 1 - e0
+            if len(ent_int) - e0 > MAX_ENTRIES_PER_ROOT:
+                raise _bad(f"the exploded bill of {item!r} at {loc!r} has more than {MAX_ENTRIES_PER_ROOT} entries", column="component")
+            if b is not None:
+                queue.append((j, b, off + lt, level))
+            return j
+
+        add_entry(-1, 0, snap.item_code(item), 1.0, 0)
+        while queue:
+            j, b, child_off, level = queue.popleft()
+            for comp, qp in b.components:
+                add_entry(j, child_off, snap.item_code(comp), qp, level + 1)
+        il_root[root_il] = len(root_rows)
+        root_rows.append([e0, len(ent_int), s0, len(slot_il), q0, len(rslot_res), maxd])
+
+    def arr(x, dtype, shape=None):
+        a = np.asarray(x, dtype=dtype)
+        if shape is not None and a.size == 0:
+            a = np.zeros(shape, dtype=dtype)
+        a = np.ascontiguousarray(a)
+        a.flags.writeable = False
+        return a
+
+    il_root.flags.writeable = False
+    return CtpModel(
+        bills=bills, resource_ids=tuple(keys), resource_index=resource_index, cap=cap, item_fence=fence,
+        il_root=il_root,
+        root_tab=arr(root_rows, np.int64, (0, ck.N_RCOLS)),
+        ent_int=arr(ent_int, np.int64, (0, ck.N_ECOLS)),
+        ent_qty=arr(ent_qty, np.float64), ent_item=arr(ent_item, np.int64), ent_level=arr(ent_level, np.int64),
+        eres_rslot=arr(eres_rslot, np.int64), eres_use=arr(eres_use, np.float64),
+        slot_il=arr(slot_il, np.int64), slot_lt=arr(slot_lt, np.int64), rslot_res=arr(rslot_res, np.int64),
+    )
+
+
+# ---------------------------------------------------------------- capacity in the state
+
+
+def capacity_used(snap: Snapshot, state: State) -> np.ndarray:
+    """Capacity used per resource and day in this state (float64[R, H]), created on first use."""
+    used = state.extras.get(CAPACITY)
+    if used is None:
+        m = ctp_model(snap)
+        used = state.extras.setdefault(CAPACITY, np.zeros((m.n_resources, snap.horizon)))
+    return used
+
+
+def capacity_report(snap: Snapshot, state: State, resource: str, location: str) -> pl.DataFrame:
+    """Capacity, used and free per day for one resource at one location."""
+    m = ctp_model(snap)
+    r = m.resource_index.get((resource, location))
+    if r is None:
+        raise ValidationError("unknown resource at that location", field="resource", value=f"{resource}@{location}")
+    used = capacity_used(snap, state)[r]
+    return pl.DataFrame({
+        "date": pl.date_range(snap.as_of, snap.last_date, "1d", eager=True),
+        "capacity": m.cap[r], "used": used, "free": np.maximum(m.cap[r] - used, 0.0),
+    })
+
+
+def _capacity_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    m = ctp_model(snap)
+    r = m.resource_index.get((draw.key, draw.location))
+    if r is None:
+        raise ValidationError("unknown resource at that location", field="draw.key", value=f"{draw.key}@{draw.location}")
+    b = snap.bucket(draw.date, field="draw.date")
+    used = capacity_used(snap, state)
+    before = used[r, b]
+    used[r, b] = before + sign * draw.qty
+    if sign < 0:
+        return True
+    c = m.cap[r, b]
+    return not (used[r, b] > c + EPS and before <= c + EPS)
+
+
+register_draw_kind(CAPACITY, _capacity_draw)
+
+
+# ---------------------------------------------------------------- the promise
+
+
+@dataclasses.dataclass(frozen=True)
+class CtpPlan:
+    """The kernel's answer for one request, before it becomes a Promise."""
+
+    status: Status
+    t: int                 # delivery bucket, -1 none
+    f: int                 # root lot finish bucket, -1 no lot
+    ef: int                # earliest full bucket over the horizon, -1 none
+    stock_qty: float       # the finished item's own ATP used at t
+    made_qty: float        # made by the root lot
+    n: int
+    d_kind: np.ndarray
+    d_ent: np.ndarray
+    d_ref: np.ndarray
+    d_bucket: np.ndarray
+    d_qty: np.ndarray
+    make: np.ndarray       # lot quantity per entry
+    fail_i: np.ndarray
+    fail_f: np.ndarray
+    row: int               # root row
+
+    @property
+    def qty(self) -> float:
+        return self.stock_qty + self.made_qty if self.t >= 0 else 0.0
+
+
+def plan(snap: Snapshot, state: State, request: Request) -> CtpPlan | None:
+    """Search a CTP answer for `request` without committing; None when no bill applies."""
+    m = ctp_model(snap)
+    if m.n_roots == 0:
+        return None
+    il = snap.il_index.get((snap.item_code(request.item), snap.location_code(request.location)), -1)
+    if il < 0 or m.il_root[il] < 0:
+        return None
+    q = _check_qty(request.qty)
+    req = snap.bucket(request.requested_date, field="requested_date")
+    pol = request.policy
+    H = snap.horizon
+    last = H - 1 if pol.max_late < 0 else min(H - 1, req + pol.max_late)
+    row = int(m.il_root[il])
+    res = ck.ctp_promise_1d_nb(
+        state.cum, snap.il_lead_time, m.cap, capacity_used(snap, state), il, calendar_row(snap, il), q, req, last,
+        pol.allow_partial, True, m.root_tab[row], m.ent_int, m.ent_qty, m.eres_rslot, m.eres_use, m.slot_il,
+        m.slot_lt, m.rslot_res,
+    )
+    status, t, f, ef, stock, made, n, dk, de, dr, db, dq, make, fi, ff = res
+    return CtpPlan(Status(status), int(t), int(f), int(ef), float(stock), float(made), int(n), dk, de, dr, db, dq,
+                   make, fi, ff, row)
+
+
+def _entry_names(snap: Snapshot, m: CtpModel, e0: int, j: int) -> tuple[str, int, str | None]:
+    g = e0 + j
+    p = int(m.ent_int[g, ck.E_PARENT])
+    parent = snap.item_ids[m.ent_item[e0 + p]] if p >= 0 else None
+    return snap.item_ids[m.ent_item[g]], int(m.ent_level[g]), parent
+
+
+def _binding(snap: Snapshot, m: CtpModel, p: CtpPlan, location: str) -> tuple[Reason | None, dict | None]:
+    code = int(p.fail_i[0])
+    if code == ck.B_NONE:
+        return None, None
+    rt = m.root_tab[p.row]
+    e0 = int(rt[ck.R_E0])
+    j = int(p.fail_i[1])
+    item, level, parent = _entry_names(snap, m, e0, j)
+    a, b, at = int(p.fail_i[3]), int(p.fail_i[4]), int(p.fail_i[5])
+    need, have = float(p.fail_f[0]), float(p.fail_f[1])
+
+    def d(x: int) -> str | None:
+        return snap.date(x).isoformat() if 0 <= x < snap.horizon else None
+
+    if code == ck.B_CALENDAR:
+        return Reason.CALENDAR, {"constraint": "calendar", "location": location}
+    if code == ck.B_CAPACITY:
+        r = int(m.rslot_res[rt[ck.R_Q0] + p.fail_i[2]])
+        res, loc = m.resource_ids[r]
+        return Reason.CAPACITY, {
+            "constraint": "capacity", "resource": res, "location": loc, "item": item, "level": level,
+            "first_day": d(a), "last_day": d(b), "needed": need, "available": have,
+        }
+    if code == ck.B_MATERIAL:
+        out = {"constraint": "material", "item": item, "location": location, "parent": parent, "level": level,
+               "date": d(at), "needed": need, "available": have}
+        slot = int(m.ent_int[e0 + j, ck.E_SLOT])
+        lt = int(m.slot_lt[rt[ck.R_S0] + slot]) if slot >= 0 else -1
+        if lt >= 0:  # purchased on a replenishment lead time: waiting for it is what binds
+            out["constraint"] = "lead_time"
+            out["replenishment_lead_time_days"] = lt
+            return Reason.LEAD_TIME, out
+        return Reason.MATERIAL, out
+    # lead time: the lot would have to start before today, or finish inside the time fence
+    fence = int(m.ent_int[e0 + j, ck.E_FENCE])
+    out = {"constraint": "lead_time", "item": item, "location": location, "parent": parent, "level": level,
+           "start": d(a), "finish": d(b), "needed": need}
+    if a < 0:
+        out["starts_days_before_today"] = -a
+    if b < fence:
+        out["time_fence_until"] = d(fence)
+    return Reason.LEAD_TIME, out
+
+
+def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, explain: bool, state: State | None,
+             binding: dict | None) -> dict:
+    rt = m.root_tab[p.row]
+    e0, s0, q0 = int(rt[ck.R_E0]), int(rt[ck.R_S0]), int(rt[ck.R_Q0])
+    loc = request.location
+    out: dict = {
+        "stock_qty": p.stock_qty, "made_qty": p.made_qty,
+        "lot_finish": snap.date(p.f).isoformat() if p.f >= 0 else None,
+        "binding": binding,
+    }
+    if not explain:
+        return {"ctp": out}
+    lots = []
+    for j in range(int(rt[ck.R_E1]) - e0):
+        x = float(p.make[j])
+        if x <= EPS or p.f < 0:
+            continue
+        item, level, parent = _entry_names(snap, m, e0, j)
+        g = e0 + j
+        fj = p.f - int(m.ent_int[g, ck.E_OFF])
+        lots.append({"entry": j, "level": level, "item": item, "location": loc, "parent": parent, "qty": x,
+                     "start": snap.date(fj - int(m.ent_int[g, ck.E_LT])).isoformat(), "finish": snap.date(fj).isoformat()})
+    comps, caps = [], []
+    by_slot: dict[int, list[int]] = {}
+    for k in range(p.n):
+        j = int(p.d_ent[k])
+        item, level, parent = _entry_names(snap, m, e0, j)
+        if p.d_kind[k] == ck.D_STOCK:
+            by_slot.setdefault(int(p.d_ref[k]), []).append(len(comps))
+            comps.append({"entry": j, "level": level, "item": item, "location": loc, "parent": parent,
+                          "date": snap.date(int(p.d_bucket[k])).isoformat(), "qty": float(p.d_qty[k])})
+        else:
+            res, rloc = m.resource_ids[int(m.rslot_res[q0 + p.d_ref[k]])]
+            caps.append({"entry": j, "level": level, "item": item, "resource": res, "location": rloc,
+                         "date": snap.date(int(p.d_bucket[k])).isoformat(), "qty": float(p.d_qty[k])})
+    if state is not None:  # which supply records each component draw consumes (before committing)
+        for slot, idx in by_slot.items():
+            il = int(m.slot_il[s0 + slot])
+            order = sorted(idx, key=lambda i: comps[i]["date"])
+            lb = np.array([snap.bucket(comps[i]["date"]) for i in order], dtype=np.int64)
+            lq = np.array([comps[i]["qty"] for i in order])
+            for pg in _pegs(snap, state, il, lb, lq):
+                comps[order[pg.line]].setdefault("pegs", []).append(
+                    {"qty": pg.qty, "supply_date": pg.supply_date.isoformat() if pg.supply_date else None,
+                     "kind": pg.kind, "ref": pg.ref})
+    out.update(lots=lots, components=comps, capacity=caps)
+    return {"ctp": out}
+
+
+def _draws(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request) -> tuple[Draw, ...]:
+    rt = m.root_tab[p.row]
+    s0, q0 = int(rt[ck.R_S0]), int(rt[ck.R_Q0])
+    loc = request.location
+    out = []
+    if p.stock_qty > EPS:
+        out.append(Draw("atp", request.item, loc, snap.date(p.t), p.stock_qty, request.demand_class))
+    item_ids, il_item = snap.item_ids, snap.il_item
+    for k in range(p.n):
+        date = snap.date(int(p.d_bucket[k]))
+        if p.d_kind[k] == ck.D_STOCK:
+            il = int(m.slot_il[s0 + p.d_ref[k]])
+            out.append(Draw("atp", item_ids[il_item[il]], loc, date, float(p.d_qty[k])))
+        else:
+            res, rloc = m.resource_ids[int(m.rslot_res[q0 + p.d_ref[k]])]
+            out.append(Draw(CAPACITY, res, rloc, date, float(p.d_qty[k])))
+    return tuple(out)
+
+
+def _apply(snap: Snapshot, state: State, m: CtpModel, p: CtpPlan, draws: tuple[Draw, ...], il: int) -> None:
+    rt = m.root_tab[p.row]
+    ck.apply_plan_nb(state.cum, capacity_used(snap, state), il, max(p.t, 0), p.stock_qty, m.slot_il, int(rt[ck.R_S0]),
+                     m.rslot_res, int(rt[ck.R_Q0]), p.n, p.d_kind, p.d_ref, p.d_bucket, p.d_qty, 1)
+    hooks = _reservation._ATP_HOOKS
+    if hooks:  # others keep per-draw bookkeeping on "atp" draws (allocation)
+        for d in draws:
+            if d.kind == "atp":
+                dil = snap.il_index[(snap.item_index[d.key], snap.location_index[d.location])]
+                for hook in hooks:
+                    hook(snap, state, d, dil, +1)
+
+
+def _better(p: CtpPlan, atp: Promise, snap: Snapshot) -> bool:
+    if p.t < 0 or p.qty <= EPS:
+        return False
+    a = atp.promised_qty
+    if p.qty > a + EPS:
+        return True
+    if p.qty < a - EPS or not atp.lines:
+        return False
+    return p.t < snap.bucket(max(ln.date for ln in atp.lines))
+
+
+def ctp_path(snap: Snapshot, state: State, request: Request, atp_answer: Promise, *, commit: bool = False,
+             explain: bool = True) -> Promise | None:
+    """The shortfall path registered with `promising.promise`: a CTP promise when the item is
+    made at the location and making improves on ATP; the ATP answer with the binding CTP
+    constraint when a bill applies but does not help; None when no bill applies."""
+    p = plan(snap, state, request)
+    if p is None:
+        return None
+    m = ctp_model(snap)
+    il = snap.il_index[(snap.item_index[request.item], snap.location_index[request.location])]
+    reason, binding = _binding(snap, m, p, request.location)
+    if not _better(p, atp_answer, snap):
+        if reason is None or reason is Reason.CALENDAR:
+            return None
+        ans = dataclasses.replace(atp_answer, reason=reason, details={"ctp": {"improves": False, "binding": binding}})
+        if commit and ans.lines:
+            cum = state.cum[il]
+            for ln in ans.lines:
+                nb.commit_1d_nb(cum, snap.bucket(ln.date), ln.qty)
+            ans = dataclasses.replace(ans, committed=True)
+        return ans
+    draws = _draws(snap, m, p, request)
+    pegs: tuple[Peg, ...] = ()
+    if explain and p.stock_qty > EPS:
+        pegs = _pegs(snap, state, il, np.array([p.t], dtype=np.int64), np.array([p.stock_qty]))
+    details = _details(snap, m, p, request, explain=explain, state=state if explain else None, binding=binding)
+    if p.status is Status.FULL:
+        reason = Reason.NONE
+    elif reason is None:
+        reason = Reason.SUPPLY
+    promise = Promise(
+        request, p.status, reason, (ScheduleLine(snap.date(p.t), p.qty),),
+        snap.date(p.ef) if p.ef >= 0 else None, pegs, committed=False, draws=draws, details=details,
+    )
+    if commit:
+        _apply(snap, state, m, p, draws, il)
+        promise = dataclasses.replace(promise, committed=True)
+    return promise
+
+
+register_shortfall_path(ctp_path)
+
+
+def promise_ctp(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
+    """ATP first; capable-to-promise when ATP is not FULL (same as `promising.promise` without
+    a demand-class path)."""
+    atp_answer, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
+    if atp_answer.status is not Status.FULL and il >= 0:
+        alt = ctp_path(snap, state, request, atp_answer, commit=commit, explain=explain)
+        if alt is not None:
+            return alt
+    if commit and atp_answer.lines:
+        for k in range(len(atp_answer.lines)):
+            nb.commit_1d_nb(state.cum[il], out_b[k], out_q[k])
+        atp_answer = dataclasses.replace(atp_answer, committed=True)
+    return atp_answer
