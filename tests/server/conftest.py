@@ -5,6 +5,7 @@ The supply story (as_of 2026-01-05, horizon 60 days):
   DC-WEST (zone WEST) has 20 on hand.
 - GADGET (price 1000): DC-EAST has 5 on hand, nothing else.
 - SCARCE (price 1): DC-EAST has exactly 40 on hand; the concurrency test races for it.
+- BULK (price 1): DC-EAST has 1,000,000 on hand (load and crash tests).
 - Zone EAST is served by DC-EAST then DC-WEST; zone WEST by DC-WEST.
 """
 
@@ -29,7 +30,7 @@ def write_snapshot(d: Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     (d / "meta.json").write_text(json.dumps({"as_of": AS_OF, "horizon_days": 60}))
     (d / "items.csv").write_text(
-        "item,category,brand,price,cost,lead_time_days\nWIDGET,tools,acme,10,4,\nGADGET,tools,acme,1000,400,\nSCARCE,misc,acme,1,0.5,\n")
+        "item,category,brand,price,cost,lead_time_days\nWIDGET,tools,acme,10,4,\nGADGET,tools,acme,1000,400,\nSCARCE,misc,acme,1,0.5,\nBULK,misc,acme,1,0.5,\n")
     (d / "locations.csv").write_text(
         "location,kind,zone,country,calendar\nDC-EAST,dc,EAST,US,\nDC-WEST,dc,WEST,US,\n")
     (d / "supply.csv").write_text(
@@ -38,7 +39,8 @@ def write_snapshot(d: Path) -> Path:
         "WIDGET,DC-EAST,2026-01-15,50,purchase,PO-1\n"
         "WIDGET,DC-WEST,2026-01-05,20,onhand,OH-2\n"
         "GADGET,DC-EAST,2026-01-05,5,onhand,OH-3\n"
-        "SCARCE,DC-EAST,2026-01-05,40,onhand,OH-4\n")
+        "SCARCE,DC-EAST,2026-01-05,40,onhand,OH-4\n"
+        "BULK,DC-EAST,2026-01-05,1000000,onhand,OH-5\n")
     (d / "lanes.csv").write_text(
         "location,zone,transit_days,cost_per_unit,cost_per_shipment\nDC-EAST,EAST,1,0.1,5\nDC-WEST,EAST,3,0.2,5\nDC-WEST,WEST,1,0.1,5\n")
     (d / "sourcing.csv").write_text("zone,location,rank,item,category\nEAST,DC-EAST,1,,\nEAST,DC-WEST,2,,\nWEST,DC-WEST,1,,\n")
@@ -118,3 +120,98 @@ def sqlite_client(tmp_path, snap):
 
     with TestClient(create_app(_make_settings((str(tmp_path / "ob.sqlite"), "unused")), snapshot=snap)) as c:
         yield c
+
+
+# ------------------------------------------------------------------ real uvicorn servers on loopback
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """`promessa serve` in a subprocess on 127.0.0.1; stop() or kill9() it."""
+
+    def __init__(self, snapshot_dir: Path, db: tuple[str, str], log_path: Path, *, extra: tuple[str, ...] = ()) -> None:
+        self.snapshot_dir, self.db, self.log_path, self.extra = snapshot_dir, db, log_path, extra
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> LiveServer:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(self.snapshot_dir), "--db", self.db[0],
+               "--pg-schema", self.db[1], "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        for k, role in KEYS.items():
+            cmd += ["--api-key", f"{k}={role}"]
+        cmd += list(self.extra)
+        env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e12"}
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/v1/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout} s: {self.log_path.read_text()[-3000:]}")
+
+    def kill9(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._close_log()
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None and not log.closed:
+            log.close()
+
+
+@pytest.fixture
+def live_server(snapshot_dir, tmp_path):
+    """live_server(db) -> a started LiveServer; every server started is stopped at the end."""
+    started: list[LiveServer] = []
+
+    def _start(db, *, extra: tuple[str, ...] = ()) -> LiveServer:
+        s = LiveServer(snapshot_dir, db, tmp_path / "server.log", extra=extra).start()
+        started.append(s)
+        return s
+
+    yield _start
+    for s in started:
+        s.stop()
