@@ -1,0 +1,422 @@
+"""Allocation-aware promising: the Python layer over `allocation.kernels`.
+
+Validates requests, coerces dtypes once, calls one kernel and wraps the answer in promising's
+typed objects (`Promise`, `Draw`). Registered with promising at import of `allocation`:
+the class path answers requests with a demand class at item-locations that have quotas; the
+"atp" hook keeps the per-pool consumption in `state.extras["allocation"]` whenever a draw is
+reserved or released through `promising.reserve / unreserve / commit / release`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+import polars as pl
+
+from allocation import kernels as ak
+from allocation.enums import NO_CLASS, ROOT, UNALLOCATED, Binding
+from allocation.model import AllocationModel, model_for, positions
+from promessa.errors import ValidationError
+from promising.atp import (
+    DEFAULT_POLICY,
+    Policy,
+    Promise,
+    Request,
+    ScheduleLine,
+    _check_qty,
+    _pegs,
+    calendar_row,
+    encode_lines,
+    resolve_il,
+)
+from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.reservation import Draw, Reservation, reserve
+from supplydata.snapshot import Snapshot, State
+
+_EMPTY_PROT = np.zeros((0, 0))
+
+
+def _il_arrays(model: AllocationModel, pos: np.ndarray, lo: int, hi: int):
+    return (pos[lo:hi], model.pool_parent[lo:hi], model.pool_class[lo:hi], model.protection[lo:hi])
+
+
+# ---------------------------------------------------------------- one line
+
+
+def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool = False,
+               explain: bool = True) -> Promise | None:
+    """Promise a request with a demand class against the class's allocation.
+
+    Returns None when no quotas exist at the item-location (plain ATP then answers). With
+    `commit`, the promise is reserved through `promising.reserve` (which updates `state.cum`
+    and, through the hook, the pool positions)."""
+    if request.demand_class is None:
+        return None
+    model = model_for(snap)
+    if model.n_pools == 0:
+        return None
+    il = resolve_il(snap, request.item, request.location)
+    if il < 0:
+        return None
+    lo, hi = model.pools_of(il)
+    if hi == lo:
+        return None
+    q = _check_qty(request.qty)
+    req = snap.bucket(request.requested_date, field="requested_date")
+    pol = request.policy
+    pos = positions(snap, state)
+    X, par, cls, prot = _il_arrays(model, pos, lo, hi)
+    S = hi - lo + 1
+    out_b = np.empty(MAX_LINES, dtype=np.int64)
+    out_q = np.empty(MAX_LINES)
+    out_src = np.empty((MAX_LINES, S), dtype=np.int64)
+    out_srcq = np.empty((MAX_LINES, S))
+    out_nsrc = np.zeros(MAX_LINES, dtype=np.int64)
+    plain_b = np.empty(MAX_LINES, dtype=np.int64)
+    plain_q = np.empty(MAX_LINES)
+    k = model.class_code(request.demand_class)
+    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding) = ak.promise_class_1d_nb(
+        X, state.cum[il], par, cls, model.class_parent, model.class_priority, model.class_steal, prot, k,
+        snap.il_lead_time[il], calendar_row(snap, il), q, req, pol.max_late, pol.flags, pol.max_lines, False,
+        out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
+    )
+    as_of = snap.as_of
+    lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[j])), float(out_q[j])) for j in range(n))
+    draws = []
+    for j in range(n):
+        pools = tuple(
+            (UNALLOCATED if out_src[j, i] < 0 else model.class_ids[int(cls[out_src[j, i]])], float(out_srcq[j, i]))
+            for i in range(out_nsrc[j])
+        )
+        draws.append(Draw("atp", request.item, request.location, lines[j].date, lines[j].qty, request.demand_class, pools))
+    own = model.own_row(il, request.demand_class)
+    details = {
+        "demand_class": request.demand_class,
+        "allocation": Binding(binding).name.lower(),
+        "pool": model.pool_name(own) if own >= 0 else None,
+        "quota_left": None if quota_left < 0 else float(quota_left),
+        "available_to_class": float(avail_req),
+        "pools": [[p, qq] for d in draws for p, qq in d.pools],
+        "without_allocation": {
+            "status": Status(ps).name.lower(),
+            "reason": Reason(pr).name.lower(),
+            "promised_qty": float(plain_q[:pn].sum()),
+            "lines": [{"date": (as_of + dt.timedelta(days=int(plain_b[j]))).isoformat(), "qty": float(plain_q[j])}
+                      for j in range(pn)],
+            "earliest_full_date": (as_of + dt.timedelta(days=int(pef))).isoformat() if pef >= 0 else None,
+        },
+    }
+    pegs = _pegs(snap, state, il, out_b[:n], out_q[:n]) if explain and n else ()
+    p = Promise(request, Status(status), Reason(reason), lines, as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None,
+                pegs, False, tuple(draws), details)
+    if commit and draws:
+        reserve(snap, state, Reservation(tuple(draws)))
+        p = dataclasses.replace(p, committed=True)
+    return p
+
+
+def atp_hook(snap: Snapshot, state: State, draw: Draw, il: int, sign: int) -> None:
+    """Keep pool positions in step with an "atp" draw reserved (+1) or released (-1).
+
+    The draw's `pools` are charged by name (the pool and its ancestors); "unallocated" and names
+    without a pool at the item-location charge nothing (they live in `state.cum` only). A draw
+    with a demand class but no pools (replayed commitments, snapshot demand) is charged to the
+    class's own pool. Depends only on the draw and the snapshot, so replay is order-free."""
+    model = model_for(snap)
+    if model.n_pools == 0:
+        return
+    lo, hi = model.pools_of(il)
+    if hi == lo:
+        return
+    pos = positions(snap, state)
+    b = snap.bucket(draw.date, field="draw.date")
+    X, par = pos[lo:hi], model.pool_parent[lo:hi]
+    if draw.pools:
+        for name, q in draw.pools:
+            if name == UNALLOCATED:
+                continue
+            row = model.pool_row(il, name)
+            if row >= 0:
+                ak.charge_1d_nb(X, par, row - lo, b, sign * float(q))
+    elif draw.demand_class is not None:
+        row = model.own_row(il, draw.demand_class)
+        if row >= 0:
+            ak.charge_1d_nb(X, par, row - lo, b, sign * float(draw.qty))
+
+
+def class_availability(snap: Snapshot, state: State, item: str, location: str, demand_class: str | None,
+                       *, start: dt.date | None = None) -> np.ndarray:
+    """Quantity the class could take per bucket from `start` (float64[H]; 0 before start, inf
+    past the lead time). Without quotas at the item-location this is plain ATP."""
+    from promising import kernels as pk
+
+    il = resolve_il(snap, item, location)
+    H = snap.horizon
+    out = np.zeros(H)
+    if il < 0:
+        return out
+    t0 = 0 if start is None else snap.bucket(start, field="start")
+    model = model_for(snap)
+    lo, hi = model.pools_of(il) if model.n_pools else (0, 0)
+    if hi == lo or demand_class is None:
+        pk.availability_1d_nb(state.cum[il], snap.il_lead_time[il], t0, out)
+        return out
+    X, par, cls, prot = _il_arrays(model, positions(snap, state), lo, hi)
+    ak.class_availability_1d_nb(X, state.cum[il], par, cls, model.class_parent, model.class_priority,
+                                model.class_steal, prot, model.class_code(demand_class), snap.il_lead_time[il], t0, out)
+    return out
+
+
+def available(snap: Snapshot, state: State, item: str, location: str, demand_class: str | None,
+              date: dt.date | str) -> float:
+    """Quantity a new request of the class could take on `date` (inf beyond the lead time)."""
+    b = snap.bucket(date)
+    return float(class_availability(snap, state, item, location, demand_class, start=snap.date(b))[b])
+
+
+def allocation_report(snap: Snapshot, state: State, item: str, location: str) -> pl.DataFrame:
+    """Per pool and bucket at one item-location: cumulative quota, position (quota left after
+    consumption) and what the class could take now. Empty without quotas."""
+    il = resolve_il(snap, item, location)
+    model = model_for(snap)
+    if il < 0 or model.n_pools == 0:
+        return pl.DataFrame(schema={"demand_class": pl.String, "date": pl.Date, "quota": pl.Float64,
+                                    "position": pl.Float64, "available": pl.Float64})
+    lo, hi = model.pools_of(il)
+    pos = positions(snap, state)
+    dates = pl.date_range(snap.as_of, snap.last_date, "1d", eager=True)
+    frames = []
+    for row in range(lo, hi):
+        name = model.pool_name(row)
+        frames.append(pl.DataFrame({
+            "demand_class": [name] * snap.horizon, "date": dates, "quota": model.quota[row],
+            "position": pos[row], "available": class_availability(snap, state, item, location, name),
+        }))
+    return pl.concat(frames) if frames else allocation_report(snap, state, "", "")
+
+
+# ---------------------------------------------------------------- batch
+
+
+@dataclasses.dataclass(frozen=True)
+class AllocationBatchResult:
+    status: np.ndarray         # int8[n] Status codes
+    reason: np.ndarray         # int8[n] Reason codes (ALLOCATION where it binds)
+    n_lines: np.ndarray        # int64[n]
+    bucket: np.ndarray         # int64[n, MAX_LINES]
+    qty: np.ndarray            # float64[n, MAX_LINES]
+    earliest_full: np.ndarray  # int64[n], -1 = none
+    binding: np.ndarray        # int8[n] allocation.enums.Binding codes
+    src: np.ndarray            # int64[n, MAX_LINES, S]: global pool row consumed (-1 = unallocated)
+    src_qty: np.ndarray        # float64[n, MAX_LINES, S]
+    n_src: np.ndarray          # int64[n, MAX_LINES]
+
+    @property
+    def promised(self) -> np.ndarray:
+        mask = np.arange(MAX_LINES)[None, :] < self.n_lines[:, None]
+        return np.where(mask, self.qty, 0.0).sum(axis=1)
+
+    def draws(self, snap: Snapshot, lines: pl.DataFrame, i: int) -> tuple[Draw, ...]:
+        """The reservation of line i (as `Promise.draws`), for the order book."""
+        model = model_for(snap)
+        item, loc = lines["item"][i], lines["location"][i]
+        dc = lines["demand_class"][i] if "demand_class" in lines.columns else None
+        out = []
+        for j in range(int(self.n_lines[i])):
+            pools = tuple((model.pool_name(int(self.src[i, j, m])), float(self.src_qty[i, j, m]))
+                          for m in range(int(self.n_src[i, j])))
+            out.append(Draw("atp", item, loc, snap.date(int(self.bucket[i, j])), float(self.qty[i, j]), dc, pools))
+        return tuple(out)
+
+    def to_polars(self, snap: Snapshot) -> pl.DataFrame:
+        rows = np.arange(len(self.n_lines))
+        has = self.n_lines > 0
+        base = np.datetime64(snap.as_of, "D")
+        first = np.where(has, self.bucket[:, 0], -1)
+        last = np.where(has, self.bucket[rows, np.maximum(self.n_lines - 1, 0)], -1)
+
+        def dates(b):
+            return pl.Series(np.where(b >= 0, base + b.astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+
+        return pl.DataFrame({
+            "status": pl.Series([s.name.lower() for s in Status]).gather(self.status.astype(np.int64)),
+            "reason": pl.Series([r.name.lower() for r in Reason]).gather(self.reason.astype(np.int64)),
+            "allocation": pl.Series([b.name.lower() for b in Binding]).gather(self.binding.astype(np.int64)),
+            "promised_qty": self.promised,
+            "schedule_lines": self.n_lines,
+            "first_date": dates(first),
+            "last_date": dates(last),
+        })
+
+
+def encode_classes(snap: Snapshot, lines: pl.DataFrame) -> np.ndarray:
+    """Class code per line: NO_CLASS where empty, UNKNOWN_CLASS for a class not in the table."""
+    model = model_for(snap)
+    if "demand_class" not in lines.columns:
+        return np.full(lines.height, NO_CLASS, dtype=np.int64)
+    s = lines["demand_class"].cast(pl.String)
+    codes = s.replace_strict(model.class_index, default=-1, return_dtype=pl.Int64)
+    return codes.fill_null(NO_CLASS).to_numpy().astype(np.int64)
+
+
+def promise_batch(snap: Snapshot, state: State, lines: pl.DataFrame, *, commit: bool = True,
+                  policy: Policy = DEFAULT_POLICY) -> AllocationBatchResult:
+    """Promise many lines (columns as `promising.promise_batch`, plus `demand_class`) in one
+    allocation-aware kernel call, in the given order; each sees what the previous committed.
+
+    Lines without a class, or at item-locations without quotas, are promised by plain ATP,
+    exactly as `promising.promise` would."""
+    enc = encode_lines(snap, lines, policy=policy)
+    lcls = encode_classes(snap, lines)
+    model = model_for(snap)
+    pos = positions(snap, state)
+    n = len(enc)
+    S = int(np.diff(model.pool_ptr).max(initial=0)) + 1
+    out = AllocationBatchResult(
+        status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
+        bucket=np.empty((n, MAX_LINES), dtype=np.int64), qty=np.empty((n, MAX_LINES)),
+        earliest_full=np.empty(n, dtype=np.int64), binding=np.empty(n, dtype=np.int8),
+        src=np.full((n, MAX_LINES, S), -1, dtype=np.int64), src_qty=np.zeros((n, MAX_LINES, S)),
+        n_src=np.zeros((n, MAX_LINES), dtype=np.int64),
+    )
+    ak.promise_batch_nb(
+        state.cum, pos, model.pool_ptr, model.pool_parent, model.pool_class, model.class_parent, model.class_priority,
+        model.class_steal, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open,
+        enc.ils, lcls, enc.qty, enc.req, enc.max_late, enc.flags, enc.max_lines, commit,
+        out.status, out.reason, out.n_lines, out.bucket, out.qty, out.earliest_full, out.binding,
+        out.src, out.src_qty, out.n_src,
+    )
+    return out
+
+
+# ---------------------------------------------------------------- changes
+
+
+@dataclasses.dataclass(frozen=True)
+class OverQuota:
+    """A class whose consumption exceeds its quota at an item-location."""
+
+    item: str
+    location: str
+    demand_class: str
+    first_date: dt.date   # first day its position is below zero
+    over_qty: float       # the largest amount by which consumption exceeds the quota
+
+    def to_dict(self) -> dict:
+        return {"item": self.item, "location": self.location, "demand_class": self.demand_class,
+                "first_date": self.first_date.isoformat(), "over_qty": self.over_qty}
+
+
+def over_quota(snap: Snapshot, state: State) -> list[OverQuota]:
+    """Every (item-location, class) whose cumulative consumption exceeds its cumulative quota
+    somewhere in the horizon. Computed on demand; changes nothing."""
+    model = model_for(snap)
+    if model.n_pools == 0:
+        return []
+    pos = positions(snap, state)
+    low = pos.min(axis=1)
+    out = []
+    for row in np.flatnonzero(low < -1e-6):
+        il = int(model.pool_il[row])
+        item, loc = snap.il_name(il)
+        first = int(np.argmax(pos[row] < -1e-6))
+        out.append(OverQuota(item, loc, model.pool_name(int(row)), snap.date(first), float(-low[row])))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RebaseReport:
+    """Commitments replayed onto a snapshot with new quotas."""
+
+    state: State                       # the new state (snapshot + every commitment kept)
+    over_quota: list[OverQuota]        # classes over their new quota (kept, not cut)
+    not_fitting: list[Draw]            # draws that pushed cumulative ATP below zero (kept)
+    skipped: list[Draw]                # draws the new snapshot cannot hold (item-location gone, date past horizon)
+
+    def to_dict(self) -> dict:
+        return {
+            "over_quota": [o.to_dict() for o in self.over_quota],
+            "not_fitting": [d.to_dict() for d in self.not_fitting],
+            "skipped": [d.to_dict() for d in self.skipped],
+        }
+
+
+def state_draws(state: State) -> list[Draw]:
+    """The commitments of a state as draws: per item-location and bucket, split by the pool
+    they consumed (from the state's pool positions). The requesting class is not recorded in a
+    state, so stolen quantities keep their pool, and quantities from unallocated supply have
+    no class."""
+    snap = state.snapshot
+    model = model_for(snap)
+    pos = state.extras.get("allocation")
+    out: list[Draw] = []
+    committed_cum = snap.base_cum - state.cum  # cumulative committed quantity
+    ils = np.flatnonzero(np.abs(committed_cum).max(axis=1) > EPS) if snap.n_il else np.empty(0, np.int64)
+    for il in ils:
+        il = int(il)
+        item, loc = snap.il_name(il)
+        per_bucket = np.diff(committed_cum[il], prepend=0.0)
+        lo, hi = model.pools_of(il) if model.n_pools else (0, 0)
+        own = np.zeros((hi - lo, snap.horizon))
+        if hi > lo and pos is not None:
+            used = np.diff(model.base_pos[lo:hi] - pos[lo:hi], axis=1, prepend=0.0)  # charged incl. descendants
+            own = used.copy()
+            for p in range(hi - lo):
+                par = int(model.pool_parent[lo + p])
+                if par >= 0:
+                    own[par] -= used[p]
+        for b in np.flatnonzero(np.abs(per_bucket) > EPS):
+            b = int(b)
+            total = float(per_bucket[b])
+            pools = []
+            for p in range(hi - lo):
+                if abs(own[p, b]) > EPS:
+                    pools.append((model.pool_name(lo + p), float(own[p, b])))
+            rest = total - sum(q for _, q in pools)
+            if pools and abs(rest) > EPS:
+                pools.append((UNALLOCATED, rest))
+            if total > EPS:
+                out.append(Draw("atp", item, loc, snap.date(b), total, None, tuple(pools)))
+    return out
+
+
+def rebase(old: State | Iterable[Reservation | Draw], new_snap: Snapshot) -> RebaseReport:
+    """Replay commitments onto `new_snap` (new quotas, new supply) and report what no longer fits.
+
+    `old` is a State (its commitments are read per pool) or the stored reservations / draws
+    (exact: they carry the class and the pools). Every commitment is kept: pools are charged by
+    name where the new snapshot still has them (a pool that is gone counts as unallocated), and
+    classes now over their quota are listed, not cut."""
+    if isinstance(old, State):
+        draws = state_draws(old)
+    else:
+        draws = []
+        for r in old:
+            if isinstance(r, Reservation):
+                draws.extend(d for d in r.draws if d.kind == "atp")
+            elif isinstance(r, Draw):
+                if r.kind == "atp":
+                    draws.append(r)
+            else:
+                raise ValidationError("expected a State, Reservations or Draws", field="old", value=type(r).__name__)
+    state = new_snap.new_state()
+    positions(new_snap, state)
+    not_fitting, skipped = [], []
+    for d in draws:
+        ic, lc = new_snap.item_index.get(d.key), new_snap.location_index.get(d.location)
+        if ic is None or lc is None or new_snap.il_index.get((ic, lc), -1) < 0 or (d.date - new_snap.as_of).days >= new_snap.horizon:
+            skipped.append(d)
+            continue
+        if reserve(new_snap, state, Reservation((d,))):
+            not_fitting.append(d)
+    return RebaseReport(state, over_quota(new_snap, state), not_fitting, skipped)
+
+
+__all__ = [
+    "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available",
+    "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "rebase", "state_draws",
+]
+_ = ROOT  # re-exported through allocation.enums

@@ -1,0 +1,429 @@
+"""Compiled allocation kernels. Arrays, scalars and integer codes only; no Python objects.
+
+Model of one item-location (see allocation/README.md). Its quotas form a tree: the root is the
+item-location's cumulative net position ``C`` (``state.cum[il]``), below it one *pool* per
+demand class that has a quota there, nested like the class hierarchy. Each pool ``p`` keeps a
+cumulative position ``X[p, t]`` = cumulative quota - cumulative consumption charged to it
+(a child's consumption is charged to its ancestors too). The *free part* of a node is what its
+children's positions do not reserve::
+
+    F[p, t]    = X[p, t] - sum over children c of max(0, X[c, t])
+    F_root[t]  = C[t]    - sum over top pools c of max(0, X[c, t])   (= unallocated supply)
+
+As in ATP, what a series ``Y`` can give at bucket t is ``max(0, min over s in [t, end) of Y[s])``
+(``end`` = the lead time, beyond which supply is unlimited and allocation does not bind).
+A take of x at t from a source node charges the node and every ancestor up to the root, so it
+is capped by the node's free part, by every ancestor's position (a child stays inside its
+parent's quota) and by ``C`` (the total stays inside cumulative ATP). Sources are tried in
+consumption order: own pool's free part, each ancestor's free part, unallocated, then (when
+the class may steal) the free part of lower-priority pools, lowest priority first, less their
+protection. The caps are laminar, so taking greedily in that order reaches the most any split
+could: the class's availability at t.
+
+Outcomes are promising's status and reason codes, never exceptions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from promising import kernels as pk
+from promising.enums import EPS, FLAG_PARTIAL
+
+INF = np.inf
+ROOT = -1
+
+# codes mirrored from promising.enums / allocation.enums for the compiled code
+_FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
+_R_NO_SOURCE, _R_ALLOCATION = 6, 7
+_K_OWN, _K_PARENT, _K_UNALLOCATED, _K_STOLEN = 0, 1, 2, 3
+_B_NOT_APPLIED, _B_UNBOUND, _B_BOUND = 0, 1, 2
+_NO_CLASS = -2
+
+
+@njit(cache=True, nogil=True)
+def own_pool_nb(cls, cpar, k):
+    """Local index of the class's own pool: the pool of k or of its nearest ancestor, or ROOT."""
+    c = k
+    while c >= 0:
+        for p in range(cls.shape[0]):
+            if cls[p] == c:
+                return p
+        c = cpar[c]
+    return ROOT
+
+
+@njit(cache=True, nogil=True)
+def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
+    """Consumption order for class k (k < 0: a class without quota or stealing rights).
+
+    Writes local pool indices (ROOT for unallocated) and their Source kinds; returns
+    (count, own pool)."""
+    P = par.shape[0]
+    own = own_pool_nb(cls, cpar, k) if k >= 0 else ROOT
+    n = 0
+    node = own
+    while node >= 0:
+        out_src[n] = node
+        out_kind[n] = _K_OWN if n == 0 else _K_PARENT
+        n += 1
+        node = par[node]
+    out_src[n] = ROOT
+    out_kind[n] = _K_UNALLOCATED
+    n += 1
+    if k >= 0 and steal[k]:
+        pk_ = prio[k]
+        # selection: lowest priority (largest number) first, then class code
+        while True:
+            best = -1
+            for p in range(P):
+                c = cls[p]
+                if prio[c] <= pk_:
+                    continue
+                used = False
+                for j in range(n):
+                    if out_src[j] == p:
+                        used = True
+                        break
+                if used:
+                    continue
+                if best < 0 or prio[c] > prio[cls[best]] or (prio[c] == prio[cls[best]] and c < cls[best]):
+                    best = p
+            if best < 0:
+                break
+            out_src[n] = best
+            out_kind[n] = _K_STOLEN
+            n += 1
+    return n, own
+
+
+@njit(cache=True, nogil=True)
+def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR):
+    """Suffix minima over [t, end) for t in [start, end) of every pool's position (sufX), free
+    part (sufF), free part less protection (sufFp), of C (sufC) and of unallocated (sufR)."""
+    P = X.shape[0]
+    has_prot = prot.shape[1] > 0
+    mC = INF
+    mR = INF
+    first = True
+    for s in range(end - 1, start - 1, -1):
+        # children sums at s (index p + 1; 0 is the root)
+        for p in range(P + 1):
+            childsum[p] = 0.0
+        for p in range(P):
+            x = X[p, s]
+            if x > 0.0:
+                childsum[par[p] + 1] += x
+        c = C[s]
+        if c < mC:
+            mC = c
+        r = c - childsum[0]
+        if r < mR:
+            mR = r
+        sufC[s] = mC
+        sufR[s] = mR
+        for p in range(P):
+            x = X[p, s]
+            f = x - childsum[p + 1]
+            fp = f - prot[p, s] if has_prot else f
+            if first:
+                sufX[p, s] = x
+                sufF[p, s] = f
+                sufFp[p, s] = fp
+            else:
+                sufX[p, s] = x if x < sufX[p, s + 1] else sufX[p, s + 1]
+                sufF[p, s] = f if f < sufF[p, s + 1] else sufF[p, s + 1]
+                sufFp[p, s] = fp if fp < sufFp[p, s + 1] else sufFp[p, s + 1]
+        first = False
+
+
+@njit(cache=True, nogil=True)
+def _pos(v):
+    return v if v > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _cap_nb(t, node, stolen, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC):
+    """What source `node` can still give at bucket t after the deductions already taken."""
+    capC = _pos(sufC[t]) - dRC[1]
+    if node == ROOT:
+        cap = _pos(sufR[t]) - dRC[0]
+        if capC < cap:
+            cap = capC
+    else:
+        cap = (_pos(sufFp[node, t]) if stolen else _pos(sufF[node, t])) - dF[node]
+        a = node
+        while a >= 0:
+            v = _pos(sufX[a, t]) - dX[a]
+            if v < cap:
+                cap = v
+            a = par[a]
+        if capC < cap:
+            cap = capC
+    return cap if cap > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _deduct_nb(node, x, par, dX, dF, dRC):
+    dRC[1] += x
+    if node == ROOT:
+        dRC[0] += x
+        return
+    dF[node] += x
+    a = node
+    while a >= 0:
+        dX[a] += x
+        a = par[a]
+
+
+@njit(cache=True, nogil=True)
+def greedy_at_nb(t, limit, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, out_node, out_q):
+    """Take up to `limit` at bucket t from the sources in order. Returns (taken, parts)."""
+    P = dX.shape[0]
+    for p in range(P):
+        dX[p] = 0.0
+        dF[p] = 0.0
+    dRC[0] = 0.0
+    dRC[1] = 0.0
+    taken = 0.0
+    m = 0
+    for j in range(n_src):
+        rest = limit - taken
+        if rest <= EPS:
+            break
+        node = src[j]
+        cap = _cap_nb(t, node, kind[j] == _K_STOLEN, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC)
+        if cap <= EPS:
+            continue
+        x = cap if cap < rest else rest
+        _deduct_nb(node, x, par, dX, dF, dRC)
+        out_node[m] = node
+        out_q[m] = x
+        m += 1
+        taken += x
+    return taken, m
+
+
+@njit(cache=True, nogil=True)
+def charge_1d_nb(X, par, node, b, qty):
+    """Charge qty at bucket b to pool `node` and its ancestors (qty < 0 gives it back)."""
+    H = X.shape[1]
+    a = node
+    while a >= 0:
+        for s in range(b, H):
+            X[a, s] -= qty
+        a = par[a]
+
+
+@njit(cache=True, nogil=True)
+def class_availability_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, start, out):
+    """out[t] = quantity class k can take at bucket t, for t in [start, H) (inf past the lead
+    time). Returns the class's own quota left at `start` (-1.0 when it has no quota there)."""
+    P = X.shape[0]
+    H = C.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    src = np.empty(P + 1, dtype=np.int64)
+    kind = np.empty(P + 1, dtype=np.int64)
+    n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
+    sufX = np.empty((P, H))
+    sufF = np.empty((P, H))
+    sufFp = np.empty((P, H))
+    sufC = np.empty(H)
+    sufR = np.empty(H)
+    childsum = np.empty(P + 1)
+    views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+    dX = np.empty(P)
+    dF = np.empty(P)
+    dRC = np.empty(2)
+    nodes = np.empty(P + 1, dtype=np.int64)
+    qs = np.empty(P + 1)
+    for t in range(start, end):
+        taken, _m = greedy_at_nb(t, INF, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
+        out[t] = taken
+    for t in range(max(start, end), H):
+        out[t] = INF
+    return _quota_left(own, start, end, par, sufX, sufF)
+
+
+@njit(cache=True, nogil=True)
+def _quota_left(own, t, end, par, sufX, sufF):
+    if own < 0:
+        return -1.0
+    if t >= end:
+        return INF
+    q = _pos(sufF[own, t])
+    a = own
+    while a >= 0:
+        v = _pos(sufX[a, t])
+        if v < q:
+            q = v
+        a = par[a]
+    return q
+
+
+@njit(cache=True, nogil=True)
+def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
+                        commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
+    """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
+
+    X: float64[P, H] pool positions; C: float64[H] cumulative net position (both modified only
+    when `commit`). par/cls: int64[P] local parent pool (-1 root) and class code of each pool.
+    cpar/prio/steal: per class parent, priority (1 highest) and may-steal flag. prot: float64[P, H]
+    protection per pool and bucket, or shape (P, 0). Other arguments as promising.kernels.promise_1d_nb.
+
+    Writes schedule lines to out_b/out_q, their sources (local pool, ROOT = unallocated) to
+    out_src/out_srcq/out_nsrc, and the plain-ATP answer to plain_b/plain_q. Returns
+    (status, reason, n, earliest_full, plain_status, plain_reason, plain_n, plain_earliest_full,
+    quota_left, available_at_req, binding).
+    """
+    P = X.shape[0]
+    H = C.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    scratch = np.empty(H)
+    # what plain ATP would answer
+    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
+    # the class's availability curve, as a cumulative series the ATP scheduler can read
+    src = np.empty(P + 1, dtype=np.int64)
+    kind = np.empty(P + 1, dtype=np.int64)
+    n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
+    sufX = np.empty((P, H))
+    sufF = np.empty((P, H))
+    sufFp = np.empty((P, H))
+    sufC = np.empty(H)
+    sufR = np.empty(H)
+    childsum = np.empty(P + 1)
+    views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+    dX = np.empty(P)
+    dF = np.empty(P)
+    dRC = np.empty(2)
+    nodes = np.empty(P + 1, dtype=np.int64)
+    qs = np.empty(P + 1)
+    curve = np.zeros(H)
+    for t in range(req, end):
+        taken, _m = greedy_at_nb(t, INF, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
+        curve[t] = taken
+    for t in range(max(req, end), H):
+        curve[t] = INF
+    quota_left = _quota_left(own, req, end, par, sufX, sufF)
+    avail_req = curve[req]
+    status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, False, scratch,
+                                             out_b, out_q)
+    # split each schedule line into the pools it consumes, on working copies
+    Xw = X.copy()
+    Cw = C.copy()
+    trimmed = False
+    m_out = 0
+    for j in range(n):
+        b = out_b[j]
+        q = out_q[j]
+        if b >= end:
+            out_src[m_out, 0] = ROOT
+            out_srcq[m_out, 0] = q
+            out_nsrc[m_out] = 1
+            pk.commit_1d_nb(Cw, b, q)
+        else:
+            if j > 0:
+                views_nb(Xw, Cw, par, prot, b, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+            got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
+            if got < q - EPS:
+                trimmed = True
+                q = got
+            if q <= EPS:
+                continue
+            for i in range(m):
+                out_src[m_out, i] = nodes[i]
+                out_srcq[m_out, i] = qs[i]
+                if nodes[i] >= 0:
+                    charge_1d_nb(Xw, par, nodes[i], b, qs[i])
+                pk.commit_1d_nb(Cw, b, qs[i])
+            out_nsrc[m_out] = m
+        out_b[m_out] = b
+        out_q[m_out] = q
+        m_out += 1
+    n = m_out
+    if trimmed:
+        total = 0.0
+        for j in range(n):
+            total += out_q[j]
+        if total < qty - EPS:
+            if (flags & FLAG_PARTIAL) != 0 and total > EPS:
+                status = _PARTIAL
+            else:
+                status = _SHORT
+                n = 0
+            reason = _R_ALLOCATION
+    # did allocation change the answer?
+    same = n == pn and ef == pef and status == ps
+    if same:
+        for j in range(n):
+            if out_b[j] != plain_b[j] or abs(out_q[j] - plain_q[j]) > EPS:
+                same = False
+                break
+    if same:
+        binding = _B_UNBOUND
+        reason = pr
+    else:
+        binding = _B_BOUND
+        reason = _R_ALLOCATION
+    if commit:  # same arithmetic as promising.reserve + the allocation hook: C per line, pools per part
+        for j in range(n):
+            pk.commit_1d_nb(C, out_b[j], out_q[j])
+            for i in range(out_nsrc[j]):
+                if out_src[j, i] >= 0:
+                    charge_1d_nb(X, par, out_src[j, i], out_b[j], out_srcq[j, i])
+    return status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding
+
+
+@njit(cache=True, nogil=True)
+def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, prot, il_lt, il_cal, cal_open,
+                     ils, lcls, qty, req, max_late, flags, max_lines, commit,
+                     out_status, out_reason, out_n, out_b, out_q, out_ef, out_binding, out_src, out_srcq, out_nsrc):
+    """Promise many lines in the given order, each seeing what the previous ones committed.
+
+    pos: float64[n_pools, H] pool positions (state); pool_ptr: int64[n_il + 1] pools of each
+    item-location; pool_par: local parent index; pool_cls: class code. lcls[i]: class code of the
+    line (NO_CLASS = -2: plain ATP). Lines at item-locations without pools, or without a class,
+    are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
+    n_lines = ils.shape[0]
+    H = cum.shape[1]
+    scratch = np.empty(H)
+    no_cal = np.ones(0, dtype=np.bool_)
+    plain_b = np.empty(out_b.shape[1], dtype=np.int64)
+    plain_q = np.empty(out_b.shape[1])
+    for i in range(n_lines):
+        il = ils[i]
+        out_nsrc[i, :] = 0
+        if il < 0:
+            out_status[i] = _SHORT
+            out_reason[i] = _R_NO_SOURCE
+            out_n[i] = 0
+            out_ef[i] = -1
+            out_binding[i] = _B_NOT_APPLIED
+            continue
+        c = il_cal[il]
+        cal = cal_open[c] if c >= 0 else no_cal
+        lo = pool_ptr[il]
+        hi = pool_ptr[il + 1]
+        if hi == lo or lcls[i] == _NO_CLASS:
+            s, r, n, ef = pk.promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                           commit, scratch, out_b[i], out_q[i])
+            out_status[i] = s
+            out_reason[i] = r
+            out_n[i] = n
+            out_ef[i] = ef
+            out_binding[i] = _B_NOT_APPLIED
+            continue
+        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd = promise_class_1d_nb(
+            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], lcls[i], il_lt[il], cal,
+            qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
+            out_nsrc[i], plain_b, plain_q)
+        for j in range(n):
+            for m in range(out_nsrc[i, j]):
+                if out_src[i, j, m] >= 0:
+                    out_src[i, j, m] += lo
+        out_status[i] = s
+        out_reason[i] = r
+        out_n[i] = n
+        out_ef[i] = ef
+        out_binding[i] = bnd
