@@ -78,7 +78,7 @@ class Peg:
     supply_date: dt.date | None  # None for replenishment after the lead time
     kind: str            # supply kind (onhand, purchase, ...) or "replenishment"
     ref: str | None
-    row: int             # row in the snapshot's supply table, -1 for replenishment
+    row: int             # row in the snapshot's supply table; -1 replenishment, -2 real-time adjustment
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -264,13 +264,26 @@ def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool
 
 def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.ndarray) -> tuple[Peg, ...]:
     lo, hi = snap.sup_ptr[il], snap.sup_ptr[il + 1]
+    sup_b, sup_q, sup_row = snap.sup_bucket[lo:hi], snap.sup_qty[lo:hi], snap.sup_row[lo:hi]
+    supply = snap.supply[il]
+    adj = state.adjustments.get(il)
+    if adj:
+        # received adjustments peg like receipts (row -2); removals count as consumption
+        pos = {b: q for b, q in adj.items() if q > EPS}
+        supply = supply + state.supply_adjustment(il).clip(min=0.0)
+        if pos:
+            sup_b = np.concatenate([sup_b, np.fromiter(pos, dtype=np.int32)])
+            sup_q = np.concatenate([sup_q, np.fromiter(pos.values(), dtype=np.float64)])
+            sup_row = np.concatenate([sup_row, np.full(len(pos), -2, dtype=np.int64)])
+            order = np.argsort(sup_b, kind="stable")
+            sup_b, sup_q, sup_row = sup_b[order], sup_q[order], sup_row[order]
     consumed = np.empty(snap.horizon)
-    nb.consumption_1d_nb(snap.supply[il], state.cum[il], consumed)
-    m = (hi - lo) + len(line_b) + 1
+    nb.consumption_1d_nb(supply, state.cum[il], consumed)
+    m = sup_b.shape[0] + len(line_b) + 1
     out_line = np.empty(m, dtype=np.int64)
     out_rec = np.empty(m, dtype=np.int64)
     out_qty = np.empty(m)
-    k = nb.peg_1d_nb(snap.sup_bucket[lo:hi], snap.sup_qty[lo:hi], consumed, line_b, line_q, out_line, out_rec, out_qty)
+    k = nb.peg_1d_nb(np.ascontiguousarray(sup_b), np.ascontiguousarray(sup_q), consumed, line_b, line_q, out_line, out_rec, out_qty)
     rows = _supply_rows(snap)
     as_of = snap.as_of
     out = []
@@ -279,7 +292,10 @@ def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.
         if rec < 0:
             out.append(Peg(int(out_line[j]), float(out_qty[j]), None, "replenishment", None, -1))
             continue
-        row = int(snap.sup_row[lo + rec])
+        row = int(sup_row[rec])
+        if row == -2:
+            out.append(Peg(int(out_line[j]), float(out_qty[j]), snap.date(int(sup_b[rec])), "adjustment", None, -2))
+            continue
         d, kind, ref = rows[row]
         out.append(Peg(int(out_line[j]), float(out_qty[j]), d if d > as_of else as_of, kind, ref, row))
     return tuple(out)
@@ -459,6 +475,8 @@ def atp_report(snap: Snapshot, state: State, item: str, location: str, *, start:
         avail = np.zeros(H)
     else:
         supply, demand = snap.supply[il], snap.demand[il]
+        if il in state.adjustments:
+            supply = supply + state.supply_adjustment(il)
         committed = state.committed(il)
         cum = state.cum[il]
         avail = np.empty(H)

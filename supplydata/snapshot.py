@@ -156,35 +156,56 @@ class Snapshot:
 class State:
     """Commitments made on top of a snapshot. Separate from it; `copy()` forks it.
 
-    `cum[il, t]` is the running net position including commitments. `extras` holds arrays
-    that other packages (allocation, capable-to-promise) keep per state; they are copied too.
+    `cum[il, t]` is the running net position including commitments and real-time supply
+    adjustments. `adjustments[il][bucket]` records supply changes applied since the snapshot
+    was built (inventory adjustments, new or changed receipts), so that reports can tell
+    supply from commitments. `extras` holds arrays that other packages (allocation,
+    capable-to-promise) keep per state; they are copied too.
     """
 
-    __slots__ = ("snapshot", "cum", "extras")
+    __slots__ = ("snapshot", "cum", "extras", "adjustments")
 
-    def __init__(self, snapshot: Snapshot, cum: np.ndarray, extras: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(self, snapshot: Snapshot, cum: np.ndarray, extras: dict[str, np.ndarray] | None = None,
+                 adjustments: dict[int, dict[int, float]] | None = None) -> None:
         self.snapshot = snapshot
         self.cum = cum
         self.extras = extras if extras is not None else {}
+        self.adjustments = adjustments if adjustments is not None else {}
 
     def copy(self) -> State:
-        return State(self.snapshot, self.cum.copy(), {k: v.copy() for k, v in self.extras.items()})
+        return State(self.snapshot, self.cum.copy(), {k: v.copy() for k, v in self.extras.items()},
+                     {il: dict(b) for il, b in self.adjustments.items()})
 
     @property
     def nbytes(self) -> int:
         return int(self.cum.nbytes + sum(v.nbytes for v in self.extras.values()))
+
+    def adjust_supply(self, il: int, bucket: int, qty: float) -> None:
+        """Add (or, negative, remove) supply at a bucket: the position rises from there on."""
+        self.cum[il, bucket:] += qty
+        per = self.adjustments.setdefault(il, {})
+        per[bucket] = per.get(bucket, 0.0) + qty
+
+    def supply_adjustment(self, il: int) -> np.ndarray:
+        out = np.zeros(self.snapshot.horizon)
+        for b, q in self.adjustments.get(il, {}).items():
+            out[b] += q
+        return out
 
     def committed(self, il: int) -> np.ndarray:
         """Committed quantity per bucket for one item-location (derived from `cum`)."""
         base = np.diff(self.snapshot.base_cum[il], prepend=0.0)
         now = np.diff(self.cum[il], prepend=0.0)
         out = base - now
+        if il in self.adjustments:
+            out += self.supply_adjustment(il)
         out[np.abs(out) < 1e-9] = 0.0
         return out
 
     def committed_total(self) -> float:
-        """Total committed quantity over every item-location (last bucket of base minus state)."""
-        return float((self.snapshot.base_cum[:, -1] - self.cum[:, -1]).sum())
+        """Total committed quantity over every item-location."""
+        adj = sum(q for per in self.adjustments.values() for q in per.values())
+        return float((self.snapshot.base_cum[:, -1] - self.cum[:, -1]).sum() + adj)
 
 
 def _codes(values: pl.Series, index: dict[str, int]) -> np.ndarray:
