@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path as PathParam, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
 
@@ -40,6 +41,7 @@ from orderbook.schemas import (
     ImportCreate,
     ImportPublic,
     OrderChange,
+    Timestamp,
     OrderCreate,
     OrderPublic,
     OrdersPublic,
@@ -107,7 +109,11 @@ OrderId = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[^\x
 
 
 def _idem(key: str | None, request: Request, body: Any) -> Idem | None:
-    payload = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body, sort_keys=True, default=str)
+    try:
+        payload = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body, sort_keys=True, default=str)
+    except ValueError:  # e.g. lone surrogates inside free-form import rows: hash an escaped form
+        data = body.model_dump() if hasattr(body, "model_dump") else body
+        payload = json.dumps(data, sort_keys=True, default=str, ensure_ascii=True)
     return Idem.of(key, request.method, request.url.path, payload)
 
 
@@ -162,8 +168,8 @@ def search(
     customer: Annotated[Id | None, Query()] = None,
     item: Annotated[Id | None, Query()] = None,
     status: Annotated[list[OrderStatus] | None, Query()] = None,
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
     requested_from: dt.date | None = None,
     requested_to: dt.date | None = None,
     source_system: Annotated[Id | None, Query()] = None,
@@ -367,19 +373,46 @@ class RequestMetrics:
             self.metrics.inc("promessa_http_requests_total", labels={**labels, "status": str(status)})
 
 
+def _finite(v: Any) -> Any:
+    """JSON-safe copy of an error's input: NaN and infinities become strings, unknown objects repr()."""
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else repr(v)
+    if isinstance(v, dict):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+            return v
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    if v is None or isinstance(v, (int, bool)):
+        return v
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return repr(v) if not isinstance(v, (dt.date, dt.datetime)) else v.isoformat()
+
+
 def _loc(field: str) -> list:
     return [int(p) if p.isdigit() else p for p in field.split(".")]
 
 
 def _safe(v: Any) -> Any:
-    try:
-        json.dumps(v)
-        return v
-    except (TypeError, ValueError):
-        return repr(v)
+    return _finite(v)
 
 
 def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{k: _finite(v) for k, v in e.items() if k != "url"} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal error; the request was not applied"})
+
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": [{

@@ -5,11 +5,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+def _encodable(v: str) -> str:
+    """Refuse lone surrogates (valid JSON escapes, but not text any database can store)."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (lone surrogate)") from None
+    return v
+
+
+def _utc_timestamp(v: dt.datetime) -> dt.datetime:
+    """Timestamps are kept in UTC; naive ones are taken as UTC; years 1900-2999."""
+    try:
+        v = v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValueError("timestamp out of range") from None
+    if not 1900 <= v.year <= 2999:
+        raise ValueError("timestamp out of range (years 1900-2999)")
+    return v
+
 
 # Identifiers and free text: no control characters; bounded length.
-Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
-Text = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
+               AfterValidator(_encodable)]
+Text = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"),
+                 AfterValidator(_encodable)]
+Timestamp = Annotated[dt.datetime, AfterValidator(_utc_timestamp)]
 Qty = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, description="positive quantity")]
 Price = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 LineNo = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -93,7 +116,7 @@ class FulfillmentEvent(_In):
     type: Literal["shipped", "delivered"]
     lines: Annotated[list[EventLine], Field(max_length=HARD_MAX_LINES)] | None = Field(
         None, description="empty: every open scheduled unit (shipped) or every shipped unit (delivered)")
-    at: dt.datetime | None = Field(None, description="when it happened (default: now)")
+    at: Timestamp | None = Field(None, description="when it happened (default: now)")
     reference: Text | None = None
 
 
@@ -125,7 +148,7 @@ class ImportRow(_In):
     zone: Id | None = None
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
     ship_set: Id | None = None
-    created_at: dt.datetime | None = None
+    created_at: Timestamp | None = None
     location: Id | None = None
     unit_price: Price | None = None
 

@@ -816,7 +816,7 @@ class OrderService:
                     raise TypeError
                 row = ImportRow.model_validate(raw)
             except (PydanticValidationError, TypeError) as exc:
-                errs = ([{"loc": ["orders", i, *e["loc"]], "msg": e["msg"], "input": _jsonable(e.get("input"))}
+                errs = ([{"loc": ["orders", i, *e["loc"]], "msg": e["msg"], "input": _jsonable_deep(e.get("input"))}
                          for e in exc.errors()] if isinstance(exc, PydanticValidationError)
                         else [{"loc": ["orders", i], "msg": "a row must be an object", "input": _jsonable(raw)}])
                 results[i] = {"row": i, "order": str(oid) if oid is not None else None, "result": "error", "errors": errs}
@@ -918,7 +918,17 @@ def _refresh_versions(public: Any, orders: dict[str, Order]) -> Any:
     return public
 
 
+def _jsonable_deep(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable_deep(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable_deep(x) for x in v]
+    return _jsonable(v)
+
+
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return repr(v)
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
     if isinstance(v, (dt.date, dt.datetime)):

@@ -372,3 +372,29 @@ def test_openapi_and_docs(client):
               "/v1/imports", "/v1/atp/{item}/{location}", "/v1/health", "/metrics"):
         assert p in paths
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/orders", b'{"customer":"\\ud800","zone":"EAST","lines":[{"item":"WIDGET","qty":1,"requested_date":"2026-01-06"}]}'),
+        ("/v1/orders", b'{"customer":"A","zone":"EAST","lines":[{"item":"WIDGET","qty":NaN,"requested_date":"2026-01-06"}]}'),
+        ("/v1/orders", b'{"customer":"A","zone":"EAST","lines":[{"item":"WIDGET","qty":Infinity,"requested_date":"2026-01-06"}]}'),
+        ("/v1/orders", b'{"customer":"A","zone":"EAST","lines":[]}'),
+        ("/v1/orders", b'not json'),
+        ("/v1/imports", b'{"source_system":"x","orders":[{"order":"\\ud800","line":1,"item":"WIDGET","qty":1,"\\udc00":1}]}'),
+    ],
+)
+def test_hostile_input_is_a_422_never_a_500(client, path, body):
+    r = client.post(path, content=body, headers={**CAP, "Content-Type": "application/json"})
+    assert r.status_code in (200, 422), r.text
+    if path == "/v1/imports":
+        assert r.json()["errors"] == 1
+
+
+def test_timestamps_out_of_range_are_refused(client):
+    r = client.get("/v1/orders", params={"created_from": "0001-01-01T00:00:00+14:00"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "created_from"]
+    o = order(client, [line(qty=1)])
+    r = client.post(f"/v1/orders/{o['order_id']}/events", json={"type": "shipped", "at": "2999-01-01T00:00:00Z"}, headers=PLAN)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["at"]

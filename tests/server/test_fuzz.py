@@ -1,0 +1,54 @@
+"""Fuzz the OpenAPI with schemathesis: whatever the input, never a 5xx; answers match the schema.
+
+Runs in-process (ASGI) against a demo-mode app (writes need no key) on SQLite, with a bounded
+number of examples per operation so that the whole run stays well under a minute."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from orderbook.settings import Settings
+from server import create_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def _load_conftest():
+    spec = importlib.util.spec_from_file_location("server_tests_conftest", Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_TMP = Path(tempfile.mkdtemp(prefix="promessa-fuzz-"))
+_APP = create_app(Settings(db=str(_TMP / "orderbook.sqlite"), snapshot=_load_conftest().write_snapshot(_TMP / "snap"),
+                           demo=True, max_lines=20, max_body_bytes=64 * 1024))
+schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _running_app():
+    """Run the lifespan (snapshot, order book, rebuilt state) around the fuzz run, then clean up."""
+    from fastapi.testclient import TestClient
+
+    try:
+        with TestClient(_APP):
+            yield
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case):
+    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
