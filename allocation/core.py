@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from allocation import kernels as ak
-from allocation.enums import NO_CLASS, ROOT, UNALLOCATED, Binding
+from allocation.enums import NO_CLASS, ROOT, UNALLOCATED, UNKNOWN_CLASS, Binding
 from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
 from promising.atp import (
@@ -258,8 +258,9 @@ def encode_classes(snap: Snapshot, lines: pl.DataFrame) -> np.ndarray:
     if "demand_class" not in lines.columns:
         return np.full(lines.height, NO_CLASS, dtype=np.int64)
     s = lines["demand_class"].cast(pl.String)
-    codes = s.replace_strict(model.class_index, default=-1, return_dtype=pl.Int64)
-    return codes.fill_null(NO_CLASS).to_numpy().astype(np.int64)
+    codes = s.replace_strict(model.class_index, default=UNKNOWN_CLASS, return_dtype=pl.Int64).to_numpy().astype(np.int64)
+    codes[s.is_null().to_numpy()] = NO_CLASS
+    return codes
 
 
 def promise_batch(snap: Snapshot, state: State, lines: pl.DataFrame, *, commit: bool = True,
