@@ -62,6 +62,7 @@ class CtpModel:
     slot_il: np.ndarray      # int64[n_slots] item-location code (root-local slots, concatenated)
     slot_lt: np.ndarray      # int64[n_slots] replenishment lead time, -1 = none
     rslot_res: np.ndarray    # int64[n_rslots] resource code
+    problems: tuple[str, ...] = ()  # bill rows and bills left out (see build_model)
 
     @property
     def n_roots(self) -> int:
@@ -93,32 +94,36 @@ def _bad(msg: str, *, row: int | None = None, column: str | None = None, value=N
     return SnapshotError(msg, file=file, row=row, column=column, value=value, hint=hint)
 
 
-def _read_bills(bom: pl.DataFrame) -> dict[tuple[str, str], Bill]:
+def _read_bills(bom: pl.DataFrame, problems: list[SnapshotError]) -> dict[tuple[str, str], Bill]:
     """Rows combine per (item, location): one row per component (qty_per summed when a
     component repeats); a row's resource and usage_per_unit name a resource the lot works on
     (a resource repeated on several rows of the same bill is one routing step: the largest
     usage counts, not the sum); the bill's lead time is the largest lead_time_days of its rows
-    (0 when none). A row with neither component nor resource only sets the lead time."""
+    (0 when none). A row with neither component nor resource only sets the lead time.
+    A bad row is left out and recorded in `problems`."""
     comps: dict[tuple[str, str], dict[str, float]] = {}
     res: dict[tuple[str, str], dict[str, float]] = {}
     lts: dict[tuple[str, str], int] = {}
     cols = ("item", "location", "component", "qty_per", "resource", "usage_per_unit", "lead_time_days")
     for i, (item, loc, comp, qp, rs, use, lt) in enumerate(bom.select(cols).iter_rows(), start=1):
+        if comp is not None and comp == item:
+            problems.append(_bad("an item cannot be its own component", row=i, column="component", value=comp))
+            continue
+        if comp is not None and qp is None:
+            problems.append(_bad("qty_per is required on a component row", row=i, column="qty_per",
+                                 hint="give the quantity per unit of the parent"))
+            continue
+        if rs is not None and use is None:
+            problems.append(_bad("usage_per_unit is required with a resource", row=i, column="usage_per_unit",
+                                 hint="give the resource usage per unit made"))
+            continue
         key = (item, loc)
         comps.setdefault(key, {})
         res.setdefault(key, {})
         lts[key] = max(lts.get(key, 0), int(lt) if lt is not None else 0)
         if comp is not None:
-            if comp == item:
-                raise _bad("an item cannot be its own component", row=i, column="component", value=comp)
-            if qp is None:
-                raise _bad("qty_per is required on a component row", row=i, column="qty_per", hint="give the quantity per unit of the parent")
             comps[key][comp] = comps[key].get(comp, 0.0) + float(qp)
-        elif qp is not None and float(qp) > 0:
-            raise _bad("qty_per given without a component", row=i, column="component", value=None)
         if rs is not None:
-            if use is None:
-                raise _bad("usage_per_unit is required with a resource", row=i, column="usage_per_unit", hint="give the resource usage per unit made")
             res[key][rs] = max(res[key].get(rs, 0.0), float(use))
     return {
         k: Bill(k[0], k[1], tuple(comps[k].items()), tuple(res[k].items()), lts[k])
@@ -126,8 +131,9 @@ def _read_bills(bom: pl.DataFrame) -> dict[tuple[str, str], Bill]:
     }
 
 
-def _check_acyclic(bills: dict[tuple[str, str], Bill]) -> None:
-    state: dict[tuple[str, str], int] = {}  # 1 visiting, 2 done
+def _find_cycle(bills: dict[tuple[str, str], Bill]) -> list[tuple[str, str]] | None:
+    """The bills on one cycle (item made, through components, from itself), or None."""
+    state: dict[tuple[str, str], int] = {}  # 1 on the path, 2 done
     for start in bills:
         if state.get(start) == 2:
             continue
@@ -142,26 +148,39 @@ def _check_acyclic(bills: dict[tuple[str, str], Bill]) -> None:
                 stack.pop()
                 path.pop()
                 continue
-            ck_ = (nxt[0], key[1])
-            if ck_ not in bills:
+            child = (nxt[0], key[1])
+            if child not in bills:
                 continue
-            if state.get(ck_) == 1:
-                cyc = " -> ".join(p[0] for p in path[path.index(ck_):]) + f" -> {ck_[0]}"
-                raise _bad(f"the bill of materials has a cycle at location {key[1]!r}: {cyc}", column="component", value=ck_[0])
-            if state.get(ck_) is None:
-                state[ck_] = 1
-                path.append(ck_)
-                stack.append((ck_, iter(bills[ck_].components)))
+            if state.get(child) == 1:
+                return path[path.index(child):]
+            if state.get(child) is None:
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(bills[child].components)))
+    return None
 
 
-def build_model(snap: Snapshot) -> CtpModel:
+def build_model(snap: Snapshot, *, strict: bool = False) -> CtpModel:
     """Read `bom`, `resources` and the optional items column `atp_time_fence_days`; explode
-    every bill into the flat arrays the kernels take."""
+    every bill into the flat arrays the kernels take.
+
+    Bad bill rows (a component without qty_per, a resource without usage_per_unit, an item
+    that is its own component) and bills on a cycle are left out and listed in
+    `CtpModel.problems`, so that one bad bill does not stop promising the rest; with
+    `strict` the first problem is raised as a SnapshotError instead."""
     H = snap.horizon
     tables = snap.tables
     bom = tables.get("bom")
-    bills = _read_bills(bom) if bom is not None and bom.height else {}
-    _check_acyclic(bills)
+    problems: list[SnapshotError] = []
+    bills = _read_bills(bom, problems) if bom is not None and bom.height else {}
+    while (cyc := _find_cycle(bills)) is not None:
+        names = " -> ".join(k[0] for k in cyc) + f" -> {cyc[0][0]}"
+        problems.append(_bad(f"the bill of materials has a cycle at location {cyc[0][1]!r}: {names}",
+                             column="component", value=cyc[0][0], hint="these bills are left out of capable-to-promise"))
+        for k in cyc:
+            bills.pop(k, None)
+    if strict and problems:
+        raise problems[0]
 
     # time fence per item
     items = tables["items"]
@@ -275,6 +294,7 @@ def build_model(snap: Snapshot) -> CtpModel:
         ent_qty=arr(ent_qty, np.float64), ent_item=arr(ent_item, np.int64), ent_level=arr(ent_level, np.int64),
         eres_rslot=arr(eres_rslot, np.int64), eres_use=arr(eres_use, np.float64),
         slot_il=arr(slot_il, np.int64), slot_lt=arr(slot_lt, np.int64), rslot_res=arr(rslot_res, np.int64),
+        problems=tuple(str(p) for p in problems),
     )
 
 

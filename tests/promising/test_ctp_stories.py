@@ -24,7 +24,7 @@ import pytest
 import promising
 from promessa.errors import SnapshotError
 from promising import Policy, Reason, Request, Reservation, Status
-from promising.ctp import capacity_report, capacity_used, ctp_model
+from promising.ctp import build_model, capacity_report, capacity_used, ctp_model
 from supplydata.snapshot import load_snapshot
 from supplydata.writer import write_snapshot
 
@@ -240,8 +240,13 @@ def test_bad_bills_are_refused(tmp_path):
     t = bike_tables(extra_bom=[{"item": "BOLT", "location": "P1", "component": "BIKE", "qty_per": 1.0}])
     snap = load_snapshot(write_snapshot(tmp_path / "cyc", t, as_of=AS_OF, horizon_days=H))
     with pytest.raises(SnapshotError, match="cycle"):
-        ctp_model(snap)
+        build_model(snap, strict=True)
+    # served leniently: the bills on the cycle are left out and listed, the rest still promise
+    m = ctp_model(snap)
+    assert set(m.bills) == {("WHEEL", "P1")} and "BIKE -> FRAME -> BOLT -> BIKE" in m.problems[0]
+    assert promising.promise(snap, snap.new_state(), bike(15, 10)).lines[0].qty == 5.0  # plain ATP
     t = bike_tables(extra_bom=[{"item": "BELL", "location": "P1", "component": "BOLT"}])
     snap = load_snapshot(write_snapshot(tmp_path / "noqty", t, as_of=AS_OF, horizon_days=H))
     with pytest.raises(SnapshotError, match="qty_per"):
-        ctp_model(snap)
+        build_model(snap, strict=True)
+    assert ("BELL", "P1") not in ctp_model(snap).bills
