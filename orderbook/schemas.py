@@ -210,6 +210,8 @@ class LinePublic(BaseModel):
     delivered_qty: float
     schedule: list[ScheduleLinePublic]
     promise: PromisePublic | None = None
+    draws: list[dict[str, Any]] = Field([], description="open reservation: the promising layer's draws")
+    consumed: list[dict[str, Any]] = Field([], description="draws consumed by shipments")
 
 
 class OrderPublic(BaseModel):
