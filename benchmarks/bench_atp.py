@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import dataset, orders_at_first_node
+from benchmarks.common import dataset, orders_at_first_node, reference_module
 from benchmarks.harness import Result, median, percentile
 
 
@@ -37,6 +37,16 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         p = promise(snap, s2, rq, commit=True, explain=False)
         assert int(p.status) == int(res.status[i]) and abs(p.promised_qty - res.promised[i]) < 1e-6, (i, p, res.status[i])
     assert np.array_equal(s1.cum, s2.cum)
+    # ... and the plain-Python reference (tests/promising/atp_reference.py) agrees with the kernel
+    ref = reference_module("promising/atp_reference.py")
+    s3 = snap.new_state()
+    for i, rq in enumerate(reqs[:300]):
+        il = snap.il_of(rq.item, rq.location)
+        want = ref.promise(list(s3.cum[il]), int(snap.il_lead_time[il]), list(snap.calendar_open[snap.il_calendar[il]])
+                           if snap.il_calendar[il] >= 0 else None, rq.qty, snap.bucket(rq.requested_date), -1, True, True, 4)
+        p = promise(snap, s3, rq, commit=True, explain=False)
+        got = [(snap.bucket(ln.date), ln.qty) for ln in p.lines]
+        assert int(p.status) == want[0] and [b for b, _ in got] == [b for b, _ in want[2]], (i, p, want)
 
     # ---- one-line latency: a fresh state with the existing plan; requests drawn from the orders
     state = snap.new_state()

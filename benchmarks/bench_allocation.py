@@ -1,0 +1,172 @@
+"""Allocation: allocation-aware one-line promise latency beside plain ATP, and batch throughput
+beside plain ATP, measured side by side in one run on the same generated network and orders.
+
+Before timing it checks (1) the allocation kernel against the plain-Python reference in
+tests/allocation on requests at item-locations with quotas, and (2) the batch kernel against
+the one-line path (`promising.promise` with a demand class) on a sample of the order stream.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from benchmarks.common import dataset, orders_at_first_node
+from benchmarks.harness import Result, median, percentile
+
+_REF = Path(__file__).resolve().parent.parent / "tests" / "allocation" / "allocation_reference.py"
+
+
+def _reference():
+    spec = importlib.util.spec_from_file_location("allocation_reference", _REF)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _check_reference(snap, state, rows: pl.DataFrame, n: int) -> int:
+    """Kernel answer == reference answer for n requests at item-locations with quotas."""
+    from allocation import class_path, model_for, positions
+    from promising import Policy, Request, resolve_il
+
+    ref = _reference()
+    model = model_for(snap)
+    pos = positions(snap, state)
+    checked = 0
+    for r in rows.head(n).iter_rows(named=True):
+        rq = Request(r["item"], r["location"], r["qty"], r["requested_date"], Policy(allow_split=True), r["demand_class"])
+        p = class_path(snap, state, rq, commit=False, explain=False)
+        il = resolve_il(snap, r["item"], r["location"])
+        lo, hi = model.pools_of(il)
+        cal = None
+        c = snap.il_calendar[il]
+        if c >= 0:
+            cal = [bool(x) for x in snap.calendar_open[c]]
+        k = model.class_code(r["demand_class"])
+        want = ref.promise([list(x) for x in pos[lo:hi]], list(state.cum[il]), list(model.pool_parent[lo:hi]),
+                           list(model.pool_class[lo:hi]), list(model.class_parent), list(model.class_priority),
+                           list(model.class_steal), None if model.protection.shape[1] == 0 else model.protection[lo:hi].tolist(),
+                           k, int(snap.il_lead_time[il]), cal, float(r["qty"]), snap.bucket(r["requested_date"]), -1,
+                           True, True, 4)
+        got = [(ln.date, ln.qty) for ln in p.lines]
+        exp = [(snap.date(b), q) for b, q, _ in want[2]]
+        assert int(p.status) == want[0] and int(p.reason) == want[1], (r, p, want)
+        assert len(got) == len(exp) and all(a == b and abs(x - y) < 1e-6 for (a, x), (b, y) in zip(got, exp)), (got, exp)
+        checked += 1
+    return checked
+
+
+def run(*, size: str, seed: int, repeats: int) -> list[Result]:
+    import allocation
+    from promising import Policy, Request, encode_lines, promise, promise_encoded
+    from supplydata import load_snapshot
+
+    repeats = repeats or 5
+    path = dataset(size, seed)
+    snap = load_snapshot(path)
+    orders = orders_at_first_node(snap, path)
+    n_lines = orders.height
+    pol = Policy(allow_split=True)
+    t0 = time.perf_counter()
+    model = allocation.model_for(snap)
+    build_s = time.perf_counter() - t0
+    enc = encode_lines(snap, orders, policy=pol)
+    lcls = allocation.encode_classes(snap, orders)
+    has_pools = (np.diff(model.pool_ptr) > 0)[np.maximum(enc.ils, 0)] & (enc.ils >= 0)
+    at_quota = orders.filter(pl.Series(has_pools & (lcls != -2)))
+
+    # ---- compile, then check against the reference and the one-line path before timing
+    t0 = time.perf_counter()
+    allocation.promise_batch(snap, snap.new_state(), orders.head(50), policy=pol)
+    compile_batch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rq0 = at_quota.row(0, named=True)
+    promise(snap, snap.new_state(), Request(rq0["item"], rq0["location"], rq0["qty"], rq0["requested_date"], pol,
+                                            rq0["demand_class"]))
+    compile_one = time.perf_counter() - t0
+    n_ref = _check_reference(snap, snap.new_state(), at_quota, 3 if size == "full" else 5)
+
+    k = min(2000, n_lines)
+    sample = orders.head(k)
+    s1, s2 = snap.new_state(), snap.new_state()
+    res = allocation.promise_batch(snap, s1, sample, policy=pol)
+    for i, r in enumerate(sample.iter_rows(named=True)):
+        p = promise(snap, s2, Request(r["item"], r["location"], r["qty"], r["requested_date"], pol, r["demand_class"]),
+                    commit=True, explain=False)
+        assert int(p.status) == int(res.status[i]) and abs(p.promised_qty - res.promised[i]) < 1e-6, (i, p, res.status[i])
+    assert np.allclose(s1.cum, s2.cum) and np.allclose(allocation.positions(snap, s1), allocation.positions(snap, s2))
+
+    # ---- one-line latency, side by side: the same requests with their class (allocation path)
+    # and without (plain ATP), interleaved, on a state that already holds half of the orders
+    half = snap.new_state()
+    cut = n_lines // 2
+    from promising.atp import EncodedLines
+
+    head = EncodedLines(*(getattr(enc, f)[:cut] for f in ("ils", "qty", "req", "max_late", "flags", "max_lines")))
+    allocation.promise_encoded(snap, half, head, lcls[:cut], commit=True)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(at_quota.height, size=min(20_000, at_quota.height), replace=False)
+    rows = at_quota[pick]
+    reqs = [(Request(r["item"], r["location"], r["qty"], r["requested_date"], Policy(), r["demand_class"]),
+             Request(r["item"], r["location"], r["qty"], r["requested_date"], Policy()))
+            for r in rows.iter_rows(named=True)]
+    results = [Result("allocation.model_build", "time", build_s * 1000, "ms", None, None,
+                      {"pools": model.n_pools, "classes": len(model.class_ids), "item_locations": snap.n_il},
+                      notes="allocation model derived from the snapshot once (cached in snap.derived)")]
+    bound = 0
+    for explain, tag in ((False, ""), (True, "_pegged")):
+        lat_a, lat_p = [], []
+        for rq_a, rq_p in reqs:
+            t0 = time.perf_counter_ns()
+            pa = promise(snap, half, rq_a, explain=explain)
+            t1 = time.perf_counter_ns()
+            promise(snap, half, rq_p, explain=explain)
+            t2 = time.perf_counter_ns()
+            lat_a.append((t1 - t0) / 1000.0)
+            lat_p.append((t2 - t1) / 1000.0)
+            if not explain and pa.reason == 7:
+                bound += 1
+        ma, mp = median(lat_a), median(lat_p)
+        params = {"calls": len(lat_a), "pools": model.n_pools, "days": snap.horizon}
+        note = "with pegging" if explain else "without pegging"
+        results.append(Result(f"allocation.promise_one_line{tag}", "median", ma, "us", None, None, params,
+                              compile_s=compile_one, notes=f"p99 {percentile(lat_a, 99):.1f} us; no commit; {note}; "
+                              f"requests with a class at item-locations with quotas"))
+        results.append(Result(f"atp.promise_one_line{tag}", "median", mp, "us", None, None, params,
+                              notes=f"p99 {percentile(lat_p, 99):.1f} us; the same requests without class; {note}"))
+        results.append(Result(f"allocation.one_line_vs_atp{tag}", "ratio", ma / mp, "x", "<= 2x", ma / mp <= 2.0, params,
+                              notes="median allocation / median plain ATP, measured interleaved in one run"
+                              + (f"; allocation binds for {bound / len(reqs) * 100:.0f}% of these requests" if not explain else "")))
+
+    # ---- batch throughput, side by side: every order line in one kernel call, committing
+    t_a, t_p = [], []
+    out_a = None
+    for _ in range(repeats):
+        st = snap.new_state()
+        t0 = time.perf_counter()
+        out_a = allocation.promise_encoded(snap, st, enc, lcls, commit=True)
+        t_a.append(time.perf_counter() - t0)
+        st = snap.new_state()
+        t0 = time.perf_counter()
+        promise_encoded(snap, st, enc, commit=True)
+        t_p.append(time.perf_counter() - t0)
+        del st
+    ba, bp = median(t_a), median(t_p)
+    share = float(has_pools.mean()) * 100
+    bound_share = float((out_a.binding == 2).mean()) * 100
+    params = {"lines": n_lines, "item_locations": snap.n_il, "pools": model.n_pools, "days": snap.horizon}
+    results.append(Result("allocation.promise_batch", "throughput", n_lines / ba, "lines/s", None, None, params,
+                          compile_s=compile_batch,
+                          notes=f"median {ba:.3f} s per call; {share:.1f}% of lines at item-locations with quotas; "
+                          f"allocation binds for {bound_share:.1f}% of lines"))
+    results.append(Result("atp.promise_batch", "throughput", n_lines / bp, "lines/s", None, None, params,
+                          notes=f"median {bp:.3f} s per call, same lines without allocation"))
+    results.append(Result("allocation.batch_vs_atp", "ratio", ba / bp, "x", None, None, params,
+                          notes="batch time allocation / plain ATP, measured alternately in one run"))
+    results.append(Result("allocation.reference_check", "count", n_ref, "requests", None, True, {},
+                          notes="kernel answers equal to the plain-Python reference before timing"))
+    return results
