@@ -1,0 +1,475 @@
+"""Backlog rescheduling: promise every open line again against current supply, by strategy group.
+
+Pure and vectorised: takes a snapshot, a commitment state (not modified), the backlog as a
+polars DataFrame and a `RescheduleConfig`; returns a `RescheduleResult` holding the new state
+(a copy), the new schedule per line and the comparison with the old one.
+
+Backlog columns (one row per open line):
+
+- required: ``item``, ``location``, ``qty`` (open, unshipped quantity), ``requested_date``;
+- the current schedule: ``old_date`` and ``old_qty`` (one schedule line; null or 0 = nothing
+  confirmed) unless a ``schedule`` frame (``row``, ``date``, ``qty``: several schedule lines
+  per backlog row, ``row`` = 0-based row of the backlog) is passed;
+- optional: ``order``, ``line``, ``demand_class``, ``customer``, ``priority`` (1 = highest),
+  ``created_at``, ``zone``, ``unit_price`` and the policy columns of `promising.encode_lines`
+  (``allow_partial``, ``allow_split``, ``max_late_days``, ``max_lines``).
+
+Processing order (each step consumes what the previous ones reserved):
+
+1. the backlog's old schedules are given back (on the copy of the state);
+2. win and gain lines re-reserve their old confirmation where it still fits, in priority
+   order; those whose old confirmation no longer fits are promised afresh right after;
+3. win lines, then gain lines, try to improve: a fresh answer replaces the kept one only when
+   it is at least as good on every date and better on some (so they never get worse);
+4. redistribute lines are promised afresh (first come first served, or fair share);
+5. fill lines take what is left: they re-reserve their old confirmation where it still fits,
+   otherwise at most their old quantity no earlier than their old first date (never a gain);
+   with ``fill_can_gain`` they are promised afresh from the leftovers instead;
+6. lose lines give everything back.
+
+Within a group lines are ordered by priority (the line's, else its demand class's; 1 first),
+then created_at, then input order. *Fair share* (``within="fair_share"``) applies to the lines a
+group promises afresh: per item-location, when the group asks for more than the quantity still
+available over the horizon (A at the last bucket), each line first receives
+``floor(qty * available / asked)`` (rounded down to ``fair_share_quantum``; lines that do not
+allow partial promises receive their whole quantity or nothing), in the group's order; what
+is left (rounding, dates) is then promised first come first served.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from promessa.errors import ValidationError
+from promising import EncodedLines, Policy, encode_lines, promise_encoded
+from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
+from scenarios import kernels as nb
+from scenarios.enums import Change, Exception_, Strategy
+from supplydata.snapshot import Snapshot, State
+
+StrategyName = Literal["win", "gain", "redistribute", "fill", "lose"]
+Progress = Callable[[str, float], None]  # (message, fraction done 0..1)
+
+
+class Rule(BaseModel):
+    """Assigns the lines it matches to a strategy group. Every given condition must hold;
+    the first matching rule wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: StrategyName
+    demand_class: list[str] | None = Field(None, description="any of these demand classes")
+    customer: list[str] | None = Field(None, description="any of these customers")
+    priority_at_most: int | None = Field(None, description="priority <= this (1 is highest)")
+    priority_at_least: int | None = Field(None, description="priority >= this")
+    created_before: dt.datetime | None = Field(None, description="order created before this time")
+    created_after: dt.datetime | None = Field(None, description="order created at or after this time")
+    item: list[str] | None = None
+    location: list[str] | None = None
+
+
+class RescheduleConfig(BaseModel):
+    """How to reschedule: rules to strategy groups, the ordering within a group, the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule] = Field(default_factory=list)
+    default_strategy: StrategyName = "redistribute"
+    within: Literal["fcfs", "fair_share"] = "fcfs"
+    fair_share_quantum: float = Field(1.0, ge=0.0, description="fair shares are rounded down to this (0: exact)")
+    fill_can_gain: bool = False
+    allow_partial: bool = True
+    allow_split: bool = False
+    max_late_days: int | None = None
+    max_lines: int = Field(4, ge=1, le=MAX_LINES)
+
+    def policy(self) -> Policy:
+        return Policy(allow_partial=self.allow_partial, allow_split=self.allow_split,
+                      max_late_days=self.max_late_days, max_lines=self.max_lines)
+
+
+@dataclasses.dataclass
+class RescheduleResult:
+    """What rescheduling did. `state` is the new commitment state (a copy; the input is untouched)."""
+
+    lines: pl.DataFrame       # one row per backlog line: old and new schedule summary, change, exception
+    schedule: pl.DataFrame    # new schedule lines: row, date, qty
+    summary: pl.DataFrame     # counts by strategy and demand class
+    state: State
+    timings: dict[str, float]
+    new_n: np.ndarray         # int64[n]
+    new_b: np.ndarray         # int64[n, MAX_LINES] buckets
+    new_q: np.ndarray         # float64[n, MAX_LINES]
+
+    @property
+    def exceptions(self) -> pl.DataFrame:
+        """Lines whose strategy could not be honoured, with the reason."""
+        return self.lines.filter(pl.col("exception").is_not_null())
+
+    def counts(self) -> dict:
+        """Totals: lines, improved, worsened, unchanged, mixed, exceptions."""
+        ch = self.lines["change"].value_counts()
+        d = dict(zip(ch["change"].to_list(), ch["count"].to_list()))
+        return {"lines": self.lines.height, **{c.name.lower(): int(d.get(c.name.lower(), 0)) for c in Change},
+                "exceptions": int(self.lines["exception"].is_not_null().sum())}
+
+    def to_dict(self, *, max_lines: int | None = 1000) -> dict:
+        lines = self.lines if max_lines is None else self.lines.head(max_lines)
+        return {
+            "counts": self.counts(),
+            "summary": self.summary.to_dicts(),
+            "exceptions": [_jsonable_row(r) for r in self.exceptions.head(max_lines or self.lines.height).to_dicts()],
+            "lines": [_jsonable_row(r) for r in lines.to_dicts()],
+            "lines_truncated": max_lines is not None and self.lines.height > max_lines,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def _jsonable_row(r: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in r.items()}
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def strategy_codes(backlog: pl.DataFrame, config: RescheduleConfig) -> np.ndarray:
+    """Strategy code per line: the first matching rule, else the default."""
+    expr = pl.lit(int(Strategy.parse(config.default_strategy)), dtype=pl.Int8)
+    cols = set(backlog.columns)
+    for i, rule in reversed(list(enumerate(config.rules))):
+        conds = []
+        for name, col in (("demand_class", "demand_class"), ("customer", "customer"), ("item", "item"),
+                          ("location", "location")):
+            vals = getattr(rule, name)
+            if vals is not None:
+                if col not in cols:
+                    raise ValidationError(f"rule {i + 1} needs the backlog column {col!r}", field=f"rules.{i}.{name}", value=vals)
+                conds.append(pl.col(col).is_in(vals).fill_null(False))
+        for name, op in (("priority_at_most", "le"), ("priority_at_least", "ge")):
+            v = getattr(rule, name)
+            if v is not None:
+                conds.append(getattr(pl.col("_prio"), op)(v))
+        if rule.created_before is not None or rule.created_after is not None:
+            if "created_at" not in cols:
+                raise ValidationError(f"rule {i + 1} needs the backlog column 'created_at'", field=f"rules.{i}", value=None)
+            ca = pl.col("created_at").cast(pl.Datetime("us"))
+            if rule.created_before is not None:
+                conds.append((ca < _naive(rule.created_before)).fill_null(False))
+            if rule.created_after is not None:
+                conds.append((ca >= _naive(rule.created_after)).fill_null(False))
+        cond = pl.all_horizontal(conds) if conds else pl.lit(True)
+        expr = pl.when(cond).then(pl.lit(int(Strategy.parse(rule.strategy)), dtype=pl.Int8)).otherwise(expr)
+    return backlog.with_columns(expr.alias("_s"))["_s"].to_numpy().astype(np.int8)
+
+
+def _naive(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+
+
+def _priorities(snap: Snapshot, backlog: pl.DataFrame) -> pl.Series:
+    """Line priority; else its demand class's priority; else lowest."""
+    prio = pl.lit(None, dtype=pl.Int64)
+    if "priority" in backlog.columns:
+        prio = pl.col("priority").cast(pl.Int64)
+    dc = snap.tables.get("demand_classes")
+    if "demand_class" in backlog.columns and dc is not None and dc.height:
+        mapping = dict(zip(dc["demand_class"].to_list(), dc["priority"].to_list()))
+        prio = pl.coalesce(prio, pl.col("demand_class").replace_strict(mapping, default=None, return_dtype=pl.Int64))
+    return backlog.with_columns(pl.coalesce(prio, pl.lit(1_000_000, dtype=pl.Int64)).alias("_prio"))["_prio"]
+
+
+def old_schedule(snap: Snapshot, backlog: pl.DataFrame, schedule: pl.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The current schedule as CSR arrays (ptr[n+1], bucket, qty), sorted by bucket per row."""
+    n = backlog.height
+    base = (snap.as_of - dt.date(1970, 1, 1)).days
+    if schedule is None:
+        if "old_qty" not in backlog.columns or "old_date" not in backlog.columns:
+            return np.zeros(n + 1, np.int64), np.empty(0, np.int64), np.empty(0)
+        q = backlog["old_qty"].cast(pl.Float64).fill_null(0.0).to_numpy()
+        d = backlog["old_date"].cast(pl.Date)
+        has = (q > EPS) & d.is_not_null().to_numpy()
+        rows = np.flatnonzero(has)
+        days = d.cast(pl.Int32).to_numpy()[rows].astype(np.int64) - base
+        qty = q[rows]
+    else:
+        sch = schedule.select(pl.col("row").cast(pl.Int64), pl.col("date").cast(pl.Date), pl.col("qty").cast(pl.Float64))
+        sch = sch.filter(pl.col("qty") > EPS).sort("row", "date")
+        rows = sch["row"].to_numpy()
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise ValidationError("schedule row outside the backlog", field="schedule.row", value=int(rows.max()))
+        days = sch["date"].cast(pl.Int32).to_numpy().astype(np.int64) - base
+        qty = sch["qty"].to_numpy()
+    if days.size and days.max() >= snap.horizon:
+        raise ValidationError(f"a schedule date lies past the horizon (last day {snap.last_date})", field="old_date",
+                              value=str(snap.date(0) + dt.timedelta(days=int(days.max()))))
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return ptr, np.maximum(days, 0).astype(np.int64), np.ascontiguousarray(qty, dtype=np.float64)
+
+
+# ------------------------------------------------------------------ the run
+
+
+class _Run:
+    """Mutable arrays of one rescheduling run (per row of the backlog)."""
+
+    def __init__(self, snap: Snapshot, state: State, enc: EncodedLines) -> None:
+        n = len(enc)
+        self.snap, self.state, self.enc = snap, state, enc
+        self.n = np.zeros(n, np.int64)
+        self.b = np.zeros((n, MAX_LINES), np.int64)
+        self.q = np.zeros((n, MAX_LINES))
+        self.status = np.full(n, -1, np.int8)
+        self.reason = np.zeros(n, np.int8)
+
+    def sub(self, rows: np.ndarray, *, qty: np.ndarray | None = None, req: np.ndarray | None = None,
+            max_lines: np.ndarray | None = None) -> EncodedLines:
+        e = self.enc
+        return EncodedLines(e.ils[rows], e.qty[rows] if qty is None else qty, e.req[rows] if req is None else req,
+                            e.max_late[rows], e.flags[rows], e.max_lines[rows] if max_lines is None else max_lines)
+
+    def promise(self, rows: np.ndarray, **over) -> None:
+        """Promise `rows` afresh in this order, committing; results are written to the rows."""
+        if rows.size == 0:
+            return
+        out = promise_encoded(self.snap, self.state, self.sub(rows, **over), commit=True)
+        self.n[rows], self.b[rows], self.q[rows] = out.n_lines, out.bucket, out.qty
+        self.status[rows], self.reason[rows] = out.status, out.reason
+
+    def promise_fair(self, rows: np.ndarray, *, quantum: float) -> None:
+        """Fair share within one group (see the module docstring)."""
+        if rows.size == 0:
+            return
+        snap, cum, e = self.snap, self.state.cum, self.enc
+        ils = e.ils[rows]
+        ok = ils >= 0
+        asked = np.bincount(ils[ok], weights=e.qty[rows][ok], minlength=snap.n_il)
+        lt = snap.il_lead_time
+        H = snap.horizon
+        avail = np.where((lt >= 0) & (lt < H), np.inf, np.maximum(cum[:, -1], 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(asked > EPS, np.minimum(1.0, avail / np.maximum(asked, EPS)), 1.0)
+        fr = np.where(ok, f[np.maximum(ils, 0)], 1.0)
+        if (fr >= 1.0 - EPS).all():
+            self.promise(rows)
+            return
+        qty = e.qty[rows]
+        share = qty * fr
+        if quantum > 0:
+            share = np.floor(share / quantum + 1e-9) * quantum
+        partial = (e.flags[rows] & FLAG_PARTIAL) != 0
+        share = np.where(partial | (fr >= 1.0 - EPS), share, np.where(fr >= 1.0 - EPS, qty, 0.0))
+        first = rows[share > EPS]
+        self.promise(first, qty=share[share > EPS])
+        n1, b1, q1 = self.n.copy(), self.b.copy(), self.q.copy()
+        got = np.where(np.arange(MAX_LINES)[None, :] < n1[rows, None], q1[rows], 0.0).sum(axis=1)
+        rest_q = qty - got
+        room = MAX_LINES - n1[rows]
+        more = (rest_q > EPS) & (room > 0)
+        second = rows[more]
+        if second.size:
+            ml = np.minimum(e.max_lines[second], room[more])
+            self.n[second] = 0
+            self.promise(second, qty=rest_q[more], max_lines=np.maximum(ml, 1))
+            n2, b2, q2 = self.n.copy(), self.b.copy(), self.q.copy()
+            nb.merge_batch_nb(second, n1, b1, q1, n2, b2, q2, self.n, self.b, self.q)
+        # status of the merged answer is derived later from the schedule (see _finish)
+        self.status[rows] = -1
+
+
+def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
+               schedule: pl.DataFrame | None = None, progress: Progress | None = None) -> RescheduleResult:
+    """Reschedule the backlog on a copy of `state`; see the module docstring for the rules."""
+    config = config or RescheduleConfig()
+    say = progress or (lambda _m, _f: None)
+    timings: dict[str, float] = {}
+    t0 = t_start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        t = time.perf_counter()
+        timings[name] = t - t0
+        t0 = t
+
+    say("encoding the backlog", 0.0)
+    enc = encode_lines(snap, backlog, policy=config.policy())
+    ptr, ob, oq = old_schedule(snap, backlog, schedule)
+    prio = _priorities(snap, backlog)
+    frame = backlog.with_columns(prio)
+    strat = strategy_codes(frame, config)
+    keys = {"_g": strat, "_p": prio.to_numpy()}
+    if "created_at" in backlog.columns:
+        keys["_c"] = backlog["created_at"].cast(pl.Datetime("us")).cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
+    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_c") if k in keys] + ["_r"])["_r"]
+    perm = order.to_numpy().astype(np.int64)
+    g_sorted = strat[perm]
+    lap("encode")
+
+    say("giving back the old schedules", 0.1)
+    st = state.copy()
+    nb.release_csr_nb(st.cum, enc.ils, ptr, ob, oq)
+    run = _Run(snap, st, enc)
+    lap("release")
+
+    def rows_of(s: Strategy) -> np.ndarray:
+        return perm[g_sorted == int(s)]
+
+    win, gain, redis, fill = rows_of(Strategy.WIN), rows_of(Strategy.GAIN), rows_of(Strategy.REDISTRIBUTE), rows_of(Strategy.FILL)
+    n = len(enc)
+    kept = np.zeros(n, np.bool_)
+    improved = np.zeros(n, np.bool_)
+    lt, cal, calo = snap.il_lead_time, snap.il_calendar, snap.calendar_open
+
+    # 2. win and gain keep their old confirmation where it fits; the others are promised afresh
+    say("win and gain lines keep their confirmations", 0.2)
+    wg = perm[(g_sorted == Strategy.WIN) | (g_sorted == Strategy.GAIN)]
+    nb.keep_batch_nb(st.cum, lt, wg, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
+    lost = wg[~kept[wg]]
+    if config.within == "fair_share":
+        run.promise_fair(lost, quantum=config.fair_share_quantum)
+    else:
+        run.promise(lost)
+    lap("keep")
+
+    # 3. improve: win first, then gain (a fresh answer replaces the kept one only if it dominates)
+    say("win and gain lines improve", 0.35)
+    for grp in (win, gain):
+        rows = grp[kept[grp]]
+        nb.improve_batch_nb(st.cum, lt, cal, calo, rows, enc.ils, enc.qty, enc.req, enc.max_late, enc.flags,
+                            enc.max_lines, run.n, run.b, run.q, run.status, run.reason, improved)
+    lap("improve")
+
+    # 4. redistribute
+    say("redistribute lines are promised", 0.5)
+    if config.within == "fair_share":
+        run.promise_fair(redis, quantum=config.fair_share_quantum)
+    else:
+        run.promise(redis)
+    lap("redistribute")
+
+    # 5. fill: what is left
+    say("fill lines take what is left", 0.7)
+    if config.fill_can_gain:
+        if config.within == "fair_share":
+            run.promise_fair(fill, quantum=config.fair_share_quantum)
+        else:
+            run.promise(fill)
+    else:
+        nb.keep_batch_nb(st.cum, lt, fill, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
+        rest = fill[~kept[fill]]
+        cnt = ptr[rest + 1] - ptr[rest]
+        rest = rest[cnt > 0]
+        if rest.size:
+            old_total = _row_sums(ptr, oq, rest)
+            first_b = ob[ptr[rest]]
+            run.promise(rest, qty=np.minimum(old_total, enc.qty[rest]), req=np.maximum(first_b, enc.req[rest]))
+    lap("fill")
+    # 6. lose: nothing (already given back; n stays 0)
+
+    say("comparing old and new schedules", 0.85)
+    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, config)
+    lap("compare")
+    timings["total"] = time.perf_counter() - t_start
+    say("done", 1.0)
+    return RescheduleResult(lines=res[0], schedule=res[1], summary=res[2], state=st, timings=timings,
+                            new_n=run.n, new_b=run.b, new_q=run.q)
+
+
+def _row_sums(ptr: np.ndarray, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    cs = np.concatenate([[0.0], np.cumsum(q)])
+    return cs[ptr[rows + 1]] - cs[ptr[rows]]
+
+
+def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run, strat: np.ndarray,
+            ptr: np.ndarray, ob: np.ndarray, oq: np.ndarray, kept: np.ndarray, improved: np.ndarray,
+            config: RescheduleConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    n = len(enc)
+    change = np.empty(n, np.int8)
+    old_ot = np.empty(n)
+    new_ot = np.empty(n)
+    nb.compare_batch_nb(ptr, ob, oq, run.n, run.b, run.q, enc.req, change, old_ot, new_ot)
+    mask = np.arange(MAX_LINES)[None, :] < run.n[:, None]
+    new_qty = np.where(mask, run.q, 0.0).sum(axis=1)
+    rows = np.arange(n)
+    has = run.n > 0
+    new_first = np.where(has, run.b[:, 0], -1)
+    new_last = np.where(has, run.b[rows, np.maximum(run.n - 1, 0)], -1)
+    cnt = ptr[1:] - ptr[:-1]
+    old_qty = _row_sums(ptr, oq, rows) if n else np.zeros(0)
+    old_last = np.where(cnt > 0, ob[np.maximum(ptr[1:] - 1, 0)] if ob.size else 0, -1)
+    # status: from the kernel where it answered, else derived from the schedule
+    full = new_qty >= enc.qty - EPS
+    derived = np.where(full & (new_last <= enc.req) & (run.n == 1), Status.FULL,
+                       np.where(full, Status.LATE, np.where(new_qty > EPS, Status.PARTIAL, Status.SHORT)))
+    status = np.where(run.status >= 0, run.status, derived).astype(np.int8)
+    reason = np.where(run.status >= 0, run.reason, np.where(status == Status.FULL, Reason.NONE, Reason.SUPPLY)).astype(np.int8)
+    # strategies not honoured
+    worse = (change == Change.WORSENED) | (change == Change.MIXED)
+    exc = np.zeros(n, np.int8)
+    wg = (strat == Strategy.WIN) | (strat == Strategy.GAIN)
+    exc[wg & worse] = Exception_.OLD_DOES_NOT_FIT
+    exc[(strat == Strategy.WIN) & (exc == 0) & ~(full & (new_last <= enc.req))] = Exception_.WIN_NOT_FULL
+    exc[(enc.ils < 0) & (strat != Strategy.LOSE)] = Exception_.NO_SOURCE
+    base = np.datetime64(snap.as_of, "D")
+
+    def dates(b: np.ndarray) -> pl.Series:
+        return pl.Series(np.where(b >= 0, base + np.maximum(b, 0).astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+
+    keep_cols = [c for c in ("order", "line", "item", "location", "demand_class", "customer", "zone") if c in backlog.columns]
+    strat_names = pl.Series([s.name.lower() for s in Strategy])
+    change_names = pl.Series([c.name.lower() for c in Change])
+    exc_text = pl.Series([e.description or None for e in Exception_], dtype=pl.String)
+    reason_text = pl.Series([r.description for r in Reason])
+    price = snap.item_price[np.maximum(enc_items(snap, backlog), 0)]
+    if "unit_price" in backlog.columns:
+        price = backlog["unit_price"].cast(pl.Float64).fill_null(pl.Series(price)).to_numpy()
+    lines = backlog.select(keep_cols).with_columns(
+        strategy=strat_names.gather(strat.astype(np.int64)),
+        requested_date=dates(enc.req),
+        qty=enc.qty,
+        old_qty=old_qty,
+        old_date=dates(old_last),
+        new_qty=new_qty,
+        new_date=dates(new_last),
+        new_first_date=dates(new_first),
+        schedule_lines=run.n,
+        status=pl.Series([s.name.lower() for s in Status]).gather(status.astype(np.int64)),
+        reason=reason_text.gather(reason.astype(np.int64)),
+        change=change_names.gather(change.astype(np.int64)),
+        old_on_time_qty=old_ot,
+        new_on_time_qty=new_ot,
+        kept=kept,
+        improved=improved,
+        exception=exc_text.gather(exc.astype(np.int64)),
+        unit_price=price,
+    )
+    sel = np.flatnonzero(mask.ravel())
+    sched = pl.DataFrame({"row": sel // MAX_LINES, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
+    by = ["strategy"] + (["demand_class"] if "demand_class" in lines.columns else [])
+    summary = lines.group_by(by).agg(
+        lines=pl.len(),
+        improved=(pl.col("change") == "improved").sum(),
+        worsened=(pl.col("change") == "worsened").sum(),
+        unchanged=(pl.col("change") == "unchanged").sum(),
+        mixed=(pl.col("change") == "mixed").sum(),
+        exceptions=pl.col("exception").is_not_null().sum(),
+        qty=pl.col("qty").sum(),
+        old_qty=pl.col("old_qty").sum(),
+        new_qty=pl.col("new_qty").sum(),
+        old_on_time_qty=pl.col("old_on_time_qty").sum(),
+        new_on_time_qty=pl.col("new_on_time_qty").sum(),
+    ).with_columns(pl.col("strategy").replace_strict({s.name.lower(): int(s) for s in Strategy}).alias("_o")).sort(
+        ["_o"] + by[1:]).drop("_o")
+    return lines, sched, summary
+
+
+def enc_items(snap: Snapshot, backlog: pl.DataFrame) -> np.ndarray:
+    return backlog["item"].replace_strict(snap.item_index, default=-1, return_dtype=pl.Int64).to_numpy()

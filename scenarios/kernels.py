@@ -1,0 +1,223 @@
+"""Compiled kernels for backlog rescheduling. Arrays, scalars and integer codes only.
+
+They build on the ATP kernels of `promising.kernels` (same semantics: cumulative ATP with
+backward consumption, lead-time promising, calendars) and add what rescheduling needs:
+
+- keep a line's old confirmation where it still fits (win, gain and fill lines),
+- try to improve a kept confirmation and keep the new one only when it is better on every
+  date (win and gain lines never get worse),
+- compare old and new schedules (improved / worsened / unchanged / mixed),
+- merge two partial promises of one line (fair share) into one schedule.
+
+Schedules are "confirmed quantity by date" curves. The new schedule *dominates* the old one
+when, for every date, the quantity confirmed on or before that date is at least the old one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from promising.enums import EPS
+from promising.kernels import available_at_1d_nb, commit_1d_nb, promise_1d_nb, release_1d_nb
+
+# change codes (mirrors scenarios.enums.Change)
+_UNCHANGED, _IMPROVED, _WORSENED, _MIXED = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def _cal(il_cal, cal_open, il, no_cal):
+    c = il_cal[il]
+    return cal_open[c] if c >= 0 else no_cal
+
+
+@njit(cache=True, nogil=True)
+def _fits_and_commit_1d_nb(cum, lt, b, q, n):
+    """Commit n schedule lines (b[k], q[k]) if every one is available when its turn comes;
+    otherwise commit nothing. Returns True when committed."""
+    k = 0
+    ok = True
+    while k < n:
+        if q[k] > EPS:
+            if available_at_1d_nb(cum, lt, b[k]) < q[k] - EPS:
+                ok = False
+                break
+            commit_1d_nb(cum, b[k], q[k])
+        k += 1
+    if not ok:
+        for j in range(k - 1, -1, -1):
+            if q[j] > EPS:
+                release_1d_nb(cum, b[j], q[j])
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def keep_batch_nb(cum, il_lt, rows, ils, old_ptr, old_b, old_q, out_n, out_b, out_q, out_kept):
+    """For each row in `rows` (processing order): re-reserve its old confirmation when it still
+    fits the supply (all of its schedule lines or none). Kept rows get their old schedule as the
+    new one (out_*), out_kept[row] = True; the others are left untouched (out_kept False)."""
+    W = out_b.shape[1]
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        il = ils[r]
+        lo, hi = old_ptr[r], old_ptr[r + 1]
+        n = hi - lo
+        if il < 0 or n == 0 or n > W:
+            out_kept[r] = n == 0  # nothing was confirmed: nothing to keep, trivially kept
+            if n == 0:
+                out_n[r] = 0
+            continue
+        if _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+            for k in range(n):
+                out_b[r, k] = old_b[lo + k]
+                out_q[r, k] = old_q[lo + k]
+            out_n[r] = n
+            out_kept[r] = True
+        else:
+            out_kept[r] = False
+
+
+@njit(cache=True, nogil=True)
+def _dominates(n1, b1, q1, n2, b2, q2):
+    """Compare schedule 1 (new) with schedule 2 (old), both sorted by bucket.
+    Returns (1 dominates 2, 2 dominates 1)."""
+    i = 0
+    j = 0
+    c1 = 0.0
+    c2 = 0.0
+    ge = True
+    le = True
+    while i < n1 or j < n2:
+        if j >= n2 or (i < n1 and b1[i] < b2[j]):
+            t = b1[i]
+        else:
+            t = b2[j]
+        while i < n1 and b1[i] == t:
+            c1 += q1[i]
+            i += 1
+        while j < n2 and b2[j] == t:
+            c2 += q2[j]
+            j += 1
+        if c1 < c2 - EPS:
+            ge = False
+        if c1 > c2 + EPS:
+            le = False
+    return ge, le
+
+
+@njit(cache=True, nogil=True)
+def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, flags, max_lines,
+                     out_n, out_b, out_q, out_status, out_reason, out_improved):
+    """For each row in `rows`: give back its current schedule (out_*), promise it afresh and keep
+    the fresh answer only when it dominates the current one strictly (never worse on any date,
+    better on some); otherwise re-reserve the current schedule exactly."""
+    H = cum.shape[1]
+    W = out_b.shape[1]
+    scratch = np.empty(H)
+    tb = np.empty(W, dtype=np.int64)
+    tq = np.empty(W)
+    no_cal = np.ones(0, dtype=np.bool_)
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        il = ils[r]
+        out_improved[r] = False
+        if il < 0:
+            continue
+        c = cum[il]
+        n_old = out_n[r]
+        for k in range(n_old):
+            if out_q[r, k] > EPS:
+                release_1d_nb(c, out_b[r, k], out_q[r, k])
+        cal = _cal(il_cal, cal_open, il, no_cal)
+        s, why, n, ef = promise_1d_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
+                                      False, scratch, tb, tq)
+        ge, le = _dominates(n, tb, tq, n_old, out_b[r], out_q[r])
+        if ge and not le:
+            for k in range(n):
+                commit_1d_nb(c, tb[k], tq[k])
+                out_b[r, k] = tb[k]
+                out_q[r, k] = tq[k]
+            out_n[r] = n
+            out_status[r] = s
+            out_reason[r] = why
+            out_improved[r] = True
+        else:
+            for k in range(n_old):
+                if out_q[r, k] > EPS:
+                    commit_1d_nb(c, out_b[r, k], out_q[r, k])
+
+
+@njit(cache=True, nogil=True)
+def compare_batch_nb(old_ptr, old_b, old_q, new_n, new_b, new_q, req, out_change, out_old_ontime, out_new_ontime):
+    """Per line: change code (new vs old schedule) and the quantity confirmed on or before the
+    requested bucket, old and new."""
+    for r in range(new_n.shape[0]):
+        lo, hi = old_ptr[r], old_ptr[r + 1]
+        ge, le = _dominates(new_n[r], new_b[r], new_q[r], hi - lo, old_b[lo:hi], old_q[lo:hi])
+        if ge and le:
+            out_change[r] = _UNCHANGED
+        elif ge:
+            out_change[r] = _IMPROVED
+        elif le:
+            out_change[r] = _WORSENED
+        else:
+            out_change[r] = _MIXED
+        a = 0.0
+        for k in range(lo, hi):
+            if old_b[k] <= req[r]:
+                a += old_q[k]
+        out_old_ontime[r] = a
+        a = 0.0
+        for k in range(new_n[r]):
+            if new_b[r, k] <= req[r]:
+                a += new_q[r, k]
+        out_new_ontime[r] = a
+
+
+@njit(cache=True, nogil=True)
+def merge_batch_nb(rows, n1, b1, q1, n2, b2, q2, out_n, out_b, out_q):
+    """Merge two schedules per row (sorted by bucket, equal buckets summed) into out_*."""
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        i = 0
+        k = 0
+        m = 0
+        while i < n1[r] or k < n2[r]:
+            if k >= n2[r] or (i < n1[r] and b1[r, i] <= b2[r, k]):
+                t, q = b1[r, i], q1[r, i]
+                i += 1
+            else:
+                t, q = b2[r, k], q2[r, k]
+                k += 1
+            if m > 0 and out_b[r, m - 1] == t:
+                out_q[r, m - 1] += q
+            else:
+                out_b[r, m] = t
+                out_q[r, m] = q
+                m += 1
+        out_n[r] = m
+
+
+@njit(cache=True, nogil=True)
+def release_csr_nb(cum, ils, ptr, b, q):
+    """Give back every schedule line of every row (ils[r] < 0 rows are skipped)."""
+    for r in range(ils.shape[0]):
+        il = ils[r]
+        if il < 0:
+            continue
+        for k in range(ptr[r], ptr[r + 1]):
+            if q[k] > EPS:
+                release_1d_nb(cum[il], b[k], q[k])
+
+
+@njit(cache=True, nogil=True)
+def commit_rows_nb(cum, rows, ils, n, b, q):
+    """Reserve the (n, b, q) schedules of the given rows unconditionally."""
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        il = ils[r]
+        if il < 0:
+            continue
+        for k in range(n[r]):
+            if q[r, k] > EPS:
+                commit_1d_nb(cum[il], b[r, k], q[r, k])
