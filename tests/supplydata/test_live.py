@@ -173,3 +173,23 @@ def test_real_time_deltas(make_snapshot):
         promise(snap, live.state, Request("A", "DC", 7, day(0)), commit=True)
     r = live.apply_deltas([SupplyDelta("A", "DC", day(0), -2.0)])
     assert r["uncovered"] and r["uncovered"][0]["short"] == pytest.approx(2)
+
+
+def test_watcher_refreshes_when_meta_changes_and_survives_a_bad_extract(make_snapshot):
+    from supplydata.watch import SnapshotWatcher
+
+    snap = make_snapshot(supply=[("A", "DC", 0, 10)], fmt="csv")
+    live = LiveSupply(snap)
+    w = SnapshotWatcher(live, snap.source, interval_s=0.01)
+    assert w.check_once() is False                      # nothing changed yet
+    d = Path(snap.source)
+    (d / "supply.csv").write_text((d / "supply.csv").read_text().replace(",10.0,", ",25.0,"))
+    meta = json.loads((d / "meta.json").read_text())
+    (d / "meta.json").write_text(json.dumps({**meta, "journal_seq": 0}))
+    assert w.check_once() is True and w.refreshes == 1
+    assert available(live.snapshot, live.state, "A", "DC", day(0)) == pytest.approx(25)
+    (d / "supply.csv").write_text((d / "supply.csv").read_text().replace(",25.0,", ",-1.0,"))
+    (d / "meta.json").write_text(json.dumps({**meta, "journal_seq": 1}))
+    assert w.check_once() is True and w.failures == 1
+    assert available(live.snapshot, live.state, "A", "DC", day(0)) == pytest.approx(25)
+    assert "must not be negative" in live.status()["last_error"]["message"]
