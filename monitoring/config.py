@@ -1,0 +1,133 @@
+"""Monitoring configuration (pydantic): fulfillment step durations, jeopardy levels, alerts.
+
+Every value can come from a JSON or YAML file (``MonitoringConfig.load(path)``) or from the
+environment with the ``PROMESSA_MONITORING_`` prefix (nested values as JSON, e.g.
+``PROMESSA_MONITORING_WEBHOOK_URL=http://127.0.0.1:9000/hook``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promessa.errors import ValidationError
+
+#: The fulfillment steps in the order they happen. ``deliver`` is the lane's transit time
+#: unless a lane override or the node kind's own ``deliver`` says otherwise.
+STEPS = ("schedule", "pick", "pack", "ship", "deliver")
+
+
+class StepDurations(BaseModel):
+    """Days each fulfillment step takes at one kind of node. ``deliver=None``: the lane's transit days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: int = Field(0, ge=0, le=365, description="release to the warehouse after the goods are available")
+    pick: int = Field(1, ge=0, le=365)
+    pack: int = Field(0, ge=0, le=365)
+    ship: int = Field(0, ge=0, le=365, description="loading and hand-over to the carrier")
+    deliver: int | None = Field(None, ge=0, le=365, description="None: the lane's transit_days")
+
+    @property
+    def before_ship(self) -> int:
+        """Days from availability at the node until the goods leave it."""
+        return self.schedule + self.pick + self.pack + self.ship
+
+
+class LaneOverride(BaseModel):
+    """Delivery days for one lane (node -> customer zone), overriding the snapshot's transit_days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: str
+    zone: str
+    deliver: int = Field(ge=0, le=365)
+
+
+class JeopardyLevel(BaseModel):
+    """A line or order is at this level when it is at least `min_days_late` days late."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    min_days_late: int = Field(ge=1, le=3650)
+
+
+def _default_levels() -> list[JeopardyLevel]:
+    return [JeopardyLevel(name="watch", min_days_late=1), JeopardyLevel(name="warning", min_days_late=3),
+            JeopardyLevel(name="critical", min_days_late=7)]
+
+
+class MonitoringConfig(BaseSettings):
+    """Step durations per node kind and lane, jeopardy levels, the event log and the webhook."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMESSA_MONITORING_", extra="forbid")
+
+    steps: StepDurations = Field(default_factory=StepDurations, description="durations at any node kind not listed")
+    steps_by_kind: dict[str, StepDurations] = Field(
+        default_factory=lambda: {"store": StepDurations(pick=0, pack=0), "plant": StepDurations(pick=1, pack=1, ship=1)},
+        description="durations per location kind (dc, store, plant, supplier)")
+    lanes: list[LaneOverride] = Field(default_factory=list, description="delivery days per lane, overriding transit_days")
+    default_transit_days: int = Field(2, ge=0, le=365, description="delivery days when no lane is known")
+    ok_level: str = Field("ok", description="name of the level below the first threshold")
+    levels: list[JeopardyLevel] = Field(default_factory=_default_levels,
+                                        description="ascending thresholds in days late; an unknown date is the top level")
+    at_risk_level: str = Field("watch", description="exceptions list lines at this level or above as at risk")
+    event_log: Path | None = Field(None, description="JSONL file of level crossings (None: kept in memory)")
+    webhook_url: str | None = Field(None, description="POST level crossings here (http or https)")
+    webhook_timeout_s: float = Field(2.0, gt=0, le=60)
+    webhook_min_level: str | None = Field(None, description="only crossings into this level or above are posted (None: all)")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> MonitoringConfig:
+        days = [lv.min_days_late for lv in self.levels]
+        if not days:
+            raise ValueError("at least one jeopardy level is needed")
+        if days != sorted(set(days)):
+            raise ValueError("jeopardy levels must have strictly ascending min_days_late")
+        names = self.level_names
+        if len(set(names)) != len(names):
+            raise ValueError("jeopardy level names must be unique")
+        for field in ("at_risk_level", "webhook_min_level"):
+            v = getattr(self, field)
+            if v is not None and v not in names:
+                raise ValueError(f"{field} {v!r} is not a level ({', '.join(names)})")
+        return self
+
+    # ---- derived
+    @property
+    def level_names(self) -> list[str]:
+        """Every level, lowest first (the ok level is rank 0)."""
+        return [self.ok_level] + [lv.name for lv in self.levels]
+
+    def rank(self, level: str) -> int:
+        return self.level_names.index(level)
+
+    def steps_for(self, kind: str | None) -> StepDurations:
+        return self.steps_by_kind.get(kind or "", self.steps)
+
+    @classmethod
+    def load(cls, path: str | Path) -> MonitoringConfig:
+        """Read a JSON (or, with PyYAML, YAML) file."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ValidationError(f"cannot read the monitoring config: {exc}", field="config", value=str(p)) from None
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        return cls.model_validate(data)

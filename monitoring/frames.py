@@ -1,0 +1,260 @@
+"""The order book as polars frames (read-only), and the catalogue the reports join to.
+
+:func:`from_store` reads the order book's projection tables (``orders``, ``order_lines``,
+``schedule_lines``, ship and deliver entries of ``audit``) and each order's document for what
+only it holds (demand class, the promise's pegs and earliest full date) with plain SELECTs;
+nothing is written. :func:`from_orders_frame` takes an orders table in the data contract's
+format (for example the generator's ``orders.parquet``) with optional promise columns, for
+benchmarks and imports that never went through the order book.
+
+Every frame has a declared schema (``LINES``, ``SCHEDULE``, ``PEGS``) and is always built with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from typing import Any
+
+import polars as pl
+
+from promessa.errors import ValidationError
+
+EPS = 1e-9
+
+#: Order statuses that are still open (not delivered, not cancelled).
+OPEN_STATUSES = ("captured", "on_hold", "scheduled", "backordered", "partially_shipped", "shipped")
+
+LINES: dict[str, pl.DataType] = {
+    "order_id": pl.String,
+    "line": pl.Int64,
+    "customer": pl.String,
+    "zone": pl.String,
+    "status": pl.String,           # the order's status
+    "demand_class": pl.String,     # the line's class, else the order's (the channel)
+    "created_at": pl.Datetime("us"),  # UTC, naive
+    "order_date": pl.Date,         # created_at's day
+    "item": pl.String,
+    "location": pl.String,         # the node the line ships from
+    "qty": pl.Float64,
+    "requested_date": pl.Date,
+    "unit_price": pl.Float64,      # the line's price; null: the catalogue's
+    "promised_qty": pl.Float64,
+    "shipped_qty": pl.Float64,
+    "delivered_qty": pl.Float64,
+    "promised_date": pl.Date,      # latest schedule line date (null: nothing promised)
+    "earliest_full_date": pl.Date,  # from the promise: when the whole quantity is available
+    "last_ship_date": pl.Date,
+    "last_delivery_date": pl.Date,
+}
+
+SCHEDULE: dict[str, pl.DataType] = {
+    "order_id": pl.String, "line": pl.Int64, "sl": pl.Int64, "item": pl.String, "location": pl.String,
+    "date": pl.Date, "qty": pl.Float64, "shipped_qty": pl.Float64, "demand_class": pl.String,
+}
+
+PEGS: dict[str, pl.DataType] = {
+    "order_id": pl.String, "line": pl.Int64, "qty": pl.Float64, "supply_date": pl.Date, "kind": pl.String,
+    "ref": pl.String,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderFrames:
+    """Order lines (one row per line, order attributes repeated), schedule lines and pegs."""
+
+    lines: pl.DataFrame
+    schedule: pl.DataFrame
+    pegs: pl.DataFrame
+
+    @property
+    def n_orders(self) -> int:
+        return self.lines["order_id"].n_unique() if self.lines.height else 0
+
+
+def _date(v: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(v[:10]) if v else None
+
+
+def _naive_utc(v: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(v)
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def _query(store: Any, sql: str) -> list[tuple]:
+    """A read-only SELECT through the store's read connection (both backends)."""
+    q = getattr(store, "query", None) or store._query  # noqa: SLF001 - the store has no public read-SQL hook yet
+    return q(sql)
+
+
+def from_store(store: Any) -> OrderFrames:
+    """Every order in the book as frames (read-only SQL over the store's tables)."""
+    orders = {r[0]: r for r in _query(store, "SELECT order_id, customer, zone, status, created_at, doc FROM orders")}
+    docs: dict[str, dict] = {}
+    for oid, r in orders.items():
+        docs[oid] = json.loads(r[5])
+    # ship / deliver dates per line from the audit trail
+    shipped: dict[tuple[str, int], dt.date] = {}
+    delivered: dict[tuple[str, int], dt.date] = {}
+    for oid, action, at, detail in _query(
+        store, "SELECT order_id, action, at, detail FROM audit WHERE action IN ('ship', 'deliver') ORDER BY id"
+    ):
+        d = json.loads(detail) if detail else {}
+        day = _date(d.get("at")) or _date(at)
+        target = shipped if action == "ship" else delivered
+        for ln in (d.get("lines") or {}):
+            key = (oid, int(ln))
+            target[key] = max(day, target.get(key, day))
+    sched_rows = _query(
+        store, "SELECT order_id, line_no, sl_no, item, location, date, qty, shipped_qty, demand_class FROM schedule_lines")
+    schedule = pl.DataFrame(
+        [(r[0], int(r[1]), int(r[2]), r[3], r[4], _date(r[5]), float(r[6]), float(r[7]), r[8]) for r in sched_rows],
+        schema=SCHEDULE, orient="row",
+    )
+    last_sched: dict[tuple[str, int], dt.date] = {}
+    for r in schedule.select("order_id", "line", "date").iter_rows():
+        k = (r[0], r[1])
+        last_sched[k] = max(r[2], last_sched.get(k, r[2]))
+    line_rows, peg_rows = [], []
+    for r in _query(store, "SELECT order_id, line_no, item, location, qty, requested_date, unit_price, promised_qty, "
+                           "shipped_qty, delivered_qty FROM order_lines"):
+        oid, no = r[0], int(r[1])
+        o = orders.get(oid)
+        if o is None:
+            continue
+        doc = docs[oid]
+        dl = next((x for x in doc["lines"] if int(x["line"]) == no), {})
+        prom = dl.get("promise") or {}
+        for p in prom.get("pegs") or ():
+            peg_rows.append((oid, no, float(p.get("qty") or 0.0), _date(p.get("supply_date")), p.get("kind"), p.get("ref")))
+        created = _naive_utc(o[4])
+        line_rows.append((
+            oid, no, o[1], o[2], o[3], dl.get("demand_class") or doc.get("demand_class"), created, created.date(),
+            r[2], r[3], float(r[4]), _date(r[5]), None if r[6] is None else float(r[6]), float(r[7]), float(r[8]),
+            float(r[9]), last_sched.get((oid, no)), _date(prom.get("earliest_full_date")), shipped.get((oid, no)),
+            delivered.get((oid, no)),
+        ))
+    lines = pl.DataFrame(line_rows, schema=LINES, orient="row").sort("order_id", "line")
+    pegs = pl.DataFrame(peg_rows, schema=PEGS, orient="row")
+    return OrderFrames(lines, schedule.sort("order_id", "line", "sl"), pegs)
+
+
+def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = None,
+                      location: str | None = None) -> OrderFrames:
+    """Frames from an orders table (``order, line, item, qty, requested_date, customer,
+    demand_class, zone, created_at`` and optionally ``location``, ``unit_price``).
+
+    `promised` (same row order), when given, has ``promised_qty`` and ``last_date`` (and
+    optionally ``first_date``), e.g. :meth:`promising.BatchResult.to_polars`; without it nothing
+    is promised. Status follows: ``scheduled`` when the whole quantity is promised, else
+    ``backordered``."""
+    need = ("order", "line", "item", "qty", "requested_date", "customer", "demand_class", "zone", "created_at")
+    for c in need:
+        if c not in orders.columns:
+            raise ValidationError("required column missing from the orders frame", field=c, value=None,
+                                  hint="columns: " + ", ".join(need))
+    n = orders.height
+    if promised is not None and promised.height != n:
+        raise ValidationError("the promised frame must have one row per order line", field="promised",
+                              value=promised.height)
+    pq = promised["promised_qty"] if promised is not None else pl.Series("promised_qty", [0.0] * n)
+    pd = promised["last_date"] if promised is not None else pl.Series("promised_date", [None] * n, dtype=pl.Date)
+    loc = (orders["location"] if "location" in orders.columns
+           else pl.Series("location", [location] * n, dtype=pl.String))
+    price = (orders["unit_price"].cast(pl.Float64) if "unit_price" in orders.columns
+             else pl.Series("unit_price", [None] * n, dtype=pl.Float64))
+    created = orders["created_at"].cast(pl.Datetime("us"))
+    qty = orders["qty"].cast(pl.Float64)
+    df = pl.DataFrame({
+        "order_id": orders["order"].cast(pl.String),
+        "line": orders["line"].cast(pl.Int64),
+        "customer": orders["customer"].cast(pl.String),
+        "zone": orders["zone"].cast(pl.String),
+        "status": pl.Series([None] * n, dtype=pl.String),
+        "demand_class": orders["demand_class"].cast(pl.String),
+        "created_at": created,
+        "order_date": created.dt.date(),
+        "item": orders["item"].cast(pl.String),
+        "location": loc.cast(pl.String),
+        "qty": qty,
+        "requested_date": orders["requested_date"].cast(pl.Date),
+        "unit_price": price,
+        "promised_qty": pq.cast(pl.Float64).alias("promised_qty"),
+        "shipped_qty": pl.Series([0.0] * n),
+        "delivered_qty": pl.Series([0.0] * n),
+        "promised_date": pd.cast(pl.Date).alias("promised_date"),
+        "earliest_full_date": pl.Series([None] * n, dtype=pl.Date),
+        "last_ship_date": pl.Series([None] * n, dtype=pl.Date),
+        "last_delivery_date": pl.Series([None] * n, dtype=pl.Date),
+    })
+    status = (pl.when(pl.col("qty") - pl.col("promised_qty") > EPS).then(pl.lit("backordered"))
+              .otherwise(pl.lit("scheduled")))
+    # an order is backordered when any of its lines is
+    df = df.with_columns(status.alias("status")).with_columns(
+        pl.when((pl.col("status") == "backordered").any().over("order_id")).then(pl.lit("backordered"))
+        .otherwise(pl.lit("scheduled")).alias("status"))
+    df = df.select([pl.col(c).cast(t) for c, t in LINES.items()])
+    return OrderFrames(df, pl.DataFrame(schema=SCHEDULE), pl.DataFrame(schema=PEGS))
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalogue:
+    """What the reports and jeopardy need from the supply snapshot (all optional)."""
+
+    items: pl.DataFrame       # item, category, brand, price
+    locations: pl.DataFrame   # location, kind, zone, country
+    lanes: pl.DataFrame       # location, zone, transit_days
+    zones: pl.DataFrame       # zone, country (the most common country of the zone's nodes)
+    supply: pl.DataFrame      # ref, kind, supplier (the `supplier` column when the snapshot has one)
+
+    @classmethod
+    def empty(cls) -> Catalogue:
+        return cls(
+            pl.DataFrame(schema={"item": pl.String, "category": pl.String, "brand": pl.String, "price": pl.Float64}),
+            pl.DataFrame(schema={"location": pl.String, "kind": pl.String, "zone": pl.String, "country": pl.String}),
+            pl.DataFrame(schema={"location": pl.String, "zone": pl.String, "transit_days": pl.Int64}),
+            pl.DataFrame(schema={"zone": pl.String, "country": pl.String}),
+            pl.DataFrame(schema={"ref": pl.String, "kind": pl.String, "supplier": pl.String}),
+        )
+
+    @classmethod
+    def of(cls, snap: Any | None) -> Catalogue:
+        """The catalogue of a loaded :class:`supplydata.Snapshot` (cached on it); None: empty."""
+        if snap is None:
+            return cls.empty()
+        cached = snap.derived.get("monitoring.catalogue")
+        if cached is not None:
+            return cached
+        t = snap.tables
+        e = cls.empty()
+
+        def pick(df: pl.DataFrame | None, like: pl.DataFrame) -> pl.DataFrame:
+            if df is None or df.height == 0:
+                return like
+            cols = [pl.col(c).cast(like.schema[c]) if c in df.columns else pl.lit(None, like.schema[c]).alias(c)
+                    for c in like.columns]
+            return df.select(cols)
+
+        items = pick(t.get("items"), e.items)
+        locations = pick(t.get("locations"), e.locations)
+        lanes = pick(t.get("lanes"), e.lanes).unique(["location", "zone"], keep="first")
+        zones = (locations.filter(pl.col("zone").is_not_null() & pl.col("country").is_not_null())
+                 .group_by("zone", "country").len().sort(["zone", "len", "country"], descending=[False, True, False])
+                 .group_by("zone", maintain_order=True).first().select("zone", "country"))
+        sup = t.get("supply")
+        if sup is not None and sup.height:
+            supplier = pl.col("supplier").cast(pl.String) if "supplier" in sup.columns else pl.lit(None, pl.String)
+            supply = (sup.filter(pl.col("ref").is_not_null())
+                      .select(pl.col("ref").cast(pl.String), pl.col("kind").cast(pl.String), supplier.alias("supplier"))
+                      .unique("ref", keep="first"))
+        else:
+            supply = e.supply
+        out = cls(items, locations, lanes, zones, supply)
+        snap.derived["monitoring.catalogue"] = out
+        return out

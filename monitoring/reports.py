@@ -1,0 +1,170 @@
+"""Performance reports over order lines: top-N by revenue or units, and on-time and fill-rate trends.
+
+Lazy polars group-bys over the lines frame joined once to the catalogue (category, brand,
+price) and the zone's country. Cancelled orders are left out. Revenue is quantity times the
+line's price, else the catalogue's. Everything is filtered to a date range on ``order_date``
+(default) or ``requested_date``, both ends included.
+
+Trend measures per period (day, week or month):
+- ``fill_rate``: promised units / ordered units (what the promise could cover at capture);
+- ``on_time_rate``: share of lines on time in full: every unit promised, and the line's
+  completion (its last shipment when fully shipped, else its promised date) on or before the
+  requested date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+
+from monitoring.frames import EPS, Catalogue
+from promessa.errors import ValidationError
+
+#: Top-N report kinds and the column they group by.
+TOP_KINDS = {
+    "products": "item",
+    "customers": "customer",
+    "orders": "order_id",
+    "zones": "zone",
+    "countries": "country",
+    "brands": "brand",
+    "categories": "category",
+    "channels": "demand_class",
+    "days": "order_date",
+}
+#: The key column's name in each top-N report.
+KEY_NAMES = {"products": "item", "customers": "customer", "orders": "order_id", "zones": "zone",
+             "countries": "country", "brands": "brand", "categories": "category", "channels": "demand_class",
+             "days": "day"}
+TREND_KINDS = ("on_time", "fill_rate", "trends")
+KINDS = tuple(TOP_KINDS) + TREND_KINDS
+METRICS = ("revenue", "units")
+PERIODS = {"day": "1d", "week": "1w", "month": "1mo"}
+DATE_FIELDS = ("order_date", "requested_date")
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """A date range (both ends included; None = open) on one of DATE_FIELDS."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    date_field: str = "order_date"
+
+    def __post_init__(self) -> None:
+        if self.date_field not in DATE_FIELDS:
+            raise ValidationError("unknown date field", field="date_field", value=self.date_field,
+                                  hint="one of " + ", ".join(DATE_FIELDS))
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValidationError("the range ends before it starts", field="end", value=str(self.end))
+
+
+def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, window: Window | None = None) -> pl.LazyFrame:
+    """Lines with catalogue attributes, ``revenue`` and ``on_time``, cancelled orders and lines
+    outside the window left out (lazy)."""
+    w = window or Window()
+    lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
+    lf = lf.filter(pl.col("status").is_null() | (pl.col("status") != "cancelled"))
+    if w.start is not None:
+        lf = lf.filter(pl.col(w.date_field) >= w.start)
+    if w.end is not None:
+        lf = lf.filter(pl.col(w.date_field) <= w.end)
+    items = catalogue.items.lazy().select("item", "category", "brand", pl.col("price").alias("_cat_price"))
+    full = (pl.col("qty") - pl.col("promised_qty")) <= EPS
+    shipped_all = (pl.col("qty") - pl.col("shipped_qty")) <= EPS
+    done = pl.when(shipped_all & pl.col("last_ship_date").is_not_null()).then(pl.col("last_ship_date")).otherwise(
+        pl.col("promised_date"))
+    return (
+        lf.join(items, on="item", how="left")
+        .join(catalogue.zones.lazy(), on="zone", how="left")
+        .with_columns(
+            (pl.col("qty") * pl.coalesce("unit_price", "_cat_price", pl.lit(0.0))).alias("revenue"),
+            (full & (done <= pl.col("requested_date"))).fill_null(False).alias("on_time"),
+        )
+    )
+
+
+def _check(kind: str, metric: str, top: int) -> None:
+    if kind not in KINDS:
+        raise ValidationError("unknown report", field="kind", value=kind, hint="one of " + ", ".join(KINDS))
+    if metric not in METRICS:
+        raise ValidationError("unknown metric", field="metric", value=metric, hint="revenue or units")
+    if not 1 <= top <= 10_000:
+        raise ValidationError("must be between 1 and 10000", field="top", value=top)
+
+
+def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top: int = 10) -> pl.LazyFrame:
+    """The top `top` keys of `kind` by `metric` (ties: key ascending), with revenue, units, lines
+    and orders, and the key's share of the metric's total."""
+    _check(kind, metric, top)
+    col = TOP_KINDS[kind]
+    aggs = [pl.col("revenue").sum(), pl.col("qty").sum().alias("units"), pl.len().alias("lines")]
+    if kind != "orders":
+        aggs.append(pl.col("order_id").n_unique().alias("orders"))
+    key = pl.col(col).cast(pl.String).fill_null("(none)") if kind != "days" else pl.col(col)
+    value = "revenue" if metric == "revenue" else "units"
+    name = KEY_NAMES[kind]
+    g = prepared.group_by(key.alias(name)).agg(aggs)
+    total = pl.col(value).sum()
+    return (g.with_columns((pl.col(value) / pl.when(total > 0).then(total).otherwise(None)).alias("share"))
+            .sort([value, name], descending=[True, False]).head(top))
+
+
+def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day") -> pl.LazyFrame:
+    """Per period: lines, ordered and promised units, fill rate, lines on time and on-time rate."""
+    if period not in PERIODS:
+        raise ValidationError("unknown period", field="period", value=period, hint="day, week or month")
+    return (
+        prepared.group_by(pl.col("order_date").dt.truncate(PERIODS[period]).alias("period"))
+        .agg(pl.len().alias("lines"), pl.col("qty").sum().alias("units"),
+             pl.col("promised_qty").sum().alias("promised_units"), pl.col("on_time").sum().alias("on_time_lines"))
+        .with_columns((pl.col("promised_units") / pl.col("units")).alias("fill_rate"),
+                      (pl.col("on_time_lines") / pl.col("lines")).alias("on_time_rate"))
+        .sort("period")
+    )
+
+
+def report(lines: pl.DataFrame, catalogue: Catalogue, kind: str, *, metric: str = "revenue", top: int = 10,
+           window: Window | None = None, period: str = "day") -> pl.DataFrame:
+    """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table)."""
+    _check(kind, metric, top)
+    prepared = prepare(lines, catalogue, window=window)
+    if kind in TREND_KINDS:
+        out = trend_lazy(prepared, period=period)
+        cols = {"on_time": ["period", "lines", "on_time_lines", "on_time_rate"],
+                "fill_rate": ["period", "lines", "units", "promised_units", "fill_rate"]}.get(kind)
+        return out.select(cols).collect() if cols else out.collect()
+    return top_lazy(prepared, kind, metric=metric, top=top).collect()
+
+
+def all_reports(lines: pl.DataFrame, catalogue: Catalogue, *, top: int = 10, window: Window | None = None,
+                period: str = "day") -> dict[str, pl.DataFrame]:
+    """Every top-N report by revenue and by units, and the trend table, in one parallel collect.
+
+    Keys: ``"<kind>.<metric>"`` and ``"trends"``."""
+    prepared = prepare(lines, catalogue, window=window).cache()
+    names, plans = [], []
+    for kind in TOP_KINDS:
+        for metric in METRICS:
+            names.append(f"{kind}.{metric}")
+            plans.append(top_lazy(prepared, kind, metric=metric, top=top))
+    names.append("trends")
+    plans.append(trend_lazy(prepared, period=period))
+    return dict(zip(names, pl.collect_all(plans), strict=True))
+
+
+def to_csv(df: pl.DataFrame) -> str:
+    return df.write_csv()
+
+
+def to_records(df: pl.DataFrame) -> list[dict]:
+    """JSON-ready rows (dates as ISO strings, NaN as None)."""
+    out = df.with_columns([pl.col(c).cast(pl.String) for c, t in df.schema.items() if t in (pl.Date, pl.Datetime)])
+    rows = out.to_dicts()
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, float) and v != v:
+                r[k] = None
+    return rows

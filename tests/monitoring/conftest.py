@@ -1,0 +1,114 @@
+"""A small order book with a hand-made supply story, built through the order-book service.
+
+Supply (as_of Monday 2026-01-05, horizon 60 days):
+- WIDGET (tools, acme, 10.00): DC-EAST has 10 on hand (OH-1) and 20 arriving 2026-01-15 (PO-1,
+  supplier ACME).
+- GADGET (toys, zeta, 100.00): DC-EAST has 2 on hand (OH-2) and 3 arriving 2026-01-20 (PO-2,
+  supplier ZETA).
+- BOLT (tools, acme, 1.00): ST-WEST (a store) has 100 on hand (OH-3).
+- Lanes: DC-EAST -> EAST 1 day, DC-EAST -> WEST 3 days, ST-WEST -> WEST 1 day.
+- Zones: EAST is in the US, WEST in CA.
+
+Steps (the default config): at a DC 1 day (pick) before shipping, at a store 0 days.
+
+Orders (imported, so the creation dates are fixed; policy: partial allowed, no split):
+- A  C1 EAST online   created 01-05: 1 x 4 WIDGET@DC-EAST req 01-06 -> 4 on 01-06 (OH-1).
+- B  C2 EAST retail   created 01-05: 1 x 10 WIDGET@DC-EAST req 01-07 -> 6 on hand left: see tests.
+- C  C1 WEST online   created 01-06: 1 x 4 GADGET@DC-EAST req 01-06, 2 x 5 BOLT@ST-WEST req 01-06.
+- D  C3 EAST key_account created 01-06: 1 x 10 GADGET@DC-EAST req 01-10.
+- E  C2 EAST retail   created 01-07: 1 x 2 WIDGET@DC-EAST req 01-06; shipped on 01-06, not delivered.
+- F  C3 WEST online   created 01-07: 1 x 1 BOLT@ST-WEST req 01-06; shipped 01-06 and delivered 01-07.
+- G  C1 EAST online   created 01-08: 1 x 1 BOLT@ST-WEST req 01-09; cancelled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+AS_OF = "2026-01-05"
+
+
+def write_snapshot(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "meta.json").write_text(json.dumps({"as_of": AS_OF, "horizon_days": 60}))
+    (d / "items.csv").write_text(
+        "item,category,brand,price,cost,lead_time_days\nWIDGET,tools,acme,10,4,\nGADGET,toys,zeta,100,40,\nBOLT,tools,acme,1,0.5,\n")
+    (d / "locations.csv").write_text(
+        "location,kind,zone,country,calendar\nDC-EAST,dc,EAST,US,\nST-WEST,store,WEST,CA,\n")
+    (d / "supply.csv").write_text(
+        "item,location,date,qty,kind,ref,supplier\n"
+        "WIDGET,DC-EAST,2026-01-05,10,onhand,OH-1,\n"
+        "WIDGET,DC-EAST,2026-01-15,20,purchase,PO-1,ACME\n"
+        "GADGET,DC-EAST,2026-01-05,2,onhand,OH-2,\n"
+        "GADGET,DC-EAST,2026-01-20,3,purchase,PO-2,ZETA\n"
+        "BOLT,ST-WEST,2026-01-05,100,onhand,OH-3,\n")
+    (d / "lanes.csv").write_text(
+        "location,zone,transit_days,cost_per_unit,cost_per_shipment\n"
+        "DC-EAST,EAST,1,0.1,5\nDC-EAST,WEST,3,0.2,5\nST-WEST,WEST,1,0.1,5\n")
+    (d / "sourcing.csv").write_text("zone,location,rank,item,category\nEAST,DC-EAST,1,,\nWEST,ST-WEST,1,,\nWEST,DC-EAST,2,,\n")
+    (d / "demand_classes.csv").write_text(
+        "demand_class,priority,parent,can_steal_lower\nkey_account,1,,true\nretail,2,,true\nonline,3,,true\n")
+    return d
+
+
+ROWS = [
+    # order, line, item, qty, requested, customer, class, zone, created, location
+    ("A", 1, "WIDGET", 4, "2026-01-06", "C1", "online", "EAST", "2026-01-05T09:00:00", "DC-EAST"),
+    ("B", 1, "WIDGET", 10, "2026-01-07", "C2", "retail", "EAST", "2026-01-05T10:00:00", "DC-EAST"),
+    ("C", 1, "GADGET", 4, "2026-01-06", "C1", "online", "WEST", "2026-01-06T09:00:00", "DC-EAST"),
+    ("C", 2, "BOLT", 5, "2026-01-06", "C1", "online", "WEST", "2026-01-06T09:00:00", "ST-WEST"),
+    ("D", 1, "GADGET", 10, "2026-01-10", "C3", "key_account", "EAST", "2026-01-06T11:00:00", "DC-EAST"),
+    ("E", 1, "WIDGET", 2, "2026-01-06", "C2", "retail", "EAST", "2026-01-07T09:00:00", "DC-EAST"),
+    ("F", 1, "BOLT", 1, "2026-01-06", "C3", "online", "WEST", "2026-01-07T10:00:00", "ST-WEST"),
+    ("G", 1, "BOLT", 1, "2026-01-09", "C1", "online", "EAST", "2026-01-08T09:00:00", "ST-WEST"),
+]
+
+
+def build_book(db: str, snap):
+    """Import the orders above into a fresh SQLite order book and play the fulfillment events."""
+    from orderbook.schemas import FulfillmentEvent
+    from orderbook.service import OrderService
+    from orderbook.settings import Settings
+    from orderbook.store import open_store
+
+    store = open_store(db)
+    svc = OrderService(snap, store, Settings(db=db, approval_value_threshold=None, approval_on_price_override=False))
+    rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
+             "zone": z, "created_at": ca, "location": loc} for o, ln, it, q, rd, c, k, z, ca, loc in ROWS]
+    status, body, _ = svc.import_orders("test", rows, actor="test")
+    res = json.loads(body)
+    assert res["created"] == 7, res
+    ids = {r["order"]: r["order_id"] for r in res["results"]}
+    at = lambda d: dt.datetime.fromisoformat(d + "T12:00:00+00:00")  # noqa: E731
+    svc.event(ids["E"], FulfillmentEvent(type="shipped", at=at("2026-01-06")), actor="test")
+    svc.event(ids["F"], FulfillmentEvent(type="shipped", at=at("2026-01-06")), actor="test")
+    svc.event(ids["F"], FulfillmentEvent(type="delivered", at=at("2026-01-07")), actor="test")
+    svc.cancel(ids["G"], actor="test")
+    return svc, ids
+
+
+@pytest.fixture(scope="session")
+def mon_snap(tmp_path_factory):
+    from supplydata import load_snapshot
+
+    return load_snapshot(write_snapshot(tmp_path_factory.mktemp("monsnap")))
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory, mon_snap):
+    """(service, {letter: order id}) over a SQLite order book (shared, read-only in tests)."""
+    db = str(tmp_path_factory.mktemp("monbook") / "orderbook.sqlite")
+    svc, ids = build_book(db, mon_snap)
+    yield svc, ids
+    svc.store.close()
+
+
+@pytest.fixture(scope="session")
+def frames(book):
+    from monitoring.frames import from_store
+
+    return from_store(book[0].store)
