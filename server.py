@@ -40,6 +40,7 @@ from orderbook.schemas import (
     Id,
     ImportCreate,
     ImportPublic,
+    JournalPublic,
     OrderChange,
     Timestamp,
     OrderCreate,
@@ -278,6 +279,13 @@ async def metrics(svc: ServiceDep) -> PlainTextResponse:
     for s in OrderStatus:
         gauges[f"promessa_orders_{s}"] = (f"orders {s}", float(by_status.get(str(s), 0)))
     return PlainTextResponse(svc.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+
+@ops.get(API_PREFIX + "/journal", response_model=JournalPublic,
+         summary="Commitment journal after a sequence number (for snapshot refresh and replicas)")
+def journal(svc: ServiceDep, since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+            limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> dict:
+    return {"since": since, "last_seq": svc.seq, "data": svc.journal_since(since, limit=limit)}
 
 
 @ops.get(API_PREFIX + "/commitments", response_model=CommitmentsPublic, summary="In-memory commitments per item-location and date")

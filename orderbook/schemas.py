@@ -303,6 +303,26 @@ class CommitmentsPublic(BaseModel):
     by_item_location: list[dict[str, Any]]
 
 
+class JournalEntryPublic(BaseModel):
+    seq: int
+    kind: Literal["commit", "release"]
+    item: str
+    location: str
+    date: dt.date
+    qty: float
+    order_id: str | None = None
+    line: int | None = None
+    demand_class: str | None = None
+    at: dt.datetime
+    draw: dict[str, Any] | None = None
+
+
+class JournalPublic(BaseModel):
+    since: int
+    last_seq: int
+    data: list[JournalEntryPublic]
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"]
     store: str

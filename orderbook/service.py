@@ -472,6 +472,15 @@ class OrderService:
         return {"item": item, "location": location, "as_of": self.snap.as_of.isoformat(),
                 "lead_time_days": lt if lt >= 0 else None, "rows": rows}
 
+    def journal_since(self, seq: int = 0, *, limit: int | None = None) -> list[dict]:
+        """Commitment-journal entries after `seq` (what a snapshot refresh replays)."""
+        entries = self.store.journal_since(seq)
+        return [j.to_dict() for j in (entries[:limit] if limit else entries)]
+
+    def open_commitments(self) -> list:
+        """Open (unshipped) reservations of the orders that hold supply."""
+        return self.store.open_commitments()
+
     def commitments(self) -> dict:
         """What the in-memory state holds on top of the snapshot, per item-location and date."""
         with self.lock:

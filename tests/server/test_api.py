@@ -398,3 +398,11 @@ def test_timestamps_out_of_range_are_refused(client):
     o = order(client, [line(qty=1)])
     r = client.post(f"/v1/orders/{o['order_id']}/events", json={"type": "shipped", "at": "2999-01-01T00:00:00Z"}, headers=PLAN)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["at"]
+
+
+def test_journal_endpoint(client):
+    o = order(client, [line(qty=3)])
+    client.post(f"/v1/orders/{o['order_id']}/cancel", headers=CAP)
+    j = client.get("/v1/journal").json()
+    assert j["last_seq"] == 2 and [(e["seq"], e["kind"], e["qty"]) for e in j["data"]] == [(1, "commit", 3.0), (2, "release", 3.0)]
+    assert client.get("/v1/journal", params={"since": 1}).json()["data"][0]["seq"] == 2

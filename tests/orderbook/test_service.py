@@ -1,0 +1,189 @@
+"""The service without HTTP: rebuild from the order book is exact, a failed write changes nothing,
+and the journal / open commitments agree with the in-memory state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from orderbook.schemas import FulfillmentEvent, OrderChange, OrderCreate
+from orderbook.service import OrderService, StoreUnavailable
+from orderbook.settings import Settings
+from orderbook.store import open_store
+from promessa.errors import ConflictError
+
+
+@pytest.fixture(scope="module")
+def snap(tmp_path_factory):
+    from supplydata import load_snapshot
+
+    d = tmp_path_factory.mktemp("snap")
+    (d / "meta.json").write_text(json.dumps({"as_of": "2026-01-05", "horizon_days": 30}))
+    (d / "items.csv").write_text("item,category,brand,price,cost,lead_time_days\nA,x,y,10,5,\nB,x,y,20,5,\n")
+    (d / "locations.csv").write_text("location,kind,zone,country,calendar\nL1,dc,Z,US,\nL2,dc,Z,US,\n")
+    (d / "supply.csv").write_text(
+        "item,location,date,qty,kind,ref\nA,L1,2026-01-05,50,onhand,\nA,L1,2026-01-10,30,purchase,\n"
+        "B,L1,2026-01-05,10,onhand,\nA,L2,2026-01-05,5,onhand,\n")
+    return load_snapshot(d)
+
+
+def _order(lines, zone="Z"):
+    return OrderCreate.model_validate({"customer": "c", "zone": zone, "lines": lines})
+
+
+def _ln(item="A", qty=5.0, day=6, **kw):
+    return {"item": item, "qty": qty, "requested_date": f"2026-01-{day:02d}", **kw}
+
+
+def _busy_book(svc: OrderService) -> None:
+    """A history with captures, a change, a partial shipment, a cancel and a delivery."""
+    ids = []
+    for lines in ([_ln(qty=20)], [_ln(qty=40), _ln("B", 4)], [_ln(qty=30, day=12)], [_ln("B", 9)]):
+        _, body, _ = svc.capture(_order(lines), actor="t")
+        ids.append(json.loads(body)["order_id"])
+    svc.change(ids[0], OrderChange.model_validate({"lines": [{"line": 1, "qty": 12, "requested_date": "2026-01-11"}]}), actor="t")
+    svc.event(ids[1], FulfillmentEvent.model_validate({"type": "shipped", "lines": [{"line": 1, "qty": 15}],
+                                                      "at": "2026-01-05T12:00:00Z"}), actor="t")
+    svc.cancel(ids[2], actor="t")
+    svc.event(ids[3], FulfillmentEvent(type="shipped", at=dt.datetime(2026, 1, 6, tzinfo=dt.timezone.utc)), actor="t")
+    svc.event(ids[3], FulfillmentEvent(type="delivered", at=dt.datetime(2026, 1, 7, tzinfo=dt.timezone.utc)), actor="t")
+
+
+def test_rebuild_from_the_book_is_exact(snap, tmp_path):
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    _busy_book(svc)
+    before = svc.state.cum.copy()
+    orders = {k: v.to_dict() for k, v in svc.orders.items()}
+    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    assert np.array_equal(again.state.cum, before)  # bit for bit: the same draws replayed in the same order
+    assert {k: v.to_dict() for k, v in again.orders.items()} == orders
+    assert again.seq == svc.seq == store.max_seq()
+    store.close()
+
+
+def test_open_commitments_and_journal_agree_with_the_state(snap, tmp_path):
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    _busy_book(svc)
+    net: dict[tuple, float] = {}
+    for j in store.journal_since(0):
+        key = (j.item, j.location)
+        net[key] = net.get(key, 0.0) + j.signed_qty
+    for (item, loc), q in net.items():
+        il = snap.il_of(item, loc)
+        assert abs((snap.base_cum[il, -1] - svc.state.cum[il, -1]) - q) < 1e-9
+    open_by_order = {}
+    for c in store.open_commitments():
+        open_by_order[c.order_id] = open_by_order.get(c.order_id, 0.0) + c.qty
+    for oid, o in svc.orders.items():
+        want = sum(sl.open_qty for ln in o.lines for sl in ln.schedule) if o.status not in ("cancelled", "delivered", "shipped") else 0
+        assert abs(open_by_order.get(oid, 0.0) - want) < 1e-9
+    seqs = [j.seq for j in store.journal_since(0)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and seqs[0] == 1
+    store.close()
+
+
+def test_a_failed_durable_write_leaves_memory_as_it_was(snap, tmp_path):
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
+    oid = json.loads(body)["order_id"]
+    cum, seq, snapshot_of_orders = svc.state.cum.copy(), svc.seq, {k: v.to_dict() for k, v in svc.orders.items()}
+
+    def boom(ws):
+        raise OSError("disk full")
+
+    real = store.apply
+    store.apply = boom
+    with pytest.raises(StoreUnavailable):
+        svc.capture(_order([_ln(qty=7)]), actor="t")
+    with pytest.raises(StoreUnavailable):
+        svc.change(oid, OrderChange.model_validate({"lines": [{"line": 1, "qty": 3}]}), actor="t")
+    with pytest.raises(StoreUnavailable):
+        svc.event(oid, FulfillmentEvent(type="shipped"), actor="t")
+    store.apply = real
+    assert np.array_equal(svc.state.cum, cum) and svc.seq == seq
+    assert {k: v.to_dict() for k, v in svc.orders.items()} == snapshot_of_orders
+    svc.capture(_order([_ln(qty=7)]), actor="t")  # and it works again
+    assert store.max_seq() == svc.seq
+    store.close()
+
+
+def test_a_refused_transition_changes_nothing(snap, tmp_path):
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
+    oid = json.loads(body)["order_id"]
+    svc.cancel(oid, actor="t")
+    cum = svc.state.cum.copy()
+    with pytest.raises(ConflictError):
+        svc.change(oid, OrderChange.model_validate({"lines": [{"line": 1, "qty": 3}]}), actor="t")
+    with pytest.raises(ConflictError):
+        svc.decide(oid, approve=True, actor="t")
+    assert np.array_equal(svc.state.cum, cum) and svc.orders[oid].status == "cancelled"
+    store.close()
+
+
+# ---------------------------------------------------------------- property: random histories
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_op = st.one_of(
+    st.tuples(st.just("capture"), st.sampled_from(["A", "B"]), st.integers(1, 40), st.integers(5, 25),
+              st.sampled_from([None, "L1", "L2"])),
+    st.tuples(st.just("change"), st.integers(0, 20), st.integers(1, 40), st.integers(5, 25)),
+    st.tuples(st.just("cancel"), st.integers(0, 20)),
+    st.tuples(st.just("ship"), st.integers(0, 20), st.integers(1, 40)),
+    st.tuples(st.just("deliver"), st.integers(0, 20)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_op, min_size=1, max_size=25))
+def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_factory, ops):
+    from promessa.errors import PromessaError
+
+    store = open_store(tmp_path_factory.mktemp("prop") / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    ids: list[str] = []
+    for op in ops:
+        try:
+            if op[0] == "capture":
+                _, item, qty, day, loc = op
+                _, body, _ = svc.capture(_order([_ln(item, float(qty), day, location=loc)]), actor="p")
+                ids.append(json.loads(body)["order_id"])
+            elif not ids:
+                continue
+            elif op[0] == "change":
+                svc.change(ids[op[1] % len(ids)], OrderChange.model_validate(
+                    {"lines": [{"line": 1, "qty": op[2], "requested_date": f"2026-01-{op[3]:02d}"}]}), actor="p")
+            elif op[0] == "cancel":
+                svc.cancel(ids[op[1] % len(ids)], actor="p")
+            elif op[0] == "ship":
+                o = svc.orders[ids[op[1] % len(ids)]]
+                open_sl = [sl for sl in o.lines[0].schedule if sl.open_qty > 1e-9]
+                qty = min(float(op[2]), sum(sl.open_qty for sl in open_sl)) if open_sl else float(op[2])
+                at = dt.datetime.combine(max((sl.date for sl in open_sl), default=snap.as_of), dt.time(), dt.timezone.utc)
+                svc.event(o.order_id, FulfillmentEvent.model_validate(
+                    {"type": "shipped", "lines": [{"line": 1, "qty": qty}], "at": at.isoformat()}), actor="p")
+            elif op[0] == "deliver":
+                svc.event(ids[op[1] % len(ids)], FulfillmentEvent(type="delivered"), actor="p")
+        except PromessaError:
+            pass  # refused transitions and over-shipments are part of the story; they must change nothing
+        assert (svc.state.cum >= -1e-9).all(), "oversold"
+    # the book alone rebuilds the same state, bit for bit
+    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    assert np.array_equal(again.state.cum, svc.state.cum)
+    # and every unit the state holds belongs to an order's open or consumed draws
+    held = np.zeros(snap.n_il)
+    for o in svc.orders.values():
+        for ln in o.lines:
+            for d in ln.draws + ln.consumed:
+                held[snap.il_of(d["key"], d["location"])] += d["qty"]
+    assert np.allclose(snap.base_cum[:, -1] - svc.state.cum[:, -1], held, atol=1e-6)
+    store.close()
