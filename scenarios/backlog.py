@@ -23,7 +23,8 @@ Processing order (each step consumes what the previous ones reserved):
    it is at least as good on every date and better on some (so they never get worse);
 4. redistribute lines are promised afresh (first come first served, or fair share);
 5. fill lines take what is left: they re-reserve their old confirmation where it still fits,
-   otherwise at most their old quantity no earlier than their old first date (never a gain);
+   otherwise at most their old quantity no earlier than their old (last) date: never more by
+   any date than before;
    with ``fill_can_gain`` they are promised afresh from the leftovers instead;
 6. lose lines give everything back.
 
@@ -369,8 +370,8 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
         rest = rest[cnt > 0]
         if rest.size:
             old_total = _row_sums(ptr, oq, rest)
-            first_b = ob[ptr[rest]]
-            run.promise(rest, qty=np.minimum(old_total, enc.qty[rest]), req=np.maximum(first_b, enc.req[rest]))
+            last_b = ob[ptr[rest + 1] - 1]
+            run.promise(rest, qty=np.minimum(old_total, enc.qty[rest]), req=np.maximum(last_b, enc.req[rest]))
     lap("fill")
     # 6. lose: nothing (already given back; n stays 0)
 

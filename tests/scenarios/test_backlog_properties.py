@@ -1,0 +1,108 @@
+"""Rescheduling invariants on random networks (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promising import Policy, promise_batch
+from scenarios.backlog import RescheduleConfig, Rule, reschedule
+from supplydata import TABLES, build_snapshot
+
+AS_OF = dt.date(2026, 1, 5)
+H = 20
+ITEMS = ("A", "B")
+STRATS = ("win", "gain", "redistribute", "fill", "lose")
+
+
+def snapshot(supply):
+    tables = {name: t.empty() for name, t in TABLES.items()}
+    tables["items"] = pl.DataFrame({"item": list(ITEMS), "category": ["c"] * 2, "brand": [None] * 2, "price": [1.0] * 2,
+                                    "cost": [0.5] * 2, "lead_time_days": [None] * 2}, schema=TABLES["items"].polars_schema())
+    tables["locations"] = pl.DataFrame({"location": ["DC1"], "kind": ["dc"], "zone": ["Z1"], "country": [None],
+                                        "calendar": [None]}, schema=TABLES["locations"].polars_schema())
+    rows = [(i, "DC1", AS_OF + dt.timedelta(days=d), float(q), "purchase", None) for i, d, q in supply]
+    rows += [(i, "DC1", AS_OF, 0.0, "onhand", None) for i in ITEMS]  # every item stocked
+    tables["supply"] = pl.DataFrame(rows, schema=TABLES["supply"].polars_schema(), orient="row")
+    return build_snapshot({"as_of": AS_OF, "horizon_days": H}, tables)
+
+
+supply_rows = st.lists(st.tuples(st.sampled_from(ITEMS), st.integers(0, H - 1), st.integers(1, 12)), min_size=1, max_size=8)
+order_rows = st.lists(st.tuples(st.sampled_from(ITEMS), st.integers(1, 8), st.integers(0, H - 1), st.sampled_from(STRATS),
+                                st.integers(1, 3)), min_size=1, max_size=14)
+
+
+def make_case(supply, orders):
+    """Promise the orders on the first snapshot (their old schedule); return the backlog."""
+    snap = snapshot(supply)
+    state = snap.new_state()
+    bl = pl.DataFrame({
+        "order": [f"O{k}" for k in range(len(orders))], "item": [o[0] for o in orders], "location": ["DC1"] * len(orders),
+        "qty": [float(o[1]) for o in orders], "requested_date": [AS_OF + dt.timedelta(days=o[2]) for o in orders],
+        "demand_class": [o[3] for o in orders], "priority": [o[4] for o in orders],
+    })
+    out = promise_batch(snap, state, bl, commit=True, policy=Policy(allow_split=True, max_lines=3))
+    sched = [(r, AS_OF + dt.timedelta(days=int(out.bucket[r, k])), float(out.qty[r, k]))
+             for r in range(len(orders)) for k in range(int(out.n_lines[r]))]
+    sch = pl.DataFrame(sched, schema={"row": pl.Int64, "date": pl.Date, "qty": pl.Float64}, orient="row")
+    return snap, state, bl, sch
+
+
+CFG = RescheduleConfig(rules=[Rule(strategy=s, demand_class=[s]) for s in STRATS], allow_split=True, max_lines=3)
+
+
+def rebase(old_snap, old_state, new_snap):
+    st_ = new_snap.new_state()
+    st_.cum[:] = new_snap.base_cum - (old_snap.base_cum - old_state.cum)
+    return st_
+
+
+def check_supply(res, live, sch, snap):
+    """Never more than supply: positions that were not negative once the backlog was given back
+    do not become negative; and the new state is exactly the released one minus the new schedule."""
+    released = live.cum.copy()
+    for r, d, q in sch.iter_rows():
+        il = snap.il_of(res.lines["item"][r], "DC1")
+        released[il, (d - AS_OF).days:] += q
+    ok = released >= -1e-9
+    assert (res.state.cum[ok] >= -1e-6).all()
+    expect = released.copy()
+    for r, d, q in res.schedule.iter_rows():
+        il = snap.il_of(res.lines["item"][r], "DC1")
+        expect[il, (d - AS_OF).days:] -= q
+    np.testing.assert_allclose(res.state.cum, expect, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(supply=supply_rows, orders=order_rows, within=st.sampled_from(["fcfs", "fair_share"]))
+def test_same_supply_win_and_gain_never_get_worse(supply, orders, within):
+    snap, live, bl, sch = make_case(supply, orders)
+    before = live.cum.copy()
+    res = reschedule(snap, live, bl, CFG.model_copy(update={"within": within}), schedule=sch)
+    assert (live.cum == before).all()
+    wg = res.lines.filter(pl.col("strategy").is_in(["win", "gain"]))
+    assert set(wg["change"].to_list()) <= {"unchanged", "improved"}
+    fill = res.lines.filter(pl.col("strategy") == "fill")
+    assert set(fill["change"].to_list()) <= {"unchanged", "worsened"}  # fill never gains (higher groups may improve)
+    assert (res.lines.filter(pl.col("strategy") == "lose")["new_qty"] == 0).all()
+    assert (res.lines["new_qty"] <= res.lines["qty"] + 1e-9).all()
+    check_supply(res, live, sch, snap)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(supply=supply_rows, orders=order_rows, cut=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
+       within=st.sampled_from(["fcfs", "fair_share"]))
+def test_cut_supply_never_overpromises_and_reports_worse_win_gain_lines(supply, orders, cut, within):
+    snap, live, bl, sch = make_case(supply, orders)
+    new_snap = snapshot([(i, d, max(1, int(q * c))) for (i, d, q), c in zip(supply, cut)])
+    new_live = rebase(snap, live, new_snap)
+    res = reschedule(new_snap, new_live, bl, CFG.model_copy(update={"within": within}), schedule=sch)
+    worse = res.lines.filter(pl.col("strategy").is_in(["win", "gain"]) & pl.col("change").is_in(["worsened", "mixed"]))
+    assert worse["exception"].is_not_null().all()
+    fill = res.lines.filter(pl.col("strategy") == "fill")
+    assert set(fill["change"].to_list()) <= {"unchanged", "worsened"}
+    check_supply(res, new_live, sch, new_snap)
