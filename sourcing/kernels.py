@@ -141,3 +141,288 @@ def gap_heuristic_nb(o_ptr, opt_order, opt_cost, opt_pool, opt_amt, capacity, ma
             best_cost = c
             best = a
     return best
+
+
+# --------------------------------------------------------------------------------------
+# Real-time sourcing of one order
+# --------------------------------------------------------------------------------------
+from promising.kernels import available_at_1d_nb, earliest_1d_nb  # noqa: E402
+
+_NO_CAL = np.ones(0, np.bool_)
+
+# policy codes (mirror sourcing.enums.Objective)
+OBJ_EARLIEST, OBJ_CHEAPEST, OBJ_PROFIT, OBJ_FEWEST = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def zone_nodes_nb(rule_ptr, rule_loc, zone, out_node):
+    """Distinct candidate nodes of a zone in rank order; returns their count."""
+    k = 0
+    for r in range(rule_ptr[zone], rule_ptr[zone + 1]):
+        loc = rule_loc[r]
+        dup = False
+        for j in range(k):
+            if out_node[j] == loc:
+                dup = True
+                break
+        if not dup:
+            out_node[k] = loc
+            k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def candidates_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat,
+                  rule_ptr, rule_loc, rule_rank, rule_item, rule_cat,
+                  lane_transit, lane_cpu, lane_cps, zone,
+                  line_item, line_qty, line_need, line_req, date_kind, max_late, nodes, n_nodes,
+                  out_rank, out_il, out_transit, out_start, out_last, out_early, out_early_any, out_avail, out_cost):
+    """Evaluate every (line, candidate node) of one order against the ATP kernels.
+
+    line_need[i]: quantity the ATP check asks for (the line's quantity plus earlier lines of
+    the same item, so that two lines never count the same units). date_kind 0: requested
+    dates are arrival dates, 1: ship dates. For each pair (i, k): the best rule rank matching
+    the item or its category (-1: no rule, not a candidate), the item-location (-1: not
+    stocked), transit days, first and last ship bucket of the window, the earliest open ship
+    bucket with the whole quantity inside the window (-1: none) and anywhere in the horizon,
+    the quantity available at the window's end, and the landed cost of the line alone.
+    """
+    H = cum.shape[1]
+    L = line_item.shape[0]
+    for i in range(L):
+        it = line_item[i]
+        ct = item_cat[it]
+        for k in range(n_nodes):
+            loc = nodes[k]
+            best = -1
+            for r in range(rule_ptr[zone], rule_ptr[zone + 1]):
+                if rule_loc[r] != loc:
+                    continue
+                ri = rule_item[r]
+                rc = rule_cat[r]
+                if (ri == it) or (ri < 0 and (rc < 0 or rc == ct)):
+                    if best < 0 or rule_rank[r] < best:
+                        best = rule_rank[r]
+            out_rank[i, k] = best
+            tr = lane_transit[zone, loc]
+            out_transit[i, k] = tr
+            out_cost[i, k] = line_qty[i] * lane_cpu[zone, loc] + lane_cps[zone, loc]
+            out_il[i, k] = -1
+            out_early[i, k] = -1
+            out_early_any[i, k] = -1
+            out_avail[i, k] = 0.0
+            out_start[i, k] = 0
+            out_last[i, k] = -1
+            if best < 0:
+                continue
+            key = np.int64(it) * nloc + loc
+            pos = np.searchsorted(il_keys, key)
+            if pos >= il_keys.shape[0] or il_keys[pos] != key:
+                continue
+            il = pos
+            out_il[i, k] = il
+            nominal = line_req[i] - tr if date_kind == 0 else line_req[i]
+            start = nominal if nominal > 0 else 0
+            if start >= H:
+                continue
+            last = H - 1 if max_late < 0 else min(H - 1, nominal + max_late)
+            out_start[i, k] = start
+            out_last[i, k] = last
+            c = loc_cal[loc]
+            cal = cal_open[c] if c >= 0 else _NO_CAL
+            e = earliest_1d_nb(cum[il], il_lt[il], cal, line_need[i], start)
+            out_early_any[i, k] = e
+            if e >= 0 and e <= last:
+                out_early[i, k] = e
+            if last >= start:
+                a = available_at_1d_nb(cum[il], il_lt[il], last)
+                out_avail[i, k] = a if a < 1e300 else line_need[i]
+
+
+@njit(cache=True, nogil=True)
+def _better(a0, a1, a2, b0, b1, b2):
+    """Lexicographic a < b with a tolerance."""
+    if a0 < b0 - 1e-9:
+        return True
+    if a0 > b0 + 1e-9:
+        return False
+    if a1 < b1 - 1e-9:
+        return True
+    if a1 > b1 + 1e-9:
+        return False
+    return a2 < b2 - 1e-9
+
+
+@njit(cache=True, nogil=True)
+def order_dp_nb(unit_ptr, unit_lines, line_qty, line_req, line_aset, date_kind, objective, max_ship, target,
+                early, last, transit, cpu, cps, node_cal_code, cal_open, n_nodes,
+                out_unit_node, out_unit_date, out_score):
+    """Choose one node and ship date per unit (a line, or the lines of a ship set) for one order.
+
+    A shipment is (node, set of units): every line in it ships on one date, the latest of
+    their earliest ship dates at that node (inside each line's window). Lines of the arrival
+    set (line_aset) must arrive exactly on `target` (>= 0), i.e. ship on target - transit.
+    Dynamic programming over subsets of units picks the shipments that cover the most lines,
+    then minimise the objective's lexicographic score:
+      earliest: (sum of arrival days, days late, cost)
+      cheapest: (days late, cost, sum of arrival days)
+      profit:   (cost, days late, sum of arrival days)   margin = price - cost - shipping
+      fewest:   (shipments, days late, cost)
+    with at most max_ship shipments. Units left unserved get node -1. Returns lines served.
+    """
+    U = unit_ptr.shape[0] - 1
+    M = 1 << U
+    INF = np.inf
+    # best node and score for each (subset S of units) shipped together
+    s_node = np.full(M, -1, np.int64)
+    s_date = np.full(M, -1, np.int64)
+    s_sc = np.full((M, 3), INF)
+    for S in range(1, M):
+        for k in range(n_nodes):
+            date = -1
+            ok = True
+            has_aset = False
+            for u in range(U):
+                if not (S >> u) & 1:
+                    continue
+                for p in range(unit_ptr[u], unit_ptr[u + 1]):
+                    i = unit_lines[p]
+                    e = early[i, k]
+                    if e < 0:
+                        ok = False
+                        break
+                    if e > date:
+                        date = e
+                    if line_aset[i]:
+                        has_aset = True
+                if not ok:
+                    break
+            if not ok:
+                continue
+            if has_aset:
+                forced = target - transit[k]
+                if forced < date or forced >= cal_open.shape[1]:
+                    continue
+                c = node_cal_code[k]
+                if c >= 0 and not cal_open[c, forced]:
+                    continue
+                date = forced
+            # window, arrival, lateness, cost
+            arr_sum = 0.0
+            late_sum = 0.0
+            cost = cps[k]
+            for u in range(U):
+                if not (S >> u) & 1:
+                    continue
+                for p in range(unit_ptr[u], unit_ptr[u + 1]):
+                    i = unit_lines[p]
+                    if date > last[i, k]:
+                        ok = False
+                        break
+                    arr = date + transit[k]
+                    arr_sum += arr
+                    due = arr if date_kind == 0 else date
+                    if due > line_req[i]:
+                        late_sum += due - line_req[i]
+                    cost += line_qty[i] * cpu[k]
+                if not ok:
+                    break
+            if not ok:
+                continue
+            if objective == 0:
+                a0, a1, a2 = arr_sum, late_sum, cost
+            elif objective == 1:
+                a0, a1, a2 = late_sum, cost, arr_sum
+            elif objective == 2:
+                a0, a1, a2 = cost, late_sum, arr_sum
+            else:
+                a0, a1, a2 = 1.0, late_sum, cost
+            if _better(a0, a1, a2, s_sc[S, 0], s_sc[S, 1], s_sc[S, 2]):
+                s_sc[S, 0] = a0
+                s_sc[S, 1] = a1
+                s_sc[S, 2] = a2
+                s_node[S] = k
+                s_date[S] = date
+    # lines per subset
+    n_lines_u = np.empty(U, np.int64)
+    for u in range(U):
+        n_lines_u[u] = unit_ptr[u + 1] - unit_ptr[u]
+    # DP over (covered-or-skipped mask, shipments used); units may be skipped (left unserved)
+    S_MAX = max_ship if max_ship < U else U
+    dp = np.full((M, S_MAX + 1, 3), INF)
+    served = np.full((M, S_MAX + 1), -1, np.int64)
+    par_mask = np.full((M, S_MAX + 1), -1, np.int64)
+    par_ship = np.full((M, S_MAX + 1), -1, np.int64)
+    dp[0, 0, 0] = 0.0
+    dp[0, 0, 1] = 0.0
+    dp[0, 0, 2] = 0.0
+    served[0, 0] = 0
+    full = M - 1
+    for mask in range(M):
+        for s in range(S_MAX + 1):
+            if served[mask, s] < 0:
+                continue
+            if mask == full:
+                continue
+            u = 0
+            while (mask >> u) & 1:
+                u += 1
+            rest = full & ~mask
+            # option 1: leave unit u unserved
+            nm = mask | (1 << u)
+            if _take(dp, served, par_mask, par_ship, mask, s, nm, s, served[mask, s], dp[mask, s, 0], dp[mask, s, 1], dp[mask, s, 2], -1):
+                pass
+            if s == S_MAX:
+                continue
+            # option 2: a shipment covering u and any other units still open
+            sub = rest
+            while sub > 0:
+                if (sub >> u) & 1 and s_node[sub] >= 0:
+                    nl = served[mask, s]
+                    for v in range(U):
+                        if (sub >> v) & 1:
+                            nl += n_lines_u[v]
+                    _take(dp, served, par_mask, par_ship, mask, s, mask | sub, s + 1, nl,
+                          dp[mask, s, 0] + s_sc[sub, 0], dp[mask, s, 1] + s_sc[sub, 1], dp[mask, s, 2] + s_sc[sub, 2], sub)
+                sub = (sub - 1) & rest
+    # best final state: most lines, then score
+    bs = -1
+    for s in range(S_MAX + 1):
+        if served[full, s] < 0:
+            continue
+        if bs < 0 or served[full, s] > served[full, bs] or (
+                served[full, s] == served[full, bs] and _better(dp[full, s, 0], dp[full, s, 1], dp[full, s, 2], dp[full, bs, 0], dp[full, bs, 1], dp[full, bs, 2])):
+            bs = s
+    for u in range(U):
+        out_unit_node[u] = -1
+        out_unit_date[u] = -1
+    out_score[0] = dp[full, bs, 0]
+    out_score[1] = dp[full, bs, 1]
+    out_score[2] = dp[full, bs, 2]
+    mask = full
+    s = bs
+    while mask != 0:
+        pm = par_mask[mask, s]
+        sub = par_ship[mask, s]
+        if sub > 0:
+            for u in range(U):
+                if (sub >> u) & 1:
+                    out_unit_node[u] = s_node[sub]
+                    out_unit_date[u] = s_date[sub]
+            s -= 1
+        mask = pm
+    return served[full, bs]
+
+
+@njit(cache=True, nogil=True)
+def _take(dp, served, par_mask, par_ship, mask, s, nm, ns, nl, a0, a1, a2, sub):
+    cur = served[nm, ns]
+    if cur < 0 or nl > cur or (nl == cur and _better(a0, a1, a2, dp[nm, ns, 0], dp[nm, ns, 1], dp[nm, ns, 2])):
+        served[nm, ns] = nl
+        dp[nm, ns, 0] = a0
+        dp[nm, ns, 1] = a1
+        dp[nm, ns, 2] = a2
+        par_mask[nm, ns] = mask
+        par_ship[nm, ns] = sub
+        return True
+    return False
