@@ -447,7 +447,8 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def load_or_generate_snapshot(settings: Settings):
-    from supplydata import generate, load_snapshot
+    from supplydata import load_snapshot
+    from supplydata.generate import generate  # the package's `generate` name is shadowed once the module is imported
 
     if settings.snapshot is not None:
         return load_snapshot(settings.snapshot)

@@ -134,7 +134,8 @@ def _lines(snap, rng: random.Random, n: int) -> list[dict]:
 
 def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]:
     from promising import Policy, Request, promise
-    from supplydata import generate, load_snapshot
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
 
     duration = _DURATION[size] * max(1, repeats or 1)
     tmp = Path(tempfile.mkdtemp(prefix="promessa-bench-server-"))
