@@ -16,6 +16,7 @@ from allocation.core import (
     encode_classes,
     over_quota,
     promise_batch,
+    promise_encoded,
     rebase,
     state_draws,
 )
@@ -30,5 +31,5 @@ register_atp_hook(atp_hook)
 __all__ = [
     "UNALLOCATED", "AllocationBatchResult", "AllocationModel", "Binding", "OverQuota", "RebaseReport", "Source",
     "allocation_report", "atp_hook", "available", "build_model", "class_availability", "class_path",
-    "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "rebase", "state_draws",
+    "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

@@ -22,6 +22,7 @@ from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
 from promising.atp import (
     DEFAULT_POLICY,
+    EncodedLines,
     Policy,
     Promise,
     Request,
@@ -270,8 +271,15 @@ def promise_batch(snap: Snapshot, state: State, lines: pl.DataFrame, *, commit: 
 
     Lines without a class, or at item-locations without quotas, are promised by plain ATP,
     exactly as `promising.promise` would."""
-    enc = encode_lines(snap, lines, policy=policy)
-    lcls = encode_classes(snap, lines)
+    return promise_encoded(snap, state, encode_lines(snap, lines, policy=policy), encode_classes(snap, lines), commit=commit)
+
+
+def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, lcls: np.ndarray, *,
+                    commit: bool = True) -> AllocationBatchResult:
+    """Promise pre-encoded lines (`promising.encode_lines` + `encode_classes`) in one kernel call."""
+    lcls = np.require(lcls, dtype=np.int64, requirements="C")
+    if lcls.shape[0] != len(enc):
+        raise ValidationError("one class code per line", field="lcls", value=lcls.shape[0])
     model = model_for(snap)
     pos = positions(snap, state)
     n = len(enc)
@@ -418,6 +426,6 @@ def rebase(old: State | Iterable[Reservation | Draw], new_snap: Snapshot) -> Reb
 
 __all__ = [
     "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available",
-    "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "rebase", "state_draws",
+    "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]
 _ = ROOT  # re-exported through allocation.enums

@@ -139,6 +139,59 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
 
 
 @njit(cache=True, nogil=True)
+def mins_at_nb(X, C, par, prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, sufR):
+    """`views_nb` at bucket t only (one pass over [t, end), t < end), written to column `col`."""
+    P = X.shape[0]
+    has_prot = prot.shape[1] > 0
+    has_kids = False
+    for p in range(P):
+        if par[p] >= 0:
+            has_kids = True
+    mX = np.full(P, INF)
+    mF = np.full(P, INF)
+    mFp = np.full(P, INF)
+    mC = INF
+    mR = INF
+    for s in range(end - 1, t - 1, -1):
+        if has_kids:
+            for p in range(P + 1):
+                childsum[p] = 0.0
+            for p in range(P):
+                x = X[p, s]
+                if x > 0.0:
+                    childsum[par[p] + 1] += x
+            r = C[s] - childsum[0]
+        else:
+            r = C[s]
+            for p in range(P):
+                x = X[p, s]
+                if x > 0.0:
+                    r -= x
+        c = C[s]
+        if c < mC:
+            mC = c
+        if r < mR:
+            mR = r
+        for p in range(P):
+            x = X[p, s]
+            f = x - childsum[p + 1] if has_kids else x
+            if x < mX[p]:
+                mX[p] = x
+            if f < mF[p]:
+                mF[p] = f
+            if has_prot:
+                fp = f - prot[p, s]
+                if fp < mFp[p]:
+                    mFp[p] = fp
+    for p in range(P):
+        sufX[p, col] = mX[p]
+        sufF[p, col] = mF[p]
+        sufFp[p, col] = mFp[p] if has_prot else mF[p]
+    sufC[col] = mC
+    sufR[col] = mR
+
+
+@njit(cache=True, nogil=True)
 def _pos(v):
     return v if v > 0.0 else 0.0
 
@@ -206,6 +259,66 @@ def greedy_at_nb(t, limit, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR,
 
 
 @njit(cache=True, nogil=True)
+def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
+    """out[t] for t in [t0, t1): the most the sources can give together at t (no deductions).
+
+    The caps form a tree (each pool's position caps what flows through it, C caps all), so the
+    most is computed bottom-up: what a pool passes up = min(its position, its own free part if
+    it is a source + what its children pass up). Equals the greedy total in any order."""
+    P = par.shape[0]
+    role = np.zeros(P, dtype=np.int64)   # 0 not a source, 1 free part, 2 free part less protection
+    live = np.zeros(P, dtype=np.bool_)   # a source in its subtree
+    depth = np.zeros(P, dtype=np.int64)
+    for j in range(n_src):
+        node = src[j]
+        if node >= 0:
+            role[node] = 2 if kind[j] == _K_STOLEN else 1
+            a = node
+            while a >= 0:
+                live[a] = True
+                a = par[a]
+    maxd = 0
+    for p in range(P):
+        d = 0
+        a = par[p]
+        while a >= 0:
+            d += 1
+            a = par[a]
+        depth[p] = d
+        if d > maxd:
+            maxd = d
+    order = np.empty(P, dtype=np.int64)
+    m = 0
+    for d in range(maxd, -1, -1):
+        for p in range(P):
+            if live[p] and depth[p] == d:
+                order[m] = p
+                m += 1
+    acc = np.empty(P)
+    for t in range(t0, t1):
+        for p in range(P):
+            acc[p] = 0.0
+        top = 0.0
+        for i in range(m):
+            a = order[i]
+            v = acc[a]
+            if role[a] == 1:
+                v += _pos(sufF[a, t])
+            elif role[a] == 2:
+                v += _pos(sufFp[a, t])
+            x = _pos(sufX[a, t])
+            if x < v:
+                v = x
+            if par[a] >= 0:
+                acc[par[a]] += v
+            else:
+                top += v
+        v = _pos(sufR[t]) + top
+        c = _pos(sufC[t])
+        out[t] = v if v < c else c
+
+
+@njit(cache=True, nogil=True)
 def charge_1d_nb(X, par, node, b, qty):
     """Charge qty at bucket b to pool `node` and its ancestors (qty < 0 gives it back)."""
     H = X.shape[1]
@@ -233,14 +346,7 @@ def class_availability_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, sta
     sufR = np.empty(H)
     childsum = np.empty(P + 1)
     views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR)
-    dX = np.empty(P)
-    dF = np.empty(P)
-    dRC = np.empty(2)
-    nodes = np.empty(P + 1, dtype=np.int64)
-    qs = np.empty(P + 1)
-    for t in range(start, end):
-        taken, _m = greedy_at_nb(t, INF, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
-        out[t] = taken
+    curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, start, end, out)
     for t in range(max(start, end), H):
         out[t] = INF
     return _quota_left(own, start, end, par, sufX, sufF)
@@ -280,29 +386,68 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     P = X.shape[0]
     H = C.shape[0]
     end = H if lt < 0 else min(lt, H)
-    scratch = np.empty(H)
-    # what plain ATP would answer
-    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
-    # the class's availability curve, as a cumulative series the ATP scheduler can read
     src = np.empty(P + 1, dtype=np.int64)
     kind = np.empty(P + 1, dtype=np.int64)
     n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
-    sufX = np.empty((P, H))
-    sufF = np.empty((P, H))
-    sufFp = np.empty((P, H))
-    sufC = np.empty(H)
-    sufR = np.empty(H)
     childsum = np.empty(P + 1)
-    views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
     dX = np.empty(P)
     dF = np.empty(P)
     dRC = np.empty(2)
     nodes = np.empty(P + 1, dtype=np.int64)
     qs = np.empty(P + 1)
+    # fast path: the whole quantity on the requested (open) day. The answer is then the one the
+    # general path below gives (one line, FULL, split greedily at req), and plain ATP's too.
+    if cal.shape[0] == 0 or cal[req]:
+        fast = False
+        if req >= end:
+            fast = True
+            quota_left = INF if own >= 0 else -1.0
+            avail_req = INF
+            out_src[0, 0] = ROOT
+            out_srcq[0, 0] = qty
+            out_nsrc[0] = 1
+        else:
+            # one column: the minima over [req, end)
+            mX1 = np.empty((P, 1))
+            mF1 = np.empty((P, 1))
+            mFp1 = np.empty((P, 1))
+            mC1 = np.empty(1)
+            mR1 = np.empty(1)
+            mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+            one = np.empty(1)
+            curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+            avail_req = one[0]
+            if avail_req >= qty:
+                fast = True
+                quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
+                _got, m = greedy_at_nb(0, qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
+                for i in range(m):
+                    out_src[0, i] = nodes[i]
+                    out_srcq[0, i] = qs[i]
+                out_nsrc[0] = m
+        if fast:
+            out_b[0] = req
+            out_q[0] = qty
+            plain_b[0] = req
+            plain_q[0] = qty
+            if commit:
+                pk.commit_1d_nb(C, req, qty)
+                for i in range(out_nsrc[0]):
+                    if out_src[0, i] >= 0:
+                        charge_1d_nb(X, par, out_src[0, i], req, out_srcq[0, i])
+            return _FULL, 0, 1, req, _FULL, 0, 1, req, quota_left, avail_req, _B_UNBOUND
+    scratch = np.empty(H)
+    # what plain ATP would answer
+    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
+    # the class's availability curve, as a cumulative series the ATP scheduler can read
+    sufX = np.empty((P, H))
+    sufF = np.empty((P, H))
+    sufFp = np.empty((P, H))
+    sufC = np.empty(H)
+    sufR = np.empty(H)
+    views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
     curve = np.zeros(H)
-    for t in range(req, end):
-        taken, _m = greedy_at_nb(t, INF, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
-        curve[t] = taken
+    curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
     for t in range(max(req, end), H):
         curve[t] = INF
     quota_left = _quota_left(own, req, end, par, sufX, sufF)
