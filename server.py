@@ -423,8 +423,12 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
+        msg = exc.message
+        prefix = f"{exc.field}={exc.value!r}: "
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
         return JSONResponse(status_code=422, content={"detail": [{
-            "type": "value_error", "loc": _loc(exc.field), "msg": exc.message, "input": _safe(exc.value),
+            "type": "value_error", "loc": _loc(exc.field), "msg": msg, "input": _safe(exc.value),
             **({"hint": exc.hint} if exc.hint else {})}]})
 
     def simple(status: int):

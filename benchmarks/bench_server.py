@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 class _Server:
-    def __init__(self, snapshot: Path, db: Path, log: Path, *, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, snapshot: Path, db: Path | str, log: Path, *, extra: tuple[str, ...] = ()) -> None:
         self.port = _free_port()
         env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e15", "PROMESSA_APPROVAL_ON_PRICE_OVERRIDE": "false"}
         cmd = [sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(snapshot), "--db", str(db),
@@ -179,43 +179,83 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
                 Result("server.inquiry", "p99", p99, "ms", "<= 10 ms", p99 <= 10, params),
             ]
 
-            # -- durable order capture (SQLite WAL, synchronous=FULL), each with an Idempotency-Key
-            zones = sorted(z for z in snap.tables["locations"]["zone"].drop_nulls().unique().to_list())
-            counter = iter(range(10**12))
-
-            def make_cap() -> bytes:
-                k = next(counter)
-                ln = lines[k % len(lines)]
-                body = json.dumps({"customer": f"C{k % 997}", "zone": zones[k % len(zones)],
-                                   "lines": [{"item": ln["item"], "location": ln["location"], "qty": ln["qty"],
-                                              "requested_date": ln["requested_date"]}]}).encode()
-                return _request(port, "POST", "/v1/orders", body, {"X-API-Key": KEY, "Idempotency-Key": f"bench-{k}"})
-
-            conc_cap = 6
-            lat, st, el, bodies = _load(port, make_cap, concurrency=conc_cap, duration=duration, keep_bodies=True)
-            ok = st.get(201, 0)
-            thr = ok / el
-            p50, p99 = percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3
-            # every acknowledged order is in the book, and the commitments add up
-            health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=30).json()
-            assert health["orders"] == ok, (health["orders"], ok)
-            reserved = sum(d["qty"] for b in bodies if b.startswith(b'{"order_id"')
-                           for d in json.loads(b)["lines"][0]["draws"] if d["kind"] == "atp")
-            com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", timeout=60).json()
-            assert abs(com["committed_total"] - reserved) < 1e-6 * max(1.0, reserved), (com["committed_total"], reserved)
-            params = {"concurrency": conc_cap, "duration_s": round(el, 1), "orders": ok, "non_201": len(lat) - ok,
-                      "store": "sqlite wal synchronous=FULL", "idempotency_keys": True}
-            results += [
-                Result("server.capture", "throughput", thr, "orders/s", ">= 500 orders/s", thr >= 500, params,
-                       notes="validate + promise + commit + fsync'd write before the 201"),
-                Result("server.capture", "p50", p50, "ms", None, None, params),
-                Result("server.capture", "p99", p99, "ms", "<= 25 ms", p99 <= 25, params),
-            ]
+            results += _capture_case(port, snap, lines, duration=duration, case="server.capture",
+                                     store="sqlite wal synchronous=FULL")
         finally:
             srv.stop()
+        # the same capture load on PostgreSQL, when a server is reachable
+        pg_url = os.environ.get("PROMESSA_BENCH_PG_URL", os.environ.get("PROMESSA_TEST_PG_URL",
+                                                                        "postgresql://postgres@127.0.0.1:5432/test"))
+        schema = f"bench_{os.getpid()}"
+        if _pg_reachable(pg_url):
+            srv = _Server(tmp / "snap", pg_url, tmp / "server-pg.log", extra=("--pg-schema", schema))
+            try:
+                results += _capture_case(srv.port, snap, lines, duration=duration, case="server.capture_postgresql",
+                                         store="postgresql (loopback)")
+            finally:
+                srv.stop()
+                _drop_schema(pg_url, schema)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def _pg_reachable(url: str) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _capture_case(port: int, snap, lines: list[dict], *, duration: float, case: str, store: str) -> list[Result]:
+    """Durable order capture, each order with an Idempotency-Key; checks the book afterwards."""
+    import httpx
+
+    results: list[Result] = []
+    zones = sorted(z for z in snap.tables["locations"]["zone"].drop_nulls().unique().to_list())
+    counter = iter(range(10**12))
+
+    def make_cap() -> bytes:
+        k = next(counter)
+        ln = lines[k % len(lines)]
+        body = json.dumps({"customer": f"C{k % 997}", "zone": zones[k % len(zones)],
+                           "lines": [{"item": ln["item"], "location": ln["location"], "qty": ln["qty"],
+                                      "requested_date": ln["requested_date"]}]}).encode()
+        return _request(port, "POST", "/v1/orders", body, {"X-API-Key": KEY, "Idempotency-Key": f"bench-{k}"})
+
+    conc_cap = 6
+    lat, st, el, bodies = _load(port, make_cap, concurrency=conc_cap, duration=duration, keep_bodies=True)
+    ok = st.get(201, 0)
+    thr = ok / el
+    p50, p99 = percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3
+    # every acknowledged order is in the book, and the commitments add up
+    health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=30).json()
+    assert health["orders"] == ok, (health["orders"], ok)
+    reserved = sum(d["qty"] for b in bodies if b.startswith(b'{"order_id"')
+                   for d in json.loads(b)["lines"][0]["draws"] if d["kind"] == "atp")
+    com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", timeout=60).json()
+    assert abs(com["committed_total"] - reserved) < 1e-6 * max(1.0, reserved), (com["committed_total"], reserved)
+    params = {"concurrency": conc_cap, "duration_s": round(el, 1), "orders": ok, "non_201": len(lat) - ok,
+              "store": store, "idempotency_keys": True}
+    results += [
+        Result(case, "throughput", thr, "orders/s", ">= 500 orders/s", thr >= 500, params,
+               notes="validate + promise + commit + fsync'd write before the 201"),
+        Result(case, "p50", p50, "ms", None, None, params),
+        Result(case, "p99", p99, "ms", "<= 25 ms", p99 <= 25, params),
+    ]
+    return results
+
 
 
 if __name__ == "__main__":  # pragma: no cover

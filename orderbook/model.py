@@ -271,6 +271,7 @@ class WriteSet:
     journal: list[JournalEntry] = dataclasses.field(default_factory=list)
     idempotency: list[tuple[str, str, int, str]] = dataclasses.field(default_factory=list)  # key, hash, status, body
     import_keys: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # system, source id, order id
+    new_orders: set[str] = dataclasses.field(default_factory=set)  # ids in `orders` never written before
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys)

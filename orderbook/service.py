@@ -235,6 +235,8 @@ class Txn:
                 continue
             if orig is not None:
                 o.version = orig.version + 1
+            else:
+                self.ws.new_orders.add(oid)
             o.updated_at = self.now
             self.ws.orders.append(o)
 
@@ -883,7 +885,8 @@ class OrderService:
             except ValidationError as exc:
                 txn.rollback_to(sp)
                 at, field = _row_of(exc.field, members)
-                mark("error", errors_at={at: [{"loc": ["orders", at, *field], "msg": exc.message, "input": _jsonable(exc.value)}]})
+                msg = exc.message.removeprefix(f"{exc.field}={exc.value!r}: ")
+                mark("error", errors_at={at: [{"loc": ["orders", at, *field], "msg": msg, "input": _jsonable(exc.value)}]})
                 continue
             except PromessaError as exc:
                 txn.rollback_to(sp)

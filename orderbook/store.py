@@ -18,6 +18,7 @@ Everything one request changes is a :class:`~orderbook.model.WriteSet`, written 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -163,19 +164,25 @@ class OrderStore:
             conn = self._write_conn()
             self._begin(conn)
             try:
-                self._apply(conn, ws)
+                with self._batch(conn):
+                    self._apply(conn, ws)
             except BaseException:
                 conn.rollback()
                 raise
             conn.commit()
 
+    def _batch(self, conn):
+        """Context in which the statements of one transaction are sent (PostgreSQL: one pipeline)."""
+        return contextlib.nullcontext()
+
     def _apply(self, conn, ws: WriteSet) -> None:
         q = self._sql
         cur = conn.cursor()
         if ws.orders:
-            ids = [(o.order_id,) for o in ws.orders]
-            cur.executemany(q("DELETE FROM order_lines WHERE order_id = ?"), ids)
-            cur.executemany(q("DELETE FROM schedule_lines WHERE order_id = ?"), ids)
+            ids = [(o.order_id,) for o in ws.orders if o.order_id not in ws.new_orders]
+            if ids:
+                cur.executemany(q("DELETE FROM order_lines WHERE order_id = ?"), ids)
+                cur.executemany(q("DELETE FROM schedule_lines WHERE order_id = ?"), ids)
             cur.executemany(
                 q(
                     "INSERT INTO orders (order_id, customer, zone, status, source_system, source_order_id, "
@@ -456,6 +463,9 @@ class PostgresStore(OrderStore):
 
     def _begin(self, conn) -> None:
         pass  # psycopg opens a transaction on the first statement (autocommit off)
+
+    def _batch(self, conn):
+        return conn.pipeline()  # one round trip for the whole transaction instead of one per statement
 
     def close(self) -> None:
         for c in (self._r, self._w):
