@@ -1,0 +1,668 @@
+"""What-if scenarios: a scenario file describes changes; they run on a fork of the live state.
+
+A *fork* is a new snapshot built (`build_snapshot`) from the live snapshot's tables where only
+the touched tables are replaced (polars frames share their buffers: the untouched tables are
+the very same objects), and a commitment state carrying every live commitment over: the
+live state's committed quantities (``base_cum - cum``, exact and linear) are subtracted from
+the fork's base position, item-location by item-location. The live snapshot, state and order
+book are never written to.
+
+The backlog is then rescheduled on the fork (`scenarios.backlog.reschedule`) and compared
+with the *baseline*: the same backlog rescheduled on the live state with the same rules.
+
+Scenario file (YAML or JSON)::
+
+    name: supplier S1 two weeks late
+    description: optional text
+    reschedule: {within: fair_share}        # optional RescheduleConfig overrides
+    changes:
+      - {type: delay_receipts, days: 14, ref: "PU00001*", item: [I000001], location: [DC01]}
+      - {type: cut_receipts, keep: 0.5, category: [toys]}
+      - {type: add_supply, rows: [{item: I000002, location: DC01, date: 2026-02-01, qty: 500}]}
+      - {type: demand_spike, factor: 1.5, category: [toys], zone: [Z01]}
+      - {type: add_orders, rows: [{order: X1, item: I000003, location: DC02, qty: 40, requested_date: 2026-01-20}]}
+      - {type: node_out, location: DC03, date_from: 2026-01-10, date_to: 2026-01-24, reroute_to: DC02}
+      - {type: lane_change, location: DC01, zone: Z02, transit_days: 4}
+      - {type: quota_change, factor: 0.5, demand_class: [online]}
+
+A file may hold one scenario or a list of them (``scenarios: [...]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from promessa.errors import ValidationError
+from promising import kernels as pnb
+from promising.enums import EPS, MAX_LINES
+from scenarios import kernels as nb
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, old_schedule, reschedule
+from supplydata.schema import TABLES
+from supplydata.snapshot import Snapshot, State, build_snapshot
+
+# ------------------------------------------------------------------ schema
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SupplyFilter(_Model):
+    """Which supply rows a change touches; every given condition must hold."""
+
+    item: list[str] | None = None
+    location: list[str] | None = None
+    category: list[str] | None = None
+    ref: str | list[str] | None = Field(None, description="supply ref(s); shell wildcards allowed (PU0001*)")
+    supplier: list[str] | None = Field(None, description="needs a 'supplier' column in the supply table")
+    kind: list[str] | None = Field(None, description="supply kinds; default: every receipt (not on hand)")
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+
+class DelayReceipts(SupplyFilter):
+    type: Literal["delay_receipts"]
+    days: int = Field(..., description="days later (negative: earlier); past the horizon: the last day")
+
+
+class CutReceipts(SupplyFilter):
+    type: Literal["cut_receipts"]
+    keep: float = Field(..., ge=0.0, description="share of the quantity kept (0: cancelled)")
+
+
+class SupplyRow(_Model):
+    item: str
+    location: str
+    date: dt.date
+    qty: float = Field(..., ge=0.0)
+    kind: Literal["onhand", "purchase", "transfer", "production", "planned"] = "purchase"
+    ref: str | None = None
+
+
+class AddSupply(_Model):
+    type: Literal["add_supply"]
+    rows: list[SupplyRow]
+
+
+class DemandSpike(_Model):
+    """More (or less) demand: existing planned demand rows and open lines matching the filter are
+    scaled by `factor`; an open line's extra quantity is added as a new line (order id ~spike)."""
+
+    type: Literal["demand_spike"]
+    factor: float = Field(..., ge=0.0)
+    item: list[str] | None = None
+    category: list[str] | None = None
+    zone: list[str] | None = None
+    location: list[str] | None = None
+    demand_class: list[str] | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+
+class OrderRow(_Model):
+    order: str
+    line: int = 1
+    item: str
+    location: str
+    qty: float = Field(..., gt=0.0)
+    requested_date: dt.date
+    demand_class: str | None = None
+    customer: str | None = None
+    priority: int | None = None
+    zone: str | None = None
+
+
+class AddOrders(_Model):
+    type: Literal["add_orders"]
+    rows: list[OrderRow]
+
+
+class NodeOut(_Model):
+    """A node out of service: it neither ships nor receives between the dates. Its receipts in
+    the window arrive on the day it reopens; its lines move to `reroute_to` when given."""
+
+    type: Literal["node_out"]
+    location: str
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    reroute_to: str | None = None
+
+
+class LaneChange(_Model):
+    """A lane's transit time changes: lines shipping over it must ship earlier (or may ship later)
+    to keep their delivery date, so their requested (ship) date moves by the difference."""
+
+    type: Literal["lane_change"]
+    location: str
+    zone: str
+    transit_days: int = Field(..., ge=0)
+    cost_per_unit: float | None = Field(None, ge=0.0)
+
+
+class QuotaChange(_Model):
+    type: Literal["quota_change"]
+    factor: float | None = Field(None, ge=0.0)
+    qty: float | None = Field(None, ge=0.0, description="set the quota to this quantity")
+    item: list[str] | None = None
+    location: list[str] | None = None
+    demand_class: list[str] | None = None
+
+
+ChangeSpec = Annotated[Union[DelayReceipts, CutReceipts, AddSupply, DemandSpike, AddOrders, NodeOut, LaneChange, QuotaChange],
+                       Field(discriminator="type")]
+
+
+class Scenario(_Model):
+    name: str = Field(..., min_length=1, max_length=200)
+    description: str | None = None
+    changes: list[ChangeSpec] = Field(default_factory=list)
+    reschedule: RescheduleConfig | None = None
+
+
+_SCENARIOS = TypeAdapter(list[Scenario])
+
+
+def parse_scenarios(data: object, *, source: str = "scenario") -> list[Scenario]:
+    """Scenarios from parsed YAML/JSON: one scenario, a list, or {scenarios: [...]}."""
+    if isinstance(data, dict) and "scenarios" in data and "changes" not in data:
+        data = data["scenarios"]
+    if isinstance(data, dict):
+        data = [data]
+    try:
+        return _SCENARIOS.validate_python(data)
+    except PydanticValidationError as exc:
+        e = exc.errors()[0]
+        field = ".".join(str(x) for x in e["loc"])
+        raise ValidationError(f"{source}: {e['msg']}", field=field, value=e.get("input"),
+                              hint="see scenarios/README.md for the scenario file format") from None
+
+
+def load_scenarios(path: str | Path) -> list[Scenario]:
+    """Read a scenario file (.yaml, .yml or .json)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ValidationError(f"cannot read the scenario file: {exc.strerror}", field="scenario", value=str(p)) from None
+    if p.suffix.lower() == ".json":
+        data = json.loads(text)
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"not valid YAML: {exc}", field="scenario", value=str(p)) from None
+    out = parse_scenarios(data, source=p.name)
+    return out
+
+
+# ------------------------------------------------------------------ fork
+
+
+@dataclasses.dataclass
+class Fork:
+    """A scenario's copy-on-write world: snapshot, commitment state and backlog."""
+
+    scenario: Scenario
+    snapshot: Snapshot
+    state: State
+    backlog: pl.DataFrame
+    schedule: pl.DataFrame | None
+    n_original: int               # backlog rows 0..n_original-1 are the live lines; later rows were added
+    touched: list[str]            # tables replaced
+    memory_bytes: int             # what the fork holds beyond the live data
+    seconds: float
+    notes: list[str]
+
+
+def _glob(col: str, pats: str | list[str]) -> pl.Expr:
+    pats = [pats] if isinstance(pats, str) else pats
+    rx = "|".join(f"(?:{fnmatch.translate(p)})" for p in pats)
+    return pl.col(col).str.contains(rx).fill_null(False)
+
+
+def _supply_mask(tables: dict[str, pl.DataFrame], f: SupplyFilter, i: int) -> pl.Expr:
+    cond = [pl.col("kind").is_in(f.kind) if f.kind else pl.col("kind") != "onhand"]
+    if f.item:
+        cond.append(pl.col("item").is_in(f.item))
+    if f.location:
+        cond.append(pl.col("location").is_in(f.location))
+    if f.category:
+        items = tables["items"].filter(pl.col("category").is_in(f.category))["item"]
+        cond.append(pl.col("item").is_in(items.implode()))
+    if f.ref:
+        cond.append(_glob("ref", f.ref))
+    if f.supplier:
+        if "supplier" not in tables["supply"].columns:
+            raise ValidationError("the supply table has no 'supplier' column", field=f"changes.{i}.supplier", value=f.supplier,
+                                  hint="filter by ref, item or location instead")
+        cond.append(pl.col("supplier").is_in(f.supplier))
+    if f.date_from:
+        cond.append(pl.col("date") >= f.date_from)
+    if f.date_to:
+        cond.append(pl.col("date") <= f.date_to)
+    return pl.all_horizontal(cond)
+
+
+def _nbytes(snap: Snapshot) -> int:
+    return int(sum(getattr(snap, a).nbytes for a in ("supply", "demand", "base_cum", "sup_ptr", "sup_bucket", "sup_qty",
+                                                     "sup_row", "il_item", "il_loc", "il_lead_time", "il_calendar",
+                                                     "calendar_open")))
+
+
+def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario, *,
+         schedule: pl.DataFrame | None = None) -> Fork:
+    """Apply the scenario's changes to copies of the touched tables and of the backlog."""
+    t0 = time.perf_counter()
+    tables = dict(snap.tables)  # the same frames: untouched tables are shared, never copied
+    touched: set[str] = set()
+    notes: list[str] = []
+    bl = backlog
+    n0 = backlog.height
+    last = snap.last_date
+    rerouted = np.zeros(n0, np.bool_)
+
+    def known(kind: str, ids: Sequence[str] | None, field: str) -> None:
+        index = snap.item_index if kind == "item" else snap.location_index
+        for v in ids or ():
+            if v not in index:
+                raise ValidationError(f"unknown {kind}", field=field, value=v)
+
+    for i, ch in enumerate(scenario.changes):
+        f = f"changes.{i}"
+        if isinstance(ch, (DelayReceipts, CutReceipts)):
+            known("item", ch.item, f"{f}.item")
+            known("location", ch.location, f"{f}.location")
+            sup = tables["supply"]
+            m = _supply_mask(tables, ch, i)
+            if isinstance(ch, DelayReceipts):
+                new_date = (pl.col("date") + pl.duration(days=ch.days)).clip(snap.as_of - dt.timedelta(days=3650), last)
+                sup = sup.with_columns(pl.when(m).then(new_date).otherwise(pl.col("date")).alias("date"))
+            else:
+                sup = sup.with_columns(pl.when(m).then(pl.col("qty") * ch.keep).otherwise(pl.col("qty")).alias("qty"))
+            tables["supply"] = sup
+            touched.add("supply")
+        elif isinstance(ch, AddSupply):
+            for k, r in enumerate(ch.rows):
+                known("item", [r.item], f"{f}.rows.{k}.item")
+                known("location", [r.location], f"{f}.rows.{k}.location")
+                if r.date > last:
+                    raise ValidationError(f"date outside the horizon (last day {last})", field=f"{f}.rows.{k}.date", value=str(r.date))
+            add = pl.DataFrame([r.model_dump() for r in ch.rows], schema=TABLES["supply"].polars_schema())
+            sup = tables["supply"]
+            extra = [c for c in sup.columns if c not in add.columns]
+            add = add.with_columns([pl.lit(None, dtype=sup.schema[c]).alias(c) for c in extra]).select(sup.columns)
+            tables["supply"] = pl.concat([sup, add])
+            touched.add("supply")
+        elif isinstance(ch, DemandSpike):
+            cat_items = (tables["items"].filter(pl.col("category").is_in(ch.category))["item"].implode()
+                         if ch.category else None)
+            loc_zone = tables["locations"].select("location", "zone")
+            dem = tables["demand"]
+            if dem.height:
+                cond = [pl.lit(True)]
+                if ch.item:
+                    cond.append(pl.col("item").is_in(ch.item))
+                if cat_items is not None:
+                    cond.append(pl.col("item").is_in(cat_items))
+                if ch.location:
+                    cond.append(pl.col("location").is_in(ch.location))
+                if ch.zone:
+                    zl = loc_zone.filter(pl.col("zone").is_in(ch.zone))["location"].implode()
+                    cond.append(pl.col("location").is_in(zl))
+                if ch.demand_class:
+                    cond.append(pl.col("demand_class").is_in(ch.demand_class).fill_null(False))
+                if ch.date_from:
+                    cond.append(pl.col("date") >= ch.date_from)
+                if ch.date_to:
+                    cond.append(pl.col("date") <= ch.date_to)
+                m = pl.all_horizontal(cond)
+                tables["demand"] = dem.with_columns(pl.when(m).then(pl.col("qty") * ch.factor).otherwise(pl.col("qty")).alias("qty"))
+                touched.add("demand")
+            cond = [pl.col("_r") < n0]
+            if ch.item:
+                cond.append(pl.col("item").is_in(ch.item))
+            if cat_items is not None:
+                cond.append(pl.col("item").is_in(cat_items))
+            if ch.location:
+                cond.append(pl.col("location").is_in(ch.location))
+            if ch.zone:
+                if "zone" in bl.columns:
+                    cond.append(pl.col("zone").is_in(ch.zone).fill_null(False))
+                else:
+                    zl = loc_zone.filter(pl.col("zone").is_in(ch.zone))["location"].implode()
+                    cond.append(pl.col("location").is_in(zl))
+            if ch.demand_class:
+                if "demand_class" not in bl.columns:
+                    raise ValidationError("the backlog has no demand_class column", field=f"{f}.demand_class", value=ch.demand_class)
+                cond.append(pl.col("demand_class").is_in(ch.demand_class).fill_null(False))
+            if ch.date_from:
+                cond.append(pl.col("requested_date") >= ch.date_from)
+            if ch.date_to:
+                cond.append(pl.col("requested_date") <= ch.date_to)
+            hit = bl.with_row_index("_r").filter(pl.all_horizontal(cond))
+            if ch.factor > 1.0 and hit.height:
+                extra = hit.drop("_r").with_columns((pl.col("qty") * (ch.factor - 1.0)).alias("qty"))
+                if "order" in extra.columns:
+                    extra = extra.with_columns((pl.col("order") + "~spike").alias("order"))
+                for c in ("old_qty", "old_date"):
+                    if c in extra.columns:
+                        extra = extra.with_columns(pl.lit(None, dtype=extra.schema[c]).alias(c))
+                bl = pl.concat([bl, extra])
+            elif ch.factor < 1.0 and hit.height:
+                notes.append(f"{f}: a factor below 1 lowers planned demand only; open customer lines keep their quantity")
+        elif isinstance(ch, AddOrders):
+            for k, r in enumerate(ch.rows):
+                known("item", [r.item], f"{f}.rows.{k}.item")
+                known("location", [r.location], f"{f}.rows.{k}.location")
+            add = pl.DataFrame([r.model_dump() for r in ch.rows])
+            cols = {}
+            for c in bl.columns:
+                if c in add.columns:
+                    cols[c] = add[c].cast(bl.schema[c])
+                else:
+                    cols[c] = pl.Series(c, [None] * add.height, dtype=bl.schema[c])
+            bl = pl.concat([bl, pl.DataFrame(cols)])
+        elif isinstance(ch, NodeOut):
+            known("location", [ch.location], f"{f}.location")
+            if ch.reroute_to:
+                known("location", [ch.reroute_to], f"{f}.reroute_to")
+            d0 = max(ch.date_from or snap.as_of, snap.as_of)
+            d1 = min(ch.date_to or last, last)
+            locs = tables["locations"]
+            cal_name = f"~out:{ch.location}"
+            old_cal = locs.filter(pl.col("location") == ch.location)["calendar"][0]
+            cals = tables["calendars"]
+            days = pl.date_range(snap.as_of, last, "1d", eager=True)
+            if old_cal is not None and cals.height:
+                base_open = cals.filter(pl.col("calendar") == old_cal).select("date", "open")
+                cal = pl.DataFrame({"date": days}).join(base_open, on="date", how="left").with_columns(pl.col("open").fill_null(True))
+            else:
+                cal = pl.DataFrame({"date": days, "open": [True] * len(days)})
+            cal = cal.select(pl.lit(cal_name).alias("calendar"), "date",
+                             pl.when(pl.col("date").is_between(d0, d1)).then(False).otherwise(pl.col("open")).alias("open"))
+            cal = cal.with_columns([pl.lit(None, dtype=cals.schema[c]).alias(c) for c in cals.columns if c not in cal.columns])
+            cal = cal.select(cals.columns)
+            tables["calendars"] = pl.concat([cals.filter(pl.col("calendar") != cal_name), cal.cast(cals.schema)])
+            tables["locations"] = locs.with_columns(
+                pl.when(pl.col("location") == ch.location).then(pl.lit(cal_name)).otherwise(pl.col("calendar")).alias("calendar"))
+            reopen = d1 + dt.timedelta(days=1)
+            sup = tables["supply"]
+            m = (pl.col("location") == ch.location) & pl.col("date").is_between(d0, d1) & (pl.col("kind") != "onhand")
+            if reopen <= last:
+                sup = sup.with_columns(pl.when(m).then(pl.lit(reopen)).otherwise(pl.col("date")).alias("date"))
+            else:
+                sup = sup.filter(~m)
+            tables["supply"] = sup
+            touched |= {"calendars", "locations", "supply"}
+            if ch.reroute_to:
+                hit = (bl["location"] == ch.location).to_numpy()
+                rerouted |= hit[:n0]
+                bl = bl.with_columns(pl.when(pl.col("location") == ch.location).then(pl.lit(ch.reroute_to))
+                                     .otherwise(pl.col("location")).alias("location"))
+        elif isinstance(ch, LaneChange):
+            known("location", [ch.location], f"{f}.location")
+            lanes = tables["lanes"]
+            m = (pl.col("location") == ch.location) & (pl.col("zone") == ch.zone)
+            old = lanes.filter(m)
+            if old.height == 0:
+                raise ValidationError("no such lane", field=f"{f}", value=f"{ch.location}->{ch.zone}")
+            delta = int(ch.transit_days - old["transit_days"][0])
+            upd = [pl.when(m).then(pl.lit(ch.transit_days)).otherwise(pl.col("transit_days")).alias("transit_days")]
+            if ch.cost_per_unit is not None:
+                upd.append(pl.when(m).then(pl.lit(ch.cost_per_unit)).otherwise(pl.col("cost_per_unit")).alias("cost_per_unit"))
+            tables["lanes"] = lanes.with_columns(upd)
+            touched.add("lanes")
+            if "zone" in bl.columns and delta:
+                hit = (pl.col("location") == ch.location) & (pl.col("zone") == ch.zone)
+                bl = bl.with_columns(pl.when(hit).then(pl.col("requested_date") - pl.duration(days=delta))
+                                     .otherwise(pl.col("requested_date")).alias("requested_date"))
+            elif delta:
+                notes.append(f"{f}: the backlog has no zone column; requested dates were not moved")
+        elif isinstance(ch, QuotaChange):
+            if (ch.factor is None) == (ch.qty is None):
+                raise ValidationError("give exactly one of factor and qty", field=f, value=None)
+            al = tables["allocation"]
+            cond = [pl.lit(True)]
+            for name in ("item", "location", "demand_class"):
+                v = getattr(ch, name)
+                if v:
+                    cond.append(pl.col(name).is_in(v))
+            m = pl.all_horizontal(cond)
+            val = pl.col("qty") * ch.factor if ch.factor is not None else pl.lit(float(ch.qty))
+            tables["allocation"] = al.with_columns(pl.when(m).then(val).otherwise(pl.col("qty")).alias("qty"))
+            touched.add("allocation")
+            notes.append(f"{f}: quotas bind promises made through promising.promise on the fork; the batch "
+                         "rescheduling kernel promises plain ATP")
+
+    # supply dates before as_of stay valid (bucket 0); nothing may pass the horizon
+    if touched & {"supply", "demand", "calendars", "locations", "allocation"}:
+        fsnap = build_snapshot(snap.meta, tables, source=f"whatif:{scenario.name}")
+        memory = _nbytes(fsnap)
+    else:
+        fsnap = dataclasses.replace(snap, tables=tables, derived={}) if touched else snap
+        memory = 0
+    memory += sum(int(tables[t].estimated_size()) for t in touched)
+    fstate = _carry_over(snap, state, fsnap)
+    memory += fstate.nbytes
+    if bl is not backlog:
+        memory += int(bl.estimated_size())
+
+    sched = schedule
+    if rerouted.any():
+        # lines moved to another node give their old schedule back at the old node
+        ptr, ob, oq = old_schedule(snap, backlog, schedule)
+        ils = _ils(fsnap, backlog["item"], backlog["location"])
+        ils = np.where(rerouted, ils, -1)
+        nb.release_csr_nb(fstate.cum, ils, ptr, ob, oq)
+        if schedule is not None:
+            keep = ~rerouted[schedule["row"].to_numpy()]
+            sched = schedule.filter(pl.Series(keep))
+        else:
+            mask = pl.Series(np.concatenate([rerouted, np.zeros(bl.height - n0, np.bool_)]))
+            bl = bl.with_columns(pl.when(mask).then(0.0).otherwise(pl.col("old_qty")).alias("old_qty"))
+    return Fork(scenario, fsnap, fstate, bl, sched, n0, sorted(touched), memory, time.perf_counter() - t0, notes)
+
+
+def _ils(snap: Snapshot, items: pl.Series, locations: pl.Series) -> np.ndarray:
+    ic = items.replace_strict(snap.item_index, default=-1, return_dtype=pl.Int64).to_numpy()
+    lc = locations.replace_strict(snap.location_index, default=-1, return_dtype=pl.Int64).to_numpy()
+    nloc = max(snap.n_locations, 1)
+    keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+    want = ic * nloc + lc
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    return np.where((ic >= 0) & (lc >= 0) & (len(keys) > 0) & (keys[pos] == want), pos, -1).astype(np.int64)
+
+
+def _carry_over(snap: Snapshot, state: State, fsnap: Snapshot) -> State:
+    """The fork's commitment state: every live commitment, on the fork's supply."""
+    if fsnap is snap or fsnap.base_cum is snap.base_cum:
+        return state.copy()
+    same = (fsnap.n_il == snap.n_il and fsnap.item_ids == snap.item_ids and fsnap.location_ids == snap.location_ids
+            and np.array_equal(fsnap.il_item, snap.il_item) and np.array_equal(fsnap.il_loc, snap.il_loc))
+    if same:
+        cum = fsnap.base_cum - snap.base_cum
+        cum += state.cum  # = fork base - (live base - live cum): the live commitments on the fork's supply
+        return State(fsnap, cum, {k: v.copy() for k, v in state.extras.items()})
+    items = pl.Series([snap.item_ids[i] for i in snap.il_item.tolist()])
+    locs = pl.Series([snap.location_ids[i] for i in snap.il_loc.tolist()])
+    new_il = _ils(fsnap, items, locs)
+    cum = fsnap.base_cum.copy()
+    ok = new_il >= 0
+    cum[new_il[ok]] -= snap.base_cum[ok] - state.cum[ok]
+    return State(fsnap, cum)
+
+
+# ------------------------------------------------------------------ KPIs
+
+
+def kpis(res: RescheduleResult, *, rows: int | None = None, old: bool = False) -> dict:
+    """Service KPIs of a plan (the new schedule, or the old one with `old`) over its first `rows` lines."""
+    df = res.lines if rows is None else res.lines.head(rows)
+    q_all, q_ot = ("old_qty", "old_on_time_qty") if old else ("new_qty", "new_on_time_qty")
+    qty = float(df["qty"].sum()) or 1.0
+    on_time = df.select((pl.col(q_ot) >= pl.col("qty") - 1e-6).sum()).item()
+    risk = df.select(((pl.col("qty") - pl.col(q_ot)).clip(0.0) * pl.col("unit_price")).sum()).item()
+    value = df.select((pl.col("qty") * pl.col("unit_price")).sum()).item() or 1.0
+    return {
+        "lines": df.height,
+        "lines_on_time": int(on_time),
+        "on_time_rate": on_time / max(df.height, 1),
+        "fill_rate": float(df[q_all].sum()) / qty,
+        "on_time_fill_rate": float(df[q_ot].sum()) / qty,
+        "revenue_at_risk": float(risk),
+        "revenue_at_risk_share": float(risk) / value,
+    }
+
+
+def compare_to(base: RescheduleResult, other: RescheduleResult, rows: int) -> np.ndarray:
+    """Change code (scenarios.enums.Change) of `other`'s first `rows` lines against `base`."""
+    n = base.new_n[:rows]
+    ptr = np.zeros(rows + 1, np.int64)
+    np.cumsum(n, out=ptr[1:])
+    mask = np.arange(MAX_LINES)[None, :] < n[:, None]
+    ob = base.new_b[:rows][mask]
+    oq = base.new_q[:rows][mask]
+    change = np.empty(rows, np.int8)
+    a = np.empty(rows)
+    b = np.empty(rows)
+    req = np.zeros(rows, np.int64)
+    nb.compare_batch_nb(ptr, ob, oq, other.new_n[:rows], other.new_b[:rows], other.new_q[:rows], req, change, a, b)
+    return change
+
+
+@dataclasses.dataclass
+class ScenarioResult:
+    scenario: Scenario
+    result: RescheduleResult
+    fork: Fork
+    kpis: dict
+    worse_lines: int
+    better_lines: int
+    orders_worsened_by_class: dict[str, int]
+    curves: list[dict]          # ATP before/after of the most affected item-locations
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.scenario.name,
+            "description": self.scenario.description,
+            "kpis": self.kpis,
+            "lines_worse_than_baseline": self.worse_lines,
+            "lines_better_than_baseline": self.better_lines,
+            "orders_worsened_by_class": self.orders_worsened_by_class,
+            "exceptions": int(self.result.exceptions.height),
+            "added_lines": self.fork.backlog.height - self.fork.n_original,
+            "touched_tables": self.fork.touched,
+            "fork_memory_bytes": self.fork.memory_bytes,
+            "fork_seconds": round(self.fork.seconds, 4),
+            "seconds": round(self.seconds, 4),
+            "notes": self.fork.notes,
+            "most_affected": [{k: v for k, v in c.items() if k not in ("before", "after")} for c in self.curves],
+        }
+
+
+@dataclasses.dataclass
+class WhatIfReport:
+    current: dict
+    baseline: dict
+    baseline_result: RescheduleResult
+    scenarios: list[ScenarioResult]
+    as_of: dt.date
+    seconds: float
+
+    def table(self) -> pl.DataFrame:
+        """KPIs side by side: one row per KPI, one column per plan."""
+        names = ["current", "baseline"] + [s.scenario.name for s in self.scenarios]
+        cols = [self.current, self.baseline] + [s.kpis for s in self.scenarios]
+        keys = list(self.baseline)
+        return pl.DataFrame({"kpi": keys, **{n: [float(c[k]) for k in keys] for n, c in zip(names, cols)}})
+
+    def to_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "current": self.current, "baseline": self.baseline,
+                "scenarios": [s.to_dict() for s in self.scenarios], "seconds": round(self.seconds, 4)}
+
+
+def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k: int) -> list[dict]:
+    """The k item-locations where the scenario lost the most on-time quantity (else moved ATP most)."""
+    snap, fsnap = base.state.snapshot, fk.snapshot
+    lost = (base.lines["new_on_time_qty"].to_numpy()[:n0] - res.lines["new_on_time_qty"].to_numpy()[:n0])
+    ils = _ils(snap, base.lines["item"].head(n0), base.lines["location"].head(n0))
+    ok = ils >= 0
+    score = np.bincount(ils[ok], weights=lost[ok], minlength=snap.n_il)
+    top = [int(i) for i in np.argsort(-score)[:k] if score[i] > EPS]
+    if len(top) < k and snap.n_il:
+        fil = _ils(fsnap, pl.Series([snap.item_ids[i] for i in snap.il_item.tolist()]),
+                   pl.Series([snap.location_ids[i] for i in snap.il_loc.tolist()]))
+        okf = fil >= 0
+        moved = np.zeros(snap.n_il)
+        moved[okf] = np.abs(fk.state.snapshot.base_cum[fil[okf]] - snap.base_cum[okf]).max(axis=1)
+        for i in np.argsort(-moved):
+            if len(top) >= k or moved[i] <= EPS:
+                break
+            if int(i) not in top:
+                top.append(int(i))
+    out = []
+    H = snap.horizon
+    for il in top:
+        item, loc = snap.il_name(il)
+        before = np.empty(H)
+        pnb.availability_1d_nb(base.state.cum[il], snap.il_lead_time[il], 0, before)
+        after = np.zeros(H)
+        fil = fsnap.il_of(item, loc)
+        if fil >= 0:
+            pnb.availability_1d_nb(res.state.cum[fil], fsnap.il_lead_time[fil], 0, after)
+        out.append({"item": item, "location": loc, "lost_on_time_qty": float(max(score[il], 0.0)),
+                    "before": before, "after": after})
+    return out
+
+
+def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario], *,
+               config: RescheduleConfig | None = None, schedule: pl.DataFrame | None = None,
+               progress: Progress | None = None, baseline: RescheduleResult | None = None,
+               curves: int = 3) -> WhatIfReport:
+    """Run scenarios side by side against the baseline (the backlog rescheduled on the live state)."""
+    t0 = time.perf_counter()
+    config = config or RescheduleConfig()
+    say = progress or (lambda _m, _f: None)
+    parts = len(scenarios) + 1
+
+    def sub(k: int, name: str) -> Progress:
+        return lambda m, f: say(f"{name}: {m}", (k + f) / parts)
+
+    if baseline is None:
+        baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"))
+    n0 = backlog.height
+    out = []
+    for k, sc in enumerate(scenarios, start=1):
+        ts = time.perf_counter()
+        say(f"{sc.name}: forking", (k) / parts)
+        fk = fork(snap, state, backlog, sc, schedule=schedule)
+        cfg = config.model_copy(update=sc.reschedule.model_dump(exclude_unset=True)) if sc.reschedule else config
+        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name))
+        change = compare_to(baseline, res, n0)
+        worse = (change == 2) | (change == 3)
+        by_class: dict[str, int] = {}
+        if "order" in backlog.columns and n0:
+            cls = backlog["demand_class"] if "demand_class" in backlog.columns else pl.Series([None] * n0, dtype=pl.String)
+            w = pl.DataFrame({"order": backlog["order"], "demand_class": cls, "w": worse})
+            agg = w.group_by("order").agg(pl.col("w").any(), pl.col("demand_class").first()).filter(pl.col("w"))
+            vc = agg.group_by("demand_class").len()
+            by_class = {str(a): int(b) for a, b in vc.iter_rows()}
+        out.append(ScenarioResult(sc, res, fk, kpis(res, rows=n0), int(worse.sum()), int((change == 1).sum()), by_class,
+                                  _curves(baseline, fk, res, n0, curves), time.perf_counter() - ts))
+    say("done", 1.0)
+    return WhatIfReport(kpis(baseline, old=True), kpis(baseline), baseline, out, snap.as_of, time.perf_counter() - t0)
