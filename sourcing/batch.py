@@ -1,0 +1,617 @@
+"""Batch sourcing optimizer: many orders at once with CP-SAT (backlog, what-if, multi-line orders).
+
+Business rules, in the order the model states them:
+
+- every *unit* (an order line, or the lines of a ship set, which ship together from one node
+  on one date) takes exactly one option: a candidate node at the earliest ship date where
+  the whole quantity is available now, or "unserved";
+- availability per item-location-day: for every item-location, what the options take up to
+  each bucket stays within the cumulative position there (backward consumption, the ATP
+  kernels' semantics; lead-time items are unlimited from their lead time on);
+- allocation quotas: a line with a demand class takes no more than its class may take at
+  that item-location (the allocation package's class availability), where quotas exist;
+- node daily capacity (units shipped per node and day), when configured;
+- at most ``max_splits + 1`` nodes per order, when configured.
+
+Objective (one weighted sum, weights in :class:`BatchConfig`): unserved quantity weighted by
+demand class (priority 1 weighs most: higher classes are served first), then days late x
+quantity, shipping cost (per unit, and per shipment = order x node), and splits.
+
+The regret-greedy answer (classes first, then requested date) is the CP-SAT hint and the
+fallback; objective and bound are always reported; when ``allow_unserved=False`` makes the
+model infeasible, the rules that conflict are named (assumption literals).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from promessa.errors import InfeasibleError, ValidationError
+from promising.enums import EPS
+from sourcing import kernels as sk
+from sourcing.enums import DATE_ARRIVAL, DATE_SHIP
+from sourcing.network import network_for
+from sourcing.realtime import _zone_nodes
+from supplydata.snapshot import Snapshot, State
+
+__all__ = ["BatchConfig", "BatchSolution", "BatchProblem", "build_problem", "greedy", "solve_batch"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BatchConfig:
+    """How the batch is solved (time limit, workers, weights, optional rules)."""
+
+    time_limit_s: float = 30.0
+    workers: int = 2
+    hint: bool = True                      # give CP-SAT the greedy answer
+    date_kind: str = "arrival"             # requested dates are arrival (default) or ship dates
+    max_options: int = 4                   # best candidate nodes kept per unit (plus "unserved")
+    max_late_days: int | None = None       # options later than requested + this are not offered
+    max_splits: int | None = None          # most extra nodes per order; None = no limit
+    node_capacity: Mapping[str, float] | None = None  # units per day per node ("*" = every node)
+    use_allocation: bool = True            # respect demand-class quotas where they exist
+    allow_unserved: bool = True            # False: every unit must be served (may be infeasible)
+    unserved_weight: float = 1000.0        # per unit for the lowest class; x2 per priority step up
+    late_weight: float = 1.0               # per unit and day late
+    split_weight: float = 5.0              # per extra node used by an order
+    cost_scale: float = 100.0              # money to integer (cents)
+    seed: int = 0
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.date_kind not in ("arrival", "ship"):
+            raise ValidationError("must be 'arrival' or 'ship'", field="date_kind", value=self.date_kind)
+        if self.max_options < 1:
+            raise ValidationError("must be >= 1", field="max_options", value=self.max_options)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BatchProblem:
+    """The model's data: units, options and the pools they draw on (flat arrays)."""
+
+    snap: Snapshot
+    lines: pl.DataFrame            # input rows with a `unit` column
+    n_units: int
+    unit_order: np.ndarray         # int64[U] order index
+    unit_qty: np.ndarray           # float64[U] total quantity
+    unit_weight: np.ndarray        # float64[U] unserved penalty per unit of quantity
+    unit_lines: list[np.ndarray]   # line row indices per unit
+    order_ids: tuple[str, ...]
+    order_zone: np.ndarray         # int64[n_orders]
+    opt_unit: np.ndarray           # int64[K]
+    opt_node: np.ndarray           # int64[K] location code
+    opt_bucket: np.ndarray         # int64[K] ship bucket
+    opt_transit: np.ndarray        # int64[K]
+    opt_late: np.ndarray           # float64[K] days late (per line, summed x qty below)
+    opt_cost: np.ndarray           # float64[K] objective cost of the option (late + per-unit shipping)
+    opt_ship: np.ndarray           # float64[K] shipping cost per unit part (qty x cost per unit)
+    cps: np.ndarray                # float64[n_zones, n_locations] cost per shipment of each lane
+    use_ptr: np.ndarray            # int64[K + 1] CSR of pools per option
+    use_pool: np.ndarray           # int64
+    use_amt: np.ndarray            # float64
+    pool_cap: np.ndarray           # float64[P]
+    pool_name: list[str]           # business rule of each pool
+    config: BatchConfig
+
+    @property
+    def n_options(self) -> int:
+        return int(self.opt_unit.shape[0])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BatchSolution:
+    status: str                    # optimal | feasible | greedy (solver found nothing better) | unknown
+    objective: float
+    bound: float
+    greedy_objective: float
+    choice: np.ndarray             # int64[U] option per unit, -1 = unserved
+    assignments: pl.DataFrame      # one row per line
+    solve_time_s: float
+    wall_time_s: float
+    problem: BatchProblem = dataclasses.field(repr=False)
+
+    @property
+    def gap(self) -> float:
+        if math.isnan(self.objective):
+            return math.inf
+        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status, "objective": self.objective, "bound": self.bound, "gap": self.gap,
+            "greedy_objective": self.greedy_objective, "solve_time_s": self.solve_time_s, "wall_time_s": self.wall_time_s,
+            "units": self.problem.n_units, "options": self.problem.n_options,
+            "served_units": int((self.choice >= 0).sum()),
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------
+def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: BatchConfig | None = None) -> BatchProblem:
+    """Units, options and pools for the orders (columns: order, line, item, qty, requested_date,
+    zone; optional demand_class, ship_set)."""
+    cfg = config or BatchConfig()
+    for c in ("order", "line", "item", "qty", "requested_date", "zone"):
+        if c not in orders.columns:
+            raise ValidationError("required column missing", field=c, value=None)
+    net = network_for(snap)
+    df = orders.with_row_index("_row")
+    if "ship_set" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.String).alias("ship_set"))
+    if "demand_class" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.String).alias("demand_class"))
+    n = df.height
+    order_codes, order_ids = _codes(df["order"])
+    order_zone_names = df.group_by("order", maintain_order=True).agg(pl.col("zone").first())
+    zmap = dict(zip(order_zone_names["order"].to_list(), order_zone_names["zone"].to_list()))
+    order_zone = np.array([net.zone_code(zmap[o]) for o in order_ids], dtype=np.int64)
+    item = df["item"].replace_strict(snap.item_index, default=-1, return_dtype=pl.Int64).to_numpy()
+    if (item < 0).any():
+        i = int(np.flatnonzero(item < 0)[0])
+        raise ValidationError(f"unknown item in row {i + 1}", field="item", value=df["item"][i])
+    qty = df["qty"].cast(pl.Float64).to_numpy()
+    rd = df["requested_date"]
+    if rd.dtype == pl.String:
+        rd = rd.str.to_date("%Y-%m-%d")
+    req = np.maximum(rd.cast(pl.Int32).to_numpy().astype(np.int64) - (snap.as_of - dt.date(1970, 1, 1)).days, 0)
+    if (req >= snap.horizon).any():
+        i = int(np.flatnonzero(req >= snap.horizon)[0])
+        raise ValidationError(f"date outside the horizon (row {i + 1})", field="requested_date", value=str(rd[i]))
+    classes = df["demand_class"].to_list()
+    prio = _class_priority(snap)
+    max_p = max(prio.values(), default=1)
+
+    # units: ship sets (order, ship_set) are one unit
+    ss = df["ship_set"].to_list()
+    unit_key: dict = {}
+    unit_of_line = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        key = (order_codes[r], ss[r]) if ss[r] is not None else (order_codes[r], None, r)
+        u = unit_key.get(key)
+        if u is None:
+            u = len(unit_key)
+            unit_key[key] = u
+        unit_of_line[r] = u
+    U = len(unit_key)
+    order_of_unit = np.empty(U, dtype=np.int64)
+    order_of_unit[unit_of_line] = order_codes
+    unit_lines = [np.empty(0, np.int64)] * U
+    srt = np.argsort(unit_of_line, kind="stable")
+    bounds = np.searchsorted(unit_of_line[srt], np.arange(U + 1))
+    unit_lines = [srt[bounds[u]:bounds[u + 1]] for u in range(U)]
+    unit_qty = np.bincount(unit_of_line, weights=qty, minlength=U)
+    line_w = np.array([cfg.unserved_weight * 2.0 ** (max_p - prio.get(c, max_p)) for c in classes]) if n else np.zeros(0)
+    unit_weight = np.bincount(unit_of_line, weights=line_w * qty, minlength=U) / np.maximum(unit_qty, EPS)
+
+    # candidate evaluation per order with the ATP kernels (one kernel call per order)
+    dk = DATE_ARRIVAL if cfg.date_kind == "arrival" else DATE_SHIP
+    ml = -1 if cfg.max_late_days is None else int(cfg.max_late_days)
+    H = snap.horizon
+    opt_unit, opt_node, opt_bucket, opt_transit, opt_late, opt_ship, opt_il_lines = [], [], [], [], [], [], []
+    ord_sorted = np.argsort(order_codes, kind="stable")
+    o_bounds = np.searchsorted(order_codes[ord_sorted], np.arange(len(order_ids) + 1))
+    for o in range(len(order_ids)):
+        rows = ord_sorted[o_bounds[o]:o_bounds[o + 1]]
+        z = int(order_zone[o])
+        nodes = _zone_nodes(net, z)
+        K = len(nodes)
+        if K == 0:
+            continue
+        L = len(rows)
+        shp = (L, K)
+        rank = np.empty(shp, np.int64); il = np.empty(shp, np.int64); tr = np.empty(shp, np.int64)
+        st = np.empty(shp, np.int64); last = np.empty(shp, np.int64); early = np.empty(shp, np.int64)
+        eany = np.empty(shp, np.int64); av = np.empty(shp); cost = np.empty(shp)
+        sk.candidates_nb(state.cum, snap.il_lead_time, snap.calendar_open, net.loc_cal, net.il_keys, net.n_locations,
+                         net.item_cat, net.rule_ptr, net.rule_loc, net.rule_rank, net.rule_item, net.rule_cat,
+                         net.lane_transit, net.lane_cpu, net.lane_cps, z, item[rows], qty[rows], qty[rows], req[rows],
+                         dk, ml, nodes, K, rank, il, tr, st, last, early, eany, av, cost)
+        local = {int(r): j for j, r in enumerate(rows)}
+        for u in dict.fromkeys(unit_of_line[rows].tolist()):
+            members = [local[int(r)] for r in unit_lines[u]]
+            cands = []
+            for k in range(K):
+                e = early[members, k]
+                if (e < 0).any():
+                    continue
+                d = int(e.max())
+                if (d > last[members, k]).any():
+                    continue
+                t = int(tr[members[0], k])
+                due = d + t if dk == DATE_ARRIVAL else d
+                late = float(sum(max(0, due - int(req[rows[m]])) * qty[rows[m]] for m in members))
+                ship = float(sum(qty[rows[m]] * net.lane_cpu[z, nodes[k]] for m in members))
+                cands.append((late * cfg.late_weight + ship + net.lane_cps[z, nodes[k]], k, d, t, late, ship))
+            cands.sort()
+            for _, k, d, t, late, ship in cands[: cfg.max_options]:
+                opt_unit.append(u); opt_node.append(int(nodes[k])); opt_bucket.append(d); opt_transit.append(t)
+                opt_late.append(late); opt_ship.append(ship)
+                opt_il_lines.append([(int(il[m, k]), rows[m]) for m in members])
+    K = len(opt_unit)
+    opt_unit_a = np.array(opt_unit, dtype=np.int64)
+    opt_node_a = np.array(opt_node, dtype=np.int64)
+    opt_bucket_a = np.array(opt_bucket, dtype=np.int64)
+    opt_late_a = np.array(opt_late, dtype=np.float64)
+    opt_ship_a = np.array(opt_ship, dtype=np.float64)
+
+    # pools: availability per item-location (prefix up to each option bucket), quotas, node capacity
+    uses: list[list[tuple[int, float]]] = [[] for _ in range(K)]
+    pool_cap: list[float] = []
+    pool_name: list[str] = []
+    by_il: dict[int, list[tuple[int, int, float, int]]] = {}
+    for kk in range(K):
+        for ilc, r in opt_il_lines[kk]:
+            by_il.setdefault(ilc, []).append((int(opt_bucket_a[kk]), kk, float(qty[r]), int(r)))
+    for ilc, opts in by_il.items():
+        opts.sort()
+        buckets = sorted({b for b, *_ in opts})
+        cum = state.cum[ilc]
+        lt = int(snap.il_lead_time[ilc])
+        end = H if lt < 0 else min(lt, H)
+        taken = 0.0
+        pos = 0
+        it_name, loc_name = snap.il_name(ilc)
+        for j, b in enumerate(buckets):
+            nxt = buckets[j + 1] if j + 1 < len(buckets) else end
+            seg_end = min(nxt, end)
+            while pos < len(opts) and opts[pos][0] <= b:
+                taken += opts[pos][2]
+                pos += 1
+            if b >= seg_end:
+                continue  # past the lead time: unlimited
+            cap = max(0.0, float(cum[b:seg_end].min()))
+            if taken <= cap + EPS:
+                continue  # never binding
+            p = len(pool_cap)
+            pool_cap.append(cap)
+            pool_name.append(f"availability of {it_name} at {loc_name} up to {snap.date(b)} ({cap:g})")
+            for bb, kk, q, _r in opts:
+                if bb <= b:
+                    uses[kk].append((p, q))
+    if cfg.use_allocation and snap.tables["allocation"].height:
+        _quota_pools(snap, state, by_il, classes, uses, pool_cap, pool_name)
+    if cfg.node_capacity:
+        caps = dict(cfg.node_capacity)
+        default = caps.pop("*", None)
+        by_day: dict[tuple[int, int], list[int]] = {}
+        for kk in range(K):
+            by_day.setdefault((int(opt_node_a[kk]), int(opt_bucket_a[kk])), []).append(kk)
+        for (loc, b), ks in by_day.items():
+            cap = caps.get(snap.location_ids[loc], default)
+            if cap is None:
+                continue
+            amts = [float(unit_qty[opt_unit_a[kk]]) for kk in ks]
+            if sum(amts) <= cap + EPS:
+                continue
+            p = len(pool_cap)
+            pool_cap.append(float(cap))
+            pool_name.append(f"daily capacity of {snap.location_ids[loc]} on {snap.date(b)} ({cap:g})")
+            for kk, a in zip(ks, amts):
+                uses[kk].append((p, a))
+    use_ptr = np.zeros(K + 1, dtype=np.int64)
+    use_ptr[1:] = np.cumsum([len(x) for x in uses])
+    use_pool = np.array([p for x in uses for p, _ in x], dtype=np.int64)
+    use_amt = np.array([a for x in uses for _, a in x], dtype=np.float64)
+    opt_cost = opt_late_a * cfg.late_weight + opt_ship_a
+    cps = net.lane_cps
+    return BatchProblem(
+        snap=snap, lines=df.with_columns(pl.Series("unit", unit_of_line)), n_units=U, unit_order=order_of_unit,
+        unit_qty=unit_qty, unit_weight=unit_weight, unit_lines=unit_lines, order_ids=order_ids, order_zone=order_zone,
+        opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_transit=np.array(opt_transit, dtype=np.int64),
+        opt_late=opt_late_a, opt_cost=opt_cost, opt_ship=opt_ship_a, cps=cps,
+        use_ptr=use_ptr, use_pool=use_pool, use_amt=use_amt, pool_cap=np.array(pool_cap, dtype=np.float64),
+        pool_name=pool_name, config=cfg,
+    )
+
+
+def _codes(s: pl.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    ids = tuple(dict.fromkeys(s.to_list()))
+    idx = {k: i for i, k in enumerate(ids)}
+    return np.array([idx[v] for v in s.to_list()], dtype=np.int64), ids
+
+
+def _class_priority(snap: Snapshot) -> dict[str, int]:
+    dc = snap.tables["demand_classes"]
+    if dc.height == 0:
+        return {}
+    return dict(zip(dc["demand_class"].to_list(), dc["priority"].to_list()))
+
+
+def _quota_pools(snap, state, by_il, classes, uses, pool_cap, pool_name) -> None:
+    """Class availability (allocation package) bounds what each class takes at an item-location."""
+    try:
+        from allocation import class_availability, model_for
+    except ImportError:  # allocation not installed: quotas are not modelled
+        return
+    model = model_for(snap)
+    if not model.n_pools:
+        return
+    for ilc, opts in by_il.items():
+        lo, hi = model.pools_of(ilc)
+        if hi == lo:
+            continue
+        item, loc = snap.il_name(ilc)
+        per_class: dict[str, list[tuple[int, int, float]]] = {}
+        for b, kk, q, r in opts:
+            c = classes[r]
+            if c is not None:
+                per_class.setdefault(c, []).append((b, kk, q))
+        for c, copts in per_class.items():
+            avail = class_availability(snap, state, item, loc, c)
+            for b in sorted({b for b, _, _ in copts}):
+                cap = float(avail[b])
+                if not math.isfinite(cap):
+                    continue
+                taking = [(kk, q) for bb, kk, q in copts if bb <= b]
+                if sum(q for _, q in taking) <= cap + EPS:
+                    continue
+                p = len(pool_cap)
+                pool_cap.append(max(0.0, cap))
+                pool_name.append(f"allocation quota of class {c} for {item} at {loc} up to {snap.date(b)} ({cap:g})")
+                for kk, q in taking:
+                    uses[kk].append((p, q))
+
+
+# ---------------------------------------------------------------------------------------
+# Objective evaluation and greedy
+# ---------------------------------------------------------------------------------------
+def evaluate(prob: BatchProblem, choice: np.ndarray) -> float:
+    """Objective of a choice (option per unit, -1 = unserved), in money units; inf if infeasible."""
+    cfg = prob.config
+    choice = np.asarray(choice, dtype=np.int64)
+    use = np.zeros(len(prob.pool_cap))
+    for k in choice[choice >= 0]:
+        s, e = prob.use_ptr[k], prob.use_ptr[k + 1]
+        np.add.at(use, prob.use_pool[s:e], prob.use_amt[s:e])
+    if np.any(use > prob.pool_cap + 1e-6):
+        return math.inf
+    served = choice >= 0
+    if not cfg.allow_unserved and not served.all():
+        return math.inf
+    total = float((prob.unit_weight * prob.unit_qty)[~served].sum())
+    total += float(prob.opt_cost[choice[served]].sum())
+    nodes: dict[int, set[int]] = {}
+    for u in np.flatnonzero(served):
+        nodes.setdefault(int(prob.unit_order[u]), set()).add(int(prob.opt_node[choice[u]]))
+    for o, ns in nodes.items():
+        if cfg.max_splits is not None and len(ns) > cfg.max_splits + 1:
+            return math.inf
+        z = int(prob.order_zone[o])
+        total += float(sum(prob.cps[z, n] for n in ns)) + cfg.split_weight * (len(ns) - 1)
+    return total
+
+
+def greedy(prob: BatchProblem) -> np.ndarray:
+    """Classes first (highest unserved weight), then earliest requested date: each unit takes
+    its cheapest option (lateness + shipping, a new node for the order costs its shipment and
+    split) that still fits every pool and the split limit."""
+    cfg = prob.config
+    U = prob.n_units
+    left = prob.pool_cap.copy()
+    choice = np.full(U, -1, dtype=np.int64)
+    opt_sorted = np.argsort(prob.opt_unit, kind="stable")
+    o_ptr = np.searchsorted(prob.opt_unit[opt_sorted], np.arange(U + 1))
+    first_line = np.array([int(ls[0]) if len(ls) else 0 for ls in prob.unit_lines], dtype=np.int64)
+    req = prob.lines["requested_date"].to_numpy()[first_line] if U else np.empty(0)
+    order = np.lexsort((np.arange(U), req, -prob.unit_weight)) if U else np.empty(0, np.int64)
+    used_nodes: dict[int, set[int]] = {}
+    for u in order:
+        o = int(prob.unit_order[u])
+        z = int(prob.order_zone[o])
+        have = used_nodes.setdefault(o, set())
+        best = None
+        for pos in range(o_ptr[u], o_ptr[u + 1]):
+            k = opt_sorted[pos]
+            node = int(prob.opt_node[k])
+            extra = 0.0
+            if node not in have:
+                if cfg.max_splits is not None and len(have) >= cfg.max_splits + 1:
+                    continue
+                extra = prob.cps[z, node] + (cfg.split_weight if have else 0.0)
+            s, e = prob.use_ptr[k], prob.use_ptr[k + 1]
+            if np.any(prob.use_amt[s:e] > left[prob.use_pool[s:e]] + 1e-6):
+                continue
+            c = prob.opt_cost[k] + extra
+            if best is None or c < best[0]:
+                best = (c, k)
+        if best is not None:
+            k = best[1]
+            s, e = prob.use_ptr[k], prob.use_ptr[k + 1]
+            left[prob.use_pool[s:e]] -= prob.use_amt[s:e]
+            choice[u] = k
+            have.add(int(prob.opt_node[k]))
+    return choice
+
+
+# ---------------------------------------------------------------------------------------
+# Model and solve
+# ---------------------------------------------------------------------------------------
+def _model(prob: BatchProblem, *, assumptions: bool):
+    from ortools.sat.python import cp_model
+
+    cfg = prob.config
+    S = cfg.cost_scale
+    # data: integer quantities (scale when decimal) and costs in cents
+    amts = np.concatenate([prob.use_amt, prob.pool_cap])
+    qs = 1.0 if (len(amts) == 0 or np.allclose(amts, np.round(amts))) else 1000.0
+    # model
+    m = cp_model.CpModel()
+    # variables: x[option], unserved[unit], y[order, node]
+    x = [m.new_bool_var(f"x[{k}]") for k in range(prob.n_options)]
+    un = [m.new_bool_var(f"unserved[{u}]") for u in range(prob.n_units)] if cfg.allow_unserved else [None] * prob.n_units
+    by_unit: list[list[int]] = [[] for _ in range(prob.n_units)]
+    for k, u in enumerate(prob.opt_unit.tolist()):
+        by_unit[u].append(k)
+    y: dict[tuple[int, int], object] = {}
+    by_order_node: dict[tuple[int, int], list[int]] = {}
+    for k in range(prob.n_options):
+        key = (int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k]))
+        by_order_node.setdefault(key, []).append(k)
+    for key in by_order_node:
+        y[key] = m.new_bool_var(f"y[{prob.order_ids[key[0]]},{prob.snap.location_ids[key[1]]}]")
+    lits: dict[str, object] = {}
+
+    def enforce(ct, name):
+        if assumptions:
+            lit = lits.get(name)
+            if lit is None:
+                lit = m.new_bool_var(name)
+                lits[name] = lit
+            ct.only_enforce_if(lit)
+
+    # constraints
+    # Every unit (line or ship set) takes exactly one option, or stays unserved.
+    for u, ks in enumerate(by_unit):
+        terms = [x[k] for k in ks] + ([un[u]] if un[u] is not None else [])
+        if not terms:
+            if not cfg.allow_unserved:
+                raise InfeasibleError(f"unit {u} of order {prob.order_ids[prob.unit_order[u]]} has no candidate node",
+                                      rules=[f"no candidate node for order {prob.order_ids[prob.unit_order[u]]}"])
+            continue
+        m.add_exactly_one(terms)
+    # A unit served from a node means the order uses that node (a shipment).
+    for key, ks in by_order_node.items():
+        for k in ks:
+            m.add_implication(x[k], y[key])
+        m.add_bool_or([x[k] for k in ks]).only_enforce_if(y[key])
+    # Availability, quotas and node capacity: what the chosen options take stays within each pool.
+    pool_terms: list[list[tuple[int, int]]] = [[] for _ in range(len(prob.pool_cap))]
+    for k in range(prob.n_options):
+        for j in range(prob.use_ptr[k], prob.use_ptr[k + 1]):
+            pool_terms[prob.use_pool[j]].append((k, int(round(prob.use_amt[j] * qs))))
+    for p, terms in enumerate(pool_terms):
+        if terms:
+            ct = m.add(sum(a * x[k] for k, a in terms) <= int(math.floor(prob.pool_cap[p] * qs + 1e-6)))
+            enforce(ct, prob.pool_name[p])
+    # An order uses at most max_splits + 1 nodes.
+    if cfg.max_splits is not None:
+        per_order: dict[int, list] = {}
+        for (o, _n), v in y.items():
+            per_order.setdefault(o, []).append(v)
+        for o, vs in per_order.items():
+            if len(vs) > cfg.max_splits + 1:
+                ct = m.add(sum(vs) <= cfg.max_splits + 1)
+                enforce(ct, f"at most {cfg.max_splits} split(s) for order {prob.order_ids[o]}")
+    # objective: unserved (class-weighted) + lateness + shipping per unit + per shipment + splits
+    terms = []
+    for u in range(prob.n_units):
+        if un[u] is not None:
+            terms.append((int(round(prob.unit_weight[u] * prob.unit_qty[u] * S)), un[u]))
+    for k in range(prob.n_options):
+        terms.append((int(round(prob.opt_cost[k] * S)), x[k]))
+    per_order: dict[int, list] = {}
+    for (o, n), v in y.items():
+        z = int(prob.order_zone[o])
+        terms.append((int(round(prob.cps[z, n] * S)), v))
+        per_order.setdefault(o, []).append(v)
+    # splits: nodes used by an order beyond its first
+    split_w = int(round(cfg.split_weight * S))
+    for o, vs in per_order.items():
+        if len(vs) > 1 and split_w:
+            any_o = m.new_bool_var(f"served[{prob.order_ids[o]}]")
+            m.add_max_equality(any_o, vs)
+            terms += [(split_w, v) for v in vs]
+            terms.append((-split_w, any_o))
+    m.minimize(sum(c * v for c, v in terms if c))
+    return m, x, un, y, lits
+
+
+def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProblem, config: BatchConfig | None = None) -> BatchSolution:
+    """Source many orders at once. Returns the best found within the time limit, with its bound."""
+    from ortools.sat.python import cp_model
+
+    t0 = time.perf_counter()
+    prob = orders if isinstance(orders, BatchProblem) else build_problem(snap, state, orders, config)
+    cfg = prob.config
+    g = greedy(prob)
+    g_obj = evaluate(prob, g)
+    m, x, un, y, _ = _model(prob, assumptions=False)
+    if cfg.hint and math.isfinite(g_obj):
+        chosen = set(int(k) for k in g if k >= 0)
+        for k, v in enumerate(x):
+            m.add_hint(v, k in chosen)
+        for u, v in enumerate(un):
+            if v is not None:
+                m.add_hint(v, g[u] < 0)
+        used = {(int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k])) for k in chosen}
+        for key, v in y.items():
+            m.add_hint(v, key in used)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.01, cfg.time_limit_s - (time.perf_counter() - t0))
+    solver.parameters.num_workers = max(1, cfg.workers)
+    solver.parameters.random_seed = cfg.seed
+    solver.parameters.log_search_progress = cfg.log
+    status = solver.solve(m)
+    S = cfg.cost_scale
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        choice = np.full(prob.n_units, -1, dtype=np.int64)
+        vals = np.fromiter((solver.boolean_value(v) for v in x), dtype=bool, count=len(x))
+        ks = np.flatnonzero(vals)
+        choice[prob.opt_unit[ks]] = ks
+        obj = evaluate(prob, choice)
+        name = "optimal" if status == cp_model.OPTIMAL else "feasible"
+        bound = obj if status == cp_model.OPTIMAL else solver.best_objective_bound / S
+        if math.isfinite(g_obj) and g_obj < obj - 1e-9:  # never worse than greedy
+            choice, obj, name = g, g_obj, "greedy"
+    elif status == cp_model.INFEASIBLE:
+        raise _explain(prob)
+    elif status == cp_model.MODEL_INVALID:
+        raise ValidationError(f"CP-SAT refused the model: {m.validate()}", field="orders", value="model")
+    else:  # UNKNOWN: no solution within the time limit; fall back to greedy
+        choice, obj, name = g, g_obj, ("greedy" if math.isfinite(g_obj) else "unknown")
+        bound = solver.best_objective_bound / S
+    return BatchSolution(
+        status=name, objective=obj, bound=min(bound, obj) if math.isfinite(obj) else bound, greedy_objective=g_obj,
+        choice=choice, assignments=_assignments(prob, choice), solve_time_s=solver.wall_time,
+        wall_time_s=time.perf_counter() - t0, problem=prob,
+    )
+
+
+def _explain(prob: BatchProblem) -> InfeasibleError:
+    from ortools.sat.python import cp_model
+
+    m, _, _, _, lits = _model(prob, assumptions=True)
+    names = list(lits)
+    m.add_assumptions([lits[n] for n in names])
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = max(1.0, prob.config.time_limit_s)
+    status = solver.solve(m)
+    rules = []
+    if status == cp_model.INFEASIBLE:
+        core = set(solver.sufficient_assumptions_for_infeasibility())
+        rules = [n for n in names if lits[n].index in core]
+    rules = rules or names or ["every unit must be served"]
+    return InfeasibleError("the orders cannot all be served; conflicting rules: " + "; ".join(rules[:20]), rules=rules,
+                           hint="allow unserved lines (allow_unserved=True) or relax one of the named rules")
+
+
+def _assignments(prob: BatchProblem, choice: np.ndarray) -> pl.DataFrame:
+    snap = prob.snap
+    df = prob.lines
+    unit = df["unit"].to_numpy()
+    k = choice[unit]
+    served = k >= 0
+    kk = np.where(served, k, 0)
+    node = np.where(served, prob.opt_node[kk] if prob.n_options else 0, -1)
+    ship = np.where(served, prob.opt_bucket[kk] if prob.n_options else 0, -1)
+    arr = np.where(served, ship + (prob.opt_transit[kk] if prob.n_options else 0), -1)
+    base = np.datetime64(snap.as_of, "D")
+
+    def dates(b):
+        return pl.Series(np.where(b >= 0, base + b.astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+
+    return pl.DataFrame({
+        "order": df["order"], "line": df["line"], "item": df["item"], "qty": df["qty"],
+        "requested_date": df["requested_date"],
+        "node": pl.Series([snap.location_ids[n] if n >= 0 else None for n in node.tolist()], dtype=pl.String),
+        "ship_date": dates(ship), "arrival_date": dates(arr), "served": served,
+    })
