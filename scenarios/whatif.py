@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fnmatch
 import json
 import time
 from collections.abc import Sequence
@@ -230,8 +229,14 @@ class Fork:
 
 def _glob(col: str, pats: str | list[str]) -> pl.Expr:
     pats = [pats] if isinstance(pats, str) else pats
-    rx = "|".join(f"(?:{fnmatch.translate(p)})" for p in pats)
+    rx = "|".join(f"(?:^{_glob_rx(p)}$)" for p in pats)
     return pl.col(col).str.contains(rx).fill_null(False)
+
+
+def _glob_rx(pat: str) -> str:
+    """A shell wildcard (* and ?) as a regular expression for polars."""
+    meta = set("\\.^$|+()[]{}")
+    return "".join(".*" if c == "*" else "." if c == "?" else ("\\" + c if c in meta else c) for c in pat)
 
 
 def _supply_mask(tables: dict[str, pl.DataFrame], f: SupplyFilter, i: int) -> pl.Expr:
