@@ -24,9 +24,9 @@ EXCEPTION_COLUMNS = ("order_id", "line", "customer", "item", "location", "zone",
 def exception_lines(line_j: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue,
                     config: MonitoringConfig) -> pl.DataFrame:
     """Open lines that are backordered or at risk, worst first. ``kind`` is ``backorder`` when units
-    are not promised, else ``at_risk``; ``value`` is the open quantity at the line's price."""
+    are not promised, else ``at_risk``; ``value`` is the undelivered quantity at the line's price."""
     floor = config.rank(config.at_risk_level)
-    prices = frames.lines.select("order_id", "line", "unit_price")
+    prices = frames.lines.select("order_id", "line", "unit_price", "delivered_qty")
     return (
         line_j.lazy()
         .filter((pl.col("backordered_qty") > EPS) | (pl.col("level_rank") >= floor))
@@ -34,7 +34,8 @@ def exception_lines(line_j: pl.DataFrame, frames: OrderFrames, catalogue: Catalo
         .join(catalogue.items.lazy().select("item", "price"), on="item", how="left")
         .with_columns(
             pl.when(pl.col("backordered_qty") > EPS).then(pl.lit("backorder")).otherwise(pl.lit("at_risk")).alias("kind"),
-            (pl.col("open_qty") * pl.coalesce("unit_price", "price", pl.lit(0.0))).alias("value"),
+            ((pl.col("qty") - pl.col("delivered_qty")).clip(lower_bound=0.0)
+             * pl.coalesce("unit_price", "price", pl.lit(0.0))).alias("value"),
         )
         .select(EXCEPTION_COLUMNS)
         .sort(["level_rank", "days_late", "order_id", "line"], descending=[True, True, False, False], nulls_last=False)

@@ -25,9 +25,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+try:  # the package is installed with promessa; from a bare checkout, import it from the repository root
+    import monitoring  # noqa: F401
+except ModuleNotFoundError:  # pragma: no cover
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 AS_OF = "2026-01-05"
 
@@ -91,19 +97,28 @@ def build_book(db: str, snap):
     return svc, ids
 
 
+def day(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)
+
+
 @pytest.fixture(scope="session")
-def mon_snap(tmp_path_factory):
+def mon_snap_dir(tmp_path_factory) -> Path:
+    return write_snapshot(tmp_path_factory.mktemp("monsnap"))
+
+
+@pytest.fixture(scope="session")
+def mon_snap(mon_snap_dir):
     from supplydata import load_snapshot
 
-    return load_snapshot(write_snapshot(tmp_path_factory.mktemp("monsnap")))
+    return load_snapshot(mon_snap_dir)
 
 
 @pytest.fixture(scope="session")
 def book(tmp_path_factory, mon_snap):
-    """(service, {letter: order id}) over a SQLite order book (shared, read-only in tests)."""
+    """(service, {letter: order id}, db path) over a SQLite order book (shared, read-only in tests)."""
     db = str(tmp_path_factory.mktemp("monbook") / "orderbook.sqlite")
     svc, ids = build_book(db, mon_snap)
-    yield svc, ids
+    yield svc, ids, db
     svc.store.close()
 
 
@@ -112,3 +127,16 @@ def frames(book):
     from monitoring.frames import from_store
 
     return from_store(book[0].store)
+
+
+@pytest.fixture(scope="session")
+def catalogue(mon_snap):
+    from monitoring.frames import Catalogue
+
+    return Catalogue.of(mon_snap)
+
+
+@pytest.fixture(scope="session")
+def letters(book):
+    """order id -> letter (A..G) of the story above."""
+    return {v: k for k, v in book[1].items()}

@@ -1,0 +1,157 @@
+"""API schemas of the monitoring routes (`...Public` go out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class JeopardyOrderPublic(BaseModel):
+    order_id: str
+    customer: str
+    status: str
+    level: str
+    level_rank: int
+    days_late: int | None = None
+    promised_completion: dt.date | None = None
+    expected_completion: dt.date | None = None
+    reason: str
+    reason_text: str
+    lines: int
+    lines_late: int
+    worst_line: int
+
+
+class JeopardyLinePublic(BaseModel):
+    order_id: str
+    line: int
+    customer: str
+    status: str
+    item: str
+    location: str | None = None
+    zone: str | None = None
+    qty: float
+    open_qty: float
+    backordered_qty: float
+    requested_date: dt.date
+    promised_date: dt.date | None = None
+    promised_completion: dt.date | None = None
+    expected_completion: dt.date | None = None
+    days_late: int | None = None
+    level: str
+    level_rank: int
+    reason: str
+    reason_text: str
+
+
+class JeopardyPublic(BaseModel):
+    today: dt.date
+    levels: list[str]
+    counts: dict[str, int]
+    total: int
+    orders: list[JeopardyOrderPublic]
+    lines: list[JeopardyLinePublic] | None = None
+
+
+class CrossingPublic(BaseModel):
+    at: str
+    today: str
+    order_id: str
+    customer: str | None = None
+    from_level: str
+    to_level: str
+    direction: str
+    days_late: int | None = None
+    promised_completion: str | None = None
+    expected_completion: str | None = None
+    reason: str
+
+
+class ScanPublic(BaseModel):
+    today: dt.date
+    events: list[CrossingPublic]
+    webhook: dict[str, Any] | None = None
+
+
+class EventsPublic(BaseModel):
+    data: list[CrossingPublic]
+    count: int
+
+
+class ExceptionRowPublic(BaseModel):
+    key: str
+    orders: int
+    lines: int
+    backorder_lines: int
+    at_risk_lines: int
+    backordered_qty: float
+    open_qty: float
+    value: float
+    worst_level: str
+
+
+class ExceptionsPublic(BaseModel):
+    today: dt.date
+    by: str
+    at_risk_level: str
+    total_lines: int
+    total_orders: int
+    data: list[ExceptionRowPublic]
+
+
+class ExceptionLinePublic(BaseModel):
+    order_id: str
+    line: int
+    customer: str
+    item: str
+    location: str | None = None
+    zone: str | None = None
+    status: str
+    kind: str
+    qty: float
+    open_qty: float
+    backordered_qty: float
+    value: float
+    requested_date: dt.date
+    promised_date: dt.date | None = None
+    promised_completion: dt.date | None = None
+    expected_completion: dt.date | None = None
+    days_late: int | None = None
+    level: str
+    reason: str
+    reason_text: str
+
+
+class ExceptionLinesPublic(BaseModel):
+    today: dt.date
+    by: str | None = None
+    key: str | None = None
+    data: list[ExceptionLinePublic]
+    count: int
+
+
+class ReportPublic(BaseModel):
+    kind: str
+    metric: str
+    top: int
+    start: dt.date | None = None
+    end: dt.date | None = None
+    date_field: str
+    period: str
+    columns: list[str]
+    data: list[dict[str, Any]]
+
+
+class ConsoleAtpPublic(BaseModel):
+    item: str
+    location: str
+    as_of: dt.date
+    data: list[dict[str, Any]]
+
+
+class ConsoleCataloguePublic(BaseModel):
+    items: list[str]
+    locations: list[str]
+    item_locations: list[list[str]]

@@ -1,0 +1,194 @@
+// promessa planner console: vanilla JS over the /v1 monitoring API (no build step).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+function qs(obj) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(obj)) if (v !== null && v !== undefined && v !== "") p.set(k, v);
+  const s = p.toString();
+  return s ? "?" + s : "";
+}
+
+async function getJSON(path, query) {
+  const r = await fetch(path + qs(query || {}), { headers: { Accept: "application/json" } });
+  if (!r.ok) {
+    let msg = r.status + " " + r.statusText;
+    try { const b = await r.json(); msg += ": " + JSON.stringify(b.detail); } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.json();
+}
+
+function cell(tr, value, cls) {
+  const td = document.createElement("td");
+  td.textContent = value === null || value === undefined ? "–" : String(value);
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+function levelCell(tr, level) {
+  const td = document.createElement("td");
+  const span = document.createElement("span");
+  span.className = "level level-" + level;
+  span.textContent = level;
+  td.appendChild(span);
+  tr.appendChild(td);
+}
+
+function fmt(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  return v;
+}
+
+function today() { return $("today").value || null; }
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+async function loadJeopardy() {
+  const body = await getJSON("jeopardy", { today: today(), limit: 200 });
+  if (!$("today").value) $("today").value = body.today;
+  $("jeopardy-counts").textContent = body.levels.map((l) => l + ": " + (body.counts[l] || 0)).join(" · ");
+  const tbody = $("jeopardy-list");
+  tbody.replaceChildren();
+  for (const o of body.orders) {
+    const tr = document.createElement("tr");
+    tr.dataset.order = o.order_id;
+    tr.dataset.level = o.level;
+    tr.className = "jeopardy-row";
+    cell(tr, o.order_id, "order");
+    cell(tr, o.customer);
+    cell(tr, o.status);
+    levelCell(tr, o.level);
+    cell(tr, o.days_late, "num days-late");
+    cell(tr, o.promised_completion);
+    cell(tr, o.expected_completion);
+    cell(tr, o.reason_text).title = o.reason;
+    tbody.appendChild(tr);
+  }
+  return body;
+}
+
+async function loadExceptions() {
+  const by = $("exc-by").value;
+  const body = await getJSON("exceptions", { by: by, today: today() });
+  $("exc-total").textContent = body.total_lines + " lines in " + body.total_orders + " orders (at risk from level " + body.at_risk_level + ")";
+  const tbody = $("exceptions-list");
+  tbody.replaceChildren();
+  for (const r of body.data) {
+    const tr = document.createElement("tr");
+    tr.className = "clickable exception-row";
+    tr.dataset.key = r.key;
+    cell(tr, r.key);
+    cell(tr, r.orders, "num");
+    cell(tr, r.lines, "num");
+    cell(tr, r.backorder_lines, "num");
+    cell(tr, r.at_risk_lines, "num");
+    cell(tr, fmt(r.backordered_qty), "num");
+    cell(tr, fmt(r.value), "num");
+    levelCell(tr, r.worst_level);
+    tr.addEventListener("click", () => drill(by, r.key).catch(fail));
+    tbody.appendChild(tr);
+  }
+}
+
+async function drill(by, key) {
+  const body = await getJSON("exceptions/lines", { by: by, key: key, today: today() });
+  $("drill-title").hidden = false;
+  $("drill-title").textContent = by + " " + key + ": " + body.count + " lines";
+  $("drill").hidden = false;
+  const tbody = $("drill-list");
+  tbody.replaceChildren();
+  for (const l of body.data) {
+    const tr = document.createElement("tr");
+    cell(tr, l.order_id);
+    cell(tr, l.line, "num");
+    cell(tr, l.item);
+    cell(tr, l.location);
+    cell(tr, l.kind);
+    cell(tr, fmt(l.open_qty), "num");
+    cell(tr, fmt(l.backordered_qty), "num");
+    levelCell(tr, l.level);
+    cell(tr, l.reason_text);
+    tbody.appendChild(tr);
+  }
+}
+
+function reportQuery(format) {
+  return { metric: $("rep-metric").value, start: $("rep-start").value, end: $("rep-end").value, top: 10, format: format };
+}
+
+async function loadReport() {
+  const kind = $("rep-kind").value;
+  const body = await getJSON("reports/" + kind, reportQuery("json"));
+  const head = $("report-head");
+  head.replaceChildren();
+  const htr = document.createElement("tr");
+  for (const c of body.columns) { const th = document.createElement("th"); th.textContent = c; htr.appendChild(th); }
+  head.appendChild(htr);
+  const tbody = $("report-list");
+  tbody.replaceChildren();
+  for (const r of body.data) {
+    const tr = document.createElement("tr");
+    for (const c of body.columns) cell(tr, fmt(r[c]), typeof r[c] === "number" ? "num" : "");
+    tbody.appendChild(tr);
+  }
+  $("report-chart").src = "reports/" + kind + qs(reportQuery("png"));
+  $("rep-csv").href = "reports/" + kind + qs(reportQuery("csv"));
+}
+
+async function loadCatalogue() {
+  const body = await getJSON("console/catalogue", { limit: 2000 });
+  const items = $("atp-items"), locs = $("atp-locations");
+  items.replaceChildren(); locs.replaceChildren();
+  for (const i of body.items) { const o = document.createElement("option"); o.value = i; items.appendChild(o); }
+  for (const l of body.locations) { const o = document.createElement("option"); o.value = l; locs.appendChild(o); }
+  if (!$("atp-item").value && body.item_locations.length) {
+    $("atp-item").value = params.get("item") || body.item_locations[0][0];
+    $("atp-location").value = params.get("location") || body.item_locations[0][1];
+  }
+}
+
+async function loadAtp() {
+  const item = $("atp-item").value, loc = $("atp-location").value;
+  if (!item || !loc) return;
+  const body = await getJSON("console/atp/" + encodeURIComponent(item) + "/" + encodeURIComponent(loc), {});
+  const tbody = $("atp-list");
+  tbody.replaceChildren();
+  for (const r of body.data) {
+    if (!r.supply && !r.demand && !r.committed && r.date !== body.as_of) continue;  // only days where something happens
+    const tr = document.createElement("tr");
+    cell(tr, r.date);
+    for (const c of ["supply", "demand", "committed", "cumulative", "available", "discrete_atp"]) cell(tr, fmt(r[c]), "num");
+    tbody.appendChild(tr);
+  }
+}
+
+function fail(err) { setStatus(String(err.message || err), true); }
+
+async function refresh() {
+  setStatus("loading…");
+  try {
+    await loadJeopardy();
+    await Promise.all([loadExceptions(), loadReport(), loadCatalogue().then(loadAtp)]);
+    setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
+    document.body.dataset.ready = "true";
+  } catch (err) {
+    fail(err);
+    document.body.dataset.ready = "error";
+  }
+}
+
+$("controls").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+$("exc-by").addEventListener("change", () => loadExceptions().catch(fail));
+$("report-form").addEventListener("submit", (e) => { e.preventDefault(); loadReport().catch(fail); });
+$("atp-form").addEventListener("submit", (e) => { e.preventDefault(); loadAtp().catch(fail); });
+if (params.get("today")) $("today").value = params.get("today");
+if (params.get("start")) $("rep-start").value = params.get("start");
+if (params.get("end")) $("rep-end").value = params.get("end");
+refresh();
