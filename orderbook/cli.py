@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add an API key with role order_capture, planner or admin (repeatable)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"],
+                   help="HTTP parser (auto: httptools when installed)")
+    p.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
+                   help="event loop (auto: uvloop when installed)")
     p.set_defaults(func=_serve)
 
 
@@ -67,5 +71,5 @@ def _serve(args: argparse.Namespace) -> int:
             "no API keys configured and not in demo mode: every write will be refused (401)")
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log,
-                timeout_graceful_shutdown=5)
+                http=args.http, loop=args.loop, timeout_graceful_shutdown=5, workers=None)
     return 0

@@ -138,8 +138,9 @@ def free_port() -> int:
 class LiveServer:
     """`promessa serve` in a subprocess on 127.0.0.1; stop() or kill9() it."""
 
-    def __init__(self, snapshot_dir: Path, db: tuple[str, str], log_path: Path, *, extra: tuple[str, ...] = ()) -> None:
-        self.snapshot_dir, self.db, self.log_path, self.extra = snapshot_dir, db, log_path, extra
+    def __init__(self, snapshot_dir: Path | None, db: tuple[str, str], log_path: Path, *, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        self.snapshot_dir, self.db, self.log_path, self.extra, self.env = snapshot_dir, db, log_path, extra, env or {}
         self.proc = None
         self.port = None
 
@@ -155,12 +156,14 @@ class LiveServer:
         import httpx
 
         self.port = free_port()
-        cmd = [sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(self.snapshot_dir), "--db", self.db[0],
+        cmd = [sys.executable, "-m", "promessa.cli", "serve", "--db", self.db[0],
                "--pg-schema", self.db[1], "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        if self.snapshot_dir is not None:
+            cmd += ["--snapshot", str(self.snapshot_dir)]
         for k, role in KEYS.items():
             cmd += ["--api-key", f"{k}={role}"]
         cmd += list(self.extra)
-        env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e12"}
+        env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e12", **self.env}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -207,8 +210,8 @@ def live_server(snapshot_dir, tmp_path):
     """live_server(db) -> a started LiveServer; every server started is stopped at the end."""
     started: list[LiveServer] = []
 
-    def _start(db, *, extra: tuple[str, ...] = ()) -> LiveServer:
-        s = LiveServer(snapshot_dir, db, tmp_path / "server.log", extra=extra).start()
+    def _start(db, *, extra: tuple[str, ...] = (), env: dict[str, str] | None = None, sample: bool = False) -> LiveServer:
+        s = LiveServer(None if sample else snapshot_dir, db, tmp_path / "server.log", extra=extra, env=env).start()
         started.append(s)
         return s
 

@@ -122,3 +122,51 @@ def test_kill_9_loses_no_acknowledged_order_and_rebuilds_commitments_exactly(liv
     srv3 = live_server(db)
     after = httpx.get(srv3.url + "/v1/commitments").json()
     assert after == before
+
+
+def test_serve_without_a_snapshot_generates_the_sample(live_server, tmp_path):
+    sample = tmp_path / "sample"
+    srv = live_server((str(tmp_path / "ob.sqlite"), "unused"), sample=True, extra=("--demo",),
+                      env={"PROMESSA_SAMPLE_DIR": str(sample)})
+    h = httpx.get(srv.url + "/v1/health").json()
+    assert h["snapshot"]["source"] == str(sample) and h["snapshot"]["item_locations"] > 0 and h["demo"] is True
+    assert (sample / "meta.json").exists()
+    spec = httpx.get(srv.url + "/openapi.json").json()
+    assert "/v1/orders" in spec["paths"]
+
+
+def test_racing_captures_changes_and_cancels_keep_the_books_balanced(live_server, db):
+    """Clients capture SCARCE, change and cancel each other's orders at once: commitments always
+    equal the open reservations in the book, and never exceed the 40 on hand."""
+    srv = live_server(db)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def client(w: int) -> None:
+        rng = random.Random(w)
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for _ in range(12):
+                r = rng.random()
+                with lock:
+                    target = rng.choice(ids) if ids else None
+                if r < 0.5 or target is None:
+                    resp = _capture(c, "SCARCE", rng.randint(1, 4))
+                    assert resp.status_code == 201, resp.text
+                    with lock:
+                        ids.append(resp.json()["order_id"])
+                elif r < 0.8:
+                    resp = c.patch(f"/v1/orders/{target}", headers=CAP,
+                                   json={"lines": [{"line": 1, "qty": rng.randint(1, 6)}]})
+                    assert resp.status_code in (200, 409), resp.text
+                else:
+                    resp = c.post(f"/v1/orders/{target}/cancel", headers=CAP)
+                    assert resp.status_code in (200, 409), resp.text
+
+    with cf.ThreadPoolExecutor(12) as ex:
+        list(ex.map(client, range(12)))
+    book = _all_orders(srv.url)
+    open_qty = sum(sl["qty"] - sl["shipped_qty"] for o in book.values() if o["status"] not in ("cancelled",)
+                   for ln in o["lines"] for sl in ln["schedule"])
+    com = httpx.get(srv.url + "/v1/commitments").json()
+    scarce = next((c["total"] for c in com["by_item_location"] if c["item"] == "SCARCE"), 0.0)
+    assert abs(scarce - open_qty) < 1e-9 and scarce <= 40 + 1e-9
