@@ -187,3 +187,14 @@ def check_orders(orders: pl.DataFrame) -> pl.DataFrame:
         if c not in orders.columns:
             raise ValidationError("required column missing in the orders table", field=c, value=None)
     return orders
+
+
+def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *, progress: Progress | None = None,
+           curves: int = 3):
+    """Run what-if scenarios on forks of the order book's live state; nothing live changes."""
+    from scenarios.whatif import run_whatif
+
+    with svc.lock:
+        backlog, schedule, _skipped = backlog_from_service(svc)
+        snap, state = svc.snap, svc.state.copy()
+    return run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
