@@ -1,0 +1,125 @@
+"""The monitoring routes over HTTP: a tiny FastAPI app mounting the router over the story's order book
+(conftest.py), evaluated on 2026-01-12 (see test_jeopardy.py for the hand-computed levels)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from monitoring.api import create_app, install_error_handlers, router
+from monitoring.config import MonitoringConfig
+from monitoring.jeopardy import EventLog
+from monitoring.monitor import Monitor
+
+TODAY = dt.date(2026, 1, 12)
+
+
+@pytest.fixture
+def monitor(book, tmp_path):
+    svc = book[0]
+    return Monitor.of_service(svc, MonitoringConfig(event_log=tmp_path / "events.jsonl"), today=lambda: TODAY)
+
+
+@pytest.fixture
+def client(monitor):
+    with TestClient(create_app(monitor)) as c:
+        yield c
+
+
+def test_jeopardy(client, letters):
+    r = client.get("/v1/jeopardy")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["today"] == "2026-01-12"
+    assert body["counts"] == {"ok": 1, "watch": 0, "warning": 3, "critical": 1}
+    got = {letters[o["order_id"]]: (o["level"], o["days_late"]) for o in body["orders"]}
+    assert got == {"A": ("warning", 6), "B": ("ok", 0), "C": ("warning", 6), "D": ("critical", None), "E": ("warning", 4)}
+    assert body["orders"][0]["reason_text"].startswith("not all units promised")
+    assert body.get("lines") is None
+    # a day as a parameter, a level floor and the lines
+    r = client.get("/v1/jeopardy", params={"today": "2026-01-13", "min_level": "critical", "lines": "true"})
+    body = r.json()
+    assert sorted(letters[o["order_id"]] for o in body["orders"]) == ["A", "C", "D"]
+    assert body["total"] == 3 and len(body["lines"]) == 4  # C has two open lines
+    assert client.get("/v1/jeopardy", params={"min_level": "dire"}).status_code == 422
+    assert client.get("/v1/jeopardy", params={"today": "yesterday"}).status_code == 422
+
+
+def test_scan_and_events(client, letters, tmp_path):
+    r = client.post("/v1/jeopardy/scan")
+    assert r.status_code == 200
+    assert sorted((letters[e["order_id"]], e["to_level"]) for e in r.json()["events"]) == [
+        ("A", "warning"), ("C", "warning"), ("D", "critical"), ("E", "warning")]
+    assert r.json()["webhook"] is None
+    assert client.post("/v1/jeopardy/scan").json()["events"] == []
+    r = client.post("/v1/jeopardy/scan", params={"today": "2026-01-13"})
+    assert sorted(letters[e["order_id"]] for e in r.json()["events"]) == ["A", "C"]
+    ev = client.get("/v1/jeopardy/events", params={"limit": 3}).json()
+    assert ev["count"] == 3 and ev["data"][0]["to_level"] == "critical"  # newest first
+    assert len(EventLog(tmp_path / "events.jsonl").read()) == 6
+
+
+def test_exceptions(client, letters):
+    r = client.get("/v1/exceptions", params={"by": "customer", "today": "2026-01-16"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["total_lines"], body["total_orders"]) == (5, 5)
+    assert [(d["key"], d["lines"], d["backorder_lines"]) for d in body["data"]] == [("C1", 2, 0), ("C2", 2, 0), ("C3", 1, 1)]
+    r = client.get("/v1/exceptions", params={"by": "supplier", "today": "2026-01-16"})
+    assert [(d["key"], d["lines"]) for d in r.json()["data"]] == [("(on hand)", 5), ("ACME", 1)]
+    r = client.get("/v1/exceptions/lines", params={"by": "supplier", "key": "ACME", "today": "2026-01-16"})
+    d = r.json()["data"]
+    assert [(letters[x["order_id"]], x["reason"], x["level"]) for x in d] == [("B", "not_shipped", "watch")]
+    assert client.get("/v1/exceptions", params={"by": "planet"}).status_code == 422
+    assert client.get("/v1/exceptions/lines", params={"by": "customer"}).status_code == 422
+
+
+def test_reports_json_csv_png(client):
+    r = client.get("/v1/reports/customers", params={"top": 2})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["columns"][:3] == ["customer", "revenue", "units"]
+    assert [(d["customer"], d["revenue"]) for d in body["data"]] == [("C3", 1001.0), ("C1", 445.0)]
+    r = client.get("/v1/reports/products", params={"metric": "units", "format": "csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.text.splitlines()[:2] == ["item,revenue,units,lines,orders,share", "WIDGET,160.0,16.0,3,3,0.4444444444444444"]
+    r = client.get("/v1/reports/days", params={"start": "2026-01-06", "end": "2026-01-07", "format": "json"})
+    assert [d["day"] for d in r.json()["data"]] == ["2026-01-06", "2026-01-07"]
+    for kind in ("brands", "trends", "on_time"):
+        r = client.get(f"/v1/reports/{kind}", params={"format": "png"})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert r.content[:8] == b"\x89PNG\r\n\x1a\n" and len(r.content) > 5000
+    assert client.get("/v1/reports/planets").status_code == 404
+    assert client.get("/v1/reports/products", params={"format": "xls"}).status_code == 422
+    assert client.get("/v1/reports/products", params={"start": "2026-01-07", "end": "2026-01-06"}).status_code == 422
+
+
+def test_console_and_atp(client):
+    r = client.get("/v1/console")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert 'id="jeopardy-list"' in r.text
+    assert client.get("/v1/console/console.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/v1/console/console.css").status_code == 200
+    r = client.get("/v1/console/atp/WIDGET/DC-EAST", params={"end": "2026-01-15"})
+    rows = r.json()["data"]
+    # 10 on hand; A (4) and E (2) on 01-06; B (10) on 01-15 with PO-1 (20): available 4 until 01-15, then 14
+    assert [(x["date"], x["committed"], x["available"]) for x in rows if x["supply"] or x["committed"]] == [
+        ("2026-01-05", 0.0, 4.0), ("2026-01-06", 6.0, 4.0), ("2026-01-15", 10.0, 14.0)]
+    assert client.get("/v1/console/atp/NOPE/DC-EAST").status_code == 422
+    cat = client.get("/v1/console/catalogue").json()
+    assert cat["items"] == ["WIDGET", "GADGET", "BOLT"] and ["BOLT", "ST-WEST"] in cat["item_locations"]
+
+
+def test_router_over_the_order_service(book):
+    """Mounted like server.py does: no monitor set, the router builds one over app.state.service."""
+    app = FastAPI()
+    app.include_router(router)
+    install_error_handlers(app)
+    app.state.service = book[0]
+    with TestClient(app) as c:
+        r = c.get("/v1/jeopardy", params={"today": "2026-01-12"})
+        assert r.status_code == 200 and r.json()["total"] == 5
+        assert app.state.monitor is not None

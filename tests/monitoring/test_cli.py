@@ -1,0 +1,49 @@
+"""`promessa jeopardy`, `promessa exceptions` and `promessa report` against the story's order book file."""
+
+from __future__ import annotations
+
+import json
+
+from promessa.cli import main
+
+
+def test_jeopardy_json_and_scan(book, mon_snap_dir, letters, tmp_path, capsys):
+    db = book[2]
+    log = tmp_path / "events.jsonl"
+    rc = main(["jeopardy", "--db", db, "--snapshot", str(mon_snap_dir), "--today", "2026-01-12", "--format", "json",
+               "--scan", "--event-log", str(log)])
+    out = capsys.readouterr()
+    assert rc == 0
+    rows = json.loads(out.out)
+    assert {letters[r["order_id"]]: r["level"] for r in rows} == {
+        "A": "warning", "B": "ok", "C": "warning", "D": "critical", "E": "warning"}
+    assert "4 level crossing(s) recorded" in out.err
+    assert len(log.read_text().splitlines()) == 4
+    rc = main(["jeopardy", "--db", db, "--snapshot", str(mon_snap_dir), "--today", "2026-01-12", "--min-level",
+               "critical", "--lines", "--format", "csv"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and out[0].startswith("order_id,line,") and len(out) == 2
+
+
+def test_report_and_exceptions(book, mon_snap_dir, tmp_path, capsys):
+    db = book[2]
+    base = ["--db", db, "--snapshot", str(mon_snap_dir)]
+    assert main(["report", "customers", *base, "--top", "2", "--format", "csv"]) == 0
+    rows = [r.split(",")[:5] for r in capsys.readouterr().out.splitlines()]
+    assert rows == [["customer", "revenue", "units", "lines", "orders"], ["C3", "1001.0", "11.0", "2", "2"],
+                    ["C1", "445.0", "13.0", "3", "2"]]
+    png = tmp_path / "trends.png"
+    assert main(["report", "trends", *base, "--format", "png", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["report", "products", *base, "--start", "2026-01-06", "--end", "2026-01-06", "--format", "table"]) == 0
+    assert "GADGET" in capsys.readouterr().out
+    assert main(["exceptions", *base, "--today", "2026-01-16", "--by", "supplier", "--format", "json"]) == 0
+    assert [r["supplier"] for r in json.loads(capsys.readouterr().out)] == ["(on hand)", "ACME"]
+    # without a snapshot: the lines' own prices (none here) and default transit days
+    assert main(["report", "products", "--db", db, "--format", "json"]) == 0
+    assert {r["revenue"] for r in json.loads(capsys.readouterr().out)} == {0.0}
+
+
+def test_missing_book(tmp_path, capsys):
+    assert main(["jeopardy", "--db", str(tmp_path / "nope.sqlite")]) == 2
+    assert "no order book" in capsys.readouterr().err
