@@ -1,0 +1,229 @@
+"""`promessa reschedule` (backlog) and `promessa whatif SCENARIO...`.
+
+Both work on a snapshot directory plus an orders file (the orders are promised in creation
+order to make the live plan, e.g. the generator's orders.parquet), or on an order book
+(`--db`: the open lines and their reservations; `reschedule --apply` commits through it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+_FIELDS = ("demand_class", "customer", "item", "location")
+_SCALARS = ("priority_at_most", "priority_at_least", "created_before", "created_after")
+
+
+def parse_rule(spec: str) -> dict:
+    """`STRATEGY[:FIELD=V1,V2;FIELD=V]`, e.g. `win:demand_class=key_account`,
+    `lose:customer=C000001,C000002`, `gain:priority_at_most=2`."""
+    from promessa.errors import ValidationError
+
+    strategy, _, conds = spec.partition(":")
+    rule: dict = {"strategy": strategy.strip().lower()}
+    for part in filter(None, (c.strip() for c in conds.split(";"))):
+        key, eq, val = part.partition("=")
+        key = key.strip()
+        if not eq or key not in _FIELDS + _SCALARS:
+            raise ValidationError(f"expected FIELD=VALUE with FIELD one of {', '.join(_FIELDS + _SCALARS)}",
+                                  field="--rule", value=spec)
+        rule[key] = [v.strip() for v in val.split(",")] if key in _FIELDS else val.strip()
+    return rule
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshot", metavar="DIR", required=True, help="supply snapshot directory")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--orders", metavar="FILE", help="orders table (parquet/csv); default DIR/orders.parquet")
+    src.add_argument("--db", metavar="PATH_OR_URL", help="order book (SQLite path or postgresql:// URL) instead of an orders file")
+    p.add_argument("--pg-schema", default="promessa", help="PostgreSQL schema of the order book")
+    p.add_argument("--config", metavar="FILE", help="RescheduleConfig as YAML or JSON (rules, within, policy)")
+    p.add_argument("--rule", action="append", default=[], metavar="STRATEGY:FIELD=V,..",
+                   help="strategy rule, first match wins (repeatable), e.g. win:demand_class=key_account")
+    p.add_argument("--default-strategy", choices=["win", "gain", "redistribute", "fill", "lose"])
+    p.add_argument("--within", choices=["fcfs", "fair_share"], help="ordering within a group")
+    p.add_argument("--allow-split", action="store_true", help="several schedule lines per line")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reschedule", help="promise the open backlog again against current supply, by strategy group",
+                       description="Reschedule every open, unshipped line in priority order. Strategy groups: win, gain, "
+                                   "redistribute, fill, lose (see scenarios/README.md). Simulates unless --apply.")
+    _add_common(p)
+    p.add_argument("--apply", action="store_true", help="commit the changed lines through the order book (needs --db)")
+    p.add_argument("--actor", default="cli", help="who applies (audit trail)")
+    p.add_argument("--out", metavar="FILE", help="write the per-line result (.parquet, .csv or .json)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_reschedule)
+
+    w = sub.add_parser("whatif", help="run what-if scenarios on a fork of the live state; nothing live changes",
+                       description="Each SCENARIO file (YAML or JSON) describes changes (receipts delayed or cut, supply "
+                                   "added, demand spikes, added orders, a node out, lanes, quotas). KPIs are compared with "
+                                   "the baseline (the backlog rescheduled on the live state) side by side.")
+    w.add_argument("scenario", nargs="+", metavar="SCENARIO")
+    _add_common(w)
+    w.add_argument("--html", metavar="FILE", help="write an HTML report with charts")
+    w.add_argument("--png", metavar="FILE", help="write the charts as one PNG")
+    w.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
+    w.add_argument("--curves", type=int, default=3, help="ATP curves of the N most affected item-locations")
+    w.set_defaults(func=_whatif)
+
+
+def _config(args: argparse.Namespace):
+    from promessa.errors import ValidationError
+    from scenarios.backlog import RescheduleConfig
+
+    data: dict = {}
+    if args.config:
+        text = Path(args.config).read_text()
+        if args.config.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    if args.rule:
+        data["rules"] = list(data.get("rules", [])) + [parse_rule(r) for r in args.rule]
+    for k in ("default_strategy", "within"):
+        if getattr(args, k):
+            data[k] = getattr(args, k)
+    if args.allow_split:
+        data["allow_split"] = True
+    try:
+        return RescheduleConfig.model_validate(data)
+    except Exception as exc:  # pydantic error: say which field
+        raise ValidationError(f"invalid reschedule configuration: {exc}", field="--config", value=args.config) from None
+
+
+def _world(args: argparse.Namespace, progress):
+    """(snapshot, live state, backlog, schedule, service or None)."""
+    import polars as pl
+
+    from promessa.errors import ValidationError
+    from scenarios.service import backlog_from_orders
+    from supplydata import load_snapshot
+
+    progress("loading the snapshot", 0.0)
+    snap = load_snapshot(args.snapshot)
+    if args.db:
+        from orderbook.service import OrderService
+        from orderbook.settings import Settings
+        from orderbook.store import open_store
+
+        progress("opening the order book", 0.02)
+        store = open_store(args.db, pg_schema=args.pg_schema)
+        svc = OrderService(snap, store, Settings(snapshot=args.snapshot, db=args.db))
+        return snap, None, None, None, svc
+    path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
+    if not path.exists():
+        raise ValidationError("orders file not found", field="--orders", value=str(path),
+                              hint="give --orders FILE or --db (an order book)")
+    orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+    progress(f"promising {orders.height:,} order lines to make the live plan", 0.04)
+    state, backlog, schedule = backlog_from_orders(snap, orders)
+    return snap, state, backlog, schedule, None
+
+
+def _print_summary(res, out=sys.stdout) -> None:
+    import polars as pl
+
+    c = res.counts()
+    out.write(f"{c['lines']:,} open lines: {c['improved']:,} improved, {c['worsened']:,} worsened, "
+              f"{c['unchanged']:,} unchanged, {c['mixed']:,} mixed; {c['exceptions']:,} strategy exceptions\n")
+    with pl.Config(tbl_rows=40, tbl_cols=20, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
+        out.write(str(res.summary.select("strategy", *[x for x in ("demand_class",) if x in res.summary.columns],
+                                         "lines", "improved", "worsened", "unchanged", "mixed", "exceptions",
+                                         "old_on_time_qty", "new_on_time_qty")) + "\n")
+        exc = res.exceptions
+        if exc.height:
+            cols = [x for x in ("order", "line", "item", "location", "strategy", "old_qty", "old_date", "new_qty",
+                                "new_date", "exception") if x in exc.columns]
+            out.write(f"first strategy exceptions ({exc.height:,} in all):\n{exc.select(cols).head(10)}\n")
+    out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k != "skipped_lines") + "\n")
+
+
+def _reschedule(args: argparse.Namespace) -> int:
+    from promessa.errors import ValidationError
+    from scenarios import service
+    from scenarios.backlog import reschedule
+    from scenarios.progress import TerminalProgress
+
+    progress = TerminalProgress(quiet=args.quiet)
+    cfg = _config(args)
+    if args.apply and not args.db:
+        raise ValidationError("--apply needs an order book", field="--apply", value=True, hint="give --db")
+    snap, state, backlog, schedule, svc = _world(args, progress)
+    if svc is not None:
+        if args.apply:
+            _status, body, _ = service.apply(svc, cfg, actor=args.actor, progress=progress)
+            data = json.loads(body)
+            print(json.dumps({"counts": data["counts"], "applied": data["applied"]}, indent=2))
+            svc.store.close()
+            return 0
+        res = service.simulate(svc, cfg, progress=progress)
+        svc.store.close()
+    else:
+        res = reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress)
+    if args.out:
+        _write(res.lines, args.out)
+    if args.json:
+        print(json.dumps({"counts": res.counts(), "summary": res.summary.to_dicts(),
+                          "timings": res.timings}, indent=2, default=str))
+    else:
+        _print_summary(res)
+    return 0
+
+
+def _write(df, path: str) -> None:
+    if path.endswith(".parquet"):
+        df.write_parquet(path)
+    elif path.endswith(".csv"):
+        df.write_csv(path)
+    else:
+        df.write_json(path)
+
+
+def _whatif(args: argparse.Namespace) -> int:
+    from scenarios import service
+    from scenarios.progress import TerminalProgress
+    from scenarios.whatif import load_scenarios, run_whatif
+
+    progress = TerminalProgress(quiet=args.quiet)
+    scenarios = [s for path in args.scenario for s in load_scenarios(path)]
+    cfg = _config(args)
+    snap, state, backlog, schedule, svc = _world(args, progress)
+    if svc is not None:
+        rep = service.whatif(svc, scenarios, cfg, progress=progress, curves=args.curves)
+        svc.store.close()
+    else:
+        rep = run_whatif(snap, state, backlog, scenarios, config=cfg, schedule=schedule, progress=progress,
+                         curves=args.curves)
+    import polars as pl
+
+    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=180, tbl_hide_dataframe_shape=True, float_precision=4):
+        print(rep.table())
+    for s in rep.scenarios:
+        d = s.to_dict()
+        print(f"{d['name']}: {d['lines_worse_than_baseline']:,} lines worse, {d['lines_better_than_baseline']:,} better "
+              f"than the baseline; orders worsened by class {d['orders_worsened_by_class']}; fork "
+              f"{d['fork_memory_bytes'] / 2**20:.1f} MiB in {d['fork_seconds']:.2f} s; run {d['seconds']:.2f} s")
+        for n in d["notes"]:
+            print(f"  note: {n}")
+    if args.html:
+        from scenarios.report import write_html
+
+        print(f"HTML report: {write_html(rep, args.html)}")
+    if args.png:
+        from scenarios.report import write_png
+
+        print(f"PNG: {write_png(rep, args.png)}")
+    if args.json:
+        text = json.dumps(rep.to_dict(), indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    return 0
