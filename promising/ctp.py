@@ -350,17 +350,19 @@ class CtpPlan:
 
     status: Status
     t: int                 # delivery bucket, -1 none
-    f: int                 # root lot finish bucket, -1 no lot
     ef: int                # earliest full bucket over the horizon, -1 none
     stock_qty: float       # the finished item's own ATP used at t
-    made_qty: float        # made by the root lot
-    n: int
+    made_qty: float        # made by the root lots
+    n_lots: int
+    n: int                 # draws logged
+    lot_f: np.ndarray      # finish bucket per root lot (latest first)
+    lot_make: np.ndarray   # quantity per lot and entry
     d_kind: np.ndarray
     d_ent: np.ndarray
     d_ref: np.ndarray
     d_bucket: np.ndarray
     d_qty: np.ndarray
-    make: np.ndarray       # lot quantity per entry
+    d_lot: np.ndarray
     fail_i: np.ndarray
     fail_f: np.ndarray
     row: int               # root row
@@ -369,8 +371,13 @@ class CtpPlan:
     def qty(self) -> float:
         return self.stock_qty + self.made_qty if self.t >= 0 else 0.0
 
+    @property
+    def f(self) -> int:
+        """Finish bucket of the latest root lot, -1 when nothing is made."""
+        return int(self.lot_f[0]) if self.n_lots else -1
 
-def plan(snap: Snapshot, state: State, request: Request) -> CtpPlan | None:
+
+def plan(snap: Snapshot, state: State, request: Request, *, max_lots: int = ck.MAX_LOTS) -> CtpPlan | None:
     """Search a CTP answer for `request` without committing; None when no bill applies."""
     m = ctp_model(snap)
     if m.n_roots == 0:
@@ -386,12 +393,12 @@ def plan(snap: Snapshot, state: State, request: Request) -> CtpPlan | None:
     row = int(m.il_root[il])
     res = ck.ctp_promise_1d_nb(
         state.cum, snap.il_lead_time, m.cap, capacity_used(snap, state), il, calendar_row(snap, il), q, req, last,
-        pol.allow_partial, True, m.root_tab[row], m.ent_int, m.ent_qty, m.eres_rslot, m.eres_use, m.slot_il,
+        pol.allow_partial, max_lots, m.root_tab[row], m.ent_int, m.ent_qty, m.eres_rslot, m.eres_use, m.slot_il,
         m.slot_lt, m.rslot_res,
     )
-    status, t, f, ef, stock, made, n, dk, de, dr, db, dq, make, fi, ff = res
-    return CtpPlan(Status(status), int(t), int(f), int(ef), float(stock), float(made), int(n), dk, de, dr, db, dq,
-                   make, fi, ff, row)
+    status, t, ef, stock, made, nl, n, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff = res
+    return CtpPlan(Status(status), int(t), int(ef), float(stock), float(made), int(nl), int(n), lot_f, lot_make,
+                   dk, de, dr, db, dq, dl, fi, ff, row)
 
 
 def _entry_names(snap: Snapshot, m: CtpModel, e0: int, j: int) -> tuple[str, int, str | None]:
@@ -453,20 +460,24 @@ def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, expla
     out: dict = {
         "stock_qty": p.stock_qty, "made_qty": p.made_qty,
         "lot_finish": snap.date(p.f).isoformat() if p.f >= 0 else None,
+        "root_lots": [{"finish": snap.date(int(p.lot_f[k])).isoformat(), "qty": float(p.lot_make[k, 0])}
+                      for k in range(p.n_lots)],
         "binding": binding,
     }
     if not explain:
         return {"ctp": out}
     lots = []
-    for j in range(int(rt[ck.R_E1]) - e0):
-        x = float(p.make[j])
-        if x <= EPS or p.f < 0:
-            continue
-        item, level, parent = _entry_names(snap, m, e0, j)
-        g = e0 + j
-        fj = p.f - int(m.ent_int[g, ck.E_OFF])
-        lots.append({"entry": j, "level": level, "item": item, "location": loc, "parent": parent, "qty": x,
-                     "start": snap.date(fj - int(m.ent_int[g, ck.E_LT])).isoformat(), "finish": snap.date(fj).isoformat()})
+    for k in range(p.n_lots):
+        for j in range(int(rt[ck.R_E1]) - e0):
+            x = float(p.lot_make[k, j])
+            if x <= EPS:
+                continue
+            item, level, parent = _entry_names(snap, m, e0, j)
+            g = e0 + j
+            fj = int(p.lot_f[k]) - int(m.ent_int[g, ck.E_OFF])
+            lots.append({"lot": k, "entry": j, "level": level, "item": item, "location": loc, "parent": parent, "qty": x,
+                         "start": snap.date(fj - int(m.ent_int[g, ck.E_LT])).isoformat(),
+                         "finish": snap.date(fj).isoformat()})
     comps, caps = [], []
     by_slot: dict[int, list[int]] = {}
     for k in range(p.n):
@@ -474,11 +485,11 @@ def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, expla
         item, level, parent = _entry_names(snap, m, e0, j)
         if p.d_kind[k] == ck.D_STOCK:
             by_slot.setdefault(int(p.d_ref[k]), []).append(len(comps))
-            comps.append({"entry": j, "level": level, "item": item, "location": loc, "parent": parent,
+            comps.append({"lot": int(p.d_lot[k]), "entry": j, "level": level, "item": item, "location": loc, "parent": parent,
                           "date": snap.date(int(p.d_bucket[k])).isoformat(), "qty": float(p.d_qty[k])})
         else:
             res, rloc = m.resource_ids[int(m.rslot_res[q0 + p.d_ref[k]])]
-            caps.append({"entry": j, "level": level, "item": item, "resource": res, "location": rloc,
+            caps.append({"lot": int(p.d_lot[k]), "entry": j, "level": level, "item": item, "resource": res, "location": rloc,
                          "date": snap.date(int(p.d_bucket[k])).isoformat(), "qty": float(p.d_qty[k])})
     if state is not None:  # which supply records each component draw consumes (before committing)
         for slot, idx in by_slot.items():

@@ -37,7 +37,7 @@ INF = np.inf
 E_PARENT, E_OFF, E_LT, E_FENCE, E_MADE, E_SLOT, E_R0, E_R1 = 0, 1, 2, 3, 4, 5, 6, 7
 N_ECOLS = 8
 # columns of a root row (root_tab)
-R_E0, R_E1, R_S0, R_S1, R_Q0, R_Q1, R_MAXD = 0, 1, 2, 3, 4, 5, 6
+R_E0, R_E1, R_S0, R_S1, R_Q0, R_Q1, R_MAXD = 0, 1, 2, 3, 4, 5, 6  # R_MAXD: most draws of one lot
 N_RCOLS = 7
 
 # status codes (mirror promising.enums.Status) and binding codes (mirror promising.enums.Reason)
@@ -49,6 +49,7 @@ D_STOCK, D_CAPACITY = 0, 1
 N_FAIL_I, N_FAIL_F = 6, 2
 
 BISECT_ITERS = 60
+MAX_LOTS = 32  # most root lots one promise may plan
 
 
 @njit(cache=True, nogil=True)
@@ -60,11 +61,15 @@ def window_nb(f, lt):
 
 
 @njit(cache=True, nogil=True)
-def lot_bound_nb(f, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim):
-    """Optimistic bound on the root lot finishing on f: each entry limited by its capacity
-    window and by (stock + own bound) of its components, shared components counted once per
-    parent (so the bound may exceed what can really be made). av: float64[S, H] ATP per slot;
-    pre: float64[Q, H+1] prefix sums of remaining capacity per resource slot."""
+def lot_bound_nb(f, cumulative, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim):
+    """Optimistic bound on what the root can make finishing on f: each entry limited by its
+    resources and by (stock + own bound) of each component; a shared component counts in full
+    under every parent, so the bound may exceed what can really be made.
+
+    cumulative False: one lot (each entry's resources only in its lot window).
+    cumulative True: any number of lots finishing on or before f (each entry's resources on
+    every day up to the end of its window): an upper bound on what `make_by_nb` can make.
+    av: float64[S, H] ATP per slot; pre: float64[Q, H+1] prefix sums of remaining capacity."""
     H = av.shape[1]
     for j in range(n_ent):
         g = e0 + j
@@ -78,6 +83,8 @@ def lot_bound_nb(f, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, 
             lim[j] = 0.0
             continue
         a, b = window_nb(fj, lt)
+        if cumulative:
+            a = 0
         for k in range(ent_int[g, E_R0], ent_int[g, E_R1]):
             u = eres_use[k]
             if u > EPS:
@@ -107,10 +114,10 @@ def lot_bound_nb(f, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, 
 @njit(cache=True, nogil=True)
 def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wcum, wrem, make,
                 log, d_kind, d_ent, d_ref, d_bucket, d_qty, fail_i, fail_f):
-    """Plan a root lot of x units finishing on f on the work arrays (wcum: cumulative positions
-    per slot, wrem: remaining capacity per resource slot), which it modifies. Entries in
-    breadth-first order: stock first, the rest made by the entry's own lot. Returns
-    (ok, n_draws); when not ok, fail_i/fail_f say which constraint failed first."""
+    """Plan one root lot of x units finishing on f on the work arrays (wcum: cumulative
+    positions per slot, wrem: remaining capacity per resource slot), which it modifies.
+    Entries in breadth-first order: stock first, the rest made by the entry's own lot.
+    Returns (ok, n_draws); when not ok, fail_i/fail_f say which constraint failed first."""
     H = wcum.shape[1]
     n = 0
     for j in range(n_ent):
@@ -126,7 +133,7 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
             s = f - ent_int[g, E_OFF]
             slot = ent_int[g, E_SLOT]
             a = 0.0
-            if slot >= 0:
+            if slot >= 0 and s >= 0:
                 a = available_at_1d_nb(wcum[slot], slot_lt[slot], s)
             take = need if need < a else a
             if take > EPS:
@@ -207,201 +214,235 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
 
 
 @njit(cache=True, nogil=True)
-def _restore(wcum, wrem, wcum0, wrem0):
-    wcum[:, :] = wcum0
-    wrem[:, :] = wrem0
+def refresh_nb(wcum, wrem, slot_lt, av, pre):
+    """ATP per slot and prefix sums of remaining capacity, from the work arrays."""
+    for i in range(wcum.shape[0]):
+        availability_1d_nb(wcum[i], slot_lt[i], 0, av[i])
+    for i in range(wrem.shape[0]):
+        acc = 0.0
+        pre[i, 0] = 0.0
+        for d in range(wrem.shape[1]):
+            v = wrem[i, d]
+            if v > 0.0:
+                acc += v
+            pre[i, d + 1] = acc
 
 
 @njit(cache=True, nogil=True)
-def _bound_at(f, ub, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim):
-    if ub[f] < 0.0:
-        ub[f] = lot_bound_nb(f, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
-    return ub[f]
-
-
-@njit(cache=True, nogil=True)
-def _exact_at(f, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, av, pre, lim,
-              wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff):
-    """Largest quantity (<= qty) a root lot finishing on f can really make; cached in ex[f].
-    Tries the bound first; bisects when shared components or capacity make it optimistic."""
-    if ex[f] >= 0.0:
-        return ex[f]
-    hi = _bound_at(f, ub, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
-    if hi > qty:
-        hi = qty
-    if hi <= EPS:
-        ex[f] = 0.0
-        return 0.0
-    _restore(wcum, wrem, wcum0, wrem0)
-    ok, _ = plan_lot_nb(f, hi, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wcum, wrem, make,
-                        False, dk, de, dr, db, dq, fi, ff)
-    if ok:
-        ex[f] = hi
-        return hi
-    lo = 0.0
-    for _ in range(BISECT_ITERS):
-        if hi - lo <= EPS * 10.0:
+def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt,
+               wc0, wr0, av0, pre0, wc, wr, wt, wrt, av, pre, lim, make,
+               lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff):
+    """Make up to `need` finishing on or before t, in lots planned backward: for f = t, t-1, ...
+    the largest lot (<= what is still needed) that finishes on f, until covered or max_lots.
+    Starts from wc0/wr0 (av0/pre0 their ATP and prefix sums); leaves the state after the lots
+    in wc/wr (av/pre refreshed). Logs lots (lot_f, lot_make) and draws (dl: lot of a draw).
+    Returns (made, n_lots, n_draws)."""
+    wc[:, :] = wc0
+    wr[:, :] = wr0
+    av[:, :] = av0
+    pre[:, :] = pre0
+    maxd = dk.shape[0] // max_lots
+    made = 0.0
+    nl = 0
+    nd = 0
+    for f in range(t, -1, -1):
+        rem = need - made
+        if rem <= EPS or nl >= max_lots:
             break
-        mid = 0.5 * (lo + hi)
-        _restore(wcum, wrem, wcum0, wrem0)
-        ok, _ = plan_lot_nb(f, mid, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wcum, wrem, make,
-                            False, dk, de, dr, db, dq, fi, ff)
-        if ok:
-            lo = mid
-        else:
-            hi = mid
-    # the bisection ends a hair below the true maximum; prefer a round value that still fits
-    for digits in (6, 9):
-        c = round(hi, digits)
-        if c > lo and c <= hi:
-            _restore(wcum, wrem, wcum0, wrem0)
-            ok, _ = plan_lot_nb(f, c, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wcum, wrem, make,
-                                False, dk, de, dr, db, dq, fi, ff)
-            if ok:
-                lo = c
-                break
-    ex[f] = lo
-    return lo
-
-
-@njit(cache=True, nogil=True)
-def _earliest_for(target, t_lo, t_hi, cal, avr, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use,
-                  slot_lt, av, pre, lim, wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff, made_ok):
-    """Earliest open bucket t in [t_lo, t_hi] where root stock at t plus one lot finishing on some
-    f <= t covers `target`. Returns (t, f, made qty); f = -1 when stock alone covers it.
-    The latest such f is chosen (just in time). made_ok False: stock only."""
-    best_ub = 0.0
-    next_f = 0
-    for t in range(t_lo, t_hi + 1):
-        stock = avr[t]
-        if stock > target:
-            stock = target
-        need = target - stock
-        if cal.shape[0] > 0 and not cal[t]:
+        u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+        hi = u if u < rem else rem
+        if hi <= EPS:
             continue
-        if need <= EPS:
-            return t, -1, 0.0
-        if not made_ok:
-            continue
-        while next_f <= t:
-            u = _bound_at(next_f, ub, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
-            if u > best_ub:
-                best_ub = u
-            next_f += 1
-        if best_ub < need - EPS:
-            continue
-        for f in range(t, -1, -1):
-            if ub[f] < need - EPS:
+        wt[:, :] = wc
+        wrt[:, :] = wr
+        ok, n = plan_lot_nb(f, hi, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, True,
+                            dk[nd:nd + maxd], de[nd:nd + maxd], dr[nd:nd + maxd], db[nd:nd + maxd], dq[nd:nd + maxd], fi, ff)
+        x = hi
+        if not ok:
+            # shared components make the bound optimistic: bisect on the lot size
+            lo = 0.0
+            for _ in range(BISECT_ITERS):
+                if hi - lo <= EPS * 10.0:
+                    break
+                mid = 0.5 * (lo + hi)
+                wt[:, :] = wc
+                wrt[:, :] = wr
+                ok, n = plan_lot_nb(f, mid, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make,
+                                    False, dk, de, dr, db, dq, fi, ff)
+                if ok:
+                    lo = mid
+                else:
+                    hi = mid
+            # the bisection ends a hair below the true maximum; prefer a round value that fits
+            for digits in (6, 9):
+                c = round(hi, digits)
+                if c > lo and c <= hi:
+                    wt[:, :] = wc
+                    wrt[:, :] = wr
+                    ok, n = plan_lot_nb(f, c, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt,
+                                        make, False, dk, de, dr, db, dq, fi, ff)
+                    if ok:
+                        lo = c
+                        break
+            x = lo
+            if x <= EPS:
                 continue
-            e = _exact_at(f, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, av, pre, lim,
-                          wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff)
-            if e >= need - EPS:
-                return t, f, need
-    return -1, -1, 0.0
+            wt[:, :] = wc
+            wrt[:, :] = wr
+            ok, n = plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, True,
+                                dk[nd:nd + maxd], de[nd:nd + maxd], dr[nd:nd + maxd], db[nd:nd + maxd],
+                                dq[nd:nd + maxd], fi, ff)
+            if not ok:
+                continue
+        # accept the lot
+        wc[:, :] = wt
+        wr[:, :] = wrt
+        refresh_nb(wc, wr, slot_lt, av, pre)
+        lot_f[nl] = f
+        lot_make[nl, :] = make
+        for k in range(nd, nd + n):
+            dl[k] = nl
+        nd += n
+        nl += 1
+        made += x
+    return made, nl, nd
 
 
 @njit(cache=True, nogil=True)
-def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_partial, made_ok, rt,
+def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_partial, max_lots, rt,
                       ent_int, ent_qty, eres_rslot, eres_use, slot_il, slot_lt, rslot_res):
     """Capable-to-promise for one request on one root item-location (no commitment).
 
     cum: float64[N, H] cumulative positions; il_lt: replenishment lead time per item-location;
     cap, used: float64[R, H] resource capacity and capacity used; root: item-location code;
     cal: bool[H] open days of the root location (empty: all open); qty, req, last: quantity,
-    requested bucket and last acceptable bucket; rt: the root's row of the root table
-    (entry, slot and resource-slot ranges, most plan draws); made_ok False: inside the time
-    fence everywhere (stock only).
+    requested bucket and last acceptable bucket; max_lots: most root lots (0: stock only);
+    rt: the root's row of the root table (entry, slot and resource-slot ranges, most draws
+    per lot).
 
-    Returns (status, t, f, ef, stock_qty, made_qty, n_draws, d_kind, d_ent, d_ref, d_bucket,
-    d_qty, make, fail_i, fail_f): delivery bucket t (-1: none), root lot finish f (-1: no lot),
-    earliest full bucket ef over the horizon (-1: none), the plan's draws (d_ref: slot for
-    stock, resource slot for capacity), the lot quantity per entry, and the binding
-    constraint (fail_i[0] a reason code, B_NONE when on time and in full).
+    Returns (status, t, ef, stock_qty, made_qty, n_lots, n_draws, lot_f, lot_make, d_kind,
+    d_ent, d_ref, d_bucket, d_qty, d_lot, fail_i, fail_f): delivery bucket t (-1: none),
+    earliest full bucket ef over the horizon (-1: none), the root's stock used at t and the
+    quantity made, the lots (finish bucket, quantity per entry), the draws (d_ref: slot for
+    stock, resource slot for capacity) and the binding constraint (fail_i[0] a reason code,
+    B_NONE when on time and in full).
     """
     H = cum.shape[1]
     e0, n_ent = rt[R_E0], rt[R_E1] - rt[R_E0]
     s0, S = rt[R_S0], rt[R_S1] - rt[R_S0]
     q0, Q = rt[R_Q0], rt[R_Q1] - rt[R_Q0]
+    L = max_lots if max_lots > 0 else 1
     maxd = rt[R_MAXD]
     slt = slot_lt[s0:s0 + S]
-    wcum0 = np.empty((S, H))
-    av = np.empty((S, H))
+    wc0 = np.empty((S, H))
     for i in range(S):
-        wcum0[i, :] = cum[slot_il[s0 + i]]
-        availability_1d_nb(wcum0[i], slt[i], 0, av[i])
-    wrem0 = np.empty((Q, H))
-    pre = np.zeros((Q, H + 1))
+        wc0[i, :] = cum[slot_il[s0 + i]]
+    wr0 = np.empty((Q, H))
     for i in range(Q):
         r = rslot_res[q0 + i]
-        acc = 0.0
         for d in range(H):
             v = cap[r, d] - used[r, d]
-            if v < 0.0:
-                v = 0.0
-            wrem0[i, d] = v
-            acc += v
-            pre[i, d + 1] = acc
-    wcum = np.empty((S, H))
-    wrem = np.empty((Q, H))
+            wr0[i, d] = v if v > 0.0 else 0.0
+    av0 = np.empty((S, H))
+    pre0 = np.empty((Q, H + 1))
+    refresh_nb(wc0, wr0, slt, av0, pre0)
+    wc = np.empty((S, H))
+    wr = np.empty((Q, H))
+    wt = np.empty((S, H))
+    wrt = np.empty((Q, H))
+    av = np.empty((S, H))
+    pre = np.empty((Q, H + 1))
     avr = np.empty(H)
     availability_1d_nb(cum[root], il_lt[root], 0, avr)
-    ub = np.full(H, -1.0)
-    ex = np.full(H, -1.0)
     lim = np.empty(n_ent)
     make = np.zeros(n_ent)
-    dk = np.empty(maxd, dtype=np.int8)
-    de = np.empty(maxd, dtype=np.int64)
-    dr = np.empty(maxd, dtype=np.int64)
-    db = np.empty(maxd, dtype=np.int64)
-    dq = np.empty(maxd)
+    lot_f = np.full(L, -1, dtype=np.int64)
+    lot_make = np.zeros((L, n_ent))
+    dk = np.empty(maxd * L, dtype=np.int8)
+    de = np.empty(maxd * L, dtype=np.int64)
+    dr = np.empty(maxd * L, dtype=np.int64)
+    db = np.empty(maxd * L, dtype=np.int64)
+    dq = np.empty(maxd * L)
+    dl = np.empty(maxd * L, dtype=np.int64)
     fi = np.zeros(N_FAIL_I, dtype=np.int64)
     ff = np.zeros(N_FAIL_F)
-    # 1. the whole quantity within [req, last]
-    t, f, need = _earliest_for(qty, req, last, cal, avr, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use,
-                               slt, av, pre, lim, wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff, made_ok)
+
+    # 1. the whole quantity: the earliest open day in [req, last] (then, for the answer's
+    # earliest full date, in (last, H)) where stock plus lots finishing by then cover it
+    t = -1
+    ef = -1
     target = qty
-    ef = t
-    if t < 0 and last + 1 < H:
-        ef, _, _ = _earliest_for(qty, last + 1, H - 1, cal, avr, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot,
-                                 eres_use, slt, av, pre, lim, wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff,
-                                 made_ok)
+    for pass_ in range(2):
+        lo_t, hi_t = (req, last) if pass_ == 0 else (last + 1, H - 1)
+        for u in range(lo_t, hi_t + 1):
+            if cal.shape[0] > 0 and not cal[u]:
+                continue
+            need = qty - (avr[u] if avr[u] < qty else qty)
+            if need > EPS:
+                if max_lots <= 0:
+                    continue
+                if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim) < need - EPS:
+                    continue
+                m, _, _ = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
+                                     pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq, dl,
+                                     fi, ff)
+                if m < need - EPS:
+                    continue
+            ef = u
+            break
+        if ef >= 0:
+            if pass_ == 0:
+                t = ef
+            break
     lo = -1  # last open bucket in the window
     for b in range(last, req - 1, -1):
         if cal.shape[0] == 0 or cal[b]:
             lo = b
             break
-    # 2. the best part within the window
-    if t < 0 and allow_partial and lo >= 0:
-        base = avr[lo] if avr[lo] < qty else qty
-        best = 0.0
-        if made_ok:
-            for g in range(lo, -1, -1):
-                u = _bound_at(g, ub, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
-                if u > qty - base:
-                    u = qty - base
-                if u > best + EPS:
-                    e = _exact_at(g, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, av, pre, lim,
-                                  wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq, fi, ff)
-                    if e > best:
-                        best = e
-        target = base + best
-        if target > qty:
-            target = qty
-        if target > EPS:
-            t, f, need = _earliest_for(target, req, lo, cal, avr, qty, ub, ex, e0, n_ent, ent_int, ent_qty, eres_rslot,
-                                       eres_use, slt, av, pre, lim, wcum, wrem, wcum0, wrem0, make, dk, de, dr, db, dq,
-                                       fi, ff, made_ok)
+    # 2. the best part within the window: what stock and lots make by its last open day,
+    # promised on the earliest open day that reaches it
     if t < 0:
         target = 0.0
+        if allow_partial and lo >= 0:
+            base = avr[lo] if avr[lo] < qty else qty
+            best = 0.0
+            if max_lots > 0 and qty - base > EPS:
+                best, _, _ = make_by_nb(lo, qty - base, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0,
+                                        wr0, av0, pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de,
+                                        dr, db, dq, dl, fi, ff)
+            target = base + best
+            if target > EPS:
+                for u in range(req, lo + 1):
+                    if cal.shape[0] > 0 and not cal[u]:
+                        continue
+                    need = target - (avr[u] if avr[u] < target else target)
+                    if need > EPS:
+                        if max_lots <= 0:
+                            continue
+                        if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0,
+                                        lim) < need - EPS:
+                            continue
+                        m, _, _ = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0,
+                                             wr0, av0, pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk,
+                                             de, dr, db, dq, dl, fi, ff)
+                        if m < need - EPS:
+                            continue
+                    t = u
+                    break
+                if t < 0:
+                    t = lo
+            else:
+                target = 0.0
     if t >= 0 and target >= qty - EPS:
         status = _FULL if t == req else _LATE
     elif t >= 0:
         status = _PARTIAL
     else:
         status = _SHORT
-    # 3. the binding constraint: why not the whole quantity by the requested date (late) or
-    # by the last acceptable date (short): plan the missing quantity in one lot at the most
-    # promising finish date and report the first constraint that fails
+        target = 0.0
+    # 3. the binding constraint: why not the whole quantity by the requested day (late) or by
+    # the last acceptable day (short): after the lots that fit, plan the rest in one more lot
+    # at the most promising finish day and report the first constraint that fails
     for i in range(N_FAIL_I):
         fi[i] = 0
     ff[0] = 0.0
@@ -410,50 +451,49 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
         bt = req if status == _LATE else (lo if lo >= 0 else req)
         if lo < 0 or (cal.shape[0] > 0 and not cal[bt] and avr[bt] >= qty - EPS):
             fi[0] = B_CALENDAR
+        elif max_lots <= 0:
+            fi[0] = B_LEAD_TIME
+            fi[1] = 0
+            fi[2] = -1
+            fi[3] = bt
+            fi[4] = bt
+            fi[5] = bt
+            ff[0] = qty - (avr[bt] if avr[bt] < qty else qty)
         else:
-            st = avr[bt] if avr[bt] < qty else qty
-            nb = qty - st
+            nb_ = qty - (avr[bt] if avr[bt] < qty else qty)
+            m, _, _ = make_by_nb(bt, nb_, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
+                                 pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq, dl,
+                                 fi, ff)
+            rest = nb_ - m
             fb = bt
             ubest = -1.0
-            if made_ok:
-                for g in range(bt, -1, -1):
-                    u = _bound_at(g, ub, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
-                    if u > ubest + EPS:
-                        ubest = u
-                        fb = g
-                _restore(wcum, wrem, wcum0, wrem0)
-                ok, _ = plan_lot_nb(fb, nb, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wcum, wrem, make,
+            for g in range(bt, -1, -1):
+                u_ = lot_bound_nb(g, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+                if u_ > ubest + EPS:
+                    ubest = u_
+                    fb = g
+            ok = True
+            if rest > EPS:
+                wt[:, :] = wc
+                wrt[:, :] = wr
+                ok, _ = plan_lot_nb(fb, rest, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wt, wrt, make,
                                     False, dk, de, dr, db, dq, fi, ff)
-                if ok:
-                    fi[0] = B_CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else B_NONE
-            else:
-                fi[0] = B_LEAD_TIME
-                fi[1] = 0
-                fi[2] = -1
-                fi[3] = bt
-                fi[4] = bt
-                fi[5] = bt
-                ff[0] = nb
+            if ok:
+                fi[0] = B_CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else B_NONE
     # 4. the plan for the answer, logged
-    n = 0
+    nl = 0
+    nd = 0
     made = 0.0
-    if t >= 0 and f >= 0 and need > EPS:
-        _restore(wcum, wrem, wcum0, wrem0)
-        fi2 = np.zeros(N_FAIL_I, dtype=np.int64)
-        ff2 = np.zeros(N_FAIL_F)
-        ok, n = plan_lot_nb(f, need, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wcum, wrem, make,
-                            True, dk, de, dr, db, dq, fi2, ff2)
-        made = need
-        if not ok:  # cannot happen: the same plan was verified; report nothing rather than a broken plan
-            return _SHORT, -1, -1, ef, 0.0, 0.0, 0, dk, de, dr, db, dq, make, fi, ff
-    else:
-        f = -1
-        for j in range(n_ent):
-            make[j] = 0.0
+    if t >= 0:
+        need = target - (avr[t] if avr[t] < target else target)
+        if need > EPS:
+            made, nl, nd = make_by_nb(t, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0,
+                                      av0, pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db,
+                                      dq, dl, np.zeros(N_FAIL_I, dtype=np.int64), np.zeros(N_FAIL_F))
     stock = target - made
     if stock < 0.0:
         stock = 0.0
-    return status, t, f, ef, stock, made, n, dk, de, dr, db, dq, make, fi, ff
+    return status, t, ef, stock, made, nl, nd, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff
 
 
 @njit(cache=True, nogil=True)

@@ -33,6 +33,7 @@ LOC = "L"
 
 # codes as the kernels return them
 B_NONE, B_LEAD_TIME, B_CALENDAR, B_CAPACITY, B_MATERIAL = 0, 2, 3, 8, 9
+MAX_LOTS = 32
 
 
 # ---------------------------------------------------------------- the reference
@@ -125,10 +126,7 @@ class Reference:
                         break
         return True, None, draws, make
 
-    def try_lot(self, root, f, x):
-        return self.plan_lot(root, f, x, copy.deepcopy(self.cum), copy.deepcopy(self.rem))
-
-    def bound(self, item, f):
+    def bound(self, item, f, cum, rem):
         """What one lot could make if no component were shared (optimistic)."""
         if item not in self.bills:
             return 0.0
@@ -139,75 +137,98 @@ class Reference:
         lim = INF
         for r, u in res:
             if u > EPS:
-                lim = min(lim, sum(self.rem[r][a:b + 1]) / u)
+                lim = min(lim, sum(rem[r][a:b + 1]) / u)
         s = f - lt
         for c, q in comps:
             if q > EPS and lim > 0:
-                lim = min(lim, (avail(self.cum.get(c), self.lt.get(c, -1), s) + self.bound(c, s)) / q)
+                lim = min(lim, (avail(cum.get(c), self.lt.get(c, -1), s) + self.bound(c, s, cum, rem)) / q)
         return lim
 
-    def exact(self, root, f, qty):
-        hi = min(self.bound(root, f), qty)
-        if hi <= EPS:
-            return 0.0
-        if self.try_lot(root, f, hi)[0]:
+    def lot_max(self, root, f, hi, cum, rem):
+        """The largest lot (<= hi) finishing on f: the bound, else bisection."""
+        def fits(x):
+            return self.plan_lot(root, f, x, copy.deepcopy(cum), copy.deepcopy(rem))[0]
+
+        if fits(hi):
             return hi
         lo = 0.0
         for _ in range(60):
             if hi - lo <= EPS * 10:
                 break
             mid = 0.5 * (lo + hi)
-            if self.try_lot(root, f, mid)[0]:
+            if fits(mid):
                 lo = mid
             else:
                 hi = mid
         for digits in (6, 9):
             c = round(hi, digits)
-            if lo < c <= hi and self.try_lot(root, f, c)[0]:
+            if lo < c <= hi and fits(c):
                 return c
         return lo
 
-    def promise(self, root, qty, req, last, allow_partial):
-        """(status, t, qty, f, binding code): brute force over delivery days and lot finishes."""
-        ex = {}
+    def make_by(self, root, t, need, cum, rem):
+        """Lots finishing on t, t-1, ... each as large as fits, until `need` is made
+        (modifies cum and rem). Returns (made, [(finish, qty)])."""
+        made, lots = 0.0, []
+        for f in range(t, -1, -1):
+            if need - made <= EPS or len(lots) >= MAX_LOTS:
+                break
+            hi = min(self.bound(root, f, cum, rem), need - made)
+            if hi <= EPS:
+                continue
+            x = self.lot_max(root, f, hi, cum, rem)
+            if x <= EPS:
+                continue
+            ok, *_ = self.plan_lot(root, f, x, cum, rem)
+            assert ok
+            made += x
+            lots.append((f, x))
+        return made, lots
 
-        def exact(f):
-            if f not in ex:
-                ex[f] = self.exact(root, f, qty)
-            return ex[f]
+    def made(self, root, t, need):
+        return self.make_by(root, t, need, copy.deepcopy(self.cum), copy.deepcopy(self.rem))
+
+    def promise(self, root, qty, req, last, allow_partial):
+        """(status, t, qty, lots, binding code): brute force over the delivery days."""
+        def stock(t, target):
+            return min(target, avail(self.cum[root], self.lt[root], t))
 
         def earliest(target, lo, hi):
             for t in range(lo, hi + 1):
-                need = target - min(target, avail(self.cum[root], self.lt[root], t))
-                if need <= EPS:
-                    return t, -1, 0.0
-                for f in range(t, -1, -1):
-                    if exact(f) >= need - EPS:
-                        return t, f, need
-            return -1, -1, 0.0
+                need = target - stock(t, target)
+                if need <= EPS or self.made(root, t, need)[0] >= need - EPS:
+                    return t
+            return -1
 
-        t, f, need = earliest(qty, req, last)
+        t = earliest(qty, req, last)
         target = qty
-        if t < 0 and allow_partial:
-            base = min(qty, avail(self.cum[root], self.lt[root], last))
-            best = max(exact(g) for g in range(last + 1))
-            target = min(qty, base + best)
-            if target > EPS:
-                t, f, need = earliest(target, req, last)
         if t < 0:
-            return Status.SHORT, -1, 0.0, -1, self.binding(root, qty, req, last, Status.SHORT)
+            target = 0.0
+            if allow_partial:
+                base = stock(last, qty)
+                target = base + (self.made(root, last, qty - base)[0] if qty - base > EPS else 0.0)
+                t = earliest(target, req, last) if target > EPS else -1
+        if t < 0:
+            return Status.SHORT, -1, 0.0, [], self.binding(root, qty, req, last, Status.SHORT)
         status = (Status.FULL if t == req else Status.LATE) if target >= qty - EPS else Status.PARTIAL
-        return status, t, target, f if need > EPS else -1, self.binding(root, qty, req, last, status)
+        need = target - stock(t, target)
+        lots = self.made(root, t, need)[1] if need > EPS else []
+        return status, t, target, lots, self.binding(root, qty, req, last, status)
 
     def binding(self, root, qty, req, last, status):
+        """After the lots that fit by the day that matters, the first constraint one more lot
+        for the rest fails on (at the finish day with the best one-lot bound, latest on ties)."""
         if status is Status.FULL:
             return B_NONE
         bt = req if status is Status.LATE else last
         need = qty - min(qty, avail(self.cum[root], self.lt[root], bt))
-        ub = [self.bound(root, g) for g in range(bt + 1)]
-        best = max(ub)
-        fb = max(g for g in range(bt + 1) if ub[g] >= best - EPS)
-        ok, fail, _, _ = self.try_lot(root, fb, need)
+        cum, rem = copy.deepcopy(self.cum), copy.deepcopy(self.rem)
+        made, _ = self.make_by(root, bt, need, cum, rem)
+        ub = [self.bound(root, g, cum, rem) for g in range(bt + 1)]
+        fb = max(g for g in range(bt + 1) if ub[g] >= max(ub) - EPS)
+        if need - made <= EPS:
+            return B_NONE
+        ok, fail, _, _ = self.plan_lot(root, fb, need - made, cum, rem)
         return B_NONE if ok else fail[0]
 
 
@@ -251,11 +272,11 @@ def plants(draw):
             supply.append((item, draw(st.integers(0, H - 1)), float(draw(st.integers(0, 40)))))
     demand = [(draw(st.sampled_from(ITEMS)), draw(st.integers(0, H - 1)), float(draw(st.integers(1, 10))))
               for _ in range(draw(st.integers(0, 2)))]
-    caps = {r: [float(draw(st.sampled_from([0, 5, 10, 20, 20]))) for _ in range(H)] for r in ("R1", "R2")}
+    caps = {r: [float(draw(st.sampled_from([0, 2, 5, 5, 10]))) for _ in range(H)] for r in ("R1", "R2")}
     fence = draw(st.sampled_from([0, 0, 0, 3, 6]))
     f_lt = draw(st.sampled_from([None, None, 4, 9]))
     requests = draw(st.lists(
-        st.tuples(st.sampled_from(["A", "A", "A", "B", "C"]), st.integers(1, 40), st.integers(0, H - 1),
+        st.tuples(st.sampled_from(["A", "A", "A", "B", "C"]), st.integers(1, 50), st.integers(0, H - 1),
                   st.sampled_from([None, 0, 3]), st.sampled_from([True, True, False])),
         min_size=1, max_size=3))
     return dict(bills=bills, supply=supply, demand=demand, caps=caps, fence=fence, f_lt=f_lt, requests=requests)
@@ -326,11 +347,14 @@ def test_kernel_equals_reference_and_respects_supply(plant):
             continue
         last = H - 1 if max_late is None else min(H - 1, req + max_late)
         ref = reference(snap, state, plant)
-        r_status, r_t, r_qty, r_f, r_bind = ref.promise(item, float(qty), req, last, partial)
+        r_status, r_t, r_qty, r_lots, r_bind = ref.promise(item, float(qty), req, last, partial)
         p = ctp.plan(snap, state, request)
         assert p.status is r_status, (p, r_status)
-        assert p.t == r_t and p.f == r_f
+        assert p.t == r_t
         assert abs(p.qty - r_qty) <= 1e-6
+        lots = [(int(p.lot_f[k]), float(p.lot_make[k, 0])) for k in range(p.n_lots)]
+        assert [f for f, _ in lots] == [f for f, _ in r_lots]
+        np.testing.assert_allclose([x for _, x in lots], [x for _, x in r_lots], atol=1e-6)
         assert int(p.fail_i[0]) == r_bind
         # commit through the public path; check consumption against what exists
         keep = nonneg_positions(snap, state)
@@ -340,16 +364,15 @@ def test_kernel_equals_reference_and_respects_supply(plant):
             promises.append(q)
         assert np.all(state.cum[keep] >= -1e-7), "a component or the item was promised beyond its supply"
         assert np.all(state.extras["capacity"] <= cap + 1e-7), "capacity was promised beyond what exists"
-        if q.draws is not None and q.status is not Status.SHORT and q.details["ctp"].get("made_qty", 0) > 0:
-            # the reference's own plan leads to the same state
-            ok, _, rdraws, _ = ref.plan_lot(item, r_f, q.details["ctp"]["made_qty"], ref.cum, ref.rem)
-            assert ok
-            for kind, key, b, x in rdraws:
-                if kind == "stock":
+        if q.draws is not None and q.details and q.details["ctp"].get("made_qty", 0) > 0:
+            # the reference's own lots lead to the same component and capacity state
+            ref.make_by(item, r_t, q.details["ctp"]["made_qty"], ref.cum, ref.rem)
+            for key in ITEMS:
+                if key != item:
                     np.testing.assert_allclose(ref.cum[key], state.cum[snap.il_of(key, LOC)], atol=1e-7)
-                else:
-                    r = m.resource_index[(key, LOC)]
-                    np.testing.assert_allclose(ref.rem[key], np.maximum(cap[r] - state.extras["capacity"][r], 0), atol=1e-7)
+            for key in ("R1", "R2"):
+                r = m.resource_index[(key, LOC)]
+                np.testing.assert_allclose(ref.rem[key], np.maximum(cap[r] - state.extras["capacity"][r], 0), atol=1e-7)
         # replaying the stored reservation on the state before gives the same state
         if q.committed:
             replay = before.copy()

@@ -123,10 +123,11 @@ def test_on_time_when_everything_is_there(make_snap):
 
 
 def test_material_binds_shared_bolt(make_snap):
-    """Only 32 bolts until 100 more arrive on day 20. 10 made bikes need 20 bolts for frames
-    (day 6) and 20 for wheels (day 7): the frames take 20, the wheels find 12. The whole 15 is
-    possible once the wheels' bolts can come from the receipt: wheel bolts on day f-3 >= 20,
-    so f = 23 (frames still take theirs from stock on day 19)."""
+    """Only 32 bolts until 100 more arrive on day 20. A made bike needs 2 bolts for its frame
+    (taken on f-4) and 2 for its wheels (on f-3): 32 bolts make 8 bikes, in one lot finishing
+    on day 10; nothing is left for the other 2 (their frames would need 4 bolts on day 6).
+    The whole 15 is possible once the wheels' bolts come from the receipt: f - 3 >= 20, so
+    f = 23 (the frames still take 20 from stock on day 19, leaving 12 until the receipt)."""
     snap = make_snap(bolt=32.0, bolt_receipt=(20, 100.0))
     st = snap.new_state()
     p = promising.promise(snap, st, bike(15, 10))
@@ -135,7 +136,8 @@ def test_material_binds_shared_bolt(make_snap):
     assert p.earliest_full_date == day(23)
     b = p.details["ctp"]["binding"]
     assert (b["constraint"], b["item"], b["parent"], b["date"], b["needed"], b["available"]) == (
-        "material", "BOLT", "WHEEL", "2026-01-08", 20.0, 12.0)
+        "material", "BOLT", "FRAME", "2026-01-07", 4.0, 0.0)
+    assert p.details["ctp"]["root_lots"] == [{"finish": "2026-01-24", "qty": 10.0}]
     # within three days late at most: 4 bolts per made bike, 32 bolts -> 8 bikes + 5 in stock
     p = promising.promise(snap, st, bike(15, 10, max_late_days=3))
     assert p.status is Status.PARTIAL and p.reason is Reason.MATERIAL
@@ -144,31 +146,34 @@ def test_material_binds_shared_bolt(make_snap):
 
 
 def test_capacity_binds_assembly(make_snap):
-    """Assembly runs 4 h a day until day 11, 10 h from day 12. By day 10 the window (days 8
-    and 9) gives 8 h for the 10 bikes to make; a lot finishing on day 13 uses day 12 alone."""
-    snap = make_snap(assy=lambda d: 4.0 if d < 12 else 10.0)
+    """Assembly is shut until day 7, runs 4 h a day on days 8-11 and 10 h from day 12.
+    15 bikes on day 10 (10 to make): a lot finishing on day 10 assembles on days 8-9 (8 h,
+    8 bikes); earlier lots find no hours. By day 11 a lot finishing on 11 takes days 10 and 9
+    (8 bikes) and one finishing on 10 takes the 4 h of day 8 (2 bikes needed): late by a day."""
+    snap = make_snap(assy=lambda d: 0.0 if d < 8 else (4.0 if d < 12 else 10.0))
     st = snap.new_state()
     p = promising.promise(snap, st, bike(15, 10), commit=True)
     assert p.status is Status.LATE and p.reason is Reason.CAPACITY
-    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(13), 15.0)]
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(11), 15.0)]
+    assert p.details["ctp"]["root_lots"] == [{"finish": "2026-01-12", "qty": 8.0}, {"finish": "2026-01-11", "qty": 2.0}]
+    assert {d for d in draws(p) if d[1] == "ASSY"} == {
+        ("capacity", "ASSY", day(10), 4.0), ("capacity", "ASSY", day(9), 4.0), ("capacity", "ASSY", day(8), 2.0)}
+    # why not on day 10: after the 8 that fit, the other 2 find no assembly hours
     b = p.details["ctp"]["binding"]
     assert (b["resource"], b["first_day"], b["last_day"], b["needed"], b["available"]) == (
-        "ASSY", "2026-01-09", "2026-01-10", 10.0, 8.0)
-    assert ("capacity", "ASSY", day(12), 10.0) in draws(p)
-    # a second order competes for the same hours: 5 bikes on day 13. No stock left; the lot
-    # finishing on 13 would have day 11 (4 h) and day 12 (used up); the one finishing on 12
-    # has days 10 and 11 (8 h): on time, day 11 first.
+        "ASSY", "2026-01-09", "2026-01-10", 2.0, 0.0)
+    # a second order competes for the same hours: 5 bikes on day 13. The stock is promised
+    # away; a lot finishing on day 13 assembles on day 12 (10 h free): on time
     q = promising.promise(snap, st, bike(5, 13), commit=True)
     assert q.status is Status.FULL
-    assert q.details["ctp"]["lot_finish"] == "2026-01-13"
-    assert {d for d in draws(q) if d[1] == "ASSY"} == {("capacity", "ASSY", day(11), 4.0), ("capacity", "ASSY", day(10), 1.0)}
+    assert q.details["ctp"]["root_lots"] == [{"finish": "2026-01-14", "qty": 5.0}]
+    assert {d for d in draws(q) if d[1] == "ASSY"} == {("capacity", "ASSY", day(12), 5.0)}
     rep = capacity_report(snap, st, "ASSY", "P1")
-    assert rep["used"].to_list()[10:13] == [1.0, 4.0, 10.0]
-    # 20 bikes on day 10, not later: the stock is promised away; the best lot finishes on
-    # day 10 and assembles on days 8 and 9 (still free, 4 h each): 8 bikes
+    assert rep["used"].to_list()[7:14] == [0.0, 2.0, 4.0, 4.0, 0.0, 5.0, 0.0]
+    # 20 bikes on day 10, not later: only the 2 h left on day 8 remain before day 10
     r = promising.promise(snap, st, bike(20, 10, max_late_days=0))
     assert r.status is Status.PARTIAL and r.reason is Reason.CAPACITY
-    assert [(ln.date, ln.qty) for ln in r.lines] == [(day(10), 8.0)]
+    assert [(ln.date, ln.qty) for ln in r.lines] == [(day(10), 2.0)]
 
 
 def test_lead_time_binds(make_snap):
