@@ -93,7 +93,10 @@ class Jobs:
             job.status = "failed"
             job.error = f"{type(exc).__name__}: {exc}"
             job.message = "failed"
-            traceback.print_exc()
+            from promessa.errors import PromessaError
+
+            if not isinstance(exc, PromessaError):
+                traceback.print_exc()
         finally:
             job.finished_at = dt.datetime.now(dt.timezone.utc)
 

@@ -1,0 +1,75 @@
+"""The command line (reschedule, whatif) and the reports on the generated tiny network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from promessa.cli import main
+from scenarios.cli import parse_rule
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    from supplydata import generate
+
+    path = tmp_path_factory.mktemp("net")
+    generate(path, seed=11, size="tiny")
+    return path
+
+
+def test_parse_rule():
+    assert parse_rule("win:demand_class=key_account,retail;priority_at_most=2") == {
+        "strategy": "win", "demand_class": ["key_account", "retail"], "priority_at_most": "2"}
+    assert parse_rule("lose") == {"strategy": "lose"}
+
+
+def test_reschedule_command(net, tmp_path, capsys):
+    out = tmp_path / "lines.parquet"
+    rc = main(["reschedule", "--snapshot", str(net), "--rule", "win:demand_class=key_account", "--within", "fair_share",
+               "--out", str(out), "--json", "--quiet"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"]["lines"] == 200
+    import polars as pl
+
+    assert pl.read_parquet(out).height == 200
+    assert main(["reschedule", "--snapshot", str(net), "--apply", "--quiet"]) == 2  # --apply needs --db
+
+
+def test_whatif_command_writes_html_png_json(net, tmp_path, capsys):
+    sc = tmp_path / "s.yaml"
+    sc.write_text("scenarios:\n  - name: late\n    changes: [{type: delay_receipts, days: 10}]\n"
+                  "  - name: out\n    changes: [{type: node_out, location: DC01, date_to: 2026-01-20}]\n")
+    rc = main(["whatif", str(sc), "--snapshot", str(net), "--html", str(tmp_path / "r.html"), "--png", str(tmp_path / "r.png"),
+               "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "late" in printed.out and "[100%]" in printed.err  # progress on stderr
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("data:image/png;base64,") == 3  # KPIs + one ATP figure per scenario
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert [s["name"] for s in rep["scenarios"]] == ["late", "out"]
+
+
+def test_whatif_on_an_order_book(net, tmp_path, capsys):
+    from orderbook.schemas import OrderCreate
+    from orderbook.service import OrderService
+    from orderbook.settings import Settings
+    from orderbook.store import open_store
+    from supplydata import load_snapshot
+
+    db = tmp_path / "b.sqlite"
+    snap = load_snapshot(net)
+    store = open_store(str(db))
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    item, loc = snap.il_name(0)
+    svc.capture(OrderCreate.model_validate({"customer": "C1", "lines": [
+        {"item": item, "qty": 2, "requested_date": snap.as_of.isoformat(), "location": loc}]}), actor="t")
+    store.close()
+    sc = tmp_path / "s.json"
+    sc.write_text(json.dumps({"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}))
+    assert main(["whatif", str(sc), "--snapshot", str(net), "--db", str(db), "--quiet"]) == 0
+    assert main(["reschedule", "--snapshot", str(net), "--db", str(db), "--apply", "--quiet"]) == 0
