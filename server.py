@@ -471,12 +471,16 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
         store = open_store(settings.db, pg_schema=settings.pg_schema)
+        preset = set(vars(app.state).get("_state", {}))
         try:
             svc = OrderService(snap, store, settings, metrics=app.state.metrics)
             _warm_up(svc)
             app.state.service = svc
             yield
         finally:
+            # forget what was built over this service (e.g. a monitor cached by a package router)
+            for name in set(vars(app.state).get("_state", {})) - preset - {"settings", "metrics"}:
+                delattr(app.state, name)
             store.close()
 
     app = FastAPI(
@@ -491,10 +495,37 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
     app.state.metrics = Metrics()
     for r in (availability, orders, imports, ops):
         app.include_router(r)
+    for r in _package_routers():
+        app.include_router(r)
     _install_handlers(app)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+#: Routers other packages contribute ("module:attribute"); mounted when the module exists. They
+#: reach the order service through ``request.app.state.service``.
+PACKAGE_ROUTERS = (
+    "monitoring.api:router",   # jeopardy, exceptions, reports, planner console
+    "scenarios.api:router",    # what-if, backlog rescheduling
+    "supplydata.api:router",   # snapshot status and refresh
+)
+
+
+def _package_routers() -> list[APIRouter]:
+    import importlib
+
+    out = []
+    for spec in PACKAGE_ROUTERS:
+        module, _, attr = spec.partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name in (module, module.rsplit(".", 1)[0]):
+                continue  # that package has no API (yet)
+            raise
+        out.append(getattr(mod, attr))
+    return out
 
 
 def _warm_up(svc: OrderService) -> None:

@@ -48,7 +48,7 @@ def _running_app():
 
 
 @schema.parametrize()
-@settings(max_examples=80, deadline=None, derandomize=True,
+@settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
     case.call_and_validate(checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
