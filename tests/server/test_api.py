@@ -406,3 +406,32 @@ def test_journal_endpoint(client):
     j = client.get("/v1/journal").json()
     assert j["last_seq"] == 2 and [(e["seq"], e["kind"], e["qty"]) for e in j["data"]] == [(1, "commit", 3.0), (2, "release", 3.0)]
     assert client.get("/v1/journal", params={"since": 1}).json()["data"][0]["seq"] == 2
+
+
+def test_change_moves_between_scheduled_backordered_and_on_hold(client):
+    o = order(client, [line("SCARCE", 30)])
+    oid = o["order_id"]
+    assert o["status"] == "scheduled"
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "qty": 45}]}, headers=CAP).json()
+    assert r["status"] == "backordered" and r["lines"][0]["promised_qty"] == 40.0  # 40 on hand
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "qty": 20}]}, headers=CAP).json()
+    assert r["status"] == "scheduled" and r["lines"][0]["promised_qty"] == 20.0
+    assert commitments(client)[("SCARCE", "DC-EAST")]["total"] == 20.0
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "unit_price": 0.5}]}, headers=CAP).json()
+    assert r["status"] == "on_hold" and "price override" in r["hold_reasons"][0]
+    r = client.post(f"/v1/orders/{oid}/approve", headers=ADMIN).json()
+    assert r["status"] == "scheduled"
+    # an approved price does not hold again; a new override does
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "requested_date": "2026-01-09"}]}, headers=CAP).json()
+    assert r["status"] == "scheduled"
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "unit_price": 0.4}]}, headers=CAP).json()
+    assert r["status"] == "on_hold"
+    # a change while on hold that removes the reason releases the hold
+    r = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "unit_price": 1.0}]}, headers=CAP).json()
+    assert r["status"] == "scheduled" and r["hold_reasons"] == []
+    trail = [(a["action"], a["from_status"], a["to_status"]) for a in client.get(f"/v1/orders/{oid}/audit").json()["data"]]
+    assert trail == [
+        ("capture", None, "captured"), ("promise", "captured", "scheduled"), ("change", "scheduled", "backordered"),
+        ("change", "backordered", "scheduled"), ("change", "scheduled", "on_hold"), ("approve", "on_hold", "scheduled"),
+        ("change", "scheduled", "scheduled"), ("change", "scheduled", "on_hold"), ("change", "on_hold", "scheduled"),
+    ]
