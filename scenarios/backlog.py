@@ -56,6 +56,13 @@ from scenarios import kernels as nb
 from scenarios.enums import Change, Exception_, Strategy
 from supplydata.snapshot import Snapshot, State
 
+# categorical result columns (cheap to build for a million lines; compare equal to plain strings)
+STRATEGY_DTYPE = pl.Enum([s.name.lower() for s in Strategy])
+CHANGE_DTYPE = pl.Enum([c.name.lower() for c in Change])
+STATUS_DTYPE = pl.Enum([s.name.lower() for s in Status])
+REASON_DTYPE = pl.Enum(list(dict.fromkeys(r.description for r in Reason)))
+EXCEPTION_DTYPE = pl.Enum([e.description for e in Exception_ if e.description])
+
 StrategyName = Literal["win", "gain", "redistribute", "fill", "lose"]
 Progress = Callable[[str, float], None]  # (message, fraction done 0..1)
 
@@ -316,7 +323,7 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
 
     say("giving back the old schedules", 0.1)
     st = state.copy()
-    nb.release_csr_nb(st.cum, enc.ils, ptr, ob, oq)
+    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq)
     run = _Run(snap, st, enc)
     lap("release")
 
@@ -425,10 +432,10 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         return pl.Series(np.where(b >= 0, base + np.maximum(b, 0).astype("timedelta64[D]"), np.datetime64("NaT", "D")))
 
     keep_cols = [c for c in ("order", "line", "item", "location", "demand_class", "customer", "zone") if c in backlog.columns]
-    strat_names = pl.Series([s.name.lower() for s in Strategy])
-    change_names = pl.Series([c.name.lower() for c in Change])
-    exc_text = pl.Series([e.description or None for e in Exception_], dtype=pl.String)
-    reason_text = pl.Series([r.description for r in Reason])
+    strat_names = pl.Series([s.name.lower() for s in Strategy], dtype=STRATEGY_DTYPE)
+    change_names = pl.Series([c.name.lower() for c in Change], dtype=CHANGE_DTYPE)
+    exc_text = pl.Series([e.description or None for e in Exception_], dtype=EXCEPTION_DTYPE)
+    reason_text = pl.Series([r.description for r in Reason], dtype=REASON_DTYPE)
     price = snap.item_price[np.maximum(enc_items(snap, backlog), 0)]
     if "unit_price" in backlog.columns:
         price = backlog["unit_price"].cast(pl.Float64).fill_null(pl.Series(price)).to_numpy()
@@ -442,7 +449,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         new_date=dates(new_last),
         new_first_date=dates(new_first),
         schedule_lines=run.n,
-        status=pl.Series([s.name.lower() for s in Status]).gather(status.astype(np.int64)),
+        status=pl.Series([s.name.lower() for s in Status], dtype=STATUS_DTYPE).gather(status.astype(np.int64)),
         reason=reason_text.gather(reason.astype(np.int64)),
         change=change_names.gather(change.astype(np.int64)),
         old_on_time_qty=old_ot,
@@ -467,8 +474,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         new_qty=pl.col("new_qty").sum(),
         old_on_time_qty=pl.col("old_on_time_qty").sum(),
         new_on_time_qty=pl.col("new_on_time_qty").sum(),
-    ).with_columns(pl.col("strategy").replace_strict({s.name.lower(): int(s) for s in Strategy}).alias("_o")).sort(
-        ["_o"] + by[1:]).drop("_o")
+    ).sort(by)
     return lines, sched, summary
 
 

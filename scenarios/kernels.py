@@ -221,3 +221,36 @@ def commit_rows_nb(cum, rows, ils, n, b, q):
         for k in range(n[r]):
             if q[r, k] > EPS:
                 commit_1d_nb(cum[il], b[r, k], q[r, k])
+
+
+@njit(cache=True, nogil=True)
+def release_grouped_nb(cum, order, ils, ptr, b, q):
+    """Give back every schedule line of every row, one pass per item-location: rows in `order`
+    are grouped by item-location (ils[order] sorted); the quantities are summed per bucket and
+    added to the running position once (O(H) per item-location instead of per schedule line)."""
+    H = cum.shape[1]
+    delta = np.zeros(H)
+    j = 0
+    n = order.shape[0]
+    while j < n:
+        il = ils[order[j]]
+        k = j
+        any_ = False
+        while k < n and ils[order[k]] == il:
+            r = order[k]
+            for m in range(ptr[r], ptr[r + 1]):
+                if q[m] > EPS:
+                    delta[b[m]] += q[m]
+                    any_ = True
+            k += 1
+        if il >= 0 and any_:
+            c = cum[il]
+            s = 0.0
+            for t in range(H):
+                s += delta[t]
+                delta[t] = 0.0
+                c[t] += s
+        elif any_:
+            for t in range(H):
+                delta[t] = 0.0
+        j = k

@@ -145,7 +145,7 @@ def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem:
         t0 = time.perf_counter()
         backlog, schedule, skipped = backlog_from_service(svc)
         res = reschedule(svc.snap, svc.state, backlog, config, schedule=schedule, progress=progress)
-        changed = np.flatnonzero(res.lines["change"].to_numpy() != "unchanged")
+        changed = np.flatnonzero((res.lines["change"] != "unchanged").to_numpy())
         orders, line_nos = backlog["order"].to_list(), backlog["line"].to_list()
         demand_class = backlog["demand_class"].to_list()
         snap = svc.snap

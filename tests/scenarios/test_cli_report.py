@@ -12,7 +12,7 @@ from scenarios.cli import parse_rule
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    from supplydata import generate
+    from supplydata.generate import generate
 
     path = tmp_path_factory.mktemp("net")
     generate(path, seed=11, size="tiny")

@@ -156,7 +156,8 @@ def fork_snap_unknown_item():
 
 
 def test_generated_network_side_by_side(tmp_path):
-    from supplydata import generate, load_snapshot
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
 
     generate(tmp_path / "net", seed=5, size="tiny")
     snap = load_snapshot(tmp_path / "net")
