@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,9 +28,9 @@ from promising.atp import (
     Promise,
     Request,
     ScheduleLine,
+    _NO_CAL,
     _check_qty,
     _pegs,
-    calendar_row,
     encode_lines,
     resolve_il,
 )
@@ -37,11 +38,35 @@ from promising.enums import EPS, MAX_LINES, Reason, Status
 from promising.reservation import Draw, Reservation, reserve
 from supplydata.snapshot import Snapshot, State
 
-_EMPTY_PROT = np.zeros((0, 0))
+_buffers = threading.local()
+
+
+def _out_buffers(S: int):
+    """Per-thread output arrays for the one-line kernel (S = pools at the item-location + 1)."""
+    cache = getattr(_buffers, "by_width", None)
+    if cache is None:
+        cache = _buffers.by_width = {}
+    buf = cache.get(S)
+    if buf is None:
+        buf = cache[S] = (
+            np.empty(MAX_LINES, dtype=np.int64), np.empty(MAX_LINES), np.empty((MAX_LINES, S), dtype=np.int64),
+            np.empty((MAX_LINES, S)), np.zeros(MAX_LINES, dtype=np.int64), np.empty(MAX_LINES, dtype=np.int64),
+            np.empty(MAX_LINES),
+        )
+    return buf
 
 
 def _il_arrays(model: AllocationModel, pos: np.ndarray, lo: int, hi: int):
     return (pos[lo:hi], model.pool_parent[lo:hi], model.pool_class[lo:hi], model.protection[lo:hi])
+
+
+_STATUS = tuple(Status)
+_REASON = tuple(Reason)
+_DAYS = tuple(dt.timedelta(days=d) for d in range(4096))
+
+
+def _day(as_of: dt.date, b: int) -> dt.date:
+    return as_of + (_DAYS[b] if b < 4096 else dt.timedelta(days=b))
 
 
 # ---------------------------------------------------------------- one line
@@ -53,68 +78,66 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
 
     Returns None when no quotas exist at the item-location (plain ATP then answers). With
     `commit`, the promise is reserved through `promising.reserve` (which updates `state.cum`
-    and, through the hook, the pool positions)."""
-    if request.demand_class is None:
+    and, through the hook, the pool positions). `details` always names the class, whether
+    allocation bound, the pool consumed first, the quota left and what the class could take at
+    the requested date; when allocation binds it adds what plain ATP would have promised."""
+    dclass = request.demand_class
+    if dclass is None:
         return None
-    model = model_for(snap)
+    model = snap.derived.get("allocation") or model_for(snap)
     if model.n_pools == 0:
         return None
     il = resolve_il(snap, request.item, request.location)
     if il < 0:
         return None
-    lo, hi = model.pools_of(il)
+    lo, hi = int(model.pool_ptr[il]), int(model.pool_ptr[il + 1])
     if hi == lo:
         return None
     q = _check_qty(request.qty)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
-    pos = positions(snap, state)
-    X, par, cls, prot = _il_arrays(model, pos, lo, hi)
-    S = hi - lo + 1
-    out_b = np.empty(MAX_LINES, dtype=np.int64)
-    out_q = np.empty(MAX_LINES)
-    out_src = np.empty((MAX_LINES, S), dtype=np.int64)
-    out_srcq = np.empty((MAX_LINES, S))
-    out_nsrc = np.zeros(MAX_LINES, dtype=np.int64)
-    plain_b = np.empty(MAX_LINES, dtype=np.int64)
-    plain_q = np.empty(MAX_LINES)
-    k = model.class_code(request.demand_class)
-    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding) = ak.promise_class_1d_nb(
-        X, state.cum[il], par, cls, model.class_parent, model.class_priority, model.class_steal, prot, k,
-        snap.il_lead_time[il], calendar_row(snap, il), q, req, pol.max_late, pol.flags, pol.max_lines, False,
+    pos = state.extras.get("allocation")
+    if pos is None:
+        pos = positions(snap, state)
+    cls = model.pool_class[lo:hi]
+    out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q = _out_buffers(hi - lo + 1)
+    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding, own) = ak.promise_class_il_nb(
+        state.cum, pos, model.pool_ptr, model.pool_parent, model.pool_class, model.class_parent, model.class_priority,
+        model.class_steal, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open, _NO_CAL,
+        il, model.class_index.get(dclass, -1), q, req, pol.max_late, pol.flags, pol.max_lines, False,
         out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
     )
     as_of = snap.as_of
-    lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[j])), float(out_q[j])) for j in range(n))
+    ids = model.class_ids
+    lines = []
     draws = []
     for j in range(n):
-        pools = tuple(
-            (UNALLOCATED if out_src[j, i] < 0 else model.class_ids[int(cls[out_src[j, i]])], float(out_srcq[j, i]))
-            for i in range(out_nsrc[j])
-        )
-        draws.append(Draw("atp", request.item, request.location, lines[j].date, lines[j].qty, request.demand_class, pools))
-    own = model.own_row(il, request.demand_class)
+        d, qj = _day(as_of, int(out_b[j])), float(out_q[j])
+        lines.append(ScheduleLine(d, qj))
+        srcs = out_src[j]
+        pools = tuple((UNALLOCATED if srcs[i] < 0 else ids[cls[srcs[i]]], float(out_srcq[j, i])) for i in range(out_nsrc[j]))
+        draws.append(Draw("atp", request.item, request.location, d, qj, dclass, pools))
     details = {
-        "demand_class": request.demand_class,
-        "allocation": Binding(binding).name.lower(),
-        "pool": model.pool_name(own) if own >= 0 else None,
+        "demand_class": dclass,
+        "allocation": "bound" if binding == Binding.BOUND else "unbound",
+        "pool": ids[cls[own]] if own >= 0 else None,
         "quota_left": None if quota_left < 0 else float(quota_left),
         "available_to_class": float(avail_req),
-        "pools": [[p, qq] for d in draws for p, qq in d.pools],
-        "without_allocation": {
-            "status": Status(ps).name.lower(),
-            "reason": Reason(pr).name.lower(),
-            "promised_qty": float(plain_q[:pn].sum()),
-            "lines": [{"date": (as_of + dt.timedelta(days=int(plain_b[j]))).isoformat(), "qty": float(plain_q[j])}
-                      for j in range(pn)],
-            "earliest_full_date": (as_of + dt.timedelta(days=int(pef))).isoformat() if pef >= 0 else None,
-        },
     }
-    pegs = _pegs(snap, state, il, out_b[:n], out_q[:n]) if explain and n else ()
-    p = Promise(request, Status(status), Reason(reason), lines, as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None,
+    if binding == Binding.BOUND:
+        details["pools"] = [[pn_, qq] for d in draws for pn_, qq in d.pools]
+        details["without_allocation"] = {
+            "status": _STATUS[ps].name.lower(),
+            "reason": _REASON[pr].name.lower(),
+            "promised_qty": float(plain_q[:pn].sum()),
+            "lines": [{"date": _day(as_of, int(plain_b[j])).isoformat(), "qty": float(plain_q[j])} for j in range(pn)],
+            "earliest_full_date": _day(as_of, int(pef)).isoformat() if pef >= 0 else None,
+        }
+    pegs = _pegs(snap, state, il, out_b[:n].copy(), out_q[:n].copy()) if explain and n else ()
+    p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), _day(as_of, int(ef)) if ef >= 0 else None,
                 pegs, False, tuple(draws), details)
     if commit and draws:
-        reserve(snap, state, Reservation(tuple(draws)))
+        reserve(snap, state, Reservation(p.draws))
         p = dataclasses.replace(p, committed=True)
     return p
 

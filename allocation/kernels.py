@@ -36,7 +36,7 @@ ROOT = -1
 
 # codes mirrored from promising.enums / allocation.enums for the compiled code
 _FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
-_R_NO_SOURCE, _R_ALLOCATION = 6, 7
+_R_SUPPLY, _R_LEAD_TIME, _R_CALENDAR, _R_NO_SOURCE, _R_ALLOCATION = 1, 2, 3, 6, 7
 _K_OWN, _K_PARENT, _K_UNALLOCATED, _K_STOLEN = 0, 1, 2, 3
 _B_NOT_APPLIED, _B_UNBOUND, _B_BOUND = 0, 1, 2
 _NO_CLASS = -2
@@ -98,97 +98,129 @@ def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
     return n, own
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR):
     """Suffix minima over [t, end) for t in [start, end) of every pool's position (sufX), free
-    part (sufF), free part less protection (sufFp), of C (sufC) and of unallocated (sufR)."""
+    part (sufF), free part less protection (sufFp), of C (sufC) and of unallocated (sufR).
+    Row by row over contiguous rows; free parts computed only for pools with children."""
     P = X.shape[0]
     has_prot = prot.shape[1] > 0
-    mC = INF
-    mR = INF
-    first = True
+    if end <= start:
+        return
+    m = INF
     for s in range(end - 1, start - 1, -1):
-        # children sums at s (index p + 1; 0 is the root)
-        for p in range(P + 1):
-            childsum[p] = 0.0
-        for p in range(P):
-            x = X[p, s]
-            if x > 0.0:
-                childsum[par[p] + 1] += x
-        c = C[s]
-        if c < mC:
-            mC = c
-        r = c - childsum[0]
-        if r < mR:
-            mR = r
-        sufC[s] = mC
-        sufR[s] = mR
-        for p in range(P):
-            x = X[p, s]
-            f = x - childsum[p + 1]
-            fp = f - prot[p, s] if has_prot else f
-            if first:
-                sufX[p, s] = x
-                sufF[p, s] = f
-                sufFp[p, s] = fp
+        m = min(m, C[s])
+        sufC[s] = m
+    for p in range(P):
+        row = X[p]
+        out = sufX[p]
+        m = INF
+        for s in range(end - 1, start - 1, -1):
+            m = min(m, row[s])
+            out[s] = m
+    tmp = np.empty(end - start)
+    for s in range(start, end):
+        tmp[s - start] = C[s]
+    for p in range(P):
+        if par[p] < 0:
+            row = X[p]
+            for s in range(start, end):
+                tmp[s - start] -= max(row[s], 0.0)
+    m = INF
+    for s in range(end - 1, start - 1, -1):
+        m = min(m, tmp[s - start])
+        sufR[s] = m
+    for p in range(P):
+        kids = False
+        for c in range(P):
+            if par[c] == p:
+                kids = True
+                break
+        if not kids:
+            sufF[p, start:end] = sufX[p, start:end]
+        else:
+            for s in range(start, end):
+                tmp[s - start] = X[p, s]
+            for c in range(P):
+                if par[c] == p:
+                    row = X[c]
+                    for s in range(start, end):
+                        tmp[s - start] -= max(row[s], 0.0)
+            m = INF
+            for s in range(end - 1, start - 1, -1):
+                m = min(m, tmp[s - start])
+                sufF[p, s] = m
+        if not has_prot:
+            sufFp[p, start:end] = sufF[p, start:end]
+        else:
+            if kids:
+                pass  # tmp holds the free part
             else:
-                sufX[p, s] = x if x < sufX[p, s + 1] else sufX[p, s + 1]
-                sufF[p, s] = f if f < sufF[p, s + 1] else sufF[p, s + 1]
-                sufFp[p, s] = fp if fp < sufFp[p, s + 1] else sufFp[p, s + 1]
-        first = False
+                for s in range(start, end):
+                    tmp[s - start] = X[p, s]
+            m = INF
+            for s in range(end - 1, start - 1, -1):
+                m = min(m, tmp[s - start] - prot[p, s])
+                sufFp[p, s] = m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def mins_at_nb(X, C, par, prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, sufR):
-    """`views_nb` at bucket t only (one pass over [t, end), t < end), written to column `col`."""
+    """`views_nb` at bucket t only (minima over [t, end), t < end), written to column `col`.
+    Row by row: plain minima of contiguous rows; free parts only for pools with children."""
     P = X.shape[0]
     has_prot = prot.shape[1] > 0
-    has_kids = False
+    m = INF
+    for s in range(t, end):
+        m = min(m, C[s])
+    sufC[col] = m
     for p in range(P):
-        if par[p] >= 0:
-            has_kids = True
-    mX = np.full(P, INF)
-    mF = np.full(P, INF)
-    mFp = np.full(P, INF)
-    mC = INF
-    mR = INF
-    for s in range(end - 1, t - 1, -1):
-        if has_kids:
-            for p in range(P + 1):
-                childsum[p] = 0.0
-            for p in range(P):
-                x = X[p, s]
-                if x > 0.0:
-                    childsum[par[p] + 1] += x
-            r = C[s] - childsum[0]
-        else:
-            r = C[s]
-            for p in range(P):
-                x = X[p, s]
-                if x > 0.0:
-                    r -= x
-        c = C[s]
-        if c < mC:
-            mC = c
-        if r < mR:
-            mR = r
-        for p in range(P):
-            x = X[p, s]
-            f = x - childsum[p + 1] if has_kids else x
-            if x < mX[p]:
-                mX[p] = x
-            if f < mF[p]:
-                mF[p] = f
+        m = INF
+        row = X[p]
+        for s in range(t, end):
+            m = min(m, row[s])
+        sufX[p, col] = m
+        sufF[p, col] = m
+        sufFp[p, col] = m
+    # unallocated: C less the positive positions of the top pools
+    tmp = np.empty(end - t)
+    for s in range(t, end):
+        tmp[s - t] = C[s]
+    for p in range(P):
+        if par[p] < 0:
+            row = X[p]
+            for s in range(t, end):
+                tmp[s - t] -= max(row[s], 0.0)
+    m = INF
+    for i in range(end - t):
+        m = min(m, tmp[i])
+    sufR[col] = m
+    for p in range(P):
+        kids = False
+        for c in range(P):
+            if par[c] == p:
+                kids = True
+                break
+        if not kids and not has_prot:
+            continue
+        mf = INF
+        mfp = INF
+        for s in range(t, end):
+            f = X[p, s]
+            if kids:
+                for c in range(P):
+                    if par[c] == p:
+                        x = X[c, s]
+                        if x > 0.0:
+                            f -= x
+            if f < mf:
+                mf = f
             if has_prot:
                 fp = f - prot[p, s]
-                if fp < mFp[p]:
-                    mFp[p] = fp
-    for p in range(P):
-        sufX[p, col] = mX[p]
-        sufF[p, col] = mF[p]
-        sufFp[p, col] = mFp[p] if has_prot else mF[p]
-    sufC[col] = mC
-    sufR[col] = mR
+                if fp < mfp:
+                    mfp = fp
+        sufF[p, col] = mf
+        sufFp[p, col] = mfp if has_prot else mf
 
 
 @njit(cache=True, nogil=True)
@@ -381,7 +413,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     Writes schedule lines to out_b/out_q, their sources (local pool, ROOT = unallocated) to
     out_src/out_srcq/out_nsrc, and the plain-ATP answer to plain_b/plain_q. Returns
     (status, reason, n, earliest_full, plain_status, plain_reason, plain_n, plain_earliest_full,
-    quota_left, available_at_req, binding).
+    quota_left, available_at_req, binding, own pool).
     """
     P = X.shape[0]
     H = C.shape[0]
@@ -395,47 +427,69 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     dRC = np.empty(2)
     nodes = np.empty(P + 1, dtype=np.int64)
     qs = np.empty(P + 1)
-    # fast path: the whole quantity on the requested (open) day. The answer is then the one the
-    # general path below gives (one line, FULL, split greedily at req), and plain ATP's too.
-    if cal.shape[0] == 0 or cal[req]:
+    # fast path: the whole quantity on the first working day from the requested one (within the
+    # allowed lateness). The general path below then gives this very answer (one line, split
+    # greedily there) and so does plain ATP: the class's availability never exceeds it.
+    last = H - 1 if max_late < 0 else min(H - 1, req + max_late)
+    tstar = -1
+    for t in range(req, last + 1):
+        if cal.shape[0] == 0 or cal[t]:
+            tstar = t
+            break
+    if tstar >= 0:
+        mX1 = np.empty((P, 1))
+        mF1 = np.empty((P, 1))
+        mFp1 = np.empty((P, 1))
+        mC1 = np.empty(1)
+        mR1 = np.empty(1)
+        one = np.empty(1)
         fast = False
-        if req >= end:
+        if tstar >= end:
             fast = True
-            quota_left = INF if own >= 0 else -1.0
-            avail_req = INF
             out_src[0, 0] = ROOT
             out_srcq[0, 0] = qty
             out_nsrc[0] = 1
         else:
-            # one column: the minima over [req, end)
-            mX1 = np.empty((P, 1))
-            mF1 = np.empty((P, 1))
-            mFp1 = np.empty((P, 1))
-            mC1 = np.empty(1)
-            mR1 = np.empty(1)
-            mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-            one = np.empty(1)
+            mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
             curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
-            avail_req = one[0]
-            if avail_req >= qty:
+            if one[0] >= qty:
                 fast = True
-                quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
                 _got, m = greedy_at_nb(0, qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
                 for i in range(m):
                     out_src[0, i] = nodes[i]
                     out_srcq[0, i] = qs[i]
                 out_nsrc[0] = m
         if fast:
-            out_b[0] = req
+            # what the class had at the requested day (for the explanation)
+            if req >= end:
+                avail_req = INF
+                quota_left = INF if own >= 0 else -1.0
+            else:
+                if tstar != req:
+                    mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                    curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+                avail_req = one[0]
+                quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
+            status = _FULL
+            reason = 0
+            if tstar != req:
+                status = _LATE
+                if pk.available_at_1d_nb(C, lt, req) >= qty - EPS:
+                    reason = _R_CALENDAR  # the requested day is closed (it is: tstar > req)
+                elif lt >= 0 and tstar >= lt:
+                    reason = _R_LEAD_TIME
+                else:
+                    reason = _R_SUPPLY
+            out_b[0] = tstar
             out_q[0] = qty
-            plain_b[0] = req
+            plain_b[0] = tstar
             plain_q[0] = qty
             if commit:
-                pk.commit_1d_nb(C, req, qty)
+                pk.commit_1d_nb(C, tstar, qty)
                 for i in range(out_nsrc[0]):
                     if out_src[0, i] >= 0:
-                        charge_1d_nb(X, par, out_src[0, i], req, out_srcq[0, i])
-            return _FULL, 0, 1, req, _FULL, 0, 1, req, quota_left, avail_req, _B_UNBOUND
+                        charge_1d_nb(X, par, out_src[0, i], tstar, out_srcq[0, i])
+            return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
     scratch = np.empty(H)
     # what plain ATP would answer
     ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
@@ -454,9 +508,14 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     avail_req = curve[req]
     status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, False, scratch,
                                              out_b, out_q)
-    # split each schedule line into the pools it consumes, on working copies
-    Xw = X.copy()
-    Cw = C.copy()
+    # split each schedule line into the pools it consumes; with several lines, on working copies
+    # (each later line sees what the earlier ones took)
+    work = n > 1
+    Xw = np.empty((P if work else 0, H))
+    Cw = np.empty(H if work else 0)
+    if work:
+        Xw[:, :] = X
+        Cw[:] = C
     trimmed = False
     m_out = 0
     for j in range(n):
@@ -466,7 +525,8 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             out_src[m_out, 0] = ROOT
             out_srcq[m_out, 0] = q
             out_nsrc[m_out] = 1
-            pk.commit_1d_nb(Cw, b, q)
+            if work:
+                pk.commit_1d_nb(Cw, b, q)
         else:
             if j > 0:
                 views_nb(Xw, Cw, par, prot, b, end, childsum, sufX, sufF, sufFp, sufC, sufR)
@@ -479,9 +539,10 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             for i in range(m):
                 out_src[m_out, i] = nodes[i]
                 out_srcq[m_out, i] = qs[i]
-                if nodes[i] >= 0:
-                    charge_1d_nb(Xw, par, nodes[i], b, qs[i])
-                pk.commit_1d_nb(Cw, b, qs[i])
+                if work:
+                    if nodes[i] >= 0:
+                        charge_1d_nb(Xw, par, nodes[i], b, qs[i])
+                    pk.commit_1d_nb(Cw, b, qs[i])
             out_nsrc[m_out] = m
         out_b[m_out] = b
         out_q[m_out] = q
@@ -517,7 +578,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             for i in range(out_nsrc[j]):
                 if out_src[j, i] >= 0:
                     charge_1d_nb(X, par, out_src[j, i], out_b[j], out_srcq[j, i])
-    return status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding
+    return status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding, own
 
 
 @njit(cache=True, nogil=True)
@@ -559,7 +620,7 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
             out_ef[i] = ef
             out_binding[i] = _B_NOT_APPLIED
             continue
-        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd = promise_class_1d_nb(
+        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_1d_nb(
             pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], lcls[i], il_lt[il], cal,
             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
             out_nsrc[i], plain_b, plain_q)
@@ -572,3 +633,18 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
         out_n[i] = n
         out_ef[i] = ef
         out_binding[i] = bnd
+
+
+@njit(cache=True, nogil=True)
+def promise_class_il_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, prot, il_lt, il_cal, cal_open, no_cal,
+                        il, k, qty, req, max_late, flags, max_lines, commit,
+                        out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
+    """`promise_class_1d_nb` for item-location `il`, taking the model's and state's whole arrays
+    (one call from Python, no slicing there). Same returns; out_src holds local pool indices."""
+    lo = pool_ptr[il]
+    hi = pool_ptr[il + 1]
+    c = il_cal[il]
+    cal = cal_open[c] if c >= 0 else no_cal
+    return promise_class_1d_nb(pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], k,
+                               il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_b, out_q, out_src,
+                               out_srcq, out_nsrc, plain_b, plain_q)
