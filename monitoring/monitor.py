@@ -41,6 +41,7 @@ class Monitor:
             self.event_log = jeo.EventLog(self.config.event_log)
         self._lock = threading.Lock()
         self._cache: tuple[Any, OrderFrames] | None = None
+        self._enriched: tuple[Any, Any, pl.DataFrame] | None = None  # (frames, catalogue, enriched lines)
 
     @classmethod
     def of_service(cls, svc: Any, config: MonitoringConfig | None = None, **kw: Any) -> Monitor:
@@ -94,8 +95,20 @@ class Monitor:
         return exc_mod.drill_down(self.exceptions(today), self.frames(), self.catalogue(), by=by, key=key)
 
     # ---- reports
+    def enriched_lines(self) -> pl.DataFrame:
+        """The lines joined to the catalogue (reports.enrich), kept until the book or snapshot changes."""
+        fr, cat = self.frames(), self.catalogue()
+        with self._lock:
+            hit = self._enriched
+            if hit is not None and hit[0] is fr and hit[1] is cat:
+                return hit[2]
+        df = rep.enrich(fr.lines, cat).collect()
+        with self._lock:
+            self._enriched = (fr, cat, df)
+        return df
+
     def report(self, kind: str, **kw: Any) -> pl.DataFrame:
-        return rep.report(self.frames().lines, self.catalogue(), kind, **kw)
+        return rep.report(self.enriched_lines(), None, kind, enriched=True, **kw)
 
     # ---- ATP
     def atp(self, item: str, location: str, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.DataFrame:

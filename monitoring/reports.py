@@ -61,16 +61,12 @@ class Window:
             raise ValidationError("the range ends before it starts", field="end", value=str(self.end))
 
 
-def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, window: Window | None = None) -> pl.LazyFrame:
-    """Lines with catalogue attributes, ``revenue`` and ``on_time``, cancelled orders and lines
-    outside the window left out (lazy)."""
-    w = window or Window()
+def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue) -> pl.LazyFrame:
+    """Lines with the catalogue's ``category``, ``brand`` and the zone's ``country``, ``revenue`` and
+    ``on_time``; cancelled orders left out (lazy). Collect it once per order-book version and pass
+    it with ``enriched=True`` to skip the joins on every report."""
     lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
     lf = lf.filter(pl.col("status").is_null() | (pl.col("status") != "cancelled"))
-    if w.start is not None:
-        lf = lf.filter(pl.col(w.date_field) >= w.start)
-    if w.end is not None:
-        lf = lf.filter(pl.col(w.date_field) <= w.end)
     items = catalogue.items.lazy().select("item", "category", "brand", pl.col("price").alias("_cat_price"))
     full = (pl.col("qty") - pl.col("promised_qty")) <= EPS
     shipped_all = (pl.col("qty") - pl.col("shipped_qty")) <= EPS
@@ -83,7 +79,29 @@ def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, window:
             (pl.col("qty") * pl.coalesce("unit_price", "_cat_price", pl.lit(0.0))).alias("revenue"),
             (full & (done <= pl.col("requested_date"))).fill_null(False).alias("on_time"),
         )
+        .drop("_cat_price")
     )
+
+
+def _in_window(lf: pl.LazyFrame, window: Window | None) -> pl.LazyFrame:
+    w = window or Window()
+    if w.start is not None:
+        lf = lf.filter(pl.col(w.date_field) >= w.start)
+    if w.end is not None:
+        lf = lf.filter(pl.col(w.date_field) <= w.end)
+    return lf
+
+
+def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue | None, *, window: Window | None = None,
+            enriched: bool = False) -> pl.LazyFrame:
+    """The lines a report runs on: enriched (see :func:`enrich`) and inside the window (lazy)."""
+    if enriched:
+        lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
+    else:
+        if catalogue is None:
+            raise ValidationError("a catalogue is needed for lines that are not enriched", field="catalogue", value=None)
+        lf = enrich(lines, catalogue)
+    return _in_window(lf, window)
 
 
 def _check(kind: str, metric: str, top: int) -> None:
@@ -95,21 +113,42 @@ def _check(kind: str, metric: str, top: int) -> None:
         raise ValidationError("must be between 1 and 10000", field="top", value=top)
 
 
-def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top: int = 10) -> pl.LazyFrame:
-    """The top `top` keys of `kind` by `metric` (ties: key ascending), with revenue, units, lines
-    and orders, and the key's share of the metric's total."""
-    _check(kind, metric, top)
+def group_lazy(prepared: pl.LazyFrame, kind: str, *, count_orders: bool = False) -> pl.LazyFrame:
+    """Per key of `kind`: revenue, units, lines (and, with `count_orders`, distinct orders: a
+    distinct count over strings, the most expensive part, so it is asked for explicitly)."""
     col = TOP_KINDS[kind]
     aggs = [pl.col("revenue").sum(), pl.col("qty").sum().alias("units"), pl.len().alias("lines")]
-    if kind != "orders":
+    if count_orders and kind != "orders":
         aggs.append(pl.col("order_id").n_unique().alias("orders"))
-    key = pl.col(col).cast(pl.String).fill_null("(none)") if kind != "days" else pl.col(col)
-    value = "revenue" if metric == "revenue" else "units"
     name = KEY_NAMES[kind]
-    g = prepared.group_by(key.alias(name)).agg(aggs)
+    g = prepared.group_by(pl.col(col).alias(name)).agg(aggs)
+    # missing keys (no brand, unknown zone) form one group, named after the aggregation (cheap)
+    return g.with_columns(pl.col(name).cast(pl.String).fill_null("(none)")) if kind != "days" else g
+
+
+def top_of(grouped: pl.DataFrame, kind: str, *, metric: str = "revenue", top: int = 10) -> pl.DataFrame:
+    """The `top` largest keys of a :func:`group_lazy` result by `metric` (ties: key ascending), with
+    each key's share of the metric's total over every key."""
+    _check(kind, metric, top)
+    value = "revenue" if metric == "revenue" else "units"
+    total = float(grouped[value].sum()) if grouped.height else 0.0
+    name = KEY_NAMES[kind]
+    if grouped.height > 4 * top:  # keep the candidates (ties at the cut included) before sorting
+        cut = grouped[value].top_k(top).min()
+        grouped = grouped.filter(pl.col(value) >= cut)
+    out = grouped.sort([value, name], descending=[True, False]).head(top)
+    return out.with_columns((pl.col(value) / total if total > 0 else pl.lit(None, pl.Float64)).alias("share"))
+
+
+def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top: int = 10,
+             count_orders: bool = False) -> pl.LazyFrame:
+    """One top-N report as a lazy plan (see :func:`top_of`)."""
+    _check(kind, metric, top)
+    value = "revenue" if metric == "revenue" else "units"
+    g = group_lazy(prepared, kind, count_orders=count_orders)
     total = pl.col(value).sum()
     return (g.with_columns((pl.col(value) / pl.when(total > 0).then(total).otherwise(None)).alias("share"))
-            .sort([value, name], descending=[True, False]).head(top))
+            .sort([value, KEY_NAMES[kind]], descending=[True, False]).head(top))
 
 
 def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day") -> pl.LazyFrame:
@@ -126,33 +165,39 @@ def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day") -> pl.LazyFrame:
     )
 
 
-def report(lines: pl.DataFrame, catalogue: Catalogue, kind: str, *, metric: str = "revenue", top: int = 10,
-           window: Window | None = None, period: str = "day") -> pl.DataFrame:
-    """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table)."""
+def report(lines: pl.DataFrame, catalogue: Catalogue | None, kind: str, *, metric: str = "revenue", top: int = 10,
+           window: Window | None = None, period: str = "day", count_orders: bool = True,
+           enriched: bool = False) -> pl.DataFrame:
+    """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table).
+    `enriched`: `lines` is already :func:`enrich`'s output (the catalogue is not used)."""
     _check(kind, metric, top)
-    prepared = prepare(lines, catalogue, window=window)
+    prepared = prepare(lines, catalogue, window=window, enriched=enriched)
     if kind in TREND_KINDS:
         out = trend_lazy(prepared, period=period)
         cols = {"on_time": ["period", "lines", "on_time_lines", "on_time_rate"],
                 "fill_rate": ["period", "lines", "units", "promised_units", "fill_rate"]}.get(kind)
         return out.select(cols).collect() if cols else out.collect()
-    return top_lazy(prepared, kind, metric=metric, top=top).collect()
+    return top_lazy(prepared, kind, metric=metric, top=top, count_orders=count_orders).collect()
 
 
-def all_reports(lines: pl.DataFrame, catalogue: Catalogue, *, top: int = 10, window: Window | None = None,
-                period: str = "day") -> dict[str, pl.DataFrame]:
-    """Every top-N report by revenue and by units, and the trend table, in one parallel collect.
+def all_reports(lines: pl.DataFrame, catalogue: Catalogue | None, *, top: int = 10, window: Window | None = None,
+                period: str = "day", count_orders: bool = False, enriched: bool = False) -> dict[str, pl.DataFrame]:
+    """Every top-N report by revenue and by units, and the trend table: one group-by per kind, all
+    in one parallel collect, then the two rankings of each kind from its groups.
 
     Keys: ``"<kind>.<metric>"`` and ``"trends"``."""
-    prepared = prepare(lines, catalogue, window=window).cache()
-    names, plans = [], []
-    for kind in TOP_KINDS:
-        for metric in METRICS:
-            names.append(f"{kind}.{metric}")
-            plans.append(top_lazy(prepared, kind, metric=metric, top=top))
-    names.append("trends")
+    prepared = prepare(lines, catalogue, window=window, enriched=enriched)
+    if not enriched:
+        prepared = prepared.collect().lazy()  # join once; every group-by reads the result
+    plans = [group_lazy(prepared, kind, count_orders=count_orders) for kind in TOP_KINDS]
     plans.append(trend_lazy(prepared, period=period))
-    return dict(zip(names, pl.collect_all(plans), strict=True))
+    results = pl.collect_all(plans)
+    out: dict[str, pl.DataFrame] = {}
+    for kind, grouped in zip(TOP_KINDS, results, strict=False):
+        for metric in METRICS:
+            out[f"{kind}.{metric}"] = top_of(grouped, kind, metric=metric, top=top)
+    out["trends"] = results[-1]
+    return out
 
 
 def to_csv(df: pl.DataFrame) -> str:

@@ -111,3 +111,59 @@ def test_generated_orders_frame(catalogue):
     assert [(r["customer"], r["revenue"]) for r in df.iter_rows(named=True)] == [("X", 130.0), ("Y", 50.0)]
     t = report(fr.lines, catalogue, "trends")
     assert t["on_time_lines"].to_list() == [1, 0] and t["fill_rate"].to_list() == [0.75, 1.0]
+
+
+def _reference():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("reports_reference.py")
+    spec = importlib.util.spec_from_file_location("_monitoring_reports_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_reports_agree_with_the_reference(catalogue, seed):
+    """Random order lines (with ties, missing prices, cancelled orders): the lazy polars reports equal
+    the plain-Python reference, end to end and on pre-enriched lines."""
+    import random
+
+    from monitoring.frames import LINES
+    from monitoring.reports import enrich
+
+    ref = _reference()
+    rnd = random.Random(seed)
+    rows = []
+    for k in range(400):
+        qty = float(rnd.randint(1, 4))
+        promised = rnd.choice([qty, qty, 0.0, qty / 2])
+        req = dt.date(2026, 1, 5) + dt.timedelta(days=rnd.randint(0, 9))
+        pdate = req + dt.timedelta(days=rnd.randint(-2, 3)) if promised else None
+        shipped = rnd.choice([0.0, promised])
+        created = dt.datetime(2026, 1, 1) + dt.timedelta(hours=rnd.randint(0, 24 * 8))
+        rows.append({
+            "order_id": f"O{k // 3}", "line": k % 3 + 1, "customer": rnd.choice(["C1", "C2", "C3", None]),
+            "zone": rnd.choice(["EAST", "WEST", "NORTH"]), "status": rnd.choice(["scheduled"] * 5 + ["cancelled"]),
+            "demand_class": rnd.choice(["online", "retail"]), "created_at": created, "order_date": created.date(),
+            "item": rnd.choice(["WIDGET", "GADGET", "BOLT", "NUT"]), "location": "DC-EAST", "qty": qty,
+            "requested_date": req, "unit_price": rnd.choice([None, None, 2.5, 10.0]), "promised_qty": promised,
+            "shipped_qty": shipped, "delivered_qty": 0.0, "promised_date": pdate, "earliest_full_date": None,
+            "last_ship_date": pdate if shipped else None, "last_delivery_date": None,
+        })
+    lines = pl.DataFrame(rows, schema=LINES)
+    price = dict(zip(catalogue.items["item"].to_list(), catalogue.items["price"].to_list()))
+    enriched = enrich(lines, catalogue).collect()
+    everything = all_reports(lines, catalogue, top=3)
+    for kind, col in (("products", "item"), ("customers", "customer"), ("orders", "order_id"), ("zones", "zone")):
+        for metric in ("revenue", "units"):
+            want = ref.top(rows, col, price=price, metric=metric, n=3)
+            for got in (report(lines, catalogue, kind, metric=metric, top=3),
+                        report(enriched, None, kind, metric=metric, top=3, enriched=True),
+                        everything[f"{kind}.{metric}"]):
+                assert [(r[0], pytest.approx(r[1]), r[2]) for r in got.select(got.columns[0], "revenue", "units").iter_rows()] \
+                    == want, (kind, metric)
+    got = report(lines, catalogue, "trends")
+    assert [(r["period"], r["lines"], pytest.approx(r["fill_rate"]), r["on_time_lines"])
+            for r in got.iter_rows(named=True)] == ref.trends(rows)
