@@ -233,3 +233,41 @@ def test_batch_equals_one_line_path(alloc_snapshot):
         assert res.draws(snap, lines, i) == p.reservation.draws or p.draws is None
     assert st2.cum == pytest.approx(st1.cum)
     assert allocation.positions(snap, st2) == pytest.approx(allocation.positions(snap, st1))
+
+
+def test_extra_columns_from_csv(alloc_snapshot):
+    snap = shop(alloc_snapshot, fmt="csv", extra_quotas=[dict(demand_class="bronze", protect_qty=8, protect_until=10)])
+    st = snap.new_state()
+    assert allocation.available(snap, st, "A", "DC1", "gold", day(0)) == pytest.approx(92)
+    assert allocation.available(snap, st, "A", "DC1", "gold", day(10)) == pytest.approx(100)
+
+
+@pytest.mark.parametrize(
+    ("quota", "classes", "column"),
+    [
+        (dict(demand_class="gold", pct=140), None, "pct"),
+        (dict(demand_class="gold", protect_qty=-1), None, "protect_qty"),
+        (dict(demand_class="gold"), [("gold", 1, "silver", True), ("silver", 2, "gold", False)], "parent"),
+        (dict(demand_class="unallocated"), [("unallocated", 1, None, True)], "demand_class"),
+    ],
+)
+def test_bad_allocation_input_is_refused_naming_the_cell(alloc_snapshot, quota, classes, column):
+    from promessa.errors import SnapshotError
+
+    snap = alloc_snapshot(supply=[("A", "DC1", 0, 100)], classes=classes or [("gold", 1, None, True)], quotas=[quota])
+    with pytest.raises(SnapshotError) as e:
+        allocation.model_for(snap)
+    assert e.value.column == column
+
+
+def test_replayed_commitment_with_a_class_counts_against_its_quota(alloc_snapshot):
+    snap = shop(alloc_snapshot)
+    st = snap.new_state()
+    promising.commit(snap, st, "A", "DC1", day(2), 25, demand_class="silver")  # e.g. an order replayed at start-up
+    assert allocation.available(snap, st, "A", "DC1", "bronze", day(0)) == pytest.approx(30)
+    assert allocation.over_quota(snap, st) == []
+    promising.commit(snap, st, "A", "DC1", day(2), 10, demand_class="silver")
+    [o] = allocation.over_quota(snap, st)
+    assert (o.demand_class, o.over_qty, o.first_date) == ("silver", pytest.approx(5), day(2))
+    promising.release(snap, st, "A", "DC1", day(2), 10, demand_class="silver")
+    assert allocation.over_quota(snap, st) == []
