@@ -62,6 +62,7 @@ class BatchConfig:
     late_weight: float = 1.0               # per unit and day late
     split_weight: float = 5.0              # per extra node used by an order
     cost_scale: float = 100.0              # money to integer (cents)
+    lp_bound: bool = True                  # big batches: bound from the LP relaxation (GLOP) too
     seed: int = 0
     log: bool = False
 
@@ -97,8 +98,15 @@ class BatchProblem:
     use_pool: np.ndarray           # int64
     use_amt: np.ndarray            # float64
     pool_cap: np.ndarray           # float64[P]
-    pool_name: list[str]           # business rule of each pool
+    pool_name: object              # business rule of each pool (indexable, built lazily)
     config: BatchConfig
+    # compact form of the availability pools (the first n_avail pools): increments over the
+    # previous pool of the same item-location
+    n_avail: int = 0
+    avail_prev: np.ndarray | None = None
+    inc_opt: np.ndarray | None = None
+    inc_pool: np.ndarray | None = None
+    inc_amt: np.ndarray | None = None
 
     @property
     def n_options(self) -> int:
@@ -191,125 +199,109 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
     line_w = np.array([cfg.unserved_weight * 2.0 ** (max_p - prio.get(c, max_p)) for c in classes]) if n else np.zeros(0)
     unit_weight = np.bincount(unit_of_line, weights=line_w * qty, minlength=U) / np.maximum(unit_qty, EPS)
 
-    # candidate evaluation per order with the ATP kernels (one kernel call per order)
+    # candidate options of every unit: one kernel call over all orders (ATP kernels inside)
     dk = DATE_ARRIVAL if cfg.date_kind == "arrival" else DATE_SHIP
     ml = -1 if cfg.max_late_days is None else int(cfg.max_late_days)
     H = snap.horizon
-    opt_unit, opt_node, opt_bucket, opt_transit, opt_late, opt_ship, opt_il_lines = [], [], [], [], [], [], []
-    ord_sorted = np.argsort(order_codes, kind="stable")
-    o_bounds = np.searchsorted(order_codes[ord_sorted], np.arange(len(order_ids) + 1))
-    for o in range(len(order_ids)):
-        rows = ord_sorted[o_bounds[o]:o_bounds[o + 1]]
-        z = int(order_zone[o])
-        nodes = _zone_nodes(net, z)
-        K = len(nodes)
-        if K == 0:
-            continue
-        L = len(rows)
-        shp = (L, K)
-        rank = np.empty(shp, np.int64); il = np.empty(shp, np.int64); tr = np.empty(shp, np.int64)
-        st = np.empty(shp, np.int64); last = np.empty(shp, np.int64); early = np.empty(shp, np.int64)
-        eany = np.empty(shp, np.int64); av = np.empty(shp); cost = np.empty(shp)
-        sk.candidates_nb(state.cum, snap.il_lead_time, snap.calendar_open, net.loc_cal, net.il_keys, net.n_locations,
-                         net.item_cat, net.rule_ptr, net.rule_loc, net.rule_rank, net.rule_item, net.rule_cat,
-                         net.lane_transit, net.lane_cpu, net.lane_cps, z, item[rows], qty[rows], qty[rows], req[rows],
-                         dk, ml, nodes, K, rank, il, tr, st, last, early, eany, av, cost)
-        local = {int(r): j for j, r in enumerate(rows)}
-        for u in dict.fromkeys(unit_of_line[rows].tolist()):
-            members = [local[int(r)] for r in unit_lines[u]]
-            cands = []
-            for k in range(K):
-                e = early[members, k]
-                if (e < 0).any():
-                    continue
-                d = int(e.max())
-                if (d > last[members, k]).any():
-                    continue
-                t = int(tr[members[0], k])
-                due = d + t if dk == DATE_ARRIVAL else d
-                late = float(sum(max(0, due - int(req[rows[m]])) * qty[rows[m]] for m in members))
-                ship = float(sum(qty[rows[m]] * net.lane_cpu[z, nodes[k]] for m in members))
-                cands.append((late * cfg.late_weight + ship + net.lane_cps[z, nodes[k]], k, d, t, late, ship))
-            cands.sort()
-            for _, k, d, t, late, ship in cands[: cfg.max_options]:
-                opt_unit.append(u); opt_node.append(int(nodes[k])); opt_bucket.append(d); opt_transit.append(t)
-                opt_late.append(late); opt_ship.append(ship)
-                opt_il_lines.append([(int(il[m, k]), rows[m]) for m in members])
-    K = len(opt_unit)
-    opt_unit_a = np.array(opt_unit, dtype=np.int64)
-    opt_node_a = np.array(opt_node, dtype=np.int64)
-    opt_bucket_a = np.array(opt_bucket, dtype=np.int64)
-    opt_late_a = np.array(opt_late, dtype=np.float64)
-    opt_ship_a = np.array(opt_ship, dtype=np.float64)
+    perm = np.lexsort((unit_of_line, order_codes))  # lines by order, then unit
+    ord_ptr = np.searchsorted(order_codes[perm], np.arange(len(order_ids) + 1)).astype(np.int64)
+    zn = [_zone_nodes(net, z) for z in range(net.n_zones)]
+    zn_ptr = np.zeros(net.n_zones + 1, dtype=np.int64)
+    zn_ptr[1:] = np.cumsum([len(x) for x in zn])
+    zn_node = np.concatenate(zn).astype(np.int64) if zn else np.empty(0, np.int64)
+    cap_opts = max(1, U * cfg.max_options)
+    o_unit = np.empty(cap_opts, np.int64); o_node = np.empty(cap_opts, np.int64); o_bucket = np.empty(cap_opts, np.int64)
+    o_transit = np.empty(cap_opts, np.int64); o_late = np.empty(cap_opts); o_ship = np.empty(cap_opts); o_score = np.empty(cap_opts)
+    ol_ptr = np.zeros(cap_opts + 1, np.int64)
+    ol_il = np.empty(max(1, n * cfg.max_options), np.int64)
+    ol_line = np.empty(max(1, n * cfg.max_options), np.int64)
+    K, npair = sk.batch_options_nb(
+        state.cum, snap.il_lead_time, snap.calendar_open, net.loc_cal, net.il_keys, net.n_locations, net.item_cat,
+        net.rule_ptr, net.rule_loc, net.rule_rank, net.rule_item, net.rule_cat, net.lane_transit, net.lane_cpu, net.lane_cps,
+        zn_ptr, zn_node, ord_ptr, order_zone, item[perm], qty[perm], req[perm], unit_of_line[perm],
+        dk, ml, float(cfg.late_weight), int(cfg.max_options),
+        o_unit, o_node, o_bucket, o_transit, o_late, o_ship, o_score, ol_ptr, ol_il, ol_line)
+    opt_unit_a, opt_node_a, opt_bucket_a = o_unit[:K].copy(), o_node[:K].copy(), o_bucket[:K].copy()
+    opt_late_a, opt_ship_a = o_late[:K].copy(), o_ship[:K].copy()
+    ol_ptr = ol_ptr[:K + 1]
+    e_il = ol_il[:npair]
+    e_line = perm[ol_line[:npair]]  # back to input rows
+    e_opt = np.repeat(np.arange(K, dtype=np.int64), np.diff(ol_ptr))
+    e_bucket = opt_bucket_a[e_opt]
+    e_qty = qty[e_line]
 
     # pools: availability per item-location (prefix up to each option bucket), quotas, node capacity
-    uses: list[list[tuple[int, float]]] = [[] for _ in range(K)]
-    pool_cap: list[float] = []
-    pool_name: list[str] = []
-    by_il: dict[int, list[tuple[int, int, float, int]]] = {}
-    for kk in range(K):
-        for ilc, r in opt_il_lines[kk]:
-            by_il.setdefault(ilc, []).append((int(opt_bucket_a[kk]), kk, float(qty[r]), int(r)))
-    for ilc, opts in by_il.items():
-        opts.sort()
-        buckets = sorted({b for b, *_ in opts})
-        cum = state.cum[ilc]
-        lt = int(snap.il_lead_time[ilc])
-        end = H if lt < 0 else min(lt, H)
-        taken = 0.0
-        pos = 0
-        it_name, loc_name = snap.il_name(ilc)
-        for j, b in enumerate(buckets):
-            nxt = buckets[j + 1] if j + 1 < len(buckets) else end
-            seg_end = min(nxt, end)
-            while pos < len(opts) and opts[pos][0] <= b:
-                taken += opts[pos][2]
-                pos += 1
-            if b >= seg_end:
-                continue  # past the lead time: unlimited
-            cap = max(0.0, float(cum[b:seg_end].min()))
-            if taken <= cap + EPS:
-                continue  # never binding
-            p = len(pool_cap)
-            pool_cap.append(cap)
-            pool_name.append(f"availability of {it_name} at {loc_name} up to {snap.date(b)} ({cap:g})")
-            for bb, kk, q, _r in opts:
-                if bb <= b:
-                    uses[kk].append((p, q))
+    srt = np.lexsort((e_bucket, e_il))
+    args = (state.cum, snap.il_lead_time, e_il[srt], e_bucket[srt], e_qty[srt], e_opt[srt])
+    e0 = np.empty(0)
+    i0 = np.empty(0, np.int64)
+    P, NU, NI = sk.availability_pools_nb(*args, True, e0, i0, i0, i0, i0, i0, e0, i0, i0, e0)
+    a_cap = np.empty(P); a_il = np.empty(P, np.int64); a_b = np.empty(P, np.int64); a_prev = np.empty(P, np.int64)
+    u_opt = np.empty(NU, np.int64); u_pool = np.empty(NU, np.int64); u_amt = np.empty(NU)
+    i_opt = np.empty(NI, np.int64); i_pool = np.empty(NI, np.int64); i_amt = np.empty(NI)
+    sk.availability_pools_nb(*args, False, a_cap, a_il, a_b, a_prev, u_opt, u_pool, u_amt, i_opt, i_pool, i_amt)
+    pool_cap: list[float] = a_cap.tolist()
+    pool_name = _LazyNames(snap, a_il, a_b, a_cap)
+    extra: list[tuple[int, int, float]] = []
     if cfg.use_allocation and snap.tables["allocation"].height:
-        _quota_pools(snap, state, by_il, classes, uses, pool_cap, pool_name)
+        _quota_pools(snap, state, e_il, e_bucket, e_opt, e_qty, e_line, classes, extra, pool_cap, pool_name)
     if cfg.node_capacity:
         caps = dict(cfg.node_capacity)
         default = caps.pop("*", None)
-        by_day: dict[tuple[int, int], list[int]] = {}
-        for kk in range(K):
-            by_day.setdefault((int(opt_node_a[kk]), int(opt_bucket_a[kk])), []).append(kk)
-        for (loc, b), ks in by_day.items():
+        key = opt_node_a * H + opt_bucket_a
+        uk, inv = np.unique(key, return_inverse=True)
+        amt = unit_qty[opt_unit_a]
+        tot = np.bincount(inv, weights=amt, minlength=len(uk))
+        for g in range(len(uk)):
+            loc, b = divmod(int(uk[g]), H)
             cap = caps.get(snap.location_ids[loc], default)
-            if cap is None:
-                continue
-            amts = [float(unit_qty[opt_unit_a[kk]]) for kk in ks]
-            if sum(amts) <= cap + EPS:
+            if cap is None or tot[g] <= cap + EPS:
                 continue
             p = len(pool_cap)
             pool_cap.append(float(cap))
             pool_name.append(f"daily capacity of {snap.location_ids[loc]} on {snap.date(b)} ({cap:g})")
-            for kk, a in zip(ks, amts):
-                uses[kk].append((p, a))
-    use_ptr = np.zeros(K + 1, dtype=np.int64)
-    use_ptr[1:] = np.cumsum([len(x) for x in uses])
-    use_pool = np.array([p for x in uses for p, _ in x], dtype=np.int64)
-    use_amt = np.array([a for x in uses for _, a in x], dtype=np.float64)
+            for kk in np.flatnonzero(inv == g):
+                extra.append((int(kk), p, float(amt[kk])))
+    if extra:
+        ex = np.array(extra, dtype=np.float64)
+        u_opt = np.concatenate([u_opt, ex[:, 0].astype(np.int64)])
+        u_pool = np.concatenate([u_pool, ex[:, 1].astype(np.int64)])
+        u_amt = np.concatenate([u_amt, ex[:, 2]])
+    Pn = max(1, len(pool_cap))
+    key, inv = np.unique(u_opt * Pn + u_pool, return_inverse=True)  # one entry per (option, pool)
+    amt_sum = np.bincount(inv.ravel(), weights=u_amt, minlength=len(key))
+    k_opt, use_pool, use_amt = key // Pn, key % Pn, amt_sum
+    use_ptr = np.searchsorted(k_opt, np.arange(K + 1)).astype(np.int64)
     opt_cost = opt_late_a * cfg.late_weight + opt_ship_a
-    cps = net.lane_cps
     return BatchProblem(
         snap=snap, lines=df.with_columns(pl.Series("unit", unit_of_line)), n_units=U, unit_order=order_of_unit,
         unit_qty=unit_qty, unit_weight=unit_weight, unit_lines=unit_lines, order_ids=order_ids, order_zone=order_zone,
-        opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_transit=np.array(opt_transit, dtype=np.int64),
-        opt_late=opt_late_a, opt_cost=opt_cost, opt_ship=opt_ship_a, cps=cps,
+        opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_transit=o_transit[:K].copy(),
+        opt_late=opt_late_a, opt_cost=opt_cost, opt_ship=opt_ship_a, cps=net.lane_cps,
         use_ptr=use_ptr, use_pool=use_pool, use_amt=use_amt, pool_cap=np.array(pool_cap, dtype=np.float64),
-        pool_name=pool_name, config=cfg,
+        pool_name=pool_name, config=cfg, n_avail=P, avail_prev=a_prev, inc_opt=i_opt, inc_pool=i_pool, inc_amt=i_amt,
     )
+
+
+class _LazyNames:
+    """Business names of the pools, built only when asked (error messages, explanations)."""
+
+    def __init__(self, snap, il, b, cap):
+        self.snap, self.il, self.b, self.cap = snap, il, b, cap
+        self.more: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.il) + len(self.more)
+
+    def append(self, name: str) -> None:
+        self.more.append(name)
+
+    def __getitem__(self, p: int) -> str:
+        n = len(self.il)
+        if p >= n:
+            return self.more[p - n]
+        item, loc = self.snap.il_name(int(self.il[p]))
+        return f"availability of {item} at {loc} up to {self.snap.date(int(self.b[p]))} ({self.cap[p]:g})"
 
 
 def _codes(s: pl.Series) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -325,7 +317,7 @@ def _class_priority(snap: Snapshot) -> dict[str, int]:
     return dict(zip(dc["demand_class"].to_list(), dc["priority"].to_list()))
 
 
-def _quota_pools(snap, state, by_il, classes, uses, pool_cap, pool_name) -> None:
+def _quota_pools(snap, state, e_il, e_bucket, e_opt, e_qty, e_line, classes, extra, pool_cap, pool_name) -> None:
     """Class availability (allocation package) bounds what each class takes at an item-location."""
     try:
         from allocation import class_availability, model_for
@@ -334,30 +326,27 @@ def _quota_pools(snap, state, by_il, classes, uses, pool_cap, pool_name) -> None
     model = model_for(snap)
     if not model.n_pools:
         return
-    for ilc, opts in by_il.items():
-        lo, hi = model.pools_of(ilc)
-        if hi == lo:
-            continue
+    has = np.diff(model.pool_ptr)[e_il] > 0
+    groups: dict[tuple[int, str], list[tuple[int, int, float]]] = {}
+    for j in np.flatnonzero(has):
+        c = classes[int(e_line[j])]
+        if c is not None:
+            groups.setdefault((int(e_il[j]), c), []).append((int(e_bucket[j]), int(e_opt[j]), float(e_qty[j])))
+    for (ilc, c), copts in groups.items():
         item, loc = snap.il_name(ilc)
-        per_class: dict[str, list[tuple[int, int, float]]] = {}
-        for b, kk, q, r in opts:
-            c = classes[r]
-            if c is not None:
-                per_class.setdefault(c, []).append((b, kk, q))
-        for c, copts in per_class.items():
-            avail = class_availability(snap, state, item, loc, c)
-            for b in sorted({b for b, _, _ in copts}):
-                cap = float(avail[b])
-                if not math.isfinite(cap):
-                    continue
-                taking = [(kk, q) for bb, kk, q in copts if bb <= b]
-                if sum(q for _, q in taking) <= cap + EPS:
-                    continue
-                p = len(pool_cap)
-                pool_cap.append(max(0.0, cap))
-                pool_name.append(f"allocation quota of class {c} for {item} at {loc} up to {snap.date(b)} ({cap:g})")
-                for kk, q in taking:
-                    uses[kk].append((p, q))
+        avail = class_availability(snap, state, item, loc, c)
+        for b in sorted({b for b, _, _ in copts}):
+            cap = float(avail[b])
+            if not math.isfinite(cap):
+                continue
+            taking = [(kk, q) for bb, kk, q in copts if bb <= b]
+            if sum(q for _, q in taking) <= cap + EPS:
+                continue
+            p = len(pool_cap)
+            pool_cap.append(max(0.0, cap))
+            pool_name.append(f"allocation quota of class {c} for {item} at {loc} up to {snap.date(b)} ({cap:g})")
+            for kk, q in taking:
+                extra.append((kk, p, q))
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,10 +356,7 @@ def evaluate(prob: BatchProblem, choice: np.ndarray) -> float:
     """Objective of a choice (option per unit, -1 = unserved), in money units; inf if infeasible."""
     cfg = prob.config
     choice = np.asarray(choice, dtype=np.int64)
-    use = np.zeros(len(prob.pool_cap))
-    for k in choice[choice >= 0]:
-        s, e = prob.use_ptr[k], prob.use_ptr[k + 1]
-        np.add.at(use, prob.use_pool[s:e], prob.use_amt[s:e])
+    use = _pool_use(prob, choice)
     if np.any(use > prob.pool_cap + 1e-6):
         return math.inf
     served = choice >= 0
@@ -434,14 +420,26 @@ def greedy(prob: BatchProblem) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # Model and solve
 # ---------------------------------------------------------------------------------------
+def _qty_scale(prob: BatchProblem) -> float:
+    amts = np.concatenate([prob.use_amt, prob.pool_cap])
+    return 1.0 if (len(amts) == 0 or np.allclose(amts, np.round(amts))) else 1000.0
+
+
+def _pool_use(prob: BatchProblem, choice: np.ndarray) -> np.ndarray:
+    chosen = np.zeros(prob.n_options, dtype=bool)
+    chosen[choice[choice >= 0]] = True
+    use_opt = np.repeat(np.arange(prob.n_options, dtype=np.int64), np.diff(prob.use_ptr))
+    sel = chosen[use_opt]
+    return np.bincount(prob.use_pool[sel], weights=prob.use_amt[sel], minlength=len(prob.pool_cap))
+
+
 def _model(prob: BatchProblem, *, assumptions: bool):
     from ortools.sat.python import cp_model
 
     cfg = prob.config
     S = cfg.cost_scale
     # data: integer quantities (scale when decimal) and costs in cents
-    amts = np.concatenate([prob.use_amt, prob.pool_cap])
-    qs = 1.0 if (len(amts) == 0 or np.allclose(amts, np.round(amts))) else 1000.0
+    qs = _qty_scale(prob)
     # model
     m = cp_model.CpModel()
     # variables: x[option], unserved[unit], y[order, node]
@@ -450,13 +448,20 @@ def _model(prob: BatchProblem, *, assumptions: bool):
     by_unit: list[list[int]] = [[] for _ in range(prob.n_units)]
     for k, u in enumerate(prob.opt_unit.tolist()):
         by_unit[u].append(k)
+    # y[order, node] only for orders of several units; a one-unit order pays the shipment in x
+    units_per_order = np.bincount(prob.unit_order, minlength=len(prob.order_ids))
     y: dict[tuple[int, int], object] = {}
     by_order_node: dict[tuple[int, int], list[int]] = {}
+    ship_in_x = np.zeros(prob.n_options)
     for k in range(prob.n_options):
-        key = (int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k]))
-        by_order_node.setdefault(key, []).append(k)
+        o = int(prob.unit_order[prob.opt_unit[k]])
+        if units_per_order[o] > 1:
+            by_order_node.setdefault((o, int(prob.opt_node[k])), []).append(k)
+        else:
+            ship_in_x[k] = prob.cps[int(prob.order_zone[o]), int(prob.opt_node[k])]
     for key in by_order_node:
         y[key] = m.new_bool_var(f"y[{prob.order_ids[key[0]]},{prob.snap.location_ids[key[1]]}]")
+    aux: dict = {"S": [], "any": []}
     lits: dict[str, object] = {}
 
     def enforce(ct, name):
@@ -483,13 +488,43 @@ def _model(prob: BatchProblem, *, assumptions: bool):
             m.add_implication(x[k], y[key])
         m.add_bool_or([x[k] for k in ks]).only_enforce_if(y[key])
     # Availability, quotas and node capacity: what the chosen options take stays within each pool.
-    pool_terms: list[list[tuple[int, int]]] = [[] for _ in range(len(prob.pool_cap))]
-    for k in range(prob.n_options):
-        for j in range(prob.use_ptr[k], prob.use_ptr[k + 1]):
-            pool_terms[prob.use_pool[j]].append((k, int(round(prob.use_amt[j] * qs))))
-    for p, terms in enumerate(pool_terms):
-        if terms:
-            ct = m.add(sum(a * x[k] for k, a in terms) <= int(math.floor(prob.pool_cap[p] * qs + 1e-6)))
+    P = len(prob.pool_cap)
+    caps = np.floor(prob.pool_cap * qs + 1e-6).astype(np.int64)
+    # availability pools, compact: S[p] = S[previous pool of the item-location] + increment <= cap
+    NA = prob.n_avail
+    o = np.argsort(prob.inc_pool, kind="stable")
+    i_pool, i_opt = prob.inc_pool[o], prob.inc_opt[o]
+    i_amt = np.round(prob.inc_amt[o] * qs).astype(np.int64)
+    i_ptr = np.searchsorted(i_pool, np.arange(NA + 1))
+    S_var = []
+    for p in range(NA):
+        a, b = i_ptr[p], i_ptr[p + 1]
+        prev = int(prob.avail_prev[p])
+        hi = int(i_amt[a:b].sum()) + (S_var[prev][1] if prev >= 0 else 0)
+        sv = m.new_int_var(0, hi, f"taken[{p}]")
+        expr = cp_model.LinearExpr.weighted_sum([x[k] for k in i_opt[a:b].tolist()], i_amt[a:b].tolist())
+        if prev >= 0:
+            expr = expr + S_var[prev][0]
+        m.add(sv == expr)
+        S_var.append((sv, hi))
+        aux["S"].append((p, sv))
+        if hi > caps[p]:
+            ct = m.add(sv <= int(caps[p]))
+            if assumptions:
+                enforce(ct, prob.pool_name[p])
+    # quota and capacity pools, direct
+    use_opt = np.repeat(np.arange(prob.n_options, dtype=np.int64), np.diff(prob.use_ptr))
+    sel = prob.use_pool >= NA
+    o = np.argsort(prob.use_pool[sel], kind="stable")
+    u_pool, u_opt = prob.use_pool[sel][o], use_opt[sel][o]
+    u_amt = np.round(prob.use_amt[sel][o] * qs).astype(np.int64)
+    p_ptr = np.searchsorted(u_pool, np.arange(P + 1))
+    for p in range(NA, P):
+        a, b = p_ptr[p], p_ptr[p + 1]
+        if a == b:
+            continue
+        ct = m.add(cp_model.LinearExpr.weighted_sum([x[k] for k in u_opt[a:b].tolist()], u_amt[a:b].tolist()) <= int(caps[p]))
+        if assumptions:
             enforce(ct, prob.pool_name[p])
     # An order uses at most max_splits + 1 nodes.
     if cfg.max_splits is not None:
@@ -506,7 +541,7 @@ def _model(prob: BatchProblem, *, assumptions: bool):
         if un[u] is not None:
             terms.append((int(round(prob.unit_weight[u] * prob.unit_qty[u] * S)), un[u]))
     for k in range(prob.n_options):
-        terms.append((int(round(prob.opt_cost[k] * S)), x[k]))
+        terms.append((int(round((prob.opt_cost[k] + ship_in_x[k]) * S)), x[k]))
     per_order: dict[int, list] = {}
     for (o, n), v in y.items():
         z = int(prob.order_zone[o])
@@ -518,10 +553,73 @@ def _model(prob: BatchProblem, *, assumptions: bool):
         if len(vs) > 1 and split_w:
             any_o = m.new_bool_var(f"served[{prob.order_ids[o]}]")
             m.add_max_equality(any_o, vs)
+            aux["any"].append((o, any_o))
             terms += [(split_w, v) for v in vs]
             terms.append((-split_w, any_o))
-    m.minimize(sum(c * v for c, v in terms if c))
-    return m, x, un, y, lits
+    terms = [(c, v) for c, v in terms if c]
+    m.minimize(cp_model.LinearExpr.weighted_sum([v for _, v in terms], [c for c, _ in terms]))
+    return m, x, un, y, lits, aux
+
+
+def relaxation_bound(prob: BatchProblem) -> float:
+    """A valid lower bound without pools: every unit takes its cheapest option (a one-unit
+    order with its shipment cost) or stays unserved, whichever costs less."""
+    units_per_order = np.bincount(prob.unit_order, minlength=len(prob.order_ids))
+    pen = prob.unit_weight * prob.unit_qty
+    best = pen.copy() if prob.config.allow_unserved else np.full(prob.n_units, np.inf)
+    o = prob.unit_order[prob.opt_unit]
+    extra = np.where(units_per_order[o] > 1, 0.0, prob.cps[prob.order_zone[o], prob.opt_node])
+    np.minimum.at(best, prob.opt_unit, prob.opt_cost + extra)
+    return float(best.sum())
+
+
+def lp_bound(prob: BatchProblem, *, time_limit_s: float = 10.0) -> float:
+    """Lower bound from the linear relaxation (GLOP): exactly-one per unit, every pool; the
+    shipment cost of orders with several units and the split penalty are left out (>= 0), so
+    the value stays a valid bound.  Returns -inf when GLOP does not finish."""
+    from ortools.linear_solver import pywraplp
+
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return -math.inf
+    lp.SetTimeLimit(int(max(0.1, time_limit_s) * 1000))
+    K, U, NA = prob.n_options, prob.n_units, prob.n_avail
+    upo = np.bincount(prob.unit_order, minlength=len(prob.order_ids))
+    oo = prob.unit_order[prob.opt_unit]
+    cost = prob.opt_cost + np.where(upo[oo] > 1, 0.0, prob.cps[prob.order_zone[oo], prob.opt_node])
+    x = [lp.NumVar(0.0, 1.0, "") for _ in range(K)]
+    rows = [lp.Constraint(1.0, 1.0) for _ in range(U)]
+    obj = lp.Objective()
+    if prob.config.allow_unserved:
+        pen = prob.unit_weight * prob.unit_qty
+        for u in range(U):
+            v = lp.NumVar(0.0, 1.0, "")
+            rows[u].SetCoefficient(v, 1.0)
+            obj.SetCoefficient(v, float(pen[u]))
+    for k, u in enumerate(prob.opt_unit.tolist()):
+        rows[u].SetCoefficient(x[k], 1.0)
+        obj.SetCoefficient(x[k], float(cost[k]))
+    S = [lp.NumVar(0.0, float(prob.pool_cap[p]), "") for p in range(NA)]
+    chain = [lp.Constraint(0.0, 0.0) for _ in range(NA)]
+    for p in range(NA):
+        chain[p].SetCoefficient(S[p], -1.0)
+        if prob.avail_prev[p] >= 0:
+            chain[p].SetCoefficient(S[int(prob.avail_prev[p])], 1.0)
+    for k, p, a in zip(prob.inc_opt.tolist(), prob.inc_pool.tolist(), prob.inc_amt.tolist()):
+        chain[p].SetCoefficient(x[k], chain[p].GetCoefficient(x[k]) + a)
+    use_opt = np.repeat(np.arange(K, dtype=np.int64), np.diff(prob.use_ptr))
+    sel = prob.use_pool >= NA
+    other: dict[int, object] = {}
+    for k, p, a in zip(use_opt[sel].tolist(), prob.use_pool[sel].tolist(), prob.use_amt[sel].tolist()):
+        c = other.get(p)
+        if c is None:
+            c = other[p] = lp.Constraint(-lp.infinity(), float(prob.pool_cap[p]))
+        c.SetCoefficient(x[k], a)
+    obj.SetMinimization()
+    status = lp.Solve()
+    if status != pywraplp.Solver.OPTIMAL:
+        return -math.inf
+    return float(obj.Value()) - 1e-6 * max(1.0, abs(obj.Value()))
 
 
 def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProblem, config: BatchConfig | None = None) -> BatchSolution:
@@ -533,7 +631,7 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
     cfg = prob.config
     g = greedy(prob)
     g_obj = evaluate(prob, g)
-    m, x, un, y, _ = _model(prob, assumptions=False)
+    m, x, un, y, _, aux = _model(prob, assumptions=False)
     if cfg.hint and math.isfinite(g_obj):
         chosen = set(int(k) for k in g if k >= 0)
         for k, v in enumerate(x):
@@ -544,11 +642,25 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
         used = {(int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k])) for k in chosen}
         for key, v in y.items():
             m.add_hint(v, key in used)
+        # complete the hint: what each availability pool takes, and which orders are served
+        qs = _qty_scale(prob)
+        full = _pool_use(prob, g)
+        for p, v in aux["S"]:
+            m.add_hint(v, int(round(full[p] * qs)))
+        served_orders = {int(prob.unit_order[u]) for u in np.flatnonzero(g >= 0)}
+        for o, v in aux["any"]:
+            m.add_hint(v, o in served_orders)
+    lpb = -math.inf
+    if cfg.lp_bound and prob.n_options > 2_000:  # CP-SAT's own LP rarely converges on big batches
+        lpb = lp_bound(prob, time_limit_s=max(0.5, 0.25 * (cfg.time_limit_s - (time.perf_counter() - t0))))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, cfg.time_limit_s - (time.perf_counter() - t0))
     solver.parameters.num_workers = max(1, cfg.workers)
     solver.parameters.random_seed = cfg.seed
     solver.parameters.log_search_progress = cfg.log
+    solver.parameters.symmetry_level = 0  # symmetry detection costs seconds on big batches, gains little here
+    if prob.n_options > 20_000:  # big batches: spend the time searching from the hint, not presolving
+        solver.parameters.max_presolve_iterations = 1
     status = solver.solve(m)
     S = cfg.cost_scale
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -568,6 +680,7 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
     else:  # UNKNOWN: no solution within the time limit; fall back to greedy
         choice, obj, name = g, g_obj, ("greedy" if math.isfinite(g_obj) else "unknown")
         bound = solver.best_objective_bound / S
+    bound = max(bound, relaxation_bound(prob), lpb)
     return BatchSolution(
         status=name, objective=obj, bound=min(bound, obj) if math.isfinite(obj) else bound, greedy_objective=g_obj,
         choice=choice, assignments=_assignments(prob, choice), solve_time_s=solver.wall_time,
@@ -578,7 +691,7 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
 def _explain(prob: BatchProblem) -> InfeasibleError:
     from ortools.sat.python import cp_model
 
-    m, _, _, _, lits = _model(prob, assumptions=True)
+    m, _, _, _, lits, _ = _model(prob, assumptions=True)
     names = list(lits)
     m.add_assumptions([lits[n] for n in names])
     solver = cp_model.CpSolver()

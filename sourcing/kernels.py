@@ -426,3 +426,194 @@ def _take(dp, served, par_mask, par_ship, mask, s, nm, ns, nl, a0, a1, a2, sub):
         par_ship[nm, ns] = sub
         return True
     return False
+
+
+# --------------------------------------------------------------------------------------
+# Batch optimizer: options and availability pools for many orders
+# --------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def batch_options_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat,
+                     rule_ptr, rule_loc, rule_rank, rule_item, rule_cat,
+                     lane_transit, lane_cpu, lane_cps, zn_ptr, zn_node,
+                     ord_ptr, ord_zone, line_item, line_qty, line_req, line_unit,
+                     date_kind, max_late, late_weight, max_opt,
+                     out_unit, out_node, out_bucket, out_transit, out_late, out_ship, out_score,
+                     out_ol_ptr, out_ol_il, out_ol_line):
+    """Candidate options of every unit of every order (lines sorted by order, then unit).
+
+    For each unit (a line or a ship set), at each candidate node of the order's zone where
+    every line has its whole quantity inside its window: ship on the latest of the lines'
+    earliest ship buckets.  Keeps the `max_opt` options of lowest score (late days x qty x
+    late_weight + shipping per unit + cost per shipment).  Writes options and, per option,
+    the (item-location, line) pairs it draws on (CSR).  Returns (n_options, n_pairs).
+    """
+    n_orders = ord_ptr.shape[0] - 1
+    no = 0
+    npair = 0
+    out_ol_ptr[0] = 0
+    best_s = np.empty(max_opt)
+    best_k = np.empty(max_opt, np.int64)
+    best_d = np.empty(max_opt, np.int64)
+    best_l = np.empty(max_opt)
+    best_sh = np.empty(max_opt)
+    for o in range(n_orders):
+        a = ord_ptr[o]
+        b = ord_ptr[o + 1]
+        L = b - a
+        z = ord_zone[o]
+        K = zn_ptr[z + 1] - zn_ptr[z]
+        if K == 0 or L == 0:
+            continue
+        nodes = zn_node[zn_ptr[z]:zn_ptr[z + 1]]
+        rank = np.empty((L, K), np.int64)
+        il = np.empty((L, K), np.int64)
+        tr = np.empty((L, K), np.int64)
+        st = np.empty((L, K), np.int64)
+        last = np.empty((L, K), np.int64)
+        early = np.empty((L, K), np.int64)
+        eany = np.empty((L, K), np.int64)
+        av = np.empty((L, K))
+        cost = np.empty((L, K))
+        candidates_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat, rule_ptr, rule_loc, rule_rank,
+                      rule_item, rule_cat, lane_transit, lane_cpu, lane_cps, z,
+                      line_item[a:b], line_qty[a:b], line_qty[a:b], line_req[a:b], date_kind, max_late, nodes, K,
+                      rank, il, tr, st, last, early, eany, av, cost)
+        p = 0
+        while p < L:
+            q = p
+            while q < L and line_unit[a + q] == line_unit[a + p]:
+                q += 1
+            nb_ = 0
+            for k in range(K):
+                d = -1
+                ok = True
+                for i in range(p, q):
+                    e = early[i, k]
+                    if e < 0:
+                        ok = False
+                        break
+                    if e > d:
+                        d = e
+                if not ok:
+                    continue
+                late = 0.0
+                ship = 0.0
+                for i in range(p, q):
+                    if d > last[i, k]:
+                        ok = False
+                        break
+                    due = d + tr[i, k] if date_kind == 0 else d
+                    if due > line_req[a + i]:
+                        late += (due - line_req[a + i]) * line_qty[a + i]
+                    ship += line_qty[a + i] * lane_cpu[z, nodes[k]]
+                if not ok:
+                    continue
+                score = late * late_weight + ship + lane_cps[z, nodes[k]]
+                # insert into the sorted best list
+                if nb_ < max_opt:
+                    j = nb_
+                    nb_ += 1
+                elif score < best_s[nb_ - 1]:
+                    j = nb_ - 1
+                else:
+                    continue
+                while j > 0 and best_s[j - 1] > score:
+                    best_s[j] = best_s[j - 1]
+                    best_k[j] = best_k[j - 1]
+                    best_d[j] = best_d[j - 1]
+                    best_l[j] = best_l[j - 1]
+                    best_sh[j] = best_sh[j - 1]
+                    j -= 1
+                best_s[j] = score
+                best_k[j] = k
+                best_d[j] = d
+                best_l[j] = late
+                best_sh[j] = ship
+            for j in range(nb_):
+                k = best_k[j]
+                out_unit[no] = line_unit[a + p]
+                out_node[no] = nodes[k]
+                out_bucket[no] = best_d[j]
+                out_transit[no] = tr[p, k]
+                out_late[no] = best_l[j]
+                out_ship[no] = best_sh[j]
+                out_score[no] = best_s[j]
+                for i in range(p, q):
+                    out_ol_il[npair] = il[i, k]
+                    out_ol_line[npair] = a + i
+                    npair += 1
+                no += 1
+                out_ol_ptr[no] = npair
+            p = q
+    return no, npair
+
+
+@njit(cache=True, nogil=True)
+def availability_pools_nb(cum, il_lt, e_il, e_bucket, e_qty, e_opt, count_only,
+                          out_cap, out_il, out_bucket, out_prev, out_use_opt, out_use_pool, out_use_amt,
+                          out_inc_opt, out_inc_pool, out_inc_amt):
+    """Availability pools of the batch model from option-line entries sorted by (il, bucket).
+
+    For each item-location, with option buckets b_1 < ... < b_m: what options at buckets <= b_j
+    take stays within the minimum of the cumulative position over [b_j, b_{j+1}) (up to the
+    lead time; unlimited after).  Only pools that could bind are emitted, each with its full
+    use (every entry up to b_j) and, for a compact model, its increment over the previous pool
+    of the same item-location (``out_prev``).  With `count_only`, nothing is written.
+    Returns (n_pools, n_uses, n_increments).
+    """
+    n = e_il.shape[0]
+    H = cum.shape[1]
+    npool = 0
+    nuse = 0
+    ninc = 0
+    s = 0
+    while s < n:
+        ilc = e_il[s]
+        t = s
+        while t < n and e_il[t] == ilc:
+            t += 1
+        lt = il_lt[ilc]
+        end = H if lt < 0 else min(lt, H)
+        taken = 0.0
+        prev = -1
+        inc_from = s
+        p = s
+        while p < t:
+            b = e_bucket[p]
+            q = p
+            while q < t and e_bucket[q] == b:
+                taken += e_qty[q]
+                q += 1
+            nxt = e_bucket[q] if q < t else end
+            seg_end = nxt if nxt < end else end
+            if b < seg_end:
+                m = np.inf
+                for x in range(b, seg_end):
+                    if cum[ilc, x] < m:
+                        m = cum[ilc, x]
+                cap = m if m > 0.0 else 0.0
+                if taken > cap + 1e-9:
+                    if not count_only:
+                        out_cap[npool] = cap
+                        out_il[npool] = ilc
+                        out_bucket[npool] = b
+                        out_prev[npool] = prev
+                        for r in range(s, q):
+                            out_use_opt[nuse] = e_opt[r]
+                            out_use_pool[nuse] = npool
+                            out_use_amt[nuse] = e_qty[r]
+                            nuse += 1
+                        for r in range(inc_from, q):
+                            out_inc_opt[ninc] = e_opt[r]
+                            out_inc_pool[ninc] = npool
+                            out_inc_amt[ninc] = e_qty[r]
+                            ninc += 1
+                    else:
+                        nuse += q - s
+                        ninc += q - inc_from
+                    prev = npool
+                    inc_from = q
+                    npool += 1
+            p = q
+        s = t
+    return npool, nuse, ninc
