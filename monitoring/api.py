@@ -56,21 +56,24 @@ API_PREFIX = "/v1"
 router = APIRouter(prefix=API_PREFIX, tags=["monitoring"])
 
 
-def get_monitor(request: Request) -> Monitor:
+async def get_monitor(request: Request) -> Monitor:
     """The Monitor for this request (see the module docstring for where it comes from)."""
     st = request.app.state
     provider = getattr(st, "monitor_provider", None)
     if provider is not None:
         return provider(request)
     mon = getattr(st, "monitor", None)
-    if mon is None:
-        svc = getattr(st, "service", None)
-        if svc is None:
-            raise NotFoundError("monitoring is not configured on this server",
-                                hint="set app.state.monitor or app.state.service")
-        mon = Monitor.of_service(svc)
-        st.monitor = mon
-    return mon
+    if mon is not None:
+        return mon
+    svc = getattr(st, "service", None)
+    if svc is None:
+        raise NotFoundError("monitoring is not configured on this server",
+                            hint="set app.state.monitor or app.state.service")
+    auto = getattr(st, "monitor_auto", None)
+    if auto is None or auto[0] is not svc:  # built once per service (a restarted lifespan gets a new one)
+        auto = (svc, Monitor.of_service(svc))
+        st.monitor_auto = auto
+    return auto[1]
 
 
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]

@@ -74,15 +74,16 @@ ROWS = [
 ]
 
 
-def build_book(db: str, snap):
-    """Import the orders above into a fresh SQLite order book and play the fulfillment events."""
+def build_book(db: str, snap, *, pg_schema: str = "promessa"):
+    """Import the orders above into a fresh order book and play the fulfillment events."""
     from orderbook.schemas import FulfillmentEvent
     from orderbook.service import OrderService
     from orderbook.settings import Settings
     from orderbook.store import open_store
 
-    store = open_store(db)
-    svc = OrderService(snap, store, Settings(db=db, approval_value_threshold=None, approval_on_price_override=False))
+    store = open_store(db, pg_schema=pg_schema)
+    svc = OrderService(snap, store, Settings(db=db, pg_schema=pg_schema, approval_value_threshold=None,
+                                             approval_on_price_override=False))
     rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
              "zone": z, "created_at": ca, "location": loc} for o, ln, it, q, rd, c, k, z, ca, loc in ROWS]
     status, body, _ = svc.import_orders("test", rows, actor="test")

@@ -122,4 +122,32 @@ def test_router_over_the_order_service(book):
     with TestClient(app) as c:
         r = c.get("/v1/jeopardy", params={"today": "2026-01-12"})
         assert r.status_code == 200 and r.json()["total"] == 5
-        assert app.state.monitor is not None
+        assert app.state.monitor_auto[0] is book[0]
+
+
+def test_mounted_in_the_real_server(tmp_path, mon_snap):
+    """server.create_app with the router included, as the lead wires it: capture an order over HTTP,
+    then see it in jeopardy, exceptions and reports; the server's error handlers map our errors."""
+    from orderbook.settings import Settings
+    from server import create_app as create_server
+
+    app = create_server(Settings(db=str(tmp_path / "ob.sqlite"), demo=True, approval_value_threshold=None),
+                        snapshot=mon_snap)
+    app.include_router(router)
+    with TestClient(app) as c:
+        r = c.post("/v1/orders", json={"customer": "C9", "zone": "EAST", "lines": [
+            {"item": "GADGET", "qty": 3, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+        assert r.status_code == 201, r.text
+        oid = r.json()["order_id"]
+        # 2 on hand, the third GADGET comes with PO-2 on 01-20: promised 01-20 (late against the request,
+        # on time against the promise): on 01-12 it is on track; on 01-22 it is 2 days late
+        j = c.get("/v1/jeopardy", params={"today": "2026-01-12"}).json()
+        assert [(o["order_id"], o["level"]) for o in j["orders"]] == [(oid, "ok")]
+        j = c.get("/v1/jeopardy", params={"today": "2026-01-22"}).json()
+        assert [(o["order_id"], o["level"], o["days_late"]) for o in j["orders"]] == [(oid, "watch", 2)]
+        e = c.get("/v1/exceptions", params={"by": "supplier", "today": "2026-01-22"}).json()
+        assert [(d["key"], d["lines"]) for d in e["data"]] == [("(on hand)", 1), ("ZETA", 1)]
+        r = c.get("/v1/reports/customers", params={"format": "csv"})
+        assert r.text.splitlines()[1].startswith("C9,300.0,3.0,1,1")
+        assert c.get("/v1/jeopardy", params={"min_level": "dire"}).status_code == 422
+        assert c.get("/v1/console").status_code == 200

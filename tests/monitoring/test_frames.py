@@ -1,0 +1,87 @@
+"""The order book as frames: declared schemas, what the story's book holds, and the same frames
+from PostgreSQL as from SQLite (skipped when no PostgreSQL answers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pytest
+
+from monitoring.frames import LINES, PEGS, SCHEDULE, from_store
+
+PG_URL = os.environ.get("PROMESSA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+day = dt.date.fromisoformat
+
+
+def _by_letter(frames, letters):
+    return {(letters[r["order_id"]], r["line"]): r for r in frames.lines.iter_rows(named=True)}
+
+
+def test_schemas_and_content(frames, letters):
+    assert dict(frames.lines.schema) == LINES
+    assert dict(frames.schedule.schema) == SCHEDULE
+    assert dict(frames.pegs.schema) == PEGS
+    assert frames.n_orders == 7 and frames.lines.height == 8
+    by = _by_letter(frames, letters)
+    b = by[("B", 1)]
+    assert (b["status"], b["promised_qty"], b["promised_date"], b["demand_class"], b["order_date"]) == (
+        "scheduled", 10.0, day("2026-01-15"), "retail", day("2026-01-05"))
+    d = by[("D", 1)]
+    assert (d["status"], d["promised_qty"], d["earliest_full_date"]) == ("backordered", 1.0, None)
+    f = by[("F", 1)]
+    assert (f["status"], f["last_ship_date"], f["last_delivery_date"]) == ("delivered", day("2026-01-06"), day("2026-01-07"))
+    assert by[("G", 1)]["status"] == "cancelled"
+    pegs = {(letters[r["order_id"]], r["ref"]): r["qty"] for r in frames.pegs.iter_rows(named=True)}
+    assert pegs[("B", "OH-1")] == 6.0 and pegs[("B", "PO-1")] == 4.0
+
+
+def test_empty_book(tmp_path):
+    from orderbook.store import open_store
+
+    store = open_store(str(tmp_path / "empty.sqlite"))
+    try:
+        fr = from_store(store)
+        assert fr.lines.height == 0 and dict(fr.lines.schema) == LINES and fr.n_orders == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_gives_the_same_frames(mon_snap, frames, letters):
+    pytest.importorskip("psycopg")
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        svc, ids = _build(PG_URL, mon_snap, schema)
+        try:
+            pg = from_store(svc.store)
+        finally:
+            svc.store.close()
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    pg_letters = {v: k for k, v in ids.items()}
+    want = _by_letter(frames, letters)
+    got = _by_letter(pg, pg_letters)
+    drop = ("order_id", "created_at")
+    assert {k: {c: v for c, v in r.items() if c not in drop} for k, r in got.items()} == \
+        {k: {c: v for c, v in r.items() if c not in drop} for k, r in want.items()}
+    assert pg.pegs.height == frames.pegs.height
+
+
+def _build(url, snap, schema):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("conftest.py")
+    spec = importlib.util.spec_from_file_location("_monitoring_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.build_book(url, snap, pg_schema=schema)
