@@ -275,20 +275,22 @@ class _Run:
             share = np.floor(share / quantum + 1e-9) * quantum
         partial = (e.flags[rows] & FLAG_PARTIAL) != 0
         share = np.where(partial | (fr >= 1.0 - EPS), share, np.where(fr >= 1.0 - EPS, qty, 0.0))
+        self.n[rows] = 0
         first = rows[share > EPS]
         self.promise(first, qty=share[share > EPS])
-        n1, b1, q1 = self.n.copy(), self.b.copy(), self.q.copy()
-        got = np.where(np.arange(MAX_LINES)[None, :] < n1[rows, None], q1[rows], 0.0).sum(axis=1)
+        n1, b1, q1 = self.n[rows], self.b[rows], self.q[rows]  # copies of this group's answers
+        got = np.where(np.arange(MAX_LINES)[None, :] < n1[:, None], q1, 0.0).sum(axis=1)
         rest_q = qty - got
-        room = MAX_LINES - n1[rows]
+        room = MAX_LINES - n1
         more = (rest_q > EPS) & (room > 0)
         second = rows[more]
         if second.size:
             ml = np.minimum(e.max_lines[second], room[more])
-            self.n[second] = 0
             self.promise(second, qty=rest_q[more], max_lines=np.maximum(ml, 1))
-            n2, b2, q2 = self.n.copy(), self.b.copy(), self.q.copy()
-            nb.merge_batch_nb(second, n1, b1, q1, n2, b2, q2, self.n, self.b, self.q)
+            m = second.size
+            on, ob, oq = np.zeros(m, np.int64), np.zeros((m, MAX_LINES), np.int64), np.zeros((m, MAX_LINES))
+            nb.merge_batch_nb(n1[more], b1[more], q1[more], self.n[second], self.b[second], self.q[second], on, ob, oq)
+            self.n[second], self.b[second], self.q[second] = on, ob, oq
         # status of the merged answer is derived later from the schedule (see _finish)
         self.status[rows] = -1
 

@@ -175,10 +175,9 @@ def compare_batch_nb(old_ptr, old_b, old_q, new_n, new_b, new_q, req, out_change
 
 
 @njit(cache=True, nogil=True)
-def merge_batch_nb(rows, n1, b1, q1, n2, b2, q2, out_n, out_b, out_q):
+def merge_batch_nb(n1, b1, q1, n2, b2, q2, out_n, out_b, out_q):
     """Merge two schedules per row (sorted by bucket, equal buckets summed) into out_*."""
-    for j in range(rows.shape[0]):
-        r = rows[j]
+    for r in range(n1.shape[0]):
         i = 0
         k = 0
         m = 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -269,8 +270,12 @@ def _nbytes(snap: Snapshot) -> int:
 
 
 def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario, *,
-         schedule: pl.DataFrame | None = None) -> Fork:
-    """Apply the scenario's changes to copies of the touched tables and of the backlog."""
+         schedule: pl.DataFrame | None = None, fast: bool = True) -> Fork:
+    """Apply the scenario's changes to copies of the touched tables and of the backlog.
+
+    When only dates and quantities of existing supply/demand rows changed (and lanes or quota
+    quantities), the fork's snapshot is patched: only the changed item-locations' rows are
+    recomputed (`fast`); otherwise it is built from its tables with `build_snapshot`."""
     t0 = time.perf_counter()
     tables = dict(snap.tables)  # the same frames: untouched tables are shared, never copied
     touched: set[str] = set()
@@ -454,14 +459,22 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
                          "rescheduling kernel promises plain ATP")
 
     # supply dates before as_of stay valid (bucket 0); nothing may pass the horizon
-    if touched & {"supply", "demand", "calendars", "locations", "allocation"}:
-        fsnap = build_snapshot(snap.meta, tables, source=f"whatif:{scenario.name}")
-        memory = _nbytes(fsnap)
+    patched = _patch(snap, tables, touched, scenario.name) if fast else None
+    if patched is not None:
+        fsnap, rows, memory = patched
+        fstate = State(fsnap, state.cum.copy(), {k: v.copy() for k, v in state.extras.items()})
+        if rows.size:  # the live commitments on the fork's supply: only the changed rows move
+            fstate.cum[rows] += fsnap.base_cum[rows] - snap.base_cum[rows]
     else:
-        fsnap = dataclasses.replace(snap, tables=tables, derived={}) if touched else snap
-        memory = 0
+        if touched & {"supply", "demand", "calendars", "locations", "allocation"}:
+            fsnap = build_snapshot(snap.meta, tables, source=f"whatif:{scenario.name}")
+            memory = _nbytes(fsnap)
+        else:
+            fsnap = (dataclasses.replace(snap, tables=tables, derived={}, version=next(_fork_versions))
+                     if touched else snap)
+            memory = 0
+        fstate = _carry_over(snap, state, fsnap)
     memory += sum(int(tables[t].estimated_size()) for t in touched)
-    fstate = _carry_over(snap, state, fsnap)
     memory += fstate.nbytes
     if bl is not backlog:
         memory += int(bl.estimated_size())
@@ -480,6 +493,96 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
             mask = pl.Series(np.concatenate([rerouted, np.zeros(bl.height - n0, np.bool_)]))
             bl = bl.with_columns(pl.when(mask).then(0.0).otherwise(pl.col("old_qty")).alias("old_qty"))
     return Fork(scenario, fsnap, fstate, bl, sched, n0, sorted(touched), memory, time.perf_counter() - t0, notes)
+
+
+# patched forks get their own (negative) versions: caches keyed by snapshot version never mix them up
+_fork_versions = itertools.count(-1, -1)
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _patch(snap: Snapshot, tables: dict[str, pl.DataFrame], touched: set[str], name: str):
+    """(fork snapshot, changed item-location rows, bytes) when only dates/quantities of existing
+    supply and demand rows changed; None otherwise (the caller builds the snapshot)."""
+    if not touched or not touched <= {"supply", "demand", "lanes", "allocation"}:
+        return None
+    t0 = time.perf_counter()
+    H, N = snap.horizon, snap.n_il
+    base_day = (snap.as_of - dt.date(1970, 1, 1)).days
+    changed: list[np.ndarray] = []
+    frames = {}
+    for tname in ("supply", "demand"):
+        if tname not in touched:
+            continue
+        new, old = tables[tname], snap.tables[tname]
+        if new.height != old.height or not new["item"].equals(old["item"]) or not new["location"].equals(old["location"]):
+            return None
+        if tname == "supply":
+            il_row = np.empty(new.height, np.int64)
+            il_row[snap.sup_row] = np.repeat(np.arange(N), np.diff(snap.sup_ptr))
+        else:
+            il_row = _ils(snap, new["item"], new["location"])
+            if (il_row < 0).any():
+                return None
+        diff = ((new["date"] != old["date"]) | (new["qty"] != old["qty"])).fill_null(True).to_numpy()
+        changed.append(il_row[diff])
+        frames[tname] = (new, il_row)
+    if "allocation" in touched:
+        new, old = tables["allocation"], snap.tables["allocation"]
+        if new.height != old.height or not new["item"].equals(old["item"]) or not new["location"].equals(old["location"]):
+            return None
+    rows = np.unique(np.concatenate(changed)) if changed else np.empty(0, np.int64)
+    pos_of = np.full(N, -1, np.int64)
+    pos_of[rows] = np.arange(rows.size)
+
+    def dense(tname: str) -> np.ndarray:
+        new, il_row = frames[tname]
+        sel = np.flatnonzero(pos_of[il_row] >= 0)
+        b = np.maximum(new["date"].cast(pl.Int32).to_numpy()[sel].astype(np.int64) - base_day, 0)
+        return np.bincount(pos_of[il_row[sel]] * H + b, weights=new["qty"].to_numpy()[sel],
+                           minlength=rows.size * H).reshape(rows.size, H)
+
+    arrays: dict[str, np.ndarray] = {}
+    memory = 0
+    if "supply" in frames and rows.size:
+        supply = snap.supply.copy()
+        supply[rows] = dense("supply")
+        arrays["supply"] = supply
+        # pegging records of the changed item-locations: same rows, new buckets and quantities
+        new, il_row = frames["supply"]
+        lens = np.diff(snap.sup_ptr)[rows]
+        starts = snap.sup_ptr[rows]
+        pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        seg = np.repeat(np.arange(rows.size), lens)
+        srow = snap.sup_row[pos]
+        nbk = np.maximum(new["date"].cast(pl.Int32).to_numpy()[srow].astype(np.int64) - base_day, 0)
+        order = np.lexsort((srow, nbk, seg))
+        sup_row, sup_bucket, sup_qty = snap.sup_row.copy(), snap.sup_bucket.copy(), snap.sup_qty.copy()
+        sup_row[pos] = srow[order]
+        sup_bucket[pos] = nbk[order]
+        sup_qty[pos] = new["qty"].to_numpy()[srow[order]]
+        arrays.update(sup_row=sup_row, sup_bucket=sup_bucket, sup_qty=sup_qty)
+    if "demand" in frames and rows.size:
+        demand = snap.demand.copy()
+        demand[rows] = dense("demand")
+        arrays["demand"] = demand
+    if rows.size:
+        from supplydata.kernels import net_cumsum_nb
+
+        base_cum = snap.base_cum.copy()
+        sub = np.empty((rows.size, H))
+        net_cumsum_nb(np.ascontiguousarray(arrays.get("supply", snap.supply)[rows]),
+                      np.ascontiguousarray(arrays.get("demand", snap.demand)[rows]), sub)
+        base_cum[rows] = sub
+        arrays["base_cum"] = base_cum
+    memory = sum(a.nbytes for a in arrays.values())
+    fsnap = dataclasses.replace(snap, tables=tables, source=f"whatif:{name}", derived={}, version=next(_fork_versions),
+                                loaded_at=dt.datetime.now(dt.timezone.utc), load_seconds=time.perf_counter() - t0,
+                                **{k: _ro(v) for k, v in arrays.items()})
+    return fsnap, rows, memory
 
 
 def _ils(snap: Snapshot, items: pl.Series, locations: pl.Series) -> np.ndarray:
