@@ -63,6 +63,9 @@ class CtpModel:
     slot_lt: np.ndarray      # int64[n_slots] replenishment lead time, -1 = none
     rslot_res: np.ndarray    # int64[n_rslots] resource code
     problems: tuple[str, ...] = ()  # bill rows and bills left out (see build_model)
+    dates: tuple[dt.date, ...] = ()  # date of every bucket
+    slot_item: tuple[str, ...] = ()  # item id of every slot
+    rslot_name: tuple[tuple[str, str], ...] = ()  # (resource, location) of every resource slot
 
     @property
     def n_roots(self) -> int:
@@ -295,6 +298,9 @@ def build_model(snap: Snapshot, *, strict: bool = False) -> CtpModel:
         eres_rslot=arr(eres_rslot, np.int64), eres_use=arr(eres_use, np.float64),
         slot_il=arr(slot_il, np.int64), slot_lt=arr(slot_lt, np.int64), rslot_res=arr(rslot_res, np.int64),
         problems=tuple(str(p) for p in problems),
+        dates=tuple(snap.as_of + dt.timedelta(days=b) for b in range(H)),
+        slot_item=tuple(snap.item_ids[snap.il_item[il]] for il in slot_il),
+        rslot_name=tuple(keys[r] for r in rslot_res),
     )
 
 
@@ -344,7 +350,7 @@ register_draw_kind(CAPACITY, _capacity_draw)
 # ---------------------------------------------------------------- the promise
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class CtpPlan:
     """The kernel's answer for one request, before it becomes a Promise."""
 
@@ -365,6 +371,11 @@ class CtpPlan:
     d_lot: np.ndarray
     fail_i: np.ndarray
     fail_f: np.ndarray
+    n_merged: int          # the reservation: draws merged per (kind, ref, bucket)
+    m_kind: np.ndarray
+    m_ref: np.ndarray
+    m_bucket: np.ndarray
+    m_qty: np.ndarray
     row: int               # root row
 
     @property
@@ -396,9 +407,9 @@ def plan(snap: Snapshot, state: State, request: Request, *, max_lots: int = ck.M
         pol.allow_partial, max_lots, m.root_tab[row], m.ent_int, m.ent_qty, m.eres_rslot, m.eres_use, m.slot_il,
         m.slot_lt, m.rslot_res,
     )
-    status, t, ef, stock, made, nl, n, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff = res
+    status, t, ef, stock, made, nl, n, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff, nm, mk, mr, mb, mq = res
     return CtpPlan(Status(status), int(t), int(ef), float(stock), float(made), int(nl), int(n), lot_f, lot_make,
-                   dk, de, dr, db, dq, dl, fi, ff, row)
+                   dk, de, dr, db, dq, dl, fi, ff, int(nm), mk, mr, mb, mq, row)
 
 
 def _entry_names(snap: Snapshot, m: CtpModel, e0: int, j: int) -> tuple[str, int, str | None]:
@@ -459,9 +470,9 @@ def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, expla
     loc = request.location
     out: dict = {
         "stock_qty": p.stock_qty, "made_qty": p.made_qty,
-        "lot_finish": snap.date(p.f).isoformat() if p.f >= 0 else None,
-        "root_lots": [{"finish": snap.date(int(p.lot_f[k])).isoformat(), "qty": float(p.lot_make[k, 0])}
-                      for k in range(p.n_lots)],
+        "lot_finish": m.dates[p.f].isoformat() if p.f >= 0 else None,
+        "root_lots": [{"finish": m.dates[f].isoformat(), "qty": x}
+                      for f, x in zip(p.lot_f[:p.n_lots].tolist(), p.lot_make[:p.n_lots, 0].tolist())],
         "binding": binding,
     }
     if not explain:
@@ -506,28 +517,30 @@ def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, expla
 
 
 def _draws(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request) -> tuple[Draw, ...]:
+    """The reservation: the finished item's stock part, then the merged component and
+    capacity draws (the order `_apply` commits them in, so a replay repeats it exactly)."""
     rt = m.root_tab[p.row]
     s0, q0 = int(rt[ck.R_S0]), int(rt[ck.R_Q0])
     loc = request.location
+    dates, slot_item, rslot_name = m.dates, m.slot_item, m.rslot_name
     out = []
+    add = out.append
     if p.stock_qty > EPS:
-        out.append(Draw("atp", request.item, loc, snap.date(p.t), p.stock_qty, request.demand_class))
-    item_ids, il_item = snap.item_ids, snap.il_item
-    for k in range(p.n):
-        date = snap.date(int(p.d_bucket[k]))
-        if p.d_kind[k] == ck.D_STOCK:
-            il = int(m.slot_il[s0 + p.d_ref[k]])
-            out.append(Draw("atp", item_ids[il_item[il]], loc, date, float(p.d_qty[k])))
+        add(Draw("atp", request.item, loc, dates[p.t], p.stock_qty, request.demand_class))
+    nm = p.n_merged
+    for kind, ref, b, q in zip(p.m_kind[:nm].tolist(), p.m_ref[:nm].tolist(), p.m_bucket[:nm].tolist(), p.m_qty[:nm].tolist()):
+        if kind == 0:  # ck.D_STOCK
+            add(Draw("atp", slot_item[s0 + ref], loc, dates[b], q))
         else:
-            res, rloc = m.resource_ids[int(m.rslot_res[q0 + p.d_ref[k]])]
-            out.append(Draw(CAPACITY, res, rloc, date, float(p.d_qty[k])))
+            res, rloc = rslot_name[q0 + ref]
+            add(Draw(CAPACITY, res, rloc, dates[b], q))
     return tuple(out)
 
 
 def _apply(snap: Snapshot, state: State, m: CtpModel, p: CtpPlan, draws: tuple[Draw, ...], il: int) -> None:
     rt = m.root_tab[p.row]
     ck.apply_plan_nb(state.cum, capacity_used(snap, state), il, max(p.t, 0), p.stock_qty, m.slot_il, int(rt[ck.R_S0]),
-                     m.rslot_res, int(rt[ck.R_Q0]), p.n, p.d_kind, p.d_ref, p.d_bucket, p.d_qty, 1)
+                     m.rslot_res, int(rt[ck.R_Q0]), p.n_merged, p.m_kind, p.m_ref, p.m_bucket, p.m_qty, 1)
     hooks = _reservation._ATP_HOOKS
     if hooks:  # others keep per-draw bookkeeping on "atp" draws (allocation)
         for d in draws:

@@ -239,8 +239,7 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
     Returns (made, n_lots, n_draws)."""
     wc[:, :] = wc0
     wr[:, :] = wr0
-    av[:, :] = av0
-    pre[:, :] = pre0
+    fresh = True  # no lot yet: bound on av0/pre0 (av/pre are refreshed after the first lot)
     maxd = dk.shape[0] // max_lots
     made = 0.0
     nl = 0
@@ -249,7 +248,10 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
         rem = need - made
         if rem <= EPS or nl >= max_lots:
             break
-        u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+        if fresh:
+            u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim)
+        else:
+            u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
         hi = u if u < rem else rem
         if hi <= EPS:
             continue
@@ -298,6 +300,7 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
         wc[:, :] = wt
         wr[:, :] = wrt
         refresh_nb(wc, wr, slot_lt, av, pre)
+        fresh = False
         lot_f[nl] = f
         lot_make[nl, :] = make
         for k in range(nd, nd + n):
@@ -305,6 +308,9 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
         nd += n
         nl += 1
         made += x
+    if fresh:
+        av[:, :] = av0
+        pre[:, :] = pre0
     return made, nl, nd
 
 
@@ -321,11 +327,13 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     per lot).
 
     Returns (status, t, ef, stock_qty, made_qty, n_lots, n_draws, lot_f, lot_make, d_kind,
-    d_ent, d_ref, d_bucket, d_qty, d_lot, fail_i, fail_f): delivery bucket t (-1: none),
+    d_ent, d_ref, d_bucket, d_qty, d_lot, fail_i, fail_f, n_merged, m_kind, m_ref, m_bucket,
+    m_qty): delivery bucket t (-1: none),
     earliest full bucket ef over the horizon (-1: none), the root's stock used at t and the
     quantity made, the lots (finish bucket, quantity per entry), the draws (d_ref: slot for
-    stock, resource slot for capacity) and the binding constraint (fail_i[0] a reason code,
-    B_NONE when on time and in full).
+    stock, resource slot for capacity), the binding constraint (fail_i[0] a reason code,
+    B_NONE when on time and in full) and the draws merged per (kind, ref, bucket): the
+    reservation.
     """
     H = cum.shape[1]
     e0, n_ent = rt[R_E0], rt[R_E1] - rt[R_E0]
@@ -372,23 +380,36 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     t = -1
     ef = -1
     target = qty
+    # the log (lots, draws) of the evaluation that gave the answer, kept to avoid planning it again
+    logged = False
+    made = 0.0
+    nl = 0
+    nd = 0
     for pass_ in range(2):
         lo_t, hi_t = (req, last) if pass_ == 0 else (last + 1, H - 1)
         for u in range(lo_t, hi_t + 1):
             if cal.shape[0] > 0 and not cal[u]:
                 continue
             need = qty - (avr[u] if avr[u] < qty else qty)
+            m = 0.0
+            ml = 0
+            md = 0
             if need > EPS:
                 if max_lots <= 0:
                     continue
                 if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim) < need - EPS:
                     continue
-                m, _, _ = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
-                                     pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq, dl,
-                                     fi, ff)
+                m, ml, md = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
+                                       pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq,
+                                       dl, fi, ff)
                 if m < need - EPS:
                     continue
             ef = u
+            if pass_ == 0:
+                logged = True
+                made = m
+                nl = ml
+                nd = md
             break
         if ef >= 0:
             if pass_ == 0:
@@ -416,18 +437,25 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
                     if cal.shape[0] > 0 and not cal[u]:
                         continue
                     need = target - (avr[u] if avr[u] < target else target)
+                    m = 0.0
+                    ml = 0
+                    md = 0
                     if need > EPS:
                         if max_lots <= 0:
                             continue
                         if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0,
                                         lim) < need - EPS:
                             continue
-                        m, _, _ = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0,
-                                             wr0, av0, pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk,
-                                             de, dr, db, dq, dl, fi, ff)
+                        m, ml, md = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0,
+                                               wr0, av0, pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk,
+                                               de, dr, db, dq, dl, fi, ff)
                         if m < need - EPS:
                             continue
                     t = u
+                    logged = True
+                    made = m
+                    nl = ml
+                    nd = md
                     break
                 if t < 0:
                     t = lo
@@ -461,9 +489,13 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
             ff[0] = qty - (avr[bt] if avr[bt] < qty else qty)
         else:
             nb_ = qty - (avr[bt] if avr[bt] < qty else qty)
+            # own log arrays: the answer's log stays intact
             m, _, _ = make_by_nb(bt, nb_, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
-                                 pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq, dl,
-                                 fi, ff)
+                                 pre0, wc, wr, wt, wrt, av, pre, lim, make, np.empty(L, dtype=np.int64),
+                                 np.empty((L, n_ent)), np.empty(maxd * L, dtype=np.int8),
+                                 np.empty(maxd * L, dtype=np.int64), np.empty(maxd * L, dtype=np.int64),
+                                 np.empty(maxd * L, dtype=np.int64), np.empty(maxd * L),
+                                 np.empty(maxd * L, dtype=np.int64), fi, ff)
             rest = nb_ - m
             fb = bt
             ubest = -1.0
@@ -481,10 +513,14 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
             if ok:
                 fi[0] = B_CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else B_NONE
     # 4. the plan for the answer, logged
-    nl = 0
-    nd = 0
-    made = 0.0
-    if t >= 0:
+    if t < 0:
+        nl = 0
+        nd = 0
+        made = 0.0
+    elif not logged:
+        nl = 0
+        nd = 0
+        made = 0.0
         need = target - (avr[t] if avr[t] < target else target)
         if need > EPS:
             made, nl, nd = make_by_nb(t, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0,
@@ -493,7 +529,36 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     stock = target - made
     if stock < 0.0:
         stock = 0.0
-    return status, t, ef, stock, made, nl, nd, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff
+    nm, mk, mr, mb, mq = merge_draws_nb(nd, dk, dr, db, dq, H)
+    return status, t, ef, stock, made, nl, nd, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff, nm, mk, mr, mb, mq
+
+
+@njit(cache=True, nogil=True)
+def merge_draws_nb(n, d_kind, d_ref, d_bucket, d_qty, H):
+    """The reservation: the logged draws summed per (kind, slot or resource slot, bucket), in
+    that order (stock first). Returns (n_merged, kind, ref, bucket, qty)."""
+    key = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        key[k] = (np.int64(d_kind[k]) * 1_000_000 + d_ref[k]) * (H + 1) + d_bucket[k]
+    order = np.argsort(key, kind="mergesort")
+    mk = np.empty(n, dtype=np.int8)
+    mr = np.empty(n, dtype=np.int64)
+    mb = np.empty(n, dtype=np.int64)
+    mq = np.empty(n)
+    m = -1
+    prev = -1
+    for i in range(n):
+        k = order[i]
+        if m < 0 or key[k] != prev:
+            m += 1
+            mk[m] = d_kind[k]
+            mr[m] = d_ref[k]
+            mb[m] = d_bucket[k]
+            mq[m] = d_qty[k]
+            prev = key[k]
+        else:
+            mq[m] += d_qty[k]
+    return m + 1, mk, mr, mb, mq
 
 
 @njit(cache=True, nogil=True)
