@@ -72,6 +72,8 @@ class MonitoringConfig(BaseSettings):
         description="durations per location kind (dc, store, plant, supplier)")
     lanes: list[LaneOverride] = Field(default_factory=list, description="delivery days per lane, overriding transit_days")
     default_transit_days: int = Field(2, ge=0, le=365, description="delivery days when no lane is known")
+    refresh_backorders: bool = Field(True, description="date backorders from the current supply (an ATP inquiry), "
+                                     "not only from the promise made at capture")
     ok_level: str = Field("ok", description="name of the level below the first threshold")
     levels: list[JeopardyLevel] = Field(default_factory=_default_levels,
                                         description="ascending thresholds in days late; an unknown date is the top level")

@@ -11,8 +11,10 @@ The rules (``MonitoringConfig`` holds the numbers):
 - **Expected completion**, from what is known today (the book records shipments and deliveries,
   not picking or packing, so an unshipped line is assumed not started):
   - units not yet shipped and fully promised: ``max(P, today) + before_ship + deliver``;
-  - units not promised (backordered): the same from the promise's ``earliest_full_date``; with
-    no such date the expected completion is unknown;
+  - units not promised (backordered): the same from the date the whole quantity is available
+    (``earliest_full_date``: the promise's, or - with ``refresh_backorders`` - what the current
+    supply and commitments give, see :func:`refresh_backorder_dates`); with no such date the
+    expected completion is unknown;
   - units shipped, not delivered: ``max(last ship date + deliver, today)``;
   - the line's expected completion is the latest of these.
 - **Days late** ``= expected - promised completion`` (the jeopardy score); the level is the
@@ -35,6 +37,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from monitoring.config import MonitoringConfig
@@ -168,6 +171,35 @@ def order_jeopardy(line_j: pl.DataFrame) -> pl.DataFrame:
         )
     )
     return worst.sort(["level_rank", "days_late", "order_id"], descending=[True, True, False], nulls_last=False)
+
+
+def refresh_backorder_dates(lines: pl.DataFrame, snap: Any, state: Any) -> pl.DataFrame:
+    """Replace ``earliest_full_date`` of open backordered lines with the date the current supply
+    could cover their unpromised units (one batch ATP inquiry, nothing committed): supply that
+    arrived after capture gives a backorder a date. Lines whose item, location or requested date
+    the snapshot does not know keep the promise's date."""
+    from promising import encode_lines, promise_encoded
+
+    if lines.height == 0 or snap is None or state is None:
+        return lines
+    idx = lines.with_row_index("_row")
+    back = idx.filter(
+        pl.col("status").is_in(OPEN_STATUSES) & (pl.col("qty") - pl.col("promised_qty") > EPS)
+        & pl.col("item").is_in(list(snap.item_index)) & pl.col("location").is_in(list(snap.location_index))
+        & (pl.col("requested_date") <= snap.last_date)
+    )
+    if back.height == 0:
+        return lines
+    ask = back.select("item", "location", (pl.col("qty") - pl.col("promised_qty")).alias("qty"), "requested_date")
+    res = promise_encoded(snap, state, encode_lines(snap, ask), commit=False)
+    base = np.datetime64(snap.as_of, "D")
+    ef = res.earliest_full
+    dates = pl.Series("_ef", np.where(ef >= 0, base + ef.astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+    fresh = back.select("_row").with_columns(dates.cast(pl.Date))
+    return (idx.join(fresh, on="_row", how="left")
+            .with_columns(pl.when(pl.col("_row").is_in(fresh["_row"].implode())).then(pl.col("_ef"))
+                          .otherwise(pl.col("earliest_full_date")).alias("earliest_full_date"))
+            .drop("_row", "_ef"))
 
 
 # ---------------------------------------------------------------- level crossings

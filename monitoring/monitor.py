@@ -74,7 +74,10 @@ class Monitor:
     def jeopardy(self, today: dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(lines, orders) of every open order with level and days late."""
         t = self.resolve_today(today)
-        lines = jeo.line_jeopardy(self.frames().lines, self.catalogue(), self.config, today=t)
+        lines = self.frames().lines
+        if self.config.refresh_backorders:
+            lines = jeo.refresh_backorder_dates(lines, self.snapshot(), self.state())
+        lines = jeo.line_jeopardy(lines, self.catalogue(), self.config, today=t)
         return lines, jeo.order_jeopardy(lines)
 
     def scan(self, today: dt.date | None = None) -> jeo.ScanResult:

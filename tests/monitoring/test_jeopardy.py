@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 
+import polars as pl
 import pydantic
 import pytest
 
@@ -196,3 +197,25 @@ def test_closed_order_goes_back_to_ok_and_a_dead_webhook_does_not_fail(frames, c
     res = scan(orders, log, cfg, today=day("2026-01-06"))
     assert len(res.events) == 1 and "error" in res.webhook
     assert log.last_levels() == {res.events[0]["order_id"]: "critical"}
+
+
+def test_backorders_are_dated_from_current_supply(frames, catalogue, letters, mon_snap):
+    """D wants 10 GADGET and got 1; all 5 GADGET are taken (C 4, D 1), so even now there is no date
+    for the other 9. Against an empty plan (no commitments) the 9 would still not fit (5 in all).
+    A made-up backorder of 25 WIDGET, against an empty plan: 10 on hand + 20 on 01-15 -> 01-15."""
+    from monitoring.jeopardy import refresh_backorder_dates
+
+    lines = refresh_backorder_dates(frames.lines, mon_snap, mon_snap.new_state())
+    d = lines.filter(lines["order_id"] == next(k for k, v in letters.items() if v == "D"))
+    assert d["earliest_full_date"].to_list() == [None]
+    b = frames.lines.filter(lines["order_id"] == next(k for k, v in letters.items() if v == "B"))
+    made_up = b.with_columns(qty=25.0, promised_qty=0.0, status=pl.lit("backordered"),
+                             promised_date=pl.lit(None, pl.Date))
+    fresh = refresh_backorder_dates(made_up, mon_snap, mon_snap.new_state())
+    assert fresh["earliest_full_date"].to_list() == [day("2026-01-15")]
+    # B's line as a backorder now expected 01-15 + 2 = 01-17 against a promise of 01-09 (requested 01-07)
+    lj = line_jeopardy(fresh, catalogue, MonitoringConfig(), today=day("2026-01-08"))
+    row = lj.row(0, named=True)
+    assert (row["promised_completion"], row["expected_completion"], row["days_late"], row["level"], row["reason"]) == (
+        day("2026-01-09"), day("2026-01-17"), 8, "critical", "backordered")
+    assert refresh_backorder_dates(frames.lines, None, None).equals(frames.lines)
