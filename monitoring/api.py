@@ -150,7 +150,7 @@ assert set(By.__args__) == set(DIMENSIONS)  # type: ignore[attr-defined]
 def exceptions(mon: MonitorDep, by: By = "customer", today: Today = None) -> dict:
     t = mon.resolve_today(today)
     exc = mon.exceptions(t)
-    summary = mon.exception_summary(by=by, today=t).rename({by: "key"})
+    summary = mon.exception_summary(by=by, exceptions=exc).rename({by: "key"})
     return {"today": t, "by": by, "at_risk_level": mon.config.at_risk_level, "total_lines": exc.height,
             "total_orders": exc["order_id"].n_unique() if exc.height else 0, "data": summary.to_dicts()}
 

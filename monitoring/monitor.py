@@ -90,8 +90,10 @@ class Monitor:
         lines, _ = self.jeopardy(today)
         return exc_mod.exception_lines(lines, self.frames(), self.catalogue(), self.config)
 
-    def exception_summary(self, *, by: str, today: dt.date | None = None) -> pl.DataFrame:
-        return exc_mod.summarize(self.exceptions(today), self.frames(), self.catalogue(), self.config, by=by)
+    def exception_summary(self, *, by: str, today: dt.date | None = None,
+                          exceptions: pl.DataFrame | None = None) -> pl.DataFrame:
+        exc = exceptions if exceptions is not None else self.exceptions(today)
+        return exc_mod.summarize(exc, self.frames(), self.catalogue(), self.config, by=by)
 
     def exception_lines(self, *, by: str | None = None, key: str | None = None,
                         today: dt.date | None = None) -> pl.DataFrame:
