@@ -463,7 +463,10 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
     if patched is not None:
         fsnap, rows, memory = patched
         fstate = State(fsnap, state.cum.copy(), {k: v.copy() for k, v in state.extras.items()})
-        if rows.size:  # the live commitments on the fork's supply: only the changed rows move
+        if rows.size == snap.n_il:  # the live commitments on the fork's supply, every row
+            fstate.cum += fsnap.base_cum
+            fstate.cum -= snap.base_cum
+        elif rows.size:  # only the changed rows move
             fstate.cum[rows] += fsnap.base_cum[rows] - snap.base_cum[rows]
     else:
         if touched & {"supply", "demand", "calendars", "locations", "allocation"}:
@@ -546,8 +549,28 @@ def _patch(snap: Snapshot, tables: dict[str, pl.DataFrame], touched: set[str], n
                            minlength=rows.size * H).reshape(rows.size, H)
 
     arrays: dict[str, np.ndarray] = {}
-    memory = 0
-    if "supply" in frames and rows.size:
+    if rows.size > N // 4:
+        # most item-locations changed: recompute the dense arrays whole (no fancy-indexed copies)
+        def full(tname: str) -> tuple[np.ndarray, np.ndarray]:
+            new, il_row = frames[tname]
+            b = np.maximum(new["date"].cast(pl.Int32).to_numpy().astype(np.int64) - base_day, 0)
+            return np.bincount(il_row * H + b, weights=new["qty"].to_numpy(), minlength=N * H).reshape(N, H), b
+
+        if "supply" in frames:
+            supply, b = full("supply")
+            il_row = frames["supply"][1]
+            order = np.argsort(il_row * H + b, kind="stable")
+            arrays.update(supply=supply, sup_row=order.astype(np.int64), sup_bucket=b[order].astype(np.int32),
+                          sup_qty=frames["supply"][0]["qty"].to_numpy()[order].astype(np.float64))
+        if "demand" in frames:
+            arrays["demand"] = full("demand")[0]
+        from supplydata.kernels import net_cumsum_nb
+
+        base_cum = np.empty((N, H))
+        net_cumsum_nb(arrays.get("supply", snap.supply), arrays.get("demand", snap.demand), base_cum)
+        arrays["base_cum"] = base_cum
+        rows = np.arange(N)
+    elif "supply" in frames and rows.size:
         supply = snap.supply.copy()
         supply[rows] = dense("supply")
         arrays["supply"] = supply
@@ -565,11 +588,11 @@ def _patch(snap: Snapshot, tables: dict[str, pl.DataFrame], touched: set[str], n
         sup_bucket[pos] = nbk[order]
         sup_qty[pos] = new["qty"].to_numpy()[srow[order]]
         arrays.update(sup_row=sup_row, sup_bucket=sup_bucket, sup_qty=sup_qty)
-    if "demand" in frames and rows.size:
+    if "demand" in frames and rows.size and "base_cum" not in arrays:
         demand = snap.demand.copy()
         demand[rows] = dense("demand")
         arrays["demand"] = demand
-    if rows.size:
+    if rows.size and "base_cum" not in arrays:
         from supplydata.kernels import net_cumsum_nb
 
         base_cum = snap.base_cum.copy()

@@ -205,3 +205,20 @@ def test_patched_fork_equals_a_full_build(tmp_path, changes):
         np.testing.assert_array_equal(getattr(fast.snapshot, a), getattr(slow.snapshot, a), err_msg=a)
     np.testing.assert_allclose(fast.state.cum, slow.state.cum, atol=1e-9)
     assert fingerprint(snap, state) == before
+
+
+def test_patched_fork_when_most_item_locations_change(tmp_path):
+    """More than a quarter of the item-locations changed: the dense arrays are rebuilt whole."""
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
+
+    generate(tmp_path / "net", seed=4, size="tiny")
+    snap = load_snapshot(tmp_path / "net")
+    state, bl, sch = backlog_from_orders(snap, pl.read_parquet(tmp_path / "net" / "orders.parquet"))
+    sc = parse_scenarios({"name": "x", "changes": [{"type": "delay_receipts", "days": 5, "kind": ["purchase", "transfer"]},
+                                                    {"type": "demand_spike", "factor": 1.3}]})[0]
+    fast = fork(snap, state, bl, sc, schedule=sch)
+    slow = fork(snap, state, bl, sc, schedule=sch, fast=False)
+    for a in ("supply", "demand", "base_cum", "sup_ptr", "sup_bucket", "sup_qty", "sup_row"):
+        np.testing.assert_array_equal(getattr(fast.snapshot, a), getattr(slow.snapshot, a), err_msg=a)
+    np.testing.assert_allclose(fast.state.cum, slow.state.cum, atol=1e-9)
