@@ -482,6 +482,9 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
         finally:
             # forget what was built over this service (e.g. a monitor cached by a package router)
             for name in set(vars(app.state).get("_state", {})) - preset - {"settings", "metrics"}:
+                svc_ = getattr(app.state, name)
+                if isinstance(svc_, OrderService):
+                    svc_.close()  # writes what is queued
                 delattr(app.state, name)
             store.close()
 

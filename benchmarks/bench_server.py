@@ -173,7 +173,7 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
             thr = ok / el
             p50, p99 = percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3
             params = {"concurrency": conc_inq, "duration_s": round(el, 1), "requests": len(lat), "non_200": len(lat) - ok,
-                      "snapshot": _SNAPSHOT[size], "item_locations": snap.n_il}
+                      "snapshot": _SNAPSHOT[size], "item_locations": snap.n_il, "loadavg_1m": _loadavg()}
             results += [
                 Result("server.inquiry", "throughput", thr, "req/s", ">= 3000 req/s", thr >= 3000, params,
                        compile_s=srv.start_s, notes="one line per request, no pegging; load generator on the same 2 cores"),
@@ -200,6 +200,14 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def _loadavg() -> float | None:
+    """1-minute load average of the machine (other work shares its 2 cores)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _pg_reachable(url: str) -> bool:
@@ -249,7 +257,7 @@ def _capture_case(port: int, snap, lines: list[dict], *, duration: float, case: 
     com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", timeout=60).json()
     assert abs(com["committed_total"] - reserved) < 1e-6 * max(1.0, reserved), (com["committed_total"], reserved)
     params = {"concurrency": conc_cap, "duration_s": round(el, 1), "orders": ok, "non_201": len(lat) - ok,
-              "store": store, "idempotency_keys": True}
+              "store": store, "idempotency_keys": True, "loadavg_1m": _loadavg()}
     results += [
         Result(case, "throughput", thr, "orders/s", ">= 500 orders/s", thr >= 500, params,
                notes="validate + promise + commit + fsync'd write before the 201"),

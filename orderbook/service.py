@@ -1,10 +1,11 @@
 """The order book service: captures, promises, commits and follows orders to delivery.
 
-One lock makes *validate + promise + commit + durable write* one atomic step: a request
-takes the lock, changes the in-memory orders and commitment state inside a :class:`Txn`
-(which keeps an undo log), writes everything it changed to the order book in one
-transaction, and only then returns. If the write fails, the undo log puts memory back as it
-was, so memory never holds a commitment the order book does not.
+One lock makes *validate + promise + commit* one atomic step: a request takes the lock and
+changes the in-memory orders and commitment state inside a :class:`Txn` (which keeps an undo
+log). What it changed is then written to the order book - by the :class:`GroupCommitter`,
+many requests per transaction, in the order they were made - and only then is the answer
+returned. If a write fails, the undo logs put memory back as it was (newest first), so memory
+never keeps a commitment the order book does not have.
 
 At start-up :meth:`OrderService.rebuild` replays the commitment journal (entries after the
 snapshot's ``journal_seq``) into a fresh state: the in-memory commitments are exactly those
@@ -14,6 +15,7 @@ of the orders in the book.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
@@ -43,7 +45,7 @@ from orderbook.schemas import (
     PolicyIn,
 )
 from orderbook.settings import Settings
-from orderbook.store import OrderStore
+from orderbook.store import OrderStore, Prepared
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
 from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, unreserve
 from supplydata import Snapshot
@@ -241,6 +243,75 @@ class Txn:
             self.ws.orders.append(o)
 
 
+@dataclasses.dataclass(eq=False)
+class _Pending:
+    """A request whose changes are made in memory and wait to be written."""
+
+    txn: Txn
+    prepared: Prepared
+    future: concurrent.futures.Future
+    idem: Idem | None
+    status: int
+    body: str
+    t0: float
+
+
+class GroupCommitter:
+    """One thread writes the queued changes of many requests in one transaction (one fsync)."""
+
+    def __init__(self, svc: OrderService, *, max_batch: int = 512) -> None:
+        self.svc = svc
+        self.max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="orderbook-committer", daemon=True)
+        self._thread.start()
+
+    def submit(self, p: _Pending) -> None:
+        with self._cv:
+            if self._stopping:
+                raise StoreUnavailable("the order book is shutting down", hint="retry shortly")
+            self._queue.append(p)
+            self._cv.notify()
+
+    def drain(self) -> list[_Pending]:
+        """Take everything queued (the caller undoes it)."""
+        with self._cv:
+            out, self._queue = self._queue, []
+            return out
+
+    def _run(self) -> None:
+        svc = self.svc
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopping:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                batch = self._queue[: self.max_batch]
+                del self._queue[: len(batch)]
+            t0 = time.perf_counter()
+            try:
+                svc.store.write([p.prepared for p in batch])
+            except Exception as exc:  # noqa: BLE001 - any store failure: undo and report
+                svc._write_failed(batch, exc)  # noqa: SLF001
+                continue
+            done = time.perf_counter()
+            svc.metrics.observe("promessa_store_write_seconds", done - t0)
+            svc.metrics.inc("promessa_store_transactions_total")
+            svc.metrics.inc("promessa_store_writes_total", len(batch))
+            for p in batch:
+                svc.metrics.observe("promessa_store_wait_seconds", done - p.t0)
+                p.future.set_result(None)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout)
+
+
 class OrderService:
     """Orders in memory, commitments in a promising `State`, everything durable in `store`."""
 
@@ -256,10 +327,12 @@ class OrderService:
         self.state = snap.new_state()
         self.seq = 0
         self.replay_exceptions: list[str] = []
+        self._pending_idem: dict[str, _Pending] = {}
         self.zones = zones(snap)
         dc = snap.tables.get("demand_classes")
         self.demand_classes = frozenset(dc["demand_class"].to_list()) if dc is not None and dc.height else None
         self.rebuild()
+        self.committer = GroupCommitter(self) if self.settings.group_commit else None
 
     @property
     def chooser(self) -> LocationChooser:
@@ -293,42 +366,96 @@ class OrderService:
 
     # ------------------------------------------------------------------ the atomic step
     def execute(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, dict]]) -> tuple[int, str, bool]:
-        """Run `fn` and write what it changed durably, under the lock; returns (status, body, replayed).
+        """Run `fn` under the lock and write what it changed durably; returns (status, body, replayed).
 
-        With an idempotency key: the same key and request answer what was stored; the same
-        key with another request is a conflict."""
+        The answer is returned only once the order book has committed the change. With group
+        commit (the default) the write leaves the lock: one committer thread writes the changes
+        of many requests in one transaction, in the order they were made; if that transaction
+        fails, every change not yet written is undone in memory, newest first, and each of those
+        requests gets StoreUnavailable.
+
+        With an idempotency key: the same key and request answer what was stored (or wait for
+        the same request still being written); the same key with another request is a conflict."""
+        wait_for: _Pending | None = None
         with self.lock:
             if idem is not None:
-                stored = self.store.idempotency(idem.key)
-                if stored is not None:
-                    if stored[0] != idem.request_hash:
-                        raise ConflictError(
-                            f"Idempotency-Key {idem.key!r} was used with another request",
-                            hint="use a new key for a new request")
-                    self.metrics.inc("promessa_idempotent_replays_total")
-                    return stored[1], stored[2], True
-            txn = Txn(self, actor)
-            try:
-                status, public = fn(txn)
-                txn.finish()
-                if txn.ws.orders:  # bodies name the version the write gives the order
-                    public = _refresh_versions(public, self.orders)
-                body = json.dumps(public, separators=(",", ":"))
-                if idem is not None:
-                    txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
-                t0 = time.perf_counter()
+                wait_for = self._pending_idem.get(idem.key)
+                if wait_for is not None:
+                    if wait_for.idem.request_hash != idem.request_hash:
+                        raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
+                                            hint="use a new key for a new request")
+                else:
+                    stored = self.store.idempotency(idem.key)
+                    if stored is not None:
+                        if stored[0] != idem.request_hash:
+                            raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
+                                                hint="use a new key for a new request")
+                        self.metrics.inc("promessa_idempotent_replays_total")
+                        return stored[1], stored[2], True
+            if wait_for is None:
+                txn = Txn(self, actor)
                 try:
-                    self.store.apply(txn.ws)
-                except Exception as exc:  # noqa: BLE001 - any store failure: undo and report
-                    self.metrics.inc("promessa_store_write_errors_total")
-                    log.exception("order book write failed; undoing the request")
-                    raise StoreUnavailable(f"the order book could not be written: {type(exc).__name__}",
-                                           hint="retry with the same Idempotency-Key") from exc
-                self.metrics.observe("promessa_store_write_seconds", time.perf_counter() - t0)
-            except BaseException:
-                txn.rollback()
-                raise
-            return status, body, False
+                    status, public = fn(txn)
+                    txn.finish()
+                    if txn.ws.orders:  # bodies name the version the write gives the order
+                        public = _refresh_versions(public, self.orders)
+                    body = json.dumps(public, separators=(",", ":"))
+                    if idem is not None:
+                        txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
+                    if self.committer is None:
+                        self._write_now(txn.ws)
+                        return status, body, False
+                    pending = _Pending(txn, self.store.prepare(txn.ws), concurrent.futures.Future(), idem, status, body,
+                                       time.perf_counter())
+                    self.committer.submit(pending)
+                except BaseException:
+                    txn.rollback()
+                    raise
+                if idem is not None:
+                    self._pending_idem[idem.key] = pending
+        target = wait_for or pending
+        try:
+            target.future.result(timeout=self.settings.write_timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise StoreUnavailable("the order book did not confirm the write in time",
+                                   hint="retry with the same Idempotency-Key to learn the outcome") from None
+        finally:
+            if wait_for is None and idem is not None and self._pending_idem.get(idem.key) is pending:
+                self._pending_idem.pop(idem.key, None)
+        if wait_for is not None:
+            self.metrics.inc("promessa_idempotent_replays_total")
+        return target.status, target.body, wait_for is not None
+
+    def _write_now(self, ws: WriteSet) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.store.apply(ws)
+        except Exception as exc:  # noqa: BLE001 - any store failure: undo and report
+            self.metrics.inc("promessa_store_write_errors_total")
+            log.exception("order book write failed; undoing the request")
+            raise StoreUnavailable(f"the order book could not be written: {type(exc).__name__}",
+                                   hint="retry with the same Idempotency-Key") from exc
+        self.metrics.observe("promessa_store_write_seconds", time.perf_counter() - t0)
+
+    def _write_failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        """Called by the committer: undo, newest first, every change not written; fail their requests."""
+        self.metrics.inc("promessa_store_write_errors_total")
+        log.error("order book write failed (%s); undoing %d unwritten request(s)", exc, len(batch))
+        with self.lock:
+            failed = batch + self.committer.drain()
+            for p in reversed(failed):
+                p.txn.rollback()
+            err = StoreUnavailable(f"the order book could not be written: {type(exc).__name__}",
+                                   hint="retry with the same Idempotency-Key")
+            for p in failed:
+                if p.idem is not None and self._pending_idem.get(p.idem.key) is p:
+                    self._pending_idem.pop(p.idem.key, None)
+                p.future.set_exception(err)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the committer (the store stays open)."""
+        if self.committer is not None:
+            self.committer.stop()
 
     # ------------------------------------------------------------------ validation helpers
     def _check_date(self, d: dt.date, field: str, *, allow_past: bool = False) -> None:

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     approval_on_price_override: bool = Field(True, description="hold orders with a manual price override")
     price_tolerance: float = 1e-6
 
+    # durability
+    group_commit: bool = Field(True, description="write many requests per transaction (one fsync); answers still wait for it")
+    write_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its durable write")
+
     # limits
     max_lines: int = Field(100, ge=1, description="most lines in one order or inquiry")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")

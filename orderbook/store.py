@@ -31,6 +31,9 @@ from typing import Any
 from orderbook.model import AuditEntry, Commitment, JournalEntry, Order, WriteSet
 from promessa.errors import ValidationError
 
+#: A write set turned into statements and their rows: [(sql, [params, ...]), ...].
+Prepared = list[tuple[str, list[tuple]]]
+
 _TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal")
 
 _DDL = """
@@ -158,14 +161,22 @@ class OrderStore:
     # -- writes --------------------------------------------------------------------------
     def apply(self, ws: WriteSet) -> None:
         """Write everything in `ws` in one durable transaction (all or nothing)."""
-        if not ws:
+        if ws:
+            self.write([self.prepare(ws)])
+
+    def write(self, batch: list[Prepared]) -> None:
+        """Write prepared write sets, in order, in one durable transaction (group commit)."""
+        if not batch:
             return
         with self._wlock:
             conn = self._write_conn()
             self._begin(conn)
             try:
                 with self._batch(conn):
-                    self._apply(conn, ws)
+                    cur = conn.cursor()
+                    for prepared in batch:
+                        for sql, rows in prepared:
+                            cur.executemany(sql, rows)
             except BaseException:
                 conn.rollback()
                 raise
@@ -175,15 +186,16 @@ class OrderStore:
         """Context in which the statements of one transaction are sent (PostgreSQL: one pipeline)."""
         return contextlib.nullcontext()
 
-    def _apply(self, conn, ws: WriteSet) -> None:
+    def prepare(self, ws: WriteSet) -> Prepared:
+        """The statements and rows that write `ws`, computed now (orders are serialized as they are now)."""
         q = self._sql
-        cur = conn.cursor()
+        out: Prepared = []
         if ws.orders:
             ids = [(o.order_id,) for o in ws.orders if o.order_id not in ws.new_orders]
             if ids:
-                cur.executemany(q("DELETE FROM order_lines WHERE order_id = ?"), ids)
-                cur.executemany(q("DELETE FROM schedule_lines WHERE order_id = ?"), ids)
-            cur.executemany(
+                out.append((q("DELETE FROM order_lines WHERE order_id = ?"), ids))
+                out.append((q("DELETE FROM schedule_lines WHERE order_id = ?"), ids))
+            out.append((
                 q(
                     "INSERT INTO orders (order_id, customer, zone, status, source_system, source_order_id, "
                     "requested_date, created_at, updated_at, version, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
@@ -200,7 +212,7 @@ class OrderStore:
                     )
                     for o in ws.orders
                 ],
-            )
+            ))
             line_rows, sl_rows = [], []
             for o in ws.orders:
                 for ln in o.lines:
@@ -208,38 +220,38 @@ class OrderStore:
                         o.order_id, ln.line, ln.item, ln.location, ln.qty, ln.requested_date.isoformat(),
                         ln.unit_price, int(ln.price_override), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                     ))
-                    for k, s in enumerate(ln.schedule):
+                    for k, sl in enumerate(ln.schedule):
                         sl_rows.append((
-                            o.order_id, ln.line, k, ln.item, ln.location, s.date.isoformat(), s.qty,
-                            ln.demand_class or o.demand_class, s.shipped_qty,
+                            o.order_id, ln.line, k, ln.item, ln.location, sl.date.isoformat(), sl.qty,
+                            ln.demand_class or o.demand_class, sl.shipped_qty,
                         ))
             if line_rows:
-                cur.executemany(
+                out.append((
                     q(
                         "INSERT INTO order_lines (order_id, line_no, item, location, qty, requested_date, unit_price, "
                         "price_override, promised_qty, shipped_qty, delivered_qty) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
                     ),
                     line_rows,
-                )
+                ))
             if sl_rows:
-                cur.executemany(
+                out.append((
                     q(
                         "INSERT INTO schedule_lines (order_id, line_no, sl_no, item, location, date, qty, demand_class, "
                         "shipped_qty) VALUES (?,?,?,?,?,?,?,?,?)"
                     ),
                     sl_rows,
-                )
+                ))
         if ws.audit:
-            cur.executemany(
+            out.append((
                 q("INSERT INTO audit (order_id, at, actor, action, from_status, to_status, detail) VALUES (?,?,?,?,?,?,?)"),
                 [
                     (a.order_id, a.at.isoformat(), a.actor, a.action, a.from_status, a.to_status,
                      json.dumps(a.detail) if a.detail is not None else None)
                     for a in ws.audit
                 ],
-            )
+            ))
         if ws.journal:
-            cur.executemany(
+            out.append((
                 q(
                     "INSERT INTO journal (seq, at, kind, order_id, line_no, item, location, date, qty, demand_class, "
                     "draw_kind, draw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -249,18 +261,19 @@ class OrderStore:
                      j.qty, j.demand_class, j.draw_kind, json.dumps(j.draw, separators=(",", ":")) if j.draw else None)
                     for j in ws.journal
                 ],
-            )
+            ))
         if ws.idempotency:
             now = dt.datetime.now(dt.timezone.utc).isoformat()
-            cur.executemany(
+            out.append((
                 q("INSERT INTO idempotency (key, request_hash, status_code, response, created_at) VALUES (?,?,?,?,?)"),
-                [(k, h, s, b, now) for k, h, s, b in ws.idempotency],
-            )
+                [(k, h, st, b, now) for k, h, st, b in ws.idempotency],
+            ))
         if ws.import_keys:
-            cur.executemany(
+            out.append((
                 q("INSERT INTO import_keys (source_system, source_order_id, order_id) VALUES (?,?,?)"),
-                ws.import_keys,
-            )
+                list(ws.import_keys),
+            ))
+        return out
 
     # -- reads ---------------------------------------------------------------------------
     def load_orders(self) -> list[Order]:

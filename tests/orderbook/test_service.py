@@ -94,18 +94,18 @@ def test_a_failed_durable_write_leaves_memory_as_it_was(snap, tmp_path):
     oid = json.loads(body)["order_id"]
     cum, seq, snapshot_of_orders = svc.state.cum.copy(), svc.seq, {k: v.to_dict() for k, v in svc.orders.items()}
 
-    def boom(ws):
+    def boom(batch):
         raise OSError("disk full")
 
-    real = store.apply
-    store.apply = boom
+    real = store.write
+    store.write = boom
     with pytest.raises(StoreUnavailable):
         svc.capture(_order([_ln(qty=7)]), actor="t")
     with pytest.raises(StoreUnavailable):
         svc.change(oid, OrderChange.model_validate({"lines": [{"line": 1, "qty": 3}]}), actor="t")
     with pytest.raises(StoreUnavailable):
         svc.event(oid, FulfillmentEvent(type="shipped"), actor="t")
-    store.apply = real
+    store.write = real
     assert np.array_equal(svc.state.cum, cum) and svc.seq == seq
     assert {k: v.to_dict() for k, v in svc.orders.items()} == snapshot_of_orders
     svc.capture(_order([_ln(qty=7)]), actor="t")  # and it works again
@@ -186,4 +186,62 @@ def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_fact
             for d in ln.draws + ln.consumed:
                 held[snap.il_of(d["key"], d["location"])] += d["qty"]
     assert np.allclose(snap.base_cum[:, -1] - svc.state.cum[:, -1], held, atol=1e-6)
+    store.close()
+
+
+def test_a_failed_group_commit_undoes_every_unwritten_request_newest_first(snap, tmp_path):
+    import threading
+    import time
+
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
+    oid = json.loads(body)["order_id"]
+    cum, seq, before = svc.state.cum.copy(), svc.seq, {k: v.to_dict() for k, v in svc.orders.items()}
+    entered, gate = threading.Event(), threading.Event()
+    real = store.write
+
+    def stuck_then_fail(batch):
+        entered.set()
+        gate.wait(10)
+        raise OSError("disk gone")
+
+    store.write = stuck_then_fail
+    outcomes: list[str] = []
+
+    def call(fn):
+        try:
+            fn()
+            outcomes.append("ok")
+        except StoreUnavailable:
+            outcomes.append("503")
+
+    first = threading.Thread(target=call, args=(lambda: svc.capture(_order([_ln(qty=5)]), actor="t"),))
+    first.start()
+    assert entered.wait(10)
+    # these queue behind the stuck write; the change depends on the order above
+    later = [
+        threading.Thread(target=call, args=(lambda: svc.capture(_order([_ln("B", 2)]), actor="t"),)),
+        threading.Thread(target=call, args=(lambda: svc.change(oid, OrderChange.model_validate(
+            {"lines": [{"line": 1, "qty": 25}]}), actor="t"),)),
+        threading.Thread(target=call, args=(lambda: svc.cancel(oid, actor="t"),)),
+    ]
+    for t in later:
+        t.start()
+        time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while len(svc.committer._queue) < 3 and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    gate.set()
+    for t in [first, *later]:
+        t.join(10)
+    store.write = real
+    assert outcomes == ["503"] * 4
+    assert np.array_equal(svc.state.cum, cum) and svc.seq == seq
+    assert {k: v.to_dict() for k, v in svc.orders.items()} == before
+    svc.capture(_order([_ln(qty=1)]), actor="t")
+    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    assert np.array_equal(again.state.cum, svc.state.cum)
+    svc.close()
+    again.close()
     store.close()
