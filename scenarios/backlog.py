@@ -116,6 +116,7 @@ class RescheduleResult:
     new_n: np.ndarray         # int64[n]
     new_b: np.ndarray         # int64[n, MAX_LINES] buckets
     new_q: np.ndarray         # float64[n, MAX_LINES]
+    ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -390,7 +391,7 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     timings["total"] = time.perf_counter() - t_start
     say("done", 1.0)
     return RescheduleResult(lines=res[0], schedule=res[1], summary=res[2], state=st, timings=timings,
-                            new_n=run.n, new_b=run.b, new_q=run.q)
+                            new_n=run.n, new_b=run.b, new_q=run.q, ils=enc.ils)
 
 
 def _row_sums(ptr: np.ndarray, q: np.ndarray, rows: np.ndarray) -> np.ndarray:

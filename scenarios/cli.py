@@ -127,6 +127,14 @@ def _world(args: argparse.Namespace, progress):
     return snap, state, backlog, schedule, None
 
 
+def _close(svc) -> None:
+    """Let the order book write what is queued, then close it."""
+    close = getattr(svc, "close", None)
+    if close is not None:
+        close()
+    svc.store.close()
+
+
 def _print_summary(res, out=sys.stdout) -> None:
     import polars as pl
 
@@ -161,10 +169,10 @@ def _reschedule(args: argparse.Namespace) -> int:
             _status, body, _ = service.apply(svc, cfg, actor=args.actor, progress=progress)
             data = json.loads(body)
             print(json.dumps({"counts": data["counts"], "applied": data["applied"]}, indent=2))
-            svc.store.close()
+            _close(svc)
             return 0
         res = service.simulate(svc, cfg, progress=progress)
-        svc.store.close()
+        _close(svc)
     else:
         res = reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress)
     if args.out:
@@ -197,7 +205,7 @@ def _whatif(args: argparse.Namespace) -> int:
     snap, state, backlog, schedule, svc = _world(args, progress)
     if svc is not None:
         rep = service.whatif(svc, scenarios, cfg, progress=progress, curves=args.curves)
-        svc.store.close()
+        _close(svc)
     else:
         rep = run_whatif(snap, state, backlog, scenarios, config=cfg, schedule=schedule, progress=progress,
                          curves=args.curves)

@@ -31,6 +31,7 @@ def client(make_snapshot, tmp_path):
     app.include_router(api.router)
     with TestClient(app) as c:
         yield c, svc
+    getattr(svc, "close", lambda: None)()
     store.close()
 
 

@@ -68,6 +68,7 @@ def test_whatif_on_an_order_book(net, tmp_path, capsys):
     item, loc = snap.il_name(0)
     svc.capture(OrderCreate.model_validate({"customer": "C1", "lines": [
         {"item": item, "qty": 2, "requested_date": snap.as_of.isoformat(), "location": loc}]}), actor="t")
+    getattr(svc, "close", lambda: None)()
     store.close()
     sc = tmp_path / "s.json"
     sc.write_text(json.dumps({"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}))

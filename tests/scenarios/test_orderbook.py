@@ -46,6 +46,7 @@ def book(make_snapshot, tmp_path):
     o1 = capture(svc, "C1", None, 3, 8, 2)
     o2 = capture(svc, "C2", None, 1, 8, 2)
     yield svc, store, db, o1, o2
+    getattr(svc, "close", lambda: None)()
     store.close()
 
 
@@ -101,6 +102,8 @@ def test_apply_rolls_back_when_the_store_fails(book, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "apply", boom)
+    if hasattr(store, "write"):  # group commit writes batches
+        monkeypatch.setattr(store, "write", lambda batch: boom(batch))
     from orderbook.service import StoreUnavailable
 
     with pytest.raises(StoreUnavailable):
