@@ -19,10 +19,11 @@ ITEMS = ("A", "B")
 STRATS = ("win", "gain", "redistribute", "fill", "lose")
 
 
-def snapshot(supply):
+def snapshot(supply, lead_time=None):
+    """Items A (no lead time) and B (replenishment lead time `lead_time`, None: none) at DC1."""
     tables = {name: t.empty() for name, t in TABLES.items()}
     tables["items"] = pl.DataFrame({"item": list(ITEMS), "category": ["c"] * 2, "brand": [None] * 2, "price": [1.0] * 2,
-                                    "cost": [0.5] * 2, "lead_time_days": [None] * 2}, schema=TABLES["items"].polars_schema())
+                                    "cost": [0.5] * 2, "lead_time_days": [None, lead_time]}, schema=TABLES["items"].polars_schema())
     tables["locations"] = pl.DataFrame({"location": ["DC1"], "kind": ["dc"], "zone": ["Z1"], "country": [None],
                                         "calendar": [None]}, schema=TABLES["locations"].polars_schema())
     rows = [(i, "DC1", AS_OF + dt.timedelta(days=d), float(q), "purchase", None) for i, d, q in supply]
@@ -36,9 +37,9 @@ order_rows = st.lists(st.tuples(st.sampled_from(ITEMS), st.integers(1, 8), st.in
                                 st.integers(1, 3)), min_size=1, max_size=14)
 
 
-def make_case(supply, orders):
+def make_case(supply, orders, lead_time=None):
     """Promise the orders on the first snapshot (their old schedule); return the backlog."""
-    snap = snapshot(supply)
+    snap = snapshot(supply, lead_time)
     state = snap.new_state()
     bl = pl.DataFrame({
         "order": [f"O{k}" for k in range(len(orders))], "item": [o[0] for o in orders], "location": ["DC1"] * len(orders),
@@ -69,6 +70,8 @@ def check_supply(res, live, sch, snap):
         il = snap.il_of(res.lines["item"][r], "DC1")
         released[il, (d - AS_OF).days:] += q
     ok = released >= -1e-9
+    lt = snap.il_lead_time
+    ok &= np.arange(H)[None, :] < np.where(lt >= 0, lt, H)[:, None]  # supply is unlimited from the lead time on
     assert (res.state.cum[ok] >= -1e-6).all()
     expect = released.copy()
     for r, d, q in res.schedule.iter_rows():
@@ -78,9 +81,10 @@ def check_supply(res, live, sch, snap):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(supply=supply_rows, orders=order_rows, within=st.sampled_from(["fcfs", "fair_share"]))
-def test_same_supply_win_and_gain_never_get_worse(supply, orders, within):
-    snap, live, bl, sch = make_case(supply, orders)
+@given(supply=supply_rows, orders=order_rows, within=st.sampled_from(["fcfs", "fair_share"]),
+       lead_time=st.one_of(st.none(), st.integers(2, 15)))
+def test_same_supply_win_and_gain_never_get_worse(supply, orders, within, lead_time):
+    snap, live, bl, sch = make_case(supply, orders, lead_time)
     before = live.cum.copy()
     res = reschedule(snap, live, bl, CFG.model_copy(update={"within": within}), schedule=sch)
     assert (live.cum == before).all()
@@ -95,10 +99,10 @@ def test_same_supply_win_and_gain_never_get_worse(supply, orders, within):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(supply=supply_rows, orders=order_rows, cut=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
-       within=st.sampled_from(["fcfs", "fair_share"]))
-def test_cut_supply_never_overpromises_and_reports_worse_win_gain_lines(supply, orders, cut, within):
-    snap, live, bl, sch = make_case(supply, orders)
-    new_snap = snapshot([(i, d, max(1, int(q * c))) for (i, d, q), c in zip(supply, cut)])
+       within=st.sampled_from(["fcfs", "fair_share"]), lead_time=st.one_of(st.none(), st.integers(2, 15)))
+def test_cut_supply_never_overpromises_and_reports_worse_win_gain_lines(supply, orders, cut, within, lead_time):
+    snap, live, bl, sch = make_case(supply, orders, lead_time)
+    new_snap = snapshot([(i, d, max(1, int(q * c))) for (i, d, q), c in zip(supply, cut)], lead_time)
     new_live = rebase(snap, live, new_snap)
     res = reschedule(new_snap, new_live, bl, CFG.model_copy(update={"within": within}), schedule=sch)
     worse = res.lines.filter(pl.col("strategy").is_in(["win", "gain"]) & pl.col("change").is_in(["worsened", "mixed"]))
