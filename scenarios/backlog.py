@@ -439,7 +439,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     change_names = pl.Series([c.name.lower() for c in Change], dtype=CHANGE_DTYPE)
     exc_text = pl.Series([e.description or None for e in Exception_], dtype=EXCEPTION_DTYPE)
     reason_text = pl.Series([r.description for r in Reason], dtype=REASON_DTYPE)
-    price = snap.item_price[np.maximum(enc_items(snap, backlog), 0)]
+    price = snap.item_price[_item_codes(snap, backlog, enc)]
     if "unit_price" in backlog.columns:
         price = backlog["unit_price"].cast(pl.Float64).fill_null(pl.Series(price)).to_numpy()
     lines = backlog.select(keep_cols).with_columns(
@@ -481,5 +481,13 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     return lines, sched, summary
 
 
-def enc_items(snap: Snapshot, backlog: pl.DataFrame) -> np.ndarray:
-    return backlog["item"].replace_strict(snap.item_index, default=-1, return_dtype=pl.Int64).to_numpy()
+def _item_codes(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines) -> np.ndarray:
+    """Item code per line: from the item-location where stocked, else looked up by id."""
+    if snap.n_il:
+        codes = np.where(enc.ils >= 0, snap.il_item[np.maximum(enc.ils, 0)], -1).astype(np.int64)
+    else:
+        codes = np.full(len(enc), -1, np.int64)
+    miss = np.flatnonzero(codes < 0)
+    if miss.size:
+        codes[miss] = backlog["item"].gather(miss).replace_strict(snap.item_index, default=0, return_dtype=pl.Int64).to_numpy()
+    return np.maximum(codes, 0)
