@@ -8,6 +8,7 @@ delays a fifth of the purchase receipts by two weeks and doubles toy demand.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 
@@ -106,7 +107,8 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         {"lines": n, "item_locations": snap.n_il, "days": H, "strategies": "win/gain/redistribute/fill"},
         compile_s=compile_s,
         notes=(f"{c['improved']:,} improved, {c['worsened']:,} worsened, {c['unchanged']:,} unchanged, {c['mixed']:,} mixed; "
-               + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items()) + f"; live plan built in {t_live:.2f} s"),
+               + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items()) + f"; live plan built in {t_live:.2f} s; "
+               f"min {min(times):.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),
     )]
     fair = RescheduleConfig.model_validate({"rules": RULES, "within": "fair_share"})
     t0 = time.perf_counter()
@@ -135,7 +137,8 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         "scenarios.whatif_fork_and_run", "median", wbest, "s", "<= 10 s (2x rescheduling)" if full else None,
         (wbest <= 10.0) if full else None,
         {"lines": n, "added_lines": s.fork.backlog.height - n, "touched": ",".join(s.fork.touched)},
-        notes=(f"ratio to rescheduling {wbest / best:.2f}x; fork {median(fork_times):.2f} s; "
+        notes=(f"ratio to rescheduling {wbest / best:.2f}x; fork {median(fork_times):.2f} s; min {min(wtimes):.2f} s; "
+               f"load average {os.getloadavg()[0]:.1f}; baseline computed once, outside the timing; "
                f"on-time fill {rep.baseline['on_time_fill_rate']:.3f} -> {s.kpis['on_time_fill_rate']:.3f}; "
                f"{s.worse_lines:,} lines worse"),
     ))

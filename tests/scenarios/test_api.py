@@ -81,3 +81,23 @@ def test_bad_scenario_is_refused_naming_the_field(client):
     r = c.post("/v1/scenarios", json={"scenarios": [{"name": "x", "changes": [{"type": "cut_receipts", "keep": 0, "item": ["NOPE"]}]}]})
     assert r.status_code == 422 and "unknown item" in r.json()["detail"]
     assert c.get("/v1/jobs/nope").status_code == 404
+
+
+def test_router_mounts_on_the_real_server(make_snapshot, tmp_path):
+    """What the lead wires: server.create_app(...) plus app.include_router(scenarios.api.router)."""
+    server = pytest.importorskip("server")
+    snap = make_snapshot(supply=[("A", "DC1", 0, 10)], horizon=30)
+    settings = Settings(db=str(tmp_path / "s.sqlite"), demo=True, approval_value_threshold=None)
+    app = server.create_app(settings, snapshot=snap)
+    app.include_router(api.router)
+    with TestClient(app) as c:
+        r = c.post("/v1/orders", json={"customer": "C1", "lines": [{"item": "A", "qty": 4, "requested_date": day(2).isoformat(),
+                                                                    "location": "DC1"}]})
+        assert r.status_code == 201, r.text
+        r = c.post("/v1/backlog/reschedule", json={"mode": "apply"})  # demo mode: no key needed
+        assert r.status_code == 200, r.text
+        assert r.json()["counts"]["lines"] == 1
+        r = c.post("/v1/scenarios", json={"scenarios": [{"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0,
+                                                                                     "kind": ["onhand"]}]}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["scenarios"][0]["kpis"]["fill_rate"] == 0.0
