@@ -48,9 +48,11 @@ from orderbook.settings import Settings
 from orderbook.store import OrderStore, Prepared
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
 from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, unreserve
-from supplydata import Snapshot
+from supplydata import Snapshot, State
 
 log = logging.getLogger("promessa.orderbook")
+
+_OPEN_STATUSES = frozenset(str(s) for s in lifecycle.OPEN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +122,16 @@ class Txn:
     # -- supply (every change goes through the promising layer's reservations: draws)
     def _apply(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
         """Reserve (`commit`) or give back (`release`) one draw; journal it and log its inverse."""
-        snap, state = self.svc.snap, self.svc.state
+        svc = self.svc
         res = Reservation((draw,))
+        # undo resolves the live pair when it runs: a snapshot refresh in between replays this
+        # draw onto the new state, so the inverse must apply there too
         if kind == "commit":
-            reserve(snap, state, res)
-            self._undo.append(lambda: unreserve(snap, state, res))
+            reserve(svc.snap, svc.state, res)
+            self._undo.append(lambda: unreserve(svc.snap, svc.state, res))
         else:
-            unreserve(snap, state, res)
-            self._undo.append(lambda: reserve(snap, state, res))
+            unreserve(svc.snap, svc.state, res)
+            self._undo.append(lambda: reserve(svc.snap, svc.state, res))
         self._journal(kind, order, ln, draw)
 
     def _journal(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
@@ -138,12 +142,12 @@ class Txn:
 
     def reserve(self, order: Order, ln: Line, qty: float, policy: Policy) -> Promise:
         """Promise `qty` of the line from its location and commit it (journal + undo)."""
-        snap, state = self.svc.snap, self.svc.state
+        svc = self.svc
         req = Request(ln.item, ln.location, qty, ln.requested_date, policy, ln.demand_class or order.demand_class)
-        p = promise(snap, state, req, commit=True)
+        p = promise(svc.snap, svc.state, req, commit=True)
         if p.committed:
             for d in p.reservation.draws:
-                self._undo.append(lambda d=d: unreserve(snap, state, Reservation((d,))))
+                self._undo.append(lambda d=d: unreserve(svc.snap, svc.state, Reservation((d,))))
                 self._journal("commit", order, ln, d)
                 ln.draws.append(d.to_dict())
         for sl in p.lines:
@@ -263,6 +267,7 @@ class GroupCommitter:
         self.svc = svc
         self.max_batch = max_batch
         self._queue: list[_Pending] = []
+        self._writing: list[_Pending] = []
         self._cv = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="orderbook-committer", daemon=True)
@@ -274,6 +279,11 @@ class GroupCommitter:
                 raise StoreUnavailable("the order book is shutting down", hint="retry shortly")
             self._queue.append(p)
             self._cv.notify()
+
+    def pending(self) -> list[_Pending]:
+        """Requests queued or being written (not yet confirmed), oldest first."""
+        with self._cv:
+            return list(self._writing) + list(self._queue)
 
     def drain(self) -> list[_Pending]:
         """Take everything queued (the caller undoes it)."""
@@ -291,12 +301,17 @@ class GroupCommitter:
                     return
                 batch = self._queue[: self.max_batch]
                 del self._queue[: len(batch)]
+                self._writing = batch
             t0 = time.perf_counter()
             try:
                 svc.store.write([p.prepared for p in batch])
             except Exception as exc:  # noqa: BLE001 - any store failure: undo and report
                 svc._write_failed(batch, exc)  # noqa: SLF001
+                with self._cv:
+                    self._writing = []
                 continue
+            with self._cv:
+                self._writing = []
             done = time.perf_counter()
             svc.metrics.observe("promessa_store_write_seconds", done - t0)
             svc.metrics.inc("promessa_store_transactions_total")
@@ -323,6 +338,7 @@ class OrderService:
         self._chooser = chooser
         self.metrics = metrics or Metrics()
         self.lock = threading.RLock()
+        self.live = None  # a supplydata.live.LiveSupply once attach_live() is called
         self.orders: dict[str, Order] = {}
         self.state = snap.new_state()
         self.seq = 0
@@ -333,6 +349,34 @@ class OrderService:
         self.demand_classes = frozenset(dc["demand_class"].to_list()) if dc is not None and dc.height else None
         self.rebuild()
         self.committer = GroupCommitter(self) if self.settings.group_commit else None
+
+    # the serving pair: this service's own, or the live (double-buffered) one after attach_live()
+    @property
+    def snap(self) -> Snapshot:
+        return self.live.snapshot if self.live is not None else self._snap
+
+    @snap.setter
+    def snap(self, value: Snapshot) -> None:
+        self._snap = value
+
+    @property
+    def state(self) -> State:
+        return self.live.state if self.live is not None else self._state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        self._state = value
+
+    def attach_live(self):
+        """Serve from a `supplydata.live.LiveSupply` (zero-downtime refresh): it shares this
+        service's lock and replays commitments with :meth:`replay_into`. Returns it."""
+        from supplydata.live import LiveSupply
+
+        with self.lock:
+            live = LiveSupply(self._snap, self._state, replay=self.replay_into)
+            live.write_lock = self.lock
+            self.live = live
+        return live
 
     @property
     def chooser(self) -> LocationChooser:
@@ -601,10 +645,52 @@ class OrderService:
         return {"item": item, "location": location, "as_of": self.snap.as_of.isoformat(),
                 "lead_time_days": lt if lt >= 0 else None, "rows": rows}
 
+    def journal_entries_since(self, seq: int = 0) -> list[JournalEntry]:
+        """Journal entries after `seq`: those written, then those made in memory and still being
+        written (group commit), in sequence order. Call under `lock` for a stable answer."""
+        written = self.store.journal_since(seq)
+        seen = {j.seq for j in written}
+        pending = [j for p in (self.committer.pending() if self.committer else []) for j in p.txn.ws.journal
+                   if j.seq > seq and j.seq not in seen]
+        return sorted(written + pending, key=lambda j: j.seq) if pending else written
+
     def journal_since(self, seq: int = 0, *, limit: int | None = None) -> list[dict]:
         """Commitment-journal entries after `seq` (what a snapshot refresh replays)."""
-        entries = self.store.journal_since(seq)
+        entries = self.journal_entries_since(seq)
         return [j.to_dict() for j in (entries[:limit] if limit else entries)]
+
+    def replay_into(self, snap: Snapshot, state: State, after_seq: int | None):
+        """Replay commitments onto `state` of `snap` (a `supplydata.live.Replayer`).
+
+        `after_seq` given: every journal entry after it (the snapshot's extract holds the
+        rest). None: the extract holds none of them, and whatever shipped is gone from its
+        supply, so every open reservation is replayed. Draws that no longer fit are kept and
+        reported."""
+        from supplydata.live import ReplayResult
+
+        exceptions: list[dict] = []
+        applied = 0
+        with self.lock:
+            if after_seq is None:
+                todo = [("commit", Draw.from_dict(d), o.order_id) for o in self.orders.values()
+                        if o.status in _OPEN_STATUSES for ln in o.lines for d in ln.draws]
+                last = self.seq
+            else:
+                entries = self.journal_entries_since(after_seq)
+                todo = [(j.kind, Draw.from_dict(j.draw) if j.draw else
+                         Draw("atp", j.item, j.location, j.date, j.qty, j.demand_class), j.order_id) for j in entries]
+                last = entries[-1].seq if entries else after_seq
+            for kind, draw, oid in todo:
+                try:
+                    if kind == "release":
+                        unreserve(snap, state, Reservation((draw,)))
+                    else:
+                        for bad in reserve(snap, state, Reservation((draw,))):
+                            exceptions.append({"order_id": oid, "draw": bad.to_dict(), "problem": "exceeds supply"})
+                    applied += 1
+                except PromessaError as exc:
+                    exceptions.append({"order_id": oid, "draw": draw.to_dict(), "problem": str(exc)})
+        return ReplayResult(last_seq=last, applied=applied, exceptions=tuple(exceptions))
 
     def open_commitments(self) -> list:
         """Open (unshipped) reservations of the orders that hold supply."""
