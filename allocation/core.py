@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
 
 from allocation import kernels as ak
-from allocation.enums import NO_CLASS, ROOT, UNALLOCATED, UNKNOWN_CLASS, Binding
+from allocation.enums import NO_CLASS, UNALLOCATED, UNKNOWN_CLASS, Binding
 from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
 from promising.atp import (
@@ -38,36 +37,15 @@ from promising.enums import EPS, MAX_LINES, Reason, Status
 from promising.reservation import Draw, Reservation, reserve
 from supplydata.snapshot import Snapshot, State
 
-_buffers = threading.local()
-
-
-def _out_buffers(S: int):
-    """Per-thread output arrays for the one-line kernel (S = pools at the item-location + 1)."""
-    cache = getattr(_buffers, "by_width", None)
-    if cache is None:
-        cache = _buffers.by_width = {}
-    buf = cache.get(S)
-    if buf is None:
-        buf = cache[S] = (
-            np.empty(MAX_LINES, dtype=np.int64), np.empty(MAX_LINES), np.empty((MAX_LINES, S), dtype=np.int64),
-            np.empty((MAX_LINES, S)), np.zeros(MAX_LINES, dtype=np.int64), np.empty(MAX_LINES, dtype=np.int64),
-            np.empty(MAX_LINES),
-        )
-    return buf
-
-
 def _il_arrays(model: AllocationModel, pos: np.ndarray, lo: int, hi: int):
     return (pos[lo:hi], model.pool_parent[lo:hi], model.pool_class[lo:hi], model.protection[lo:hi])
 
 
 _STATUS = tuple(Status)
+_STATUS_NAME = tuple(x.name.lower() for x in Status)
+_REASON_NAME = tuple(x.name.lower() for x in Reason)
+_INF = float("inf")
 _REASON = tuple(Reason)
-_DAYS = tuple(dt.timedelta(days=d) for d in range(4096))
-
-
-def _day(as_of: dt.date, b: int) -> dt.date:
-    return as_of + (_DAYS[b] if b < 4096 else dt.timedelta(days=b))
-
 
 # ---------------------------------------------------------------- one line
 
@@ -90,7 +68,8 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     il = resolve_il(snap, request.item, request.location)
     if il < 0:
         return None
-    lo, hi = int(model.pool_ptr[il]), int(model.pool_ptr[il + 1])
+    ptr = model.ptr
+    lo, hi = ptr[il], ptr[il + 1]
     if hi == lo:
         return None
     q = _check_qty(request.qty)
@@ -99,42 +78,44 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     pos = state.extras.get("allocation")
     if pos is None:
         pos = positions(snap, state)
-    cls = model.pool_class[lo:hi]
-    out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q = _out_buffers(hi - lo + 1)
-    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding, own) = ak.promise_class_il_nb(
-        state.cum, pos, model.pool_ptr, model.pool_parent, model.pool_class, model.class_parent, model.class_priority,
-        model.class_steal, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open, _NO_CAL,
-        il, model.class_index.get(dclass, -1), q, req, pol.max_late, pol.flags, pol.max_lines, False,
-        out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
+    S = hi - lo + 1
+    out_i = np.empty(24 + 8 * S, dtype=np.int64)
+    out_f = np.empty(16 + 8 * S)
+    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding, own) = ak.promise_class_one_nb(
+        state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time,
+        snap.il_calendar, snap.calendar_open, _NO_CAL, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
+        pol.flags, pol.max_lines, out_i, out_f,
     )
-    as_of = snap.as_of
-    ids = model.class_ids
+    ii, ff = out_i.tolist(), out_f.tolist()
+    names, dates = model.pool_names, model.dates
+    item, loc = request.item, request.location
     lines = []
     draws = []
     for j in range(n):
-        d, qj = _day(as_of, int(out_b[j])), float(out_q[j])
+        d, qj = dates[ii[j]], ff[j]
         lines.append(ScheduleLine(d, qj))
-        srcs = out_src[j]
-        pools = tuple((UNALLOCATED if srcs[i] < 0 else ids[cls[srcs[i]]], float(out_srcq[j, i])) for i in range(out_nsrc[j]))
-        draws.append(Draw("atp", request.item, request.location, d, qj, dclass, pools))
+        o_i, o_f = 24 + j * S, 16 + j * S
+        pools = tuple([(UNALLOCATED if ii[o_i + i] < 0 else names[lo + ii[o_i + i]], ff[o_f + i]) for i in range(ii[16 + j])])
+        draws.append(Draw("atp", item, loc, d, qj, dclass, pools))
     details = {
         "demand_class": dclass,
-        "allocation": "bound" if binding == Binding.BOUND else "unbound",
-        "pool": ids[cls[own]] if own >= 0 else None,
-        "quota_left": None if quota_left < 0 else float(quota_left),
-        "available_to_class": float(avail_req),
+        "allocation": "bound" if binding == 2 else "unbound",
+        "pool": names[lo + own] if own >= 0 else None,
+        "quota_left": None if quota_left < 0 or quota_left == _INF else quota_left,
+        "available_to_class": None if avail_req == _INF else avail_req,
     }
-    if binding == Binding.BOUND:
+    if binding == 2:  # Binding.BOUND
+        iso = model.iso
         details["pools"] = [[pn_, qq] for d in draws for pn_, qq in d.pools]
         details["without_allocation"] = {
-            "status": _STATUS[ps].name.lower(),
-            "reason": _REASON[pr].name.lower(),
-            "promised_qty": float(plain_q[:pn].sum()),
-            "lines": [{"date": _day(as_of, int(plain_b[j])).isoformat(), "qty": float(plain_q[j])} for j in range(pn)],
-            "earliest_full_date": _day(as_of, int(pef)).isoformat() if pef >= 0 else None,
+            "status": _STATUS_NAME[ps],
+            "reason": _REASON_NAME[pr],
+            "promised_qty": float(sum(ff[8:8 + pn])),
+            "lines": [{"date": iso[ii[8 + j]], "qty": ff[8 + j]} for j in range(pn)],
+            "earliest_full_date": iso[pef] if pef >= 0 else None,
         }
-    pegs = _pegs(snap, state, il, out_b[:n].copy(), out_q[:n].copy()) if explain and n else ()
-    p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), _day(as_of, int(ef)) if ef >= 0 else None,
+    pegs = _pegs(snap, state, il, out_i[:n].copy(), out_f[:n].copy()) if explain and n else ()
+    p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), dates[ef] if ef >= 0 else None,
                 pegs, False, tuple(draws), details)
     if commit and draws:
         reserve(snap, state, Reservation(p.draws))
@@ -451,4 +432,3 @@ __all__ = [
     "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available",
     "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]
-_ = ROOT  # re-exported through allocation.enums

@@ -130,6 +130,15 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
     for s in range(end - 1, start - 1, -1):
         m = min(m, tmp[s - start])
         sufR[s] = m
+    flat = not has_prot
+    for p in range(P):
+        if par[p] >= 0:
+            flat = False
+    if flat:  # free parts = positions; the caller may pass sufX itself as sufF and sufFp
+        if sufF.ctypes.data != sufX.ctypes.data:
+            sufF[:, start:end] = sufX[:, start:end]
+            sufFp[:, start:end] = sufX[:, start:end]
+        return
     for p in range(P):
         kids = False
         for c in range(P):
@@ -298,6 +307,24 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
     most is computed bottom-up: what a pool passes up = min(its position, its own free part if
     it is a source + what its children pass up). Equals the greedy total in any order."""
     P = par.shape[0]
+    flat = True
+    for p in range(P):
+        if par[p] >= 0:
+            flat = False
+    if flat:  # no nesting: what a pool passes up is its free part (= its position) -> vectorisable sums
+        for t in range(t0, t1):
+            out[t] = _pos(sufR[t])
+        for j in range(n_src):
+            node = src[j]
+            if node >= 0:
+                row = sufFp[node] if kind[j] == _K_STOLEN else sufF[node]
+                for t in range(t0, t1):
+                    out[t] += _pos(row[t])
+        for t in range(t0, t1):
+            c = _pos(sufC[t])
+            if c < out[t]:
+                out[t] = c
+        return
     role = np.zeros(P, dtype=np.int64)   # 0 not a source, 1 free part, 2 free part less protection
     live = np.zeros(P, dtype=np.bool_)   # a source in its subtree
     depth = np.zeros(P, dtype=np.int64)
@@ -348,6 +375,35 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
         v = _pos(sufR[t]) + top
         c = _pos(sufC[t])
         out[t] = v if v < c else c
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
+    """`views_nb` + `curve_nb` in one backward pass, for item-locations whose pools are not
+    nested and not protected (then a pool's free part is its position). at_start[p] receives
+    the minimum of X[p] over [start, end)."""
+    P = X.shape[0]
+    mX = np.full(P, INF)
+    mC = INF
+    mR = INF
+    for s in range(end - 1, start - 1, -1):
+        c = C[s]
+        r = c
+        for p in range(P):
+            x = X[p, s]
+            mX[p] = min(mX[p], x)
+            r -= max(x, 0.0)
+        mC = min(mC, c)
+        mR = min(mR, r)
+        tot = _pos(mR)
+        for j in range(n_src):
+            node = src[j]
+            if node >= 0:
+                tot += _pos(mX[node])
+        c = _pos(mC)
+        out[s] = tot if tot < c else c
+    for p in range(P):
+        at_start[p] = mX[p]
 
 
 @njit(cache=True, nogil=True)
@@ -436,12 +492,12 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         if cal.shape[0] == 0 or cal[t]:
             tstar = t
             break
+    mX1 = np.empty((P, 1))
+    mF1 = np.empty((P, 1))
+    mFp1 = np.empty((P, 1))
+    mC1 = np.empty(1)
+    mR1 = np.empty(1)
     if tstar >= 0:
-        mX1 = np.empty((P, 1))
-        mF1 = np.empty((P, 1))
-        mFp1 = np.empty((P, 1))
-        mC1 = np.empty(1)
-        mR1 = np.empty(1)
         one = np.empty(1)
         fast = False
         if tstar >= end:
@@ -449,7 +505,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             out_src[0, 0] = ROOT
             out_srcq[0, 0] = qty
             out_nsrc[0] = 1
-        else:
+        elif pk.available_at_1d_nb(C, lt, tstar) >= qty:  # else not even plain ATP has it there
             mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
             curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
             if one[0] >= qty:
@@ -494,17 +550,29 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     # what plain ATP would answer
     ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
     # the class's availability curve, as a cumulative series the ATP scheduler can read
-    sufX = np.empty((P, H))
-    sufF = np.empty((P, H))
-    sufFp = np.empty((P, H))
-    sufC = np.empty(H)
-    sufR = np.empty(H)
-    views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+    flat = prot.shape[1] == 0
+    for p in range(P):
+        if par[p] >= 0:
+            flat = False
     curve = np.zeros(H)
-    curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
+    if flat:
+        at_req = np.empty(P)
+        flat_curve_nb(X, C, n_src, src, req, end, curve, at_req)
+        if req >= end:
+            quota_left = INF if own >= 0 else -1.0
+        else:
+            quota_left = _pos(at_req[own]) if own >= 0 else -1.0
+    else:
+        sufX = np.empty((P, H))
+        sufF = np.empty((P, H))
+        sufFp = np.empty((P, H))
+        sufC = np.empty(H)
+        sufR = np.empty(H)
+        views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+        curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
+        quota_left = _quota_left(own, req, end, par, sufX, sufF)
     for t in range(max(req, end), H):
         curve[t] = INF
-    quota_left = _quota_left(own, req, end, par, sufX, sufF)
     avail_req = curve[req]
     status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, False, scratch,
                                              out_b, out_q)
@@ -528,9 +596,11 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             if work:
                 pk.commit_1d_nb(Cw, b, q)
         else:
-            if j > 0:
-                views_nb(Xw, Cw, par, prot, b, end, childsum, sufX, sufF, sufFp, sufC, sufR)
-            got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
+            if j == 0:
+                mins_at_nb(X, C, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+            else:
+                mins_at_nb(Xw, Cw, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+            got, m = greedy_at_nb(0, q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
             if got < q - EPS:
                 trimmed = True
                 q = got
@@ -648,3 +718,23 @@ def promise_class_il_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, stea
     return promise_class_1d_nb(pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], k,
                                il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_b, out_q, out_src,
                                out_srcq, out_nsrc, plain_b, plain_q)
+
+
+@njit(cache=True, nogil=True)
+def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, no_cal,
+                         il, k, qty, req, max_late, flags, max_lines, out_i, out_f):
+    """`promise_class_il_nb` with packed arguments, for the one-line Python path.
+
+    pool_pc: int64[2, n_pools] (local parent, class); class_arr: int64[3, K] (parent, priority,
+    may steal). out_i: int64[24 + 8 S] = out_b[8], plain_b[8], out_nsrc[8], out_src[8, S];
+    out_f: float64[16 + 8 S] = out_q[8], plain_q[8], out_srcq[8, S], with S = pools + 1."""
+    lo = pool_ptr[il]
+    hi = pool_ptr[il + 1]
+    S = hi - lo + 1
+    c = il_cal[il]
+    cal = cal_open[c] if c >= 0 else no_cal
+    out_src = out_i[24:24 + 8 * S].reshape((8, S))
+    out_srcq = out_f[16:16 + 8 * S].reshape((8, S))
+    return promise_class_1d_nb(pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1],
+                               class_arr[2], prot[lo:hi], k, il_lt[il], cal, qty, req, max_late, flags, max_lines, False,
+                               out_i[0:8], out_f[0:8], out_src, out_srcq, out_i[16:24], out_i[8:16], out_f[8:16])

@@ -45,6 +45,14 @@ class AllocationModel:
     quota: np.ndarray           # float64[n_pools, H] cumulative quota
     base_pos: np.ndarray        # float64[n_pools, H] cumulative quota - snapshot demand charged to the pool
     protection: np.ndarray      # float64[n_pools, H] (or [n_pools, 0] when nothing is protected)
+    # the same as Python objects, for the one-line path
+    pool_names: tuple[str, ...] = ()   # class name of each pool
+    ptr: tuple[int, ...] = ()          # pool_ptr as ints
+    # packed for the one-line kernel (fewer arguments to dispatch)
+    pool_pc: np.ndarray | None = None    # int64[2, n_pools]: pool_parent, pool_class
+    class_arr: np.ndarray | None = None  # int64[3, K]: class_parent, class_priority, class_steal
+    dates: tuple[dt.date, ...] = ()      # date of each bucket
+    iso: tuple[str, ...] = ()            # ... and as ISO text
 
     @property
     def n_pools(self) -> int:
@@ -276,4 +284,8 @@ def build_model(snap: Snapshot) -> AllocationModel:
         class_steal=ro(class_steal), pool_ptr=ro(pool_ptr), pool_il=ro(pool_il.astype(np.int64)),
         pool_class=ro(pool_class.astype(np.int64)), pool_parent=ro(pool_parent), quota=ro(quota),
         base_pos=ro(base_pos), protection=ro(protection),
+        pool_names=tuple(class_ids[int(c)] for c in pool_class), ptr=tuple(int(x) for x in pool_ptr),
+        pool_pc=ro(np.stack([pool_parent, pool_class.astype(np.int64)]).reshape(2, n_pools)),
+        class_arr=ro(np.stack([class_parent, class_priority, class_steal.astype(np.int64)]).reshape(3, K)),
+        dates=tuple(snap.date(b) for b in range(H)), iso=tuple(snap.date(b).isoformat() for b in range(H)),
     )
