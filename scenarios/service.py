@@ -134,17 +134,34 @@ def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem:
           progress: Progress | None = None) -> tuple[int, str, bool]:
     """Reschedule and commit the changed lines through the order book, atomically.
 
-    Runs inside `svc.execute` (under the service lock): the plan is computed on a copy of the
-    live state, then every changed line gives back its open reservation (`Txn.unreserve_open`)
-    and reserves its new schedule lines (journalled, with undo); if anything fails, memory is
-    put back and nothing is written. Returns `execute`'s (status, body, replayed)."""
+    The plan is computed on a copy of the live state outside the lock; inside `svc.execute`
+    (under the lock) it is used when the commitment journal and the state have not moved since
+    (else it is computed again there). Every changed line gives back its open reservation
+    (`Txn.unreserve_open`) and reserves its new schedule lines (journalled, with undo); if
+    anything fails, memory is put back and nothing is written. Returns `execute`'s (status,
+    body, replayed)."""
     from orderbook.lifecycle import OrderStatus
     from orderbook.model import ScheduleLine
 
+    # plan outside the lock on a copy (captures go on meanwhile); inside the atomic step the plan
+    # is used only if nothing moved supply since (same journal sequence), else it is made again
+    t0 = time.perf_counter()
+    with svc.lock:
+        seq0, snap0 = svc.seq, svc.snap
+        planned = backlog_from_service(svc)
+        state0 = svc.state.copy()
+    first = reschedule(snap0, state0, planned[0], config, schedule=planned[1], progress=progress)
+
     def run(txn: Any) -> tuple[int, dict]:
-        t0 = time.perf_counter()
-        backlog, schedule, skipped = backlog_from_service(svc)
-        res = reschedule(svc.snap, svc.state, backlog, config, schedule=schedule, progress=progress)
+        # the journal sequence alone could come back to the same number after a failed group write
+        # was undone and another request made as many entries: the state must match exactly too
+        if svc.seq == seq0 and svc.snap is snap0 and np.array_equal(svc.state.cum, state0.cum):
+            (backlog, schedule, skipped), res = planned, first
+            replanned = False
+        else:
+            backlog, schedule, skipped = backlog_from_service(svc)
+            res = reschedule(svc.snap, svc.state, backlog, config, schedule=schedule, progress=progress)
+            replanned = True
         changed = np.flatnonzero((res.lines["change"] != "unchanged").to_numpy())
         orders, line_nos = backlog["order"].to_list(), backlog["line"].to_list()
         demand_class = backlog["demand_class"].to_list()
@@ -176,7 +193,7 @@ def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem:
             txn.transition(order, dst, "reschedule", {"lines": [ln.line for ln in order.lines]})
         body = res.to_dict(max_lines=1000)
         body["applied"] = {"lines_changed": int(changed.size), "orders_changed": len(touched), "skipped_lines": skipped,
-                           "seconds": round(time.perf_counter() - t0, 4)}
+                           "replanned_under_lock": replanned, "seconds": round(time.perf_counter() - t0, 4)}
         return 200, body
 
     return svc.execute(actor, idem, run)

@@ -110,3 +110,26 @@ def test_apply_rolls_back_when_the_store_fails(book, monkeypatch):
         scn.apply(svc, RescheduleConfig(), actor="planner")
     assert np.array_equal(svc.state.cum, cum)
     assert {k: o.to_dict() for k, o in svc.orders.items()} == docs
+
+
+def test_apply_plans_again_when_the_book_moved_during_planning(book, monkeypatch):
+    """A capture lands between planning (outside the lock) and applying: the plan is made again
+    under the lock, so the new order's reservation is respected."""
+    svc, store, db, o1, o2 = book
+    real = scn.reschedule
+    calls = []
+
+    def planning_then_capture(*a, **kw):
+        calls.append(1)
+        out = real(*a, **kw)
+        if len(calls) == 1:
+            capture(svc, "C3", None, 2, 2, 2)  # takes the last 2 units on hand... after planning
+        return out
+
+    monkeypatch.setattr(scn, "reschedule", planning_then_capture)
+    _, body, _ = scn.apply(svc, RescheduleConfig(), actor="planner")
+    import json
+
+    assert json.loads(body)["applied"]["replanned_under_lock"] is True and len(calls) == 2
+    # never more than supply: 10 on hand + 10 on day 10 = 20 units, 18 ordered and all promised
+    assert svc.state.cum.min() >= -1e-9
