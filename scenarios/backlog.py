@@ -92,6 +92,8 @@ class RescheduleConfig(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
     default_strategy: StrategyName = "redistribute"
     within: Literal["fcfs", "fair_share"] = "fcfs"
+    within_by_strategy: dict[StrategyName, Literal["fcfs", "fair_share"]] = Field(
+        default_factory=dict, description="ordering within a group per strategy (else `within`)")
     fair_share_quantum: float = Field(1.0, ge=0.0, description="fair shares are rounded down to this (0: exact)")
     fill_can_gain: bool = False
     allow_partial: bool = True
@@ -343,11 +345,14 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     say("win and gain lines keep their confirmations", 0.2)
     wg = perm[(g_sorted == Strategy.WIN) | (g_sorted == Strategy.GAIN)]
     nb.keep_batch_nb(st.cum, lt, wg, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
-    lost = wg[~kept[wg]]
-    if config.within == "fair_share":
-        run.promise_fair(lost, quantum=config.fair_share_quantum)
-    else:
-        run.promise(lost)
+    def fresh(rows: np.ndarray, s: Strategy) -> None:
+        if config.within_by_strategy.get(s.name.lower(), config.within) == "fair_share":
+            run.promise_fair(rows, quantum=config.fair_share_quantum)
+        else:
+            run.promise(rows)
+
+    for s, grp in ((Strategy.WIN, win), (Strategy.GAIN, gain)):
+        fresh(grp[~kept[grp]], s)
     lap("keep")
 
     # 3. improve: win first, then gain (a fresh answer replaces the kept one only if it dominates)
@@ -360,19 +365,13 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
 
     # 4. redistribute
     say("redistribute lines are promised", 0.5)
-    if config.within == "fair_share":
-        run.promise_fair(redis, quantum=config.fair_share_quantum)
-    else:
-        run.promise(redis)
+    fresh(redis, Strategy.REDISTRIBUTE)
     lap("redistribute")
 
     # 5. fill: what is left
     say("fill lines take what is left", 0.7)
     if config.fill_can_gain:
-        if config.within == "fair_share":
-            run.promise_fair(fill, quantum=config.fair_share_quantum)
-        else:
-            run.promise(fill)
+        fresh(fill, Strategy.FILL)
     else:
         nb.keep_batch_nb(st.cum, lt, fill, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
         rest = fill[~kept[fill]]

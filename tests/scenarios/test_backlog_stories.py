@@ -155,6 +155,10 @@ def test_fair_share_splits_scarce_supply_in_proportion(make_snapshot):
     fair = reschedule(snap, snap.new_state(), bl, RescheduleConfig(within="fair_share"))
     assert (line(fair, "P")["new_qty"], line(fair, "Q")["new_qty"]) == (4, 2)
     assert fair.state.cum[0, -1] == pytest.approx(0.0)
+    only_redis = RescheduleConfig(within_by_strategy={"redistribute": "fair_share"})
+    assert reschedule(snap, snap.new_state(), bl, only_redis).lines["new_qty"].to_list() == [4, 2]
+    only_gain = RescheduleConfig(within_by_strategy={"gain": "fair_share"})
+    assert reschedule(snap, snap.new_state(), bl, only_gain).lines["new_qty"].to_list() == [6, 0]
 
 
 def test_fair_share_gives_rounding_leftovers_first_come_first_served(make_snapshot):
