@@ -478,13 +478,14 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
             svc = OrderService(snap, store, settings, metrics=app.state.metrics)
             _warm_up(svc)
             app.state.service = svc
+            app.state.live = svc.attach_live()  # zero-downtime refresh: LiveSupply.refresh(dir) swaps the pair
             yield
         finally:
             # forget what was built over this service (e.g. a monitor cached by a package router)
             for name in set(vars(app.state).get("_state", {})) - preset - {"settings", "metrics"}:
-                svc_ = getattr(app.state, name)
-                if isinstance(svc_, OrderService):
-                    svc_.close()  # writes what is queued
+                obj = getattr(app.state, name)
+                if isinstance(obj, OrderService):
+                    obj.close()  # writes what is queued
                 delattr(app.state, name)
             store.close()
 

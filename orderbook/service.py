@@ -344,9 +344,7 @@ class OrderService:
         self.seq = 0
         self.replay_exceptions: list[str] = []
         self._pending_idem: dict[str, _Pending] = {}
-        self.zones = zones(snap)
-        dc = snap.tables.get("demand_classes")
-        self.demand_classes = frozenset(dc["demand_class"].to_list()) if dc is not None and dc.height else None
+        self._zones_for: Snapshot | None = None
         self.rebuild()
         self.committer = GroupCommitter(self) if self.settings.group_commit else None
 
@@ -366,6 +364,27 @@ class OrderService:
     @state.setter
     def state(self, value: State) -> None:
         self._state = value
+
+    def pair(self) -> tuple[Snapshot, State]:
+        """The snapshot and state served now, read together (lock-free readers use this)."""
+        if self.live is None:
+            return self._snap, self._state
+        with self.live.lease() as served:
+            return served.snapshot, served.state
+
+    @property
+    def zones(self) -> frozenset[str]:
+        snap = self.snap
+        if self._zones_for is not snap:
+            self._zones, self._zones_for = zones(snap), snap
+            dc = snap.tables.get("demand_classes")
+            self._classes = frozenset(dc["demand_class"].to_list()) if dc is not None and dc.height else None
+        return self._zones
+
+    @property
+    def demand_classes(self) -> frozenset[str] | None:
+        self.zones  # noqa: B018 - refreshes both caches for the current snapshot
+        return self._classes
 
     def attach_live(self):
         """Serve from a `supplydata.live.LiveSupply` (zero-downtime refresh): it shares this
@@ -612,6 +631,7 @@ class OrderService:
         if len(lines) > self.settings.max_lines:
             raise ValidationError(f"too many lines (at most {self.settings.max_lines})", field="lines", value=len(lines))
         out = []
+        snap, state = self.pair()  # one consistent pair for the whole inquiry, even across a refresh
         for i, ln in enumerate(lines):
             self._check_item(ln.item, f"lines.{i}.item")
             self._check_location(ln.location, f"lines.{i}.location")
@@ -623,9 +643,9 @@ class OrderService:
             if loc is None:
                 if ln.zone is None:
                     raise ValidationError("a line needs a location or a zone", field=f"lines.{i}.location", value=None)
-                loc = self.chooser(self.snap, self.state, item=ln.item, qty=ln.qty, requested_date=ln.requested_date,
+                loc = self.chooser(snap, state, item=ln.item, qty=ln.qty, requested_date=ln.requested_date,
                                    zone=ln.zone, policy=pol, demand_class=ln.demand_class)
-            p = promise(self.snap, self.state, Request(ln.item, loc, ln.qty, ln.requested_date, pol, ln.demand_class),
+            p = promise(snap, state, Request(ln.item, loc, ln.qty, ln.requested_date, pol, ln.demand_class),
                         explain=explain)
             out.append(p.to_dict())
         self.metrics.inc("promessa_inquiry_lines_total", len(lines))
@@ -636,13 +656,14 @@ class OrderService:
 
         self._check_item(item, "item")
         self._check_location(location, "location")
-        df = atp_report(self.snap, self.state, item, location, start=start, end=end)
-        il = self.snap.il_of(item, location)
-        lt = int(self.snap.il_lead_time[il]) if il >= 0 else -1
+        snap, state = self.pair()
+        df = atp_report(snap, state, item, location, start=start, end=end)
+        il = snap.il_of(item, location)
+        lt = int(snap.il_lead_time[il]) if il >= 0 else -1
         rows = df.select("date", "supply", "demand", "committed", "cumulative", "available", "discrete_atp").to_dicts()
         for r in rows:
             r["date"] = r["date"].isoformat()
-        return {"item": item, "location": location, "as_of": self.snap.as_of.isoformat(),
+        return {"item": item, "location": location, "as_of": snap.as_of.isoformat(),
                 "lead_time_days": lt if lt >= 0 else None, "rows": rows}
 
     def journal_entries_since(self, seq: int = 0) -> list[JournalEntry]:
