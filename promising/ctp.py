@@ -21,7 +21,10 @@ from promessa.errors import SnapshotError, ValidationError
 from promising import ctp_kernels as ck
 from promising import kernels as nb
 from promising import reservation as _reservation
-from promising.atp import Peg, Promise, Request, ScheduleLine, _check_qty, _pegs, calendar_row, promise_atp, register_shortfall_path
+from promising.atp import (
+    DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine, _check_qty, _pegs,
+    calendar_row, encode_lines, promise_atp, register_shortfall_path,
+)
 from promising.enums import EPS, Reason, Status
 from promising.reservation import Draw, register_draw_kind
 from supplydata.snapshot import Snapshot, State
@@ -617,3 +620,41 @@ def promise_ctp(snap: Snapshot, state: State, request: Request, *, commit: bool 
             nb.commit_1d_nb(state.cum[il], out_b[k], out_q[k])
         atp_answer = dataclasses.replace(atp_answer, committed=True)
     return atp_answer
+
+
+# ---------------------------------------------------------------- batch
+
+
+@dataclasses.dataclass(frozen=True)
+class CtpBatchResult(BatchResult):
+    made: np.ndarray       # float64[n] quantity made per line (0: ATP answered)
+
+
+def promise_encoded_ctp(snap: Snapshot, state: State, enc: EncodedLines, *, commit: bool = True) -> CtpBatchResult:
+    """Promise pre-encoded lines in one kernel call, in order, as `promising.promise` would
+    line by line (ATP, then CTP where a bill applies and helps; no demand-class path).
+    Committed CTP lines hold their components and capacity in `state`; the result carries no
+    reservations (use `promising.promise` per line when the order book needs them)."""
+    from promising.enums import MAX_LINES
+
+    m = ctp_model(snap)
+    n = len(enc)
+    out = CtpBatchResult(
+        status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
+        bucket=np.empty((n, MAX_LINES), dtype=np.int64), qty=np.empty((n, MAX_LINES)),
+        earliest_full=np.empty(n, dtype=np.int64), made=np.empty(n),
+    )
+    ck.ctp_promise_batch_nb(
+        state.cum, snap.il_lead_time, snap.il_calendar, snap.calendar_open, m.cap, capacity_used(snap, state),
+        m.il_root, m.root_tab, m.ent_int, m.ent_qty, m.eres_rslot, m.eres_use, m.slot_il, m.slot_lt, m.rslot_res,
+        enc.ils, enc.qty, enc.req, enc.max_late, enc.flags, enc.max_lines, commit,
+        out.status, out.reason, out.n_lines, out.bucket, out.qty, out.earliest_full, out.made,
+    )
+    return out
+
+
+def promise_batch_ctp(snap: Snapshot, state: State, lines: pl.DataFrame, *, commit: bool = True,
+                      policy: Policy = DEFAULT_POLICY) -> CtpBatchResult:
+    """Promise many lines (columns as `promising.encode_lines`) with capable-to-promise."""
+    return promise_encoded_ctp(snap, state, encode_lines(snap, lines, policy=policy), commit=commit)
+

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from promising.enums import EPS
-from promising.kernels import availability_1d_nb, available_at_1d_nb, commit_1d_nb
+from promising.kernels import availability_1d_nb, available_at_1d_nb, commit_1d_nb, promise_1d_nb
 
 INF = np.inf
 
@@ -584,3 +584,89 @@ def apply_plan_nb(cum, used, root, t, stock, slot_il, s0, rslot_res, q0, n, d_ki
             r = rslot_res[q0 + d_ref[k]]
             used[r, d_bucket[k]] += sign * d_qty[k]
     return fits
+
+
+# reason codes used by the batch kernel (mirror promising.enums.Reason)
+_R_NONE, _R_SUPPLY, _R_NO_SOURCE = 0, 1, 6
+
+
+@njit(cache=True, nogil=True)
+def binding_reason_nb(status, fail_code, fail_entry, rt, ent_int, slot_lt):
+    """The reason of a CTP answer: NONE when FULL; a bought component short before its
+    replenishment lead time counts as LEAD_TIME; no failure found: SUPPLY."""
+    if status == _FULL:
+        return _R_NONE
+    if fail_code == B_NONE:
+        return _R_SUPPLY
+    if fail_code == B_MATERIAL:
+        slot = ent_int[rt[R_E0] + fail_entry, E_SLOT]
+        if slot >= 0 and slot_lt[rt[R_S0] + slot] >= 0:
+            return B_LEAD_TIME
+    return fail_code
+
+
+@njit(cache=True, nogil=True)
+def ctp_promise_batch_nb(cum, il_lt, il_cal, cal_open, cap, used, il_root, root_tab, ent_int, ent_qty, eres_rslot,
+                         eres_use, slot_il, slot_lt, rslot_res, ils, qty, req, max_late, flags, max_lines, commit,
+                         out_status, out_reason, out_n, out_b, out_q, out_ef, out_made):
+    """Promise many lines in order, each seeing what the previous ones committed (when
+    `commit`), as `promising.promise` does line by line without a demand-class path: ATP
+    first; where ATP is not FULL and the item has a bill, the CTP answer when it improves on
+    ATP (more quantity, or the same earlier), else the ATP answer with the CTP binding reason
+    (MATERIAL, CAPACITY, LEAD_TIME). out_made: quantity made per line."""
+    H = cum.shape[1]
+    scratch = np.empty(H)
+    no_cal = np.ones(0, dtype=np.bool_)
+    for i in range(ils.shape[0]):
+        il = ils[i]
+        out_made[i] = 0.0
+        if il < 0:
+            out_status[i] = _SHORT
+            out_reason[i] = _R_NO_SOURCE
+            out_n[i] = 0
+            out_ef[i] = -1
+            continue
+        c = il_cal[il]
+        cal = cal_open[c] if c >= 0 else no_cal
+        s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                    False, scratch, out_b[i], out_q[i])
+        use_ctp = False
+        if s != _FULL and il_root[il] >= 0:
+            rt = root_tab[il_root[il]]
+            last = H - 1 if max_late[i] < 0 else min(H - 1, req[i] + max_late[i])
+            (cs, t, cef, stock, made, nl, nd, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff,
+             nm, mk, mr, mb, mq) = ctp_promise_1d_nb(cum, il_lt, cap, used, il, cal, qty[i], req[i], last,
+                                                     (flags[i] & 1) != 0, MAX_LOTS, rt, ent_int, ent_qty, eres_rslot,
+                                                     eres_use, slot_il, slot_lt, rslot_res)
+            cq = stock + made if t >= 0 else 0.0
+            a = 0.0
+            for k in range(n):
+                a += out_q[i, k]
+            better = False
+            if t >= 0 and cq > EPS:
+                if cq > a + EPS:
+                    better = True
+                elif cq >= a - EPS and n > 0 and t < out_b[i, n - 1]:
+                    better = True
+            reason = binding_reason_nb(cs, fi[0], fi[1], rt, ent_int, slot_lt)
+            if better:
+                use_ctp = True
+                out_status[i] = cs
+                out_reason[i] = reason
+                out_n[i] = 1
+                out_b[i, 0] = t
+                out_q[i, 0] = cq
+                out_ef[i] = cef
+                out_made[i] = made
+                if commit:
+                    apply_plan_nb(cum, used, il, t, stock, slot_il, rt[R_S0], rslot_res, rt[R_Q0], nm, mk, mr, mb, mq, 1)
+            elif reason == B_MATERIAL or reason == B_CAPACITY or reason == B_LEAD_TIME:
+                r = reason
+        if not use_ctp:
+            out_status[i] = s
+            out_reason[i] = r
+            out_n[i] = n
+            out_ef[i] = ef
+            if commit:
+                for k in range(n):
+                    commit_1d_nb(cum[il], out_b[i, k], out_q[i, k])

@@ -400,3 +400,31 @@ def test_no_bill_means_plain_atp(plant, qty, req):
         p = promising.promise(snap, s2, request, commit=True)
         assert (p.status, p.reason, p.lines, p.earliest_full_date) == (atp.status, atp.reason, atp.lines, atp.earliest_full_date)
         np.testing.assert_array_equal(s1.cum, s2.cum)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plants(), st.lists(st.tuples(st.sampled_from(ITEMS), st.integers(1, 50), st.integers(0, H - 1),
+                                    st.sampled_from([None, 0, 3]), st.booleans(), st.booleans()), min_size=1, max_size=6))
+def test_batch_equals_promise_line_by_line(plant, lines):
+    """The batch kernel answers and commits exactly as `promising.promise` line by line."""
+    snap = build(plant)
+    s1, s2 = snap.new_state(), snap.new_state()
+    ctp.capacity_used(snap, s1)
+    reqs = [Request(i, LOC, float(q), AS_OF + dt.timedelta(days=d),
+                    policy=Policy(allow_partial=p, allow_split=sp, max_late_days=ml)) for i, q, d, ml, p, sp in lines]
+    seq = [promising.promise(snap, s1, r, commit=True, explain=False) for r in reqs]
+    df = pl.DataFrame({
+        "item": [r.item for r in reqs], "location": [LOC] * len(reqs), "qty": [r.qty for r in reqs],
+        "requested_date": [r.requested_date for r in reqs], "allow_partial": [r.policy.allow_partial for r in reqs],
+        "allow_split": [r.policy.allow_split for r in reqs],
+        "max_late_days": pl.Series([r.policy.max_late_days for r in reqs], dtype=pl.Int64),
+    })
+    out = ctp.promise_batch_ctp(snap, s2, df, commit=True)
+    for i, p in enumerate(seq):
+        assert (int(out.status[i]), int(out.reason[i]), int(out.n_lines[i])) == (int(p.status), int(p.reason), len(p.lines)), i
+        got = [(AS_OF + dt.timedelta(days=int(out.bucket[i, k])), float(out.qty[i, k])) for k in range(out.n_lines[i])]
+        assert [g[0] for g in got] == [ln.date for ln in p.lines]
+        np.testing.assert_allclose([g[1] for g in got], [ln.qty for ln in p.lines], atol=1e-9)
+    np.testing.assert_allclose(s1.cum, s2.cum, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(s1.extras["capacity"], s2.extras["capacity"], atol=1e-9, rtol=0)
+

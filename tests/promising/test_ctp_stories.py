@@ -36,7 +36,7 @@ def day(n: int) -> dt.date:
     return AS_OF + dt.timedelta(days=n)
 
 
-def bike_tables(*, bolt=100.0, bolt_receipt=None, assy=lambda d: 10.0, fence=None, extra_bom=()):
+def bike_tables(*, bolt=100.0, bolt_receipt=None, assy=lambda d: 10.0, fence=None, extra_bom=(), closed=()):
     items = [{"item": i} for i in ("BIKE", "FRAME", "WHEEL", "TUBE", "BOLT", "RIM", "BELL")]
     if fence is not None:
         for r in items:
@@ -64,8 +64,11 @@ def bike_tables(*, bolt=100.0, bolt_receipt=None, assy=lambda d: 10.0, fence=Non
             {"resource": "WELD", "location": "P1", "date": day(d), "capacity": 10.0},
             {"resource": "LACE", "location": "P1", "date": day(d), "capacity": 20.0},
         ]
-    return {"items": items, "locations": [{"location": "P1", "kind": "plant"}], "supply": supply, "bom": bom,
-            "resources": resources}
+    out = {"items": items, "locations": [{"location": "P1", "kind": "plant", "calendar": "P1CAL" if closed else None}],
+           "supply": supply, "bom": bom, "resources": resources}
+    if closed:
+        out["calendars"] = [{"calendar": "P1CAL", "date": day(d), "open": False} for d in closed]
+    return out
 
 
 @pytest.fixture
@@ -196,6 +199,14 @@ def test_time_fence_keeps_the_near_term_to_atp(make_snap):
     # beyond the fence CTP makes them on time
     p = promising.promise(snap, snap.new_state(), bike(15, 20))
     assert p.status is Status.FULL
+
+
+def test_closed_delivery_day(make_snap):
+    """The plant ships nothing on day 10: the bikes that could be made by then go out on 11."""
+    snap = make_snap(closed=(10,))
+    p = promising.promise(snap, snap.new_state(), bike(15, 10))
+    assert p.status is Status.LATE and p.reason is Reason.CALENDAR
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(11), 15.0)]
 
 
 def test_no_bill_is_plain_atp(make_snap):
