@@ -124,6 +124,7 @@ class BatchSolution:
     solve_time_s: float
     wall_time_s: float
     problem: BatchProblem = dataclasses.field(repr=False)
+    bound_source: str = "cp-sat"   # which bound is reported: cp-sat, lp (GLOP relaxation) or no-pools
 
     @property
     def gap(self) -> float:
@@ -134,7 +135,7 @@ class BatchSolution:
     def to_dict(self) -> dict:
         return {
             "status": self.status, "objective": self.objective, "bound": self.bound, "gap": self.gap,
-            "greedy_objective": self.greedy_objective, "solve_time_s": self.solve_time_s, "wall_time_s": self.wall_time_s,
+            "bound_source": self.bound_source, "greedy_objective": self.greedy_objective, "solve_time_s": self.solve_time_s, "wall_time_s": self.wall_time_s,
             "units": self.problem.n_units, "options": self.problem.n_options,
             "served_units": int((self.choice >= 0).sum()),
         }
@@ -680,11 +681,14 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
     else:  # UNKNOWN: no solution within the time limit; fall back to greedy
         choice, obj, name = g, g_obj, ("greedy" if math.isfinite(g_obj) else "unknown")
         bound = solver.best_objective_bound / S
-    bound = max(bound, relaxation_bound(prob), lpb)
+    rb = relaxation_bound(prob)
+    sources = {"cp-sat": bound, "lp": lpb, "no-pools": rb}
+    bound_source = max(sources, key=lambda k: sources[k])
+    bound = sources[bound_source]
     return BatchSolution(
         status=name, objective=obj, bound=min(bound, obj) if math.isfinite(obj) else bound, greedy_objective=g_obj,
         choice=choice, assignments=_assignments(prob, choice), solve_time_s=solver.wall_time,
-        wall_time_s=time.perf_counter() - t0, problem=prob,
+        wall_time_s=time.perf_counter() - t0, problem=prob, bound_source=bound_source,
     )
 
 

@@ -25,6 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", action="store_true", help="print the solution as JSON")
     s.set_defaults(func=_solve)
 
+    b = ssub.add_parser("batch", help="source a batch of orders at once (CP-SAT) against a snapshot")
+    b.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot directory")
+    b.add_argument("orders", metavar="ORDERS", help="orders table (.parquet or .csv: order, line, item, qty, requested_date, zone, ...)")
+    b.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N orders")
+    b.add_argument("--time-limit", type=float, default=30.0, metavar="S", help="solver time limit in seconds (default 30)")
+    b.add_argument("--workers", type=int, default=2, metavar="N", help="CP-SAT workers (default 2)")
+    b.add_argument("--date-kind", choices=["arrival", "ship"], default="arrival", help="requested dates are arrival or ship dates")
+    b.add_argument("--max-splits", type=int, default=None, metavar="N", help="most extra nodes per order")
+    b.add_argument("--out", default="", metavar="FILE", help="write the assignments (.parquet or .csv)")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.set_defaults(func=_batch)
+
 
 def _solve(args: argparse.Namespace) -> int:
     from sourcing.assignment import AssignmentConfig, read_orlib_gap, solve
@@ -50,3 +62,28 @@ def _solve(args: argparse.Namespace) -> int:
         chosen = sol.chosen()
         print("assignment " + " ".join(f"{k}->{v}" for k, v in chosen.items()))
     return 0 if sol.status in ("optimal", "feasible") else 1
+
+
+def _batch(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from sourcing.batch import BatchConfig, solve_batch
+    from supplydata import load_snapshot
+
+    snap = load_snapshot(args.snapshot)
+    orders = pl.read_parquet(args.orders) if args.orders.endswith(".parquet") else pl.read_csv(args.orders, try_parse_dates=True)
+    if args.limit:
+        ids = orders["order"].unique(maintain_order=True).head(args.limit)
+        orders = orders.filter(pl.col("order").is_in(ids.implode()))
+    cfg = BatchConfig(time_limit_s=args.time_limit, workers=args.workers, date_kind=args.date_kind, max_splits=args.max_splits)
+    sol = solve_batch(snap, snap.new_state(), orders, cfg)
+    if args.out:
+        (sol.assignments.write_parquet if args.out.endswith(".parquet") else sol.assignments.write_csv)(args.out)
+    d = sol.to_dict()
+    if args.json:
+        json.dump(d, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for k, v in d.items():
+            print(f"{k:<16} {v}")
+    return 0
