@@ -113,13 +113,24 @@ def _handler(kind: str) -> DrawHandler:
         raise ValidationError(f"unknown draw kind (known: {', '.join(sorted(_HANDLERS))})", field="draw.kind", value=kind) from None
 
 
+def _load_plugins() -> None:
+    """Register the packages that hook into draws (allocation) before a replay: the order book
+    may replay before the first promise has loaded them."""
+    from promising import atp  # atp imports this module, so import it lazily
+
+    if not atp._plugins_loaded:
+        atp._load_plugins()
+
+
 def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
     """Apply every draw unconditionally (replay). Returns the draws that did not fit: they are
     kept, and the caller reports them as exceptions."""
+    _load_plugins()
     return [d for d in reservation.draws if not _handler(d.kind)(snap, state, d, +1)]
 
 
 def unreserve(snap: Snapshot, state: State, reservation: Reservation) -> None:
     """Give back every draw (exact inverse of `reserve`), last first."""
+    _load_plugins()
     for d in reversed(reservation.draws):
         _handler(d.kind)(snap, state, d, -1)

@@ -271,3 +271,28 @@ def test_replayed_commitment_with_a_class_counts_against_its_quota(alloc_snapsho
     assert (o.demand_class, o.over_qty, o.first_date) == ("silver", pytest.approx(5), day(2))
     promising.release(snap, st, "A", "DC1", day(2), 10, demand_class="silver")
     assert allocation.over_quota(snap, st) == []
+
+
+def test_replay_before_any_promise_keeps_pool_positions(alloc_snapshot, tmp_path):
+    """The order book replays stored reservations at start-up, possibly before the first promise
+    imported `allocation`: the replay must still charge the pools (fresh interpreter)."""
+    import subprocess
+    import sys
+
+    snap = shop(alloc_snapshot)
+    code = f"""
+import datetime as dt, sys
+import promising
+from supplydata import load_snapshot
+snap = load_snapshot({snap.source!r})
+st = snap.new_state()
+d = promising.Draw("atp", "A", "DC1", dt.date.fromisoformat({day(0).isoformat()!r}), 25.0, "gold", (("silver", 25.0),))
+promising.reserve(snap, st, promising.Reservation((d,)))
+import allocation
+pos = allocation.positions(snap, st)
+row = allocation.model_for(snap).pool_row(0, "silver")
+print(float(pos[row, 0]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) == pytest.approx(30 - 25)
