@@ -67,6 +67,8 @@ def test_rebuild_from_the_book_is_exact(snap, tmp_path):
     assert np.array_equal(again.state.cum, before)  # bit for bit: the same draws replayed in the same order
     assert {k: v.to_dict() for k, v in again.orders.items()} == orders
     assert again.seq == svc.seq == store.max_seq()
+    svc.close()
+    again.close()
     store.close()
 
 
@@ -191,6 +193,8 @@ def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_fact
             for d in ln.draws + ln.consumed:
                 held[snap.il_of(d["key"], d["location"])] += d["qty"]
     assert np.allclose(snap.base_cum[:, -1] - svc.state.cum[:, -1], held, atol=1e-6)
+    svc.close()
+    again.close()
     store.close()
 
 
