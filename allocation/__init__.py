@@ -13,6 +13,7 @@ from allocation.core import (
     available,
     class_availability,
     class_path,
+    earliest,
     encode_classes,
     over_quota,
     promise_batch,
@@ -30,6 +31,6 @@ register_atp_hook(atp_hook)
 
 __all__ = [
     "UNALLOCATED", "AllocationBatchResult", "AllocationModel", "Binding", "OverQuota", "RebaseReport", "Source",
-    "allocation_report", "atp_hook", "available", "build_model", "class_availability", "class_path",
+    "allocation_report", "atp_hook", "available", "build_model", "class_availability", "class_path", "earliest",
     "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

@@ -182,6 +182,24 @@ def available(snap: Snapshot, state: State, item: str, location: str, demand_cla
     return float(class_availability(snap, state, item, location, demand_class, start=snap.date(b))[b])
 
 
+def earliest(snap: Snapshot, state: State, item: str, location: str, demand_class: str | None, qty: float,
+             date: dt.date | str) -> dt.date | None:
+    """Earliest working day on or after `date` on which the class could take `qty` (None: not
+    within the horizon). Without quotas at the item-location this is plain ATP's answer."""
+    q = _check_qty(qty)
+    b = snap.bucket(date)
+    il = resolve_il(snap, item, location)
+    if il < 0:
+        return None
+    curve = class_availability(snap, state, item, location, demand_class, start=snap.date(b))
+    c = snap.il_calendar[il]
+    open_ = snap.calendar_open[c] if c >= 0 else None
+    for t in range(b, snap.horizon):
+        if curve[t] >= q - EPS and (open_ is None or open_[t]):
+            return snap.date(t)
+    return None
+
+
 def allocation_report(snap: Snapshot, state: State, item: str, location: str) -> pl.DataFrame:
     """Per pool and bucket at one item-location: cumulative quota, position (quota left after
     consumption) and what the class could take now. Empty without quotas."""
@@ -429,6 +447,6 @@ def rebase(old: State | Iterable[Reservation | Draw], new_snap: Snapshot) -> Reb
 
 
 __all__ = [
-    "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available",
+    "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available", "earliest",
     "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

@@ -706,24 +706,10 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
 
 
 @njit(cache=True, nogil=True)
-def promise_class_il_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, prot, il_lt, il_cal, cal_open, no_cal,
-                        il, k, qty, req, max_late, flags, max_lines, commit,
-                        out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
-    """`promise_class_1d_nb` for item-location `il`, taking the model's and state's whole arrays
-    (one call from Python, no slicing there). Same returns; out_src holds local pool indices."""
-    lo = pool_ptr[il]
-    hi = pool_ptr[il + 1]
-    c = il_cal[il]
-    cal = cal_open[c] if c >= 0 else no_cal
-    return promise_class_1d_nb(pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], k,
-                               il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_b, out_q, out_src,
-                               out_srcq, out_nsrc, plain_b, plain_q)
-
-
-@njit(cache=True, nogil=True)
 def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, no_cal,
                          il, k, qty, req, max_late, flags, max_lines, out_i, out_f):
-    """`promise_class_il_nb` with packed arguments, for the one-line Python path.
+    """`promise_class_1d_nb` for item-location `il`, from the model's and state's whole arrays and
+    with packed arguments (fewer to dispatch): the one-line Python path.
 
     pool_pc: int64[2, n_pools] (local parent, class); class_arr: int64[3, K] (parent, priority,
     may steal). out_i: int64[24 + 8 S] = out_b[8], plain_b[8], out_nsrc[8], out_src[8, S];

@@ -296,3 +296,13 @@ print(float(pos[row, 0]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) == pytest.approx(30 - 25)
+
+
+def test_earliest_date_per_class(alloc_snapshot):
+    snap = shop(alloc_snapshot, gold_steals=False, more=[("A", "DC1", 10, 50)])
+    st = snap.new_state()
+    # gold: 40 own + 20 unallocated today; its 40% of the day-10 receipt (20) and 35 - 20 more unallocated later
+    assert allocation.earliest(snap, st, "A", "DC1", "gold", 60, day(0)) == day(0)
+    assert allocation.earliest(snap, st, "A", "DC1", "gold", 61, day(0)) == day(10)
+    assert allocation.earliest(snap, st, "A", "DC1", "gold", 96, day(0)) is None
+    assert allocation.earliest(snap, st, "A", "DC1", None, 150, day(0)) == day(10)  # plain ATP
