@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
