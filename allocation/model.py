@@ -52,6 +52,7 @@ class AllocationModel:
     pool_pc: np.ndarray | None = None    # int64[2, n_pools]: pool_parent, pool_class
     class_arr: np.ndarray | None = None  # int64[3, K]: class_parent, class_priority, class_steal
     dates: tuple[dt.date, ...] = ()      # date of each bucket
+    pool_index: dict = dataclasses.field(default_factory=dict)  # (il, class code) -> pool row
     iso: tuple[str, ...] = ()            # ... and as ISO text
 
     @property
@@ -66,21 +67,19 @@ class AllocationModel:
         k = self.class_index.get(demand_class, -1)
         if k < 0 or il < 0:
             return -1
-        lo, hi = self.pools_of(il)
-        hit = np.flatnonzero(self.pool_class[lo:hi] == k)
-        return lo + int(hit[0]) if hit.size else -1
+        return self.pool_index.get((il, k), -1)
 
     def own_row(self, il: int, demand_class: str | None) -> int:
         """Global row of the pool the class consumes first (its own or nearest ancestor's), -1: none."""
         k = self.class_index.get(demand_class, -1) if demand_class is not None else -1
         if il < 0:
             return -1
-        lo, hi = self.pools_of(il)
+        parents = self.class_parent
         while k >= 0:
-            hit = np.flatnonzero(self.pool_class[lo:hi] == k)
-            if hit.size:
-                return lo + int(hit[0])
-            k = int(self.class_parent[k])
+            row = self.pool_index.get((il, k), -1)
+            if row >= 0:
+                return row
+            k = int(parents[k])
         return -1
 
     def pool_name(self, row: int) -> str:
@@ -287,5 +286,6 @@ def build_model(snap: Snapshot) -> AllocationModel:
         pool_names=tuple(class_ids[int(c)] for c in pool_class), ptr=tuple(int(x) for x in pool_ptr),
         pool_pc=ro(np.stack([pool_parent, pool_class.astype(np.int64)]).reshape(2, n_pools)),
         class_arr=ro(np.stack([class_parent, class_priority, class_steal.astype(np.int64)]).reshape(3, K)),
+        pool_index={(int(i), int(c)): r for r, (i, c) in enumerate(zip(pool_il.tolist(), pool_class.tolist()))},
         dates=tuple(snap.date(b) for b in range(H)), iso=tuple(snap.date(b).isoformat() for b in range(H)),
     )
