@@ -171,7 +171,7 @@ def strategy_codes(backlog: pl.DataFrame, config: RescheduleConfig) -> np.ndarra
         if rule.created_before is not None or rule.created_after is not None:
             if "created_at" not in cols:
                 raise ValidationError(f"rule {i + 1} needs the backlog column 'created_at'", field=f"rules.{i}", value=None)
-            ca = pl.col("created_at").cast(pl.Datetime("us"))
+            ca = _created_at(backlog.schema["created_at"])
             if rule.created_before is not None:
                 conds.append((ca < _naive(rule.created_before)).fill_null(False))
             if rule.created_after is not None:
@@ -179,6 +179,14 @@ def strategy_codes(backlog: pl.DataFrame, config: RescheduleConfig) -> np.ndarra
         cond = pl.all_horizontal(conds) if conds else pl.lit(True)
         expr = pl.when(cond).then(pl.lit(int(Strategy.parse(rule.strategy)), dtype=pl.Int8)).otherwise(expr)
     return backlog.with_columns(expr.alias("_s"))["_s"].to_numpy().astype(np.int8)
+
+
+def _created_at(dtype: pl.DataType | None = None) -> pl.Expr:
+    """created_at as naive UTC microseconds (time-zone aware columns are converted to UTC)."""
+    col = pl.col("created_at")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return col.cast(pl.Datetime("us"))
 
 
 def _naive(t: dt.datetime) -> dt.datetime:
@@ -320,7 +328,7 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     strat = strategy_codes(frame, config)
     keys = {"_g": strat, "_p": prio.to_numpy()}
     if "created_at" in backlog.columns:
-        keys["_c"] = backlog["created_at"].cast(pl.Datetime("us")).cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
+        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
     order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_c") if k in keys] + ["_r"])["_r"]
     perm = order.to_numpy().astype(np.int64)
     g_sorted = strat[perm]
@@ -345,6 +353,7 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     say("win and gain lines keep their confirmations", 0.2)
     wg = perm[(g_sorted == Strategy.WIN) | (g_sorted == Strategy.GAIN)]
     nb.keep_batch_nb(st.cum, lt, wg, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
+
     def fresh(rows: np.ndarray, s: Strategy) -> None:
         if config.within_by_strategy.get(s.name.lower(), config.within) == "fair_share":
             run.promise_fair(rows, quantum=config.fair_share_quantum)
