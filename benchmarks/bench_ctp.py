@@ -241,11 +241,13 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         outb = ctp.promise_encoded_ctp(snap, sb, enc, commit=True)
         times.append(time.perf_counter() - t0)
     rate = n_req / median(times)
+    bmix = {st.name.lower(): int((outb.status == int(st)).sum()) for st in Status}
     results.append(Result("ctp.promise_batch", "throughput", rate, "lines/s", None, None, params,
                           compile_s=compile_batch,
-                          notes=f"all requests in one kernel call, committing in order (they compete for parts and "
-                                f"capacity); {int((outb.made > 0).sum())} made; first {k_chk} equal to promise() line "
-                                f"by line"))
+                          notes=f"all requests in one kernel call, committing in order: they compete for parts and "
+                                f"capacity, which the first ones use up ({int((outb.made > 0).sum())} lines made; status "
+                                f"mix {bmix}), so most later lines search the horizon in vain; first {k_chk} equal to "
+                                f"promise() line by line"))
     atp_reqs = [Request("P3", LOC, rq.qty, rq.requested_date) for rq in reqs]
     e = lat(lambda rq: promising.promise_atp(snap, state, rq, explain=False), atp_reqs)
     results.append(Result("ctp.ratio_to_atp", "ratio", median(a) / median(e), "x", None, None, params,
