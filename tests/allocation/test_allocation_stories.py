@@ -306,3 +306,18 @@ def test_earliest_date_per_class(alloc_snapshot):
     assert allocation.earliest(snap, st, "A", "DC1", "gold", 61, day(0)) == day(10)
     assert allocation.earliest(snap, st, "A", "DC1", "gold", 96, day(0)) is None
     assert allocation.earliest(snap, st, "A", "DC1", None, 150, day(0)) == day(10)  # plain ATP
+
+
+def test_promise_serialises_with_pegs_and_explanation(alloc_snapshot):
+    import json
+
+    snap = shop(alloc_snapshot, gold_steals=False, more=[("A", "DC1", 10, 50)])
+    st = snap.new_state()
+    ask(snap, st, "gold", 60)
+    p = promising.promise(snap, st, Request("A", "DC1", 10, day(0), NO_SPLIT, "gold"), explain=True)
+    assert p.reason is Reason.ALLOCATION and p.lines[0].date == day(10)
+    assert sum(pg.qty for pg in p.pegs) == pytest.approx(10)
+    d = json.loads(json.dumps(p.to_dict(), allow_nan=False))
+    assert d["reason"] == "allocation" and d["details"]["allocation"] == "bound"
+    assert d["details"]["without_allocation"]["lines"] == [{"date": day(0).isoformat(), "qty": 10.0}]
+    assert d["reservation"]["draws"][0]["pools"] == [["gold", 10.0]]
