@@ -438,8 +438,8 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
             touched.add("lanes")
             if "zone" in bl.columns and delta:
                 hit = (pl.col("location") == ch.location) & (pl.col("zone") == ch.zone)
-                bl = bl.with_columns(pl.when(hit).then(pl.col("requested_date") - pl.duration(days=delta))
-                                     .otherwise(pl.col("requested_date")).alias("requested_date"))
+                moved = (pl.col("requested_date") - pl.duration(days=delta)).clip(upper_bound=last)
+                bl = bl.with_columns(pl.when(hit).then(moved).otherwise(pl.col("requested_date")).alias("requested_date"))
             elif delta:
                 notes.append(f"{f}: the backlog has no zone column; requested dates were not moved")
         elif isinstance(ch, QuotaChange):
