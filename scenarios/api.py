@@ -174,6 +174,41 @@ async def run_scenarios(body: ScenariosRequest, request: Request, svc: ServiceDe
     return await _run(job, _keep_exc(fn), body.background, request)
 
 
+@router.post("/scenarios/file", status_code=200, responses={202: {"model": JobAccepted}},
+             openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}},
+                                                        "application/json": {"schema": {"type": "object"}}},
+                                            "required": True}},
+             summary="Run a scenario file as it is (YAML or JSON: one scenario, a list, or {scenarios: [...]})")
+async def run_scenario_file(request: Request, svc: ServiceDep, background: bool = False, curves: int = 3) -> Response:
+    import yaml
+
+    from scenarios import service
+    from scenarios.whatif import parse_scenarios
+
+    raw = await request.body()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))  # JSON is YAML too
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, f"the body is not YAML or JSON: {exc}") from None
+    try:
+        scenarios = parse_scenarios(data, source="body")
+    except Exception as exc:  # promessa ValidationError: name the field
+        raise HTTPException(422, str(exc)) from None
+    try:  # {scenarios: [...], reschedule: {...}}: the run's rescheduling rules
+        cfg = RescheduleConfig.model_validate(data.get("reschedule") or {} if isinstance(data, dict) and "scenarios" in data else {})
+    except Exception as exc:  # pydantic error
+        raise HTTPException(422, f"reschedule: {exc}") from None
+    job = jobs.new("whatif")
+
+    def fn(job: Job):
+        rep = service.whatif(svc, scenarios, cfg, progress=job.update, curves=max(0, min(curves, 10)))
+        out = rep.to_dict()
+        out["report_url"] = f"/v1/jobs/{job.id}/report"
+        return out, rep
+
+    return await _run(job, _keep_exc(fn), background, request)
+
+
 @router.get("/jobs/{job_id}", response_model=JobPublic, name="get_job", summary="Status and progress of a long run")
 async def get_job(job_id: str) -> dict:
     job = jobs.get(job_id)

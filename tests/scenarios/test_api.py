@@ -101,3 +101,13 @@ def test_router_mounts_on_the_real_server(make_snapshot, tmp_path):
                                                                                      "kind": ["onhand"]}]}]})
         assert r.status_code == 200, r.text
         assert r.json()["scenarios"][0]["kpis"]["fill_rate"] == 0.0
+
+
+def test_scenario_file_as_yaml_body(client):
+    c, _ = client
+    body = "scenarios:\n  - name: late\n    changes:\n      - {type: delay_receipts, days: 5}\n"
+    r = c.post("/v1/scenarios/file", content=body, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 200, r.text
+    assert r.json()["scenarios"][0]["name"] == "late"
+    bad = c.post("/v1/scenarios/file", content="name: x\nchanges: [{type: nope}]\n", headers={"Content-Type": "application/yaml"})
+    assert bad.status_code == 422
