@@ -474,15 +474,24 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     P = X.shape[0]
     H = C.shape[0]
     end = H if lt < 0 else min(lt, H)
-    src = np.empty(P + 1, dtype=np.int64)
-    kind = np.empty(P + 1, dtype=np.int64)
+    # work space: two allocations, sliced
+    iw = np.empty(3 * (P + 1), dtype=np.int64)
+    fw = np.empty(8 * P + 8)
+    src = iw[0:P + 1]
+    kind = iw[P + 1:2 * P + 2]
+    nodes = iw[2 * P + 2:3 * P + 3]
+    childsum = fw[0:P + 1]
+    qs = fw[P + 1:2 * P + 2]
+    dX = fw[2 * P + 2:3 * P + 2]
+    dF = fw[3 * P + 2:4 * P + 2]
+    mX1 = fw[4 * P + 2:5 * P + 2].reshape((P, 1))
+    mF1 = fw[5 * P + 2:6 * P + 2].reshape((P, 1))
+    mFp1 = fw[6 * P + 2:7 * P + 2].reshape((P, 1))
+    dRC = fw[7 * P + 2:7 * P + 4]
+    mC1 = fw[7 * P + 4:7 * P + 5]
+    mR1 = fw[7 * P + 5:7 * P + 6]
+    one = fw[7 * P + 6:7 * P + 7]
     n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
-    childsum = np.empty(P + 1)
-    dX = np.empty(P)
-    dF = np.empty(P)
-    dRC = np.empty(2)
-    nodes = np.empty(P + 1, dtype=np.int64)
-    qs = np.empty(P + 1)
     # fast path: the whole quantity on the first working day from the requested one (within the
     # allowed lateness). The general path below then gives this very answer (one line, split
     # greedily there) and so does plain ATP: the class's availability never exceeds it.
@@ -492,13 +501,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         if cal.shape[0] == 0 or cal[t]:
             tstar = t
             break
-    mX1 = np.empty((P, 1))
-    mF1 = np.empty((P, 1))
-    mFp1 = np.empty((P, 1))
-    mC1 = np.empty(1)
-    mR1 = np.empty(1)
     if tstar >= 0:
-        one = np.empty(1)
         fast = False
         if tstar >= end:
             fast = True
