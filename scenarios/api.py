@@ -195,7 +195,8 @@ async def run_scenario_file(request: Request, svc: ServiceDep, background: bool 
     except Exception as exc:  # promessa ValidationError: name the field
         raise HTTPException(422, str(exc)) from None
     try:  # {scenarios: [...], reschedule: {...}}: the run's rescheduling rules
-        cfg = RescheduleConfig.model_validate(data.get("reschedule") or {} if isinstance(data, dict) and "scenarios" in data else {})
+        run_cfg = (data.get("reschedule") or {}) if isinstance(data, dict) and "scenarios" in data else {}
+        cfg = RescheduleConfig.model_validate(run_cfg)
     except Exception as exc:  # pydantic error
         raise HTTPException(422, f"reschedule: {exc}") from None
     job = jobs.new("whatif")

@@ -111,3 +111,11 @@ def test_scenario_file_as_yaml_body(client):
     assert r.json()["scenarios"][0]["name"] == "late"
     bad = c.post("/v1/scenarios/file", content="name: x\nchanges: [{type: nope}]\n", headers={"Content-Type": "application/yaml"})
     assert bad.status_code == 422
+
+
+def test_scenario_file_list_and_run_config(client):
+    c, _ = client
+    r = c.post("/v1/scenarios/file", content='[{"name": "a"}, {"name": "b"}]', headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and [s["name"] for s in r.json()["scenarios"]] == ["a", "b"]
+    r = c.post("/v1/scenarios/file", content="scenarios: [{name: a}]\nreschedule: {within: fair_share}\n")
+    assert r.status_code == 200, r.text
