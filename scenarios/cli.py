@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--actor", default="cli", help="who applies (audit trail)")
     p.add_argument("--out", metavar="FILE", help="write the per-line result (.parquet, .csv or .json)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--html", metavar="FILE", help="write an HTML report (chart, summary, exceptions)")
+    p.add_argument("--png", metavar="FILE", help="write the chart as PNG")
     p.set_defaults(func=_reschedule)
 
     w = sub.add_parser("whatif", help="run what-if scenarios on a fork of the live state; nothing live changes",
@@ -177,6 +179,14 @@ def _reschedule(args: argparse.Namespace) -> int:
         res = reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress)
     if args.out:
         _write(res.lines, args.out)
+    if args.html:
+        from scenarios.report import reschedule_html
+
+        Path(args.html).write_text(reschedule_html(res))
+    if args.png:
+        from scenarios.report import reschedule_figure
+
+        Path(args.png).write_bytes(reschedule_figure(res))
     if args.json:
         print(json.dumps({"counts": res.counts(), "summary": res.summary.to_dicts(),
                           "timings": res.timings}, indent=2, default=str))

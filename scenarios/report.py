@@ -170,3 +170,67 @@ def write_html(rep: WhatIfReport, path: str | Path, **kw) -> Path:
     p = Path(path)
     p.write_text(html(rep, **kw))
     return p
+
+
+# ------------------------------------------------------------------ backlog rescheduling
+
+
+def reschedule_figure(res) -> bytes:
+    """Lines improved / unchanged / worsened / mixed per strategy group, and the quantity confirmed
+    on time before and after, per group."""
+    import polars as pl
+
+    plt = _plt()
+    by = res.lines.group_by("strategy").agg(
+        *[(pl.col("change") == c).sum().alias(c) for c in ("improved", "unchanged", "worsened", "mixed")],
+        pl.col("old_on_time_qty").sum(), pl.col("new_on_time_qty").sum(), pl.col("qty").sum()).sort("strategy")
+    names = [str(s) for s in by["strategy"].to_list()]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    bottom = np.zeros(len(names))
+    colors = {"improved": "tab:green", "unchanged": "tab:gray", "worsened": "tab:red", "mixed": "tab:orange"}
+    for c in ("improved", "unchanged", "worsened", "mixed"):
+        v = by[c].to_numpy().astype(float)
+        a.bar(names, v, bottom=bottom, label=c, color=colors[c])
+        bottom += v
+    a.set_title("Lines by strategy group")
+    a.legend(fontsize=8)
+    x = np.arange(len(names))
+    qty = np.maximum(by["qty"].to_numpy(), 1e-9)
+    for k, (col, label) in enumerate((("old_on_time_qty", "before"), ("new_on_time_qty", "after"))):
+        bars = b.bar(x + (k - 0.5) * 0.4, by[col].to_numpy() / qty * 100, 0.4, label=label)
+        b.bar_label(bars, fmt="%.1f", fontsize=7)
+    b.set_xticks(x, names)
+    b.set_ylim(0, 110)
+    b.set_ylabel("% of ordered quantity")
+    b.set_title("Confirmed on time")
+    b.legend(fontsize=8)
+    return _png(fig)
+
+
+def reschedule_html(res, *, title: str = "promessa backlog rescheduling", max_exceptions: int = 200) -> str:
+    e = _html.escape
+    c = res.counts()
+
+    def table(df) -> str:
+        head = "".join(f"<th>{e(col)}</th>" for col in df.columns)
+        body = "".join("<tr>" + "".join(f"<td>{e('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                       for row in df.iter_rows())
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    exc = res.exceptions
+    cols = [x for x in ("order", "line", "item", "location", "strategy", "old_qty", "old_date", "new_qty", "new_date",
+                        "exception") if x in exc.columns]
+    return "\n".join([
+        "<!doctype html><html><head><meta charset='utf-8'>", f"<title>{e(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f4f4f4}img{max-width:100%}</style>",
+        "</head><body>", f"<h1>{e(title)}</h1>",
+        f"<p>{c['lines']:,} open lines: {c['improved']:,} improved, {c['worsened']:,} worsened, {c['unchanged']:,} "
+        f"unchanged, {c['mixed']:,} mixed; {c['exceptions']:,} strategy exceptions. "
+        f"Ran in {res.timings.get('total', 0):.2f} s.</p>",
+        _img(reschedule_figure(res), "rescheduling by strategy group"),
+        "<h2>By strategy and demand class</h2>", table(res.summary),
+        f"<h2>Strategy exceptions (first {min(exc.height, max_exceptions):,} of {exc.height:,})</h2>",
+        table(exc.select(cols).head(max_exceptions)),
+        "</body></html>",
+    ])

@@ -28,13 +28,14 @@ def test_parse_rule():
 def test_reschedule_command(net, tmp_path, capsys):
     out = tmp_path / "lines.parquet"
     rc = main(["reschedule", "--snapshot", str(net), "--rule", "win:demand_class=key_account", "--within", "fair_share",
-               "--out", str(out), "--json", "--quiet"])
+               "--out", str(out), "--json", "--quiet", "--html", str(tmp_path / "r.html"), "--png", str(tmp_path / "r.png")])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["counts"]["lines"] == 200
     import polars as pl
 
     assert pl.read_parquet(out).height == 200
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG" and "data:image/png" in (tmp_path / "r.html").read_text()
     assert main(["reschedule", "--snapshot", str(net), "--apply", "--quiet"]) == 2  # --apply needs --db
 
 
