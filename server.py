@@ -540,11 +540,28 @@ def _package_routers() -> list[APIRouter]:
 
 
 def _warm_up(svc: OrderService) -> None:
-    """Compile the kernels before the first request (inquiry on the first stocked item-location)."""
-    from promising import Request as PRequest
-    from promising import promise
+    """Compile every kernel a request may reach before the first request arrives: inquiry,
+    commit and release, the shortfall paths (a quantity no one has) and the demand-class path,
+    on a throwaway copy of the state."""
+    from promising import Policy, Request as PRequest, promise, unreserve
 
     snap = svc.snap
-    if snap.n_il:
-        item, loc = snap.il_name(0)
-        promise(snap, svc.state, PRequest(item, loc, 1.0, snap.as_of))
+    if not snap.n_il:
+        return
+    state = svc.state.copy()
+    pairs = [snap.il_name(0)]
+    for table in ("bom", "allocation"):  # item-locations that capable-to-promise and allocation answer for
+        df = snap.tables.get(table)
+        if df is not None and df.height:
+            pairs.append((df["item"][0], df["location"][0]))
+    classes = [None, *sorted(svc.demand_classes or ())[:1]]
+    for item, loc in pairs:
+        for dc in classes:
+            for qty in (1.0, 1e9):
+                for pol in (Policy(), Policy(allow_split=True, allow_partial=True)):
+                    try:
+                        p = promise(snap, state, PRequest(item, loc, qty, snap.as_of, pol, dc), commit=True)
+                        if p.committed:
+                            unreserve(snap, state, p.reservation)
+                    except Exception:  # noqa: BLE001 - warm-up must never stop the server
+                        log.exception("warm-up promise failed (%s at %s, class %s)", item, loc, dc)
