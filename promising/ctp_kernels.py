@@ -112,6 +112,83 @@ def lot_bound_nb(f, cumulative, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_us
 
 
 @njit(cache=True, nogil=True)
+def trace_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim, fail_i, fail_f):
+    """The bottleneck of a root lot of x units finishing on f when the one-lot bound is below
+    x: follow the bound's tightest term down the bill (an entry's own resources against each
+    component's stock + bound, in bill order; components first on ties: when both are used
+    up, more hours would not help) to a resource window
+    (CAPACITY), a bought component (MATERIAL) or a lot that would start before today or
+    finish inside its time fence (LEAD_TIME). Writes fail_i/fail_f like plan_lot_nb."""
+    H = av.shape[1]
+    lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+    j = 0
+    while True:
+        g = e0 + j
+        fj = f - ent_int[g, E_OFF]
+        lt = ent_int[g, E_LT]
+        if fj - lt < 0 or fj < ent_int[g, E_FENCE] or fj >= H:
+            fail_i[0] = B_LEAD_TIME
+            fail_i[1] = j
+            fail_i[2] = -1
+            fail_i[3] = fj - lt
+            fail_i[4] = fj
+            fail_i[5] = fj
+            fail_f[0] = x
+            fail_f[1] = 0.0
+            return
+        a, b = window_nb(fj, lt)
+        cap_t = INF
+        kr = -1
+        for k in range(ent_int[g, E_R0], ent_int[g, E_R1]):
+            u = eres_use[k]
+            if u > EPS:
+                w = (pre[eres_rslot[k], b + 1] - pre[eres_rslot[k], a]) / u
+                if w < cap_t:
+                    cap_t = w
+                    kr = k
+        s = fj - lt
+        ch_t = INF
+        cb = -1
+        cb_a = 0.0
+        for c in range(j + 1, n_ent):
+            gc = e0 + c
+            if ent_int[gc, E_PARENT] != j or ent_qty[gc] <= EPS:
+                continue
+            slot = ent_int[gc, E_SLOT]
+            ac = av[slot, s] if (slot >= 0 and 0 <= s < H) else 0.0
+            v = (ac + lim[c]) / ent_qty[gc]
+            if v < ch_t:
+                ch_t = v
+                cb = c
+                cb_a = ac
+        if cb >= 0 and ch_t <= cap_t:
+            gc = e0 + cb
+            need = x * ent_qty[gc]
+            if ent_int[gc, E_MADE] == 0:
+                fail_i[0] = B_MATERIAL
+                fail_i[1] = cb
+                fail_i[2] = -1
+                fail_i[3] = s
+                fail_i[4] = s
+                fail_i[5] = s
+                fail_f[0] = need
+                fail_f[1] = cb_a
+                return
+            x = need - cb_a
+            j = cb
+            continue
+        fail_i[0] = B_CAPACITY
+        fail_i[1] = j
+        fail_i[2] = eres_rslot[kr] if kr >= 0 else -1
+        fail_i[3] = a
+        fail_i[4] = b
+        fail_i[5] = fj
+        fail_f[0] = x * eres_use[kr] if kr >= 0 else x
+        fail_f[1] = (pre[eres_rslot[kr], b + 1] - pre[eres_rslot[kr], a]) if kr >= 0 else 0.0
+        return
+
+
+@njit(cache=True, nogil=True)
 def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wcum, wrem, make,
                 log, d_kind, d_ent, d_ref, d_bucket, d_qty, fail_i, fail_f):
     """Plan one root lot of x units finishing on f on the work arrays (wcum: cumulative
@@ -469,8 +546,9 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
         status = _SHORT
         target = 0.0
     # 3. the binding constraint: why not the whole quantity by the requested day (late) or by
-    # the last acceptable day (short): after the lots that fit, plan the rest in one more lot
-    # at the most promising finish day and report the first constraint that fails
+    # the last acceptable day (short): after the lots that fit, the rest in one more lot at the
+    # finish day with the best one-lot bound: the bound's bottleneck when the bound is short
+    # of it, else (shared components) the first constraint the plan fails on
     for i in range(N_FAIL_I):
         fi[i] = 0
     ff[0] = 0.0
@@ -505,7 +583,12 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
                     ubest = u_
                     fb = g
             ok = True
-            if rest > EPS:
+            if rest > EPS and ubest < rest - EPS:
+                # even the optimistic bound falls short: its tightest term is the bottleneck
+                trace_nb(fb, rest, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim, fi, ff)
+                ok = False
+            elif rest > EPS:
+                # the bound says it fits, shared components say no: the first failure of the plan
                 wt[:, :] = wc
                 wrt[:, :] = wr
                 ok, _ = plan_lot_nb(fb, rest, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wt, wrt, make,

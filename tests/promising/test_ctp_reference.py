@@ -228,8 +228,26 @@ class Reference:
         fb = max(g for g in range(bt + 1) if ub[g] >= max(ub) - EPS)
         if need - made <= EPS:
             return B_NONE
+        if max(ub) < need - made - EPS:
+            return self.trace(root, fb, cum, rem)
         ok, fail, _, _ = self.plan_lot(root, fb, need - made, cum, rem)
         return B_NONE if ok else fail[0]
+
+    def trace(self, item, f, cum, rem):
+        """The bound's tightest term, followed down the bill: resources against components
+        (components win ties, the first in bill order among components)."""
+        comps, res, lt = self.bills[item]
+        if f - lt < 0 or f < self.fence.get(item, 0) or f >= H:
+            return B_LEAD_TIME
+        a, b = window(f, lt)
+        cap_t = min((sum(rem[r][a:b + 1]) / u for r, u in res if u > EPS), default=INF)
+        s = f - lt
+        terms = [((avail(cum.get(c), self.lt.get(c, -1), s) + self.bound(c, s, cum, rem)) / q, c)
+                 for c, q in comps if q > EPS]
+        ch_t, c = min(terms, key=lambda tc: tc[0], default=(INF, None))
+        if c is not None and ch_t <= cap_t:
+            return self.trace(c, s, cum, rem) if c in self.bills else B_MATERIAL
+        return B_CAPACITY
 
 
 # ---------------------------------------------------------------- random plants
