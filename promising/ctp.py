@@ -333,10 +333,13 @@ def capacity_report(snap: Snapshot, state: State, resource: str, location: str) 
 
 
 def _capacity_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    """The "capacity" draw kind: use (sign +1) or give back (-1) capacity of a resource on a
+    day. A resource the snapshot does not know (renamed or dropped since the draw was stored)
+    does not fit on replay (reported by `reserve`, nothing to hold) and is ignored on release."""
     m = ctp_model(snap)
     r = m.resource_index.get((draw.key, draw.location))
     if r is None:
-        raise ValidationError("unknown resource at that location", field="draw.key", value=f"{draw.key}@{draw.location}")
+        return sign < 0
     b = snap.bucket(draw.date, field="draw.date")
     used = capacity_used(snap, state)
     before = used[r, b]

@@ -252,6 +252,23 @@ def test_release_and_replay_are_exact(make_snap):
     np.testing.assert_allclose(st.extras["capacity"], before.extras["capacity"], atol=1e-9, rtol=0)
 
 
+def test_replay_of_an_unknown_resource_is_reported_not_raised(make_snap):
+    """After a refresh the order book replays stored draws; a resource that is gone does not
+    fit (reported by reserve) and releasing it is a no-op."""
+    from promising import Draw
+
+    snap = make_snap()
+    st = snap.new_state()
+    gone = Reservation((Draw("capacity", "PAINT", "P1", day(3), 2.0), Draw("capacity", "ASSY", "P1", day(3), 2.0)))
+    assert [d.key for d in promising.reserve(snap, st, gone)] == ["PAINT"]
+    assert capacity_report(snap, st, "ASSY", "P1")["used"][3] == 2.0
+    promising.unreserve(snap, st, gone)
+    assert capacity_used(snap, st).sum() == 0.0
+    # more than the day's capacity is kept but reported
+    big = Reservation((Draw("capacity", "ASSY", "P1", day(3), 12.0),))
+    assert promising.reserve(snap, st, big) == list(big.draws)
+
+
 def test_bad_bills_are_refused(tmp_path):
     t = bike_tables(extra_bom=[{"item": "BOLT", "location": "P1", "component": "BIKE", "qty_per": 1.0}])
     snap = load_snapshot(write_snapshot(tmp_path / "cyc", t, as_of=AS_OF, horizon_days=H))
