@@ -378,10 +378,10 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
+def flat_curve_nb(X, C, n_src, src, start, end, out, at_start, sufX, sufC, sufR):
     """`views_nb` + `curve_nb` in one backward pass, for item-locations whose pools are not
     nested and not protected (then a pool's free part is its position). at_start[p] receives
-    the minimum of X[p] over [start, end)."""
+    the minimum of X[p] over [start, end); sufX/sufC/sufR the suffix minima as `views_nb`."""
     P = X.shape[0]
     mX = np.full(P, INF)
     mC = INF
@@ -392,9 +392,12 @@ def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
         for p in range(P):
             x = X[p, s]
             mX[p] = min(mX[p], x)
+            sufX[p, s] = mX[p]
             r -= max(x, 0.0)
         mC = min(mC, c)
         mR = min(mR, r)
+        sufC[s] = mC
+        sufR[s] = mR
         tot = _pos(mR)
         for j in range(n_src):
             node = src[j]
@@ -558,19 +561,21 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         if par[p] >= 0:
             flat = False
     curve = np.zeros(H)
+    sufX = np.empty((P, H))
+    sufC = np.empty(H)
+    sufR = np.empty(H)
     if flat:
+        sufF = sufX
+        sufFp = sufX
         at_req = np.empty(P)
-        flat_curve_nb(X, C, n_src, src, req, end, curve, at_req)
+        flat_curve_nb(X, C, n_src, src, req, end, curve, at_req, sufX, sufC, sufR)
         if req >= end:
             quota_left = INF if own >= 0 else -1.0
         else:
             quota_left = _pos(at_req[own]) if own >= 0 else -1.0
     else:
-        sufX = np.empty((P, H))
         sufF = np.empty((P, H))
         sufFp = np.empty((P, H))
-        sufC = np.empty(H)
-        sufR = np.empty(H)
         views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
         curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
         quota_left = _quota_left(own, req, end, par, sufX, sufF)
@@ -599,11 +604,11 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             if work:
                 pk.commit_1d_nb(Cw, b, q)
         else:
-            if j == 0:
-                mins_at_nb(X, C, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+            if j == 0:  # the suffix minima from req on hold column b
+                got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
             else:
                 mins_at_nb(Xw, Cw, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-            got, m = greedy_at_nb(0, q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
+                got, m = greedy_at_nb(0, q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
             if got < q - EPS:
                 trimmed = True
                 q = got
