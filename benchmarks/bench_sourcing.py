@@ -143,23 +143,25 @@ def _realtime(*, size: str, seed: int, repeats: int) -> list[Result]:
 def _batch(*, size: str, seed: int) -> list[Result]:
     import polars as pl
 
-    from sourcing.batch import BatchConfig, build_problem, evaluate, greedy, solve_batch
+    from sourcing.batch import BatchConfig, evaluate, greedy, solve_batch
 
     snap, orders = _snapshot(seed, 21_000)
     n_orders = {"small": 1000, "medium": 3000, "full": 10_000}[size]
     ids = orders["order"].unique(maintain_order=True).head(n_orders)
     batch = orders.filter(pl.col("order").is_in(ids.implode()))
-    cfg = BatchConfig(time_limit_s=30.0 if size == "full" else 10.0, workers=2)
+    budget = 30.0 if size == "full" else 10.0
     # JIT compile (first call of the batch kernels) apart from the timed run
     t0 = time.perf_counter()
     warm = orders.filter(pl.col("order").is_in(ids.head(20).implode()))
     solve_batch(snap, snap.new_state(), warm, BatchConfig(time_limit_s=1.0, workers=2))
     compile_s = time.perf_counter() - t0
+    # the whole run (options, pools, greedy, LP bound, CP-SAT, read back) within the budget
+    cfg = BatchConfig(time_limit_s=budget - 1.0, workers=2)
     t0 = time.perf_counter()
-    prob = build_problem(snap, snap.new_state(), batch, cfg)
-    build_s = time.perf_counter() - t0
-    sol = solve_batch(snap, snap.new_state(), prob)
+    sol = solve_batch(snap, snap.new_state(), batch, cfg)
     total = time.perf_counter() - t0
+    prob = sol.problem
+    build_s = total - sol.solve_time_s
     # check before reporting: the answer is feasible and never worse than greedy
     g = evaluate(prob, greedy(prob))
     assert math.isfinite(sol.objective) and sol.objective <= g + 1e-6
@@ -167,7 +169,7 @@ def _batch(*, size: str, seed: int) -> list[Result]:
               "pools": len(prob.pool_cap), "nodes": 20, "workers": 2, "time_limit_s": cfg.time_limit_s}
     return [
         Result("sourcing.batch", "wall_time", total, "s", target="<= 30 s", passed=total <= 30.5, params=params,
-               compile_s=compile_s, notes=f"build {build_s:.1f} s, status {sol.status}"),
+               compile_s=compile_s, notes=f"{build_s:.1f} s outside CP-SAT (options, pools, greedy, LP), status {sol.status}"),
         Result("sourcing.batch", "gap_to_bound", sol.gap * 100, "%", target="<= 1 %", passed=sol.gap <= 0.01, params=params,
                notes=f"objective {sol.objective:,.0f}, bound {sol.bound:,.0f} ({sol.bound_source}), greedy {g:,.0f}"),
         Result("sourcing.batch", "vs_greedy", sol.objective / g if g else float("nan"), "x", params=params,

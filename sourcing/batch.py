@@ -575,9 +575,8 @@ def relaxation_bound(prob: BatchProblem) -> float:
 
 
 def lp_bound(prob: BatchProblem, *, time_limit_s: float = 10.0) -> float:
-    """Lower bound from the linear relaxation (GLOP): exactly-one per unit, every pool; the
-    shipment cost of orders with several units and the split penalty are left out (>= 0), so
-    the value stays a valid bound.  Returns -inf when GLOP does not finish."""
+    """Lower bound from the linear relaxation (GLOP) of the whole model: exactly-one per unit,
+    every pool, shipments y[o, n] >= x and splits.  Returns -inf when GLOP does not finish."""
     from ortools.linear_solver import pywraplp
 
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -616,6 +615,29 @@ def lp_bound(prob: BatchProblem, *, time_limit_s: float = 10.0) -> float:
         if c is None:
             c = other[p] = lp.Constraint(-lp.infinity(), float(prob.pool_cap[p]))
         c.SetCoefficient(x[k], a)
+    # shipments and splits of orders with several units: y[o, n] >= x[k], any[o] <= sum y
+    split_w = prob.config.split_weight
+    ys: dict[tuple[int, int], object] = {}
+    for k in np.flatnonzero(upo[oo] > 1).tolist():
+        key = (int(oo[k]), int(prob.opt_node[k]))
+        y = ys.get(key)
+        if y is None:
+            y = ys[key] = lp.NumVar(0.0, 1.0, "")
+            obj.SetCoefficient(y, float(prob.cps[prob.order_zone[key[0]], key[1]] + split_w))
+        c = lp.Constraint(-lp.infinity(), 0.0)
+        c.SetCoefficient(x[k], 1.0)
+        c.SetCoefficient(y, -1.0)
+    if split_w:
+        per_order: dict[int, list] = {}
+        for (o, _n), y in ys.items():
+            per_order.setdefault(o, []).append(y)
+        for o, yl in per_order.items():
+            a = lp.NumVar(0.0, 1.0, "")
+            obj.SetCoefficient(a, -float(split_w))
+            c = lp.Constraint(-lp.infinity(), 0.0)
+            c.SetCoefficient(a, 1.0)
+            for y in yl:
+                c.SetCoefficient(y, -1.0)
     obj.SetMinimization()
     status = lp.Solve()
     if status != pywraplp.Solver.OPTIMAL:
