@@ -71,6 +71,11 @@ class LineCreate(_In):
 
 
 class OrderCreate(_In):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "customer": "C0001", "zone": "Z01", "demand_class": "retail",
+        "lines": [{"item": "I000001", "qty": 2, "requested_date": "2026-01-12"},
+                  {"item": "I000002", "qty": 1, "requested_date": "2026-01-12", "location": "DC01"}]}]})
+
     customer: Id
     zone: Id | None = Field(None, description="customer zone; required unless every line names a location")
     ship_to: ShipTo | None = None
@@ -93,6 +98,11 @@ class LineChange(_In):
 
 
 class OrderChange(_In):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
+        {"lines": [{"line": 1, "qty": 3, "requested_date": "2026-01-14"}]},
+        {"lines": [{"item": "I000003", "qty": 1, "requested_date": "2026-01-14"}], "remove_lines": [2]},
+        {"ship_to": {"city": "Lyon", "zone": "Z02"}}]})
+
     zone: Id | None = None
     ship_to: ShipTo | None = None
     policy: PolicyIn | None = None
@@ -113,6 +123,10 @@ class EventLine(_In):
 class FulfillmentEvent(_In):
     """A shipment or delivery reported by a warehouse or carrier system."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
+        {"type": "shipped", "lines": [{"line": 1, "qty": 1}], "reference": "WMS-4711"},
+        {"type": "delivered"}]})
+
     type: Literal["shipped", "delivered"]
     lines: Annotated[list[EventLine], Field(max_length=HARD_MAX_LINES)] | None = Field(
         None, description="empty: every open scheduled unit (shipped) or every shipped unit (delivered)")
@@ -131,6 +145,11 @@ class InquiryLine(_In):
 
 
 class AvailabilityRequest(_In):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "lines": [{"item": "I000001", "qty": 5, "requested_date": "2026-01-12", "zone": "Z01"},
+                  {"item": "I000002", "qty": 1, "requested_date": "2026-01-20", "location": "DC01"}],
+        "explain": True}]})
+
     lines: Annotated[list[InquiryLine], Field(min_length=1, max_length=HARD_MAX_LINES)]
     explain: bool = Field(True, description="include pegging (the supply each promise consumes)")
 
@@ -154,6 +173,13 @@ class ImportRow(_In):
 
 
 class ImportCreate(_In):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "source_system": "erp", "orders": [
+            {"order": "E-1001", "line": 1, "item": "I000001", "qty": 2, "requested_date": "2026-01-12",
+             "customer": "C0001", "zone": "Z01"},
+            {"order": "E-1001", "line": 2, "item": "I000002", "qty": 1, "requested_date": "2026-01-12",
+             "customer": "C0001", "zone": "Z01"}]}]})
+
     source_system: Id
     orders: Annotated[list[dict[str, Any]], Field(min_length=1)]
 
