@@ -5,6 +5,7 @@ number of examples per operation so that the whole run stays well under a minute
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="promessa-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, True)  # also when this module is collected but not run
 # the generated tiny sample: the schemas' examples (I000001, DC01, Z01, ...) are valid against it,
 # so the examples phase captures, changes and ships real orders
 generate(_TMP / "snap", seed=7, size="tiny")
