@@ -460,6 +460,32 @@ def _quota_left(own, t, end, par, sufX, sufF):
 
 
 @njit(cache=True, nogil=True)
+def _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
+    """The fast answer: one line of the whole quantity at tstar (its sources already written),
+    which plain ATP gives too. Status and reason as promising.kernels.promise_1d_nb would say."""
+    status = _FULL
+    reason = 0
+    if tstar != req:
+        status = _LATE
+        if pk.available_at_1d_nb(C, lt, req) >= qty - EPS:
+            reason = _R_CALENDAR  # the requested day is closed (it is: tstar > req)
+        elif lt >= 0 and tstar >= lt:
+            reason = _R_LEAD_TIME
+        else:
+            reason = _R_SUPPLY
+    out_b[0] = tstar
+    out_q[0] = qty
+    plain_b[0] = tstar
+    plain_q[0] = qty
+    if commit:
+        pk.commit_1d_nb(C, tstar, qty)
+        for i in range(out_nsrc[0]):
+            if out_src[0, i] >= 0:
+                charge_1d_nb(X, par, out_src[0, i], tstar, out_srcq[0, i])
+    return status, reason
+
+
+@njit(cache=True, nogil=True)
 def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
                         commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
     """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
@@ -504,58 +530,6 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         if cal.shape[0] == 0 or cal[t]:
             tstar = t
             break
-    if tstar >= 0:
-        fast = False
-        if tstar >= end:
-            fast = True
-            out_src[0, 0] = ROOT
-            out_srcq[0, 0] = qty
-            out_nsrc[0] = 1
-        elif pk.available_at_1d_nb(C, lt, tstar) >= qty:  # else not even plain ATP has it there
-            mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-            curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
-            if one[0] >= qty:
-                fast = True
-                _got, m = greedy_at_nb(0, qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
-                for i in range(m):
-                    out_src[0, i] = nodes[i]
-                    out_srcq[0, i] = qs[i]
-                out_nsrc[0] = m
-        if fast:
-            # what the class had at the requested day (for the explanation)
-            if req >= end:
-                avail_req = INF
-                quota_left = INF if own >= 0 else -1.0
-            else:
-                if tstar != req:
-                    mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-                    curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
-                avail_req = one[0]
-                quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
-            status = _FULL
-            reason = 0
-            if tstar != req:
-                status = _LATE
-                if pk.available_at_1d_nb(C, lt, req) >= qty - EPS:
-                    reason = _R_CALENDAR  # the requested day is closed (it is: tstar > req)
-                elif lt >= 0 and tstar >= lt:
-                    reason = _R_LEAD_TIME
-                else:
-                    reason = _R_SUPPLY
-            out_b[0] = tstar
-            out_q[0] = qty
-            plain_b[0] = tstar
-            plain_q[0] = qty
-            if commit:
-                pk.commit_1d_nb(C, tstar, qty)
-                for i in range(out_nsrc[0]):
-                    if out_src[0, i] >= 0:
-                        charge_1d_nb(X, par, out_src[0, i], tstar, out_srcq[0, i])
-            return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
-    scratch = np.empty(H)
-    # what plain ATP would answer
-    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
-    # the class's availability curve, as a cumulative series the ATP scheduler can read
     flat = prot.shape[1] == 0
     for p in range(P):
         if par[p] >= 0:
@@ -565,23 +539,78 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     sufC = np.empty(H)
     sufR = np.empty(H)
     if flat:
+        # not nested, not protected: the whole class curve in one pass, then the fast check on it
         sufF = sufX
         sufFp = sufX
         at_req = np.empty(P)
         flat_curve_nb(X, C, n_src, src, req, end, curve, at_req, sufX, sufC, sufR)
+        for t in range(max(req, end), H):
+            curve[t] = INF
         if req >= end:
             quota_left = INF if own >= 0 else -1.0
         else:
             quota_left = _pos(at_req[own]) if own >= 0 else -1.0
+        avail_req = curve[req]
+        if tstar >= 0 and curve[tstar] >= qty:
+            if tstar >= end:
+                out_src[0, 0] = ROOT
+                out_srcq[0, 0] = qty
+                out_nsrc[0] = 1
+            else:
+                _got, m = greedy_at_nb(tstar, qty, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC,
+                                       nodes, qs)
+                for i in range(m):
+                    out_src[0, i] = nodes[i]
+                    out_srcq[0, i] = qs[i]
+                out_nsrc[0] = m
+            status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq,
+                                             out_nsrc, plain_b, plain_q)
+            return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
     else:
+        if tstar >= 0:
+            fast = False
+            if tstar >= end:
+                fast = True
+                out_src[0, 0] = ROOT
+                out_srcq[0, 0] = qty
+                out_nsrc[0] = 1
+            elif pk.available_at_1d_nb(C, lt, tstar) >= qty:  # else not even plain ATP has it there
+                mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+                if one[0] >= qty:
+                    fast = True
+                    _got, m = greedy_at_nb(0, qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes,
+                                           qs)
+                    for i in range(m):
+                        out_src[0, i] = nodes[i]
+                        out_srcq[0, i] = qs[i]
+                    out_nsrc[0] = m
+            if fast:
+                # what the class had at the requested day (for the explanation)
+                if req >= end:
+                    avail_req = INF
+                    quota_left = INF if own >= 0 else -1.0
+                else:
+                    if tstar != req:
+                        mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                        curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+                    avail_req = one[0]
+                    quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
+                status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src,
+                                                 out_srcq, out_nsrc, plain_b, plain_q)
+                return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
         sufF = np.empty((P, H))
         sufFp = np.empty((P, H))
         views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
         curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
         quota_left = _quota_left(own, req, end, par, sufX, sufF)
-    for t in range(max(req, end), H):
-        curve[t] = INF
-    avail_req = curve[req]
+        for t in range(max(req, end), H):
+            curve[t] = INF
+        avail_req = curve[req]
+    scratch = np.empty(H)
+    # what plain ATP would answer
+    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
+    # the class's availability curve (above) read by the ATP scheduler as a cumulative series
     status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, False, scratch,
                                              out_b, out_q)
     # split each schedule line into the pools it consumes; with several lines, on working copies
