@@ -224,14 +224,16 @@ def build_model(snap: Snapshot) -> AllocationModel:
     row_pool = np.searchsorted(key, ils * max(K, 1) + cls) if ils.size else np.empty(0, np.int64)
 
     # quotas: quantities at their bucket, percentages of every receipt from their bucket on
-    inc = np.zeros((n_pools, H))
     if n_pools:
-        np.add.at(inc, (row_pool, bucket), qty)
+        inc = np.bincount(row_pool * H + bucket, weights=qty, minlength=n_pools * H).reshape(n_pools, H)
+    else:
+        inc = np.zeros((0, H))
+    if n_pools:
         if pct is not None:
             for r in np.flatnonzero(~np.isnan(pct) & (pct > 0)):
                 b = bucket[r]
                 inc[row_pool[r], b:] += pct[r] / 100.0 * snap.supply[ils[r], b:]
-    quota = np.cumsum(inc, axis=1)
+    quota = np.cumsum(inc, axis=1, out=inc)
 
     # protection: protect_qty from the row's bucket until protect_until (exclusive)
     protection = np.zeros((n_pools, 0))
@@ -254,11 +256,14 @@ def build_model(snap: Snapshot) -> AllocationModel:
         if d.height:
             dic = d["item"].replace_strict(snap.item_index, return_dtype=pl.Int64).to_numpy()
             dlc = d["location"].replace_strict(snap.location_index, return_dtype=pl.Int64).to_numpy()
-            dil = np.array([snap.il_index[(int(i), int(j))] for i, j in zip(dic, dlc)], dtype=np.int64)
+            nloc = max(snap.n_locations, 1)
+            keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+            dil = np.searchsorted(keys, dic * nloc + dlc)  # every demand row has its item-location
             dcl = d["demand_class"].replace_strict(class_index, return_dtype=pl.Int64).to_numpy()
             db = np.maximum(d["date"].cast(pl.Int32).to_numpy().astype(np.int64) - (as_of - dt.date(1970, 1, 1)).days, 0)
             dq = d["qty"].to_numpy()
-            for il, c, b, q in zip(dil, dcl, db, dq):
+            sel = np.flatnonzero(pool_ptr[dil + 1] > pool_ptr[dil])  # only item-locations with pools
+            for il, c, b, q in zip(dil[sel].tolist(), dcl[sel].tolist(), db[sel].tolist(), dq[sel].tolist()):
                 lo, hi = pool_ptr[il], pool_ptr[il + 1]
                 if hi == lo:
                     continue
@@ -271,7 +276,7 @@ def build_model(snap: Snapshot) -> AllocationModel:
                 while a >= 0:
                     charge[lo + a, b] += q
                     a = int(pool_parent[lo + a])
-    base_pos = quota - np.cumsum(charge, axis=1)
+    base_pos = quota - np.cumsum(charge, axis=1, out=charge)
 
     def ro(a: np.ndarray) -> np.ndarray:
         a = np.ascontiguousarray(a)
