@@ -460,7 +460,8 @@ class PostgresStore(OrderStore):
         with psycopg.connect(url, autocommit=True) as boot:
             boot.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         opts = f"-c search_path={schema}"
-        self._w = psycopg.connect(url, options=opts)
+        # an acknowledged order must survive a crash whatever the server's default says
+        self._w = psycopg.connect(url, options=opts + " -c synchronous_commit=on")
         with self._w.transaction():
             for stmt in _DDL.replace("{REAL}", "DOUBLE PRECISION").replace("{AUTOID}", "BIGSERIAL PRIMARY KEY").split(";"):
                 if stmt.strip():

@@ -115,3 +115,16 @@ def test_sqlite_runs_wal_with_full_sync(tmp_path):
 def test_unsupported_url_is_refused(tmp_path):
     with pytest.raises(ValidationError):
         open_store("mysql://x/y")
+
+
+@pytest.mark.postgres
+def test_postgres_writer_commits_synchronously(db_url):
+    url, schema = db_url
+    if not url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    s = open_store(url, pg_schema=schema)
+    try:
+        assert s._w.execute("SHOW synchronous_commit").fetchone()[0] == "on"  # noqa: SLF001
+        s._w.rollback()  # noqa: SLF001
+    finally:
+        s.close()
