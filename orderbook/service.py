@@ -346,6 +346,10 @@ class OrderService:
         self._pending_idem: dict[str, _Pending] = {}
         self._zones_for: Snapshot | None = None
         self.rebuild()
+        if self.settings.idempotency_ttl_days is not None:
+            n = store.purge_idempotency(utcnow() - dt.timedelta(days=self.settings.idempotency_ttl_days))
+            if n:
+                log.info("forgot %d idempotency keys older than %g days", n, self.settings.idempotency_ttl_days)
         self.committer = GroupCommitter(self) if self.settings.group_commit else None
 
     # the serving pair: this service's own, or the live (double-buffered) one after attach_live()

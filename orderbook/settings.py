@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # durability
     group_commit: bool = Field(True, description="write many requests per transaction (one fsync); answers still wait for it")
     write_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its durable write")
+    idempotency_ttl_days: float | None = Field(30.0, gt=0, description="keys older than this are forgotten at start-up (None: never)")
 
     # limits
     max_lines: int = Field(100, ge=1, description="most lines in one order or inquiry")

@@ -275,6 +275,20 @@ class OrderStore:
             ))
         return out
 
+    def purge_idempotency(self, older_than: dt.datetime) -> int:
+        """Forget idempotency keys stored before `older_than`; returns how many."""
+        with self._wlock:
+            conn = self._write_conn()
+            self._begin(conn)
+            try:
+                cur = conn.execute(self._sql("DELETE FROM idempotency WHERE created_at < ?"), (_utc(older_than).isoformat(),))
+                n = cur.rowcount
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return int(n or 0)
+
     # -- reads ---------------------------------------------------------------------------
     def load_orders(self) -> list[Order]:
         return [Order.from_dict(json.loads(r[0])) for r in self._query("SELECT doc FROM orders ORDER BY created_at, order_id")]

@@ -128,3 +128,10 @@ def test_postgres_writer_commits_synchronously(db_url):
         s._w.rollback()  # noqa: SLF001
     finally:
         s.close()
+
+
+def test_old_idempotency_keys_are_purged(store):
+    store.apply(WriteSet(idempotency=[("k-old", "h", 201, "{}")]))
+    assert store.purge_idempotency(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)) == 0
+    assert store.purge_idempotency(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)) == 1
+    assert store.idempotency("k-old") is None
