@@ -151,12 +151,8 @@ async def inquire(body: AvailabilityRequest, svc: ServiceDep) -> Response:
 @availability.get("/atp/{item}/{location}", response_model=AtpPublic, summary="Time-phased ATP of an item-location")
 def atp(item: Annotated[str, PathParam(max_length=100)], location: Annotated[str, PathParam(max_length=100)],
         svc: ServiceDep, start: dt.date | None = None, end: dt.date | None = None) -> Response:
-    return Response(content=json.dumps(svc.atp(item, location, start=start, end=end), default=_inf),
+    return Response(content=json.dumps(svc.atp(item, location, start=start, end=end), allow_nan=False),
                     media_type="application/json")
-
-
-def _inf(v: Any) -> Any:
-    raise TypeError(repr(v))
 
 
 @orders.post("", response_model=OrderPublic, status_code=201, responses=_ERRORS,

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -667,6 +668,9 @@ class OrderService:
         rows = df.select("date", "supply", "demand", "committed", "cumulative", "available", "discrete_atp").to_dicts()
         for r in rows:
             r["date"] = r["date"].isoformat()
+            for k, v in r.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    r[k] = None  # unlimited (beyond the lead time) is reported as null
         return {"item": item, "location": location, "as_of": snap.as_of.isoformat(),
                 "lead_time_days": lt if lt >= 0 else None, "rows": rows}
 
