@@ -675,7 +675,7 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
             m.add_hint(v, o in served_orders)
     lpb = -math.inf
     if cfg.lp_bound and prob.n_options > 2_000:  # CP-SAT's own LP rarely converges on big batches
-        lpb = lp_bound(prob, time_limit_s=max(0.5, 0.25 * (cfg.time_limit_s - (time.perf_counter() - t0))))
+        lpb = lp_bound(prob, time_limit_s=max(0.5, 0.4 * (cfg.time_limit_s - (time.perf_counter() - t0))))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, cfg.time_limit_s - (time.perf_counter() - t0))
     solver.parameters.num_workers = max(1, cfg.workers)

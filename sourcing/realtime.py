@@ -564,6 +564,7 @@ def _split_line(ctx: _Ctx, state: State, i: int, legs: list[list[Leg]], ship_gro
     obj = ctx.policy.objective
     remaining = float(ctx.qty[i])
     left = [k for k in range(ctx.K) if ctx.rank[i, k] >= 0 and ctx.il[i, k] >= 0 and ctx.avail[i, k] > EPS]
+    memo: dict[tuple[int, float], int] = {}  # (node, piece + offset) -> earliest ship bucket
     while remaining > EPS and left:
         best = None
         for k in left:
@@ -575,7 +576,10 @@ def _split_line(ctx: _Ctx, state: State, i: int, legs: list[list[Leg]], ship_gro
                 continue
             c = int(net.loc_cal[loc])
             cal = snap.calendar_open[c] if c >= 0 else _NO_CAL
-            e = int(pk.earliest_1d_nb(state.cum[il], snap.il_lead_time[il], cal, piece + offset, int(ctx.start[i, k])))
+            e = memo.get((k, piece + offset))
+            if e is None:
+                e = int(pk.earliest_1d_nb(state.cum[il], snap.il_lead_time[il], cal, piece + offset, int(ctx.start[i, k])))
+                memo[k, piece + offset] = e
             if e < 0 or e > ctx.last[i, k] or (budget <= 0 and (k, e) not in ship_groups):
                 continue
             tr = int(net.lane_transit[z, loc])
