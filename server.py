@@ -475,7 +475,17 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
             _warm_up(svc)
             app.state.service = svc
             app.state.live = svc.attach_live()  # zero-downtime refresh: LiveSupply.refresh(dir) swaps the pair
-            yield
+            app.state.live.prepare = prepare_models
+            watcher = None
+            if settings.watch is not None:
+                from supplydata.watch import SnapshotWatcher
+
+                watcher = SnapshotWatcher(app.state.live, settings.watch, interval_s=settings.watch_interval_s).start()
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.stop()
         finally:
             # forget what was built over this service (e.g. a monitor cached by a package router)
             for name in set(vars(app.state).get("_state", {})) - preset - {"settings", "metrics"}:
@@ -533,6 +543,20 @@ def _package_routers() -> list[APIRouter]:
             raise
         out.append(getattr(mod, attr))
     return out
+
+
+def prepare_models(snap) -> None:
+    """Build what promising derives from a snapshot before it serves (run on refresh too)."""
+    import importlib
+
+    for module, fn in (("allocation.model", "model_for"), ("promising.ctp", "ctp_model"),
+                       ("sourcing.network", "network_for")):
+        try:
+            getattr(importlib.import_module(module), fn)(snap)
+        except ModuleNotFoundError:
+            continue
+        except Exception:  # noqa: BLE001 - a model that cannot be built is reported when used
+            log.exception("could not prepare %s for snapshot %s", module, snap.version)
 
 
 def _warm_up(svc: OrderService) -> None:

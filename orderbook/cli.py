@@ -11,6 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "variables (see orderbook/README.md); flags override them.")
     p.add_argument("--snapshot", metavar="DIR", help="supply snapshot directory (default: generate the small sample)")
     p.add_argument("--db", metavar="PATH_OR_URL", help="order book: SQLite file path or postgresql:// URL")
+    p.add_argument("--watch", metavar="DIR", help="refresh the live snapshot without downtime whenever DIR/meta.json "
+                                                 "changes (DIR is also the snapshot when --snapshot is not given)")
     p.add_argument("--pg-schema", metavar="NAME", help="PostgreSQL schema for the order-book tables")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 8000)")
@@ -35,6 +37,9 @@ def settings_from_args(args: argparse.Namespace):
         over["snapshot"] = args.snapshot
     if args.db:
         over["db"] = args.db
+    if getattr(args, "watch", None):
+        over["watch"] = args.watch
+        over.setdefault("snapshot", args.watch)
     if args.pg_schema:
         over["pg_schema"] = args.pg_schema
     if args.host:

@@ -397,7 +397,7 @@ class OrderService:
         from supplydata.live import LiveSupply
 
         with self.lock:
-            live = LiveSupply(self._snap, self._state, replay=self.replay_into)
+            live = LiveSupply(self._snap, self._state, replay=self.replay_into, seq_now=lambda: self.seq)
             live.write_lock = self.lock
             self.live = live
         return live

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     sample_dir: Path = Field(Path("var/sample"), description="where the generated sample snapshot is written")
     sample_seed: int = 7
 
+    watch: Path | None = Field(None, description="refresh the live snapshot when this directory's meta.json changes")
+    watch_interval_s: float = Field(2.0, gt=0, description="how often --watch looks for a new extract")
+
     # access
     api_keys: dict[str, Role] = Field(default_factory=dict, description="API key -> role")
     demo: bool = Field(False, description="explicit demo mode: writes need no API key")

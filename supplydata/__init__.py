@@ -3,11 +3,5 @@
 from supplydata.schema import ORDERS, TABLES
 from supplydata.snapshot import Snapshot, State, build_snapshot, load_snapshot
 
-__all__ = ["ORDERS", "TABLES", "Snapshot", "State", "build_snapshot", "load_snapshot", "generate"]
-
-
-def generate(out_dir, **kwargs):
-    """Write a synthetic network and order stream; see `supplydata.generate.generate`."""
-    from supplydata.generate import generate as _generate
-
-    return _generate(out_dir, **kwargs)
+# The generator is `supplydata.generate.generate` (a submodule, imported on demand).
+__all__ = ["ORDERS", "TABLES", "Snapshot", "State", "build_snapshot", "load_snapshot"]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from promessa.errors import PromessaError, SnapshotError, ValidationError
+from promessa.errors import ConflictError, SnapshotError, ValidationError
 from supplydata.snapshot import Snapshot, State, load_snapshot
 
 
@@ -69,7 +69,8 @@ class LiveSupply:
     deltas); the swap takes it for the catch-up replay and the reference swap only.
     """
 
-    def __init__(self, snapshot: Snapshot, state: State | None = None, *, replay: Replayer | None = None) -> None:
+    def __init__(self, snapshot: Snapshot, state: State | None = None, *, replay: Replayer | None = None,
+                 seq_now: Callable[[], int] | None = None) -> None:
         self.write_lock = threading.RLock()
         self._lease_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -81,6 +82,14 @@ class LiveSupply:
         self.last_error: dict | None = None
         self.refreshing = False
         self.deltas_applied = 0
+        # deltas since the snapshot, stamped with the journal sequence number at arrival: a
+        # refresh re-applies those its extract does not contain (seq above its journal_seq)
+        self.seq_now = seq_now
+        # prepare(snapshot): build models derived from a new snapshot (allocation, capable-to-
+        # promise, sourcing) before it goes live, so no request pays for it
+        self.prepare: Callable[[Snapshot], None] | None = None
+        self._deltas: list[tuple[int, SupplyDelta]] = []
+        self._idem: dict[str, tuple[str, dict]] = {}
 
     # ------------------------------------------------------------ reading
     @property
@@ -126,6 +135,8 @@ class LiveSupply:
 
     def install(self, snap: Snapshot, *, build_s: float = 0.0) -> dict:
         """Replay commitments onto a fresh state of `snap` and swap it in."""
+        if self.prepare is not None:
+            self.prepare(snap)
         t1 = time.perf_counter()
         state = snap.new_state()
         exceptions: list[dict] = []
@@ -145,6 +156,7 @@ class LiveSupply:
                 exceptions += r.exceptions
                 applied += r.applied
                 last = r.last_seq if r.last_seq is not None else last
+            kept, lost = self._replay_deltas(snap, state)
             t3 = time.perf_counter()
             with self._lease_lock:
                 old = self._served
@@ -158,10 +170,35 @@ class LiveSupply:
             "at": _now(), "source": snap.source, "version": snap.version, "as_of": snap.as_of.isoformat(),
             "build_s": round(build_s, 4), "replay_s": round(replay_s, 4), "catch_up_s": round(catch_up_s, 6),
             "swap_ms": round(swap_s * 1000, 4), "replayed": applied, "last_seq": last,
-            "exceptions": exceptions,
+            "deltas_replayed": kept, "exceptions": exceptions + lost,
         }
         self.last_error = None
         return self.last_refresh
+
+    def _replay_deltas(self, snap: Snapshot, state: State) -> tuple[int, list[dict]]:
+        """Under the write lock: re-apply the deltas the new extract does not contain. With no
+        journal_seq the extract is taken to contain every delta so far (the log is cleared)."""
+        seq = snap.journal_seq
+        if seq is None:
+            self._deltas = []
+            return 0, []
+        keep = [(s, d) for s, d in self._deltas if s > seq]
+        lost = []
+        for _, d in keep:
+            il = snap.il_of(d.item, d.location) if d.item in snap.item_index and d.location in snap.location_index else -1
+            if il < 0:
+                lost.append({"delta": dataclasses.asdict(d) | {"date": d.date.isoformat()},
+                             "problem": "the new snapshot has no such item-location"})
+                continue
+            try:
+                b = snap.bucket(d.date)
+            except ValidationError:
+                lost.append({"delta": dataclasses.asdict(d) | {"date": d.date.isoformat()},
+                             "problem": "dated past the new snapshot's horizon"})
+                continue
+            state.adjust_supply(il, b, d.qty)
+        self._deltas = keep
+        return len(keep) - len(lost), lost
 
     # ------------------------------------------------------------ deltas
     def validate_delta(self, d: SupplyDelta, *, index: int = 0) -> tuple[int, int]:
@@ -180,12 +217,21 @@ class LiveSupply:
         b = snap.bucket(d.date, field=f"{where}.date")
         return il, b
 
-    def apply_deltas(self, deltas: list[SupplyDelta]) -> dict:
+    def apply_deltas(self, deltas: list[SupplyDelta], *, idempotency: tuple[str, str] | None = None) -> dict:
         """Apply a batch of supply deltas to the live state, all or nothing.
 
         A removal that pushes a position below zero is applied (inventory is what it is) and
-        reported: the commitments it uncovers are exceptions for the planner."""
+        reported: the commitments it uncovers are exceptions for the planner. With
+        `idempotency` (key, request hash), the same key and request answer again without
+        applying twice; the same key with another request is a conflict."""
         with self.write_lock:
+            if idempotency is not None:
+                key, h = idempotency
+                seen = self._idem.get(key)
+                if seen is not None:
+                    if seen[0] != h:
+                        raise ConflictError(f"Idempotency-Key {key!r} was used with another request")
+                    return {**seen[1], "replayed": True}
             coded = [self.validate_delta(d, index=i) for i, d in enumerate(deltas)]
             state = self.state
             uncovered = []
@@ -195,8 +241,13 @@ class LiveSupply:
                 if was_ok and d.qty < 0 and (state.cum[il, b:] < -1e-9).any():
                     uncovered.append({"item": d.item, "location": d.location, "date": d.date.isoformat(),
                                       "short": float(-state.cum[il, b:].min())})
+            stamp = self.seq_now() if self.seq_now is not None else 0
+            self._deltas += [(stamp, d) for d in deltas]
             self.deltas_applied += len(deltas)
-            return {"applied": len(deltas), "uncovered": uncovered, "version": self.snapshot.version}
+            out = {"applied": len(deltas), "uncovered": uncovered, "version": self.snapshot.version}
+            if idempotency is not None:
+                self._idem[idempotency[0]] = (idempotency[1], out)
+            return out
 
     # ------------------------------------------------------------ status
     def status(self) -> dict:
@@ -208,13 +259,14 @@ class LiveSupply:
             "refreshing": self.refreshing,
             "refreshes": self.refreshes,
             "deltas_applied": self.deltas_applied,
+            "deltas_pending_extract": len(self._deltas),
             "last_refresh": self.last_refresh,
             "last_error": self.last_error,
             "retired_in_use": old,
         }
 
 
-class RefreshBusy(PromessaError):
+class RefreshBusy(ConflictError):
     """A refresh is already running."""
 
 
