@@ -780,7 +780,9 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
         ts = time.perf_counter()
         say(f"{sc.name}: forking", (k) / parts)
         fk = fork(snap, state, backlog, sc, schedule=schedule)
-        cfg = config.model_copy(update=sc.reschedule.model_dump(exclude_unset=True)) if sc.reschedule else config
+        # validate the merge: model_copy(update=...) would leave the rules as plain dicts
+        cfg = (RescheduleConfig.model_validate({**config.model_dump(), **sc.reschedule.model_dump(exclude_unset=True)})
+               if sc.reschedule else config)
         res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name))
         change = compare_to(baseline, res, n0)
         worse = (change == 2) | (change == 3)

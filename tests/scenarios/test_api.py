@@ -119,3 +119,13 @@ def test_scenario_file_list_and_run_config(client):
     assert r.status_code == 200 and [s["name"] for s in r.json()["scenarios"]] == ["a", "b"]
     r = c.post("/v1/scenarios/file", content="scenarios: [{name: a}]\nreschedule: {within: fair_share}\n")
     assert r.status_code == 200, r.text
+
+
+def test_a_scenario_with_its_own_rescheduling_rules(client):
+    """Regression (found by fuzzing the mounted router): per-scenario rules were left as dicts."""
+    c, svc = client
+    r = c.post("/v1/scenarios", json={"scenarios": [{
+        "name": "key first", "changes": [{"type": "delay_receipts", "days": 3}],
+        "reschedule": {"rules": [{"strategy": "win", "customer": ["C2"]}], "within": "fair_share"}}]})
+    assert r.status_code == 200, r.text
+    assert [s["name"] for s in r.json()["scenarios"]] == ["key first"]
