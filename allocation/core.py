@@ -28,8 +28,8 @@ from promising.atp import (
     Request,
     ScheduleLine,
     _NO_CAL,
-    _check_qty,
-    _pegs,
+    check_qty,
+    pegs_for,
     encode_lines,
     resolve_il,
 )
@@ -72,7 +72,7 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     lo, hi = ptr[il], ptr[il + 1]
     if hi == lo:
         return None
-    q = _check_qty(request.qty)
+    q = check_qty(request.qty)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
     pos = state.extras.get("allocation")
@@ -114,7 +114,7 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
             "lines": [{"date": iso[ii[8 + j]], "qty": ff[8 + j]} for j in range(pn)],
             "earliest_full_date": iso[pef] if pef >= 0 else None,
         }
-    pegs = _pegs(snap, state, il, out_i[:n].copy(), out_f[:n].copy()) if explain and n else ()
+    pegs = pegs_for(snap, state, il, out_i[:n].copy(), out_f[:n].copy()) if explain and n else ()
     p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), dates[ef] if ef >= 0 else None,
                 pegs, False, tuple(draws), details)
     if commit and draws:
@@ -186,7 +186,7 @@ def earliest(snap: Snapshot, state: State, item: str, location: str, demand_clas
              date: dt.date | str) -> dt.date | None:
     """Earliest working day on or after `date` on which the class could take `qty` (None: not
     within the horizon). Without quotas at the item-location this is plain ATP's answer."""
-    q = _check_qty(qty)
+    q = check_qty(qty)
     b = snap.bucket(date)
     il = resolve_il(snap, item, location)
     if il < 0:

@@ -86,7 +86,7 @@ def _naive_utc(v: str) -> dt.datetime:
 
 def _query(store: Any, sql: str) -> list[tuple]:
     """A read-only SELECT through the store's read connection (both backends)."""
-    q = getattr(store, "query", None) or store._query  # noqa: SLF001 - the store has no public read-SQL hook yet
+    q = store.query
     return q(sql)
 
 

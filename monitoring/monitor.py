@@ -51,7 +51,7 @@ class Monitor:
 
     # ---- data
     def _version(self) -> Any:
-        q = getattr(self.store, "query", None) or self.store._query  # noqa: SLF001
+        q = self.store.query
         return tuple(q("SELECT (SELECT MAX(id) FROM audit), (SELECT COUNT(*) FROM orders)")[0])
 
     def frames(self) -> OrderFrames:

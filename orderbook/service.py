@@ -135,6 +135,14 @@ class Txn:
             self._undo.append(lambda: reserve(svc.snap, svc.state, res))
         self._journal(kind, order, ln, draw)
 
+    def commit_draw(self, order: Order, ln: Line, draw: Draw) -> None:
+        """Reserve one draw for a line as part of this transaction (journalled, undone on failure)."""
+        self._apply("commit", order, ln, draw)
+
+    def release_draw(self, order: Order, ln: Line, draw: Draw) -> None:
+        """Give back one draw of a line as part of this transaction (journalled, undone on failure)."""
+        self._apply("release", order, ln, draw)
+
     def _journal(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
         self.svc.seq += 1
         self.ws.journal.append(JournalEntry(

@@ -35,3 +35,17 @@ __all__ += [
     "Draw", "Reservation", "promise_atp", "register_atp_hook", "register_class_path", "register_draw_kind",
     "register_shortfall_path", "reserve", "unreserve",
 ]
+
+from promising.atp import check_qty, pegs_for  # noqa: E402
+
+__all__ += ["check_qty", "pegs_for"]
+
+
+def promise_batch_ctp(*args, **kwargs):
+    """Capable-to-promise for many lines in one kernel call; see `promising.ctp.promise_batch_ctp`."""
+    from promising.ctp import promise_batch_ctp as _batch
+
+    return _batch(*args, **kwargs)
+
+
+__all__ += ["promise_batch_ctp"]

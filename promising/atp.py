@@ -151,7 +151,7 @@ class Promise:
         }
 
 
-def _check_qty(qty: float, field: str = "qty") -> float:
+def check_qty(qty: float, field: str = "qty") -> float:
     try:
         q = float(qty)
     except (TypeError, ValueError):
@@ -241,7 +241,7 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
 
 def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool = True):
     """Plain ATP answer without committing. Returns (promise, il, buckets, quantities)."""
-    q = _check_qty(request.qty)
+    q = check_qty(request.qty)
     il = resolve_il(snap, request.item, request.location)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
@@ -255,14 +255,14 @@ def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool
     )
     pegs: tuple[Peg, ...] = ()
     if explain and n:
-        pegs = _pegs(snap, state, il, out_b[:n], out_q[:n])
+        pegs = pegs_for(snap, state, il, out_b[:n], out_q[:n])
     as_of = snap.as_of
     lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[k])), float(out_q[k])) for k in range(n))
     p = Promise(request, Status(status), Reason(reason), lines, as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None, pegs)
     return p, il, out_b, out_q
 
 
-def _pegs(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.ndarray) -> tuple[Peg, ...]:
+def pegs_for(snap: Snapshot, state: State, il: int, line_b: np.ndarray, line_q: np.ndarray) -> tuple[Peg, ...]:
     lo, hi = snap.sup_ptr[il], snap.sup_ptr[il + 1]
     sup_b, sup_q, sup_row = snap.sup_bucket[lo:hi], snap.sup_qty[lo:hi], snap.sup_row[lo:hi]
     supply = snap.supply[il]
@@ -317,14 +317,14 @@ def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date
 
     Returns False when it pushed a non-negative cumulative position below zero: the
     commitment is kept, and the caller reports it as an exception."""
-    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), _check_qty(qty), demand_class)
+    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
     return not reserve(snap, state, Reservation((draw,)))
 
 
 def release(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
             *, demand_class: str | None = None) -> None:
     """Give back a reservation made by `promise(commit=True)` or `commit` (exact inverse)."""
-    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), _check_qty(qty), demand_class)
+    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
     unreserve(snap, state, Reservation((draw,)))
 
 

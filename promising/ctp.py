@@ -22,7 +22,7 @@ from promising import ctp_kernels as ck
 from promising import kernels as nb
 from promising import reservation as _reservation
 from promising.atp import (
-    DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine, _check_qty, _pegs,
+    DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine, check_qty, pegs_for,
     calendar_row, encode_lines, promise_atp, register_shortfall_path,
 )
 from promising.enums import EPS, Reason, Status
@@ -402,7 +402,7 @@ def plan(snap: Snapshot, state: State, request: Request, *, max_lots: int = ck.M
     il = snap.il_index.get((snap.item_code(request.item), snap.location_code(request.location)), -1)
     if il < 0 or m.il_root[il] < 0:
         return None
-    q = _check_qty(request.qty)
+    q = check_qty(request.qty)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
     H = snap.horizon
@@ -514,7 +514,7 @@ def _details(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request, *, expla
             order = sorted(idx, key=lambda i: comps[i]["date"])
             lb = np.array([snap.bucket(comps[i]["date"]) for i in order], dtype=np.int64)
             lq = np.array([comps[i]["qty"] for i in order])
-            for pg in _pegs(snap, state, il, lb, lq):
+            for pg in pegs_for(snap, state, il, lb, lq):
                 comps[order[pg.line]].setdefault("pegs", []).append(
                     {"qty": pg.qty, "supply_date": pg.supply_date.isoformat() if pg.supply_date else None,
                      "kind": pg.kind, "ref": pg.ref})
@@ -547,7 +547,7 @@ def _apply(snap: Snapshot, state: State, m: CtpModel, p: CtpPlan, draws: tuple[D
     rt = m.root_tab[p.row]
     ck.apply_plan_nb(state.cum, capacity_used(snap, state), il, max(p.t, 0), p.stock_qty, m.slot_il, int(rt[ck.R_S0]),
                      m.rslot_res, int(rt[ck.R_Q0]), p.n_merged, p.m_kind, p.m_ref, p.m_bucket, p.m_qty, 1)
-    hooks = _reservation._ATP_HOOKS
+    hooks = _reservation.atp_hooks()
     if hooks:  # others keep per-draw bookkeeping on "atp" draws (allocation)
         for d in draws:
             if d.kind == "atp":
@@ -591,7 +591,7 @@ def ctp_path(snap: Snapshot, state: State, request: Request, atp_answer: Promise
     draws = _draws(snap, m, p, request)
     pegs: tuple[Peg, ...] = ()
     if explain and p.stock_qty > EPS:
-        pegs = _pegs(snap, state, il, np.array([p.t], dtype=np.int64), np.array([p.stock_qty]))
+        pegs = pegs_for(snap, state, il, np.array([p.t], dtype=np.int64), np.array([p.stock_qty]))
     details = _details(snap, m, p, request, explain=explain, state=state if explain else None, binding=binding)
     if p.status is Status.FULL:
         reason = Reason.NONE

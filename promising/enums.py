@@ -32,7 +32,7 @@ class Reason(enum.IntEnum):
 
     NONE = 0
     SUPPLY = 1          # not enough supply by the requested date
-    LEAD_TIME = 2       # covered only by replenishment after the lead time
+    LEAD_TIME = 2       # bound by a lead time (replenishment, production or the ATP time fence)
     CALENDAR = 3        # the requested day is not a working day at the location
     MAX_LATENESS = 4    # the quantity is available, but later than the policy allows
     HORIZON = 5         # the quantity is not available within the horizon
@@ -50,7 +50,7 @@ class Reason(enum.IntEnum):
 _REASON_TEXT = {
     Reason.NONE: "no constraint binds",
     Reason.SUPPLY: "not enough supply by the requested date",
-    Reason.LEAD_TIME: "covered by replenishment after the lead time",
+    Reason.LEAD_TIME: "bound by a lead time (replenishment, production or the time fence)",
     Reason.CALENDAR: "the requested day is not a working day at the location",
     Reason.MAX_LATENESS: "available only later than the policy's maximum lateness",
     Reason.HORIZON: "not available within the planning horizon",

@@ -82,6 +82,11 @@ def register_atp_hook(hook: AtpHook) -> None:
         _ATP_HOOKS.append(hook)
 
 
+def atp_hooks() -> tuple[AtpHook, ...]:
+    """The hooks that run after every "atp" draw (for paths that commit draws themselves)."""
+    return tuple(_ATP_HOOKS)
+
+
 def _atp(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
     ic = snap.item_index.get(draw.key)
     lc = snap.location_index.get(draw.location)

@@ -182,7 +182,7 @@ def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem:
                     continue
                 d = snap.date(int(res.new_b[r, k]))
                 draw = Draw("atp", ln.item, ln.location, d, q, demand_class[r])
-                txn._apply("commit", order, ln, draw)  # noqa: SLF001 - the order book's journalled reserve (see README)
+                txn.commit_draw(order, ln, draw)
                 ln.draws.append(draw.to_dict())
                 ln.schedule.append(ScheduleLine(date=d, qty=q))
             row = res.lines.row(r, named=True)
