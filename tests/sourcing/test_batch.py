@@ -141,3 +141,20 @@ def test_optimizer_matches_brute_force(net, stock, arrive, lines, max_splits, ca
     assert sol.bound <= best + 1e-6
     g = evaluate(prob, greedy(prob))
     assert sol.objective <= g + 1e-9
+
+
+def test_cli_batch(net, tmp_path, capsys):
+    """`promessa sourcing batch SNAPSHOT ORDERS --json` solves and writes the assignments."""
+    import json
+
+    from promessa.cli import main
+
+    snap = net([("A", "N", 0, 10), ("A", "S", 0, 10)])
+    path = tmp_path / "orders.parquet"
+    orders([("O1", 1, "A", 10, 0, None, None), ("O2", 1, "A", 10, 0, None, None)]).write_parquet(path)
+    out = tmp_path / "a.csv"
+    rc = main(["sourcing", "batch", snap.source, str(path), "--time-limit", "5", "--date-kind", "ship", "--out", str(out), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["served_units"] == 2 and d["objective"] == pytest.approx(45.0)
+    assert pl.read_csv(out)["node"].sort().to_list() == ["N", "S"]
