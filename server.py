@@ -471,7 +471,7 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
         store = open_store(settings.db, pg_schema=settings.pg_schema)
         preset = set(vars(app.state).get("_state", {}))
         try:
-            svc = OrderService(snap, store, settings, metrics=app.state.metrics)
+            svc = OrderService(snap, store, settings, metrics=app.state.metrics, chooser=location_chooser(settings))
             _warm_up(svc)
             app.state.service = svc
             app.state.live = svc.attach_live()  # zero-downtime refresh: LiveSupply.refresh(dir) swaps the pair
@@ -543,6 +543,17 @@ def _package_routers() -> list[APIRouter]:
             raise
         out.append(getattr(mod, attr))
     return out
+
+
+def location_chooser(settings: Settings):
+    """The node for lines that name none: real-time sourcing unless configured otherwise."""
+    if settings.location_choice == "sourcing":
+        try:
+            from sourcing.chooser import SourcingChooser
+        except ModuleNotFoundError:
+            return None
+        return SourcingChooser(objective=settings.sourcing_objective)
+    return None  # the order book's zone chooser
 
 
 def prepare_models(snap) -> None:

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     watch: Path | None = Field(None, description="refresh the live snapshot when this directory's meta.json changes")
     watch_interval_s: float = Field(2.0, gt=0, description="how often --watch looks for a new extract")
 
+    # where a line that names no location ships from
+    location_choice: str = Field("sourcing", pattern="^(sourcing|zone)$",
+                                 description="sourcing: real-time sourcing (rules, lanes, calendars); zone: ranked rules only")
+    sourcing_objective: str = Field("earliest", pattern="^(earliest|cheapest|profit|fewest_shipments)$")
+
     # access
     api_keys: dict[str, Role] = Field(default_factory=dict, description="API key -> role")
     demo: bool = Field(False, description="explicit demo mode: writes need no API key")
