@@ -90,6 +90,23 @@ def commit_1d_nb(cum, t, qty):
 
 
 @njit(cache=True, nogil=True)
+def commit_lt_1d_nb(cum, t, qty, lt):
+    """Commit qty at bucket t on an item-location with lead time lt (-1: none). Returns True
+    when no position before the lead time that was non-negative went negative: from the lead
+    time on supply is unlimited, so a position there may go below zero by design."""
+    H = cum.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    fits = True
+    for s in range(t, H):
+        before = cum[s]
+        after = before - qty
+        cum[s] = after
+        if s < end and after < -EPS and before >= -EPS:
+            fits = False
+    return fits
+
+
+@njit(cache=True, nogil=True)
 def release_1d_nb(cum, t, qty):
     """Release qty committed at bucket t (exact inverse of commit_1d_nb)."""
     for s in range(t, cum.shape[0]):
@@ -236,12 +253,13 @@ def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flag
 
 
 @njit(cache=True, nogil=True)
-def commit_batch_nb(cum, ils, buckets, qty, sign, out_fits):
+def commit_batch_nb(cum, il_lt, ils, buckets, qty, sign, out_fits):
     """Commit (sign=+1) or release (sign=-1) many schedule lines; out_fits[i] False where a
-    commitment pushed a non-negative position below zero (kept anyway; the caller reports it)."""
+    commitment pushed a non-negative position before the lead time below zero (kept anyway;
+    the caller reports it)."""
     for i in range(ils.shape[0]):
         if sign > 0:
-            out_fits[i] = commit_1d_nb(cum[ils[i]], buckets[i], qty[i])
+            out_fits[i] = commit_lt_1d_nb(cum[ils[i]], buckets[i], qty[i], il_lt[ils[i]])
         else:
             release_1d_nb(cum[ils[i]], buckets[i], qty[i])
             out_fits[i] = True

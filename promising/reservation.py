@@ -99,7 +99,7 @@ def _atp(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
         raise ValidationError("the item has no row at that location", field="draw.location", value=draw.location)
     b = snap.bucket(draw.date, field="draw.date")
     if sign > 0:
-        fits = bool(nb.commit_1d_nb(state.cum[il], b, draw.qty))
+        fits = bool(nb.commit_lt_1d_nb(state.cum[il], b, draw.qty, snap.il_lead_time[il]))
     else:
         nb.release_1d_nb(state.cum[il], b, draw.qty)
         fits = True

@@ -99,6 +99,9 @@ def test_lead_time_promising_covers_the_rest_after_the_lead_time(make_snapshot):
     # A commitment beyond the lead time does not reduce what is available before it.
     promise(snap, st, Request("B", "DC", 500, day(20)), commit=True)
     assert available(snap, st, "B", "DC", day(3)) == pytest.approx(2)
+    # and replaying such a commitment is not reported as exceeding supply
+    assert commit(snap, st, "B", "DC", day(25), 100) is True
+    assert commit(snap, st, "B", "DC", day(1), 3) is False  # 2 left before the lead time
 
 
 def test_calendar_moves_a_weekend_request_to_monday(make_snapshot):
