@@ -93,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
                 _progress(k, len(groups), t0)
         el = time.perf_counter() - t0
         print(file=sys.stderr)
-        print(f"captured {len(groups)} orders ({orders.height} lines) in {el:.2f} s, {len(groups) / el:,.0f} orders/s, "
-              f"each durable before it was acknowledged" + (f"; {replayed} answered again from their idempotency key" if replayed else ""))
+        fresh = len(groups) - replayed
+        if fresh:
+            print(f"captured {fresh} orders in {el:.2f} s ({fresh / el:,.0f} orders/s), each durable before it was acknowledged"
+                  + (f"; {replayed} answered again from their idempotency keys" if replayed else ""))
+        else:
+            print(f"all {replayed} orders were captured by an earlier run: answered again from their idempotency keys, "
+                  f"nothing promised twice (delete {db} to start afresh)")
         print("  orders by status: " + ", ".join(f"{k} {v}" for k, v in statuses.most_common()))
         print("  lines by promise: " + ", ".join(f"{k} {v}" for k, v in line_status.most_common()))
         if sample is not None:
