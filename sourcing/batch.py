@@ -18,7 +18,10 @@ demand class (priority 1 weighs most: higher classes are served first), then day
 quantity, shipping cost (per unit, and per shipment = order x node), and splits.
 
 The regret-greedy answer (classes first, then requested date) is the CP-SAT hint and the
-fallback; objective and bound are always reported; when ``allow_unserved=False`` makes the
+fallback.  Big batches solve the LP relaxation first (HiGHS; options that cannot fit their
+pools whole are left out, which tightens it): its value is the bound, its rounding repaired by
+ejection chains is the hint when better than the greedy, and CP-SAT improves it by LNS only
+(both workers).  Objective and bound are always reported; when ``allow_unserved=False`` makes the
 model infeasible, the rules that conflict are named (assumption literals).
 """
 
@@ -115,7 +118,7 @@ class BatchProblem:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class BatchSolution:
-    status: str                    # optimal | feasible | greedy (solver found nothing better) | unknown
+    status: str                    # optimal | feasible | greedy / lp-round (the hint stood: solver found nothing better) | unknown
     objective: float
     bound: float
     greedy_objective: float
@@ -418,6 +421,191 @@ def greedy(prob: BatchProblem) -> np.ndarray:
     return choice
 
 
+def lp_round(prob: BatchProblem, xs: np.ndarray, us: np.ndarray) -> np.ndarray:
+    """Round the LP relaxation: units the LP serves whole from one option take it (they fit
+    together: the fractional rest only adds to each pool), then the other units, most served
+    classes first, then most served by the LP, try their options by LP value, then by cost (as :func:`greedy`)."""
+    cfg = prob.config
+    U = prob.n_units
+    left = prob.pool_cap.copy()
+    choice = np.full(U, -1, dtype=np.int64)
+    opt_sorted = np.lexsort((prob.opt_cost, -xs, prob.opt_unit))
+    o_ptr = np.searchsorted(prob.opt_unit[opt_sorted], np.arange(U + 1))
+    used_nodes: dict[int, set[int]] = {}
+    pen = prob.unit_weight * prob.unit_qty
+
+    def take(u: int, ks, need_gain: bool) -> None:
+        o = int(prob.unit_order[u])
+        z = int(prob.order_zone[o])
+        have = used_nodes.setdefault(o, set())
+        for k in ks:
+            node = int(prob.opt_node[k])
+            extra = 0.0
+            if node not in have:
+                if cfg.max_splits is not None and len(have) >= cfg.max_splits + 1:
+                    continue
+                extra = prob.cps[z, node] + (cfg.split_weight if have else 0.0)
+            if need_gain and cfg.allow_unserved and prob.opt_cost[k] + extra >= pen[u]:
+                continue
+            a, b = prob.use_ptr[k], prob.use_ptr[k + 1]
+            if np.any(prob.use_amt[a:b] > left[prob.use_pool[a:b]] + 1e-6):
+                continue
+            left[prob.use_pool[a:b]] -= prob.use_amt[a:b]
+            choice[u] = k
+            have.add(node)
+            return
+
+    # classes first; within a class the units the LP serves whole, then the most served
+    best = np.zeros(U)
+    np.maximum.at(best, prob.opt_unit, xs)
+    whole = best >= 1.0 - 1e-6
+    units = np.lexsort((us, ~whole, -prob.unit_weight))
+    for u in units.tolist():
+        a, b = o_ptr[u], o_ptr[u + 1]
+        take(u, opt_sorted[a:b].tolist(), not whole[u])
+    return choice
+
+
+def eject_repair(prob: BatchProblem, choice: np.ndarray, *, time_limit_s: float = 2.0, passes: int = 3) -> np.ndarray:
+    """Serve unserved units by ejecting served units from the pools that lack room (cheapest to
+    move elsewhere or to leave out first), then re-serve the ejected units where they still fit.
+    Repeated while it improves; a pass is kept only when the objective improves (:func:`evaluate`)."""
+    t_end = time.perf_counter() + time_limit_s
+    best, best_obj = choice, evaluate(prob, choice)
+    for _ in range(passes):
+        c = _eject_pass(prob, best, t_end)
+        c_obj = evaluate(prob, c)
+        if not c_obj < best_obj - 1e-9:
+            break
+        best, best_obj = c, c_obj
+        if time.perf_counter() > t_end:
+            break
+    return best
+
+
+def _eject_pass(prob: BatchProblem, choice: np.ndarray, t_end: float) -> np.ndarray:
+    cfg = prob.config
+    if not cfg.allow_unserved:
+        return choice
+    U = prob.n_units
+    choice = choice.copy()
+    pen = prob.unit_weight * prob.unit_qty
+    usable = _usable(prob)
+    left = prob.pool_cap - _pool_use(prob, choice)
+    use_ptr, use_pool, use_amt = prob.use_ptr, prob.use_pool, prob.use_amt
+    in_pool: dict[int, set[int]] = {}
+    for u in np.flatnonzero(choice >= 0).tolist():
+        k = int(choice[u])
+        for p in use_pool[use_ptr[k]:use_ptr[k + 1]].tolist():
+            in_pool.setdefault(p, set()).add(u)
+    opt_sorted = np.lexsort((prob.opt_cost, prob.opt_unit))
+    o_ptr = np.searchsorted(prob.opt_unit[opt_sorted], np.arange(U + 1))
+    nodes: dict[int, dict[int, int]] = {}  # order -> node -> units served there
+    for u in np.flatnonzero(choice >= 0).tolist():
+        d = nodes.setdefault(int(prob.unit_order[u]), {})
+        n = int(prob.opt_node[choice[u]])
+        d[n] = d.get(n, 0) + 1
+
+    def split_ok(u, k):
+        if cfg.max_splits is None:
+            return True
+        d = nodes.get(int(prob.unit_order[u]), {})
+        return int(prob.opt_node[k]) in d or len(d) < cfg.max_splits + 1
+
+    def put(u, k):
+        a, b = use_ptr[k], use_ptr[k + 1]
+        left[use_pool[a:b]] -= use_amt[a:b]
+        for p in use_pool[a:b].tolist():
+            in_pool.setdefault(p, set()).add(u)
+        choice[u] = k
+        d = nodes.setdefault(int(prob.unit_order[u]), {})
+        n = int(prob.opt_node[k])
+        d[n] = d.get(n, 0) + 1
+
+    def drop(u):
+        k = int(choice[u])
+        a, b = use_ptr[k], use_ptr[k + 1]
+        left[use_pool[a:b]] += use_amt[a:b]
+        for p in use_pool[a:b].tolist():
+            in_pool[p].discard(u)
+        choice[u] = -1
+        d = nodes[int(prob.unit_order[u])]
+        n = int(prob.opt_node[k])
+        d[n] -= 1
+        if not d[n]:
+            del d[n]
+
+    def fits(k):
+        a, b = use_ptr[k], use_ptr[k + 1]
+        return not np.any(use_amt[a:b] > left[use_pool[a:b]] + 1e-6)
+
+    def reinsert(v):
+        for k in opt_sorted[o_ptr[v]:o_ptr[v + 1]].tolist():
+            if usable[k] and split_ok(v, k) and fits(k) and prob.opt_cost[k] < pen[v]:
+                put(v, k)
+                return
+
+    def move_cost(v, need):
+        """What taking v out costs: moving it to another option that fits outside the needed
+        pools, else its unserved penalty."""
+        kv = int(choice[v])
+        for k in opt_sorted[o_ptr[v]:o_ptr[v + 1]].tolist():
+            if k == kv or not usable[k] or not split_ok(v, k) or not fits(k):
+                continue
+            a, b = use_ptr[k], use_ptr[k + 1]
+            if any(p in need for p in use_pool[a:b].tolist()):
+                continue
+            return max(0.0, prob.opt_cost[k] - prob.opt_cost[kv])
+        return pen[v] - prob.opt_cost[kv]
+
+    todo = np.flatnonzero(choice < 0)
+    todo = todo[np.argsort(-pen[todo], kind="stable")]
+    for u in todo.tolist():
+        if time.perf_counter() > t_end:
+            break
+        if choice[u] >= 0:
+            continue
+        for k in opt_sorted[o_ptr[u]:o_ptr[u + 1]].tolist():
+            if not usable[k] or not split_ok(u, k) or prob.opt_cost[k] >= pen[u]:
+                continue
+            a, b = use_ptr[k], use_ptr[k + 1]
+            need = {int(p): float(q - left[p]) for p, q in zip(use_pool[a:b], use_amt[a:b]) if q > left[p] + 1e-6}
+            cand = set()
+            for p in need:
+                cand |= {v for v in in_pool.get(p, ()) if prob.unit_order[v] != prob.unit_order[u]}
+            lost, out = 0.0, []
+            cost_v = {v: move_cost(v, need) for v in cand}
+            for v in sorted(cand, key=lambda v: cost_v[v]):
+                if not need:
+                    break
+                kv = int(choice[v])
+                av, bv = use_ptr[kv], use_ptr[kv + 1]
+                hit = False
+                for p, q in zip(use_pool[av:bv].tolist(), use_amt[av:bv].tolist()):
+                    if p in need:
+                        hit = True
+                        need[p] -= q
+                        if need[p] <= 1e-6:
+                            del need[p]
+                if hit:
+                    out.append(v)
+                    lost += cost_v[v]
+            if need or lost + prob.opt_cost[k] >= pen[u]:
+                continue
+            before = {v: int(choice[v]) for v in out}
+            for v in out:
+                drop(v)
+            if not (split_ok(u, k) and fits(k)):
+                for v in out:
+                    put(v, before[v])
+                continue
+            put(u, k)
+            for v in sorted(out, key=lambda v: -pen[v]):
+                reinsert(v)
+            break
+    return choice
+
+
 # ---------------------------------------------------------------------------------------
 # Model and solve
 # ---------------------------------------------------------------------------------------
@@ -574,75 +762,129 @@ def relaxation_bound(prob: BatchProblem) -> float:
     return float(best.sum())
 
 
-def lp_bound(prob: BatchProblem, *, time_limit_s: float = 10.0) -> float:
-    """Lower bound from the linear relaxation (GLOP) of the whole model: exactly-one per unit,
-    every pool, shipments y[o, n] >= x and splits.  Returns -inf when GLOP does not finish."""
-    from ortools.linear_solver import pywraplp
+def _usable(prob: BatchProblem) -> np.ndarray:
+    """bool[K]: options that fit every pool they use on their own (the others can never be
+    chosen whole; leaving them out of the relaxation tightens the bound a lot)."""
+    use_opt = np.repeat(np.arange(prob.n_options, dtype=np.int64), np.diff(prob.use_ptr))
+    over = prob.use_amt > prob.pool_cap[prob.use_pool] + 1e-6
+    ok = np.ones(prob.n_options, dtype=bool)
+    ok[use_opt[over]] = False
+    return ok
 
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    if lp is None:
-        return -math.inf
-    lp.SetTimeLimit(int(max(0.1, time_limit_s) * 1000))
+
+def _lp_data(prob: BatchProblem):
+    """The linear relaxation as flat arrays: variable bounds and costs, rows (COO), row bounds.
+
+    Columns: x[K], unserved[U] (when allowed), taken[NA] (availability chains), y[order, node]
+    (orders of several units), any[order] (when splits cost).  Rows: exactly one per unit,
+    one chain row per availability pool, one row per quota / capacity pool, x <= y, any <= sum y.
+    Same weights as the CP-SAT objective and :func:`evaluate` (money units, unscaled)."""
     K, U, NA = prob.n_options, prob.n_units, prob.n_avail
+    cfg = prob.config
     upo = np.bincount(prob.unit_order, minlength=len(prob.order_ids))
     oo = prob.unit_order[prob.opt_unit]
-    cost = prob.opt_cost + np.where(upo[oo] > 1, 0.0, prob.cps[prob.order_zone[oo], prob.opt_node])
-    x = [lp.NumVar(0.0, 1.0, "") for _ in range(K)]
-    rows = [lp.Constraint(1.0, 1.0) for _ in range(U)]
-    obj = lp.Objective()
-    if prob.config.allow_unserved:
-        pen = prob.unit_weight * prob.unit_qty
-        for u in range(U):
-            v = lp.NumVar(0.0, 1.0, "")
-            rows[u].SetCoefficient(v, 1.0)
-            obj.SetCoefficient(v, float(pen[u]))
-    for k, u in enumerate(prob.opt_unit.tolist()):
-        rows[u].SetCoefficient(x[k], 1.0)
-        obj.SetCoefficient(x[k], float(cost[k]))
-    S = [lp.NumVar(0.0, float(prob.pool_cap[p]), "") for p in range(NA)]
-    chain = [lp.Constraint(0.0, 0.0) for _ in range(NA)]
-    for p in range(NA):
-        chain[p].SetCoefficient(S[p], -1.0)
-        if prob.avail_prev[p] >= 0:
-            chain[p].SetCoefficient(S[int(prob.avail_prev[p])], 1.0)
-    for k, p, a in zip(prob.inc_opt.tolist(), prob.inc_pool.tolist(), prob.inc_amt.tolist()):
-        chain[p].SetCoefficient(x[k], chain[p].GetCoefficient(x[k]) + a)
+    multi = upo[oo] > 1
+    cost_x = prob.opt_cost + np.where(multi, 0.0, prob.cps[prob.order_zone[oo], prob.opt_node])
+    lb, ub, cost, rows, cols, vals, rlo, rhi = [], [], [], [], [], [], [], []
+    nrow = 0
+
+    def add_cols(n, lo, hi, c):
+        start = sum(len(a) for a in lb)
+        lb.append(np.broadcast_to(np.asarray(lo, np.float64), (n,)))
+        ub.append(np.broadcast_to(np.asarray(hi, np.float64), (n,)))
+        cost.append(np.broadcast_to(np.asarray(c, np.float64), (n,)))
+        return start
+
+    def add_rows(r, c, v, lo, hi, n):
+        nonlocal nrow
+        rows.append(np.asarray(r, np.int64) + nrow); cols.append(np.asarray(c, np.int64)); vals.append(np.asarray(v, np.float64))
+        rlo.append(np.broadcast_to(np.asarray(lo, np.float64), (n,))); rhi.append(np.broadcast_to(np.asarray(hi, np.float64), (n,)))
+        nrow += n
+
+    x0 = add_cols(K, 0.0, _usable(prob).astype(np.float64), cost_x)
+    # exactly one option per unit (or unserved)
+    if cfg.allow_unserved:
+        u0 = add_cols(U, 0.0, 1.0, prob.unit_weight * prob.unit_qty)
+        add_rows(np.concatenate([prob.opt_unit, np.arange(U)]), np.concatenate([x0 + np.arange(K), u0 + np.arange(U)]),
+                 np.ones(K + U), 1.0, 1.0, U)
+    else:
+        add_rows(prob.opt_unit, x0 + np.arange(K), np.ones(K), 1.0, 1.0, U)
+    # availability chains: taken[p] = taken[prev] + increments, taken[p] <= cap
+    s0 = add_cols(NA, 0.0, prob.pool_cap[:NA], 0.0)
+    has_prev = np.flatnonzero(prob.avail_prev >= 0)
+    add_rows(np.concatenate([np.arange(NA), has_prev, prob.inc_pool]),
+             np.concatenate([s0 + np.arange(NA), s0 + prob.avail_prev[has_prev], x0 + prob.inc_opt]),
+             np.concatenate([-np.ones(NA), np.ones(len(has_prev)), prob.inc_amt]), 0.0, 0.0, NA)
+    # quota and capacity pools
     use_opt = np.repeat(np.arange(K, dtype=np.int64), np.diff(prob.use_ptr))
     sel = prob.use_pool >= NA
-    other: dict[int, object] = {}
-    for k, p, a in zip(use_opt[sel].tolist(), prob.use_pool[sel].tolist(), prob.use_amt[sel].tolist()):
-        c = other.get(p)
-        if c is None:
-            c = other[p] = lp.Constraint(-lp.infinity(), float(prob.pool_cap[p]))
-        c.SetCoefficient(x[k], a)
-    # shipments and splits of orders with several units: y[o, n] >= x[k], any[o] <= sum y
-    split_w = prob.config.split_weight
-    ys: dict[tuple[int, int], object] = {}
-    for k in np.flatnonzero(upo[oo] > 1).tolist():
-        key = (int(oo[k]), int(prob.opt_node[k]))
-        y = ys.get(key)
-        if y is None:
-            y = ys[key] = lp.NumVar(0.0, 1.0, "")
-            obj.SetCoefficient(y, float(prob.cps[prob.order_zone[key[0]], key[1]] + split_w))
-        c = lp.Constraint(-lp.infinity(), 0.0)
-        c.SetCoefficient(x[k], 1.0)
-        c.SetCoefficient(y, -1.0)
-    if split_w:
-        per_order: dict[int, list] = {}
-        for (o, _n), y in ys.items():
-            per_order.setdefault(o, []).append(y)
-        for o, yl in per_order.items():
-            a = lp.NumVar(0.0, 1.0, "")
-            obj.SetCoefficient(a, -float(split_w))
-            c = lp.Constraint(-lp.infinity(), 0.0)
-            c.SetCoefficient(a, 1.0)
-            for y in yl:
-                c.SetCoefficient(y, -1.0)
-    obj.SetMinimization()
-    status = lp.Solve()
-    if status != pywraplp.Solver.OPTIMAL:
-        return -math.inf
-    return float(obj.Value()) - 1e-6 * max(1.0, abs(obj.Value()))
+    P = len(prob.pool_cap)
+    if sel.any():
+        add_rows(prob.use_pool[sel] - NA, x0 + use_opt[sel], prob.use_amt[sel], -np.inf, prob.pool_cap[NA:], P - NA)
+    # shipments y[o, n] >= x[k] (orders of several units), any[o] <= sum_n y[o, n]
+    km = np.flatnonzero(multi)
+    ykey, yinv = np.unique(oo[km] * prob.cps.shape[1] + prob.opt_node[km], return_inverse=True)
+    yo, yn = ykey // prob.cps.shape[1], ykey % prob.cps.shape[1]
+    y0 = add_cols(len(ykey), 0.0, 1.0, prob.cps[prob.order_zone[yo], yn] + cfg.split_weight)
+    nk = len(km)
+    add_rows(np.concatenate([np.arange(nk), np.arange(nk)]), np.concatenate([x0 + km, y0 + yinv.ravel()]),
+             np.concatenate([np.ones(nk), -np.ones(nk)]), -np.inf, 0.0, nk)
+    if cfg.split_weight and len(ykey):
+        ao, ainv = np.unique(yo, return_inverse=True)
+        a0 = add_cols(len(ao), 0.0, 1.0, -float(cfg.split_weight))
+        add_rows(np.concatenate([np.arange(len(ao)), ainv.ravel()]), np.concatenate([a0 + np.arange(len(ao)), y0 + np.arange(len(ykey))]),
+                 np.concatenate([np.ones(len(ao)), -np.ones(len(ykey))]), -np.inf, 0.0, len(ao))
+    cat = lambda a: np.concatenate(a) if a else np.empty(0)  # noqa: E731
+    return cat(lb), cat(ub), cat(cost), cat(rows).astype(np.int64), cat(cols).astype(np.int64), cat(vals), cat(rlo), cat(rhi), x0, (u0 if cfg.allow_unserved else -1)
+
+
+def lp_relaxation(prob: BatchProblem, *, time_limit_s: float = 10.0) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """Solve the linear relaxation (HiGHS through OR-Tools, GLOP when HiGHS is missing).
+
+    Returns (bound, x values per option, unserved values per unit); bound is -inf and the
+    values None when the LP does not finish in time."""
+    from ortools.linear_solver import linear_solver_pb2 as lpb
+    from ortools.linear_solver import pywraplp
+
+    lb, ub, cost, rows, cols, vals, rlo, rhi, x0, u0 = _lp_data(prob)
+    req = lpb.MPModelRequest()
+    mdl = req.model
+    inf = math.inf
+    for lo, hi, c in zip(lb.tolist(), ub.tolist(), cost.tolist()):
+        mdl.variable.add(lower_bound=lo, upper_bound=hi, objective_coefficient=c)
+    ncol = len(lb)
+    key, inv = np.unique(rows * ncol + cols, return_inverse=True)  # sorted by row, then column; duplicates summed
+    vals = np.bincount(inv.ravel(), weights=vals, minlength=len(key))
+    rows, cols = key // ncol, key % ncol
+    ptr = np.searchsorted(rows, np.arange(len(rlo) + 1))
+    cl, vl = cols.tolist(), vals.tolist()
+    for r, (lo, hi) in enumerate(zip(rlo.tolist(), rhi.tolist())):
+        a, b = int(ptr[r]), int(ptr[r + 1])
+        mdl.constraint.add(lower_bound=lo if lo > -inf else -inf, upper_bound=hi, var_index=cl[a:b], coefficient=vl[a:b])
+    req.solver_time_limit_seconds = max(0.1, float(time_limit_s))
+    req.enable_internal_solver_output = False
+    resp = lpb.MPSolutionResponse()
+    for st, params in (("HIGHS_LINEAR_PROGRAMMING", "output_flag=false"), ("HIGHS_LINEAR_PROGRAMMING", ""),
+                       ("GLOP_LINEAR_PROGRAMMING", "")):
+        req.solver_type = getattr(lpb.MPModelRequest, st)
+        req.solver_specific_parameters = params
+        pywraplp.Solver.SolveWithProto(req, resp)
+        if resp.status not in (lpb.MPSOLVER_SOLVER_TYPE_UNAVAILABLE, lpb.MPSOLVER_MODEL_INVALID_SOLVER_PARAMETERS):
+            break
+    if resp.status != lpb.MPSOLVER_OPTIMAL:
+        return -math.inf, None, None
+    v = np.asarray(resp.variable_value)
+    bound = float(resp.objective_value)
+    K = prob.n_options
+    xs = v[x0:x0 + K]
+    us = v[u0:u0 + prob.n_units] if u0 >= 0 else np.zeros(prob.n_units)
+    return bound - 1e-6 * max(1.0, abs(bound)), xs, us
+
+
+def lp_bound(prob: BatchProblem, *, time_limit_s: float = 10.0) -> float:
+    """Lower bound from the linear relaxation of the whole model: exactly-one per unit,
+    every pool, shipments y[o, n] >= x and splits.  Returns -inf when the LP does not finish."""
+    return lp_relaxation(prob, time_limit_s=time_limit_s)[0]
 
 
 def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProblem, config: BatchConfig | None = None) -> BatchSolution:
@@ -654,28 +896,36 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
     cfg = prob.config
     g = greedy(prob)
     g_obj = evaluate(prob, g)
+    # big batches: the LP relaxation first (a bound, and a rounding that is often the better hint)
+    lpb = -math.inf
+    h, h_obj = g, g_obj
+    if cfg.lp_bound and prob.n_options > 2_000:  # CP-SAT's own LP rarely converges on big batches
+        lpb, xs, us = lp_relaxation(prob, time_limit_s=max(0.5, 0.4 * (cfg.time_limit_s - (time.perf_counter() - t0))))
+        if xs is not None:
+            r = lp_round(prob, xs, us)
+            r = eject_repair(prob, r, time_limit_s=max(0.1, 0.05 * cfg.time_limit_s))
+            r_obj = evaluate(prob, r)
+            if r_obj < h_obj:
+                h, h_obj = r, r_obj
     m, x, un, y, _, aux = _model(prob, assumptions=False)
-    if cfg.hint and math.isfinite(g_obj):
-        chosen = set(int(k) for k in g if k >= 0)
+    if cfg.hint and math.isfinite(h_obj):
+        chosen = set(int(k) for k in h if k >= 0)
         for k, v in enumerate(x):
             m.add_hint(v, k in chosen)
         for u, v in enumerate(un):
             if v is not None:
-                m.add_hint(v, g[u] < 0)
+                m.add_hint(v, h[u] < 0)
         used = {(int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k])) for k in chosen}
         for key, v in y.items():
             m.add_hint(v, key in used)
         # complete the hint: what each availability pool takes, and which orders are served
         qs = _qty_scale(prob)
-        full = _pool_use(prob, g)
+        full = _pool_use(prob, h)
         for p, v in aux["S"]:
             m.add_hint(v, int(round(full[p] * qs)))
-        served_orders = {int(prob.unit_order[u]) for u in np.flatnonzero(g >= 0)}
+        served_orders = {int(prob.unit_order[u]) for u in np.flatnonzero(h >= 0)}
         for o, v in aux["any"]:
             m.add_hint(v, o in served_orders)
-    lpb = -math.inf
-    if cfg.lp_bound and prob.n_options > 2_000:  # CP-SAT's own LP rarely converges on big batches
-        lpb = lp_bound(prob, time_limit_s=max(0.5, 0.4 * (cfg.time_limit_s - (time.perf_counter() - t0))))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, cfg.time_limit_s - (time.perf_counter() - t0))
     solver.parameters.num_workers = max(1, cfg.workers)
@@ -684,6 +934,8 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
     solver.parameters.symmetry_level = 0  # symmetry detection costs seconds on big batches, gains little here
     if prob.n_options > 20_000:  # big batches: spend the time searching from the hint, not presolving
         solver.parameters.max_presolve_iterations = 1
+        if math.isfinite(lpb):  # the LP gives the bound: both workers improve the hint by LNS
+            solver.parameters.use_lns_only = True
     status = solver.solve(m)
     S = cfg.cost_scale
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -694,14 +946,14 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
         obj = evaluate(prob, choice)
         name = "optimal" if status == cp_model.OPTIMAL else "feasible"
         bound = obj if status == cp_model.OPTIMAL else solver.best_objective_bound / S
-        if math.isfinite(g_obj) and g_obj < obj - 1e-9:  # never worse than greedy
-            choice, obj, name = g, g_obj, "greedy"
+        if math.isfinite(h_obj) and h_obj < obj - 1e-9:  # never worse than the hint (greedy or LP rounding)
+            choice, obj, name = h, h_obj, ("greedy" if h is g else "lp-round")
     elif status == cp_model.INFEASIBLE:
         raise _explain(prob)
     elif status == cp_model.MODEL_INVALID:
         raise ValidationError(f"CP-SAT refused the model: {m.validate()}", field="orders", value="model")
-    else:  # UNKNOWN: no solution within the time limit; fall back to greedy
-        choice, obj, name = g, g_obj, ("greedy" if math.isfinite(g_obj) else "unknown")
+    else:  # UNKNOWN: no solution within the time limit; fall back to the hint (greedy or LP rounding)
+        choice, obj, name = h, h_obj, (("greedy" if h is g else "lp-round") if math.isfinite(h_obj) else "unknown")
         bound = solver.best_objective_bound / S
     rb = relaxation_bound(prob)
     sources = {"cp-sat": bound, "lp": lpb, "no-pools": rb}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from promessa.errors import InfeasibleError
 from promessa_testing import day
-from sourcing.batch import BatchConfig, build_problem, evaluate, greedy, solve_batch
+from sourcing.batch import BatchConfig, build_problem, eject_repair, evaluate, greedy, lp_relaxation, lp_round, solve_batch
 
 LANES = [
     {"location": "N", "zone": "C", "transit_days": 1, "cost_per_unit": 2.0, "cost_per_shipment": 10.0},
@@ -141,6 +141,15 @@ def test_optimizer_matches_brute_force(net, stock, arrive, lines, max_splits, ca
     assert sol.bound <= best + 1e-6
     g = evaluate(prob, greedy(prob))
     assert sol.objective <= g + 1e-9
+    # the LP relaxation (big batches: bound and rounded hint) bounds brute force; its rounding
+    # and the ejection repair give feasible answers, the repair never worse than its start
+    lpb, xs, us = lp_relaxation(prob)
+    assert xs is not None and lpb <= best + 1e-6
+    r = lp_round(prob, xs, us)
+    r_obj = evaluate(prob, r)
+    assert r_obj >= best - 1e-6 and (math.isfinite(r_obj) or not prob.config.allow_unserved)
+    assert evaluate(prob, eject_repair(prob, r)) <= r_obj + 1e-9
+    assert evaluate(prob, eject_repair(prob, greedy(prob))) <= g + 1e-9
 
 
 def test_cli_batch(net, tmp_path, capsys):
