@@ -10,7 +10,12 @@ The OR-Library GAP instances are the special case "one option per (agent, job), 
 case and :func:`read_orlib_gap` reads the file format.
 
 The model follows the house order: data, model, variables, constraints, objective, solve,
-read back.  ``solve()`` handles every CP-SAT status, always reports objective and bound, and
+read back.  ``AssignmentConfig.solver`` picks the engine: ``"auto"`` (default) solves the
+classical GAP form (one pool per option) as a MIP with SCIP through OR-Tools' ``pywraplp``,
+whose knapsack cover cuts reach the type c optima reliably (c10200 in about 12 s, c20200 in
+about 6 s on 2 shared cores, where CP-SAT took 5 to more than 20 s), and everything else with
+CP-SAT; ``"cp-sat"`` and ``"scip"`` force one.  Either way the answer is never worse than the
+hint.  ``solve()`` handles every CP-SAT status, always reports objective and bound, and
 when the capacities make the problem infeasible it names the pools (assumption literals).
 """
 
@@ -205,6 +210,14 @@ class AssignmentConfig:
     linearization_level: int = 2  # 2 puts the knapsack rows and cuts in the LP: much faster on GAP
     subsolvers: tuple[str, ...] = ()  # CP-SAT subsolver names; empty = CP-SAT's own portfolio
     log: bool = False
+    # "cp-sat", "scip" (MIP through OR-Tools' pywraplp) or "auto": SCIP for the classical GAP
+    # form (one pool per option, its knapsack cover cuts close type c reliably) when SCIP is
+    # available, CP-SAT otherwise.  Infeasibility is always explained by CP-SAT.
+    solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("cp-sat", "scip", "auto"):
+            raise ValidationError("must be 'cp-sat', 'scip' or 'auto'", field="solver", value=self.solver)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -441,8 +454,72 @@ def _explain_infeasible(inst: AssignmentInstance, cfg: AssignmentConfig) -> Infe
     )
 
 
+def _single_pool(inst: AssignmentInstance) -> bool:
+    k = inst.n_options
+    return bool(k) and len(inst.use_option) == k and np.array_equal(np.sort(inst.use_option), np.arange(k))
+
+
+def _solve_mip(inst: AssignmentInstance, cfg: AssignmentConfig, hint: np.ndarray | None, t0: float):
+    """The same model as a MIP with SCIP (pywraplp).  Returns None when SCIP is unavailable,
+    the string "infeasible" when SCIP proves it, else an AssignmentSolution."""
+    from ortools.linear_solver import pywraplp
+
+    mip = pywraplp.Solver.CreateSolver("SCIP")
+    if mip is None:
+        return None
+    mip.SetTimeLimit(int(max(0.001, cfg.time_limit_s - (time.perf_counter() - t0)) * 1000))
+    mip.SetNumThreads(1)
+    if cfg.log:
+        mip.EnableOutput()
+    mip.SetSolverSpecificParametersAsString(f"randomization/randomseedshift = {int(cfg.seed)}\n")
+    x = [mip.BoolVar("") for _ in range(inst.n_options)]
+    by_order: list[list[int]] = [[] for _ in range(inst.n_orders)]
+    for k, j in enumerate(inst.option_order.tolist()):
+        by_order[j].append(k)
+    for ks in by_order:
+        c = mip.Constraint(1.0, 1.0)
+        for k in ks:
+            c.SetCoefficient(x[k], 1.0)
+    rows: dict[int, object] = {}
+    for p, tot in enumerate(np.bincount(inst.use_pool, weights=inst.use_amount, minlength=inst.n_pools).tolist()):
+        if tot > inst.capacity[p] + 1e-9:
+            rows[p] = mip.Constraint(-mip.infinity(), float(inst.capacity[p]))
+    for k, p, a in zip(inst.use_option.tolist(), inst.use_pool.tolist(), inst.use_amount.tolist()):
+        c = rows.get(p)
+        if c is not None and a:
+            c.SetCoefficient(x[k], c.GetCoefficient(x[k]) + a)
+    obj = mip.Objective()
+    for k, c in enumerate(inst.option_cost.tolist()):
+        obj.SetCoefficient(x[k], c)
+    obj.SetMinimization()
+    if hint is not None and inst.is_feasible(hint):
+        chosen = np.zeros(inst.n_options)
+        chosen[hint] = 1.0
+        mip.SetHint(x, chosen.tolist())
+    status = mip.Solve()
+    wall = time.perf_counter() - t0
+    if status == pywraplp.Solver.INFEASIBLE:
+        return "infeasible"
+    if status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        vals = np.array([v.solution_value() for v in x]) > 0.5
+        assignment = np.full(inst.n_orders, -1, dtype=np.int64)
+        ks = np.flatnonzero(vals)
+        assignment[inst.option_order[ks]] = ks
+        objective = inst.cost_of(assignment)
+        optimal = status == pywraplp.Solver.OPTIMAL
+        bound = objective if optimal else float(obj.BestBound())
+        return AssignmentSolution(
+            status="optimal" if optimal else "feasible", objective=objective, bound=min(bound, objective), assignment=assignment,
+            solve_time_s=mip.wall_time() / 1000.0, wall_time_s=wall, instance=inst,
+        )
+    return AssignmentSolution(
+        status="unknown", objective=math.nan, bound=float(obj.BestBound()) if status != pywraplp.Solver.NOT_SOLVED else -math.inf,
+        assignment=np.full(inst.n_orders, -1, dtype=np.int64), solve_time_s=mip.wall_time() / 1000.0, wall_time_s=wall, instance=inst,
+    )
+
+
 def solve(inst: AssignmentInstance, config: AssignmentConfig | None = None) -> AssignmentSolution:
-    """Solve the assignment instance with CP-SAT.
+    """Solve the assignment instance (CP-SAT, or SCIP for the classical GAP form: ``cfg.solver``).
 
     Raises :class:`InfeasibleError` naming the orders without options, or the capacity pools
     that cannot all be met.  Returns status ``optimal``, ``feasible`` or ``unknown`` otherwise.
@@ -471,6 +548,17 @@ def solve(inst: AssignmentInstance, config: AssignmentConfig | None = None) -> A
             raise ValidationError(f"expected one option per order ({inst.n_orders})", field="hint", value=len(hint))
     if hint is not None and inst.is_feasible(hint):
         hint_obj = inst.cost_of(hint)
+
+    if cfg.solver == "scip" or (cfg.solver == "auto" and _single_pool(inst)):
+        # SCIP gets explicit hints only: the greedy one slows its search down on type c
+        res = _solve_mip(inst, cfg, None if isinstance(cfg.hint, str) else hint, t0)
+        if res == "infeasible":
+            raise _explain_infeasible(inst, cfg)
+        if res is not None:
+            if hint_obj is not None and (res.status == "unknown" or res.objective > hint_obj + 1e-9):  # never worse than the hint
+                bound = res.bound if math.isfinite(res.bound) else -math.inf
+                res = dataclasses.replace(res, status="feasible", objective=hint_obj, bound=min(bound, hint_obj), assignment=hint.copy())
+            return dataclasses.replace(res, hint_objective=hint_obj, wall_time_s=time.perf_counter() - t0)
 
     model, x, _, cs = _build(inst, cfg, with_assumptions=False)
     if hint is not None:

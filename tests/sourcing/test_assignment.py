@@ -184,13 +184,20 @@ def test_solver_matches_brute_force(m, n, seed):
         with pytest.raises(InfeasibleError):
             solve(inst, AssignmentConfig(time_limit_s=5, workers=1))
         return
-    sol = solve(inst, AssignmentConfig(time_limit_s=5, workers=1))
-    assert sol.status == "optimal"
-    assert sol.objective == pytest.approx(best)
-    assert inst.is_feasible(sol.assignment)
     g = greedy_assignment(inst)
-    if inst.is_feasible(g):
-        assert sol.objective <= inst.cost_of(g) + 1e-9
+    for solver in ("auto", "cp-sat", "scip"):  # auto = SCIP on this (classical GAP) form
+        sol = solve(inst, AssignmentConfig(time_limit_s=5, workers=1, solver=solver))
+        assert sol.status == "optimal"
+        assert sol.objective == pytest.approx(best)
+        assert sol.bound == pytest.approx(best)
+        assert inst.is_feasible(sol.assignment)
+        if inst.is_feasible(g):
+            assert sol.objective <= inst.cost_of(g) + 1e-9
+
+
+def test_unknown_solver_is_refused():
+    with pytest.raises(ValidationError):
+        AssignmentConfig(solver="gurobi")
 
 
 # ---------------------------------------------------------------------------------------
