@@ -136,7 +136,7 @@ def write_markdown(path: Path | None = None) -> Path:
         lines += [
             f"## {data['area']}",
             "",
-            f"size `{data['size']}`, seed {data['seed']}, repeats {data['repeats']}, ran {data['ran_at']} "
+            f"size `{data['size']}`, seed {data['seed']}, repeats {data['repeats'] or 'module default'}, ran {data['ran_at']} "
             f"in {data['elapsed_s']} s on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
             f"Python {m['python']}, commit `{m['commit']}`.",
             "",
