@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,12 @@ from sourcing.assignment import (
     solve,
 )
 
-GAP_DIR = Path("/work/shared/data/gap")
+GAP_DIR = next(
+    (p for p in (Path(os.environ.get("PROMESSA_GAP_DIR", "/nonexistent")),
+                 Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gap",
+                 Path("/work/shared/data/gap")) if p.is_dir()),
+    Path("/work/shared/data/gap"),
+)  # the public GAP instances: $PROMESSA_GAP_DIR, or shared/ beside the repository
 CFG = AssignmentConfig(time_limit_s=20, workers=2)
 
 
