@@ -1,7 +1,7 @@
 """Sourcing benchmarks.
 
 - ``sourcing.gap.<type>``: the assignment core on every public GAP instance with a known
-  optimum (/work/shared/data/gap), 20 s and 2 workers each, default solver ("auto": SCIP
+  optimum (shared/data/gap beside the repository), 20 s and 2 workers each, default solver ("auto": SCIP
   for the classical GAP form, CP-SAT otherwise): instances that reach the published optimum,
   and the solve time.  Type d is reported, not required.
 - ``sourcing.realtime``: one 5-line order over 20 candidate nodes (target: median <= 200 us).

@@ -281,7 +281,7 @@ def read_orlib_gap(path: str | Path) -> AssignmentInstance:
     """Read one OR-Library GAP instance: ``m n``, cost m x n, usage m x n, capacities m.
 
     Agents become pools ``agent0..``; jobs become orders ``job0..``.  Costs are read as given
-    (the optima in /work/shared/data/gap/optima.csv are for minimisation).
+    (the optima in ../shared/data/gap/optima.csv are for minimisation).
     """
     path = Path(path)
     try:
