@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # makes tests/promessa_testing.py importable
 
-from promessa_testing import AS_OF, day  # noqa: E402
+from promessa_testing import AS_OF, PG_URL, day, pg_reachable  # noqa: E402
 from supplydata import Snapshot, load_snapshot  # noqa: E402
 from supplydata.writer import write_snapshot  # noqa: E402
 
@@ -46,3 +46,22 @@ def make_snapshot(tmp_path) -> Callable[..., Snapshot]:
         return load_snapshot(path)
 
     return _make
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def order_book_db(request, tmp_path):
+    """(db, pg_schema) of a fresh order book: a SQLite file, or a unique PostgreSQL schema
+    dropped afterwards (skipped where no PostgreSQL answers)."""
+    import uuid
+
+    if request.param == "sqlite":
+        yield str(tmp_path / "orderbook.sqlite"), "unused"
+        return
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield PG_URL, schema
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

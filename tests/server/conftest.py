@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
-PG_URL = os.environ.get("PROMESSA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AS_OF = "2026-01-05"
 KEYS = {"cap-key": "order_capture", "plan-key": "planner", "admin-key": "admin"}
 CAP = {"X-API-Key": "cap-key"}
@@ -59,31 +57,10 @@ def snap(snapshot_dir):
     return load_snapshot(snapshot_dir)
 
 
-def pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    """(db, pg_schema) for a fresh order book: a SQLite file or a unique PostgreSQL schema (dropped after)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "orderbook.sqlite"), "unused"
-        return
-    if not pg_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield PG_URL, schema
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+@pytest.fixture
+def db(order_book_db):
+    """(db, pg_schema) for a fresh order book (tests/conftest.py: SQLite, and PostgreSQL where reachable)."""
+    return order_book_db
 
 
 def _make_settings(db, **kw):
