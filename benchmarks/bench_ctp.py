@@ -11,7 +11,7 @@ Ten components (SA1, SA2, P1..P8), three levels. Parts arrive in weekly receipts
 each part's use per finished good); FG has a little stock; resources have 8 h a day, none on
 Sundays. Requests ask for 20..120 FG on a
 random day: most need making, some wait for capacity or parts. The answers are checked
-against the plain-Python reference of tests/promising/test_ctp_reference.py before timing.
+against the plain-Python reference of tests/promising/ctp_reference.py before timing.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def plant(horizon: int, seed: int):
 
 
 def _reference_module():
-    path = ROOT / "tests" / "promising" / "test_ctp_reference.py"
+    path = ROOT / "tests" / "promising" / "ctp_reference.py"
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location("ctp_reference", path)
