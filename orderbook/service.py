@@ -48,7 +48,7 @@ from orderbook.schemas import (
 from orderbook.settings import Settings
 from orderbook.store import OrderStore, Prepared
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
-from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, unreserve
+from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, reserve_many, unreserve
 from supplydata import Snapshot, State
 
 log = logging.getLogger("promessa.orderbook")
@@ -719,16 +719,18 @@ class OrderService:
                 todo = [(j.kind, Draw.from_dict(j.draw) if j.draw else
                          Draw("atp", j.item, j.location, j.date, j.qty, j.demand_class), j.order_id) for j in entries]
                 last = entries[-1].seq if entries else after_seq
-        for kind, draw, oid in todo:
-            try:
-                if kind == "release":
-                    unreserve(snap, state, Reservation((draw,)))
-                else:
-                    for bad in reserve(snap, state, Reservation((draw,))):
-                        exceptions.append({"order_id": oid, "draw": bad.to_dict(), "problem": "exceeds supply"})
-                applied += 1
-            except PromessaError as exc:
-                exceptions.append({"order_id": oid, "draw": draw.to_dict(), "problem": str(exc)})
+        # one bulk call per direction (the result is additive; releases first, so a commitment
+        # is reported only when it does not fit once the releases are in)
+        for sign in (-1, +1):
+            group = [t for t in todo if (t[0] == "release") == (sign < 0)]
+            if not group:
+                continue
+            r = reserve_many(snap, state, [draw for _, draw, _ in group], sign=sign)
+            for j in r.not_fitting:
+                exceptions.append({"order_id": group[j][2], "draw": group[j][1].to_dict(), "problem": "exceeds supply"})
+            for j, exc in r.errors:
+                exceptions.append({"order_id": group[j][2], "draw": group[j][1].to_dict(), "problem": str(exc)})
+            applied += len(group) - len(r.errors)
         return ReplayResult(last_seq=last, applied=applied, exceptions=tuple(exceptions))
 
     def open_commitments(self) -> list:

@@ -29,11 +29,13 @@ __all__ = [
 ]
 
 from promising.atp import promise_atp, register_class_path, register_shortfall_path  # noqa: E402
-from promising.reservation import Draw, Reservation, register_atp_hook, register_draw_kind, reserve, unreserve  # noqa: E402
+from promising.reservation import (  # noqa: E402
+    Draw, ManyResult, Reservation, register_atp_hook, register_draw_kind, reserve, reserve_many, unreserve,
+)
 
 __all__ += [
     "Draw", "Reservation", "promise_atp", "register_atp_hook", "register_class_path", "register_draw_kind",
-    "register_shortfall_path", "reserve", "unreserve",
+    "register_shortfall_path", "reserve", "unreserve", "ManyResult", "reserve_many",
 ]
 
 from promising.atp import check_qty, pegs_for  # noqa: E402

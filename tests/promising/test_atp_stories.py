@@ -163,3 +163,27 @@ def test_textbook_discrete_atp_row_with_look_ahead(make_snapshot):
     rep = atp_report(snap, st, "A", "DC")
     assert rep["committed"].to_list()[:3] == [0, 2, 0]
     assert rep["discrete_atp"].to_list()[:6] == [0, 0, 0, 0, 35, 0]
+
+
+def test_replaying_many_draws_at_once_equals_one_by_one(make_snapshot):
+    # A book replayed in bulk: the same state as draw after draw, the same reports.
+    from promising import Draw, Reservation, reserve, reserve_many
+
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("A", "DC", 5, 20), ("B", "DC", 0, 5)], lead_times={"B": 10})
+    draws = [Draw("atp", "A", "DC", day(1), 8.0), Draw("atp", "B", "DC", day(12), 50.0),   # beyond B's lead time: fits
+             Draw("atp", "A", "DC", day(2), 5.0),                                          # 13 > 10 by day 4: does not fit
+             Draw("atp", "NOPE", "DC", day(1), 1.0), Draw("atp", "A", "DC", day(3), 2.0, "gold")]
+    one, many = snap.new_state(), snap.new_state()
+    bad_one = []
+    for i, d in enumerate(draws):
+        try:
+            if reserve(snap, one, Reservation((d,))):
+                bad_one.append(i)
+        except ValidationError:
+            pass
+    r = reserve_many(snap, many, draws)
+    assert (one.cum == many.cum).all()
+    assert r.not_fitting == bad_one == [2]
+    assert [i for i, _ in r.errors] == [3] and "unknown item" in str(r.errors[0][1])
+    back = reserve_many(snap, many, [d for i, d in enumerate(draws) if i != 3], sign=-1)
+    assert back.not_fitting == [] and (many.cum == snap.base_cum).all()
