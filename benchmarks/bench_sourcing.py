@@ -18,7 +18,7 @@ import time
 import os
 from pathlib import Path
 
-from benchmarks.harness import Result, median, percentile, timeit
+from benchmarks.harness import Result, median, percentile
 
 GAP_DIR = next(
     (p for p in (Path(os.environ.get("PROMESSA_GAP_DIR", "/nonexistent")),

@@ -37,7 +37,7 @@ from monitoring import charts
 from monitoring.exceptions import DIMENSIONS
 from monitoring.jeopardy import REASONS
 from monitoring.monitor import Monitor
-from monitoring.reports import KEY_NAMES, KINDS, TOP_KINDS, TREND_KINDS, Window, to_records
+from monitoring.reports import KEY_NAMES, KINDS, TREND_KINDS, Window, to_records
 from monitoring.schemas import (
     ConsoleAtpPublic,
     ConsoleCataloguePublic,

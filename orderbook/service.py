@@ -14,7 +14,6 @@ of the orders in the book.
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt

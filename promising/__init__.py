@@ -16,7 +16,6 @@ from promising.atp import (
     promise,
     promise_batch,
     promise_encoded,
-    promise_many,
     release,
     resolve_il,
 )
@@ -25,7 +24,7 @@ from promising.enums import EPS, MAX_LINES, Reason, Status
 __all__ = [
     "DEFAULT_POLICY", "EPS", "MAX_LINES", "BatchResult", "EncodedLines", "Peg", "Policy", "Promise", "Reason",
     "Request", "ScheduleLine", "Status", "atp_report", "available", "commit", "encode_lines", "promise",
-    "promise_batch", "promise_encoded", "promise_many", "release", "resolve_il",
+    "promise_batch", "promise_encoded", "release", "resolve_il",
 ]
 
 from promising.atp import promise_atp, register_class_path, register_shortfall_path  # noqa: E402

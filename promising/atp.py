@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -505,8 +505,3 @@ def available(snap: Snapshot, state: State, item: str, location: str, date: dt.d
     if il < 0:
         return 0.0
     return float(nb.available_at_1d_nb(state.cum[il], snap.il_lead_time[il], snap.bucket(date)))
-
-
-def promise_many(snap: Snapshot, state: State, requests: Sequence[Request], *, commit: bool = False) -> list[Promise]:
-    """Promise several requests one after another (each sees the previous commitments)."""
-    return [promise(snap, state, r, commit=commit) for r in requests]

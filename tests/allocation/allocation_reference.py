@@ -143,7 +143,6 @@ def promise(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_l
                 status = 2
             else:
                 status, out = 3, []
-            reason = 7
     same = (status == ps and ef == pef and len(out) == len(plines)
             and all(b == pb and abs(q - pq) <= EPS for (b, q, _), (pb, pq) in zip(out, plines)))
     if same:

@@ -187,3 +187,24 @@ def test_replaying_many_draws_at_once_equals_one_by_one(make_snapshot):
     assert [i for i, _ in r.errors] == [3] and "unknown item" in str(r.errors[0][1])
     back = reserve_many(snap, many, [d for i, d in enumerate(draws) if i != 3], sign=-1)
     assert back.not_fitting == [] and (many.cum == snap.base_cum).all()
+
+
+def test_a_batch_consumes_in_the_given_order_and_reads_back_as_a_table(make_snapshot):
+    # 10 on hand, 20 arriving on day 5. Three lines in order: 6 on day 1, 6 on day 1, 15 on day 6.
+    # The first takes 6 of the 10; the second finds only 4 before day 5 -> one line on day 5;
+    # the third finds 30 - 12 = 18 from day 5 on -> on time.
+    import polars as pl
+
+    from promising import promise_batch
+
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("A", "DC", 5, 20)], items=["Z"])
+    st = snap.new_state()
+    lines = pl.DataFrame({"item": ["A", "A", "A", "Z"], "location": ["DC"] * 4, "qty": [6.0, 6.0, 15.0, 1.0],
+                          "requested_date": [day(1), day(1), day(6), day(1)]})
+    res = promise_batch(snap, st, lines, policy=Policy(allow_partial=False))
+    table = res.to_polars(snap)
+    assert table["status"].to_list() == ["full", "late", "full", "short"]
+    assert table["reason"].to_list() == ["none", "supply", "none", "no_source"]
+    assert table["promised_qty"].to_list() == [6, 6, 15, 0]
+    assert table["first_date"].to_list() == [day(1), day(5), day(6), None]
+    assert available(snap, st, "A", "DC", day(6)) == pytest.approx(3)

@@ -12,7 +12,7 @@ import pytest
 
 from promessa.errors import SnapshotError, ValidationError
 from promessa_testing import day
-from promising import Draw, Request, Reservation, available, promise, reserve, unreserve
+from promising import Request, Reservation, available, promise, reserve, unreserve
 from supplydata import load_snapshot
 from supplydata.live import LiveSupply, ReplayResult, SupplyDelta
 
