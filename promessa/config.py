@@ -1,0 +1,136 @@
+"""One nested settings object for all of promessa, and the constants every layer shares.
+
+This module imports nothing of ours. Every value can come from the environment with the
+``PROMESSA_`` prefix and ``__`` between levels, for example::
+
+    PROMESSA_STORE__URL=postgresql://user@host/db
+    PROMESSA_API__KEYS='{"k1": "admin", "sha256:9f86d0...": "viewer"}'
+    PROMESSA_SNAPSHOT__PATH=var/net
+    PROMESSA_CLOCK__BUSINESS_DATE=2026-01-05
+
+Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
+(server, keys, limits), ``orders`` (approval and node choice), ``clock`` (the one business
+clock) and ``kernels`` (numba switches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The one tolerance for comparing quantities (units, kg are float64): never compare with ``==``.
+EPS = 1e-9
+
+#: Most schedule lines a split promise may make (kernel buffers are sized by it).
+MAX_LINES = 8
+
+
+class Role(StrEnum):
+    """What a key may do; see ``api.deps.PERMISSIONS`` for the permissions of each."""
+
+    VIEWER = "viewer"              # reads only
+    ORDER_CAPTURE = "order_capture"
+    FULFILLMENT = "fulfillment"    # warehouse and carrier systems: fulfilment events, reads of orders
+    PLANNER = "planner"
+    ADMIN = "admin"
+
+
+def hash_key(key: str) -> str:
+    """The form in which an API key may be stored in settings: ``sha256:<hex digest>``."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SnapshotSettings(_Group):
+    path: Path | None = Field(None, description="snapshot directory; None generates the small sample")
+    sample_dir: Path = Field(Path("var/sample"), description="where the generated sample snapshot is written")
+    sample_seed: int = 7
+    roots: list[Path] = Field(default_factory=list,
+                              description="directories a refresh may read from (the served snapshot's parent is always one)")
+    watch: Path | None = Field(None, description="refresh the live snapshot when this directory's meta.json changes")
+    watch_interval_s: float = Field(2.0, gt=0, description="how often a watch looks for a new extract")
+
+
+class StoreSettings(_Group):
+    url: str = Field("var/orderbook.sqlite", description="SQLite file path (embedded default) or postgresql:// URL")
+    pg_schema: str = Field("promessa", description="PostgreSQL schema holding the order-book tables")
+    group_commit: bool = Field(True, description="write many requests per transaction (one fsync); answers still wait for it")
+    write_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for its durable write")
+    idempotency_ttl_days: float | None = Field(30.0, gt=0, description="keys older than this are forgotten at start-up (None: never)")
+
+
+class ApiSettings(_Group):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    keys: dict[str, Role] = Field(default_factory=dict,
+                                  description="API key (plain, or 'sha256:<hex>' of the key) -> role")
+    demo: bool = Field(False, description="demo mode: loopback only; requests without a key act as the demo admin")
+    telemetry: bool = Field(False, description="FastAPI's native OpenTelemetry; costs ~0.2 ms/request")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    max_lines: int = Field(100, ge=1, description="most lines in one order or inquiry")
+    max_import_rows: int = Field(10_000, ge=1)
+    max_search_limit: int = Field(1000, ge=1)
+
+    def role_of(self, key: str) -> Role | None:
+        """The role of a presented key, whether settings hold it plainly or as a hash."""
+        role = self.keys.get(key)
+        return role if role is not None else self.keys.get(hash_key(key))
+
+
+class OrderSettings(_Group):
+    approval_value_threshold: float | None = Field(50_000.0, description="hold orders whose value exceeds this (None: off)")
+    approval_on_price_override: bool = Field(True, description="hold orders with a manual price override")
+    price_tolerance: float = 1e-6
+    location_choice: str = Field("sourcing", pattern="^(sourcing|zone)$",
+                                 description="sourcing: real-time sourcing (rules, lanes, calendars); zone: ranked rules only")
+    sourcing_objective: str = Field("earliest", pattern="^(earliest|cheapest|profit|fewest_shipments)$")
+
+
+class ClockSettings(_Group):
+    business_date: dt.date | None = Field(
+        None, description="the business day for jeopardy, reports, holds and expiries; None: the snapshot's as_of day")
+
+
+class KernelSettings(_Group):
+    fastmath: bool = Field(False, description="numba fastmath for the kernels (off: results equal the references bit for bit)")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, in groups. ``Settings()`` reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMESSA_", env_nested_delimiter="__", extra="ignore")
+
+    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    orders: OrderSettings = Field(default_factory=OrderSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    kernels: KernelSettings = Field(default_factory=KernelSettings)
+
+    @field_validator("api")
+    @classmethod
+    def _demo_on_loopback(cls, v: ApiSettings) -> ApiSettings:
+        if v.demo and not is_loopback(v.host):
+            raise ValueError(f"api.demo=true needs a loopback host, not api.host={v.host!r} "
+                             "(hint: give API keys instead of demo mode to listen on other addresses)")
+        return v
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
