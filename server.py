@@ -49,7 +49,7 @@ from orderbook.schemas import (
     OrdersPublic,
 )
 from orderbook.service import Idem, OrderService, StoreUnavailable
-from orderbook.settings import Role, Settings
+from promessa.config import Role, Settings, settings_of
 from orderbook.store import open_store
 from promessa.errors import ConflictError, InfeasibleError, NotFoundError, PromessaError, ValidationError
 
@@ -79,11 +79,11 @@ def require(permission: str):
     async def dependency(request: Request, api_key: Annotated[str | None, Depends(_api_key_header)] = None) -> Principal:
         settings: Settings = request.app.state.settings
         if api_key is None:
-            if settings.demo:
+            if settings.api.demo:
                 return Principal("demo", Role.ADMIN)
             raise HTTPException(401, "an API key is required for writes (X-API-Key header)",
                                 headers={"WWW-Authenticate": "APIKey"})
-        role = settings.api_keys.get(api_key)
+        role = settings.api.keys.get(api_key)
         if role is None:
             raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "APIKey"})
         if permission not in PERMISSIONS[role]:
@@ -178,7 +178,7 @@ def search(
     data, total = svc.search(customer=customer, item=item, status=[str(s) for s in status] if status else None,
                              created_from=created_from, created_to=created_to, requested_from=requested_from,
                              requested_to=requested_to, source_system=source_system,
-                             limit=min(limit, svc.settings.max_search_limit), offset=offset)
+                             limit=min(limit, svc.settings.api.max_search_limit), offset=offset)
     return {"data": data, "count": len(data), "total": total, "limit": limit, "offset": offset}
 
 
@@ -262,7 +262,7 @@ async def import_csv(request: Request, svc: ServiceDep, user: ImportUser,
 async def health(svc: ServiceDep, request: Request) -> dict:
     return {"status": "ok", "store": svc.store.kind, "orders": len(svc.orders), "journal_seq": svc.seq,
             "replay_exceptions": len(svc.replay_exceptions), "snapshot": svc.snap.status(),
-            "demo": request.app.state.settings.demo}
+            "demo": request.app.state.settings.api.demo}
 
 
 @ops.get("/metrics", response_class=PlainTextResponse, summary="Metrics (Prometheus text format)")
@@ -452,23 +452,23 @@ def load_or_generate_snapshot(settings: Settings):
     from supplydata import load_snapshot
     from supplydata.generate import generate  # the package's `generate` name is shadowed once the module is imported
 
-    if settings.snapshot is not None:
-        return load_snapshot(settings.snapshot)
-    sample = Path(settings.sample_dir)
+    if settings.snapshot.path is not None:
+        return load_snapshot(settings.snapshot.path)
+    sample = Path(settings.snapshot.sample_dir)
     if not (sample / "meta.json").exists():
         log.info("no snapshot given: generating the small sample in %s", sample)
-        generate(sample, seed=settings.sample_seed)
+        generate(sample, seed=settings.snapshot.sample_seed)
     return load_snapshot(sample)
 
 
 def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
-    """The API app. `snapshot` (a loaded Snapshot) overrides `settings.snapshot` (tests)."""
+    """The API app. `snapshot` (a loaded Snapshot) overrides `settings.snapshot.path` (tests)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
-        store = open_store(settings.db, pg_schema=settings.pg_schema)
+        store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
         preset = set(vars(app.state).get("_state", {}))
         try:
             svc = OrderService(snap, store, settings, metrics=app.state.metrics, chooser=location_chooser(settings))
@@ -477,10 +477,10 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
             app.state.live = svc.attach_live()  # zero-downtime refresh: LiveSupply.refresh(dir) swaps the pair
             app.state.live.prepare = prepare_models
             watcher = None
-            if settings.watch is not None:
+            if settings.snapshot.watch is not None:
                 from supplydata.watch import SnapshotWatcher
 
-                watcher = SnapshotWatcher(app.state.live, settings.watch, interval_s=settings.watch_interval_s).start()
+                watcher = SnapshotWatcher(app.state.live, settings.snapshot.watch, interval_s=settings.snapshot.watch_interval_s).start()
             try:
                 yield
             finally:
@@ -496,7 +496,7 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
             store.close()
 
     extra: dict[str, Any] = {}
-    if "telemetry" in inspect.signature(FastAPI.__init__).parameters and not settings.telemetry:
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters and not settings.api.telemetry:
         # FastAPI's native OpenTelemetry costs about 0.2 ms per request; off unless asked for
         extra["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
@@ -516,7 +516,7 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
         app.include_router(r)
     _install_handlers(app)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     return app
 
 
@@ -547,12 +547,12 @@ def _package_routers() -> list[APIRouter]:
 
 def location_chooser(settings: Settings):
     """The node for lines that name none: real-time sourcing unless configured otherwise."""
-    if settings.location_choice == "sourcing":
+    if settings.orders.location_choice == "sourcing":
         try:
             from sourcing.chooser import SourcingChooser
         except ModuleNotFoundError:
             return None
-        return SourcingChooser(objective=settings.sourcing_objective)
+        return SourcingChooser(objective=settings.orders.sourcing_objective)
     return None  # the order book's zone chooser
 
 

@@ -70,12 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _monitor(args: argparse.Namespace):
     from monitoring.config import MonitoringConfig
     from monitoring.monitor import Monitor
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from orderbook.store import open_store
     from promessa.errors import ValidationError
 
     settings = Settings()
-    db = args.db or settings.db
+    db = args.db or settings.store.url
     if "://" not in db and not Path(db).exists():
         raise ValidationError("no order book at this path", field="db", value=db,
                               hint="give --db (a SQLite file or a postgresql:// URL) or set PROMESSA_DB")
@@ -83,12 +83,12 @@ def _monitor(args: argparse.Namespace):
     if getattr(args, "event_log", None):
         config = config.model_copy(update={"event_log": Path(args.event_log)})
     snap = None
-    snap_dir = args.snapshot or settings.snapshot
+    snap_dir = args.snapshot or settings.snapshot.path
     if snap_dir:
         from supplydata import load_snapshot
 
         snap = load_snapshot(snap_dir)
-    store = open_store(db, pg_schema=args.pg_schema or settings.pg_schema)
+    store = open_store(db, pg_schema=args.pg_schema or settings.store.pg_schema)
     kw = {"today": (lambda: args.today)} if args.today else {}
     return Monitor(store=store, snapshot=lambda: snap, config=config, **kw)
 

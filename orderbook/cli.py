@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from orderbook.settings import Role, Settings
+    from promessa.config import Role, Settings, settings_of
     from promessa.errors import ValidationError
 
     over: dict = {}
@@ -48,9 +48,9 @@ def settings_from_args(args: argparse.Namespace):
         over["port"] = args.port
     if args.demo:
         over["demo"] = True
-    settings = Settings(**over)
+    settings = settings_of(**over)
     if args.api_key:
-        keys = dict(settings.api_keys)
+        keys = dict(settings.api.keys)
         for spec in args.api_key:
             key, _, role = spec.partition("=")
             try:
@@ -71,10 +71,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not settings.api_keys and not settings.demo:
+    if not settings.api.keys and not settings.api.demo:
         logging.getLogger("promessa.server").warning(
             "no API keys configured and not in demo mode: every write will be refused (401)")
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log,
+    uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level=args.log_level, access_log=args.access_log,
                 http=args.http, loop=args.loop, timeout_graceful_shutdown=5, workers=None)
     return 0

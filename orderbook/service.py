@@ -44,7 +44,7 @@ from orderbook.schemas import (
     OrderCreate,
     PolicyIn,
 )
-from orderbook.settings import Settings
+from promessa.config import Settings, settings_of
 from orderbook.store import OrderStore, Prepared
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
 from promising import Draw, Policy, Promise, Request, Reservation, promise, reserve, reserve_many, unreserve
@@ -354,11 +354,11 @@ class OrderService:
         self._pending_idem: dict[str, _Pending] = {}
         self._zones_for: Snapshot | None = None
         self.rebuild()
-        if self.settings.idempotency_ttl_days is not None:
-            n = store.purge_idempotency(utcnow() - dt.timedelta(days=self.settings.idempotency_ttl_days))
+        if self.settings.store.idempotency_ttl_days is not None:
+            n = store.purge_idempotency(utcnow() - dt.timedelta(days=self.settings.store.idempotency_ttl_days))
             if n:
-                log.info("forgot %d idempotency keys older than %g days", n, self.settings.idempotency_ttl_days)
-        self.committer = GroupCommitter(self) if self.settings.group_commit else None
+                log.info("forgot %d idempotency keys older than %g days", n, self.settings.store.idempotency_ttl_days)
+        self.committer = GroupCommitter(self) if self.settings.store.group_commit else None
 
     # the serving pair: this service's own, or the live (double-buffered) one after attach_live()
     @property
@@ -490,7 +490,7 @@ class OrderService:
                     self._pending_idem[idem.key] = pending
         target = wait_for or pending
         try:
-            target.future.result(timeout=self.settings.write_timeout_s)
+            target.future.result(timeout=self.settings.store.write_timeout_s)
         except concurrent.futures.TimeoutError:
             raise StoreUnavailable("the order book did not confirm the write in time",
                                    hint="retry with the same Idempotency-Key to learn the outcome") from None
@@ -561,7 +561,7 @@ class OrderService:
         return float(self.snap.item_price[code]) if code is not None else 0.0
 
     def _is_override(self, item: str, unit_price: float | None) -> bool:
-        return unit_price is not None and abs(unit_price - self._price(item)) > self.settings.price_tolerance
+        return unit_price is not None and abs(unit_price - self._price(item)) > self.settings.orders.price_tolerance
 
     def _locate(self, order: Order, ln: Line, policy: Policy, field: str) -> None:
         if ln.shipped_qty > EPS and ln.location:
@@ -582,10 +582,10 @@ class OrderService:
         approved = order.approval or {}
         out = []
         value = order.value(self._price)
-        thr = s.approval_value_threshold
+        thr = s.orders.approval_value_threshold
         if thr is not None and value > thr + 1e-9 and value > float(approved.get("value", -1.0)) + 1e-9:
             out.append(f"order value {value:.2f} exceeds the approval threshold {thr:.2f}")
-        if s.approval_on_price_override:
+        if s.orders.approval_on_price_override:
             prices = approved.get("prices", {})
             lines = [ln.line for ln in order.lines
                      if ln.price_override and prices.get(str(ln.line)) != ln.unit_price]
@@ -640,8 +640,8 @@ class OrderService:
 
     def inquire(self, lines: list[InquiryLine], *, explain: bool = True) -> list[dict]:
         """Availability for each line; nothing is committed (and no lock is taken: advisory)."""
-        if len(lines) > self.settings.max_lines:
-            raise ValidationError(f"too many lines (at most {self.settings.max_lines})", field="lines", value=len(lines))
+        if len(lines) > self.settings.api.max_lines:
+            raise ValidationError(f"too many lines (at most {self.settings.api.max_lines})", field="lines", value=len(lines))
         out = []
         snap, state = self.pair()  # one consistent pair for the whole inquiry, even across a refresh
         for i, ln in enumerate(lines):
@@ -764,8 +764,8 @@ class OrderService:
     def _new_order(self, data: OrderCreate, *, allow_past: bool, actor: str, order_id: str | None = None,
                    created_at: dt.datetime | None = None) -> tuple[Order, Policy]:
         s = self.settings
-        if len(data.lines) > s.max_lines:
-            raise ValidationError(f"too many lines (at most {s.max_lines})", field="lines", value=len(data.lines))
+        if len(data.lines) > s.api.max_lines:
+            raise ValidationError(f"too many lines (at most {s.api.max_lines})", field="lines", value=len(data.lines))
         zone = (data.ship_to.zone if data.ship_to and data.ship_to.zone else None) or data.zone
         self._check_zone(data.zone, "zone")
         if data.ship_to is not None:
@@ -906,8 +906,8 @@ class OrderService:
                 self._check_class(lc.demand_class, f"{f}.demand_class")
                 ln.demand_class = lc.demand_class
             affected.add(ln.line)
-        if len(order.lines) > s.max_lines:
-            raise ValidationError(f"too many lines (at most {s.max_lines})", field="lines", value=len(order.lines))
+        if len(order.lines) > s.api.max_lines:
+            raise ValidationError(f"too many lines (at most {s.api.max_lines})", field="lines", value=len(order.lines))
         if removed and len(removed) == len(order.lines):
             raise ValidationError("an order needs at least one line", field="remove_lines", value=data.remove_lines,
                                   hint="cancel the order instead")
@@ -1061,8 +1061,8 @@ class OrderService:
     # ------------------------------------------------------------------ bulk import
     def import_orders(self, source_system: str, rows: list[dict], *, actor: str,
                       idem: Idem | None = None) -> tuple[int, str, bool]:
-        if len(rows) > self.settings.max_import_rows:
-            raise ValidationError(f"too many rows (at most {self.settings.max_import_rows})", field="orders", value=len(rows))
+        if len(rows) > self.settings.api.max_import_rows:
+            raise ValidationError(f"too many rows (at most {self.settings.api.max_import_rows})", field="orders", value=len(rows))
 
         def run(txn: Txn) -> tuple[int, dict]:
             return 200, self._import(txn, source_system, rows)

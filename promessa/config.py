@@ -134,3 +134,33 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _field_groups() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for group, info in Settings.model_fields.items():
+        for name in info.annotation.model_fields:  # type: ignore[union-attr]
+            out[name if name not in out else f"{group}.{name}"] = group
+    return out
+
+
+def settings_of(**fields: object) -> Settings:
+    """Settings from flat field names (``db`` is ``store.url``; every other name is the field's own name
+    in its group, e.g. ``demo``, ``api_keys`` -> ``api.keys``), the environment filling the rest.
+
+    For tests, the CLI and the demo, where naming the group each time says nothing.
+    """
+    aliases = {"db": ("store", "url"), "snapshot": ("snapshot", "path"), "api_keys": ("api", "keys")}
+    groups = _field_groups()
+    nested: dict[str, dict[str, object]] = {}
+    for name, value in fields.items():
+        if name in aliases:
+            group, field = aliases[name]
+        elif name in groups:
+            group, field = groups[name], name
+        else:
+            raise ValueError(f"settings field {name!r} is unknown (hint: one of {', '.join(sorted({*groups, *aliases}))})")
+        nested.setdefault(group, {})[field] = value
+    base = Settings()
+    data = {g: {**getattr(base, g).model_dump(), **over} for g, over in nested.items()}
+    return Settings(**{**base.model_dump(), **data})

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from orderbook.schemas import LineCreate, OrderCreate
     from orderbook.service import Idem, OrderService
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from orderbook.store import open_store
     from promising import atp_report
     from supplydata import load_snapshot
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"snapshot loaded in {time.perf_counter() - t0:.2f} s: as of {snap.as_of}, {snap.horizon} days, "
           f"{snap.n_il} item-locations")
     db = args.db or str(work / "orderbook.sqlite")
-    settings = Settings(db=db, snapshot=net, demo=True, approval_value_threshold=None)
-    store = open_store(db, pg_schema=settings.pg_schema)
+    settings = settings_of(db=db, snapshot=net, demo=True, approval_value_threshold=None)
+    store = open_store(db, pg_schema=settings.store.pg_schema)
     try:
         svc = OrderService(snap, store, settings)
         print(f"order book {db}: {len(svc.orders)} orders already there, commitments rebuilt from the journal")

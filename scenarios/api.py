@@ -4,7 +4,7 @@ Mount with ``app.include_router(scenarios.api.router)``. Dependencies the app wi
 
 - `get_order_service` (default: ``request.app.state.service``, the live `OrderService`);
 - `get_planner` (who may *apply* a rescheduling; default: an ``X-API-Key`` whose role in
-  ``app.state.settings.api_keys`` is planner or admin, or anyone in demo mode). Override either
+  ``app.state.settings.api.keys`` is planner or admin, or anyone in demo mode). Override either
   with ``app.dependency_overrides[...]``, e.g. with the server's ``require("orders:approve")``.
 
 Long runs: every POST creates a job. With ``"background": true`` it answers 202 at once with

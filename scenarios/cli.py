@@ -112,12 +112,12 @@ def _world(args: argparse.Namespace, progress):
     snap = load_snapshot(args.snapshot)
     if args.db:
         from orderbook.service import OrderService
-        from orderbook.settings import Settings
+        from promessa.config import Settings, settings_of
         from orderbook.store import open_store
 
         progress("opening the order book", 0.02)
         store = open_store(args.db, pg_schema=args.pg_schema)
-        svc = OrderService(snap, store, Settings(snapshot=args.snapshot, db=args.db))
+        svc = OrderService(snap, store, settings_of(snapshot=args.snapshot, db=args.db))
         return snap, None, None, None, svc
     path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
     if not path.exists():

@@ -78,11 +78,11 @@ def build_book(db: str, snap, *, pg_schema: str = "promessa"):
     """Import the orders above into a fresh order book and play the fulfillment events."""
     from orderbook.schemas import FulfillmentEvent
     from orderbook.service import OrderService
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from orderbook.store import open_store
 
     store = open_store(db, pg_schema=pg_schema)
-    svc = OrderService(snap, store, Settings(db=db, pg_schema=pg_schema, approval_value_threshold=None,
+    svc = OrderService(snap, store, settings_of(db=db, pg_schema=pg_schema, approval_value_threshold=None,
                                              approval_on_price_override=False))
     rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
              "zone": z, "created_at": ca, "location": loc} for o, ln, it, q, rd, c, k, z, ca, loc in ROWS]

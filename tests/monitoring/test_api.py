@@ -128,10 +128,10 @@ def test_router_over_the_order_service(book):
 def test_mounted_in_the_real_server(tmp_path, mon_snap):
     """server.create_app with the router included, as the lead wires it: capture an order over HTTP,
     then see it in jeopardy, exceptions and reports; the server's error handlers map our errors."""
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from server import create_app as create_server
 
-    app = create_server(Settings(db=str(tmp_path / "ob.sqlite"), demo=True, approval_value_threshold=None),
+    app = create_server(settings_of(db=str(tmp_path / "ob.sqlite"), demo=True, approval_value_threshold=None),
                         snapshot=mon_snap)
     app.include_router(router)
     with TestClient(app) as c:

@@ -11,7 +11,7 @@ import pytest
 
 from orderbook.schemas import FulfillmentEvent, OrderChange, OrderCreate
 from orderbook.service import OrderService, StoreUnavailable
-from orderbook.settings import Settings
+from promessa.config import Settings, settings_of
 from orderbook.store import open_store
 from promessa.errors import ConflictError
 
@@ -59,11 +59,11 @@ def _busy_book(svc: OrderService) -> None:
 
 def test_rebuild_from_the_book_is_exact(snap, tmp_path):
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _busy_book(svc)
     before = svc.state.cum.copy()
     orders = {k: v.to_dict() for k, v in svc.orders.items()}
-    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None))
     assert np.array_equal(again.state.cum, before)  # bit for bit: the same draws replayed in the same order
     assert {k: v.to_dict() for k, v in again.orders.items()} == orders
     assert again.seq == svc.seq == store.max_seq()
@@ -74,7 +74,7 @@ def test_rebuild_from_the_book_is_exact(snap, tmp_path):
 
 def test_open_commitments_and_journal_agree_with_the_state(snap, tmp_path):
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _busy_book(svc)
     net: dict[tuple, float] = {}
     for j in store.journal_since(0):
@@ -96,7 +96,7 @@ def test_open_commitments_and_journal_agree_with_the_state(snap, tmp_path):
 
 def test_a_failed_durable_write_leaves_memory_as_it_was(snap, tmp_path):
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
     oid = json.loads(body)["order_id"]
     cum, seq, snapshot_of_orders = svc.state.cum.copy(), svc.seq, {k: v.to_dict() for k, v in svc.orders.items()}
@@ -122,7 +122,7 @@ def test_a_failed_durable_write_leaves_memory_as_it_was(snap, tmp_path):
 
 def test_a_refused_transition_changes_nothing(snap, tmp_path):
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
     oid = json.loads(body)["order_id"]
     svc.cancel(oid, actor="t")
@@ -156,7 +156,7 @@ def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_fact
     from promessa.errors import PromessaError
 
     store = open_store(tmp_path_factory.mktemp("prop") / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     ids: list[str] = []
     for op in ops:
         try:
@@ -184,7 +184,7 @@ def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_fact
             pass  # refused transitions and over-shipments are part of the story; they must change nothing
         assert (svc.state.cum >= -1e-9).all(), "oversold"
     # the book alone rebuilds the same state, bit for bit
-    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None))
     assert np.array_equal(again.state.cum, svc.state.cum)
     # and every unit the state holds belongs to an order's open or consumed draws
     held = np.zeros(snap.n_il)
@@ -203,7 +203,7 @@ def test_a_failed_group_commit_undoes_every_unwritten_request_newest_first(snap,
     import time
 
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _, body, _ = svc.capture(_order([_ln(qty=10)]), actor="t")
     oid = json.loads(body)["order_id"]
     cum, seq, before = svc.state.cum.copy(), svc.seq, {k: v.to_dict() for k, v in svc.orders.items()}
@@ -249,7 +249,7 @@ def test_a_failed_group_commit_undoes_every_unwritten_request_newest_first(snap,
     assert np.array_equal(svc.state.cum, cum) and svc.seq == seq
     assert {k: v.to_dict() for k, v in svc.orders.items()} == before
     svc.capture(_order([_ln(qty=1)]), actor="t")
-    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None))
     assert np.array_equal(again.state.cum, svc.state.cum)
     svc.close()
     again.close()
@@ -265,7 +265,7 @@ def test_zero_downtime_refresh_replays_the_book(snap, snap_dir, tmp_path):
     from promising import Draw as PDraw
 
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     _busy_book(svc)
     live = svc.attach_live()
     # 1. same extract, no journal_seq: only open (unshipped) reservations come back
@@ -304,7 +304,7 @@ def test_demand_class_orders_keep_allocation_pools_through_ship_change_cancel_an
     alloc = snap.tables["allocation"]
     item, loc, dc = alloc["item"][0], alloc["location"][0], alloc["demand_class"][0]
     store = open_store(tmp_path / "ob.sqlite")
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     ids = []
     for q in (3, 5, 8):
         _, body, _ = svc.capture(OrderCreate.model_validate({"customer": "c", "demand_class": dc, "lines": [
@@ -318,7 +318,7 @@ def test_demand_class_orders_keep_allocation_pools_through_ship_change_cancel_an
     if ln.draws and ln.draws[0].get("pools"):
         assert sum(q for _, q in ln.draws[0]["pools"]) == ln.draws[0]["qty"] == 2.0
         assert sum(q for _, q in ln.consumed[0]["pools"]) == ln.consumed[0]["qty"] == 1.0
-    again = OrderService(snap, store, Settings(approval_value_threshold=None))
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None))
     assert np.array_equal(again.state.cum, svc.state.cum)
     for k, v in svc.state.extras.items():
         assert np.allclose(again.state.extras[k], v), k

@@ -11,7 +11,7 @@ from promessa_testing import day
 
 from orderbook.schemas import OrderCreate
 from orderbook.service import OrderService
-from orderbook.settings import Role, Settings
+from promessa.config import Role, Settings, settings_of
 from orderbook.store import open_store
 from scenarios import api
 
@@ -20,7 +20,7 @@ from scenarios import api
 def client(make_snapshot, tmp_path):
     snap = make_snapshot(supply=[("A", "DC1", 0, 10), ("A", "DC1", 10, 10)], horizon=30)
     store = open_store(str(tmp_path / "b.sqlite"))
-    settings = Settings(approval_value_threshold=None, api_keys={"plan": Role.PLANNER, "cap": Role.ORDER_CAPTURE})
+    settings = settings_of(approval_value_threshold=None, api_keys={"plan": Role.PLANNER, "cap": Role.ORDER_CAPTURE})
     svc = OrderService(snap, store, settings)
     for cust, prio in (("C1", 3), ("C2", 1)):
         svc.capture(OrderCreate.model_validate({"customer": cust, "priority": prio, "lines": [
@@ -87,7 +87,7 @@ def test_router_mounts_on_the_real_server(make_snapshot, tmp_path):
     """What the lead wires: server.create_app(...) plus app.include_router(scenarios.api.router)."""
     server = pytest.importorskip("server")
     snap = make_snapshot(supply=[("A", "DC1", 0, 10)], horizon=30)
-    settings = Settings(db=str(tmp_path / "s.sqlite"), demo=True, approval_value_threshold=None)
+    settings = settings_of(db=str(tmp_path / "s.sqlite"), demo=True, approval_value_threshold=None)
     app = server.create_app(settings, snapshot=snap)
     app.include_router(api.router)
     with TestClient(app) as c:

@@ -58,14 +58,14 @@ def test_whatif_command_writes_html_png_json(net, tmp_path, capsys):
 def test_whatif_on_an_order_book(net, tmp_path, capsys):
     from orderbook.schemas import OrderCreate
     from orderbook.service import OrderService
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from orderbook.store import open_store
     from supplydata import load_snapshot
 
     db = tmp_path / "b.sqlite"
     snap = load_snapshot(net)
     store = open_store(str(db))
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     item, loc = snap.il_name(0)
     svc.capture(OrderCreate.model_validate({"customer": "C1", "lines": [
         {"item": item, "qty": 2, "requested_date": snap.as_of.isoformat(), "location": loc}]}), actor="t")

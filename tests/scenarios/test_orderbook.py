@@ -11,7 +11,7 @@ from promessa_testing import day
 
 from orderbook.schemas import OrderCreate
 from orderbook.service import OrderService
-from orderbook.settings import Settings
+from promessa.config import Settings, settings_of
 from orderbook.store import open_store
 from scenarios import service as scn
 from scenarios.backlog import RescheduleConfig, Rule
@@ -42,7 +42,7 @@ def book(make_snapshot, tmp_path):
     snap = make_snapshot(supply=[("A", "DC1", 0, 10), ("A", "DC1", 10, 10)], horizon=30)
     db = tmp_path / "book.sqlite"
     store = open_store(str(db))
-    svc = OrderService(snap, store, Settings(approval_value_threshold=None))
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
     o1 = capture(svc, "C1", None, 3, 8, 2)
     o2 = capture(svc, "C2", None, 1, 8, 2)
     yield svc, store, db, o1, o2
@@ -75,7 +75,7 @@ def test_apply_commits_the_new_schedule_atomically_and_durably(book):
     assert [sl.date for sl in svc.orders[o1].lines[0].schedule] == [day(10)]
     assert svc.seq > seq0  # releases and commits are journalled
     # the order book replays to exactly the same commitments
-    again = OrderService(svc.snap, store, Settings(approval_value_threshold=None))
+    again = OrderService(svc.snap, store, settings_of(approval_value_threshold=None))
     np.testing.assert_allclose(again.state.cum, svc.state.cum, atol=1e-9)
     assert [sl.date for sl in again.orders[o2].lines[0].schedule] == [day(2)]
     # a second run finds nothing to change

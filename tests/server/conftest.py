@@ -64,13 +64,13 @@ def db(order_book_db):
 
 
 def _make_settings(db, **kw):
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
 
     url, schema = db
     base = dict(db=url, pg_schema=schema, api_keys=KEYS, approval_value_threshold=2500.0, max_lines=10,
                 max_body_bytes=64 * 1024)
     base.update(kw)
-    return Settings(**base)
+    return settings_of(**base)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from orderbook.settings import Settings
+from promessa.config import Settings, settings_of
 from server import create_app
 from supplydata.generate import generate
 
@@ -28,7 +28,7 @@ atexit.register(shutil.rmtree, _TMP, True)  # also when this module is collected
 # the generated tiny sample: the schemas' examples (I000001, DC01, Z01, ...) are valid against it,
 # so the examples phase captures, changes and ships real orders
 generate(_TMP / "snap", seed=7, size="tiny")
-_APP = create_app(Settings(db=str(_TMP / "orderbook.sqlite"), snapshot=_TMP / "snap",
+_APP = create_app(settings_of(db=str(_TMP / "orderbook.sqlite"), snapshot=_TMP / "snap",
                            demo=True, max_lines=20, max_body_bytes=64 * 1024))
 # This module's routes (server.py); routers other packages mount are fuzzed by their own tests.
 schema = schemathesis.openapi.from_asgi("/openapi.json", _APP).include(

@@ -38,12 +38,12 @@ def test_earliest_picks_the_node_that_has_it_first(make_snapshot):
 def test_the_server_uses_sourcing_unless_told_otherwise(tmp_path, make_snapshot):
     from fastapi.testclient import TestClient
 
-    from orderbook.settings import Settings
+    from promessa.config import Settings, settings_of
     from server import create_app
 
     snap = _snap(make_snapshot)
     for choice, want in (("sourcing", "DC-B"), ("zone", "DC-A")):
-        settings = Settings(db=str(tmp_path / f"{choice}.sqlite"), demo=True, location_choice=choice,
+        settings = settings_of(db=str(tmp_path / f"{choice}.sqlite"), demo=True, location_choice=choice,
                             sourcing_objective="cheapest", approval_value_threshold=None)
         with TestClient(create_app(settings, snapshot=snap)) as c:
             r = c.post("/v1/orders", json={"customer": "C", "zone": "Z1",
