@@ -1,0 +1,175 @@
+"""The one composition root: ``Engine.open(settings)`` builds everything promessa runs on.
+
+The server, the CLI, the demo and the benchmarks all start here, so they serve the same
+snapshot the same way: load (or generate) the snapshot, open the durable order book, rebuild
+the commitments from its journal, attach the double-buffered live pair, prepare the models
+promising derives from a snapshot (allocation, CTP, sourcing network), compile the kernels a
+request can reach, and start the snapshot watcher when one is configured.
+
+Nothing registers itself by import: every package used is imported here by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+
+from promessa.config import Settings
+
+log = logging.getLogger("promessa.app")
+
+
+def load_or_generate_snapshot(settings: Settings):
+    """The snapshot named by ``settings.snapshot.path``; without one, the small sample (generated once)."""
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
+
+    if settings.snapshot.path is not None:
+        return load_snapshot(settings.snapshot.path)
+    sample = Path(settings.snapshot.sample_dir)
+    if not (sample / "meta.json").exists():
+        log.info("no snapshot given: generating the small sample in %s", sample)
+        generate(sample, seed=settings.snapshot.sample_seed)
+    return load_snapshot(sample)
+
+
+def location_chooser(settings: Settings):
+    """The node for order lines that name none: real-time sourcing, or the ranked zone rules."""
+    from sourcing.choosers import SourcingChooser, ZoneChooser
+
+    if settings.orders.location_choice == "sourcing":
+        return SourcingChooser(objective=settings.orders.sourcing_objective)
+    return ZoneChooser()
+
+
+def prepare_models(snap) -> None:
+    """Build what promising derives from a snapshot before it serves (at start and on every refresh)."""
+    from allocation.model import model_for
+    from promising.ctp import ctp_model
+    from sourcing.network import network_for
+
+    for build in (model_for, ctp_model, network_for):
+        build(snap)
+
+
+@dataclasses.dataclass
+class Engine:
+    """What a running promessa holds. Close it (or use it as a context manager) to write what is
+    queued and release the store."""
+
+    settings: Settings
+    store: object
+    service: object
+    live: object
+    watcher: object | None = None
+    ready_s: float = 0.0
+    compile_s: float = 0.0
+
+    @property
+    def snapshot(self):
+        return self.service.snap
+
+    @property
+    def state(self):
+        return self.service.state
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, snapshot=None, metrics=None, warm: bool = True,
+             watch: bool = True, say=None) -> Engine:
+        """Open promessa.
+
+        Parameters
+        ----------
+        settings : the configuration (default: ``Settings()``, from the environment).
+        snapshot : an already loaded Snapshot (tests, benchmarks); default: ``settings.snapshot``.
+        metrics : the metrics registry the service records into (the server passes its own).
+        warm : compile the kernels a request can reach before returning (said on ``say``).
+        watch : start the snapshot watcher when ``settings.snapshot.watch`` is set.
+        say : where to tell a person what takes time (a callable taking one line); default: the log.
+
+        Returns
+        -------
+        Engine with the order service serving the live pair.
+        """
+        from orderbook.metrics import Metrics
+        from orderbook.service import OrderService
+        from orderbook.store import open_store
+
+        settings = settings or Settings()
+        say = say or log.info
+        t0 = time.perf_counter()
+        snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
+        prepare_models(snap)
+        store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
+        try:
+            svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings))
+            live = svc.attach_live()
+            live.prepare = prepare_models
+            engine = cls(settings=settings, store=store, service=svc, live=live)
+            if warm:
+                engine.compile_s = warm_up(svc, say=say)
+            if watch and settings.snapshot.watch is not None:
+                from supplydata.watch import SnapshotWatcher
+
+                engine.watcher = SnapshotWatcher(live, settings.snapshot.watch,
+                                                 interval_s=settings.snapshot.watch_interval_s).start()
+        except BaseException:
+            store.close()
+            raise
+        engine.ready_s = time.perf_counter() - t0
+        return engine
+
+    def close(self) -> None:
+        """Stop the watcher, write what is queued, close the store."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        try:
+            self.service.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def warm_up(svc, *, say=None) -> float:
+    """Compile every kernel a request may reach before the first request arrives: inquiry, commit
+    and release, the shortfall paths (a quantity no one has) and the demand-class path, on a
+    throwaway copy of the state. Returns the seconds it took (compile time, reported apart)."""
+    from promising import Policy, Request, promise, unreserve
+
+    snap = svc.snap
+    if not snap.n_il:
+        return 0.0
+    t0 = time.perf_counter()
+    say = say or log.info
+    state = svc.state.copy()
+    pairs = [snap.il_name(0)]
+    for table in ("bom", "allocation"):  # item-locations that capable-to-promise and allocation answer for
+        df = snap.tables.get(table)
+        if df is not None and df.height:
+            pairs.append((df["item"][0], df["location"][0]))
+    classes = [None, *sorted(svc.demand_classes or ())[:1]]
+    for item, loc in pairs:
+        for dc in classes:
+            for qty in (1.0, 1e9):
+                for pol in (Policy(), Policy(allow_split=True, allow_partial=True)):
+                    p = promise(snap, state, Request(item, loc, qty, snap.as_of, pol, dc), commit=True)
+                    if p.committed:
+                        unreserve(snap, state, p.reservation)
+    took = time.perf_counter() - t0
+    if took > 1.0:
+        say(f"kernels compiled (or loaded from the cache) in {took:.1f} s")
+    return took
+
+
+def stderr_say(line: str) -> None:
+    """Tell a person at the terminal (the CLI's ``say``)."""
+    print(line, file=sys.stderr, flush=True)
