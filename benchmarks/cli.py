@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,23 +11,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="small", choices=["small", "medium", "full"], help="problem size; `full` is the issues' target size")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--repeats", type=int, default=0, help="timed repeats per case (0: the module's default)")
+    p.add_argument("--publish", action="store_true",
+                   help="write benchmarks/results/*.json and BENCHMARKS.md (the published figures); default: var/bench/")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from benchmarks import harness
 
-    areas = [a for a in args.only.split(",") if a] or [
-        a for a in harness.AREAS if importlib.util.find_spec(f"benchmarks.bench_{a}") is not None
-    ]
+    areas = [a for a in args.only.split(",") if a] or list(harness.AREAS)
     failed = 0
+    if args.publish:
+        results_dir, md = harness.RESULTS_DIR, harness.ROOT / "BENCHMARKS.md"
+    else:
+        results_dir, md = harness.LOCAL_DIR / "results", harness.LOCAL_DIR / "BENCHMARKS.md"
     for area in areas:
         print(f"== {area} (size {args.size}) ...", flush=True)
-        payload = harness.run_area(area, size=args.size, seed=args.seed, repeats=args.repeats)
+        payload = harness.run_area(area, size=args.size, seed=args.seed, repeats=args.repeats, results_dir=results_dir)
         for r in payload["results"]:
             mark = {True: "ok ", False: "MISS", None: "   "}[r["passed"]]
             print(f"  [{mark}] {r['case']:<44} {r['metric']:<12} {r['value']:>14.4g} {r['unit']:<8} {r['target'] or ''}")
             failed += r["passed"] is False
-    path = harness.write_markdown()
+    path = harness.write_markdown(md, results_dir=results_dir)
     print(f"wrote {path}")
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import json
 import os
 import platform
@@ -19,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"   # published figures (promessa bench --publish)
+LOCAL_DIR = ROOT / "var" / "bench"                            # everyday runs: never overwrite the published ones
 AREAS = ("snapshot", "atp", "allocation", "ctp", "sourcing", "server", "refresh", "scenarios", "monitoring")
 
 
@@ -90,8 +90,23 @@ def machine() -> dict:
     }
 
 
-def run_area(area: str, *, size: str, seed: int, repeats: int) -> dict:
-    module = importlib.import_module(f"benchmarks.bench_{area}")
+def area_module(area: str):
+    """The benchmark module of an area (explicit imports: a missing module is an error)."""
+    from benchmarks import (bench_allocation, bench_atp, bench_ctp, bench_monitoring, bench_refresh, bench_scenarios,
+                            bench_server, bench_snapshot, bench_sourcing)
+
+    modules = {"snapshot": bench_snapshot, "atp": bench_atp, "allocation": bench_allocation, "ctp": bench_ctp,
+               "sourcing": bench_sourcing, "server": bench_server, "refresh": bench_refresh, "scenarios": bench_scenarios,
+               "monitoring": bench_monitoring}
+    try:
+        return modules[area]
+    except KeyError:
+        raise ValueError(f"benchmark area {area!r} is unknown (hint: one of {', '.join(AREAS)})") from None
+
+
+def run_area(area: str, *, size: str, seed: int, repeats: int, results_dir: Path = LOCAL_DIR / "results") -> dict:
+    """Run one area's benchmark module and write its results file into `results_dir`."""
+    module = area_module(area)
     t0 = time.perf_counter()
     results = module.run(size=size, seed=seed, repeats=repeats)
     payload = {
@@ -104,8 +119,8 @@ def run_area(area: str, *, size: str, seed: int, repeats: int) -> dict:
         "machine": machine(),
         "results": [dataclasses.asdict(r) for r in results],
     }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{area}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{area}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return payload
 
 
@@ -119,10 +134,10 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def write_markdown(path: Path | None = None) -> Path:
-    """Regenerate BENCHMARKS.md from every results file."""
+def write_markdown(path: Path | None = None, *, results_dir: Path = RESULTS_DIR) -> Path:
+    """Regenerate a BENCHMARKS.md (default: the published one) from every results file in `results_dir`."""
     path = path or ROOT / "BENCHMARKS.md"
-    files = sorted(RESULTS_DIR.glob("*.json"), key=lambda p: (AREAS.index(p.stem) if p.stem in AREAS else 99, p.stem))
+    files = sorted(results_dir.glob("*.json"), key=lambda p: (AREAS.index(p.stem) if p.stem in AREAS else 99, p.stem))
     lines = [
         "# Benchmarks",
         "",
