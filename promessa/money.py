@@ -167,3 +167,12 @@ def allocate(total: Money, weights: list[Decimal]) -> list[Money]:
     for i in order[:rest]:
         floors[i] += q
     return [Money(f, t.currency) for f in floors]
+
+
+def money_unchecked(amount: Decimal, currency: str) -> Money:
+    """A ``Money`` from an amount that is already a finite ``Decimal`` and a currency already checked, without
+    checking them again (for hot paths such as pricing, which validates its inputs once when loading them)."""
+    m = object.__new__(Money)
+    object.__setattr__(m, "amount", amount)
+    object.__setattr__(m, "currency", currency)
+    return m
