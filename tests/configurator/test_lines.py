@@ -1,0 +1,78 @@
+"""Configured lines of the bicycle promised through components and capacity (see bike_plant.py).
+
+The plant promises each component and operation for the whole quantity on one date, due one
+day (the assembly) before the requested ship date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bike_plant import bike_snapshot, day
+
+from configurator import explode, load_model, promise_configuration
+from promessa.errors import ValidationError
+
+BIKE = Path(__file__).parents[2] / "configurator" / "examples" / "bicycle.yaml"
+MID = {"frame": "alu", "size": "M", "gears": "derailleur-11", "brakes": "disc-hyd", "motor": "mid", "rack": "no"}
+HUB = dict(MID, motor="hub")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(BIKE)
+
+
+@pytest.fixture(scope="module")
+def plant():
+    snap = bike_snapshot()
+    return snap, snap.new_state()
+
+
+def test_explode_picks_components_and_operations_by_option(model):
+    needs = {n.item: n for n in explode(model, MID, qty=3)}
+    assert set(needs) == {"FRAME-ALU", "WHEEL", "DERAILLEUR-11", "BRAKE-DISC-H", "MOTOR-MID", "BATTERY", "OP-ASSEMBLY",
+                          "OP-EBIKE-TEST"}
+    assert needs["WHEEL"].qty == 6.0 and needs["BRAKE-DISC-H"].qty == 6.0 and needs["MOTOR-MID"].qty == 3.0
+    assert needs["MOTOR-MID"].options == (("motor", "mid"),)
+    assert needs["OP-EBIKE-TEST"].kind == "operation"
+
+
+def test_two_mid_motor_bikes_on_time(model, plant):
+    p = promise_configuration(*plant, model, MID, qty=2, requested_date=day(3))
+    assert p.status == "full" and p.date == day(3) and p.binding is None
+
+
+def test_the_mid_motor_binds(model, plant):
+    # 2 mid motors on hand, 10 arrive on day 9: the third bike is built on day 9 and ships on day 10
+    p = promise_configuration(*plant, model, MID, qty=3, requested_date=day(3))
+    assert p.status == "late" and p.date == day(10)
+    assert p.binding.need.item == "MOTOR-MID"
+    assert p.binding.need.options == (("motor", "mid"),)
+    assert "option motor=mid" in p.message
+
+
+def test_the_test_bench_capacity_binds(model, plant):
+    # the test bench tests 2 e-bikes a day, a day before they are done: by day 2 (due for a day-3 ship)
+    # days 0 and 1 test 4 bikes; the fifth is tested on day 2, done on day 3 and ships on day 4
+    p = promise_configuration(*plant, model, HUB, qty=5, requested_date=day(3))
+    assert p.status == "late" and p.date == day(4)
+    assert p.binding.need.item == "OP-EBIKE-TEST"
+    assert p.binding.need.options == (("motor", "hub"),)
+    assert "capacity of TESTBENCH" in p.message and "motor=hub" in p.message
+    assert p.to_dict()["binding"]["reason"] == "capacity"
+
+
+def test_the_rack_lead_time_binds(model, plant):
+    # no rack in stock, 5 days to replenish: built on day 5, shipped on day 6
+    cfg = dict(MID, motor="none", brakes="disc-mech", rack="yes")
+    p = promise_configuration(*plant, model, cfg, qty=1, requested_date=day(3))
+    assert p.date == day(6) and p.binding.need.item == "RACK" and "option rack=yes" in p.message
+
+
+def test_refuses_incomplete_or_invalid(model, plant):
+    with pytest.raises(ValidationError, match="incomplete"):
+        promise_configuration(*plant, model, {"frame": "alu"}, qty=1, requested_date=day(3))
+    with pytest.raises(ValidationError, match="ebike-needs-disc"):
+        promise_configuration(*plant, model, dict(MID, brakes="rim"), qty=1, requested_date=day(3))
