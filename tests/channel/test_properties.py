@@ -147,3 +147,27 @@ def test_bulk_accrual_equals_the_ledger(seed):
     assert len(want) > 100 and sum(1 for v in want.values() if v) > 50  # the sample exercises the programs
     kinds = {led.state.programs[p].kind.value for _, p in want}
     assert kinds == {"allowance", "volume_rebate", "ship_and_debit"}
+
+
+def test_bulk_accrual_counts_a_line_once_when_two_selectors_match_and_skips_price_protection():
+    import polars as pl
+
+    from channel.vector import LINES_SCHEMA
+
+    progs = parse_programs([
+        {"program": "X", "supplier": "ACME", "kind": "allowance", "currency": "EUR", "valid_from": "2026-01-01",
+         "valid_to": "2026-12-31", "items": ["W1"], "brands": ["Zed"], "rate": "0.25"},
+        {"program": "PP", "supplier": "ACME", "kind": "price_protection", "currency": "EUR", "valid_from": "2026-01-01",
+         "valid_to": "2026-12-31", "old_cost": "2", "new_cost": "1"},
+        {"program": "Y", "supplier": "ACME", "kind": "allowance", "currency": "USD", "valid_from": "2026-01-01",
+         "valid_to": "2026-12-31", "rate": "9"},
+    ])
+    rows = [("H1", "W1", "Zed", 4, "EUR"), ("H2", "W2", "Zed", 2, "EUR"), ("H3", "W1", "Kay", 1, "EUR"),
+            ("H4", "W3", "Kay", 8, "EUR"), ("H5", "W1", "Zed", 3, "CHF")]
+    lines = pl.DataFrame([{"shipment": s, "order": "O", "line": 1, "item": i, "category": "c", "brand": b, "customer": "K",
+                           "segment": "g", "channel": "web", "qty": q, "unit_price": 500, "unit_cost": 300, "currency": c,
+                           "ship_date": D0, "supplier": "ACME"} for s, i, b, q, c in rows], schema=LINES_SCHEMA)
+    got = accrue_frame(lines, progs)
+    # H1 matches X by item and by brand: once, 4 x 0.25 = 1.00; H2 by brand 0.50; H3 by item 0.25; H4 no; H5 not EUR
+    assert [(r["shipment"], r["program"], r["amount"], r["period"]) for r in got.iter_rows(named=True)] == [
+        ("H1", "X", 100, "2026-01"), ("H2", "X", 50, "2026-01"), ("H3", "X", 25, "2026-01")]
