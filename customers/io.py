@@ -33,7 +33,7 @@ _ADDRESS = {"country": "country", "region": "region", "address_name": "name", "l
 _CONTACT = {"contact_name": "name", "contact_email": "email", "contact_phone": "phone"}
 # record field (as Customer.from_dict names it) -> CSV column
 _BACK = {f"addresses[0].{v}": k for k, v in _ADDRESS.items()} | {f"contacts[0].{v}": k for k, v in _CONTACT.items()} | {
-    "credit_limit": "credit_limit", "credit_limit.amount": "credit_limit"}
+    "credit_limit": "credit_limit", "credit_limit.amount": "credit_limit", "credit_limit.currency": "currency"}
 
 
 def _record_from_csv(row: dict[str, str]) -> dict[str, Any]:

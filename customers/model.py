@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from promessa.errors import NotFoundError, ValidationError
-from promessa.money import Money, MoneyError
+from promessa.money import Money, MoneyError, minor_unit
 
 #: Tax profiles a customer may have: ``standard`` is taxed by the ship-to jurisdiction, ``exempt`` is not taxed.
 TAX_PROFILES = ("standard", "exempt")
@@ -206,10 +206,15 @@ class Customer:
         elif credit not in (None, ""):
             if not isinstance(credit, Mapping):
                 raise ValidationError("must be {amount, currency}", field="credit_limit", value=credit)
+            cur = credit.get("currency")
             try:
-                limit = Money.of(credit.get("amount"), str(credit.get("currency")))
+                minor_unit(str(cur))
+            except MoneyError:
+                raise ValidationError("unknown ISO 4217 currency", field="credit_limit.currency", value=cur) from None
+            try:
+                limit = Money.of(credit.get("amount"), str(cur))
             except MoneyError as e:
-                raise ValidationError(str(e), field="credit_limit", value=dict(credit)) from None
+                raise ValidationError(str(e).split(": ", 1)[-1], field="credit_limit.amount", value=credit.get("amount")) from None
             if limit.amount < 0:
                 raise ValidationError("must not be negative", field="credit_limit.amount", value=credit.get("amount"))
         blocked = _bool(d.get("blocked"), "blocked")
