@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -172,6 +173,7 @@ class LedgerState:
         self.claimed: dict[str, str] = {}                       # accrual id -> claim id
         self.seq = 0
         self._by_supplier: dict[str, list[Program]] = {}
+        self.used: set[str] = set()                             # programs with accrual records
 
     # ---------------------------------------------------------------- queries
     def net_qty(self, shipment: str) -> Decimal:
@@ -228,7 +230,11 @@ class LedgerState:
                         counted.add(key)
             elif t == "programs":
                 for d in r.get("programs", ()):
-                    program_from_dict(d)
+                    new = program_from_dict(d)
+                    old = self.programs.get(new.program)
+                    if old is not None and new.program in self.used and not _same_earnings(old, new):
+                        raise ConflictError(f"program {new.program!r} has accruals: only its validity dates and claim terms "
+                                            "may change", hint="end it (valid_to) and define the new terms under a new id")
             elif t in ("status", "receipt"):
                 cid = r.get("claim")
                 c = self.claims.get(cid)
@@ -317,6 +323,7 @@ class LedgerState:
         self.by_id[a.id] = a
         key = (source, p.program)
         self.accrued[key] = self.accrued.get(key, ZERO) + amount
+        self.used.add(p.program)
         return a
 
     def _target(self, p: Program, sl: ShippedLine, q: Decimal, book: _PeriodBook | None, start: Decimal | None
@@ -448,6 +455,12 @@ class LedgerState:
                 "ship_date": ev.date.isoformat()}
 
 
+def _same_earnings(a: Program, b: Program) -> bool:
+    """True when two versions of a program earn the same on every sale they both cover (they may differ in
+    validity dates and claim terms only)."""
+    return dataclasses.replace(a, valid_from=b.valid_from, valid_to=b.valid_to, terms=b.terms) == b
+
+
 def replay(records: Iterable[dict[str, Any]]) -> LedgerState:
     """The ledger state that a journal (in append order) makes: a pure function of the records."""
     st = LedgerState()
@@ -463,14 +476,16 @@ class ChannelLedger:
     def __init__(self, store: JournalStore | None = None) -> None:
         self.store: JournalStore = store if store is not None else MemoryJournal()
         self.state = replay(self.store.load())
+        self._lock = threading.RLock()
 
     def _commit(self, records: list[dict[str, Any]], parsed: Sequence[Event | None] | None = None) -> list[Accrual]:
-        self.state.check(records, parsed)
-        self.store.append(records)
-        out: list[Accrual] = []
-        for k, r in enumerate(records):
-            out += self.state.apply(r, parsed[k] if parsed is not None else None)
-        return out
+        with self._lock:  # one writer at a time: check, store (durable), apply
+            self.state.check(records, parsed)
+            self.store.append(records)
+            out: list[Accrual] = []
+            for k, r in enumerate(records):
+                out += self.state.apply(r, parsed[k] if parsed is not None else None)
+            return out
 
     def recompute(self) -> LedgerState:
         """The state rebuilt from the stored journal (equal to ``self.state``)."""
@@ -478,7 +493,9 @@ class ChannelLedger:
 
     # ---- programs and events
     def define_programs(self, programs: Sequence[Program]) -> None:
-        """Add or replace programs (by id). Sales already recorded keep what they accrued."""
+        """Add or replace programs (by id). A program that already has accruals may only change its validity dates
+        (to end it early or extend it) and its claim terms; anything that changes what a sale earns is refused
+        (``ConflictError``): define it under a new id. Sales already recorded keep what they accrued."""
         self._commit([{"type": "programs", "programs": [p.to_dict() for p in programs]}])
 
     def record(self, events: Sequence[Event]) -> list[Accrual]:

@@ -128,7 +128,9 @@ def test_journal_properties(ops):
 @settings(max_examples=15, deadline=None)
 @given(ops_st)
 def test_journal_properties_quick(ops):
-    led = ChannelLedger(MemoryJournal())
+    from channel import SqliteJournal
+
+    led = ChannelLedger(SqliteJournal(":memory:"))
     led.define_programs(PROGRAMS)
     run_ops(ops, led)
     assert dict(led.state.accrued) == reference(led)

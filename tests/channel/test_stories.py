@@ -220,3 +220,19 @@ def test_bad_events_are_refused_whole():
     with pytest.raises(ValidationError, match="unknown shipment"):
         led.record([ReturnedLine("R3", "H9", 1, "2026-01-20")])
     assert len(led.store.load()) == 2 and len(led.state.accruals) == 1
+
+
+def test_a_program_with_accruals_may_only_change_dates_and_terms():
+    # AL1 pays 1.00 per unit; 10 units ship. Ending it on 15 March is fine; raising the rate is refused (a later return
+    # would otherwise be reversed at a rate the sale never earned); the new rate goes under a new id.
+    led = ledger({"program": "AL1", "kind": "allowance", "rate": "1.00"})
+    led.record([shipped("H1", qty=10, price="5", cost="4", day="2026-01-15")])
+    base = {"program": "AL1", "supplier": "ACME", "currency": EUR, "kind": "allowance", "valid_from": "2026-01-01"}
+    led.define_programs(parse_programs([{**base, "valid_to": "2026-03-15", "rate": "1.00", "terms": {"claim_window_days": 30}}]))
+    assert led.state.programs["AL1"].valid_to == D(2026, 3, 15)
+    with pytest.raises(ConflictError, match="only its validity dates and claim terms"):
+        led.define_programs(parse_programs([{**base, "valid_to": "2026-03-15", "rate": "1.50"}]))
+    led.define_programs(parse_programs([{**base, "program": "AL2", "valid_from": "2026-03-16", "valid_to": "2026-12-31",
+                                         "rate": "1.50"}]))
+    led.record([ReturnedLine("R1", "H1", 4, "2026-04-01"), shipped("H2", qty=2, price="5", cost="4", day="2026-04-02")])
+    assert net(led, "H1", "AL1") == Decimal("6.00") and net(led, "H2", "AL2") == Decimal("3.00")
