@@ -139,6 +139,35 @@ class Invoicer:
             raise ValidationError("is a credit note, not an invoice", field="invoice", value=number)
         return inv
 
+    def draft_credit_return(self, invoice: str, returned: Sequence[ReturnCredit], *, source_ref: str, issue_date: dt.date,
+                            reason: str = "") -> DocumentDraft:
+        """The credit note :meth:`credit_return` would issue (nothing written): check amounts before committing elsewhere."""
+        inv = self._invoice_for_credit(invoice)
+        if not returned:
+            raise ValidationError("nothing returned", field="returned", value=[])
+        by_ref = {ln.line_ref: ln for ln in inv.lines}
+        credited = self._credited(inv)
+        z = Money.zero(inv.currency)
+        lines = []
+        for i, rc in enumerate(returned):
+            ln = by_ref.get(rc.line_ref)
+            if ln is None:
+                raise ValidationError(f"not a line of invoice {invoice}", field=f"returned[{i}].line_ref", value=rc.line_ref,
+                                      hint=f"lines: {', '.join(by_ref)}")
+            q = decimal_of(rc.qty, field=f"returned[{i}].qty")
+            before, net_before, tax_before = credited.get(ln.line_ref, (Decimal(0), z, z))
+            if before + q > ln.qty:
+                raise ValidationError(f"more than invoiced ({ln.qty}) minus already credited ({before})",
+                                      field=f"returned[{i}].qty", value=rc.qty)
+            net = _cum(ln.net, before + q, ln.qty) - _cum(ln.net, before, ln.qty)
+            tax = _cum(ln.tax, before + q, ln.qty) - _cum(ln.tax, before, ln.qty)
+            if net_before + net > ln.net or tax_before + tax > ln.tax:
+                raise ValidationError(f"with earlier credits would exceed the line's net {ln.net}", field=f"returned[{i}].qty",
+                                      value=rc.qty, hint="the line was already credited by a price correction")
+            credited[ln.line_ref] = (before + q, net_before + net, tax_before + tax)
+            lines.append(DocLine(ln.line_ref, ln.item, ln.description, q, ln.unit_net, ln.tax_rate, net, tax, net + tax))
+        return self._credit_draft(inv, tuple(lines), source_ref, issue_date, "return" + (f": {reason}" if reason else ""))
+
     def credit_return(self, invoice: str, returned: Sequence[ReturnCredit], *, source_ref: str, issue_date: dt.date,
                       reason: str = "") -> Document:
         """Issue the credit note for goods returned against ``invoice``.
@@ -146,37 +175,14 @@ class Invoicer:
         Each returned quantity is credited at the invoice line's amounts by cumulative rounding (all
         returns of a whole line credit exactly its net and tax). Refuses an unknown line
         (``returned[i].line_ref``) or more than invoiced minus already credited (``returned[i].qty``).
-        ``source_ref`` (the return authorization) makes it idempotent. Returns the credit note.
+        ``source_ref`` (the return receipt) makes it idempotent. Returns the credit note.
         """
         with self._credit_lock:
             done = self.store.by_source(DocumentKind.CREDIT_NOTE, source_ref)
             if done is not None:
                 return done
-            inv = self._invoice_for_credit(invoice)
-            if not returned:
-                raise ValidationError("nothing returned", field="returned", value=[])
-            by_ref = {ln.line_ref: ln for ln in inv.lines}
-            credited = self._credited(inv)
-            z = Money.zero(inv.currency)
-            lines = []
-            for i, rc in enumerate(returned):
-                ln = by_ref.get(rc.line_ref)
-                if ln is None:
-                    raise ValidationError(f"not a line of invoice {invoice}", field=f"returned[{i}].line_ref", value=rc.line_ref,
-                                          hint=f"lines: {', '.join(by_ref)}")
-                q = decimal_of(rc.qty, field=f"returned[{i}].qty")
-                before, net_before, tax_before = credited.get(ln.line_ref, (Decimal(0), z, z))
-                if before + q > ln.qty:
-                    raise ValidationError(f"more than invoiced ({ln.qty}) minus already credited ({before})",
-                                          field=f"returned[{i}].qty", value=rc.qty)
-                net = _cum(ln.net, before + q, ln.qty) - _cum(ln.net, before, ln.qty)
-                tax = _cum(ln.tax, before + q, ln.qty) - _cum(ln.tax, before, ln.qty)
-                if net_before + net > ln.net or tax_before + tax > ln.tax:
-                    raise ValidationError(f"with earlier credits would exceed the line's net {ln.net}", field=f"returned[{i}].qty",
-                                          value=rc.qty, hint="the line was already credited by a price correction")
-                credited[ln.line_ref] = (before + q, net_before + net, tax_before + tax)
-                lines.append(DocLine(ln.line_ref, ln.item, ln.description, q, ln.unit_net, ln.tax_rate, net, tax, net + tax))
-            return self._issue_credit(inv, tuple(lines), source_ref, issue_date, "return" + (f": {reason}" if reason else ""))
+            draft = self.draft_credit_return(invoice, returned, source_ref=source_ref, issue_date=issue_date, reason=reason)
+            return self.store.issue_many([draft])[0]
 
     def credit_price_correction(self, invoice: str, line_ref: str, net: Money, *, source_ref: str, issue_date: dt.date,
                                 reason: str = "") -> Document:
@@ -202,16 +208,17 @@ class Invoicer:
                                       value=str(net.amount))
             tax = min((net * ln.tax_rate).rounded(), ln.tax - tax_before)
             line = DocLine(ln.line_ref, ln.item, ln.description, Decimal(0), ln.unit_net, ln.tax_rate, net, tax, net + tax)
-            return self._issue_credit(inv, (line,), source_ref, issue_date, "price correction" + (f": {reason}" if reason else ""))
+            draft = self._credit_draft(inv, (line,), source_ref, issue_date, "price correction" + (f": {reason}" if reason else ""))
+            return self.store.issue_many([draft])[0]
 
-    def _issue_credit(self, inv: Document, lines: tuple[DocLine, ...], source_ref: str, issue_date: dt.date, reason: str) -> Document:
+    def _credit_draft(self, inv: Document, lines: tuple[DocLine, ...], source_ref: str, issue_date: dt.date,
+                      reason: str) -> DocumentDraft:
         if not isinstance(issue_date, dt.date):
             raise ValidationError("must be a date (the business date)", field="issue_date", value=issue_date)
         if not source_ref:
             raise ValidationError("must name the return or correction", field="source_ref", value=source_ref)
-        d = DocumentDraft(DocumentKind.CREDIT_NOTE, self._series(DocumentKind.CREDIT_NOTE, issue_date), source_ref, inv.customer,
-                          inv.order, issue_date, issue_date, inv.currency, lines, related=inv.number, reason=reason)
-        return self.store.issue_many([d])[0]
+        return DocumentDraft(DocumentKind.CREDIT_NOTE, self._series(DocumentKind.CREDIT_NOTE, issue_date), source_ref, inv.customer,
+                             inv.order, issue_date, issue_date, inv.currency, lines, related=inv.number, reason=reason)
 
     # ------------------------------------------------------------------ money in and out, listings
     def settle_order(self, order: str, amount: Money, *, ref: str, date: dt.date) -> list[Settlement]:
