@@ -161,6 +161,7 @@ class LedgerState:
         self.programs: dict[str, Program] = {}
         self.shipments: dict[str, ShippedLine] = {}
         self.counts: dict[str, StockOnHand] = {}
+        self.returns: dict[str, ReturnedLine] = {}
         self.returned: dict[str, Decimal] = {}
         self.event_ids: set[str] = set()
         self.accruals: list[Accrual] = []
@@ -246,6 +247,13 @@ class LedgerState:
                     check_transition(cur, to, claim=cid)
                     if to in (ClaimStatus.REJECTED,) and not r.get("reason"):
                         raise ValidationError("a rejection needs a reason", field="reason", value=r.get("reason"))
+                    got = received.get(cid, c.received)
+                    if to is ClaimStatus.SETTLED and got != c.total:
+                        raise ConflictError(f"claim {cid}: {got} of {c.total} {c.currency} received, not settled",
+                                            hint="record the payments or deductions (receive), or write the rest off")
+                    if to is ClaimStatus.PARTIALLY_PAID and not 0 < got < c.total:
+                        raise ConflictError(f"claim {cid}: {got} of {c.total} {c.currency} received, not partially paid",
+                                            hint="record a payment or deduction (receive)")
                     status[cid] = to
                 else:
                     amt = Decimal(r["amount"])
@@ -397,6 +405,7 @@ class LedgerState:
 
     def _return(self, rt: ReturnedLine) -> list[Accrual]:
         self.event_ids.add(rt.return_id)
+        self.returns[rt.return_id] = rt
         self.returned[rt.shipment] = self.returned.get(rt.shipment, ZERO) + rt.qty
         sl = self.shipments[rt.shipment]
         q = self.net_qty(rt.shipment)
@@ -498,12 +507,23 @@ class ChannelLedger:
         (``ConflictError``): define it under a new id. Sales already recorded keep what they accrued."""
         self._commit([{"type": "programs", "programs": [p.to_dict() for p in programs]}])
 
-    def record(self, events: Sequence[Event]) -> list[Accrual]:
+    def known(self, ev: Event) -> bool:
+        """True when this very event (same id, same content) is already in the journal."""
+        st = self.state
+        stored = st.shipments.get(ev.event_id) or st.returns.get(ev.event_id) or st.counts.get(ev.event_id)
+        return stored == ev
+
+    def record(self, events: Sequence[Event], *, skip_known: bool = False) -> list[Accrual]:
         """Record shipped lines, returns and stock counts as one batch; returns the accrual records they made.
 
         Refused as a whole (nothing stored): a duplicate event id, a return of an unknown shipment or of more units
-        than are left, a stock count already counted for a price protection.
+        than are left, a stock count already counted for a price protection. ``skip_known=True`` makes delivery
+        idempotent: events already in the journal with the same content are left out (a different event under a
+        known id is still refused).
         """
+        if skip_known:
+            with self._lock:
+                events = [ev for ev in events if not self.known(ev)]
         recs = []
         for ev in events:
             d = event_to_dict(ev)
@@ -516,16 +536,19 @@ class ChannelLedger:
                       ) -> list[Claim]:
         """Draft claims (one per currency) for the supplier's unclaimed, non-zero accruals posted on or before
         ``period_end``: the period's own, and earlier ones not yet claimed (a reversal after a claim lands on the
-        next claim as a negative line). Returns [] when there is nothing to claim."""
+        next claim as a negative line). A currency whose lines add up to zero or less gets no claim: its lines wait
+        to be netted on a later one. Returns the claims made ([] when there is nothing to claim)."""
         if period_end < period_start:
             raise ValidationError(f"ends before period_start={period_start}", field="period_end", value=str(period_end))
         per_cur: dict[str, list[str]] = {}
+        total: dict[str, Decimal] = {}
         for a in self.state.accruals:
             if a.supplier == supplier and a.posted <= period_end and a.id not in self.state.claimed and not a.amount.is_zero():
                 per_cur.setdefault(a.amount.currency, []).append(a.id)
+                total[a.amount.currency] = total.get(a.amount.currency, ZERO) + a.amount.amount
         recs = []
         n = len(self.state.claims)
-        for cur in sorted(per_cur):
+        for cur in sorted(c for c in per_cur if total[c] > 0):
             n += 1
             recs.append({"type": "claim", "claim": f"CL{n:06d}", "supplier": supplier, "currency": cur,
                          "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),

@@ -112,6 +112,12 @@ def accrue_frame(lines: pl.DataFrame, programs: Sequence[Program]) -> pl.DataFra
     if missing:
         raise ValidationError("missing column", field="lines", value=missing[0], hint="columns: " + ", ".join(LINES_SCHEMA))
     lines = lines.select([pl.col(c).cast(t, strict=True) for c, t in LINES_SCHEMA.items()]).with_row_index("row")
+    lines = lines.with_columns(pl.col("category", "brand", "segment", "channel").fill_null(""))
+    nulls = {c: n for c, n in lines.null_count().row(0, named=True).items() if n}
+    if nulls:
+        c = next(iter(nulls))
+        raise ValidationError(f"{nulls[c]} empty values (first at row {int(lines['row'].filter(lines[c].is_null())[0])})",
+                              field=c, value=None)
     if lines.height and int(lines["qty"].min()) <= 0:  # type: ignore[arg-type]
         raise ValidationError("must be positive", field="qty", value=int(lines["qty"].min()))  # type: ignore[arg-type]
     attrs, sel, who, tiers = _frames(programs)

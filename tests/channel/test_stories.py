@@ -236,3 +236,26 @@ def test_a_program_with_accruals_may_only_change_dates_and_terms():
                                          "rate": "1.50"}]))
     led.record([ReturnedLine("R1", "H1", 4, "2026-04-01"), shipped("H2", qty=2, price="5", cost="4", day="2026-04-02")])
     assert net(led, "H1", "AL1") == Decimal("6.00") and net(led, "H2", "AL2") == Decimal("3.00")
+
+
+def test_idempotent_delivery_and_claims_only_when_something_is_owed():
+    # The order book may deliver the same events twice (at least once): with skip_known they are left out; the same id
+    # with other content is still refused. A month with only a return (-3.00) gets no claim: the line waits and is
+    # netted on the next claim (March: +5.00 - 3.00 = 2.00).
+    led = ledger({"program": "AL1", "kind": "allowance", "rate": "1.00"})
+    h1 = shipped("H1", qty=10, price="5", cost="4", day="2026-01-15")
+    led.record([h1])
+    assert led.record([h1, ReturnedLine("R1", "H1", 3, "2026-02-03")], skip_known=True)[0].amount == eur("-3.00")
+    assert led.record([h1, ReturnedLine("R1", "H1", 3, "2026-02-03")], skip_known=True) == []
+    with pytest.raises(ConflictError):
+        led.record([shipped("H1", qty=11, price="5", cost="4", day="2026-01-15")], skip_known=True)
+    [jan] = led.create_claims("ACME", period_start=D(2026, 1, 1), period_end=D(2026, 1, 31), business_date=D(2026, 2, 1))
+    assert jan.total == Decimal("10.00")
+    assert led.create_claims("ACME", period_start=D(2026, 2, 1), period_end=D(2026, 2, 28), business_date=D(2026, 3, 1)) == []
+    led.record([shipped("H2", qty=5, price="5", cost="4", day="2026-03-02")])
+    [mar] = led.create_claims("ACME", period_start=D(2026, 3, 1), period_end=D(2026, 3, 31), business_date=D(2026, 4, 1))
+    assert mar.total == Decimal("2.00") and len(mar.accruals) == 2
+    # settled only when the money is in
+    led.transition(mar.claim, "submitted", date=D(2026, 4, 1))
+    with pytest.raises(ConflictError, match="not settled"):
+        led.transition(mar.claim, "settled", date=D(2026, 4, 2))
