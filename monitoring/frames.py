@@ -1,9 +1,9 @@
 """The order book as polars frames (read-only), and the catalogue the reports join to.
 
-:func:`from_store` reads the order book's projection tables (``orders``, ``order_lines``,
-``schedule_lines``, ship and deliver entries of ``audit``) and each order's document for what
-only it holds (demand class, the promise's pegs and earliest full date) with plain SELECTs;
-nothing is written. :func:`from_orders_frame` takes an orders table in the data contract's
+:func:`from_store` builds them from the order book's read model
+(`orderbook.queries.line_views`: lines with their order's header, schedule lines, the
+promise's pegs and earliest full date, last ship and delivery days); monitoring never reads
+the order book's tables or documents itself, and nothing is written. :func:`from_orders_frame` takes an orders table in the data contract's
 format (for example the generator's ``orders.parquet``) with optional promise columns, for
 benchmarks and imports that never went through the order book.
 
@@ -13,8 +13,6 @@ Every frame has a declared schema (``LINES``, ``SCHEDULE``, ``PEGS``) and is alw
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 from typing import Any
 
 import polars as pl
@@ -73,73 +71,16 @@ class OrderFrames:
         return self.lines["order_id"].n_unique() if self.lines.height else 0
 
 
-def _date(v: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(v[:10]) if v else None
-
-
-def _naive_utc(v: str) -> dt.datetime:
-    t = dt.datetime.fromisoformat(v)
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return t
-
-
-def _query(store: Any, sql: str) -> list[tuple]:
-    """A read-only SELECT through the store's read connection (both backends)."""
-    q = store.query
-    return q(sql)
-
-
 def from_store(store: Any) -> OrderFrames:
-    """Every order in the book as frames (read-only SQL over the store's tables)."""
-    orders = {r[0]: r for r in _query(store, "SELECT order_id, customer, zone, status, created_at, doc FROM orders")}
-    docs: dict[str, dict] = {}
-    for oid, r in orders.items():
-        docs[oid] = json.loads(r[5])
-    # ship / deliver dates per line from the audit trail
-    shipped: dict[tuple[str, int], dt.date] = {}
-    delivered: dict[tuple[str, int], dt.date] = {}
-    for oid, action, at, detail in _query(
-        store, "SELECT order_id, action, at, detail FROM audit WHERE action IN ('ship', 'deliver') ORDER BY id"
-    ):
-        d = json.loads(detail) if detail else {}
-        day = _date(d.get("at")) or _date(at)
-        target = shipped if action == "ship" else delivered
-        for ln in (d.get("lines") or {}):
-            key = (oid, int(ln))
-            target[key] = max(day, target.get(key, day))
-    sched_rows = _query(
-        store, "SELECT order_id, line_no, sl_no, item, location, date, qty, shipped_qty, demand_class FROM schedule_lines")
-    schedule = pl.DataFrame(
-        [(r[0], int(r[1]), int(r[2]), r[3], r[4], _date(r[5]), float(r[6]), float(r[7]), r[8]) for r in sched_rows],
-        schema=SCHEDULE, orient="row",
-    )
-    last_sched: dict[tuple[str, int], dt.date] = {}
-    for r in schedule.select("order_id", "line", "date").iter_rows():
-        k = (r[0], r[1])
-        last_sched[k] = max(r[2], last_sched.get(k, r[2]))
-    line_rows, peg_rows = [], []
-    for r in _query(store, "SELECT order_id, line_no, item, location, qty, requested_date, unit_price, promised_qty, "
-                           "shipped_qty, delivered_qty FROM order_lines"):
-        oid, no = r[0], int(r[1])
-        o = orders.get(oid)
-        if o is None:
-            continue
-        doc = docs[oid]
-        dl = next((x for x in doc["lines"] if int(x["line"]) == no), {})
-        prom = dl.get("promise") or {}
-        for p in prom.get("pegs") or ():
-            peg_rows.append((oid, no, float(p.get("qty") or 0.0), _date(p.get("supply_date")), p.get("kind"), p.get("ref")))
-        created = _naive_utc(o[4])
-        line_rows.append((
-            oid, no, o[1], o[2], o[3], dl.get("demand_class") or doc.get("demand_class"), created, created.date(),
-            r[2], r[3], float(r[4]), _date(r[5]), None if r[6] is None else float(r[6]), float(r[7]), float(r[8]),
-            float(r[9]), last_sched.get((oid, no)), _date(prom.get("earliest_full_date")), shipped.get((oid, no)),
-            delivered.get((oid, no)),
-        ))
-    lines = pl.DataFrame(line_rows, schema=LINES, orient="row").sort("order_id", "line")
-    pegs = pl.DataFrame(peg_rows, schema=PEGS, orient="row")
-    return OrderFrames(lines, schedule.sort("order_id", "line", "sl"), pegs)
+    """Every order in the book as frames, from the order book's line read model
+    (`orderbook.queries.line_views`); nothing is written and no table is read here."""
+    from orderbook.queries import line_views
+
+    views = line_views(store)
+    lines = pl.DataFrame([dataclasses.astuple(r) for r in views.lines], schema=LINES, orient="row")
+    schedule = pl.DataFrame([dataclasses.astuple(r) for r in views.schedule], schema=SCHEDULE, orient="row")
+    pegs = pl.DataFrame([dataclasses.astuple(r) for r in views.pegs], schema=PEGS, orient="row")
+    return OrderFrames(lines.sort("order_id", "line"), schedule.sort("order_id", "line", "sl"), pegs)
 
 
 def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = None,

@@ -1,7 +1,13 @@
-"""The order book's records: order, line, schedule line, audit entry, journal entry.
+"""The order book's domain records: order, line, schedule line, promise, draw, audit entry,
+journal entry and supply delta.
+
+Every record is typed end to end: the same record is held in memory, written to the order
+book (``to_dict``), replayed at start-up (``from_dict``) and rendered by the queries. A line's
+promise is a :class:`PromiseRecord` whoever made it (capture, change or rescheduling); its
+open reservation and its consumption are lists of the promising layer's :class:`Draw`.
 
 Orders live in memory (the service owns them) and are written, whole, to the order book in
-the same transaction as their audit entries and commitment-journal entries.
+the same transaction as their audit entries, commitment-journal entries and supply deltas.
 """
 
 from __future__ import annotations
@@ -10,11 +16,153 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-EPS = 1e-9
+from promessa.config import EPS
+from promising import Draw, Promise, Reason, Status
+
+__all__ = ["EPS", "AuditEntry", "Commitment", "DeltaEntry", "Draw", "JournalEntry", "Line", "Order", "PegRecord",
+           "PromiseRecord", "PromisedLine", "ScheduleLine", "WriteSet", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
+    """The wall-clock time of a record (UTC); never a business date."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _date(v: str | dt.date | None) -> dt.date | None:
+    if v is None or isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(v[:10])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromisedLine:
+    """One dated quantity of a promise (what the promising layer answered)."""
+
+    date: dt.date
+    qty: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PegRecord:
+    """The part of a promised line covered by one supply record (`ref`), or by replenishment."""
+
+    line: int
+    qty: float
+    supply_date: dt.date | None
+    kind: str
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "qty": self.qty, "supply_date": self.supply_date.isoformat() if self.supply_date else None,
+                "kind": self.kind, "ref": self.ref}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PegRecord:
+        return cls(line=int(d.get("line", 0)), qty=float(d.get("qty") or 0.0), supply_date=_date(d.get("supply_date")),
+                   kind=str(d.get("kind") or "unknown"), ref=d.get("ref"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromiseRecord:
+    """A line's promise, explained: what was asked, what was promised, the binding constraint and
+    the supply it pegs to. `source` says who made it: ``capture``, ``change`` or ``reschedule``;
+    `details` holds what that path adds (allocation, capable-to-promise, rescheduling strategy)."""
+
+    item: str
+    location: str
+    qty: float
+    requested_date: dt.date
+    status: str                      # promising.Status name, lower case
+    reason: str                      # promising.Reason name, lower case
+    lines: tuple[PromisedLine, ...] = ()
+    demand_class: str | None = None
+    earliest_full_date: dt.date | None = None
+    pegs: tuple[PegRecord, ...] = ()
+    committed: bool = False
+    message: str = ""
+    source: str = "capture"
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def promised_qty(self) -> float:
+        return float(sum(ln.qty for ln in self.lines))
+
+    @property
+    def short_qty(self) -> float:
+        return max(0.0, float(self.qty) - self.promised_qty)
+
+    @classmethod
+    def from_promise(cls, p: Promise, *, source: str = "capture", details: dict[str, Any] | None = None) -> PromiseRecord:
+        """The record of a promising-layer answer (`promising.Promise`)."""
+        r = p.request
+        return cls(item=r.item, location=r.location, qty=float(r.qty), requested_date=r.requested_date,
+                   status=p.status.name.lower(), reason=p.reason.name.lower(),
+                   lines=tuple(PromisedLine(ln.date, float(ln.qty)) for ln in p.lines), demand_class=r.demand_class,
+                   earliest_full_date=p.earliest_full_date,
+                   pegs=tuple(PegRecord(pg.line, float(pg.qty), pg.supply_date, pg.kind, pg.ref) for pg in p.pegs),
+                   committed=bool(p.committed), message=p.message, source=source,
+                   details={**(p.details or {}), **(details or {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item": self.item, "location": self.location, "qty": self.qty,
+            "requested_date": self.requested_date.isoformat(), "demand_class": self.demand_class,
+            "status": self.status, "reason": self.reason, "promised_qty": self.promised_qty, "short_qty": self.short_qty,
+            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in self.lines],
+            "earliest_full_date": self.earliest_full_date.isoformat() if self.earliest_full_date else None,
+            "pegs": [pg.to_dict() for pg in self.pegs], "committed": self.committed, "message": self.message,
+            "source": self.source, "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, line: Line | None = None) -> PromiseRecord:
+        """Read a stored promise. Documents written before promises were typed may hold a short
+        rescheduling summary (no item, no lines): it is rebuilt from `line` and its schedule."""
+        if "item" not in d and line is not None:
+            status = str(d.get("status") or ("full" if line.backordered_qty <= EPS else "partial"))
+            reason = reason_name(d.get("reason"))
+            sched = tuple(PromisedLine(s.date, s.qty - s.shipped_qty) for s in line.schedule if s.qty - s.shipped_qty > EPS)
+            rec = cls(item=line.item, location=line.location or "", qty=line.open_qty, requested_date=line.requested_date,
+                      status=status if status in _STATUSES else "partial", reason=reason, lines=sched,
+                      demand_class=line.demand_class, committed=True, source=str(d.get("source") or "reschedule"),
+                      details={k: v for k, v in d.items() if k in ("strategy", "change")})
+            return dataclasses.replace(rec, message=rec.describe())
+        return cls(
+            item=d["item"], location=d["location"], qty=float(d["qty"]), requested_date=_date(d["requested_date"]),
+            status=str(d["status"]), reason=str(d["reason"]),
+            lines=tuple(PromisedLine(_date(x["date"]), float(x["qty"])) for x in d.get("lines") or ()),
+            demand_class=d.get("demand_class"), earliest_full_date=_date(d.get("earliest_full_date")),
+            pegs=tuple(PegRecord.from_dict(x) for x in d.get("pegs") or ()), committed=bool(d.get("committed", False)),
+            message=str(d.get("message") or ""), source=str(d.get("source") or "capture"), details=dict(d.get("details") or {}),
+        )
+
+    def describe(self) -> str:
+        """The one-line explanation (the promising layer's wording)."""
+        head = f"{self.promised_qty:g} of {self.qty:g} {self.item} at {self.location}"
+        if self.lines:
+            head += " on " + ", ".join(f"{ln.date} ({ln.qty:g})" for ln in self.lines)
+        head += f": {Status[self.status.upper()].description}"
+        if self.reason != "none":
+            head += f"; {Reason[self.reason.upper()].description}"
+        if self.status != "full" and self.earliest_full_date is not None:
+            head += f"; the whole quantity is available on {self.earliest_full_date}"
+        return head
+
+
+_STATUSES = frozenset(s.name.lower() for s in Status)
+
+
+def reason_name(v: Any) -> str:
+    """A reason given by name or by description (rescheduling reports descriptions)."""
+    if v is None:
+        return "none"
+    s = str(v)
+    if s.upper() in Reason.__members__:
+        return s.lower()
+    for r in Reason:
+        if r.description == s:
+            return r.name.lower()
+    return "supply"
 
 
 @dataclasses.dataclass
@@ -39,6 +187,9 @@ class ScheduleLine:
 
 @dataclasses.dataclass
 class Line:
+    """An order line: what was asked, where it ships from, its schedule lines, its promise and
+    the draws that reserve it."""
+
     line: int
     item: str
     qty: float
@@ -51,9 +202,9 @@ class Line:
     schedule: list[ScheduleLine] = dataclasses.field(default_factory=list)
     shipped_qty: float = 0.0           # shipped units (including those shipped from closed schedule lines)
     delivered_qty: float = 0.0
-    promise: dict[str, Any] | None = None  # the promising layer's explanation, passed through
-    draws: list[dict[str, Any]] = dataclasses.field(default_factory=list)     # open reservation (Draw.to_dict())
-    consumed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # draws consumed by shipments
+    promise: PromiseRecord | None = None  # the last promise made for the line, explained
+    draws: list[Draw] = dataclasses.field(default_factory=list)     # open reservation
+    consumed: list[Draw] = dataclasses.field(default_factory=list)  # draws consumed by shipments
 
     @property
     def promised_qty(self) -> float:
@@ -82,14 +233,14 @@ class Line:
             "schedule": [s.to_dict() for s in self.schedule],
             "shipped_qty": self.shipped_qty,
             "delivered_qty": self.delivered_qty,
-            "promise": self.promise,
-            "draws": self.draws,
-            "consumed": self.consumed,
+            "promise": self.promise.to_dict() if self.promise is not None else None,
+            "draws": [d.to_dict() for d in self.draws],
+            "consumed": [d.to_dict() for d in self.consumed],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Line:
-        return cls(
+        ln = cls(
             line=int(d["line"]),
             item=d["item"],
             qty=float(d["qty"]),
@@ -102,14 +253,18 @@ class Line:
             schedule=[ScheduleLine.from_dict(s) for s in d.get("schedule", [])],
             shipped_qty=float(d.get("shipped_qty", 0.0)),
             delivered_qty=float(d.get("delivered_qty", 0.0)),
-            promise=d.get("promise"),
-            draws=list(d.get("draws", [])),
-            consumed=list(d.get("consumed", [])),
+            draws=[Draw.from_dict(x) for x in d.get("draws", ())],
+            consumed=[Draw.from_dict(x) for x in d.get("consumed", ())],
         )
+        if d.get("promise"):
+            ln.promise = PromiseRecord.from_dict(d["promise"], line=ln)
+        return ln
 
 
 @dataclasses.dataclass
 class Order:
+    """A customer order: header, lines, status, hold reasons and approval."""
+
     order_id: str
     customer: str
     status: str
@@ -235,6 +390,12 @@ class JournalEntry:
     def draw_kind(self) -> str:
         return (self.draw or {}).get("kind", "atp")
 
+    def as_draw(self) -> Draw:
+        """The draw this entry commits or releases."""
+        if self.draw:
+            return Draw.from_dict(self.draw)
+        return Draw("atp", self.item, self.location, self.date, self.qty, self.demand_class)
+
     @property
     def signed_qty(self) -> float:
         return self.qty if self.kind == "commit" else -self.qty
@@ -263,6 +424,30 @@ class Commitment:
 
 
 @dataclasses.dataclass
+class DeltaEntry:
+    """A real-time supply change (inventory adjustment, new or changed receipt), durable in the
+    order book: `qty` is added (negative: removed) at `item`@`location` on `date`. `seq` comes
+    from the same sequence as the commitment journal, so an extract whose ``journal_seq`` is at
+    least `seq` carries it (it is then retired, `retired_seq` being that extract's sequence)."""
+
+    seq: int
+    item: str
+    location: str
+    date: dt.date
+    qty: float
+    kind: str = "adjustment"   # adjustment | receipt
+    ref: str | None = None
+    actor: str = ""
+    at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    retired_seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "item": self.item, "location": self.location, "date": self.date.isoformat(),
+                "qty": self.qty, "kind": self.kind, "ref": self.ref, "actor": self.actor, "at": self.at.isoformat(),
+                "retired_seq": self.retired_seq}
+
+
+@dataclasses.dataclass
 class WriteSet:
     """Everything one request changes, written in one transaction."""
 
@@ -271,7 +456,8 @@ class WriteSet:
     journal: list[JournalEntry] = dataclasses.field(default_factory=list)
     idempotency: list[tuple[str, str, int, str]] = dataclasses.field(default_factory=list)  # key, hash, status, body
     import_keys: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # system, source id, order id
+    deltas: list[DeltaEntry] = dataclasses.field(default_factory=list)
     new_orders: set[str] = dataclasses.field(default_factory=set)  # ids in `orders` never written before
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys)
+        return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys or self.deltas)

@@ -9,10 +9,12 @@ Tables (created on open): ``orders`` (one row per order with the whole order as 
 columns searches use), ``order_lines`` and ``schedule_lines`` (projections for queries and
 :meth:`OrderStore.open_commitments`), ``audit`` (every transition: who, when, from, to),
 ``idempotency`` (key, request hash, stored answer), ``import_keys`` (source system + source
-order id -> order id) and ``journal`` (the commitment journal: every commit and release of
-supply with a monotonically increasing ``seq``).
+order id -> order id), ``journal`` (the commitment journal: every commit and release of
+supply with a monotonically increasing ``seq``) and ``supply_deltas`` (real-time supply
+changes, numbered from the same sequence, with the key that made them and, once an extract
+carries them, the extract's sequence that retired them).
 
-Everything one request changes is a :class:`~orderbook.model.WriteSet`, written by
+Everything one request changes is a :class:`~orderbook.records.WriteSet`, written by
 :meth:`OrderStore.apply` in one transaction.
 """
 
@@ -28,13 +30,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from orderbook.model import AuditEntry, Commitment, JournalEntry, Order, WriteSet
+from orderbook.records import AuditEntry, Commitment, DeltaEntry, JournalEntry, Order, WriteSet
 from promessa.errors import ValidationError
 
 #: A write set turned into statements and their rows: [(sql, [params, ...]), ...].
 Prepared = list[tuple[str, list[tuple]]]
 
-_TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal")
+_TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal", "supply_deltas")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -117,6 +119,18 @@ CREATE TABLE IF NOT EXISTS journal (
     demand_class TEXT,
     draw_kind TEXT NOT NULL,
     draw TEXT
+);
+CREATE TABLE IF NOT EXISTS supply_deltas (
+    seq BIGINT PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    item TEXT NOT NULL,
+    location TEXT NOT NULL,
+    date TEXT NOT NULL,
+    qty {REAL} NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT,
+    retired_seq BIGINT
 );
 """
 
@@ -269,6 +283,12 @@ class OrderStore:
                     for j in ws.journal
                 ],
             ))
+        if ws.deltas:
+            out.append((
+                q("INSERT INTO supply_deltas (seq, at, actor, item, location, date, qty, kind, ref) VALUES (?,?,?,?,?,?,?,?,?)"),
+                [(e.seq, e.at.isoformat(), e.actor, e.item, e.location, e.date.isoformat(), e.qty, e.kind, e.ref)
+                 for e in ws.deltas],
+            ))
         if ws.idempotency:
             now = dt.datetime.now(dt.timezone.utc).isoformat()
             out.append((
@@ -376,8 +396,53 @@ class OrderStore:
         return rows[0][0] if rows else None
 
     def max_seq(self) -> int:
+        """The last sequence number used (commitment journal and supply deltas share it)."""
         rows = self._query("SELECT MAX(seq) FROM journal")
-        return int(rows[0][0] or 0)
+        deltas = self._query("SELECT MAX(seq) FROM supply_deltas")
+        return max(int(rows[0][0] or 0), int(deltas[0][0] or 0))
+
+    def supply_deltas(self, after_seq: int = 0, *, include_retired: bool = True) -> list[DeltaEntry]:
+        """Supply deltas with a sequence number above `after_seq`, in order (without the retired
+        ones unless `include_retired`)."""
+        where = "" if include_retired else " AND retired_seq IS NULL"
+        rows = self._query(
+            "SELECT seq, item, location, date, qty, kind, ref, actor, at, retired_seq FROM supply_deltas "
+            "WHERE seq > ?" + where + " ORDER BY seq", (int(after_seq),))
+        return [DeltaEntry(seq=int(r[0]), item=r[1], location=r[2], date=dt.date.fromisoformat(r[3]), qty=float(r[4]),
+                           kind=r[5], ref=r[6], actor=r[7], at=dt.datetime.fromisoformat(r[8]),
+                           retired_seq=None if r[9] is None else int(r[9]))
+                for r in rows]
+
+    def retire_deltas(self, through_seq: int, *, by_seq: int) -> int:
+        """Mark the deltas numbered up to `through_seq` as carried by the extract whose journal
+        sequence is `by_seq`; returns how many were newly retired (kept, for the record)."""
+        with self._wlock:
+            conn = self._write_conn()
+            self._begin(conn)
+            try:
+                cur = conn.execute(self._sql("UPDATE supply_deltas SET retired_seq = ? WHERE seq <= ? AND retired_seq IS NULL"),
+                                   (int(by_seq), int(through_seq)))
+                n = cur.rowcount
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return int(n or 0)
+
+    def fulfilment_dates(self) -> dict[tuple[str, int], tuple[dt.date | None, dt.date | None]]:
+        """(order id, line) -> (last ship day, last delivery day), from the audit trail's ship and
+        deliver entries (the event's `at`, else when it was recorded)."""
+        out: dict[tuple[str, int], list] = {}
+        rows = self._query("SELECT order_id, action, at, detail FROM audit WHERE action IN ('ship', 'deliver') ORDER BY id")
+        for oid, action, at, detail in rows:
+            d = json.loads(detail) if detail else {}
+            when = d.get("at") or at
+            day = dt.date.fromisoformat(when[:10])
+            k = 0 if action == "ship" else 1
+            for ln in (d.get("lines") or {}):
+                slot = out.setdefault((oid, int(ln)), [None, None])
+                slot[k] = day if slot[k] is None else max(slot[k], day)
+        return {key: (v[0], v[1]) for key, v in out.items()}
 
     def journal_since(self, seq: int = 0) -> list[JournalEntry]:
         """Every commit and release with a sequence number greater than `seq`, in order."""
@@ -408,6 +473,11 @@ class OrderStore:
                                           qty=float(d["qty"]), demand_class=d.get("demand_class"), order_id=o["order_id"],
                                           line=int(ln["line"]), kind=d["kind"], draw=d))
         return out
+
+    def version(self) -> tuple[int, int]:
+        """(last audit entry id, number of orders): changes whenever anything is written to an order."""
+        r = self._query("SELECT (SELECT MAX(id) FROM audit), (SELECT COUNT(*) FROM orders)")[0]
+        return int(r[0] or 0), int(r[1] or 0)
 
     def count_orders(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self._query("SELECT status, COUNT(*) FROM orders GROUP BY status")}

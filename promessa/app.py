@@ -105,7 +105,10 @@ class Engine:
         prepare_models(snap)
         store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
         try:
-            svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings))
+            from scenarios.service import plan as reschedule_planner
+
+            svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings),
+                               planner=reschedule_planner)
             live = svc.attach_live()
             live.prepare = prepare_models
             engine = cls(settings=settings, store=store, service=svc, live=live)

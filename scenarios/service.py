@@ -5,23 +5,23 @@
   state and a backlog with its current schedule (used by the CLI and the benchmarks).
 - `backlog_from_service`: the open, unshipped lines of a running `orderbook.OrderService`.
 - `simulate`: reschedule the service's backlog; nothing changes.
-- `apply`: reschedule and commit every changed line through the order book in one atomic
-  step (`OrderService.execute`): the old reservations are given back, the new schedule lines
-  are reserved and journalled, and every touched order is written in one store transaction.
+- `plan`: reschedule the service's backlog on a copy and return the plan the order book applies.
+- `apply`: plan, then commit through the order book's command (`OrderService.apply_reschedule`),
+  the one writer of orders: the old reservations are given back, the new schedule lines are
+  reserved and journalled, and every touched order is written in one store transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from promessa.errors import ValidationError
-from promising import Draw, Policy, encode_lines, promise_encoded
-from promising.enums import EPS, MAX_LINES
+from promising import Policy, encode_lines, promise_encoded
+from promising.enums import MAX_LINES
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, reschedule
 from supplydata.snapshot import Snapshot, State
 
@@ -69,47 +69,28 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
 # ------------------------------------------------------------------ the order book
 
 
-def _eligible(ln: Any) -> bool:
-    """A line rescheduling may move: its open reservation is plain ATP on its own item and node
-    (no capable-to-promise capacity or component draws, no allocation pools)."""
-    for d in ln.draws:
-        if d.get("kind") != "atp" or d.get("key") != ln.item or d.get("location") != ln.location or d.get("pools"):
-            return False
-    return True
-
-
 def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """The open, unshipped lines of the order book (call under `svc.lock`). Returns (backlog,
-    schedule, skipped) where skipped counts open lines left alone (not plain-ATP reservations)."""
-    from orderbook import lifecycle
+    """The open, unshipped lines of the order book (call under `svc.lock`), from its backlog read
+    model (`orderbook.queries.backlog_lines`). Returns (backlog, schedule, skipped) where skipped
+    counts open lines left alone (not plain-ATP reservations)."""
+    from orderbook.queries import backlog_lines
 
-    open_states = {str(s) for s in lifecycle.OPEN}
+    lines, skipped = backlog_lines(svc)
     cols: dict[str, list] = {k: [] for k in BACKLOG_SCHEMA}
     sched_row: list[int] = []
     sched_date: list[dt.date] = []
     sched_qty: list[float] = []
-    skipped = 0
-    last = svc.snap.last_date
-    for o in svc.orders.values():
-        if o.status not in open_states:
-            continue
-        for ln in o.lines:
-            if ln.open_qty <= EPS or not ln.location:
-                continue
-            if not _eligible(ln) or ln.requested_date > last:
-                skipped += 1
-                continue
-            r = len(cols["order"])
-            for k, v in (("order", o.order_id), ("line", ln.line), ("item", ln.item), ("location", ln.location),
-                         ("qty", ln.open_qty), ("requested_date", ln.requested_date),
-                         ("demand_class", ln.demand_class or o.demand_class), ("customer", o.customer), ("zone", o.zone),
-                         ("priority", o.priority), ("created_at", o.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)),
-                         ("unit_price", ln.unit_price)):
-                cols[k].append(v)
-            for d in ln.draws:
-                sched_row.append(r)
-                sched_date.append(dt.date.fromisoformat(d["date"]))
-                sched_qty.append(float(d["qty"]))
+    for r, bl in enumerate(lines):
+        for k, v in (("order", bl.order_id), ("line", bl.line), ("item", bl.item), ("location", bl.location),
+                     ("qty", bl.open_qty), ("requested_date", bl.requested_date), ("demand_class", bl.demand_class),
+                     ("customer", bl.customer), ("zone", bl.zone), ("priority", bl.priority),
+                     ("created_at", bl.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)),
+                     ("unit_price", bl.unit_price)):
+            cols[k].append(v)
+        for d in bl.draws:
+            sched_row.append(r)
+            sched_date.append(d.date)
+            sched_qty.append(float(d.qty))
     backlog = pl.DataFrame(cols, schema=BACKLOG_SCHEMA)
     if backlog["unit_price"].null_count():
         prices = pl.Series(svc.snap.item_price).gather(
@@ -130,73 +111,37 @@ def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Prog
     return res
 
 
-def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem: Any = None,
-          progress: Progress | None = None) -> tuple[int, str, bool]:
-    """Reschedule and commit the changed lines through the order book, atomically.
+def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress | None = None):
+    """Plan a rescheduling of the order book's backlog on a copy of the live state (outside the
+    lock; captures go on meanwhile). Returns an `orderbook.commands.ReschedulePlan` that carries
+    the basis it was planned on and how to plan again under the lock if the book moved since:
+    what `OrderService.apply_reschedule` takes (this is also the service's `planner`)."""
+    from orderbook.commands import ReschedulePlan
 
-    The plan is computed on a copy of the live state outside the lock; inside `svc.execute`
-    (under the lock) it is used when the commitment journal and the state have not moved since
-    (else it is computed again there). Every changed line gives back its open reservation
-    (`Txn.unreserve_open`) and reserves its new schedule lines (journalled, with undo); if
-    anything fails, memory is put back and nothing is written. Returns `execute`'s (status,
-    body, replayed)."""
-    from orderbook.lifecycle import OrderStatus
-    from orderbook.model import ScheduleLine
-
-    # plan outside the lock on a copy (captures go on meanwhile); inside the atomic step the plan
-    # is used only if nothing moved supply since (same journal sequence), else it is made again
-    t0 = time.perf_counter()
     with svc.lock:
         seq0, snap0 = svc.seq, svc.snap
-        planned = backlog_from_service(svc)
+        backlog, schedule, skipped = backlog_from_service(svc)
         state0 = svc.state.copy()
-    first = reschedule(snap0, state0, planned[0], config, schedule=planned[1], progress=progress)
+    first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress)
 
-    def run(txn: Any) -> tuple[int, dict]:
-        # the journal sequence alone could come back to the same number after a failed group write
-        # was undone and another request made as many entries: the state must match exactly too
-        if svc.seq == seq0 and svc.snap is snap0 and np.array_equal(svc.state.cum, state0.cum):
-            (backlog, schedule, skipped), res = planned, first
-            replanned = False
-        else:
-            backlog, schedule, skipped = backlog_from_service(svc)
-            res = reschedule(svc.snap, svc.state, backlog, config, schedule=schedule, progress=progress)
-            replanned = True
-        changed = np.flatnonzero((res.lines["change"] != "unchanged").to_numpy())
-        orders, line_nos = backlog["order"].to_list(), backlog["line"].to_list()
-        demand_class = backlog["demand_class"].to_list()
-        snap = svc.snap
-        touched: dict[str, Any] = {}
-        # give back every changed line's reservation first, then reserve the new schedules
-        for r in changed.tolist():
-            order = svc.orders[orders[r]]
-            txn.touch(order)
-            touched[order.order_id] = order
-            txn.unreserve_open(order, order.line(line_nos[r]))
-        for r in changed.tolist():
-            order = svc.orders[orders[r]]
-            ln = order.line(line_nos[r])
-            for k in range(int(res.new_n[r])):
-                q = float(res.new_q[r, k])
-                if q <= EPS:
-                    continue
-                d = snap.date(int(res.new_b[r, k]))
-                draw = Draw("atp", ln.item, ln.location, d, q, demand_class[r])
-                txn.commit_draw(order, ln, draw)
-                ln.draws.append(draw.to_dict())
-                ln.schedule.append(ScheduleLine(date=d, qty=q))
-            row = res.lines.row(r, named=True)
-            ln.promise = {"source": "reschedule", "strategy": row["strategy"], "status": row["status"],
-                          "reason": row["reason"], "promised_qty": row["new_qty"], "change": row["change"]}
-        for order in touched.values():
-            dst = OrderStatus.ON_HOLD if order.status == str(OrderStatus.ON_HOLD) else svc.fulfilment_status(order)
-            txn.transition(order, dst, "reschedule", {"lines": [ln.line for ln in order.lines]})
-        body = res.to_dict(max_lines=1000)
-        body["applied"] = {"lines_changed": int(changed.size), "orders_changed": len(touched), "skipped_lines": skipped,
-                           "replanned_under_lock": replanned, "seconds": round(time.perf_counter() - t0, 4)}
-        return 200, body
+    def replan() -> ReschedulePlan:  # called by the order book under its lock
+        b, s, k = backlog_from_service(svc)
+        res = reschedule(svc.snap, svc.state, b, config, schedule=s, progress=progress)
+        return ReschedulePlan.from_result(res, svc.snap, skipped=k)
 
-    return svc.execute(actor, idem, run)
+    return ReschedulePlan.from_result(first, snap0, skipped=skipped, basis=(seq0, snap0, state0.cum), replan=replan)
+
+
+def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem: Any = None,
+          progress: Progress | None = None) -> tuple[int, str, bool]:
+    """Reschedule and commit the changed lines through the order book's command, atomically.
+
+    The plan is made here on a copy of the live state (:func:`plan`); the order book applies it
+    (`OrderService.apply_reschedule`): under its lock it uses the plan when nothing moved supply
+    since, else plans again there; every changed line gives back its open reservation and
+    reserves its new schedule with the same typed records capture uses. Returns (status, body,
+    replayed). Scenarios never writes order state itself."""
+    return svc.apply_reschedule(plan(svc, config, progress=progress), actor=actor, idem=idem)
 
 
 def check_orders(orders: pl.DataFrame) -> pl.DataFrame:

@@ -9,7 +9,9 @@ pair is freed when its last lease ends (Python reference counting does the freei
 lease count is what `status()` shows).
 
 Real-time supply deltas (inventory adjustments, new or changed receipts) are applied to the
-live state under the write lock, without a refresh.
+live state under the write lock, without a refresh. When the pair belongs to an order book,
+the deltas are durable there (`delta_writer`), its replay re-applies them onto every new pair,
+and `retire` marks those a new extract carries (by its ``journal_seq``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ class LiveSupply:
         # prepare(snapshot): build models derived from a new snapshot (allocation, capable-to-
         # promise, sourcing) before it goes live, so no request pays for it
         self.prepare: Callable[[Snapshot], None] | None = None
+        # retire(snapshot): after a swap, mark durable the deltas the new extract carries (the
+        # order book's supply deltas, numbered from its journal sequence); returns how many
+        self.retire: Callable[[Snapshot], int] | None = None
+        # delta_writer(deltas, idempotency) -> answer: where deltas go when the pair belongs to an
+        # order book (durable there, replayed by `replay`); None: kept here, in memory only
+        self.delta_writer: Callable[[list[SupplyDelta], tuple[str, str] | None], dict] | None = None
         self._deltas: list[tuple[int, SupplyDelta]] = []
         self._idem: dict[str, tuple[str, dict]] = {}
 
@@ -165,12 +173,13 @@ class LiveSupply:
                     self._old.append(old)
             swap_s = time.perf_counter() - t3
             catch_up_s = t3 - t2
+        retired = self.retire(snap) if self.retire is not None else 0
         self.refreshes += 1
         self.last_refresh = {
             "at": _now(), "source": snap.source, "version": snap.version, "as_of": snap.as_of.isoformat(),
             "build_s": round(build_s, 4), "replay_s": round(replay_s, 4), "catch_up_s": round(catch_up_s, 6),
             "swap_ms": round(swap_s * 1000, 4), "replayed": applied, "last_seq": last,
-            "deltas_replayed": kept, "exceptions": exceptions + lost,
+            "deltas_replayed": kept, "deltas_retired": retired, "exceptions": exceptions + lost,
         }
         self.last_error = None
         return self.last_refresh
@@ -223,7 +232,12 @@ class LiveSupply:
         A removal that pushes a position below zero is applied (inventory is what it is) and
         reported: the commitments it uncovers are exceptions for the planner. With
         `idempotency` (key, request hash), the same key and request answer again without
-        applying twice; the same key with another request is a conflict."""
+        applying twice; the same key with another request is a conflict.
+
+        When the pair belongs to an order book (`delta_writer` set), the deltas are written
+        there, durably, and replayed by it at start-up and on every refresh."""
+        if self.delta_writer is not None:
+            return self.delta_writer(list(deltas), idempotency)
         with self.write_lock:
             if idempotency is not None:
                 key, h = idempotency

@@ -191,7 +191,7 @@ def test_random_histories_never_oversell_and_rebuild_exactly(snap, tmp_path_fact
     for o in svc.orders.values():
         for ln in o.lines:
             for d in ln.draws + ln.consumed:
-                held[snap.il_of(d["key"], d["location"])] += d["qty"]
+                held[snap.il_of(d.key, d.location)] += d.qty
     assert np.allclose(snap.base_cum[:, -1] - svc.state.cum[:, -1], held, atol=1e-6)
     svc.close()
     again.close()
@@ -262,7 +262,6 @@ def test_zero_downtime_refresh_replays_the_book(snap, snap_dir, tmp_path):
     import shutil
 
     from promising import Reservation, reserve
-    from promising import Draw as PDraw
 
     store = open_store(tmp_path / "ob.sqlite")
     svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
@@ -276,7 +275,7 @@ def test_zero_downtime_refresh_replays_the_book(snap, snap_dir, tmp_path):
         if o.status in ("captured", "on_hold", "scheduled", "backordered", "partially_shipped"):
             for ln in o.lines:
                 for d in ln.draws:
-                    reserve(svc.snap, want, Reservation((PDraw.from_dict(d),)))
+                    reserve(svc.snap, want, Reservation((d,)))
     assert np.allclose(svc.state.cum, want.cum)
     # promising goes on against the new pair, and its commitments are journalled as before
     _, body, _ = svc.capture(_order([_ln(qty=3)]), actor="t")
@@ -315,9 +314,9 @@ def test_demand_class_orders_keep_allocation_pools_through_ship_change_cancel_an
     svc.change(ids[1], OrderChange.model_validate({"lines": [{"line": 1, "qty": 2}]}), actor="t")
     svc.cancel(ids[2], actor="t")
     ln = svc.orders[ids[0]].lines[0]
-    if ln.draws and ln.draws[0].get("pools"):
-        assert sum(q for _, q in ln.draws[0]["pools"]) == ln.draws[0]["qty"] == 2.0
-        assert sum(q for _, q in ln.consumed[0]["pools"]) == ln.consumed[0]["qty"] == 1.0
+    if ln.draws and ln.draws[0].pools:
+        assert sum(q for _, q in ln.draws[0].pools) == ln.draws[0].qty == 2.0
+        assert sum(q for _, q in ln.consumed[0].pools) == ln.consumed[0].qty == 1.0
     again = OrderService(snap, store, settings_of(approval_value_threshold=None))
     assert np.array_equal(again.state.cum, svc.state.cum)
     for k, v in svc.state.extras.items():

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from orderbook.model import AuditEntry, JournalEntry, Line, Order, ScheduleLine, WriteSet
+from orderbook.records import AuditEntry, Draw, JournalEntry, Line, Order, ScheduleLine, WriteSet
 from orderbook.store import SqliteStore, open_store
 from promessa.errors import ValidationError
 
@@ -16,8 +16,7 @@ D0 = dt.date(2026, 1, 5)
 
 def _order(oid: str, *, customer="C1", status="scheduled", item="I1", qty=10.0, shipped=0.0) -> Order:
     sched = [ScheduleLine(date=D0, qty=qty - 2, shipped_qty=shipped), ScheduleLine(date=D0 + dt.timedelta(days=3), qty=2)]
-    draws = [{"kind": "atp", "key": item, "location": "L1", "date": s.date.isoformat(), "qty": s.open_qty}
-             for s in sched if s.open_qty > 0]
+    draws = [Draw("atp", item, "L1", s.date, s.open_qty) for s in sched if s.open_qty > 0]
     ln = Line(line=1, item=item, qty=qty, requested_date=D0, location="L1", schedule=sched, draws=draws)
     return Order(order_id=oid, customer=customer, status=status, lines=[ln], zone="Z1")
 

@@ -1,0 +1,292 @@
+"""Read models: everything that reads the order book, and nothing that writes it.
+
+:class:`OrderQueries` is the read half of `OrderService` (one order, search, audit, inquiry,
+time-phased ATP, the journal, the commitments); it renders the same typed records the
+commands store. Two read models serve the packages above the order book:
+
+- :func:`line_views` - every line with its order's header, schedule lines, pegs and last ship
+  and delivery days (monitoring builds its frames from it);
+- :func:`backlog_lines` - the open, unshipped lines rescheduling may move, with their open
+  reservations (scenarios builds its backlog from it).
+
+Neither package reads the store's tables or its JSON documents itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from orderbook import lifecycle, rules
+from orderbook.records import EPS, DeltaEntry, Draw, JournalEntry, Order
+from orderbook.schemas import InquiryLine
+from promessa.errors import NotFoundError, ValidationError
+from promising import Request, promise
+
+if TYPE_CHECKING:
+    from orderbook.store import OrderStore
+
+OPEN_STATUSES = frozenset(str(s) for s in lifecycle.OPEN)
+
+
+class OrderQueries:
+    """Reads of the order book (mixed into `OrderService`; uses its lock, orders, store and pair)."""
+
+    OPEN_STATUSES = OPEN_STATUSES
+
+    def get(self, order_id: str) -> dict:
+        """One order as rendered to clients (NotFoundError when unknown)."""
+        with self.lock:
+            o = self.orders.get(order_id)
+            if o is None:
+                raise NotFoundError(f"unknown order {order_id!r}")
+            return self.public(o)
+
+    def public(self, o: Order) -> dict:
+        """The client view of an order: its record, its value and per line the promised and backordered qty."""
+        d = o.to_dict()
+        d.pop("policy", None)
+        d["value"] = round(o.value(self._price), 6)
+        for ln, dl in zip(o.lines, d["lines"], strict=True):
+            dl["promised_qty"] = ln.promised_qty
+            dl["backordered_qty"] = ln.backordered_qty
+        return d
+
+    def search(self, **filters: Any) -> tuple[list[dict], int]:
+        """Orders written to the book matching `filters` (see `OrderStore.search`): (page, total)."""
+        orders, total = self.store.search(**filters)
+        return [self.public(o) for o in orders], total
+
+    def audit(self, order_id: str) -> list[dict]:
+        """Every transition of an order: action, actor (the key that acted), when, from, to, detail."""
+        with self.lock:
+            if order_id not in self.orders:
+                raise NotFoundError(f"unknown order {order_id!r}")
+        return [a.to_dict() for a in self.store.audit(order_id)]
+
+    def inquire(self, lines: list[InquiryLine], *, explain: bool = True) -> list[dict]:
+        """Availability for each line; nothing is committed (and no lock is taken: advisory)."""
+        if len(lines) > self.settings.api.max_lines:
+            raise ValidationError(f"too many lines (at most {self.settings.api.max_lines})", field="lines", value=len(lines))
+        out = []
+        snap, state = self.pair()  # one consistent pair for the whole inquiry, even across a refresh
+        for i, ln in enumerate(lines):
+            rules.check_item(snap, ln.item, f"lines.{i}.item")
+            rules.check_location(snap, ln.location, f"lines.{i}.location")
+            rules.check_zone(self.zones, ln.zone, f"lines.{i}.zone")
+            rules.check_class(self.demand_classes, ln.demand_class, f"lines.{i}.demand_class")
+            rules.check_date(snap, ln.requested_date, f"lines.{i}.requested_date")
+            pol = rules.policy_of(ln.policy)
+            loc = ln.location
+            if loc is None:
+                if ln.zone is None:
+                    raise ValidationError("a line needs a location or a zone", field=f"lines.{i}.location", value=None)
+                loc = self.chooser(snap, state, item=ln.item, qty=ln.qty, requested_date=ln.requested_date,
+                                   zone=ln.zone, policy=pol, demand_class=ln.demand_class)
+            p = promise(snap, state, Request(ln.item, loc, ln.qty, ln.requested_date, pol, ln.demand_class),
+                        explain=explain)
+            out.append(p.to_dict())
+        self.metrics.inc("promessa_inquiry_lines_total", len(lines))
+        return out
+
+    def atp(self, item: str, location: str, *, start: dt.date | None = None, end: dt.date | None = None) -> dict:
+        """Time-phased ATP of an item-location: supply, demand, committed, cumulative, available per day."""
+        from promising import atp_report
+
+        snap, state = self.pair()
+        rules.check_item(snap, item, "item")
+        rules.check_location(snap, location, "location")
+        df = atp_report(snap, state, item, location, start=start, end=end)
+        il = snap.il_of(item, location)
+        lt = int(snap.il_lead_time[il]) if il >= 0 else -1
+        rows = df.select("date", "supply", "demand", "committed", "cumulative", "available", "discrete_atp").to_dicts()
+        for r in rows:
+            r["date"] = r["date"].isoformat()
+            for k, v in r.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    r[k] = None  # unlimited (beyond the lead time) is reported as null
+        return {"item": item, "location": location, "as_of": snap.as_of.isoformat(),
+                "lead_time_days": lt if lt >= 0 else None, "rows": rows}
+
+    def journal_entries_since(self, seq: int = 0) -> list[JournalEntry]:
+        """Journal entries after `seq`: those written, then those made in memory and still being
+        written (group commit), in sequence order. Call under `lock` for a stable answer."""
+        written = self.store.journal_since(seq)
+        seen = {j.seq for j in written}
+        pending = [j for p in (self.committer.pending() if self.committer else []) for j in p.txn.ws.journal
+                   if j.seq > seq and j.seq not in seen]
+        return sorted(written + pending, key=lambda j: j.seq) if pending else written
+
+    def journal_since(self, seq: int = 0, *, limit: int | None = None) -> list[dict]:
+        """Commitment-journal entries after `seq` (what a snapshot refresh replays)."""
+        entries = self.journal_entries_since(seq)
+        return [j.to_dict() for j in (entries[:limit] if limit else entries)]
+
+    def supply_deltas(self, after_seq: int = 0) -> list[DeltaEntry]:
+        """Durable supply deltas after `after_seq` (retired ones included, marked), in order."""
+        return self.store.supply_deltas(after_seq)
+
+    def open_commitments(self) -> list:
+        """Open (unshipped) reservations of the orders that hold supply."""
+        return self.store.open_commitments()
+
+    def commitments(self) -> dict:
+        """What the in-memory state holds on top of the snapshot, per item-location and date."""
+        with self.lock:
+            snap, cum = self.snap, self.state.cum
+            diff = snap.base_cum - cum
+            rows = np.flatnonzero(np.abs(diff).max(axis=1) > 1e-9) if diff.size else []
+            out = []
+            for il in rows:
+                per = np.diff(diff[il], prepend=0.0)
+                nz = np.flatnonzero(np.abs(per) > 1e-9)
+                item, loc = snap.il_name(int(il))
+                out.append({"item": item, "location": loc, "total": round(float(diff[il, -1]), 6),
+                            "by_date": {snap.date(int(b)).isoformat(): round(float(per[b]), 6) for b in nz}})
+            return {"journal_seq": self.seq, "committed_total": round(float(diff[:, -1].sum()) if diff.size else 0.0, 6),
+                    "by_item_location": out}
+
+
+# ------------------------------------------------------------------ read model: lines (monitoring)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    """One schedule line of an order line."""
+
+    order_id: str
+    line: int
+    sl: int
+    item: str
+    location: str | None
+    date: dt.date
+    qty: float
+    shipped_qty: float
+    demand_class: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PegRow:
+    """One peg of a line's promise: the supply record (or replenishment) a promised quantity consumes."""
+
+    order_id: str
+    line: int
+    qty: float
+    supply_date: dt.date | None
+    kind: str
+    ref: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LineRow:
+    """One order line with its order's header and what happened to it (field order: monitoring's LINES)."""
+
+    order_id: str
+    line: int
+    customer: str
+    zone: str | None
+    status: str
+    demand_class: str | None       # the line's class, else the order's
+    created_at: dt.datetime        # UTC, naive
+    order_date: dt.date
+    item: str
+    location: str | None
+    qty: float
+    requested_date: dt.date
+    unit_price: float | None
+    promised_qty: float
+    shipped_qty: float
+    delivered_qty: float
+    promised_date: dt.date | None  # latest schedule line date
+    earliest_full_date: dt.date | None
+    last_ship_date: dt.date | None
+    last_delivery_date: dt.date | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineViews:
+    """The book's lines, schedule lines and pegs, sorted by order and line."""
+
+    lines: list[LineRow]
+    schedule: list[ScheduleRow]
+    pegs: list[PegRow]
+
+
+def book_version(store: OrderStore) -> tuple[int, int]:
+    """A value that changes whenever an order is written (cache key for read models built from the book)."""
+    return store.version()
+
+
+def line_views(store: OrderStore) -> LineViews:
+    """Every order written to the book as lines, schedule lines and pegs (read-only)."""
+    dates = store.fulfilment_dates()
+    lines, schedule, pegs = [], [], []
+    for o in sorted(store.load_orders(), key=lambda o: o.order_id):
+        created = o.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        for ln in sorted(o.lines, key=lambda x: x.line):
+            dc = ln.demand_class or o.demand_class
+            for k, sl in enumerate(ln.schedule):
+                schedule.append(ScheduleRow(o.order_id, ln.line, k, ln.item, ln.location, sl.date, sl.qty, sl.shipped_qty, dc))
+            prom = ln.promise
+            for p in prom.pegs if prom else ():
+                pegs.append(PegRow(o.order_id, ln.line, p.qty, p.supply_date, p.kind, p.ref))
+            ship, deliver = dates.get((o.order_id, ln.line), (None, None))
+            lines.append(LineRow(
+                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, created.date(), ln.item, ln.location,
+                ln.qty, ln.requested_date, ln.unit_price, ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
+    return LineViews(lines, schedule, pegs)
+
+
+# ------------------------------------------------------------------ read model: backlog (scenarios)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BacklogLine:
+    """An open, unshipped line rescheduling may move, with its open reservation."""
+
+    order_id: str
+    line: int
+    item: str
+    location: str
+    open_qty: float
+    requested_date: dt.date
+    demand_class: str | None
+    customer: str
+    zone: str | None
+    priority: int | None
+    created_at: dt.datetime
+    unit_price: float | None
+    draws: tuple[Draw, ...]
+
+
+def movable(ln) -> bool:
+    """A line rescheduling may move: its open reservation is plain ATP on its own item and node
+    (no capable-to-promise capacity or component draws, no allocation pools)."""
+    return all(d.kind == "atp" and d.key == ln.item and d.location == ln.location and not d.pools for d in ln.draws)
+
+
+def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
+    """The open, unshipped lines of the order book (call under `svc.lock`). Returns (lines,
+    skipped) where skipped counts open lines left alone (not plain-ATP reservations, or asked
+    for past the snapshot's horizon)."""
+    out: list[BacklogLine] = []
+    skipped = 0
+    last = svc.snap.last_date
+    for o in svc.orders.values():
+        if o.status not in OPEN_STATUSES:
+            continue
+        for ln in o.lines:
+            if ln.open_qty <= EPS or not ln.location:
+                continue
+            if not movable(ln) or ln.requested_date > last:
+                skipped += 1
+                continue
+            out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
+                                   ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
+                                   ln.unit_price, tuple(ln.draws)))
+    return out, skipped
