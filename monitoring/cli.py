@@ -1,9 +1,13 @@
-"""`promessa jeopardy`, `promessa exceptions`, `promessa report KIND` against an order book.
+"""`promessa jeopardy`, `promessa exceptions`, `promessa report KIND` and
+`promessa analytics cohorts|repeat|rfm|cross-sell` against an order book.
 
 The order book is a SQLite file or a ``postgresql://`` URL (``--db``, default
-``PROMESSA_DB``); the supply snapshot (``--snapshot``, default ``PROMESSA_SNAPSHOT``) adds
-node kinds, lanes, prices, brands, categories, countries and suppliers - without it reports
-use the lines' own prices and jeopardy the default transit days.
+``PROMESSA_STORE__URL``); the supply snapshot (``--snapshot``, default
+``PROMESSA_SNAPSHOT__PATH``) adds node kinds, lanes, prices, brands, categories, countries and
+suppliers - without it reports use the lines' own prices and jeopardy the default transit days.
+
+Every command runs on the one business clock: ``--today``, else
+``PROMESSA_CLOCK__BUSINESS_DATE``, else the snapshot's ``as_of`` day - never the wall clock.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pg-schema", metavar="NAME", default=None, help="PostgreSQL schema of the order-book tables")
     p.add_argument("--snapshot", metavar="DIR", help="supply snapshot directory (default PROMESSA_SNAPSHOT; optional)")
     p.add_argument("--config", metavar="FILE", help="monitoring config (JSON or YAML): steps, levels, webhook")
-    p.add_argument("--today", type=_date, metavar="YYYY-MM-DD", help="evaluate as of this day (default: today, UTC)")
+    p.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                   help="the business day (default: PROMESSA_CLOCK__BUSINESS_DATE, else the snapshot's as_of day)")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
 
 
@@ -61,36 +66,90 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--start", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--end", type=_date, metavar="YYYY-MM-DD")
-    p.add_argument("--date-field", choices=["order_date", "requested_date"], default="order_date")
+    p.add_argument("--date-field", choices=["order_date", "created_at", "requested_date", "promised_date"],
+                   default="order_date", help="the date that filters the range and groups trends and days "
+                                              "(order_date = created_at's day)")
     p.add_argument("--period", choices=["day", "week", "month"], default="day")
     p.add_argument("--format", choices=["table", "json", "csv", "png"], default="table")
     p.set_defaults(func=_report)
 
+    _register_analytics(sub)
+
+
+ANALYTICS_VIEWS = {
+    "cohorts": "retention by monthly cohort: of the customers who first ordered in a month, the share ordering again "
+               "k months later",
+    "repeat": "repeat-purchase rate: customers with two or more orders (overall, or --by-cohort)",
+    "rfm": "recency-frequency-monetary quintile scores and named segments per customer (--segments: the summary)",
+    "cross-sell": "items bought together: co-occurrence counts, support, confidence and lift, top N per item",
+}
+
+
+def _register_analytics(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analytics", help="customer-journey analytics: cohorts, repeat, rfm, cross-sell",
+                       description="Customer-journey analytics over the order book (or an orders table with "
+                                   "--orders), on the business day: lines dated after it are left out.")
+    views = p.add_subparsers(dest="view", metavar="VIEW")
+    views.required = True
+    for name, text in ANALYTICS_VIEWS.items():
+        q = views.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _common(q)
+        q.add_argument("--orders", metavar="FILE",
+                       help="an orders table (parquet or csv: order, line, item, qty, requested_date, customer, "
+                            "demand_class, zone, created_at[, unit_price]) instead of the order book")
+        q.add_argument("--date-field", choices=["order_date", "created_at", "requested_date", "promised_date"],
+                       default="order_date", help="the date that dates each line (order_date = created_at's day)")
+        q.add_argument("--currency", metavar="CODE", help="currency of the prices (default: the config's, EUR)")
+        q.add_argument("--format", choices=["table", "json", "csv", "png"], default="table")
+        q.add_argument("--limit", type=int, default=50, metavar="N", help="rows shown in a table (default 50)")
+        if name == "cohorts":
+            q.add_argument("--max-months", type=int, metavar="K", help="report months 0..K after the first order")
+            q.add_argument("--long", action="store_true", help="one row per cohort and month instead of the triangle")
+        elif name == "repeat":
+            q.add_argument("--by-cohort", action="store_true", help="one row per monthly cohort")
+        elif name == "rfm":
+            q.add_argument("--segments", action="store_true", help="customers and net value per segment")
+        else:
+            q.add_argument("--item", action="append", metavar="ITEM", help="only suggestions for this item (repeatable)")
+            q.add_argument("--top", type=int, metavar="N", help="suggestions per item (default: the config's, 5)")
+            q.add_argument("--min-orders", type=int, metavar="N",
+                           help="leave out pairs bought together in fewer orders (default: the config's, 2)")
+        q.set_defaults(func=_analytics)
+
+
+def _config(args: argparse.Namespace):
+    from monitoring.config import MonitoringConfig
+
+    config = MonitoringConfig.load(args.config) if args.config else MonitoringConfig()
+    if getattr(args, "event_log", None):
+        config = config.model_copy(update={"event_log": Path(args.event_log)})
+    return config
+
+
+def _snapshot(args: argparse.Namespace, settings):
+    snap_dir = args.snapshot or settings.snapshot.path
+    if not snap_dir:
+        return None
+    from supplydata import load_snapshot
+
+    return load_snapshot(snap_dir)
+
 
 def _monitor(args: argparse.Namespace):
-    from monitoring.config import MonitoringConfig
     from monitoring.monitor import Monitor
-    from promessa.config import Settings, settings_of
     from orderbook.store import open_store
+    from promessa.config import Settings
     from promessa.errors import ValidationError
 
     settings = Settings()
     db = args.db or settings.store.url
     if "://" not in db and not Path(db).exists():
         raise ValidationError("no order book at this path", field="db", value=db,
-                              hint="give --db (a SQLite file or a postgresql:// URL) or set PROMESSA_DB")
-    config = MonitoringConfig.load(args.config) if args.config else MonitoringConfig()
-    if getattr(args, "event_log", None):
-        config = config.model_copy(update={"event_log": Path(args.event_log)})
-    snap = None
-    snap_dir = args.snapshot or settings.snapshot.path
-    if snap_dir:
-        from supplydata import load_snapshot
-
-        snap = load_snapshot(snap_dir)
+                              hint="give --db (a SQLite file or a postgresql:// URL) or set PROMESSA_STORE__URL")
+    config = _config(args)
+    snap = _snapshot(args, settings)
     store = open_store(db, pg_schema=args.pg_schema or settings.store.pg_schema)
-    kw = {"today": (lambda: args.today)} if args.today else {}
-    return Monitor(store=store, snapshot=lambda: snap, config=config, **kw)
+    return Monitor(store=store, snapshot=lambda: snap, config=config, today=args.today, settings=settings)
 
 
 def _emit(args: argparse.Namespace, df, *, title: str | None = None) -> None:
@@ -98,6 +157,10 @@ def _emit(args: argparse.Namespace, df, *, title: str | None = None) -> None:
 
     from monitoring.reports import to_records
 
+    limit = getattr(args, "limit", None)
+    if args.format == "table" and limit is not None and df.height > limit:
+        title = (title + "\n" if title else "") + f"(first {limit} of {df.height:,} rows; --limit N or --format csv for more)"
+        df = df.head(limit)
     if args.format == "json":
         text = json.dumps(to_records(df), indent=1)
     elif args.format == "csv":
@@ -141,11 +204,12 @@ def _jeopardy(args: argparse.Namespace) -> int:
 def _exceptions(args: argparse.Namespace) -> int:
     mon = _monitor(args)
     try:
+        today = mon.resolve_today(None)
         if args.key is not None:
-            df = mon.exception_lines(by=args.by, key=args.key)
+            df = mon.exception_lines(by=args.by, key=args.key, today=today)
         else:
-            df = mon.exception_summary(by=args.by)
-        _emit(args, df)
+            df = mon.exception_summary(by=args.by, today=today)
+        _emit(args, df, title=f"exceptions as of {today} by {args.by}")
     finally:
         mon.store.close()
     return 0
@@ -157,15 +221,17 @@ def _report(args: argparse.Namespace) -> int:
 
     mon = _monitor(args)
     try:
-        df = mon.report(args.kind, metric=args.metric, top=args.top,
-                        window=Window(args.start, args.end, args.date_field), period=args.period)
+        window = Window(args.start, args.end, args.date_field)
+        df = mon.report(args.kind, metric=args.metric, top=args.top, window=window, period=args.period)
         if args.format == "png":
             if not args.out:
                 print("promessa: error: --format png needs --out FILE", file=sys.stderr)
                 return 2
             if args.kind in TREND_KINDS:
                 cols = {"on_time": ["on_time_rate"], "fill_rate": ["fill_rate"]}.get(args.kind, ["fill_rate", "on_time_rate"])
-                png = charts.trend_chart(df, columns=cols, title=f"{args.kind} by {args.period}")
+                png = charts.trend_chart(df, columns=cols, period=args.period,
+                                         title=f"{args.kind.replace('_', ' ')} by {args.period} of "
+                                               f"{window.date_field.replace('_', ' ')}")
             else:
                 png = charts.top_chart(df, key=KEY_NAMES[args.kind], metric=args.metric,
                                        title=f"top {args.top} {args.kind} by {args.metric}")
@@ -174,4 +240,85 @@ def _report(args: argparse.Namespace) -> int:
         _emit(args, df)
     finally:
         mon.store.close()
+    return 0
+
+
+def _analytics_input(args: argparse.Namespace):
+    """(analytics lines, business day, currency) from --orders FILE or the order book."""
+    import polars as pl
+
+    from monitoring import analytics as an
+    from monitoring.frames import Catalogue, from_orders_frame
+    from monitoring.monitor import business_day
+    from promessa.config import Settings
+    from promessa.errors import ValidationError
+
+    config = _config(args)
+    currency = args.currency or config.analytics.currency
+    if args.orders:
+        path = Path(args.orders)
+        if not path.exists():
+            raise ValidationError("no orders table at this path", field="orders", value=str(path),
+                                  hint="a .parquet or .csv file with the orders table's columns")
+        try:
+            orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise ValidationError(f"cannot read the orders table: {exc}", field="orders", value=str(path)) from None
+        settings = Settings()
+        snap = _snapshot(args, settings)
+        lines = from_orders_frame(orders).lines
+        prices = Catalogue.of(snap).items
+        data = an.lines_from_frames(lines, prices=prices, currency=currency, date_field=args.date_field)
+        return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config
+    mon = _monitor(args)
+    try:
+        mon.config = config.model_copy(update={"analytics": config.analytics.model_copy(update={"currency": currency})})
+        return mon.analytics_lines(date_field=args.date_field), mon.resolve_today(None), currency, config
+    finally:
+        mon.store.close()
+
+
+def _analytics(args: argparse.Namespace) -> int:
+    from monitoring import analytics as an
+    from monitoring import charts
+
+    lines, today, currency, config = _analytics_input(args)
+    late = an.lines_after(lines, today)
+    note = f"{args.view} as of {today}, lines dated by {args.date_field}, net values in {currency}"
+    if late:
+        note += (f"; {late:,} of {lines.height:,} lines are dated after the business day and left out "
+                 "(hint: --today or PROMESSA_CLOCK__BUSINESS_DATE)")
+    print(note, file=sys.stderr)
+    chart = None
+    if args.view == "cohorts":
+        df = an.cohort_retention(lines, today=today, max_months=args.max_months)
+        if args.format == "png":
+            chart = charts.cohort_chart(df, max_months=args.max_months if args.max_months is not None else 12)
+        elif not args.long and args.format == "table":
+            df = an.cohort_matrix(df)
+    elif args.view == "repeat":
+        df = an.repeat_purchase(lines, today=today, by_cohort=args.by_cohort or args.format == "png")
+        if args.format == "png":
+            chart = charts.repeat_chart(df)
+    elif args.view == "rfm":
+        df = an.rfm(lines, today=today, segments=config.analytics.segments)
+        if args.segments or args.format == "png":
+            df = an.rfm_segments(df, segments=config.analytics.segments)
+        if args.format == "png":
+            chart = charts.rfm_chart(df)
+    else:
+        df = an.cross_sell(lines, today=today, top=args.top or config.analytics.cross_sell_top,
+                           min_orders=args.min_orders if args.min_orders is not None else config.analytics.cross_sell_min_orders,
+                           items=args.item)
+        if args.format == "png":
+            item = args.item[0] if args.item else (df.sort("item_orders", descending=True)["item"][0] if df.height else "-")
+            chart = charts.cross_sell_chart(df, item=item)
+    if chart is not None:
+        if not args.out:
+            print("promessa: error: --format png needs --out FILE", file=sys.stderr)
+            return 2
+        Path(args.out).write_bytes(chart.png)
+        print(chart.caption, file=sys.stderr)
+        return 0
+    _emit(args, df)
     return 0

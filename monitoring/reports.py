@@ -2,14 +2,20 @@
 
 Lazy polars group-bys over the lines frame joined once to the catalogue (category, brand,
 price) and the zone's country. Cancelled orders are left out. Revenue is quantity times the
-line's price, else the catalogue's. Everything is filtered to a date range on ``order_date``
-(default) or ``requested_date``, both ends included.
+line's price, else the catalogue's.
+
+Dates: the planner picks the date a report works on (``Window.date_field``): ``order_date``
+(the day the order was captured; ``created_at`` is accepted for it), ``requested_date`` or
+``promised_date`` (the latest schedule line). The same field filters the range (both ends
+included), groups the trend periods and keys the ``days`` report.
 
 Trend measures per period (day, week or month):
 - ``fill_rate``: promised units / ordered units (what the promise could cover at capture);
 - ``on_time_rate``: share of lines on time in full: every unit promised, and the line's
-  completion (its last shipment when fully shipped, else its promised date) on or before the
-  requested date.
+  completion on or before the requested date. The completion is the last shipment when the
+  line is fully shipped; otherwise its promised date, and - when the business day ``today`` is
+  given (the one business clock, never the wall clock) - no earlier than ``today``: a line not
+  shipped by today cannot be done before it.
 """
 
 from __future__ import annotations
@@ -42,36 +48,55 @@ TREND_KINDS = ("on_time", "fill_rate", "trends")
 KINDS = tuple(TOP_KINDS) + TREND_KINDS
 METRICS = ("revenue", "units")
 PERIODS = {"day": "1d", "week": "1w", "month": "1mo"}
-DATE_FIELDS = ("order_date", "requested_date")
+DATE_FIELDS = ("order_date", "requested_date", "promised_date")
+#: Other names accepted for a date field.
+DATE_FIELD_ALIASES = {"created_at": "order_date", "created": "order_date", "requested": "requested_date",
+                      "promised": "promised_date"}
+
+
+def normalize_date_field(name: str) -> str:
+    """The date field a name stands for (``created_at`` -> ``order_date``); unknown names are returned as given."""
+    return DATE_FIELD_ALIASES.get(name, name)
 
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    """A date range (both ends included; None = open) on one of DATE_FIELDS."""
+    """A date range (both ends included; None = open) on one of DATE_FIELDS, which also groups the
+    trend periods and the ``days`` report."""
 
     start: dt.date | None = None
     end: dt.date | None = None
     date_field: str = "order_date"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "date_field", normalize_date_field(self.date_field))
         if self.date_field not in DATE_FIELDS:
             raise ValidationError("unknown date field", field="date_field", value=self.date_field,
-                                  hint="one of " + ", ".join(DATE_FIELDS))
+                                  hint="one of " + ", ".join(DATE_FIELDS) + " (created_at is order_date)")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValidationError("the range ends before it starts", field="end", value=str(self.end))
 
+    @classmethod
+    def ending(cls, today: dt.date, *, days: int, date_field: str = "order_date") -> Window:
+        """The `days` days up to and including the business day `today`."""
+        if days < 1:
+            raise ValidationError("must be at least 1", field="days", value=days)
+        return cls(today - dt.timedelta(days=days - 1), today, date_field)
 
-def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue) -> pl.LazyFrame:
+
+def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, today: dt.date | None = None) -> pl.LazyFrame:
     """Lines with the catalogue's ``category``, ``brand`` and the zone's ``country``, ``revenue`` and
-    ``on_time``; cancelled orders left out (lazy). Collect it once per order-book version and pass
-    it with ``enriched=True`` to skip the joins on every report."""
+    ``on_time`` (as of the business day `today` when given, see the module doc); cancelled orders
+    left out (lazy). Collect it once per order-book version and business day and pass it with
+    ``enriched=True`` to skip the joins on every report."""
     lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
     lf = lf.filter(pl.col("status").is_null() | (pl.col("status") != "cancelled"))
     items = catalogue.items.lazy().select("item", "category", "brand", pl.col("price").alias("_cat_price"))
     full = (pl.col("qty") - pl.col("promised_qty")) <= EPS
     shipped_all = (pl.col("qty") - pl.col("shipped_qty")) <= EPS
+    pending = pl.col("promised_date") if today is None else pl.max_horizontal("promised_date", pl.lit(today, pl.Date))
     done = pl.when(shipped_all & pl.col("last_ship_date").is_not_null()).then(pl.col("last_ship_date")).otherwise(
-        pl.col("promised_date"))
+        pl.when(pl.col("promised_date").is_not_null()).then(pending))
     return (
         lf.join(items, on="item", how="left")
         .join(catalogue.zones.lazy(), on="zone", how="left")
@@ -93,14 +118,15 @@ def _in_window(lf: pl.LazyFrame, window: Window | None) -> pl.LazyFrame:
 
 
 def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue | None, *, window: Window | None = None,
-            enriched: bool = False) -> pl.LazyFrame:
-    """The lines a report runs on: enriched (see :func:`enrich`) and inside the window (lazy)."""
+            enriched: bool = False, today: dt.date | None = None) -> pl.LazyFrame:
+    """The lines a report runs on: enriched (see :func:`enrich`; `today` is the business day for
+    ``on_time``) and inside the window (lazy)."""
     if enriched:
         lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
     else:
         if catalogue is None:
             raise ValidationError("a catalogue is needed for lines that are not enriched", field="catalogue", value=None)
-        lf = enrich(lines, catalogue)
+        lf = enrich(lines, catalogue, today=today)
     return _in_window(lf, window)
 
 
@@ -113,10 +139,12 @@ def _check(kind: str, metric: str, top: int) -> None:
         raise ValidationError("must be between 1 and 10000", field="top", value=top)
 
 
-def group_lazy(prepared: pl.LazyFrame, kind: str, *, count_orders: bool = False) -> pl.LazyFrame:
+def group_lazy(prepared: pl.LazyFrame, kind: str, *, count_orders: bool = False,
+               date_field: str = "order_date") -> pl.LazyFrame:
     """Per key of `kind`: revenue, units, lines (and, with `count_orders`, distinct orders: a
-    distinct count over strings, the most expensive part, so it is asked for explicitly)."""
-    col = TOP_KINDS[kind]
+    distinct count over strings, the most expensive part, so it is asked for explicitly).
+    The ``days`` kind is keyed by `date_field`."""
+    col = TOP_KINDS[kind] if kind != "days" else normalize_date_field(date_field)
     aggs = [pl.col("revenue").sum(), pl.col("qty").sum().alias("units"), pl.len().alias("lines")]
     if count_orders and kind != "orders":
         aggs.append(pl.col("order_id").n_unique().alias("orders"))
@@ -141,22 +169,27 @@ def top_of(grouped: pl.DataFrame, kind: str, *, metric: str = "revenue", top: in
 
 
 def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top: int = 10,
-             count_orders: bool = False) -> pl.LazyFrame:
+             count_orders: bool = False, date_field: str = "order_date") -> pl.LazyFrame:
     """One top-N report as a lazy plan (see :func:`top_of`)."""
     _check(kind, metric, top)
     value = "revenue" if metric == "revenue" else "units"
-    g = group_lazy(prepared, kind, count_orders=count_orders)
+    g = group_lazy(prepared, kind, count_orders=count_orders, date_field=date_field)
     total = pl.col(value).sum()
     return (g.with_columns((pl.col(value) / pl.when(total > 0).then(total).otherwise(None)).alias("share"))
             .sort([value, KEY_NAMES[kind]], descending=[True, False]).head(top))
 
 
-def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day") -> pl.LazyFrame:
-    """Per period: lines, ordered and promised units, fill rate, lines on time and on-time rate."""
+def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day", date_field: str = "order_date") -> pl.LazyFrame:
+    """Per period of `date_field`: lines, ordered and promised units, fill rate, lines on time and
+    on-time rate (lines without that date, e.g. nothing promised, are left out)."""
     if period not in PERIODS:
         raise ValidationError("unknown period", field="period", value=period, hint="day, week or month")
+    col = normalize_date_field(date_field)
+    if col not in DATE_FIELDS:
+        raise ValidationError("unknown date field", field="date_field", value=date_field, hint="one of " + ", ".join(DATE_FIELDS))
     return (
-        prepared.group_by(pl.col("order_date").dt.truncate(PERIODS[period]).alias("period"))
+        prepared.filter(pl.col(col).is_not_null())
+        .group_by(pl.col(col).dt.truncate(PERIODS[period]).alias("period"))
         .agg(pl.len().alias("lines"), pl.col("qty").sum().alias("units"),
              pl.col("promised_qty").sum().alias("promised_units"), pl.col("on_time").sum().alias("on_time_lines"))
         .with_columns((pl.col("promised_units") / pl.col("units")).alias("fill_rate"),
@@ -167,30 +200,35 @@ def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day") -> pl.LazyFrame:
 
 def report(lines: pl.DataFrame, catalogue: Catalogue | None, kind: str, *, metric: str = "revenue", top: int = 10,
            window: Window | None = None, period: str = "day", count_orders: bool = True,
-           enriched: bool = False) -> pl.DataFrame:
-    """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table).
-    `enriched`: `lines` is already :func:`enrich`'s output (the catalogue is not used)."""
+           enriched: bool = False, today: dt.date | None = None) -> pl.DataFrame:
+    """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table), over the
+    window's date field (which also groups the periods and the ``days`` report).
+    `enriched`: `lines` is already :func:`enrich`'s output (the catalogue and `today` are not used);
+    `today`: the business day for ``on_time`` (see the module doc)."""
     _check(kind, metric, top)
-    prepared = prepare(lines, catalogue, window=window, enriched=enriched)
+    w = window or Window()
+    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today)
     if kind in TREND_KINDS:
-        out = trend_lazy(prepared, period=period)
+        out = trend_lazy(prepared, period=period, date_field=w.date_field)
         cols = {"on_time": ["period", "lines", "on_time_lines", "on_time_rate"],
                 "fill_rate": ["period", "lines", "units", "promised_units", "fill_rate"]}.get(kind)
         return out.select(cols).collect() if cols else out.collect()
-    return top_lazy(prepared, kind, metric=metric, top=top, count_orders=count_orders).collect()
+    return top_lazy(prepared, kind, metric=metric, top=top, count_orders=count_orders, date_field=w.date_field).collect()
 
 
 def all_reports(lines: pl.DataFrame, catalogue: Catalogue | None, *, top: int = 10, window: Window | None = None,
-                period: str = "day", count_orders: bool = False, enriched: bool = False) -> dict[str, pl.DataFrame]:
+                period: str = "day", count_orders: bool = False, enriched: bool = False,
+                today: dt.date | None = None) -> dict[str, pl.DataFrame]:
     """Every top-N report by revenue and by units, and the trend table: one group-by per kind, all
     in one parallel collect, then the two rankings of each kind from its groups.
 
     Keys: ``"<kind>.<metric>"`` and ``"trends"``."""
-    prepared = prepare(lines, catalogue, window=window, enriched=enriched)
+    w = window or Window()
+    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today)
     if not enriched:
         prepared = prepared.collect().lazy()  # join once; every group-by reads the result
-    plans = [group_lazy(prepared, kind, count_orders=count_orders) for kind in TOP_KINDS]
-    plans.append(trend_lazy(prepared, period=period))
+    plans = [group_lazy(prepared, kind, count_orders=count_orders, date_field=w.date_field) for kind in TOP_KINDS]
+    plans.append(trend_lazy(prepared, period=period, date_field=w.date_field))
     results = pl.collect_all(plans)
     out: dict[str, pl.DataFrame] = {}
     for kind, grouped in zip(TOP_KINDS, results, strict=False):
@@ -201,12 +239,14 @@ def all_reports(lines: pl.DataFrame, catalogue: Catalogue | None, *, top: int = 
 
 
 def to_csv(df: pl.DataFrame) -> str:
+    """The frame as CSV text."""
     return df.write_csv()
 
 
 def to_records(df: pl.DataFrame) -> list[dict]:
-    """JSON-ready rows (dates as ISO strings, NaN as None)."""
-    out = df.with_columns([pl.col(c).cast(pl.String) for c, t in df.schema.items() if t in (pl.Date, pl.Datetime)])
+    """JSON-ready rows (dates as ISO strings, decimals as strings - exact -, NaN as None)."""
+    out = df.with_columns([pl.col(c).cast(pl.String) for c, t in df.schema.items()
+                           if t in (pl.Date, pl.Datetime) or isinstance(t, (pl.Datetime, pl.Decimal))])
     rows = out.to_dicts()
     for r in rows:
         for k, v in r.items():
