@@ -11,32 +11,19 @@ server or the API: the order book feeds it typed events (``ShippedLine``, ``Retu
 ``StockOnHand``).
 """
 
-from channel.claims import TRANSITIONS, ClaimStatus, aging, claim_to_csv, claim_to_json
-from channel.events import (
-    ReturnedLine,
-    ShippedLine,
-    StockOnHand,
-    event_from_dict,
-    event_to_dict,
-)
+from channel.claims import TRANSITIONS, ClaimStatus, aging, claim_lines, claim_to_csv, claim_to_json, unclaimed_exposure
+from channel.events import ReturnedLine, ShippedLine, StockOnHand, event_from_dict, event_to_dict, load_events
 from channel.ledger import Accrual, ChannelLedger, Claim, LedgerState, replay
-from channel.margin import expected_income, order_margin, whatif
-from channel.programs import (
-    ClaimTerms,
-    Program,
-    ProgramKind,
-    Tier,
-    load_programs,
-    parse_programs,
-)
+from channel.margin import expected_income, line_margin, order_margin, whatif
+from channel.programs import Catalogue, ClaimTerms, Program, ProgramKind, Tier, load_programs, parse_programs
 from channel.reports import program_report, report_chart
 from channel.store import JournalStore, MemoryJournal, SqliteJournal
 from channel.vector import accrue_frame, claims_frame
 
 __all__ = [
-    "TRANSITIONS", "Accrual", "ChannelLedger", "Claim", "ClaimStatus", "ClaimTerms", "JournalStore", "LedgerState",
-    "MemoryJournal", "Program", "ProgramKind", "ReturnedLine", "ShippedLine", "SqliteJournal", "StockOnHand", "Tier",
-    "accrue_frame", "aging", "claim_to_csv", "claim_to_json", "claims_frame", "event_from_dict", "event_to_dict",
-    "expected_income", "load_programs", "order_margin", "parse_programs", "program_report", "replay", "report_chart",
-    "whatif",
+    "TRANSITIONS", "Accrual", "Catalogue", "ChannelLedger", "Claim", "ClaimStatus", "ClaimTerms", "JournalStore",
+    "LedgerState", "MemoryJournal", "Program", "ProgramKind", "ReturnedLine", "ShippedLine", "SqliteJournal", "StockOnHand",
+    "Tier", "accrue_frame", "aging", "claim_lines", "claim_to_csv", "claim_to_json", "claims_frame", "event_from_dict",
+    "event_to_dict", "expected_income", "line_margin", "load_events", "load_programs", "order_margin", "parse_programs",
+    "program_report", "replay", "report_chart", "unclaimed_exposure", "whatif",
 ]

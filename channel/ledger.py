@@ -566,8 +566,12 @@ class ChannelLedger:
     def transition(self, claim: str, status: ClaimStatus | str, *, date: dt.date, reason: str | None = None) -> Claim:
         """Move a claim along its lifecycle (``TRANSITIONS``); rejected needs a reason. Returns the claim."""
         self.claim(claim)
-        self._commit([{"type": "status", "claim": claim, "status": ClaimStatus(status).value, "date": date.isoformat(),
-                       "reason": reason}])
+        try:
+            to = ClaimStatus(status)
+        except ValueError:
+            raise ValidationError("unknown claim status", field="status", value=status,
+                                  hint="one of " + ", ".join(s.value for s in ClaimStatus)) from None
+        self._commit([{"type": "status", "claim": claim, "status": to.value, "date": date.isoformat(), "reason": reason}])
         return self.state.claims[claim]
 
     def receive(self, claim: str, amount: Money, *, date: dt.date, ref: str, deduction: bool = False) -> Claim:

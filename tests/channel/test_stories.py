@@ -154,6 +154,9 @@ def test_claim_lifecycle_is_enforced_and_receipts_settle_it():
     [c] = led.create_claims("ACME", period_start=D(2026, 1, 1), period_end=D(2026, 1, 31), business_date=D(2026, 2, 1))
     with pytest.raises(ConflictError, match="cannot go from draft to accepted"):
         led.transition(c.claim, "accepted", date=D(2026, 2, 2))
+    with pytest.raises(ValidationError, match="unknown claim status") as e:
+        led.transition(c.claim, "paid", date=D(2026, 2, 2))
+    assert (e.value.field, e.value.value) == ("status", "paid")
     with pytest.raises(ConflictError):  # no money on a draft
         led.receive(c.claim, eur("1.00"), date=D(2026, 2, 2), ref="X")
     led.transition(c.claim, "submitted", date=D(2026, 2, 2))
