@@ -18,10 +18,13 @@ from pathlib import Path
 import pytest
 
 AS_OF = "2026-01-05"
-KEYS = {"cap-key": "order_capture", "plan-key": "planner", "admin-key": "admin"}
+KEYS = {"cap-key": "order_capture", "plan-key": "planner", "admin-key": "admin", "view-key": "viewer",
+        "ship-key": "fulfillment"}
 CAP = {"X-API-Key": "cap-key"}
 PLAN = {"X-API-Key": "plan-key"}
 ADMIN = {"X-API-Key": "admin-key"}
+VIEW = {"X-API-Key": "view-key"}    # reads only
+SHIP = {"X-API-Key": "ship-key"}    # fulfillment: events and reads of orders
 
 
 def write_snapshot(d: Path) -> Path:
@@ -64,7 +67,7 @@ def db(order_book_db):
 
 
 def _make_settings(db, **kw):
-    from promessa.config import Settings, settings_of
+    from promessa.config import settings_of
 
     url, schema = db
     base = dict(db=url, pg_schema=schema, api_keys=KEYS, approval_value_threshold=2500.0, max_lines=10,
@@ -81,21 +84,23 @@ def make_settings():
 
 @pytest.fixture
 def client(db, snap):
+    """A TestClient whose requests carry the viewer key unless they give another (reads need a key too)."""
     from fastapi.testclient import TestClient
 
     from server import create_app
 
-    with TestClient(create_app(_make_settings(db), snapshot=snap)) as c:
+    with TestClient(create_app(_make_settings(db), snapshot=snap), headers=VIEW) as c:
         yield c
 
 
 @pytest.fixture
 def sqlite_client(tmp_path, snap):
+    """Over SQLite; a refresh may read extracts from tmp_path."""
     from fastapi.testclient import TestClient
 
     from server import create_app
 
-    with TestClient(create_app(_make_settings((str(tmp_path / "ob.sqlite"), "unused")), snapshot=snap)) as c:
+    with TestClient(create_app(_make_settings((str(tmp_path / "ob.sqlite"), "unused"), roots=[tmp_path]), snapshot=snap), headers=VIEW) as c:
         yield c
 
 
@@ -148,7 +153,7 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/v1/health", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/v1/livez", timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -11,6 +11,7 @@ import pytest
 CAP = {"X-API-Key": "cap-key"}      # role order_capture (keys: conftest.KEYS)
 PLAN = {"X-API-Key": "plan-key"}    # role planner
 ADMIN = {"X-API-Key": "admin-key"}  # role admin
+VIEW = {"X-API-Key": "view-key"}    # role viewer (the client fixture's default)
 
 D1 = "2026-01-06"
 
@@ -73,14 +74,19 @@ def test_location_from_zone_and_from_the_line(client):
 
 
 def test_writes_need_a_key_and_the_right_role(client):
+    from fastapi.testclient import TestClient
+
+    anon = TestClient(client.app)  # the same running app, no key
     body = {"customer": "ACME", "zone": "EAST", "lines": [line()]}
-    assert client.post("/v1/orders", json=body).status_code == 401
-    assert client.post("/v1/orders", json=body, headers={"X-API-Key": "nope"}).status_code == 401
+    assert anon.post("/v1/orders", json=body).status_code == 401
+    assert anon.post("/v1/orders", json=body, headers={"X-API-Key": "nope"}).status_code == 401
+    assert client.post("/v1/orders", json=body, headers=VIEW).status_code == 403  # a viewer reads only
     o = order(client, [line("GADGET", 3)])  # 3,000 > 2,500: on hold
     assert o["status"] == "on_hold"
     assert client.post(f"/v1/orders/{o['order_id']}/approve", headers=CAP).status_code == 403
     assert client.post(f"/v1/orders/{o['order_id']}/events", json={"type": "shipped"}, headers=CAP).status_code == 403
-    assert client.get(f"/v1/orders/{o['order_id']}").status_code == 200  # reads are open
+    assert anon.get(f"/v1/orders/{o['order_id']}").status_code == 401  # reads need a key too
+    assert client.get(f"/v1/orders/{o['order_id']}", headers=VIEW).status_code == 200
 
 
 def test_demo_mode_accepts_writes_without_a_key(db, snap, make_settings):
@@ -88,7 +94,7 @@ def test_demo_mode_accepts_writes_without_a_key(db, snap, make_settings):
 
     from server import create_app
 
-    with TestClient(create_app(make_settings(db, demo=True), snapshot=snap)) as c:
+    with TestClient(create_app(make_settings(db, demo=True), snapshot=snap), client=("127.0.0.1", 50000)) as c:
         r = c.post("/v1/orders", json={"customer": "ACME", "zone": "EAST", "lines": [line()]})
         assert r.status_code == 201 and r.json()["created_by"] == "demo"
         assert c.get("/v1/health").json()["demo"] is True
@@ -201,9 +207,9 @@ def test_change_quantity_and_date_releases_and_promises_again(client):
     assert c["lines"][0]["schedule"] == [{"date": "2026-01-20", "qty": 12.0, "shipped_qty": 0.0}]
     assert atp_at(client, "WIDGET", "DC-EAST", D1)["committed"] == 0.0
     assert atp_at(client, "WIDGET", "DC-EAST", "2026-01-20")["committed"] == 12.0
-    # optimistic concurrency: a stale version is refused
-    stale = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "qty": 1}]}, headers={**CAP, "If-Match": "1"})
-    assert stale.status_code == 409
+    # optimistic concurrency: a stale version is refused (412 Precondition Failed)
+    stale = client.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "qty": 1}]}, headers={**CAP, "If-Match": '"1"'})
+    assert stale.status_code == 412
     trail = client.get(f"/v1/orders/{oid}/audit").json()["data"]
     assert trail[-1]["action"] == "change" and trail[-1]["detail"]["lines"] == [1]
 
@@ -369,7 +375,7 @@ def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
     for p in ("/v1/orders", "/v1/orders/{order_id}", "/v1/orders/{order_id}/events", "/v1/availability",
-              "/v1/imports", "/v1/atp/{item}/{location}", "/v1/health", "/metrics"):
+              "/v1/imports", "/v1/atp/{item}/{location}", "/v1/health", "/v1/metrics", "/v1/livez"):
         assert p in paths
     assert client.get("/docs").status_code == 200
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orderbook.cli import settings_from_args
-from orderbook.settings import Role
+from api.cli import settings_from_args
 from promessa.cli import build_parser
+from promessa.config import Role
 from promessa.errors import ValidationError
 
 
@@ -15,20 +15,63 @@ def _args(*argv):
 
 
 def test_flags_override_settings(monkeypatch):
-    monkeypatch.setenv("PROMESSA_MAX_LINES", "7")
+    monkeypatch.setenv("PROMESSA_API__MAX_LINES", "7")
     s = settings_from_args(_args("--db", "postgresql://u@h/db", "--pg-schema", "ob", "--port", "9001", "--demo",
-                                 "--api-key", "k1=planner", "--api-key", "k2=admin", "--snapshot", "/tmp/x"))
-    assert s.db == "postgresql://u@h/db" and s.pg_schema == "ob" and s.port == 9001 and s.demo is True
-    assert s.api_keys == {"k1": Role.PLANNER, "k2": Role.ADMIN} and str(s.snapshot) == "/tmp/x" and s.max_lines == 7
-    assert s.host == "127.0.0.1"
+                                 "--api-key", "k1=planner", "--api-key", "k2==admin", "--snapshot", "/tmp/x",
+                                 "--snapshot-root", "/srv/extracts"))
+    assert s.store.url == "postgresql://u@h/db" and s.store.pg_schema == "ob" and s.api.port == 9001 and s.api.demo is True
+    assert s.api.keys == {"k1": Role.PLANNER, "k2=": Role.ADMIN} and str(s.snapshot.path) == "/tmp/x" and s.api.max_lines == 7
+    assert s.api.host == "127.0.0.1" and [str(r) for r in s.snapshot.roots] == ["/srv/extracts"]
 
 
 def test_api_keys_from_the_environment(monkeypatch):
-    monkeypatch.setenv("PROMESSA_API_KEYS", '{"env-key": "order_capture"}')
-    s = settings_from_args(_args("--api-key", "cli-key=admin"))
-    assert s.api_keys == {"env-key": Role.ORDER_CAPTURE, "cli-key": Role.ADMIN}
+    monkeypatch.setenv("PROMESSA_API__KEYS", '{"env-key": "order_capture"}')
+    s = settings_from_args(_args("--api-key", "cli-key=admin", "--api-key", "sha256:" + "ab" * 32 + "=viewer"))
+    assert s.api.keys == {"env-key": Role.ORDER_CAPTURE, "cli-key": Role.ADMIN, "sha256:" + "ab" * 32: Role.VIEWER}
 
 
-def test_bad_api_key_flag_is_refused():
-    with pytest.raises(ValidationError, match="--api-key"):
-        settings_from_args(_args("--api-key", "k1=superuser"))
+def test_bad_api_key_flag_is_refused_without_echoing_the_key():
+    with pytest.raises(ValidationError, match="--api-key") as exc:
+        settings_from_args(_args("--api-key", "secret-key-1=superuser"))
+    assert "secret-key-1" not in str(exc.value)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::"])
+def test_demo_mode_refuses_a_non_loopback_bind(host):
+    with pytest.raises(ValidationError, match="loopback only") as exc:
+        settings_from_args(_args("--demo", "--host", host))
+    assert exc.value.field == "--host" and exc.value.value == host
+
+
+def test_demo_refusal_through_the_command_line(capsys):
+    from promessa.cli import main
+
+    assert main(["serve", "--demo", "--host", "0.0.0.0", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "demo mode listens on loopback only" in err and "--host='0.0.0.0'" in err
+
+
+def test_a_busy_port_is_refused_before_anything_is_loaded():
+    import socket
+    import time
+
+    from api.cli import bind
+    from promessa.errors import PromessaError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        t0 = time.perf_counter()
+        with pytest.raises(PromessaError, match=f"cannot listen on 127.0.0.1:{port}"):
+            bind("127.0.0.1", port)
+        assert time.perf_counter() - t0 < 1.0
+    s = bind("127.0.0.1", port)  # free again
+    s.close()
+
+
+def test_store_urls_are_shown_without_their_password():
+    from api.cli import redacted
+
+    assert redacted("postgresql://ann:s3cret@db.example/ob") == "postgresql://ann:***@db.example/ob"
+    assert redacted("var/orderbook.sqlite") == "var/orderbook.sqlite"

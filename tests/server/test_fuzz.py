@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from promessa.config import Settings, settings_of
+from promessa.config import settings_of
 from server import create_app
 from supplydata.generate import generate
 

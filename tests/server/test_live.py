@@ -14,6 +14,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CAP = {"X-API-Key": "cap-key"}
+VIEW = {"X-API-Key": "view-key"}   # reads need a key too
 D1 = "2026-01-06"
 
 
@@ -46,17 +47,17 @@ def test_many_clients_racing_for_the_last_units_never_oversell(live_server, db):
         promised = [p for ps in ex.map(client, plan) for p in ps]
     assert sum(sum(q) for q in plan) > 40  # more asked than there is
     assert abs(sum(promised) - 40.0) < 1e-9  # total promised == supply, never more
-    com = httpx.get(srv.url + "/v1/commitments").json()
+    com = httpx.get(srv.url + "/v1/commitments", headers=VIEW).json()
     scarce = [c for c in com["by_item_location"] if c["item"] == "SCARCE"]
     assert abs(scarce[0]["total"] - 40.0) < 1e-9
-    atp = httpx.get(srv.url + "/v1/atp/SCARCE/DC-EAST").json()["rows"]
+    atp = httpx.get(srv.url + "/v1/atp/SCARCE/DC-EAST", headers=VIEW).json()["rows"]
     assert all(r["available"] <= 1e-9 for r in atp) and min(r["cumulative"] for r in atp) >= -1e-9
 
 
 def _all_orders(url: str) -> dict[str, dict]:
     out, offset = {}, 0
     while True:
-        page = httpx.get(url + "/v1/orders", params={"limit": 1000, "offset": offset}, timeout=30).json()
+        page = httpx.get(url + "/v1/orders", params={"limit": 1000, "offset": offset}, headers=VIEW, timeout=30).json()
         out.update({o["order_id"]: o for o in page["data"]})
         offset += page["count"]
         if offset >= page["total"] or not page["count"]:
@@ -105,7 +106,7 @@ def test_kill_9_loses_no_acknowledged_order_and_rebuilds_commitments_exactly(liv
         assert oid in book, f"acknowledged order {oid} ({key}) lost"
         assert book[oid]["customer"] == key and book[oid]["lines"][0]["promised_qty"] == promised
     # the rebuilt commitments are exactly those of the orders in the book
-    com = httpx.get(srv2.url + "/v1/commitments").json()
+    com = httpx.get(srv2.url + "/v1/commitments", headers=VIEW).json()
     bulk = next(c for c in com["by_item_location"] if c["item"] == "BULK")
     assert abs(bulk["total"] - sum(o["lines"][0]["promised_qty"] for o in book.values())) < 1e-6
     # a client retrying an unanswered request with its key gets one order, not two
@@ -113,14 +114,14 @@ def test_kill_9_loses_no_acknowledged_order_and_rebuilds_commitments_exactly(liv
         for key, qty in failed:
             r = _capture(c, "BULK", qty, key=key, customer=key)
             assert r.status_code in (201, 409), r.text
-            found = c.get("/v1/orders", params={"customer": key}).json()
+            found = c.get("/v1/orders", params={"customer": key}, headers=VIEW).json()
             assert found["total"] == 1
 
     # quiet: commitments before the crash == commitments after restart
-    before = httpx.get(srv2.url + "/v1/commitments").json()
+    before = httpx.get(srv2.url + "/v1/commitments", headers=VIEW).json()
     srv2.kill9()
     srv3 = live_server(db)
-    after = httpx.get(srv3.url + "/v1/commitments").json()
+    after = httpx.get(srv3.url + "/v1/commitments", headers=VIEW).json()
     assert after == before
 
 
@@ -128,10 +129,10 @@ def test_serve_without_a_snapshot_generates_the_sample(live_server, tmp_path):
     sample = tmp_path / "sample"
     srv = live_server((str(tmp_path / "ob.sqlite"), "unused"), sample=True, extra=("--demo",),
                       env={"PROMESSA_SAMPLE_DIR": str(sample)})
-    h = httpx.get(srv.url + "/v1/health").json()
+    h = httpx.get(srv.url + "/v1/health", headers=VIEW).json()
     assert h["snapshot"]["source"] == str(sample) and h["snapshot"]["item_locations"] > 0 and h["demo"] is True
     assert (sample / "meta.json").exists()
-    spec = httpx.get(srv.url + "/openapi.json").json()
+    spec = httpx.get(srv.url + "/openapi.json").json()  # public: the schema, no data
     assert "/v1/orders" in spec["paths"]
 
 
@@ -167,6 +168,6 @@ def test_racing_captures_changes_and_cancels_keep_the_books_balanced(live_server
     book = _all_orders(srv.url)
     open_qty = sum(sl["qty"] - sl["shipped_qty"] for o in book.values() if o["status"] not in ("cancelled",)
                    for ln in o["lines"] for sl in ln["schedule"])
-    com = httpx.get(srv.url + "/v1/commitments").json()
+    com = httpx.get(srv.url + "/v1/commitments", headers=VIEW).json()
     scarce = next((c["total"] for c in com["by_item_location"] if c["item"] == "SCARCE"), 0.0)
     assert abs(scarce - open_qty) < 1e-9 and scarce <= 40 + 1e-9

@@ -15,6 +15,7 @@ import pytest
 CAP = {"X-API-Key": "cap-key"}      # roles as in tests/server/conftest.py
 PLAN = {"X-API-Key": "plan-key"}
 ADMIN = {"X-API-Key": "admin-key"}
+VIEW = {"X-API-Key": "view-key"}
 D1 = "2026-01-06"
 
 
@@ -52,7 +53,8 @@ def test_status_refresh_and_a_refused_extract(sqlite_client, snapshot_dir, tmp_p
     bad = _copy(snapshot_dir, tmp_path / "bad", bad=True)
     r = c.post("/v1/snapshot/refresh?wait=true", headers=ADMIN, json={"directory": str(bad)})
     assert r.status_code == 422
-    assert "must not be negative" in r.json()["detail"]["error"] and r.json()["detail"]["row"] == 5
+    err = r.json()["detail"][0]  # the one error shape: the file, row and column in ctx
+    assert err["type"] == "snapshot_error" and "must not be negative" in err["msg"] and err["ctx"]["row"] == 5
     st2 = c.get("/v1/snapshot").json()
     assert st2["source"] == str(good) and "must not be negative" in st2["last_error"]["message"]
     assert c.get("/v1/atp/SCARCE/DC-EAST").json()["rows"][0]["available"] == pytest.approx(30)
@@ -85,7 +87,7 @@ def test_supply_deltas_apply_at_once_and_are_idempotent(sqlite_client):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_clients_keep_promising_through_good_and_bad_refreshes(live_server, snapshot_dir, tmp_path):
-    srv = live_server((str(tmp_path / "ob.sqlite"), "unused"))
+    srv = live_server((str(tmp_path / "ob.sqlite"), "unused"), extra=("--snapshot-root", str(tmp_path)))
     extracts = [_copy(snapshot_dir, tmp_path / f"x{i}", filler=20_000, bad=(i % 2 == 1)) for i in range(5)]
     stop = threading.Event()
     log: list[tuple[str, float, float, int, float]] = []   # kind, start, end, status, promised
@@ -109,7 +111,7 @@ def test_clients_keep_promising_through_good_and_bad_refreshes(live_server, snap
             while not stop.is_set() and n < 2000:
                 n += 1
                 t0 = time.monotonic()
-                r = c.post("/v1/availability", json={"lines": [{"item": "WIDGET", "qty": 5, "requested_date": D1, "location": "DC-EAST"}]})
+                r = c.post("/v1/availability", headers=VIEW, json={"lines": [{"item": "WIDGET", "qty": 5, "requested_date": D1, "location": "DC-EAST"}]})
                 with lock:
                     log.append(("inquiry", t0, time.monotonic(), r.status_code, 0.0))
 
@@ -139,13 +141,13 @@ def test_clients_keep_promising_through_good_and_bad_refreshes(live_server, snap
             assert inside[len(inside) // 2] < 0.5 * (t1 - t0), (t1 - t0, inside[len(inside) // 2])
             assert body["report"]["build_s"] > 0
     # the commitments equal the open quantities in the order book; no unit promised twice
-    com = httpx.get(srv.url + "/v1/commitments", timeout=30).json()
+    com = httpx.get(srv.url + "/v1/commitments", headers=VIEW, timeout=30).json()
     bulk = [x for x in com["by_item_location"] if x["item"] == "BULK"]
     promised = sum(p for k, _, _, s, p in log if k == "capture")
     assert bulk and bulk[0]["total"] == pytest.approx(promised)
     orders, offset = [], 0
     while True:
-        page = httpx.get(srv.url + "/v1/orders", params={"limit": 1000, "offset": offset}, timeout=30).json()
+        page = httpx.get(srv.url + "/v1/orders", params={"limit": 1000, "offset": offset}, headers=VIEW, timeout=30).json()
         orders += page["data"]
         offset += page["count"]
         if offset >= page["total"] or not page["count"]:

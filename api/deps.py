@@ -1,0 +1,181 @@
+"""Dependencies shared by every router: who is asking (API keys, roles, one ``require``) and what they reach.
+
+Every endpoint needs a key whose role holds the endpoint's permission (the table below), reads
+included. The key comes in ``X-API-Key`` or as ``Authorization: Bearer <key>`` (what Prometheus
+sends). Settings hold keys plainly or as ``sha256:<hex>`` (``promessa.config.hash_key``). In demo
+mode (loopback only) a request without a key acts as the demo admin. The actor recorded in the
+audit trail names the role and a fingerprint of the key (the first 12 hex digits of its SHA-256),
+never the key.
+
+Unauthenticated on purpose, and revealing nothing: ``GET /v1/livez`` (``{"status": "ok"}``), the
+console's static page, script and stylesheet (the data they load needs a key), ``/docs`` and
+``/openapi.json``: see ``PUBLIC_PATHS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from orderbook.service import OrderService
+from promessa.config import Role, Settings, hash_key
+from supplydata.live import LiveSupply
+
+
+class Permission(StrEnum):
+    """What a route needs; each route names exactly one."""
+
+    ORDERS_READ = "orders:read"              # orders, search, audit trail
+    ORDERS_WRITE = "orders:write"            # capture, change, cancel
+    ORDERS_APPROVE = "orders:approve"        # approve or reject an order on hold
+    IMPORTS_WRITE = "imports:write"          # bulk import
+    FULFILLMENT_WRITE = "fulfillment:write"  # shipped and delivered events
+    SUPPLY_READ = "supply:read"              # availability inquiry, time-phased ATP, snapshot status
+    SUPPLY_WRITE = "supply:write"            # supply deltas
+    SNAPSHOT_REFRESH = "snapshot:refresh"    # load a new extract
+    PLANNING_READ = "planning:read"          # jeopardy, exceptions, reports, console data, jobs
+    PLANNING_RUN = "planning:run"            # jeopardy scan, what-if runs, reschedule simulations
+    BACKLOG_APPLY = "backlog:apply"          # reschedule the backlog for real
+    OPS_READ = "ops:read"                    # health, metrics, commitment journal, commitments
+
+
+P = Permission
+_READS = frozenset({P.ORDERS_READ, P.SUPPLY_READ, P.PLANNING_READ, P.OPS_READ})
+
+#: The permission table: what each role may do.
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: _READS,
+    Role.ORDER_CAPTURE: frozenset({P.ORDERS_READ, P.SUPPLY_READ, P.ORDERS_WRITE, P.IMPORTS_WRITE}),
+    Role.FULFILLMENT: frozenset({P.ORDERS_READ, P.FULFILLMENT_WRITE}),
+    Role.PLANNER: _READS | {P.ORDERS_WRITE, P.IMPORTS_WRITE, P.ORDERS_APPROVE, P.FULFILLMENT_WRITE, P.SUPPLY_WRITE,
+                            P.PLANNING_RUN, P.BACKLOG_APPLY},
+    Role.ADMIN: frozenset(Permission),
+}
+
+#: Paths answered without a key (they reveal no data); everything else needs one.
+PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
+                          "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+DEMO_ACTOR = "demo"
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; its role decides what it may do")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token (for scrapers such as Prometheus)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """Who is asking: the actor written to the audit trail (``role:fingerprint``, or ``demo``) and the role."""
+
+    actor: str
+    role: Role
+
+    def can(self, permission: Permission) -> bool:
+        """True when the role holds `permission`."""
+        return permission in PERMISSIONS[self.role]
+
+
+def fingerprint(key: str) -> str:
+    """A short, stable fingerprint of a key (12 hex digits of its SHA-256) for audit trails and logs."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def role_of(settings: Settings, key: str) -> Role | None:
+    """The role of a presented key: looked up plainly, or by its hash when settings hold ``sha256:<hex>``.
+    A presented ``sha256:...`` string is never looked up plainly, so the hash kept in settings is no key."""
+    keys = settings.api.keys
+    if not key.startswith("sha256:"):
+        role = keys.get(key)
+        if role is not None:
+            return role
+    return keys.get(hash_key(key))
+
+
+def _unauthorized(msg: str) -> HTTPException:
+    return HTTPException(401, msg, headers={"WWW-Authenticate": 'Bearer realm="promessa"'})
+
+
+def forbidden(principal: Principal, permission: Permission) -> HTTPException:
+    """The 403 for a role that lacks `permission`."""
+    return HTTPException(403, f"role {principal.role} may not do this (needs {permission})")
+
+
+def require(permission: Permission):
+    """A dependency that answers the Principal when the presented key's role holds `permission`.
+
+    401 without a key or with an unknown one (demo mode: no key acts as the demo admin), 403
+    when the role lacks the permission."""
+
+    async def dependency(request: Request, api_key: Annotated[str | None, Depends(_api_key)] = None,
+                         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> Principal:
+        settings: Settings = request.app.state.settings
+        key = api_key if api_key is not None else (bearer.credentials if bearer is not None else None)
+        if not key:
+            if settings.api.demo:
+                return Principal(DEMO_ACTOR, Role.ADMIN)
+            raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
+        role = role_of(settings, key)
+        if role is None:
+            raise _unauthorized("unknown API key")
+        principal = Principal(f"{role}:{fingerprint(key)}", role)
+        if not principal.can(permission):
+            raise forbidden(principal, permission)
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by tests and the README table
+    return dependency
+
+
+# ------------------------------------------------------------------ named dependencies (one per permission)
+
+OrdersReader = Annotated[Principal, Depends(require(P.ORDERS_READ))]
+OrdersWriter = Annotated[Principal, Depends(require(P.ORDERS_WRITE))]
+Approver = Annotated[Principal, Depends(require(P.ORDERS_APPROVE))]
+Importer = Annotated[Principal, Depends(require(P.IMPORTS_WRITE))]
+FulfillmentWriter = Annotated[Principal, Depends(require(P.FULFILLMENT_WRITE))]
+SupplyReader = Annotated[Principal, Depends(require(P.SUPPLY_READ))]
+SupplyWriter = Annotated[Principal, Depends(require(P.SUPPLY_WRITE))]
+SnapshotRefresher = Annotated[Principal, Depends(require(P.SNAPSHOT_REFRESH))]
+PlanningReader = Annotated[Principal, Depends(require(P.PLANNING_READ))]
+PlanningRunner = Annotated[Principal, Depends(require(P.PLANNING_RUN))]
+OpsReader = Annotated[Principal, Depends(require(P.OPS_READ))]
+
+
+# ------------------------------------------------------------------ what the routes reach
+
+
+def _engine(request: Request):
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise HTTPException(503, "promessa is not ready (the engine is not open)")
+    return engine
+
+
+async def get_service(request: Request):
+    """The order service of the running engine (503 before the engine is open)."""
+    return _engine(request).service
+
+
+async def get_live(request: Request):
+    """The live (double-buffered) supply pair of the running engine."""
+    return _engine(request).live
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return request.app.state.settings
+
+
+ServiceDep = Annotated[OrderService, Depends(get_service)]
+LiveDep = Annotated[LiveSupply, Depends(get_live)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+           description="same key and body: the same answer, applied once; same key, other body: 409"),
+]

@@ -1,0 +1,179 @@
+"""Access: every endpoint needs a key whose role may do it, reads included.
+
+The routes are enumerated from the app, so a new route is covered without touching this file:
+without a key every one answers 401 (except the few public paths, which reveal nothing); each
+role gets 403 exactly where the permission table (api/deps.py) says it may not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from api.deps import PERMISSIONS, PUBLIC_PATHS, Permission
+from promessa.config import Role, hash_key
+
+KEY_OF = {Role.VIEWER: "view-key", Role.ORDER_CAPTURE: "cap-key", Role.FULFILLMENT: "ship-key", Role.PLANNER: "plan-key",
+          Role.ADMIN: "admin-key"}
+D1 = "2026-01-06"
+
+
+def routes(app) -> list[tuple[str, str, Permission | None]]:
+    """(method, path, permission) of every route the app answers (HEAD aside)."""
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        perm = _permission(getattr(ctx.original_route, "dependant", None))
+        for m in sorted(ctx.methods or ()):
+            if m != "HEAD":
+                out.append((m, ctx.path, perm))
+    return out
+
+
+def _permission(dependant) -> Permission | None:
+    if dependant is None:
+        return None
+    for sub in dependant.dependencies:
+        perm = getattr(sub.call, "permission", None) or _permission(sub)
+        if perm is not None:
+            return perm
+    return None
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+@pytest.fixture
+def app_client(sqlite_client):
+    """The running app (viewer key by default) and a client without any key on it."""
+    return sqlite_client, TestClient(sqlite_client.app)
+
+
+def test_every_route_but_the_public_ones_names_a_permission(app_client):
+    c, _ = app_client
+    rs = routes(c.app)
+    assert len(rs) >= 35  # orders, imports, availability, supply, scenarios, monitoring, operations
+    missing = [(m, p) for m, p, perm in rs if perm is None and p not in PUBLIC_PATHS]
+    assert missing == []
+
+
+def test_every_endpoint_without_a_key_is_401(app_client):
+    _, anon = app_client
+    for method, path, _perm in routes(anon.app):
+        if path in PUBLIC_PATHS:
+            continue
+        r = anon.request(method, concrete(path))
+        assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        # an unknown key and an unparsable body are refused before anything else
+        r = anon.request(method, concrete(path), headers={"X-API-Key": "nope", "Content-Type": "application/json"},
+                         content=b"{not json")
+        assert r.status_code == 401, (method, path, r.status_code)
+    # a path that does not exist gives nothing away either
+    assert anon.get("/v1/secret-admin-page").status_code == 401
+
+
+def test_the_public_paths_reveal_nothing(app_client):
+    _, anon = app_client
+    assert anon.get("/v1/livez").json() == {"status": "ok"}
+    page = anon.get("/v1/console")
+    assert page.status_code == 200 and "order" not in page.text.split("<main>")[0].lower().replace("planner", "")
+    for p in ("/v1/console/console.js", "/v1/console/console.css", "/openapi.json", "/docs"):
+        assert anon.get(p).status_code == 200
+    assert "SO-" not in anon.get("/v1/console/console.js").text  # static code, no data
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_is_refused_exactly_what_the_table_denies(app_client, role):
+    c, _ = app_client
+    headers = {"X-API-Key": KEY_OF[role]}
+    for method, path, perm in routes(c.app):
+        if perm is None:
+            continue
+        r = c.request(method, concrete(path), headers=headers)
+        allowed = perm in PERMISSIONS[role]
+        assert (r.status_code == 403) != allowed, (role, method, path, r.status_code, r.text[:200])
+        assert r.status_code != 401
+
+
+def test_the_viewer_reads_but_cannot_write(app_client):
+    c, _ = app_client
+    o = c.post("/v1/orders", headers={"X-API-Key": "cap-key"}, json={
+        "customer": "A", "zone": "EAST", "lines": [{"item": "WIDGET", "qty": 2, "requested_date": D1}]}).json()
+    view = {"X-API-Key": "view-key"}
+    for path in (f"/v1/orders/{o['order_id']}", f"/v1/orders/{o['order_id']}/audit", "/v1/orders", "/v1/journal",
+                 "/v1/commitments", "/v1/metrics", "/v1/health", "/v1/jeopardy", "/v1/snapshot", "/v1/reports/customers"):
+        assert c.get(path, headers=view).status_code == 200, path
+    for method, path, body in (("POST", "/v1/orders", {"customer": "A", "zone": "EAST", "lines": [
+                                   {"item": "WIDGET", "qty": 1, "requested_date": D1}]}),
+                               ("PATCH", f"/v1/orders/{o['order_id']}", {"lines": [{"line": 1, "qty": 1}]}),
+                               ("POST", f"/v1/orders/{o['order_id']}/cancel", None),
+                               ("POST", f"/v1/orders/{o['order_id']}/events", {"type": "shipped"}),
+                               ("POST", "/v1/jeopardy/scan", None),
+                               ("POST", "/v1/backlog/reschedule", {}),
+                               ("POST", "/v1/scenarios", {"scenarios": [{"name": "x"}]}),
+                               ("POST", "/v1/supply/deltas", {"deltas": [{"item": "WIDGET", "location": "DC-EAST",
+                                                                          "date": D1, "qty": 1}]}),
+                               ("POST", "/v1/snapshot/refresh", None)):
+        r = c.request(method, path, headers=view, json=body)
+        assert r.status_code == 403, (method, path, r.status_code)
+    assert c.get(f"/v1/orders/{o['order_id']}", headers=view).json()["version"] == 1  # nothing changed
+
+
+def test_fulfillment_posts_events_and_reads_orders_but_cannot_capture(app_client):
+    c, _ = app_client
+    ship = {"X-API-Key": "ship-key"}
+    body = {"customer": "A", "zone": "EAST", "lines": [{"item": "WIDGET", "qty": 3, "requested_date": D1}]}
+    assert c.post("/v1/orders", headers=ship, json=body).status_code == 403
+    o = c.post("/v1/orders", headers={"X-API-Key": "cap-key"}, json=body).json()
+    r = c.post(f"/v1/orders/{o['order_id']}/events", headers=ship, json={"type": "shipped"})
+    assert r.status_code == 200 and r.json()["status"] == "shipped"
+    assert c.get(f"/v1/orders/{o['order_id']}", headers=ship).json()["status"] == "shipped"
+    assert c.get("/v1/jeopardy", headers=ship).status_code == 403
+    assert c.post(f"/v1/orders/{o['order_id']}/cancel", headers=ship).status_code == 403
+
+
+def test_the_audit_trail_names_the_role_and_a_fingerprint_never_the_key(app_client):
+    c, anon = app_client
+    o = c.post("/v1/orders", headers={"X-API-Key": "cap-key"}, json={
+        "customer": "A", "zone": "EAST", "lines": [{"item": "WIDGET", "qty": 1, "requested_date": D1}]}).json()
+    r = anon.post(f"/v1/orders/{o['order_id']}/events", headers={"Authorization": "Bearer ship-key"}, json={"type": "shipped"})
+    assert r.status_code == 200  # the key as a bearer token works too
+    trail = c.get(f"/v1/orders/{o['order_id']}/audit").json()["data"]
+    fp = lambda k: hashlib.sha256(k.encode()).hexdigest()[:12]  # noqa: E731
+    assert [a["actor"] for a in trail] == [f"order_capture:{fp('cap-key')}"] * 2 + [f"fulfillment:{fp('ship-key')}"]
+    assert all("cap-key" not in str(a) and "ship-key" not in str(a) for a in trail)
+    assert o["created_by"] == f"order_capture:{fp('cap-key')}"
+
+
+def test_keys_given_as_hashes_in_settings(snap, tmp_path, make_settings):
+    from server import create_app
+
+    settings = make_settings((str(tmp_path / "h.sqlite"), "unused"), api_keys={hash_key("s3cret-viewer"): "viewer"})
+    assert "s3cret-viewer" not in settings.model_dump_json()
+    with TestClient(create_app(settings, snapshot=snap)) as c:
+        assert c.get("/v1/orders", headers={"X-API-Key": "s3cret-viewer"}).status_code == 200
+        assert c.get("/v1/orders", headers={"X-API-Key": hash_key("s3cret-viewer")}).status_code == 401  # the hash is no key
+        assert c.post("/v1/orders", headers={"X-API-Key": "s3cret-viewer"}, json={}).status_code == 403
+
+
+def test_demo_mode_serves_loopback_clients_only(snap, tmp_path, make_settings):
+    from server import create_app
+
+    app = create_app(make_settings((str(tmp_path / "d.sqlite"), "unused"), demo=True), snapshot=snap)
+    body = {"customer": "A", "zone": "EAST", "lines": [{"item": "WIDGET", "qty": 1, "requested_date": D1}]}
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
+        r = local.post("/v1/orders", json=body)
+        assert r.status_code == 201 and r.json()["created_by"] == "demo"
+        assert local.get("/v1/orders", headers={"X-API-Key": "nope"}).status_code == 401  # a wrong key is still wrong
+        for host in ("203.0.113.9", "10.0.0.2", "::ffff:203.0.113.9"):
+            remote = TestClient(app, client=(host, 40000))
+            for method, path in (("POST", "/v1/orders"), ("GET", "/v1/orders"), ("GET", "/v1/livez"), ("GET", "/docs")):
+                r = remote.request(method, path, json=body if method == "POST" else None)
+                assert r.status_code == 403 and "loopback" in r.json()["detail"], (host, path)
+        assert TestClient(app, client=("::1", 40000)).get("/v1/orders").status_code == 200
+        assert local.get("/v1/orders").json()["total"] == 1  # nothing was written by the refused clients
