@@ -49,6 +49,14 @@ class CaptureResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CloseResult:
+    """What closing an order did: refunds of what was captured beyond what it owes, and what is still due from the customer."""
+
+    refunds: tuple[tuple[str, Money], ...]
+    due: Money
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     """What a webhook did: applied, a duplicate of an event already seen, or ignored (with a note)."""
 
@@ -109,6 +117,7 @@ class PaymentBook:
         self._shipped: dict[str, Money] = {}       # order -> cumulative value shipped (capture per shipped quantity)
         self._shipment_keys: dict[str, CaptureResult] = {}
         self._order_keys: dict[str, tuple[tuple[str, Money], ...]] = {}
+        self._close_keys: dict[str, CloseResult] = {}
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ reads
@@ -462,6 +471,32 @@ class PaymentBook:
                 if p.state in (S.PENDING, S.AUTHORIZED) or (
                         p.state in (S.PARTIALLY_CAPTURED, S.PARTIALLY_REFUNDED) and p.open_amount().amount > 0):
                     out.append(self.void(p.payment_id, note=note))
+            return out
+
+    def close_order(self, order: str, owed: Money, *, key: str) -> CloseResult:
+        """Settle a finished order (everything shipped, cancelled or returned): release what is still open and
+        refund, to the original methods, what was captured beyond ``owed`` (its invoiced minus credited total).
+
+        Refused (ConflictError) while a capture or refund still waits for the provider. ``key`` makes it
+        retry-safe. Returns the refund parts and what the customer still owes (``due``, e.g. COD not collected).
+        """
+        with self._lock:
+            if key in self._close_keys:
+                return self._close_keys[key]
+            ps = self.payments_of(order)
+            cur = ps[0].currency if ps else owed.currency
+            _check_amount(owed, field="owed", currency=cur, allow_zero=True)
+            waiting = [op.key for p in ps for op in p.ops.values() if op.kind in ("capture", "refund") and op.status == "pending"]
+            if waiting:
+                raise ConflictError(f"order {order}: {len(waiting)} operation(s) still wait for the provider ({waiting[0]}, ...)",
+                                    hint="close the order once their webhooks arrived")
+            self.cancel_open(order, note="order closed")
+            net = sum((p.net() for p in ps), Money.zero(cur))
+            parts: tuple[tuple[str, Money], ...] = ()
+            if net > owed:
+                parts = self.refund_order(order, net - owed, key=key, reason="order closed: captured beyond invoiced")
+            out = CloseResult(parts, owed - net if owed > net else Money.zero(cur))
+            self._close_keys[key] = out
             return out
 
     def expire_due(self, business_date: dt.date) -> list[Payment]:

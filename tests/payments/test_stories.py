@@ -213,3 +213,25 @@ def test_methods_added_by_configuration(make_book, clock):
     book.authorize(p.payment_id)
     pump(book, gw, clock)
     assert p.state == S.AUTHORIZED and p.kind == MethodKind.WALLET
+
+
+def test_close_order_refunds_a_prepayment_beyond_what_shipped(make_book, clock):
+    """50.00 prepaid by transfer; only 30.00 shipped and invoiced, the rest cancelled: closing the order pays back 20.00.
+    A card order whose capture still waits for its webhook cannot be closed yet."""
+    book, gw, _ = make_book()
+    tr = book.open(order="O14", method="bank_transfer", amount=eur("50.00"), business_date=TODAY)
+    book.authorize(tr.payment_id)
+    book.confirm_transfer(tr.payment_id, eur("50.00"), reference="B1")
+    assert book.capture_shipment("O14", eur("30.00"), key="SH1").captures == ()  # already covered by the prepayment
+    res = book.close_order("O14", eur("30.00"), key="close")
+    assert res.refunds == ((tr.payment_id, eur("20.00")),) and res.due.is_zero()
+    assert tr.state == S.PARTIALLY_REFUNDED and tr.net() == eur("30.00")
+    assert book.close_order("O14", eur("30.00"), key="close") == res
+
+    c = book.open(order="O15", method="card", amount=eur("10.00"), token="tok_visa", business_date=TODAY)
+    book.authorize(c.payment_id)
+    book.capture_shipment("O15", eur("10.00"), key="SH1")
+    with pytest.raises(ConflictError):
+        book.close_order("O15", eur("10.00"), key="close15")
+    pump(book, gw, clock)
+    assert book.close_order("O15", eur("10.00"), key="close15").refunds == ()
