@@ -67,11 +67,24 @@ class BatchPrice:
         return Decimal(int(minor)).scaleb(-self.minor_unit)
 
 
-def _codes(s: pl.Series) -> tuple[list, np.ndarray]:
-    """Distinct values and a code per row (int32)."""
+def _codes(s: pl.Series, field: str) -> tuple[list, np.ndarray]:
+    """Distinct values (in order of first appearance) and each row's code into them (int32); an empty value is refused.
+
+    Codes come from a 64-bit hash of each value (fast on unsorted text); the distinct values are then checked
+    against every row, and on a hash collision the codes come from a sort instead, so they are always exact."""
+    if s.null_count():
+        i = int(s.is_null().arg_max())
+        raise ValidationError(f"is empty (row {i + 1})", field=field, value=None)
+    _, first, inv = np.unique(s.hash(seed=0).to_numpy(), return_index=True, return_inverse=True)
+    perm = np.argsort(first)                     # codes in order of first appearance
+    remap = np.empty_like(perm)
+    remap[perm] = np.arange(len(perm))
+    uniq = s.gather(first[perm])
+    codes = remap[inv.reshape(-1)].astype(np.int32)
+    if uniq.gather(codes).equals(s):
+        return uniq.to_list(), codes
     uniq = s.unique(maintain_order=True)
-    codes = s.replace_strict(uniq, pl.int_range(len(uniq), eager=True), return_dtype=pl.Int32).to_numpy()
-    return uniq.to_list(), codes
+    return uniq.to_list(), s.replace_strict(uniq, pl.int_range(len(uniq), eager=True), return_dtype=pl.Int32).to_numpy()
 
 
 def _qty_milli(s: pl.Series) -> np.ndarray:
@@ -118,12 +131,12 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
     if n == 0:
         empty = pl.DataFrame(schema={"order": pl.String})
         return BatchPrice(currency, mu, empty, empty)
-    order_vals, order_code = _codes(lines["order"].cast(pl.String))
-    cust_vals, cust_code = _codes(lines["customer"].cast(pl.String))
-    item_vals, item_code = _codes(lines["item"].cast(pl.String))
+    order_vals, order_code = _codes(lines["order"].cast(pl.String), "order")
+    cust_vals, cust_code = _codes(lines["customer"].cast(pl.String), "customer")
+    item_vals, item_code = _codes(lines["item"].cast(pl.String), "item")
     qty = _qty_milli(lines["qty"])
     region = lines["region"].fill_null("") if "region" in lines.columns else pl.repeat("", n, eager=True)
-    juris_vals, juris_code = _codes(lines["country"].str.to_uppercase() + "|" + region.str.to_uppercase())
+    juris_vals, juris_code = _codes(lines["country"].str.to_uppercase() + "|" + region.str.to_uppercase(), "country")
     n_items = len(item_vals)
 
     # ---- customers: their chains of price lists, rule-relevant attributes
@@ -153,41 +166,32 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
         for j, ref in enumerate(ch):
             chain_lists[k, j] = list_refs[ref]
 
-    # ---- entries of the lists for the items in the batch
-    entry_of = np.full((len(list_objs), n_items), -1, dtype=np.int32)
-    entries = []
-    entry_list = []
-    for li, plo in enumerate(list_objs):
-        for u, item in enumerate(item_vals):
-            e = plo.entries.get(item)
-            if e is not None:
-                entry_of[li, u] = len(entries)
-                entries.append(e)
-                entry_list.append(li)
-    ne = len(entries)
-    max_t = max((len(e.tiers) for e in entries), default=0) + 1
-    t_from = np.full((max(ne, 1), max_t), np.iinfo(np.int64).max, dtype=np.int64)
-    t_price = np.zeros((max(ne, 1), max_t), dtype=np.int64)
-    e_mode = np.zeros(max(ne, 1), dtype=np.int8)       # 0 none, 1 graduated, 2 volume
-    e_unit = np.zeros(max(ne, 1), dtype=np.int64)
-    e_maxp = np.zeros(max(ne, 1), dtype=np.int64)
-    e_rec = np.zeros(max(ne, 1), dtype=np.int8)        # 0 none, 1 monthly, 2 yearly
-    e_prorate = np.zeros(max(ne, 1), dtype=bool)
-    e_incl = np.zeros(max(ne, 1), dtype=bool)
+    # ---- entries of the lists (compiled once per book and list version), and which entry prices each batch item
     pscale = 10**mu * PS
-    for k, e in enumerate(entries):
-        e_unit[k] = _scaled(e.unit_price, pscale)
-        t_from[k, 0] = 0
-        t_price[k, 0] = e_unit[k]
-        for j, t in enumerate(e.tiers, start=1):
-            t_from[k, j] = _scaled(t.from_qty, QS)
-            t_price[k, j] = _scaled(t.unit_price, pscale)
-        e_maxp[k] = t_price[k, : len(e.tiers) + 1].max()
-        e_mode[k] = {"none": 0, "graduated": 1, "volume": 2}[e.tier_mode]
-        if e.recurring is not None:
-            e_rec[k] = 1 if e.recurring.period == "monthly" else 2
-            e_prorate[k] = e.recurring.prorate
-        e_incl[k] = list_objs[entry_list[k]].tax_inclusive
+    compiled = [_compiled(book, plo, pscale) for plo in list_objs]
+    max_t = max((c.t_from.shape[1] for c in compiled), default=1)
+    offsets = np.cumsum([0] + [len(c.items) for c in compiled])
+    items_s = pl.Series(item_vals, dtype=pl.String)
+    entry_of = np.full((len(list_objs), n_items), -1, dtype=np.int32)
+    for li, c in enumerate(compiled):
+        local = items_s.replace_strict(c.items, pl.int_range(len(c.items), eager=True), default=-1, return_dtype=pl.Int32).to_numpy()
+        entry_of[li] = np.where(local >= 0, local + offsets[li], -1)
+
+    def cat(field: str, pad: int | None = None) -> np.ndarray:
+        parts = []
+        for c in compiled:
+            a = getattr(c, field)
+            if pad is not None and a.shape[1] < max_t:
+                a = np.concatenate([a, np.full((a.shape[0], max_t - a.shape[1]), pad, dtype=a.dtype)], axis=1)
+            parts.append(a)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    t_from = cat("t_from", np.iinfo(np.int64).max)
+    t_price = cat("t_price", 0)
+    e_unit, e_maxp, e_mode, e_rec, e_prorate = cat("unit"), cat("maxp"), cat("mode"), cat("rec"), cat("prorate")
+    e_incl = np.concatenate([np.full(len(c.items), c.tax_inclusive) for c in compiled]) if compiled else np.zeros(0, bool)
+    entry_list = np.concatenate([np.full(len(c.items), li, dtype=np.int32) for li, c in enumerate(compiled)]) if compiled \
+        else np.zeros(0, np.int32)
 
     # ---- the entry of each line: first list of its chain that prices the item
     line_chain = chain_of_cust[cust_code]
@@ -241,16 +245,31 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
     stopped = np.zeros(n, dtype=bool)
     n_applied = np.zeros(n, dtype=np.int16)
     cats = [book.item(i) for i in item_vals]
+    item_arr = np.array(item_vals, dtype=str)
+    cat_arr = np.array([a.category or "" for a in cats], dtype=str)
+    brand_arr = np.array([a.brand or "" for a in cats], dtype=str)
+    cust_arr = np.array(cust_vals, dtype=str)
+    chan_arr = np.array([p.channel or "" for p in party_list], dtype=str)
+    seg_has: dict[str, np.ndarray] = {}
+    for r in rules:
+        for sg in r.segments:
+            if sg not in seg_has:
+                seg_has[sg] = np.fromiter((sg in p.segments for p in party_list), bool, len(party_list))
     for r, val in zip(rules, r_val, strict=True):
         item_ok = np.ones(n_items, dtype=bool)
         if r.items:
-            item_ok &= np.fromiter((i in r.items for i in item_vals), bool, n_items)
+            item_ok &= np.isin(item_arr, list(r.items))
         if r.categories:
-            item_ok &= np.fromiter((a.category in r.categories for a in cats), bool, n_items)
+            item_ok &= np.isin(cat_arr, list(r.categories))
         if r.brands:
-            item_ok &= np.fromiter((a.brand in r.brands for a in cats), bool, n_items)
-        cust_ok = np.fromiter(((not r.customers or p.id in r.customers) and (not r.segments or bool(r.segments & set(p.segments)))
-                               and (not r.channels or p.channel in r.channels) for p in party_list), bool, len(party_list))
+            item_ok &= np.isin(brand_arr, list(r.brands))
+        cust_ok = np.ones(len(party_list), dtype=bool)
+        if r.customers:
+            cust_ok &= np.isin(cust_arr, list(r.customers))
+        if r.channels:
+            cust_ok &= np.isin(chan_arr, list(r.channels))
+        if r.segments:
+            cust_ok &= np.logical_or.reduce([seg_has[sg] for sg in r.segments])
         m = ok & ~stopped & item_ok[item_code] & cust_ok[cust_code]
         if r.stacking == "exclusive":
             m &= ~applied
@@ -301,7 +320,7 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
 
     # ---- tax
     subtotal = running
-    cat_vals, cat_code = _codes(pl.Series([a.tax_category for a in cats]))
+    cat_vals, cat_code = _codes(pl.Series([a.tax_category for a in cats]), "tax_category")
     combo = juris_code.astype(np.int64) * len(cat_vals) + cat_code[item_code]
     rate_s = np.zeros(n, dtype=np.int64)
     for c in np.unique(combo[ok & ~exempt[cust_code]]):
@@ -322,8 +341,7 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
         "order": lines["order"].cast(pl.String),
         "line": lines["line"].cast(pl.String) if "line" in lines.columns else _line_numbers(lines),
         "item": lines["item"].cast(pl.String),
-        "price_list": pl.Series(np.asarray(entry_list, dtype=np.int32)[e_l]).replace_strict(
-            pl.int_range(len(refs), eager=True), pl.Series(refs), return_dtype=pl.String) if refs else None,
+        "price_list": pl.Series(refs, dtype=pl.String).gather(entry_list[e_l]),
         "list_amount": list_amt, "tier_adjustment": tier_adj, "rule_adjustment": rule_adj,
         "proration_adjustment": prorate_adj, "subtotal": subtotal, "net": net, "tax": tax, "total": total,
         "rules_applied": n_applied,
@@ -335,6 +353,51 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
               .group_by("oc").agg(pl.all().sum()).sort("oc")
               .with_columns(pl.Series("order", order_vals)).select("order", "net", "tax", "total"))
     return BatchPrice(currency, mu, out, orders, int(fallback.size))
+
+
+@dataclasses.dataclass(frozen=True)
+class _CompiledList:
+    """A price list version's entries as int64 arrays (prices x 10^(minor unit + 4), quantities x 10^3)."""
+
+    items: list[str]
+    unit: np.ndarray
+    maxp: np.ndarray
+    mode: np.ndarray      # 0 none, 1 graduated, 2 volume
+    rec: np.ndarray       # 0 none, 1 monthly, 2 yearly
+    prorate: np.ndarray
+    t_from: np.ndarray    # [entries, tiers + 1], base tier from 0, padded with int64 max
+    t_price: np.ndarray
+    tax_inclusive: bool
+
+
+def _compiled(book: PriceBook, plo, pscale: int) -> _CompiledList:
+    key = ("batch", plo.ref, plo.currency, pscale)
+    got = book.derived.get(key)
+    if got is not None:
+        return got
+    entries = list(plo.entries.values())
+    ne = len(entries)
+    max_t = max((len(e.tiers) for e in entries), default=0) + 1
+    t_from = np.full((ne, max_t), np.iinfo(np.int64).max, dtype=np.int64)
+    t_price = np.zeros((ne, max_t), dtype=np.int64)
+    mode = np.zeros(ne, dtype=np.int8)
+    rec = np.zeros(ne, dtype=np.int8)
+    prorate = np.zeros(ne, dtype=bool)
+    modes = {"none": 0, "graduated": 1, "volume": 2}
+    for k, e in enumerate(entries):
+        t_from[k, 0] = 0
+        t_price[k, 0] = _scaled(e.unit_price, pscale)
+        for j, t in enumerate(e.tiers, start=1):
+            t_from[k, j] = _scaled(t.from_qty, QS)
+            t_price[k, j] = _scaled(t.unit_price, pscale)
+        mode[k] = modes[e.tier_mode]
+        if e.recurring is not None:
+            rec[k] = 1 if e.recurring.period == "monthly" else 2
+            prorate[k] = e.recurring.prorate
+    got = _CompiledList([e.item for e in entries], t_price[:, 0].copy(), t_price.max(axis=1) if ne else np.zeros(0, np.int64),
+                        mode, rec, prorate, t_from, t_price, plo.tax_inclusive)
+    book.derived[key] = got
+    return got
 
 
 def _line_numbers(lines: pl.DataFrame) -> pl.Series:

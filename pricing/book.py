@@ -75,6 +75,10 @@ class PriceBook:
             self._tax.setdefault((t.country, t.region, t.tax_category), []).append(t)
         self._rules_cache: dict[tuple[dt.date, str], tuple[Rule, ...]] = {}
         self._chain_cache: dict[tuple, tuple[PriceList, ...]] = {}
+        self._item_rules_cache: dict[tuple, tuple[Rule, ...]] = {}
+        self._tax_cache: dict[tuple, TaxRate | None] = {}
+        #: forms other modules derive from this book once (the batch pricer's compiled lists), cached here
+        self.derived: dict = {}
 
     # ------------------------------------------------------------------------------------------ changes
     def with_catalogue(self, catalogue: Catalogue) -> PriceBook:
@@ -152,8 +156,34 @@ class PriceBook:
             self._rules_cache[key] = got
         return got
 
+    def rules_for_item(self, on: dt.date, currency: str, item: str) -> tuple[Rule, ...]:
+        """``rules_on`` narrowed to the rules whose item, category and brand conditions the item meets (cached)."""
+        key = (on, currency, item)
+        got = self._item_rules_cache.get(key)
+        if got is None:
+            attrs = self.item(item)
+            got = tuple(r for r in self.rules_on(on, currency)
+                        if (not r.items or item in r.items) and (not r.categories or attrs.category in r.categories)
+                        and (not r.brands or attrs.brand in r.brands))
+            if len(self._item_rules_cache) > 200_000:
+                self._item_rules_cache.clear()
+            self._item_rules_cache[key] = got
+        return got
+
     def tax_rate(self, country: str, region: str | None, tax_category: str, on: dt.date) -> TaxRate | None:
         """The rate for the ship-to jurisdiction and item tax category: country + region first, then the country."""
+        key = (country, region, tax_category, on)
+        try:
+            return self._tax_cache[key]
+        except KeyError:
+            pass
+        got = self._tax_lookup(country, region, tax_category, on)
+        if len(self._tax_cache) > 100_000:
+            self._tax_cache.clear()
+        self._tax_cache[key] = got
+        return got
+
+    def _tax_lookup(self, country: str, region: str | None, tax_category: str, on: dt.date) -> TaxRate | None:
         keys = ((country, region, tax_category), (country, "", tax_category)) if region else ((country, "", tax_category),)
         for k in keys:
             for t in self._tax.get(k, ()):

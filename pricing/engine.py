@@ -91,21 +91,13 @@ def first_period(period: str, start: dt.date, *, prorate: bool) -> tuple[dt.date
     return nxt - dt.timedelta(days=1), days, days, nxt
 
 
-def _rule_matches(r: Rule, item: str, category: str | None, brand: str | None, party_id: str, segments: frozenset[str],
-                  channel: str | None, order_base: Decimal) -> bool:
-    if r.items and item not in r.items:
-        return False
-    if r.categories and category not in r.categories:
-        return False
-    if r.brands and brand not in r.brands:
-        return False
+def _party_matches(r: Rule, party_id: str, segments: frozenset[str], channel: str | None) -> bool:
+    """The rule's customer, segment and channel conditions (each empty: any)."""
     if r.customers and party_id not in r.customers:
         return False
     if r.segments and not (r.segments & segments):
         return False
-    if r.channels and channel not in r.channels:
-        return False
-    return r.min_order_total is None or order_base >= r.min_order_total
+    return not r.channels or channel in r.channels
 
 
 def _find_entry(chain: tuple[PriceList, ...], item: str) -> tuple[PriceList, PriceEntry] | None:
@@ -139,8 +131,9 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
     cur = request.currency or book.currency_for(party, on)
     q = quantum(cur)
     chain = book.chain(party, cur, on)
-    rules = book.rules_on(on, cur)
     segments = frozenset(party.segments)
+    # rules whose party and order-total conditions this order meets; item conditions are per line (cached in the book)
+    order_rules = {id(r) for r in book.rules_on(on, cur) if _party_matches(r, party.id, segments, party.channel)}
     exempt = party.tax_profile == "exempt"
 
     def rnd(x: Decimal) -> Decimal:
@@ -181,10 +174,10 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
         running = base
         attrs = book.item(ln.item)
         applied = False
-        for r in rules:
-            if applied and r.stacking == "exclusive":
+        for r in book.rules_for_item(on, cur, ln.item):
+            if id(r) not in order_rules or (applied and r.stacking == "exclusive"):
                 continue
-            if not _rule_matches(r, ln.item, attrs.category, attrs.brand, party.id, segments, party.channel, order_base):
+            if r.min_order_total is not None and order_base < r.min_order_total:
                 continue
             if r.kind == "percent":
                 m = rnd(running * r.value / _HUNDRED)

@@ -100,3 +100,14 @@ def test_lines_are_numbered_within_their_order_when_the_frame_has_no_line_column
                           "item": ["I000001", "I000002", "I000001", "I000004"], "qty": [1, 2, 3, 4]})
     b = price_batch(book, frame, parties, on=ON, currency="EUR")
     assert b.lines["line"].to_list() == ["1", "2", "1", "3"]
+
+
+def test_codes_stay_exact_when_hashes_collide(monkeypatch):
+    from pricing import batch as batch_mod
+
+    s = pl.Series("item", ["B", "A", "B", "C"])
+    assert batch_mod._codes(s, "item") == (["B", "A", "C"], pytest.approx([0, 1, 0, 2]))
+    # every value hashing alike: the distinct values no longer match the rows, so codes come from the values
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([7] * len(self), dtype=pl.UInt64))
+    uniq, codes = batch_mod._codes(s, "item")
+    assert uniq == ["B", "A", "C"] and codes.tolist() == [0, 1, 0, 2]
