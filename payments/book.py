@@ -115,9 +115,9 @@ class PaymentBook:
         self._by_key: dict[tuple[str, str], str] = {}  # (provider, operation key) -> payment id
         self._events: dict[str, WebhookOutcome] = {}
         self._shipped: dict[str, Money] = {}       # order -> cumulative value shipped (capture per shipped quantity)
-        self._shipment_keys: dict[str, CaptureResult] = {}
-        self._order_keys: dict[str, tuple[tuple[str, Money], ...]] = {}
-        self._close_keys: dict[str, CloseResult] = {}
+        self._shipment_keys: dict[tuple[str, str], CaptureResult] = {}  # keys are per order
+        self._order_keys: dict[tuple[str, str], tuple[tuple[str, Money], ...]] = {}
+        self._close_keys: dict[tuple[str, str], CloseResult] = {}
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ reads
@@ -255,11 +255,17 @@ class PaymentBook:
             p.ops[key].status = "succeeded"
             self._move(p, "authorize", S.AUTHORIZED, amount=p.amount, ref=res.ref, note=res.code)
             if self.settings.capture_rule == CaptureRule.ON_ORDER and p.kind in (MethodKind.CARD, MethodKind.WALLET, MethodKind.VOUCHER):
-                self._capture(p, p.open_amount(), f"{p.payment_id}:on_order")
+                self._capture(p, p.open_amount(), "on_order")
         else:
             self._note(p, "authorize_pending", ref=res.ref, note=res.code)
 
+    @staticmethod
+    def _ns(p: Payment, key: str) -> str:
+        """Operation keys are the provider's idempotency keys: unique per payment, whatever the caller passed."""
+        return key if key.startswith(p.payment_id + ":") else f"{p.payment_id}:{key}"
+
     def _capture(self, p: Payment, amount: Money, key: str) -> None:
+        key = self._ns(p, key)
         if key in p.ops:
             return
         op = self._add_op(p, Operation(key, "capture", amount))
@@ -286,7 +292,7 @@ class PaymentBook:
             p = self.payment(payment_id)
             if p.state not in (S.AUTHORIZED, S.PARTIALLY_CAPTURED, S.PARTIALLY_REFUNDED):
                 raise ConflictError(f"payment {payment_id}: cannot capture in state {p.state}")
-            key = key or f"{payment_id}:cap{len(p.ops)}"
+            key = self._ns(p, key or f"cap{len(p.ops)}")
             if key in p.ops:
                 return p
             amount = p.open_amount() if amount is None else _check_amount(amount, currency=p.currency)
@@ -312,8 +318,8 @@ class PaymentBook:
         makes a repeated call a no-op returning the first result. Returns a :class:`CaptureResult`.
         """
         with self._lock:
-            if key in self._shipment_keys:
-                return self._shipment_keys[key]
+            if (order, key) in self._shipment_keys:
+                return self._shipment_keys[(order, key)]
             ps = self.payments_of(order)
             cur = ps[0].currency if ps else shipped_value.currency
             _check_amount(shipped_value, field="shipped_value", currency=cur, allow_zero=True)
@@ -331,13 +337,13 @@ class PaymentBook:
                 if need.amount <= 0:
                     break
                 take = min(p.open_amount(), need)
-                self._capture(p, take, f"{key}:{p.payment_id}")
+                self._capture(p, take, f"{order}:{key}")
                 caps.append((p.payment_id, take))
                 need = need - take
             self._shipped[order] = cum
             shortfall = need if (need.amount > 0 and self.settings.capture_rule == CaptureRule.PER_SHIPPED_QUANTITY) else Money.zero(cur)
             out = CaptureResult(tuple(caps), shortfall)
-            self._shipment_keys[key] = out
+            self._shipment_keys[(order, key)] = out
             return out
 
     @staticmethod
@@ -351,7 +357,7 @@ class PaymentBook:
             p = self.payment(payment_id)
             if p.kind != MethodKind.CASH_ON_DELIVERY:
                 raise ValidationError("is not a cash-on-delivery payment", field="payment_id", value=payment_id)
-            if f"cod:{ref}" in p.ops:
+            if self._ns(p, f"cod:{ref}") in p.ops:
                 return p
             if p.state not in (S.AUTHORIZED, S.PARTIALLY_CAPTURED):
                 raise ConflictError(f"payment {payment_id}: cannot collect cash in state {p.state}")
@@ -367,7 +373,7 @@ class PaymentBook:
             p = self.payment(payment_id)
             if p.kind != MethodKind.BANK_TRANSFER:
                 raise ValidationError("is not a bank-transfer payment", field="payment_id", value=payment_id)
-            if f"transfer:{reference}" in p.ops:
+            if self._ns(p, f"transfer:{reference}") in p.ops:
                 return p
             if p.state not in (S.PENDING, S.PARTIALLY_CAPTURED):
                 raise ConflictError(f"payment {payment_id}: cannot confirm a transfer in state {p.state}")
@@ -382,7 +388,7 @@ class PaymentBook:
         """Refund ``amount`` of what was captured. Refused above the refundable amount (field ``amount``), changing nothing."""
         with self._lock:
             p = self.payment(payment_id)
-            if key in p.ops:
+            if self._ns(p, key) in p.ops:
                 return p
             _check_amount(amount, currency=p.currency)
             if amount > p.refundable():
@@ -392,6 +398,7 @@ class PaymentBook:
             return p
 
     def _refund(self, p: Payment, amount: Money, key: str, reason: str) -> None:
+        key = self._ns(p, key)
         op = self._add_op(p, Operation(key, "refund", amount))
         try:
             res = self.providers[p.provider].refund(key=key, ref=p.provider_ref, amount=amount)
@@ -436,12 +443,12 @@ class PaymentBook:
         Returns the (payment_id, amount) parts, which add up exactly to ``amount``.
         """
         with self._lock:
-            if key in self._order_keys:
-                return self._order_keys[key]
+            if (order, key) in self._order_keys:
+                return self._order_keys[(order, key)]
             plan = tuple(self.plan_refund(order, amount))
             for pid, part in plan:
-                self._refund(self._payments[pid], part, f"{key}:{pid}", reason)
-            self._order_keys[key] = plan
+                self._refund(self._payments[pid], part, f"{order}:{key}", reason)
+            self._order_keys[(order, key)] = plan
             return plan
 
     def void(self, payment_id: str, *, note: str = "") -> Payment:
@@ -481,8 +488,8 @@ class PaymentBook:
         retry-safe. Returns the refund parts and what the customer still owes (``due``, e.g. COD not collected).
         """
         with self._lock:
-            if key in self._close_keys:
-                return self._close_keys[key]
+            if (order, key) in self._close_keys:
+                return self._close_keys[(order, key)]
             ps = self.payments_of(order)
             cur = ps[0].currency if ps else owed.currency
             _check_amount(owed, field="owed", currency=cur, allow_zero=True)
@@ -496,7 +503,7 @@ class PaymentBook:
             if net > owed:
                 parts = self.refund_order(order, net - owed, key=key, reason="order closed: captured beyond invoiced")
             out = CloseResult(parts, owed - net if owed > net else Money.zero(cur))
-            self._close_keys[key] = out
+            self._close_keys[(order, key)] = out
             return out
 
     def expire_due(self, business_date: dt.date) -> list[Payment]:
