@@ -618,7 +618,10 @@ class OrderCommands:
             targets.append((order, ln, pl_))
         for order, ln, _ in targets:  # give back every changed line's reservation first
             txn.unreserve_open(order, ln)
-        for order, ln, pl_ in targets:
+        # then reserve, earliest schedule first: each line is pegged (like a capture) to the supply
+        # the lines before it left, just before its own draws are committed
+        for order, ln, pl_ in sorted(targets, key=lambda t: (min((d for d, _ in t[2].schedule), default=dt.date.max),
+                                                             t[0].order_id, t[1].line)):
             dc = pl_.demand_class if pl_.demand_class is not None else (ln.demand_class or order.demand_class)
             sched = [(d, q) for d, q in pl_.schedule if q > EPS]
             il = snap.il_of(ln.item, ln.location)

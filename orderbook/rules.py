@@ -31,16 +31,6 @@ def policy_of(p: PolicyIn | dict | None) -> Policy:
                   max_lines=p.max_lines)
 
 
-def zones(snap: Snapshot) -> frozenset[str]:
-    """Every zone the snapshot knows (locations, lanes and sourcing rules)."""
-    out: set[str] = set()
-    for table in ("locations", "lanes", "sourcing"):
-        df = snap.tables.get(table)
-        if df is not None and "zone" in df.columns:
-            out.update(z for z in df["zone"].drop_nulls().unique().to_list())
-    return frozenset(out)
-
-
 def check_date(snap: Snapshot, d: dt.date, field: str, *, allow_past: bool = False) -> None:
     """Refuse a date past the snapshot's horizon, or (unless `allow_past`) before its day."""
     if d > snap.last_date:

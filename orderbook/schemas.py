@@ -196,7 +196,9 @@ class PegPublic(BaseModel):
 
 
 class PromisePublic(BaseModel):
-    """What the promising layer answered for a line, passed through."""
+    """A line's promise (`orderbook.records.PromiseRecord`), or an inquiry's answer: what was asked,
+    promised, the binding constraint, the supply it pegs to. `source`: who made it (capture, change,
+    reschedule; inquiries: none)."""
 
     item: str
     location: str
@@ -212,6 +214,8 @@ class PromisePublic(BaseModel):
     pegs: list[PegPublic] = []
     committed: bool = False
     message: str
+    source: str | None = None
+    details: dict[str, Any] = {}
 
 
 class ScheduleLinePublic(BaseModel):

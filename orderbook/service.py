@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orderbook import replay, rules
+from orderbook import replay
 from orderbook.commands import OrderCommands, ReschedulePlan
 from orderbook.committer import GroupCommitter, Pending
-from orderbook.locations import LocationChooser, get_location_chooser
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
 from orderbook.records import Order, WriteSet, utcnow
@@ -37,6 +36,7 @@ from orderbook.store import OrderStore
 from orderbook.txn import Idem, StoreUnavailable, Txn
 from promessa.config import Settings
 from promessa.errors import ConflictError
+from sourcing.choosers import LocationChooser, get_location_chooser, zones
 from supplydata import Snapshot, State
 
 __all__ = ["Idem", "OrderService", "ReschedulePlan", "StoreUnavailable", "Txn"]
@@ -114,7 +114,7 @@ class OrderService(OrderCommands, OrderQueries):
         """Every zone the served snapshot knows."""
         snap = self.snap
         if self._zones_for is not snap:
-            self._zones, self._zones_for = rules.zones(snap), snap
+            self._zones, self._zones_for = zones(snap), snap
             dc = snap.tables.get("demand_classes")
             self._classes = frozenset(dc["demand_class"].to_list()) if dc is not None and dc.height else None
         return self._zones

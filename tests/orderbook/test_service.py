@@ -11,7 +11,7 @@ import pytest
 
 from orderbook.schemas import FulfillmentEvent, OrderChange, OrderCreate
 from orderbook.service import OrderService, StoreUnavailable
-from promessa.config import Settings, settings_of
+from promessa.config import settings_of
 from orderbook.store import open_store
 from promessa.errors import ConflictError
 

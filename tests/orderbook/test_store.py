@@ -65,7 +65,11 @@ def test_upsert_replaces_lines_and_open_commitments_follow_status(store):
 
 def test_a_failed_transaction_writes_nothing(store):
     store.apply(WriteSet(idempotency=[("k", "h", 201, "{}")]))
-    with pytest.raises(Exception):
+    import sqlite3
+
+    import psycopg
+
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
         store.apply(WriteSet(orders=[_order("SO-9")], idempotency=[("k", "h2", 201, "{}")]))  # duplicate key
     assert store.get_order("SO-9") is None
     store.apply(WriteSet(orders=[_order("SO-10")]))  # the store is usable afterwards

@@ -11,7 +11,7 @@ from promessa_testing import day
 
 from orderbook.schemas import OrderCreate
 from orderbook.service import OrderService
-from promessa.config import Settings, settings_of
+from promessa.config import settings_of
 from orderbook.store import open_store
 from scenarios import service as scn
 from scenarios.backlog import RescheduleConfig, Rule
@@ -78,6 +78,14 @@ def test_apply_commits_the_new_schedule_atomically_and_durably(book):
     again = OrderService(svc.snap, store, settings_of(approval_value_threshold=None))
     np.testing.assert_allclose(again.state.cum, svc.state.cum, atol=1e-9)
     assert [sl.date for sl in again.orders[o2].lines[0].schedule] == [day(2)]
+    # apply went through the order book's command: typed records, the actor in the audit trail
+    from orderbook.records import PromiseRecord
+    from orderbook.schemas import OrderPublic
+
+    p = again.orders[o2].lines[0].promise
+    assert isinstance(p, PromiseRecord) and (p.source, p.status, p.promised_qty) == ("reschedule", "full", 8.0)
+    assert again.get(o2) == svc.get(o2) and OrderPublic.model_validate(again.get(o2))
+    assert again.audit(o2)[-1]["actor"] == "planner"
     # a second run finds nothing to change
     _, body2, _ = scn.apply(svc, RescheduleConfig(), actor="planner")
     import json
