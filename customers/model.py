@@ -271,6 +271,9 @@ class CustomerMaster(Mapping[str, Customer]):
     def __getitem__(self, cid: str) -> Customer:
         return self._by_id[cid]
 
+    def get(self, cid: str, default: Customer | None = None) -> Customer | None:  # type: ignore[override]
+        return self._by_id.get(cid, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_id)
 

@@ -91,7 +91,7 @@ class PriceBook:
         """The item's attributes (an empty record when the book has no catalogue or does not know the item)."""
         if self.catalogue is None:
             return _NO_ITEM
-        return self.catalogue.get(item, _NO_ITEM)
+        return self.catalogue._items.get(item, _NO_ITEM)
 
     def price_lists_for(self, list_id: str) -> tuple[PriceList, ...]:
         """Every version of a price list id (the catalogue list included), highest version first."""

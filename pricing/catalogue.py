@@ -52,6 +52,9 @@ class Catalogue(Mapping[str, CatalogueItem]):
     def __getitem__(self, item: str) -> CatalogueItem:
         return self._items[item]
 
+    def get(self, item: str, default: CatalogueItem | None = None) -> CatalogueItem | None:  # type: ignore[override]
+        return self._items.get(item, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 

@@ -172,7 +172,12 @@ def allocate(total: Money, weights: list[Decimal]) -> list[Money]:
 def money_unchecked(amount: Decimal, currency: str) -> Money:
     """A ``Money`` from an amount that is already a finite ``Decimal`` and a currency already checked, without
     checking them again (for hot paths such as pricing, which validates its inputs once when loading them)."""
-    m = object.__new__(Money)
-    object.__setattr__(m, "amount", amount)
-    object.__setattr__(m, "currency", currency)
+    m = _new(Money)
+    _set_amount(m, amount)
+    _set_currency(m, currency)
     return m
+
+
+_new = object.__new__
+_set_amount = Money.amount.__set__      # the slots' own setters: no frozen-dataclass check, no attribute lookup
+_set_currency = Money.currency.__set__
