@@ -11,14 +11,43 @@ function qs(obj) {
   return s ? "?" + s : "";
 }
 
-async function getJSON(path, query) {
-  const r = await fetch(path + qs(query || {}), { headers: { Accept: "application/json" } });
+// Every data route needs an API key (role viewer or planner). It comes from the address's fragment
+// (#key=..., never sent to the server and removed from the address bar at once) or the key field,
+// and is kept for this tab only (sessionStorage).
+const KEY_STORE = "promessa.apiKey";
+
+function takeKeyFromFragment() {
+  const m = location.hash.match(/(?:^#|&)key=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+
+function apiHeaders(accept) {
+  const h = { Accept: accept };
+  const k = sessionStorage.getItem(KEY_STORE);
+  if (k) h["X-API-Key"] = k;
+  return h;
+}
+
+async function apiFetch(path, query, accept) {
+  const r = await fetch(path + qs(query || {}), { headers: apiHeaders(accept) });
   if (!r.ok) {
     let msg = r.status + " " + r.statusText;
+    if (r.status === 401) msg += ": enter an API key (viewer or planner) above";
     try { const b = await r.json(); msg += ": " + JSON.stringify(b.detail); } catch (e) { /* not JSON */ }
     throw new Error(msg);
   }
-  return r.json();
+  return r;
+}
+
+async function getJSON(path, query) {
+  return (await apiFetch(path, query, "application/json")).json();
+}
+
+async function getBlobURL(path, query, accept) {
+  return URL.createObjectURL(await (await apiFetch(path, query, accept)).blob());
 }
 
 function cell(tr, value, cls) {
@@ -138,8 +167,20 @@ async function loadReport() {
     for (const c of body.columns) cell(tr, fmt(r[c]), typeof r[c] === "number" ? "num" : "");
     tbody.appendChild(tr);
   }
-  $("report-chart").src = "reports/" + kind + qs(reportQuery("png"));
-  $("rep-csv").href = "reports/" + kind + qs(reportQuery("csv"));
+  const old = $("report-chart").src;
+  $("report-chart").src = await getBlobURL("reports/" + kind, reportQuery("png"), "image/png");
+  if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+}
+
+async function downloadCSV() {
+  const kind = $("rep-kind").value;
+  const a = document.createElement("a");
+  a.href = await getBlobURL("reports/" + kind, reportQuery("csv"), "text/csv");
+  a.download = kind + ".csv";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
 async function loadCatalogue() {
@@ -184,10 +225,17 @@ async function refresh() {
   }
 }
 
-$("controls").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+$("controls").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const k = $("api-key").value.trim();
+  if (k) { sessionStorage.setItem(KEY_STORE, k); $("api-key").value = ""; }
+  refresh();
+});
+$("rep-csv").addEventListener("click", (e) => { e.preventDefault(); downloadCSV().catch(fail); });
 $("exc-by").addEventListener("change", () => loadExceptions().catch(fail));
 $("report-form").addEventListener("submit", (e) => { e.preventDefault(); loadReport().catch(fail); });
 $("atp-form").addEventListener("submit", (e) => { e.preventDefault(); loadAtp().catch(fail); });
+takeKeyFromFragment();
 if (params.get("today")) $("today").value = params.get("today");
 if (params.get("start")) $("rep-start").value = params.get("start");
 if (params.get("end")) $("rep-end").value = params.get("end");

@@ -1,20 +1,30 @@
-"""The monitoring routes over HTTP: a tiny FastAPI app mounting the router over the story's order book
-(conftest.py), evaluated on 2026-01-12 (see test_jeopardy.py for the hand-computed levels)."""
+"""The monitoring routes over HTTP (api/routes/monitoring.py) on the real app, over the story's order
+book (conftest.py), evaluated on 2026-01-12 (see test_jeopardy.py for the hand-computed levels)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import types
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from monitoring.api import create_app, install_error_handlers, router
+from api.app import build_app
 from monitoring.config import MonitoringConfig
 from monitoring.jeopardy import EventLog
 from monitoring.monitor import Monitor
+from promessa.config import Role, settings_of
 
 TODAY = dt.date(2026, 1, 12)
+KEYS = {"view": Role.VIEWER, "plan": Role.PLANNER, "cap": Role.ORDER_CAPTURE}
+
+
+def monitoring_app(monitor: Monitor | None = None):
+    """The API app (every router, the error handlers, the key checks) serving `monitor`."""
+    app = build_app(settings_of(api_keys=KEYS))
+    if monitor is not None:
+        app.state.monitor = monitor
+    return app
 
 
 @pytest.fixture
@@ -25,8 +35,20 @@ def monitor(book, tmp_path):
 
 @pytest.fixture
 def client(monitor):
-    with TestClient(create_app(monitor)) as c:
+    """Reads as a viewer; the scan (a write to the event log) as a planner."""
+    with TestClient(monitoring_app(monitor), headers={"X-API-Key": "view"}) as c:
         yield c
+
+
+def test_every_monitoring_route_needs_a_key_and_the_scan_a_planner(monitor):
+    anon = TestClient(monitoring_app(monitor))
+    for path in ("/v1/jeopardy", "/v1/jeopardy/events", "/v1/exceptions", "/v1/exceptions/lines", "/v1/reports/customers",
+                 "/v1/console/atp/WIDGET/DC-EAST", "/v1/console/catalogue"):
+        assert anon.get(path).status_code == 401, path
+        assert anon.get(path, headers={"X-API-Key": "cap"}).status_code == 403, path  # order capture: no planning reads
+    assert anon.post("/v1/jeopardy/scan").status_code == 401
+    assert anon.post("/v1/jeopardy/scan", headers={"X-API-Key": "view"}).status_code == 403
+    assert anon.get("/v1/console").status_code == 200  # the static page; its data needs the key
 
 
 def test_jeopardy(client, letters):
@@ -49,13 +71,14 @@ def test_jeopardy(client, letters):
 
 
 def test_scan_and_events(client, letters, tmp_path):
-    r = client.post("/v1/jeopardy/scan")
+    plan = {"X-API-Key": "plan"}
+    r = client.post("/v1/jeopardy/scan", headers=plan)
     assert r.status_code == 200
     assert sorted((letters[e["order_id"]], e["to_level"]) for e in r.json()["events"]) == [
         ("A", "warning"), ("C", "warning"), ("D", "critical"), ("E", "warning")]
     assert r.json()["webhook"] is None
-    assert client.post("/v1/jeopardy/scan").json()["events"] == []
-    r = client.post("/v1/jeopardy/scan", params={"today": "2026-01-13"})
+    assert client.post("/v1/jeopardy/scan", headers=plan).json()["events"] == []
+    r = client.post("/v1/jeopardy/scan", params={"today": "2026-01-13"}, headers=plan)
     assert sorted(letters[e["order_id"]] for e in r.json()["events"]) == ["A", "C"]
     ev = client.get("/v1/jeopardy/events", params={"limit": 3}).json()
     assert ev["count"] == 3 and ev["data"][0]["to_level"] == "critical"  # newest first
@@ -113,28 +136,25 @@ def test_console_and_atp(client):
     assert cat["items"] == ["WIDGET", "GADGET", "BOLT"] and ["BOLT", "ST-WEST"] in cat["item_locations"]
 
 
-def test_router_over_the_order_service(book):
-    """Mounted like server.py does: no monitor set, the router builds one over app.state.service."""
-    app = FastAPI()
-    app.include_router(router)
-    install_error_handlers(app)
-    app.state.service = book[0]
-    with TestClient(app) as c:
+def test_routes_over_the_engine_service(book):
+    """No monitor set: the routes build one over the engine's order service, once."""
+    app = monitoring_app()
+    app.state.engine = types.SimpleNamespace(service=book[0])
+    with TestClient(app, headers={"X-API-Key": "view"}) as c:
         r = c.get("/v1/jeopardy", params={"today": "2026-01-12"})
         assert r.status_code == 200 and r.json()["total"] == 5
         assert app.state.monitor_auto[0] is book[0]
+        assert c.get("/v1/jeopardy", params={"today": "2026-01-12"}).json()["total"] == 5
 
 
 def test_mounted_in_the_real_server(tmp_path, mon_snap):
-    """server.create_app with the router included, as the lead wires it: capture an order over HTTP,
-    then see it in jeopardy, exceptions and reports; the server's error handlers map our errors."""
-    from promessa.config import Settings, settings_of
+    """server.create_app (demo mode, loopback): capture an order over HTTP, then see it in jeopardy,
+    exceptions and reports; the server's error handlers map our errors."""
     from server import create_app as create_server
 
     app = create_server(settings_of(db=str(tmp_path / "ob.sqlite"), demo=True, approval_value_threshold=None),
                         snapshot=mon_snap)
-    app.include_router(router)
-    with TestClient(app) as c:
+    with TestClient(app, client=("127.0.0.1", 50000)) as c:
         r = c.post("/v1/orders", json={"customer": "C9", "zone": "EAST", "lines": [
             {"item": "GADGET", "qty": 3, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
         assert r.status_code == 201, r.text

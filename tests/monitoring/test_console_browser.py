@@ -22,6 +22,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 TODAY = dt.date(2026, 1, 12)
+VIEW_KEY = "console-viewer-key"   # given to the page as #key=... (the fragment never reaches the server)
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,16 +68,19 @@ class _Rows(html.parser.HTMLParser):
 def server(book, tmp_path):
     import uvicorn
 
-    from monitoring.api import create_app
+    from api.app import build_app
     from monitoring.config import MonitoringConfig
     from monitoring.monitor import Monitor
+    from promessa.config import Role, settings_of
 
     mon = Monitor.of_service(book[0], MonitoringConfig(event_log=tmp_path / "events.jsonl"), today=lambda: TODAY)
+    app = build_app(settings_of(api_keys={VIEW_KEY: Role.VIEWER}))
+    app.state.monitor = mon
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    srv = uvicorn.Server(uvicorn.Config(create_app(mon), host="127.0.0.1", port=port, log_level="warning",
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="off"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
@@ -112,7 +116,9 @@ def chromium(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.Comp
 
 def test_console_shows_jeopardy_and_takes_a_screenshot(server, book, tmp_path):
     letters = {v: k for k, v in book[1].items()}
-    url = f"{server}/v1/console?today={TODAY.isoformat()}"
+    without_key = chromium(tmp_path, "--dump-dom", f"{server}/v1/console?today={TODAY.isoformat()}")
+    assert 'data-ready="error"' in without_key.stdout and "401" in without_key.stdout  # the data needs a key
+    url = f"{server}/v1/console?today={TODAY.isoformat()}#key={VIEW_KEY}"
     r = chromium(tmp_path, "--dump-dom", url)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'data-ready="true"' in r.stdout, r.stdout[:3000]
