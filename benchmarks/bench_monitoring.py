@@ -13,10 +13,15 @@ promised quantity and date; then the monitoring frames are built from them. Time
 - ``monitoring.report_one``: one report (top customers by revenue over a 30-day range, with
   distinct order counts) on enriched lines;
 - ``monitoring.jeopardy`` and ``monitoring.exceptions``: every line's level, and the exception
-  summary by customer, on the same lines.
+  summary by customer, on the same lines;
+- ``monitoring.analytics_<view>``: every customer-journey view (cohort retention, repeat purchase
+  overall and by cohort, RFM scores and segments, cross-sell top 5 per item) over the same lines
+  as analytics input (net values as decimals, dated by order day; the business day is the last
+  order day so every line counts) - the issue's target is at most 1 s each over 1,000,000 lines -
+  each with its ratio to a bare polars group-by (net value per customer) timed in the same run.
 
-Before timing, the reports are checked against the plain-Python reference in
-``tests/monitoring/reports_reference.py`` on a slice of the lines.
+Before timing, the reports and the analytics are checked against the plain-Python references in
+:mod:`monitoring.testing` on a slice of the lines.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 
 import polars as pl
 
-from benchmarks.common import dataset, orders_at_first_node, reference_module
+from benchmarks.common import dataset, orders_at_first_node
 from benchmarks.harness import Result, median
 
 
@@ -53,19 +58,20 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     n = lines.height
 
     # ---- check against the plain-Python reference before timing (a slice keeps it quick)
-    ref = reference_module("monitoring/reports_reference.py")
+    from monitoring import testing as ref
+
     part = lines.head(min(n, 50_000))
     rows = part.to_dicts()
     price = dict(zip(cat.items["item"].to_list(), cat.items["price"].to_list()))
     for kind, col in (("products", "item"), ("customers", "customer"), ("channels", "demand_class")):
         for metric in ("revenue", "units"):
             got = report(part, cat, kind, metric=metric, top=10)
-            want = ref.top(rows, col, price=price, metric=metric, n=10)
+            want = ref.report_top(rows, col, price=price, metric=metric, n=10)
             assert [r[0] for r in got.iter_rows()] == [w[0] for w in want], (kind, metric)
             for g, w in zip(got.select("revenue", "units").iter_rows(), want, strict=True):
                 assert abs(g[0] - w[1]) <= 1e-6 * max(1.0, w[1]) and abs(g[1] - w[2]) <= 1e-9, (kind, metric, g, w)
     got = report(part, cat, "trends")
-    want = ref.trends(rows)
+    want = ref.report_trends(rows)
     assert [(r["period"], r["lines"], r["on_time_lines"]) for r in got.iter_rows(named=True)] == [(d, k, o) for d, k, _, o in want]
     assert all(abs(r["fill_rate"] - w[2]) < 1e-9 for r, w in zip(got.iter_rows(named=True), want, strict=True))
 
@@ -113,6 +119,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         t_exc.append(time.perf_counter() - t0)
     levels = lj.group_by("level").len().sort("level")
     full = size == "full"
+    analytics = _analytics(lines, cat, ref, repeats=repeats, full=full, params={"lines": n})
     params = {"lines": n, "orders": lines["order_id"].n_unique(), "items": snap.n_items}
     backordered = float((lines["qty"] - lines["promised_qty"]).clip(lower_bound=0).sum())
     return [
@@ -133,4 +140,72 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                notes=f"exception lines + summary by customer; {backordered:,.0f} units backordered"),
         Result("monitoring.promise_setup", "once", promise_s, "s", None, None, params,
                notes="batch promise of the order stream to get promised quantities and dates (not part of the reports)"),
+        *analytics,
     ]
+
+
+def _analytics(lines: pl.DataFrame, cat, ref, *, repeats: int, full: bool, params: dict) -> list[Result]:
+    """Every analytics view, checked against the reference on a slice, then timed with a bare group-by beside it."""
+    from monitoring import analytics as an
+    from monitoring.config import AnalyticsConfig
+
+    t0 = time.perf_counter()
+    data = an.lines_from_frames(lines, prices=cat.items, currency="EUR").rechunk()
+    convert_s = time.perf_counter() - t0
+    today = data["order_date"].max()
+    segs = AnalyticsConfig().segments
+    params = {**params, "customers": data["customer"].n_unique(), "orders": data["order_id"].n_unique(),
+              "items": data["item"].n_unique(), "business_day": str(today)}
+
+    # ---- the reference on a slice (the RFM reference is quadratic in customers: keep it small)
+    part = data.head(min(data.height, 4_000))
+    rows = part.to_dicts()
+    assert an.cohort_retention(part, today=today).rows() == ref.ref_cohorts(rows, today=today)
+    assert an.repeat_purchase(part, today=today, by_cohort=True).rows() == ref.ref_repeat(rows, today=today, by_cohort=True)
+    got = {r["customer"]: (r["recency_days"], r["frequency"], r["monetary"], r["r"], r["f"], r["m"], r["segment"])
+           for r in an.rfm(part, today=today).iter_rows(named=True)}
+    assert got == ref.ref_rfm(rows, today=today, segments=segs)
+    cs = an.cross_sell(part, today=today, top=5, min_orders=1).rows()
+    want = ref.ref_cross_sell(rows, today=today, top=5, min_orders=1)
+    assert [r[:6] for r in cs] == [w[:6] for w in want]
+    assert all(abs(a - b) <= 1e-12 * max(1.0, abs(b)) for r, w in zip(cs, want, strict=True) for a, b in zip(r[6:], w[6:], strict=True))
+
+    views = {
+        "cohorts": lambda: an.cohort_retention(data, today=today),
+        "repeat": lambda: an.repeat_purchase(data, today=today),
+        "repeat_by_cohort": lambda: an.repeat_purchase(data, today=today, by_cohort=True),
+        "rfm": lambda: an.rfm(data, today=today),
+        "rfm_segments": lambda: an.rfm_segments(an.rfm(data, today=today)),
+        "cross_sell": lambda: an.cross_sell(data, today=today, top=5, min_orders=2),
+    }
+
+    def bare() -> pl.DataFrame:
+        return data.group_by("customer").agg(pl.col("net_value").sum())
+
+    first = {k: 0.0 for k in views}
+    for k, fn in views.items():  # first calls apart (caches, thread pools)
+        t0 = time.perf_counter()
+        fn()
+        first[k] = time.perf_counter() - t0
+    bare()
+    t_bare: list[float] = []
+    t_view: dict[str, list[float]] = {k: [] for k in views}
+    for _ in range(repeats):  # interleaved, so the ratio compares like with like
+        t0 = time.perf_counter()
+        bare()
+        t_bare.append(time.perf_counter() - t0)
+        for k, fn in views.items():
+            t0 = time.perf_counter()
+            fn()
+            t_view[k].append(time.perf_counter() - t0)
+    base = median(t_bare)
+    out = [Result("monitoring.analytics_bare_group_by", "median", base, "s", None, None, params,
+                  notes=f"polars group_by(customer).agg(net_value.sum()) on the same lines; input conversion "
+                        f"(lines_from_frames) {convert_s:.3f} s, once per order-book change")]
+    for k, ts in t_view.items():
+        m = median(ts)
+        out.append(Result(f"monitoring.analytics_{k}", "median", m, "s", "<= 1 s at 1,000,000 lines" if full else None,
+                          (m <= 1.0) if full else None, params, compile_s=max(0.0, first[k] - m),
+                          notes=f"{m / base:.1f}x the bare group-by in the same run; min {min(ts):.3f} s, "
+                                f"max {max(ts):.3f} s over {repeats}"))
+    return out

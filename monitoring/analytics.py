@@ -169,6 +169,7 @@ def check_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _prepared(lines: pl.DataFrame, today: dt.date) -> pl.LazyFrame:
+    """The checked lines up to `today` (lazy)."""
     if not isinstance(today, dt.date) or isinstance(today, dt.datetime):
         raise ValidationError("the business day must be a date", field="today", value=today)
     return check_lines(lines).lazy().filter(pl.col("order_date") <= today)
@@ -363,29 +364,27 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
     if min_orders < 1:
         raise ValidationError("must be at least 1", field="min_orders", value=min_orders)
     lf = _prepared(lines, today)
-    # integer codes: the self-join and the pair group-by run on integers, names are joined back at the end
-    baskets = lf.select("order_id", "item").unique().with_columns(
-        pl.col("order_id").rank("dense").alias("_o"), pl.col("item").rank("dense").alias("_i"))
-    baskets = baskets.collect()
+    # categorical codes: the unique, the self-join and the pair group-by run on integers; names come back
+    # only for the pairs left after the min_orders filter
+    baskets = lf.select(pl.col("order_id").cast(pl.Categorical).to_physical().alias("_o"),
+                        pl.col("item").cast(pl.Categorical).alias("_i")).unique().collect()
     n_orders = baskets["_o"].n_unique() if baskets.height else 0
-    names = baskets.select("_i", "item").unique("_i")
-    counts = baskets.group_by("_i").agg(pl.len().alias("_cnt"))
-    left = baskets.lazy().select("_o", "_i")
+    counts = baskets.lazy().group_by("_i").agg(pl.len().alias("_cnt"))
+    left = baskets.lazy()
     if items is not None:
-        left = left.filter(pl.col("_i").is_in(names.filter(pl.col("item").is_in(list(items)))["_i"].implode()))
-    pairs = (left.join(baskets.lazy().select("_o", pl.col("_i").alias("_j")), on="_o")
-             .filter(pl.col("_i") != pl.col("_j"))
+        left = left.filter(pl.col("_i").cast(pl.String).is_in(list(items)))
+    pairs = (left.join(baskets.lazy().rename({"_i": "_j"}), on="_o")
+             .filter(pl.col("_i").to_physical() != pl.col("_j").to_physical())
              .group_by("_i", "_j").agg(pl.len().alias("orders_together"))
              .filter(pl.col("orders_together") >= min_orders)
-             .join(counts.lazy(), on="_i").rename({"_cnt": "item_orders"})
-             .join(counts.lazy().rename({"_i": "_j"}), on="_j").rename({"_cnt": "suggestion_orders"})
+             .join(counts, on="_i").rename({"_cnt": "item_orders"})
+             .join(counts.rename({"_i": "_j"}), on="_j").rename({"_cnt": "suggestion_orders"})
              .with_columns(
+                 pl.col("_i").cast(pl.String).alias("item"), pl.col("_j").cast(pl.String).alias("suggestion"),
                  (pl.col("orders_together") / n_orders).alias("support"),
                  (pl.col("orders_together") / pl.col("item_orders")).alias("confidence"),
                  (pl.col("orders_together").cast(pl.Float64) * n_orders
                   / (pl.col("item_orders").cast(pl.Float64) * pl.col("suggestion_orders"))).alias("lift"))
-             .join(names.lazy(), on="_i")
-             .join(names.lazy().rename({"_i": "_j", "item": "suggestion"}), on="_j")
              .sort(["item", "orders_together", "lift", "suggestion"], descending=[False, True, True, False])
              .with_columns((pl.int_range(pl.len()).over("item") + 1).alias("rank"))
              .filter(pl.col("rank") <= top))

@@ -113,17 +113,6 @@ def test_generated_orders_frame(catalogue):
     assert t["on_time_lines"].to_list() == [1, 0] and t["fill_rate"].to_list() == [0.75, 1.0]
 
 
-def _reference():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).with_name("reports_reference.py")
-    spec = importlib.util.spec_from_file_location("_monitoring_reports_reference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_reports_agree_with_the_reference(catalogue, seed):
     """Random order lines (with ties, missing prices, cancelled orders): the lazy polars reports equal
@@ -133,7 +122,8 @@ def test_reports_agree_with_the_reference(catalogue, seed):
     from monitoring.frames import LINES
     from monitoring.reports import enrich
 
-    ref = _reference()
+    from monitoring import testing as ref
+
     rnd = random.Random(seed)
     rows = []
     for k in range(400):
@@ -158,12 +148,14 @@ def test_reports_agree_with_the_reference(catalogue, seed):
     everything = all_reports(lines, catalogue, top=3)
     for kind, col in (("products", "item"), ("customers", "customer"), ("orders", "order_id"), ("zones", "zone")):
         for metric in ("revenue", "units"):
-            want = ref.top(rows, col, price=price, metric=metric, n=3)
+            want = ref.report_top(rows, col, price=price, metric=metric, n=3)
             for got in (report(lines, catalogue, kind, metric=metric, top=3),
                         report(enriched, None, kind, metric=metric, top=3, enriched=True),
                         everything[f"{kind}.{metric}"]):
                 assert [(r[0], pytest.approx(r[1]), r[2]) for r in got.select(got.columns[0], "revenue", "units").iter_rows()] \
                     == want, (kind, metric)
-    got = report(lines, catalogue, "trends")
-    assert [(r["period"], r["lines"], pytest.approx(r["fill_rate"]), r["on_time_lines"])
-            for r in got.iter_rows(named=True)] == ref.trends(rows)
+    for field in ("order_date", "requested_date", "promised_date"):
+        for today in (None, dt.date(2026, 1, 9)):
+            got = report(lines, catalogue, "trends", window=Window(date_field=field), today=today)
+            assert [(r["period"], r["lines"], pytest.approx(r["fill_rate"]), r["on_time_lines"])
+                    for r in got.iter_rows(named=True)] == ref.report_trends(rows, date_field=field, today=today), (field, today)
