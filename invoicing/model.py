@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -120,13 +120,18 @@ class DocLine:
 
     def to_dict(self) -> dict[str, Any]:
         return {"line_ref": self.line_ref, "item": self.item, "description": self.description, "qty": str(self.qty),
-                "unit_net": self.unit_net.to_exact_dict(), "tax_rate": str(self.tax_rate), "net": self.net.to_dict(),
-                "tax": self.tax.to_dict(), "total": self.total.to_dict()}
+                "unit_net": _mdict(self.unit_net), "tax_rate": str(self.tax_rate), "net": _mdict(self.net),
+                "tax": _mdict(self.tax), "total": _mdict(self.total)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DocLine:
         return cls(d["line_ref"], d["item"], d["description"], Decimal(d["qty"]), Money.from_dict(d["unit_net"]),
                    Decimal(d["tax_rate"]), Money.from_dict(d["net"]), Money.from_dict(d["tax"]), Money.from_dict(d["total"]))
+
+
+def _mdict(m: Money) -> dict[str, str]:
+    # document amounts are rounded when the line is built: stored exactly as they are
+    return {"amount": str(m.amount), "currency": m.currency}
 
 
 def build_line(li: LineInput, *, currency: str, field: str) -> DocLine:
@@ -138,14 +143,18 @@ def build_line(li: LineInput, *, currency: str, field: str) -> DocLine:
     if rate >= 1:
         raise ValidationError("is a fraction (0.20 for 20 %)", field=f"{field}.tax_rate", value=li.tax_rate)
     unit = _money(li.unit_net, field=f"{field}.unit_net", currency=currency)
-    net = (_money(li.net, field=f"{field}.net", currency=currency) if li.net is not None else unit * qty).rounded()
-    tax = (_money(li.tax, field=f"{field}.tax", currency=currency) if li.tax is not None else net * rate).rounded()
-    total = net + tax
-    if li.total is not None and _money(li.total, field=f"{field}.total", currency=currency).rounded() != total:
-        raise ValidationError(f"differs from net + tax = {total}", field=f"{field}.total", value=str(li.total.amount))
-    if net.amount < 0 or tax.amount < 0:
-        raise ValidationError("amounts on a line are zero or more", field=f"{field}.net", value=str(net.amount))
-    return DocLine(li.line_ref or str(li.item), li.item, li.description, qty, unit, rate, net, tax, total)
+    q = quantum(currency)
+    net_d = (_money(li.net, field=f"{field}.net", currency=currency).amount if li.net is not None
+             else unit.amount * qty).quantize(q, rounding=ROUND_HALF_UP)
+    tax_d = (_money(li.tax, field=f"{field}.tax", currency=currency).amount if li.tax is not None
+             else net_d * rate).quantize(q, rounding=ROUND_HALF_UP)
+    total_d = net_d + tax_d
+    if li.total is not None and _money(li.total, field=f"{field}.total", currency=currency).rounded().amount != total_d:
+        raise ValidationError(f"differs from net + tax = {total_d} {currency}", field=f"{field}.total", value=str(li.total.amount))
+    if net_d < 0 or tax_d < 0:
+        raise ValidationError("amounts on a line are zero or more", field=f"{field}.net", value=str(net_d))
+    return DocLine(li.line_ref or str(li.item), li.item, li.description, qty, unit, rate, Money(net_d, currency),
+                   Money(tax_d, currency), Money(total_d, currency))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -203,15 +212,15 @@ class DocumentDraft:
 
     @property
     def net(self) -> Money:
-        return sum((ln.net for ln in self.lines), Money.zero(self.currency))
+        return Money(sum((ln.net.amount for ln in self.lines), Decimal(0)), self.currency)
 
     @property
     def tax(self) -> Money:
-        return sum((ln.tax for ln in self.lines), Money.zero(self.currency))
+        return Money(sum((ln.tax.amount for ln in self.lines), Decimal(0)), self.currency)
 
     @property
     def total(self) -> Money:
-        return sum((ln.total for ln in self.lines), Money.zero(self.currency))
+        return Money(sum((ln.total.amount for ln in self.lines), Decimal(0)), self.currency)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -231,7 +240,7 @@ class Document(DocumentDraft):
                 "source_ref": self.source_ref, "customer": self.customer, "order": self.order,
                 "issue_date": self.issue_date.isoformat(), "due_date": self.due_date.isoformat(), "currency": self.currency,
                 "lines": [ln.to_dict() for ln in self.lines], "related": self.related, "reason": self.reason, "terms": self.terms,
-                "net": self.net.to_dict(), "tax": self.tax.to_dict(), "total": self.total.to_dict()}
+                "net": _mdict(self.net), "tax": _mdict(self.tax), "total": _mdict(self.total)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
