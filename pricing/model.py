@@ -497,6 +497,49 @@ class OrderRequest:
                 out.append(LineRequest(str(ln[0]), ln[1], qty_of(ln[2], f"lines[{i}].qty")))
         return cls(order, party, country.upper(), tuple(out), region.upper() if region else None, currency, tuple(manual))
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, party: Party) -> OrderRequest:
+        """Validate a raw request (an API body): ``{order, ship_to_country, ship_to_region?, currency?,
+        lines: [{line?, item, qty, service_start?}], manual?: [{line, kind, value, reason, by?}]}``; the party comes
+        from the customer master. Raises ``ValidationError`` naming the field (``lines[2].qty``) and the value."""
+        if not isinstance(d, Mapping):
+            raise ValidationError("must be an object", field="request", value=d)
+        c = d.get("ship_to_country")
+        if not isinstance(c, str) or not re.fullmatch(r"[A-Za-z]{2}", c.strip()):
+            raise ValidationError("must be an ISO 3166-1 alpha-2 country code", field="ship_to_country", value=c)
+        region = code_of(d.get("ship_to_region"), "ship_to_region", required=False)
+        cur = currency_of(d.get("currency")) if d.get("currency") not in (None, "") else None
+        raw_lines = d.get("lines")
+        if not isinstance(raw_lines, list | tuple) or not raw_lines:
+            raise ValidationError("must be a non-empty list of lines", field="lines", value=raw_lines)
+        lines = []
+        for i, ln in enumerate(raw_lines):
+            f = f"lines[{i}]."
+            if not isinstance(ln, Mapping):
+                raise ValidationError("must be an object", field=f.rstrip("."), value=ln)
+            line_id = ln.get("line", i + 1)
+            lines.append(LineRequest(str(line_id), code_of(ln.get("item"), f + "item"), qty_of(ln.get("qty"), f + "qty"),
+                                     date_of(ln.get("service_start"), f + "service_start", required=False)))
+        raw_manual = d.get("manual") or ()
+        if not isinstance(raw_manual, list | tuple):
+            raise ValidationError("must be a list", field="manual", value=raw_manual)
+        manual = tuple(ManualAdjustment.from_dict(m, prefix=f"manual[{k}].") if isinstance(m, Mapping) else
+                       _not_object(f"manual[{k}]", m) for k, m in enumerate(raw_manual))
+        return cls(str(d.get("order") or ""), party, c.strip().upper(), tuple(lines), region.upper() if region else None, cur,
+                   manual)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as data (the party by id), for logs and replays."""
+        return {"order": self.order, "customer": self.party.id, "ship_to_country": self.ship_to_country,
+                "ship_to_region": self.ship_to_region, "currency": self.currency,
+                "lines": [{"line": ln.line, "item": ln.item, "qty": str(ln.qty),
+                           "service_start": ln.service_start.isoformat() if ln.service_start else None} for ln in self.lines],
+                "manual": [m.to_dict() for m in self.manual]}
+
+
+def _not_object(field: str, value: Any) -> ManualAdjustment:
+    raise ValidationError("must be an object", field=field, value=value)
+
 
 # ---------------------------------------------------------------------------------------------- the answer
 def _money(d: Mapping[str, Any]) -> Money:

@@ -412,3 +412,23 @@ def test_currency_comes_from_the_first_list_unless_given():
     # asked for EUR, the JPY list is skipped and RETAIL prices it
     p = price_order(book, order(Party("J", ("japan",)), ("CHAIR", 1), country="DE", currency="EUR"), on=ON)
     assert p.currency == "EUR" and p.line("1").price_list == "RETAIL@1"
+
+
+def test_a_request_from_an_api_body_is_validated_and_round_trips():
+    body = {"order": "SO-9", "ship_to_country": "de", "currency": "EUR",
+            "lines": [{"item": "CHAIR", "qty": "2"}, {"line": "B", "item": "SUPPORT", "qty": 1, "service_start": "2026-02-01"}],
+            "manual": [{"line": "1", "kind": "amount", "value": "-5.00", "reason": "goodwill", "by": "anna"}]}
+    req = OrderRequest.from_dict(body, party=PLAIN)
+    assert [(ln.line, ln.item, ln.qty) for ln in req.lines] == [("1", "CHAIR", D(2)), ("B", "SUPPORT", D(1))]
+    assert req.ship_to_country == "DE" and req.lines[1].service_start == dt.date(2026, 2, 1)
+    # 2 x 100.00 - 5.00 = 195.00, VAT 37.05; support from 1 February: 30.00, VAT 5.70
+    assert price_order(make_book(), req, on=ON).total.amount == D("195.00") + D("37.05") + D("30.00") + D("5.70")
+    assert OrderRequest.from_dict({**req.to_dict(), "ship_to_country": "DE"}, party=PLAIN) == req
+    for bad, field, value in (({"lines": []}, "lines", []), ({"ship_to_country": "Germany"}, "ship_to_country", "Germany"),
+                              ({"lines": [{"item": "CHAIR", "qty": "-1"}]}, "lines[0].qty", "-1"),
+                              ({"lines": [{"item": "CHAIR", "qty": 1.00001}]}, "lines[0].qty", "1.00001"),
+                              ({"currency": "EURO"}, "currency", "EURO"),
+                              ({"manual": [{"line": "1", "kind": "amount", "value": "-1"}]}, "manual[0].reason", None)):
+        with pytest.raises(ValidationError) as e:
+            OrderRequest.from_dict({**body, **bad}, party=PLAIN)
+        assert (e.value.field, e.value.value) == (field, value)
