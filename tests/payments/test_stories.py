@@ -235,3 +235,66 @@ def test_close_order_refunds_a_prepayment_beyond_what_shipped(make_book, clock):
         book.close_order("O15", eur("10.00"), key="close15")
     pump(book, gw, clock)
     assert book.close_order("O15", eur("10.00"), key="close15").refunds == ()
+
+
+def test_on_shipment_rule_captures_everything_at_the_first_shipment(make_book, clock):
+    """Rule on_shipment: card 80.00; the first shipment (worth 30.00) captures all 80.00; the second captures nothing."""
+    book, gw, _ = make_book(capture_rule=CaptureRule.ON_SHIPMENT)
+    p = book.open(order="O16", method="card", amount=eur("80.00"), token="tok_visa", business_date=TODAY)
+    book.authorize(p.payment_id)
+    assert book.capture_shipment("O16", eur("30.00"), key="SH1").captures == ((p.payment_id, eur("80.00")),)
+    pump(book, gw, clock)
+    assert book.capture_shipment("O16", eur("50.00"), key="SH2").captures == ()
+    assert p.state == S.CAPTURED and p.captured == eur("80.00")
+
+
+def test_failed_capture_keeps_the_authorization_and_is_in_the_trail(make_book, clock):
+    """tok_capture_fails: the gateway reports capture.failed; nothing is captured, the money stays authorized."""
+    book, gw, _ = make_book()
+    p = book.open(order="O17", method="card", amount=eur("10.00"), token="tok_capture_fails", business_date=TODAY)
+    book.authorize(p.payment_id)
+    book.capture(p.payment_id, key="k")
+    assert p.open_amount().is_zero()  # pending capture
+    pump(book, gw, clock)
+    assert p.state == S.AUTHORIZED and p.captured.is_zero() and p.open_amount() == eur("10.00")
+    assert book.trail(p.payment_id)[-1].event == "capture_failed"
+
+
+def test_state_machine_refuses_moves_outside_the_table(make_book):
+    book, _, _ = make_book()
+    p = book.open(order="O18", method="cod", amount=eur("10.00"), business_date=TODAY)
+    with pytest.raises(ConflictError):
+        book.capture(p.payment_id, eur("1.00"))  # pending COD: nothing authorized yet
+    book.authorize(p.payment_id)
+    book.collect_cod(p.payment_id, eur("10.00"), ref="D1")
+    with pytest.raises(ConflictError):
+        book.void(p.payment_id)
+    with pytest.raises(ConflictError):
+        book.collect_cod(p.payment_id, eur("1.00"), ref="D2")  # collected in full: nothing more is due
+    assert p.state == S.CAPTURED and [t.to_state for t in p.trail][-1] == S.CAPTURED
+
+
+def test_concurrent_webhooks_apply_once(make_book, clock):
+    """4 threads hand the same 40 notifications (each sent twice) to the book: 20 captures of 1.00, each applied once."""
+    import threading
+
+    book, gw, _ = make_book(duplicate_every=1)
+    ps = [book.open(order=f"C{k}", method="card", amount=eur("1.00"), token="tok_visa", business_date=TODAY) for k in range(20)]
+    for p in ps:
+        book.authorize(p.payment_id)
+        book.capture(p.payment_id, key="k")
+    clock.t += 10
+    hooks = gw.deliver()
+    outs = []
+
+    def work() -> None:
+        for b, h in hooks:
+            outs.append(book.handle_webhook("gateway", b, h["Webhook-Signature"], now=clock.t))
+
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sum(1 for o in outs if o.applied and not o.duplicate and o.type == "capture.succeeded") == 20
+    assert all(p.captured == eur("1.00") and p.state == S.CAPTURED for p in ps)
