@@ -30,7 +30,6 @@ from pydantic import ValidationError as PydanticValidationError
 from orderbook import lifecycle, rules
 from orderbook.lifecycle import OrderStatus as S
 from orderbook.records import EPS, DeltaEntry, Draw, Line, Order, PromiseRecord, ScheduleLine, utcnow
-from orderbook.replay import delta_position
 from orderbook.schemas import FulfillmentEvent, ImportRow, LineCreate, OrderChange, OrderCreate
 from orderbook.txn import Idem, Txn
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
@@ -534,7 +533,7 @@ class OrderCommands:
             raise ValidationError("unknown item", field=f"{where}.item", value=e.item)
         if e.location not in snap.location_index:
             raise ValidationError("unknown location", field=f"{where}.location", value=e.location)
-        pos = delta_position(snap, e)
+        pos = rules.delta_position(snap, e)
         if isinstance(pos, str):
             if snap.il_of(e.item, e.location) < 0:
                 raise ValidationError("the item has no row at that location in the live snapshot",

@@ -12,6 +12,7 @@ the same transaction as their audit entries, commitment-journal entries and supp
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from typing import Any
@@ -210,6 +211,11 @@ class Line:
     def promised_qty(self) -> float:
         return sum(s.qty for s in self.schedule)
 
+    def copy(self) -> Line:
+        """A copy with its own schedule lines and lists (the promise and draws are immutable)."""
+        return dataclasses.replace(self, schedule=[dataclasses.replace(sl) for sl in self.schedule],
+                                   draws=list(self.draws), consumed=list(self.consumed))
+
     @property
     def open_qty(self) -> float:
         """Units ordered and not yet shipped."""
@@ -345,7 +351,10 @@ class Order:
         )
 
     def copy(self) -> Order:
-        return Order.from_dict(self.to_dict())
+        """A copy that shares nothing mutable (promises and draws are immutable records)."""
+        return dataclasses.replace(
+            self, lines=[ln.copy() for ln in self.lines], hold_reasons=list(self.hold_reasons),
+            ship_to=copy.deepcopy(self.ship_to), approval=copy.deepcopy(self.approval), policy=copy.deepcopy(self.policy))
 
 
 @dataclasses.dataclass

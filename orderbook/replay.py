@@ -18,7 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from orderbook.records import DeltaEntry, JournalEntry
-from promessa.errors import PromessaError, ValidationError
+from orderbook.rules import delta_position
+from promessa.errors import PromessaError
 from promising import Reservation, reserve, reserve_many, unreserve
 from supplydata import Snapshot, State
 
@@ -26,17 +27,6 @@ if TYPE_CHECKING:
     from orderbook.service import OrderService
 
 log = logging.getLogger("promessa.orderbook")
-
-
-def delta_position(snap: Snapshot, e: DeltaEntry) -> tuple[int, int] | str:
-    """(item-location, bucket) of a delta on `snap`, or the problem when it has none there."""
-    il = snap.il_of(e.item, e.location) if e.item in snap.item_index and e.location in snap.location_index else -1
-    if il < 0:
-        return "the snapshot has no such item-location"
-    try:
-        return il, snap.bucket(e.date)
-    except ValidationError:
-        return "dated past the snapshot's horizon"
 
 
 def rebuild(svc: OrderService) -> None:
@@ -130,11 +120,11 @@ def replay_into(svc: OrderService, snap: Snapshot, state: State, after_seq: int 
     return ReplayResult(last_seq=last, applied=applied, exceptions=tuple(exceptions))
 
 
-def retire_carried(svc: OrderService, snap: Snapshot) -> int:
-    """After `snap` went live: mark retired the deltas it carries (numbered up to its
-    ``journal_seq``; every delta so far when it has none). Returns how many."""
-    through = snap.journal_seq if snap.journal_seq is not None else svc.seq
-    n = svc.store.retire_deltas(through, by_seq=through)
+def retire_carried(svc: OrderService, snap: Snapshot, through_seq: int) -> int:
+    """After `snap` went live: mark retired the deltas it carries, those numbered up to
+    `through_seq` (its ``journal_seq``; without one, the cut its first replay pass was made at,
+    so deltas posted during the refresh stay live). Returns how many."""
+    n = svc.store.retire_deltas(through_seq, by_seq=through_seq)
     if n:
-        log.info("retired %d supply deltas carried by the extract (journal_seq %d)", n, through)
+        log.info("retired %d supply deltas carried by the extract (through seq %d)", n, through_seq)
     return n

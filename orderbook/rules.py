@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from orderbook.lifecycle import OrderStatus as S
-from orderbook.records import EPS, Draw, Line, Order
+from orderbook.records import EPS, DeltaEntry, Draw, Line, Order
 from orderbook.schemas import PolicyIn
 from promessa.config import Settings
 from promessa.errors import ValidationError
@@ -90,6 +90,17 @@ def refuse_early_shipment(ln: Line, draw: Draw, ship_day: dt.date, *, field: str
         f"line {ln.line} cannot ship on {ship_day}: the supply it consumes arrives later: {supply}",
         field=field, value=ship_day.isoformat(),
         hint=f"ship on or after {draw.date}, or record a supply delta for the stock that shipped")
+
+
+def delta_position(snap: Snapshot, e: DeltaEntry) -> tuple[int, int] | str:
+    """(item-location, bucket) of a delta on `snap`, or the problem when it has none there."""
+    il = snap.il_of(e.item, e.location) if e.item in snap.item_index and e.location in snap.location_index else -1
+    if il < 0:
+        return "the snapshot has no such item-location"
+    try:
+        return il, snap.bucket(e.date)
+    except ValidationError:
+        return "dated past the snapshot's horizon"
 
 
 def price_of(snap: Snapshot, item: str) -> float:

@@ -135,7 +135,7 @@ class OrderService(OrderCommands, OrderQueries):
         with self.lock:
             live = LiveSupply(self._snap, self._state, replay=self.replay_into, seq_now=lambda: self.seq)
             live.write_lock = self.lock
-            live.retire = lambda snap: replay.retire_carried(self, snap)
+            live.retire = lambda snap, through: replay.retire_carried(self, snap, through)
             live.delta_writer = self._live_deltas
             self.live = live
         return live

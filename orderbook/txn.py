@@ -29,6 +29,7 @@ from orderbook.records import (
     WriteSet,
     utcnow,
 )
+from orderbook.rules import delta_position, refuse_early_shipment
 from promessa.errors import PromessaError
 from promising import Policy, Promise, Request, Reservation, promise, reserve, unreserve
 
@@ -169,8 +170,6 @@ class Txn:
         A shipment dated before the supply its draw consumes (moving the draw to the ship day
         would push the position below zero) is refused: `rules.refuse_early_shipment` names the
         line, the date and the supply."""
-        from orderbook.rules import refuse_early_shipment
-
         snap = self.svc.snap
         day = snap.date(snap.bucket(ship_date or sl.date))
         line_open = sum(x.open_qty for x in ln.schedule)
@@ -208,13 +207,12 @@ class Txn:
         request; undone on failure). `entry.seq` is taken from the journal sequence here."""
         svc = self.svc
         svc.state.adjust_supply(il, bucket, entry.qty)
-        item, loc, qty = entry.item, entry.location, entry.qty
+        qty = entry.qty
 
         def undo() -> None:  # on the pair served when it runs (a refresh replays pending deltas too)
-            snap = svc.snap
-            j = snap.il_of(item, loc) if item in snap.item_index and loc in snap.location_index else -1
-            if j >= 0:
-                svc.state.adjust_supply(j, snap.bucket(entry.date), -qty)
+            pos = delta_position(svc.snap, entry)
+            if not isinstance(pos, str):  # else the new pair could not take it either (reported by its replay)
+                svc.state.adjust_supply(pos[0], pos[1], -qty)
 
         self._undo.append(undo)
         svc.seq += 1

@@ -90,9 +90,10 @@ class LiveSupply:
         # prepare(snapshot): build models derived from a new snapshot (allocation, capable-to-
         # promise, sourcing) before it goes live, so no request pays for it
         self.prepare: Callable[[Snapshot], None] | None = None
-        # retire(snapshot): after a swap, mark durable the deltas the new extract carries (the
-        # order book's supply deltas, numbered from its journal sequence); returns how many
-        self.retire: Callable[[Snapshot], int] | None = None
+        # retire(snapshot, through_seq): after a swap, mark durable the deltas the new extract
+        # carries (the order book's supply deltas numbered up to through_seq: its journal_seq, or
+        # without one the cut of the first replay pass); returns how many
+        self.retire: Callable[[Snapshot, int], int] | None = None
         # delta_writer(deltas, idempotency) -> answer: where deltas go when the pair belongs to an
         # order book (durable there, replayed by `replay`); None: kept here, in memory only
         self.delta_writer: Callable[[list[SupplyDelta], tuple[str, str] | None], dict] | None = None
@@ -155,6 +156,8 @@ class LiveSupply:
             exceptions += r.exceptions
             applied += r.applied
             last = r.last_seq if r.last_seq is not None else last
+        # what the extract carries: up to its journal_seq, or (without one) up to the first pass's cut
+        carried = snap.journal_seq if snap.journal_seq is not None else last
         replay_s = time.perf_counter() - t1
         with self.write_lock:
             t2 = time.perf_counter()
@@ -173,7 +176,7 @@ class LiveSupply:
                     self._old.append(old)
             swap_s = time.perf_counter() - t3
             catch_up_s = t3 - t2
-        retired = self.retire(snap) if self.retire is not None else 0
+        retired = self.retire(snap, carried) if self.retire is not None and carried is not None else 0
         self.refreshes += 1
         self.last_refresh = {
             "at": _now(), "source": snap.source, "version": snap.version, "as_of": snap.as_of.isoformat(),

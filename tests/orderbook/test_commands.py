@@ -252,6 +252,25 @@ def test_a_refresh_retires_the_deltas_its_extract_carries_and_replays_the_rest(m
     assert available(again, 50, 5)[0] == 7.0
 
 
+def test_an_extract_without_journal_seq_carries_every_delta_so_far(make_snapshot, open_book, tmp_path):
+    """A at DC1: 10 on hand; a delta -4. The next extract has no journal_seq: it is taken to carry
+    the delta (its on hand is 6), so the delta is retired, not applied again: 6 available, and 6
+    after a restart on that extract."""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 10)], horizon=30)
+    svc = open_book(snap)
+    live = svc.attach_live()
+    svc.apply_supply_deltas([SupplyDelta("A", "DC1", day(0), -4.0)], actor="key:wms")
+    extract = write_snapshot(tmp_path / "next", {
+        "items": [{"item": "A", "price": 10.0, "cost": 6.0, "category": "c"}],
+        "locations": [{"location": "DC1", "kind": "dc", "zone": "Z1"}],
+        "supply": [{"item": "A", "location": "DC1", "date": AS_OF, "qty": 6.0, "kind": "onhand", "ref": "R0"}],
+    }, as_of=AS_OF, horizon_days=30)
+    assert live.refresh(extract)["deltas_retired"] == 1
+    assert available(svc, 50, 5)[0] == 6.0
+    assert [(d.seq, d.retired_seq) for d in svc.store.supply_deltas()] == [(1, 1)]
+    assert available(open_book(load_snapshot(extract)), 50, 5)[0] == 6.0
+
+
 def test_the_live_pairs_delta_route_writes_through_the_order_book(make_snapshot, open_book):
     """`LiveSupply.apply_deltas` of a pair attached to the book (today's route) is durable too."""
     snap = make_snapshot(supply=[("A", "DC1", 0, 10)], horizon=30)
