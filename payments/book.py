@@ -118,6 +118,7 @@ class PaymentBook:
         self._shipment_keys: dict[tuple[str, str], CaptureResult] = {}  # keys are per order
         self._order_keys: dict[tuple[str, str], tuple[tuple[str, Money], ...]] = {}
         self._close_keys: dict[tuple[str, str], CloseResult] = {}
+        self._next_id = 1
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ reads
@@ -150,6 +151,64 @@ class PaymentBook:
             open=sum((p.open_amount() for p in ps), z),
             states=tuple((p.payment_id, p.state) for p in ps),
         )
+
+    # ------------------------------------------------------------------ records (what a durable store keeps)
+    def records(self, order: str) -> dict:
+        """Everything the book knows about ``order``, JSON-able: its payments (with trails and provider operations)
+        and the keys of the shipments, refunds and closes already handled. Store it after each command
+        touching the order; :meth:`restore` puts it back."""
+        with self._lock:
+            def pairs(d: dict) -> list:
+                return [[k[1], [[pid, m.to_dict()] for pid, m in v]] for k, v in d.items() if k[0] == order]
+            return {
+                "order": order,
+                "payments": [p.to_dict() for p in self.payments_of(order)],
+                "shipped": self._shipped[order].to_dict() if order in self._shipped else None,
+                "shipment_keys": [[k[1], [[pid, m.to_dict()] for pid, m in v.captures], v.shortfall.to_dict()]
+                                  for k, v in self._shipment_keys.items() if k[0] == order],
+                "refund_keys": pairs(self._order_keys),
+                "close_keys": [[k[1], [[pid, m.to_dict()] for pid, m in v.refunds], v.due.to_dict()]
+                               for k, v in self._close_keys.items() if k[0] == order],
+            }
+
+    def restore(self, records: dict, *, events: dict[str, dict] | None = None) -> None:
+        """Put back one order's :meth:`records` (replacing what the book has for it), and webhook outcomes already
+        seen (``{event_id: WebhookOutcome as dict}``, see :meth:`seen_events`) so duplicates stay duplicates."""
+        def parts(xs: list) -> tuple[tuple[str, Money], ...]:
+            return tuple((pid, Money.from_dict(m)) for pid, m in xs)
+        with self._lock:
+            order = records["order"]
+            for pid in self._by_order.pop(order, []):
+                self._payments.pop(pid, None)
+            for d in records["payments"]:
+                p = Payment.from_dict(d)
+                self._payments[p.payment_id] = p
+                self._by_order.setdefault(order, []).append(p.payment_id)
+                if p.provider_ref:
+                    self._by_ref[(p.provider, p.provider_ref)] = p.payment_id
+                for key in p.ops:
+                    self._by_key[(p.provider, key)] = p.payment_id
+                num = p.payment_id.removeprefix("PAY")
+                if num.isdigit() and int(num) >= self._next_id:
+                    self._next_id = int(num) + 1
+                    self._ids = itertools.count(self._next_id)
+            if records.get("shipped"):
+                self._shipped[order] = Money.from_dict(records["shipped"])
+            for key, caps, short in records.get("shipment_keys", []):
+                self._shipment_keys[(order, key)] = CaptureResult(parts(caps), Money.from_dict(short))
+            for key, ps in records.get("refund_keys", []):
+                self._order_keys[(order, key)] = parts(ps)
+            for key, ps, due in records.get("close_keys", []):
+                self._close_keys[(order, key)] = CloseResult(parts(ps), Money.from_dict(due))
+            for eid, o in (events or {}).items():
+                self._events[eid] = WebhookOutcome(o["event_id"], o["type"], o["applied"], False, o.get("payment_id"),
+                                                   PaymentState(o["state"]) if o.get("state") else None, o.get("note", ""))
+
+    def seen_events(self) -> dict[str, dict]:
+        """Webhook outcomes by event id (JSON-able), for :meth:`restore`."""
+        with self._lock:
+            return {eid: {"event_id": o.event_id, "type": o.type, "applied": o.applied, "payment_id": o.payment_id,
+                          "state": str(o.state) if o.state else None, "note": o.note} for eid, o in self._events.items()}
 
     # ------------------------------------------------------------------ moves
     def _note(self, p: Payment, event: str, *, amount: Money | None = None, ref: str = "", note: str = "") -> None:
@@ -207,6 +266,8 @@ class PaymentBook:
             if others and others[0].currency != amount.currency:
                 raise ValidationError(f"order {order} is paid in {others[0].currency}", field="amount.currency", value=amount.currency)
             pid = payment_id or f"PAY{next(self._ids):07d}"
+            while payment_id is None and pid in self._payments:  # ids restored from records
+                pid = f"PAY{next(self._ids):07d}"
             if pid in self._payments:
                 raise ConflictError(f"payment_id={pid!r}: already exists")
             p = Payment(pid, order, method, mc.kind, mc.provider, amount, token=token, opened_at=self.clock(),

@@ -147,6 +147,12 @@ class Transition:
                 "to_state": str(self.to_state), "amount": self.amount.to_dict() if self.amount else None,
                 "at": self.at.isoformat(), "ref": self.ref, "note": self.note}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Transition:
+        """The entry back from :meth:`to_dict`."""
+        return cls(int(d["seq"]), d["payment_id"], d["event"], PaymentState(d["from_state"]), PaymentState(d["to_state"]),
+                   Money.from_dict(d["amount"]) if d["amount"] else None, dt.datetime.fromisoformat(d["at"]), d["ref"], d["note"])
+
 
 @dataclasses.dataclass(slots=True)
 class Operation:
@@ -214,11 +220,28 @@ class Payment:
         return self.captured - self.refunded
 
     def to_dict(self) -> dict:
-        """A JSON-able form (no card data exists to leave out: only the provider token)."""
+        """The whole record, JSON-able (no card data exists to leave out: only the provider token); see :meth:`from_dict`."""
         return {"payment_id": self.payment_id, "order": self.order, "method": self.method, "kind": str(self.kind),
-                "provider": self.provider, "amount": self.amount.to_dict(), "state": str(self.state),
+                "provider": self.provider, "amount": self.amount.to_dict(), "token": self.token, "state": str(self.state),
                 "captured": self.captured.to_dict(), "refunded": self.refunded.to_dict(), "released": self.released.to_dict(),
-                "provider_ref": self.provider_ref, "trail": [t.to_dict() for t in self.trail]}
+                "provider_ref": self.provider_ref, "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+                "expires_on": self.expires_on.isoformat() if self.expires_on else None, "seq": self.seq,
+                "trail": [t.to_dict() for t in self.trail],
+                "ops": [{"key": o.key, "kind": o.kind, "amount": o.amount.to_dict() if o.amount else None, "status": o.status}
+                        for o in self.ops.values()]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Payment:
+        """The payment back from :meth:`to_dict` (state, amounts, trail and provider operations)."""
+        p = cls(d["payment_id"], d["order"], d["method"], MethodKind(d["kind"]), d["provider"], Money.from_dict(d["amount"]),
+                token=d.get("token"), state=PaymentState(d["state"]), captured=Money.from_dict(d["captured"]),
+                refunded=Money.from_dict(d["refunded"]), released=Money.from_dict(d["released"]), provider_ref=d["provider_ref"],
+                opened_at=dt.datetime.fromisoformat(d["opened_at"]) if d.get("opened_at") else None,
+                expires_on=dt.date.fromisoformat(d["expires_on"]) if d.get("expires_on") else None, seq=int(d.get("seq", 0)))
+        p.trail = [Transition.from_dict(t) for t in d["trail"]]
+        p.ops = {o["key"]: Operation(o["key"], o["kind"], Money.from_dict(o["amount"]) if o["amount"] else None, o["status"])
+                 for o in d.get("ops", [])}
+        return p
 
 
 def check_move(payment: Payment, event: str, to_state: PaymentState) -> None:

@@ -298,3 +298,37 @@ def test_concurrent_webhooks_apply_once(make_book, clock):
         t.join()
     assert sum(1 for o in outs if o.applied and not o.duplicate and o.type == "capture.succeeded") == 20
     assert all(p.captured == eur("1.00") and p.state == S.CAPTURED for p in ps)
+
+
+def test_records_restore_into_a_new_book(make_book, clock):
+    """After a restart, a book restored from the order's records (JSON round trip) has the same payments, trails
+    and keys: the shipment already captured is not captured again, a late duplicate webhook stays a duplicate,
+    and the next shipment captures as before."""
+    import json
+
+    from payments import PaymentBook, PaymentSettings
+
+    book, gw, off = make_book(vouchers={"V": eur("5.00")})
+    v = book.open(order="O19", method="voucher", amount=eur("5.00"), token="V", business_date=TODAY)
+    c = book.open(order="O19", method="card", amount=eur("20.00"), token="tok_visa", business_date=TODAY)
+    book.authorize(v.payment_id)
+    book.authorize(c.payment_id)
+    book.capture_shipment("O19", eur("10.00"), key="SH1")
+    clock.t += 5
+    hooks = gw.deliver()
+    for b, h in hooks:
+        book.handle_webhook("gateway", b, h["Webhook-Signature"], now=clock.t)
+    saved = json.loads(json.dumps(book.records("O19")))
+    events = json.loads(json.dumps(book.seen_events()))
+
+    new = PaymentBook(providers={"gateway": gw, "offline": off}, settings=PaymentSettings(), webhook_secrets={"gateway": b"whsec_test"})
+    new.restore(saved, events=events)
+    assert [p.to_dict() for p in new.payments_of("O19")] == [p.to_dict() for p in book.payments_of("O19")]
+    assert new.capture_shipment("O19", eur("10.00"), key="SH1") == book.capture_shipment("O19", eur("10.00"), key="SH1")
+    b, h = hooks[-1]
+    assert new.handle_webhook("gateway", b, h["Webhook-Signature"], now=clock.t).duplicate
+    new.capture_shipment("O19", eur("15.00"), key="SH2")
+    pump(new, gw, clock)
+    c2 = new.payment(c.payment_id)
+    assert c2.captured == eur("20.00") and c2.state == S.CAPTURED
+    assert new.open(order="O20", method="cod", amount=eur("1.00"), business_date=TODAY).payment_id == "PAY0000003"
