@@ -67,14 +67,20 @@ _DESCRIPTIONS = {
 }
 
 
-def responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+def responses(*codes: int, non_json: bool = False, **descriptions: str) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route for the given error codes (401, 403, 422 and 503 are added: every
     route needs a key, validates its input and needs the engine). ``descriptions`` override a code's
-    text, as ``_404="..."``."""
+    text, as ``_404="..."``. ``non_json``: the route answers another media type when it succeeds (its
+    errors are still JSON)."""
     out: dict[int | str, dict[str, Any]] = {}
     for code in sorted({401, 403, 422, 503, *codes}):
         text = descriptions.get(f"_{code}", _DESCRIPTIONS[code])
-        out[code] = {"model": ValidationErrorPublic if code == 422 else ErrorPublic, "description": text}
+        model = ValidationErrorPublic if code == 422 else ErrorPublic
+        if non_json:
+            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+            out[code] = {"description": text, "content": {"application/json": {"schema": ref}}}
+        else:
+            out[code] = {"model": model, "description": text}
     return out
 
 

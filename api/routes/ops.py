@@ -35,7 +35,7 @@ async def health(svc: ServiceDep, request: Request, user: OpsReader) -> dict:
 
 
 _METRICS = {"response_class": PlainTextResponse, "response_model": str,
-            "responses": {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **responses(503)}}
+            "responses": {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **responses(non_json=True)}}
 
 
 async def _metrics(svc) -> PlainTextResponse:

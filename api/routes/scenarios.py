@@ -222,7 +222,7 @@ async def get_job(job_id: JobId, user: PlanningReader, jobs: JobsDep) -> dict:
 
 
 @router.get("/jobs/{job_id}/report", operation_id="read_job_report", response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **responses(404, 409)},
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **responses(404, 409, non_json=True)},
             summary="HTML report (charts) of a what-if job")
 async def get_job_report(job_id: JobId, user: PlanningReader, jobs: JobsDep) -> HTMLResponse:
     job = jobs.get(job_id)
