@@ -1,7 +1,8 @@
 """Demand-class allocation: quotas per class, nested consumption, stealing and protection.
 
-Importing this package registers its class path and its "atp" hook with promising (promising
-imports it lazily on the first promise). See allocation/README.md.
+`promising.engine` calls `class_path` (requests with a demand class) and `apply_atp_draw`
+(every "atp" draw reserved or released) explicitly; importing this package registers nothing.
+See allocation/README.md.
 """
 
 from allocation.core import (
@@ -9,8 +10,9 @@ from allocation.core import (
     OverQuota,
     RebaseReport,
     allocation_report,
-    atp_hook,
+    apply_atp_draw,
     available,
+    charge_pools,
     class_availability,
     class_path,
     earliest,
@@ -23,14 +25,9 @@ from allocation.core import (
 )
 from allocation.enums import UNALLOCATED, Binding, Source
 from allocation.model import AllocationModel, build_model, model_for, positions
-from promising.atp import register_class_path
-from promising.reservation import register_atp_hook
-
-register_class_path(class_path)
-register_atp_hook(atp_hook)
 
 __all__ = [
     "UNALLOCATED", "AllocationBatchResult", "AllocationModel", "Binding", "OverQuota", "RebaseReport", "Source",
-    "allocation_report", "atp_hook", "available", "build_model", "class_availability", "class_path", "earliest",
-    "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
+    "allocation_report", "apply_atp_draw", "available", "build_model", "charge_pools", "class_availability",
+    "class_path", "earliest", "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

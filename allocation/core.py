@@ -1,10 +1,13 @@
 """Allocation-aware promising: the Python layer over `allocation.kernels`.
 
 Validates requests, coerces dtypes once, calls one kernel and wraps the answer in promising's
-typed objects (`Promise`, `Draw`). Registered with promising at import of `allocation`:
-the class path answers requests with a demand class at item-locations that have quotas; the
-"atp" hook keeps the per-pool consumption in `state.extras["allocation"]` whenever a draw is
-reserved or released through `promising.reserve / unreserve / commit / release`.
+typed objects (`Promise`, `Draw`). `promising.engine` calls it explicitly: `class_path` answers
+requests with a demand class at item-locations that have quotas, and `apply_atp_draw` applies
+every "atp" draw reserved or released through `promising.reserve / unreserve / commit /
+release` (the cumulative position, then the per-pool consumption in `state.extras["allocation"]`).
+
+This package sits below `promising.engine`: it imports promising's low modules (`atp`,
+`kernels`, `enums`, `reservation`, `types`), never the engine or the `promising` facade's names.
 """
 
 from __future__ import annotations
@@ -20,21 +23,11 @@ from allocation import kernels as ak
 from allocation.enums import NO_CLASS, UNALLOCATED, UNKNOWN_CLASS, Binding
 from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
-from promising.atp import (
-    DEFAULT_POLICY,
-    EncodedLines,
-    Policy,
-    Promise,
-    Request,
-    ScheduleLine,
-    _NO_CAL,
-    check_qty,
-    pegs_for,
-    encode_lines,
-    resolve_il,
-)
+from promising import kernels as pk
+from promising.atp import _NO_CAL, check_qty, encode_lines, pegs_for, resolve_il
 from promising.enums import EPS, MAX_LINES, Reason, Status
-from promising.reservation import Draw, Reservation, reserve
+from promising.reservation import ATP, Draw, Reservation, atp_draw, draw_il
+from promising.types import DEFAULT_POLICY, EncodedLines, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
 def _il_arrays(model: AllocationModel, pos: np.ndarray, lo: int, hi: int):
@@ -55,8 +48,7 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     """Promise a request with a demand class against the class's allocation.
 
     Returns None when no quotas exist at the item-location (plain ATP then answers). With
-    `commit`, the promise is reserved through `promising.reserve` (which updates `state.cum`
-    and, through the hook, the pool positions). `details` always names the class, whether
+    `commit`, every draw is reserved with `apply_atp_draw` (`state.cum` and the pool positions). `details` always names the class, whether
     allocation bound, the pool consumed first, the quota left and what the class could take at
     the requested date; when allocation binds it adds what plain ATP would have promised."""
     dclass = request.demand_class
@@ -96,15 +88,15 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
         lines.append(ScheduleLine(d, qj))
         o_i, o_f = 24 + j * S, 16 + j * S
         pools = tuple([(UNALLOCATED if ii[o_i + i] < 0 else names[lo + ii[o_i + i]], ff[o_f + i]) for i in range(ii[16 + j])])
-        draws.append(Draw("atp", item, loc, d, qj, dclass, pools))
+        draws.append(Draw(ATP, item, loc, d, qj, dclass, pools))
     details = {
         "demand_class": dclass,
-        "allocation": "bound" if binding == 2 else "unbound",
+        "allocation": "bound" if binding == Binding.BOUND else "unbound",
         "pool": names[lo + own] if own >= 0 else None,
         "quota_left": None if quota_left < 0 or quota_left == _INF else quota_left,
         "available_to_class": None if avail_req == _INF else avail_req,
     }
-    if binding == 2:  # Binding.BOUND
+    if binding == Binding.BOUND:
         iso = model.iso
         details["pools"] = [[pn_, qq] for d in draws for pn_, qq in d.pools]
         details["without_allocation"] = {
@@ -118,13 +110,27 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), dates[ef] if ef >= 0 else None,
                 pegs, False, tuple(draws), details)
     if commit and draws:
-        reserve(snap, state, Reservation(p.draws))
+        for d in draws:
+            apply_atp_draw(snap, state, d, +1)
         p = dataclasses.replace(p, committed=True)
     return p
 
 
-def atp_hook(snap: Snapshot, state: State, draw: Draw, il: int, sign: int) -> None:
-    """Keep pool positions in step with an "atp" draw reserved (+1) or released (-1).
+def apply_atp_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    """Reserve (`sign` +1) or give back (-1) one "atp" draw: the item-location's cumulative
+    position (`promising.reservation.atp_draw`), then its quota pools (`charge_pools`).
+
+    Returns False when reserving pushed a non-negative cumulative position below zero (the
+    draw is applied anyway; a replay reports it). Unknown items or locations are refused."""
+    il = draw_il(snap, draw)
+    fits = atp_draw(snap, state, draw, il, sign)
+    charge_pools(snap, state, draw, il, sign)
+    return fits
+
+
+def charge_pools(snap: Snapshot, state: State, draw: Draw, il: int, sign: int) -> None:
+    """Keep pool positions in step with an "atp" draw at item-location `il` reserved (+1) or
+    released (-1); `state.cum` is the caller's (see `apply_atp_draw`).
 
     The draw's `pools` are charged by name (the pool and its ancestors); "unallocated" and names
     without a pool at the item-location charge nothing (they live in `state.cum` only). A draw
@@ -156,8 +162,6 @@ def class_availability(snap: Snapshot, state: State, item: str, location: str, d
                        *, start: dt.date | None = None) -> np.ndarray:
     """Quantity the class could take per bucket from `start` (float64[H]; 0 before start, inf
     past the lead time). Without quotas at the item-location this is plain ATP."""
-    from promising import kernels as pk
-
     il = resolve_il(snap, item, location)
     H = snap.horizon
     out = np.zeros(H)
@@ -251,7 +255,7 @@ class AllocationBatchResult:
         for j in range(int(self.n_lines[i])):
             pools = tuple((model.pool_name(int(self.src[i, j, m])), float(self.src_qty[i, j, m]))
                           for m in range(int(self.n_src[i, j])))
-            out.append(Draw("atp", item, loc, snap.date(int(self.bucket[i, j])), float(self.qty[i, j]), dc, pools))
+            out.append(Draw(ATP, item, loc, snap.date(int(self.bucket[i, j])), float(self.qty[i, j]), dc, pools))
         return tuple(out)
 
     def to_polars(self, snap: Snapshot) -> pl.DataFrame:
@@ -410,7 +414,7 @@ def state_draws(state: State) -> list[Draw]:
             if pools and abs(rest) > EPS:
                 pools.append((UNALLOCATED, rest))
             if total > EPS:
-                out.append(Draw("atp", item, loc, snap.date(b), total, None, tuple(pools)))
+                out.append(Draw(ATP, item, loc, snap.date(b), total, None, tuple(pools)))
     return out
 
 
@@ -427,9 +431,9 @@ def rebase(old: State | Iterable[Reservation | Draw], new_snap: Snapshot) -> Reb
         draws = []
         for r in old:
             if isinstance(r, Reservation):
-                draws.extend(d for d in r.draws if d.kind == "atp")
+                draws.extend(d for d in r.draws if d.kind == ATP)
             elif isinstance(r, Draw):
-                if r.kind == "atp":
+                if r.kind == ATP:
                     draws.append(r)
             else:
                 raise ValidationError("expected a State, Reservations or Draws", field="old", value=type(r).__name__)
@@ -441,12 +445,13 @@ def rebase(old: State | Iterable[Reservation | Draw], new_snap: Snapshot) -> Reb
         if ic is None or lc is None or new_snap.il_index.get((ic, lc), -1) < 0 or (d.date - new_snap.as_of).days >= new_snap.horizon:
             skipped.append(d)
             continue
-        if reserve(new_snap, state, Reservation((d,))):
+        if not apply_atp_draw(new_snap, state, d, +1):
             not_fitting.append(d)
     return RebaseReport(state, over_quota(new_snap, state), not_fitting, skipped)
 
 
 __all__ = [
-    "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "atp_hook", "available", "earliest",
+    "AllocationBatchResult", "OverQuota", "RebaseReport", "allocation_report", "apply_atp_draw", "available",
+    "charge_pools", "earliest",
     "class_availability", "class_path", "encode_classes", "over_quota", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

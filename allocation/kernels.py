@@ -28,18 +28,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from allocation.enums import NO_CLASS, ROOT, Binding, Source
 from promising import kernels as pk
-from promising.enums import EPS, FLAG_PARTIAL
+from promising.enums import EPS, FLAG_PARTIAL, Reason, Status
 
 INF = np.inf
-ROOT = -1
-
-# codes mirrored from promising.enums / allocation.enums for the compiled code
-_FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
-_R_SUPPLY, _R_LEAD_TIME, _R_CALENDAR, _R_NO_SOURCE, _R_ALLOCATION = 1, 2, 3, 6, 7
-_K_OWN, _K_PARENT, _K_UNALLOCATED, _K_STOLEN = 0, 1, 2, 3
-_B_NOT_APPLIED, _B_UNBOUND, _B_BOUND = 0, 1, 2
-_NO_CLASS = -2
 
 
 @njit(cache=True, nogil=True)
@@ -66,11 +59,11 @@ def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
     node = own
     while node >= 0:
         out_src[n] = node
-        out_kind[n] = _K_OWN if n == 0 else _K_PARENT
+        out_kind[n] = Source.OWN if n == 0 else Source.PARENT
         n += 1
         node = par[node]
     out_src[n] = ROOT
-    out_kind[n] = _K_UNALLOCATED
+    out_kind[n] = Source.UNALLOCATED
     n += 1
     if k >= 0 and steal[k]:
         pk_ = prio[k]
@@ -93,7 +86,7 @@ def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
             if best < 0:
                 break
             out_src[n] = best
-            out_kind[n] = _K_STOLEN
+            out_kind[n] = Source.STOLEN
             n += 1
     return n, own
 
@@ -287,7 +280,7 @@ def greedy_at_nb(t, limit, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR,
         if rest <= EPS:
             break
         node = src[j]
-        cap = _cap_nb(t, node, kind[j] == _K_STOLEN, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC)
+        cap = _cap_nb(t, node, kind[j] == Source.STOLEN, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC)
         if cap <= EPS:
             continue
         x = cap if cap < rest else rest
@@ -317,7 +310,7 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
         for j in range(n_src):
             node = src[j]
             if node >= 0:
-                row = sufFp[node] if kind[j] == _K_STOLEN else sufF[node]
+                row = sufFp[node] if kind[j] == Source.STOLEN else sufF[node]
                 for t in range(t0, t1):
                     out[t] += _pos(row[t])
         for t in range(t0, t1):
@@ -331,7 +324,7 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
     for j in range(n_src):
         node = src[j]
         if node >= 0:
-            role[node] = 2 if kind[j] == _K_STOLEN else 1
+            role[node] = 2 if kind[j] == Source.STOLEN else 1
             a = node
             while a >= 0:
                 live[a] = True
@@ -463,16 +456,16 @@ def _quota_left(own, t, end, par, sufX, sufF):
 def _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
     """The fast answer: one line of the whole quantity at tstar (its sources already written),
     which plain ATP gives too. Status and reason as promising.kernels.promise_1d_nb would say."""
-    status = _FULL
-    reason = 0
+    status = Status.FULL
+    reason = Reason.NONE
     if tstar != req:
-        status = _LATE
+        status = Status.LATE
         if pk.available_at_1d_nb(C, lt, req) >= qty - EPS:
-            reason = _R_CALENDAR  # the requested day is closed (it is: tstar > req)
+            reason = Reason.CALENDAR  # the requested day is closed (it is: tstar > req)
         elif lt >= 0 and tstar >= lt:
-            reason = _R_LEAD_TIME
+            reason = Reason.LEAD_TIME
         else:
-            reason = _R_SUPPLY
+            reason = Reason.SUPPLY
     out_b[0] = tstar
     out_q[0] = qty
     plain_b[0] = tstar
@@ -565,7 +558,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 out_nsrc[0] = m
             status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq,
                                              out_nsrc, plain_b, plain_q)
-            return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
+            return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, Binding.UNBOUND, own
     else:
         if tstar >= 0:
             fast = False
@@ -598,7 +591,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                     quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
                 status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src,
                                                  out_srcq, out_nsrc, plain_b, plain_q)
-                return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, _B_UNBOUND, own
+                return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, Binding.UNBOUND, own
         sufF = np.empty((P, H))
         sufFp = np.empty((P, H))
         views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
@@ -661,11 +654,11 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             total += out_q[j]
         if total < qty - EPS:
             if (flags & FLAG_PARTIAL) != 0 and total > EPS:
-                status = _PARTIAL
+                status = Status.PARTIAL
             else:
-                status = _SHORT
+                status = Status.SHORT
                 n = 0
-            reason = _R_ALLOCATION
+            reason = Reason.ALLOCATION
     # did allocation change the answer?
     same = n == pn and ef == pef and status == ps
     if same:
@@ -674,11 +667,11 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 same = False
                 break
     if same:
-        binding = _B_UNBOUND
+        binding = Binding.UNBOUND
         reason = pr
     else:
-        binding = _B_BOUND
-        reason = _R_ALLOCATION
+        binding = Binding.BOUND
+        reason = Reason.ALLOCATION
     if commit:  # same arithmetic as promising.reserve + the allocation hook: C per line, pools per part
         for j in range(n):
             pk.commit_1d_nb(C, out_b[j], out_q[j])
@@ -708,24 +701,24 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
         il = ils[i]
         out_nsrc[i, :] = 0
         if il < 0:
-            out_status[i] = _SHORT
-            out_reason[i] = _R_NO_SOURCE
+            out_status[i] = Status.SHORT
+            out_reason[i] = Reason.NO_SOURCE
             out_n[i] = 0
             out_ef[i] = -1
-            out_binding[i] = _B_NOT_APPLIED
+            out_binding[i] = Binding.NOT_APPLIED
             continue
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
         lo = pool_ptr[il]
         hi = pool_ptr[il + 1]
-        if hi == lo or lcls[i] == _NO_CLASS:
+        if hi == lo or lcls[i] == NO_CLASS:
             s, r, n, ef = pk.promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
                                            commit, scratch, out_b[i], out_q[i])
             out_status[i] = s
             out_reason[i] = r
             out_n[i] = n
             out_ef[i] = ef
-            out_binding[i] = _B_NOT_APPLIED
+            out_binding[i] = Binding.NOT_APPLIED
             continue
         s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_1d_nb(
             pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], lcls[i], il_lt[il], cal,

@@ -1,5 +1,9 @@
 """Slow, obviously-correct reference of the allocation kernels (plain Python, from the definitions).
 
+Lists in, lists out; no numpy, numba or test framework. The property tests hold
+`allocation.kernels` equal to it on random quota trees; benchmarks/bench_allocation.py checks
+the kernel against it before timing.
+
 Unlike the kernel, which keeps running deductions against suffix minima, the reference really
 takes each part from copies of the positions and recomputes every availability from scratch.
 Scheduling (partial, split, lateness, calendar) is the ATP reference's, run on the class's
@@ -8,17 +12,14 @@ availability curve.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
-EPS = 1e-9
+from allocation.enums import ROOT, Binding
+from promessa.config import EPS
+from promising.enums import Reason, Status
+from promising.testing import atp_reference as atp_ref
+
 INF = math.inf
-ROOT = -1
-
-_spec = importlib.util.spec_from_file_location("atp_reference", Path(__file__).parent.parent / "promising" / "atp_reference.py")
-atp_ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(atp_ref)
 
 
 def avail(series, t, end):
@@ -140,14 +141,14 @@ def promise(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_l
         total = sum(q for _, q, _ in out)
         if total < qty - EPS:
             if partial and total > EPS:
-                status = 2
+                status = Status.PARTIAL
             else:
-                status, out = 3, []
+                status, out = Status.SHORT, []
     same = (status == ps and ef == pef and len(out) == len(plines)
             and all(b == pb and abs(q - pq) <= EPS for (b, q, _), (pb, pq) in zip(out, plines)))
     if same:
-        return status, pr, out, ef, 1
-    return status, 7, out, ef, 2
+        return status, pr, out, ef, Binding.UNBOUND
+    return status, Reason.ALLOCATION, out, ef, Binding.BOUND
 
 
 def commit(X, C, par, lines):

@@ -1,16 +1,14 @@
 """Allocation: allocation-aware one-line promise latency beside plain ATP, and batch throughput
 beside plain ATP, measured side by side in one run on the same generated network and orders.
 
-Before timing it checks (1) the allocation kernel against the plain-Python reference in
-tests/allocation on requests at item-locations with quotas, and (2) the batch kernel against
+Before timing it checks (1) the allocation kernel against the plain-Python reference
+(`allocation.testing`) on requests at item-locations with quotas, and (2) the batch kernel against
 the one-line path (`promising.promise` with a demand class) on a sample of the order stream.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,22 +16,12 @@ import polars as pl
 from benchmarks.common import dataset, orders_at_first_node
 from benchmarks.harness import Result, median, percentile
 
-_REF = Path(__file__).resolve().parent.parent / "tests" / "allocation" / "allocation_reference.py"
-
-
-def _reference():
-    spec = importlib.util.spec_from_file_location("allocation_reference", _REF)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _check_reference(snap, state, rows: pl.DataFrame, n: int) -> int:
     """Kernel answer == reference answer for n requests at item-locations with quotas."""
     from allocation import class_path, model_for, positions
+    from allocation import testing as ref
     from promising import Policy, Request, resolve_il
 
-    ref = _reference()
     model = model_for(snap)
     pos = positions(snap, state)
     checked = 0
@@ -103,7 +91,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     # and without (plain ATP), interleaved, on a state that already holds half of the orders
     half = snap.new_state()
     cut = n_lines // 2
-    from promising.atp import EncodedLines
+    from promising.types import EncodedLines
 
     head = EncodedLines(*(getattr(enc, f)[:cut] for f in ("ils", "qty", "req", "max_late", "flags", "max_lines")))
     allocation.promise_encoded(snap, half, head, lcls[:cut], commit=True)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import dataset, orders_at_first_node, reference_module
+from benchmarks.common import dataset, orders_at_first_node
 from benchmarks.harness import Result, median, percentile
 
 
@@ -37,8 +37,9 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         p = promise(snap, s2, rq, commit=True, explain=False)
         assert int(p.status) == int(res.status[i]) and abs(p.promised_qty - res.promised[i]) < 1e-6, (i, p, res.status[i])
     assert np.array_equal(s1.cum, s2.cum)
-    # ... and the plain-Python reference (tests/promising/atp_reference.py) agrees with the kernel
-    ref = reference_module("promising/atp_reference.py")
+    # ... and the plain-Python reference (promising.testing.atp_reference) agrees with the kernel
+    from promising.testing import atp_reference as ref
+
     s3 = snap.new_state()
     for i, rq in enumerate(reqs[:300]):
         il = snap.il_of(rq.item, rq.location)

@@ -11,13 +11,12 @@ Ten components (SA1, SA2, P1..P8), three levels. Parts arrive in weekly receipts
 each part's use per finished good); FG has a little stock; resources have 8 h a day, none on
 Sundays. Requests ask for 20..120 FG on a
 random day: most need making, some wait for capacity or parts. The answers are checked
-against the plain-Python reference of tests/promising/ctp_reference.py before timing.
+against the plain-Python reference (`promising.testing.ctp_reference`) before timing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import time
 
 import numpy as np
@@ -84,34 +83,22 @@ def plant(horizon: int, seed: int):
     return build_snapshot({"as_of": AS_OF, "horizon_days": horizon, "journal_seq": None}, frames)
 
 
-def _reference_module():
-    path = ROOT / "tests" / "promising" / "ctp_reference.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location("ctp_reference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _check(snap, reqs, n_check: int) -> str:
     """Plan the first requests with the kernels and with the plain-Python reference."""
     from promising import ctp
+    from promising.testing.ctp_reference import Reference
 
-    mod = _reference_module()
-    if mod is None:
-        return "reference not found: unchecked"
     state = snap.new_state()
     m = ctp.ctp_model(snap)
     used = ctp.capacity_used(snap, state)
-    mod.H = snap.horizon  # the reference reads the horizon from its module
     items = ("FG", "SA1", "SA2", *PARTS)
-    ref = mod.Reference(
+    ref = Reference(
         {k: (list(c), list(r), lt) for k, (c, r, lt) in BILLS.items()},
         {i: list(state.cum[snap.il_of(i, LOC)]) for i in items},
         {i: int(snap.il_lead_time[snap.il_of(i, LOC)]) for i in items},
         {r: list(m.cap[m.resource_index[(r, LOC)]] - used[m.resource_index[(r, LOC)]]) for r in ("ASSY", "LINE1", "LINE2")},
         {},
+        horizon=snap.horizon,
     )
     for rq in reqs[:n_check]:
         req = snap.bucket(rq.requested_date)

@@ -30,7 +30,11 @@ def orders_at_first_node(snap, path: Path) -> pl.DataFrame:
 
 
 def reference_module(relpath: str):
-    """Import a plain-Python reference kept in tests/ (e.g. "promising/atp_reference.py")."""
+    """Import a plain-Python reference kept in tests/ by path (e.g. "monitoring/reports_reference.py").
+
+    Only benchmarks/bench_monitoring.py still uses it: promising and allocation ship their
+    references in `promising.testing` and `allocation.testing`. Delete it once monitoring
+    ships its reference in a testing module too."""
     import importlib.util
 
     path = Path(__file__).resolve().parent.parent / "tests" / relpath

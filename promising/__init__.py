@@ -1,6 +1,29 @@
-"""Available-to-promise (and capable-to-promise) over the in-memory snapshot."""
+"""Available-to-promise and capable-to-promise over the in-memory snapshot.
+
+The facade of the package: `promise` (the engine: allocation, ATP, capable-to-promise),
+the records (`Request`, `Policy`, `Promise`, ...), the plain-ATP batch and reports, and the
+reservation functions (`reserve`, `unreserve`, `reserve_many`, `commit`, `release`).
+Modules: `types` (records), `enums` (codes), `kernels`/`ctp_kernels` (compiled), `reservation`
+(draws), `atp`, `ctp`, `engine` (`promise` and the dispatch on the draw kind), `testing`
+(plain-Python references for tests and benchmarks).
+"""
 
 from promising.atp import (
+    atp_report,
+    available,
+    check_qty,
+    encode_lines,
+    pegs_for,
+    promise_atp,
+    promise_batch,
+    promise_encoded,
+    resolve_il,
+)
+from promising.ctp import promise_batch_ctp
+from promising.engine import apply_draw, commit, promise, release, reserve, reserve_many, unreserve
+from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.reservation import Draw, ManyResult, Reservation
+from promising.types import (
     DEFAULT_POLICY,
     BatchResult,
     EncodedLines,
@@ -9,44 +32,11 @@ from promising.atp import (
     Promise,
     Request,
     ScheduleLine,
-    atp_report,
-    available,
-    commit,
-    encode_lines,
-    promise,
-    promise_batch,
-    promise_encoded,
-    release,
-    resolve_il,
 )
-from promising.enums import EPS, MAX_LINES, Reason, Status
 
 __all__ = [
-    "DEFAULT_POLICY", "EPS", "MAX_LINES", "BatchResult", "EncodedLines", "Peg", "Policy", "Promise", "Reason",
-    "Request", "ScheduleLine", "Status", "atp_report", "available", "commit", "encode_lines", "promise",
-    "promise_batch", "promise_encoded", "release", "resolve_il",
+    "DEFAULT_POLICY", "EPS", "MAX_LINES", "BatchResult", "Draw", "EncodedLines", "ManyResult", "Peg", "Policy",
+    "Promise", "Reason", "Request", "Reservation", "ScheduleLine", "Status", "apply_draw", "atp_report", "available",
+    "check_qty", "commit", "encode_lines", "pegs_for", "promise", "promise_atp", "promise_batch", "promise_batch_ctp",
+    "promise_encoded", "release", "reserve", "reserve_many", "resolve_il", "unreserve",
 ]
-
-from promising.atp import promise_atp, register_class_path, register_shortfall_path  # noqa: E402
-from promising.reservation import (  # noqa: E402
-    Draw, ManyResult, Reservation, register_atp_hook, register_draw_kind, reserve, reserve_many, unreserve,
-)
-
-__all__ += [
-    "Draw", "Reservation", "promise_atp", "register_atp_hook", "register_class_path", "register_draw_kind",
-    "register_shortfall_path", "reserve", "unreserve", "ManyResult", "reserve_many",
-]
-
-from promising.atp import check_qty, pegs_for  # noqa: E402
-
-__all__ += ["check_qty", "pegs_for"]
-
-
-def promise_batch_ctp(*args, **kwargs):
-    """Capable-to-promise for many lines in one kernel call; see `promising.ctp.promise_batch_ctp`."""
-    from promising.ctp import promise_batch_ctp as _batch
-
-    return _batch(*args, **kwargs)
-
-
-__all__ += ["promise_batch_ctp"]

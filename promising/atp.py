@@ -2,15 +2,15 @@
 
 Validates requests, coerces dtypes once, calls one kernel, and wraps the result in typed
 objects that explain themselves (schedule lines, status, binding constraint, pegging).
+Plain ATP only: the public `promising.promise` (in `promising.engine`) adds allocation and
+capable-to-promise on top of `promise_atp`. The batch entry points here (`promise_batch`,
+`promise_encoded`) are plain ATP in one kernel call.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import importlib
 import math
-from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -18,137 +18,16 @@ import polars as pl
 from promessa.errors import ValidationError
 from promising import kernels as nb
 from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
-from promising.reservation import Draw, Reservation, reserve, unreserve
+from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
+__all__ = [
+    "DEFAULT_POLICY", "BatchResult", "EncodedLines", "Peg", "Policy", "Promise", "Request", "ScheduleLine",
+    "atp_report", "available", "calendar_row", "check_qty", "commit_lines", "encode_lines", "pegs_for",
+    "promise_atp", "promise_batch", "promise_encoded", "resolve_il",
+]
+
 _NO_CAL = np.ones(0, dtype=np.bool_)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Policy:
-    """Per-line promising policy."""
-
-    allow_partial: bool = True       # promise part of the quantity when the whole cannot be
-    allow_split: bool = False        # several schedule lines on several dates
-    max_late_days: int | None = None  # latest acceptable date = requested + this; None: horizon
-    max_lines: int = 4               # most schedule lines when splitting (1..8)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_lines <= MAX_LINES:
-            raise ValidationError(f"must be between 1 and {MAX_LINES}", field="policy.max_lines", value=self.max_lines)
-        if self.max_late_days is not None and self.max_late_days < 0:
-            raise ValidationError("must not be negative", field="policy.max_late_days", value=self.max_late_days)
-
-    @property
-    def flags(self) -> int:
-        return (FLAG_PARTIAL if self.allow_partial else 0) | (FLAG_SPLIT if self.allow_split else 0)
-
-    @property
-    def max_late(self) -> int:
-        return -1 if self.max_late_days is None else int(self.max_late_days)
-
-
-DEFAULT_POLICY = Policy()
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Request:
-    """Asks for a quantity of an item at a location on a date."""
-
-    item: str
-    location: str
-    qty: float
-    requested_date: dt.date
-    policy: Policy = DEFAULT_POLICY
-    demand_class: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScheduleLine:
-    date: dt.date
-    qty: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Peg:
-    """A part of a schedule line covered by one supply record (or by replenishment)."""
-
-    line: int            # index of the schedule line
-    qty: float
-    supply_date: dt.date | None  # None for replenishment after the lead time
-    kind: str            # supply kind (onhand, purchase, ...) or "replenishment"
-    ref: str | None
-    row: int             # row in the snapshot's supply table; -1 replenishment, -2 real-time adjustment
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Promise:
-    """Answers a request: quantity, dates, status and the reason."""
-
-    request: Request
-    status: Status
-    reason: Reason
-    lines: tuple[ScheduleLine, ...]
-    earliest_full_date: dt.date | None  # earliest date the whole quantity is available (any policy)
-    pegs: tuple[Peg, ...] = ()
-    committed: bool = False
-    # what the promise reserves; None means "the schedule lines, from the item-location's ATP"
-    draws: tuple[Draw, ...] | None = None
-    # explanation added by the path that answered (allocation, capable-to-promise, sourcing)
-    details: dict | None = None
-
-    @property
-    def reservation(self) -> Reservation:
-        if self.draws is not None:
-            return Reservation(self.draws)
-        r = self.request
-        return Reservation(tuple(Draw("atp", r.item, r.location, ln.date, ln.qty, r.demand_class) for ln in self.lines))
-
-    @property
-    def promised_qty(self) -> float:
-        return float(sum(ln.qty for ln in self.lines))
-
-    @property
-    def short_qty(self) -> float:
-        return max(0.0, float(self.request.qty) - self.promised_qty)
-
-    @property
-    def message(self) -> str:
-        r = self.request
-        head = f"{self.promised_qty:g} of {r.qty:g} {r.item} at {r.location}"
-        if self.lines:
-            head += " on " + ", ".join(f"{ln.date} ({ln.qty:g})" for ln in self.lines)
-        head += f": {self.status.description}"
-        if self.reason is not Reason.NONE:
-            head += f"; {self.reason.description}"
-        if self.status is not Status.FULL and self.earliest_full_date is not None:
-            head += f"; the whole quantity is available on {self.earliest_full_date}"
-        return head
-
-    def to_dict(self) -> dict:
-        r = self.request
-        return {
-            "item": r.item,
-            "location": r.location,
-            "qty": r.qty,
-            "requested_date": r.requested_date.isoformat(),
-            "demand_class": r.demand_class,
-            "status": self.status.name.lower(),
-            "reason": self.reason.name.lower(),
-            "promised_qty": self.promised_qty,
-            "short_qty": self.short_qty,
-            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in self.lines],
-            "earliest_full_date": self.earliest_full_date.isoformat() if self.earliest_full_date else None,
-            "pegs": [
-                {"line": p.line, "qty": p.qty, "supply_date": p.supply_date.isoformat() if p.supply_date else None,
-                 "kind": p.kind, "ref": p.ref}
-                for p in self.pegs
-            ],
-            "committed": self.committed,
-            "reservation": self.reservation.to_dict(),
-            "details": self.details or {},
-            "message": self.message,
-        }
 
 
 def check_qty(qty: float, field: str = "qty") -> float:
@@ -177,66 +56,12 @@ def calendar_row(snap: Snapshot, il: int) -> np.ndarray:
     return snap.calendar_open[c] if c >= 0 else _NO_CAL
 
 
-# Promise paths contributed by other packages (see `register_class_path`, `register_shortfall_path`).
-ClassPath = Callable[..., "Promise | None"]
-_CLASS_PATHS: list[ClassPath] = []
-_SHORTFALL_PATHS: list[Callable[..., "Promise | None"]] = []
-_PLUGINS = ("allocation", "promising.ctp")
-_plugins_loaded = False
-
-
-def register_class_path(path: ClassPath) -> None:
-    """A path tried first for requests with a demand class: path(snap, state, request, *, commit,
-    explain) -> Promise, or None when it does not apply (then plain ATP answers)."""
-    if path not in _CLASS_PATHS:
-        _CLASS_PATHS.append(path)
-
-
-def register_shortfall_path(path: Callable[..., Promise | None]) -> None:
-    """A path tried when plain ATP is not FULL: path(snap, state, request, atp_answer, *, commit,
-    explain) -> Promise (committed by the path itself when `commit`), or None."""
-    if path not in _SHORTFALL_PATHS:
-        _SHORTFALL_PATHS.append(path)
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for name in _PLUGINS:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-
-
-def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
-    """Promise one line. With `commit`, what it promises is reserved in `state`.
-
-    Requests with a demand class go through allocation where quotas exist; when plain ATP
-    cannot promise the whole quantity on time, capable-to-promise may answer instead.
-    `explain` adds pegging (which supply records the promise consumes)."""
-    if not _plugins_loaded:
-        _load_plugins()
-    if request.demand_class is not None and _CLASS_PATHS:
-        for path in _CLASS_PATHS:
-            p = path(snap, state, request, commit=commit, explain=explain)
-            if p is not None:
-                return p
-    p, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
-    if p.status is not Status.FULL and _SHORTFALL_PATHS and il >= 0:
-        for path in _SHORTFALL_PATHS:
-            alt = path(snap, state, request, p, commit=commit, explain=explain)
-            if alt is not None:
-                return alt
-    if commit and p.lines:
-        cum = state.cum[il]
-        for k in range(len(p.lines)):
-            nb.commit_1d_nb(cum, out_b[k], out_q[k])
-        p = dataclasses.replace(p, committed=True)
-    return p
+def commit_lines(state: State, il: int, out_b: np.ndarray, out_q: np.ndarray, n: int) -> None:
+    """Reserve the first `n` schedule lines (buckets `out_b`, quantities `out_q`) of an answer
+    at item-location `il` in `state.cum` (no other bookkeeping: the caller owns that)."""
+    cum = state.cum[il]
+    for k in range(n):
+        nb.commit_1d_nb(cum, out_b[k], out_q[k])
 
 
 def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool = True):
@@ -311,74 +136,7 @@ def _supply_rows(snap: Snapshot) -> list[tuple]:
     return rows
 
 
-def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
-           *, demand_class: str | None = None) -> bool:
-    """Reserve `qty` on `date` unconditionally (replay of an existing commitment).
-
-    Returns False when it pushed a non-negative cumulative position below zero: the
-    commitment is kept, and the caller reports it as an exception."""
-    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
-    return not reserve(snap, state, Reservation((draw,)))
-
-
-def release(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
-            *, demand_class: str | None = None) -> None:
-    """Give back a reservation made by `promise(commit=True)` or `commit` (exact inverse)."""
-    draw = Draw("atp", item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
-    unreserve(snap, state, Reservation((draw,)))
-
-
 # ---------------------------------------------------------------- batch
-
-
-@dataclasses.dataclass(frozen=True)
-class EncodedLines:
-    """Order lines coerced once into kernel arrays."""
-
-    ils: np.ndarray        # int64[n], -1 where the item has no row at the location
-    qty: np.ndarray        # float64[n]
-    req: np.ndarray        # int64[n] requested bucket
-    max_late: np.ndarray   # int64[n], -1 = no limit
-    flags: np.ndarray      # int64[n]
-    max_lines: np.ndarray  # int64[n]
-
-    def __len__(self) -> int:
-        return int(self.ils.shape[0])
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchResult:
-    status: np.ndarray     # int8[n] Status codes
-    reason: np.ndarray     # int8[n] Reason codes
-    n_lines: np.ndarray    # int64[n]
-    bucket: np.ndarray     # int64[n, MAX_LINES]
-    qty: np.ndarray        # float64[n, MAX_LINES]
-    earliest_full: np.ndarray  # int64[n], -1 = none
-
-    @property
-    def promised(self) -> np.ndarray:
-        mask = np.arange(MAX_LINES)[None, :] < self.n_lines[:, None]
-        return np.where(mask, self.qty, 0.0).sum(axis=1)
-
-    def to_polars(self, snap: Snapshot) -> pl.DataFrame:
-        """One row per line: status, reason, promised quantity, first and last schedule date."""
-        rows = np.arange(len(self.n_lines))
-        has = self.n_lines > 0
-        first = np.where(has, self.bucket[:, 0], -1)
-        last = np.where(has, self.bucket[rows, np.maximum(self.n_lines - 1, 0)], -1)
-        base = np.datetime64(snap.as_of, "D")
-
-        def dates(b: np.ndarray) -> pl.Series:
-            return pl.Series(np.where(b >= 0, base + b.astype("timedelta64[D]"), np.datetime64("NaT", "D")))
-
-        return pl.DataFrame({
-            "status": pl.Series([s.name.lower() for s in Status]).gather(self.status.astype(np.int64)),
-            "reason": pl.Series([r.name.lower() for r in Reason]).gather(self.reason.astype(np.int64)),
-            "promised_qty": self.promised,
-            "schedule_lines": self.n_lines,
-            "first_date": dates(first),
-            "last_date": dates(last),
-        })
 
 
 def encode_lines(

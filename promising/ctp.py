@@ -2,9 +2,9 @@
 
 The Python layer over `promising.ctp_kernels`. It builds the CTP model once per snapshot
 (`snap.derived["ctp"]`: bills exploded into flat arrays, resource capacity per day), keeps
-capacity used per state in `state.extras["capacity"]`, registers the "capacity" draw kind,
-and registers itself as the shortfall path that `promising.promise` tries when plain ATP is
-not FULL. See docs/ctp.md for the model, the search, the time fence and the explanation.
+capacity used per state in `state.extras["capacity"]` (`capacity_draw` applies the "capacity"
+draw kind), and answers with `ctp_path` when plain ATP is not FULL; `promising.engine.promise`
+calls it. See docs/ctp.md for the model, the search, the time fence and the explanation.
 """
 
 from __future__ import annotations
@@ -19,19 +19,14 @@ import polars as pl
 
 from promessa.errors import SnapshotError, ValidationError
 from promising import ctp_kernels as ck
-from promising import kernels as nb
-from promising import reservation as _reservation
-from promising.atp import (
-    DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine, check_qty, pegs_for,
-    calendar_row, encode_lines, promise_atp, register_shortfall_path,
-)
-from promising.enums import EPS, Reason, Status
-from promising.reservation import Draw, register_draw_kind
+from promising.atp import calendar_row, check_qty, commit_lines, encode_lines, pegs_for, promise_atp
+from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.reservation import CAPACITY, Draw
+from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
 FENCE_COLUMN = "atp_time_fence_days"  # optional column of the items table
 MAX_ENTRIES_PER_ROOT = 100_000       # an exploded bill larger than this is refused
-CAPACITY = "capacity"                # the draw kind and the state.extras key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +236,9 @@ def build_model(snap: Snapshot, *, strict: bool = False) -> CtpModel:
         # queue rows: (entry index, bill)
         queue = collections.deque()
 
-        def add_entry(parent: int, off: int, code: int, qty: float, level: int) -> int:
+        # called only within this iteration: the defaults bind this root's loop variables
+        def add_entry(parent: int, off: int, code: int, qty: float, level: int, *, item=item, loc=loc, lc=lc,
+                      slots=slots, rslots=rslots, e0=e0, queue=queue) -> int:
             nonlocal maxd
             b = bills.get((snap.item_ids[code], loc))
             il = snap.il_index.get((code, lc), -1)
@@ -332,10 +329,13 @@ def capacity_report(snap: Snapshot, state: State, resource: str, location: str) 
     })
 
 
-def _capacity_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
-    """The "capacity" draw kind: use (sign +1) or give back (-1) capacity of a resource on a
-    day. A resource the snapshot does not know (renamed or dropped since the draw was stored)
-    does not fit on replay (reported by `reserve`, nothing to hold) and is ignored on release."""
+def capacity_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    """Apply one "capacity" draw: use (`sign` +1) or give back (-1) `draw.qty` of resource
+    `draw.key` at `draw.location` on `draw.date`, in `state.extras["capacity"]`.
+
+    Returns False when using it pushed the day over its capacity (kept: a replay reports it).
+    A resource the snapshot does not know (renamed or dropped since the draw was stored) does
+    not fit on replay (nothing to hold) and is ignored on release."""
     m = ctp_model(snap)
     r = m.resource_index.get((draw.key, draw.location))
     if r is None:
@@ -348,9 +348,6 @@ def _capacity_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
         return True
     c = m.cap[r, b]
     return not (used[r, b] > c + EPS and before <= c + EPS)
-
-
-register_draw_kind(CAPACITY, _capacity_draw)
 
 
 # ---------------------------------------------------------------- the promise
@@ -427,7 +424,7 @@ def _entry_names(snap: Snapshot, m: CtpModel, e0: int, j: int) -> tuple[str, int
 
 def _binding(snap: Snapshot, m: CtpModel, p: CtpPlan, location: str) -> tuple[Reason | None, dict | None]:
     code = int(p.fail_i[0])
-    if code == ck.B_NONE:
+    if code == Reason.NONE:
         return None, None
     rt = m.root_tab[p.row]
     e0 = int(rt[ck.R_E0])
@@ -439,16 +436,16 @@ def _binding(snap: Snapshot, m: CtpModel, p: CtpPlan, location: str) -> tuple[Re
     def d(x: int) -> str | None:
         return snap.date(x).isoformat() if 0 <= x < snap.horizon else None
 
-    if code == ck.B_CALENDAR:
+    if code == Reason.CALENDAR:
         return Reason.CALENDAR, {"constraint": "calendar", "location": location}
-    if code == ck.B_CAPACITY:
+    if code == Reason.CAPACITY:
         r = int(m.rslot_res[rt[ck.R_Q0] + p.fail_i[2]])
         res, loc = m.resource_ids[r]
         return Reason.CAPACITY, {
             "constraint": "capacity", "resource": res, "location": loc, "item": item, "level": level,
             "first_day": d(a), "last_day": d(b), "needed": need, "available": have,
         }
-    if code == ck.B_MATERIAL:
+    if code == Reason.MATERIAL:
         out = {"constraint": "material", "item": item, "location": location, "parent": parent, "level": level,
                "date": d(at), "needed": need, "available": have}
         slot = int(m.ent_int[e0 + j, ck.E_SLOT])
@@ -535,7 +532,7 @@ def _draws(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request) -> tuple[D
         add(Draw("atp", request.item, loc, dates[p.t], p.stock_qty, request.demand_class))
     nm = p.n_merged
     for kind, ref, b, q in zip(p.m_kind[:nm].tolist(), p.m_ref[:nm].tolist(), p.m_bucket[:nm].tolist(), p.m_qty[:nm].tolist()):
-        if kind == 0:  # ck.D_STOCK
+        if kind == ck.D_STOCK:
             add(Draw("atp", slot_item[s0 + ref], loc, dates[b], q))
         else:
             res, rloc = rslot_name[q0 + ref]
@@ -543,17 +540,15 @@ def _draws(snap: Snapshot, m: CtpModel, p: CtpPlan, request: Request) -> tuple[D
     return tuple(out)
 
 
-def _apply(snap: Snapshot, state: State, m: CtpModel, p: CtpPlan, draws: tuple[Draw, ...], il: int) -> None:
+def _apply(snap: Snapshot, state: State, m: CtpModel, p: CtpPlan, il: int) -> None:
+    """Commit a plan in one kernel call: the finished item's stock part, components and capacity.
+
+    Allocation pools are not touched: CTP answers only where the demand-class path did not
+    (no quotas at the finished item-location), and component draws carry no demand class, so
+    replaying these draws through `promising.engine.reserve` charges no pool either."""
     rt = m.root_tab[p.row]
     ck.apply_plan_nb(state.cum, capacity_used(snap, state), il, max(p.t, 0), p.stock_qty, m.slot_il, int(rt[ck.R_S0]),
                      m.rslot_res, int(rt[ck.R_Q0]), p.n_merged, p.m_kind, p.m_ref, p.m_bucket, p.m_qty, 1)
-    hooks = _reservation.atp_hooks()
-    if hooks:  # others keep per-draw bookkeeping on "atp" draws (allocation)
-        for d in draws:
-            if d.kind == "atp":
-                dil = snap.il_index[(snap.item_index[d.key], snap.location_index[d.location])]
-                for hook in hooks:
-                    hook(snap, state, d, dil, +1)
 
 
 def _better(p: CtpPlan, atp: Promise, snap: Snapshot) -> bool:
@@ -569,9 +564,12 @@ def _better(p: CtpPlan, atp: Promise, snap: Snapshot) -> bool:
 
 def ctp_path(snap: Snapshot, state: State, request: Request, atp_answer: Promise, *, commit: bool = False,
              explain: bool = True) -> Promise | None:
-    """The shortfall path registered with `promising.promise`: a CTP promise when the item is
-    made at the location and making improves on ATP; the ATP answer with the binding CTP
-    constraint when a bill applies but does not help; None when no bill applies."""
+    """The shortfall path of `promising.engine.promise` (plain ATP answered `atp_answer`, not FULL).
+
+    Returns a CTP promise when the item is made at the location and making improves on ATP;
+    the ATP answer with the binding CTP constraint when a bill applies but does not help; None
+    when no bill applies (the caller keeps the ATP answer). With `commit` the returned promise
+    is reserved in `state` (components, capacity and the item's own stock)."""
     p = plan(snap, state, request)
     if p is None:
         return None
@@ -583,9 +581,8 @@ def ctp_path(snap: Snapshot, state: State, request: Request, atp_answer: Promise
             return None
         ans = dataclasses.replace(atp_answer, reason=reason, details={"ctp": {"improves": False, "binding": binding}})
         if commit and ans.lines:
-            cum = state.cum[il]
-            for ln in ans.lines:
-                nb.commit_1d_nb(cum, snap.bucket(ln.date), ln.qty)
+            commit_lines(state, il, np.array([snap.bucket(ln.date) for ln in ans.lines], dtype=np.int64),
+                         np.array([ln.qty for ln in ans.lines]), len(ans.lines))
             ans = dataclasses.replace(ans, committed=True)
         return ans
     draws = _draws(snap, m, p, request)
@@ -602,25 +599,21 @@ def ctp_path(snap: Snapshot, state: State, request: Request, atp_answer: Promise
         snap.date(p.ef) if p.ef >= 0 else None, pegs, committed=False, draws=draws, details=details,
     )
     if commit:
-        _apply(snap, state, m, p, draws, il)
+        _apply(snap, state, m, p, il)
         promise = dataclasses.replace(promise, committed=True)
     return promise
 
 
-register_shortfall_path(ctp_path)
-
-
 def promise_ctp(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
-    """ATP first; capable-to-promise when ATP is not FULL (same as `promising.promise` without
-    a demand-class path)."""
+    """ATP first; capable-to-promise when ATP is not FULL (as `promising.promise` without the
+    demand-class path). Returns the Promise, reserved in `state` with `commit`."""
     atp_answer, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
     if atp_answer.status is not Status.FULL and il >= 0:
         alt = ctp_path(snap, state, request, atp_answer, commit=commit, explain=explain)
         if alt is not None:
             return alt
     if commit and atp_answer.lines:
-        for k in range(len(atp_answer.lines)):
-            nb.commit_1d_nb(state.cum[il], out_b[k], out_q[k])
+        commit_lines(state, il, out_b, out_q, len(atp_answer.lines))
         atp_answer = dataclasses.replace(atp_answer, committed=True)
     return atp_answer
 
@@ -638,8 +631,6 @@ def promise_encoded_ctp(snap: Snapshot, state: State, enc: EncodedLines, *, comm
     line by line (ATP, then CTP where a bill applies and helps; no demand-class path).
     Committed CTP lines hold their components and capacity in `state`; the result carries no
     reservations (use `promising.promise` per line when the order book needs them)."""
-    from promising.enums import MAX_LINES
-
     m = ctp_model(snap)
     n = len(enc)
     out = CtpBatchResult(

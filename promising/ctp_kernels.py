@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from promising.enums import EPS
+from promising.enums import EPS, Reason, Status
 from promising.kernels import availability_1d_nb, available_at_1d_nb, commit_1d_nb, promise_1d_nb
 
 INF = np.inf
@@ -40,9 +40,8 @@ N_ECOLS = 8
 R_E0, R_E1, R_S0, R_S1, R_Q0, R_Q1, R_MAXD = 0, 1, 2, 3, 4, 5, 6  # R_MAXD: most draws of one lot
 N_RCOLS = 7
 
-# status codes (mirror promising.enums.Status) and binding codes (mirror promising.enums.Reason)
-_FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
-B_NONE, B_LEAD_TIME, B_CALENDAR, B_CAPACITY, B_MATERIAL = 0, 2, 3, 8, 9
+# status codes are promising.enums.Status; the binding constraint (fail_i[0]) is a
+# promising.enums.Reason: NONE, LEAD_TIME, CALENDAR, CAPACITY or MATERIAL
 # draw kinds in the plan log
 D_STOCK, D_CAPACITY = 0, 1
 # fail record layout: fail_i = [code, entry, rslot, first day, last day, bucket], fail_f = [needed, available]
@@ -127,7 +126,7 @@ def trace_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, l
         fj = f - ent_int[g, E_OFF]
         lt = ent_int[g, E_LT]
         if fj - lt < 0 or fj < ent_int[g, E_FENCE] or fj >= H:
-            fail_i[0] = B_LEAD_TIME
+            fail_i[0] = Reason.LEAD_TIME
             fail_i[1] = j
             fail_i[2] = -1
             fail_i[3] = fj - lt
@@ -165,7 +164,7 @@ def trace_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, l
             gc = e0 + cb
             need = x * ent_qty[gc]
             if ent_int[gc, E_MADE] == 0:
-                fail_i[0] = B_MATERIAL
+                fail_i[0] = Reason.MATERIAL
                 fail_i[1] = cb
                 fail_i[2] = -1
                 fail_i[3] = s
@@ -177,7 +176,7 @@ def trace_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, l
             x = need - cb_a
             j = cb
             continue
-        fail_i[0] = B_CAPACITY
+        fail_i[0] = Reason.CAPACITY
         fail_i[1] = j
         fail_i[2] = eres_rslot[kr] if kr >= 0 else -1
         fail_i[3] = a
@@ -228,7 +227,7 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
             if rest <= EPS:
                 continue
             if ent_int[g, E_MADE] == 0:
-                fail_i[0] = B_MATERIAL
+                fail_i[0] = Reason.MATERIAL
                 fail_i[1] = j
                 fail_i[2] = -1
                 fail_i[3] = s
@@ -243,7 +242,7 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
         fj = f - ent_int[g, E_OFF]
         lt = ent_int[g, E_LT]
         if fj - lt < 0 or fj < ent_int[g, E_FENCE] or fj >= H:
-            fail_i[0] = B_LEAD_TIME
+            fail_i[0] = Reason.LEAD_TIME
             fail_i[1] = j
             fail_i[2] = -1
             fail_i[3] = fj - lt
@@ -262,7 +261,7 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
             for d in range(a, b + 1):
                 tot += wrem[r, d]
             if tot < need - EPS:
-                fail_i[0] = B_CAPACITY
+                fail_i[0] = Reason.CAPACITY
                 fail_i[1] = j
                 fail_i[2] = r
                 fail_i[3] = a
@@ -409,7 +408,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     earliest full bucket ef over the horizon (-1: none), the root's stock used at t and the
     quantity made, the lots (finish bucket, quantity per entry), the draws (d_ref: slot for
     stock, resource slot for capacity), the binding constraint (fail_i[0] a reason code,
-    B_NONE when on time and in full) and the draws merged per (kind, ref, bucket): the
+    Reason.NONE when on time and in full) and the draws merged per (kind, ref, bucket): the
     reservation.
     """
     H = cum.shape[1]
@@ -539,11 +538,11 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
             else:
                 target = 0.0
     if t >= 0 and target >= qty - EPS:
-        status = _FULL if t == req else _LATE
+        status = Status.FULL if t == req else Status.LATE
     elif t >= 0:
-        status = _PARTIAL
+        status = Status.PARTIAL
     else:
-        status = _SHORT
+        status = Status.SHORT
         target = 0.0
     # 3. the binding constraint: why not the whole quantity by the requested day (late) or by
     # the last acceptable day (short): after the lots that fit, the rest in one more lot at the
@@ -553,12 +552,12 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
         fi[i] = 0
     ff[0] = 0.0
     ff[1] = 0.0
-    if status != _FULL:
-        bt = req if status == _LATE else (lo if lo >= 0 else req)
+    if status != Status.FULL:
+        bt = req if status == Status.LATE else (lo if lo >= 0 else req)
         if lo < 0 or (cal.shape[0] > 0 and not cal[bt] and avr[bt] >= qty - EPS):
-            fi[0] = B_CALENDAR
+            fi[0] = Reason.CALENDAR
         elif max_lots <= 0:
-            fi[0] = B_LEAD_TIME
+            fi[0] = Reason.LEAD_TIME
             fi[1] = 0
             fi[2] = -1
             fi[3] = bt
@@ -594,7 +593,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
                 ok, _ = plan_lot_nb(fb, rest, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wt, wrt, make,
                                     False, dk, de, dr, db, dq, fi, ff)
             if ok:
-                fi[0] = B_CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else B_NONE
+                fi[0] = Reason.CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else Reason.NONE
     # 4. the plan for the answer, logged
     if t < 0:
         nl = 0
@@ -669,22 +668,18 @@ def apply_plan_nb(cum, used, root, t, stock, slot_il, s0, rslot_res, q0, n, d_ki
     return fits
 
 
-# reason codes used by the batch kernel (mirror promising.enums.Reason)
-_R_NONE, _R_SUPPLY, _R_NO_SOURCE = 0, 1, 6
-
-
 @njit(cache=True, nogil=True)
 def binding_reason_nb(status, fail_code, fail_entry, rt, ent_int, slot_lt):
     """The reason of a CTP answer: NONE when FULL; a bought component short before its
     replenishment lead time counts as LEAD_TIME; no failure found: SUPPLY."""
-    if status == _FULL:
-        return _R_NONE
-    if fail_code == B_NONE:
-        return _R_SUPPLY
-    if fail_code == B_MATERIAL:
+    if status == Status.FULL:
+        return Reason.NONE
+    if fail_code == Reason.NONE:
+        return Reason.SUPPLY
+    if fail_code == Reason.MATERIAL:
         slot = ent_int[rt[R_E0] + fail_entry, E_SLOT]
         if slot >= 0 and slot_lt[rt[R_S0] + slot] >= 0:
-            return B_LEAD_TIME
+            return Reason.LEAD_TIME
     return fail_code
 
 
@@ -704,8 +699,8 @@ def ctp_promise_batch_nb(cum, il_lt, il_cal, cal_open, cap, used, il_root, root_
         il = ils[i]
         out_made[i] = 0.0
         if il < 0:
-            out_status[i] = _SHORT
-            out_reason[i] = _R_NO_SOURCE
+            out_status[i] = Status.SHORT
+            out_reason[i] = Reason.NO_SOURCE
             out_n[i] = 0
             out_ef[i] = -1
             continue
@@ -714,7 +709,7 @@ def ctp_promise_batch_nb(cum, il_lt, il_cal, cal_open, cap, used, il_root, root_
         s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
                                     False, scratch, out_b[i], out_q[i])
         use_ctp = False
-        if s != _FULL and il_root[il] >= 0:
+        if s != Status.FULL and il_root[il] >= 0:
             rt = root_tab[il_root[il]]
             last = H - 1 if max_late[i] < 0 else min(H - 1, req[i] + max_late[i])
             (cs, t, cef, stock, made, nl, nd, lot_f, lot_make, dk, de, dr, db, dq, dl, fi, ff,
@@ -743,7 +738,7 @@ def ctp_promise_batch_nb(cum, il_lt, il_cal, cal_open, cap, used, il_root, root_
                 out_made[i] = made
                 if commit:
                     apply_plan_nb(cum, used, il, t, stock, slot_il, rt[R_S0], rslot_res, rt[R_Q0], nm, mk, mr, mb, mq, 1)
-            elif reason == B_MATERIAL or reason == B_CAPACITY or reason == B_LEAD_TIME:
+            elif reason == Reason.MATERIAL or reason == Reason.CAPACITY or reason == Reason.LEAD_TIME:
                 r = reason
         if not use_ctp:
             out_status[i] = s

@@ -1,11 +1,15 @@
-"""Status and reason codes shared by the kernels (integers) and the Python layer (enums).
+"""Status and reason codes shared by the kernels and the Python layer.
 
-Kernels return these integer codes; only the Python layer turns them into messages.
+The compiled kernels use these `IntEnum` members directly (numba treats them as integer
+constants) and return them as codes; only the Python layer turns them into messages.
+`EPS` and `MAX_LINES` are `promessa.config`'s, re-exported here for the kernels.
 """
 
 from __future__ import annotations
 
 import enum
+
+from promessa.config import EPS, MAX_LINES
 
 
 class Status(enum.IntEnum):
@@ -65,8 +69,4 @@ _REASON_TEXT = {
 FLAG_PARTIAL = 1
 FLAG_SPLIT = 2
 
-# Most schedule lines one promise may have (kernel output width).
-MAX_LINES = 8
-
-# Quantities are compared with this tolerance, never with ==.
-EPS = 1e-9
+__all__ = ["EPS", "FLAG_PARTIAL", "FLAG_SPLIT", "MAX_LINES", "Reason", "Status"]

@@ -14,13 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT
+from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, Reason, Status
 
 INF = np.inf
-
-# status / reason codes as plain ints for the compiled code (mirrors promising.enums)
-_FULL, _LATE, _PARTIAL, _SHORT = 0, 1, 2, 3
-_R_NONE, _R_SUPPLY, _R_LEAD_TIME, _R_CALENDAR, _R_MAX_LATENESS, _R_HORIZON, _R_NO_SOURCE = 0, 1, 2, 3, 4, 5, 6
 
 
 @njit(cache=True, nogil=True)
@@ -121,10 +117,10 @@ def _is_open(cal, t):
 @njit(cache=True, nogil=True)
 def _late_reason(cal, avail, lt, req, qty, t_last):
     if not _is_open(cal, req) and avail[req] >= qty - EPS:
-        return _R_CALENDAR
+        return Reason.CALENDAR
     if lt >= 0 and t_last >= lt:
-        return _R_LEAD_TIME
-    return _R_SUPPLY
+        return Reason.LEAD_TIME
+    return Reason.SUPPLY
 
 
 @njit(cache=True, nogil=True)
@@ -203,22 +199,22 @@ def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, sc
     if taken >= qty - EPS:
         t_last = out_b[n - 1]
         if n == 1 and t_last == req:
-            status, reason = _FULL, _R_NONE
+            status, reason = Status.FULL, Reason.NONE
         else:
-            status, reason = _LATE, _late_reason(cal, scratch, lt, req, qty, t_last)
+            status, reason = Status.LATE, _late_reason(cal, scratch, lt, req, qty, t_last)
     else:
         if not allow_partial:
             n = 0
             taken = 0.0
-        status = _PARTIAL if taken > EPS else _SHORT
+        status = Status.PARTIAL if taken > EPS else Status.SHORT
         if lo < 0:
-            reason = _R_CALENDAR
+            reason = Reason.CALENDAR
         elif ef < 0:
-            reason = _R_HORIZON
+            reason = Reason.HORIZON
         elif ef > last:
-            reason = _R_MAX_LATENESS
+            reason = Reason.MAX_LATENESS
         else:
-            reason = _R_SUPPLY
+            reason = Reason.SUPPLY
     if commit:
         for k in range(n):
             commit_1d_nb(cum, out_b[k], out_q[k])
@@ -237,8 +233,8 @@ def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flag
     for i in range(n_lines):
         il = ils[i]
         if il < 0:
-            out_status[i] = _SHORT
-            out_reason[i] = _R_NO_SOURCE
+            out_status[i] = Status.SHORT
+            out_reason[i] = Reason.NO_SOURCE
             out_n[i] = 0
             out_ef[i] = -1
             continue

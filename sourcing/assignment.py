@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from promessa.config import EPS
 from promessa.errors import InfeasibleError, ValidationError
 
 __all__ = [
@@ -182,7 +183,7 @@ class AssignmentInstance:
         sel = chosen[self.use_option]
         return np.bincount(self.use_pool[sel], weights=self.use_amount[sel], minlength=self.n_pools)
 
-    def is_feasible(self, assignment: np.ndarray, *, tol: float = 1e-9) -> bool:
+    def is_feasible(self, assignment: np.ndarray, *, tol: float = EPS) -> bool:
         a = np.asarray(assignment, dtype=np.int64)
         if len(a) != self.n_orders or np.any(a < 0) or np.any(a >= self.n_options):
             return False
@@ -356,7 +357,7 @@ def _regret_greedy(inst: AssignmentInstance) -> np.ndarray:
         for pos in range(o_ptr[j], o_ptr[j + 1]):
             opt = ord_k[pos]
             s, e = u_ptr[opt], u_ptr[opt + 1]
-            if np.all(u_amt[s:e] <= left[u_pool[s:e]] + 1e-9):
+            if np.all(u_amt[s:e] <= left[u_pool[s:e]] + EPS):
                 left[u_pool[s:e]] -= u_amt[s:e]
                 out[j] = opt
                 break
@@ -369,7 +370,7 @@ def _regret_greedy(inst: AssignmentInstance) -> np.ndarray:
 def _auto_scale(values: np.ndarray, given: float | None) -> float:
     if given is not None:
         return float(given)
-    if len(values) == 0 or np.allclose(values, np.round(values), atol=1e-9):
+    if len(values) == 0 or np.allclose(values, np.round(values), atol=EPS):
         return 1.0
     return 1000.0
 
@@ -482,7 +483,7 @@ def _solve_mip(inst: AssignmentInstance, cfg: AssignmentConfig, hint: np.ndarray
             c.SetCoefficient(x[k], 1.0)
     rows: dict[int, object] = {}
     for p, tot in enumerate(np.bincount(inst.use_pool, weights=inst.use_amount, minlength=inst.n_pools).tolist()):
-        if tot > inst.capacity[p] + 1e-9:
+        if tot > inst.capacity[p] + EPS:
             rows[p] = mip.Constraint(-mip.infinity(), float(inst.capacity[p]))
     for k, p, a in zip(inst.use_option.tolist(), inst.use_pool.tolist(), inst.use_amount.tolist()):
         c = rows.get(p)
@@ -555,7 +556,7 @@ def solve(inst: AssignmentInstance, config: AssignmentConfig | None = None) -> A
         if res == "infeasible":
             raise _explain_infeasible(inst, cfg)
         if res is not None:
-            if hint_obj is not None and (res.status == "unknown" or res.objective > hint_obj + 1e-9):  # never worse than the hint
+            if hint_obj is not None and (res.status == "unknown" or res.objective > hint_obj + EPS):  # never worse than the hint
                 bound = res.bound if math.isfinite(res.bound) else -math.inf
                 res = dataclasses.replace(res, status="feasible", objective=hint_obj, bound=min(bound, hint_obj), assignment=hint.copy())
             return dataclasses.replace(res, hint_objective=hint_obj, wall_time_s=time.perf_counter() - t0)

@@ -36,8 +36,9 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+import allocation
+from promessa.config import EPS
 from promessa.errors import InfeasibleError, ValidationError
-from promising.enums import EPS
 from sourcing import kernels as sk
 from sourcing.enums import DATE_ARRIVAL, DATE_SHIP
 from sourcing.network import network_for
@@ -323,11 +324,7 @@ def _class_priority(snap: Snapshot) -> dict[str, int]:
 
 def _quota_pools(snap, state, e_il, e_bucket, e_opt, e_qty, e_line, classes, extra, pool_cap, pool_name) -> None:
     """Class availability (allocation package) bounds what each class takes at an item-location."""
-    try:
-        from allocation import class_availability, model_for
-    except ImportError:  # allocation not installed: quotas are not modelled
-        return
-    model = model_for(snap)
+    model = allocation.model_for(snap)
     if not model.n_pools:
         return
     has = np.diff(model.pool_ptr)[e_il] > 0
@@ -338,7 +335,7 @@ def _quota_pools(snap, state, e_il, e_bucket, e_opt, e_qty, e_line, classes, ext
             groups.setdefault((int(e_il[j]), c), []).append((int(e_bucket[j]), int(e_opt[j]), float(e_qty[j])))
     for (ilc, c), copts in groups.items():
         item, loc = snap.il_name(ilc)
-        avail = class_availability(snap, state, item, loc, c)
+        avail = allocation.class_availability(snap, state, item, loc, c)
         for b in sorted({b for b, _, _ in copts}):
             cap = float(avail[b])
             if not math.isfinite(cap):
@@ -475,7 +472,7 @@ def eject_repair(prob: BatchProblem, choice: np.ndarray, *, time_limit_s: float 
     for _ in range(passes):
         c = _eject_pass(prob, best, t_end)
         c_obj = evaluate(prob, c)
-        if not c_obj < best_obj - 1e-9:
+        if not c_obj < best_obj - EPS:
             break
         best, best_obj = c, c_obj
         if time.perf_counter() > t_end:
@@ -946,7 +943,7 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
         obj = evaluate(prob, choice)
         name = "optimal" if status == cp_model.OPTIMAL else "feasible"
         bound = obj if status == cp_model.OPTIMAL else solver.best_objective_bound / S
-        if math.isfinite(h_obj) and h_obj < obj - 1e-9:  # never worse than the hint (greedy or LP rounding)
+        if math.isfinite(h_obj) and h_obj < obj - EPS:  # never worse than the hint (greedy or LP rounding)
             choice, obj, name = h, h_obj, ("greedy" if h is g else "lp-round")
     elif status == cp_model.INFEASIBLE:
         raise _explain(prob)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_EPS = 1e-9
+from promising.enums import EPS
+from promising.kernels import available_at_1d_nb, earliest_1d_nb
+from sourcing.enums import DATE_ARRIVAL, Objective
 
 
 @njit(cache=True, nogil=True)
@@ -38,14 +40,14 @@ def gap_greedy_1d_nb(o_ptr, opt_cost, opt_pool, opt_amt, capacity, measure):
             k1 = -1
             for k in range(o_ptr[j], o_ptr[j + 1]):
                 p = opt_pool[k]
-                if opt_amt[k] > left[p] + _EPS:
+                if opt_amt[k] > left[p] + EPS:
                     continue
                 if measure == 0:
                     d = opt_cost[k]
                 elif measure == 1:
-                    d = opt_amt[k] / max(capacity[p], _EPS)
+                    d = opt_amt[k] / max(capacity[p], EPS)
                 else:
-                    d = opt_cost[k] * opt_amt[k] / max(capacity[p], _EPS)
+                    d = opt_cost[k] * opt_amt[k] / max(capacity[p], EPS)
                 if d < d1:
                     d2 = d1
                     d1 = d
@@ -88,7 +90,7 @@ def gap_local_search_nb(o_ptr, opt_order, opt_cost, opt_pool, opt_amt, capacity,
             k0 = assign[j]
             best = k0
             for k in range(o_ptr[j], o_ptr[j + 1]):
-                if opt_cost[k] < opt_cost[best] - _EPS and opt_amt[k] <= left[opt_pool[k]] + _EPS:
+                if opt_cost[k] < opt_cost[best] - EPS and opt_amt[k] <= left[opt_pool[k]] + EPS:
                     best = k
             if best != k0:
                 left[opt_pool[k0]] += opt_amt[k0]
@@ -109,9 +111,9 @@ def gap_local_search_nb(o_ptr, opt_order, opt_cost, opt_pool, opt_amt, capacity,
                 if b1 < 0 or b2 < 0:
                     continue
                 delta = opt_cost[b1] + opt_cost[b2] - opt_cost[a1] - opt_cost[a2]
-                if delta >= -_EPS:
+                if delta >= -EPS:
                     continue
-                if left[p1] + opt_amt[a1] - opt_amt[b2] < -_EPS or left[p2] + opt_amt[a2] - opt_amt[b1] < -_EPS:
+                if left[p1] + opt_amt[a1] - opt_amt[b2] < -EPS or left[p2] + opt_amt[a2] - opt_amt[b1] < -EPS:
                     continue
                 left[p1] += opt_amt[a1] - opt_amt[b2]
                 left[p2] += opt_amt[a2] - opt_amt[b1]
@@ -146,12 +148,8 @@ def gap_heuristic_nb(o_ptr, opt_order, opt_cost, opt_pool, opt_amt, capacity, ma
 # --------------------------------------------------------------------------------------
 # Real-time sourcing of one order
 # --------------------------------------------------------------------------------------
-from promising.kernels import available_at_1d_nb, earliest_1d_nb  # noqa: E402
-
 _NO_CAL = np.ones(0, np.bool_)
 
-# policy codes (mirror sourcing.enums.Objective)
-OBJ_EARLIEST, OBJ_CHEAPEST, OBJ_PROFIT, OBJ_FEWEST = 0, 1, 2, 3
 
 
 @njit(cache=True, nogil=True)
@@ -221,7 +219,7 @@ def candidates_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat,
                 continue
             il = pos
             out_il[i, k] = il
-            nominal = line_req[i] - tr if date_kind == 0 else line_req[i]
+            nominal = line_req[i] - tr if date_kind == DATE_ARRIVAL else line_req[i]
             start = nominal if nominal > 0 else 0
             if start >= H:
                 continue
@@ -242,15 +240,15 @@ def candidates_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat,
 @njit(cache=True, nogil=True)
 def _better(a0, a1, a2, b0, b1, b2):
     """Lexicographic a < b with a tolerance."""
-    if a0 < b0 - 1e-9:
+    if a0 < b0 - EPS:
         return True
-    if a0 > b0 + 1e-9:
+    if a0 > b0 + EPS:
         return False
-    if a1 < b1 - 1e-9:
+    if a1 < b1 - EPS:
         return True
-    if a1 > b1 + 1e-9:
+    if a1 > b1 + EPS:
         return False
-    return a2 < b2 - 1e-9
+    return a2 < b2 - EPS
 
 
 @njit(cache=True, nogil=True)
@@ -321,7 +319,7 @@ def order_dp_nb(unit_ptr, unit_lines, line_qty, line_req, line_aset, date_kind, 
                         break
                     arr = date + transit[k]
                     arr_sum += arr
-                    due = arr if date_kind == 0 else date
+                    due = arr if date_kind == DATE_ARRIVAL else date
                     if due > line_req[i]:
                         late_sum += due - line_req[i]
                     cost += line_qty[i] * cpu[k]
@@ -329,11 +327,11 @@ def order_dp_nb(unit_ptr, unit_lines, line_qty, line_req, line_aset, date_kind, 
                     break
             if not ok:
                 continue
-            if objective == 0:
+            if objective == Objective.EARLIEST:
                 a0, a1, a2 = arr_sum, late_sum, cost
-            elif objective == 1:
+            elif objective == Objective.CHEAPEST:
                 a0, a1, a2 = late_sum, cost, arr_sum
-            elif objective == 2:
+            elif objective == Objective.PROFIT:
                 a0, a1, a2 = cost, late_sum, arr_sum
             else:
                 a0, a1, a2 = 1.0, late_sum, cost
@@ -502,7 +500,7 @@ def batch_options_nb(cum, il_lt, cal_open, loc_cal, il_keys, nloc, item_cat,
                     if d > last[i, k]:
                         ok = False
                         break
-                    due = d + tr[i, k] if date_kind == 0 else d
+                    due = d + tr[i, k] if date_kind == DATE_ARRIVAL else d
                     if due > line_req[a + i]:
                         late += (due - line_req[a + i]) * line_qty[a + i]
                     ship += line_qty[a + i] * lane_cpu[z, nodes[k]]
@@ -592,7 +590,7 @@ def availability_pools_nb(cum, il_lt, e_il, e_bucket, e_qty, e_opt, count_only,
                     if cum[ilc, x] < m:
                         m = cum[ilc, x]
                 cap = m if m > 0.0 else 0.0
-                if taken > cap + 1e-9:
+                if taken > cap + EPS:
                     if not count_only:
                         out_cap[npool] = cap
                         out_il[npool] = ilc

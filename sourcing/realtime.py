@@ -29,7 +29,8 @@ import numpy as np
 from promessa.errors import ValidationError
 from promising import kernels as pk
 from promising.enums import EPS, Reason, Status
-from promising.reservation import Draw, Reservation, reserve
+from promising.engine import reserve
+from promising.reservation import Draw, Reservation
 from sourcing import kernels as sk
 from sourcing.enums import DATE_ARRIVAL, DATE_SHIP, Objective
 from sourcing.network import Network, network_for
@@ -493,7 +494,7 @@ def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, comm
         total += c
     price, icost = snap.item_price, snap.item_cost
     margin = -total
-    for i, ln in enumerate(out_lines):
+    for ln in out_lines:
         ic = snap.item_index[ln.item]
         margin += ln.promised_qty * (price[ic] - icost[ic])
     answer = SourcingAnswer(request, tuple(out_lines), tuple(shipments), total, margin)

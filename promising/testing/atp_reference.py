@@ -1,14 +1,22 @@
-"""Slow, obviously-correct references for the ATP kernels (plain Python, from the definitions)."""
+"""Slow, obviously-correct references for the ATP kernels (plain Python, from the definitions).
+
+Lists in, lists out; no numpy, numba or test framework. The property tests hold
+`promising.kernels` equal to these on random inputs; benchmarks check the kernels against them
+before timing. Status and reason codes are `promising.enums`' members.
+"""
 
 from __future__ import annotations
 
 import math
 
-EPS = 1e-9
+from promessa.config import EPS
+from promising.enums import Reason, Status
+
 INF = math.inf
 
 
 def net_position(supply, demand):
+    """C[t]: running sum of supply - demand (lists of floats per bucket)."""
     out, run = [], 0.0
     for s, d in zip(supply, demand):
         run += s - d
@@ -25,11 +33,15 @@ def available(cum, lt, t):
 
 
 def is_open(cal, t):
+    """True when bucket t is a working day (no calendar: every day is)."""
     return cal is None or bool(cal[t])
 
 
 def promise(cum, lt, cal, qty, req, max_late, partial, split, max_lines):
-    """Returns (status, reason, lines[(bucket, qty)], earliest_full). Codes as promising.enums."""
+    """Promise `qty` on bucket `req` against the cumulative position `cum` (list), lead time
+    `lt` (-1 none), calendar `cal` (list of bools or None), lateness limit `max_late` (-1 none)
+    and the policy flags. Returns (Status, Reason, lines [(bucket, qty)], earliest full bucket
+    or -1), as `promising.kernels.promise_1d_nb`."""
     H = len(cum)
     A = [available(cum, lt, t) if t >= req else None for t in range(H)]
     last = H - 1 if max_late < 0 else min(H - 1, req + max_late)
@@ -66,30 +78,31 @@ def promise(cum, lt, cal, qty, req, max_late, partial, split, max_lines):
     total = sum(q for _, q in lines)
     if total >= qty - EPS:
         if len(lines) == 1 and lines[0][0] == req:
-            return 0, 0, lines, ef
+            return Status.FULL, Reason.NONE, lines, ef
         t_last = lines[-1][0]
         if not is_open(cal, req) and A[req] >= qty - EPS:
-            reason = 3
+            reason = Reason.CALENDAR
         elif lt >= 0 and t_last >= lt:
-            reason = 2
+            reason = Reason.LEAD_TIME
         else:
-            reason = 1
-        return 1, reason, lines, ef
+            reason = Reason.SUPPLY
+        return Status.LATE, reason, lines, ef
     if not partial:
         lines, total = [], 0.0
-    status = 2 if total > EPS else 3
+    status = Status.PARTIAL if total > EPS else Status.SHORT
     if not window:
-        reason = 3
+        reason = Reason.CALENDAR
     elif ef < 0:
-        reason = 5
+        reason = Reason.HORIZON
     elif ef > last:
-        reason = 4
+        reason = Reason.MAX_LATENESS
     else:
-        reason = 1
+        reason = Reason.SUPPLY
     return status, reason, lines, ef
 
 
 def commit(cum, t, qty):
+    """The cumulative position after committing `qty` at bucket t (a new list)."""
     return [c - qty if s >= t else c for s, c in enumerate(cum)]
 
 

@@ -3,7 +3,8 @@
 The reference reads the bills as dictionaries and plans recursively over lists; the kernels
 read the exploded CSR arrays. Both follow the rules in docs/ctp.md (stock first, one lot per
 level, breadth-first order, latest capacity day first, the latest lot finish that works).
-Used by tests/promising/test_ctp_reference.py and by benchmarks/bench_ctp.py (which sets `H`).
+Used by tests/promising/test_ctp_reference.py and by benchmarks/bench_ctp.py (which passes
+the snapshot's horizon to `Reference`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import copy
 import datetime as dt
 import math
 
-from promising.enums import EPS, Status
+from promessa.config import EPS
+from promising.enums import Reason, Status
 
 AS_OF = dt.date(2026, 3, 1)
-H = 16
+H = 16  # the default horizon of `Reference` (and of the tests' random plants)
 INF = math.inf
 LOC = "L"
 
-# codes as the kernels return them
-B_NONE, B_LEAD_TIME, B_CALENDAR, B_CAPACITY, B_MATERIAL = 0, 2, 3, 8, 9
-MAX_LOTS = 32
+MAX_LOTS = 32  # as promising.ctp_kernels.MAX_LOTS
 
 
 # ---------------------------------------------------------------- the reference
 
 
 def avail(row, lt, t):
+    """A(t) of a cumulative row (None: no row, nothing available)."""
     """A(t) = max(0, min_{s>=t} C[s]); unlimited from the replenishment lead time on."""
     if row is None:
         return 0.0
@@ -39,16 +40,19 @@ def avail(row, lt, t):
 
 
 def window(f, lt):
+    """The days a lot finishing on f works on: (first, last)."""
     return (f, f) if lt <= 0 else (f - lt, f - 1)
 
 
 class Reference:
     """bills: item -> (components [(item, qty_per)], resources [(resource, usage)], lead time).
     cum: item -> list (stock rows), lt: item -> replenishment lead time (-1 none),
-    rem: resource -> remaining capacity per day, fence: item -> first bucket a lot may finish."""
+    rem: resource -> remaining capacity per day, fence: item -> first bucket a lot may finish,
+    horizon: the number of buckets. Binding codes are `promising.enums.Reason` members."""
 
-    def __init__(self, bills, cum, lt, rem, fence):
+    def __init__(self, bills, cum, lt, rem, fence, *, horizon: int = H):
         self.bills, self.cum, self.lt, self.rem, self.fence = bills, cum, lt, rem, fence
+        self.horizon = horizon
 
     # one lot, planned breadth first on copies
     def entries(self, root):
@@ -79,7 +83,7 @@ class Reference:
                 a = avail(cum.get(item), self.lt.get(item, -1), s)
                 take = min(need, a)
                 if take > EPS:
-                    for k in range(s, H):
+                    for k in range(s, self.horizon):
                         cum[item][k] -= take
                     draws.append(("stock", item, s, take))
                 else:
@@ -88,21 +92,21 @@ class Reference:
                 if rest <= EPS:
                     continue
                 if item not in self.bills:
-                    return False, (B_MATERIAL, item), draws, make
+                    return False, (Reason.MATERIAL, item), draws, make
                 make[j] = rest
             if make[j] <= EPS:
                 continue
             _, res, lt = self.bills[item]
             fj = f - e["off"]
-            if fj - lt < 0 or fj < self.fence.get(item, 0) or fj >= H:
-                return False, (B_LEAD_TIME, item), draws, make
+            if fj - lt < 0 or fj < self.fence.get(item, 0) or fj >= self.horizon:
+                return False, (Reason.LEAD_TIME, item), draws, make
             a, b = window(fj, lt)
             for r, u in res:
                 need = make[j] * u
                 if need <= EPS:
                     continue
                 if sum(rem[r][a:b + 1]) < need - EPS:
-                    return False, (B_CAPACITY, r), draws, make
+                    return False, (Reason.CAPACITY, r), draws, make
                 left = need
                 for d in range(b, a - 1, -1):
                     take = min(left, rem[r][d])
@@ -119,7 +123,7 @@ class Reference:
         if item not in self.bills:
             return 0.0
         comps, res, lt = self.bills[item]
-        if f - lt < 0 or f < self.fence.get(item, 0) or f >= H:
+        if f - lt < 0 or f < self.fence.get(item, 0) or f >= self.horizon:
             return 0.0
         a, b = window(f, lt)
         lim = INF
@@ -207,7 +211,7 @@ class Reference:
         """After the lots that fit by the day that matters, the first constraint one more lot
         for the rest fails on (at the finish day with the best one-lot bound, latest on ties)."""
         if status is Status.FULL:
-            return B_NONE
+            return Reason.NONE
         bt = req if status is Status.LATE else last
         need = qty - min(qty, avail(self.cum[root], self.lt[root], bt))
         cum, rem = copy.deepcopy(self.cum), copy.deepcopy(self.rem)
@@ -215,18 +219,18 @@ class Reference:
         ub = [self.bound(root, g, cum, rem) for g in range(bt + 1)]
         fb = max(g for g in range(bt + 1) if ub[g] >= max(ub) - EPS)
         if need - made <= EPS:
-            return B_NONE
+            return Reason.NONE
         if max(ub) < need - made - EPS:
             return self.trace(root, fb, cum, rem)
         ok, fail, _, _ = self.plan_lot(root, fb, need - made, cum, rem)
-        return B_NONE if ok else fail[0]
+        return Reason.NONE if ok else fail[0]
 
     def trace(self, item, f, cum, rem):
         """The bound's tightest term, followed down the bill: resources against components
         (components win ties, the first in bill order among components)."""
         comps, res, lt = self.bills[item]
-        if f - lt < 0 or f < self.fence.get(item, 0) or f >= H:
-            return B_LEAD_TIME
+        if f - lt < 0 or f < self.fence.get(item, 0) or f >= self.horizon:
+            return Reason.LEAD_TIME
         a, b = window(f, lt)
         cap_t = min((sum(rem[r][a:b + 1]) / u for r, u in res if u > EPS), default=INF)
         s = f - lt
@@ -234,8 +238,8 @@ class Reference:
                  for c, q in comps if q > EPS]
         ch_t, c = min(terms, key=lambda tc: tc[0], default=(INF, None))
         if c is not None and ch_t <= cap_t:
-            return self.trace(c, s, cum, rem) if c in self.bills else B_MATERIAL
-        return B_CAPACITY
+            return self.trace(c, s, cum, rem) if c in self.bills else Reason.MATERIAL
+        return Reason.CAPACITY
 
 
 # ---------------------------------------------------------------- random plants

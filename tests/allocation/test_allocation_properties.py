@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import allocation_reference as ref
 import numpy as np
 import polars as pl
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 import allocation
 import promising
 from allocation import kernels as ak
+from allocation import testing as ref
 from promising import kernels as pk
 from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
 from supplydata.schema import TABLES
@@ -153,7 +153,7 @@ def test_invariants(data):
         if a["k"] >= 0:
             _, own = ref.sources(t["par"], t["cls"], t["cpar"], t["prio"], t["steal"], a["k"])
             own_path = set(ref.path(t["par"], own))
-        for b, q, parts in lines:
+        for _b, q, parts in lines:
             assert abs(sum(x for _, x in parts) - q) <= 1e-7
             for node, _x in parts:
                 if node < 0 or node in own_path:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import atp_reference as ref
 from promising import kernels as nb
 from promising.enums import FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
+from promising.testing import atp_reference as ref
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -192,6 +192,6 @@ def test_pegging_equals_reference_and_covers_the_lines(data, sit):
     # every line is pegged in full; a supply record is never pegged to a line dated before it
     for i, (b, q) in enumerate(lines):
         assert sum(c for li, _, c in got if li == i) == pytest.approx(q)
-        for li, rec, c in got:
+        for li, rec, _c in got:
             if li == i and rec >= 0:
                 assert records[rec][0] <= b

@@ -1,4 +1,4 @@
-"""Capable-to-promise: a slow, plain-Python reference and hypothesis properties.
+"""Capable-to-promise held equal to its slow, plain-Python reference (`promising.testing.ctp_reference`).
 
 The reference reads the bills as dictionaries and plans recursively over lists; the kernels
 read the exploded CSR arrays. Both follow the rules in docs/ctp.md (stock first, one lot per
@@ -18,10 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import promising
-from ctp_reference import AS_OF, H, LOC, Reference  # kept apart: benchmarks load it without hypothesis
-from promising import Policy, Request, Reservation
-from promising import ctp
+from promising import Policy, Request, Reservation, ctp
 from promising.enums import EPS
+from promising.testing.ctp_reference import AS_OF, H, LOC, Reference
 from supplydata.schema import TABLES
 from supplydata.snapshot import build_snapshot
 

@@ -1,0 +1,171 @@
+"""The promising engine: one order line through allocation, ATP and capable-to-promise, and the
+one place where draws of every kind are reserved, released and replayed.
+
+`promise` calls the paths explicitly, in this order:
+
+1. a request with a demand class goes to `allocation.class_path`, which answers where the
+   item-location has quotas (None elsewhere);
+2. plain ATP (`promising.atp.promise_atp`) answers;
+3. when ATP is not FULL, `promising.ctp.ctp_path` may answer instead (the item is made at the
+   location and making improves on ATP), or add the binding CTP constraint to ATP's answer.
+
+`apply_draw` is the one dispatch on the draw kind: "atp" draws move the cumulative position and
+charge allocation pools (`allocation.apply_atp_draw`); "capacity" draws use resource capacity
+(`promising.ctp.capacity_draw`). `reserve`, `unreserve`, `reserve_many`, `commit` and `release`
+go through it.
+
+Layering: this module sits above `allocation`, which imports only promising's low modules
+(`atp`, `kernels`, `enums`, `reservation`, `types`). Importing `allocation` first runs this
+package's facade, hence this module, while `allocation` is still half-imported; so this module
+names allocation's functions through the package (`allocation.class_path`) at call time and
+never imports names from it at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+
+import allocation
+from promessa.errors import ValidationError
+from promising import ctp
+from promising import kernels as nb
+from promising.atp import check_qty, commit_lines, promise_atp
+from promising.enums import Status
+from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
+from promising.types import Promise, Request
+from supplydata.snapshot import Snapshot, State
+
+__all__ = ["apply_draw", "commit", "promise", "release", "reserve", "reserve_many", "unreserve"]
+
+
+def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = False, explain: bool = True) -> Promise:
+    """Promise one order line.
+
+    Parameters
+    ----------
+    snap, state
+        The snapshot and the state of commitments to promise against.
+    request
+        Item, location, quantity, requested date, policy and optional demand class.
+    commit
+        Reserve what is promised in `state` (the promise's `reservation` says exactly what).
+    explain
+        Add pegging: which supply records the promise consumes.
+
+    Returns
+    -------
+    Promise
+        Schedule lines, status, the binding constraint, and `details` from the path that
+        answered (allocation or capable-to-promise). Unknown items or locations and bad
+        quantities or dates are refused with a `ValidationError` naming the field.
+    """
+    if request.demand_class is not None:
+        p = allocation.class_path(snap, state, request, commit=commit, explain=explain)
+        if p is not None:
+            return p
+    p, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
+    if p.status is not Status.FULL and il >= 0:
+        alt = ctp.ctp_path(snap, state, request, p, commit=commit, explain=explain)
+        if alt is not None:
+            return alt
+    if commit and p.lines:
+        commit_lines(state, il, out_b, out_q, len(p.lines))
+        p = dataclasses.replace(p, committed=True)
+    return p
+
+
+# ---------------------------------------------------------------- draws of every kind
+
+
+def apply_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
+    """Reserve (`sign` +1) or give back (-1) one draw of any kind in `state`.
+
+    Returns False when reserving it went beyond what exists (cumulative ATP below zero, or a
+    resource over capacity on its day); the draw is applied anyway and the caller reports it.
+    An unknown draw kind, item or location is refused with a `ValidationError`."""
+    if draw.kind == ATP:
+        return allocation.apply_atp_draw(snap, state, draw, sign)
+    if draw.kind == CAPACITY:
+        return ctp.capacity_draw(snap, state, draw, sign)
+    raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=draw.kind)
+
+
+def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
+    """Apply every draw of `reservation` unconditionally (replay), first to last.
+
+    Returns the draws that did not fit: they are kept, and the caller reports them."""
+    return [d for d in reservation.draws if not apply_draw(snap, state, d, +1)]
+
+
+def unreserve(snap: Snapshot, state: State, reservation: Reservation) -> None:
+    """Give back every draw of `reservation` (the exact inverse of `reserve`), last first."""
+    for d in reversed(reservation.draws):
+        apply_draw(snap, state, d, -1)
+
+
+def commit(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
+           *, demand_class: str | None = None) -> bool:
+    """Reserve `qty` of `item` at `location` on `date` unconditionally (replay of an existing
+    commitment; charged to the class's quota where it has one).
+
+    Returns False when it pushed a non-negative cumulative position below zero: the
+    commitment is kept, and the caller reports it as an exception."""
+    draw = Draw(ATP, item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
+    return not reserve(snap, state, Reservation((draw,)))
+
+
+def release(snap: Snapshot, state: State, item: str, location: str, date: dt.date | str, qty: float,
+            *, demand_class: str | None = None) -> None:
+    """Give back a commitment made by `promise(commit=True)` or `commit` (the exact inverse)."""
+    draw = Draw(ATP, item, location, snap.date(snap.bucket(date)), check_qty(qty), demand_class)
+    unreserve(snap, state, Reservation((draw,)))
+
+
+def reserve_many(snap: Snapshot, state: State, draws: list[Draw], *, sign: int = +1) -> ManyResult:
+    """Apply (`sign` +1) or give back (-1) many draws at once: the replay of a whole book.
+
+    Plain ATP draws (no quota pools, and no demand class unless the snapshot has no quotas) are
+    coded in bulk and applied in one compiled call that releases the GIL, so a replay beside a
+    serving snapshot does not hold up the threads that promise. Every other draw goes one by one
+    through `apply_draw`. The resulting state equals applying the draws one after another.
+    Returns the indexes of the draws that did not fit and of those refused (with the error)."""
+    no_quotas = allocation.model_for(snap).n_pools == 0
+    fast: list[int] = []
+    slow: list[int] = []
+    for i, d in enumerate(draws):
+        (fast if d.kind == ATP and not d.pools and (d.demand_class is None or no_quotas) else slow).append(i)
+    not_fitting: list[int] = []
+    errors: list[tuple[int, Exception]] = []
+    if fast:
+        n = len(fast)
+        nloc = max(snap.n_locations, 1)
+        ic = np.fromiter((snap.item_index.get(draws[i].key, -1) for i in fast), np.int64, n)
+        lc = np.fromiter((snap.location_index.get(draws[i].location, -1) for i in fast), np.int64, n)
+        day0 = snap.as_of.toordinal()
+        b = np.fromiter((draws[i].date.toordinal() - day0 for i in fast), np.int64, n)
+        qty = np.fromiter((draws[i].qty for i in fast), np.float64, n)
+        keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+        want = ic * nloc + lc
+        pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        ok = (ic >= 0) & (lc >= 0) & (b < snap.horizon) & (qty > 0)
+        if len(keys):
+            ok &= keys[pos] == want
+        else:
+            ok[:] = False
+        idx = np.asarray(fast)
+        slow += idx[~ok].tolist()  # refused or odd: apply_draw says why
+        if ok.any():
+            fits = np.empty(int(ok.sum()), dtype=np.bool_)
+            nb.commit_batch_nb(state.cum, snap.il_lead_time, pos[ok].astype(np.int64), np.maximum(b[ok], 0),
+                               qty[ok], 1 if sign > 0 else -1, fits)
+            not_fitting += idx[ok][~fits].tolist()
+    for i in sorted(slow):
+        try:
+            if not apply_draw(snap, state, draws[i], +1 if sign > 0 else -1):
+                not_fitting.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported per draw; the rest is applied
+            errors.append((i, exc))
+    return ManyResult(sorted(not_fitting), errors)
