@@ -1,0 +1,403 @@
+"""The durable step engine: order events and status updates in, outbox messages, alerts and effects out.
+
+Every decision reads the instances it touches and writes the result (instance state, timers,
+outbox rows, inbox id, alerts, effects) in ONE transaction of the store; pass ``conn=`` the
+order book's open transaction to make it the same transaction as the order change.
+
+- ``handle(OrderEvent)``: captured starts one instance per line (or per order) with the process
+  chosen by the assignment rules, at the latest version; changed runs the current step's
+  ``on_change`` (compensate the started steps from the ``goto`` step on, newest first, then go back
+  there); cancelled runs every started step's ``on_cancel`` (newest first) and ends the instance;
+  the other kinds complete the current step when it waits for that event.
+- ``receive(InboundUpdate)``: the same for status updates from fulfilment systems, consumed once
+  (a second update with the same message id changes nothing).
+- ``complete_manual``: a person completes a step whose completion is manual.
+- ``tick()``: fires due timers (timer completions, retries with exponential backoff) and raises a
+  jeopardy alert for each step past its expected duration (the step, its system, how late).
+
+Times: ``clock.now()`` (injected) stamps records and is compared with deadlines. Business dates
+are not used here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from promessa.errors import ConflictError, NotFoundError, ValidationError
+
+from .definitions import Catalog, ProcessDefinition, Step, parse_definition
+from .records import Clock, Effect, EventKind, InboundUpdate, JeopardyAlert, Message, OrderEvent, new_message
+from .store import Changes, Instance, OrchestrationStore, Timer
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NotificationRule:
+    """E-mail on chosen triggers: an order event kind, an inbound event name, ``jeopardy``, ``failed`` or
+    ``completed``. ``to`` holds addresses and/or ``customer`` (the order's ``email`` attribute)."""
+
+    on: frozenset[str]
+    to: tuple[str, ...]
+    subject: str = "Order {order}: {trigger}"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one call decided: the instances after it, the messages queued, alerts, effects, and notes."""
+
+    instances: list[Instance] = dataclasses.field(default_factory=list)
+    messages: list[Message] = dataclasses.field(default_factory=list)
+    alerts: list[JeopardyAlert] = dataclasses.field(default_factory=list)
+    effects: list[Effect] = dataclasses.field(default_factory=list)
+    duplicate: bool = False
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _later(a: dt.datetime, seconds: float) -> dt.datetime:
+    return a + dt.timedelta(seconds=seconds)
+
+
+class Orchestrator:
+    """Runs process instances durably over an ``OrchestrationStore``.
+
+    Parameters
+    ----------
+    catalog : the deployed definitions and assignment rules
+    store : where instances, timers, outbox and inbox live
+    clock : the injected wall clock (``now()``, aware UTC)
+    notifications : e-mail rules
+    """
+
+    def __init__(self, catalog: Catalog, store: OrchestrationStore, *, clock: Clock,
+                 notifications: Iterable[NotificationRule] = ()) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.clock = clock
+        self.notifications = tuple(notifications)
+        now = clock.now()
+        stored = {(n, v) for n, v, _ in store.definitions()}
+        for name in catalog.names():          # deployed in the catalog -> durable
+            for v in catalog.versions(name):
+                if (name, v) not in stored:
+                    store.save_definition(name, v, catalog.get(name, v).source, now)
+        for name, v, source in store.definitions():   # durable -> the catalog (old versions of running orders)
+            if v not in catalog.versions(name):
+                catalog.keep(parse_definition(json.loads(source), systems=catalog.systems, source=f"stored {name} v{v}"))
+
+    # -- deployment -----------------------------------------------------------------------------
+    def deploy(self, data: Any, *, source: str = "definition", conn: Any = None) -> ProcessDefinition:
+        """Validate and deploy a definition (mapping or YAML/JSON text) as the latest version of its process; running
+        instances keep theirs. Returns the definition; ValidationError / ConflictError otherwise."""
+        defn = data if isinstance(data, ProcessDefinition) else parse_definition(data, systems=self.catalog.systems, source=source)
+        if defn.version <= max(self.catalog.versions(defn.name) or [0]):
+            raise ConflictError(f"process {defn.name!r}: version {defn.version} is not above the deployed "
+                                f"{max(self.catalog.versions(defn.name))}", hint=f"use version {max(self.catalog.versions(defn.name)) + 1}")
+        self.store.save_definition(defn.name, defn.version, defn.source, self.clock.now(), conn=conn)
+        return self.catalog.deploy(defn)
+
+    # -- entry points ---------------------------------------------------------------------------
+    def handle(self, event: OrderEvent, *, conn: Any = None) -> Outcome:
+        """Apply an order event; returns the Outcome (written in one transaction, ``conn`` if given)."""
+        now = self.clock.now()
+        out = Outcome()
+        with self.store.transaction(conn) as c:
+            insts = self.store.instances_of(event.order, conn=c)
+            ch = Changes()
+            if event.kind is EventKind.CAPTURED:
+                self._capture(event, insts, ch, out, now)
+            else:
+                for inst in self._targets(insts, event.line):
+                    defn = self.catalog.get(inst.process, inst.version)
+                    if event.kind is EventKind.CHANGED:
+                        self._change(inst, defn, event.attrs, ch, out, now)
+                    elif event.kind is EventKind.CANCELLED:
+                        self._cancel(inst, defn, ch, now)
+                    else:
+                        self._event(inst, defn, str(event.kind), {}, ch, out, now)
+                    ch.instances.append(inst)
+                self._notify(str(event.kind), event.order, insts[0].attrs if insts else event.attrs, ch, now)
+            self.store.write(ch, conn=c)
+        return self._done(out, ch)
+
+    def receive(self, update: InboundUpdate, *, conn: Any = None) -> Outcome:
+        """Consume a status update once: a message id seen before changes nothing (``Outcome.duplicate``)."""
+        now = self.clock.now()
+        out = Outcome()
+        with self.store.transaction(conn) as c:
+            if self.store.inbox_seen(update.message_id, conn=c):
+                out.duplicate = True
+                out.notes.append(f"message {update.message_id} already consumed")
+                return out
+            insts = self.store.instances_of(update.order, conn=c)
+            ch = Changes(inbox=[(update.message_id, update.system, update.order, now)])
+            for inst in self._targets(insts, update.line):
+                defn = self.catalog.get(inst.process, inst.version)
+                if self._event(inst, defn, update.event, update.payload, ch, out, now, system=update.system):
+                    ch.instances.append(inst)
+            if not insts:
+                out.notes.append(f"order {update.order!r} has no process")
+            self._notify(update.event, update.order, insts[0].attrs if insts else {}, ch, now)
+            self.store.write(ch, conn=c)
+        return self._done(out, ch)
+
+    def complete_manual(self, order: str, step: str, *, who: str, line: str | None = None, conn: Any = None) -> Outcome:
+        """A person (``who``) completes ``step`` of the order's (or line's) instance; the step must be current and manual."""
+        now = self.clock.now()
+        out = Outcome()
+        with self.store.transaction(conn) as c:
+            ch = Changes()
+            hits = [i for i in self._targets(self.store.instances_of(order, conn=c), line) if i.step == step]
+            if not hits:
+                raise NotFoundError(f"no process of order {order!r} is at step {step!r}")
+            for inst in hits:
+                defn = self.catalog.get(inst.process, inst.version)
+                st = defn.step(step)
+                if st.completion.kind != "manual":
+                    raise ValidationError("this step is not completed by hand", field="step", value=step,
+                                          hint=f"it completes on {st.completion.kind}")
+                inst.history.append({"at": now.isoformat(), "step": step, "what": "manual", "who": who})
+                self._complete(inst, defn, st, {}, ch, now)
+                ch.instances.append(inst)
+            self.store.write(ch, conn=c)
+        return self._done(out, ch)
+
+    def tick(self, *, conn: Any = None, limit: int = 1000) -> Outcome:
+        """Fire due timers and raise jeopardy alerts for steps past their expected duration; returns what happened."""
+        now = self.clock.now()
+        out = Outcome()
+        for timer in self.store.due_timers(now, limit=limit, conn=conn):
+            with self.store.transaction(conn) as c:
+                ch = Changes(fired_timers=[timer.timer_id])
+                inst = self.store.instance(timer.instance_id, conn=c)
+                if inst.status == "active" and inst.step == timer.step:
+                    defn = self.catalog.get(inst.process, inst.version)
+                    st = defn.step(timer.step)
+                    if timer.kind == "complete":
+                        inst.history.append({"at": now.isoformat(), "step": st.name, "what": "timer"})
+                        self._complete(inst, defn, st, {}, ch, now)
+                        ch.instances.append(inst)
+                    elif timer.kind == "retry" and inst.attempts == timer.attempt:
+                        inst.attempts += 1
+                        self._send_request(inst, defn, st, ch, now, retry=True)
+                        ch.instances.append(inst)
+                self.store.write(ch, conn=c)
+                self._done(out, ch)
+        for stale in self.store.overdue(now, limit=limit, conn=conn):
+            with self.store.transaction(conn) as c:
+                inst = self.store.instance(stale.instance_id, conn=c)
+                if inst.status != "active" or inst.alerted or inst.deadline_at is None or inst.deadline_at > now:
+                    continue
+                defn = self.catalog.get(inst.process, inst.version)
+                st = defn.step(inst.step)
+                ch = Changes()
+                inst.alerted = True
+                self._alert(inst, st, (now - inst.deadline_at).total_seconds(), "late", ch, now)
+                ch.instances.append(inst)
+                self.store.write(ch, conn=c)
+                self._done(out, ch)
+        return out
+
+    # -- reading (console) ----------------------------------------------------------------------
+    def view(self, order: str, *, conn: Any = None) -> list[dict[str, Any]]:
+        """Each process of ``order``: process, version, status, current step and system, how late it is (seconds,
+        0 when on time), the history, the alerts and the message log (kind, system, published or not)."""
+        now = self.clock.now()
+        msgs = self.store.messages(order=order, conn=conn)
+        alerts = self.store.alerts(order=order, conn=conn)
+        out = []
+        for inst in self.store.instances_of(order, conn=conn):
+            defn = self.catalog.get(inst.process, inst.version)
+            st = defn.step(inst.step) if inst.step else None
+            late = max(0.0, (now - inst.deadline_at).total_seconds()) if inst.deadline_at and inst.status == "active" else 0.0
+            out.append({"instance": inst.instance_id, "line": inst.line, "process": inst.process, "version": inst.version,
+                        "status": inst.status, "step": inst.step, "system": st.system if st else None, "late_s": late,
+                        "history": inst.history,
+                        "alerts": [dataclasses.asdict(a) for a in alerts if a.instance_id == inst.instance_id],
+                        "messages": [{"seq": m.seq, "kind": m.kind, "system": m.system, "line": m.line,
+                                      "published": p is not None} for m, p in msgs if m.line in (inst.line, None)]})
+        return out
+
+    # -- decisions ------------------------------------------------------------------------------
+    @staticmethod
+    def _targets(insts: Sequence[Instance], line: str | None) -> list[Instance]:
+        return [i for i in insts if line is None or i.line in (line, None)]
+
+    def _done(self, out: Outcome, ch: Changes) -> Outcome:
+        out.instances.extend(ch.instances)
+        out.messages.extend(ch.messages)
+        out.alerts.extend(ch.alerts)
+        out.effects.extend(ch.effects)
+        return out
+
+    def _capture(self, event: OrderEvent, insts: list[Instance], ch: Changes, out: Outcome, now: dt.datetime) -> None:
+        have = {i.line for i in insts}
+        lines: list[str | None] = list(event.lines) or [None]
+        for line in lines:
+            if line in have:
+                out.notes.append(f"order {event.order} line {line}: process already started")
+                continue
+            attrs = {**event.attrs, **(event.line_attrs.get(line, {}) if line is not None else {})}
+            defn = self.catalog.assign(attrs)
+            inst = Instance(instance_id=f"{event.order}#{line if line is not None else '*'}", order=event.order, line=line,
+                            process=defn.name, version=defn.version, attrs=attrs)
+            inst.history.append({"at": now.isoformat(), "what": "started", "process": defn.name, "version": defn.version})
+            self._enter(inst, defn, defn.steps[0].name, ch, now)
+            ch.instances.append(inst)
+        self._notify("captured", event.order, event.attrs, ch, now)
+
+    def _enter(self, inst: Instance, defn: ProcessDefinition, name: str | None, ch: Changes, now: dt.datetime) -> None:
+        """Start step ``name`` (skipping steps whose ``when`` does not match); the end of the process when None."""
+        while name is not None:
+            st = defn.step(name)
+            if st.when is not None and not st.when.matches(inst.attrs):
+                inst.history.append({"at": now.isoformat(), "step": name, "what": "skipped"})
+                name = defn.next_after(st, inst.attrs)
+                continue
+            inst.step, inst.step_started_at = name, now
+            inst.deadline_at = _later(now, st.duration_s)
+            inst.attempts, inst.alerted = 1, False
+            inst.started.append({"step": name, "request_id": uuid.uuid4().hex, "state": "started"})
+            inst.history.append({"at": now.isoformat(), "step": name, "what": "started"})
+            if st.request is not None:
+                self._send_request(inst, defn, st, ch, now, retry=False)
+            if st.completion.kind == "timer":
+                ch.timers.append(Timer(uuid.uuid4().hex, inst.instance_id, name, "complete", _later(now, st.completion.timer_s or 0)))
+            return
+        inst.status, inst.step, inst.step_started_at, inst.deadline_at = "completed", None, None, None
+        inst.history.append({"at": now.isoformat(), "what": "completed"})
+        self._notify("completed", inst.order, inst.attrs, ch, now)
+
+    def _current_entry(self, inst: Instance) -> dict[str, Any]:
+        for e in reversed(inst.started):
+            if e["step"] == inst.step and e["state"] == "started":
+                return e
+        raise ConflictError(f"instance {inst.instance_id}: step {inst.step!r} has no started entry")
+
+    def _send_request(self, inst: Instance, defn: ProcessDefinition, st: Step, ch: Changes, now: dt.datetime, *, retry: bool) -> None:
+        entry = self._current_entry(inst)
+        ch.messages.append(new_message(st.request, st.system, inst.order, inst.line, now, {
+            "process": defn.name, "version": defn.version, "step": st.name, "request_id": entry["request_id"],
+            "attempt": inst.attempts, "attrs": inst.attrs}))
+        if retry:
+            inst.history.append({"at": now.isoformat(), "step": st.name, "what": "retry", "attempt": inst.attempts})
+
+    def _event(self, inst: Instance, defn: ProcessDefinition, name: str, payload: Mapping[str, Any], ch: Changes, out: Outcome,
+               now: dt.datetime, *, system: str | None = None) -> bool:
+        """Complete or retry the current step on event ``name``; False when the instance does not wait for it."""
+        if inst.status != "active" or inst.step is None:
+            out.notes.append(f"{inst.instance_id}: {name} ignored ({inst.status})")
+            return False
+        st = defn.step(inst.step)
+        if system is not None and system != st.system:
+            out.notes.append(f"{inst.instance_id}: {name} from {system} ignored (step {st.name} is done by {st.system})")
+            return False
+        if st.completion.kind == "event" and st.completion.event == name:
+            inst.history.append({"at": now.isoformat(), "step": st.name, "what": name})
+            self._complete(inst, defn, st, payload, ch, now)
+            return True
+        if st.retry is not None and name in st.retry.events:
+            inst.history.append({"at": now.isoformat(), "step": st.name, "what": name, "attempt": inst.attempts})
+            if inst.attempts < st.retry.max_attempts:
+                due = _later(now, st.retry.backoff_s * 2 ** (inst.attempts - 1))
+                ch.timers.append(Timer(uuid.uuid4().hex, inst.instance_id, st.name, "retry", due, inst.attempts))
+            else:
+                inst.status = "failed"
+                inst.deadline_at = None
+                self._alert(inst, st, (now - inst.step_started_at).total_seconds() if inst.step_started_at else 0.0, "failed", ch, now)
+            return True
+        out.notes.append(f"{inst.instance_id}: {name} ignored at step {st.name}")
+        return False
+
+    def _complete(self, inst: Instance, defn: ProcessDefinition, st: Step, payload: Mapping[str, Any], ch: Changes,
+                  now: dt.datetime) -> None:
+        self._current_entry(inst)["state"] = "completed"
+        for kind in st.effects:
+            ch.effects.append(self._effect(kind, inst, st, payload, now))
+        if defn.report_to is not None:
+            ch.messages.append(new_message("order.status", defn.report_to, inst.order, inst.line, now, {
+                "process": defn.name, "version": defn.version, "step": st.name, "status": "completed"}))
+        self._enter(inst, defn, defn.next_after(st, inst.attrs), ch, now)
+
+    def _effect(self, kind: str, inst: Instance, st: Step, payload: Mapping[str, Any], now: dt.datetime) -> Effect:
+        eid = uuid.uuid4().hex
+        if kind == "line_closed":
+            return Effect(eid, kind, inst.order, inst.line, {"order": inst.order, "line": inst.line, "step": st.name,
+                                                             "process": inst.process}, now)
+        vals = {"item": payload.get("item", inst.attrs.get("item")), "location": inst.attrs.get("to_node"),
+                "qty": payload.get("qty", inst.attrs.get("qty")), "date": payload.get("date", now.date().isoformat())}
+        for f, v in vals.items():
+            if v is None or v == "":
+                raise ValidationError(f"a supply delta needs {f} (from the receipt payload or the line attributes)",
+                                      field=f"{st.name}.{f}", value=v)
+        try:
+            qty = float(vals["qty"])
+            dt.date.fromisoformat(str(vals["date"]))
+        except ValueError:
+            raise ValidationError("not a quantity and date", field=f"{st.name}.qty/date", value=(vals["qty"], vals["date"])) from None
+        if qty <= 0:
+            raise ValidationError("a received quantity must be positive", field=f"{st.name}.qty", value=qty)
+        return Effect(eid, kind, inst.order, inst.line, {"item": vals["item"], "location": vals["location"], "qty": qty,
+                                                         "date": str(vals["date"]), "ref": f"transfer:{inst.order}/{inst.line}"}, now)
+
+    def _compensate(self, inst: Instance, defn: ProcessDefinition, entries: list[dict[str, Any]], reason: str, ch: Changes,
+                    now: dt.datetime) -> None:
+        done = {e["step"] for e in inst.started if e["state"] == "completed"}
+        for e in reversed(entries):
+            st = defn.step(e["step"])
+            comp = st.on_change if reason == "change" else st.on_cancel
+            if (comp is not None and comp.compensate and comp.applies in ("any", e["state"])
+                    and (comp.until is None or comp.until not in done)):
+                ch.messages.append(new_message(comp.compensate, st.system, inst.order, inst.line, now, {
+                    "process": defn.name, "version": defn.version, "step": st.name, "request_id": e["request_id"],
+                    "reason": reason, "attrs": inst.attrs}))
+                inst.history.append({"at": now.isoformat(), "step": st.name, "what": f"compensated ({comp.compensate})"})
+            e["state"] = "compensated"
+
+    def _change(self, inst: Instance, defn: ProcessDefinition, attrs: Mapping[str, Any], ch: Changes, out: Outcome,
+                now: dt.datetime) -> None:
+        inst.attrs = {**inst.attrs, **attrs}
+        if inst.status != "active" or inst.step is None:
+            out.notes.append(f"{inst.instance_id}: change recorded ({inst.status})")
+            return
+        st = defn.step(inst.step)
+        if st.on_change is None:
+            inst.history.append({"at": now.isoformat(), "step": st.name, "what": "changed (no compensation)"})
+            return
+        target = st.on_change.goto or st.name
+        first = defn.index(target)
+        undo = [e for e in inst.started if e["state"] in ("started", "completed") and defn.index(e["step"]) >= first]
+        self._compensate(inst, defn, undo, "change", ch, now)
+        inst.history.append({"at": now.isoformat(), "step": st.name, "what": f"changed: back to {target}"})
+        self._enter(inst, defn, target, ch, now)
+
+    def _cancel(self, inst: Instance, defn: ProcessDefinition, ch: Changes, now: dt.datetime) -> None:
+        if inst.status not in ("active", "failed"):
+            return
+        self._compensate(inst, defn, [e for e in inst.started if e["state"] in ("started", "completed")], "cancel", ch, now)
+        inst.status, inst.step, inst.step_started_at, inst.deadline_at = "cancelled", None, None, None
+        inst.history.append({"at": now.isoformat(), "what": "cancelled"})
+
+    def _alert(self, inst: Instance, st: Step, late_s: float, reason: str, ch: Changes, now: dt.datetime) -> None:
+        a = JeopardyAlert(inst.instance_id, inst.order, inst.line, inst.process, inst.version, st.name, st.system, late_s, now, reason)
+        ch.alerts.append(a)
+        ch.messages.append(new_message("jeopardy.alert", "planner", inst.order, inst.line, now, {
+            "process": inst.process, "version": inst.version, "step": st.name, "system": st.system, "late_s": late_s,
+            "reason": reason}))
+        self._notify("jeopardy" if reason == "late" else "failed", inst.order, inst.attrs, ch, now,
+                     detail=f"step {st.name} ({st.system}) {reason}, {late_s / 3600:.1f} h past its expected duration")
+
+    def _notify(self, trigger: str, order: str, attrs: Mapping[str, Any], ch: Changes, now: dt.datetime, *, detail: str = "") -> None:
+        for rule in self.notifications:
+            if trigger not in rule.on:
+                continue
+            to = [attrs.get("email") if t == "customer" else t for t in rule.to]
+            to = [t for t in to if t]
+            if not to:
+                continue
+            ch.messages.append(new_message("email.notify", "email", order, None, now, {
+                "to": to, "subject": rule.subject.format(order=order, trigger=trigger),
+                "text": f"Order {order}: {trigger}.{(' ' + detail) if detail else ''}", "trigger": trigger}))

@@ -1,0 +1,195 @@
+"""Typed records: order events in, inbound status updates, messages out, alerts, effects and the clock.
+
+Order events (``OrderEvent``) are what the order book tells the engine: captured, changed,
+cancelled, scheduled, released, shipped, delivered, invoiced, paid. Status updates from
+fulfilment systems (``InboundUpdate``) carry a message id from the sender and are consumed
+once (the inbox). Messages out (``Message``) are rows of the outbox; each kind has a JSON
+schema in ``orchestration/schemas/<kind>.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from enum import StrEnum
+from typing import Any, Protocol
+
+from promessa.errors import ValidationError
+
+
+class EventKind(StrEnum):
+    """What happened to an order, as the order book reports it."""
+
+    CAPTURED = "captured"
+    CHANGED = "changed"
+    CANCELLED = "cancelled"
+    SCHEDULED = "scheduled"
+    RELEASED = "released"
+    PICKED = "picked"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    INVOICED = "invoiced"
+    PAID = "paid"
+
+
+def utc(ts: dt.datetime) -> dt.datetime:
+    """``ts`` as an aware UTC datetime; naive datetimes are refused (wall-clock records carry their zone)."""
+    if ts.tzinfo is None:
+        raise ValidationError("timestamps must carry a time zone", field="at", value=ts.isoformat())
+    return ts.astimezone(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An event of one order (``line`` None: every line of it). ``attrs`` are the order/line attributes
+    (channel, item_kind, ship_method, configured, customer_segment, email, item, qty, node, to_node...)
+    known at the event: on ``captured`` they choose the process, on ``changed`` they replace the old ones."""
+
+    kind: EventKind
+    order: str
+    at: dt.datetime
+    line: str | None = None
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lines: tuple[str, ...] = ()     # on captured: the lines, each getting its own process (empty: one per order)
+    line_attrs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # per-line attributes on captured
+    event_id: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", EventKind(self.kind))
+        except ValueError:
+            raise ValidationError(f"unknown order event (known: {', '.join(k.value for k in EventKind)})", field="kind",
+                                  value=self.kind) from None
+        if not self.order:
+            raise ValidationError("an event needs an order", field="order", value=self.order)
+        object.__setattr__(self, "at", utc(self.at))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InboundUpdate:
+    """A status update from a fulfilment system (supplier ack, shipment notice, transfer receipt...).
+
+    ``message_id`` is the sender's id: a second update with the same id changes nothing."""
+
+    message_id: str
+    system: str
+    event: str
+    order: str
+    at: dt.datetime
+    line: str | None = None
+    payload: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in ("message_id", "system", "event", "order"):
+            if not getattr(self, f):
+                raise ValidationError("is required", field=f, value=getattr(self, f))
+        object.__setattr__(self, "at", utc(self.at))
+
+    @classmethod
+    def from_json(cls, body: bytes | str) -> InboundUpdate:
+        """Parse an inbound message body (the ``inbound.update`` schema); ValidationError names the field."""
+        try:
+            d = json.loads(body)
+        except json.JSONDecodeError as e:
+            raise ValidationError(f"not JSON: {e}", field="body", value=str(body)[:80]) from None
+        if not isinstance(d, dict):
+            raise ValidationError("must be an object", field="body", value=str(body)[:80])
+        unknown = set(d) - {"message_id", "system", "event", "order", "line", "at", "payload"}
+        if unknown:
+            raise ValidationError("unknown field", field=sorted(unknown)[0], value=d[sorted(unknown)[0]])
+        try:
+            at = dt.datetime.fromisoformat(d.get("at", ""))
+        except (TypeError, ValueError):
+            raise ValidationError("not an ISO 8601 timestamp", field="at", value=d.get("at")) from None
+        return cls(message_id=d.get("message_id", ""), system=d.get("system", ""), event=d.get("event", ""),
+                   order=d.get("order", ""), line=d.get("line"), at=at, payload=d.get("payload") or {})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """One outbox row: ``kind`` (its schema), addressed to ``system``; ``seq`` is the outbox order (set by the store)."""
+
+    message_id: str
+    kind: str
+    system: str
+    order: str
+    line: str | None
+    created_at: dt.datetime
+    payload: dict[str, Any]
+    seq: int = 0
+
+    @property
+    def subject(self) -> str:
+        """Broker subject: ``promessa.out.<system>.<kind>``."""
+        return f"promessa.out.{self.system}.{self.kind}"
+
+    @property
+    def order_key(self) -> str:
+        """Messages with the same key are delivered in outbox order."""
+        return self.order
+
+    def body(self) -> bytes:
+        """The JSON envelope published (the ``envelope`` schema with ``payload`` per kind)."""
+        return json.dumps({"message_id": self.message_id, "kind": self.kind, "system": self.system, "order": self.order,
+                           "line": self.line, "created_at": self.created_at.isoformat(), "payload": self.payload},
+                          sort_keys=True, default=str).encode()
+
+
+def new_message(kind: str, system: str, order: str, line: str | None, at: dt.datetime, payload: dict[str, Any]) -> Message:
+    """A Message with a fresh id."""
+    return Message(uuid.uuid4().hex, kind, system, order, line, at, payload)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JeopardyAlert:
+    """A step past its expected duration (or out of retries): the step, its system and how late, in seconds."""
+
+    instance_id: str
+    order: str
+    line: str | None
+    process: str
+    version: int
+    step: str
+    system: str
+    late_s: float
+    raised_at: dt.datetime
+    reason: str = "late"        # late | failed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Effect:
+    """A record for the order book to apply: ``line_closed`` {order, line} or ``supply_delta`` {item, location,
+    date, qty, ref} (``to_supply_delta`` gives a ``supplydata.live.SupplyDelta``)."""
+
+    effect_id: str
+    kind: str
+    order: str
+    line: str | None
+    payload: dict[str, Any]
+    created_at: dt.datetime
+
+    def to_supply_delta(self):
+        """The supply delta of a ``supply_delta`` effect (a receipt at the receiving node)."""
+        from supplydata.live import SupplyDelta
+
+        if self.kind != "supply_delta":
+            raise ValidationError("not a supply delta", field="kind", value=self.kind)
+        p = self.payload
+        return SupplyDelta(item=p["item"], location=p["location"], date=dt.date.fromisoformat(p["date"]), qty=float(p["qty"]),
+                           kind="receipt", ref=p.get("ref"))
+
+
+class Clock(Protocol):
+    """The injected clock: wall-clock time for record timestamps and step deadlines."""
+
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    """The machine's UTC wall clock."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
