@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 
 from pricing.catalogue import Catalogue, CatalogueItem
 from pricing.model import Assignment, Party, PriceEntry, PriceList, Rule, TaxRate
@@ -181,6 +182,16 @@ class PriceBook:
         if len(self._tax_cache) > 100_000:
             self._tax_cache.clear()
         self._tax_cache[key] = got
+        return got
+
+    def tax_rate_ref(self, country: str, region: str | None, tax_category: str, on: dt.date) -> tuple[Decimal, str] | None:
+        """``(rate, rule id)`` of ``tax_rate`` (cached; what a waterfall shows), or None."""
+        key = ("ref", country, region, tax_category, on)
+        got = self._tax_cache.get(key, False)
+        if got is False:
+            tr = self.tax_rate(country, region, tax_category, on)
+            got = None if tr is None else (tr.rate, tr.ref)
+            self._tax_cache[key] = got
         return got
 
     def _tax_lookup(self, country: str, region: str | None, tax_category: str, on: dt.date) -> TaxRate | None:

@@ -131,6 +131,7 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
     cur = request.currency or book.currency_for(party, on)
     q = quantum(cur)
     chain = book.chain(party, cur, on)
+    refs = {id(p): p.ref for p in chain}
     segments = frozenset(party.segments)
     # rules whose party and order-total conditions this order meets; item conditions are per line (cached in the book)
     order_rules = {id(r) for r in book.rules_on(on, cur) if _party_matches(r, party.id, segments, party.channel)}
@@ -227,24 +228,28 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
         if exempt:
             rate, tax_rule = _ZERO, "tax:exempt"
         else:
-            tr = book.tax_rate(request.ship_to_country, request.ship_to_region, attrs.tax_category, on)
-            if tr is None:
+            found_tax = book.tax_rate_ref(request.ship_to_country, request.ship_to_region, attrs.tax_category, on)
+            if found_tax is None:
                 raise ValidationError(f"no tax rate for region {request.ship_to_region!r}, tax category {attrs.tax_category!r} "
                                       f"on {on} (item {ln.item})", field="ship_to_country", value=request.ship_to_country)
-            rate, tax_rule = tr.rate, tr.ref
+            rate, tax_rule = found_tax
+        m_sub = M(subtotal, cur)
+        m_list = m_sub if list_amt == subtotal else M(list_amt, cur)
         if pl.tax_inclusive:
             total = subtotal
-            tax = rnd(total * rate / (_ONE + rate))
+            tax = (total * rate / (_ONE + rate)).quantize(q, ROUND_HALF_UP)
             net = total - tax
+            m_total, m_net = m_sub, (m_sub if not tax else M(net, cur))
         else:
             net = subtotal
-            tax = rnd(net * rate)
+            tax = (net * rate).quantize(q, ROUND_HALF_UP)
             total = net + tax
+            m_net, m_total = m_sub, (m_sub if not tax else M(total, cur))
         tot_net += net
         tot_tax += tax
         tot_total += total
         out.append(LineWaterfall(
-            ln.line, ln.item, ln.qty, pl.ref, pl.tax_inclusive, M(entry.unit_price, cur), M(list_amt, cur), tuple(adjs),
-            M(subtotal, cur), M(net, cur), rate, tax_rule, M(tax, cur), M(total, cur), rec))
+            ln.line, ln.item, ln.qty, refs[id(pl)], pl.tax_inclusive, M(entry.unit_price, cur), m_list, tuple(adjs),
+            m_sub, m_net, rate, tax_rule, M(tax, cur), m_total, rec))
     return OrderPrice(request.order, cur, on, tuple(out), M(tot_net, cur), M(tot_tax, cur), M(tot_total, cur),
                       bool(reasons), tuple(reasons))
