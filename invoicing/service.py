@@ -283,9 +283,13 @@ class Invoicer:
         inv = sum((d.total for d in docs if d.kind == DocumentKind.INVOICE), z)
         return inv, sum((d.total for d in docs if d.kind == DocumentKind.CREDIT_NOTE), z)
 
-    def overdue(self, customer: str, business_date: dt.date) -> list[DocumentBalance]:
-        """A customer's invoices with money still open after their due date (for jeopardy: unpaid past terms)."""
-        return [b for b in self.statement(customer).documents
+    def overdue(self, business_date: dt.date, *, customer: str | None = None) -> list[DocumentBalance]:
+        """Invoices with money still open after their due date (jeopardy: unpaid past terms), of one customer or all."""
+        docs = self.store.documents(customer=customer)
+        by_customer: dict[str, list[Document]] = {}
+        for d in docs:
+            by_customer.setdefault(d.customer, []).append(d)
+        return [b for ds in by_customer.values() for b in self._balances(ds)
                 if b.document.kind == DocumentKind.INVOICE and b.open.amount > 0 and b.document.due_date < business_date]
 
 

@@ -204,8 +204,11 @@ def test_customer_listing_with_open_balance_and_overdue(store):
     assert [(x.document.number, x.open) for x in st.documents if x.document.kind == DocumentKind.INVOICE] == [
         (a.number, eur("0.00")), (b.number, eur("56.00"))]
     assert st.open_balance == eur("56.00")
-    assert [x.document.number for x in inv.overdue("C1", dt.date(2026, 1, 12))] == [b.number]
-    assert inv.statement("C2").documents == ()
+    assert [x.document.number for x in inv.overdue(dt.date(2026, 1, 12), customer="C1")] == [b.number]
+    inv.invoice_shipment(req("SH3", line("L1", 1, "1.00"), order="O2", customer="C2", days=1), issue_date=D)
+    assert [x.document.customer for x in inv.overdue(dt.date(2026, 1, 12))] == ["C1", "C2"]
+    assert inv.overdue(dt.date(2026, 1, 12), customer="C3") == []
+    assert inv.statement("C9").documents == ()
 
 
 def test_render_html_and_pdf(store):
