@@ -38,7 +38,7 @@ class Chart:
 def _png(fig: Figure, caption: str | None = None) -> bytes:
     FigureCanvasAgg(fig)
     if caption:
-        fig.text(0.01, -0.02, textwrap.fill(caption, 110), ha="left", va="top", fontsize=9, color="#333333")
+        fig.text(0.01, -0.01, textwrap.fill(caption, 110), ha="left", va="top", fontsize=9, color="#333333")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
@@ -54,11 +54,11 @@ def fmt_int(v: float | int) -> str:
 
 
 def fmt_pct(v: float | None) -> str:
-    """A share as a percentage (one decimal below 10 %)."""
+    """A share as a percentage (one decimal below 10 % and just under 100 %, so 99.7 % is not shown as 100 %)."""
     if v is None:
         return "n/a"
     p = 100 * v
-    return f"{p:.1f}%" if abs(p) < 10 else f"{p:.0f}%"
+    return f"{p:.1f}%" if abs(p) < 10 or 99.5 <= abs(p) < 100 else f"{p:.0f}%"
 
 
 # ------------------------------------------------------------------ reports
@@ -69,7 +69,7 @@ METRIC_LABELS = {"revenue": "revenue (currency units)", "units": "units ordered"
 def top_chart(df: pl.DataFrame, *, key: str, metric: str, title: str, caption: str | None = None) -> bytes:
     """Horizontal bars, the largest on top, with the value at the end of each bar and the caption under it
     (default: which key leads and its share of the total)."""
-    fig = Figure(figsize=(7.5, max(2.2, 0.35 * df.height + 1.4)))
+    fig = Figure(figsize=(7.5, max(2.2, 0.35 * df.height + 1.4)), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     labels = [str(v) for v in df[key].to_list()][::-1]
     values = [float(v) for v in df[metric].to_list()][::-1] if df.height else []
@@ -94,7 +94,7 @@ def trend_chart(df: pl.DataFrame, *, columns: list[str], title: str, caption: st
                 period: str | None = None) -> bytes:
     """Rates per period as lines in percent; a single period is drawn as a point on a short axis (not on
     matplotlib's default years-wide one). The caption (default) gives the latest period's rates."""
-    fig = Figure(figsize=(8, 3.8))
+    fig = Figure(figsize=(8, 3.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     x = df["period"].to_list() if df.height else []
     for c in columns:
@@ -114,7 +114,8 @@ def trend_chart(df: pl.DataFrame, *, columns: list[str], title: str, caption: st
         _empty(ax)
     if caption is None and df.height:
         last = df.row(df.height - 1, named=True)
-        caption = (f"Over {fmt_int(int(df['lines'].sum()))} lines in {df.height} periods; in the latest "
+        caption = (f"Over {fmt_int(int(df['lines'].sum()))} lines in {df.height} period{'s' if df.height != 1 else ''}; "
+                   f"in the latest "
                    f"({last['period']}): " + ", ".join(f"{c.replace('_', ' ')} {fmt_pct(last[c])}" for c in columns) + ".")
     return _png(fig, caption)
 
@@ -129,7 +130,7 @@ def cohort_chart(cohorts: pl.DataFrame, *, max_months: int = 12) -> Chart:
 
     wide = cohort_matrix(cohorts.filter(pl.col("months_since") <= max_months)) if cohorts.height else cohorts
     ks = [c for c in wide.columns if c.startswith("m") and c[1:].isdigit()]
-    fig = Figure(figsize=(min(14, 2.5 + 0.7 * max(len(ks), 1)), min(12, 1.6 + 0.4 * max(wide.height, 1))))
+    fig = Figure(figsize=(min(14, 2.5 + 0.7 * max(len(ks), 1)), min(12, 1.6 + 0.4 * max(wide.height, 1))), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     if not cohorts.height:
         _empty(ax, "no customers up to the business day")
@@ -166,7 +167,7 @@ def cohort_chart(cohorts: pl.DataFrame, *, max_months: int = 12) -> Chart:
 def repeat_chart(repeat: pl.DataFrame) -> Chart:
     """Repeat-purchase rate per cohort (``analytics.repeat_purchase(by_cohort=True)``) as bars in percent,
     each bar labelled with its repeat customers of all customers."""
-    fig = Figure(figsize=(8, 3.8))
+    fig = Figure(figsize=(8, 3.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     if not repeat.height:
         _empty(ax, "no customers up to the business day")
@@ -192,7 +193,7 @@ def repeat_chart(repeat: pl.DataFrame) -> Chart:
 def rfm_chart(segments: pl.DataFrame) -> Chart:
     """Customers per RFM segment (``analytics.rfm_segments``) as horizontal bars, each labelled with its
     share of customers and of net value."""
-    fig = Figure(figsize=(8, max(2.4, 0.4 * segments.height + 1.4)))
+    fig = Figure(figsize=(8, max(2.4, 0.4 * segments.height + 1.4)), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     names = [s.replace("_", " ") for s in segments["segment"].to_list()][::-1]
     counts = [int(c) for c in segments["customers"].to_list()][::-1]
@@ -213,8 +214,9 @@ def rfm_chart(segments: pl.DataFrame) -> Chart:
         _empty(ax, "no customers up to the business day")
         return Chart(_png(fig), "No customer ordered up to the business day.")
     top = segments.sort("monetary_share", descending=True, nulls_last=True).row(0, named=True)
-    caption = (f"Of {fmt_int(total)} customers, the {top['segment'].replace('_', ' ')} segment ({fmt_int(top['customers'])} "
-               f"customers, {fmt_pct(top['share'])}) holds the largest part of the net value, {fmt_pct(top['monetary_share'])}.")
+    n_top = int(top["customers"])
+    caption = (f"Of {fmt_int(total)} customers, the {top['segment'].replace('_', ' ')} segment ({fmt_int(n_top)} "
+               f"customer{'s' if n_top != 1 else ''}, {fmt_pct(top['share'])}) holds the largest part of the net value, {fmt_pct(top['monetary_share'])}.")
     return Chart(_png(fig, caption), caption)
 
 
@@ -222,7 +224,7 @@ def cross_sell_chart(suggestions: pl.DataFrame, *, item: str) -> Chart:
     """The cross-sell suggestions for one item (``analytics.cross_sell``) as bars of confidence in percent,
     each labelled with the orders together and the lift."""
     df = suggestions.filter(pl.col("item") == item).sort("rank")
-    fig = Figure(figsize=(8, max(2.2, 0.4 * df.height + 1.4)))
+    fig = Figure(figsize=(8, max(2.2, 0.4 * df.height + 1.4)), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     names = df["suggestion"].to_list()[::-1]
     conf = df["confidence"].to_list()[::-1]

@@ -5,6 +5,9 @@ Supplier and receipt come from the supply records each line is pegged to (the pr
 the receipt is the supply row's ``ref``; the supplier is the snapshot's optional ``supplier``
 column on that row, else ``(on hand)`` for on-hand stock, else the receipt's ref. A line pegged
 to several receipts counts once under each; a line pegged to nothing is under ``(unpegged)``.
+
+Exceptions are as of the business day of the jeopardy lines they are given (``line_jeopardy(...,
+today=...)``): they never read a clock themselves.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ The rules (``MonitoringConfig`` holds the numbers):
   is the top level.
 - An order's level, score and dates are those of its worst open line.
 
+``today`` is always the business day, given by the caller (``Monitor.resolve_today``: a day asked
+for, else ``Settings().clock.business_date``, else the snapshot's ``as_of``); the wall clock only
+stamps the recorded events (``at``).
+
 Level crossings are found against the last level recorded per order in the event log (JSONL,
 or memory) and, when a webhook URL is configured, POSTed as one JSON batch with a timeout.
 Problems are computed on demand and never change the plan or the order book.

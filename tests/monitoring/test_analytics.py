@@ -259,7 +259,7 @@ def test_charts_have_captions(history):
     r = charts.repeat_chart(an.repeat_purchase(history, today=TODAY, by_cohort=True))
     assert r.caption == "3 of 5 customers (60%) placed more than one order."
     s = charts.rfm_chart(an.rfm_segments(an.rfm(history, today=TODAY)))
-    assert s.caption.startswith("Of 5 customers, the loyal segment (1 customers, 20%) holds the largest part")
+    assert s.caption.startswith("Of 5 customers, the loyal segment (1 customer, 20%) holds the largest part")
     x = charts.cross_sell_chart(an.cross_sell(history, today=TODAY), item="COFFEE")
     assert x.caption == ("Of 6 orders with COFFEE, 50% also had FILTER (3 orders), 1.5 times as often as orders "
                          "in general.")
