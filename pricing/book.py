@@ -82,6 +82,15 @@ class PriceBook:
         self.derived: dict = {}
 
     # ------------------------------------------------------------------------------------------ changes
+    def replace(self, *, price_lists: Iterable[PriceList] | None = None, assignments: Iterable[Assignment] | None = None,
+                rules: Iterable[Rule] | None = None, tax_rates: Iterable[TaxRate] | None = None) -> PriceBook:
+        """A new book with the given parts replaced (for example a rule posted through the API added to ``rules``);
+        validated as a whole like a new book. The catalogue is kept."""
+        return PriceBook(price_lists=self.price_lists if price_lists is None else price_lists,
+                         assignments=self.assignments if assignments is None else assignments,
+                         rules=self.rules if rules is None else rules, tax_rates=self.tax_rates if tax_rates is None else tax_rates,
+                         catalogue=self.catalogue, catalogue_prices=self.catalogue_prices)
+
     def with_catalogue(self, catalogue: Catalogue) -> PriceBook:
         """A new book with ``catalogue`` (for example after ``apply_changes``); the rules are shared."""
         return PriceBook(price_lists=self.price_lists, assignments=self.assignments, rules=self.rules,

@@ -230,6 +230,14 @@ class PriceEntry:
             raise ValidationError("a term needs a period (monthly or yearly)", field=prefix + "period", value=d.get("period"))
         return cls(item, price, mode, tuple(tiers), rec)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The data form; ``PriceEntry.from_dict(e.to_dict(), currency=...) == e``."""
+        d: dict[str, Any] = {"item": self.item, "unit_price": str(self.unit_price), "tier_mode": self.tier_mode,
+                             "tiers": [{"from_qty": str(t.from_qty), "unit_price": str(t.unit_price)} for t in self.tiers]}
+        if self.recurring is not None:
+            d |= {"period": self.recurring.period, "term": self.recurring.term, "prorate": self.recurring.prorate}
+        return d
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PriceList:
@@ -270,6 +278,29 @@ class PriceList:
         return cls(code_of(d.get("id"), "id"), version, currency_of(d.get("currency")), vf, vt,
                    boolean(d.get("tax_inclusive"), "tax_inclusive"), {}, str(d.get("description") or ""))
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PriceList:
+        """Validate a whole list version (header and ``entries``); errors name ``entries[i].field`` and the value."""
+        head = cls.header_from_dict(d)
+        raw = d.get("entries") or []
+        if not isinstance(raw, list | tuple):
+            raise ValidationError("must be a list of entries", field="entries", value=raw)
+        entries: dict[str, PriceEntry] = {}
+        for j, e in enumerate(raw):
+            if not isinstance(e, Mapping):
+                raise ValidationError("must be an object", field=f"entries[{j}]", value=e)
+            pe = PriceEntry.from_dict(e, currency=head.currency, prefix=f"entries[{j}].")
+            if pe.item in entries:
+                raise ValidationError(f"item priced twice in {head.ref}", field=f"entries[{j}].item", value=pe.item)
+            entries[pe.item] = pe
+        return dataclasses.replace(head, entries=entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The data form (as in price_lists.yaml); ``PriceList.from_dict(p.to_dict()) == p``."""
+        return {"id": self.id, "version": self.version, "currency": self.currency, "valid_from": self.valid_from.isoformat(),
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None, "tax_inclusive": self.tax_inclusive,
+                "description": self.description, "entries": [e.to_dict() for e in self.entries.values()]}
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Assignment:
@@ -291,6 +322,9 @@ class Assignment:
         if kind == "default" and key:
             raise ValidationError("a default assignment has no key", field="key", value=key)
         return cls(kind, key, code_of(d.get("price_list"), "price_list"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "price_list": self.price_list}
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -378,6 +412,15 @@ class Rule:
             min_order_total=min_total, description=str(d.get("description") or ""),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The data form (as in rules.yaml); ``Rule.from_dict(r.to_dict()) == r``."""
+        return {"id": self.id, "version": self.version, "kind": self.kind, "value": str(self.value), "currency": self.currency,
+                "stacking": self.stacking, "precedence": self.precedence, "valid_from": self.valid_from.isoformat(),
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+                **{k: sorted(getattr(self, k)) for k in ("items", "categories", "brands", "customers", "segments", "channels")},
+                "min_order_total": None if self.min_order_total is None else str(self.min_order_total),
+                "description": self.description}
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaxRate:
@@ -410,6 +453,10 @@ class TaxRate:
         _check_range(vf, vt, "valid_to")
         return cls(c.strip().upper(), region.upper(), code_of(d.get("tax_category"), "tax_category"),
                    dec(d.get("rate"), "rate", max_places=RATE_DIGITS, lo=Decimal(0), hi=Decimal(1)), vf, vt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"country": self.country, "region": self.region, "tax_category": self.tax_category, "rate": str(self.rate),
+                "valid_from": self.valid_from.isoformat(), "valid_to": self.valid_to.isoformat() if self.valid_to else None}
 
 
 # ---------------------------------------------------------------------------------------------- the request

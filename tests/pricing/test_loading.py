@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from promessa.errors import ValidationError
 from pricing import (
     Catalogue,
     CatalogueItem,
@@ -147,3 +148,36 @@ def test_unparseable_and_unknown_files(tmp_path):
     with pytest.raises(RuleError) as e:
         load_rules(write(tmp_path, "rules.txt", ""))
     assert e.value.value == ".txt"
+
+
+def test_every_rule_record_round_trips_through_its_data_form():
+    from pricing import Assignment, PriceList, Rule, TaxRate
+
+    book = load_book(EXAMPLES, catalogue=CAT)
+    for pl_ in book.price_lists:
+        assert PriceList.from_dict(pl_.to_dict()) == pl_
+    for r in book.rules:
+        assert Rule.from_dict(r.to_dict()) == r
+    for t in book.tax_rates:
+        assert TaxRate.from_dict(t.to_dict()) == t
+    for a in book.assignments:
+        assert Assignment.from_dict(a.to_dict()) == a
+    assert any(e.recurring for p in book.price_lists for e in p.entries.values())
+    assert any(e.tiers for p in book.price_lists for e in p.entries.values())
+
+
+def test_a_rule_posted_later_makes_a_new_book_that_prices_with_it():
+    from pricing import Rule
+
+    book = load_book(EXAMPLES, catalogue=CAT)
+    plain = Party("C-NEW", (), "b2b")
+    req = OrderRequest.build("O2", plain, [("1", "SCREW", 4)], country="DE")
+    assert price_order(book, req, on=dt.date(2026, 2, 15)).line("1").adjustments == ()
+    posted = Rule.from_dict({"id": "HW-SUMMER", "kind": "percent", "value": "25", "categories": ["hardware"],
+                             "valid_from": "2026-02-01"})
+    book2 = book.replace(rules=[*book.rules, posted])
+    # 4 screws at 0.50 = 2.00, 25 % off = -0.50
+    assert [(a.rule, str(a.amount.amount)) for a in price_order(book2, req, on=dt.date(2026, 2, 15)).line("1").adjustments] == [
+        ("HW-SUMMER@1", "-0.50")]
+    with pytest.raises(ValidationError, match="same id and version"):
+        book2.replace(rules=[*book2.rules, posted])
