@@ -138,6 +138,8 @@ class _Base:
             if r is not None:
                 doc = _doc(r[0])
             else:
+                if d.kind == DocumentKind.CREDIT_NOTE:
+                    self._check_credit(cur, d, [x for x in seen.values() if x.related == d.related], lock)
                 last[d.series] += 1
                 doc = _numbered(d, last[d.series], self.number_width)
                 rows.append(_row(doc))
@@ -150,6 +152,31 @@ class _Base:
             if n != start[s]:
                 cur.execute(f"UPDATE inv_series SET last = {p} WHERE series = {p}", (n, s))
         return out
+
+    def _check_credit(self, cur: Any, d: DocumentDraft, batch: list[Document], lock: str) -> None:
+        """Inside the writing transaction, with the invoice row locked: the credit notes of an invoice never
+        credit more of a line than it invoiced (net, tax, and the quantity of returns), whichever process issues them."""
+        p = self.ph
+        cur.execute(f"SELECT body FROM inv_documents WHERE number = {p} AND kind = {p}{lock}", (d.related, str(DocumentKind.INVOICE)))
+        r = cur.fetchone()
+        if r is None:
+            raise ValidationError("names no issued invoice", field="related", value=d.related)
+        inv = _doc(r[0])
+        cur.execute(f"SELECT body FROM inv_documents WHERE related = {p}", (d.related,))
+        credits = [_doc(x[0]) for x in cur.fetchall()] + batch + [d]  # type: ignore[list-item]
+        for ln in inv.lines:
+            net = sum((c.net.amount for cn in credits for c in cn.lines if c.line_ref == ln.line_ref), Decimal(0))
+            tax = sum((c.tax.amount for cn in credits for c in cn.lines if c.line_ref == ln.line_ref), Decimal(0))
+            qty = sum((c.qty for cn in credits if cn.reason.startswith("return") for c in cn.lines if c.line_ref == ln.line_ref),
+                      Decimal(0))
+            if net > ln.net.amount or tax > ln.tax.amount or qty > ln.qty:
+                raise ValidationError(f"credit notes of {inv.number} would credit more than the line invoiced "
+                                      f"(net {net} of {ln.net.amount}, tax {tax} of {ln.tax.amount}, qty {qty} of {ln.qty})",
+                                      field="lines.line_ref", value=ln.line_ref)
+        known = {ln.line_ref for ln in inv.lines}
+        for c in d.lines:
+            if c.line_ref not in known:
+                raise ValidationError(f"not a line of invoice {inv.number}", field="lines.line_ref", value=c.line_ref)
 
     @staticmethod
     def _settlement_row(st: Settlement) -> tuple:

@@ -228,3 +228,32 @@ def test_sqlite_pragmas(tmp_path):
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     s.close()
     assert isinstance(sqlite3.connect(tmp_path / "inv.sqlite").execute("SELECT count(*) FROM inv_series").fetchone()[0], int)
+
+
+def test_racing_credit_notes_never_credit_more_than_invoiced(store, order_book_db):
+    """Two writers (separate stores, as two processes) credit 2 of the same 3 invoiced units at the same moment:
+    one credit note is issued, the other is refused naming the line, and the credits stay within the invoice."""
+    db, schema = order_book_db
+    d = Invoicer(store).invoice_shipment(req("SH1", line("L1", 3, "10.00")), issue_date=D)
+    other = open_store(db, pg_schema=schema)
+    writers = [Invoicer(store), Invoicer(other)]
+    drafts = [w.draft_credit_return(d.number, [ReturnCredit("L1", 2)], source_ref=f"RMA{k}", issue_date=D) for k, w in enumerate(writers)]
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def go(k: int) -> None:
+        barrier.wait()
+        try:
+            results[k] = writers[k].store.issue_many([drafts[k]])[0]
+        except ValidationError as e:
+            results[k] = e
+
+    ts = [threading.Thread(target=go, args=(k,)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    errors = [r for r in results if isinstance(r, ValidationError)]
+    assert len(errors) == 1 and (errors[0].field, errors[0].value) == ("lines.line_ref", "L1")
+    assert [c.total for c in store.documents(related=d.number)] == [eur("24.00")]
+    other.close()
