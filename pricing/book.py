@@ -5,7 +5,7 @@ and the catalogue, indexed for the pricers. Immutable: a change makes a new book
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from pricing.catalogue import Catalogue, CatalogueItem
@@ -14,6 +14,37 @@ from promessa.errors import ValidationError
 
 CATALOGUE_LIST = "catalogue"
 _NO_ITEM = CatalogueItem("")
+
+
+class _CatalogueEntries(Mapping[str, PriceEntry]):
+    """The catalogue's prices as price-list entries, made on first use (a new catalogue makes a new book at once)."""
+
+    __slots__ = ("_cache", "_items")
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._items = catalogue._items
+        self._cache: dict[str, PriceEntry] = {}
+
+    def get(self, item: str, default: PriceEntry | None = None) -> PriceEntry | None:  # type: ignore[override]
+        e = self._cache.get(item)
+        if e is None:
+            ci = self._items.get(item)
+            if ci is None or ci.price is None:
+                return default
+            e = self._cache[item] = PriceEntry(item, ci.price)
+        return e
+
+    def __getitem__(self, item: str) -> PriceEntry:
+        e = self.get(item)
+        if e is None:
+            raise KeyError(item)
+        return e
+
+    def __iter__(self) -> Iterator[str]:
+        return (i for i, ci in self._items.items() if ci.price is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class PriceBook:
@@ -50,9 +81,8 @@ class PriceBook:
             if CATALOGUE_LIST in lists:
                 raise ValidationError(f"the id {CATALOGUE_LIST!r} is reserved for catalogue prices", field="price_lists",
                                       value=CATALOGUE_LIST)
-            entries = {i.item: PriceEntry(i.item, i.price) for i in catalogue.values() if i.price is not None}
-            lists[CATALOGUE_LIST] = [PriceList(CATALOGUE_LIST, 1, catalogue.currency, dt.date.min, None, False, entries,
-                                               "catalogue prices")]
+            lists[CATALOGUE_LIST] = [PriceList(CATALOGUE_LIST, 1, catalogue.currency, dt.date.min, None, False,
+                                               _CatalogueEntries(catalogue), "catalogue prices")]
         self._lists = lists
         self._by_customer: dict[str, list[str]] = {}
         self._by_segment: dict[str, list[str]] = {}

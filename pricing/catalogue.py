@@ -66,19 +66,23 @@ class Catalogue(Mapping[str, CatalogueItem]):
         """From the snapshot's ``items`` table (a polars DataFrame with item, category, brand, price, cost, and
         optionally tax_category, item_class): float prices are rounded half up to the minor unit."""
         q = quantum(currency)
-        cols = set(items.columns)
+        n = items.height
+        memo: dict[float, Decimal | None] = {}
 
         def money(v: Any) -> Decimal | None:
-            if v is None or math.isnan(v):
+            if v is None:
                 return None
-            return Decimal(repr(float(v))).quantize(q, rounding=ROUND_HALF_UP)
+            got = memo.get(v)
+            if got is None and v not in memo:
+                got = memo[v] = None if math.isnan(v) else Decimal(repr(float(v))).quantize(q, rounding=ROUND_HALF_UP)
+            return got
 
-        out = []
-        for r in items.iter_rows(named=True):
-            out.append(CatalogueItem(
-                r["item"], r.get("category"), r.get("brand"), money(r.get("price")), money(r.get("cost")),
-                (r.get("tax_category") if "tax_category" in cols else None) or "standard",
-                r.get("item_class") if "item_class" in cols else None))
+        def col(name: str) -> list:
+            return items[name].to_list() if name in items.columns else [None] * n
+
+        out = [CatalogueItem(i, c, b, money(p), money(k), t or "standard", x)
+               for i, c, b, p, k, t, x in zip(col("item"), col("category"), col("brand"), col("price"), col("cost"),
+                                              col("tax_category"), col("item_class"), strict=True)]
         return cls(currency, out)
 
 
