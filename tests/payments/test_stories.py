@@ -332,3 +332,17 @@ def test_records_restore_into_a_new_book(make_book, clock):
     c2 = new.payment(c.payment_id)
     assert c2.captured == eur("20.00") and c2.state == S.CAPTURED
     assert new.open(order="O20", method="cod", amount=eur("1.00"), business_date=TODAY).payment_id == "PAY0000003"
+
+
+def test_retry_after_timeout_gets_the_lost_answer_once(make_book, clock):
+    """authorize times out; the retry (same key at the gateway) gets the approval that was lost, and the late webhook
+    then changes nothing: one authorization in the trail."""
+    book, gw, _ = make_book()
+    p = book.open(order="O21", method="card", amount=eur("12.00"), token="tok_timeout", business_date=TODAY)
+    book.authorize(p.payment_id)
+    assert p.state == S.PENDING
+    book.authorize(p.payment_id)
+    assert p.state == S.AUTHORIZED
+    outs = pump(book, gw, clock)
+    assert [o.applied for o in outs] == [False] and "already succeeded" in outs[0].note
+    assert [t.event for t in book.trail(p.payment_id)].count("authorize") == 1
