@@ -119,12 +119,14 @@ class DocLine:
     total: Money
 
     def to_dict(self) -> dict[str, Any]:
+        """The stored form (amounts as exact strings)."""
         return {"line_ref": self.line_ref, "item": self.item, "description": self.description, "qty": str(self.qty),
                 "unit_net": _mdict(self.unit_net), "tax_rate": str(self.tax_rate), "net": _mdict(self.net),
                 "tax": _mdict(self.tax), "total": _mdict(self.total)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DocLine:
+        """The record back from its stored form."""
         return cls(d["line_ref"], d["item"], d["description"], Decimal(d["qty"]), Money.from_dict(d["unit_net"]),
                    Decimal(d["tax_rate"]), Money.from_dict(d["net"]), Money.from_dict(d["tax"]), Money.from_dict(d["total"]))
 
@@ -212,14 +214,17 @@ class DocumentDraft:
 
     @property
     def net(self) -> Money:
+        """Sum of the lines' net amounts."""
         return Money(sum((ln.net.amount for ln in self.lines), Decimal(0)), self.currency)
 
     @property
     def tax(self) -> Money:
+        """Sum of the lines' tax amounts."""
         return Money(sum((ln.tax.amount for ln in self.lines), Decimal(0)), self.currency)
 
     @property
     def total(self) -> Money:
+        """Sum of the lines' totals (net + tax)."""
         return Money(sum((ln.total.amount for ln in self.lines), Decimal(0)), self.currency)
 
 
@@ -232,6 +237,7 @@ class Document(DocumentDraft):
 
     @property
     def signed_total(self) -> Money:
+        """The total as it counts in a balance: negative for a credit note."""
         return self.total if self.kind == DocumentKind.INVOICE else -self.total
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +250,7 @@ class Document(DocumentDraft):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
+        """The record back from its stored form."""
         return cls(DocumentKind(d["kind"]), d["series"], d["source_ref"], d["customer"], d["order"],
                    dt.date.fromisoformat(d["issue_date"]), dt.date.fromisoformat(d["due_date"]), d["currency"],
                    tuple(DocLine.from_dict(x) for x in d["lines"]), d["related"], d["reason"], d.get("terms", ""),

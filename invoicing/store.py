@@ -61,6 +61,7 @@ class InvoiceStore(Protocol):
         ...
 
     def close(self) -> None:
+        """Close every connection this store opened."""
         ...
 
 
@@ -240,17 +241,20 @@ class SqliteInvoiceStore(_Base):
         return self.issue_many([draft])[0]
 
     def get(self, number: str) -> Document:
+        """The document with this number (NotFoundError otherwise)."""
         r = self._conn().execute("SELECT body FROM inv_documents WHERE number = ?", (number,)).fetchone()
         if r is None:
             raise NotFoundError(f"number={number!r}: no such invoice or credit note")
         return _doc(r[0])
 
     def by_source(self, kind: DocumentKind, source_ref: str) -> Document | None:
+        """The document issued for this (kind, source_ref), or None."""
         r = self._conn().execute("SELECT body FROM inv_documents WHERE kind = ? AND source_ref = ?",
                                  (str(kind), source_ref)).fetchone()
         return None if r is None else _doc(r[0])
 
     def documents(self, *, customer: str | None = None, order: str | None = None, related: str | None = None) -> list[Document]:
+        """Documents filtered by customer, order and/or credited invoice, in series and number order."""
         where, args = [], []
         for col, v in (("customer", customer), ("order_id", order), ("related", related)):
             if v is not None:
@@ -260,6 +264,7 @@ class SqliteInvoiceStore(_Base):
         return [_doc(r[0]) for r in self._conn().execute(sql, args)]
 
     def settle(self, settlement: Settlement) -> bool:
+        """Record a settlement once per ref (True when written, False when the ref was already there)."""
         row = self._settlement_row(settlement)
         self.get(settlement.number)
         cur = self._conn().execute("INSERT INTO inv_settlements (ref, number, amount, currency, date) VALUES (?, ?, ?, ?, ?) "
@@ -267,6 +272,7 @@ class SqliteInvoiceStore(_Base):
         return cur.rowcount == 1
 
     def settlements(self, numbers: Iterable[str]) -> list[Settlement]:
+        """The settlements of these document numbers, by date."""
         nums = list(numbers)
         out: list[Settlement] = []
         for i in range(0, len(nums), 500):
@@ -277,10 +283,12 @@ class SqliteInvoiceStore(_Base):
         return out
 
     def series_last(self, series: str) -> int:
+        """The last number issued in ``series`` (0 when none)."""
         r = self._conn().execute("SELECT last FROM inv_series WHERE series = ?", (series,)).fetchone()
         return 0 if r is None else int(r[0])
 
     def close(self) -> None:
+        """Close every connection this store opened."""
         with self._conns_lock:
             for c in self._conns:
                 try:
@@ -347,17 +355,20 @@ class PostgresInvoiceStore(_Base):
         return self.issue_many([draft])[0]
 
     def get(self, number: str) -> Document:
+        """The document with this number (NotFoundError otherwise)."""
         r = self._conn().execute("SELECT body FROM inv_documents WHERE number = %s", (number,)).fetchone()
         if r is None:
             raise NotFoundError(f"number={number!r}: no such invoice or credit note")
         return _doc(r[0])
 
     def by_source(self, kind: DocumentKind, source_ref: str) -> Document | None:
+        """The document issued for this (kind, source_ref), or None."""
         r = self._conn().execute("SELECT body FROM inv_documents WHERE kind = %s AND source_ref = %s",
                                  (str(kind), source_ref)).fetchone()
         return None if r is None else _doc(r[0])
 
     def documents(self, *, customer: str | None = None, order: str | None = None, related: str | None = None) -> list[Document]:
+        """Documents filtered by customer, order and/or credited invoice, in series and number order."""
         where, args = [], []
         for col, v in (("customer", customer), ("order_id", order), ("related", related)):
             if v is not None:
@@ -367,6 +378,7 @@ class PostgresInvoiceStore(_Base):
         return [_doc(r[0]) for r in self._conn().execute(sql, args).fetchall()]
 
     def settle(self, settlement: Settlement) -> bool:
+        """Record a settlement once per ref (True when written, False when the ref was already there)."""
         row = self._settlement_row(settlement)
         self.get(settlement.number)
         cur = self._conn().execute("INSERT INTO inv_settlements (ref, number, amount, currency, date) VALUES (%s, %s, %s, %s, %s) "
@@ -374,6 +386,7 @@ class PostgresInvoiceStore(_Base):
         return cur.rowcount == 1
 
     def settlements(self, numbers: Iterable[str]) -> list[Settlement]:
+        """The settlements of these document numbers, by date."""
         nums = list(numbers)
         if not nums:
             return []
@@ -382,10 +395,12 @@ class PostgresInvoiceStore(_Base):
         return [self._settlement(r) for r in rows]
 
     def series_last(self, series: str) -> int:
+        """The last number issued in ``series`` (0 when none)."""
         r = self._conn().execute("SELECT last FROM inv_series WHERE series = %s", (series,)).fetchone()
         return 0 if r is None else int(r[0])
 
     def close(self) -> None:
+        """Close every connection this store opened."""
         with self._conns_lock:
             for c in self._conns:
                 c.close()

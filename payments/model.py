@@ -199,6 +199,7 @@ class Payment:
 
     @property
     def currency(self) -> str:
+        """The payment's currency."""
         return self.amount.currency
 
     def open_amount(self) -> Money:

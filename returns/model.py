@@ -140,12 +140,15 @@ class ReturnAuthorization:
 
     @property
     def received(self) -> float:
+        """Quantity received so far over all receipts."""
         return float(sum((Decimal(repr(r.qty)) for r in self.receipts), Decimal(0)))
 
     @property
     def order(self) -> str:
+        """The order of the returned line."""
         return self.shipped.order
 
     @property
     def item(self) -> str:
+        """The returned item."""
         return self.shipped.item
