@@ -257,3 +257,13 @@ def test_racing_credit_notes_never_credit_more_than_invoiced(store, order_book_d
     assert len(errors) == 1 and (errors[0].field, errors[0].value) == ("lines.line_ref", "L1")
     assert [c.total for c in store.documents(related=d.number)] == [eur("24.00")]
     other.close()
+
+
+def test_credit_note_renders_with_its_invoice(store):
+    inv = Invoicer(store)
+    d = inv.invoice_shipment(req("SH1", line("L1", 1, "50.00")), issue_date=D)
+    cn = inv.credit_price_correction(d.number, "L1", eur("5.00"), source_ref="PC1", issue_date=D, reason="late")
+    h = render_html(cn)
+    assert "Credit note CN2026-000001" in h and f"Credits invoice {d.number}" in h and "6.00" in h and "Due:" not in h
+    pdf = render_pdf(cn, compress=False)
+    assert b"CN2026-000001" in pdf and d.number.encode() in pdf
