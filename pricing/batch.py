@@ -138,6 +138,14 @@ def price_batch(book: PriceBook, lines: pl.DataFrame, parties: Mapping[str, Part
     region = lines["region"].fill_null("") if "region" in lines.columns else pl.repeat("", n, eager=True)
     juris_vals, juris_code = _codes(lines["country"].str.to_uppercase() + "|" + region.str.to_uppercase(), "country")
     n_items = len(item_vals)
+    for codes, field in ((cust_code, "customer"), (juris_code, "country")):
+        per_order = np.empty(len(order_vals), dtype=np.int32)
+        per_order[order_code[::-1]] = codes[::-1]   # the first row of each order sets it
+        differ = per_order[order_code] != codes
+        if differ.any():
+            i = int(np.nonzero(differ)[0][0])
+            raise ValidationError(f"rows of one order differ in {field} (row {i + 1})", field=field,
+                                  value=str(lines[field][i]) if field == "customer" else juris_vals[codes[i]].replace("|", "/"))
 
     # ---- customers: their chains of price lists, rule-relevant attributes
     chains: dict[tuple, int] = {}

@@ -111,3 +111,34 @@ def test_codes_stay_exact_when_hashes_collide(monkeypatch):
     monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([7] * len(self), dtype=pl.UInt64))
     uniq, codes = batch_mod._codes(s, "item")
     assert uniq == ["B", "A", "C"] and codes.tolist() == [0, 1, 0, 2]
+
+
+def test_service_lines_without_a_start_begin_on_the_pricing_day():
+    book = sample_book(n_items=30, seed=5)
+    parties = sample_parties(5, seed=5)
+    services = [i for i, a in book.catalogue.items() if a.category == "service"][:4]
+    frame = pl.DataFrame({"order": ["A", "A", "B", "B"], "customer": ["C0001", "C0001", "C0003", "C0003"], "country": ["DE"] * 4,
+                          "item": services, "qty": [1.0, 2.0, 3.0, 1.0],
+                          "service_start": pl.Series([None, dt.date(2026, 2, 10), None, dt.date(2026, 1, 1)], dtype=pl.Date)})
+    for f in (frame, frame.drop("service_start").with_columns(service_start=pl.lit(None, dtype=pl.Date))):
+        b = price_batch(book, f, parties, on=ON, currency="EUR")
+        want = [int(w.total.amount * 100) for req in requests_from_frame(f, parties, currency="EUR")
+                for w in price_order(book, req, on=ON).lines]
+        assert b.lines["total"].to_list() == want
+    assert (price_batch(book, frame.drop("service_start"), parties, on=ON, currency="EUR").lines["total"].to_list()
+            == price_batch(book, frame.with_columns(service_start=pl.lit(ON)), parties, on=ON, currency="EUR").lines["total"].to_list())
+    assert (b.lines["proration_adjustment"] != 0).any()
+
+
+def test_rows_of_one_order_must_agree_on_customer_and_destination():
+    book = sample_book(n_items=10, seed=1)
+    parties = sample_parties(5, seed=1)
+    frame = pl.DataFrame({"order": ["A", "A"], "customer": ["C0001", "C0002"], "country": ["DE", "DE"], "item": ["I000001"] * 2,
+                          "qty": [1, 1]})
+    with pytest.raises(ValidationError) as e:
+        price_batch(book, frame, parties, on=ON, currency="EUR")
+    assert (e.value.field, e.value.value) == ("customer", "C0002")
+    with pytest.raises(ValidationError) as e:
+        price_batch(book, frame.with_columns(customer=pl.lit("C0001"), country=pl.Series(["DE", "US"])), parties, on=ON,
+                    currency="EUR")
+    assert (e.value.field, e.value.value) == ("country", "US/")
