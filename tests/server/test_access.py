@@ -177,3 +177,17 @@ def test_demo_mode_serves_loopback_clients_only(snap, tmp_path, make_settings):
                 assert r.status_code == 403 and "loopback" in r.json()["detail"], (host, path)
         assert TestClient(app, client=("::1", 40000)).get("/v1/orders").status_code == 200
         assert local.get("/v1/orders").json()["total"] == 1  # nothing was written by the refused clients
+
+
+def test_the_readme_table_is_the_permission_table():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "api" / "README.md").read_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| `") and ":" in ln.split("|")[1]]
+    header = next(ln for ln in text.splitlines() if ln.startswith("| permission |"))
+    roles = [Role(c.strip()) for c in header.strip("|").split("|")[1:]]
+    table = {}
+    for ln in rows:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        table[Permission(cells[0].strip("`"))] = {r for r, c in zip(roles, cells[1:]) if c == "✓"}
+    assert table == {p: {r for r in Role if p in PERMISSIONS[r]} for p in Permission}
