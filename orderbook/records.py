@@ -63,7 +63,7 @@ class PegRecord:
                    kind=str(d.get("kind") or "unknown"), ref=d.get("ref"))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True)
 class PromiseRecord:
     """A line's promise, explained: what was asked, what was promised, the binding constraint and
     the supply it pegs to. `source` says who made it: ``capture``, ``change`` or ``reschedule``;
@@ -105,6 +105,14 @@ class PromiseRecord:
                    details={**(p.details or {}), **(details or {})})
 
     def to_dict(self) -> dict[str, Any]:
+        """The stored and rendered form (computed once: the record is immutable; a shallow copy each call)."""
+        cached = self.__dict__.get("_dict")
+        if cached is None:
+            cached = self._to_dict()
+            object.__setattr__(self, "_dict", cached)
+        return dict(cached)
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "item": self.item, "location": self.location, "qty": self.qty,
             "requested_date": self.requested_date.isoformat(), "demand_class": self.demand_class,
