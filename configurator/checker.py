@@ -18,10 +18,17 @@ RULE = "rule"
 CHOICE = "choice"
 
 
+def _enforce(ct, a) -> None:
+    if a is not None:
+        ct.OnlyEnforceIf(a)
+
+
 class Checker:
     """CP-SAT model of `model`, built once: integer variable per option plus one Boolean per value."""
 
-    def __init__(self, model: Model, *, time_limit_s: float = 30.0, workers: int = 1) -> None:
+    def __init__(self, model: Model, *, explain: bool = True, time_limit_s: float = 30.0, workers: int = 1) -> None:
+        """`explain` False adds every rule as a hard constraint (no assumption literal): faster
+        completability checks on large models, but no `conflict`."""
         self.model = model
         self.time_limit_s = time_limit_s
         self.workers = workers
@@ -46,7 +53,8 @@ class Checker:
         for r in model.rules:
             a = m.NewBoolVar(f"rule {r.name}")
             self.enforce[r.name] = a
-            getattr(self, f"_add_{r.kind}")(r, a)
+            getattr(self, f"_add_{r.kind}")(r, a if explain else None)
+        self.explain = explain
 
     # one _add_<kind> per rule family ---------------------------------------------------------
 
@@ -60,20 +68,20 @@ class Checker:
     def _add_table(self, r, a) -> None:
         # the values of the scope form one of the allowed rows
         rows = [tuple(self.codes[x][v] for x, v in zip(r.scope, row)) for row in r.allowed]
-        self.cp.AddAllowedAssignments([self.ints[x] for x in r.scope], rows).OnlyEnforceIf(a)
+        _enforce(self.cp.AddAllowedAssignments([self.ints[x] for x in r.scope], rows), a)
 
     def _add_requires(self, r, a) -> None:
         # when every condition holds, each target variable takes one of its listed values
         escape = self._not_when(r.when)
         for y, ws in r.targets:
-            self.cp.AddBoolOr(escape + [self.lit[(y, w)] for w in ws]).OnlyEnforceIf(a)
+            _enforce(self.cp.AddBoolOr(escape + [self.lit[(y, w)] for w in ws]), a)
 
     def _add_excludes(self, r, a) -> None:
         # when every condition holds, no target variable takes a listed value
         escape = self._not_when(r.when)
         for y, ws in r.targets:
             for w in ws:
-                self.cp.AddBoolOr(escape + [self.lit[(y, w)].Not()]).OnlyEnforceIf(a)
+                _enforce(self.cp.AddBoolOr(escape + [self.lit[(y, w)].Not()]), a)
 
     def _add_numeric(self, r, a) -> None:
         # the sum of the attribute over the scope compares with the bound (scaled to integers)
@@ -85,7 +93,7 @@ class Checker:
         bound = int(r.bound * scale)
         expr = {"<=": total <= bound, "<": total < bound, ">=": total >= bound, ">": total > bound,
                 "==": total == bound, "!=": total != bound}[r.op]
-        self.cp.Add(expr).OnlyEnforceIf(a)
+        _enforce(self.cp.Add(expr), a)
 
     # questions --------------------------------------------------------------------------------
 
@@ -104,7 +112,18 @@ class Checker:
 
     def completion(self, choices: dict[str, str]) -> dict[str, str] | None:
         """A full valid configuration extending `choices`, or None when there is none."""
-        st, s = self._solve(list(self.enforce.values()) + [self.lit[(x, v)] for x, v in choices.items()])
+        if self.explain:
+            st, s = self._solve(list(self.enforce.values()) + [self.lit[(x, v)] for x, v in choices.items()])
+        else:  # no assumptions: fix the choices on a copy, so that presolve sees them
+            m = self.cp.Clone()
+            for x, v in choices.items():
+                m.Add(m.GetIntVarFromProtoIndex(self.ints[x].Index()) == self.codes[x][v])
+            s = cp.CpSolver()
+            s.parameters.num_workers = self.workers
+            s.parameters.max_time_in_seconds = self.time_limit_s
+            st = s.Solve(m)
+            if st not in (cp.OPTIMAL, cp.FEASIBLE, cp.INFEASIBLE):
+                raise TimeoutError(f"CP-SAT gave {s.StatusName(st)} within {self.time_limit_s}s")
         if st == cp.INFEASIBLE:
             return None
         return {x.name: x.values[s.Value(self.ints[x.name])] for x in self.model.variables}
@@ -117,6 +136,8 @@ class Checker:
         """A minimal set of rules and choices that, with the `extra` values imposed, admit no
         configuration. Returns names: ``"rule NAME"`` and ``"choice VAR=VALUE"`` (empty when
         the question is satisfiable)."""
+        if not self.explain:
+            raise ValueError("this checker was built without explanations (explain=False)")
         items: dict[str, object] = {f"rule {n}": a for n, a in self.enforce.items()}
         items.update({f"choice {x}={v}": self.lit[(x, v)] for x, v in choices.items() if (extra or {}).get(x) is None})
         hard = [self.lit[(x, v)] for x, v in (extra or {}).items()]

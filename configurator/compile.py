@@ -272,7 +272,7 @@ def compile_model(model: Model, *, reorder: bool | None = None) -> Compiled:
     if root == bdd.false:
         from configurator.checker import Checker
 
-        rules = Checker(model).conflict({})
+        rules = [n[len("rule "):] for n in Checker(model).conflict({}) if n.startswith("rule ")]
         raise InfeasibleError(f"model {model.name!r} admits no configuration: rules {', '.join(rules)} contradict "
                               "each other", rules=rules, hint="relax one of these rules")
     arrays = _layered(enc, order, root)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import gzip
 import json
 from collections.abc import Mapping
@@ -70,10 +71,15 @@ class Rule:
             seen.setdefault(x, None)
         return tuple(seen)
 
+    @functools.cached_property
+    def allowed_set(self) -> frozenset[tuple[str, ...]]:
+        """The allowed rows of a table as a set (built once)."""
+        return frozenset(self.allowed)
+
     def holds(self, config: Mapping[str, str], attributes: Mapping[str, Mapping[str, Mapping[str, Decimal]]]) -> bool:
         """Whether a complete configuration satisfies this rule (a plain reference check)."""
         if self.kind == "table":
-            return tuple(config[x] for x in self.scope) in set(self.allowed)
+            return tuple(config[x] for x in self.scope) in self.allowed_set
         if self.kind in ("requires", "excludes"):
             if not all(config[x] in vals for x, vals in self.when):
                 return True
