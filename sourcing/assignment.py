@@ -9,8 +9,10 @@ The OR-Library GAP instances are the special case "one option per (agent, job), 
 (i, j) uses ``w[i][j]`` of pool i": :meth:`AssignmentInstance.from_matrices` builds that
 case and :func:`read_orlib_gap` reads the file format.
 
-The model follows the house order: data, model, variables, constraints, objective, solve,
-read back.  ``AssignmentConfig.solver`` picks the engine: ``"auto"`` (default) solves the
+The instance (`AssignmentInstance`) and the CP-SAT model (`AssignmentModel`) are
+`sourcing.optimize`'s, shared with the batch optimizer; this module adds the reader, the
+greedy hint, the SCIP path and `solve`.  The model follows the house order: data, model,
+variables, constraints, objective, solve, read back.  ``AssignmentConfig.solver`` picks the engine: ``"auto"`` (default) solves the
 classical GAP form (one pool per option) as a MIP with SCIP through OR-Tools' ``pywraplp``,
 whose knapsack cover cuts reach the type c optima reliably (c10200 in about 12 s, c20200 in
 about 6 s on 2 shared cores, where CP-SAT took 5 to more than 20 s), and everything else with
@@ -31,6 +33,8 @@ import numpy as np
 
 from promessa.config import EPS
 from promessa.errors import InfeasibleError, ValidationError
+from sourcing.optimize.instance import AssignmentInstance
+from sourcing.optimize.model import AssignmentModel
 
 __all__ = [
     "AssignmentInstance",
@@ -53,145 +57,6 @@ _STATUS_NAMES = {
 # --------------------------------------------------------------------------------------
 # Typed instance, config and solution
 # --------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, eq=False)
-class AssignmentInstance:
-    """Orders, their options, option costs, pool usage and pool capacities.
-
-    Options are stored flat: option ``k`` belongs to order ``option_order[k]`` and costs
-    ``option_cost[k]``.  Usage is a list of triples (``use_option[u]``, ``use_pool[u]``,
-    ``use_amount[u]``): option k uses that amount of that pool.  An order without any option
-    makes the instance infeasible (it is named in the error).
-
-    Business keys (``order_keys``, ``pool_keys``, ``option_keys``) are optional labels used in
-    explanations and error messages; by default orders, pools and options are numbered.
-    """
-
-    n_orders: int
-    option_order: np.ndarray  # int64[K]
-    option_cost: np.ndarray  # float64[K]
-    use_option: np.ndarray  # int64[U]
-    use_pool: np.ndarray  # int64[U]
-    use_amount: np.ndarray  # float64[U]
-    capacity: np.ndarray  # float64[P]
-    order_keys: tuple | None = None
-    pool_keys: tuple | None = None
-    option_keys: tuple | None = None
-
-    def __post_init__(self) -> None:
-        f = object.__setattr__
-        f(self, "option_order", np.require(self.option_order, dtype=np.int64).ravel())
-        f(self, "option_cost", np.require(self.option_cost, dtype=np.float64).ravel())
-        f(self, "use_option", np.require(self.use_option, dtype=np.int64).ravel())
-        f(self, "use_pool", np.require(self.use_pool, dtype=np.int64).ravel())
-        f(self, "use_amount", np.require(self.use_amount, dtype=np.float64).ravel())
-        f(self, "capacity", np.require(self.capacity, dtype=np.float64).ravel())
-        k, u, p = len(self.option_order), len(self.use_option), len(self.capacity)
-        if self.n_orders < 0:
-            raise ValidationError("must be >= 0", field="n_orders", value=self.n_orders)
-        if len(self.option_cost) != k:
-            raise ValidationError(f"has {len(self.option_cost)} entries, expected one per option ({k})", field="option_cost", value=len(self.option_cost))
-        if len(self.use_pool) != u or len(self.use_amount) != u:
-            raise ValidationError("use_option, use_pool and use_amount must have the same length", field="use_pool", value=len(self.use_pool))
-        if k and (self.option_order.min() < 0 or self.option_order.max() >= self.n_orders):
-            raise ValidationError(f"order index outside 0..{self.n_orders - 1}", field="option_order", value=int(self.option_order.max()))
-        if u and (self.use_option.min() < 0 or self.use_option.max() >= k):
-            raise ValidationError(f"option index outside 0..{k - 1}", field="use_option", value=int(self.use_option.max()))
-        if u and (self.use_pool.min() < 0 or self.use_pool.max() >= p):
-            raise ValidationError(f"pool index outside 0..{p - 1}", field="use_pool", value=int(self.use_pool.max()))
-        if not np.all(np.isfinite(self.option_cost)):
-            raise ValidationError("costs must be finite (leave a forbidden option out instead)", field="option_cost", value="inf/nan")
-        if u and (self.use_amount.min() < 0 or not np.all(np.isfinite(self.use_amount))):
-            raise ValidationError("usage must be finite and >= 0", field="use_amount", value=float(np.nanmin(self.use_amount)))
-        if p and (self.capacity.min() < 0 or not np.all(np.isfinite(self.capacity))):
-            raise ValidationError("capacity must be finite and >= 0", field="capacity", value=float(np.nanmin(self.capacity)))
-        for name, keys, n in (("order_keys", self.order_keys, self.n_orders), ("pool_keys", self.pool_keys, p), ("option_keys", self.option_keys, k)):
-            if keys is not None:
-                f(self, name, tuple(keys))
-                if len(keys) != n:
-                    raise ValidationError(f"has {len(keys)} keys, expected {n}", field=name, value=len(keys))
-
-    # -- constructors ------------------------------------------------------------------
-    @classmethod
-    def from_matrices(
-        cls,
-        cost: np.ndarray,
-        usage: np.ndarray,
-        capacity: np.ndarray,
-        *,
-        order_keys: Sequence | None = None,
-        pool_keys: Sequence | None = None,
-    ) -> AssignmentInstance:
-        """The classical GAP: ``cost[i, j]`` and ``usage[i, j]`` of job j at agent i, capacity[i].
-
-        Agents are pools (one option per agent and job); jobs are orders.  A non-finite cost
-        forbids that pair.
-        """
-        cost = np.require(cost, dtype=np.float64)
-        usage = np.require(usage, dtype=np.float64)
-        if cost.ndim != 2 or cost.shape != usage.shape:
-            raise ValidationError("cost and usage must be 2-D arrays of the same shape (agents x jobs)", field="cost", value=cost.shape)
-        m, n = cost.shape
-        if len(capacity) != m:
-            raise ValidationError(f"expected one capacity per agent ({m})", field="capacity", value=len(capacity))
-        ii, jj = np.nonzero(np.isfinite(cost))
-        order = np.lexsort((ii, jj))  # group options by job, then agent
-        ii, jj = ii[order], jj[order]
-        k = len(ii)
-        return cls(
-            n_orders=n,
-            option_order=jj,
-            option_cost=cost[ii, jj],
-            use_option=np.arange(k),
-            use_pool=ii,
-            use_amount=usage[ii, jj],
-            capacity=np.asarray(capacity, dtype=np.float64),
-            order_keys=None if order_keys is None else tuple(order_keys),
-            pool_keys=None if pool_keys is None else tuple(pool_keys),
-        )
-
-    # -- derived views -----------------------------------------------------------------
-    @property
-    def n_options(self) -> int:
-        return len(self.option_order)
-
-    @property
-    def n_pools(self) -> int:
-        return len(self.capacity)
-
-    def order_key(self, j: int):
-        return self.order_keys[j] if self.order_keys is not None else j
-
-    def pool_key(self, p: int):
-        return self.pool_keys[p] if self.pool_keys is not None else p
-
-    def option_key(self, k: int):
-        return self.option_keys[k] if self.option_keys is not None else k
-
-    def options_of(self, j: int) -> np.ndarray:
-        """Option indices of order j."""
-        return np.flatnonzero(self.option_order == j)
-
-    def cost_of(self, assignment: np.ndarray) -> float:
-        """Total cost of a full assignment (option index per order)."""
-        return float(self.option_cost[np.asarray(assignment, dtype=np.int64)].sum())
-
-    def pool_use(self, assignment: np.ndarray) -> np.ndarray:
-        """Capacity used in every pool by an assignment (option index per order, -1 = none)."""
-        chosen = np.zeros(self.n_options, dtype=bool)
-        a = np.asarray(assignment, dtype=np.int64)
-        chosen[a[a >= 0]] = True
-        sel = chosen[self.use_option]
-        return np.bincount(self.use_pool[sel], weights=self.use_amount[sel], minlength=self.n_pools)
-
-    def is_feasible(self, assignment: np.ndarray, *, tol: float = EPS) -> bool:
-        a = np.asarray(assignment, dtype=np.int64)
-        if len(a) != self.n_orders or np.any(a < 0) or np.any(a >= self.n_options):
-            return False
-        if np.any(self.option_order[a] != np.arange(self.n_orders)):
-            return False
-        return bool(np.all(self.pool_use(a) <= self.capacity + tol))
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AssignmentConfig:
     """How to solve: time limit, CP-SAT workers, warm start.
@@ -365,7 +230,7 @@ def _regret_greedy(inst: AssignmentInstance) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------
-# CP-SAT model
+# CP-SAT: the shared model of sourcing.optimize
 # --------------------------------------------------------------------------------------
 def _auto_scale(values: np.ndarray, given: float | None) -> float:
     if given is not None:
@@ -375,79 +240,23 @@ def _auto_scale(values: np.ndarray, given: float | None) -> float:
     return 1000.0
 
 
-def _build(inst: AssignmentInstance, cfg: AssignmentConfig, *, with_assumptions: bool):
-    from ortools.sat.python import cp_model
-
-    # data: integer coefficients
+def _model(inst: AssignmentInstance, cfg: AssignmentConfig, *, assumptions: bool) -> AssignmentModel:
+    """The shared CP-SAT model (`sourcing.optimize.AssignmentModel`) with this config's integer scales."""
     cs = _auto_scale(inst.option_cost, cfg.cost_scale)
     us = _auto_scale(np.concatenate([inst.use_amount, inst.capacity]), cfg.usage_scale)
-    icost = np.round(inst.option_cost * cs).astype(np.int64)
-    iuse = np.round(inst.use_amount * us).astype(np.int64)
-    icap = np.floor(inst.capacity * us + 1e-6).astype(np.int64)
-
-    # model
-    model = cp_model.CpModel()
-
-    # variables: x[k] = order option_order[k] takes option k
-    x = [model.new_bool_var(f"x[{inst.option_key(k)}]") for k in range(inst.n_options)]
-
-    # constraints
-    # Every order takes exactly one of its options.
-    by_order: list[list[int]] = [[] for _ in range(inst.n_orders)]
-    for k, j in enumerate(inst.option_order.tolist()):
-        by_order[j].append(k)
-    for ks in by_order:
-        model.add_exactly_one(x[k] for k in ks)
-    # The options chosen never use more of a pool than its capacity.
-    by_pool: list[list[tuple[int, int]]] = [[] for _ in range(inst.n_pools)]
-    for k, p, a in zip(inst.use_option.tolist(), inst.use_pool.tolist(), iuse.tolist()):
-        if a:
-            by_pool[p].append((k, a))
-    pool_lits = {}
-    for p, terms in enumerate(by_pool):
-        if not terms or sum(a for _, a in terms) <= icap[p]:
-            continue  # never binding
-        ct = model.add(sum(a * x[k] for k, a in terms) <= int(icap[p]))
-        if with_assumptions:
-            lit = model.new_bool_var(f"capacity[{inst.pool_key(p)}]")
-            ct.only_enforce_if(lit)
-            pool_lits[p] = lit
-
-    # objective: total cost
-    model.minimize(sum(int(c) * x[k] for k, c in enumerate(icost.tolist()) if c))
-    return model, x, pool_lits, cs
+    return AssignmentModel(inst, cost_scale=cs, usage_scale=us, assumptions=assumptions)
 
 
-def _solver(cfg: AssignmentConfig, time_limit_s: float, workers: int):
-    from ortools.sat.python import cp_model
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.001, float(time_limit_s))
-    solver.parameters.num_workers = max(1, int(workers))
-    solver.parameters.random_seed = int(cfg.seed)
-    solver.parameters.log_search_progress = bool(cfg.log)
-    solver.parameters.linearization_level = int(cfg.linearization_level)
+def _params(cfg: AssignmentConfig) -> dict:
+    out = {"linearization_level": int(cfg.linearization_level)}
     if cfg.subsolvers:
-        solver.parameters.subsolvers.extend(list(cfg.subsolvers))
-    return solver
+        out["subsolvers"] = cfg.subsolvers
+    return out
 
 
 def _explain_infeasible(inst: AssignmentInstance, cfg: AssignmentConfig) -> InfeasibleError:
     """Name the capacity pools whose limits together make the instance infeasible."""
-    from ortools.sat.python import cp_model
-
-    model, _, pool_lits, _ = _build(inst, cfg, with_assumptions=True)
-    lits = list(pool_lits.values())
-    model.add_assumptions(lits)
-    solver = _solver(cfg, cfg.time_limit_s, 1)  # cores come from a single worker
-    status = solver.solve(model)
-    rules: list[str] = []
-    if status == cp_model.INFEASIBLE:
-        core = set(solver.sufficient_assumptions_for_infeasibility())
-        by_index = {lit.index: p for p, lit in pool_lits.items()}
-        rules = [f"capacity of pool {inst.pool_key(p)!r} ({inst.capacity[p]:g})" for i, p in by_index.items() if i in core]
-    if not rules:
-        rules = [f"capacity of pool {inst.pool_key(p)!r} ({inst.capacity[p]:g})" for p in pool_lits]
+    rules = _model(inst, cfg, assumptions=True).conflicting_rules(time_limit_s=cfg.time_limit_s)
     return InfeasibleError(
         "no assignment gives every order one option within the pool capacities; binding rules: " + "; ".join(rules),
         rules=rules,
@@ -561,26 +370,18 @@ def solve(inst: AssignmentInstance, config: AssignmentConfig | None = None) -> A
                 res = dataclasses.replace(res, status="feasible", objective=hint_obj, bound=min(bound, hint_obj), assignment=hint.copy())
             return dataclasses.replace(res, hint_objective=hint_obj, wall_time_s=time.perf_counter() - t0)
 
-    model, x, _, cs = _build(inst, cfg, with_assumptions=False)
+    mdl = _model(inst, cfg, assumptions=False)
     if hint is not None:
-        chosen = set(int(k) for k in hint if k >= 0)
-        for k, var in enumerate(x):
-            model.add_hint(var, k in chosen)
-
-    solver = _solver(cfg, cfg.time_limit_s, cfg.workers)
-    status = solver.solve(model)
+        mdl.add_hint(hint)
+    status = mdl.solve(time_limit_s=cfg.time_limit_s, workers=cfg.workers, seed=cfg.seed, log=cfg.log, **_params(cfg))
+    solver = mdl.solver
     name = _STATUS_NAMES.get(solver.status_name(status), "unknown")
 
     # read back
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        values = np.fromiter((solver.boolean_value(v) for v in x), dtype=bool, count=len(x))
-        assignment = np.full(inst.n_orders, -1, dtype=np.int64)
-        ks = np.flatnonzero(values)
-        assignment[inst.option_order[ks]] = ks
+        assignment = mdl.choice()
         objective = inst.cost_of(assignment)
-        bound = solver.best_objective_bound / cs
-        if status == cp_model.OPTIMAL:
-            bound = objective
+        bound = objective if status == cp_model.OPTIMAL else mdl.bound
         return AssignmentSolution(
             status=name, objective=objective, bound=bound, assignment=assignment,
             solve_time_s=solver.wall_time, wall_time_s=time.perf_counter() - t0, hint_objective=hint_obj, instance=inst,
@@ -588,10 +389,10 @@ def solve(inst: AssignmentInstance, config: AssignmentConfig | None = None) -> A
     if status == cp_model.INFEASIBLE:
         raise _explain_infeasible(inst, cfg)
     if status == cp_model.MODEL_INVALID:
-        raise ValidationError(f"CP-SAT refused the model: {model.validate()}", field="instance", value="model", hint="check for huge costs or quantities; lower cost_scale/usage_scale")
+        raise ValidationError(f"CP-SAT refused the model: {mdl.model.validate()}", field="instance", value="model", hint="check for huge costs or quantities; lower cost_scale/usage_scale")
     # UNKNOWN: no solution within the time limit
     return AssignmentSolution(
-        status=name, objective=math.nan, bound=solver.best_objective_bound / cs,
+        status=name, objective=math.nan, bound=mdl.bound,
         assignment=np.full(inst.n_orders, -1, dtype=np.int64),
         solve_time_s=solver.wall_time, wall_time_s=time.perf_counter() - t0, hint_objective=hint_obj, instance=inst,
     )

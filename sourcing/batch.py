@@ -42,6 +42,7 @@ from promessa.errors import InfeasibleError, ValidationError
 from sourcing import kernels as sk
 from sourcing.enums import DATE_ARRIVAL, DATE_SHIP
 from sourcing.network import network_for
+from sourcing.optimize import AssignmentInstance, AssignmentModel
 from sourcing.realtime import _zone_nodes
 from supplydata.snapshot import Snapshot, State
 
@@ -79,7 +80,8 @@ class BatchConfig:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class BatchProblem:
-    """The model's data: units, options and the pools they draw on (flat arrays)."""
+    """The model's data: units, options and the pools they draw on (flat arrays), and the same
+    as the shared optimization instance (`instance`: units are its orders) that CP-SAT solves."""
 
     snap: Snapshot
     lines: pl.DataFrame            # input rows with a `unit` column
@@ -111,6 +113,7 @@ class BatchProblem:
     inc_opt: np.ndarray | None = None
     inc_pool: np.ndarray | None = None
     inc_amt: np.ndarray | None = None
+    instance: AssignmentInstance | None = None
 
     @property
     def n_options(self) -> int:
@@ -278,6 +281,9 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
     k_opt, use_pool, use_amt = key // Pn, key % Pn, amt_sum
     use_ptr = np.searchsorted(k_opt, np.arange(K + 1)).astype(np.int64)
     opt_cost = opt_late_a * cfg.late_weight + opt_ship_a
+    inst = _instance(snap, cfg, order_ids, order_zone, order_of_unit, unit_qty, unit_weight, opt_unit_a, opt_node_a,
+                     opt_bucket_a, opt_cost, net.lane_cps, use_ptr, use_pool, use_amt, pool_cap, pool_name, a_prev, i_opt,
+                     i_pool, i_amt)
     return BatchProblem(
         snap=snap, lines=df.with_columns(pl.Series("unit", unit_of_line)), n_units=U, unit_order=order_of_unit,
         unit_qty=unit_qty, unit_weight=unit_weight, unit_lines=unit_lines, order_ids=order_ids, order_zone=order_zone,
@@ -285,6 +291,41 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
         opt_late=opt_late_a, opt_cost=opt_cost, opt_ship=opt_ship_a, cps=net.lane_cps,
         use_ptr=use_ptr, use_pool=use_pool, use_amt=use_amt, pool_cap=np.array(pool_cap, dtype=np.float64),
         pool_name=pool_name, config=cfg, n_avail=P, avail_prev=a_prev, inc_opt=i_opt, inc_pool=i_pool, inc_amt=i_amt,
+        instance=inst,
+    )
+
+
+def _instance(snap, cfg, order_ids, order_zone, unit_order, unit_qty, unit_weight, opt_unit, opt_node, opt_bucket, opt_cost,
+              cps, use_ptr, use_pool, use_amt, pool_cap, pool_name, a_prev, i_opt, i_pool, i_amt) -> AssignmentInstance:
+    """The batch as the shared optimization instance: units are its orders; an option's cost holds
+    lateness and shipping per unit (and the shipment when its order has one unit); orders of
+    several units pay each (order, node) shipment once, and splits beyond the first."""
+    K = len(opt_unit)
+    upo = np.bincount(unit_order, minlength=len(order_ids))
+    oo = unit_order[opt_unit]
+    multi = upo[oo] > 1
+    x_cost = opt_cost + np.where(multi, 0.0, cps[order_zone[oo], opt_node]) if K else opt_cost
+    ship_of = np.full(K, -1, dtype=np.int64)
+    groups: dict[tuple[int, int], int] = {}
+    for k in np.flatnonzero(multi).tolist():  # shipments in order of first use
+        ship_of[k] = groups.setdefault((int(oo[k]), int(opt_node[k])), len(groups))
+    g_order = np.array([o for o, _ in groups], dtype=np.int64)
+    g_node = np.array([n for _, n in groups], dtype=np.int64)
+    loc, dates = snap.location_ids, [snap.date(b) for b in range(snap.horizon)]
+    unit_keys = [(order_ids[o], u) for u, o in enumerate(unit_order.tolist())]
+    return AssignmentInstance(
+        n_orders=len(unit_order), option_order=opt_unit, option_cost=x_cost,
+        use_option=np.repeat(np.arange(K, dtype=np.int64), np.diff(use_ptr)), use_pool=use_pool, use_amount=use_amt,
+        capacity=np.array(pool_cap, dtype=np.float64),
+        order_keys=unit_keys,
+        option_keys=[(unit_keys[u], loc[n], dates[b]) for u, n, b in zip(opt_unit.tolist(), opt_node.tolist(), opt_bucket.tolist())],
+        pool_keys=pool_name, pool_rules=pool_name,
+        unserved_cost=unit_weight * unit_qty if cfg.allow_unserved else None,
+        shipment_of_option=ship_of, shipment_customer=g_order,
+        shipment_cost=cps[order_zone[g_order], g_node] if len(groups) else np.zeros(0),
+        shipment_keys=[(order_ids[o], loc[n]) for o, n in groups], customer_keys=order_ids,
+        split_cost=float(cfg.split_weight), max_splits=cfg.max_splits,
+        chain_prev=a_prev, chain_option=i_opt, chain_pool=i_pool, chain_amount=i_amt,
     )
 
 
@@ -619,132 +660,11 @@ def _pool_use(prob: BatchProblem, choice: np.ndarray) -> np.ndarray:
     return np.bincount(prob.use_pool[sel], weights=prob.use_amt[sel], minlength=len(prob.pool_cap))
 
 
-def _model(prob: BatchProblem, *, assumptions: bool):
-    from ortools.sat.python import cp_model
-
-    cfg = prob.config
-    S = cfg.cost_scale
-    # data: integer quantities (scale when decimal) and costs in cents
-    qs = _qty_scale(prob)
-    # model
-    m = cp_model.CpModel()
-    # variables: x[option], unserved[unit], y[order, node]
-    x = [m.new_bool_var(f"x[{k}]") for k in range(prob.n_options)]
-    un = [m.new_bool_var(f"unserved[{u}]") for u in range(prob.n_units)] if cfg.allow_unserved else [None] * prob.n_units
-    by_unit: list[list[int]] = [[] for _ in range(prob.n_units)]
-    for k, u in enumerate(prob.opt_unit.tolist()):
-        by_unit[u].append(k)
-    # y[order, node] only for orders of several units; a one-unit order pays the shipment in x
-    units_per_order = np.bincount(prob.unit_order, minlength=len(prob.order_ids))
-    y: dict[tuple[int, int], object] = {}
-    by_order_node: dict[tuple[int, int], list[int]] = {}
-    ship_in_x = np.zeros(prob.n_options)
-    for k in range(prob.n_options):
-        o = int(prob.unit_order[prob.opt_unit[k]])
-        if units_per_order[o] > 1:
-            by_order_node.setdefault((o, int(prob.opt_node[k])), []).append(k)
-        else:
-            ship_in_x[k] = prob.cps[int(prob.order_zone[o]), int(prob.opt_node[k])]
-    for key in by_order_node:
-        y[key] = m.new_bool_var(f"y[{prob.order_ids[key[0]]},{prob.snap.location_ids[key[1]]}]")
-    aux: dict = {"S": [], "any": []}
-    lits: dict[str, object] = {}
-
-    def enforce(ct, name):
-        if assumptions:
-            lit = lits.get(name)
-            if lit is None:
-                lit = m.new_bool_var(name)
-                lits[name] = lit
-            ct.only_enforce_if(lit)
-
-    # constraints
-    # Every unit (line or ship set) takes exactly one option, or stays unserved.
-    for u, ks in enumerate(by_unit):
-        terms = [x[k] for k in ks] + ([un[u]] if un[u] is not None else [])
-        if not terms:
-            if not cfg.allow_unserved:
-                raise InfeasibleError(f"unit {u} of order {prob.order_ids[prob.unit_order[u]]} has no candidate node",
-                                      rules=[f"no candidate node for order {prob.order_ids[prob.unit_order[u]]}"])
-            continue
-        m.add_exactly_one(terms)
-    # A unit served from a node means the order uses that node (a shipment).
-    for key, ks in by_order_node.items():
-        for k in ks:
-            m.add_implication(x[k], y[key])
-        m.add_bool_or([x[k] for k in ks]).only_enforce_if(y[key])
-    # Availability, quotas and node capacity: what the chosen options take stays within each pool.
-    P = len(prob.pool_cap)
-    caps = np.floor(prob.pool_cap * qs + 1e-6).astype(np.int64)
-    # availability pools, compact: S[p] = S[previous pool of the item-location] + increment <= cap
-    NA = prob.n_avail
-    o = np.argsort(prob.inc_pool, kind="stable")
-    i_pool, i_opt = prob.inc_pool[o], prob.inc_opt[o]
-    i_amt = np.round(prob.inc_amt[o] * qs).astype(np.int64)
-    i_ptr = np.searchsorted(i_pool, np.arange(NA + 1))
-    S_var = []
-    for p in range(NA):
-        a, b = i_ptr[p], i_ptr[p + 1]
-        prev = int(prob.avail_prev[p])
-        hi = int(i_amt[a:b].sum()) + (S_var[prev][1] if prev >= 0 else 0)
-        sv = m.new_int_var(0, hi, f"taken[{p}]")
-        expr = cp_model.LinearExpr.weighted_sum([x[k] for k in i_opt[a:b].tolist()], i_amt[a:b].tolist())
-        if prev >= 0:
-            expr = expr + S_var[prev][0]
-        m.add(sv == expr)
-        S_var.append((sv, hi))
-        aux["S"].append((p, sv))
-        if hi > caps[p]:
-            ct = m.add(sv <= int(caps[p]))
-            if assumptions:
-                enforce(ct, prob.pool_name[p])
-    # quota and capacity pools, direct
-    use_opt = np.repeat(np.arange(prob.n_options, dtype=np.int64), np.diff(prob.use_ptr))
-    sel = prob.use_pool >= NA
-    o = np.argsort(prob.use_pool[sel], kind="stable")
-    u_pool, u_opt = prob.use_pool[sel][o], use_opt[sel][o]
-    u_amt = np.round(prob.use_amt[sel][o] * qs).astype(np.int64)
-    p_ptr = np.searchsorted(u_pool, np.arange(P + 1))
-    for p in range(NA, P):
-        a, b = p_ptr[p], p_ptr[p + 1]
-        if a == b:
-            continue
-        ct = m.add(cp_model.LinearExpr.weighted_sum([x[k] for k in u_opt[a:b].tolist()], u_amt[a:b].tolist()) <= int(caps[p]))
-        if assumptions:
-            enforce(ct, prob.pool_name[p])
-    # An order uses at most max_splits + 1 nodes.
-    if cfg.max_splits is not None:
-        per_order: dict[int, list] = {}
-        for (o, _n), v in y.items():
-            per_order.setdefault(o, []).append(v)
-        for o, vs in per_order.items():
-            if len(vs) > cfg.max_splits + 1:
-                ct = m.add(sum(vs) <= cfg.max_splits + 1)
-                enforce(ct, f"at most {cfg.max_splits} split(s) for order {prob.order_ids[o]}")
-    # objective: unserved (class-weighted) + lateness + shipping per unit + per shipment + splits
-    terms = []
-    for u in range(prob.n_units):
-        if un[u] is not None:
-            terms.append((int(round(prob.unit_weight[u] * prob.unit_qty[u] * S)), un[u]))
-    for k in range(prob.n_options):
-        terms.append((int(round((prob.opt_cost[k] + ship_in_x[k]) * S)), x[k]))
-    per_order: dict[int, list] = {}
-    for (o, n), v in y.items():
-        z = int(prob.order_zone[o])
-        terms.append((int(round(prob.cps[z, n] * S)), v))
-        per_order.setdefault(o, []).append(v)
-    # splits: nodes used by an order beyond its first
-    split_w = int(round(cfg.split_weight * S))
-    for o, vs in per_order.items():
-        if len(vs) > 1 and split_w:
-            any_o = m.new_bool_var(f"served[{prob.order_ids[o]}]")
-            m.add_max_equality(any_o, vs)
-            aux["any"].append((o, any_o))
-            terms += [(split_w, v) for v in vs]
-            terms.append((-split_w, any_o))
-    terms = [(c, v) for c, v in terms if c]
-    m.minimize(cp_model.LinearExpr.weighted_sum([v for _, v in terms], [c for c, _ in terms]))
-    return m, x, un, y, lits, aux
+def _model(prob: BatchProblem, *, assumptions: bool) -> AssignmentModel:
+    """The shared CP-SAT model of the batch (`sourcing.optimize.AssignmentModel`): money in
+    cents (`cost_scale`), quantities scaled to integers when decimal."""
+    return AssignmentModel(prob.instance, cost_scale=prob.config.cost_scale, usage_scale=_qty_scale(prob),
+                           assumptions=assumptions)
 
 
 def relaxation_bound(prob: BatchProblem) -> float:
@@ -904,54 +824,31 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
             r_obj = evaluate(prob, r)
             if r_obj < h_obj:
                 h, h_obj = r, r_obj
-    m, x, un, y, _, aux = _model(prob, assumptions=False)
+    mdl = _model(prob, assumptions=False)
     if cfg.hint and math.isfinite(h_obj):
-        chosen = set(int(k) for k in h if k >= 0)
-        for k, v in enumerate(x):
-            m.add_hint(v, k in chosen)
-        for u, v in enumerate(un):
-            if v is not None:
-                m.add_hint(v, h[u] < 0)
-        used = {(int(prob.unit_order[prob.opt_unit[k]]), int(prob.opt_node[k])) for k in chosen}
-        for key, v in y.items():
-            m.add_hint(v, key in used)
-        # complete the hint: what each availability pool takes, and which orders are served
-        qs = _qty_scale(prob)
-        full = _pool_use(prob, h)
-        for p, v in aux["S"]:
-            m.add_hint(v, int(round(full[p] * qs)))
-        served_orders = {int(prob.unit_order[u]) for u in np.flatnonzero(h >= 0)}
-        for o, v in aux["any"]:
-            m.add_hint(v, o in served_orders)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.01, cfg.time_limit_s - (time.perf_counter() - t0))
-    solver.parameters.num_workers = max(1, cfg.workers)
-    solver.parameters.random_seed = cfg.seed
-    solver.parameters.log_search_progress = cfg.log
-    solver.parameters.symmetry_level = 0  # symmetry detection costs seconds on big batches, gains little here
+        mdl.add_hint(h)  # options, unserved units, shipments, what each availability pool takes, served orders
+    params = {"symmetry_level": 0}  # symmetry detection costs seconds on big batches, gains little here
     if prob.n_options > 20_000:  # big batches: spend the time searching from the hint, not presolving
-        solver.parameters.max_presolve_iterations = 1
+        params["max_presolve_iterations"] = 1
         if math.isfinite(lpb):  # the LP gives the bound: both workers improve the hint by LNS
-            solver.parameters.use_lns_only = True
-    status = solver.solve(m)
-    S = cfg.cost_scale
+            params["use_lns_only"] = True
+    status = mdl.solve(time_limit_s=max(0.01, cfg.time_limit_s - (time.perf_counter() - t0)), workers=cfg.workers,
+                       seed=cfg.seed, log=cfg.log, **params)
+    solver = mdl.solver
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        choice = np.full(prob.n_units, -1, dtype=np.int64)
-        vals = np.fromiter((solver.boolean_value(v) for v in x), dtype=bool, count=len(x))
-        ks = np.flatnonzero(vals)
-        choice[prob.opt_unit[ks]] = ks
+        choice = mdl.choice()
         obj = evaluate(prob, choice)
         name = "optimal" if status == cp_model.OPTIMAL else "feasible"
-        bound = obj if status == cp_model.OPTIMAL else solver.best_objective_bound / S
+        bound = obj if status == cp_model.OPTIMAL else mdl.bound
         if math.isfinite(h_obj) and h_obj < obj - EPS:  # never worse than the hint (greedy or LP rounding)
             choice, obj, name = h, h_obj, ("greedy" if h is g else "lp-round")
     elif status == cp_model.INFEASIBLE:
         raise _explain(prob)
     elif status == cp_model.MODEL_INVALID:
-        raise ValidationError(f"CP-SAT refused the model: {m.validate()}", field="orders", value="model")
+        raise ValidationError(f"CP-SAT refused the model: {mdl.model.validate()}", field="orders", value="model")
     else:  # UNKNOWN: no solution within the time limit; fall back to the hint (greedy or LP rounding)
         choice, obj, name = h, h_obj, (("greedy" if h is g else "lp-round") if math.isfinite(h_obj) else "unknown")
-        bound = solver.best_objective_bound / S
+        bound = mdl.bound
     rb = relaxation_bound(prob)
     sources = {"cp-sat": bound, "lp": lpb, "no-pools": rb}
     bound_source = max(sources, key=lambda k: sources[k])
@@ -964,20 +861,9 @@ def solve_batch(snap: Snapshot, state: State, orders: pl.DataFrame | BatchProble
 
 
 def _explain(prob: BatchProblem) -> InfeasibleError:
-    from ortools.sat.python import cp_model
-
-    m, _, _, _, lits, _ = _model(prob, assumptions=True)
-    names = list(lits)
-    m.add_assumptions([lits[n] for n in names])
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = max(1.0, prob.config.time_limit_s)
-    status = solver.solve(m)
-    rules = []
-    if status == cp_model.INFEASIBLE:
-        core = set(solver.sufficient_assumptions_for_infeasibility())
-        rules = [n for n in names if lits[n].index in core]
-    rules = rules or names or ["every unit must be served"]
+    """Name the rules (pools, split limits) that together make serving every unit impossible."""
+    rules = _model(prob, assumptions=True).conflicting_rules(time_limit_s=max(1.0, prob.config.time_limit_s))
+    rules = rules or ["every unit must be served"]
     return InfeasibleError("the orders cannot all be served; conflicting rules: " + "; ".join(rules[:20]), rules=rules,
                            hint="allow unserved lines (allow_unserved=True) or relax one of the named rules")
 
