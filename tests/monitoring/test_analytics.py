@@ -303,3 +303,24 @@ def test_cli_analytics(tmp_path, capsys, mon_snap_dir):
     out = capsys.readouterr()
     assert "3 of 5 lines are dated after the business day" in out.err
     assert out.out.splitlines()[1].split(",")[1:3] == ["1", "0"]
+
+
+def test_monitor_views_on_the_business_clock(book):
+    """The story book of conftest.py on business day 2026-01-07 (from settings): C1 ordered A (01-05, 40.00)
+    and C (01-06, 405.00); C2 B (01-05, 100.00) and E (01-07, 20.00); C3 D (01-06, 1000.00) and F (01-07,
+    1.00); G was cancelled. Recency: C1 1 day, C2 and C3 0 -> R 1, 2, 2 (three customers: the tie takes rank
+    2, 1 + floor(5 x 1 / 3) = 2). Frequency: all 2 -> F 1. Monetary 445, 120, 1001 -> M 2, 1, 4."""
+    from monitoring.config import MonitoringConfig
+    from monitoring.monitor import Monitor
+    from promessa.config import settings_of
+
+    mon = Monitor.of_service(book[0], MonitoringConfig(), settings=settings_of(db=book[2], business_date=day("2026-01-07")))
+    got = {r["customer"]: (r["recency_days"], r["monetary"], r["rfm"], r["segment"]) for r in mon.rfm().iter_rows(named=True)}
+    assert got == {"C1": (1, Decimal("445.00"), "112", "lost"), "C2": (0, Decimal("120.00"), "211", "hibernating"),
+                   "C3": (0, Decimal("1001.00"), "214", "hibernating")}
+    assert mon.rfm_segments().filter(pl.col("customers") > 0)["segment"].to_list() == ["hibernating", "lost"]
+    assert mon.repeat_purchase().row(0)[:4] == (None, 3, 3, 1.0)
+    assert mon.cohort_retention().rows() == [(day("2026-01-01"), 0, 3, 3, 1.0)]
+    # only order C holds two items (GADGET and BOLT): one suggestion each way; on 01-05 only A and B have happened
+    assert mon.cross_sell(min_orders=1).height == 2  # C: GADGET <-> BOLT
+    assert mon.repeat_purchase(today=day("2026-01-05")).row(0)[:3] == (None, 2, 0)
