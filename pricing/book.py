@@ -106,7 +106,8 @@ class PriceBook:
             self._tax.setdefault((t.country, t.region, t.tax_category), []).append(t)
         self._rules_cache: dict[tuple[dt.date, str], tuple[Rule, ...]] = {}
         self._chain_cache: dict[tuple, tuple[PriceList, ...]] = {}
-        self._item_rules_cache: dict[tuple, tuple[Rule, ...]] = {}
+        self._item_rules_cache: dict[tuple, tuple[tuple[int, Rule, str], ...]] = {}
+        self._party_rules_cache: dict[tuple, frozenset[int]] = {}
         self._tax_cache: dict[tuple, TaxRate | None] = {}
         #: forms other modules derive from this book once (the batch pricer's compiled lists), cached here
         self.derived: dict = {}
@@ -196,18 +197,33 @@ class PriceBook:
             self._rules_cache[key] = got
         return got
 
-    def rules_for_item(self, on: dt.date, currency: str, item: str) -> tuple[Rule, ...]:
-        """``rules_on`` narrowed to the rules whose item, category and brand conditions the item meets (cached)."""
+    def rules_for_item(self, on: dt.date, currency: str, item: str) -> tuple[tuple[int, Rule, str], ...]:
+        """``rules_on`` narrowed to the rules whose item, category and brand conditions the item meets, as
+        ``(position in rules_on, rule, rule id)`` (cached)."""
         key = (on, currency, item)
         got = self._item_rules_cache.get(key)
         if got is None:
             attrs = self.item(item)
-            got = tuple(r for r in self.rules_on(on, currency)
+            got = tuple((k, r, r.ref) for k, r in enumerate(self.rules_on(on, currency))
                         if (not r.items or item in r.items) and (not r.categories or attrs.category in r.categories)
                         and (not r.brands or attrs.brand in r.brands))
             if len(self._item_rules_cache) > 200_000:
                 self._item_rules_cache.clear()
             self._item_rules_cache[key] = got
+        return got
+
+    def rules_for_party(self, on: dt.date, currency: str, party: Party) -> frozenset[int]:
+        """Positions in ``rules_on`` of the rules whose customer, segment and channel conditions the party meets (cached)."""
+        key = (on, currency, party.id, party.segments, party.channel)
+        got = self._party_rules_cache.get(key)
+        if got is None:
+            segs = set(party.segments)
+            got = frozenset(k for k, r in enumerate(self.rules_on(on, currency))
+                            if (not r.customers or party.id in r.customers) and (not r.segments or not r.segments.isdisjoint(segs))
+                            and (not r.channels or party.channel in r.channels))
+            if len(self._party_rules_cache) > 200_000:
+                self._party_rules_cache.clear()
+            self._party_rules_cache[key] = got
         return got
 
     def tax_rate(self, country: str, region: str | None, tax_category: str, on: dt.date) -> TaxRate | None:

@@ -34,7 +34,6 @@ from pricing.model import (
     PriceEntry,
     PriceList,
     RecurringCharge,
-    Rule,
 )
 from promessa.errors import ValidationError
 from promessa.money import money_unchecked as M
@@ -91,15 +90,6 @@ def first_period(period: str, start: dt.date, *, prorate: bool) -> tuple[dt.date
     return nxt - dt.timedelta(days=1), days, days, nxt
 
 
-def _party_matches(r: Rule, party_id: str, segments: frozenset[str], channel: str | None) -> bool:
-    """The rule's customer, segment and channel conditions (each empty: any)."""
-    if r.customers and party_id not in r.customers:
-        return False
-    if r.segments and not (r.segments & segments):
-        return False
-    return not r.channels or channel in r.channels
-
-
 def _find_entry(chain: tuple[PriceList, ...], item: str) -> tuple[PriceList, PriceEntry] | None:
     for pl in chain:
         e = pl.entries.get(item)
@@ -132,9 +122,8 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
     q = quantum(cur)
     chain = book.chain(party, cur, on)
     refs = {id(p): p.ref for p in chain}
-    segments = frozenset(party.segments)
-    # rules whose party and order-total conditions this order meets; item conditions are per line (cached in the book)
-    order_rules = {id(r) for r in book.rules_on(on, cur) if _party_matches(r, party.id, segments, party.channel)}
+    # rules whose party conditions this order meets; item conditions are per line (both cached in the book)
+    order_rules = book.rules_for_party(on, cur, party)
     exempt = party.tax_profile == "exempt"
 
     def rnd(x: Decimal) -> Decimal:
@@ -175,8 +164,8 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
         running = base
         attrs = book.item(ln.item)
         applied = False
-        for r in book.rules_for_item(on, cur, ln.item):
-            if id(r) not in order_rules or (applied and r.stacking == "exclusive"):
+        for k, r, ref in book.rules_for_item(on, cur, ln.item):
+            if k not in order_rules or (applied and r.stacking == "exclusive"):
                 continue
             if r.min_order_total is not None and order_base < r.min_order_total:
                 continue
@@ -193,7 +182,7 @@ def price_order(book: PriceBook, request: OrderRequest, *, on: dt.date) -> Order
                 m = running - target
                 basis = f"fixed {r.value} x {ln.qty}"
             running -= m
-            adjs.append(Adjustment("rule", r.ref, M(-m, cur), basis))
+            adjs.append(Adjustment("rule", ref, M(-m, cur), basis))
             applied = True
             if r.stacking == "exclusive":
                 break
