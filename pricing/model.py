@@ -502,7 +502,13 @@ class ManualAdjustment:
         reason = d.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("a manual adjustment needs a reason", field=prefix + "reason", value=reason)
-        return cls(str(d.get("line")), kind, v, reason.strip(), d.get("by"))
+        line = d.get("line")
+        if line is None or (isinstance(line, str) and not line.strip()) or not isinstance(line, str | int) or isinstance(line, bool):
+            raise ValidationError("names the order line it changes", field=prefix + "line", value=line)
+        by = d.get("by")
+        if by is not None and not isinstance(by, str):
+            raise ValidationError("must be the name of who made it", field=prefix + "by", value=by)
+        return cls(str(line).strip(), kind, v, reason.strip(), by)
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "kind": self.kind, "value": str(self.value), "reason": self.reason, "by": self.by}

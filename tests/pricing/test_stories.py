@@ -432,3 +432,16 @@ def test_a_request_from_an_api_body_is_validated_and_round_trips():
         with pytest.raises(ValidationError) as e:
             OrderRequest.from_dict({**body, **bad}, party=PLAIN)
         assert (e.value.field, e.value.value) == (field, value)
+
+
+def test_manual_adjustment_records_are_validated():
+    ok = ManualAdjustment.from_dict({"line": 2, "kind": "fixed_price", "value": "9.99", "reason": "match competitor", "by": "anna"})
+    assert ok == ManualAdjustment("2", "fixed_price", D("9.99"), "match competitor", "anna")
+    assert ManualAdjustment.from_dict(ok.to_dict()) == ok
+    for raw, field, value in (({"kind": "amount", "value": "1", "reason": "x"}, "line", None),
+                              ({"line": "1", "kind": "gift", "value": "1", "reason": "x"}, "kind", "gift"),
+                              ({"line": "1", "kind": "percent_off", "value": "101", "reason": "x"}, "value", "101"),
+                              ({"line": "1", "kind": "amount", "value": "1", "reason": "x", "by": 7}, "by", 7)):
+        with pytest.raises(ValidationError) as e:
+            ManualAdjustment.from_dict(raw)
+        assert (e.value.field, e.value.value) == (field, value)
