@@ -567,18 +567,25 @@ class OrderCommands:
         Each changed line gets the same typed records capture gives it: `Draw`s, `ScheduleLine`s and
         a `PromiseRecord` (source ``reschedule``) with the supply it pegs to."""
         t0 = time.perf_counter()
-        if isinstance(config_or_result, ReschedulePlan):
-            plan = config_or_result
-        elif hasattr(config_or_result, "new_n") and hasattr(config_or_result, "lines"):
-            plan = ReschedulePlan.from_result(config_or_result, self.snap)
-        elif self.planner is not None:
-            plan = self.planner(self, config_or_result, progress=progress)
-        else:
+
+        def make_plan() -> ReschedulePlan:
+            if isinstance(config_or_result, ReschedulePlan):
+                return config_or_result
+            if hasattr(config_or_result, "new_n") and hasattr(config_or_result, "lines"):
+                return ReschedulePlan.from_result(config_or_result, self.snap)
+            if self.planner is not None:
+                return self.planner(self, config_or_result, progress=progress)
             raise ValidationError("no rescheduling planner is configured: pass a plan or a result", field="config",
                                   value=type(config_or_result).__name__)
 
+        # a key answered before needs no plan: `execute` answers it (or refuses another body) without running
+        answered = idem is not None and (idem.key in self._pending_idem or self.store.idempotency(idem.key) is not None)
+        plan = None if answered else make_plan()
+
         def run(txn: Txn) -> tuple[int, dict]:
             nonlocal plan
+            if plan is None:  # the answered key was forgotten meanwhile: plan here, under the lock
+                plan = make_plan()
             replanned = False
             if plan.basis is not None and not plan.basis_holds(self):
                 if plan.replan is None:
