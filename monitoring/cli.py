@@ -195,7 +195,8 @@ def _jeopardy(args: argparse.Namespace) -> int:
             print(f"{len(res.events)} level crossing(s) recorded" + (f"; webhook: {res.webhook}" if res.webhook else ""),
                   file=sys.stderr)
         df = lines if args.lines else orders.drop("level_rank")
-        _emit(args, df, title=f"jeopardy as of {today}: {orders.height} open orders")
+        source = "--today" if args.today else mon.clock_source()
+        _emit(args, df, title=f"jeopardy as of {today} ({source}): {orders.height} open orders")
     finally:
         mon.store.close()
     return 0
@@ -209,7 +210,8 @@ def _exceptions(args: argparse.Namespace) -> int:
             df = mon.exception_lines(by=args.by, key=args.key, today=today)
         else:
             df = mon.exception_summary(by=args.by, today=today)
-        _emit(args, df, title=f"exceptions as of {today} by {args.by}")
+        source = "--today" if args.today else mon.clock_source()
+        _emit(args, df, title=f"exceptions as of {today} ({source}) by {args.by}")
     finally:
         mon.store.close()
     return 0

@@ -102,6 +102,16 @@ class Monitor:
         """What the reports and jeopardy need from the current snapshot (empty without one)."""
         return Catalogue.of(self.snapshot())
 
+    def clock_source(self, today: dt.date | None = None) -> str:
+        """Where :meth:`resolve_today` takes the business day from, in words (for titles and logs)."""
+        if today is not None:
+            return "the day asked for"
+        if self.today is not None:
+            return "the monitor's fixed day"
+        if self.settings is not None and self.settings.clock.business_date is not None:
+            return "clock.business_date in settings"
+        return "the snapshot's as_of day" if self.snapshot() is not None else "no clock"
+
     def resolve_today(self, today: dt.date | None = None) -> dt.date:
         """The business day for one request: `today` when given, else the monitor's own ``today``, else
         the settings' clock, else the snapshot's ``as_of`` (see :func:`business_day`)."""

@@ -136,9 +136,11 @@ def test_cli_runs_on_the_business_clock(book, mon_snap_dir, letters, capsys, mon
     assert main([*base, "--format", "json"]) == 0
     got = {letters[r["order_id"]]: (r["level"], r["days_late"]) for r in json.loads(capsys.readouterr().out)}
     assert got == ON_AS_OF
+    assert main([*base]) == 0
+    assert "jeopardy as of 2026-01-05 (the snapshot's as_of day): 5 open orders" in capsys.readouterr().out
     monkeypatch.setenv("PROMESSA_CLOCK__BUSINESS_DATE", "2026-01-12")
     assert main([*base]) == 0
-    assert "jeopardy as of 2026-01-12: 5 open orders" in capsys.readouterr().out
+    assert "jeopardy as of 2026-01-12 (clock.business_date in settings): 5 open orders" in capsys.readouterr().out
     assert main([*base, "--format", "json"]) == 0
     got = {letters[r["order_id"]]: (r["level"], r["days_late"]) for r in json.loads(capsys.readouterr().out)}
     assert got == ON_0112
