@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import random
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,6 +132,8 @@ def test_serve_without_a_snapshot_generates_the_sample(live_server, tmp_path):
                       env={"PROMESSA_SAMPLE_DIR": str(sample)})
     h = httpx.get(srv.url + "/v1/health", headers=VIEW).json()
     assert h["snapshot"]["source"] == str(sample) and h["snapshot"]["item_locations"] > 0 and h["demo"] is True
+    said = srv.log_path.read_text()
+    assert f"promessa serving {srv.url}/v1" in said and "DEMO MODE: loopback only" in said
     assert (sample / "meta.json").exists()
     spec = httpx.get(srv.url + "/openapi.json").json()  # public: the schema, no data
     assert "/v1/orders" in spec["paths"]
@@ -171,3 +174,34 @@ def test_racing_captures_changes_and_cancels_keep_the_books_balanced(live_server
     com = httpx.get(srv.url + "/v1/commitments", headers=VIEW).json()
     scarce = next((c["total"] for c in com["by_item_location"] if c["item"] == "SCARCE"), 0.0)
     assert abs(scarce - open_qty) < 1e-9 and scarce <= 40 + 1e-9
+
+
+def test_serve_says_where_what_and_how_long(live_server, db):
+    srv = live_server(db)
+    line = next(ln for ln in srv.log_path.read_text().splitlines() if ln.startswith("promessa serving"))
+    assert line.startswith(f"promessa serving {srv.url}/v1 (docs {srv.url}/docs) · 5 API key(s)")
+    detail = srv.log_path.read_text().split(line, 1)[1].splitlines()[1]
+    assert f"snapshot {srv.snapshot_dir}" in detail and "as of 2026-01-05, 5 item-locations" in detail
+    assert ("store sqlite" in detail or "store postgresql" in detail) and "ready in " in detail
+    assert "kernels compiled in " in detail
+    if "postgresql" in srv.db[0] and "@" in srv.db[0] and ":" in srv.db[0].split("@")[0].split("//")[-1]:
+        assert srv.db[0].split("@")[0].split(":")[-1] not in detail  # no password
+
+
+def test_a_busy_port_fails_before_anything_is_loaded(tmp_path, snapshot_dir):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        t0 = time.monotonic()
+        p = subprocess.run([sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(snapshot_dir), "--db",
+                            str(tmp_path / "ob.sqlite"), "--port", str(port), "--api-key", "k=admin"],
+                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+        took = time.monotonic() - t0
+    assert p.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in p.stderr, p.stderr[-2000:]
+    assert "promessa serving" not in p.stderr and not (tmp_path / "ob.sqlite").exists()  # nothing was opened
+    assert took < 60
