@@ -128,7 +128,7 @@ def _money(scale: int) -> pl.Decimal:
 
 def check_lines(lines: pl.DataFrame) -> pl.DataFrame:
     """The lines in :data:`LINES`' column order and types, or a :class:`ValidationError` naming the column,
-    the first bad row (0-based) and its value. ``net_value`` must be a ``pl.Decimal`` (floats are refused:
+    the first bad row (1-based, as the snapshot loader counts) and its value. ``net_value`` must be a ``pl.Decimal`` (floats are refused:
     amounts are exact); its scale is kept. Keys and dates may not be null, quantities not negative."""
     if not isinstance(lines, pl.DataFrame):
         raise ValidationError("order lines must be a polars DataFrame", field="lines", value=type(lines).__name__)
@@ -147,8 +147,7 @@ def check_lines(lines: pl.DataFrame) -> pl.DataFrame:
             casts.append(pl.col(c))
         elif src == t:
             casts.append(pl.col(c))
-        elif c == "order_date" and src not in (pl.Date, pl.Datetime("us"), pl.Datetime("ns"), pl.Datetime("ms")) \
-                and not isinstance(src, pl.Datetime):
+        elif c == "order_date" and not isinstance(src, (pl.Date, pl.Datetime)):
             raise ValidationError(f"order_date must be a date, not {src}", field="order_date", value=str(src))
         else:
             casts.append(pl.col(c).cast(t))
@@ -159,11 +158,11 @@ def check_lines(lines: pl.DataFrame) -> pl.DataFrame:
     nulls = out.select(pl.col(*_KEYS).null_count()).row(0)
     for c, n in zip(_KEYS, nulls, strict=True):
         if n:
-            row = out.with_row_index("_r").filter(pl.col(c).is_null())["_r"][0]
-            raise ValidationError(f"order line {row} has no {c}", field=c, value=None, hint="every line needs " + ", ".join(_KEYS))
+            row = out.with_row_index("_r", offset=1).filter(pl.col(c).is_null())["_r"][0]
+            raise ValidationError(f"row {row} of the order lines has no {c}", field=c, value=None, hint="every line needs " + ", ".join(_KEYS))
     if out.height and (out["qty"].min() or 0.0) < 0:
-        row = out.with_row_index("_r").filter(pl.col("qty") < 0).row(0, named=True)
-        raise ValidationError(f"order line {row['_r']} (order {row['order_id']}) has a negative quantity",
+        row = out.with_row_index("_r", offset=1).filter(pl.col("qty") < 0).row(0, named=True)
+        raise ValidationError(f"row {row['_r']} of the order lines (order {row['order_id']}) has a negative quantity",
                               field="qty", value=row["qty"])
     return out
 

@@ -164,7 +164,7 @@ def test_bad_input_is_refused(history):
         an.rfm(history.drop("customer"), today=TODAY)
     with pytest.raises(ValidationError, match="net_value"):
         an.rfm(history.with_columns(pl.col("net_value").cast(pl.Float64)), today=TODAY)
-    with pytest.raises(ValidationError, match="order line 2 has no customer"):
+    with pytest.raises(ValidationError, match="row 3 of the order lines has no customer"):
         an.rfm(history.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("customer"))
                                     .alias("customer")), today=TODAY)
     with pytest.raises(ValidationError, match="negative"):
@@ -173,6 +173,11 @@ def test_bad_input_is_refused(history):
         an.rfm(history, today=dt.datetime(2026, 3, 15))
     with pytest.raises(ValidationError, match="top"):
         an.cross_sell(history, today=TODAY, top=0)
+    with pytest.raises(ValidationError, match="order_date must be a date"):
+        an.rfm(history.with_columns(pl.col("order_date").cast(pl.String)), today=TODAY)
+    # a timestamp is taken as its day
+    stamped = history.with_columns(pl.col("order_date").cast(pl.Datetime("us")) + pl.duration(hours=15))
+    assert an.rfm(stamped, today=TODAY).equals(an.rfm(history, today=TODAY))
 
 
 def test_lines_from_the_order_book(frames, catalogue):
