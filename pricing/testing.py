@@ -65,8 +65,8 @@ def sample_book(*, currency: str = "EUR", n_items: int = 1000, seed: int = 7, n_
         PriceList("DEFAULT", 1, currency, START, None, False, default),
         PriceList("WEB", 1, currency, START, None, True, web),
         PriceList("GOLD", 1, currency, START, None, False, gold),
-        PriceList("C0001", 1, currency, START, None, False, {k: PriceEntry(k, v.unit_price * 0 + Decimal(1)) for k, v in
-                                                             list(default.items())[:5]}),
+        PriceList("C0001", 1, currency, START, None, False, {k: PriceEntry(k, Decimal(1)) for k in
+                                                             list(default)[:5]}),
     ]
     assignments = [Assignment("default", "", "DEFAULT"), Assignment("channel", "web", "WEB"), Assignment("segment", "gold", "GOLD"),
                    Assignment("customer", "C0001", "C0001")]
