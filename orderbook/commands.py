@@ -83,6 +83,7 @@ class OrderCommands:
 
     # ------------------------------------------------------------------ writes
     def capture(self, data: OrderCreate, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
+        """Validate, promise and commit a new order in one step; (201, the order, replayed) once durable."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._capture(txn, data)
             self.metrics.inc("promessa_orders_captured_total")
@@ -143,6 +144,8 @@ class OrderCommands:
 
     def change(self, order_id: str, data: OrderChange, *, actor: str, idem: Idem | None = None,
                if_version: int | None = None) -> tuple[int, str, bool]:
+        """Change an open order (give back what has not shipped, promise again); (200, the order, replayed).
+        `if_version`: refuse (409) unless the order is at that version."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
             if if_version is not None and order.version != if_version:
@@ -260,6 +263,7 @@ class OrderCommands:
         self._settle(txn, order, "change", detail)
 
     def cancel(self, order_id: str, *, actor: str, idem: Idem | None = None, note: str | None = None) -> tuple[int, str, bool]:
+        """Cancel what has not shipped (released); (200, the order, replayed)."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
             self._close(txn, order, "cancel", note)
@@ -285,6 +289,8 @@ class OrderCommands:
 
     def decide(self, order_id: str, *, approve: bool, actor: str, idem: Idem | None = None,
                note: str | None = None) -> tuple[int, str, bool]:
+        """Approve (`approve`) or reject an order on hold; (200, the order, replayed)."""
+
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
             if S(order.status) is not S.ON_HOLD:
@@ -305,6 +311,8 @@ class OrderCommands:
         return self.execute(actor, idem, run)
 
     def event(self, order_id: str, ev: FulfillmentEvent, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
+        """Record a shipment or a delivery; (200, the order, replayed). A shipment dated before the
+        supply it consumes is refused (ValidationError naming the line, the date and the supply)."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
             if ev.type == "shipped":
@@ -392,6 +400,8 @@ class OrderCommands:
     # ------------------------------------------------------------------ bulk import
     def import_orders(self, source_system: str, rows: list[dict], *, actor: str,
                       idem: Idem | None = None) -> tuple[int, str, bool]:
+        """Import rows of the orders table, an order at a time (a bad order spoils only itself);
+        (200, a result per row, replayed)."""
         if len(rows) > self.settings.api.max_import_rows:
             raise ValidationError(f"too many rows (at most {self.settings.api.max_import_rows})", field="orders", value=len(rows))
 
