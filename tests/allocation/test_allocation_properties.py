@@ -21,6 +21,9 @@ from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
 from supplydata.schema import TABLES
 from supplydata.snapshot import build_snapshot
 
+# hundreds of random examples per property: slow (CI runs them; bounded, no deadline)
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -273,9 +273,10 @@ def test_replayed_commitment_with_a_class_counts_against_its_quota(alloc_snapsho
     assert allocation.over_quota(snap, st) == []
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_replay_before_any_promise_keeps_pool_positions(alloc_snapshot, tmp_path):
-    """The order book replays stored reservations at start-up, possibly before the first promise
-    imported `allocation`: the replay must still charge the pools (fresh interpreter)."""
+    """The order book replays stored reservations at start-up, before any promise: the replay
+    charges the pools (fresh interpreter; `promising.reserve` calls allocation explicitly)."""
     import subprocess
     import sys
 

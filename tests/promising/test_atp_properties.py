@@ -11,6 +11,9 @@ from promising import kernels as nb
 from promising.enums import FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
 from promising.testing import atp_reference as ref
 
+# hundreds of random examples per property: slow (CI runs them; bounded, no deadline)
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

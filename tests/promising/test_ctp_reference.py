@@ -14,6 +14,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from promising.testing.ctp_reference import AS_OF, H, LOC, Reference
 from supplydata.schema import TABLES
 from supplydata.snapshot import build_snapshot
 
+
+pytestmark = pytest.mark.slow  # random plants through the kernels and the reference (bounded examples)
 
 ITEMS = ("A", "B", "C", "D", "E", "F")
 MADE = {"A": ("B", "C", "D", "E"), "B": ("C", "D", "E", "F"), "C": ("D", "E", "F")}

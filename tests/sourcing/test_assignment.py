@@ -221,6 +221,7 @@ SUBSET = [
 ]
 
 
+@pytest.mark.slow  # up to the 20 s time limit per instance
 @pytest.mark.skipif(not GAP_DIR.exists(), reason="GAP instances not present")
 @pytest.mark.parametrize("path", SUBSET)
 def test_reaches_published_optimum(path):

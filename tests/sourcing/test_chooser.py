@@ -37,6 +37,7 @@ def test_earliest_picks_the_node_that_has_it_first(make_snapshot):
     assert SourcingChooser()(snap, st, item="B", qty=3, requested_date=day(1), zone="Z1", policy=Policy()) == "DC-B"
 
 
+@pytest.mark.slow  # starts the server
 def test_the_server_uses_sourcing_unless_told_otherwise(tmp_path, make_snapshot):
     from fastapi.testclient import TestClient
 
