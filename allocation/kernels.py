@@ -672,7 +672,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     else:
         binding = Binding.BOUND
         reason = Reason.ALLOCATION
-    if commit:  # same arithmetic as promising.reserve + the allocation hook: C per line, pools per part
+    if commit:  # same arithmetic as promising.reserve (allocation.apply_atp_draw): C per line, pools per part
         for j in range(n):
             pk.commit_1d_nb(C, out_b[j], out_q[j])
             for i in range(out_nsrc[j]):
