@@ -117,8 +117,13 @@ class Compiled:
         return {x.name: by[x.name] for x in self.model.variables}
 
     def is_valid(self, config: dict[str, str]) -> bool:
-        """Whether a complete configuration is valid according to the diagram."""
-        return self.count(config) == 1
+        """Whether a complete configuration is valid according to the diagram (one walk down it);
+        unknown variables or values, or a missing variable, make it invalid."""
+        try:
+            codes = np.array([self.codes[x][config[x]] for x in self.order], dtype=np.int64)
+        except KeyError:
+            return False
+        return bool(kn.accepts_nb(self.e_dst, self.e_val, self.node_start, self.node_count, codes, self.n_nodes))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,3 +116,19 @@ def sample_nb(e_src, e_dst, e_var, e_val, n_nodes, allowed, node_start, node_cou
         codes[e_var[chosen]] = e_val[chosen]
         node = e_dst[chosen]
     return codes
+
+
+@njit(cache=True, nogil=True)
+def accepts_nb(e_dst, e_val, node_start, node_count, codes, n_nodes):
+    """Whether the configuration `codes` (value code per layer) is a root-to-terminal path."""
+    node = 0
+    for i in range(codes.shape[0]):
+        nxt = -1
+        for e in range(node_start[node], node_start[node] + node_count[node]):
+            if e_val[e] == codes[i]:
+                nxt = e_dst[e]
+                break
+        if nxt < 0:
+            return False
+        node = nxt
+    return node == n_nodes - 1

@@ -93,8 +93,13 @@ class ConfiguredPromise:
 def explode(model: Model, config: Mapping[str, str], *, qty: float = 1.0) -> list[Need]:
     """The components and operations `qty` units of `config` need, summed per item, in mapping order."""
     acc: dict[tuple[str, str], list] = {}
-    for m in model.mappings:
-        if all(config[x] in vals for x, vals in m.when):
+    keyed, always = model.mapping_index
+    picked = list(always)
+    for x, v in config.items():
+        picked += keyed.get((x, v), ())
+    picked.sort(key=lambda pm: pm[0])  # mapping order
+    for _, m in picked:
+        if all(config[x] in vals for x, vals in m.when[1:]):
             key = (m.item, m.kind)
             e = acc.setdefault(key, [0.0, {}, []])
             e[0] += m.qty_per * qty
@@ -105,7 +110,8 @@ def explode(model: Model, config: Mapping[str, str], *, qty: float = 1.0) -> lis
 
 
 def promise_configuration(snap, state, model: Model, config: Mapping[str, str], *, qty: float = 1.0,
-                          requested_date: dt.date, location: str | None = None, check: bool = True) -> ConfiguredPromise:
+                          requested_date: dt.date, location: str | None = None, check: bool = True,
+                          compiled=None) -> ConfiguredPromise:
     """Promise `qty` configured units (no commitment) against a snapshot and its state.
 
     Parameters
@@ -115,11 +121,12 @@ def promise_configuration(snap, state, model: Model, config: Mapping[str, str], 
     qty : configured units; `requested_date` when the customer wants them.
     location : the build location (default: the model's ``build.location``).
     check : refuse an incomplete or invalid configuration first, naming the rule broken.
+    compiled : the model's `Compiled` diagram, for a faster check.
 
     Returns a `ConfiguredPromise` whose `binding` need names the option whose component or capacity binds.
     """
     if check:
-        model.check_complete(config)
+        model.check_complete(config, compiled=compiled)
     loc = location or model.build_location
     if not loc:
         raise ValidationError("no build location (give one or set build.location in the model)", field="location", value=loc)

@@ -165,8 +165,14 @@ class Model:
             raise ValidationError(f"not a value of variable {var!r}", field=var, value=value,
                                   hint=f"one of {', '.join(v.values[:10])}")
 
-    def check_complete(self, config: Mapping[str, str]) -> None:
-        """Refuse an incomplete or invalid configuration with the variable missing or the rule broken."""
+    def check_complete(self, config: Mapping[str, str], *, compiled: Any = None) -> None:
+        """Refuse an incomplete or invalid configuration with the variable missing or the rule broken.
+
+        With `compiled` (this model's `configurator.compile.Compiled`) a valid configuration is
+        recognised on the diagram in one pass; the rules are read one by one only to name the
+        one broken."""
+        if compiled is not None and len(config) == len(self.variables) and compiled.is_valid(config):
+            return
         for x, v in config.items():
             self.check_value(x, v)
         for var in self.variables:
@@ -177,6 +183,21 @@ class Model:
             if not r.holds(config, self.attributes):
                 shown = {x: config[x] for x in r.variables}
                 raise ValidationError(f"breaks rule {r.name!r} ({r.kind})", field=f"rules[{r.name}]", value=shown)
+
+    @functools.cached_property
+    def mapping_index(self) -> tuple[dict[tuple[str, str], list[tuple[int, Mapping_]]], list[tuple[int, Mapping_]]]:
+        """(position, mapping) keyed by each (var, value) of the mapping's first condition, and the
+        unconditional ones (built once)."""
+        keyed: dict[tuple[str, str], list[tuple[int, Mapping_]]] = {}
+        always: list[tuple[int, Mapping_]] = []
+        for i, m in enumerate(self.mappings):
+            if not m.when:
+                always.append((i, m))
+                continue
+            x, vals = m.when[0]
+            for v in vals:
+                keyed.setdefault((x, v), []).append((i, m))
+        return keyed, always
 
     def is_effective(self, on: dt.date) -> bool:
         """Whether this version is in force on day `on` (from inclusive, to exclusive)."""

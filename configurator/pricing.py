@@ -34,7 +34,8 @@ class OptionPrice:
                 "currency": self.unit.currency}
 
 
-def price_configuration(model: Model, config: Mapping[str, str], *, qty: int | Decimal = 1, check: bool = True) -> OptionPrice:
+def price_configuration(model: Model, config: Mapping[str, str], *, qty: int | Decimal = 1, check: bool = True,
+                        compiled=None) -> OptionPrice:
     """Price `qty` units of a complete configuration of `model`.
 
     Parameters
@@ -43,11 +44,12 @@ def price_configuration(model: Model, config: Mapping[str, str], *, qty: int | D
     config : one value per variable.
     qty : configured units (an integer or Decimal, positive).
     check : refuse an incomplete or invalid configuration first (naming the rule broken).
+    compiled : the model's `configurator.compile.Compiled` diagram, for a faster check.
 
     Returns an `OptionPrice`.
     """
     if check:
-        model.check_complete(config)
+        model.check_complete(config, compiled=compiled)
     q = Decimal(qty)
     lines: list[tuple[str, str, Money]] = []
     total = Money.zero(model.currency)

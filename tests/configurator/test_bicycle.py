@@ -153,3 +153,11 @@ def test_incomplete_or_invalid_configuration_is_refused(model):
         price_configuration(model, bad)
     with pytest.raises(ValidationError, match="not a value"):
         Session(compile_model(model)).choose("frame", "titanium")
+
+
+def test_the_diagram_accepts_exactly_the_valid_configurations(model, compiled):
+    every = {tuple(c.values()) for c in brute_force(model)}
+    names = [v.name for v in model.variables]
+    for combo in itertools.product(*(v.values for v in model.variables)):
+        assert compiled.is_valid(dict(zip(names, combo))) == (combo in every)
+    assert not compiled.is_valid({"frame": "alu"})
