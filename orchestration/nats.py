@@ -2,8 +2,9 @@
 
 ``NatsPublisher`` publishes each message to ``<prefix>.<system>.<kind>`` in a JetStream stream
 with ``Nats-Msg-Id`` = the message id (JetStream drops a republished duplicate within its
-duplicate window); groups (one order each) run concurrently, the messages of a group one after
-the other, each awaited to its acknowledgement, so one order's messages are stored in order.
+duplicate window). Publishing is pipelined across orders (``publish_async`` on one connection);
+an order's next message goes out only after its previous one was acknowledged, so one order's
+messages are stored in order even when a publish fails.
 
 ``NatsInbox`` pulls status updates (``inbound.update`` envelopes) from a durable consumer and
 hands each to ``Orchestrator.receive`` (idempotent by message id), acknowledging it after the
@@ -65,15 +66,15 @@ class NatsPublisher:
     url : the NATS server
     stream : the JetStream stream (created when absent, over ``<prefix>.>``)
     prefix : subject prefix; a message goes to ``<prefix>.<system>.<kind>``
-    concurrency : groups in flight at once
+    max_pending : publishes awaiting their acknowledgement at once
     timeout_s : connect and per-call timeout
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", *, stream: str = "PROMESSA_OUT", prefix: str = "promessa.out",
-                 concurrency: int = 512, timeout_s: float = 5.0) -> None:
+                 max_pending: int = 4000, timeout_s: float = 5.0) -> None:
         self.url, self.stream, self.prefix, self.timeout_s = url, stream, prefix, timeout_s
         self._lt = _LoopThread()
-        self._sem_n = concurrency
+        self.max_pending = max_pending
         try:
             self._lt.run(self._connect(), timeout_s + 1)
         except Exception as e:  # noqa: BLE001 - any failure to connect is reported the same way
@@ -82,8 +83,7 @@ class NatsPublisher:
 
     async def _connect(self) -> None:
         self._nc = await nats.connect(self.url, connect_timeout=self.timeout_s, allow_reconnect=True, max_reconnect_attempts=3)
-        self._js = self._nc.jetstream(timeout=self.timeout_s)
-        self._sem = asyncio.Semaphore(self._sem_n)
+        self._js = self._nc.jetstream(timeout=self.timeout_s, publish_async_max_pending=self.max_pending)
         try:
             await self._js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
@@ -93,24 +93,31 @@ class NatsPublisher:
         """Where ``m`` is published."""
         return f"{self.prefix}.{m.system}.{m.kind}"
 
-    async def _group(self, g: Sequence[Message]) -> GroupResult:
-        async with self._sem:
-            n = 0
-            for m in g:
-                try:
-                    await self._js.publish(self.subject(m), m.body(), headers={"Nats-Msg-Id": m.message_id})
-                except Exception as e:  # noqa: BLE001 - a failed publish is a result, retried by the relay
-                    return n, f"{type(e).__name__}: {e}"
-                n += 1
-            return n, None
+    async def _group(self, g: Sequence[Message], done: list[int], i: int) -> str | None:
+        for m in g:
+            try:
+                await (await self._js.publish_async(self.subject(m), m.body(), headers={"Nats-Msg-Id": m.message_id}))
+            except Exception as e:  # noqa: BLE001 - a failed publish is a result, retried by the relay
+                return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            done[i] += 1
+        return None
 
     async def _all(self, groups: Sequence[Sequence[Message]]) -> list[GroupResult]:
-        return list(await asyncio.gather(*(self._group(g) for g in groups)))
+        """Every group at once, pipelined on one connection (``publish_async``, at most ``max_pending``
+        unacknowledged); within a group the next message is sent only after the previous one was acknowledged,
+        so one order's messages are stored in order even when a publish fails. A group still waiting after the
+        timeout stops there (its acknowledged prefix counts)."""
+        done = [0] * len(groups)
+        tasks = [asyncio.ensure_future(self._group(g, done, i)) for i, g in enumerate(groups)]
+        _, late = await asyncio.wait(tasks, timeout=self.timeout_s * (1 + sum(len(g) for g in groups) / 1000))
+        for t in late:
+            t.cancel()
+        return [(done[i], "no acknowledgement in time" if t in late else t.result()) for i, t in enumerate(tasks)]
 
     def publish(self, groups: Sequence[Sequence[Message]]) -> list[GroupResult]:
         """Publish the groups (concurrently across groups, in order within one); returns each group's result."""
         n = sum(len(g) for g in groups)
-        return self._lt.run(self._all(groups), self.timeout_s * (1 + n / 100))
+        return self._lt.run(self._all(groups), self.timeout_s * (2 + n / 1000))
 
     def close(self) -> None:
         """Drain and close the connection and stop the loop thread."""

@@ -120,6 +120,7 @@ class Message:
     created_at: dt.datetime
     payload: dict[str, Any]
     seq: int = 0
+    raw_payload: str | None = dataclasses.field(default=None, compare=False, repr=False)  # the stored JSON, when read back
 
     @property
     def subject(self) -> str:
@@ -133,6 +134,10 @@ class Message:
 
     def body(self) -> bytes:
         """The JSON envelope published (the ``envelope`` schema with ``payload`` per kind)."""
+        if self.raw_payload is not None:     # read back from the outbox: splice the stored payload text in
+            return (f'{{"created_at": {json.dumps(self.created_at.isoformat())}, "kind": {json.dumps(self.kind)}, '
+                    f'"line": {json.dumps(self.line)}, "message_id": {json.dumps(self.message_id)}, '
+                    f'"order": {json.dumps(self.order)}, "payload": {self.raw_payload}, "system": {json.dumps(self.system)}}}').encode()
         return json.dumps({"message_id": self.message_id, "kind": self.kind, "system": self.system, "order": self.order,
                            "line": self.line, "created_at": self.created_at.isoformat(), "payload": self.payload},
                           sort_keys=True, default=str).encode()

@@ -192,7 +192,7 @@ def _instance(r: Sequence[Any]) -> Instance:
 
 def _message(r: Sequence[Any]) -> Message:
     return Message(message_id=r[1], kind=r[2], system=r[3], order=r[4], line=r[5], created_at=from_ts(r[6]),
-                   payload=json.loads(r[7]), seq=int(r[0]))
+                   payload=json.loads(r[7]), seq=int(r[0]), raw_payload=r[7])
 
 
 def _doc(r: Sequence[Any]) -> DocumentRecord:
