@@ -84,6 +84,11 @@ def responses(*codes: int, non_json: bool = False, **descriptions: str) -> dict[
     return out
 
 
+#: The answers of a public route (no key needed): only demo mode's refusal of a non-loopback client.
+PUBLIC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorPublic, "description": "demo mode: the client is not on loopback"}}
+
+
 # ------------------------------------------------------------------ JSON-safe values
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 import monitoring
 from api.deps import PlanningReader, PlanningRunner
-from api.errors import responses
+from api.errors import PUBLIC_RESPONSES, responses
 from monitoring import charts
 from monitoring.exceptions import DIMENSIONS
 from monitoring.jeopardy import REASONS
@@ -195,6 +195,9 @@ def report(
 
 
 @router.get("/console", operation_id="console", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+                       403: {"description": PUBLIC_RESPONSES[403]["description"],
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}}}},
             summary="Planner console (static HTML; give the key as #key=... or in its key field)")
 def console() -> FileResponse:
     return FileResponse(STATIC / "console.html", media_type="text/html")

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from api.deps import OpsReader, ServiceDep
-from api.errors import responses
+from api.errors import PUBLIC_RESPONSES, responses
 from orderbook.lifecycle import OrderStatus
 from orderbook.schemas import CommitmentsPublic, HealthPublic, JournalPublic
 
@@ -20,7 +20,7 @@ class LivePublic(BaseModel):
     status: Literal["ok"]
 
 
-@router.get("/livez", operation_id="liveness", response_model=LivePublic,
+@router.get("/livez", operation_id="liveness", response_model=LivePublic, responses=PUBLIC_RESPONSES,
             summary="Liveness probe: answers ok while the process serves (no key; reveals nothing else)")
 async def livez() -> dict:
     return {"status": "ok"}

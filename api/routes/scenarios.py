@@ -141,7 +141,7 @@ async def _run(jobs: Jobs, job: Job, fn, background: bool) -> Response:
 
 
 @router.post("/backlog/reschedule", operation_id="reschedule_backlog", response_model=ReschedulePublic,
-             responses={**_ACCEPTED, **responses(409)},
+             responses={**_ACCEPTED, **responses(404, 409)},
              summary="Promise the open backlog again against current supply, by strategy group (simulate or apply)")
 async def reschedule_backlog(body: RescheduleCreate, request: Request, svc: ServiceDep, user: PlanningRunner, jobs: JobsDep,
                              key: IdempotencyKey = None) -> Response:
@@ -176,7 +176,7 @@ def _whatif(svc, scenarios: list[Scenario], config: RescheduleConfig, curves: in
     return fn
 
 
-@router.post("/scenarios", operation_id="run_scenarios", response_model=WhatIfPublic, responses={**_ACCEPTED, **responses()},
+@router.post("/scenarios", operation_id="run_scenarios", response_model=WhatIfPublic, responses={**_ACCEPTED, **responses(404, 409)},
              summary="Run what-if scenarios on forks of the live state, side by side with the baseline")
 async def run_scenarios(body: ScenariosCreate, svc: ServiceDep, user: PlanningRunner, jobs: JobsDep) -> Response:
     job = jobs.new("whatif")
@@ -184,7 +184,7 @@ async def run_scenarios(body: ScenariosCreate, svc: ServiceDep, user: PlanningRu
 
 
 @router.post("/scenarios/file", operation_id="run_scenario_file", response_model=WhatIfPublic,
-             responses={**_ACCEPTED, **responses()},
+             responses={**_ACCEPTED, **responses(404, 409)},
              openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}},
                                                         "application/json": {"schema": {"type": "object"}}},
                                             "required": True}},
