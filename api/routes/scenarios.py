@@ -154,10 +154,8 @@ async def reschedule_backlog(body: RescheduleCreate, request: Request, svc: Serv
         if body.mode == "simulate":
             res = service.simulate(svc, body.config, progress=job.update)
             return res.to_dict(max_lines=body.max_lines), None
-        # the order book's one writer; with a planner wired (the engine's), it plans again under its lock
-        # if supply moved; else it applies this plan of its backlog, refusing lines that moved since
-        plan = body.config if svc.planner is not None else service.simulate(svc, body.config, progress=job.update)
-        _status, text, replayed = svc.apply_reschedule(plan, actor=user.actor, idem=record, progress=job.update)
+        # the order book's one writer: the engine's planner plans on a copy, and again under the lock if supply moved
+        _status, text, replayed = svc.apply_reschedule(body.config, actor=user.actor, idem=record, progress=job.update)
         out = json.loads(text)
         out["idempotent_replayed"] = replayed
         out["lines"] = out.get("lines", [])[: body.max_lines]
