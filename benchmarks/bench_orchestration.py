@@ -33,13 +33,13 @@ SIZES = {"tiny": (2_000, 200), "small": (10_000, 1_000), "medium": (50_000, 3_00
 NATS_URL = "nats://127.0.0.1:4222"
 
 
-def _fill_outbox(store, n: int, clock, seed: int):
+def _fill_outbox(store, n: int, clock, seed: int, per_order: int = 5):
     from orchestration.records import Message
     from orchestration.store import Changes
 
     msgs = []
     for i in range(n):
-        order = f"B{seed}-{i % max(1, n // 5)}"
+        order = f"B{seed}-{i % max(1, n // per_order)}"
         msgs.append(Message(uuid.uuid4().hex, "shipping.request", "wms", order, "1", clock.now(),
                             {"process": "ship-from-node", "version": 1, "step": "release", "request_id": uuid.uuid4().hex,
                              "attempt": 1, "attrs": {"item": f"SKU-{i % 97}", "qty": 1 + i % 5}}))

@@ -38,18 +38,18 @@ def ev(kind, order, clock, **kw):
     return OrderEvent(kind=kind, order=order, at=clock.now(), **kw)
 
 
-def test_webhooks_deliver_signed_in_order_and_retry_with_backoff(sqlite_store, clock):
+def test_webhooks_deliver_signed_in_order_and_retry_with_backoff(store, clock):
     """O1 and O2 each have two messages (order.status, then shipping.request). The receiver answers 503 three
     times. Round 1: O1's first and O2's first fail; their second ones are held behind them. Before the 1 s
     backoff nothing is tried. After it: O1 fails again (its wait doubles to 2 s) and O2's two are delivered.
     After 2 s more, O1's two arrive, in order. Every delivery carries a valid HMAC-SHA256 signature."""
-    eng = Orchestrator(ready_catalog(), sqlite_store, clock=clock)
+    eng = Orchestrator(ready_catalog(), store, clock=clock)
     for o in ("O1", "O2"):
         eng.handle(ev("captured", o, clock))
         eng.handle(ev("scheduled", o, clock))
     with WebhookReceiver(secret=SECRET, fail_first=3) as rx:
         pub = WebhookPublisher({}, secret=SECRET, default_url=rx.url, clock=clock)
-        relay = OutboxRelay(sqlite_store, pub, clock=clock, backoff_s=1.0)
+        relay = OutboxRelay(store, pub, clock=clock, backoff_s=1.0)
         r = relay.run_once()
         assert (r.published, r.failed, r.held) == (0, 2, 2)
         r = relay.run_once()
@@ -64,7 +64,7 @@ def test_webhooks_deliver_signed_in_order_and_retry_with_backoff(sqlite_store, c
         assert relay.run_once().published == 2
         assert [(e["order"], e["kind"]) for e in rx.received][2:] == [("O1", "order.status"), ("O1", "shipping.request")]
         assert rx.bad_signatures == 0 and rx.requests == 7
-        assert sqlite_store.pending() == []
+        assert store.pending() == []
         pub.close()
 
 

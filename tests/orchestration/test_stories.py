@@ -251,3 +251,27 @@ def test_capture_twice_starts_one_process_and_events_for_unknown_orders_change_n
     with pytest.raises(ValidationError) as e:
         ev("teleported", "O10", clock)
     assert e.value.field == "kind"
+
+
+GATED = """
+process: gated
+version: 1
+steps:
+  - {name: check, system: planner, duration: 1h, completion: {manual: true}, when: {customer_segment: [new, risky]}}
+  - {name: ship, system: wms, duration: 1d, request: shipping.request, completion: {event: shipped}}
+"""
+
+
+def test_a_step_with_a_when_runs_only_for_matching_orders(sqlite_store, clock):
+    """A credit check runs only for new or risky customers; a gold customer goes straight to shipping."""
+    from orchestration import Catalog, parse_assignment
+
+    cat = Catalog()
+    eng = Orchestrator(cat, sqlite_store, clock=clock)
+    eng.deploy(GATED)
+    cat.set_rules(parse_assignment([{"process": "gated"}]))
+    eng.handle(ev("captured", "G1", clock, attrs={"customer_segment": "risky"}))
+    eng.handle(ev("captured", "G2", clock, attrs={"customer_segment": "gold"}))
+    assert [i.step for i in sqlite_store.instances_of("G1")] == ["check"]
+    assert [i.step for i in sqlite_store.instances_of("G2")] == ["ship"]
+    assert [m.kind for m, _ in sqlite_store.messages(order="G2")] == ["shipping.request"]
