@@ -84,6 +84,7 @@ class OrderService(OrderCommands, OrderQueries):
             if n:
                 log.info("forgot %d idempotency keys older than %g days", n, self.settings.store.idempotency_ttl_days)
         self.committer = GroupCommitter(self) if self.settings.store.group_commit else None
+        self.events = None  # an orderbook.events.EventDispatcher once start_events() is called
 
     # the serving pair: this service's own, or the live (double-buffered) one after attach_live()
     @property
@@ -200,6 +201,8 @@ class OrderService(OrderCommands, OrderQueries):
                         txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
                     if self.committer is None:
                         self._write_now(txn.ws)
+                        if self.events is not None:
+                            self.events.notify()
                         return status, body, False
                     pending = Pending(txn, self.store.prepare(txn.ws), concurrent.futures.Future(), idem, status, body,
                                        time.perf_counter())
@@ -220,6 +223,8 @@ class OrderService(OrderCommands, OrderQueries):
                 self._pending_idem.pop(idem.key, None)
         if wait_for is not None:
             self.metrics.inc("promessa_idempotent_replays_total")
+        elif self.events is not None:
+            self.events.notify()  # durable now: its order events may go out
         return target.status, target.body, wait_for is not None
 
     def _write_now(self, ws: WriteSet) -> None:
@@ -248,10 +253,20 @@ class OrderService(OrderCommands, OrderQueries):
                     self._pending_idem.pop(p.idem.key, None)
                 p.future.set_exception(err)
 
+    def start_events(self, consumers, *, poll_s: float = 0.5):
+        """Start handing order events to `consumers` (``orderbook.events.Consumer``s), each from its durable
+        cursor: returns once all of them caught up with the audit trail; returns the EventDispatcher."""
+        from orderbook.events import EventDispatcher
+
+        self.events = EventDispatcher(self.store, consumers, poll_s=poll_s).start()
+        return self.events
+
     def close(self) -> None:
-        """Write what is queued, then stop the committer (the store stays open)."""
+        """Write what is queued, then stop the committer and the event dispatcher (the store stays open)."""
         if self.committer is not None:
             self.committer.stop()
+        if self.events is not None:
+            self.events.stop()
 
 
 

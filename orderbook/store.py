@@ -39,6 +39,18 @@ Prepared = list[tuple[str, list[tuple]]]
 _TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal", "supply_deltas")
 
 _DDL = """
+CREATE TABLE IF NOT EXISTS event_cursors (
+    consumer TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consumer_records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS orders (
     order_id TEXT PRIMARY KEY,
     customer TEXT NOT NULL,
@@ -382,6 +394,61 @@ class OrderStore:
                        to_status=r[5], detail=json.loads(r[6]) if r[6] else None)
             for r in rows
         ]
+
+    # -- order events (orderbook.events): the audit trail read as an outbox, consumer cursors and records
+    def audit_rows(self, after_id: int = 0, *, limit: int = 500, order_id: str | None = None) -> list[tuple]:
+        """Audit entries with an id above `after_id` (of one order, if given), oldest first, at most `limit`:
+        ``(id, order_id, at, actor, action, from_status, to_status, detail dict or None)``."""
+        where, params = "id > ?", [int(after_id)]
+        if order_id is not None:
+            where += " AND order_id = ?"
+            params.append(order_id)
+        rows = self._query("SELECT id, order_id, at, actor, action, from_status, to_status, detail FROM audit WHERE "
+                           + where + " ORDER BY id LIMIT ?", [*params, int(limit)])
+        return [(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else None) for r in rows]
+
+    def max_audit_id(self) -> int:
+        """The id of the last audit entry written (0: none)."""
+        return int(self._query("SELECT MAX(id) FROM audit")[0][0] or 0)
+
+    def event_cursor(self, consumer: str) -> int:
+        """The last event id `consumer` has handled (0: none)."""
+        rows = self._query("SELECT last_id FROM event_cursors WHERE consumer = ?", (consumer,))
+        return int(rows[0][0]) if rows else 0
+
+    def advance_cursor(self, consumer: str, last_id: int, records: Iterable[tuple[str, str, Any]] = ()) -> None:
+        """Move `consumer`'s cursor to `last_id` and upsert its `records` ``(kind, key, json-able doc)``, in one
+        durable transaction."""
+        self.put_records(records, cursor=(consumer, int(last_id)))
+
+    def put_records(self, records: Iterable[tuple[str, str, Any]], *, cursor: tuple[str, int] | None = None) -> None:
+        """Upsert records ``(kind, key, json-able doc)`` kept for packages above the order book (payments, returns),
+        with a consumer's cursor if given, in one durable transaction."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        rows = [(k, key, json.dumps(doc, separators=(",", ":")), now) for k, key, doc in records]
+        if not rows and cursor is None:
+            return
+        with self._wlock:
+            conn = self._write_conn()
+            self._begin(conn)
+            try:
+                if rows:
+                    conn.cursor().executemany(self._sql(
+                        "INSERT INTO consumer_records (kind, key, doc, updated_at) VALUES (?,?,?,?) ON CONFLICT (kind, key) "
+                        "DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"), rows)
+                if cursor is not None:
+                    conn.execute(self._sql(
+                        "INSERT INTO event_cursors (consumer, last_id, updated_at) VALUES (?,?,?) ON CONFLICT (consumer) "
+                        "DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at"), (cursor[0], cursor[1], now))
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def records(self, kind: str) -> dict[str, Any]:
+        """Every record of `kind` kept by :meth:`put_records`: key -> doc."""
+        return {r[0]: json.loads(r[1]) for r in self._query("SELECT key, doc FROM consumer_records WHERE kind = ? ORDER BY key",
+                                                              (kind,))}
 
     def idempotency(self, key: str) -> tuple[str, int, str] | None:
         """(request hash, status code, response body) stored for `key`, or None."""
