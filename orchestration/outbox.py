@@ -70,52 +70,88 @@ class OutboxRelay:
         self.store, self.publisher, self.clock = store, publisher, clock
         self.backoff_s, self.max_backoff_s, self.batch = backoff_s, max_backoff_s, batch
 
-    def run_once(self) -> RelayReport:
-        """One round; returns what was delivered, failed and held back."""
-        now = self.clock.now()
-        rep = RelayReport()
+    def _ready(self, rows: Sequence, now: dt.datetime, blocked: set[str], rep: RelayReport) -> list[list]:
+        """Group rows by order, in order; an order stops at a row still backing off, and orders in ``blocked``
+        (a failure or a wait earlier in this drain) send nothing. Adds newly blocked orders to ``blocked``."""
         groups: dict[str, list] = {}
-        for p in self.store.pending(limit=self.batch):
+        for p in rows:
             groups.setdefault(p.message.order_key, []).append(p)
         ready: list[list] = []
-        for rows in groups.values():
+        for key, g in groups.items():
             take = []
-            for p in rows:
-                if p.next_attempt_at is not None and p.next_attempt_at > now:
-                    break
-                take.append(p)
-            rep.held += len(rows) - len(take)
+            if key not in blocked:
+                for p in g:
+                    if p.next_attempt_at is not None and p.next_attempt_at > now:
+                        break
+                    take.append(p)
+            if len(take) < len(g):
+                blocked.add(key)
+            rep.held += len(g) - len(take)
             if take:
                 ready.append(take)
-        if not ready:
-            return rep
-        results = self.publisher.publish([[p.message for p in g] for g in ready])
+        return ready
+
+    def _record(self, ready: list[list], results: list[GroupResult], now: dt.datetime, blocked: set[str], rep: RelayReport) -> None:
         done: list[int] = []
         for g, (n, err) in zip(ready, results):
             done.extend(p.message.seq for p in g[:n])
             if n < len(g):
                 bad = g[n]
+                blocked.add(bad.message.order_key)
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** bad.attempts)
                 self.store.mark_failed(bad.message.seq, bad.attempts + 1, now + dt.timedelta(seconds=delay), err or "not delivered")
                 rep.failed += 1
                 rep.held += len(g) - n - 1
                 rep.errors.append(f"{bad.message.kind} {bad.message.message_id}: {err}")
         self.store.mark_published(done, now)
-        rep.published = len(done)
+        rep.published += len(done)
+
+    def run_once(self) -> RelayReport:
+        """One round over the first ``batch`` unpublished rows; returns what was delivered, failed and held back."""
+        now = self.clock.now()
+        rep = RelayReport()
+        ready = self._ready(self.store.pending(limit=self.batch), now, set(), rep)
+        if ready:
+            self._record(ready, self.publisher.publish([[p.message for p in g] for g in ready]), now, set(), rep)
         return rep
 
     def drain(self, *, max_rounds: int = 1000) -> RelayReport:
-        """Rounds until nothing more is delivered (or ``max_rounds``); returns the totals."""
-        tot = RelayReport()
-        for _ in range(max_rounds):
-            r = self.run_once()
-            tot.published += r.published
-            tot.failed += r.failed
-            tot.held = r.held
-            tot.errors.extend(r.errors)
-            if r.published == 0:
-                break
-        return tot
+        """Publish everything that can go now, in batches, overlapping the store's work with the publisher's: batch
+        k+1 is read while batch k is published, and batch k is marked while batch k+1 is published. Batch k+1 is
+        handed over only after batch k's results are known, and an order with a failure or a wait sends nothing
+        more in this drain, so one order's messages stay in order. Returns the totals."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        now = self.clock.now()
+        rep = RelayReport()
+        blocked: set[str] = set()
+        rows = self.store.pending(limit=self.batch)
+        cursor = rows[-1].message.seq if rows else 0
+        ready = self._ready(rows, now, blocked, rep)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="promessa-relay") as pool:
+            fut = pool.submit(self.publisher.publish, [[p.message for p in g] for g in ready]) if ready else None
+            rounds = 0
+            while fut is not None and rounds < max_rounds:
+                rounds += 1
+                nxt = self.store.pending(limit=self.batch, after_seq=cursor)      # read ahead while publishing
+                if nxt:
+                    cursor = nxt[-1].message.seq
+                results = fut.result()
+                cur, fut = ready, None
+                cur_blocked = set(blocked)
+                self._record_blocking(cur, results, cur_blocked)
+                ready = self._ready(nxt, now, cur_blocked, rep)
+                if ready:
+                    fut = pool.submit(self.publisher.publish, [[p.message for p in g] for g in ready])
+                self._record(cur, results, now, blocked, rep)                   # mark while the next batch publishes
+                blocked |= cur_blocked
+        return rep
+
+    @staticmethod
+    def _record_blocking(ready: list[list], results: list[GroupResult], blocked: set[str]) -> None:
+        for g, (n, _) in zip(ready, results):
+            if n < len(g):
+                blocked.add(g[0].message.order_key)
 
     def run_forever(self, stop: threading.Event, *, interval_s: float = 0.2) -> None:
         """Rounds until ``stop`` is set, waiting ``interval_s`` when a round delivered nothing."""
