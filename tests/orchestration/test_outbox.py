@@ -177,3 +177,46 @@ def test_kill_9_between_write_and_publish_loses_no_message_webhook(tmp_path):
 
 def test_signal_constant_is_sigkill():
     assert signal.SIGKILL == 9 and os.name == "posix"
+
+
+class FlakyPublisher:
+    """Delivers everything except the first attempt at each message id in ``fail_once``; records deliveries."""
+
+    def __init__(self, fail_once):
+        self.fail_once, self.delivered = set(fail_once), []
+
+    def publish(self, groups):
+        out = []
+        for g in groups:
+            n, err = 0, None
+            for m in g:
+                if m.message_id in self.fail_once:
+                    self.fail_once.discard(m.message_id)
+                    err = "refused once"
+                    break
+                self.delivered.append((m.order, m.payload["i"]))
+                n += 1
+            out.append((n, err))
+        return out
+
+    def close(self):
+        pass
+
+
+def test_drain_in_small_batches_keeps_each_orders_messages_in_order(sqlite_store, clock):
+    """A and B each have three messages, interleaved A0 B0 A1 B1 A2 B2; batches of two rows. A0 is refused once.
+    The drain delivers B0 B1 B2 and nothing of A (A1 and A2 wait behind A0, even in later batches). After the
+    1 s backoff the next drain delivers A0 A1 A2 in order."""
+    from orchestration.records import new_message
+    from orchestration.store import Changes
+
+    msgs = [new_message("order.status", "capture", o, None, clock.now(), {"i": i}) for i in range(3) for o in ("A", "B")]
+    sqlite_store.write(Changes(messages=msgs))
+    pub = FlakyPublisher({msgs[0].message_id})
+    relay = OutboxRelay(sqlite_store, pub, clock=clock, backoff_s=1.0, batch=2)
+    rep = relay.drain()
+    assert (rep.published, rep.failed) == (3, 1) and pub.delivered == [("B", 0), ("B", 1), ("B", 2)]
+    assert relay.drain().published == 0
+    clock.advance(seconds=1)
+    assert relay.drain().published == 3
+    assert pub.delivered[3:] == [("A", 0), ("A", 1), ("A", 2)]
