@@ -101,12 +101,20 @@ class Orchestrator:
 
     # -- entry points ---------------------------------------------------------------------------
     def handle(self, event: OrderEvent, *, conn: Any = None) -> Outcome:
-        """Apply an order event; returns the Outcome (written in one transaction, ``conn`` if given)."""
+        """Apply an order event; returns the Outcome (written in one transaction, ``conn`` if given).
+
+        An event with an ``event_id`` (say the order book's ``<order>/E<audit id>``) is applied once: its id goes
+        into the inbox with the state, and the same id again changes nothing (``Outcome.duplicate``), so an
+        at-least-once event feed is safe."""
         now = self.clock.now()
         out = Outcome()
         with self.store.transaction(conn) as c:
+            if event.event_id and self.store.inbox_seen(event.event_id, conn=c):
+                out.duplicate = True
+                out.notes.append(f"event {event.event_id} already applied")
+                return out
             insts = self.store.instances_of(event.order, conn=c)
-            ch = Changes()
+            ch = Changes(inbox=[(event.event_id, "orderbook", event.order, now)] if event.event_id else [])
             if event.kind is EventKind.CAPTURED:
                 self._capture(event, insts, ch, out, now)
             else:

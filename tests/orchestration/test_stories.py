@@ -275,3 +275,16 @@ def test_a_step_with_a_when_runs_only_for_matching_orders(sqlite_store, clock):
     assert [i.step for i in sqlite_store.instances_of("G1")] == ["check"]
     assert [i.step for i in sqlite_store.instances_of("G2")] == ["ship"]
     assert [m.kind for m, _ in sqlite_store.messages(order="G2")] == ["shipping.request"]
+
+
+def test_an_event_with_an_id_is_applied_once(engine, store, clock):
+    """The order book's event feed delivers at least once: the change E7 arrives twice. The first cancels the
+    shipping request and goes back to scheduling; the second changes nothing (no second cancel)."""
+    engine.handle(ev("captured", "O11", clock, event_id="O11/E1"))
+    engine.handle(ev("scheduled", "O11", clock, event_id="O11/E2"))
+    first = engine.handle(ev("changed", "O11", clock, attrs={"qty": 2}, event_id="O11/E7"))
+    again = engine.handle(ev("changed", "O11", clock, attrs={"qty": 2}, event_id="O11/E7"))
+    assert [m.kind for m in first.messages] == ["shipping.cancel"]
+    assert again.duplicate and again.messages == []
+    assert [m.kind for m, _ in store.messages(order="O11")] == ["order.status", "shipping.request", "shipping.cancel"]
+    assert engine.handle(ev("captured", "O11", clock, event_id="O11/E1")).duplicate
