@@ -27,18 +27,3 @@ def orders_at_first_node(snap, path: Path) -> pl.DataFrame:
         .sort("rank").group_by("zone", maintain_order=True).first().select("zone", "location")
     )
     return orders.join(first, on="zone", how="left").with_columns(pl.col("location").fill_null(snap.location_ids[0]))
-
-
-def reference_module(relpath: str):
-    """Import a plain-Python reference kept in tests/ by path (e.g. "monitoring/reports_reference.py").
-
-    Only benchmarks/bench_monitoring.py still uses it: promising and allocation ship their
-    references in `promising.testing` and `allocation.testing`. Delete it once monitoring
-    ships its reference in a testing module too."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "tests" / relpath
-    spec = importlib.util.spec_from_file_location(f"_ref_{path.stem}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
