@@ -22,6 +22,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from orderbook import lifecycle, rules
 from orderbook.lifecycle import OrderStatus as S
-from orderbook.records import EPS, DeltaEntry, Draw, Line, Order, PromiseRecord, ScheduleLine, utcnow
-from orderbook.schemas import FulfillmentEvent, ImportRow, LineCreate, OrderChange, OrderCreate
+from orderbook.records import EPS, DeltaEntry, Draw, Hold, Line, Order, PromiseRecord, ScheduleLine, utcnow
+from orderbook.schemas import FulfillmentEvent, ImportRow, LineCreate, ManualAdjustmentIn, OrderChange, OrderCreate
+from pricing import ManualAdjustment
 from orderbook.txn import Idem, Txn
 from promessa.errors import ConflictError, NotFoundError, PromessaError, ValidationError
 from promising import Policy, Promise, Reason, Request, Status
@@ -42,8 +44,10 @@ Answer = tuple[int, str, bool]
 class OrderCommands:
     """Writes of the order book (mixed into `OrderService`; every command runs in `execute`)."""
 
-    def _price(self, item: str) -> float:
-        return rules.price_of(self.snap, item)
+    @property
+    def business_day(self) -> dt.date:
+        """The one business clock: ``settings.clock.business_date``, else the served snapshot's as_of day."""
+        return self.settings.clock.business_date or self.snap.as_of
 
     def _locate(self, order: Order, ln: Line, policy: Policy, field: str) -> None:
         """Set the line's ship-from location: kept once shipped, else the requested one, else the chooser's."""
@@ -60,10 +64,54 @@ class OrderCommands:
                                    demand_class=ln.demand_class or order.demand_class)
 
 
-    # ------------------------------------------------------------------ rules and status
-    def hold_reasons(self, order: Order) -> list[str]:
-        """Why `order` must wait for approval (`rules.hold_reasons`)."""
-        return rules.hold_reasons(order, self.settings, self._price)
+    # ------------------------------------------------------------------ pricing, rules and status
+    def _reprice(self, order: Order, touched: set[int] | None = None) -> None:
+        """Price `order` (`Commerce.price`) on the business day, storing each line's waterfall and the totals.
+
+        A typed unit price is an override when it differs from the line's list unit price. With the freeze
+        policy ``confirm``, a confirmed (frozen) order keeps the waterfall of every line not in `touched` and
+        prices the others on the day it was first priced; otherwise the whole order is priced on the business day."""
+        commerce = self.commerce
+        frozen = order.totals is not None and order.totals.frozen and self.settings.pricing.freeze == "confirm"
+        day = order.totals.on if frozen else self.business_day
+        keep = {ln.line for ln in order.lines if ln.line not in (touched or set())} if frozen else set()
+        typed = [ln for ln in order.lines if ln.unit_price is not None]
+        for ln in typed:
+            ln.price_override = False
+        commerce.price(order, self.snap, day, keep=keep)
+        overrides = False
+        for ln in typed:
+            ln.price_override = rules.is_override(ln.waterfall.unit_list_price.amount if ln.waterfall else None,
+                                                  ln.unit_price, self.settings)
+            overrides |= ln.price_override
+        if overrides:
+            commerce.price(order, self.snap, day, keep=keep)
+
+    def hold_reasons(self, order: Order) -> list[Hold]:
+        """Why `order` must wait for a planner: the approval rules (`rules.approval_holds`), the customer checks
+        (unknown, blocked, credit limit) and trade compliance (denied parties, embargoes), less what an approval
+        already released (the same customer hold at no higher exposure, the same list hits)."""
+        out = rules.approval_holds(order, self.settings)
+        approved = order.approval or {}
+        released = set(approved.get("holds", ()))
+        open_orders = (o for o in self.orders.values() if o.status in self.OPEN_STATUSES)
+        for h in self.commerce.customer_holds(order, open_orders):
+            if h.code in released:
+                if h.code != "credit_limit":
+                    continue
+                prev = approved.get("credit_total")
+                if prev is not None and order.totals is not None and order.totals.total.amount <= Decimal(prev):
+                    continue
+            out.append(h)
+        result = self.commerce.screen(order, self.commerce.book_for(self.snap, self.business_day))
+        if result is not None and result.hold:
+            seen = set(approved.get("hits", ()))
+            hits = [h.to_dict() for h in result.hits if _hit_key(h.to_dict()) not in seen]
+            if hits:
+                named = "; ".join(f"{h['subject']} {h['screened']!r} matches {h['list']} entry {h['entry']} "
+                                  f"({h['matched']!r}, score {h['score']:g})" for h in hits)
+                out.append(Hold("compliance", f"trade compliance: {named}", {"threshold": result.threshold}, tuple(hits)))
+        return out
 
     @staticmethod
     def fulfilment_status(order: Order) -> S:
@@ -71,15 +119,26 @@ class OrderCommands:
         return rules.fulfilment_status(order)
 
     def _settle(self, txn: Txn, order: Order, action: str, detail: dict | None = None) -> None:
-        """Move the order to on_hold (if an approval rule fires) or to its fulfilment status."""
-        reasons = self.hold_reasons(order)
-        order.hold_reasons = reasons
-        dst = S.ON_HOLD if reasons else self.fulfilment_status(order)
-        if reasons:
-            detail = {**(detail or {}), "hold_reasons": reasons}
+        """Move the order to on_hold (if a hold rule fires) or to its fulfilment status (confirmed: its price is
+        frozen under the freeze policy ``confirm``)."""
+        holds = self.hold_reasons(order)
+        order.holds = holds
+        order.hold_reasons = [h.message for h in holds]
+        dst = S.ON_HOLD if holds else self.fulfilment_status(order)
+        if holds:
+            detail = {**(detail or {}), "hold_reasons": order.hold_reasons, "holds": [h.to_dict() for h in holds]}
+        if order.totals is not None:
+            detail = {**(detail or {}), "totals": order.totals.to_dict()}
         txn.transition(order, dst, action, detail)
         if dst is S.ON_HOLD:
             self.metrics.inc("promessa_orders_held_total")
+        else:
+            self._freeze(order)
+
+    def _freeze(self, order: Order) -> None:
+        """A confirmed order's price is frozen (freeze policy ``confirm``)."""
+        if order.totals is not None and not order.totals.frozen and self.settings.pricing.freeze == "confirm":
+            order.totals = dataclasses.replace(order.totals, frozen=True)
 
     # ------------------------------------------------------------------ writes
     def capture(self, data: OrderCreate, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
@@ -111,15 +170,14 @@ class OrderCommands:
                 raise ValidationError("a line needs a location, or the order a zone", field=f"lines.{i}.location",
                                       value=None, hint="give the order's zone (or ship_to.zone) or the line's location")
             lines.append(Line(line=i + 1, item=lc.item, qty=float(lc.qty), requested_date=lc.requested_date,
-                              requested_location=lc.location, unit_price=lc.unit_price,
-                              price_override=rules.is_override(self.snap, self.settings, lc.item, lc.unit_price),
-                              demand_class=lc.demand_class))
+                              requested_location=lc.location, unit_price=lc.unit_price, demand_class=lc.demand_class))
         policy = rules.policy_of(data.policy)
         now = utcnow()
         order = Order(order_id=order_id or f"SO-{uuid.uuid4().hex[:20]}", customer=data.customer, status=str(S.CAPTURED),
                       lines=lines, zone=zone, ship_to=data.ship_to.model_dump(exclude_none=True) if data.ship_to else None,
                       demand_class=data.demand_class, priority=data.priority, created_at=created_at or now, updated_at=now,
-                      created_by=actor, policy=data.policy.model_dump() if data.policy else None)
+                      created_by=actor, policy=data.policy.model_dump() if data.policy else None,
+                      manual=_manual(data.manual_adjustments or (), len(lines)))
         return order, policy
 
     def _capture(self, txn: Txn, data: OrderCreate, *, allow_past: bool = False, source: tuple[str, str] | None = None,
@@ -130,6 +188,7 @@ class OrderCommands:
         txn.add(order)
         txn.audit(order, "capture", {"source_system": source[0], "source_order_id": source[1]} if source else None,
                   to_status=S.CAPTURED)
+        self._reprice(order)
         for i, ln in enumerate(order.lines):
             self._locate(order, ln, policy, f"lines.{i}.location")
             txn.reserve(order, ln, ln.qty, policy)
@@ -203,7 +262,6 @@ class OrderCommands:
                 number = max((x.line for x in order.lines), default=0) + 1
                 order.lines.append(Line(line=number, item=lc.item, qty=float(lc.qty), requested_date=lc.requested_date,
                                         requested_location=lc.location, unit_price=lc.unit_price,
-                                        price_override=rules.is_override(self.snap, self.settings, lc.item, lc.unit_price),
                                         demand_class=lc.demand_class))
                 affected.add(number)
                 continue
@@ -217,7 +275,6 @@ class OrderCommands:
                     raise ConflictError(f"line {ln.line} has shipped; its item cannot change", hint="add a new line")
                 txn.unreserve_open(order, ln)
                 ln.item = lc.item
-                ln.price_override = rules.is_override(self.snap, self.settings, ln.item, ln.unit_price)
             if lc.location is not None and lc.location != ln.location:
                 rules.check_location(self.snap, lc.location, f"{f}.location")
                 if shipped:
@@ -235,7 +292,6 @@ class OrderCommands:
                 ln.requested_date = lc.requested_date
             if lc.unit_price is not None:
                 ln.unit_price = lc.unit_price
-                ln.price_override = rules.is_override(self.snap, self.settings, ln.item, lc.unit_price)
             if lc.demand_class is not None:
                 rules.check_class(self.demand_classes, lc.demand_class, f"{f}.demand_class")
                 ln.demand_class = lc.demand_class
@@ -245,10 +301,20 @@ class OrderCommands:
         if removed and len(removed) == len(order.lines):
             raise ValidationError("an order needs at least one line", field="remove_lines", value=data.remove_lines,
                                   hint="cancel the order instead")
+        if data.manual_adjustments is not None:
+            order.manual = _manual(data.manual_adjustments, max((x.line for x in order.lines), default=0))
+            detail["manual_adjustments"] = [m.to_dict() for m in order.manual]
         # compensation: give back the old reservations of what has not shipped, then promise again
         for ln in removed:
             txn.unreserve_open(order, ln)
             order.lines.remove(ln)
+        order.manual = [m for m in order.manual if order.line(int(m.line)) is not None]
+        repriced = set(affected)
+        if data.manual_adjustments is not None:
+            repriced |= {int(m.line) for m in order.manual}
+        if data.ship_to is not None:
+            repriced |= {ln.line for ln in order.lines}  # a new destination: new tax
+        self._reprice(order, repriced)
         for ln in order.lines:
             if ln.line not in affected:
                 continue
@@ -284,8 +350,10 @@ class OrderCommands:
             released[str(ln.line)] = txn.unreserve_open(order, ln)
             if shipped:
                 ln.qty = ln.shipped_qty
+        holds = [h.to_dict() for h in order.holds]
         order.hold_reasons = []
-        txn.transition(order, dst, action, {"released": released, "note": note})
+        order.holds = []
+        txn.transition(order, dst, action, {"released": released, "note": note, **({"holds": holds} if holds else {})})
 
     def decide(self, order_id: str, *, approve: bool, actor: str, idem: Idem | None = None,
                note: str | None = None) -> tuple[int, str, bool]:
@@ -296,12 +364,28 @@ class OrderCommands:
             if S(order.status) is not S.ON_HOLD:
                 raise ConflictError(f"order {order_id!r} is {order.status}, not on hold; there is nothing to "
                                     f"{'approve' if approve else 'reject'}")
+            needs_reason = [h.code for h in order.holds if h.code in _REASON_NEEDED]
+            if needs_reason and not (note or "").strip():
+                raise ValidationError(f"a reason is needed to {'release' if approve else 'reject'} a "
+                                      f"{', '.join(sorted(set(needs_reason)))} hold", field="note", value=note,
+                                      hint='send {"note": "<why>"}')
             if approve:
-                order.approval = {"by": txn.actor, "at": txn.now.isoformat(), "value": order.value(self._price),
-                                  "prices": {str(ln.line): ln.unit_price for ln in order.lines if ln.price_override},
-                                  "note": note}
+                prev = order.approval or {}
+                order.approval = {
+                    "by": txn.actor, "at": txn.now.isoformat(),
+                    "value": order.totals.net.to_dict() if order.totals is not None else None,
+                    "prices": {str(ln.line): str(ln.unit_price) for ln in order.lines if ln.price_override},
+                    "manual": [m.to_dict() for m in order.manual],
+                    "holds": sorted({*prev.get("holds", ()), *(h.code for h in order.holds)}),
+                    "credit_total": (str(order.totals.total.amount) if order.totals is not None
+                                     and any(h.code == "credit_limit" for h in order.holds) else prev.get("credit_total")),
+                    "hits": sorted({*prev.get("hits", ()), *(_hit_key(x) for h in order.holds for x in h.hits)}),
+                    "note": note}
                 reasons, order.hold_reasons = order.hold_reasons, []
-                txn.transition(order, self.fulfilment_status(order), "approve", {"note": note, "hold_reasons": reasons})
+                holds, order.holds = order.holds, []
+                txn.transition(order, self.fulfilment_status(order), "approve",
+                               {"note": note, "hold_reasons": reasons, "holds": [h.to_dict() for h in holds]})
+                self._freeze(order)
                 self.metrics.inc("promessa_orders_approved_total")
             else:
                 self._close(txn, order, "reject", note)
@@ -470,7 +554,7 @@ class OrderCommands:
             try:
                 data = OrderCreate.model_construct(
                     customer=customer, zone=zone, ship_to=None, demand_class=first.demand_class, priority=first.priority,
-                    policy=None,
+                    policy=None, manual_adjustments=[],
                     lines=[LineCreate.model_construct(item=r.item, qty=r.qty, requested_date=r.requested_date,
                                                       location=r.location, unit_price=r.unit_price,
                                                       demand_class=r.demand_class) for _, r in members])
@@ -665,6 +749,26 @@ class OrderCommands:
             txn.transition(order, dst, "reschedule", {"lines": lines,
                                                       "promised": {str(n): order.line(n).promised_qty for n in lines}})
         return touched
+
+
+#: holds a planner releases or rejects only with a reason
+_REASON_NEEDED = frozenset({"unknown_customer", "blocked_customer", "credit_limit", "compliance"})
+
+
+def _hit_key(hit: dict) -> str:
+    """What identifies a compliance hit an approval released: the subject, the list entry and the text screened."""
+    return f"{hit.get('subject')}|{hit.get('entry')}|{hit.get('screened')}"
+
+
+def _manual(items: Sequence[ManualAdjustmentIn], max_line: int) -> list[ManualAdjustment]:
+    """The pricing records of manual adjustments from an API body (validated again by pricing's rules)."""
+    out = []
+    for k, m in enumerate(items):
+        if m.line > max_line:
+            raise ValidationError("no such line in the order", field=f"manual_adjustments.{k}.line", value=m.line)
+        out.append(ManualAdjustment.from_dict({"line": m.line, "kind": m.kind, "value": str(m.value), "reason": m.reason},
+                                              prefix=f"manual_adjustments.{k}."))
+    return out
 
 
 @dataclasses.dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from orderbook import lifecycle, rules
 from orderbook.records import EPS, DeltaEntry, Draw, JournalEntry, Order
 from orderbook.schemas import InquiryLine
 from promessa.errors import NotFoundError, ValidationError
+from promessa.money import Money
 from promising import Request, promise
 
 if TYPE_CHECKING:
@@ -50,10 +52,13 @@ class OrderQueries:
         """The client view of an order: its record, its value and per line the promised and backordered qty."""
         d = o.to_dict()
         d.pop("policy", None)
-        d["value"] = round(o.value(self._price), 6)
+        d["value"] = o.totals.net.to_dict() if o.totals is not None else None
+        d["manual_adjustments"] = d.pop("manual")
+        cur = o.totals.currency if o.totals is not None else self.settings.pricing.currency
         for ln, dl in zip(o.lines, d["lines"], strict=True):
             dl["promised_qty"] = ln.promised_qty
             dl["backordered_qty"] = ln.backordered_qty
+            dl["unit_price"] = None if ln.unit_price is None else {"amount": str(ln.unit_price), "currency": cur}
         return d
 
     def search(self, **filters: Any) -> tuple[list[dict], int]:
@@ -134,6 +139,57 @@ class OrderQueries:
         """Open (unshipped) reservations of the orders that hold supply."""
         return self.store.open_commitments()
 
+    # -------------------------------------------------------------- customers, pricing, catalogue
+    def customers(self, *, limit: int = 100, offset: int = 0) -> dict:
+        """The customer master, by id: ``{data, total, configured}`` (``configured`` false: no customer check)."""
+        master = self.commerce.master
+        ids = sorted(master) if master is not None else []
+        page = [master[i].to_dict() for i in ids[offset:offset + limit]]
+        return {"data": page, "count": len(page), "total": len(ids), "configured": master is not None}
+
+    def customer(self, customer_id: str) -> dict:
+        """One customer record (NotFoundError when unknown)."""
+        c = self.commerce.customer(customer_id)
+        if c is None:
+            raise NotFoundError(f"unknown customer {customer_id!r}")
+        return c.to_dict()
+
+    def pricing_records(self, kind: str) -> dict:
+        """Every record of `kind` in the book (price lists with their entries, rules, tax rates, assignments),
+        every version, with where it came from (``file`` or ``api``)."""
+        from orderbook.commerce import PRICING_KINDS, ref_of
+
+        if kind not in PRICING_KINDS:
+            raise ValidationError(f"must be one of {', '.join(PRICING_KINDS)}", field="kind", value=kind)
+        book = self.commerce.book
+        recs = {"price_list": book.price_lists, "rule": book.rules, "tax_rate": book.tax_rates,
+                "assignment": book.assignments}[kind]
+        posted = {e.ref for e in self.commerce.records if e.kind == kind}
+        data = [{"ref": ref_of(kind, r), "source": "api" if ref_of(kind, r) in posted else "file", "record": r.to_dict()}
+                for r in recs]
+        return {"kind": kind, "data": data, "count": len(data)}
+
+    def quote(self, body: dict) -> dict:
+        """Price an order without storing anything (`Commerce.quote`) on the business day."""
+        return self.commerce.quote(body, self.snap, self.business_day)
+
+    def catalogue_changes(self) -> dict:
+        """Catalogue changes posted through the API, in order, the retired ones marked."""
+        data = [e.to_dict() for e in self.commerce.changes]
+        return {"data": data, "count": len(data), "journal_seq": self.seq}
+
+    def catalogue_item(self, item: str) -> dict:
+        """An item as pricing sees it on the business day (the extract's catalogue with the changes)."""
+        cat = self.commerce.catalogue_for(self.snap, self.business_day)
+        ci = cat.get(item)
+        if ci is None:
+            raise NotFoundError(f"unknown item {item!r}")
+        return {"item": ci.item, "category": ci.category, "brand": ci.brand,
+                "price": None if ci.price is None else {"amount": str(ci.price), "currency": cat.currency},
+                "cost": None if ci.cost is None else {"amount": str(ci.cost), "currency": cat.currency},
+                "tax_category": ci.tax_category, "item_class": ci.item_class, "description": ci.description,
+                "in_supply_snapshot": item in self.snap.item_index, "as_of": self.business_day.isoformat()}
+
     def commitments(self) -> dict:
         """What the in-memory state holds on top of the snapshot, per item-location and date."""
         with self.lock:
@@ -183,7 +239,9 @@ class PegRow:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LineRow:
-    """One order line with its order's header and what happened to it (field order: monitoring's LINES)."""
+    """One order line with its order's header and what happened to it (field order: monitoring's LINES).
+    `unit_price` is the priced net per unit (the line's net / qty, for monitoring's float frames; the exact
+    amounts are in :func:`priced_lines`)."""
 
     order_id: str
     line: int
@@ -237,7 +295,7 @@ def line_views(store: OrderStore) -> LineViews:
             ship, deliver = dates.get((o.order_id, ln.line), (None, None))
             lines.append(LineRow(
                 o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, created.date(), ln.item, ln.location,
-                ln.qty, ln.requested_date, ln.unit_price, ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                ln.qty, ln.requested_date, net_unit_price(ln), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                 max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
     return LineViews(lines, schedule, pegs)
 
@@ -288,5 +346,54 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
                 continue
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
                                    ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
-                                   ln.unit_price, tuple(ln.draws)))
+                                   net_unit_price(ln), tuple(ln.draws)))
     return out, skipped
+
+
+def net_unit_price(ln) -> float | None:
+    """The priced net per unit of a line as a float (for float frames: revenue weights, value at risk);
+    None when the line is not priced (its catalogue price is then used by the reader)."""
+    wf = ln.waterfall
+    if wf is None or not wf.qty:
+        return None
+    return float(wf.net.amount / wf.qty)
+
+
+# ------------------------------------------------------------------ read model: priced lines (revenue)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PricedLine:
+    """One order line's priced amounts, exact (`promessa.money.Money`): list amount, net (revenue), tax and
+    total, with the order's status and the business day it was priced on."""
+
+    order_id: str
+    line: int
+    customer: str
+    status: str
+    item: str
+    qty: Decimal
+    currency: str
+    priced_on: dt.date
+    list_amount: Money
+    net: Money
+    tax: Money
+    total: Money
+    price_list: str
+    rules: tuple[str, ...]
+
+
+def priced_lines(store: OrderStore) -> list[PricedLine]:
+    """Every priced line written to the book, exact, sorted by order and line (revenue reports read this)."""
+    out = []
+    for o in sorted(store.load_orders(), key=lambda o: o.order_id):
+        if o.totals is None:
+            continue
+        for ln in sorted(o.lines, key=lambda x: x.line):
+            wf = ln.waterfall
+            if wf is None:
+                continue
+            out.append(PricedLine(o.order_id, ln.line, o.customer, str(o.status), ln.item, wf.qty, wf.net.currency,
+                                  o.totals.on, wf.list_amount, wf.net, wf.tax, wf.total, wf.price_list,
+                                  tuple(a.rule for a in wf.adjustments)))
+    return out

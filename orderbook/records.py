@@ -15,13 +15,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
+from customers import Customer
+from pricing import CatalogueChange, LineWaterfall, ManualAdjustment
 from promessa.config import EPS
+from promessa.money import Money
 from promising import Draw, Promise, Reason, Status
 
-__all__ = ["EPS", "AuditEntry", "Commitment", "DeltaEntry", "Draw", "JournalEntry", "Line", "Order", "PegRecord",
-           "PromiseRecord", "PromisedLine", "ScheduleLine", "WriteSet", "utcnow"]
+__all__ = ["EPS", "AuditEntry", "CatalogueEntry", "Commitment", "CustomerEntry", "DeltaEntry", "Draw", "Hold", "JournalEntry",
+           "Line", "Order", "OrderTotals", "PegRecord", "PricingEntry", "PromiseRecord", "PromisedLine", "ScheduleLine",
+           "WriteSet", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -205,7 +210,7 @@ class Line:
     requested_date: dt.date
     location: str | None = None        # chosen (or requested) fulfillment location
     requested_location: str | None = None
-    unit_price: float | None = None
+    unit_price: Decimal | None = None  # a unit price typed at capture or change (a manual override when it differs)
     price_override: bool = False
     demand_class: str | None = None
     schedule: list[ScheduleLine] = dataclasses.field(default_factory=list)
@@ -214,6 +219,7 @@ class Line:
     promise: PromiseRecord | None = None  # the last promise made for the line, explained
     draws: list[Draw] = dataclasses.field(default_factory=list)     # open reservation
     consumed: list[Draw] = dataclasses.field(default_factory=list)  # draws consumed by shipments
+    waterfall: LineWaterfall | None = None  # the line's price explained (pricing.LineWaterfall), exact Money
 
     @property
     def promised_qty(self) -> float:
@@ -241,7 +247,7 @@ class Line:
             "requested_date": self.requested_date.isoformat(),
             "location": self.location,
             "requested_location": self.requested_location,
-            "unit_price": self.unit_price,
+            "unit_price": None if self.unit_price is None else str(self.unit_price),
             "price_override": self.price_override,
             "demand_class": self.demand_class,
             "schedule": [s.to_dict() for s in self.schedule],
@@ -250,6 +256,7 @@ class Line:
             "promise": self.promise.to_dict() if self.promise is not None else None,
             "draws": [d.to_dict() for d in self.draws],
             "consumed": [d.to_dict() for d in self.consumed],
+            "waterfall": self.waterfall.to_dict() if self.waterfall is not None else None,
         }
 
     @classmethod
@@ -261,7 +268,7 @@ class Line:
             requested_date=dt.date.fromisoformat(d["requested_date"]),
             location=d.get("location"),
             requested_location=d.get("requested_location"),
-            unit_price=d.get("unit_price"),
+            unit_price=_decimal(d.get("unit_price")),
             price_override=bool(d.get("price_override", False)),
             demand_class=d.get("demand_class"),
             schedule=[ScheduleLine.from_dict(s) for s in d.get("schedule", [])],
@@ -269,6 +276,7 @@ class Line:
             delivered_qty=float(d.get("delivered_qty", 0.0)),
             draws=[Draw.from_dict(x) for x in d.get("draws", ())],
             consumed=[Draw.from_dict(x) for x in d.get("consumed", ())],
+            waterfall=LineWaterfall.from_dict(d["waterfall"]) if d.get("waterfall") else None,
         )
         if d.get("promise"):
             ln.promise = PromiseRecord.from_dict(d["promise"], line=ln)
@@ -296,18 +304,20 @@ class Order:
     version: int = 1
     approval: dict[str, Any] | None = None   # who approved, when, the value and override lines approved
     policy: dict[str, Any] | None = None     # the order's promising policy, reused on change
+    holds: list[Hold] = dataclasses.field(default_factory=list)   # why it is on hold, with the figures / list hits
+    totals: OrderTotals | None = None        # the priced sums (the lines hold their waterfalls)
+    manual: list[ManualAdjustment] = dataclasses.field(default_factory=list)  # manual price adjustments (with reasons)
+    ship_country: str | None = None          # the ship-to country and region pricing and screening used
+    ship_region: str | None = None
 
     @property
     def requested_date(self) -> dt.date | None:
         return min((ln.requested_date for ln in self.lines), default=None)
 
-    def value(self, catalogue_price) -> float:
-        """Order value: sum of qty x unit price (the line's price, or the catalogue's)."""
-        total = 0.0
-        for ln in self.lines:
-            price = ln.unit_price if ln.unit_price is not None else catalogue_price(ln.item)
-            total += ln.qty * float(price or 0.0)
-        return total
+    @property
+    def value(self) -> Money | None:
+        """The order value: its priced net (exact, in its currency); None before it is priced."""
+        return self.totals.net if self.totals is not None else None
 
     def line(self, number: int) -> Line | None:
         for ln in self.lines:
@@ -333,6 +343,11 @@ class Order:
             "version": self.version,
             "approval": self.approval,
             "policy": self.policy,
+            "holds": [h.to_dict() for h in self.holds],
+            "totals": self.totals.to_dict() if self.totals is not None else None,
+            "manual": [m.to_dict() for m in self.manual],
+            "ship_country": self.ship_country,
+            "ship_region": self.ship_region,
             "lines": [ln.to_dict() for ln in self.lines],
         }
 
@@ -355,6 +370,11 @@ class Order:
             version=int(d.get("version", 1)),
             approval=d.get("approval"),
             policy=d.get("policy"),
+            holds=[Hold.from_dict(h) for h in d.get("holds") or ()],
+            totals=OrderTotals.from_dict(d["totals"]) if d.get("totals") else None,
+            manual=[ManualAdjustment.from_dict(m) for m in d.get("manual") or ()],
+            ship_country=d.get("ship_country"),
+            ship_region=d.get("ship_region"),
             lines=[Line.from_dict(x) for x in d["lines"]],
         )
 
@@ -362,7 +382,98 @@ class Order:
         """A copy that shares nothing mutable (promises and draws are immutable records)."""
         return dataclasses.replace(
             self, lines=[ln.copy() for ln in self.lines], hold_reasons=list(self.hold_reasons),
-            ship_to=copy.deepcopy(self.ship_to), approval=copy.deepcopy(self.approval), policy=copy.deepcopy(self.policy))
+            ship_to=copy.deepcopy(self.ship_to), approval=copy.deepcopy(self.approval), policy=copy.deepcopy(self.policy),
+            holds=list(self.holds), manual=list(self.manual))
+
+
+def _decimal(v: Any) -> Decimal | None:
+    """A stored amount (a string; documents written before money was exact hold a float, read by its repr)."""
+    if v is None:
+        return None
+    return Decimal(repr(v)) if isinstance(v, float) else Decimal(str(v))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderTotals:
+    """An order's priced sums: ``net`` (the order value), ``tax`` and ``total`` (each the exact sum of the lines'
+    rounded amounts), in ``currency``, priced ``on`` a business day; ``frozen`` once the order is confirmed (the
+    freeze policy then keeps its lines' prices)."""
+
+    currency: str
+    on: dt.date
+    net: Money
+    tax: Money
+    total: Money
+    frozen: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"currency": self.currency, "on": self.on.isoformat(), "net": self.net.to_dict(), "tax": self.tax.to_dict(),
+                "total": self.total.to_dict(), "frozen": self.frozen}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OrderTotals:
+        return cls(d["currency"], dt.date.fromisoformat(d["on"]), Money.from_dict(d["net"]), Money.from_dict(d["tax"]),
+                   Money.from_dict(d["total"]), bool(d.get("frozen", False)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hold:
+    """Why an order waits for a planner: ``code`` (``value_threshold``, ``price_override``, ``manual_adjustment``,
+    ``unknown_customer``, ``blocked_customer``, ``credit_limit``, ``compliance``), the message, and what is behind it:
+    ``figures`` (amounts as ``Money.to_dict()``) or compliance ``hits`` (the list entry, the list and the score)."""
+
+    code: str
+    message: str
+    figures: dict[str, Any] = dataclasses.field(default_factory=dict)
+    hits: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "figures": dict(self.figures), "hits": [dict(h) for h in self.hits]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hold:
+        return cls(d["code"], d["message"], dict(d.get("figures") or {}), tuple(d.get("hits") or ()))
+
+
+@dataclasses.dataclass
+class CustomerEntry:
+    """A customer created, changed or imported: the whole record (durable, replayed at start-up)."""
+
+    customer: Customer
+    action: str = "create"   # create | change | import
+    actor: str = ""
+    at: dt.datetime = dataclasses.field(default_factory=utcnow)
+
+
+@dataclasses.dataclass
+class PricingEntry:
+    """A pricing record posted through the API: ``kind`` (``price_list``, ``rule``, ``tax_rate``, ``assignment``)
+    and the record's ``to_dict()`` form; ``seq`` numbers them in the order they were posted (replayed in that
+    order on top of the rules directory)."""
+
+    kind: str
+    doc: dict[str, Any]
+    ref: str = ""
+    seq: int = 0
+    actor: str = ""
+    at: dt.datetime = dataclasses.field(default_factory=utcnow)
+
+
+@dataclasses.dataclass
+class CatalogueEntry:
+    """A catalogue change (new item, price change, attribute change) durable in the order book. Like a supply
+    delta it is numbered from the journal sequence, re-applied over every extract whose ``journal_seq`` is below
+    its ``seq``, and retired (``retired_seq``) once an extract carries it."""
+
+    seq: int
+    change: CatalogueChange
+    actor: str = ""
+    at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    retired_seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, **self.change.to_dict(), "actor": self.actor, "at": self.at.isoformat(),
+                "retired_seq": self.retired_seq}
 
 
 @dataclasses.dataclass
@@ -475,6 +586,10 @@ class WriteSet:
     import_keys: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # system, source id, order id
     deltas: list[DeltaEntry] = dataclasses.field(default_factory=list)
     new_orders: set[str] = dataclasses.field(default_factory=set)  # ids in `orders` never written before
+    customers: list[CustomerEntry] = dataclasses.field(default_factory=list)
+    pricing: list[PricingEntry] = dataclasses.field(default_factory=list)
+    catalogue: list[CatalogueEntry] = dataclasses.field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys or self.deltas)
+        return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys or self.deltas
+                    or self.customers or self.pricing or self.catalogue)

@@ -4,8 +4,8 @@
   ``journal_seq`` is applied to a fresh state, in sequence order, and the orders are loaded.
 - :func:`replay_into` (snapshot refresh, a `supplydata.live.Replayer`): the commitments and
   supply deltas the new extract does not carry are applied onto its fresh state.
-- :func:`retire_carried` (after a refresh's swap): the deltas the extract carries (numbered
-  up to its ``journal_seq``) are marked retired in the store.
+- :func:`retire_carried` (after a refresh's swap): the supply deltas and catalogue changes the
+  extract carries (numbered up to its ``journal_seq``) are marked retired in the store.
 
 Everything that answered 2xx is in the store (journal, deltas, orders), so what memory holds
 after a restart is what it held before.
@@ -13,6 +13,7 @@ after a restart is what it held before.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -127,4 +128,10 @@ def retire_carried(svc: OrderService, snap: Snapshot, through_seq: int) -> int:
     n = svc.store.retire_deltas(through_seq, by_seq=through_seq)
     if n:
         log.info("retired %d supply deltas carried by the extract (through seq %d)", n, through_seq)
+    k = svc.store.retire_catalogue_changes(through_seq, by_seq=through_seq)
+    if k:
+        log.info("retired %d catalogue changes carried by the extract (through seq %d)", k, through_seq)
+    with svc.lock:
+        svc.commerce.changes = tuple(dataclasses.replace(e, retired_seq=through_seq)
+                                     if e.seq <= through_seq and e.retired_seq is None else e for e in svc.commerce.changes)
     return n

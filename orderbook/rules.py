@@ -3,20 +3,26 @@
 Validation refuses bad input with a `ValidationError` that names the field and the value
 (unknown item, location, zone or demand class; a date outside the snapshot; a line number
 given twice; a shipment dated before the supply it consumes). The hold rules say why an order
-must be approved (value above the threshold, manual price override); the fulfilment status
-follows from what is promised and shipped. Nothing here changes an order.
+must be approved (priced value above the threshold, manual price override or adjustment); the
+fulfilment status follows from what is promised and shipped. Nothing here changes an order.
+
+Amounts are exact: an order's value is its priced net (`OrderTotals.net`, `promessa.money.Money`)
+and the threshold is an amount in a currency (``settings.orders.approval_value_threshold`` in
+``settings.pricing.currency``, or ``approval_thresholds`` per currency).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 
 from orderbook.lifecycle import OrderStatus as S
-from orderbook.records import EPS, DeltaEntry, Draw, Line, Order
+from orderbook.records import EPS, DeltaEntry, Draw, Hold, Line, Order
 from orderbook.schemas import PolicyIn
 from promessa.config import Settings
 from promessa.errors import ValidationError
+from promessa.money import Money
 from promising import Policy
 from supplydata import Snapshot
 
@@ -103,31 +109,51 @@ def delta_position(snap: Snapshot, e: DeltaEntry) -> tuple[int, int] | str:
         return "dated past the snapshot's horizon"
 
 
-def price_of(snap: Snapshot, item: str) -> float:
-    """The catalogue price of `item` (0 when unknown)."""
-    code = snap.item_index.get(item)
-    return float(snap.item_price[code]) if code is not None else 0.0
+def value_threshold(settings: Settings, currency: str) -> Money | None:
+    """The approval threshold for orders priced in `currency` (None: no value hold in that currency)."""
+    if currency == settings.pricing.currency:
+        thr = settings.orders.approval_value_threshold
+    else:
+        thr = settings.orders.approval_thresholds.get(currency)
+    return None if thr is None else Money.of(thr, currency)
 
 
-def is_override(snap: Snapshot, settings: Settings, item: str, unit_price: float | None) -> bool:
-    """True when `unit_price` differs from the catalogue's by more than the price tolerance."""
-    return unit_price is not None and abs(unit_price - price_of(snap, item)) > settings.orders.price_tolerance
+def is_override(list_price: Decimal | None, unit_price: Decimal | None, settings: Settings) -> bool:
+    """True when a typed `unit_price` differs from the line's list unit price (None: the item has none) by more
+    than the price tolerance."""
+    if unit_price is None:
+        return False
+    return list_price is None or abs(unit_price - list_price) > Decimal(repr(settings.orders.price_tolerance))
 
 
-def hold_reasons(order: Order, settings: Settings, price) -> list[str]:
-    """Why `order` must wait for approval (empty: it need not). `price(item)` is the catalogue price.
-    An approval remembers the value and prices approved: only a higher value or a new override holds again."""
+def approval_holds(order: Order, settings: Settings) -> list[Hold]:
+    """Why `order` must wait for approval by the approval rules (empty: it need not): its priced net above the
+    threshold, a typed unit price that overrides the list price, a manual price adjustment. An approval remembers
+    the value, the prices and the adjustments approved: only a higher value or a new override holds again."""
     approved = order.approval or {}
     out = []
-    value = order.value(price)
-    thr = settings.orders.approval_value_threshold
-    if thr is not None and value > thr + 1e-9 and value > float(approved.get("value", -1.0)) + 1e-9:
-        out.append(f"order value {value:.2f} exceeds the approval threshold {thr:.2f}")
+    if order.totals is not None:
+        value = order.totals.net
+        thr = value_threshold(settings, value.currency)
+        prev = approved.get("value")
+        prev_amount = Decimal(prev["amount"]) if isinstance(prev, dict) and prev.get("currency") == value.currency else None
+        if thr is not None and value > thr and (prev_amount is None or value.amount > prev_amount):
+            out.append(Hold("value_threshold", f"order value {value} exceeds the approval threshold {thr}",
+                            {"value": value.to_dict(), "threshold": thr.to_dict()}))
     if settings.orders.approval_on_price_override:
         prices = approved.get("prices", {})
-        lines = [ln.line for ln in order.lines if ln.price_override and prices.get(str(ln.line)) != ln.unit_price]
+        lines = [ln.line for ln in order.lines if ln.price_override and prices.get(str(ln.line)) != str(ln.unit_price)]
         if lines:
-            out.append("manual price override on line" + ("s " if len(lines) > 1 else " ") + ", ".join(map(str, lines)))
+            out.append(Hold("price_override", "manual price override on line" + ("s " if len(lines) > 1 else " ")
+                            + ", ".join(map(str, lines)),
+                            {str(n): {"amount": str(order.line(n).unit_price), "currency": order.totals.currency
+                                      if order.totals else settings.pricing.currency} for n in lines}))
+        done = approved.get("manual", [])
+        pending = [m for m in order.manual if m.to_dict() not in done]
+        if pending:
+            out.append(Hold("manual_adjustment", "; ".join(f"manual price adjustment on line {m.line}: {m.reason}"
+                                                            for m in pending),
+                            {"adjustments": [m.to_dict() for m in pending]}))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -34,7 +35,8 @@ Text = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x
                  AfterValidator(_encodable)]
 Timestamp = Annotated[dt.datetime, AfterValidator(_utc_timestamp)]
 Qty = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, description="positive quantity")]
-Price = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Price = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, max_digits=24, decimal_places=8, allow_inf_nan=False,
+                                  description="an exact amount in the order's currency (a JSON number is read by its digits)")]
 LineNo = Annotated[int, Field(ge=1, le=1_000_000)]
 HARD_MAX_LINES = 1000  # schema cap; the configured `max_lines` is usually lower
 
@@ -57,8 +59,19 @@ class ShipTo(_In):
     address: Text | None = None
     city: Text | None = None
     postal_code: Text | None = None
-    country: Text | None = None
+    country: Text | None = Field(None, description="ISO 3166-1 alpha-2; tax and trade screening (default: the customer's)")
+    region: Text | None = Field(None, description="state or province code (tax, regional embargoes), e.g. US-CA")
     zone: Id | None = Field(None, description="customer zone; overrides the order's zone")
+
+
+class ManualAdjustmentIn(_In):
+    """A price change typed by a person, with a reason; it follows the approval rules (the order is held)."""
+
+    line: LineNo
+    kind: Literal["percent_off", "amount", "fixed_price"]
+    value: Annotated[Decimal, Field(ge=-Decimal(10) ** 12, le=Decimal(10) ** 12, max_digits=24, decimal_places=8,
+                                    allow_inf_nan=False)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class LineCreate(_In):
@@ -83,6 +96,7 @@ class OrderCreate(_In):
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
     policy: PolicyIn | None = None
     lines: Annotated[list[LineCreate], Field(min_length=1, max_length=HARD_MAX_LINES)]
+    manual_adjustments: Annotated[list[ManualAdjustmentIn], Field(max_length=HARD_MAX_LINES)] = []
 
 
 class LineChange(_In):
@@ -108,10 +122,12 @@ class OrderChange(_In):
     policy: PolicyIn | None = None
     lines: Annotated[list[LineChange], Field(max_length=HARD_MAX_LINES)] = []
     remove_lines: Annotated[list[LineNo], Field(max_length=HARD_MAX_LINES)] = []
+    manual_adjustments: Annotated[list[ManualAdjustmentIn], Field(max_length=HARD_MAX_LINES)] | None = Field(
+        None, description="replaces the order's manual adjustments (empty list: none); absent: kept")
 
 
 class Decision(_In):
-    note: Text | None = None
+    note: Text | None = Field(None, description="the reason; required to release or reject a customer or compliance hold")
 
 
 class EventLine(_In):
@@ -187,6 +203,31 @@ class ImportCreate(_In):
 # ------------------------------------------------------------------ out
 
 
+class MoneyPublic(BaseModel):
+    """An exact amount (a decimal string, rounded to the currency's minor unit) and its ISO 4217 currency."""
+
+    amount: str
+    currency: str
+
+
+class TotalsPublic(BaseModel):
+    """The order's priced sums: net (the order value), tax, total; the business day it was priced on."""
+
+    currency: str
+    on: dt.date
+    net: MoneyPublic
+    tax: MoneyPublic
+    total: MoneyPublic
+    frozen: bool = False
+
+
+class HoldPublic(BaseModel):
+    code: str
+    message: str
+    figures: dict[str, Any] = {}
+    hits: list[dict[str, Any]] = []
+
+
 class PegPublic(BaseModel):
     line: int
     qty: float
@@ -231,9 +272,11 @@ class LinePublic(BaseModel):
     requested_date: dt.date
     location: str | None
     requested_location: str | None = None
-    unit_price: float | None = None
+    unit_price: MoneyPublic | None = Field(None, description="the unit price typed with the line (an override when it differs)")
     price_override: bool = False
     demand_class: str | None = None
+    waterfall: dict[str, Any] | None = Field(None, description="the line's price: list, each adjustment with its rule, "
+                                                              "net, tax, total (pricing.LineWaterfall)")
     promised_qty: float
     backordered_qty: float
     shipped_qty: float
@@ -255,8 +298,13 @@ class OrderPublic(BaseModel):
     source_system: str | None = None
     source_order_id: str | None = None
     hold_reasons: list[str] = []
+    holds: list[HoldPublic] = []
     approval: dict[str, Any] | None = None
-    value: float
+    value: MoneyPublic | None = Field(None, description="the priced net value")
+    totals: TotalsPublic | None = None
+    manual_adjustments: list[dict[str, Any]] = []
+    ship_country: str | None = None
+    ship_region: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     created_by: str | None = None

@@ -28,7 +28,9 @@ from typing import Any
 
 from orderbook import replay
 from orderbook.commands import OrderCommands, ReschedulePlan
+from orderbook.commerce import Commerce
 from orderbook.committer import GroupCommitter, Pending
+from orderbook.masterdata import MasterDataCommands
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
 from orderbook.records import Order, WriteSet, utcnow
@@ -44,7 +46,7 @@ __all__ = ["Idem", "OrderService", "ReschedulePlan", "StoreUnavailable", "Txn"]
 log = logging.getLogger("promessa.orderbook")
 
 
-class OrderService(OrderCommands, OrderQueries):
+class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
     """Orders in memory, commitments in a promising `State`, everything durable in `store`.
 
     Parameters
@@ -57,17 +59,22 @@ class OrderService(OrderCommands, OrderQueries):
     planner : ``planner(service, config, *, progress) -> ReschedulePlan``, used by
         `apply_reschedule` when it is given a configuration (the composition root wires
         `scenarios.service.plan`).
+    commerce : the price book, customer master and screening lists from files
+        (`orderbook.commerce.Commerce`; the composition root builds it from ``settings.pricing``);
+        default: catalogue prices only, no customer master, no screening. What was posted through
+        the API (customers, pricing records, catalogue changes) is replayed on top of it.
 
     Opening it rebuilds orders, commitments and supply deltas from the store (`replay.rebuild`).
     """
 
     def __init__(self, snap: Snapshot, store: OrderStore, settings: Settings | None = None, *,
                  chooser: LocationChooser | None = None, metrics: Metrics | None = None,
-                 planner: Callable[..., ReschedulePlan] | None = None) -> None:
+                 planner: Callable[..., ReschedulePlan] | None = None, commerce: Commerce | None = None) -> None:
         self.snap = snap
         self.planner = planner
         self.store = store
         self.settings = settings or Settings()
+        self.commerce = commerce or Commerce(self.settings)
         self._chooser = chooser
         self.metrics = metrics or Metrics()
         self.lock = threading.RLock()
@@ -154,8 +161,15 @@ class OrderService(OrderCommands, OrderQueries):
 
     # ------------------------------------------------------------------ start-up and refresh
     def rebuild(self) -> None:
-        """Rebuild orders, commitments and supply deltas exactly from the order book (`replay.rebuild`)."""
+        """Rebuild orders, commitments and supply deltas exactly from the order book (`replay.rebuild`), then the
+        customers, pricing records and catalogue changes posted through the API (over the files')."""
         replay.rebuild(self)
+        with self.lock:
+            problems = self.commerce.replay(self.store.pricing_records(), (e.customer for e in self.store.customers()),
+                                            self.store.catalogue_changes(0))
+        for p in problems:
+            log.warning("replay: %s", p)
+        self.replay_exceptions = [*self.replay_exceptions, *problems]
 
     def replay_into(self, snap: Snapshot, state: State, after_seq: int | None):
         """Replay commitments and supply deltas onto a new pair (`replay.replay_into`; a `supplydata.live.Replayer`)."""

@@ -30,13 +30,26 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from orderbook.records import AuditEntry, Commitment, DeltaEntry, JournalEntry, Order, WriteSet
+from customers import Customer
+from orderbook.records import (
+    AuditEntry,
+    CatalogueEntry,
+    Commitment,
+    CustomerEntry,
+    DeltaEntry,
+    JournalEntry,
+    Order,
+    PricingEntry,
+    WriteSet,
+)
+from pricing import CatalogueChange
 from promessa.errors import ValidationError
 
 #: A write set turned into statements and their rows: [(sql, [params, ...]), ...].
 Prepared = list[tuple[str, list[tuple]]]
 
-_TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal", "supply_deltas")
+_TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal", "supply_deltas",
+           "customers", "pricing_records", "catalogue_changes")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS event_cursors (
@@ -142,6 +155,31 @@ CREATE TABLE IF NOT EXISTS supply_deltas (
     qty {REAL} NOT NULL,
     kind TEXT NOT NULL,
     ref TEXT,
+    retired_seq BIGINT
+);
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pricing_records (
+    seq {AUTOID},
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalogue_changes (
+    seq BIGINT PRIMARY KEY,
+    change_id TEXT NOT NULL UNIQUE,
+    item TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    doc TEXT NOT NULL,
     retired_seq BIGINT
 );
 """
@@ -251,7 +289,8 @@ class OrderStore:
                 for ln in o.lines:
                     line_rows.append((
                         o.order_id, ln.line, ln.item, ln.location, ln.qty, ln.requested_date.isoformat(),
-                        ln.unit_price, int(ln.price_override), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                        None if ln.unit_price is None else float(ln.unit_price),  # search projection; exact in doc
+                        int(ln.price_override), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                     ))
                     for k, sl in enumerate(ln.schedule):
                         sl_rows.append((
@@ -300,6 +339,25 @@ class OrderStore:
                 q("INSERT INTO supply_deltas (seq, at, actor, item, location, date, qty, kind, ref) VALUES (?,?,?,?,?,?,?,?,?)"),
                 [(e.seq, e.at.isoformat(), e.actor, e.item, e.location, e.date.isoformat(), e.qty, e.kind, e.ref)
                  for e in ws.deltas],
+            ))
+        if ws.customers:
+            out.append((
+                q("INSERT INTO customers (customer_id, name, updated_at, actor, action, doc) VALUES (?,?,?,?,?,?) "
+                  "ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at, "
+                  "actor = excluded.actor, action = excluded.action, doc = excluded.doc"),
+                [(c.customer.id, c.customer.name, c.at.isoformat(), c.actor, c.action,
+                  json.dumps(c.customer.to_dict(), separators=(",", ":"))) for c in ws.customers],
+            ))
+        if ws.pricing:
+            out.append((
+                q("INSERT INTO pricing_records (kind, ref, at, actor, doc) VALUES (?,?,?,?,?)"),
+                [(e.kind, e.ref, e.at.isoformat(), e.actor, json.dumps(e.doc, separators=(",", ":"))) for e in ws.pricing],
+            ))
+        if ws.catalogue:
+            out.append((
+                q("INSERT INTO catalogue_changes (seq, change_id, item, at, actor, doc) VALUES (?,?,?,?,?,?)"),
+                [(e.seq, e.change.id, e.change.item, e.at.isoformat(), e.actor,
+                  json.dumps(e.change.to_dict(), separators=(",", ":"))) for e in ws.catalogue],
             ))
         if ws.idempotency:
             now = dt.datetime.now(dt.timezone.utc).isoformat()
@@ -466,7 +524,47 @@ class OrderStore:
         """The last sequence number used (commitment journal and supply deltas share it)."""
         rows = self._query("SELECT MAX(seq) FROM journal")
         deltas = self._query("SELECT MAX(seq) FROM supply_deltas")
-        return max(int(rows[0][0] or 0), int(deltas[0][0] or 0))
+        catalogue = self._query("SELECT MAX(seq) FROM catalogue_changes")
+        return max(int(rows[0][0] or 0), int(deltas[0][0] or 0), int(catalogue[0][0] or 0))
+
+    def customers(self) -> list[CustomerEntry]:
+        """Every customer created, changed or imported (its latest record), by id."""
+        rows = self._query("SELECT doc, action, actor, updated_at FROM customers ORDER BY customer_id")
+        return [CustomerEntry(Customer.from_dict(json.loads(r[0])), r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+
+    def pricing_records(self) -> list[PricingEntry]:
+        """Pricing records posted through the API (price lists, rules, tax rates, assignments), in the order posted."""
+        rows = self._query("SELECT seq, kind, ref, at, actor, doc FROM pricing_records ORDER BY seq")
+        return [PricingEntry(kind=r[1], doc=json.loads(r[5]), ref=r[2], seq=int(r[0]), actor=r[4],
+                             at=dt.datetime.fromisoformat(r[3])) for r in rows]
+
+    def catalogue_changes(self, after_seq: int = 0, *, include_retired: bool = True) -> list[CatalogueEntry]:
+        """Catalogue changes numbered above `after_seq`, in order (without the retired ones unless `include_retired`)."""
+        where = "" if include_retired else " AND retired_seq IS NULL"
+        rows = self._query("SELECT seq, doc, actor, at, retired_seq FROM catalogue_changes WHERE seq > ?" + where
+                           + " ORDER BY seq", (int(after_seq),))
+        return [CatalogueEntry(int(r[0]), CatalogueChange.from_dict(_change_doc(json.loads(r[1]))), r[2],
+                               dt.datetime.fromisoformat(r[3]), None if r[4] is None else int(r[4])) for r in rows]
+
+    def catalogue_change_exists(self, change_id: str) -> bool:
+        """True when a catalogue change with this id was stored."""
+        return bool(self._query("SELECT 1 FROM catalogue_changes WHERE change_id = ?", (change_id,)))
+
+    def retire_catalogue_changes(self, through_seq: int, *, by_seq: int) -> int:
+        """Mark the catalogue changes numbered up to `through_seq` as carried by the extract whose journal sequence
+        is `by_seq`; returns how many were newly retired (kept, for the record)."""
+        with self._wlock:
+            conn = self._write_conn()
+            self._begin(conn)
+            try:
+                cur = conn.execute(self._sql("UPDATE catalogue_changes SET retired_seq = ? WHERE seq <= ? AND retired_seq IS NULL"),
+                                   (int(by_seq), int(through_seq)))
+                n = cur.rowcount
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return int(n or 0)
 
     def supply_deltas(self, after_seq: int = 0, *, include_retired: bool = True) -> list[DeltaEntry]:
         """Supply deltas with a sequence number above `after_seq`, in order (without the retired
@@ -548,6 +646,12 @@ class OrderStore:
 
     def count_orders(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self._query("SELECT status, COUNT(*) FROM orders GROUP BY status")}
+
+
+def _change_doc(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored change (`CatalogueChange.to_dict()`) as `CatalogueChange.from_dict` reads it (a cost needs its currency)."""
+    attrs = dict(d.get("attributes") or {})
+    return {**{k: v for k, v in d.items() if k != "attributes"}, "attributes": attrs}
 
 
 def _utc(t: dt.datetime) -> dt.datetime:

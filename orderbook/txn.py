@@ -221,6 +221,21 @@ class Txn:
         entry.at = self.now
         self.ws.deltas.append(entry)
 
+    # -- pricing, customers and catalogue (the service's Commerce: immutable parts swapped whole)
+    def set_commerce(self, **parts) -> None:
+        """Swap parts of the service's `Commerce` (``book``, ``master``, ``changes``, ``records``) for this
+        request; the old values are put back if the write fails."""
+        c = self.svc.commerce
+        old = {k: getattr(c, k) for k in parts}
+        for k, v in parts.items():
+            setattr(c, k, v)
+        self._undo.append(lambda: [setattr(c, k, v) for k, v in old.items()])
+
+    def next_seq(self) -> int:
+        """The next number of the journal sequence (catalogue changes share it with supply deltas)."""
+        self.svc.seq += 1
+        return self.svc.seq
+
     # -- savepoints (bulk import: one bad order does not spoil the others)
     def savepoint(self) -> tuple:
         """A point `rollback_to` can return to."""

@@ -9,7 +9,8 @@ This module imports nothing of ours. Every value can come from the environment w
     PROMESSA_CLOCK__BUSINESS_DATE=2026-01-05
 
 Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
-(server, keys, limits), ``orders`` (approval and node choice), ``clock`` (the one business
+(server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
+screening lists, price freeze), ``clock`` (the one business
 clock) and ``kernels`` (numba switches).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
@@ -86,12 +88,33 @@ class ApiSettings(_Group):
 
 
 class OrderSettings(_Group):
-    approval_value_threshold: float | None = Field(50_000.0, description="hold orders whose value exceeds this (None: off)")
+    approval_value_threshold: Decimal | None = Field(
+        Decimal(50_000), description="hold orders whose priced net value exceeds this amount, in `pricing.currency` (None: off)")
+    approval_thresholds: dict[str, Decimal] = Field(
+        default_factory=dict, description="per-currency thresholds (ISO 4217 code -> amount) for orders priced in "
+                                          "another currency than `pricing.currency`; a currency without one: no value hold")
     approval_on_price_override: bool = Field(True, description="hold orders with a manual price override")
     price_tolerance: float = 1e-6
     location_choice: str = Field("sourcing", pattern="^(sourcing|zone)$",
                                  description="sourcing: real-time sourcing (rules, lanes, calendars); zone: ranked rules only")
     sourcing_objective: str = Field("earliest", pattern="^(earliest|cheapest|profit|fewest_shipments)$")
+
+
+class PricingSettings(_Group):
+    currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="the catalogue's currency (its prices, the approval threshold)")
+    rules_dir: Path | None = Field(None, description="price lists, rules, tax rates and assignments (pricing.load_book); "
+                                                     "None: catalogue prices only, and no tax unless tax rates are posted")
+    customers: Path | None = Field(None, description="customer master imported at start-up (.csv or .json); with neither "
+                                                     "this nor a customer posted through the API there is no customer check")
+    denied_parties: Path | None = Field(None, description="denied-party list (CSV) screened at capture")
+    embargoes: Path | None = Field(None, description="embargoed destinations (CSV) screened at capture")
+    screening_threshold: float = Field(90.0, ge=0, le=100, description="fuzzy name score from which a denied party is a hit")
+    freeze: str = Field("confirm", pattern="^(confirm|never)$",
+                        description="confirm: once an order is confirmed its lines keep their price, and changed or new "
+                                    "lines are priced on the day it was first priced; never: every change re-prices the "
+                                    "whole order on the business day")
+    default_country: str | None = Field(None, pattern="^[A-Z]{2}$",
+                                        description="ship-to country for tax when neither the order nor the customer gives one")
 
 
 class ClockSettings(_Group):
@@ -112,6 +135,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
 
