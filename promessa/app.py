@@ -1,8 +1,9 @@
 """The one composition root: ``Engine.open(settings)`` builds everything promessa runs on.
 
 The server, the CLI, the demo and the benchmarks all start here, so they serve the same
-snapshot the same way: load (or generate) the snapshot, open the durable order book, rebuild
-the commitments from its journal, attach the double-buffered live pair, prepare the models
+snapshot the same way: load (or generate) the snapshot, open the durable order book, load the
+pricing rules, customer master and screening lists (``build_commerce``), rebuild the commitments,
+customers, pricing records and catalogue changes from the order book, attach the double-buffered live pair, prepare the models
 promising derives from a snapshot (allocation, CTP, sourcing network), compile the kernels a
 request can reach, and start the snapshot watcher when one is configured.
 
@@ -43,6 +44,23 @@ def location_chooser(settings: Settings):
     if settings.orders.location_choice == "sourcing":
         return SourcingChooser(objective=settings.orders.sourcing_objective)
     return ZoneChooser()
+
+
+def build_commerce(settings: Settings):
+    """What prices and checks orders, from ``settings.pricing``: the price book (the rules directory; none:
+    catalogue prices only), the customer master (the customers file; none: no customer check) and the
+    denied-party and embargo lists (none: no screening). Bad files are refused naming the file, row, field and
+    value. Returns an ``orderbook.commerce.Commerce`` (the order service replays what the API posted on top)."""
+    from compliance import load_lists
+    from customers import load_customers
+    from orderbook.commerce import Commerce
+    from pricing import PriceBook, load_book
+
+    p = settings.pricing
+    book = load_book(p.rules_dir) if p.rules_dir is not None else PriceBook()
+    master = load_customers(p.customers) if p.customers is not None else None
+    lists = load_lists(p.denied_parties, p.embargoes) if (p.denied_parties or p.embargoes) else None
+    return Commerce(settings, book=book, master=master, lists=lists)
 
 
 def prepare_models(snap) -> None:
@@ -108,7 +126,7 @@ class Engine:
             from scenarios.service import plan as reschedule_planner
 
             svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings),
-                               planner=reschedule_planner)
+                               planner=reschedule_planner, commerce=build_commerce(settings))
             live = svc.attach_live()
             live.prepare = prepare_models
             engine = cls(settings=settings, store=store, service=svc, live=live)
