@@ -26,9 +26,11 @@ def _enforce(ct, a) -> None:
 class Checker:
     """CP-SAT model of `model`, built once: integer variable per option plus one Boolean per value."""
 
-    def __init__(self, model: Model, *, explain: bool = True, time_limit_s: float = 30.0, workers: int = 1) -> None:
+    def __init__(self, model: Model, *, explain: bool = True, time_limit_s: float = 30.0, workers: int = 1,
+                 rules: list[str] | None = None) -> None:
         """`explain` False adds every rule as a hard constraint (no assumption literal): faster
-        completability checks on large models, but no `conflict`."""
+        completability checks on large models, but no `conflict`. `rules` keeps only the rules
+        named (all by default)."""
         self.model = model
         self.time_limit_s = time_limit_s
         self.workers = workers
@@ -50,7 +52,10 @@ class Checker:
                 m.Add(iv == c).OnlyEnforceIf(b)
             m.AddExactlyOne(bs)
         self.enforce: dict[str, cp.IntVar] = {}
+        keep = None if rules is None else set(rules)
         for r in model.rules:
+            if keep is not None and r.name not in keep:
+                continue
             a = m.NewBoolVar(f"rule {r.name}")
             self.enforce[r.name] = a
             getattr(self, f"_add_{r.kind}")(r, a if explain else None)
@@ -138,13 +143,39 @@ class Checker:
         the question is satisfiable)."""
         if not self.explain:
             raise ValueError("this checker was built without explanations (explain=False)")
+        extra = extra or {}
+        # grow the rules asked from the variables in question outwards (rules sharing a variable),
+        # each time on a CP-SAT model of those rules only, so that the question stays small
+        by_var: dict[str, list[str]] = {}
+        for r in self.model.rules:
+            for x in r.variables:
+                by_var.setdefault(x, []).append(r.name)
+        seen_vars = set(extra) | set(choices)
+        asked: list[str] = []
+        while True:
+            new = list(dict.fromkeys(n for x in sorted(seen_vars) for n in by_var.get(x, ()) if n not in asked))
+            if not asked and not new:
+                new = list(self.enforce)
+            asked += new
+            sub = self if len(asked) == len(self.enforce) else Checker(
+                self.model, time_limit_s=self.time_limit_s, workers=self.workers, rules=asked)
+            names = sub._minimal_conflict(choices, extra)
+            if names is not None:
+                return names
+            if not new or sub is self:
+                return []
+            seen_vars |= {x for n in new for x in self.model.rule(n).variables}
+
+    def _minimal_conflict(self, choices: dict[str, str], extra: dict[str, str]) -> list[str] | None:
+        """With every rule of this checker and the choices assumed: None when satisfiable, else a
+        minimal conflicting subset (deletion filter over the solver's core)."""
         items: dict[str, object] = {f"rule {n}": a for n, a in self.enforce.items()}
-        items.update({f"choice {x}={v}": self.lit[(x, v)] for x, v in choices.items() if (extra or {}).get(x) is None})
-        hard = [self.lit[(x, v)] for x, v in (extra or {}).items()]
+        items.update({f"choice {x}={v}": self.lit[(x, v)] for x, v in choices.items() if x not in extra})
+        hard = [self.lit[(x, v)] for x, v in extra.items()]
         by_index = {a.Index(): k for k, a in items.items()}
         st, s = self._solve(list(items.values()) + hard)
         if st != cp.INFEASIBLE:
-            return []
+            return None
         core = [by_index[i] for i in s.SufficientAssumptionsForInfeasibility() if i in by_index]
         if not core:
             core = list(items)

@@ -50,6 +50,8 @@ class Compiled:
     bdd: cudd.BDD
     root: object                           # the dd.cudd Function of all valid configurations
     rule_bdds: dict[str, object]
+    bits: dict[str, list[str]]             # var -> its Boolean variables (bit j of the value code)
+    domains: object                        # BDD: every variable takes a code of its domain
 
     @property
     def n_vars(self) -> int:
@@ -115,6 +117,67 @@ class Compiled:
         """Value codes per layer -> {var: value} in the model's variable order."""
         by = {x: self.values[i][int(codes[i])] for i, x in enumerate(self.order)}
         return {x.name: by[x.name] for x in self.model.variables}
+
+    def possible(self, choices: dict[str, str]) -> bool:
+        """Whether some valid configuration extends `choices`."""
+        return kn.count_nb(self.e_src, self.e_dst, self.e_var, self.e_val, self.n_nodes, self.allowed(choices)) > 0
+
+    def conflict(self, choices: dict[str, str], extra: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+        """A minimal set of rules and of `choices` that exclude the values `extra` (None when some
+        valid configuration has `extra` with all the choices).
+
+        Choices are dropped one at a time while the diagram still excludes `extra`; then the
+        rules, each cofactored by the kept choices and `extra` on CUDD, are gathered outwards from
+        the variables in question until their conjunction is empty, and dropped one at a time while
+        it stays empty. Removing any rule or choice named makes `extra` possible again."""
+        if self.possible({**choices, **extra}):
+            return None
+        kept = {x: v for x, v in choices.items() if x not in extra}
+        for x in list(kept):
+            trial = {y: w for y, w in kept.items() if y != x}
+            if not self.possible({**trial, **extra}):
+                kept = trial
+        fixed = {**kept, **extra}
+        assign = {}
+        for x, v in fixed.items():
+            code = self.codes[x][v]
+            for j, b in enumerate(self.bits[x]):
+                assign[b] = bool((code >> j) & 1)
+        bdd = self.bdd
+        false = bdd.false
+        dom = bdd.let(assign, self.domains) if assign else self.domains
+        restricted = {n: (bdd.let(assign, u) if assign else u) for n, u in self.rule_bdds.items()}
+        single = [n for n, u in restricted.items() if u == false]
+        if single:
+            return [single[0]], kept
+        by_var: dict[str, list[str]] = {}
+        for r in self.model.rules:
+            for x in r.variables:
+                by_var.setdefault(x, []).append(r.name)
+        seen = set(fixed)
+        asked: list[str] = []
+        conj = dom
+        while conj != false:
+            new = list(dict.fromkeys(n for x in sorted(seen) for n in by_var.get(x, ()) if n not in asked))
+            if not new:
+                new = [n for n in restricted if n not in asked]
+                if not new:
+                    raise RuntimeError("the diagram excludes the values but the rules do not")
+            for n in new:
+                conj = conj & restricted[n]
+            asked += new
+            seen |= {x for n in new for x in self.model.rule(n).variables}
+        keep = list(asked)
+        for n in list(asked):
+            trial = dom
+            for m in keep:
+                if m != n:
+                    trial = trial & restricted[m]
+                    if trial == false:
+                        break
+            if trial == false:
+                keep.remove(n)
+        return keep, kept
 
     def is_valid(self, config: dict[str, str]) -> bool:
         """Whether a complete configuration is valid according to the diagram (one walk down it);
@@ -284,7 +347,7 @@ def compile_model(model: Model, *, reorder: bool | None = None) -> Compiled:
     t3 = time.perf_counter()
     return Compiled(model, order, enc.codes, *arrays, bdd_nodes=len(root), compile_seconds=t3 - t0,
                     timings={"rules": t1 - t0, "conjoin": t2 - t1, "layers": t3 - t2}, bdd=bdd, root=root,
-                    rule_bdds=rule_bdds)
+                    rule_bdds=rule_bdds, bits=enc.bits, domains=_conjoin(list(dom)))
 
 
 def _near(order, x, levels) -> float:

@@ -4,7 +4,7 @@ A `Session` holds the user's choices on one compiled model. After every choice a
 retraction the valid values of every variable are exactly the values that some full valid
 configuration extending the choices takes (computed on the compiled diagram), and a choice
 outside them is refused with the rules and choices responsible. `why` names a minimal set of
-rules and choices that exclude a value (CP-SAT, `configurator.checker`); `how_to_get` gives the
+rules and choices that exclude a value (deletion filters on the diagram and on the rules' BDDs); `how_to_get` gives the
 smallest set of choices to change (a shortest path on the diagram); `complete` fills the rest by
 defaults or by an objective (cheapest by option prices, or fastest given a callback that dates
 each option).
@@ -154,14 +154,9 @@ class Session:
         ch.pop(var, None)
         if value in self.compiled.valid_values(ch)[var]:
             return Why(var, value, True, (), {})
-        names = checker_for(self.compiled).conflict(ch, extra={var: value})
-        rules = tuple(n[len("rule "):] for n in names if n.startswith("rule "))
-        chosen = {}
-        for n in names:
-            if n.startswith("choice "):
-                x, v = n[len("choice "):].split("=", 1)
-                chosen[x] = v
-        return Why(var, value, False, rules, {x: chosen[x] for x in ch if x in chosen})
+        rules, chosen = self.compiled.conflict(ch, {var: value})
+        order = {r.name: i for i, r in enumerate(self.model.rules)}
+        return Why(var, value, False, tuple(sorted(rules, key=order.__getitem__)), chosen)
 
     def how_to_get(self, var: str, value: str) -> HowToGet:
         """The smallest set of current choices to change so that `var=value` becomes available,

@@ -65,6 +65,19 @@ def test_random_choice_sequences_against_cp_sat(renault):
             for x, v in rng.sample(removed, min(4, len(removed))):
                 assert not checker.completable({**s.choices, x: v}), (s.choices, x, v)
                 checked_out += 1
+            # why: the rules and choices named exclude the value on their own (CP-SAT on those rules
+            # only), and each one named is needed
+            if removed:
+                x, v = rng.choice(removed)
+                w = s.why(x, v)
+                assert not w.valid and w.rules
+                assert not Checker(model, rules=list(w.rules), explain=False).completable({**w.choices, x: v})
+                for r in w.rules:
+                    rest = [q for q in w.rules if q != r]
+                    assert Checker(model, rules=rest, explain=False).completable({**w.choices, x: v})
+                for y in w.choices:
+                    fewer = {z: u for z, u in w.choices.items() if z != y}
+                    assert Checker(model, rules=list(w.rules), explain=False).completable({**fewer, x: v})
             x = rng.choice(open_vars)
             s.choose(x, rng.choice(valid[x]))
         # a retraction gives back values: the valid set after retracting equals the fresh computation
