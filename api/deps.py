@@ -42,17 +42,24 @@ class Permission(StrEnum):
     PLANNING_RUN = "planning:run"            # jeopardy scan, what-if runs, reschedule simulations
     BACKLOG_APPLY = "backlog:apply"          # reschedule the backlog for real
     OPS_READ = "ops:read"                    # health, metrics, commitment journal, commitments
+    CUSTOMERS_READ = "customers:read"        # the customer master
+    CUSTOMERS_WRITE = "customers:write"      # create, change, import customers
+    PRICING_READ = "pricing:read"            # price lists, rules, tax rates, assignments, price quotes, catalogue
+    PRICING_WRITE = "pricing:write"          # post price lists, rules, tax rates, assignments
+    CATALOGUE_WRITE = "catalogue:write"      # new items, price changes, item attributes
 
 
 P = Permission
-_READS = frozenset({P.ORDERS_READ, P.SUPPLY_READ, P.PLANNING_READ, P.OPS_READ})
+_READS = frozenset({P.CUSTOMERS_READ, P.PRICING_READ, P.ORDERS_READ, P.SUPPLY_READ, P.PLANNING_READ, P.OPS_READ})
 
 #: The permission table: what each role may do.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _READS,
-    Role.ORDER_CAPTURE: frozenset({P.ORDERS_READ, P.SUPPLY_READ, P.ORDERS_WRITE, P.IMPORTS_WRITE}),
+    Role.ORDER_CAPTURE: frozenset({P.CUSTOMERS_READ, P.CUSTOMERS_WRITE, P.PRICING_READ,
+                                   P.ORDERS_READ, P.SUPPLY_READ, P.ORDERS_WRITE, P.IMPORTS_WRITE}),
     Role.FULFILLMENT: frozenset({P.ORDERS_READ, P.FULFILLMENT_WRITE}),
-    Role.PLANNER: _READS | {P.ORDERS_WRITE, P.IMPORTS_WRITE, P.ORDERS_APPROVE, P.FULFILLMENT_WRITE, P.SUPPLY_WRITE,
+    Role.PLANNER: _READS | {P.CUSTOMERS_WRITE, P.PRICING_WRITE, P.CATALOGUE_WRITE,
+                            P.ORDERS_WRITE, P.IMPORTS_WRITE, P.ORDERS_APPROVE, P.FULFILLMENT_WRITE, P.SUPPLY_WRITE,
                             P.PLANNING_RUN, P.BACKLOG_APPLY},
     Role.ADMIN: frozenset(Permission),
 }
@@ -143,6 +150,11 @@ SnapshotRefresher = Annotated[Principal, Depends(require(P.SNAPSHOT_REFRESH))]
 PlanningReader = Annotated[Principal, Depends(require(P.PLANNING_READ))]
 PlanningRunner = Annotated[Principal, Depends(require(P.PLANNING_RUN))]
 OpsReader = Annotated[Principal, Depends(require(P.OPS_READ))]
+CustomersReader = Annotated[Principal, Depends(require(P.CUSTOMERS_READ))]
+CustomersWriter = Annotated[Principal, Depends(require(P.CUSTOMERS_WRITE))]
+PricingReader = Annotated[Principal, Depends(require(P.PRICING_READ))]
+PricingWriter = Annotated[Principal, Depends(require(P.PRICING_WRITE))]
+CatalogueWriter = Annotated[Principal, Depends(require(P.CATALOGUE_WRITE))]
 
 
 # ------------------------------------------------------------------ what the routes reach

@@ -149,3 +149,32 @@ def promise_configuration(snap, state, model: Model, config: Mapping[str, str], 
     late = [n for n in out if n.date > due]
     binding = max(late, key=lambda n: n.date) if late else None  # None: the assembly lead time itself binds
     return ConfiguredPromise(qty, requested_date, ship, "late", tuple(out), binding)
+
+
+def option_dater(snap, state, model: Model, *, qty: float = 1.0, requested_date: dt.date, location: str | None = None):
+    """A `date_of(var, value)` callback for `Session.complete_by("fastest")`: the date by which the
+    items that the option maps to (every mapping whose conditions name that value) are available
+    for `qty` units, each promised like `promise_configuration` does (no commitment); the due date
+    when the option maps to nothing; None when an item cannot be had within the horizon. Answers
+    are cached per option."""
+    loc = location or model.build_location
+    if not loc:
+        raise ValidationError("no build location (give one or set build.location in the model)", field="location", value=loc)
+    due = max(snap.as_of, requested_date - dt.timedelta(days=model.assembly_days))
+    cache: dict[tuple[str, str], dt.date | None] = {}
+
+    def date_of(var: str, value: str) -> dt.date | None:
+        key = (var, value)
+        if key not in cache:
+            best: dt.date | None = due
+            for m in model.mappings:
+                if any(x == var and value in vals for x, vals in m.when):
+                    p = promise(snap, state, Request(m.item, loc, m.qty_per * qty, due, ONE_DATE), explain=False)
+                    if not p.lines or p.short_qty > 1e-9:
+                        best = None
+                        break
+                    best = max(best, p.lines[-1].date)
+            cache[key] = best
+        return cache[key]
+
+    return date_of

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from configurator.checker import Checker
 from configurator.compile import Compiled
 from promessa.errors import ValidationError
 from promessa.money import minor_unit
@@ -71,15 +70,6 @@ class HowToGet:
         return {"var": self.var, "value": self.value, "possible": self.possible,
                 "changes": [{"var": x, "from": a, "to": b} for x, (a, b) in self.changes.items()],
                 "configuration": self.configuration, "rules": list(self.rules)}
-
-
-def checker_for(compiled: Compiled) -> Checker:
-    """The CP-SAT checker of a compiled model, built once and kept on it."""
-    ch = getattr(compiled, "_checker", None)
-    if ch is None:
-        ch = Checker(compiled.model)
-        compiled._checker = ch  # type: ignore[attr-defined]
-    return ch
 
 
 class Session:

@@ -76,3 +76,17 @@ def test_refuses_incomplete_or_invalid(model, plant):
         promise_configuration(*plant, model, {"frame": "alu"}, qty=1, requested_date=day(3))
     with pytest.raises(ValidationError, match="ebike-needs-disc"):
         promise_configuration(*plant, model, dict(MID, brakes="rim"), qty=1, requested_date=day(3))
+
+
+def test_fastest_completion_from_promised_option_dates(model, plant):
+    from configurator import Session, compile_model
+    from configurator.lines import option_dater
+
+    # 3 bikes due (built) on day 2: the mid motor is there on day 9, the rack on day 5, the rest on day 2
+    date_of = option_dater(*plant, model, qty=3, requested_date=day(3))
+    assert date_of("motor", "mid") == day(9)
+    assert date_of("rack", "yes") == day(5)
+    assert date_of("motor", "hub") == day(2) and date_of("frame", "carbon") == day(2)
+    # with hydraulic discs and an 11-speed derailleur chosen, the fastest keeps the mid motor and the rack out
+    cfg = Session(compile_model(model), {"brakes": "disc-hyd", "gears": "derailleur-11"}).complete_by("fastest", date_of=date_of)
+    assert cfg["motor"] != "mid" and cfg["rack"] == "no"
