@@ -447,6 +447,7 @@ class ModelLibrary:
 
     def __init__(self) -> None:
         self._versions: dict[str, list[Model]] = {}
+        self._compiled: dict[tuple[str, str], object] = {}
 
     def add(self, model: Model) -> None:
         """Add a version; a version number used twice or an overlapping validity period is refused."""
@@ -461,6 +462,18 @@ class ModelLibrary:
                                       value=str(model.effective_from), hint="end the earlier version first (effective_to)")
         vs.append(model)
         vs.sort(key=lambda m: m.effective_from or dt.date.min)
+
+    def compiled(self, name: str, on: dt.date):
+        """The compiled diagram (`configurator.compile.Compiled`) of the version in force on `on`,
+        compiled on first use and kept."""
+        from configurator.compile import compile_model
+
+        m = self.effective(name, on)
+        key = (m.name, m.version)
+        c = self._compiled.get(key)
+        if c is None:
+            c = self._compiled[key] = compile_model(m)
+        return c
 
     def versions(self, name: str) -> list[Model]:
         """Every version of model `name`, oldest first."""

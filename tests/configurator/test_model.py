@@ -64,6 +64,8 @@ def test_versions_by_effective_date():
     assert lib.effective("lamp", dt.date(2026, 4, 1)).version == "2"
     with pytest.raises(ValidationError, match="no version"):
         lib.effective("lamp", dt.date(2025, 12, 31))
+    c = lib.compiled("lamp", dt.date(2026, 4, 2))
+    assert c.model.version == "2" and c.count() == 8 and lib.compiled("lamp", dt.date(2026, 5, 1)) is c
     with pytest.raises(ValidationError, match="together with version"):
         lib.add(parse_model(doc(version="3", effective_from="2026-06-01")))
 
