@@ -15,6 +15,9 @@ from fastapi import FastAPI
 from api import errors
 from api.deps import PUBLIC_PATHS
 from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
+from api.routes import catalogue as catalogue_routes
+from api.routes import customers as customer_routes
+from api.routes import pricing as pricing_routes
 from api.routes import availability, imports, monitoring, ops, orders, scenarios, supply
 from orderbook.metrics import Metrics
 from promessa.config import Settings
@@ -27,6 +30,9 @@ ROUTERS = (
     (availability.router, "availability inquiry and time-phased ATP"),
     (orders.router, "orders: capture, read, search, audit, change, cancel, approve, reject, fulfillment events"),
     (imports.router, "bulk import of orders (JSON, CSV)"),
+    (customer_routes.router, "customer master: create, change, import, read"),
+    (pricing_routes.router, "price lists, rules, tax rates, assignments (versioned, durable) and price quotes"),
+    (catalogue_routes.router, "catalogue maintenance: new items, price changes, item attributes"),
     (supply.router, "snapshot status and refresh, supply deltas"),
     (scenarios.router, "backlog rescheduling, what-if scenarios, jobs"),
     (monitoring.router, "jeopardy, exceptions, reports, planner console"),

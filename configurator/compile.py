@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from decimal import Decimal
 
@@ -63,6 +64,7 @@ class Compiled:
         return self._layer  # type: ignore[attr-defined]
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # CUDD is not thread-safe: one BDD operation sequence at a time
         self._layer = {x: i for i, x in enumerate(self.order)}
         self.max_dom = max(len(self.model.variable(x).values) for x in self.order)
         self.values = [self.model.variable(x).values for x in self.order]
@@ -132,6 +134,10 @@ class Compiled:
         it stays empty. Removing any rule or choice named makes `extra` possible again."""
         if self.possible({**choices, **extra}):
             return None
+        with self._lock:
+            return self._conflict(choices, extra)
+
+    def _conflict(self, choices: dict[str, str], extra: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         kept = {x: v for x, v in choices.items() if x not in extra}
         for x in list(kept):
             trial = {y: w for y, w in kept.items() if y != x}
