@@ -1,7 +1,10 @@
-"""Fuzz the order API's OpenAPI with schemathesis: whatever the input, never a 5xx; answers match the schema.
+"""Fuzz every operation of the OpenAPI document with schemathesis, with an admin key: whatever the
+input, never a 5xx, and every answer matches its own declared schema and content type. Then the
+stateful phase: sequences of calls that follow the document's links (capture -> read, change,
+cancel, approve, events ...) with the same checks.
 
-Runs in-process (ASGI) against a demo-mode app (writes need no key) on SQLite, with a bounded
-number of examples per operation so that the whole run stays well under a minute."""
+Runs in-process (ASGI) on SQLite over the generated tiny sample, with bounded examples per
+operation and bounded stateful steps (a few minutes on two busy cores: marked slow)."""
 
 from __future__ import annotations
 
@@ -20,24 +23,24 @@ from promessa.config import settings_of
 from server import create_app
 from supplydata.generate import generate
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
+KEY = {"X-API-Key": "fuzz-admin"}
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 _TMP = Path(tempfile.mkdtemp(prefix="promessa-fuzz-"))
 atexit.register(shutil.rmtree, _TMP, True)  # also when this module is collected but not run
 # the generated tiny sample: the schemas' examples (I000001, DC01, Z01, ...) are valid against it,
 # so the examples phase captures, changes and ships real orders
 generate(_TMP / "snap", seed=7, size="tiny")
-_APP = create_app(settings_of(db=str(_TMP / "orderbook.sqlite"), snapshot=_TMP / "snap",
-                           demo=True, max_lines=20, max_body_bytes=64 * 1024))
-# This module's routes (server.py); routers other packages mount are fuzzed by their own tests.
-schema = schemathesis.openapi.from_asgi("/openapi.json", _APP).include(
-    tag=["availability", "orders", "imports", "operations"])
+_APP = create_app(settings_of(db=str(_TMP / "orderbook.sqlite"), snapshot=_TMP / "snap", api_keys={"fuzz-admin": "admin"},
+                              roots=[_TMP], max_lines=20, max_body_bytes=64 * 1024))
+schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _running_app():
-    """Run the lifespan (snapshot, order book, rebuilt state) around the fuzz run, then clean up."""
+    """Run the lifespan (engine: snapshot, order book, rebuilt state) around the fuzz run, then clean up."""
     from fastapi.testclient import TestClient
 
     try:
@@ -47,8 +50,34 @@ def _running_app():
         shutil.rmtree(_TMP, ignore_errors=True)
 
 
+def test_every_operation_is_fuzzed():
+    ops = {(r.ok().method.upper(), r.ok().path) for r in schema.get_all_operations()}
+    for must in (("POST", "/v1/orders"), ("PATCH", "/v1/orders/{order_id}"), ("POST", "/v1/backlog/reschedule"),
+                 ("POST", "/v1/scenarios"), ("GET", "/v1/jeopardy"), ("POST", "/v1/snapshot/refresh"),
+                 ("POST", "/v1/supply/deltas"), ("GET", "/v1/metrics"), ("GET", "/v1/jobs/{job_id}")):
+        assert must in ops
+    assert len(ops) >= 30
+
+
+def _validate(case, response) -> None:
+    assert response.status_code != 401, (case.method, case.path)  # the key went with every call
+    case.validate_response(response, checks=CHECKS, headers=KEY)
+
+
 @schema.parametrize()
-@settings(max_examples=50, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
-    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+    _validate(case, case.call(headers=KEY))
+
+
+class _Stateful(schema.as_state_machine()):
+    def get_call_kwargs(self, case):
+        return {"headers": KEY}
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        _validate(case, response)
+
+
+_Stateful.TestCase.settings = settings(max_examples=10, stateful_step_count=6, deadline=None, derandomize=True,
+                                       suppress_health_check=list(HealthCheck))
+TestStateful = _Stateful.TestCase
