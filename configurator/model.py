@@ -297,8 +297,13 @@ def parse_model(data: Mapping[str, Any], *, source: str = "<model>") -> Model:
     domains = {v.name: v.values for v in variables}
 
     attributes: dict[str, dict[str, dict[str, Decimal]]] = {}
-    for a, per_var in (data.get("attributes") or {}).items():
+    raw_attrs = data.get("attributes") or {}
+    if not isinstance(raw_attrs, Mapping):
+        raise ValidationError("must map attribute -> variable -> value -> number", field="attributes", value=raw_attrs)
+    for a, per_var in raw_attrs.items():
         attributes[a] = {}
+        if not isinstance(per_var, Mapping) or not all(isinstance(pv, Mapping) for pv in per_var.values()):
+            raise ValidationError("must map variable -> value -> number", field=f"attributes.{a}", value=per_var)
         for x, per_val in per_var.items():
             if x not in domains:
                 raise ValidationError("unknown variable", field=f"attributes.{a}.{x}", value=x)
@@ -310,7 +315,12 @@ def parse_model(data: Mapping[str, Any], *, source: str = "<model>") -> Model:
 
     rules: list[Rule] = []
     names: set[str] = set()
-    for i, r in enumerate(data.get("rules") or []):
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list | tuple):
+        raise ValidationError("must be a list of rules", field="rules", value=type(raw_rules).__name__)
+    for i, r in enumerate(raw_rules):
+        if not isinstance(r, Mapping):
+            raise ValidationError("a rule must be a mapping (name, kind, ...)", field=f"rules[#{i + 1}]", value=r)
         rname = str(r.get("name") or f"#{i + 1}")
         where = f"rules[{rname}]"
         if rname in names:
@@ -328,7 +338,12 @@ def parse_model(data: Mapping[str, Any], *, source: str = "<model>") -> Model:
             if len(set(scope)) != len(scope):
                 raise ValidationError("a variable appears twice in the scope", field=f"{where}.scope", value=list(scope))
             rows = []
-            for j, row in enumerate(_need(r, "allowed", where)):
+            allowed = _need(r, "allowed", where)
+            if not isinstance(allowed, list | tuple):
+                raise ValidationError("must be a list of rows", field=f"{where}.allowed", value=allowed)
+            for j, row in enumerate(allowed):
+                if not isinstance(row, list | tuple):
+                    raise ValidationError("a row must be a list of values", field=f"{where}.allowed[{j}]", value=row)
                 row = tuple(str(v) for v in row)
                 if len(row) != len(scope):
                     raise ValidationError(f"row has {len(row)} values for {len(scope)} variables",

@@ -35,6 +35,15 @@ def test_bad_rules_are_refused_naming_the_rule(rules, field, value):
     assert e.value.field == field and e.value.value == value
 
 
+def test_malformed_documents_are_refused_naming_the_field():
+    for bad, field in ((doc(rules=["oops"]), "rules[#1]"), (doc(rules={"a": 1}), "rules"),
+                       (doc(rules=[{"name": "t", "scope": ["color"], "allowed": "red"}]), "rules[t].allowed"),
+                       (doc(attributes={"w": [1, 2]}), "attributes.w"), ({"variables": {"a": ["x"]}}, "name")):
+        with pytest.raises(ValidationError) as e:
+            parse_model(bad)
+        assert e.value.field == field
+
+
 def test_empty_domain_and_bad_default_are_refused():
     with pytest.raises(ValidationError, match="empty domain") as e:
         parse_model(doc(variables={"color": []}))
