@@ -72,6 +72,14 @@ def test_apply_needs_a_planner_and_commits(client):
     assert c2["lines"][0]["promise"]["promised_qty"] == 8.0 and c2["version"] == 2
     trail = c.get(f"/v1/orders/{c2['order_id']}/audit", headers={"X-API-Key": "view"}).json()["data"]
     assert trail[-1]["action"] == "reschedule" and trail[-1]["actor"].startswith("planner:")
+    # the same promise record as capture gives (the same keys, pegged to supply)
+    fresh = c.post("/v1/orders", headers={"X-API-Key": "cap"}, json={"customer": "C3", "lines": [
+        {"item": "A", "qty": 1, "requested_date": day(12).isoformat(), "location": "DC1"}]})
+    assert fresh.status_code == 201, fresh.text
+    assert set(c2["lines"][0]["promise"]) == set(fresh.json()["lines"][0]["promise"])
+    assert c2["lines"][0]["promise"]["pegs"] and c2["lines"][0]["promise"]["committed"] is True
+    found = c.get("/v1/orders", params={"item": "A", "status": "scheduled"}, headers={"X-API-Key": "view"})
+    assert found.status_code == 200 and c2["order_id"] in {o["order_id"] for o in found.json()["data"]}
 
 
 def test_scenarios_in_the_background_with_progress_and_report(client):
