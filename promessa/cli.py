@@ -11,9 +11,9 @@ import argparse
 import os
 import sys
 
+from api import cli as api_cli
 from benchmarks import cli as bench_cli
 from monitoring import cli as monitoring_cli
-from orderbook import cli as orderbook_cli
 from promessa import demo, warmup
 from promising import cli as promising_cli
 from scenarios import cli as scenarios_cli
@@ -25,7 +25,7 @@ COMMANDS = (
     supplydata_cli,    # generate, snapshot
     promising_cli,     # promise, atp
     sourcing_cli,      # sourcing ...
-    orderbook_cli,     # serve, orders ...
+    api_cli,           # serve (the HTTP API)
     scenarios_cli,     # reschedule, whatif
     monitoring_cli,    # jeopardy, reports
     bench_cli,         # bench
@@ -40,7 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in COMMANDS:
         module.register(sub)
+    # Commands whose packages are heavy to import (CUDD, OR-Tools, polars): their own parser is built when they run,
+    # so `promessa --help` stays fast.
+    for name, help_, func in (
+        ("configure", "test a configuration model: consistency, count, sample, interactive choices", _configure),
+        ("channel", "supplier programs, accruals and claims (ship-and-debit, rebates, allowances)", _channel),
+    ):
+        p = sub.add_parser(name, help=help_, add_help=False, prefix_chars="\0")
+        p.add_argument("argv", nargs=argparse.REMAINDER)
+        p.set_defaults(func=func)
     return parser
+
+
+def _delegate(prog: str, cli, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=prog)
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
+
+
+def _configure(args: argparse.Namespace) -> int:
+    from configurator import cli
+
+    return _delegate("promessa configure", cli, args.argv)
+
+
+def _channel(args: argparse.Namespace) -> int:
+    from channel import cli
+
+    return _delegate("promessa channel", cli, args.argv)
 
 
 def main(argv: list[str] | None = None) -> int:
