@@ -155,15 +155,47 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
         if not has_prot:
             sufFp[p, start:end] = sufF[p, start:end]
         else:
-            if kids:
-                pass  # tmp holds the free part
-            else:
+            if not kids:
                 for s in range(start, end):
                     tmp[s - start] = X[p, s]
+            _protected_mins_nb(tmp, prot, p, start, end, sufFp[p])
+
+
+@njit(cache=True, nogil=True)
+def prot_sum_nb(prot, p, t, s):
+    """Protection of pool p that a take dated t must leave on position s: the sum of
+    `protect_qty` over the pool's rows with t before `until` and s on or after the row's date.
+    prot: float64[P, 3 R] rows (qty, from bucket, until bucket), zero-padded."""
+    tot = 0.0
+    for r in range(prot.shape[1] // 3):
+        q = prot[p, 3 * r]
+        if q > 0.0 and t < prot[p, 3 * r + 2] and s >= prot[p, 3 * r + 1]:
+            tot += q
+    return tot
+
+
+@njit(cache=True, nogil=True)
+def _protected_mins_nb(free, prot, p, start, end, out):
+    """out[t] = min over s in [t, end) of (free[s - start] - prot_sum_nb(prot, p, t, s)), for t in
+    [start, end). The rows binding a take at t are those with t < until: the set grows as t goes
+    back, so the suffix minimum restarts each time a row's `until` is crossed (at most R times)."""
+    R = prot.shape[1] // 3
+    m = INF
+    for t in range(end - 1, start - 1, -1):
+        fresh = t == end - 1
+        for r in range(R):
+            if prot[p, 3 * r] > 0.0 and prot[p, 3 * r + 2] == t + 1:
+                fresh = True  # the row binds from this take date back
+        if fresh:
             m = INF
-            for s in range(end - 1, start - 1, -1):
-                m = min(m, tmp[s - start] - prot[p, s])
-                sufFp[p, s] = m
+            for s in range(end - 1, t, -1):
+                v = free[s - start] - prot_sum_nb(prot, p, t, s)
+                if v < m:
+                    m = v
+        v = free[t - start] - prot_sum_nb(prot, p, t, t)
+        if v < m:
+            m = v
+        out[t] = m
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
@@ -218,7 +250,7 @@ def mins_at_nb(X, C, par, prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, 
             if f < mf:
                 mf = f
             if has_prot:
-                fp = f - prot[p, s]
+                fp = f - prot_sum_nb(prot, p, t, s)
                 if fp < mfp:
                     mfp = fp
         sufF[p, col] = mf

@@ -8,8 +8,9 @@ Input (DESIGN.md tables plus optional extra columns on `allocation`, see README.
   quota from that bucket on. Optional extra columns:
   - `pct` (0..100): also adds that percentage of every supply receipt of the item-location
     dated on or after the row's date (on hand counts in bucket 0);
-  - `protect_qty`, `protect_until`: keeps `protect_qty` of the class's quota from stealing
-    classes for requests before `protect_until` (empty: the whole horizon), from the row's date.
+  - `protect_qty`, `protect_until`: a stealing class's take dated before `protect_until` (empty:
+    the whole horizon) must leave `protect_qty` of the class's quota on every position from the
+    row's date on; `protect_until` on or before the row's date is refused.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class AllocationModel:
     pool_parent: np.ndarray     # int64[n_pools]: local index of the parent pool at the same il, -1 = root
     quota: np.ndarray           # float64[n_pools, H] cumulative quota
     base_pos: np.ndarray        # float64[n_pools, H] cumulative quota - snapshot demand charged to the pool
-    protection: np.ndarray      # float64[n_pools, H] (or [n_pools, 0] when nothing is protected)
+    protection: np.ndarray      # float64[n_pools, 3 R]: R rows (qty, from bucket, until bucket); [n_pools, 0] when none
     # the same as Python objects, for the one-line path
     pool_names: tuple[str, ...] = ()   # class name of each pool
     ptr: tuple[int, ...] = ()          # pool_ptr as ints
@@ -202,6 +203,13 @@ def build_model(snap: Snapshot) -> AllocationModel:
         if bad.size:
             raise _err("must not be negative", row=int(bad[0]) + 1, column="protect_qty", value=float(pq[bad[0]]))
     pu = _date_col(al, "protect_until")
+    if pu is not None and al.height:
+        # an `until` on or before the row's date would protect nothing from the row's date on:
+        # most likely a data error, so it is refused rather than silently ignored
+        bad = np.flatnonzero((pu.is_not_null() & (pu <= al["date"].cast(pl.Date))).to_numpy())
+        if bad.size:
+            raise _err("must be after the row's date (protection runs from the row's date until this day)",
+                       row=int(bad[0]) + 1, column="protect_until", value=str(pu[int(bad[0])]))
 
     # pools: one per (il, class) that has a quota row, sorted by il then class
     key = np.unique(ils * max(K, 1) + cls) if ils.size else np.empty(0, np.int64)
@@ -235,17 +243,24 @@ def build_model(snap: Snapshot) -> AllocationModel:
                 inc[row_pool[r], b:] += pct[r] / 100.0 * snap.supply[ils[r], b:]
     quota = np.cumsum(inc, axis=1, out=inc)
 
-    # protection: protect_qty from the row's bucket until protect_until (exclusive)
+    # protection rows (qty, from bucket, until bucket) per pool: a take dated before `until`
+    # must leave `qty` of the pool's free part on every position from the row's date on
+    # (backward consumption: a take at t lowers every position s >= t)
     protection = np.zeros((n_pools, 0))
     if pq is not None and np.any(~np.isnan(pq) & (pq > 0)):
-        protection = np.zeros((n_pools, H))
         until = np.full(al.height, H, dtype=np.int64)
         if pu is not None:
             ud = pu.cast(pl.Int32).to_numpy()
             ok = pu.is_not_null().to_numpy()
             until[ok] = np.clip(ud[ok].astype(np.int64) - (as_of - dt.date(1970, 1, 1)).days, 0, H)
-        for r in np.flatnonzero(~np.isnan(pq) & (pq > 0)):
-            protection[row_pool[r], bucket[r]:until[r]] += pq[r]
+        rows = np.flatnonzero(~np.isnan(pq) & (pq > 0))
+        R = int(np.bincount(row_pool[rows], minlength=n_pools).max())
+        protection = np.zeros((n_pools, 3 * R))
+        used = np.zeros(n_pools, dtype=np.int64)
+        for r in rows:
+            p, j = int(row_pool[r]), int(used[row_pool[r]])
+            protection[p, 3 * j:3 * j + 3] = (pq[r], bucket[r], until[r])
+            used[p] += 1
 
     # the snapshot's existing demand of a class is charged to the class's own pool (and its
     # ancestors): it consumes the quota like any commitment of that class

@@ -63,13 +63,20 @@ def sources(par, cls, cpar, prio, steal, k):
     return out, own
 
 
+def protected(rows, t, s):
+    """What a take dated t must leave on position s: `qty` of every protection row
+    (qty, from, until) with t before `until` and s on or after `from` (backward consumption:
+    a take at t lowers every later position, so protection holds wherever it can reach)."""
+    return sum(q for q, d, u in rows if t < u and s >= d)
+
+
 def cap(X, C, par, prot, node, stolen, t, end):
     c = avail(C, t, end)
     f = free(X, C, par, node)
     if node == ROOT:
         return min(avail(f, t, end), c)
     if stolen and prot is not None:
-        f = [f[s] - prot[node][s] for s in range(len(C))]
+        f = [f[s] - protected(prot[node], t, s) for s in range(len(C))]
     v = min(avail(f, t, end), c)
     for a in path(par, node):
         v = min(v, avail(X[a], t, end))

@@ -51,12 +51,14 @@ def trees(draw):
         inc = [float(draw(st.integers(0, 8))) if draw(st.integers(0, 2)) == 0 else 0.0 for _ in range(H)]
         X.append(list(np.cumsum(inc)))
     prot = None
-    if draw(st.booleans()):
-        prot = [[float(draw(st.integers(0, 3)))] * H for _ in with_pool]
-        for r in prot:
-            cut = draw(st.integers(0, H))
-            for s in range(cut, H):
-                r[s] = 0.0
+    if draw(st.booleans()):  # protection rows (qty, from bucket, until bucket) per pool, until after from
+        prot = []
+        for _ in with_pool:
+            rows = []
+            for _ in range(draw(st.integers(0, 2))):
+                d = draw(st.integers(0, H - 1))
+                rows.append((float(draw(st.integers(0, 3))), d, draw(st.integers(d + 1, H))))
+            prot.append(rows)
     lt = draw(st.one_of(st.just(-1), st.integers(0, H + 1)))
     cal = draw(st.one_of(st.none(), st.lists(st.booleans(), min_size=H, max_size=H)))
     return dict(H=H, K=K, cpar=cpar, prio=prio, steal=steal, cls=with_pool, par=par, C=C, X=X, prot=prot, lt=lt, cal=cal)
@@ -79,7 +81,13 @@ def kernel_arrays(t):
     P = len(t["cls"])
     X = np.array(t["X"], dtype=np.float64).reshape(P, t["H"])
     C = np.array(t["C"], dtype=np.float64)
-    prot = np.array(t["prot"], dtype=np.float64) if t["prot"] is not None else np.zeros((P, 0))
+    prot = np.zeros((P, 0))
+    if t["prot"] is not None:
+        R = max(1, max(len(r) for r in t["prot"]))
+        prot = np.zeros((P, 3 * R))
+        for p, rows in enumerate(t["prot"]):
+            for j, row in enumerate(rows):
+                prot[p, 3 * j:3 * j + 3] = row
     cal = np.ones(0, dtype=np.bool_) if t["cal"] is None else np.array(t["cal"], dtype=np.bool_)
     return (X, C, np.array(t["par"], dtype=np.int64), np.array(t["cls"], dtype=np.int64),
             np.array(t["cpar"], dtype=np.int64), np.array(t["prio"], dtype=np.int64),
@@ -275,3 +283,34 @@ def test_without_quotas_batch_is_plain_atp(shop):
     assert np.array_equal(np.where(mask, a.bucket, 0), np.where(mask, b.bucket, 0))
     assert np.array_equal(np.where(mask, a.qty, 0), np.where(mask, b.qty, 0))
     assert np.array_equal(s1.cum, s2.cum)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_protection_is_never_taken(data):
+    """A take that steals from a pool at bucket b never pushes the pool's free part below the
+    protection binding a take dated b, on any position from b on (where it was not already below)."""
+    t = data.draw(trees())
+    if t["prot"] is None:
+        t["prot"] = [[(2.0, 0, t["H"])] for _ in t["cls"]]
+    arrs = kernel_arrays(t)
+    X, C = arrs[0], arrs[1]
+    end = t["H"] if t["lt"] < 0 else min(t["lt"], t["H"])
+    for _ in range(data.draw(st.integers(1, 4))):
+        a = data.draw(asks(t["K"], t["H"]))
+        X0, C0 = [list(r) for r in X], list(C)
+        _s, _r, lines, _ef, _b = run_kernel(arrs, t, a, commit=True)
+        X1 = [list(r) for r in X]
+        own_path = set()
+        if a["k"] >= 0:
+            _, own = ref.sources(t["par"], t["cls"], t["cpar"], t["prio"], t["steal"], a["k"])
+            own_path = set(ref.path(t["par"], own))
+        for b, _q, parts in lines:
+            for node, _x in parts:
+                if node < 0 or node in own_path:
+                    continue  # not stolen
+                f0 = ref.free(X0, C0, t["par"], node)
+                f1 = ref.free(X1, list(C), t["par"], node)
+                for s in range(b, end):
+                    floor = ref.protected(t["prot"][node], b, s)
+                    assert f1[s] >= floor - 1e-7 or f0[s] < floor - 1e-7, (b, s, node, f0, f1)

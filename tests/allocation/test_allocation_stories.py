@@ -322,3 +322,36 @@ def test_promise_serialises_with_pegs_and_explanation(alloc_snapshot):
     assert d["reason"] == "allocation" and d["details"]["allocation"] == "bound"
     assert d["details"]["without_allocation"]["lines"] == [{"date": day(0).isoformat(), "qty": 10.0}]
     assert d["reservation"]["draws"][0]["pools"] == [["gold", 10.0]]
+
+
+def test_protection_holds_on_every_position_a_take_before_until_reaches(alloc_snapshot):
+    """Silver has a quota of 7 with 2 protected until day 6, and its own demand of 4 on day 7;
+    10 on hand. Gold (no quota, may steal) asks 10 on day 4. Gold's take on day 4 lowers every
+    later position, day 7 included, where silver has only 7 - 4 = 3 left: gold may take 3 - 2 = 1
+    of silver's quota (not 3, which would leave silver nothing on days 4 to 6), plus the 3
+    unallocated units (10 - 7): 4 in all. Silver still has its 2 protected units from day 4 on."""
+    snap = alloc_snapshot(
+        supply=[("A", "DC1", 0, 10)],
+        extra={"demand": [{"item": "A", "location": "DC1", "date": day(7), "qty": 4.0, "demand_class": "silver", "ref": "S"}]},
+        classes=[("gold", 1, None, True), ("silver", 2, None, False)],
+        quotas=[dict(demand_class="silver", qty=7, protect_qty=2, protect_until=6)],
+    )
+    st = snap.new_state()
+    p = ask(snap, st, "gold", 10, 4, policy=Policy(max_late_days=0))
+    assert (p.status, p.promised_qty, p.lines[0].date) == (Status.PARTIAL, 4, day(4))
+    assert pools(p) == [("unallocated", 3.0), ("silver", 1.0)]
+    for d in (4, 5, 6):
+        assert allocation.available(snap, st, "A", "DC1", "silver", day(d)) == pytest.approx(2)
+    # from day 6 on the protection no longer binds gold: it takes silver's last 2 units
+    assert allocation.available(snap, st, "A", "DC1", "gold", day(5)) == pytest.approx(0)
+    assert allocation.available(snap, st, "A", "DC1", "gold", day(6)) == pytest.approx(2)
+
+
+def test_protection_until_on_or_before_the_row_date_is_refused(alloc_snapshot):
+    from promessa.errors import SnapshotError
+
+    snap = alloc_snapshot(supply=[("A", "DC1", 0, 10)], classes=[("gold", 1, None, True)],
+                          quotas=[dict(demand_class="gold", qty=5, day=3, protect_qty=2, protect_until=3)])
+    with pytest.raises(SnapshotError) as e:
+        allocation.model_for(snap)
+    assert e.value.column == "protect_until" and e.value.row == 1
