@@ -112,7 +112,7 @@ def _world(args: argparse.Namespace, progress):
     snap = load_snapshot(args.snapshot)
     if args.db:
         from orderbook.service import OrderService
-        from promessa.config import Settings, settings_of
+        from promessa.config import settings_of
         from orderbook.store import open_store
 
         progress("opening the order book", 0.02)

@@ -78,7 +78,7 @@ def build_book(db: str, snap, *, pg_schema: str = "promessa"):
     """Import the orders above into a fresh order book and play the fulfillment events."""
     from orderbook.schemas import FulfillmentEvent
     from orderbook.service import OrderService
-    from promessa.config import Settings, settings_of
+    from promessa.config import settings_of
     from orderbook.store import open_store
 
     store = open_store(db, pg_schema=pg_schema)

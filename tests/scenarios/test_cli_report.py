@@ -58,7 +58,7 @@ def test_whatif_command_writes_html_png_json(net, tmp_path, capsys):
 def test_whatif_on_an_order_book(net, tmp_path, capsys):
     from orderbook.schemas import OrderCreate
     from orderbook.service import OrderService
-    from promessa.config import Settings, settings_of
+    from promessa.config import settings_of
     from orderbook.store import open_store
     from supplydata import load_snapshot
 
