@@ -8,6 +8,7 @@ is replayed at start-up (`OrderService.rebuild`). The next order is priced and c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,11 @@ from promessa.errors import ConflictError, NotFoundError, ValidationError
 Answer = tuple[int, str, bool]
 
 
-def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
-    """`exc` with its field path under `prefix` (``customers.3.`` + ``addresses[0].country``)."""
-    field = f"{prefix}{exc.field}" if exc.field else prefix.rstrip(".")
+def _prefixed(exc: ValidationError, prefix: str = "") -> ValidationError:
+    """`exc` with its field path in the order book's dotted form under `prefix` (``customers.3.`` +
+    ``addresses[0].country`` -> ``customers.3.addresses.0.country``)."""
+    own = re.sub(r"\[(\d+)\]", r".\1", exc.field or "")
+    field = f"{prefix}{own}" if own else prefix.rstrip(".")
     return ValidationError(exc.message.removeprefix(f"{exc.field}={exc.value!r}: "), field=field, value=exc.value,
                            hint=exc.hint)
 
@@ -35,7 +38,10 @@ class MasterDataCommands:
     def create_customer(self, body: Mapping[str, Any], *, actor: str, idem: Idem | None = None) -> Answer:
         """Create a customer from a raw record (`customers.Customer.from_dict`); (201, the customer, replayed).
         An id that exists already is a conflict (change it with `change_customer`)."""
-        customer = Customer.from_dict(body)
+        try:
+            customer = Customer.from_dict(body)
+        except ValidationError as exc:
+            raise _prefixed(exc) from None
 
         def run(txn: Txn) -> tuple[int, dict]:
             if self.commerce.customer(customer.id) is not None:
@@ -54,7 +60,10 @@ class MasterDataCommands:
             current = self.commerce.customer(customer_id)
             if current is None:
                 raise NotFoundError(f"unknown customer {customer_id!r}")
-            customer = current.changed(patch)
+            try:
+                customer = current.changed(patch)
+            except ValidationError as exc:
+                raise _prefixed(exc) from None
             self._put_customer(txn, customer, "change")
             return 200, customer.to_dict()
 
