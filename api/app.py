@@ -18,7 +18,7 @@ from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
 from api.routes import catalogue as catalogue_routes
 from api.routes import customers as customer_routes
 from api.routes import pricing as pricing_routes
-from api.routes import availability, imports, monitoring, ops, orders, scenarios, supply
+from api.routes import availability, channel, imports, invoices, monitoring, ops, orders, payments, returns, scenarios, supply
 from orderbook.metrics import Metrics
 from promessa.config import Settings
 from scenarios.progress import Jobs
@@ -37,6 +37,10 @@ ROUTERS = (
     (scenarios.router, "backlog rescheduling, what-if scenarios, jobs"),
     (monitoring.router, "jeopardy, exceptions, reports, planner console"),
     (ops.router, "liveness, health, metrics, journal, commitments"),
+    (payments.router, "payments of an order: pay, capture, refund, void, transfers, the gateway's signed webhook"),
+    (invoices.router, "invoices and credit notes (JSON, HTML, PDF), customer statements with the open balance"),
+    (returns.router, "returns: authorize, receive, refund, exchange"),
+    (channel.router, "channel revenue: supplier programs, accruals, claims, reports, aging"),
 )
 
 

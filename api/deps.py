@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -47,26 +47,33 @@ class Permission(StrEnum):
     PRICING_READ = "pricing:read"            # price lists, rules, tax rates, assignments, price quotes, catalogue
     PRICING_WRITE = "pricing:write"          # post price lists, rules, tax rates, assignments
     CATALOGUE_WRITE = "catalogue:write"      # new items, price changes, item attributes
+    PAYMENTS_WRITE = "payments:write"        # pay an order, capture, refund, void, confirm a transfer
+    INVOICES_READ = "invoices:read"          # invoices and credit notes, customer statements
+    RETURNS_WRITE = "returns:write"          # authorize, receive, refund a return; promise an exchange
+    CHANNEL_READ = "channel:read"            # supplier programs, accruals, claims, reports, aging
+    CHANNEL_WRITE = "channel:write"          # define programs, create claims, move and settle them
 
 
 P = Permission
-_READS = frozenset({P.CUSTOMERS_READ, P.PRICING_READ, P.ORDERS_READ, P.SUPPLY_READ, P.PLANNING_READ, P.OPS_READ})
+_READS = frozenset({P.CUSTOMERS_READ, P.PRICING_READ, P.ORDERS_READ, P.SUPPLY_READ, P.PLANNING_READ, P.OPS_READ, P.INVOICES_READ, P.CHANNEL_READ})
 
 #: The permission table: what each role may do.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _READS,
     Role.ORDER_CAPTURE: frozenset({P.CUSTOMERS_READ, P.CUSTOMERS_WRITE, P.PRICING_READ,
-                                   P.ORDERS_READ, P.SUPPLY_READ, P.ORDERS_WRITE, P.IMPORTS_WRITE}),
-    Role.FULFILLMENT: frozenset({P.ORDERS_READ, P.FULFILLMENT_WRITE}),
+                                   P.ORDERS_READ, P.SUPPLY_READ, P.ORDERS_WRITE, P.IMPORTS_WRITE, P.PAYMENTS_WRITE,
+                                   P.INVOICES_READ, P.RETURNS_WRITE}),
+    Role.FULFILLMENT: frozenset({P.ORDERS_READ, P.FULFILLMENT_WRITE, P.RETURNS_WRITE}),
     Role.PLANNER: _READS | {P.CUSTOMERS_WRITE, P.PRICING_WRITE, P.CATALOGUE_WRITE,
                             P.ORDERS_WRITE, P.IMPORTS_WRITE, P.ORDERS_APPROVE, P.FULFILLMENT_WRITE, P.SUPPLY_WRITE,
-                            P.PLANNING_RUN, P.BACKLOG_APPLY},
+                            P.PLANNING_RUN, P.BACKLOG_APPLY, P.PAYMENTS_WRITE, P.RETURNS_WRITE, P.CHANNEL_WRITE},
     Role.ADMIN: frozenset(Permission),
 }
 
 #: Paths answered without a key (they reveal no data); everything else needs one.
 PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
-                          "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+                          "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                          "/v1/payments/webhooks/gateway"})  # authenticated by the provider's signature instead of a key
 
 DEMO_ACTOR = "demo"
 
@@ -155,6 +162,11 @@ CustomersWriter = Annotated[Principal, Depends(require(P.CUSTOMERS_WRITE))]
 PricingReader = Annotated[Principal, Depends(require(P.PRICING_READ))]
 PricingWriter = Annotated[Principal, Depends(require(P.PRICING_WRITE))]
 CatalogueWriter = Annotated[Principal, Depends(require(P.CATALOGUE_WRITE))]
+PaymentsWriter = Annotated[Principal, Depends(require(P.PAYMENTS_WRITE))]
+InvoicesReader = Annotated[Principal, Depends(require(P.INVOICES_READ))]
+ReturnsWriter = Annotated[Principal, Depends(require(P.RETURNS_WRITE))]
+ChannelReader = Annotated[Principal, Depends(require(P.CHANNEL_READ))]
+ChannelWriter = Annotated[Principal, Depends(require(P.CHANNEL_WRITE))]
 
 
 # ------------------------------------------------------------------ what the routes reach
@@ -177,6 +189,14 @@ async def get_live(request: Request):
     return _engine(request).live
 
 
+async def get_o2c(request: Request):
+    """The order-to-cash hub of the running engine (payments, invoices, returns, channel; 503 when it is off)."""
+    hub = getattr(_engine(request), "o2c", None)
+    if hub is None:
+        raise HTTPException(503, "order to cash is not enabled (settings o2c.enabled)")
+    return hub
+
+
 async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
@@ -185,6 +205,7 @@ async def get_settings(request: Request) -> Settings:
 ServiceDep = Annotated[OrderService, Depends(get_service)]
 LiveDep = Annotated[LiveSupply, Depends(get_live)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+O2CDep = Annotated[Any, Depends(get_o2c)]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -83,6 +83,7 @@ class Engine:
     service: object
     live: object
     watcher: object | None = None
+    o2c: object | None = None  # ordertocash.OrderToCash: payments, invoices, returns, channel on the order events
     ready_s: float = 0.0
     compile_s: float = 0.0
 
@@ -122,6 +123,7 @@ class Engine:
         snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
         prepare_models(snap)
         store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
+        svc = engine = None
         try:
             from scenarios.service import plan as reschedule_planner
 
@@ -130,6 +132,11 @@ class Engine:
             live = svc.attach_live()
             live.prepare = prepare_models
             engine = cls(settings=settings, store=store, service=svc, live=live)
+            if settings.o2c.enabled:
+                from ordertocash import OrderToCash
+
+                engine.o2c = OrderToCash.open(svc, settings)
+                svc.start_events(engine.o2c.consumers(), poll_s=settings.o2c.poll_s)  # caught up before serving
             if warm:
                 engine.compile_s = warm_up(svc, say=say)
             if watch and settings.snapshot.watch is not None:
@@ -138,6 +145,10 @@ class Engine:
                 engine.watcher = SnapshotWatcher(live, settings.snapshot.watch,
                                                  interval_s=settings.snapshot.watch_interval_s).start()
         except BaseException:
+            if svc is not None and svc.events is not None:
+                svc.events.stop()
+            if engine is not None and engine.o2c is not None:
+                engine.o2c.close()
             store.close()
             raise
         engine.ready_s = time.perf_counter() - t0
@@ -149,8 +160,10 @@ class Engine:
             self.watcher.stop()
             self.watcher = None
         try:
-            self.service.close()
+            self.service.close()  # also stops the order-event dispatcher
         finally:
+            if self.o2c is not None:
+                self.o2c.close()
             self.store.close()
 
     def __enter__(self) -> Engine:

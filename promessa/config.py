@@ -126,6 +126,28 @@ class KernelSettings(_Group):
     fastmath: bool = Field(False, description="numba fastmath for the kernels (off: results equal the references bit for bit)")
 
 
+class OrderToCashSettings(_Group):
+    """Payments, invoices, returns and channel accruals wired to the order book's events (``ordertocash``)."""
+
+    enabled: bool = Field(True, description="run the order-to-cash consumers (payments, invoicing, channel) on order events")
+    currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="currency of orders whose lines carry no priced waterfall")
+    tax_rate: str = Field("0", pattern=r"^\d+(\.\d+)?$",
+                          description="tax rate (a fraction, e.g. 0.20) of lines without a priced waterfall")
+    payment_terms_days: int = Field(30, ge=0, description="invoice due date = issue date + this many days")
+    capture_rule: str = Field("per_shipped_quantity", pattern="^(per_shipped_quantity|on_shipment|on_order)$",
+                              description="when authorized money is captured (payments.CaptureRule)")
+    gateway_secret: str | None = Field(None, description="webhook signing secret of the card/wallet gateway (None: a random "
+                                                         "one; its webhooks then cannot be verified from outside)")
+    invoices_db: str | None = Field(None, description="invoice store: SQLite path or postgresql:// URL (None: invoices.sqlite "
+                                                      "beside a SQLite order book; the order book's URL with schema "
+                                                      "<pg_schema>_invoicing on PostgreSQL)")
+    channel_journal: Path | None = Field(None, description="channel journal (SQLite; None: channel.sqlite beside a SQLite "
+                                                           "order book, var/channel.sqlite otherwise)")
+    channel_programs: Path | None = Field(None, description="supplier programs loaded at start-up (YAML, JSON or CSV)")
+    refund_on_receipt: bool = Field(True, description="credit and refund a return as soon as its goods are received")
+    poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
+
+
 class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
@@ -138,6 +160,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
+    o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
 
     @field_validator("api")
     @classmethod

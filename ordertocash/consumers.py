@@ -1,0 +1,127 @@
+"""The order-event consumers of order to cash (``orderbook.events.Consumer``).
+
+Each follows the event stream from its own durable cursor; every effect is idempotent by event,
+so an event handed over again after a crash changes nothing twice:
+
+- ``invoicing``: a shipped event is invoiced (one invoice per shipment, ``source_ref`` = the
+  event's ref, with the shipped quantities); the order's money is then booked against it.
+- ``payments``: shipped -> the capture rule (``capture_shipment``, key = the event's ref);
+  delivered -> cash on delivery collected for the delivered value; cancelled -> what is open
+  is voided or released; returned -> the receipt is credited on its invoice and refunded to the
+  original methods (``o2c.refund_on_receipt``). The order's payment records are written in the
+  same transaction as the cursor.
+- ``channel``: shipped lines and returned lines accrue (or reverse) supplier programs
+  (``ChannelLedger.record(..., skip_known=True)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orderbook.events import EventKind, OrderEvent
+from payments.model import MethodKind
+from payments.model import PaymentState as PS
+
+
+class InvoicingConsumer:
+    """Shipped events -> invoices (see the module docstring)."""
+
+    name = "invoicing"
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+
+    def handle(self, ev: OrderEvent) -> None:
+        """Invoice a shipped event once; other events are not invoiced."""
+        if ev.kind is not EventKind.SHIPPED or ev.order_id not in self.hub.service.orders:
+            return None
+        req = self.hub.shipment_request(ev)
+        if req.lines:
+            self.hub.invoicer.invoice_shipment(req, issue_date=self.hub.business_date())
+            self.hub.sync_settlement(ev.order_id)
+        return None
+
+
+class PaymentsConsumer:
+    """Shipped, delivered, cancelled and returned events -> payments (see the module docstring)."""
+
+    name = "payments"
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+
+    def handle(self, ev: OrderEvent) -> list[tuple[str, str, Any]] | None:
+        """Apply the event to the order's payments; returns the order's payment records to keep with the cursor."""
+        hub = self.hub
+        if ev.order_id not in hub.service.orders:
+            return None
+        book = hub.payments
+        with hub.lock:
+            if ev.kind is EventKind.SHIPPED:
+                order, lines = hub.shipment_lines(ev)
+                if not lines:
+                    return None
+                book.capture_shipment(ev.order_id, hub.value_of(lines, hub.currency_of(order)), key=ev.ref)
+            elif ev.kind is EventKind.DELIVERED:
+                if not self._collect_cod(ev):
+                    return None
+            elif ev.kind is EventKind.CANCELLED:
+                if not book.payments_of(ev.order_id):
+                    return None
+                book.cancel_open(ev.order_id)
+            elif ev.kind is EventKind.RETURNED:
+                if not hub.settings.o2c.refund_on_receipt or ev.detail.get("rma") not in hub._rma_meta:
+                    return None
+                hub._refund_receipt(hub._receipt(ev.detail["receipt"]))
+            else:
+                return None
+            records = hub.payment_records(ev.order_id)
+        hub.sync_settlement(ev.order_id)
+        return records
+
+    def _collect_cod(self, ev: OrderEvent) -> bool:
+        """Cash collected by the carrier for the delivered value (net + tax of the delivered quantities)."""
+        hub = self.hub
+        cod = [p for p in hub.payments.payments_of(ev.order_id)
+               if p.kind == MethodKind.CASH_ON_DELIVERY and p.state in (PS.AUTHORIZED, PS.PARTIALLY_CAPTURED)]
+        if not cod:
+            return False
+        order = hub.order(ev.order_id)
+        cur = hub.currency_of(order)
+        due = hub.value_of([hub.line_input(order, order.line(no), q) for no, q in sorted(ev.lines.items())
+                            if order.line(no) is not None and q > 0], cur)
+        for p in cod:
+            if due.amount <= 0:
+                break
+            take = min(p.open_amount(), due)
+            if take.amount > 0:
+                hub.payments.collect_cod(p.payment_id, take, ref=ev.ref)
+                due = due - take
+        return True
+
+
+class ChannelConsumer:
+    """Shipped and returned events -> channel accruals (see the module docstring)."""
+
+    name = "channel"
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+
+    def handle(self, ev: OrderEvent) -> None:
+        """Record the event's shipped or returned lines in the channel ledger (known ones are skipped)."""
+        hub = self.hub
+        if ev.order_id not in hub.service.orders:
+            return None
+        if ev.kind is EventKind.SHIPPED:
+            lines = hub.shipped_lines(ev)
+        elif ev.kind is EventKind.RETURNED:
+            lines = hub.returned_lines(ev)
+        else:
+            return None
+        if lines:
+            hub.ledger.record(lines, skip_known=True)
+        return None
+
+
+__all__ = ["ChannelConsumer", "InvoicingConsumer", "PaymentsConsumer"]

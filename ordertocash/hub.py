@@ -1,0 +1,596 @@
+"""`OrderToCash`: the payment book, the invoicer, the return book and the channel ledger over one order book.
+
+What each keeps and where:
+
+- payments: in memory (``payments.PaymentBook``), each order's records written to the order book's
+  ``consumer_records`` table (kind ``payments``) before a command answers, and by the ``payments``
+  consumer in the same transaction as its cursor; webhook outcomes by event id (kind
+  ``webhook_events``); restored at start-up.
+- invoices and credit notes: the invoicing store (its own gapless tables, ``invoicing.open_store``).
+- returns: each authorization (kind ``returns``) in ``consumer_records``; receipts are the order
+  book's ``return`` audit entries (written with their supply delta), replayed at start-up.
+- channel accruals: the channel journal (``channel.SqliteJournal``).
+
+Amounts of a shipped line: the line's priced waterfall when it has one (net and tax prorated
+over partial shipments by cumulative rounding, ``invoicing.prorate``), else its unit price (or the
+catalogue's) read exactly through ``str()`` with ``o2c.tax_rate``. The value a shipment captures
+is its invoice's total, computed by the same function, so captured equals invoiced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, load_programs
+from channel.programs import Catalogue
+from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
+from invoicing import open_store as open_invoice_store
+from invoicing.model import DocumentKind, PricedLine, build_line, prorate
+from invoicing.service import InvoiceRequest, ReturnCredit
+from orderbook.events import EventKind, OrderEvent, read_events, record_return
+from orderbook.schemas import OrderCreate
+from orderbook.txn import Idem
+from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
+from payments.model import CaptureRule, MethodKind
+from promessa.config import Settings
+from promessa.errors import ConflictError, NotFoundError, ValidationError
+from promessa.money import Money
+from returns import ReturnBook
+from returns.model import ReturnAuthorization, ReturnReceipt, ReturnState
+from returns.model import ShippedLine as ReturnShippedLine
+from supplydata.live import SupplyDelta
+
+log = logging.getLogger("promessa.ordertocash")
+
+
+def _dec(x: Any) -> Decimal:
+    """An exact decimal of a quantity or a price (a float through its shortest decimal form; 10.0 is 10)."""
+    if isinstance(x, Decimal):
+        return x
+    if isinstance(x, float) and x.is_integer():
+        return Decimal(int(x))
+    return Decimal(str(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class Stores:
+    """Where the order-to-cash state lives (see :func:`stores_of`)."""
+
+    invoices: str
+    invoices_schema: str
+    channel_journal: Path
+
+
+def stores_of(settings: Settings) -> Stores:
+    """The invoice store and the channel journal for `settings` (``o2c.invoices_db``, ``o2c.channel_journal``,
+    by default beside a SQLite order book)."""
+    o = settings.o2c
+    url = settings.store.url
+    pg = url.startswith(("postgresql://", "postgres://"))
+    here = Path("var") if pg else Path(url).parent
+    invoices = o.invoices_db or (url if pg else str(here / "invoices.sqlite"))
+    return Stores(invoices, f"{settings.store.pg_schema}_invoicing", o.channel_journal or here / "channel.sqlite")
+
+
+class OrderToCash:
+    """Payments, invoices, returns and channel accruals of the orders of one `OrderService`.
+
+    Build it with :meth:`open`; :meth:`consumers` are what ``OrderService.start_events`` runs.
+    Commands answer only once what they changed is durable.
+    """
+
+    def __init__(self, service: Any, settings: Settings, *, payments: PaymentBook, invoicer: Invoicer, returns: ReturnBook,
+                 ledger: ChannelLedger, gateway: TestGateway, offline: OfflineProvider) -> None:
+        self.service = service
+        self.store = service.store
+        self.settings = settings
+        self.payments = payments
+        self.invoicer = invoicer
+        self.returns = returns
+        self.ledger = ledger
+        self.gateway = gateway
+        self.offline = offline
+        self.lock = threading.RLock()
+        self._rma_meta: dict[str, dict] = {}
+        self._suppliers: dict[str, str | None] = {}
+        self._programs_seen = -1
+
+    # ------------------------------------------------------------------ open, restore, close
+    @classmethod
+    def open(cls, service: Any, settings: Settings) -> OrderToCash:
+        """Open the stores named by `settings`, restore payments and returns, load the configured programs."""
+        o = settings.o2c
+        where = stores_of(settings)
+        secret = (o.gateway_secret or secrets.token_hex(16)).encode()
+        gateway = TestGateway(secret=secret, clock=time.time)
+        offline = OfflineProvider()
+        pay = PaymentBook(providers={"offline": offline, "gateway": gateway},
+                          settings=PaymentSettings(capture_rule=CaptureRule(o.capture_rule)),
+                          webhook_secrets={"gateway": secret})
+        invoicer = Invoicer(open_invoice_store(where.invoices, pg_schema=where.invoices_schema), InvoicingSettings())
+        ledger = ChannelLedger(SqliteJournal(where.channel_journal))
+        hub = cls(service, settings, payments=pay, invoicer=invoicer,
+                  returns=ReturnBook(locations=service.snap.location_ids), ledger=ledger, gateway=gateway, offline=offline)
+        hub.restore()
+        if o.channel_programs is not None:
+            hub.define_programs(load_programs(o.channel_programs, catalogue=Catalogue.of_snapshot(service.snap)))
+        return hub
+
+    def restore(self) -> None:
+        """Put back payments (with the webhook events seen), return authorizations and their receipts."""
+        events = self.store.records("webhook_events")
+        docs = list(self.store.records("payments").values())
+        for k, doc in enumerate(docs):
+            self.payments.restore(doc, events=events if k == len(docs) - 1 else None)
+        for rid, meta in sorted(self.store.records("returns").items()):
+            self._replay_authorization(rid, meta)
+        after = 0
+        while True:
+            evs = read_events(self.store, after, limit=5000)
+            if not evs:
+                break
+            after = evs[-1].id
+            for ev in evs:
+                if ev.kind is EventKind.RETURNED and ev.detail.get("rma") in self._rma_meta:
+                    self.returns.receive(ev.detail["rma"], location=ev.detail["location"], date=ev.at.date(),
+                                         qty=sum(ev.lines.values()), condition=ev.detail["condition"])
+        for rma in list(self.returns._rmas.values()):
+            for rec in rma.receipts:
+                if self.invoicer.store.by_source(DocumentKind.CREDIT_NOTE, rec.ref) is not None:
+                    self._refund_receipt(rec)
+
+    def _replay_authorization(self, rid: str, meta: dict) -> None:
+        s = meta["shipped"]
+        self.returns.authorize(ReturnShippedLine(**s), qty=meta["qty"], reason=meta["reason"], condition=meta["condition"],
+                               business_date=dt.date.fromisoformat(meta["authorized_on"]), exchange=meta["exchange"],
+                               exchange_item=meta.get("exchange_item"),
+                               requested_date=dt.date.fromisoformat(meta["requested_date"]) if meta.get("requested_date") else None,
+                               note=meta.get("note", ""), rma_id=rid)
+        if meta.get("cancelled"):
+            self.returns.cancel(rid)
+        if meta.get("replacement_line"):
+            self.returns.link_replacement(rid, meta["replacement_line"])
+        self._rma_meta[rid] = meta
+
+    def consumers(self) -> list:
+        """The order-event consumers, in the order they run: invoicing, payments, channel."""
+        from ordertocash.consumers import ChannelConsumer, InvoicingConsumer, PaymentsConsumer
+
+        return [InvoicingConsumer(self), PaymentsConsumer(self), ChannelConsumer(self)]
+
+    def close(self) -> None:
+        """Close the invoice store and the channel journal."""
+        for c in (self.invoicer.store, self.ledger.store):
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing twice is fine
+                pass
+
+    def catch_up(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until the consumers have handled every order event written so far: a read or a
+        command that depends on them (an invoice of a shipment just recorded) sees it."""
+        ev = getattr(self.service, "events", None)
+        if ev is not None:
+            ev.wait_idle(timeout)
+
+    # ------------------------------------------------------------------ clock, prices, amounts
+    def business_date(self) -> dt.date:
+        """The one business clock: ``clock.business_date``, else the served snapshot's as_of day."""
+        return self.settings.clock.business_date or self.service.snap.as_of
+
+    def order(self, order_id: str) -> Any:
+        """The order (NotFoundError when unknown)."""
+        o = self.service.orders.get(order_id)
+        if o is None:
+            raise NotFoundError(f"order {order_id!r} does not exist")
+        return o
+
+    def _catalogue_price(self, item: str) -> Decimal:
+        snap = self.service.snap
+        return _dec(float(snap.item_price[snap.item_index[item]]))
+
+    def _catalogue_cost(self, item: str) -> Decimal:
+        snap = self.service.snap
+        return _dec(float(snap.item_cost[snap.item_index[item]]))
+
+    def currency_of(self, order: Any) -> str:
+        """The order's currency: its lines' priced waterfalls, else ``o2c.currency``."""
+        for ln in order.lines:
+            wf = getattr(ln, "waterfall", None)
+            if wf is not None:
+                return wf.net.currency
+        return self.settings.o2c.currency
+
+    def line_input(self, order: Any, ln: Any, qty: float, *, qty_before: float = 0.0) -> LineInput:
+        """The invoice line for `qty` units of order line `ln` (`qty_before` of it invoiced earlier)."""
+        wf = getattr(ln, "waterfall", None)
+        if wf is not None:
+            priced = PricedLine(str(ln.line), ln.item, wf.qty, wf.net, wf.tax, wf.tax_rate)
+            li = prorate(priced, qty_before=_dec(qty_before), qty=_dec(qty))
+            return dataclasses.replace(li, description=ln.item)
+        price = _dec(ln.unit_price) if ln.unit_price is not None else self._catalogue_price(ln.item)
+        return LineInput(item=ln.item, qty=_dec(qty), unit_net=Money.of(price, self.currency_of(order)),
+                         tax_rate=Decimal(self.settings.o2c.tax_rate), line_ref=str(ln.line), description=ln.item)
+
+    def unit_net(self, order: Any, ln: Any) -> Money:
+        """The net price of one unit of a line (channel accruals)."""
+        wf = getattr(ln, "waterfall", None)
+        if wf is not None:
+            return Money(wf.net.amount / wf.qty, wf.net.currency)
+        price = _dec(ln.unit_price) if ln.unit_price is not None else self._catalogue_price(ln.item)
+        return Money.of(price, self.currency_of(order))
+
+    def value_of(self, lines: list[LineInput], currency: str) -> Money:
+        """The total (net + tax) an invoice of these lines has."""
+        return sum((build_line(li, currency=currency, field=f"lines[{i}]").total for i, li in enumerate(lines)),
+                   Money.zero(currency))
+
+    def order_total(self, order: Any) -> Money:
+        """What the whole order costs (net + tax of every line): what a customer pays."""
+        cur = self.currency_of(order)
+        return self.value_of([self.line_input(order, ln, ln.qty) for ln in order.lines if ln.qty > 0], cur)
+
+    def _shipped_before(self, ev: OrderEvent) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for e in read_events(self.store, 0, limit=100_000, order_id=ev.order_id):
+            if e.id >= ev.id:
+                break
+            if e.kind is EventKind.SHIPPED:
+                for k, q in e.lines.items():
+                    out[k] = out.get(k, 0.0) + q
+        return out
+
+    def shipment_lines(self, ev: OrderEvent) -> tuple[Any, list[LineInput]]:
+        """(order, invoice lines) of a shipped event: each shipped line with its shipped quantity."""
+        order = self.order(ev.order_id)
+        before = self._shipped_before(ev) if any(getattr(ln, "waterfall", None) is not None for ln in order.lines) else {}
+        lines = []
+        for no, qty in sorted(ev.lines.items()):
+            ln = order.line(no)
+            if ln is not None and qty > 0:
+                lines.append(self.line_input(order, ln, qty, qty_before=before.get(no, 0.0)))
+        return order, lines
+
+    def shipment_request(self, ev: OrderEvent) -> InvoiceRequest:
+        """The invoice request of a shipped event (source_ref: the event's ref, so it is invoiced once)."""
+        order, lines = self.shipment_lines(ev)
+        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines,
+                              PaymentTerms(self.settings.o2c.payment_terms_days, f"net {self.settings.o2c.payment_terms_days}"))
+
+    # ------------------------------------------------------------------ persistence
+    def payment_records(self, order_id: str) -> list[tuple[str, str, Any]]:
+        """The records to keep for an order's payments (``consumer_records`` kind ``payments``)."""
+        return [("payments", order_id, self.payments.records(order_id))]
+
+    def persist_payments(self, order_id: str, *, events: dict[str, dict] | None = None) -> None:
+        """Write an order's payment records (and webhook outcomes) durably, then book the money against its invoices."""
+        recs = self.payment_records(order_id) + [("webhook_events", k, v) for k, v in (events or {}).items()]
+        self.store.put_records(recs)
+        self.sync_settlement(order_id)
+
+    def sync_settlement(self, order_id: str) -> None:
+        """Book the order's net money in (captured - refunded) against its invoices, once per change."""
+        with self.lock:
+            docs = self.invoicer.store.documents(order=order_id)
+            if not any(d.kind == DocumentKind.INVOICE for d in docs) or not self.payments.payments_of(order_id):
+                return
+            summ = self.payments.summary(order_id)
+            net = summ.captured - summ.refunded
+            done = self.invoicer.store.settlements(d.number for d in docs)
+            settled = sum((s.amount for s in done), Money.zero(net.currency))
+            delta = net - settled
+            if not delta.is_zero():
+                n = len({s.ref.rsplit("#", 1)[0] for s in done})
+                self.invoicer.settle_order(order_id, delta, ref=f"{order_id}/S{n + 1}", date=self.business_date())
+
+    # ------------------------------------------------------------------ payments
+    def pay(self, order_id: str, *, method: str, amount: Decimal | None, token: str | None, key: str | None = None) -> Any:
+        """Open a payment of `amount` (default: the order's total not yet covered) by `method` and ask the
+        provider to authorize it. `key` (an Idempotency-Key) answers the same payment again. Returns it."""
+        with self.lock:
+            if key is not None:
+                known = self.store.records("payment_keys").get(key)
+                if known is not None:
+                    return self.payments.payment(known["payment_id"])
+            order = self.order(order_id)
+            cur = self.currency_of(order)
+            if amount is None:
+                summ = self.payments.summary(order_id, currency=cur)
+                due = self.order_total(order) - summ.expected
+                if due.amount <= 0:
+                    raise ConflictError(f"order {order_id} is covered by its payments ({summ.expected})",
+                                        hint="give an amount to pay more")
+                money = due
+            else:
+                money = Money.of(amount, cur)
+            p = self.payments.open(order=order_id, method=method, amount=money, business_date=self.business_date(), token=token)
+            if p.kind != MethodKind.BANK_TRANSFER:
+                self.payments.authorize(p.payment_id)
+            recs = self.payment_records(order_id)
+            if key is not None:
+                recs.append(("payment_keys", key, {"payment_id": p.payment_id}))
+            self.store.put_records(recs)
+            return p
+
+    def _payment_cmd(self, payment_id: str, fn) -> Any:
+        with self.lock:
+            p = self.payments.payment(payment_id)
+            out = fn(p)
+            self.persist_payments(p.order)
+            return out
+
+    def capture(self, payment_id: str, amount: Decimal | None, *, key: str | None) -> Any:
+        """Capture `amount` (default: all open) of an authorized payment; durable before it returns."""
+        return self._payment_cmd(payment_id, lambda p: self.payments.capture(
+            payment_id, None if amount is None else Money.of(amount, p.currency), key=key))
+
+    def refund(self, payment_id: str, amount: Decimal, *, key: str, reason: str = "") -> Any:
+        """Refund `amount` of what a payment captured (above refundable: ValidationError naming ``amount``)."""
+        return self._payment_cmd(payment_id, lambda p: self.payments.refund(payment_id, Money.of(amount, p.currency),
+                                                                             key=key, reason=reason))
+
+    def void(self, payment_id: str) -> Any:
+        """Release what is still open on a payment."""
+        return self._payment_cmd(payment_id, lambda p: self.payments.void(payment_id, note="voided by request"))
+
+    def confirm_transfer(self, payment_id: str, amount: Decimal, *, reference: str) -> Any:
+        """A bank transfer arrived (partial transfers add up)."""
+        return self._payment_cmd(payment_id, lambda p: self.payments.confirm_transfer(
+            payment_id, Money.of(amount, p.currency), reference=reference))
+
+    def webhook(self, provider: str, body: bytes, signature: str | None, *, now: float) -> Any:
+        """Verify and apply a provider's webhook once; its outcome and the payment are durable before it returns."""
+        with self.lock:
+            out = self.payments.handle_webhook(provider, body, signature, now=now)
+            if not out.duplicate:
+                seen = {out.event_id: self.payments.seen_events()[out.event_id]}
+                if out.payment_id is not None:
+                    self.persist_payments(self.payments.payment(out.payment_id).order, events=seen)
+                else:
+                    self.store.put_records([("webhook_events", k, v) for k, v in seen.items()])
+            return out
+
+    def payments_view(self, order_id: str) -> dict[str, Any]:
+        """An order's payments: the summary, each payment with its trail, invoiced and credited totals."""
+        order = self.order(order_id)
+        self.catch_up()
+        cur = self.currency_of(order)
+        summ = self.payments.summary(order_id, currency=cur)
+        inv, cr = self.invoicer.order_totals(order_id)
+        return {"order_id": order_id, "currency": summ.currency, "order_total": self.order_total(order),
+                "expected": summ.expected, "captured": summ.captured, "refunded": summ.refunded, "open": summ.open,
+                "invoiced": inv if inv.currency == cur else Money.zero(cur), "credited": cr if cr.currency == cur else Money.zero(cur),
+                "payments": self.payments.payments_of(order_id)}
+
+    # ------------------------------------------------------------------ returns
+    def _invoice_line(self, order_id: str, line: int, invoice: str | None) -> tuple[Any, Any]:
+        docs = [d for d in self.invoicer.store.documents(order=order_id) if d.kind == DocumentKind.INVOICE]
+        if invoice is not None:
+            docs = [d for d in docs if d.number == invoice]
+            if not docs:
+                raise ValidationError(f"is not an invoice of order {order_id}", field="invoice", value=invoice)
+        for d in reversed(docs):
+            for dl in d.lines:
+                if dl.line_ref == str(line):
+                    return d, dl
+        raise ValidationError(f"order {order_id} has no invoiced shipment of this line", field="line", value=line,
+                              hint="a line can be returned once it shipped and was invoiced")
+
+    def authorize_return(self, order_id: str, *, line: int, qty: float, reason: str, condition: str,
+                         invoice: str | None = None, exchange: bool = False, exchange_item: str | None = None,
+                         requested_date: dt.date | None = None, note: str = "") -> ReturnAuthorization:
+        """Authorize the return of `qty` of a shipped order line (on its latest invoice, or `invoice`); durable."""
+        order = self.order(order_id)
+        self.catch_up()
+        if exchange_item is not None and exchange_item not in self.service.snap.item_index:
+            raise ValidationError("unknown item", field="exchange_item", value=exchange_item)
+        with self.lock:
+            doc, dl = self._invoice_line(order_id, line, invoice)
+            ln = order.line(line)
+            shipped = ReturnShippedLine(order_id, f"{line}@{doc.number}", ln.item, float(dl.qty), customer=order.customer,
+                                        shipped_from=ln.location or "", invoice=doc.number, line_ref=dl.line_ref)
+            rid = f"RMA{len(self._rma_meta) + 1:07d}"
+            rma = self.returns.authorize(shipped, qty=qty, reason=reason, condition=condition, business_date=self.business_date(),
+                                         exchange=exchange, exchange_item=exchange_item, requested_date=requested_date,
+                                         note=note, rma_id=rid)
+            meta = {"shipped": dataclasses.asdict(shipped), "qty": rma.qty, "reason": str(rma.reason),
+                    "condition": str(rma.condition), "authorized_on": rma.authorized_on.isoformat(), "exchange": exchange,
+                    "exchange_item": exchange_item, "requested_date": requested_date.isoformat() if requested_date else None,
+                    "note": note, "line": line}
+            try:
+                self.store.put_records([("returns", rid, meta)])
+            except BaseException:
+                self.returns._rmas.pop(rid, None)
+                self.returns._by_line.get((order_id, shipped.line), []).remove(rid)
+                raise
+            self._rma_meta[rid] = meta
+            return rma
+
+    def receive_return(self, rma_id: str, *, location: str, date: dt.date | None, qty: float | None, condition: str | None,
+                       actor: str, idem: Idem | None) -> tuple[ReturnReceipt, bool]:
+        """Receive returned goods: the order book writes the ``return`` event and, for sellable goods, the supply
+        (one durable write), then the return book records the receipt. Returns (receipt, replayed)."""
+        from returns.model import Condition
+
+        with self.lock:
+            rma = self.returns.get(rma_id)
+            if rma.state not in (ReturnState.AUTHORIZED, ReturnState.PARTIALLY_RECEIVED):
+                if idem is not None and rma.receipts:
+                    stored = self.store.idempotency(idem.key)
+                    if stored is not None and stored[0] == idem.request_hash:
+                        return rma.receipts[-1], True
+                raise ConflictError(f"return {rma_id}: cannot receive in state {rma.state}")
+            day = date or self.business_date()
+            left = rma.qty - rma.received
+            q = left if qty is None else float(qty)
+            if q <= 0 or q > left + 1e-9:
+                raise ValidationError(f"more than still expected on return {rma_id} ({left:g})", field="qty", value=qty)
+            if location not in self.service.snap.location_index:
+                raise ValidationError("unknown location", field="location", value=location)
+            try:
+                cond = Condition(condition) if condition is not None else rma.condition
+            except ValueError:
+                raise ValidationError("unknown condition", field="condition", value=condition,
+                                      hint="one of " + ", ".join(c.value for c in Condition)) from None
+            ref = f"{rma_id}/{len(rma.receipts) + 1}"
+            sellable = cond in self.returns.settings.sellable_conditions
+            supply = SupplyDelta(rma.item, location, day, q, kind="receipt", ref=ref) if sellable else None
+            line = int(self._rma_meta[rma_id]["line"])
+            _status, _body, replayed = record_return(
+                self.service, rma.order, receipt=ref, rma=rma_id, lines={line: q}, location=location, date=day,
+                condition=str(cond), supply=supply, actor=actor, idem=idem, extra={"invoice": rma.shipped.invoice})
+            if replayed:
+                return rma.receipts[-1], True
+            rec = self.returns.receive(rma_id, location=location, date=day, qty=q, condition=str(cond))
+            return rec, False
+
+    def _receipt(self, ref: str) -> ReturnReceipt:
+        rma_id = ref.rsplit("/", 1)[0]
+        for rec in self.returns.get(rma_id).receipts:
+            if rec.ref == ref:
+                return rec
+        raise NotFoundError(f"receipt {ref!r} is not known")
+
+    def _refund_receipt(self, rec: ReturnReceipt) -> Any:
+        """Credit a receipt on its invoice and refund it to the original methods (credit only when the order's
+        payments cannot refund it; what is owed back is then settled when the order is closed)."""
+        rma = self.returns.get(rec.rma_id)
+        try:
+            return self.returns.refund_receipt(rec, invoicer=self.invoicer, payments=self.payments, issue_date=self.business_date())
+        except (NotFoundError, ValidationError) as e:
+            if e.field == "shipped.invoice":
+                raise
+            log.info("return %s: credited without a refund (%s)", rec.ref, e)
+            cn = self.invoicer.credit_return(rma.shipped.invoice, [ReturnCredit(rma.shipped.line_ref, rec.qty)],
+                                             source_ref=rec.ref, issue_date=self.business_date(), reason=str(rma.reason))
+            if cn.number not in rma.credit_notes:
+                rma.credit_notes.append(cn.number)
+            return None
+
+    def refund_return(self, rma_id: str) -> ReturnAuthorization:
+        """Credit and refund every receipt of a return not yet refunded (idempotent); durable before it returns."""
+        self.catch_up()
+        with self.lock:
+            rma = self.returns.get(rma_id)
+            if not rma.receipts:
+                raise ConflictError(f"return {rma_id}: nothing was received yet", hint="receive the goods first")
+            for rec in rma.receipts:
+                self._refund_receipt(rec)
+            self.persist_payments(rma.order)
+            return rma
+
+    def exchange(self, rma_id: str, *, actor: str, idem: Idem | None, location: str | None = None) -> tuple[ReturnAuthorization, str]:
+        """Promise the replacement of an exchange as a new order (same customer and zone, the exchange's item,
+        quantity and requested date, priced by the rules) and link it to the return. Returns (rma, order id)."""
+        import json
+
+        with self.lock:
+            rma = self.returns.get(rma_id)
+            xr = rma.exchange_request
+            if xr is None:
+                raise ValidationError("is not an exchange", field="rma_id", value=rma_id,
+                                      hint="authorize the return with exchange: true")
+            if rma.replacement_line:
+                return rma, rma.replacement_line.rsplit("/", 1)[0]
+            orig = self.order(rma.order)
+            ln = orig.line(int(self._rma_meta[rma_id]["line"]))
+            body = {"customer": orig.customer, "zone": orig.zone, "source_system": "exchange",
+                    "lines": [{"item": xr.item, "qty": xr.qty, "requested_date": xr.requested_date.isoformat(),
+                               **({"location": location or ln.requested_location} if (location or ln.requested_location) else {})}]}
+            if orig.ship_to:
+                body["ship_to"] = orig.ship_to
+            data = OrderCreate.model_validate({k: v for k, v in body.items() if k in OrderCreate.model_fields})
+            _status, out, _replayed = self.service.capture(data, actor=actor, idem=idem)
+            new_id = json.loads(out)["order_id"]
+            self.returns.link_replacement(rma_id, f"{new_id}/1")
+            meta = {**self._rma_meta[rma_id], "replacement_line": f"{new_id}/1"}
+            self.store.put_records([("returns", rma_id, meta)])
+            self._rma_meta[rma_id] = meta
+            return rma, new_id
+
+    def returns_of(self, order_id: str) -> list[ReturnAuthorization]:
+        """An order's return authorizations, oldest first."""
+        self.order(order_id)
+        self.catch_up()
+        return self.returns.of_order(order_id)
+
+    # ------------------------------------------------------------------ channel
+    def define_programs(self, programs: list) -> None:
+        """Add or replace supplier programs (unchanged ones are not journalled again)."""
+        st = self.ledger.state
+        changed = [p for p in programs if p.program not in st.programs or st.programs[p.program].to_dict() != p.to_dict()]
+        if changed:
+            self.ledger.define_programs(changed)
+        self._suppliers.clear()
+
+    def supplier_of(self, item: str) -> str | None:
+        """The supplier of an item: the snapshot's ``supplier`` column, else the first program (by id) naming
+        the item, its category or its brand; None when neither says."""
+        if item in self._suppliers:
+            return self._suppliers[item]
+        snap = self.service.snap
+        items = snap.tables["items"]
+        row = items.filter(items["item"] == item)
+        sup = None
+        if "supplier" in items.columns and row.height and row["supplier"][0]:
+            sup = str(row["supplier"][0])
+        else:
+            cat = str(row["category"][0]) if row.height and "category" in items.columns and row["category"][0] is not None else ""
+            brand = str(row["brand"][0]) if row.height and "brand" in items.columns and row["brand"][0] is not None else ""
+            for pid in sorted(self.ledger.state.programs):
+                p = self.ledger.state.programs[pid]
+                if item in p.items or (cat and cat in p.categories) or (brand and brand in p.brands):
+                    sup = p.supplier
+                    break
+        self._suppliers[item] = sup
+        return sup
+
+    def shipped_lines(self, ev: OrderEvent) -> list[ShippedLine]:
+        """The channel's shipped lines of a shipped event (lines of items with no known supplier are left out)."""
+        order = self.order(ev.order_id)
+        snap = self.service.snap
+        items = snap.tables["items"]
+        out = []
+        for no, qty in sorted(ev.lines.items()):
+            ln = order.line(no)
+            sup = self.supplier_of(ln.item) if ln is not None else None
+            if ln is None or sup is None or qty <= 0:
+                continue
+            row = items.filter(items["item"] == ln.item)
+            price = self.unit_net(order, ln)
+            out.append(ShippedLine(
+                shipment=f"{ev.ref}/L{no}", order=ev.order_id, line=no, item=ln.item,
+                category=str(row["category"][0] or "") if "category" in items.columns else "",
+                brand=str(row["brand"][0] or "") if "brand" in items.columns else "",
+                customer=order.customer, segment="", channel=order.source_system or "", qty=_dec(qty), unit_price=price,
+                unit_cost=Money.of(self._catalogue_cost(ln.item), price.currency), ship_date=ev.at.date(), supplier=sup))
+        return out
+
+    def returned_lines(self, ev: OrderEvent) -> list[ReturnedLine]:
+        """The channel's returned lines of a returned event: the quantity taken back from the line's shipments,
+        newest first (a receipt already recorded gives none)."""
+        st = self.ledger.state
+        receipt = ev.detail.get("receipt") or ev.ref
+        if any(rid.startswith(f"{receipt}/L") for rid in st.returns):
+            return []
+        out = []
+        for no, qty in sorted(ev.lines.items()):
+            ships = sorted((s for s in st.shipments.values() if s.order == ev.order_id and s.line == no),
+                           key=lambda s: int(s.shipment.rsplit("/E", 1)[1].split("/")[0]), reverse=True)
+            rest = _dec(qty)
+            for k, s in enumerate(ships):
+                take = min(rest, st.net_qty(s.shipment))
+                if take > 0:
+                    out.append(ReturnedLine(f"{receipt}/L{no}/{k}", s.shipment, take, ev.at.date()))
+                    rest -= take
+                if rest <= 0:
+                    break
+        return out

@@ -1,0 +1,320 @@
+"""Order to cash through HTTP: the issue-15 stories, with hand-computed amounts.
+
+The supply story is tests/server/conftest.py's (as_of 2026-01-05): WIDGET costs 10.00 in the
+catalogue, DC-EAST holds 100. Tax is 20 % (``o2c.tax_rate``), so one WIDGET invoices 10.00 + 2.00.
+Payments, invoices and credit notes follow the order book's events (shipped, delivered, cancelled,
+returned); the card gateway answers captures and refunds by signed webhooks, which the tests
+deliver to ``POST /v1/payments/webhooks/gateway`` as the gateway would.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from payments import sign
+
+from .conftest import ADMIN, CAP, PLAN, VIEW, _make_settings
+
+SECRET = "whsec-test"
+SHIP_AT = "2026-01-06T10:00:00Z"
+
+
+@pytest.fixture
+def o2c(tmp_path, snap):
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "ob.sqlite"), "unused"), tax_rate="0.20", gateway_secret=SECRET,
+                              payment_terms_days=30, poll_s=0.05, default_country="US")
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        r = c.post("/v1/pricing/tax-rates", headers=ADMIN,
+                   json={"country": "US", "tax_category": "standard", "rate": "0.20", "valid_from": "2026-01-01"})
+        assert r.status_code == 201, r.text
+        yield c
+
+
+def _order(c, qty=10, customer="ACME-SHOP", item="WIDGET"):
+    r = c.post("/v1/orders", headers=CAP, json={"customer": customer, "zone": "EAST", "lines": [
+        {"item": item, "qty": qty, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+    assert r.status_code == 201, r.text
+    return r.json()["order_id"]
+
+
+def _ship(c, oid, qty, line=1):
+    r = c.post(f"/v1/orders/{oid}/events", headers=PLAN, json={"type": "shipped", "lines": [{"line": line, "qty": qty}], "at": SHIP_AT})
+    assert r.status_code == 200, r.text
+
+
+def _pay(c, oid, method, amount=None, token=None, key=None):
+    body = {"method": method, **({"amount": amount} if amount is not None else {}), **({"token": token} if token else {})}
+    r = c.post(f"/v1/orders/{oid}/payments", headers={**CAP, **({"Idempotency-Key": key} if key else {})}, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _gateway_webhooks(c):
+    """What the gateway has sent by now (its clock moved on by its delay), signed as it signs them; the order
+    events written so far are handled first (the consumers run on their own thread)."""
+    c.app.state.engine.o2c.catch_up()
+    return c.app.state.engine.o2c.gateway.deliver(time.time() + 60)
+
+
+def _deliver_webhooks(c):
+    out = []
+    for body, headers in _gateway_webhooks(c):
+        r = c.post("/v1/payments/webhooks/gateway", content=body, headers={**headers, "X-API-Key": ""})
+        assert r.status_code == 200, r.text
+        out.append(r.json())
+    return out
+
+
+def _payments(c, oid):
+    r = c.get(f"/v1/orders/{oid}/payments")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _amt(m):
+    return m["amount"]
+
+
+def test_paid_by_transfer_and_card_captured_at_shipment(o2c):
+    """10 WIDGET = 100.00 + 20.00 tax = 120.00: 50.00 by bank transfer (confirmed before shipping), the rest by card.
+    Shipping everything captures 70.00 from the card (the transfer already covers 50.00); one invoice of 120.00,
+    settled, so the customer's open balance is 0.00."""
+    c = o2c
+    oid = _order(c)
+    transfer = _pay(c, oid, "bank_transfer", "50.00")
+    card = _pay(c, oid, "card", token="tok_visa")  # the rest: 70.00
+    assert (transfer["state"], _amt(transfer["amount"])) == ("pending", "50.00")
+    assert (card["state"], _amt(card["amount"])) == ("authorized", "70.00")
+    r = c.post(f"/v1/payments/{transfer['payment_id']}/transfers", headers=CAP, json={"amount": "50.00", "reference": "BANK-0001"})
+    assert r.json()["state"] == "captured"
+    _ship(c, oid, 10)
+    view = _payments(c, oid)
+    assert _amt(view["invoiced"]) == "120.00" and _amt(view["captured"]) == "50.00"  # the card capture waits for its webhook
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    assert [(p["method"], p["state"], _amt(p["captured"])) for p in view["payments"]] == [
+        ("bank_transfer", "captured", "50.00"), ("card", "captured", "70.00")]
+    assert _amt(view["captured"]) == "120.00" and _amt(view["open"]) == "0.00"
+    st = c.get("/v1/invoices", params={"customer": "ACME-SHOP"}).json()
+    assert [(d["document"]["number"], _amt(d["document"]["total"]), _amt(d["open"])) for d in st["documents"]] == [
+        ("INV2026-000001", "120.00", "0.00")]
+    assert _amt(st["open_balance"]) == "0.00"
+    inv = c.get("/v1/invoices/INV2026-000001").json()
+    assert (inv["issue_date"], inv["due_date"], inv["lines"][0]["qty"], _amt(inv["net"]), _amt(inv["tax"])) == (
+        "2026-01-05", "2026-02-04", "10", "100.00", "20.00")
+    assert c.get("/v1/invoices/INV2026-000001", params={"format": "html"}).text.count("INV2026-000001") >= 1
+    pdf = c.get("/v1/invoices/INV2026-000001", params={"format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+
+def test_partial_shipment_captures_only_what_shipped(o2c):
+    """A card authorized for 120.00; shipping 4 of 10 invoices 48.00 and captures 48.00; shipping the other 6
+    invoices and captures 72.00."""
+    c = o2c
+    oid = _order(c)
+    card = _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 4)
+    _deliver_webhooks(c)
+    p = c.get(f"/v1/payments/{card['payment_id']}").json()
+    assert (p["state"], _amt(p["captured"]), _amt(p["open"])) == ("partially_captured", "48.00", "72.00")
+    _ship(c, oid, 6)
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    assert (view["payments"][0]["state"], _amt(view["captured"]), _amt(view["invoiced"])) == ("captured", "120.00", "120.00")
+    st = c.get("/v1/invoices", params={"customer": "ACME-SHOP"}).json()
+    assert [_amt(d["document"]["total"]) for d in st["documents"]] == ["48.00", "72.00"]
+
+
+def test_a_declined_card_then_a_bank_transfer(o2c):
+    """The card is declined (failed, its code in the trail); a bank transfer for the whole 120.00 is opened and
+    confirmed: the order is paid."""
+    c = o2c
+    oid = _order(c)
+    card = _pay(c, oid, "card", token="tok_declined")
+    assert card["state"] == "failed" and card["trail"][-1]["event"] == "decline" and "card_declined" in card["trail"][-1]["note"]
+    transfer = _pay(c, oid, "bank_transfer")  # default amount: what the live payments do not cover (all of it)
+    assert _amt(transfer["amount"]) == "120.00"
+    c.post(f"/v1/payments/{transfer['payment_id']}/transfers", headers=CAP, json={"amount": "120.00", "reference": "B-2"})
+    view = _payments(c, oid)
+    assert [(p["method"], p["state"]) for p in view["payments"]] == [("card", "failed"), ("bank_transfer", "captured")]
+    assert _amt(view["captured"]) == "120.00"
+
+
+def test_a_duplicate_webhook_changes_nothing_and_an_unsigned_one_is_refused(o2c):
+    c = o2c
+    oid = _order(c, qty=5)  # 60.00
+    card = _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 5)
+    sent = _gateway_webhooks(c)
+    capture = next((b, h) for b, h in sent if json.loads(b)["type"] == "capture.succeeded")
+    unsigned = c.post("/v1/payments/webhooks/gateway", content=capture[0], headers={"X-API-Key": ""})
+    assert unsigned.status_code == 422 and unsigned.json()["detail"][0]["loc"][-1] == "signature"
+    forged = c.post("/v1/payments/webhooks/gateway", content=capture[0],
+                    headers={"Webhook-Signature": sign(capture[0], secret=b"wrong", timestamp=int(time.time()))})
+    assert forged.status_code == 422
+    assert _amt(c.get(f"/v1/payments/{card['payment_id']}").json()["captured"]) == "0.00"  # refused: nothing changed
+    first = c.post("/v1/payments/webhooks/gateway", content=capture[0], headers=capture[1]).json()
+    again = c.post("/v1/payments/webhooks/gateway", content=capture[0], headers=capture[1]).json()
+    assert (first["applied"], first["duplicate"], again["duplicate"]) == (True, False, True)
+    p = c.get(f"/v1/payments/{card['payment_id']}").json()
+    assert (p["state"], _amt(p["captured"])) == ("captured", "60.00")
+    assert sum(1 for t in p["trail"] if t["event"] == "capture") == 1
+
+
+def test_refund_after_a_return_goes_back_to_the_card(o2c):
+    """10 shipped and paid by card (120.00). 3 come back new at DC-EAST: they are supply again at once, a credit
+    note of 36.00 (30.00 + 6.00) is issued on the invoice and 36.00 is refunded to the card. Captured - refunded
+    (84.00) equals invoiced - credited. A refund above what is left, or a return of more than shipped, is refused."""
+    c = o2c
+    oid = _order(c)
+    card = _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 10)
+    _deliver_webhooks(c)
+    too_many = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={"line": 1, "qty": 11, "reason": "defective", "condition": "new"})
+    assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"][-1] == "qty"
+    rma = c.post(f"/v1/orders/{oid}/returns", headers=CAP,
+                 json={"line": 1, "qty": 3, "reason": "no_longer_needed", "condition": "new"})
+    assert rma.status_code == 201, rma.text
+    rma = rma.json()
+    assert (rma["state"], rma["invoice"]) == ("authorized", "INV2026-000001")
+    before = c.get("/v1/atp/WIDGET/DC-EAST", headers=PLAN).json()
+    got = c.post(f"/v1/returns/{rma['rma_id']}/receive", headers=PLAN, json={"location": "DC-EAST", "date": "2026-01-08"})
+    assert got.status_code == 200, got.text
+    after = c.get("/v1/atp/WIDGET/DC-EAST", headers=PLAN).json()
+    assert _supply_on(after, "2026-01-08") - _supply_on(before, "2026-01-08") == 3.0
+    _deliver_webhooks(c)  # the gateway confirms the refund
+    back = c.get(f"/v1/returns/{rma['rma_id']}").json()
+    assert back["state"] == "refunded" and back["credit_notes"] == ["CN2026-000001"]
+    assert [(r["payment_id"], _amt(r["amount"])) for r in back["refunds"]] == [(card["payment_id"], "36.00")]
+    cn = c.get("/v1/invoices/CN2026-000001").json()
+    assert (cn["kind"], cn["related"], _amt(cn["net"]), _amt(cn["tax"])) == ("credit_note", "INV2026-000001", "30.00", "6.00")
+    view = _payments(c, oid)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["credited"])) == ("120.00", "36.00", "36.00")
+    assert view["payments"][0]["state"] == "partially_refunded"
+    over = c.post(f"/v1/payments/{card['payment_id']}/refund", headers=CAP, json={"amount": "84.01"})
+    assert over.status_code == 422 and over.json()["detail"][0]["loc"][-1] == "amount"
+    assert _amt(_payments(c, oid)["refunded"]) == "36.00"
+    audit = c.get(f"/v1/orders/{oid}/audit").json()["data"]
+    assert audit[-1]["action"] == "return" and audit[-1]["detail"]["lines"] == {"1": 3.0}  # the returned event
+
+
+def _supply_on(atp, day):
+    return sum(r["supply"] for r in atp["rows"] if r["date"] == day)
+
+
+def test_an_exchange_is_promised_on_its_own_date_and_linked(o2c):
+    """2 WIDGET shipped on 2026-01-06; one comes back for an exchange wanted on 2026-01-20: the replacement is a new
+    order for 1 WIDGET promised on 2026-01-20, linked to the return."""
+    c = o2c
+    oid = _order(c, qty=2)
+    _ship(c, oid, 2)
+    rma = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={
+        "line": 1, "qty": 1, "reason": "size_or_fit", "condition": "opened", "exchange": True, "requested_date": "2026-01-20"}).json()
+    r = c.post(f"/v1/returns/{rma['rma_id']}/exchange", headers=CAP)
+    assert r.status_code == 201, r.text
+    link = r.json()["exchange"]["replacement_line"]
+    new_id = link.rsplit("/", 1)[0]
+    assert link == f"{new_id}/1" and new_id != oid
+    new = c.get(f"/v1/orders/{new_id}").json()
+    assert new["customer"] == "ACME-SHOP" and new["lines"][0]["item"] == "WIDGET"
+    assert [(s["date"], s["qty"]) for s in new["lines"][0]["schedule"]] == [("2026-01-20", 1.0)]
+    orig = c.get(f"/v1/orders/{oid}").json()
+    assert orig["lines"][0]["schedule"][0]["date"] == "2026-01-06"
+    assert c.post(f"/v1/returns/{rma['rma_id']}/exchange", headers=CAP).json()["exchange"]["replacement_line"] == link  # once
+    assert c.get(f"/v1/orders/{oid}/returns").json()["data"][0]["exchange"]["replacement_line"] == link
+
+
+def test_cash_on_delivery_is_collected_at_delivery_and_a_cancel_voids(o2c):
+    """5 WIDGET (60.00) paid cash on delivery: shipping captures nothing, delivering collects 60.00. Another order
+    paid by card is cancelled before shipping: its authorization is voided."""
+    c = o2c
+    oid = _order(c, qty=5)
+    cod = _pay(c, oid, "cod")
+    assert cod["state"] == "authorized"
+    _ship(c, oid, 5)
+    assert _amt(_payments(c, oid)["captured"]) == "0.00"
+    r = c.post(f"/v1/orders/{oid}/events", headers=PLAN, json={"type": "delivered", "at": "2026-01-07T09:00:00Z"})
+    assert r.status_code == 200, r.text
+    view = _payments(c, oid)
+    assert (view["payments"][0]["state"], _amt(view["captured"]), _amt(view["invoiced"])) == ("captured", "60.00", "60.00")
+    other = _order(c, qty=1)
+    card = _pay(c, other, "card", token="tok_visa")
+    assert c.post(f"/v1/orders/{other}/cancel", headers=CAP).status_code == 200
+    assert card["state"] == "authorized"
+    assert _payments(c, other)["payments"][0]["state"] == "voided"
+
+
+def test_an_idempotent_payment_is_opened_once(o2c):
+    c = o2c
+    oid = _order(c, qty=1)
+    a = _pay(c, oid, "cod", key="k-1")
+    b = _pay(c, oid, "cod", key="k-1")
+    assert a["payment_id"] == b["payment_id"] and len(_payments(c, oid)["payments"]) == 1
+
+
+# ------------------------------------------------------------------ a real server: concurrent shipments and kill -9
+
+@pytest.mark.slow
+def test_invoice_numbers_stay_gapless_under_concurrent_shipments_and_kill9(live_server, tmp_path):
+    """24 orders shipped from 8 threads against a real server, which is killed with SIGKILL right after the last
+    answer (before its consumers may have caught up); after a restart 6 more ship. Every shipment has exactly one
+    invoice, numbered INV2026-000001..30 without a gap or a duplicate, and one channel accrual-bearing sale."""
+    db = (str(tmp_path / "k9.sqlite"), "unused")
+    programs = tmp_path / "programs.yaml"
+    programs.write_text("programs:\n  - {program: ACME-ALLOW, supplier: ACME, kind: allowance, currency: EUR, valid_from: 2026-01-01,"
+                        " valid_to: 2026-12-31, items: [BULK], rate_kind: per_unit, rate: '0.10'}\n")
+    env = {"PROMESSA_O2C__TAX_RATE": "0.20", "PROMESSA_O2C__GATEWAY_SECRET": SECRET,
+           "PROMESSA_O2C__CHANNEL_PROGRAMS": str(programs), "PROMESSA_O2C__POLL_S": "0.05"}
+    srv = live_server(db, env=env)
+    hdr = {"X-API-Key": "plan-key"}
+
+    def capture_and_ship(k: int) -> str:
+        with httpx.Client(base_url=srv.url, timeout=30, headers=hdr) as h:
+            r = h.post("/v1/orders", json={"customer": "K9", "zone": "EAST", "lines": [
+                {"item": "BULK", "qty": 1 + k % 3, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+            assert r.status_code == 201, r.text
+            oid = r.json()["order_id"]
+            r = h.post(f"/v1/orders/{oid}/events", json={"type": "shipped", "at": SHIP_AT})
+            assert r.status_code == 200, r.text
+            return oid
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        first = list(pool.map(capture_and_ship, range(24)))
+    srv.kill9()
+    srv2 = live_server(db, env=env)
+    srv.proc = None
+    srv = srv2
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        later = list(pool.map(capture_and_ship, range(24, 30)))
+    with httpx.Client(base_url=srv.url, timeout=30, headers=hdr) as h:
+        deadline = time.monotonic() + 30
+        while True:
+            st = h.get("/v1/invoices", params={"customer": "K9"}).json()
+            if len(st["documents"]) >= 30 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        docs = [d["document"] for d in st["documents"]]
+        assert sorted(d["number"] for d in docs) == [f"INV2026-{n:06d}" for n in range(1, 31)]
+        assert sorted(d["order"] for d in docs) == sorted(first + later)  # one invoice per shipment, none lost
+        assert len({d["source_ref"] for d in docs}) == 30
+        # 1 + k % 3 units at 1.00 + 20 % tax: every invoice total is units x 1.20
+        assert sum(float(d["total"]["amount"]) for d in docs) == pytest.approx(1.2 * sum(1 + k % 3 for k in range(30)))
+        acc = h.get("/v1/channel/accruals", params={"program": "ACME-ALLOW"}).json()["data"]
+        assert len(acc) == 30 and len({a["source"] for a in acc}) == 30
+        assert sum(float(a["amount"]["amount"]) for a in acc) == pytest.approx(0.1 * sum(1 + k % 3 for k in range(30)))
+
+
+def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
+    c = o2c
+    anon = TestClient(c.app)
+    assert anon.get("/v1/invoices", params={"customer": "x"}).status_code == 401
+    assert anon.post("/v1/payments/webhooks/gateway", content=b"{}").status_code == 422  # no key needed; no signature: refused
+    assert c.post("/v1/channel/programs", headers=VIEW, json={"programs": [{}]}).status_code == 403
