@@ -45,15 +45,15 @@ _REASON = tuple(Reason)
 
 def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool = False,
                explain: bool = True) -> Promise | None:
-    """Promise a request with a demand class against the class's allocation.
+    """Promise a request against the allocation of its demand class.
 
+    A request without a class belongs to the "all others" class (SAP's product allocation,
+    Oracle GOP's "other" class): it takes only supply no quota covers, never a class's quota.
     Returns None when no quotas exist at the item-location (plain ATP then answers). With
     `commit`, every draw is reserved with `apply_atp_draw` (`state.cum` and the pool positions). `details` always names the class, whether
     allocation bound, the pool consumed first, the quota left and what the class could take at
     the requested date; when allocation binds it adds what plain ATP would have promised."""
     dclass = request.demand_class
-    if dclass is None:
-        return None
     model = snap.derived.get("allocation") or model_for(snap)
     if model.n_pools == 0:
         return None
@@ -161,7 +161,8 @@ def charge_pools(snap: Snapshot, state: State, draw: Draw, il: int, sign: int) -
 def class_availability(snap: Snapshot, state: State, item: str, location: str, demand_class: str | None,
                        *, start: dt.date | None = None) -> np.ndarray:
     """Quantity the class could take per bucket from `start` (float64[H]; 0 before start, inf
-    past the lead time). Without quotas at the item-location this is plain ATP."""
+    past the lead time). Without quotas at the item-location this is plain ATP; `demand_class`
+    None is the "all others" class (unallocated supply only)."""
     il = resolve_il(snap, item, location)
     H = snap.horizon
     out = np.zeros(H)
@@ -170,7 +171,7 @@ def class_availability(snap: Snapshot, state: State, item: str, location: str, d
     t0 = 0 if start is None else snap.bucket(start, field="start")
     model = model_for(snap)
     lo, hi = model.pools_of(il) if model.n_pools else (0, 0)
-    if hi == lo or demand_class is None:
+    if hi == lo:
         pk.availability_1d_nb(state.cum[il], snap.il_lead_time[il], t0, out)
         return out
     X, par, cls, prot = _il_arrays(model, positions(snap, state), lo, hi)

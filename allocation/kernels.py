@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from allocation.enums import NO_CLASS, ROOT, Binding, Source
+from allocation.enums import ROOT, Binding, Source
 from promising import kernels as pk
 from promising.enums import EPS, FLAG_PARTIAL, Reason, Status
 
@@ -721,8 +721,8 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
 
     pos: float64[n_pools, H] pool positions (state); pool_ptr: int64[n_il + 1] pools of each
     item-location; pool_par: local parent index; pool_cls: class code. lcls[i]: class code of the
-    line (NO_CLASS = -2: plain ATP). Lines at item-locations without pools, or without a class,
-    are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
+    line (NO_CLASS = -2: the "all others" class, unallocated supply only, like a class without a
+    row). Lines at item-locations without pools are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
     n_lines = ils.shape[0]
     H = cum.shape[1]
     scratch = np.empty(H)
@@ -743,7 +743,7 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
         cal = cal_open[c] if c >= 0 else no_cal
         lo = pool_ptr[il]
         hi = pool_ptr[il + 1]
-        if hi == lo or lcls[i] == NO_CLASS:
+        if hi == lo:
             s, r, n, ef = pk.promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
                                            commit, scratch, out_b[i], out_q[i])
             out_status[i] = s
@@ -753,7 +753,7 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
             out_binding[i] = Binding.NOT_APPLIED
             continue
         s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_1d_nb(
-            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], lcls[i], il_lt[il], cal,
+            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], max(lcls[i], -1), il_lt[il], cal,
             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
             out_nsrc[i], plain_b, plain_q)
         for j in range(n):

@@ -3,8 +3,11 @@ one place where draws of every kind are reserved, released and replayed.
 
 `promise` calls the paths explicitly, in this order:
 
-1. a request with a demand class goes to `allocation.class_path`, which answers where the
-   item-location has quotas (None elsewhere);
+1. `allocation.class_path` answers where the item-location has quotas (None elsewhere); a
+   request without a demand class is the "all others" class there (unallocated supply only);
+   when its answer is not FULL and the item is made at the location, capable-to-promise is
+   tried within the class's allocation (`_ctp_within_allocation`): the finished item's stock
+   part is bound by the class's availability and charged to the pools it consumes;
 2. plain ATP (`promising.atp.promise_atp`) answers;
 3. when ATP is not FULL, `promising.ctp.ctp_path` may answer instead (the item is made at the
    location and making improves on ATP), or add the binding CTP constraint to ATP's answer.
@@ -62,10 +65,17 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
         answered (allocation or capable-to-promise). Unknown items or locations and bad
         quantities or dates are refused with a `ValidationError` naming the field.
     """
-    if request.demand_class is not None:
-        p = allocation.class_path(snap, state, request, commit=commit, explain=explain)
-        if p is not None:
-            return p
+    p = allocation.class_path(snap, state, request, commit=False, explain=explain)
+    if p is not None:
+        if p.status is not Status.FULL:
+            alt = _ctp_within_allocation(snap, state, request, p, commit=commit, explain=explain)
+            if alt is not None:
+                return alt
+        if commit and p.draws:
+            for d in p.draws:
+                allocation.apply_atp_draw(snap, state, d, +1)
+            p = dataclasses.replace(p, committed=True)
+        return p
     p, il, out_b, out_q = promise_atp(snap, state, request, explain=explain)
     if p.status is not Status.FULL and il >= 0:
         alt = ctp.ctp_path(snap, state, request, p, commit=commit, explain=explain)
@@ -75,6 +85,53 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
         commit_lines(state, il, out_b, out_q, len(p.lines))
         p = dataclasses.replace(p, committed=True)
     return p
+
+
+def _ctp_within_allocation(snap: Snapshot, state: State, request: Request, class_answer: Promise, *,
+                           commit: bool, explain: bool) -> Promise | None:
+    """Capable-to-promise for a request that allocation answered short or late.
+
+    CTP searches on a copy of the cumulative positions in which the finished item-location's row
+    is the class's availability curve (non-decreasing, so its suffix minima are the curve itself):
+    the stock part of a CTP answer never exceeds what the class may take. The stock part is then
+    split into the pools it consumes (the class path asked for exactly that quantity on that day)
+    and every draw is reserved through `reserve`. Returns the CTP promise when making improves on
+    the class's answer, else None (components at item-locations with quotas are taken as "all
+    others" draws: unallocated supply only is checked by the plan, see allocation/README.md)."""
+    m = ctp.ctp_model(snap)
+    if m.n_roots == 0:
+        return None
+    il = snap.il_index.get((snap.item_code(request.item), snap.location_code(request.location)), -1)
+    if il < 0 or m.il_root[il] < 0:
+        return None
+    curve = allocation.class_availability(snap, state, request.item, request.location, request.demand_class)
+    view = State(state.snapshot, state.cum.copy(), state.extras, state.adjustments)
+    view.cum[il] = np.where(np.isinf(curve), state.cum[il], curve)
+    alt = ctp.ctp_path(snap, view, request, class_answer, commit=False, explain=explain)
+    if alt is None or alt.draws is None or not (alt.details or {}).get("ctp", {}).get("improves", True):
+        return None
+    if not (alt.promised_qty > class_answer.promised_qty + 1e-9
+            or (alt.promised_qty >= class_answer.promised_qty - 1e-9 and alt.lines and class_answer.lines
+                and alt.lines[-1].date < class_answer.lines[-1].date)):
+        return None
+    draws = []
+    for d in alt.draws:
+        if d.kind == ATP and d.key == request.item and d.location == request.location and not d.pools:
+            part = allocation.class_path(snap, state, Request(d.key, d.location, d.qty, d.date,
+                                                              dataclasses.replace(request.policy, allow_partial=False,
+                                                                                  allow_split=False, max_late_days=0),
+                                                              request.demand_class), explain=False)
+            if part is None or not part.draws or abs(part.promised_qty - d.qty) > 1e-7 or part.lines[0].date != d.date:
+                return None  # the class cannot give the stock part on that day after all
+            draws.extend(part.draws)
+        else:
+            draws.append(d)
+    alt = dataclasses.replace(alt, draws=tuple(draws),
+                              details={**(alt.details or {}), "demand_class": request.demand_class, "allocation": "bound"})
+    if commit:
+        reserve(snap, state, Reservation(tuple(draws)))
+        alt = dataclasses.replace(alt, committed=True)
+    return alt
 
 
 # ---------------------------------------------------------------- draws of every kind

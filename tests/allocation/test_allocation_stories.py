@@ -306,7 +306,10 @@ def test_earliest_date_per_class(alloc_snapshot):
     assert allocation.earliest(snap, st, "A", "DC1", "gold", 60, day(0)) == day(0)
     assert allocation.earliest(snap, st, "A", "DC1", "gold", 61, day(0)) == day(10)
     assert allocation.earliest(snap, st, "A", "DC1", "gold", 96, day(0)) is None
-    assert allocation.earliest(snap, st, "A", "DC1", None, 150, day(0)) == day(10)  # plain ATP
+    # no class: the "all others" class gets unallocated supply only, 20 today and 150 - 60 - 45 - 10 = 35 from day 10
+    assert allocation.earliest(snap, st, "A", "DC1", None, 20, day(0)) == day(0)
+    assert allocation.earliest(snap, st, "A", "DC1", None, 35, day(0)) == day(10)
+    assert allocation.earliest(snap, st, "A", "DC1", None, 36, day(0)) is None
 
 
 def test_promise_serialises_with_pegs_and_explanation(alloc_snapshot):
@@ -355,3 +358,23 @@ def test_protection_until_on_or_before_the_row_date_is_refused(alloc_snapshot):
     with pytest.raises(SnapshotError) as e:
         allocation.model_for(snap)
     assert e.value.column == "protect_until" and e.value.row == 1
+
+
+def test_a_request_without_a_class_never_takes_quota_protected_supply(alloc_snapshot):
+    """The shop (100 on hand: gold 40, silver 30, bronze 10, 20 unallocated). A web order without a
+    demand class asks 50 today: it belongs to the "all others" class and gets the 20 unallocated
+    units only; every class still has its whole quota. The same line in a batch gets the same."""
+    snap = shop(alloc_snapshot)
+    st = snap.new_state()
+    p = ask(snap, st, None, 50)
+    assert (p.status, p.promised_qty, p.reason) == (Status.PARTIAL, 20, Reason.ALLOCATION)
+    assert pools(p) == [("unallocated", 20.0)]
+    for cls, own in (("gold", 40), ("silver", 30), ("bronze", 10)):
+        assert allocation.available(snap, st, "A", "DC1", cls, day(0)) >= own
+    assert allocation.available(snap, st, "A", "DC1", "bronze", day(0)) == pytest.approx(10)
+    st2 = snap.new_state()
+    lines = pl.DataFrame({"item": ["A"], "location": ["DC1"], "qty": [50.0], "requested_date": [day(0)],
+                          "demand_class": [None]}, schema_overrides={"demand_class": pl.String})
+    res = allocation.promise_batch(snap, st2, lines)
+    assert res.promised[0] == pytest.approx(20)
+    assert st2.cum == pytest.approx(st.cum)

@@ -283,3 +283,29 @@ def test_bad_bills_are_refused(tmp_path):
     with pytest.raises(SnapshotError, match="qty_per"):
         build_model(snap, strict=True)
     assert ("BELL", "P1") not in ctp_model(snap).bills
+
+
+def test_allocation_short_falls_through_to_ctp_within_the_class_quota(make_snap, tmp_path):
+    """The bike plant with quotas: silver holds 3 of the 5 bikes on hand; gold (may not steal)
+    asks 12 bikes on day 10. Allocation alone gives gold the 2 unallocated bikes; making the
+    rest answers in full: 2 from stock (unallocated, silver's 3 untouched) + 10 made in a lot
+    finishing on day 10, as in the first story."""
+    tables = bike_tables()
+    tables["demand_classes"] = [{"demand_class": "gold", "priority": 1, "parent": None, "can_steal_lower": False},
+                                {"demand_class": "silver", "priority": 2, "parent": None, "can_steal_lower": False}]
+    tables["allocation"] = [{"item": "BIKE", "location": "P1", "demand_class": "silver", "date": AS_OF, "qty": 3.0}]
+    snap = load_snapshot(write_snapshot(tmp_path / "alloc", tables, as_of=AS_OF, horizon_days=H))
+    import allocation
+
+    st = snap.new_state()
+    alone = allocation.class_path(snap, st, Request("BIKE", "P1", 12, day(10), promising.DEFAULT_POLICY, "gold"))
+    assert alone.promised_qty == pytest.approx(2) and alone.reason is Reason.ALLOCATION
+    p = promising.promise(snap, st, Request("BIKE", "P1", 12, day(10), promising.DEFAULT_POLICY, "gold"), commit=True)
+    assert p.status is Status.FULL and [(ln.date, ln.qty) for ln in p.lines] == [(day(10), 12.0)]
+    stock = [d for d in p.draws if d.kind == "atp" and d.key == "BIKE"]
+    assert [(d.qty, d.pools) for d in stock] == [(2.0, (("unallocated", 2.0),))]
+    assert allocation.available(snap, st, "BIKE", "P1", "silver", day(0)) == pytest.approx(3)
+    assert allocation.available(snap, st, "BIKE", "P1", "gold", day(0)) == pytest.approx(0)
+    # the reservation gives everything back exactly
+    promising.unreserve(snap, st, p.reservation)
+    assert st.cum == pytest.approx(snap.new_state().cum)
