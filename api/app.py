@@ -18,6 +18,7 @@ from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
 from api.routes import catalogue as catalogue_routes
 from api.routes import customers as customer_routes
 from api.routes import pricing as pricing_routes
+from api.routes import processes as process_routes
 from api.routes import availability, channel, imports, invoices, monitoring, ops, orders, payments, returns, scenarios, supply
 from orderbook.metrics import Metrics
 from promessa.config import Settings
@@ -41,6 +42,7 @@ ROUTERS = (
     (invoices.router, "invoices and credit notes (JSON, HTML, PDF), customer statements with the open balance"),
     (returns.router, "returns: authorize, receive, refund, exchange"),
     (channel.router, "channel revenue: supplier programs, accruals, claims, reports, aging"),
+    (process_routes.router, "processes: definitions, an order's process and message log, manual steps, signed inbound updates, documents"),
 )
 
 

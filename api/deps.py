@@ -52,6 +52,9 @@ class Permission(StrEnum):
     RETURNS_WRITE = "returns:write"          # authorize, receive, refund a return; promise an exchange
     CHANNEL_READ = "channel:read"            # supplier programs, accruals, claims, reports, aging
     CHANNEL_WRITE = "channel:write"          # define programs, create claims, move and settle them
+    PROCESSES_READ = "processes:read"        # process definitions, an order's processes and message log, documents (audited)
+    PROCESSES_DEPLOY = "processes:deploy"    # deploy a new version of a process definition
+    PROCESSES_OPERATE = "processes:operate"  # complete manual steps, attach documents
 
 
 P = Permission
@@ -70,10 +73,17 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
 }
 
+# processes: every role reads them; fulfilment systems, planners and admins operate steps; planners and admins deploy
+for _role, _extra in {Role.VIEWER: {P.PROCESSES_READ}, Role.ORDER_CAPTURE: {P.PROCESSES_READ},
+                      Role.FULFILLMENT: {P.PROCESSES_READ, P.PROCESSES_OPERATE},
+                      Role.PLANNER: {P.PROCESSES_READ, P.PROCESSES_OPERATE, P.PROCESSES_DEPLOY}}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
+
 #: Paths answered without a key (they reveal no data); everything else needs one.
 PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
                           "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/v1/payments/webhooks/gateway"})  # authenticated by the provider's signature instead of a key
+                          "/v1/payments/webhooks/gateway",
+                          "/v1/processes/inbound"})  # authenticated by the provider's signature instead of a key
 
 DEMO_ACTOR = "demo"
 
@@ -167,6 +177,9 @@ InvoicesReader = Annotated[Principal, Depends(require(P.INVOICES_READ))]
 ReturnsWriter = Annotated[Principal, Depends(require(P.RETURNS_WRITE))]
 ChannelReader = Annotated[Principal, Depends(require(P.CHANNEL_READ))]
 ChannelWriter = Annotated[Principal, Depends(require(P.CHANNEL_WRITE))]
+ProcessesReader = Annotated[Principal, Depends(require(P.PROCESSES_READ))]
+ProcessesDeployer = Annotated[Principal, Depends(require(P.PROCESSES_DEPLOY))]
+ProcessesOperator = Annotated[Principal, Depends(require(P.PROCESSES_OPERATE))]
 
 
 # ------------------------------------------------------------------ what the routes reach
@@ -206,6 +219,17 @@ ServiceDep = Annotated[OrderService, Depends(get_service)]
 LiveDep = Annotated[LiveSupply, Depends(get_live)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 O2CDep = Annotated[Any, Depends(get_o2c)]
+
+
+async def get_orchestration(request: Request):
+    """The processes of the running engine (``promessa.wiring.Orchestration``; 503 when orchestration.processes is off)."""
+    hub = getattr(_engine(request), "orchestration", None)
+    if hub is None:
+        raise HTTPException(503, "processes are not enabled (settings orchestration.processes)")
+    return hub
+
+
+OrchestrationDep = Annotated[Any, Depends(get_orchestration)]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -38,6 +38,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,28 @@ def scan(orders_j: pl.DataFrame, event_log: EventLog, config: MonitoringConfig, 
         if send:
             hook = post_webhook(config.webhook_url, send, timeout=config.webhook_timeout_s)
     return ScanResult(events, hook)
+
+
+# ---------------------------------------------------------------------- process steps in jeopardy
+
+def process_step_alerts(alerts: Iterable[Any], *, reason: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Process-step jeopardy beside the order-line jeopardy: each alert raised by the orchestration engine when a step
+    ran past its expected duration (``late``) or out of retries (``failed``).
+
+    Parameters
+    ----------
+    alerts : the raised alerts, oldest first (``orchestration.JeopardyAlert``-like records: instance_id, order, line,
+        process, version, step, system, late_s, raised_at, reason).
+    reason : keep only ``late`` or ``failed`` alerts (None: both).
+    limit : the most rows returned.
+
+    Returns
+    -------
+    Dicts with those fields, latest raised first (the order of raising breaks ties: later first).
+    """
+    rows = [{f: getattr(a, f) for f in ("instance_id", "order", "line", "process", "version", "step", "system", "late_s",
+                                         "raised_at", "reason")}
+            for a in alerts if reason is None or a.reason == reason]
+    rows.reverse()
+    rows.sort(key=lambda r: r["raised_at"], reverse=True)   # stable: ties keep the later-raised first
+    return rows[:limit]

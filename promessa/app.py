@@ -84,6 +84,7 @@ class Engine:
     live: object
     watcher: object | None = None
     o2c: object | None = None  # ordertocash.OrderToCash: payments, invoices, returns, channel on the order events
+    orchestration: object | None = None  # promessa.wiring.Orchestration: each order's process, outbox, inbound updates
     ready_s: float = 0.0
     compile_s: float = 0.0
 
@@ -136,7 +137,16 @@ class Engine:
                 from ordertocash import OrderToCash
 
                 engine.o2c = OrderToCash.open(svc, settings)
-                svc.start_events(engine.o2c.consumers(), poll_s=settings.o2c.poll_s)  # caught up before serving
+            if settings.orchestration.processes:  # each order's process on the order events; relay and tick loops
+                from promessa.wiring import Orchestration
+
+                engine.orchestration = Orchestration.open(svc, settings)
+            consumers = [*(engine.o2c.consumers() if engine.o2c is not None else ()),
+                         *(engine.orchestration.consumers() if engine.orchestration is not None else ())]
+            if consumers:
+                svc.start_events(consumers, poll_s=settings.o2c.poll_s)  # caught up before serving
+            if engine.orchestration is not None:
+                engine.orchestration.start()
             if warm:
                 engine.compile_s = warm_up(svc, say=say)
             if watch and settings.snapshot.watch is not None:
@@ -149,6 +159,8 @@ class Engine:
                 svc.events.stop()
             if engine is not None and engine.o2c is not None:
                 engine.o2c.close()
+            if engine is not None and engine.orchestration is not None:
+                engine.orchestration.close()
             store.close()
             raise
         engine.ready_s = time.perf_counter() - t0
@@ -164,6 +176,8 @@ class Engine:
         finally:
             if self.o2c is not None:
                 self.o2c.close()
+            if self.orchestration is not None:
+                self.orchestration.close()
             self.store.close()
 
     def __enter__(self) -> Engine:

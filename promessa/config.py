@@ -148,6 +148,44 @@ class OrderToCashSettings(_Group):
     poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
 
 
+class EmailRule(_Group):
+    """E-mail on chosen triggers (an order event kind such as ``shipped``, an inbound event, ``jeopardy``, ``failed``
+    or ``completed``) to addresses and/or ``customer`` (the order's e-mail)."""
+
+    on: list[str] = Field(min_length=1)
+    to: list[str] = Field(min_length=1)
+
+
+class OrchestrationSettings(_Group):
+    """Processes users define, run on the order book's events, with an outbox to fulfilment and capture systems
+    (``orchestration``, wired by ``promessa.wiring``)."""
+
+    processes: bool = Field(True, description="run every order through its process (orchestration) on the order events")
+    orch_store: str | None = Field(None, description="orchestration store: SQLite path or postgresql:// URL (None: "
+                                                     "orchestration.sqlite beside a SQLite order book; the order book's URL "
+                                                     "with schema <pg_schema>_orchestration on PostgreSQL)")
+    publisher: str = Field("webhook", pattern="^(webhook|nats)$",
+                           description="where the outbox goes: signed HTTP webhooks (no broker) or NATS JetStream")
+    nats_url: str = Field("nats://127.0.0.1:4222", description="the NATS server (publisher nats; also the inbound stream)")
+    webhook_targets: dict[str, str] = Field(default_factory=dict,
+                                            description="system (wms, billing, carrier, supplier, capture, planner...) -> URL")
+    webhook_default_url: str | None = Field(None, description="URL for systems without a target (None: their messages "
+                                                              "wait in the outbox, retried with backoff)")
+    webhook_secret: str | None = Field(None, description="HMAC-SHA256 key signing outgoing webhooks and checking inbound "
+                                                         "status updates (None: a random key per start; then no system "
+                                                         "outside can sign an inbound update)")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications (None: no e-mail)")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = Field("promessa@localhost", description="From: of notification e-mails")
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    email_rules: list[EmailRule] = Field(default_factory=list, description="which events send e-mail to whom")
+    tick_s: float = Field(5.0, gt=0, description="how often timers, retries, jeopardy and effects are looked at")
+    relay_interval_s: float = Field(0.2, gt=0, description="how long the relay waits when the outbox had nothing to send")
+    relay_backoff_s: float = Field(1.0, gt=0, description="first retry delay of a message not delivered (doubles, capped)")
+
+
 class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
@@ -161,6 +199,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = Field(default_factory=ClockSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @field_validator("api")
     @classmethod

@@ -1,0 +1,411 @@
+"""Orchestration wired to the order book: the top-level composition of ``orchestration`` and ``orderbook``.
+
+``orchestration`` never imports the order book; this module is where the two meet (beside the
+composition root ``promessa.app``):
+
+- :func:`process_events` maps an order-book event (``orderbook.events.OrderEvent``, read from the
+  audit trail) to the orchestration's ``OrderEvent`` records: captured -> captured (one process per
+  line, with the line's attributes), promised / approved (not on hold) -> scheduled, changed and
+  rescheduled -> changed then scheduled (the change re-promised the order, so scheduling repeats
+  and completes), lines removed by a change -> cancelled for those lines, cancelled -> cancelled,
+  shipped / delivered -> per line. Each record carries an event id derived from the audit entry
+  (``<order>/E<id>``, with a suffix when one entry gives several records), so the order book's
+  at-least-once feed is applied once (the engine's inbox).
+- :class:`ProcessConsumer` is the order-book consumer (durable cursor ``orchestration``) that hands
+  them to the ``Orchestrator``.
+- :class:`Orchestration` holds the engine, its store (by default ``orchestration.sqlite`` beside a
+  SQLite order book), the documents, the outbox relay (signed webhooks by default, NATS JetStream
+  when configured, e-mail through SMTP when a server is set) and the background loops: the relay,
+  and a tick that fires timers, raises jeopardy alerts and applies the engine's effects through the
+  order book (a transfer receipt becomes a supply delta with ``OrderService.apply_supply_deltas``; a
+  drop-ship line closed by the supplier's shipment notice ships the line's open quantity with
+  ``OrderService.event``), each with an idempotency key of the effect, then marks them applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import secrets
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestration import (
+    Documents,
+    EmailPublisher,
+    NotificationRule,
+    Orchestrator,
+    OutboxRelay,
+    RoutingPublisher,
+    SystemClock,
+    WebhookPublisher,
+    open_store,
+    ready_catalog,
+)
+from orchestration import OrderEvent as ProcessEvent
+from orchestration.engine import Outcome
+from orchestration.outbox import receive_webhook
+from orchestration.records import Clock, Effect, InboundUpdate
+from orderbook.events import EventKind, OrderEvent
+from orderbook.schemas import EventLine, FulfillmentEvent
+from orderbook.txn import Idem
+from promessa.config import EPS, Settings
+from promessa.errors import PromessaError
+
+log = logging.getLogger("promessa.wiring")
+
+#: The actor the order book records for writes the processes make (effects).
+ACTOR = "orchestration"
+
+#: Order statuses after which an order counts as scheduled for its process (promised, or backordered with a date).
+_NOT_SCHEDULED = frozenset({"on_hold", "cancelled", "captured", "rejected"})
+
+
+def store_of(settings: Settings) -> tuple[str, str]:
+    """(URL or path, PostgreSQL schema) of the orchestration store: ``orchestration.orch_store``, else
+    ``orchestration.sqlite`` beside a SQLite order book, else the order book's PostgreSQL database with schema
+    ``<pg_schema>_orchestration``."""
+    o = settings.orchestration
+    url = settings.store.url
+    pg = url.startswith(("postgresql://", "postgres://"))
+    schema = f"{settings.store.pg_schema}_orchestration"
+    if o.orch_store is not None:
+        return o.orch_store, schema
+    if pg:
+        return url, schema
+    return str(Path(url).parent / "orchestration.sqlite"), schema
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+def line_attrs(order: Any, line: Any, item_kinds: Mapping[str, str]) -> dict[str, Any]:
+    """The process attributes of one order line: item, qty, node (its location), item_kind (the catalogue's
+    ``item_kind`` column, when the snapshot has one)."""
+    out: dict[str, Any] = {"item": line.item, "qty": float(line.qty)}
+    if line.location:
+        out["node"] = line.location
+    kind = item_kinds.get(line.item)
+    if kind:
+        out["item_kind"] = kind
+    return out
+
+
+def order_attrs(order: Any) -> dict[str, Any]:
+    """The process attributes of an order: channel (its source system, ``api`` when captured through the API),
+    customer, country, e-mail (``ship_to.email`` when given), ship_method (``ship_to.method`` when given)."""
+    ship_to = order.ship_to or {}
+    out: dict[str, Any] = {"channel": order.source_system or "api", "customer": order.customer}
+    if order.ship_country:
+        out["country"] = order.ship_country
+    for key, name in (("email", "email"), ("method", "ship_method")):
+        if ship_to.get(key):
+            out[name] = ship_to[key]
+    return out
+
+
+def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] = {},
+                   started_lines: frozenset[str] = frozenset()) -> list[ProcessEvent]:
+    """The orchestration events of one order-book event (see the module docstring for the mapping).
+
+    Parameters
+    ----------
+    ev : the order-book event.
+    order : the order as the book holds it now (``orderbook.records.Order``), or None when unknown.
+    item_kinds : item -> item_kind (process assignment by item kind).
+    started_lines : the lines that already have a process (a change that adds lines starts theirs).
+
+    Returns
+    -------
+    The events, in the order to apply them; each with its event id.
+    """
+    at = _aware(ev.at)
+    oid = ev.order_id
+    ref = ev.ref
+
+    def mk(kind: str, suffix: str = "", **kw: Any) -> ProcessEvent:
+        return ProcessEvent(kind=kind, order=oid, at=at, event_id=ref + suffix, **kw)
+
+    kind = ev.kind
+    scheduled = ev.to_status is not None and ev.to_status not in _NOT_SCHEDULED
+    if kind is EventKind.CAPTURED:
+        if order is None:
+            return [mk("captured")]
+        lines = tuple(str(ln.line) for ln in order.lines)
+        return [mk("captured", attrs=order_attrs(order), lines=lines,
+                   line_attrs={str(ln.line): line_attrs(order, ln, item_kinds) for ln in order.lines})]
+    if kind in (EventKind.PROMISED, EventKind.APPROVED):
+        return [mk("scheduled")] if scheduled else []
+    if kind is EventKind.CANCELLED:
+        return [mk("cancelled")]
+    if kind in (EventKind.SHIPPED, EventKind.DELIVERED):
+        return [mk(str(kind), f"/L{no}", line=str(no)) for no in sorted(ev.lines)]
+    if kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
+        out: list[ProcessEvent] = []
+        for no in ev.detail.get("removed") or ():
+            out.append(mk("cancelled", f"/removed/L{no}", line=str(no)))
+        if order is None:
+            return out
+        new = [ln for ln in order.lines if str(ln.line) not in started_lines]
+        if new and started_lines:
+            out.append(mk("captured", "/added", attrs=order_attrs(order), lines=tuple(str(ln.line) for ln in new),
+                          line_attrs={str(ln.line): line_attrs(order, ln, item_kinds) for ln in new}))
+        touched = ev.detail.get("lines")
+        wanted = {int(x) for x in touched} if isinstance(touched, list) and kind is EventKind.CHANGED else None
+        for ln in order.lines:
+            if str(ln.line) not in started_lines or (wanted is not None and ln.line not in wanted
+                                                     and not ev.detail.get("ship_to")):
+                continue
+            out.append(mk("changed", f"/changed/L{ln.line}", line=str(ln.line),
+                          attrs={**order_attrs(order), **line_attrs(order, ln, item_kinds)}))
+            if scheduled:
+                out.append(mk("scheduled", f"/scheduled/L{ln.line}", line=str(ln.line)))
+        return out
+    return []
+
+
+class ProcessConsumer:
+    """The order-book consumer (cursor ``orchestration``) that drives each order's processes."""
+
+    name = "orchestration"
+
+    def __init__(self, hub: Orchestration) -> None:
+        self.hub = hub
+
+    def handle(self, ev: OrderEvent) -> None:
+        """Apply one order-book event to the order's processes (each record once, by its event id)."""
+        hub = self.hub
+        if ev.kind not in (EventKind.CAPTURED, EventKind.PROMISED, EventKind.APPROVED, EventKind.CANCELLED, EventKind.SHIPPED,
+                           EventKind.DELIVERED, EventKind.CHANGED, EventKind.RESCHEDULED):
+            return None
+        order = hub.service.orders.get(ev.order_id)
+        started = frozenset()
+        if ev.kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
+            started = frozenset(i.line for i in hub.store.instances_of(ev.order_id) if i.line is not None)
+        effects = False
+        for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started):
+            out = hub.engine.handle(pe)
+            effects = effects or bool(out.effects)
+        if effects:
+            hub.apply_effects()
+        return None
+
+
+@dataclasses.dataclass
+class EffectFailure:
+    """An effect the order book refused (kept pending, tried again at the next tick)."""
+
+    effect_id: str
+    kind: str
+    order: str
+    error: str
+
+
+class Orchestration:
+    """The engine, its store, documents, outbox relay and background loops over one order service.
+
+    Build it with :meth:`open`; hand :meth:`consumers` to ``OrderService.start_events``; then :meth:`start`
+    the loops; :meth:`close` stops them (after the order service stopped its dispatcher)."""
+
+    def __init__(self, service: Any, settings: Settings, *, store: Any, engine: Orchestrator, publisher: Any,
+                 secret: bytes, clock: Clock) -> None:
+        self.service, self.settings, self.store, self.engine = service, settings, store, engine
+        self.publisher, self.secret, self.clock = publisher, secret, clock
+        self.documents = Documents(store, clock=clock)
+        o = settings.orchestration
+        self.relay = OutboxRelay(store, publisher, clock=clock, backoff_s=o.relay_backoff_s)
+        self.failures: dict[str, EffectFailure] = {}
+        self._effects_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._inbox: Any = None
+        self._kinds: tuple[Any, dict[str, str]] | None = None
+
+    @classmethod
+    def open(cls, service: Any, settings: Settings, *, clock: Clock | None = None, publisher: Any = None) -> Orchestration:
+        """Open the store (``store_of``), the engine over the ready definitions (plus every stored version) and the
+        publisher of ``settings.orchestration`` (or ``publisher``); nothing runs until :meth:`start`."""
+        o = settings.orchestration
+        clock = clock or SystemClock()
+        url, schema = store_of(settings)
+        store = open_store(url, schema=schema)
+        try:
+            rules = [NotificationRule(on=frozenset(r.on), to=tuple(r.to)) for r in o.email_rules]
+            engine = Orchestrator(ready_catalog(), store, clock=clock, notifications=rules)
+            secret = o.webhook_secret.encode() if o.webhook_secret else secrets.token_bytes(32)
+            if publisher is None:
+                publisher = build_publisher(settings, secret=secret, clock=clock)
+        except BaseException:
+            store.close()
+            raise
+        return cls(service, settings, store=store, engine=engine, publisher=publisher, secret=secret, clock=clock)
+
+    # ---- life
+    def consumers(self) -> list[ProcessConsumer]:
+        """The order-book consumers to start with the others (one: ``orchestration``)."""
+        return [ProcessConsumer(self)]
+
+    def start(self) -> Orchestration:
+        """Start the relay loop, the tick loop and (publisher ``nats``) the inbound stream; returns self."""
+        o = self.settings.orchestration
+        self._spawn("orchestration-relay", self._relay_loop, o.relay_interval_s)
+        self._spawn("orchestration-tick", self._tick_loop, o.tick_s)
+        if o.publisher == "nats":
+            from orchestration.nats import NatsInbox
+
+            self._inbox = NatsInbox(self, o.nats_url)
+            self._spawn("orchestration-inbox", self._inbox_loop, 0.5)
+        return self
+
+    def _spawn(self, name: str, fn: Any, interval: float) -> None:
+        t = threading.Thread(target=fn, args=(interval,), name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _relay_loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.relay.run_once().published == 0:
+                    self._stop.wait(interval)
+            except Exception:  # noqa: BLE001 - the store or publisher may be briefly unavailable: next round
+                log.exception("outbox relay round failed; retrying")
+                self._stop.wait(interval)
+
+    def _tick_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001
+                log.exception("orchestration tick failed; retrying")
+
+    def _inbox_loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self._inbox.consume_once(wait_s=interval)
+            except Exception:  # noqa: BLE001
+                log.exception("inbound stream failed; retrying")
+                self._stop.wait(interval)
+
+    def close(self) -> None:
+        """Stop the loops (the round in hand finishes), close the publisher, the inbound stream and the store."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(10.0)
+        self._threads.clear()
+        try:
+            if self._inbox is not None:
+                self._inbox.close()
+            self.publisher.close()
+        finally:
+            self.store.close()
+
+    # ---- work
+    def item_kinds(self) -> dict[str, str]:
+        """item -> item_kind from the served snapshot's items table (empty when it has no such column)."""
+        snap = self.service.snap
+        if self._kinds is None or self._kinds[0] is not snap:
+            items = snap.tables.get("items")
+            kinds: dict[str, str] = {}
+            if items is not None and "item_kind" in items.columns:
+                kinds = {i: str(k) for i, k in zip(items["item"].to_list(), items["item_kind"].to_list()) if k}
+            self._kinds = (snap, kinds)
+        return self._kinds[1]
+
+    def tick(self) -> Outcome:
+        """Fire due timers and retries, raise jeopardy alerts, then apply pending effects; returns the engine's Outcome."""
+        out = self.engine.tick()
+        self.apply_effects()
+        return out
+
+    def receive(self, update: InboundUpdate) -> Outcome:
+        """A status update from a fulfilment system, consumed once; its effects go to the order book at once."""
+        out = self.engine.receive(update)
+        if out.effects:
+            self.apply_effects()
+        return out
+
+    def receive_webhook(self, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        """A signed inbound webhook (``X-Promessa-Signature`` over ``X-Promessa-Timestamp.body`` with the webhook
+        secret); ValidationError names the header or field that is wrong."""
+        out = receive_webhook(self.engine, body, headers, secret=self.secret, now=self.clock.now())
+        if out.effects:
+            self.apply_effects()
+        return out
+
+    def complete_manual(self, order: str, step: str, *, who: str, line: str | None = None) -> Outcome:
+        """A person completes a manual step (see ``Orchestrator.complete_manual``); effects applied at once."""
+        out = self.engine.complete_manual(order, step, who=who, line=line)
+        if out.effects:
+            self.apply_effects()
+        return out
+
+    def apply_effects(self) -> int:
+        """Apply every pending effect through the order book (each with the idempotency key
+        ``orchestration-effect-<id>``, so a repeat after a crash changes nothing) and mark it applied.
+        An effect the order book refuses stays pending (``failures``). Returns how many were applied."""
+        done = 0
+        with self._effects_lock:
+            for e in self.store.effects():
+                try:
+                    self._apply(e)
+                except PromessaError as exc:
+                    if e.effect_id not in self.failures:
+                        log.warning("effect %s (%s of %s) refused by the order book: %s", e.effect_id, e.kind, e.order, exc)
+                    self.failures[e.effect_id] = EffectFailure(e.effect_id, e.kind, e.order, str(exc))
+                    continue
+                self.store.mark_effects_applied([e.effect_id], self.clock.now())
+                self.failures.pop(e.effect_id, None)
+                done += 1
+        return done
+
+    def _apply(self, e: Effect) -> None:
+        idem = Idem.of(f"orchestration-effect-{e.effect_id}", "effect", e.effect_id)
+        if e.kind == "supply_delta":
+            self.service.apply_supply_deltas([e.to_supply_delta()], actor=ACTOR, idem=idem)
+            return
+        if e.kind == "line_closed":
+            order = self.service.orders.get(e.order)
+            if order is None:
+                return
+            lines = [ln for ln in order.lines if e.line is None or str(ln.line) == str(e.line)]
+            todo = [EventLine(line=ln.line, qty=ln.open_qty) for ln in lines if ln.open_qty > EPS]
+            if not todo:
+                return                      # already shipped (or applied before a crash): nothing left to close
+            ev = FulfillmentEvent(type="shipped", lines=todo, reference=f"closed by process {e.payload.get('process', '')}")
+            self.service.event(e.order, ev, actor=ACTOR, idem=idem)
+            return
+        raise PromessaError(f"unknown effect kind {e.kind!r}")
+
+    # ---- reads
+    def view(self, order: str) -> list[dict[str, Any]]:
+        """The order's processes (``Orchestrator.view``): current step, lateness, history, alerts, message log."""
+        return self.engine.view(order)
+
+    def drain(self) -> int:
+        """Publish what can go now (tests, shutdown); returns how many were published."""
+        return self.relay.drain().published
+
+
+def build_publisher(settings: Settings, *, secret: bytes, clock: Clock) -> Any:
+    """The outbox publisher of ``settings.orchestration``: NATS JetStream (``publisher: nats``) or signed webhooks to
+    ``webhook_targets`` / ``webhook_default_url``; ``email.notify`` through SMTP when ``smtp_host`` is set."""
+    o = settings.orchestration
+    if o.publisher == "nats":
+        from orchestration.nats import NatsPublisher
+
+        default: Any = NatsPublisher(o.nats_url)
+    else:
+        default = WebhookPublisher(o.webhook_targets, secret=secret, default_url=o.webhook_default_url, clock=clock)
+    if o.smtp_host is None:
+        return default
+    login = (o.smtp_user, o.smtp_password or "") if o.smtp_user else None
+    email = EmailPublisher(host=o.smtp_host, port=o.smtp_port, sender=o.smtp_sender, starttls=o.smtp_starttls, login=login)
+    return RoutingPublisher({"email": email}, default)
+
+
+__all__ = ["ACTOR", "EffectFailure", "Orchestration", "ProcessConsumer", "build_publisher", "line_attrs", "order_attrs",
+           "process_events", "store_of"]
