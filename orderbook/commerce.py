@@ -246,10 +246,11 @@ class Commerce:
         c = self.master.get(order.customer)
         cur = c.credit_limit.currency if c is not None and c.credit_limit is not None else order.totals.currency
         open_value = Money.zero(cur)
-        for o in open_orders:
-            if o.customer == order.customer and o.order_id != order.order_id and o.totals is not None \
-                    and o.totals.currency == cur:
-                open_value = open_value + o.totals.total
+        if c is not None and c.credit_limit is not None:  # the open orders matter only for a credit check
+            for o in open_orders:
+                if o.customer == order.customer and o.order_id != order.order_id and o.totals is not None \
+                        and o.totals.currency == cur:
+                    open_value = open_value + o.totals.total
         try:
             reasons = check_order(self.master, order.customer, order_value=order.totals.total, open_value=open_value)
         except ValidationError as exc:

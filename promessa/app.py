@@ -194,6 +194,7 @@ def warm_up(svc, *, say=None) -> float:
     from promising import Policy, Request, promise, unreserve
 
     snap = svc.snap
+    svc.commerce.book_for(snap, svc.business_day)  # the catalogue pricing reads, built once per snapshot
     if not snap.n_il:
         return 0.0
     t0 = time.perf_counter()
