@@ -466,7 +466,7 @@ class OrderToCash:
         try:
             return self.returns.refund_receipt(rec, invoicer=self.invoicer, payments=self.payments, issue_date=self.business_date())
         except (NotFoundError, ValidationError) as e:
-            if e.field == "shipped.invoice":
+            if getattr(e, "field", None) == "shipped.invoice":
                 raise
             log.info("return %s: credited without a refund (%s)", rec.ref, e)
             cn = self.invoicer.credit_return(rma.shipped.invoice, [ReturnCredit(rma.shipped.line_ref, rec.qty)],
