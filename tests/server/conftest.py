@@ -130,7 +130,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> LiveServer:
+    def start(self, timeout: float = 240.0) -> LiveServer:  # cold numba caches on a busy machine: minutes
         import subprocess
         import sys
         import time
@@ -145,7 +145,7 @@ class LiveServer:
         for k, role in KEYS.items():
             cmd += ["--api-key", f"{k}={role}"]
         cmd += list(self.extra)
-        env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e12", **self.env}
+        env = {**os.environ, "PROMESSA_ORDERS__APPROVAL_VALUE_THRESHOLD": "1e12", **self.env}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -129,7 +129,7 @@ def test_kill_9_loses_no_acknowledged_order_and_rebuilds_commitments_exactly(liv
 def test_serve_without_a_snapshot_generates_the_sample(live_server, tmp_path):
     sample = tmp_path / "sample"
     srv = live_server((str(tmp_path / "ob.sqlite"), "unused"), sample=True, extra=("--demo",),
-                      env={"PROMESSA_SAMPLE_DIR": str(sample)})
+                      env={"PROMESSA_SNAPSHOT__SAMPLE_DIR": str(sample)})
     h = httpx.get(srv.url + "/v1/health", headers=VIEW).json()
     assert h["snapshot"]["source"] == str(sample) and h["snapshot"]["item_locations"] > 0 and h["demo"] is True
     said = srv.log_path.read_text()
@@ -205,3 +205,25 @@ def test_a_busy_port_fails_before_anything_is_loaded(tmp_path, snapshot_dir):
     assert p.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in p.stderr, p.stderr[-2000:]
     assert "promessa serving" not in p.stderr and not (tmp_path / "ob.sqlite").exists()  # nothing was opened
     assert took < 60
+
+
+def test_a_supply_delta_survives_kill_9(live_server, db):
+    """SCARCE has 40 on hand at DC-EAST: 15 are found lost (-15), a receipt of 20 is booked on Jan 10;
+    after kill -9 and a restart the ATP is what it was after the deltas (25 now, 45 from Jan 10), and
+    the lost stock is not promised again."""
+    plan = {"X-API-Key": "plan-key"}
+    srv = live_server(db)
+    r = httpx.post(srv.url + "/v1/supply/deltas", headers={**plan, "Idempotency-Key": "d-1"}, timeout=30, json={"deltas": [
+        {"item": "SCARCE", "location": "DC-EAST", "date": "2026-01-05", "qty": -15},
+        {"item": "SCARCE", "location": "DC-EAST", "date": "2026-01-10", "qty": 20, "kind": "receipt", "ref": "PO-9"}]})
+    assert r.status_code == 200, r.text
+    before = httpx.get(srv.url + "/v1/atp/SCARCE/DC-EAST", headers=VIEW, timeout=30).json()["rows"]
+    assert before[0]["available"] == 25 and before[5]["available"] == 45
+    srv.kill9()
+    srv2 = live_server(db)
+    after = httpx.get(srv2.url + "/v1/atp/SCARCE/DC-EAST", headers=VIEW, timeout=30).json()["rows"]
+    assert after == before
+    o = httpx.post(srv2.url + "/v1/orders", headers=CAP, timeout=30, json={
+        "customer": "X", "zone": "EAST", "policy": {"allow_partial": True, "max_late_days": 0},
+        "lines": [{"item": "SCARCE", "qty": 40, "requested_date": D1}]}).json()
+    assert o["lines"][0]["promised_qty"] == 25  # on time, the 15 lost are not promised again
