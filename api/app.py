@@ -16,6 +16,7 @@ from api import errors
 from api.deps import PUBLIC_PATHS
 from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
 from api.routes import catalogue as catalogue_routes
+from api.routes import configurator as configurator_routes
 from api.routes import customers as customer_routes
 from api.routes import pricing as pricing_routes
 from api.routes import processes as process_routes
@@ -43,6 +44,7 @@ ROUTERS = (
     (returns.router, "returns: authorize, receive, refund, exchange"),
     (channel.router, "channel revenue: supplier programs, accruals, claims, reports, aging"),
     (process_routes.router, "processes: definitions, an order's process and message log, manual steps, signed inbound updates, documents"),
+    (configurator_routes.router, "configure to order: models (versions, durable uploads), sessions, price, promise, the page"),
 )
 
 

@@ -55,6 +55,8 @@ class Permission(StrEnum):
     PROCESSES_READ = "processes:read"        # process definitions, an order's processes and message log, documents (audited)
     PROCESSES_DEPLOY = "processes:deploy"    # deploy a new version of a process definition
     PROCESSES_OPERATE = "processes:operate"  # complete manual steps, attach documents
+    CONFIGURATOR_READ = "configurator:read"  # configuration models; sessions: choose, explain, complete, price, promise (no commitment)
+    CONFIGURATOR_WRITE = "configurator:write"  # post a configuration model version
 
 
 P = Permission
@@ -79,11 +81,19 @@ for _role, _extra in {Role.VIEWER: {P.PROCESSES_READ}, Role.ORDER_CAPTURE: {P.PR
                       Role.PLANNER: {P.PROCESSES_READ, P.PROCESSES_OPERATE, P.PROCESSES_DEPLOY}}.items():
     PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
 
+# configurator: whoever reads or captures orders configures products; planners and admins post model versions
+for _role, _extra in {Role.VIEWER: {P.CONFIGURATOR_READ}, Role.ORDER_CAPTURE: {P.CONFIGURATOR_READ},
+                      Role.PLANNER: {P.CONFIGURATOR_READ, P.CONFIGURATOR_WRITE}}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
+
 #: Paths answered without a key (they reveal no data); everything else needs one.
 PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
                           "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
                           "/v1/payments/webhooks/gateway",
                           "/v1/processes/inbound"})  # authenticated by the provider's signature instead of a key
+
+#: the configuration page (static HTML; the data it loads needs a key, given as #key=... or typed into the page)
+PUBLIC_PATHS = PUBLIC_PATHS | {"/v1/configurator/configure"}
 
 DEMO_ACTOR = "demo"
 
@@ -180,6 +190,8 @@ ChannelWriter = Annotated[Principal, Depends(require(P.CHANNEL_WRITE))]
 ProcessesReader = Annotated[Principal, Depends(require(P.PROCESSES_READ))]
 ProcessesDeployer = Annotated[Principal, Depends(require(P.PROCESSES_DEPLOY))]
 ProcessesOperator = Annotated[Principal, Depends(require(P.PROCESSES_OPERATE))]
+ConfiguratorReader = Annotated[Principal, Depends(require(P.CONFIGURATOR_READ))]
+ConfiguratorWriter = Annotated[Principal, Depends(require(P.CONFIGURATOR_WRITE))]
 
 
 # ------------------------------------------------------------------ what the routes reach

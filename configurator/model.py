@@ -27,6 +27,7 @@ import datetime as dt
 import functools
 import gzip
 import json
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -138,10 +139,16 @@ class Model:
     effective_from: dt.date | None = None
     effective_to: dt.date | None = None   # exclusive
     order_hint: tuple[str, ...] | None = None  # a variable order for the decision diagram (see compile)
+    item: str | None = None   # the configured item's id in the catalogue and on order lines (default: the name)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_var", {v.name: v for v in self.variables})
         object.__setattr__(self, "_rule", {r.name: r for r in self.rules})
+
+    @property
+    def configured_item(self) -> str:
+        """The item id a configured line carries (pricing rules and catalogue attributes apply to it)."""
+        return self.item or self.name
 
     def variable(self, name: str) -> Variable:
         """The variable called `name`; an unknown name is refused naming it."""
@@ -415,6 +422,7 @@ def parse_model(data: Mapping[str, Any], *, source: str = "<model>") -> Model:
         mappings=tuple(mappings), build_location=build.get("location"), assembly_days=assembly_days,
         effective_from=_date(data.get("effective_from"), "effective_from"),
         effective_to=_date(data.get("effective_to"), "effective_to"), order_hint=hint,
+        item=None if data.get("item") in (None, "") else str(data["item"]),
     )
 
 
@@ -463,11 +471,36 @@ class ModelLibrary:
     def __init__(self) -> None:
         self._versions: dict[str, list[Model]] = {}
         self._compiled: dict[tuple[str, str], object] = {}
+        self._lock = threading.RLock()  # adds and compiles (CUDD is not thread-safe) one at a time
 
-    def add(self, model: Model) -> None:
-        """Add a version; a version number used twice or an overlapping validity period is refused."""
-        vs = self._versions.setdefault(model.name, [])
-        for m in vs:
+    def add(self, model: Model, *, compiled=None) -> None:
+        """Add a version (with its compiled diagram when the caller has it); a version number used twice
+        or an overlapping validity period is refused."""
+        with self._lock:
+            self.check_new(model)
+            vs = self._versions.setdefault(model.name, [])
+            vs.append(model)
+            vs.sort(key=lambda m: m.effective_from or dt.date.min)
+            if compiled is not None:
+                self._compiled[(model.name, model.version)] = compiled
+
+    def remove(self, name: str, version: str) -> None:
+        """Take a version out again (an upload whose durable write failed)."""
+        with self._lock:
+            vs = self._versions.get(name, [])
+            self._versions[name] = [m for m in vs if m.version != version]
+            if not self._versions[name]:
+                del self._versions[name]
+            self._compiled.pop((name, version), None)
+
+    def names(self) -> list[str]:
+        """Every model name, sorted."""
+        return sorted(self._versions)
+
+    def check_new(self, model: Model) -> None:
+        """Refuse `model` as a new version: its version number is taken, or its validity period overlaps
+        another version's (naming that version)."""
+        for m in self._versions.get(model.name, []):
             if m.version == model.version:
                 raise ValidationError("version already exists", field="version", value=model.version)
             lo = max(m.effective_from or dt.date.min, model.effective_from or dt.date.min)
@@ -475,20 +508,32 @@ class ModelLibrary:
             if lo < hi:
                 raise ValidationError(f"in force on {lo} together with version {m.version!r}", field="effective_from",
                                       value=str(model.effective_from), hint="end the earlier version first (effective_to)")
-        vs.append(model)
-        vs.sort(key=lambda m: m.effective_from or dt.date.min)
 
     def compiled(self, name: str, on: dt.date):
         """The compiled diagram (`configurator.compile.Compiled`) of the version in force on `on`,
         compiled on first use and kept."""
+        return self.compiled_of(self.effective(name, on))
+
+    def compiled_of(self, m: Model):
+        """The compiled diagram of version `m` (compiled on first use and kept)."""
         from configurator.compile import compile_model
 
-        m = self.effective(name, on)
         key = (m.name, m.version)
         c = self._compiled.get(key)
         if c is None:
-            c = self._compiled[key] = compile_model(m)
+            with self._lock:
+                c = self._compiled.get(key)
+                if c is None:
+                    c = self._compiled[key] = compile_model(m)
         return c
+
+    def version(self, name: str, version: str) -> Model:
+        """Version `version` of model `name`; refused naming the version when there is none."""
+        for m in self._versions.get(name, []):
+            if m.version == version:
+                return m
+        raise ValidationError(f"model {name!r} has no version {version!r}", field="version", value=version,
+                              hint="versions: " + ", ".join(m.version for m in self._versions.get(name, [])))
 
     def versions(self, name: str) -> list[Model]:
         """Every version of model `name`, oldest first."""

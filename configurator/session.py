@@ -78,6 +78,7 @@ class Session:
     def __init__(self, compiled: Compiled, choices: dict[str, str] | None = None) -> None:
         self.compiled = compiled
         self.model = compiled.model
+        self.id: str | None = None  # set by `configurator.registry.SessionRegistry` when it keeps the session
         self.choices: dict[str, str] = {}
         self._valid: dict[str, tuple[str, ...]] | None = None
         for x, v in (choices or {}).items():
@@ -223,8 +224,9 @@ class Session:
     # -- rendering -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        """The state the configuration page shows: each variable with its valid values, choice,
-        default and option prices; the count of completions; whether it is complete."""
+        """The state the configuration page shows: the session's ``id`` (None until a registry keeps it), each
+        variable with its valid values, choice, default and option prices; the count of completions; whether
+        it is complete."""
         out = []
         for x in self.model.variables:
             prices = self.model.prices.get(x.name, {})
@@ -233,6 +235,6 @@ class Session:
                 "chosen": self.choices.get(x.name), "default": x.default,
                 "prices": {v: str(m.amount) for v, m in prices.items()},
             })
-        return {"model": self.model.name, "version": self.model.version, "currency": self.model.currency,
+        return {"id": self.id, "model": self.model.name, "version": self.model.version, "currency": self.model.currency,
                 "variables": out, "choices": dict(self.choices), "complete": self.complete,
                 "count": self.count()}

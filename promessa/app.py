@@ -87,6 +87,7 @@ class Engine:
     orchestration: object | None = None  # promessa.wiring.Orchestration: each order's process, outbox, inbound updates
     ready_s: float = 0.0
     compile_s: float = 0.0
+    configurator: object | None = None  # configurator.service.Configurator: model versions and sessions
 
     @property
     def snapshot(self):
@@ -133,6 +134,9 @@ class Engine:
             live = svc.attach_live()
             live.prepare = prepare_models
             engine = cls(settings=settings, store=store, service=svc, live=live)
+            from configurator.service import Configurator  # model versions (files, durable uploads), sessions
+
+            engine.configurator = Configurator.open(settings)
             if settings.o2c.enabled:
                 from ordertocash import OrderToCash
 

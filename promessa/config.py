@@ -187,6 +187,19 @@ class OrchestrationSettings(_Group):
 
 
 class Settings(BaseSettings):
+class ConfiguratorSettings(_Group):
+    """Configure-to-order (``configurator``): where posted model versions are kept, which model files load at
+    start-up, and the limits on interactive sessions (UI state in memory, expired by idle time on the wall clock)."""
+
+    models_dir: Path | None = Field(None, description="directory of the model versions posted through the API (one JSON "
+                                                      "file each, read back at start-up; None: configurator-models beside "
+                                                      "a SQLite order book, var/configurator-models otherwise)")
+    model_files: list[Path] = Field(default_factory=list, description="model files (.yaml, .json) loaded at start-up")
+    example_models: bool = Field(True, description="also load the packaged example models (configurator/examples: bicycle)")
+    max_sessions: int = Field(1000, ge=1, description="most configuration sessions kept at once (least recently used dropped)")
+    session_ttl_s: float = Field(3600.0, gt=0, description="a configuration session unused this many seconds expires")
+
+
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
     model_config = SettingsConfigDict(env_prefix="PROMESSA_", env_nested_delimiter="__", extra="ignore")
@@ -199,6 +212,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = Field(default_factory=ClockSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
+    configurator: ConfiguratorSettings = Field(default_factory=ConfiguratorSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @field_validator("api")
