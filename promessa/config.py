@@ -186,7 +186,6 @@ class OrchestrationSettings(_Group):
     relay_backoff_s: float = Field(1.0, gt=0, description="first retry delay of a message not delivered (doubles, capped)")
 
 
-class Settings(BaseSettings):
 class ConfiguratorSettings(_Group):
     """Configure-to-order (``configurator``): where posted model versions are kept, which model files load at
     start-up, and the limits on interactive sessions (UI state in memory, expired by idle time on the wall clock)."""
@@ -200,6 +199,7 @@ class ConfiguratorSettings(_Group):
     session_ttl_s: float = Field(3600.0, gt=0, description="a configuration session unused this many seconds expires")
 
 
+class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
     model_config = SettingsConfigDict(env_prefix="PROMESSA_", env_nested_delimiter="__", extra="ignore")
@@ -211,8 +211,8 @@ class ConfiguratorSettings(_Group):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
-    o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
     configurator: ConfiguratorSettings = Field(default_factory=ConfiguratorSettings)
+    o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @field_validator("api")
