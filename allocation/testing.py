@@ -121,13 +121,14 @@ def curve(X, C, par, cls, cpar, prio, steal, prot, k, lt, start):
     return out
 
 
-def promise(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, partial, split, max_lines):
+def promise(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, partial, split, max_lines,
+            backorder=False):
     """Returns (status, reason, [(bucket, qty, [(node, qty)])], earliest_full, binding); X and C unchanged."""
     H = len(C)
     end = H if lt < 0 else min(lt, H)
-    ps, pr, plines, pef = atp_ref.promise(list(C), lt, cal, qty, req, max_late, partial, split, max_lines)
+    ps, pr, plines, pef = atp_ref.promise(list(C), lt, cal, qty, req, max_late, partial, split, max_lines, backorder)
     A = curve(X, C, par, cls, cpar, prio, steal, prot, k, lt, req)
-    status, reason, lines, ef = atp_ref.promise(A, lt, cal, qty, req, max_late, partial, split, max_lines)
+    status, reason, lines, ef = atp_ref.promise(A, lt, cal, qty, req, max_late, partial, split, max_lines, backorder)
     srcs, _ = sources(par, cls, cpar, prio, steal, k)
     Xw = [list(r) for r in X]
     Cw = list(C)

@@ -17,7 +17,7 @@ import polars as pl
 
 from promessa.errors import ValidationError
 from promising import kernels as nb
-from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
+from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
 from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
@@ -146,7 +146,7 @@ def encode_lines(
     policy: Policy = DEFAULT_POLICY,
 ) -> EncodedLines:
     """Coerce order lines (columns item, location, qty, requested_date; optional allow_partial,
-    allow_split, max_late_days, max_lines) into kernel arrays. Unknown ids and bad values are
+    allow_split, backorder, max_late_days, max_lines) into kernel arrays. Unknown ids and bad values are
     refused naming the row and the column."""
     for c in ("item", "location", "qty", "requested_date"):
         if c not in lines.columns:
@@ -185,7 +185,8 @@ def encode_lines(
 
     allow_partial = col("allow_partial", policy.allow_partial, pl.Boolean).astype(bool)
     allow_split = col("allow_split", policy.allow_split, pl.Boolean).astype(bool)
-    flags = np.where(allow_partial, FLAG_PARTIAL, 0) | np.where(allow_split, FLAG_SPLIT, 0)
+    backorder = col("backorder", policy.backorder, pl.Boolean).astype(bool)
+    flags = np.where(allow_partial, FLAG_PARTIAL, 0) | np.where(allow_split, FLAG_SPLIT, 0) | np.where(backorder, FLAG_BACKORDER, 0)
     max_late = col("max_late_days", policy.max_late, pl.Int64).astype(np.int64)
     max_lines = col("max_lines", policy.max_lines, pl.Int64).astype(np.int64)
     if ((max_lines < 1) | (max_lines > MAX_LINES)).any():

@@ -68,5 +68,6 @@ _REASON_TEXT = {
 # Policy flags (bit set) passed to kernels.
 FLAG_PARTIAL = 1
 FLAG_SPLIT = 2
+FLAG_BACKORDER = 4  # with FLAG_PARTIAL, no split: confirm what the requested day has, backorder the rest
 
-__all__ = ["EPS", "FLAG_PARTIAL", "FLAG_SPLIT", "MAX_LINES", "Reason", "Status"]
+__all__ = ["EPS", "FLAG_BACKORDER", "FLAG_PARTIAL", "FLAG_SPLIT", "MAX_LINES", "Reason", "Status"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, Reason, Status
+from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, Reason, Status
 
 INF = np.inf
 
@@ -129,7 +129,10 @@ def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, sc
 
     cum: float64[H] running net position (modified only when `commit`).
     lt: replenishment lead time in buckets, -1 for none. cal: bool[H] open days, or empty (all open).
-    max_late: maximum lateness in buckets, -1 for no limit. flags: FLAG_PARTIAL | FLAG_SPLIT.
+    max_late: maximum lateness in buckets, -1 for no limit. flags: FLAG_PARTIAL | FLAG_SPLIT |
+    FLAG_BACKORDER. Partial without split gives, by default, the largest quantity reachable in the
+    window on the first day it is reached; with FLAG_BACKORDER it confirms what the first working
+    day of the window has (when that is something and not the whole) and backorders the rest.
     max_lines: most schedule lines (>= 1, <= len(out_b)). scratch: float64[H] work space.
     Writes schedule lines into out_b/out_q and returns (status, reason, n_lines, earliest_full),
     where earliest_full is the earliest open bucket with the whole quantity available (-1: none).
@@ -181,7 +184,20 @@ def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, sc
                         taken += final
                         break
     else:
-        if ef >= 0 and ef <= last:
+        bo = -1  # backorder policy: the first working day of the window, when it has some but not all
+        if (flags & FLAG_BACKORDER) != 0 and allow_partial and lo >= 0:
+            for t in range(req, lo + 1):
+                if _is_open(cal, t):
+                    bo = t
+                    break
+            if ef == bo or scratch[bo] <= EPS:
+                bo = -1
+        if bo >= 0:
+            out_b[0] = bo
+            out_q[0] = scratch[bo]
+            n = 1
+            taken = scratch[bo]
+        elif ef >= 0 and ef <= last:
             out_b[0] = ef
             out_q[0] = qty
             n = 1

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from promessa.errors import ValidationError
-from promising.enums import FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
+from promising.enums import FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
 from promising.reservation import Draw, Reservation
 from supplydata.snapshot import Snapshot
 
@@ -31,6 +31,10 @@ class Policy:
     allow_split: bool = False        # several schedule lines on several dates
     max_late_days: int | None = None  # latest acceptable date = requested + this; None: horizon
     max_lines: int = 4               # most schedule lines when splitting (1..8)
+    # partial without split: False = the largest quantity reachable in the window, on the day it
+    # is reached; True = confirm what the requested day (its first working day) has and
+    # backorder the rest (when that day has some but not all)
+    backorder: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_lines <= MAX_LINES:
@@ -40,7 +44,8 @@ class Policy:
 
     @property
     def flags(self) -> int:
-        return (FLAG_PARTIAL if self.allow_partial else 0) | (FLAG_SPLIT if self.allow_split else 0)
+        return ((FLAG_PARTIAL if self.allow_partial else 0) | (FLAG_SPLIT if self.allow_split else 0)
+                | (FLAG_BACKORDER if self.backorder else 0))
 
     @property
     def max_late(self) -> int:

@@ -37,10 +37,11 @@ def is_open(cal, t):
     return cal is None or bool(cal[t])
 
 
-def promise(cum, lt, cal, qty, req, max_late, partial, split, max_lines):
+def promise(cum, lt, cal, qty, req, max_late, partial, split, max_lines, backorder=False):
     """Promise `qty` on bucket `req` against the cumulative position `cum` (list), lead time
     `lt` (-1 none), calendar `cal` (list of bools or None), lateness limit `max_late` (-1 none)
-    and the policy flags. Returns (Status, Reason, lines [(bucket, qty)], earliest full bucket
+    and the policy flags (`backorder`: without split, confirm what the first working day of the
+    window has and backorder the rest, when that day has some but not all). Returns (Status, Reason, lines [(bucket, qty)], earliest full bucket
     or -1), as `promising.kernels.promise_1d_nb`."""
     H = len(cum)
     A = [available(cum, lt, t) if t >= req else None for t in range(H)]
@@ -68,6 +69,8 @@ def promise(cum, lt, cal, qty, req, max_late, partial, split, max_lines):
                 start = lines[-1][0] if lines else req
                 t = next(t for t in window if t >= start and A[t] - taken >= final - EPS)
                 lines.append((t, final))
+    elif backorder and partial and window and ef != window[0] and A[window[0]] > EPS:
+        lines = [(window[0], A[window[0]])]
     elif 0 <= ef <= last:
         lines = [(ef, qty)]
     elif partial and window:

@@ -17,7 +17,7 @@ import promising
 from allocation import kernels as ak
 from allocation import testing as ref
 from promising import kernels as pk
-from promising.enums import EPS, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
+from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
 from supplydata.schema import TABLES
 from supplydata.snapshot import build_snapshot
 
@@ -74,6 +74,7 @@ def asks(draw, K, H):
         partial=draw(st.booleans()),
         split=draw(st.booleans()),
         max_lines=draw(st.integers(1, MAX_LINES)),
+        backorder=draw(st.booleans()),
     )
 
 
@@ -104,7 +105,8 @@ def run_kernel(arrs, t, a, *, commit):
     out_nsrc = np.zeros(MAX_LINES, dtype=np.int64)
     pb = np.empty(MAX_LINES, dtype=np.int64)
     pq = np.empty(MAX_LINES)
-    flags = (FLAG_PARTIAL if a["partial"] else 0) | (FLAG_SPLIT if a["split"] else 0)
+    flags = ((FLAG_PARTIAL if a["partial"] else 0) | (FLAG_SPLIT if a["split"] else 0)
+             | (FLAG_BACKORDER if a["backorder"] else 0))
     r = ak.promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, a["k"], t["lt"], cal, a["qty"], a["req"],
                                a["max_late"], flags, a["max_lines"], commit, out_b, out_q, out_src, out_srcq, out_nsrc, pb, pq)
     status, reason, n, ef = r[:4]
@@ -134,7 +136,8 @@ def test_kernel_equals_reference_over_a_sequence(data):
         a = data.draw(asks(t["K"], t["H"]))
         got = run_kernel(arrs, t, a, commit=True)
         want = ref.promise(X_ref, C_ref, t["par"], t["cls"], t["cpar"], t["prio"], t["steal"], t["prot"], a["k"], t["lt"],
-                           t["cal"], a["qty"], a["req"], a["max_late"], a["partial"], a["split"], a["max_lines"])
+                           t["cal"], a["qty"], a["req"], a["max_late"], a["partial"], a["split"], a["max_lines"],
+                           a["backorder"])
         assert got[0] == want[0] and got[1] == want[1] and got[3] == want[3] and got[4] == want[4], (got, want)
         assert same_lines(got[2], want[2]), (got, want)
         ref.commit(X_ref, C_ref, t["par"], want[2])
@@ -187,7 +190,8 @@ def test_zero_quotas_are_plain_atp_exactly(data):
         status, reason, lines, ef, binding = run_kernel(arrs, t, a, commit=True)
         out_b = np.empty(MAX_LINES, dtype=np.int64)
         out_q = np.empty(MAX_LINES)
-        flags = (FLAG_PARTIAL if a["partial"] else 0) | (FLAG_SPLIT if a["split"] else 0)
+        flags = ((FLAG_PARTIAL if a["partial"] else 0) | (FLAG_SPLIT if a["split"] else 0)
+                 | (FLAG_BACKORDER if a["backorder"] else 0))
         s, r, n, e = pk.promise_1d_nb(C_plain, t["lt"], cal, a["qty"], a["req"], a["max_late"], flags, a["max_lines"],
                                       True, np.empty(t["H"]), out_b, out_q)
         assert (status, reason, ef, binding) == (s, r, e, 1)

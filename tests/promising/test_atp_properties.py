@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promising import kernels as nb
-from promising.enums import FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
+from promising.enums import FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES
 from promising.testing import atp_reference as ref
 
 # hundreds of random examples per property: slow (CI runs them; bounded, no deadline)
@@ -37,6 +37,7 @@ def requests(draw, H):
         partial=draw(st.booleans()),
         split=draw(st.booleans()),
         max_lines=draw(st.integers(1, MAX_LINES)),
+        backorder=draw(st.booleans()),
     )
 
 
@@ -44,7 +45,8 @@ def run_kernel(cum, lt, cal, r, *, commit=False):
     H = cum.shape[0]
     out_b = np.empty(MAX_LINES, dtype=np.int64)
     out_q = np.empty(MAX_LINES)
-    flags = (FLAG_PARTIAL if r["partial"] else 0) | (FLAG_SPLIT if r["split"] else 0)
+    flags = ((FLAG_PARTIAL if r["partial"] else 0) | (FLAG_SPLIT if r["split"] else 0)
+             | (FLAG_BACKORDER if r.get("backorder") else 0))
     calarr = np.ones(0, dtype=np.bool_) if cal is None else np.array(cal, dtype=np.bool_)
     s, reason, n, ef = nb.promise_1d_nb(cum, lt, calarr, r["qty"], r["req"], r["max_late"], flags, r["max_lines"],
                                         commit, np.empty(H), out_b, out_q)
@@ -58,7 +60,8 @@ def test_promise_kernel_equals_reference(data, sit):
     cum = np.array(ref.net_position(supply, demand))
     r = data.draw(requests(H))
     got = run_kernel(cum.copy(), lt, cal, r)
-    want = ref.promise(list(cum), lt, cal, r["qty"], r["req"], r["max_late"], r["partial"], r["split"], r["max_lines"])
+    want = ref.promise(list(cum), lt, cal, r["qty"], r["req"], r["max_late"], r["partial"], r["split"], r["max_lines"],
+                       r["backorder"])
     assert got[0] == want[0] and got[1] == want[1] and got[3] == want[3]
     assert [b for b, _ in got[2]] == [b for b, _ in want[2]]
     assert [q for _, q in got[2]] == pytest.approx([q for _, q in want[2]])
@@ -146,7 +149,8 @@ def test_batch_equals_one_line_after_another(data, sit):
         batch, il_lt, il_cal, calarr, ils,
         np.array([r["qty"] for r in reqs]), np.array([r["req"] for r in reqs], dtype=np.int64),
         np.array([r["max_late"] for r in reqs], dtype=np.int64),
-        np.array([(FLAG_PARTIAL if r["partial"] else 0) | (FLAG_SPLIT if r["split"] else 0) for r in reqs], dtype=np.int64),
+        np.array([(FLAG_PARTIAL if r["partial"] else 0) | (FLAG_SPLIT if r["split"] else 0)
+                  | (FLAG_BACKORDER if r["backorder"] else 0) for r in reqs], dtype=np.int64),
         np.array([r["max_lines"] for r in reqs], dtype=np.int64), True,
         out["status"], out["reason"], out["n"], out["b"], out["q"], out["ef"],
     )

@@ -208,3 +208,28 @@ def test_a_batch_consumes_in_the_given_order_and_reads_back_as_a_table(make_snap
     assert table["promised_qty"].to_list() == [6, 6, 15, 0]
     assert table["first_date"].to_list() == [day(1), day(5), day(6), None]
     assert available(snap, st, "A", "DC", day(6)) == pytest.approx(3)
+
+
+def test_two_partial_policies_window_or_backorder(make_snapshot):
+    """3 on hand, 4 more arriving on day 6; an order of 10 on day 1 (no split).
+    Default partial ("window"): the largest quantity reachable in the window, on the day it is
+    reached: A(1..5) = 3, A(6..) = 7, so 7 on day 6. Backorder: confirm what day 1 has, 3,
+    and backorder the other 7 (not confirmed). An order of 7 on day 1 is whole on day 6 under
+    the window policy (LATE), but 3 on day 1 and 4 backordered under the backorder policy;
+    an order of 2 is whole on day 1 under both."""
+    snap = make_snapshot(supply=[("A", "DC", 0, 3), ("A", "DC", 6, 4)])
+    st = snap.new_state()
+    p = promise(snap, st, Request("A", "DC", 10, day(1)))
+    assert (p.status, [(ln.date, ln.qty) for ln in p.lines]) == (Status.PARTIAL, [(day(6), 7.0)])
+    bo = Policy(backorder=True)
+    p = promise(snap, st, Request("A", "DC", 10, day(1), bo))
+    assert (p.status, [(ln.date, ln.qty) for ln in p.lines], p.short_qty) == (Status.PARTIAL, [(day(1), 3.0)], 7.0)
+    assert p.reason is Reason.HORIZON  # the whole 10 never comes
+    p = promise(snap, st, Request("A", "DC", 7, day(1)))
+    assert (p.status, [(ln.date, ln.qty) for ln in p.lines]) == (Status.LATE, [(day(6), 7.0)])
+    p = promise(snap, st, Request("A", "DC", 7, day(1), bo), commit=True)
+    assert (p.status, [(ln.date, ln.qty) for ln in p.lines], p.reason) == (Status.PARTIAL, [(day(1), 3.0)], Reason.SUPPLY)
+    assert p.earliest_full_date == day(6)
+    # backorder without partial is all or nothing, as before: 4 left from day 6
+    p = promise(snap, st, Request("A", "DC", 4, day(1), Policy(backorder=True, allow_partial=False)))
+    assert (p.status, [(ln.date, ln.qty) for ln in p.lines]) == (Status.LATE, [(day(6), 4.0)])
