@@ -58,6 +58,9 @@ TABLES: dict[str, Table] = {
                 Column("price", F64, nullable=True, non_negative=True),
                 Column("cost", F64, nullable=True, non_negative=True),
                 Column("lead_time_days", I64, nullable=True, non_negative=True),
+                # optional: count lead_time_days in working days of each location's calendar
+                # (closed days do not count; a location without a calendar counts every day)
+                Column("lead_time_working_days", Bool, nullable=True),
             ),
             key=("item",),
             required=True,

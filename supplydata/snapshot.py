@@ -289,6 +289,20 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
         calendar_open[cc[inside], cb[inside]] = cals["open"].to_numpy()[inside]
     loc_cal = np.array([cal_index[c] if c else -1 for c in locs["calendar"].to_list()], dtype=np.int32)
     il_calendar = loc_cal[il_loc] if N else np.empty(0, np.int32)
+    if N and "lead_time_working_days" in items.columns:
+        # lead times in working days: supply is unlimited from the bucket by which that many
+        # open days of the location's calendar have passed (days 1..b; day 0 is today)
+        wd = items["lead_time_working_days"].fill_null(False).to_numpy().astype(bool)
+        sel = np.flatnonzero(wd[il_item] & (il_lead_time >= 0) & (il_calendar >= 0))
+        if sel.size:
+            il_lead_time = il_lead_time.copy()
+            opened = np.cumsum(calendar_open[:, 1:], axis=1)  # open days in 1..b, at index b - 1
+            for il in sel.tolist():
+                L = int(il_lead_time[il])
+                if L == 0:
+                    continue
+                hit = np.flatnonzero(opened[il_calendar[il]] >= L)
+                il_lead_time[il] = int(hit[0]) + 1 if hit.size else H
 
     price = items["price"].fill_null(0.0).to_numpy().astype(np.float64)
     cost = items["cost"].fill_null(0.0).to_numpy().astype(np.float64)

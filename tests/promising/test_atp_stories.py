@@ -233,3 +233,19 @@ def test_two_partial_policies_window_or_backorder(make_snapshot):
     # backorder without partial is all or nothing, as before: 4 left from day 6
     p = promise(snap, st, Request("A", "DC", 4, day(1), Policy(backorder=True, allow_partial=False)))
     assert (p.status, [(ln.date, ln.qty) for ln in p.lines]) == (Status.LATE, [(day(6), 4.0)])
+
+
+def test_lead_time_in_working_days_of_the_location_calendar(make_snapshot):
+    """Nothing on hand; both items are replenished in 3 days. DC is closed on days 1 and 2
+    (a weekend). B counts calendar days: unlimited from day 3. A counts working days: days 3, 4
+    and 5 are the first three open days after today, so unlimited from day 5. An order of 10 on
+    day 0 is promised on day 3 for B and day 5 for A, both bound by the lead time."""
+    items = [{"item": "A", "lead_time_days": 3, "lead_time_working_days": True},
+             {"item": "B", "lead_time_days": 3, "lead_time_working_days": None}]
+    snap = make_snapshot(supply=[("A", "DC", 0, 0), ("B", "DC", 0, 0)], extra={"items": items},
+                         calendars={"WK": [(1, False), (2, False)]}, location_calendar={"DC": "WK"})
+    st = snap.new_state()
+    a = promise(snap, st, Request("A", "DC", 10, day(0)))
+    b = promise(snap, st, Request("B", "DC", 10, day(0)))
+    assert (a.status, a.reason, a.lines[0].date) == (Status.LATE, Reason.LEAD_TIME, day(5))
+    assert (b.status, b.reason, b.lines[0].date) == (Status.LATE, Reason.LEAD_TIME, day(3))
