@@ -212,7 +212,7 @@ class Commerce:
         manual = [ManualAdjustment(str(ln.line), "fixed_price", ln.unit_price, "unit price typed with the order")
                   for ln in order.lines if ln.price_override and ln.unit_price is not None]
         manual += [m for m in order.manual if m.line in index]
-        lines = [LineRequest(str(ln.line), ln.item, qty_of(float(ln.qty), f"lines.{k}.qty")) for k, ln in enumerate(order.lines)]
+        lines = [LineRequest(str(ln.line), ln.item, _qty(ln.qty, k)) for k, ln in enumerate(order.lines)]
         req = OrderRequest(order.order_id, party, country or "", tuple(lines), region, None, tuple(manual))
         try:
             price = price_order(book, req, on=day)
@@ -300,6 +300,20 @@ class Commerce:
         if not req.order:
             req = dataclasses.replace(req, order="quote")
         return price_order(book, req, on=day).to_dict()
+
+
+_QTY: dict[float, Decimal] = {}
+
+
+def _qty(qty: float, k: int) -> Decimal:
+    """A line quantity as pricing's exact decimal (at most 3 places; refused naming ``lines.<k>.qty``), memoised."""
+    got = _QTY.get(qty)
+    if got is None:
+        got = qty_of(float(qty), f"lines.{k}.qty")
+        if len(_QTY) > 10_000:
+            _QTY.clear()
+        _QTY[qty] = got
+    return got
 
 
 def _renamed(exc: ValidationError, index: dict[str, int]) -> ValidationError:

@@ -543,7 +543,7 @@ class OrderStore:
         where = "" if include_retired else " AND retired_seq IS NULL"
         rows = self._query("SELECT seq, doc, actor, at, retired_seq FROM catalogue_changes WHERE seq > ?" + where
                            + " ORDER BY seq", (int(after_seq),))
-        return [CatalogueEntry(int(r[0]), CatalogueChange.from_dict(_change_doc(json.loads(r[1]))), r[2],
+        return [CatalogueEntry(int(r[0]), CatalogueChange.from_dict(json.loads(r[1])), r[2],
                                dt.datetime.fromisoformat(r[3]), None if r[4] is None else int(r[4])) for r in rows]
 
     def catalogue_change_exists(self, change_id: str) -> bool:
@@ -646,12 +646,6 @@ class OrderStore:
 
     def count_orders(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self._query("SELECT status, COUNT(*) FROM orders GROUP BY status")}
-
-
-def _change_doc(d: dict[str, Any]) -> dict[str, Any]:
-    """A stored change (`CatalogueChange.to_dict()`) as `CatalogueChange.from_dict` reads it (a cost needs its currency)."""
-    attrs = dict(d.get("attributes") or {})
-    return {**{k: v for k, v in d.items() if k != "attributes"}, "attributes": attrs}
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
