@@ -182,6 +182,8 @@ class OrchestrationSettings(_Group):
     smtp_password: str | None = None
     email_rules: list[EmailRule] = Field(default_factory=list, description="which events send e-mail to whom")
     tick_s: float = Field(5.0, gt=0, description="how often timers, retries, jeopardy and effects are looked at")
+    feed_poll_s: float = Field(0.25, gt=0, description="how often the processes look for new order events (a larger "
+                                                      "interval applies more events per transaction)")
     relay_interval_s: float = Field(0.2, gt=0, description="how long the relay waits when the outbox had nothing to send")
     relay_backoff_s: float = Field(1.0, gt=0, description="first retry delay of a message not delivered (doubles, capped)")
 

@@ -11,8 +11,9 @@ composition root ``promessa.app``):
   shipped / delivered -> per line. Each record carries an event id derived from the audit entry
   (``<order>/E<id>``, with a suffix when one entry gives several records), so the order book's
   at-least-once feed is applied once (the engine's inbox).
-- :class:`ProcessConsumer` is the order-book consumer (durable cursor ``orchestration``) that hands
-  them to the ``Orchestrator``.
+- :class:`ProcessFeed` follows the audit trail with its own cursor in the orchestration store, written in the
+  same transaction as the process state (exactly once, one transaction per batch of events, the order book's
+  writer untouched); :class:`ProcessConsumer` is the same mapping as a consumer of the order book's dispatcher.
 - :class:`Orchestration` holds the engine, its store (by default ``orchestration.sqlite`` beside a
   SQLite order book), the documents, the outbox relay (signed webhooks by default, NATS JetStream
   when configured, e-mail through SMTP when a server is set) and the background loops: the relay,
@@ -49,7 +50,7 @@ from orchestration import OrderEvent as ProcessEvent
 from orchestration.engine import Outcome
 from orchestration.outbox import receive_webhook
 from orchestration.records import Clock, Effect, InboundUpdate
-from orderbook.events import EventKind, OrderEvent
+from orderbook.events import EventKind, OrderEvent, read_events
 from orderbook.schemas import EventLine, FulfillmentEvent
 from orderbook.txn import Idem
 from promessa.config import EPS, Settings
@@ -195,6 +196,103 @@ class ProcessConsumer:
         return None
 
 
+class ProcessFeed:
+    """Drives the processes from the order book's audit trail with its own durable cursor, kept in the orchestration
+    store (table ``orch_feed_cursor``) and written in the SAME transaction as the process state of the events it
+    covers: each event is applied exactly once, a batch of events costs one transaction of the orchestration store,
+    and the order book's writer is never touched (a consumer of the order book's dispatcher writes its cursor there
+    after every event, which serializes with captures).
+
+    ``run_once`` applies the events after the cursor (up to ``batch``); an event the engine refuses stops the batch
+    there (the events before it are kept) and is tried again after ``retry_s``. A thread polls every ``poll_s``."""
+
+    name = "orchestration"
+
+    def __init__(self, hub: Orchestration, *, batch: int = 500, retry_s: float = 1.0) -> None:
+        self.hub, self.batch, self.retry_s = hub, batch, retry_s
+        st = hub.store
+        self._p, self._q = getattr(st, "prefix", ""), getattr(st, "param", "?")
+        with st.transaction() as c:
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self._p}orch_feed_cursor (consumer TEXT PRIMARY KEY, last_id BIGINT NOT NULL)")
+        with st.transaction() as c:
+            row = c.execute(self._sql("SELECT last_id FROM {p}orch_feed_cursor WHERE consumer = ?"), (self.name,)).fetchone()
+        self.cursor = int(row[0]) if row else 0
+        self.handled = 0
+        self.last_error: str | None = None
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self.wake = threading.Event()    # set to look for events now instead of at the next poll
+
+    def _sql(self, sql: str) -> str:
+        sql = sql.replace("{p}", self._p)
+        return sql if self._q == "?" else sql.replace("?", self._q)
+
+    def _save(self, c: Any, last_id: int) -> None:
+        c.execute(self._sql("INSERT INTO {p}orch_feed_cursor (consumer, last_id) VALUES (?, ?) ON CONFLICT (consumer) "
+                            "DO UPDATE SET last_id = excluded.last_id"), (self.name, int(last_id)))
+
+    def _apply(self, events: list[OrderEvent]) -> bool:
+        """Apply ``events`` and move the cursor past them in one transaction; True when effects were made."""
+        hub = self.hub
+        effects = False
+        with hub.store.transaction() as c:
+            for ev in events:
+                order = hub.service.orders.get(ev.order_id)
+                started = frozenset()
+                if ev.kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
+                    started = frozenset(i.line for i in hub.store.instances_of(ev.order_id, conn=c) if i.line is not None)
+                for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started):
+                    effects = bool(hub.engine.handle(pe, conn=c).effects) or effects
+            self._save(c, events[-1].id)
+        return effects
+
+    def run_once(self) -> int:
+        """Apply the next batch of events (see the class docstring); returns how many were applied."""
+        import time
+
+        with self._lock:
+            if time.monotonic() < self._retry_at:
+                return 0
+            events = read_events(self.hub.service.store, self.cursor, limit=self.batch)
+            if not events:
+                return 0
+            effects, done = False, 0
+            try:
+                effects = self._apply(events)
+                done = len(events)
+            except Exception:  # noqa: BLE001 - find the event that fails; keep the ones before it
+                for ev in events:
+                    try:
+                        effects = self._apply([ev]) or effects
+                    except Exception as exc:  # noqa: BLE001 - the cursor stays: tried again after retry_s
+                        self.last_error = f"event {ev.id} ({ev.kind} of {ev.order_id}): {type(exc).__name__}: {exc}"
+                        self._retry_at = time.monotonic() + self.retry_s
+                        log.warning("process feed stopped at %s", self.last_error)
+                        break
+                    done += 1
+            if done:
+                self.cursor = events[done - 1].id
+                self.handled += done
+                if done == len(events):
+                    self.last_error = None
+        if effects:
+            self.hub.apply_effects()
+        return done
+
+    def run_until_idle(self) -> int:
+        """Apply batches until none is left (or one stops at a refused event); returns how many were applied."""
+        total = 0
+        while True:
+            n = self.run_once()
+            total += n
+            if n < self.batch:
+                return total
+
+    def lag(self) -> int:
+        """How many audit ids the feed is behind the order book."""
+        return max(0, self.hub.service.store.max_audit_id() - self.cursor)
+
+
 @dataclasses.dataclass
 class EffectFailure:
     """An effect the order book refused (kept pending, tried again at the next tick)."""
@@ -224,6 +322,7 @@ class Orchestration:
         self._threads: list[threading.Thread] = []
         self._inbox: Any = None
         self._kinds: tuple[Any, dict[str, str]] | None = None
+        self.feed = ProcessFeed(self)
 
     @classmethod
     def open(cls, service: Any, settings: Settings, *, clock: Clock | None = None, publisher: Any = None) -> Orchestration:
@@ -246,12 +345,16 @@ class Orchestration:
 
     # ---- life
     def consumers(self) -> list[ProcessConsumer]:
-        """The order-book consumers to start with the others (one: ``orchestration``)."""
-        return [ProcessConsumer(self)]
+        """Consumers for the order book's dispatcher: none (the processes follow the trail with their own cursor,
+        :class:`ProcessFeed`; :class:`ProcessConsumer` is the dispatcher-driven alternative)."""
+        return []
 
     def start(self) -> Orchestration:
-        """Start the relay loop, the tick loop and (publisher ``nats``) the inbound stream; returns self."""
+        """Catch the processes up with the order book's events (before serving), then start the event feed, the relay
+        and tick loops and (publisher ``nats``) the inbound stream; returns self."""
         o = self.settings.orchestration
+        self.feed.run_until_idle()
+        self._spawn("orchestration-feed", self._feed_loop, o.feed_poll_s)
         self._spawn("orchestration-relay", self._relay_loop, o.relay_interval_s)
         self._spawn("orchestration-tick", self._tick_loop, o.tick_s)
         if o.publisher == "nats":
@@ -275,6 +378,29 @@ class Orchestration:
                 log.exception("outbox relay round failed; retrying")
                 self._stop.wait(interval)
 
+    def _feed_loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.feed.run_once() < self.feed.batch:
+                    self.feed.wake.wait(interval)
+                    self.feed.wake.clear()
+            except Exception:  # noqa: BLE001 - the order book may be briefly unavailable: next round
+                log.exception("process feed round failed; retrying")
+                self._stop.wait(interval)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the processes have applied every order event written by now (tests, shutdown); True if so."""
+        import time
+
+        target = self.service.store.max_audit_id()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.feed.cursor >= target:
+                return True
+            self.feed.wake.set()
+            time.sleep(0.005)
+        return False
+
     def _tick_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
@@ -293,6 +419,7 @@ class Orchestration:
     def close(self) -> None:
         """Stop the loops (the round in hand finishes), close the publisher, the inbound stream and the store."""
         self._stop.set()
+        self.feed.wake.set()
         for t in self._threads:
             t.join(10.0)
         self._threads.clear()
@@ -407,5 +534,5 @@ def build_publisher(settings: Settings, *, secret: bytes, clock: Clock) -> Any:
     return RoutingPublisher({"email": email}, default)
 
 
-__all__ = ["ACTOR", "EffectFailure", "Orchestration", "ProcessConsumer", "build_publisher", "line_attrs", "order_attrs",
+__all__ = ["ACTOR", "EffectFailure", "Orchestration", "ProcessConsumer", "ProcessFeed", "build_publisher", "line_attrs", "order_attrs",
            "process_events", "store_of"]

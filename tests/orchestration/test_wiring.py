@@ -18,7 +18,7 @@ from orchestration import OrderEvent as PE
 from orderbook.events import EventKind, OrderEvent, read_events
 from orderbook.records import Line, Order
 from orderbook.schemas import OrderChange, OrderCreate
-from promessa.wiring import process_events, store_of
+from promessa.wiring import ProcessConsumer, process_events, store_of
 
 AS_OF = "2026-01-05"
 T = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -59,7 +59,7 @@ def capture(eng, item: str = "WIDGET", qty: float = 2) -> str:
     st, body, _ = eng.service.capture(OrderCreate.model_validate(
         {"customer": "A", "zone": "EAST", "lines": [{"item": item, "qty": qty, "requested_date": "2026-01-06"}]}), actor="t")
     assert st == 201
-    assert eng.service.events.wait_idle(10.0)
+    assert eng.orchestration.wait_idle(10.0)
     return json.loads(body)["order_id"]
 
 
@@ -126,9 +126,12 @@ def test_an_event_delivered_again_changes_nothing(engine):
     [inst] = hub.store.instances_of(oid)
     assert (inst.process, inst.step) == ("ship-from-node", "release")
     before = (inst.rev, len(hub.store.messages(order=oid)))
-    consumer = hub.consumers()[0]
+    consumer = ProcessConsumer(hub)                                  # the dispatcher-driven path, at least once
     for ev in read_events(engine.service.store, 0, order_id=oid):   # the whole trail of the order again (a redelivery)
         consumer.handle(ev)
+    with hub.feed._lock:                                             # the feed's own cursor rewound: everything again
+        hub.feed.cursor = 0
+    assert hub.feed.run_until_idle() >= 2 and hub.feed.lag() == 0
     [again] = hub.store.instances_of(oid)
     assert (again.rev, len(hub.store.messages(order=oid))) == before
     assert again.history == inst.history
@@ -142,7 +145,7 @@ def test_a_drop_ship_line_is_closed_by_the_suppliers_shipment_notice(engine):
     hub.receive(update(oid, "supplier", "po.ack", "SUP-1"))
     out = hub.receive(update(oid, "supplier", "ship.notice", "SUP-2"))
     assert [e.kind for e in out.effects] == ["line_closed"]
-    assert svc.events.wait_idle(10.0)
+    assert hub.wait_idle(10.0)
     order = svc.orders.get(oid)
     assert order.status == "shipped" and order.lines[0].shipped_qty == 3.0
     assert [e.effect_id for e in hub.store.effects()] == []                      # marked applied
@@ -192,7 +195,7 @@ def test_a_change_during_shipping_through_the_order_book(engine):
     oid = capture(engine)
     hub.receive(update(oid, "wms", "released", "R-1"))
     svc.change(oid, OrderChange.model_validate({"lines": [{"line": 1, "qty": 4}]}), actor="t")
-    assert svc.events.wait_idle(10.0)
+    assert hub.wait_idle(10.0)
     [inst] = hub.store.instances_of(oid)
     kinds = [m.kind for m, _ in hub.store.messages(order=oid)]
     assert kinds == ["order.status", "shipping.request", "order.status", "shipping.cancel", "order.status", "shipping.request"]
@@ -207,6 +210,7 @@ def test_the_loops_stop_with_the_engine(tmp_path):
     snap = load_snapshot(write_snapshot(tmp_path / "snap"))
     eng = Engine.open(settings_of(db=str(tmp_path / "ob.sqlite"), tick_s=0.05, relay_interval_s=0.05), snapshot=snap, warm=False)
     threads = list(eng.orchestration._threads)
-    assert sorted(t.name for t in threads) == ["orchestration-relay", "orchestration-tick"] and all(t.is_alive() for t in threads)
+    assert sorted(t.name for t in threads) == ["orchestration-feed", "orchestration-relay", "orchestration-tick"]
+    assert all(t.is_alive() for t in threads)
     eng.close()
     assert not any(t.is_alive() for t in threads)

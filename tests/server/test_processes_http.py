@@ -50,8 +50,8 @@ def hub_of(c):
 
 
 def settle(c) -> None:
-    """Wait until the order-event consumers reached the end of the audit trail."""
-    assert c.app.state.engine.service.events.wait_idle(10.0)
+    """Wait until the processes applied every order event written so far."""
+    assert hub_of(c).wait_idle(10.0)
 
 
 def capture(c, qty: float = 2) -> str:
