@@ -33,12 +33,12 @@ import numpy as np
 
 import allocation
 from promessa.errors import ValidationError
-from promising import ctp
+from promising import ctp, substitution
 from promising import kernels as nb
-from promising.atp import check_qty, commit_lines, promise_atp
-from promising.enums import Status
+from promising.atp import check_qty, commit_lines, promise_atp, resolve_il
+from promising.enums import EPS, Reason, Status
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
-from promising.types import Promise, Request
+from promising.types import Peg, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
 __all__ = ["apply_draw", "commit", "promise", "release", "reserve", "reserve_many", "unreserve"]
@@ -52,7 +52,10 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
     snap, state
         The snapshot and the state of commitments to promise against.
     request
-        Item, location, quantity, requested date, policy and optional demand class.
+        Item, location, quantity, requested date, policy and optional demand class. Where the
+        snapshot has substitutes for the item (and the policy allows substitution), a request
+        the item alone cannot promise in full on time is filled on time from the item and its
+        substitutes, most preferred first; each schedule line then names its item.
     commit
         Reserve what is promised in `state` (the promise's `reservation` says exactly what).
     explain
@@ -65,6 +68,16 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
         answered (allocation or capable-to-promise). Unknown items or locations and bad
         quantities or dates are refused with a `ValidationError` naming the field.
     """
+    if request.policy.allow_substitution and snap.tables.get("substitutes") is not None \
+            and snap.tables["substitutes"].height:
+        subs = substitution.chain(snap, request.item, request.requested_date)
+        if subs:
+            return _promise_with_substitutes(snap, state, request, subs, commit=commit, explain=explain)
+    return _promise_one(snap, state, request, commit=commit, explain=explain)
+
+
+def _promise_one(snap: Snapshot, state: State, request: Request, *, commit: bool, explain: bool) -> Promise:
+    """One item: allocation (and CTP within it), else ATP, else CTP (the module docstring)."""
     p = allocation.class_path(snap, state, request, commit=False, explain=explain)
     if p is not None:
         if p.status is not Status.FULL:
@@ -132,6 +145,70 @@ def _ctp_within_allocation(snap: Snapshot, state: State, request: Request, class
         reserve(snap, state, Reservation(tuple(draws)))
         alt = dataclasses.replace(alt, committed=True)
     return alt
+
+
+def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, subs: tuple[str, ...], *,
+                              commit: bool, explain: bool) -> Promise:
+    """The substitution path (Oracle GOP's "80 of AS54888 + 20 of AS6000").
+
+    1. The item alone: when it promises the whole quantity on the requested date, that is the
+       answer (a substitute is never taken while the original covers the request on time).
+    2. Otherwise, on the requested date only: what the item has, then each substitute valid on
+       that date, most preferred first, for the rest (each through the one-item path, so
+       quotas, protection and CTP apply per item). When that covers the whole quantity the
+       answer is FULL with one schedule line per item used, each naming its item.
+    3. When it does not: with partial allowed and more on time from the chain than the item
+       alone promises at all, the on-time parts (PARTIAL); else the item's own answer.
+    Returns the Promise; with `commit` its draws are reserved (the parts are different items,
+    so they do not compete for the same positions)."""
+    alone = _promise_one(snap, state, request, commit=False, explain=explain)
+    if alone.status is Status.FULL:
+        return _reserved(snap, state, alone) if commit else alone
+    on_time = dataclasses.replace(request.policy, allow_partial=True, allow_split=False, max_late_days=0,
+                                  backorder=False, allow_substitution=False)
+    rest = float(request.qty)
+    parts: list[tuple[str, Promise]] = []
+    for item in (request.item, *subs):
+        if rest <= EPS:
+            break
+        if resolve_il(snap, item, request.location) < 0:
+            continue
+        p = _promise_one(snap, state, dataclasses.replace(request, item=item, qty=rest, policy=on_time),
+                         commit=False, explain=explain)
+        if p.lines and p.promised_qty > EPS:
+            parts.append((item, p))
+            rest -= p.promised_qty
+    got = float(request.qty) - rest
+    used_sub = any(item != request.item for item, _ in parts)
+    full = rest <= EPS
+    if not used_sub or not (full or (request.policy.allow_partial and got > alone.promised_qty + EPS)):
+        return _reserved(snap, state, alone) if commit else alone
+    lines: list[ScheduleLine] = []
+    pegs: list[Peg] = []
+    draws: list[Draw] = []
+    for item, p in parts:
+        for k, ln in enumerate(p.lines):
+            pegs += [dataclasses.replace(g, line=len(lines)) for g in p.pegs if g.line == k]
+            lines.append(ScheduleLine(ln.date, ln.qty, item))
+        draws += p.reservation.draws
+    details = {"substitution": {
+        "items": [[item, p.promised_qty] for item, p in parts],
+        "without_substitution": {"status": alone.status.name.lower(), "reason": alone.reason.name.lower(),
+                                 "promised_qty": alone.promised_qty,
+                                 "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in alone.lines]},
+    }}
+    out = Promise(request, Status.FULL if full else Status.PARTIAL, Reason.NONE if full else alone.reason,
+                  tuple(lines), alone.earliest_full_date if not full else lines[0].date, tuple(pegs), False,
+                  tuple(draws), details)
+    return _reserved(snap, state, out) if commit else out
+
+
+def _reserved(snap: Snapshot, state: State, p: Promise) -> Promise:
+    """Reserve what `p` promises (its draws, exactly as a replay would) and mark it committed."""
+    if p.lines:
+        reserve(snap, state, p.reservation)
+        p = dataclasses.replace(p, committed=True)
+    return p
 
 
 # ---------------------------------------------------------------- draws of every kind

@@ -35,6 +35,9 @@ class Policy:
     # is reached; True = confirm what the requested day (its first working day) has and
     # backorder the rest (when that day has some but not all)
     backorder: bool = False
+    # where the snapshot has a `substitutes` chain for the item: when the item alone cannot
+    # promise the whole quantity on time, fill it on time from the item and its substitutes
+    allow_substitution: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_lines <= MAX_LINES:
@@ -69,8 +72,12 @@ class Request:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScheduleLine:
+    """A confirmed quantity on a date. `item` names the item promised on this line when a
+    substitution answered (the requested item or a substitute); None: the requested item."""
+
     date: dt.date
     qty: float
+    item: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,7 +148,7 @@ class Promise:
             "reason": self.reason.name.lower(),
             "promised_qty": self.promised_qty,
             "short_qty": self.short_qty,
-            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in self.lines],
+            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty, "item": ln.item or r.item} for ln in self.lines],
             "earliest_full_date": self.earliest_full_date.isoformat() if self.earliest_full_date else None,
             "pegs": [
                 {"line": p.line, "qty": p.qty, "supply_date": p.supply_date.isoformat() if p.supply_date else None,

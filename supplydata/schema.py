@@ -168,6 +168,20 @@ TABLES: dict[str, Table] = {
             ),
         ),
         Table(
+            # optional: a chain of substitutes per item (promising.substitution); a line may be
+            # split between the item and its substitutes, preference 1 first, valid on
+            # [valid_from, valid_to] (empty: open-ended)
+            "substitutes",
+            (
+                Column("item", Utf8, ref=("items", "item")),
+                Column("substitute", Utf8, ref=("items", "item")),
+                Column("preference", I64, nullable=True, positive=True),
+                Column("valid_from", Date, nullable=True),
+                Column("valid_to", Date, nullable=True),
+            ),
+            key=("item", "substitute"),
+        ),
+        Table(
             "calendars",
             (
                 Column("calendar", Utf8),
