@@ -178,3 +178,51 @@ def option_dater(snap, state, model: Model, *, qty: float = 1.0, requested_date:
         return cache[key]
 
     return date_of
+
+
+def resolve_configuration(library, spec, *, on: dt.date, field: str = "configuration", compiled: bool = True):
+    """Check the configuration an order line carries and return ``(model, config, compiled diagram)``.
+
+    Parameters
+    ----------
+    library : the `configurator.model.ModelLibrary` serving the models.
+    spec : ``{"model": name, "version"?: version, "choices": {var: value}}`` (a complete configuration).
+    on : the business day that picks the version in force when none is named.
+    field : the field path of `spec` in the caller's document (``lines.3.configuration``), prefixed to every error.
+    compiled : also return the compiled diagram (compiled on first use and kept by the library).
+
+    Refused with a ValidationError whose field names what is wrong: ``<field>.model`` (unknown, or no version
+    in force), ``<field>.version``, ``<field>.choices.<var>`` (unknown value, or no value: incomplete) and
+    ``<field>.rules[<rule>]`` with the values it reads (a rule the configuration breaks).
+    """
+    if not isinstance(spec, Mapping):
+        raise ValidationError("must be {model, version?, choices}", field=field, value=spec)
+    unknown = set(spec) - {"model", "version", "choices"}
+    if unknown:
+        raise ValidationError("unknown field (model, version, choices)", field=f"{field}.{sorted(unknown)[0]}",
+                              value=sorted(unknown)[0])
+    name = spec.get("model")
+    if not isinstance(name, str) or not name:
+        raise ValidationError("names the configuration model", field=f"{field}.model", value=name)
+    if name not in library.names():
+        raise ValidationError("unknown configuration model", field=f"{field}.model", value=name,
+                              hint="GET /v1/configurator/models lists them")
+    version = spec.get("version")
+    try:
+        model = library.version(name, str(version)) if version is not None else library.effective(name, on)
+    except ValidationError as exc:
+        raise ValidationError(exc.message.removeprefix(f"{exc.field}={exc.value!r}: "), field=f"{field}.{exc.field}",
+                              value=exc.value, hint=exc.hint) from None
+    choices = spec.get("choices")
+    if not isinstance(choices, Mapping) or not all(isinstance(v, str) for v in choices.values()):
+        raise ValidationError("must map every variable to its value", field=f"{field}.choices", value=choices)
+    config = {str(x): v for x, v in choices.items()}
+    diagram = library.compiled_of(model) if compiled else None
+    try:
+        model.check_complete(config, compiled=diagram)
+    except ValidationError as exc:
+        sub = (exc.field if exc.field.startswith("rules[") else
+               f"choices.{exc.value}" if exc.field == "variable" else f"choices.{exc.field}")
+        raise ValidationError(exc.message.removeprefix(f"{exc.field}={exc.value!r}: "), field=f"{field}.{sub}",
+                              value=exc.value, hint=exc.hint) from None
+    return model, config, diagram

@@ -90,3 +90,34 @@ def test_fastest_completion_from_promised_option_dates(model, plant):
     # with hydraulic discs and an 11-speed derailleur chosen, the fastest keeps the mid motor and the rack out
     cfg = Session(compile_model(model), {"brakes": "disc-hyd", "gears": "derailleur-11"}).complete_by("fastest", date_of=date_of)
     assert cfg["motor"] != "mid" and cfg["rack"] == "no"
+
+
+def test_an_order_line_configuration_is_resolved_or_refused_naming_the_rule(model):
+    import datetime as dt
+
+    from configurator import ModelLibrary
+    from configurator.lines import resolve_configuration
+
+    lib = ModelLibrary()
+    lib.add(model)
+    on = dt.date(2026, 3, 2)
+    m, cfg, c = resolve_configuration(lib, {"model": "bicycle", "choices": MID}, on=on, field="lines.0.configuration")
+    assert m is model and cfg == MID and c.count() == 246
+
+    def refused(spec, **kw):
+        with pytest.raises(ValidationError) as e:
+            resolve_configuration(lib, spec, on=kw.get("on", on), field="lines.2.configuration")
+        return e.value.field, e.value.value, e.value.message
+
+    field, value, msg = refused({"model": "bicycle", "choices": dict(MID, gears="single")})
+    assert field == "lines.2.configuration.rules[mid-motor-gears]" and value == {"motor": "mid", "gears": "single"}
+    assert "breaks rule 'mid-motor-gears'" in msg
+    field, value, msg = refused({"model": "bicycle", "choices": {k: v for k, v in MID.items() if k != "rack"}})
+    assert field == "lines.2.configuration.choices.rack" and "incomplete" in msg
+    assert refused({"model": "bicycle", "choices": dict(MID, frame="titanium")})[:2] == (
+        "lines.2.configuration.choices.frame", "titanium")
+    assert refused({"model": "bicycle", "choices": dict(MID, bell="yes")})[:2] == ("lines.2.configuration.choices.bell", "bell")
+    assert refused({"model": "tricycle", "choices": MID})[0] == "lines.2.configuration.model"
+    assert refused({"model": "bicycle", "version": "9", "choices": MID})[0] == "lines.2.configuration.version"
+    assert refused({"model": "bicycle", "choices": MID}, on=dt.date(2025, 12, 31))[0] == "lines.2.configuration.model"
+    assert refused({"model": "bicycle", "choice": MID})[0] == "lines.2.configuration.choice"
