@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from configurator.model import Model
 from promessa.errors import ValidationError
-from promising import Policy, Request, promise
+from promising import Policy, Request, Reservation, promise, unreserve
 
 ONE_DATE = Policy(allow_partial=False, allow_split=False)
 
@@ -139,6 +139,12 @@ def promise_configuration(snap, state, model: Model, config: Mapping[str, str], 
         p = promise(snap, state, Request(need.item, loc, need.qty, due, ONE_DATE), explain=False)
         date = p.lines[-1].date if p.lines and p.short_qty <= 1e-9 else None
         out.append(NeedPromise(need, p, date))
+    return _answer(qty, requested_date, due, lt, out)
+
+
+def _answer(qty: float, requested_date: dt.date, due: dt.date, lt: dt.timedelta, out: list[NeedPromise]) -> ConfiguredPromise:
+    """The configured line's answer from its needs' promises: short when one is, else built on the latest
+    need date and shipped the assembly time later; the binding need is the latest one after the due date."""
     short = [n for n in out if n.date is None]
     if short:
         return ConfiguredPromise(qty, requested_date, None, "short", tuple(out), short[0])
@@ -149,6 +155,41 @@ def promise_configuration(snap, state, model: Model, config: Mapping[str, str], 
     late = [n for n in out if n.date > due]
     binding = max(late, key=lambda n: n.date) if late else None  # None: the assembly lead time itself binds
     return ConfiguredPromise(qty, requested_date, ship, "late", tuple(out), binding)
+
+
+def commit_configuration(snap, state, model: Model, config: Mapping[str, str], *, qty: float = 1.0,
+                         requested_date: dt.date, location: str | None = None, check: bool = True,
+                         compiled=None) -> tuple[ConfiguredPromise, Reservation | None]:
+    """Promise `qty` configured units like `promise_configuration` and commit them: each component and
+    operation is reserved (capable-to-promise draws: the component's supply, the resource's capacity) on
+    the date its promise gives. All or nothing: when a need cannot be had within the horizon, what was
+    reserved for the others is given back and the answer is short with no reservation.
+
+    Returns ``(ConfiguredPromise, Reservation)``: the caller (the order book) journals the reservation's
+    draws with the line, and gives them back with `promising.unreserve` when the line is changed or
+    cancelled. Two operations sharing a resource meet here: the second is dated on what the first left."""
+    if check:
+        model.check_complete(config, compiled=compiled)
+    loc = location or model.build_location
+    if not loc:
+        raise ValidationError("no build location (give one or set build.location in the model)", field="location", value=loc)
+    if qty <= 0:
+        raise ValidationError("must be positive", field="qty", value=qty)
+    lt = dt.timedelta(days=model.assembly_days)
+    due = max(snap.as_of, requested_date - lt)
+    out: list[NeedPromise] = []
+    draws: list = []
+    for need in explode(model, config, qty=qty):
+        p = promise(snap, state, Request(need.item, loc, need.qty, due, ONE_DATE), commit=True, explain=False)
+        full = bool(p.lines) and p.short_qty <= 1e-9
+        if p.committed:
+            draws.extend(p.reservation.draws)
+        if not full:
+            unreserve(snap, state, Reservation(tuple(draws)))
+            out.append(NeedPromise(need, p, None))
+            return _answer(qty, requested_date, due, lt, out), None
+        out.append(NeedPromise(need, p, p.lines[-1].date))
+    return _answer(qty, requested_date, due, lt, out), Reservation(tuple(draws))
 
 
 def option_dater(snap, state, model: Model, *, qty: float = 1.0, requested_date: dt.date, location: str | None = None):

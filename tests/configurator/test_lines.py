@@ -121,3 +121,36 @@ def test_an_order_line_configuration_is_resolved_or_refused_naming_the_rule(mode
     assert refused({"model": "bicycle", "version": "9", "choices": MID})[0] == "lines.2.configuration.version"
     assert refused({"model": "bicycle", "choices": MID}, on=dt.date(2025, 12, 31))[0] == "lines.2.configuration.model"
     assert refused({"model": "bicycle", "choice": MID})[0] == "lines.2.configuration.choice"
+
+
+def test_committing_a_configured_line_reserves_its_components_and_capacity():
+    from configurator.lines import commit_configuration
+    from promising import unreserve
+
+    model = load_model(BIKE)
+    snap = bike_snapshot()
+    state = snap.new_state()
+    before = promise_configuration(snap, state, model, HUB, qty=4, requested_date=day(3))
+    assert before.status == "full"  # 4 e-bikes: the bench tests 2 on day 0 and 2 on day 1
+    p, res = commit_configuration(snap, state, model, HUB, qty=4, requested_date=day(3))
+    assert p.status == "full" and p.date == day(3) and res is not None
+    assert {d.key for d in res.draws} >= {"MOTOR-HUB", "BATTERY", "WHEEL", "TESTBENCH"}
+    # the bench's first two days are taken: one more e-bike is tested on day 2, done on day 3, shipped day 4
+    after = promise_configuration(snap, state, model, HUB, qty=1, requested_date=day(3))
+    assert after.status == "late" and after.date == day(4) and after.binding.need.item == "OP-EBIKE-TEST"
+    unreserve(snap, state, res)
+    assert promise_configuration(snap, state, model, HUB, qty=4, requested_date=day(3)).to_dict() == before.to_dict()
+
+
+def test_a_short_configured_line_commits_nothing():
+    from configurator.lines import commit_configuration
+
+    model = load_model(BIKE)
+    snap = bike_snapshot()
+    state = snap.new_state()
+    asked = promise_configuration(snap, state, model, MID, qty=13, requested_date=day(3))
+    # 2 mid motors on hand + 10 on day 9 = 12 within the horizon: 13 cannot be had
+    p, res = commit_configuration(snap, state, model, MID, qty=13, requested_date=day(3))
+    assert res is None and p.status == "short" and p.binding.need.item == "MOTOR-MID" and "motor=mid" in p.message
+    assert promise_configuration(snap, state, model, MID, qty=13, requested_date=day(3)).to_dict() == asked.to_dict()
+    assert promise_configuration(snap, state, model, HUB, qty=4, requested_date=day(3)).status == "full"
