@@ -281,6 +281,20 @@ def retract(sid: SessionId, var: Name, cfg: ConfiguratorDep, user: ConfiguratorR
         return _session_dict(cfg, s)
 
 
+class ValidPublic(BaseModel):
+    """Each variable's values that some full valid configuration extending the choices takes; the count of them."""
+
+    valid: dict[str, list[str]]
+    count: int
+
+
+@router.get("/sessions/{sid}/valid", operation_id="valid_values", response_model=ValidPublic, responses=responses(404),
+            summary="The values of each variable that can still be completed into a valid configuration")
+def valid_values(sid: SessionId, cfg: ConfiguratorDep, user: ConfiguratorReader) -> dict:
+    with cfg.sessions.use(sid) as s:
+        return {"valid": {x: list(vs) for x, vs in s.valid.items()}, "count": s.count()}
+
+
 @router.get("/sessions/{sid}/why", operation_id="why_excluded", response_model=WhyPublic, responses=responses(404),
             summary="Why a value is excluded: a minimal set of rules and choices responsible")
 def why(sid: SessionId, var: Text, value: Text, cfg: ConfiguratorDep, user: ConfiguratorReader) -> dict:

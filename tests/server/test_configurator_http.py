@@ -73,6 +73,7 @@ def test_a_steel_bicycle_configured_explained_completed_priced_and_promised(make
         # 2600 + 3200 + 600 (hydraulic discs) + 900 (11 speeds) = 7300 g > 7000 g
         assert valid["size"] == ["M", "L", "XL"] and valid["motor"] == ["none", "hub"]
         assert s["count"] == 75 and not s["complete"]
+        assert c.get(f"{BASE}/sessions/{sid}/valid").json() == {"valid": valid, "count": 75}
 
         r = c.put(f"{BASE}/sessions/{sid}/choices/motor", json={"value": "mid"}, headers=CAP)
         assert r.status_code == 422
