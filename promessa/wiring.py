@@ -313,8 +313,11 @@ class Orchestration:
                  secret: bytes, clock: Clock) -> None:
         self.service, self.settings, self.store, self.engine = service, settings, store, engine
         self.publisher, self.secret, self.clock = publisher, secret, clock
-        self.documents = Documents(store, clock=clock)
         o = settings.orchestration
+        #: False for the embedded default with nowhere to send (webhooks without targets, no SMTP): the relay does
+        #: not run, messages wait in the outbox (the message log shows them) until a target is configured
+        self.deliverable = bool(o.publisher == "nats" or o.webhook_targets or o.webhook_default_url or o.smtp_host)
+        self.documents = Documents(store, clock=clock)
         self.relay = OutboxRelay(store, publisher, clock=clock, backoff_s=o.relay_backoff_s)
         self.failures: dict[str, EffectFailure] = {}
         self._effects_lock = threading.Lock()
@@ -336,12 +339,15 @@ class Orchestration:
             rules = [NotificationRule(on=frozenset(r.on), to=tuple(r.to)) for r in o.email_rules]
             engine = Orchestrator(ready_catalog(), store, clock=clock, notifications=rules)
             secret = o.webhook_secret.encode() if o.webhook_secret else secrets.token_bytes(32)
+            explicit = publisher is not None
             if publisher is None:
                 publisher = build_publisher(settings, secret=secret, clock=clock)
         except BaseException:
             store.close()
             raise
-        return cls(service, settings, store=store, engine=engine, publisher=publisher, secret=secret, clock=clock)
+        hub = cls(service, settings, store=store, engine=engine, publisher=publisher, secret=secret, clock=clock)
+        hub.deliverable = hub.deliverable or explicit
+        return hub
 
     # ---- life
     def consumers(self) -> list[ProcessConsumer]:
@@ -355,7 +361,11 @@ class Orchestration:
         o = self.settings.orchestration
         self.feed.run_until_idle()
         self._spawn("orchestration-feed", self._feed_loop, o.feed_poll_s)
-        self._spawn("orchestration-relay", self._relay_loop, o.relay_interval_s)
+        if self.deliverable:
+            self._spawn("orchestration-relay", self._relay_loop, o.relay_interval_s)
+        else:
+            log.info("processes: no webhook target, broker or SMTP server configured; outbox messages wait (see the "
+                     "settings orchestration.webhook_targets / webhook_default_url / publisher)")
         self._spawn("orchestration-tick", self._tick_loop, o.tick_s)
         if o.publisher == "nats":
             from orchestration.nats import NatsInbox

@@ -210,13 +210,88 @@ async function loadAtp() {
   }
 }
 
+// Processes (orchestration): late steps across orders, and one order's processes with their history and message
+// log. A server without processes answers 503 here; that leaves a note and does not fail the rest of the page.
+function hours(seconds) { return (seconds / 3600).toFixed(1); }
+
+async function loadProcessAlerts() {
+  const tbody = $("proc-alerts");
+  tbody.replaceChildren();
+  let body;
+  try {
+    body = await getJSON("jeopardy/processes", { limit: 200 });
+  } catch (err) {
+    $("proc-note").textContent = "processes unavailable: " + (err.message || err);
+    return;
+  }
+  $("proc-note").textContent = body.alerts.length + " late or failed steps";
+  for (const a of body.alerts) {
+    const tr = document.createElement("tr");
+    tr.className = "clickable proc-alert";
+    tr.dataset.order = a.order;
+    cell(tr, a.order, "order");
+    cell(tr, a.line);
+    cell(tr, a.process + " v" + a.version);
+    cell(tr, a.step);
+    cell(tr, a.system);
+    cell(tr, hours(a.late_s), "num");
+    cell(tr, a.reason);
+    cell(tr, a.raised_at.slice(0, 16).replace("T", " "));
+    tbody.appendChild(tr);
+  }
+}
+
+function table(head, rows) {
+  const t = document.createElement("table");
+  const thead = document.createElement("thead");
+  const hr = document.createElement("tr");
+  for (const h of head) { const th = document.createElement("th"); th.textContent = h; hr.appendChild(th); }
+  thead.appendChild(hr);
+  const tbody = document.createElement("tbody");
+  for (const r of rows) { const tr = document.createElement("tr"); for (const v of r) cell(tr, v); tbody.appendChild(tr); }
+  t.append(thead, tbody);
+  return t;
+}
+
+async function loadOrderProcesses(order) {
+  const box = $("proc-detail");
+  box.replaceChildren();
+  if (!order) return;
+  $("proc-order").value = order;
+  const body = await getJSON("orders/" + encodeURIComponent(order) + "/processes", {});
+  if (!body.processes.length) {
+    const p = document.createElement("p");
+    p.textContent = "no process for " + order;
+    box.appendChild(p);
+  }
+  for (const pr of body.processes) {
+    const h = document.createElement("h3");
+    h.className = "proc-instance";
+    h.dataset.step = pr.step || "";
+    h.textContent = (pr.line ? "line " + pr.line + " · " : "") + pr.process + " v" + pr.version + " · " + pr.status +
+      (pr.step ? " · now: " + pr.step + " (" + pr.system + ")" : "") + (pr.late_s > 0 ? " · late " + hours(pr.late_s) + " h" : "");
+    if (pr.late_s > 0) h.classList.add("late");
+    box.appendChild(h);
+    box.appendChild(table(["at", "step", "what"],
+      pr.history.map((e) => [String(e.at || "").slice(0, 19).replace("T", " "), e.step || "", e.what + (e.who ? " by " + e.who : "")])));
+    const log = table(["#", "message", "to", "line", "published"],
+      pr.messages.map((m) => [m.seq, m.kind, m.system, m.line, m.published ? "yes" : "waiting"]));
+    log.className = "proc-messages";
+    box.appendChild(log);
+  }
+  if (body.documents.length) {
+    box.appendChild(table(["document", "kind", "step", "attached by", "sha256"],
+      body.documents.map((d) => [d.filename, d.kind, d.step, d.attached_by, d.sha256.slice(0, 12)])));
+  }
+}
+
 function fail(err) { setStatus(String(err.message || err), true); }
 
 async function refresh() {
   setStatus("loading…");
   try {
     await loadJeopardy();
-    await Promise.all([loadExceptions(), loadReport(), loadCatalogue().then(loadAtp)]);
+    await Promise.all([loadExceptions(), loadReport(), loadCatalogue().then(loadAtp), loadProcessAlerts()]);
     setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
     document.body.dataset.ready = "true";
   } catch (err) {
@@ -235,8 +310,15 @@ $("rep-csv").addEventListener("click", (e) => { e.preventDefault(); downloadCSV(
 $("exc-by").addEventListener("change", () => loadExceptions().catch(fail));
 $("report-form").addEventListener("submit", (e) => { e.preventDefault(); loadReport().catch(fail); });
 $("atp-form").addEventListener("submit", (e) => { e.preventDefault(); loadAtp().catch(fail); });
+$("proc-form").addEventListener("submit", (e) => { e.preventDefault(); loadOrderProcesses($("proc-order").value.trim()).catch(fail); });
+for (const id of ["proc-alerts", "jeopardy-list"]) {
+  $(id).addEventListener("click", (e) => {
+    const tr = e.target.closest("tr");
+    if (tr && tr.dataset.order) loadOrderProcesses(tr.dataset.order).catch(fail);
+  });
+}
 takeKeyFromFragment();
 if (params.get("today")) $("today").value = params.get("today");
 if (params.get("start")) $("rep-start").value = params.get("start");
 if (params.get("end")) $("rep-end").value = params.get("end");
-refresh();
+refresh().then(() => { if (params.get("order")) loadOrderProcesses(params.get("order")).catch(fail); });

@@ -114,10 +114,14 @@ def test_a_change_goes_back_and_schedules_again_the_lines_it_touched():
 # ------------------------------------------------------------------ through the order book
 
 
-def test_the_store_sits_beside_the_order_book(engine):
+def test_the_embedded_default_needs_no_broker_and_keeps_messages_until_a_target_is_configured(engine):
     url, _ = store_of(engine.settings)
     assert url.endswith("orchestration.sqlite") and url.rsplit("/", 1)[0] == engine.settings.store.url.rsplit("/", 1)[0]
-    assert type(engine.orchestration.publisher).__name__ == "WebhookPublisher"     # no broker configured
+    hub = engine.orchestration
+    assert type(hub.publisher).__name__ == "WebhookPublisher" and not hub.deliverable
+    assert sorted(t.name for t in hub._threads) == ["orchestration-feed", "orchestration-tick"]   # no relay to nowhere
+    oid = capture(engine)
+    assert [(m.kind, p) for m, p in hub.store.messages(order=oid)] == [("order.status", None), ("shipping.request", None)]
 
 
 def test_an_event_delivered_again_changes_nothing(engine):
@@ -208,7 +212,8 @@ def test_the_loops_stop_with_the_engine(tmp_path):
     from supplydata import load_snapshot
 
     snap = load_snapshot(write_snapshot(tmp_path / "snap"))
-    eng = Engine.open(settings_of(db=str(tmp_path / "ob.sqlite"), tick_s=0.05, relay_interval_s=0.05), snapshot=snap, warm=False)
+    eng = Engine.open(settings_of(db=str(tmp_path / "ob.sqlite"), tick_s=0.05, relay_interval_s=0.05,
+                                  webhook_default_url="http://127.0.0.1:9/hook"), snapshot=snap, warm=False)
     threads = list(eng.orchestration._threads)
     assert sorted(t.name for t in threads) == ["orchestration-feed", "orchestration-relay", "orchestration-tick"]
     assert all(t.is_alive() for t in threads)
