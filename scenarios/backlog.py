@@ -96,6 +96,14 @@ class RescheduleConfig(BaseModel):
         default_factory=dict, description="ordering within a group per strategy (else `within`)")
     fair_share_quantum: float = Field(1.0, ge=0.0, description="fair shares are rounded down to this (0: exact)")
     fill_can_gain: bool = False
+    start_from: Literal["confirmed", "nothing"] = Field(
+        "confirmed", description="nothing: every line is promised afresh in group order, keeping no old "
+        "confirmation (the old schedule is only given back and compared with)")
+    order_within_priority: Literal["created_at", "due_date"] = Field(
+        "created_at", description="within a group and priority: creation time (first come, first served) or the "
+        "requested date (earliest due first), then input order")
+    min_ship_qty: float = Field(0.0, ge=0.0, description="schedule lines below this are not confirmed (units "
+                                "given back) unless the line's whole quantity is below it")
     allow_partial: bool = True
     allow_split: bool = False
     max_late_days: int | None = None
@@ -119,6 +127,7 @@ class RescheduleResult:
     new_b: np.ndarray         # int64[n, MAX_LINES] buckets
     new_q: np.ndarray         # float64[n, MAX_LINES]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
+    orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -126,11 +135,17 @@ class RescheduleResult:
         return self.lines.filter(pl.col("exception").is_not_null())
 
     def counts(self) -> dict:
-        """Totals: lines, improved, worsened, unchanged, mixed, exceptions."""
+        """Totals: lines, improved, worsened, unchanged, mixed, exceptions; orders and orders on
+        time before and after (an order is on time when every line is fully confirmed by its
+        requested date)."""
         ch = self.lines["change"].value_counts()
         d = dict(zip(ch["change"].to_list(), ch["count"].to_list()))
-        return {"lines": self.lines.height, **{c.name.lower(): int(d.get(c.name.lower(), 0)) for c in Change},
-                "exceptions": int(self.lines["exception"].is_not_null().sum())}
+        out = {"lines": self.lines.height, **{c.name.lower(): int(d.get(c.name.lower(), 0)) for c in Change},
+               "exceptions": int(self.lines["exception"].is_not_null().sum())}
+        if self.orders is not None:
+            out.update(orders=self.orders.height, orders_on_time_old=int(self.orders["old_on_time"].sum()),
+                       orders_on_time_new=int(self.orders["new_on_time"].sum()))
+        return out
 
     def to_dict(self, *, max_lines: int | None = 1000) -> dict:
         lines = self.lines if max_lines is None else self.lines.head(max_lines)
@@ -327,9 +342,11 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     frame = backlog.with_columns(prio)
     strat = strategy_codes(frame, config)
     keys = {"_g": strat, "_p": prio.to_numpy()}
+    if config.order_within_priority == "due_date":
+        keys["_d"] = enc.req
     if "created_at" in backlog.columns:
         keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
-    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_c") if k in keys] + ["_r"])["_r"]
+    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
     perm = order.to_numpy().astype(np.int64)
     g_sorted = strat[perm]
     lap("encode")
@@ -349,49 +366,56 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     improved = np.zeros(n, np.bool_)
     lt, cal, calo = snap.il_lead_time, snap.il_calendar, snap.calendar_open
 
-    # 2. win and gain keep their old confirmation where it fits; the others are promised afresh
-    say("win and gain lines keep their confirmations", 0.2)
-    wg = perm[(g_sorted == Strategy.WIN) | (g_sorted == Strategy.GAIN)]
-    nb.keep_batch_nb(st.cum, lt, wg, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
-
     def fresh(rows: np.ndarray, s: Strategy) -> None:
         if config.within_by_strategy.get(s.name.lower(), config.within) == "fair_share":
             run.promise_fair(rows, quantum=config.fair_share_quantum)
         else:
             run.promise(rows)
 
-    for s, grp in ((Strategy.WIN, win), (Strategy.GAIN, gain)):
-        fresh(grp[~kept[grp]], s)
-    lap("keep")
-
-    # 3. improve: win first, then gain (a fresh answer replaces the kept one only if it dominates)
-    say("win and gain lines improve", 0.35)
-    for grp in (win, gain):
-        rows = grp[kept[grp]]
-        nb.improve_batch_nb(st.cum, lt, cal, calo, rows, enc.ils, enc.qty, enc.req, enc.max_late, enc.flags,
-                            enc.max_lines, run.n, run.b, run.q, run.status, run.reason, improved)
-    lap("improve")
-
-    # 4. redistribute
-    say("redistribute lines are promised", 0.5)
-    fresh(redis, Strategy.REDISTRIBUTE)
-    lap("redistribute")
-
-    # 5. fill: what is left
-    say("fill lines take what is left", 0.7)
-    if config.fill_can_gain:
-        fresh(fill, Strategy.FILL)
+    if config.start_from == "nothing":
+        # every group promised afresh in its order; nothing kept, nothing to improve
+        say("promising every line afresh", 0.3)
+        for s, grp in ((Strategy.WIN, win), (Strategy.GAIN, gain), (Strategy.REDISTRIBUTE, redis), (Strategy.FILL, fill)):
+            fresh(grp, s)
+        lap("fresh")
     else:
-        nb.keep_batch_nb(st.cum, lt, fill, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
-        rest = fill[~kept[fill]]
-        cnt = ptr[rest + 1] - ptr[rest]
-        rest = rest[cnt > 0]
-        if rest.size:
-            old_total = _row_sums(ptr, oq, rest)
-            last_b = ob[ptr[rest + 1] - 1]
-            run.promise(rest, qty=np.minimum(old_total, enc.qty[rest]), req=np.maximum(last_b, enc.req[rest]))
-    lap("fill")
-    # 6. lose: nothing (already given back; n stays 0)
+        # 2. win and gain keep their old confirmation where it fits; the others are promised afresh
+        say("win and gain lines keep their confirmations", 0.2)
+        wg = perm[(g_sorted == Strategy.WIN) | (g_sorted == Strategy.GAIN)]
+        nb.keep_batch_nb(st.cum, lt, wg, enc.ils, ptr, ob, oq, run.n, run.b, run.q, kept)
+        for s, grp in ((Strategy.WIN, win), (Strategy.GAIN, gain)):
+            fresh(grp[~kept[grp]], s)
+        lap("keep")
+
+        # 3. improve: win first, then gain (a fresh answer replaces the kept one only if it dominates)
+        say("win and gain lines improve", 0.35)
+        for grp in (win, gain):
+            rows = grp[kept[grp]]
+            nb.improve_batch_nb(st.cum, lt, cal, calo, rows, enc.ils, enc.qty, enc.req, enc.max_late, enc.flags,
+                                enc.max_lines, run.n, run.b, run.q, run.status, run.reason, improved)
+        lap("improve")
+
+        # 4. redistribute
+        say("redistribute lines are promised", 0.5)
+        fresh(redis, Strategy.REDISTRIBUTE)
+        lap("redistribute")
+
+        # 5. fill: what is left, line after line in order (a lower fill line never keeps units a
+        # higher fill line needs: SAP's fill)
+        say("fill lines take what is left", 0.7)
+        if config.fill_can_gain:
+            fresh(fill, Strategy.FILL)
+        else:
+            nb.fill_batch_nb(st.cum, lt, cal, calo, fill, enc.ils, enc.qty, enc.req, enc.max_late, enc.flags,
+                             enc.max_lines, ptr, ob, oq, run.n, run.b, run.q, run.status, run.reason, kept)
+        lap("fill")
+        # 6. lose: nothing (already given back; n stays 0)
+
+    if config.min_ship_qty > 0:
+        say("minimum shipment quantity", 0.8)
+        timings["dropped_lines"] = float(nb.drop_small_nb(st.cum, enc.ils, float(config.min_ship_qty), enc.qty, perm,
+                                                           run.n, run.b, run.q, run.status))
+        lap("min_ship_qty")
 
     say("comparing old and new schedules", 0.85)
     res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, config)
@@ -399,7 +423,20 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     timings["total"] = time.perf_counter() - t_start
     say("done", 1.0)
     return RescheduleResult(lines=res[0], schedule=res[1], summary=res[2], state=st, timings=timings,
-                            new_n=run.n, new_b=run.b, new_q=run.q, ils=enc.ils)
+                            new_n=run.n, new_b=run.b, new_q=run.q, ils=enc.ils, orders=_orders(backlog, res[0]))
+
+
+def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """One row per order (the `order` column, else each line is its own order): its lines, and
+    whether it is on time before and after (every line fully confirmed by its requested date)."""
+    key = backlog["order"] if "order" in backlog.columns else pl.Series("order", np.arange(backlog.height))
+    f = pl.DataFrame({
+        "order": key,
+        "old_ok": (lines["old_on_time_qty"] >= lines["qty"] - EPS),
+        "new_ok": (lines["new_on_time_qty"] >= lines["qty"] - EPS),
+    })
+    return f.group_by("order", maintain_order=True).agg(
+        lines=pl.len(), old_on_time=pl.col("old_ok").all(), new_on_time=pl.col("new_ok").all())
 
 
 def _row_sums(ptr: np.ndarray, q: np.ndarray, rows: np.ndarray) -> np.ndarray:

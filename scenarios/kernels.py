@@ -253,3 +253,74 @@ def release_grouped_nb(cum, order, ils, ptr, b, q):
             for t in range(H):
                 delta[t] = 0.0
         j = k
+
+
+@njit(cache=True, nogil=True)
+def fill_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, flags, max_lines, old_ptr, old_b, old_q,
+                  out_n, out_b, out_q, out_status, out_reason, out_kept):
+    """Fill lines, one after another in `rows` order (SAP's fill): each re-reserves its old
+    confirmation when it still fits (all of its schedule lines or none; out_kept True), else is
+    promised at most its old quantity no earlier than its old last date, before the next line
+    is looked at. So a lower fill line never keeps units a higher fill line needed. Rows with
+    nothing confirmed before get nothing (a fill line never gains)."""
+    H = cum.shape[1]
+    W = out_b.shape[1]
+    scratch = np.empty(H)
+    no_cal = np.ones(0, dtype=np.bool_)
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        il = ils[r]
+        lo, hi = old_ptr[r], old_ptr[r + 1]
+        n = hi - lo
+        out_n[r] = 0
+        if n == 0:
+            out_kept[r] = True
+            continue
+        if il < 0:
+            out_kept[r] = False
+            continue
+        if n <= W and _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+            for k in range(n):
+                out_b[r, k] = old_b[lo + k]
+                out_q[r, k] = old_q[lo + k]
+            out_n[r] = n
+            out_kept[r] = True
+            continue
+        out_kept[r] = False
+        total = 0.0
+        for k in range(lo, hi):
+            total += old_q[k]
+        q = total if total < qty[r] else qty[r]
+        rq = old_b[hi - 1] if old_b[hi - 1] > req[r] else req[r]
+        s, rs, m, _ef = promise_1d_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, rq, max_late[r],
+                                      flags[r], max_lines[r], True, scratch, out_b[r], out_q[r])
+        out_n[r] = m
+        out_status[r] = s
+        out_reason[r] = rs
+
+
+@njit(cache=True, nogil=True)
+def drop_small_nb(cum, ils, min_q, qty, rows, out_n, out_b, out_q, out_status):
+    """Minimum shipment quantity: drop every schedule line of `rows` below `min_q` (unless it is
+    the line's whole quantity) and give its units back. Returns the number of lines dropped;
+    rows that lost a line get status -1 (derived from the schedule afterwards)."""
+    dropped = 0
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        il = ils[r]
+        if il < 0:
+            continue
+        m = 0
+        for k in range(out_n[r]):
+            q = out_q[r, k]
+            if q >= min_q - EPS or q >= qty[r] - EPS:
+                out_b[r, m] = out_b[r, k]
+                out_q[r, m] = q
+                m += 1
+            else:
+                release_1d_nb(cum[il], out_b[r, k], q)
+                dropped += 1
+        if m != out_n[r]:
+            out_n[r] = m
+            out_status[r] = -1
+    return dropped

@@ -207,7 +207,8 @@ AS_OF = dt.date(2026, 1, 5)
 def _snapshot(H, supply_rows, classes, quotas):
     tables = {name: t.empty() for name, t in TABLES.items()}
     tables["items"] = pl.DataFrame({"item": ["A", "B"], "category": None, "brand": None, "price": 1.0, "cost": 1.0,
-                                    "lead_time_days": None}, schema=TABLES["items"].polars_schema())
+                                    "lead_time_days": None, "lead_time_working_days": None},
+                                   schema=TABLES["items"].polars_schema())
     tables["locations"] = pl.DataFrame({"location": ["DC1"], "kind": ["dc"], "zone": None, "country": None, "calendar": None},
                                        schema=TABLES["locations"].polars_schema())
     tables["supply"] = pl.DataFrame(

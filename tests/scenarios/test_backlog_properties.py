@@ -23,7 +23,8 @@ def snapshot(supply, lead_time=None):
     """Items A (no lead time) and B (replenishment lead time `lead_time`, None: none) at DC1."""
     tables = {name: t.empty() for name, t in TABLES.items()}
     tables["items"] = pl.DataFrame({"item": list(ITEMS), "category": ["c"] * 2, "brand": [None] * 2, "price": [1.0] * 2,
-                                    "cost": [0.5] * 2, "lead_time_days": [None, lead_time]}, schema=TABLES["items"].polars_schema())
+                                    "cost": [0.5] * 2, "lead_time_days": [None, lead_time], "lead_time_working_days": [None] * 2},
+                                   schema=TABLES["items"].polars_schema())
     tables["locations"] = pl.DataFrame({"location": ["DC1"], "kind": ["dc"], "zone": ["Z1"], "country": [None],
                                         "calendar": [None]}, schema=TABLES["locations"].polars_schema())
     rows = [(i, "DC1", AS_OF + dt.timedelta(days=d), float(q), "purchase", None) for i, d, q in supply]
@@ -110,3 +111,60 @@ def test_cut_supply_never_overpromises_and_reports_worse_win_gain_lines(supply, 
     fill = res.lines.filter(pl.col("strategy") == "fill")
     assert set(fill["change"].to_list()) <= {"unchanged", "worsened"}
     check_supply(res, new_live, sch, new_snap)
+
+
+def _fill_reference(snap, live, bl, sch, cut_snap):
+    """Plain-Python SAP fill over the ATP reference: every line a fill line, processed by
+    priority then input order, each before the next: keep the old schedule when all of it fits
+    (line after line), else promise at most the old quantity no earlier than the old last date."""
+    from promising.testing import atp_reference as ref
+
+    cum = {i: list(rebase(snap, live, cut_snap).cum[cut_snap.il_of(i, "DC1")]) for i in ITEMS}
+    lts = {i: int(cut_snap.il_lead_time[cut_snap.il_of(i, "DC1")]) for i in ITEMS}
+    old = {}
+    for r, d, q in sch.iter_rows():
+        old.setdefault(r, []).append(((d - AS_OF).days, q))
+    for r, rows in old.items():
+        i = bl["item"][r]
+        for b, q in rows:
+            cum[i] = [c + q if s >= b else c for s, c in enumerate(cum[i])]
+    order = sorted(range(bl.height), key=lambda r: (bl["priority"][r], r))
+    out = {}
+    for r in order:
+        i, rows = bl["item"][r], old.get(r, [])
+        if not rows:
+            out[r] = []
+            continue
+        trial, ok = list(cum[i]), True
+        for b, q in rows:
+            if ref.available(trial, lts[i], b) < q - 1e-9:
+                ok = False
+                break
+            trial = ref.commit(trial, b, q)
+        if ok:
+            cum[i], out[r] = trial, [(b, q) for b, q in rows]
+            continue
+        qty = min(sum(q for _, q in rows), float(bl["qty"][r]))
+        req = max(rows[-1][0], (bl["requested_date"][r] - AS_OF).days)
+        _s, _rs, lines, _ef = ref.promise(cum[i], lts[i], None, qty, req, -1, True, True, 3)
+        for b, q in lines:
+            cum[i] = ref.commit(cum[i], b, q)
+        out[r] = lines
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(supply=supply_rows, orders=order_rows, cut=st.integers(0, 6), lead_time=st.one_of(st.none(), st.integers(2, 15)))
+def test_fill_group_equals_the_sequential_reference(supply, orders, cut, lead_time):
+    """All lines fill; supply cut at one receipt. The fill step equals the plain reference line
+    by line (a lower fill line never keeps units a higher fill line needed)."""
+    snap, live, bl, sch = make_case(supply, orders, lead_time)
+    cut_supply = [(i, d, max(0, q - cut)) if k == 0 else (i, d, q) for k, (i, d, q) in enumerate(supply)]
+    new_snap = snapshot(cut_supply, lead_time)
+    state = rebase(snap, live, new_snap)
+    res = reschedule(new_snap, state, bl, RescheduleConfig(default_strategy="fill", allow_split=True, max_lines=3), schedule=sch)
+    want = _fill_reference(snap, live, bl, sch, new_snap)
+    for r in range(bl.height):
+        got = [((d - AS_OF).days, q) for _, d, q in res.schedule.filter(pl.col("row") == r).iter_rows()]
+        assert [b for b, _ in got] == [b for b, _ in want[r]], (r, got, want[r])
+        np.testing.assert_allclose([q for _, q in got], [q for _, q in want[r]], atol=1e-7)

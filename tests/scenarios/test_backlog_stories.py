@@ -184,3 +184,85 @@ def test_rules_match_customer_priority_and_creation_time(make_snapshot):
     snap = make_snapshot(supply=[("A", "DC1", 0, 5)], horizon=30)
     res = reschedule(snap, snap.new_state(), bl, cfg)
     assert res.lines["strategy"].to_list() == ["win", "gain", "lose"]
+
+
+FILL_ALL = RescheduleConfig(default_strategy="fill")
+
+
+def test_fill_lines_go_one_after_another_so_a_low_line_never_keeps_what_a_high_line_needs(make_snapshot):
+    """SAP's fill. 10 on hand (a count found 5 fewer than planned). Two fill lines, both dated
+    day 2: H (priority 1) had 12 confirmed on day 2, L (priority 5) had 3. H goes first: its 12
+    no longer fit, so it gets at most its old 12 no earlier than day 2: the 10 there. L then
+    finds nothing. (Keeping every old confirmation first would have let L keep its 3 and
+    left H 7.)"""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 10)])
+    bl = backlog([("H", "A", 12, 2, 12, 2, "wholesale", 1), ("L", "A", 3, 2, 3, 2, "wholesale", 5)])
+    res = reschedule(snap, committed_state(snap, bl), bl, FILL_ALL)
+    h, lo = line(res, "H"), line(res, "L")
+    assert (h["new_qty"], h["new_date"], h["kept"]) == (10, day(2), False)
+    assert (lo["new_qty"], lo["status"], lo["change"]) == (0, "short", "worsened")
+    # when everything still fits, every fill line keeps its confirmation as before
+    snap = make_snapshot(supply=[("A", "DC1", 0, 15)])
+    res = reschedule(snap, committed_state(snap, bl), bl, FILL_ALL)
+    assert line(res, "H")["kept"] and line(res, "L")["kept"] and res.lines["change"].to_list() == ["unchanged"] * 2
+
+
+def test_start_from_nothing_confirmed_promises_every_line_afresh(make_snapshot):
+    """10 on hand. F1 (fill) had 4 on day 5 and asks for day 2; F2 (fill) had nothing and asks 3
+    on day 2. From the confirmations: F1 keeps day 5 and F2 gets nothing (fill never gains).
+    From nothing (e.g. a first run on an imported backlog): both are promised afresh in group
+    order: F1 4 on day 2, F2 3 on day 2."""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 10)])
+    bl = backlog([("F1", "A", 4, 2, 4, 5, "wholesale", 1), ("F2", "A", 3, 2, 0, None, "wholesale", 2)])
+    res = reschedule(snap, committed_state(snap, bl), bl, FILL_ALL)
+    assert (line(res, "F1")["new_date"], line(res, "F2")["new_qty"]) == (day(5), 0)
+    res = reschedule(snap, committed_state(snap, bl), bl, FILL_ALL.model_copy(update={"start_from": "nothing"}))
+    assert [(r["new_qty"], r["new_date"]) for r in res.lines.iter_rows(named=True)] == [(4, day(2)), (3, day(2))]
+    assert res.lines["kept"].to_list() == [False, False]
+
+
+def test_due_date_ordering_within_a_priority(make_snapshot):
+    """5 on hand; two redistribute lines of the same priority, all or nothing: A (first in
+    the input) wants 5 on day 8, B wants 5 on day 3. First come, first served gives A the 5 and
+    B nothing; earliest due first gives B the 5 on day 3 and A nothing."""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 5)])
+    bl = backlog([("A", "A", 5, 8, 0, None, "online", 2), ("B", "A", 5, 3, 0, None, "online", 2)])
+    cfg = RescheduleConfig(allow_partial=False)
+    res = reschedule(snap, snap.new_state(), bl, cfg)
+    assert (line(res, "A")["new_qty"], line(res, "B")["new_qty"]) == (5, 0)
+    res = reschedule(snap, snap.new_state(), bl, cfg.model_copy(update={"order_within_priority": "due_date"}))
+    assert (line(res, "A")["new_qty"], line(res, "B")["new_qty"]) == (0, 5)
+    assert line(res, "B")["new_date"] == day(3)
+
+
+def test_minimum_shipment_quantity(make_snapshot):
+    """3 on hand, 10 more on day 6; split allowed. S asks 10 on day 1: 3 on day 1 and 7 on day 6.
+    With a minimum shipment of 5 the 3 on day 1 are not confirmed (given back): 7 on day 6 only.
+    T asks 2 on day 8: below the minimum, but it is T's whole quantity, so it ships."""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 3), ("A", "DC1", 6, 10)])
+    bl = backlog([("S", "A", 10, 1, 0, None, "online", 1), ("T", "A", 2, 8, 0, None, "online", 2)])
+    cfg = RescheduleConfig(allow_split=True)
+    res = reschedule(snap, snap.new_state(), bl, cfg)
+    assert res.schedule.filter(pl.col("row") == 0)["qty"].to_list() == [3.0, 7.0]
+    res = reschedule(snap, snap.new_state(), bl, cfg.model_copy(update={"min_ship_qty": 5.0}))
+    assert [(r["date"], r["qty"]) for r in res.schedule.iter_rows(named=True)] == [(day(6), 7.0), (day(8), 2.0)]
+    s = line(res, "S")
+    assert (s["new_qty"], s["new_first_date"], s["status"]) == (7, day(6), "partial")
+    assert res.timings["dropped_lines"] == 1
+    # the 3 on hand are free again
+    from promising import available
+    assert available(snap, res.state, "A", "DC1", day(1)) == pytest.approx(3)  # min(3, 13 - 7, 13 - 7 - 2)
+
+
+def test_order_level_on_time_count(make_snapshot):
+    """A: 8 on hand; B: 2 arriving on day 4. Order O1 has two lines on day 1 (5 of A, 2 of B);
+    order O2 one line (3 of A on day 1). O1's B line can only come on day 4, so O1 is not on time
+    although its A line is; O2 is. Nothing was confirmed before: 0 orders on time, now 1."""
+    snap = make_snapshot(supply=[("A", "DC1", 0, 8), ("B", "DC1", 4, 2)])
+    bl = backlog([("O1", "A", 5, 1, 0, None, "online", 1), ("O1", "B", 2, 1, 0, None, "online", 1),
+                  ("O2", "A", 3, 1, 0, None, "online", 2)])
+    res = reschedule(snap, snap.new_state(), bl)
+    assert res.orders.to_dicts() == [{"order": "O1", "lines": 2, "old_on_time": False, "new_on_time": False},
+                                     {"order": "O2", "lines": 1, "old_on_time": False, "new_on_time": True}]
+    c = res.counts()
+    assert (c["orders"], c["orders_on_time_old"], c["orders_on_time_new"]) == (2, 0, 1)
