@@ -16,6 +16,82 @@ import polars as pl
 from benchmarks.common import dataset, orders_at_first_node
 from benchmarks.harness import Result, median, percentile
 
+def _prot_rows(prot: np.ndarray) -> list | None:
+    """The model's packed protection rows as the reference's [(qty, from, until), ...] per pool."""
+    if prot.shape[1] == 0:
+        return None
+    return [[(float(r[3 * j]), int(r[3 * j + 1]), int(r[3 * j + 2])) for j in range(prot.shape[1] // 3) if r[3 * j] > 0]
+            for r in prot]
+
+
+def _protected(snap):
+    """The same snapshot with protection on every quota row: a fifth of its quantity, for takes
+    dated within the first 30 days (in memory)."""
+    import datetime as dt
+
+    from supplydata import build_snapshot
+
+    tables = dict(snap.tables)
+    al = tables["allocation"]
+    tables["allocation"] = al.with_columns(
+        protect_qty=(pl.col("qty") * 0.2),
+        protect_until=pl.max_horizontal(pl.col("date"), pl.lit(snap.as_of)) + dt.timedelta(days=30))
+    return build_snapshot(dict(snap.meta), tables)
+
+
+def _one_line_side_by_side(snap, state, reqs, name: str, target: float, note: str) -> list[Result]:
+    """Median latency of `promising.promise` on reqs[i][0] beside plain ATP (`promise_atp`) on
+    reqs[i][1], interleaved; Results for both and their ratio."""
+    from promising import promise, promise_atp
+
+    lat_a, lat_p = [], []
+    for rq_a, rq_p in reqs:
+        t0 = time.perf_counter_ns()
+        promise(snap, state, rq_a, explain=False)
+        t1 = time.perf_counter_ns()
+        promise_atp(snap, state, rq_p, explain=False)
+        t2 = time.perf_counter_ns()
+        lat_a.append((t1 - t0) / 1000.0)
+        lat_p.append((t2 - t1) / 1000.0)
+    ma, mp = median(lat_a), median(lat_p)
+    params = {"calls": len(lat_a), "days": snap.horizon}
+    return [
+        Result(f"{name}", "median", ma, "us", None, None, params, notes=f"p99 {percentile(lat_a, 99):.1f} us; {note}"),
+        Result(f"{name}.plain_atp", "median", mp, "us", None, None, params, notes="the same requests by plain ATP"),
+        Result(f"{name}_vs_atp", "ratio", ma / mp, "x", f"<= {target:g}x", ma / mp <= target, params,
+               notes="median / median plain ATP, measured interleaved in one run"),
+    ]
+
+
+def _substitution_case(snap, orders: pl.DataFrame, seed: int, n: int) -> list[Result]:
+    """Two-item chains (each item's substitute is the next item): requests larger than what the
+    item has on the requested day, so the chain is walked, beside plain ATP on the same requests."""
+    import promising
+    from promising import Policy, Request
+    from supplydata import build_snapshot
+
+    ids = list(snap.item_ids)
+    tables = dict(snap.tables)
+    tables["substitutes"] = pl.DataFrame({"item": ids, "substitute": ids[1:] + ids[:1], "preference": [1] * len(ids),
+                                          "valid_from": None, "valid_to": None},
+                                         schema={"item": pl.String, "substitute": pl.String, "preference": pl.Int64,
+                                                 "valid_from": pl.Date, "valid_to": pl.Date})
+    tables["allocation"] = tables["allocation"].clear()  # substitution alone, beside plain ATP
+    sub = build_snapshot(dict(snap.meta), tables)
+    st = sub.new_state()
+    rows = orders[np.random.default_rng(seed + 2).choice(orders.height, size=min(n, orders.height), replace=False)]
+    reqs, walked = [], 0
+    for r in rows.iter_rows(named=True):
+        have = promising.available(sub, st, r["item"], r["location"], r["requested_date"])
+        q = float(min(max(have + 1.0, r["qty"]), 1e9)) if np.isfinite(have) else float(r["qty"])
+        rq = Request(r["item"], r["location"], q, r["requested_date"], Policy())
+        walked += promising.promise(sub, st, rq, explain=False).details is not None
+        reqs.append((rq, rq))
+    return _one_line_side_by_side(sub, st, reqs, "promising.substitution_one_line", 3.0,
+                                  f"two-item chains; no commit; the substitute answers for {walked / len(reqs) * 100:.0f}% "
+                                  "of these requests (the others: the item alone is late or the substitute has nothing)")
+
+
 def _check_reference(snap, state, rows: pl.DataFrame, n: int) -> int:
     """Kernel answer == reference answer for n requests at item-locations with quotas."""
     from allocation import class_path, model_for, positions
@@ -37,7 +113,7 @@ def _check_reference(snap, state, rows: pl.DataFrame, n: int) -> int:
         k = model.class_code(r["demand_class"])
         want = ref.promise([list(x) for x in pos[lo:hi]], list(state.cum[il]), list(model.pool_parent[lo:hi]),
                            list(model.pool_class[lo:hi]), list(model.class_parent), list(model.class_priority),
-                           list(model.class_steal), None if model.protection.shape[1] == 0 else model.protection[lo:hi].tolist(),
+                           list(model.class_steal), _prot_rows(model.protection[lo:hi]),
                            k, int(snap.il_lead_time[il]), cal, float(r["qty"]), snap.bucket(r["requested_date"]), -1,
                            True, True, 4)
         got = [(ln.date, ln.qty) for ln in p.lines]
@@ -50,7 +126,7 @@ def _check_reference(snap, state, rows: pl.DataFrame, n: int) -> int:
 
 def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     import allocation
-    from promising import Policy, Request, encode_lines, promise, promise_encoded
+    from promising import Policy, Request, encode_lines, promise, promise_atp, promise_encoded
     from supplydata import load_snapshot
 
     repeats = repeats or 5
@@ -114,7 +190,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
             t0 = time.perf_counter_ns()
             pa = promise(snap, half, rq_a, explain=explain)
             t1 = time.perf_counter_ns()
-            promise(snap, half, rq_p, explain=explain)
+            promise_atp(snap, half, rq_p, explain=explain)  # plain ATP (without a class, promise is "all others")
             t2 = time.perf_counter_ns()
             lat_a.append((t1 - t0) / 1000.0)
             lat_p.append((t2 - t1) / 1000.0)
@@ -131,6 +207,20 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         results.append(Result(f"allocation.one_line_vs_atp{tag}", "ratio", ma / mp, "x", "<= 2x", ma / mp <= 2.0, params,
                               notes="median allocation / median plain ATP, measured interleaved in one run"
                               + (f"; allocation binds for {bound / len(reqs) * 100:.0f}% of these requests" if not explain else "")))
+
+    # ---- "all others" (no class) at item-locations with quotas and protection, beside plain ATP
+    psnap = _protected(snap)
+    allocation.model_for(psnap)
+    phalf = psnap.new_state()
+    allocation.promise_encoded(psnap, phalf, head, lcls[:cut], commit=True)
+    n_ref += _check_reference(psnap, phalf, ref_rows.with_columns(demand_class=pl.lit(None, pl.String)), ref_rows.height)
+    others = [(Request(r["item"], r["location"], r["qty"], r["requested_date"], Policy()),) * 2
+              for r in rows.iter_rows(named=True)]
+    promise(psnap, phalf, others[0][0])  # compile
+    results += _one_line_side_by_side(psnap, phalf, others, "allocation.all_others_protected_one_line", 2.0,
+                                      "requests without a class at item-locations with quotas, every quota protected "
+                                      "for 30 days; no commit")
+    results += _substitution_case(snap, orders, seed, min(20_000, len(reqs)))
 
     # ---- batch throughput, side by side: every order line in one kernel call, committing
     t_a, t_p = [], []

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from promising import kernels as nb
 from promising.atp import check_qty, commit_lines, promise_atp, resolve_il
 from promising.enums import EPS, Reason, Status
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
-from promising.types import Peg, Promise, Request, ScheduleLine
+from promising.types import Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
 __all__ = ["apply_draw", "commit", "promise", "release", "reserve", "reserve_many", "unreserve"]
@@ -151,21 +152,18 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
                               commit: bool, explain: bool) -> Promise:
     """The substitution path (Oracle GOP's "80 of AS54888 + 20 of AS6000").
 
-    1. The item alone: when it promises the whole quantity on the requested date, that is the
-       answer (a substitute is never taken while the original covers the request on time).
-    2. Otherwise, on the requested date only: what the item has, then each substitute valid on
-       that date, most preferred first, for the rest (each through the one-item path, so
+    1. On the requested date only: what the item has; when that is the whole quantity, the
+       item's answer is returned as it is (a substitute is never taken while the original
+       covers the request on time).
+    2. Otherwise, still on the requested date: each substitute valid on that date, most
+       preferred first, for the rest (each through the one-item path, so
        quotas, protection and CTP apply per item). When that covers the whole quantity the
        answer is FULL with one schedule line per item used, each naming its item.
     3. When it does not: with partial allowed and more on time from the chain than the item
        alone promises at all, the on-time parts (PARTIAL); else the item's own answer.
     Returns the Promise; with `commit` its draws are reserved (the parts are different items,
     so they do not compete for the same positions)."""
-    alone = _promise_one(snap, state, request, commit=False, explain=explain)
-    if alone.status is Status.FULL:
-        return _reserved(snap, state, alone) if commit else alone
-    on_time = dataclasses.replace(request.policy, allow_partial=True, allow_split=False, max_late_days=0,
-                                  backorder=False, allow_substitution=False)
+    on_time = _on_time_policy(request.policy)
     rest = float(request.qty)
     parts: list[tuple[str, Promise]] = []
     for item in (request.item, *subs):
@@ -175,13 +173,22 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
             continue
         p = _promise_one(snap, state, dataclasses.replace(request, item=item, qty=rest, policy=on_time),
                          commit=False, explain=explain)
+        if item == request.item and p.status is Status.FULL:
+            # the item alone covers the whole quantity on time: its answer, as without substitutes
+            alone = dataclasses.replace(p, request=request)
+            return _reserved(snap, state, alone) if commit else alone
         if p.lines and p.promised_qty > EPS:
             parts.append((item, p))
             rest -= p.promised_qty
     got = float(request.qty) - rest
     used_sub = any(item != request.item for item, _ in parts)
     full = rest <= EPS
+    alone = None
+    if not full:  # the item's own answer under the request's policy, to compare and fall back on
+        alone = _promise_one(snap, state, request, commit=False, explain=explain)
     if not used_sub or not (full or (request.policy.allow_partial and got > alone.promised_qty + EPS)):
+        if alone is None:
+            alone = _promise_one(snap, state, request, commit=False, explain=explain)
         return _reserved(snap, state, alone) if commit else alone
     lines: list[ScheduleLine] = []
     pegs: list[Peg] = []
@@ -191,16 +198,22 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
             pegs += [dataclasses.replace(g, line=len(lines)) for g in p.pegs if g.line == k]
             lines.append(ScheduleLine(ln.date, ln.qty, item))
         draws += p.reservation.draws
-    details = {"substitution": {
-        "items": [[item, p.promised_qty] for item, p in parts],
-        "without_substitution": {"status": alone.status.name.lower(), "reason": alone.reason.name.lower(),
-                                 "promised_qty": alone.promised_qty,
-                                 "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in alone.lines]},
-    }}
+    details = {"substitution": {"items": [[item, p.promised_qty] for item, p in parts]}}
+    if alone is not None:
+        details["substitution"]["without_substitution"] = {
+            "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,
+            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in alone.lines]}
     out = Promise(request, Status.FULL if full else Status.PARTIAL, Reason.NONE if full else alone.reason,
-                  tuple(lines), alone.earliest_full_date if not full else lines[0].date, tuple(pegs), False,
+                  tuple(lines), lines[0].date if full else alone.earliest_full_date, tuple(pegs), False,
                   tuple(draws), details)
     return _reserved(snap, state, out) if commit else out
+
+
+@functools.lru_cache(maxsize=256)
+def _on_time_policy(policy: Policy) -> Policy:
+    """The policy of a substitution part: whatever the requested day has (partial, one line)."""
+    return dataclasses.replace(policy, allow_partial=True, allow_split=False, max_late_days=0, backorder=False,
+                               allow_substitution=False)
 
 
 def _reserved(snap: Snapshot, state: State, p: Promise) -> Promise:

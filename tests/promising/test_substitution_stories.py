@@ -38,7 +38,7 @@ def test_split_between_the_original_and_its_substitute(make_snapshot):
     assert p.status is Status.FULL and p.reason is Reason.NONE
     assert lines(p) == [(day(2), 80.0, "AS54888"), (day(2), 20.0, "AS6000")]
     assert {(d.key, d.qty) for d in p.reservation.draws} == {("AS54888", 80.0), ("AS6000", 20.0)}
-    assert p.details["substitution"]["without_substitution"]["status"] == "late"
+    assert p.details["substitution"]["items"] == [["AS54888", 80.0], ["AS6000", 20.0]]
     assert [ln["item"] for ln in p.to_dict()["lines"]] == ["AS54888", "AS6000"]
     assert promising.available(snap, st, "AS6000", "DC1", day(0)) == pytest.approx(30)
     promising.unreserve(snap, st, p.reservation)
@@ -63,6 +63,7 @@ def test_the_chain_in_preference_order_and_validity(make_snapshot):
     assert lines(p) == [(day(4), 80.0, "AS54888"), (day(4), 50.0, "AS6000"), (day(4), 20.0, "AS7000")]
     p = promising.promise(snap, snap.new_state(), Request("AS54888", "DC1", 150, day(1)))
     assert p.status is Status.PARTIAL and lines(p) == [(day(1), 80.0, "AS54888"), (day(1), 50.0, "AS6000")]
+    assert p.details["substitution"]["without_substitution"]["lines"] == [{"date": day(6).isoformat(), "qty": 120.0}]
     p = promising.promise(snap, snap.new_state(), Request("AS54888", "DC1", 150, day(1), Policy(allow_partial=False)))
     assert p.status is Status.SHORT and p.lines == ()
     # substitution can be refused per line: the original's late answer, 100 on day 6
