@@ -167,6 +167,13 @@ class OrchestrationSettings(_Group):
     publisher: str = Field("webhook", pattern="^(webhook|nats)$",
                            description="where the outbox goes: signed HTTP webhooks (no broker) or NATS JetStream")
     nats_url: str = Field("nats://127.0.0.1:4222", description="the NATS server (publisher nats; also the inbound stream)")
+    nats_stream: str = Field("PROMESSA_OUT", pattern=r"^[A-Za-z0-9_-]+$", description="JetStream stream of the outbox")
+    nats_prefix: str = Field("promessa.out", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+                             description="outbox subjects: <prefix>.<system>.<kind>")
+    nats_in_stream: str = Field("PROMESSA_IN", pattern=r"^[A-Za-z0-9_-]+$",
+                                description="JetStream stream of inbound status updates (publisher nats)")
+    nats_in_prefix: str = Field("promessa.in", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+                                description="inbound subjects: <prefix>.<system> (durable consumer promessa-inbox)")
     webhook_targets: dict[str, str] = Field(default_factory=dict,
                                             description="system (wms, billing, carrier, supplier, capture, planner...) -> URL")
     webhook_default_url: str | None = Field(None, description="URL for systems without a target (None: their messages "

@@ -370,7 +370,7 @@ class Orchestration:
         if o.publisher == "nats":
             from orchestration.nats import NatsInbox
 
-            self._inbox = NatsInbox(self, o.nats_url)
+            self._inbox = NatsInbox(self, o.nats_url, stream=o.nats_in_stream, prefix=o.nats_in_prefix)
             self._spawn("orchestration-inbox", self._inbox_loop, 0.5)
         return self
 
@@ -435,7 +435,10 @@ class Orchestration:
         self._threads.clear()
         try:
             if self._inbox is not None:
-                self._inbox.close()
+                try:
+                    self._inbox.close()
+                except Exception as exc:  # noqa: BLE001 - nats-py's drain can time out after an empty fetch; its loop is stopped
+                    log.warning("inbound stream closed uncleanly: %s: %s", type(exc).__name__, exc)
             self.publisher.close()
         finally:
             self.store.close()
@@ -534,7 +537,7 @@ def build_publisher(settings: Settings, *, secret: bytes, clock: Clock) -> Any:
     if o.publisher == "nats":
         from orchestration.nats import NatsPublisher
 
-        default: Any = NatsPublisher(o.nats_url)
+        default: Any = NatsPublisher(o.nats_url, stream=o.nats_stream, prefix=o.nats_prefix)
     else:
         default = WebhookPublisher(o.webhook_targets, secret=secret, default_url=o.webhook_default_url, clock=clock)
     if o.smtp_host is None:

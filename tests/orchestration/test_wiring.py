@@ -219,3 +219,132 @@ def test_the_loops_stop_with_the_engine(tmp_path):
     assert all(t.is_alive() for t in threads)
     eng.close()
     assert not any(t.is_alive() for t in threads)
+
+
+# ------------------------------------------------------------------ the broker and e-mail, as configured
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def _wait(pred, timeout: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.slow    # closing the inbound stream waits out nats-py's drain (about 5 s) after an empty fetch
+def test_with_nats_configured_the_outbox_goes_to_jetstream_and_updates_come_back_from_it(tmp_path):
+    """publisher: nats. The captured order's status and shipping request land in the outbox stream in that order;
+    the warehouse's `released` update put on the inbound stream moves the line to `pack`, once."""
+    import asyncio
+    import uuid
+
+    from orchestration.nats import nats_reachable
+    from promessa.app import Engine
+    from promessa.config import settings_of
+    from supplydata import load_snapshot
+
+    url = "nats://127.0.0.1:4222"
+    if not nats_reachable(url):
+        pytest.skip(f"NATS not reachable at {url}")
+    tag = uuid.uuid4().hex[:8]
+    names = {"nats_stream": f"W_OUT_{tag}", "nats_prefix": f"w{tag}.out", "nats_in_stream": f"W_IN_{tag}",
+             "nats_in_prefix": f"w{tag}.in"}
+
+    async def stream(name: str, *, delete: bool = False) -> list[dict]:
+        import nats
+
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        try:
+            info = await js.stream_info(name)
+            out = [json.loads((await js.get_msg(name, s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)
+                   ] if info.state.messages else []
+            if delete:
+                await js.delete_stream(name)
+            return out
+        finally:
+            await nc.close()
+
+    snap = load_snapshot(write_snapshot(tmp_path / "snap"))
+    eng = Engine.open(settings_of(db=str(tmp_path / "ob.sqlite"), publisher="nats", relay_interval_s=0.05, tick_s=3600.0,
+                                  **names), snapshot=snap, warm=False)
+    try:
+        hub = eng.orchestration
+        assert hub.deliverable and type(hub.publisher).__name__ == "NatsPublisher"
+        oid = capture(eng)
+        _wait(lambda: len([m for m in asyncio.run(stream(names["nats_stream"])) if m["order"] == oid]) == 2)
+        got = [m for m in asyncio.run(stream(names["nats_stream"])) if m["order"] == oid]
+        assert [(m["kind"], m["system"]) for m in got] == [("order.status", "capture"), ("shipping.request", "wms")]
+        body = {"message_id": f"N-{tag}", "system": "wms", "event": "released", "order": oid, "line": "1",
+                "at": T.isoformat(), "payload": {}}
+        hub._inbox.publish_update(body, system="wms")
+        hub._inbox.publish_update(body, system="wms")              # delivered twice: applied once
+        _wait(lambda: hub.store.instances_of(oid)[0].step == "pack")
+        _wait(lambda: hub.store.inbox_seen(f"N-{tag}"))
+        [inst] = hub.store.instances_of(oid)
+        assert [h.get("what") for h in inst.history].count("released") == 1
+    finally:
+        eng.close()
+        for n in (names["nats_stream"], names["nats_in_stream"]):
+            try:
+                asyncio.run(stream(n, delete=True))
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+def test_e_mail_rules_send_through_the_configured_smtp_server(tmp_path):
+    """email_rules: the planners hear of every shipment. Shipping the order through the order book sends one e-mail
+    through the local SMTP server; the webhook target gets the rest."""
+    from aiosmtpd.controller import Controller
+
+    from orchestration.testing import WebhookReceiver
+    from promessa.app import Engine
+    from promessa.config import settings_of
+    from supplydata import load_snapshot
+
+    class Sink:
+        def __init__(self):
+            self.mails = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.mails.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode()))
+            return "250 OK"
+
+    sink, port = Sink(), _free_port()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=5)
+    ctl.start()
+    snap = load_snapshot(write_snapshot(tmp_path / "snap"))
+    try:
+        with WebhookReceiver(secret=b"s3") as rx:
+            eng = Engine.open(settings_of(db=str(tmp_path / "ob.sqlite"), smtp_host="127.0.0.1", smtp_port=port,
+                                          smtp_sender="promessa@example.com", webhook_default_url=rx.url, webhook_secret="s3",
+                                          email_rules=[{"on": ["shipped"], "to": ["planners@example.com"]}],
+                                          relay_interval_s=0.05, tick_s=3600.0), snapshot=snap, warm=False)
+            try:
+                oid = capture(eng)
+                from orderbook.schemas import FulfillmentEvent
+
+                eng.service.event(oid, FulfillmentEvent(type="shipped"), actor="t")
+                assert eng.orchestration.wait_idle(10.0)
+                _wait(lambda: len(sink.mails) == 1)
+                _wait(lambda: any(m["kind"] == "shipping.request" and m["order"] == oid for m in rx.received))
+                assert all(m["kind"] != "email.notify" for m in rx.received)
+            finally:
+                eng.close()
+    finally:
+        ctl.stop()
+    [(frm, to, content)] = sink.mails
+    assert frm == "promessa@example.com" and to == ["planners@example.com"]
+    assert f"Order {oid}: shipped" in content
