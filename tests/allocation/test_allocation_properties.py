@@ -204,7 +204,7 @@ def test_zero_quotas_are_plain_atp_exactly(data):
 AS_OF = dt.date(2026, 1, 5)
 
 
-def _snapshot(H, supply_rows, classes, quotas):
+def _snapshot(H, supply_rows, classes, quotas, substitutes=()):
     tables = {name: t.empty() for name, t in TABLES.items()}
     tables["items"] = pl.DataFrame({"item": ["A", "B"], "category": None, "brand": None, "price": 1.0, "cost": 1.0,
                                     "lead_time_days": None, "lead_time_working_days": None},
@@ -221,6 +221,10 @@ def _snapshot(H, supply_rows, classes, quotas):
         tables["allocation"] = pl.DataFrame(
             [{"item": i, "location": "DC1", "demand_class": c, "date": AS_OF + dt.timedelta(days=d), "qty": q}
              for i, c, d, q in quotas], schema=TABLES["allocation"].polars_schema())
+    if substitutes:
+        tables["substitutes"] = pl.DataFrame([{"item": i, "substitute": s, "preference": 1, "valid_from": None,
+                                               "valid_to": None} for i, s in substitutes],
+                                             schema=TABLES["substitutes"].polars_schema())
     return build_snapshot({"as_of": AS_OF, "horizon_days": H}, tables)
 
 
@@ -319,3 +323,31 @@ def test_protection_is_never_taken(data):
                 for s in range(b, end):
                     floor = ref.protected(t["prot"][node], b, s)
                     assert f1[s] >= floor - 1e-7 or f0[s] < floor - 1e-7, (b, s, node, f0, f1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shop=shops(), data=st.data())
+def test_no_quota_overdrawn_by_any_caller(shop, data):
+    """One-line promises with a class, without one ("all others") or with an unknown class, both
+    partial policies, item substitution (B substitutes A and A substitutes B) and the batch: no
+    pool position ever goes below zero, and a request without a class (or with an unknown one)
+    never charges a pool."""
+    H, classes, supply, quotas, orders = shop
+    snap = _snapshot(H, supply, classes, quotas, substitutes=[("A", "B"), ("B", "A")])
+    st_ = snap.new_state()
+    known = {c[0] for c in classes}
+    for i, c, q, d in orders:
+        pol = promising.Policy(allow_split=data.draw(st.booleans()), backorder=data.draw(st.booleans()),
+                               allow_substitution=data.draw(st.booleans()))
+        before = allocation.positions(snap, st_).copy()
+        p = promising.promise(snap, st_, promising.Request(i, "DC1", q, AS_OF + dt.timedelta(days=d), pol, c), commit=True)
+        after = allocation.positions(snap, st_)
+        assert (after >= -1e-7).all(), (p, after)
+        if c not in known:
+            assert np.allclose(before, after), "a request without a known class charged a quota"
+    lines = pl.DataFrame({"item": [o[0] for o in orders], "location": "DC1", "qty": [o[2] for o in orders],
+                          "requested_date": [AS_OF + dt.timedelta(days=o[3]) for o in orders],
+                          "demand_class": pl.Series([o[1] for o in orders], dtype=pl.String)})
+    allocation.promise_batch(snap, st_, lines, policy=promising.Policy(allow_split=True))
+    assert (allocation.positions(snap, st_) >= -1e-7).all()
+    assert allocation.over_quota(snap, st_) == []
