@@ -161,9 +161,9 @@ class OrchestrationSettings(_Group):
     (``orchestration``, wired by ``promessa.wiring``)."""
 
     processes: bool = Field(True, description="run every order through its process (orchestration) on the order events")
-    orch_store: str | None = Field(None, description="orchestration store: SQLite path or postgresql:// URL (None: "
-                                                     "orchestration.sqlite beside a SQLite order book; the order book's URL "
-                                                     "with schema <pg_schema>_orchestration on PostgreSQL)")
+    orch_store: str | None = Field(None, description="orchestration store: SQLite path or postgresql:// URL (schema "
+                                                     "<pg_schema>_orchestration); None: orchestration.sqlite beside a SQLite "
+                                                     "order book, the order book's own schema on PostgreSQL (orch_* tables)")
     publisher: str = Field("webhook", pattern="^(webhook|nats)$",
                            description="where the outbox goes: signed HTTP webhooks (no broker) or NATS JetStream")
     nats_url: str = Field("nats://127.0.0.1:4222", description="the NATS server (publisher nats; also the inbound stream)")

@@ -66,18 +66,17 @@ _NOT_SCHEDULED = frozenset({"on_hold", "cancelled", "captured", "rejected"})
 
 
 def store_of(settings: Settings) -> tuple[str, str]:
-    """(URL or path, PostgreSQL schema) of the orchestration store: ``orchestration.orch_store``, else
-    ``orchestration.sqlite`` beside a SQLite order book, else the order book's PostgreSQL database with schema
-    ``<pg_schema>_orchestration``."""
+    """(URL or path, PostgreSQL schema) of the orchestration store: ``orchestration.orch_store`` (on PostgreSQL in
+    schema ``<pg_schema>_orchestration``), else ``orchestration.sqlite`` beside a SQLite order book (its own file: the
+    processes never wait for the order book's writer), else the order book's own PostgreSQL schema (the ``orch_*``
+    tables beside the order book's)."""
     o = settings.orchestration
     url = settings.store.url
-    pg = url.startswith(("postgresql://", "postgres://"))
-    schema = f"{settings.store.pg_schema}_orchestration"
     if o.orch_store is not None:
-        return o.orch_store, schema
-    if pg:
-        return url, schema
-    return str(Path(url).parent / "orchestration.sqlite"), schema
+        return o.orch_store, f"{settings.store.pg_schema}_orchestration"
+    if url.startswith(("postgresql://", "postgres://")):
+        return url, settings.store.pg_schema
+    return str(Path(url).parent / "orchestration.sqlite"), settings.store.pg_schema
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

@@ -348,3 +348,26 @@ def test_e_mail_rules_send_through_the_configured_smtp_server(tmp_path):
     [(frm, to, content)] = sink.mails
     assert frm == "promessa@example.com" and to == ["planners@example.com"]
     assert f"Order {oid}: shipped" in content
+
+
+def test_on_either_order_book_the_process_state_lives_beside_it(order_book_db, tmp_path):
+    """SQLite: orchestration.sqlite beside the order book's file; PostgreSQL: the orch_* tables in the order book's
+    own schema (dropped with it). Either way a capture starts the line's process and queues its shipping request."""
+    from promessa.app import Engine
+    from promessa.config import settings_of
+    from supplydata import load_snapshot
+
+    url, schema = order_book_db
+    snap = load_snapshot(write_snapshot(tmp_path / "snap"))
+    eng = Engine.open(settings_of(db=url, pg_schema=schema, tick_s=3600.0), snapshot=snap, warm=False)
+    try:
+        hub = eng.orchestration
+        assert type(hub.store).__name__ == ("PostgresStore" if url.startswith("postgresql") else "SqliteStore")
+        if url.startswith("postgresql"):
+            assert hub.store.schema == schema
+        oid = capture(eng)
+        assert [(i.process, i.step) for i in hub.store.instances_of(oid)] == [("ship-from-node", "release")]
+        assert [m.kind for m, _ in hub.store.messages(order=oid)] == ["order.status", "shipping.request"]
+        assert hub.feed.lag() == 0
+    finally:
+        eng.close()
