@@ -305,3 +305,38 @@ def test_without_a_customer_master_there_is_no_customer_check(client):
                                                                          "tax:exempt")
     assert client.get("/v1/customers").json()["configured"] is False
     assert set(KEYS) >= {"cap-key"}
+
+
+def test_master_data_writes_are_idempotent_by_key(priced):
+    with priced() as c:
+        body = {"id": "C-IDEM", "name": "Idem GmbH", "addresses": [{"id": "a", "country": "DE"}]}
+        first = c.post("/v1/customers", json=body, headers={**CAP, "Idempotency-Key": "cust-1"})
+        again = c.post("/v1/customers", json=body, headers={**CAP, "Idempotency-Key": "cust-1"})
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+        other = c.post("/v1/customers", json={**body, "name": "Other"}, headers={**CAP, "Idempotency-Key": "cust-1"})
+        assert other.status_code == 409
+        ch = {"changes": [{"id": "CH-I", "kind": "attribute_change", "item": "WIDGET", "tax_category": "standard"}]}
+        a = c.post("/v1/catalogue/changes", json=ch, headers={**PLAN, "Idempotency-Key": "cat-1"})
+        b = c.post("/v1/catalogue/changes", json=ch, headers={**PLAN, "Idempotency-Key": "cat-1"})
+        assert a.json() == b.json() and b.headers["Idempotent-Replayed"] == "true"
+        assert c.get("/v1/catalogue/changes").json()["count"] == 1
+
+
+def test_a_new_destination_prices_the_order_again_with_its_tax(priced):
+    """C-ACME's order ships to Germany (19 %); moved to a US-CA consignee without a US rate it is refused and
+    stays as it was; a tax rate posted for US-CA (7.25 %) then lets the change through: 72.00 + 5.22 = 77.22."""
+    with priced() as c:
+        o = capture(c, "C-ACME", [widget(10)])
+        oid = o["order_id"]
+        move = {"ship_to": {"country": "US", "region": "US-CA", "zone": "EAST"}}
+        r = c.patch(f"/v1/orders/{oid}", json=move, headers=CAP)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["ship_to", "country"]
+        assert c.get(f"/v1/orders/{oid}").json()["totals"]["total"] == money("85.68")
+        assert c.post("/v1/pricing/tax-rates", json={"country": "US", "region": "US-CA", "tax_category": "standard",
+                                                     "rate": "0.0725", "valid_from": "2026-01-01"},
+                      headers=PLAN).status_code == 201
+        r = c.patch(f"/v1/orders/{oid}", json=move, headers=CAP).json()
+        assert (r["ship_country"], r["ship_region"]) == ("US", "US-CA")
+        assert (r["totals"]["net"], r["totals"]["tax"], r["totals"]["total"]) == (money("72.00"), money("5.22"),
+                                                                                 money("77.22"))
