@@ -39,7 +39,7 @@ from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
 from orderbook.txn import Idem
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
-from payments.model import CaptureRule, MethodKind
+from payments.model import CaptureRule, MethodKind, PaymentState
 from promessa.config import Settings
 from promessa.errors import ConflictError, NotFoundError, ValidationError
 from promessa.money import Money
@@ -365,7 +365,22 @@ class OrderToCash:
         cur = self.currency_of(order)
         summ = self.payments.summary(order_id, currency=cur)
         inv, cr = self.invoicer.order_totals(order_id)
-        return {"order_id": order_id, "currency": summ.currency, "order_total": self.order_total(order),
+        total = self.order_total(order)
+        credited = cr if cr.currency == cur else Money.zero(cur)
+        net, due = summ.captured - summ.refunded, total - credited
+        live = [p for p in self.payments.payments_of(order_id) if p.state not in (PaymentState.FAILED, PaymentState.VOIDED,
+                                                                               PaymentState.EXPIRED)]
+        if summ.captured.amount > 0 and summ.refunded >= summ.captured:
+            status = "refunded"
+        elif summ.captured.amount > 0 and net >= due:
+            status = "paid"
+        elif summ.captured.amount > 0:
+            status = "partially_paid"
+        elif live:
+            status = "authorized" if any(p.state == PaymentState.AUTHORIZED for p in live) else "pending"
+        else:
+            status = "unpaid"
+        return {"order_id": order_id, "currency": summ.currency, "order_total": total, "status": status,
                 "expected": summ.expected, "captured": summ.captured, "refunded": summ.refunded, "open": summ.open,
                 "invoiced": inv if inv.currency == cur else Money.zero(cur), "credited": cr if cr.currency == cur else Money.zero(cur),
                 "payments": self.payments.payments_of(order_id)}

@@ -77,6 +77,8 @@ class OrderPaymentsPublic(BaseModel):
 
     order_id: str
     currency: str
+    status: str = Field(description="unpaid, pending, authorized, partially_paid, paid (captured covers the order less "
+                                    "its credits) or refunded")
     order_total: MoneyPublic
     expected: MoneyPublic
     captured: MoneyPublic
@@ -143,7 +145,7 @@ def payment_public(p: Any) -> PaymentPublic:
 def order_payments_public(view: dict) -> OrderPaymentsPublic:
     """``OrderToCash.payments_view`` as its public form."""
     return OrderPaymentsPublic(
-        order_id=view["order_id"], currency=view["currency"],
+        order_id=view["order_id"], currency=view["currency"], status=view["status"],
         **{k: money(view[k]) for k in ("order_total", "expected", "captured", "refunded", "open", "invoiced", "credited")},
         payments=[payment_public(p) for p in view["payments"]])
 

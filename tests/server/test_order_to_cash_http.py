@@ -102,7 +102,7 @@ def test_paid_by_transfer_and_card_captured_at_shipment(o2c):
     view = _payments(c, oid)
     assert [(p["method"], p["state"], _amt(p["captured"])) for p in view["payments"]] == [
         ("bank_transfer", "captured", "50.00"), ("card", "captured", "70.00")]
-    assert _amt(view["captured"]) == "120.00" and _amt(view["open"]) == "0.00"
+    assert _amt(view["captured"]) == "120.00" and _amt(view["open"]) == "0.00" and view["status"] == "paid"
     st = c.get("/v1/invoices", params={"customer": "ACME-SHOP"}).json()
     assert [(d["document"]["number"], _amt(d["document"]["total"]), _amt(d["open"])) for d in st["documents"]] == [
         ("INV2026-000001", "120.00", "0.00")]
@@ -198,7 +198,7 @@ def test_refund_after_a_return_goes_back_to_the_card(o2c):
     assert (cn["kind"], cn["related"], _amt(cn["net"]), _amt(cn["tax"])) == ("credit_note", "INV2026-000001", "30.00", "6.00")
     view = _payments(c, oid)
     assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["credited"])) == ("120.00", "36.00", "36.00")
-    assert view["payments"][0]["state"] == "partially_refunded"
+    assert view["payments"][0]["state"] == "partially_refunded" and view["status"] == "paid"  # 84.00 covers 120.00 - 36.00
     over = c.post(f"/v1/payments/{card['payment_id']}/refund", headers=CAP, json={"amount": "84.01"})
     assert over.status_code == 422 and over.json()["detail"][0]["loc"][-1] == "amount"
     assert _amt(_payments(c, oid)["refunded"]) == "36.00"
@@ -249,7 +249,7 @@ def test_cash_on_delivery_is_collected_at_delivery_and_a_cancel_voids(o2c):
     card = _pay(c, other, "card", token="tok_visa")
     assert c.post(f"/v1/orders/{other}/cancel", headers=CAP).status_code == 200
     assert card["state"] == "authorized"
-    assert _payments(c, other)["payments"][0]["state"] == "voided"
+    assert _payments(c, other)["payments"][0]["state"] == "voided" and _payments(c, other)["status"] == "unpaid"
 
 
 def test_an_idempotent_payment_is_opened_once(o2c):
