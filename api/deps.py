@@ -119,14 +119,9 @@ def fingerprint(key: str) -> str:
 
 
 def role_of(settings: Settings, key: str) -> Role | None:
-    """The role of a presented key: looked up plainly, or by its hash when settings hold ``sha256:<hex>``.
-    A presented ``sha256:...`` string is never looked up plainly, so the hash kept in settings is no key."""
-    keys = settings.api.keys
-    if not key.startswith("sha256:"):
-        role = keys.get(key)
-        if role is not None:
-            return role
-    return keys.get(hash_key(key))
+    """The role of a presented key (``ApiSettings.role_of``): looked up plainly, or by its hash when settings
+    hold ``sha256:<hex>``; a presented ``sha256:...`` string is never looked up plainly."""
+    return settings.api.role_of(key)
 
 
 def _unauthorized(msg: str) -> HTTPException:

@@ -56,7 +56,7 @@ class _Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/v1/health", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/v1/livez", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -154,7 +154,7 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
             import httpx
 
             ref_line = lines[0]
-            got = httpx.post(f"http://127.0.0.1:{port}/v1/availability", json={"lines": [ref_line]}, timeout=10).json()
+            got = httpx.post(f"http://127.0.0.1:{port}/v1/availability", json={"lines": [ref_line]}, headers={"X-API-Key": KEY}, timeout=10).json()
             want = promise(snap, snap.new_state(), Request(ref_line["item"], ref_line["location"], ref_line["qty"],
                                                            snap.date(snap.bucket(ref_line["requested_date"])), Policy()))
             g = got["lines"][0]
@@ -163,7 +163,7 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
 
             # -- availability inquiries
             inquiry_bodies = [json.dumps({"lines": [ln], "explain": False}).encode() for ln in lines]
-            reqs = [_request(port, "POST", "/v1/availability", b, {}) for b in inquiry_bodies]
+            reqs = [_request(port, "POST", "/v1/availability", b, {"X-API-Key": KEY}) for b in inquiry_bodies]
             it = iter(range(10**12))
             make_inq = lambda: reqs[next(it) % len(reqs)]  # noqa: E731
             _load(port, make_inq, concurrency=4, duration=1.0)  # warm-up
@@ -250,11 +250,11 @@ def _capture_case(port: int, snap, lines: list[dict], *, duration: float, case: 
     thr = ok / el
     p50, p99 = percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3
     # every acknowledged order is in the book, and the commitments add up
-    health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=30).json()
+    health = httpx.get(f"http://127.0.0.1:{port}/v1/health", headers={"X-API-Key": KEY}, timeout=30).json()
     assert health["orders"] == ok, (health["orders"], ok)
     reserved = sum(d["qty"] for b in bodies if b.startswith(b'{"order_id"')
                    for d in json.loads(b)["lines"][0]["draws"] if d["kind"] == "atp")
-    com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", timeout=60).json()
+    com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", headers={"X-API-Key": KEY}, timeout=60).json()
     assert abs(com["committed_total"] - reserved) < 1e-6 * max(1.0, reserved), (com["committed_total"], reserved)
     params = {"concurrency": conc_cap, "duration_s": round(el, 1), "orders": ok, "non_201": len(lat) - ok,
               "store": store, "idempotency_keys": True, "loadavg_1m": _loadavg()}

@@ -82,8 +82,9 @@ class ApiSettings(_Group):
     max_search_limit: int = Field(1000, ge=1)
 
     def role_of(self, key: str) -> Role | None:
-        """The role of a presented key, whether settings hold it plainly or as a hash."""
-        role = self.keys.get(key)
+        """The role of a presented key, whether settings hold it plainly or as a hash. A stored hash is
+        never itself a key (a presented ``sha256:...`` string is only ever hashed)."""
+        role = None if key.startswith("sha256:") else self.keys.get(key)
         return role if role is not None else self.keys.get(hash_key(key))
 
 
