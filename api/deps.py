@@ -23,7 +23,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from orderbook.service import OrderService
-from promessa.config import Role, Settings, hash_key
+from promessa.config import Role, Settings
 from supplydata.live import LiveSupply
 
 
