@@ -320,3 +320,50 @@ def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     assert anon.get("/v1/invoices", params={"customer": "x"}).status_code == 401
     assert anon.post("/v1/payments/webhooks/gateway", content=b"{}").status_code == 422  # no key needed; no signature: refused
     assert c.post("/v1/channel/programs", headers=VIEW, json={"programs": [{}]}).status_code == 403
+
+
+# ------------------------------------------------------------------ reconciliation over random histories
+
+@pytest.mark.slow
+def test_captured_less_refunded_equals_invoiced_less_credited_over_random_histories(o2c):
+    """Random histories of card-paid orders (partial shipments, returns of the latest shipment, a cancel of the
+    rest): once the gateway's webhooks are in, captured - refunded equals invoiced - credited for every order,
+    and the customer's open balance is zero."""
+    from decimal import Decimal
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    c = o2c
+    step = st.one_of(st.tuples(st.just("ship"), st.integers(1, 4)), st.tuples(st.just("return"), st.integers(1, 3)))
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(qty=st.integers(2, 8), steps=st.lists(step, max_size=5), cancel=st.booleans())
+    def history(qty, steps, cancel):
+        oid = _order(c, qty=qty, customer="PROP")
+        _pay(c, oid, "card", token="tok_visa")
+        shipped, last = 0, 0
+        for kind, n in steps:
+            if kind == "ship" and shipped < qty:
+                last = min(n, qty - shipped)
+                _ship(c, oid, last)
+                shipped += last
+                _deliver_webhooks(c)
+            elif kind == "return" and last > 0:
+                r = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={"line": 1, "qty": min(n, last),
+                                                                          "reason": "other", "condition": "new"})
+                assert r.status_code == 201, r.text
+                got = c.post(f"/v1/returns/{r.json()['rma_id']}/receive", headers=PLAN, json={"location": "DC-EAST"})
+                assert got.status_code == 200, got.text
+                last -= min(n, last)
+                _deliver_webhooks(c)
+        if cancel and shipped < qty:
+            assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+        _deliver_webhooks(c)
+        v = _payments(c, oid)
+        net = Decimal(_amt(v["captured"])) - Decimal(_amt(v["refunded"]))
+        assert net == Decimal(_amt(v["invoiced"])) - Decimal(_amt(v["credited"])), v
+
+    history()
+    st_ = c.get("/v1/invoices", params={"customer": "PROP"}).json()
+    assert Decimal(st_["open_balance"]["amount"]) == 0
