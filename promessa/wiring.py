@@ -203,7 +203,10 @@ class ProcessFeed:
     after every event, which serializes with captures).
 
     ``run_once`` applies the events after the cursor (up to ``batch``); an event the engine refuses stops the batch
-    there (the events before it are kept) and is tried again after ``retry_s``. A thread polls every ``poll_s``."""
+    there (the events before it are kept) and is tried again after ``retry_s``. A thread polls every ``poll_s``.
+
+    A new orchestration store over an order book that already has events starts at its last event: orders written
+    before the processes were enabled run without one."""
 
     name = "orchestration"
 
@@ -215,7 +218,17 @@ class ProcessFeed:
             c.execute(f"CREATE TABLE IF NOT EXISTS {self._p}orch_feed_cursor (consumer TEXT PRIMARY KEY, last_id BIGINT NOT NULL)")
         with st.transaction() as c:
             row = c.execute(self._sql("SELECT last_id FROM {p}orch_feed_cursor WHERE consumer = ?"), (self.name,)).fetchone()
-        self.cursor = int(row[0]) if row else 0
+        if row is None:
+            # a new orchestration store over an order book with history: processes start with the orders written from
+            # now on (replaying old captures would send shipping requests for orders long shipped)
+            self.cursor = hub.service.store.max_audit_id()
+            with st.transaction() as c:
+                self._save(c, self.cursor)
+            if self.cursor:
+                log.info("processes follow the order events after audit id %d (earlier orders run without a process)",
+                         self.cursor)
+        else:
+            self.cursor = int(row[0])
         self.handled = 0
         self.last_error: str | None = None
         self._retry_at = 0.0
@@ -381,7 +394,7 @@ class Orchestration:
     def _relay_loop(self, interval: float) -> None:
         while not self._stop.is_set():
             try:
-                if self.relay.run_once().published == 0:
+                if self.relay.drain().published == 0:     # every pending row, in batches, one order's in order
                     self._stop.wait(interval)
             except Exception:  # noqa: BLE001 - the store or publisher may be briefly unavailable: next round
                 log.exception("outbox relay round failed; retrying")

@@ -371,3 +371,26 @@ def test_on_either_order_book_the_process_state_lives_beside_it(order_book_db, t
         assert hub.feed.lag() == 0
     finally:
         eng.close()
+
+
+def test_enabling_processes_over_an_existing_order_book_starts_with_the_new_orders(tmp_path):
+    """Orders captured while processes were off get none when they are switched on (no shipping request is sent for
+    an order that may have shipped long ago); the next capture starts its process."""
+    from promessa.app import Engine
+    from promessa.config import settings_of
+    from supplydata import load_snapshot
+
+    snap = load_snapshot(write_snapshot(tmp_path / "snap"))
+    db = str(tmp_path / "ob.sqlite")
+    with Engine.open(settings_of(db=db, processes=False), snapshot=snap, warm=False) as eng:
+        assert eng.orchestration is None
+        st, body, _ = eng.service.capture(OrderCreate.model_validate(
+            {"customer": "A", "zone": "EAST", "lines": [{"item": "WIDGET", "qty": 1, "requested_date": "2026-01-06"}]}), actor="t")
+        old = json.loads(body)["order_id"]
+    with Engine.open(settings_of(db=db, tick_s=3600.0), snapshot=snap, warm=False) as eng:
+        hub = eng.orchestration
+        assert hub.store.instances_of(old) == [] and hub.feed.cursor == eng.service.store.max_audit_id() > 0
+        new = capture(eng)
+        assert [i.step for i in hub.store.instances_of(new)] == ["release"]
+    with Engine.open(settings_of(db=db, tick_s=3600.0), snapshot=snap, warm=False) as eng:   # restart: the cursor is kept
+        assert eng.orchestration.store.instances_of(old) == [] and eng.orchestration.feed.lag() == 0
