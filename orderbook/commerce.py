@@ -126,38 +126,43 @@ class Commerce:
 
     # ------------------------------------------------------------------ the book in force
     def catalogue_for(self, snap: Any, day: dt.date) -> Catalogue:
-        """The served snapshot's catalogue with the catalogue changes it does not carry, on `day`."""
-        key = ("cat", id(snap), id(self.changes), day)
-        got = self._priced.get(key)
-        if got is None:
-            base = self._priced.get(("base", id(snap)))
-            if base is None or base[0] is not snap:
-                items = snap.tables.get("items")
-                base = (snap, Catalogue.from_items_frame(items, currency=self.settings.pricing.currency)
-                        if items is not None else Catalogue(self.settings.pricing.currency))
-                self._priced = {k: v for k, v in self._priced.items() if k[0] != "base"}
-                self._priced[("base", id(snap))] = base
-            cat = base[1]
-            after = snap.journal_seq or 0
-            for e in self.changes:
-                if e.seq <= after or (snap.journal_seq is None and e.retired_seq is not None):
-                    continue  # the extract carries it
-                try:
-                    cat = apply_changes(cat, [e.change], on=day)
-                except ValidationError as exc:
-                    log.warning("catalogue change %s (seq %d) does not apply to this extract: %s", e.change.id, e.seq, exc)
-            got = cat
-            if len(self._priced) > 64:
-                self._priced = {k: v for k, v in self._priced.items() if k[0] == "base"}
-            self._priced[key] = got
-        return got
+        """The served snapshot's catalogue with the catalogue changes it does not carry, on `day` (cached; each
+        cache entry keeps the objects it was made from, so their ids cannot be reused while it lives)."""
+        changes = self.changes
+        key = ("cat", id(snap), id(changes), day)
+        hit = self._priced.get(key)
+        if hit is not None and hit[0] is snap and hit[1] is changes:
+            return hit[2]
+        base = self._priced.get(("base",))
+        if base is None or base[0] is not snap:
+            items = snap.tables.get("items")
+            base = (snap, Catalogue.from_items_frame(items, currency=self.settings.pricing.currency)
+                    if items is not None else Catalogue(self.settings.pricing.currency))
+            self._priced = {("base",): base}  # a new extract: nothing made from the old one is kept
+        cat = base[1]
+        after = snap.journal_seq or 0
+        for e in changes:
+            if e.seq <= after or (snap.journal_seq is None and e.retired_seq is not None):
+                continue  # the extract carries it
+            try:
+                cat = apply_changes(cat, [e.change], on=day)
+            except ValidationError as exc:
+                log.warning("catalogue change %s (seq %d) does not apply to this extract: %s", e.change.id, e.seq, exc)
+        if len(self._priced) > 64:
+            self._priced = {("base",): base}
+        self._priced[key] = (snap, changes, cat)
+        return cat
 
     def book_for(self, snap: Any, day: dt.date) -> PriceBook:
-        """The price book in force: the rules and the catalogue (with its changes) on `day` (cached)."""
-        key = ("book", id(snap), id(self.book), id(self.changes), day)
-        got = self._priced.get(key)
-        if got is None:
-            got = self._priced[key] = self.book.with_catalogue(self.catalogue_for(snap, day))
+        """The price book in force: the rules and the catalogue (with its changes) on `day` (cached like
+        `catalogue_for`)."""
+        book, changes = self.book, self.changes
+        key = ("book", id(snap), id(book), id(changes), day)
+        hit = self._priced.get(key)
+        if hit is not None and hit[0] is snap and hit[1] is book and hit[2] is changes:
+            return hit[3]
+        got = book.with_catalogue(self.catalogue_for(snap, day))
+        self._priced[key] = (snap, book, changes, got)
         return got
 
     @property
