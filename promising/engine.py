@@ -69,17 +69,30 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
         answered (allocation or capable-to-promise). Unknown items or locations and bad
         quantities or dates are refused with a `ValidationError` naming the field.
     """
-    if request.policy.allow_substitution and snap.tables.get("substitutes") is not None \
-            and snap.tables["substitutes"].height:
+    paths = snap.derived.get(_PATHS) or _paths(snap)
+    if paths[0] and request.policy.allow_substitution:
         subs = substitution.chain(snap, request.item, request.requested_date)
         if subs:
             return _promise_with_substitutes(snap, state, request, subs, commit=commit, explain=explain)
-    return _promise_one(snap, state, request, commit=commit, explain=explain)
+    return _promise_one(snap, state, request, commit=commit, explain=explain, quotas=paths[1])
 
 
-def _promise_one(snap: Snapshot, state: State, request: Request, *, commit: bool, explain: bool) -> Promise:
-    """One item: allocation (and CTP within it), else ATP, else CTP (the module docstring)."""
-    p = allocation.class_path(snap, state, request, commit=False, explain=explain)
+_PATHS = "promising.engine.paths"
+
+
+def _paths(snap: Snapshot) -> tuple[bool, bool]:
+    """(the snapshot has substitutes, it has quotas), derived once per snapshot."""
+    sub = snap.tables.get("substitutes")
+    out = (sub is not None and sub.height > 0, allocation.model_for(snap).n_pools > 0)
+    snap.derived[_PATHS] = out
+    return out
+
+
+def _promise_one(snap: Snapshot, state: State, request: Request, *, commit: bool, explain: bool,
+                 quotas: bool = True) -> Promise:
+    """One item: allocation (and CTP within it), else ATP, else CTP (the module docstring).
+    `quotas` False: the snapshot has none (the allocation path is not asked)."""
+    p = allocation.class_path(snap, state, request, commit=False, explain=explain) if quotas else None
     if p is not None:
         if p.status is not Status.FULL:
             alt = _ctp_within_allocation(snap, state, request, p, commit=commit, explain=explain)
