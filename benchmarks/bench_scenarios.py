@@ -35,8 +35,8 @@ def _rss_mib() -> float:
 
 def _check_against_one_line_promises(snap, state, backlog, schedule, k: int) -> None:
     """FCFS redistribute of the first k lines == giving their schedules back and promising them
-    one by one with promising.promise in priority order (the plain-Python path)."""
-    from promising import Request, promise, release
+    one by one with promising.promise_atp in priority order (the one-line path)."""
+    from promising import Request, promise_atp, release, reserve
     from scenarios.backlog import RescheduleConfig, reschedule
 
     bl = backlog.head(k)
@@ -51,8 +51,10 @@ def _check_against_one_line_promises(snap, state, backlog, schedule, k: int) -> 
     got = res.lines["new_qty"].to_numpy()
     for r in order:
         row = bl.row(r, named=True)
-        p = promise(snap, ref, Request(row["item"], row["location"], row["qty"], row["requested_date"]), commit=True,
-                    explain=False)
+        # rescheduling promises plain ATP (scenarios/README.md): the one-line plain ATP path, reserved
+        p, *_ = promise_atp(snap, ref, Request(row["item"], row["location"], row["qty"], row["requested_date"]),
+                            explain=False)
+        reserve(snap, ref, p.reservation)
         assert abs(p.promised_qty - got[r]) < 1e-6, (r, p, got[r])
     assert np.allclose(ref.cum, res.state.cum)
 
