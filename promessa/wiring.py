@@ -108,7 +108,7 @@ def order_attrs(order: Any) -> dict[str, Any]:
     return out
 
 
-def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] = {},
+def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] | None = None,
                    started_lines: frozenset[str] = frozenset()) -> list[ProcessEvent]:
     """The orchestration events of one order-book event (see the module docstring for the mapping).
 
@@ -123,6 +123,7 @@ def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] 
     -------
     The events, in the order to apply them; each with its event id.
     """
+    item_kinds = item_kinds or {}
     at = _aware(ev.at)
     oid = ev.order_id
     ref = ev.ref
