@@ -186,17 +186,22 @@ class ScheduleLine:
     date: dt.date
     qty: float
     shipped_qty: float = 0.0
+    item: str | None = None   # the item promised when a substitute answered; None: the line's own item
 
     @property
     def open_qty(self) -> float:
         return max(0.0, self.qty - self.shipped_qty)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"date": self.date.isoformat(), "qty": self.qty, "shipped_qty": self.shipped_qty}
+        out = {"date": self.date.isoformat(), "qty": self.qty, "shipped_qty": self.shipped_qty}
+        if self.item is not None:
+            out["item"] = self.item
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScheduleLine:
-        return cls(date=dt.date.fromisoformat(d["date"]), qty=float(d["qty"]), shipped_qty=float(d.get("shipped_qty", 0.0)))
+        return cls(date=dt.date.fromisoformat(d["date"]), qty=float(d["qty"]), shipped_qty=float(d.get("shipped_qty", 0.0)),
+                   item=d.get("item"))
 
 
 @dataclasses.dataclass

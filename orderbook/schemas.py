@@ -263,6 +263,7 @@ class ScheduleLinePublic(BaseModel):
     date: dt.date
     qty: float
     shipped_qty: float
+    item: str | None = Field(None, description="the substitute promised on this schedule line (absent: the line's own item)")
 
 
 class LinePublic(BaseModel):

@@ -294,7 +294,7 @@ class OrderStore:
                     ))
                     for k, sl in enumerate(ln.schedule):
                         sl_rows.append((
-                            o.order_id, ln.line, k, ln.item, ln.location, sl.date.isoformat(), sl.qty,
+                            o.order_id, ln.line, k, sl.item or ln.item, ln.location, sl.date.isoformat(), sl.qty,
                             ln.demand_class or o.demand_class, sl.shipped_qty,
                         ))
             if line_rows:

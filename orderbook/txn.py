@@ -144,7 +144,8 @@ class Txn:
                 self._journal("commit", order, ln, d)
                 ln.draws.append(d)
         for sl in p.lines:
-            ln.schedule.append(ScheduleLine(date=sl.date, qty=sl.qty))
+            substitute = sl.item if sl.item is not None and sl.item != ln.item else None
+            ln.schedule.append(ScheduleLine(date=sl.date, qty=sl.qty, item=substitute))
         ln.promise = PromiseRecord.from_promise(p, source=source)
         return p
 
@@ -158,7 +159,7 @@ class Txn:
         for sl in ln.schedule:
             released += sl.open_qty
             if sl.shipped_qty > EPS:
-                keep.append(ScheduleLine(date=sl.date, qty=sl.shipped_qty, shipped_qty=sl.shipped_qty))
+                keep.append(ScheduleLine(date=sl.date, qty=sl.shipped_qty, shipped_qty=sl.shipped_qty, item=sl.item))
         ln.schedule = keep
         return released
 

@@ -324,3 +324,31 @@ def test_demand_class_orders_keep_allocation_pools_through_ship_change_cancel_an
     svc.close()
     again.close()
     store.close()
+
+
+def test_a_substitute_is_shown_on_the_order_and_survives_a_rebuild(make_snapshot, tmp_path):
+    """DC1 has 80 of AS54888 and 50 of its substitute AS6000 on hand. An order for 100 of AS54888 on
+    day 2 gets 80 of AS54888 and 20 of AS6000, both on day 2: the order's schedule says which item
+    each part is (the substitute named, the line's own item left implicit), and a restart reads the
+    same order and the same commitments back."""
+    from promessa_testing import day
+
+    snap = make_snapshot(supply=[("AS54888", "DC1", 0, 80), ("AS6000", "DC1", 0, 50)],
+                         extra={"substitutes": [{"item": "AS54888", "substitute": "AS6000", "preference": 1,
+                                                 "valid_from": None, "valid_to": None}]})
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
+    code, body, _ = svc.capture(OrderCreate.model_validate({"customer": "c", "lines": [
+        {"item": "AS54888", "qty": 100, "requested_date": day(2).isoformat(), "location": "DC1"}]}), actor="t")
+    assert code == 201
+    sched = json.loads(body)["lines"][0]["schedule"]
+    assert [(s["date"], s["qty"], s.get("item")) for s in sched] == [(day(2).isoformat(), 80.0, None),
+                                                                     (day(2).isoformat(), 20.0, "AS6000")]
+    oid = json.loads(body)["order_id"]
+    before = svc.state.cum.copy()
+    svc.close()
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None))
+    assert again.get(oid)["lines"][0]["schedule"] == sched
+    assert np.array_equal(again.state.cum, before)
+    again.close()
+    store.close()

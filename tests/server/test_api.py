@@ -298,7 +298,7 @@ def test_availability_inquiry_commits_nothing(client):
     r = client.post("/v1/availability", json={"lines": [line(qty=120, zone="EAST"), line("GADGET", 2, location="DC-EAST")]})
     assert r.status_code == 200
     a, b = r.json()["lines"]
-    assert a["status"] == "late" and a["lines"] == [{"date": "2026-01-15", "qty": 120.0}] and a["committed"] is False
+    assert a["status"] == "late" and a["lines"] == [{"date": "2026-01-15", "qty": 120.0, "item": "WIDGET"}] and a["committed"] is False
     assert b["status"] == "full"
     assert client.get("/v1/commitments").json()["committed_total"] == 0.0
     bad = client.post("/v1/availability", json={"lines": [line("NOPE", 1, zone="EAST")]})
