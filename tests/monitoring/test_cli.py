@@ -39,9 +39,13 @@ def test_report_and_exceptions(book, mon_snap_dir, tmp_path, capsys):
     assert "GADGET" in capsys.readouterr().out
     assert main(["exceptions", *base, "--today", "2026-01-16", "--by", "supplier", "--format", "json"]) == 0
     assert [r["supplier"] for r in json.loads(capsys.readouterr().out)] == ["(on hand)", "ACME"]
-    # without a snapshot: the lines' own prices (none here) and default transit days
+    # without a snapshot: the lines' own priced amounts (stored at capture from the catalogue prices:
+    # WIDGET 10, GADGET 100, BOLT 1), so the same revenue per product as with the snapshot
+    assert main(["report", "products", *base, "--format", "json"]) == 0
+    with_snapshot = {r["item"]: r["revenue"] for r in json.loads(capsys.readouterr().out)}
     assert main(["report", "products", "--db", db, "--format", "json"]) == 0
-    assert {r["revenue"] for r in json.loads(capsys.readouterr().out)} == {0.0}
+    without = {r["item"]: r["revenue"] for r in json.loads(capsys.readouterr().out)}
+    assert without == with_snapshot and set(without.values()) == {6.0, 160.0, 1400.0}
 
 
 def test_missing_book(tmp_path, capsys):
