@@ -23,7 +23,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from promessa.errors import PromessaError, ValidationError
+from promessa.errors import FileRecordError
 
 #: The stated threshold: token_sort_ratio on normalised names, 0..100.
 THRESHOLD = 90.0
@@ -38,17 +38,8 @@ DENIED_COLUMNS = ("entry_id", "list", "name", "aliases", "country", "address", "
 EMBARGO_COLUMNS = ("country", "region", "item_class", "list", "reason")
 
 
-class ScreeningListError(ValidationError):
+class ScreeningListError(FileRecordError):
     """A screening list file is refused at ``file``, 1-based data ``row``, ``field``, ``value``."""
-
-    def __init__(self, message: str, *, file: str, row: int | None, field: str, value: object = None,
-                 hint: str | None = None) -> None:
-        self.file = file
-        self.row = row
-        self.field = field
-        self.value = value
-        where = file + (f", row {row}" if row is not None else "")
-        PromessaError.__init__(self, f"{where}, field {field!r}, value {value!r}: {message}", hint=hint)
 
 
 def normalise(name: str) -> str:

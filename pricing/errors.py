@@ -8,20 +8,11 @@ names the line field and the value.
 
 from __future__ import annotations
 
-from promessa.errors import PromessaError, ValidationError
+from promessa.errors import FileRecordError, ValidationError
 
 
-class RuleError(ValidationError):
+class RuleError(FileRecordError):
     """A pricing data file (price lists, rules, tax rates, assignments, catalogue changes) is refused."""
-
-    def __init__(self, message: str, *, file: str, row: int | None, field: str, value: object = None,
-                 hint: str | None = None) -> None:
-        self.file = file
-        self.row = row
-        self.field = field
-        self.value = value
-        where = file + (f", row {row}" if row is not None else "")
-        PromessaError.__init__(self, f"{where}, field {field!r}, value {value!r}: {message}", hint=hint)
 
 
 def bare_message(e: ValidationError) -> str:

@@ -69,3 +69,18 @@ class InfeasibleError(PromessaError):
     def __init__(self, message: str, *, rules: list[str] | None = None, hint: str | None = None) -> None:
         self.rules = rules or []
         super().__init__(message, hint=hint)
+
+
+class FileRecordError(ValidationError):
+    """A record of a data file (rules, customers, screening lists, programs) is refused at ``file``,
+    1-based data ``row`` (the CSV row after the header, or the position in a YAML/JSON list),
+    ``field`` and ``value``. Packages subclass it to say which kind of file it was."""
+
+    def __init__(self, message: str, *, file: str, row: int | None, field: str, value: object = None,
+                 hint: str | None = None) -> None:
+        self.file = file
+        self.row = row
+        self.field = field
+        self.value = value
+        where = file + (f", row {row}" if row is not None else "")
+        PromessaError.__init__(self, f"{where}, field {field!r}, value {value!r}: {message}", hint=hint)
