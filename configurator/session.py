@@ -223,15 +223,24 @@ class Session:
 
     # -- rendering -------------------------------------------------------------------------------
 
+    def alternatives(self, var: str) -> tuple[str, ...]:
+        """The values that could take the place of `var`'s choice (valid with every other choice kept);
+        for a variable not chosen, its valid values."""
+        if var not in self.choices:
+            return self.valid[var]
+        others = {x: v for x, v in self.choices.items() if x != var}
+        return self.compiled.valid_values(others)[var]
+
     def to_dict(self) -> dict:
         """The state the configuration page shows: the session's ``id`` (None until a registry keeps it), each
-        variable with its valid values, choice, default and option prices; the count of completions; whether
-        it is complete."""
+        variable with its valid values, the values that could replace its choice (``alternatives``), choice,
+        default and option prices; the count of completions; whether it is complete."""
         out = []
         for x in self.model.variables:
             prices = self.model.prices.get(x.name, {})
             out.append({
                 "name": x.name, "label": x.label or x.name, "values": list(x.values), "valid": list(self.valid[x.name]),
+                "alternatives": list(self.alternatives(x.name)),
                 "chosen": self.choices.get(x.name), "default": x.default,
                 "prices": {v: str(m.amount) for v, m in prices.items()},
             })

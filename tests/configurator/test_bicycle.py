@@ -161,3 +161,15 @@ def test_the_diagram_accepts_exactly_the_valid_configurations(model, compiled):
     for combo in itertools.product(*(v.values for v in model.variables)):
         assert compiled.is_valid(dict(zip(names, combo))) == (combo in every)
     assert not compiled.is_valid({"frame": "alu"})
+
+
+def test_a_chosen_variable_offers_the_values_that_could_replace_it(compiled):
+    """With a steel frame chosen, the frame's own valid value is steel alone, but alu could take its
+    place (every other choice kept) and is offered as an alternative; the page marks it valid, not
+    excluded. A variable not chosen offers its valid values."""
+    s = Session(compiled, {"frame": "steel"})
+    assert s.valid["frame"] == ("steel",)
+    assert "alu" in s.alternatives("frame") and "steel" in s.alternatives("frame")
+    assert s.alternatives("size") == s.valid["size"]
+    frame = next(v for v in s.to_dict()["variables"] if v["name"] == "frame")
+    assert frame["chosen"] == "steel" and "alu" in frame["alternatives"]
