@@ -70,11 +70,26 @@ def _channel(args: argparse.Namespace) -> int:
     return _delegate("promessa channel", cli, args.argv)
 
 
+def open_engine(*, snapshot, db: str, pg_schema: str | None = None):
+    """The engine (``promessa.app.Engine.open``) over a snapshot directory and an order book, for commands
+    of packages below the composition root (they receive this function as ``args.open_engine``)."""
+    from pathlib import Path
+
+    from promessa.app import Engine, stderr_say
+    from promessa.config import settings_of
+
+    fields = {"snapshot": Path(snapshot), "db": db}
+    if pg_schema:
+        fields["pg_schema"] = pg_schema
+    return Engine.open(settings_of(**fields), say=stderr_say)
+
+
 def main(argv: list[str] | None = None) -> int:
     from promessa.errors import PromessaError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.open_engine = open_engine
     try:
         rc = args.func(args)
         sys.stdout.flush()

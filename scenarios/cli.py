@@ -108,17 +108,16 @@ def _world(args: argparse.Namespace, progress):
     from scenarios.service import backlog_from_orders
     from supplydata import load_snapshot
 
+    if args.db:
+        # the order book is opened by the one composition root (promessa.app.Engine.open), which the
+        # `promessa` command hands in as args.open_engine: this package sits below it
+        progress("opening the snapshot and the order book", 0.0)
+        engine = args.open_engine(snapshot=args.snapshot, db=args.db, pg_schema=args.pg_schema)
+        svc = engine.service
+        svc.engine = engine
+        return svc.snap, None, None, None, svc
     progress("loading the snapshot", 0.0)
     snap = load_snapshot(args.snapshot)
-    if args.db:
-        from orderbook.service import OrderService
-        from promessa.config import settings_of
-        from orderbook.store import open_store
-
-        progress("opening the order book", 0.02)
-        store = open_store(args.db, pg_schema=args.pg_schema)
-        svc = OrderService(snap, store, settings_of(snapshot=args.snapshot, db=args.db))
-        return snap, None, None, None, svc
     path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
     if not path.exists():
         raise ValidationError("orders file not found", field="--orders", value=str(path),
@@ -130,11 +129,8 @@ def _world(args: argparse.Namespace, progress):
 
 
 def _close(svc) -> None:
-    """Let the order book write what is queued, then close it."""
-    close = getattr(svc, "close", None)
-    if close is not None:
-        close()
-    svc.store.close()
+    """Let the order book write what is queued, then close it (with the engine that opened it)."""
+    svc.engine.close()
 
 
 def _print_summary(res, out=sys.stdout) -> None:
