@@ -42,7 +42,7 @@ def _free_port() -> int:
 class _Server:
     def __init__(self, snapshot: Path, db: Path | str, log: Path, *, extra: tuple[str, ...] = ()) -> None:
         self.port = _free_port()
-        env = {**os.environ, "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e15", "PROMESSA_APPROVAL_ON_PRICE_OVERRIDE": "false"}
+        env = {**os.environ, "PROMESSA_ORDERS__APPROVAL_VALUE_THRESHOLD": "1000000000000", "PROMESSA_ORDERS__APPROVAL_ON_PRICE_OVERRIDE": "false"}
         if os.environ.get("PROMESSA_BENCH_SERVER_PYTHONPATH"):  # e.g. a directory with uvloop and httptools
             env["PYTHONPATH"] = os.environ["PROMESSA_BENCH_SERVER_PYTHONPATH"] + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(snapshot), "--db", str(db),

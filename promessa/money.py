@@ -34,6 +34,7 @@ def register_currency(code: str, minor_unit: int) -> None:
     if not 0 <= minor_unit <= 4:
         raise MoneyError(f"minor_unit={minor_unit!r}: must be 0..4")
     MINOR_UNITS[code] = minor_unit
+    _QUANTA.pop(code, None)
 
 
 def minor_unit(currency: str) -> int:
@@ -44,8 +45,15 @@ def minor_unit(currency: str) -> int:
                          f"(hint: one of {', '.join(sorted(MINOR_UNITS)[:8])}, ...)") from None
 
 
+_QUANTA: dict[str, Decimal] = {}
+
+
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-minor_unit(currency))
+    """The currency's smallest unit as a Decimal (``Decimal('0.01')`` for EUR), computed once per currency."""
+    q = _QUANTA.get(currency)
+    if q is None:
+        q = _QUANTA[currency] = Decimal(1).scaleb(-minor_unit(currency))
+    return q
 
 
 def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
@@ -91,7 +99,7 @@ class Money:
 
     def rounded(self) -> Money:
         """Rounded to the currency's minor unit by the stated rule (half up)."""
-        return Money(self.amount.quantize(quantum(self.currency), rounding=ROUNDING), self.currency)
+        return money_unchecked(self.amount.quantize(quantum(self.currency), rounding=ROUNDING), self.currency)
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -141,7 +149,7 @@ class Money:
 
     def to_dict(self) -> dict[str, str]:
         """The API and storage form: the amount as a string (exact), rounded to the minor unit."""
-        return {"amount": str(self.rounded().amount), "currency": self.currency}
+        return {"amount": str(self.amount.quantize(quantum(self.currency), rounding=ROUNDING)), "currency": self.currency}
 
     def to_exact_dict(self) -> dict[str, str]:
         """Unrounded, for intermediate values that are stored (rates, unit prices with more digits)."""
