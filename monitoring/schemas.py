@@ -51,6 +51,8 @@ class JeopardyPublic(BaseModel):
     levels: list[str]
     counts: dict[str, int]
     total: int
+    offset: int = 0
+    limit: int | None = None
     orders: list[JeopardyOrderPublic]
     lines: list[JeopardyLinePublic] | None = None
 
@@ -98,6 +100,9 @@ class ExceptionsPublic(BaseModel):
     at_risk_level: str
     total_lines: int
     total_orders: int
+    total_keys: int | None = None
+    offset: int = 0
+    limit: int | None = None
     data: list[ExceptionRowPublic]
 
 
@@ -130,6 +135,8 @@ class ExceptionLinesPublic(BaseModel):
     key: str | None = None
     data: list[ExceptionLinePublic]
     count: int
+    total: int | None = None
+    offset: int = 0
 
 
 class ReportPublic(BaseModel):

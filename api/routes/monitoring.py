@@ -73,31 +73,43 @@ def _rows(df: pl.DataFrame, *, reason: bool = False) -> list[dict]:
 
 
 @router.get("/jeopardy", operation_id="jeopardy", response_model=JeopardyPublic, responses=responses(),
-            summary="Open orders in jeopardy: level, days late, dates")
+            summary="Open orders in jeopardy, worst first: level, days late, dates (filters and paging)")
 def jeopardy(
     mon: MonitorDep,
     user: PlanningReader,
     today: Today = None,
     min_level: Annotated[str | None, Query(max_length=40, description="only orders at this level or above")] = None,
+    level: Annotated[str | None, Query(max_length=40, description="only orders at exactly this level")] = None,
+    customer: Annotated[str | None, Query(max_length=100, description="only this customer's orders")] = None,
+    order: Annotated[str | None, Query(max_length=100, description="only orders whose id contains this text")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this many orders (paging)")] = 0,
     lines: Annotated[bool, Query(description="include the open lines")] = False,
 ) -> dict:
+    """`counts` are per level over the orders matching every filter but `level` (the overview's chips);
+    `total` matches every filter; `orders` is the page `offset`..`offset+limit` of them."""
     t = mon.resolve_today(today)
     line_j, orders = mon.jeopardy(t)
     cfg = mon.config
-    if min_level is not None:
-        if min_level not in cfg.level_names:
-            raise ValidationError("unknown level", field="query.min_level", value=min_level,
+    for name, value in (("min_level", min_level), ("level", level)):
+        if value is not None and value not in cfg.level_names:
+            raise ValidationError("unknown level", field=f"query.{name}", value=value,
                                   hint="one of " + ", ".join(cfg.level_names))
+    if min_level is not None:
         orders = orders.filter(pl.col("level_rank") >= cfg.rank(min_level))
-        line_j = line_j.filter(pl.col("order_id").is_in(orders["order_id"].implode()))
+    if customer is not None:
+        orders = orders.filter(pl.col("customer") == customer)
+    if order is not None:
+        orders = orders.filter(pl.col("order_id").str.contains(order, literal=True))
     counts = {name: 0 for name in cfg.level_names}
     for name, n in orders.group_by("level").len().iter_rows():
         counts[name] = int(n)
+    if level is not None:
+        orders = orders.filter(pl.col("level") == level)
     total = orders.height
-    orders = orders.head(limit)
-    out = {"today": t, "levels": cfg.level_names, "counts": counts, "total": total,
-           "orders": _rows(orders, reason=True)}
+    orders = orders.slice(offset, limit)
+    out = {"today": t, "levels": cfg.level_names, "counts": counts, "total": total, "offset": offset,
+           "limit": limit, "orders": _rows(orders, reason=True)}
     if lines:
         out["lines"] = _rows(line_j.filter(pl.col("order_id").is_in(orders["order_id"].implode())), reason=True)
     return out
@@ -129,24 +141,44 @@ assert set(By.__args__) == set(DIMENSIONS)  # type: ignore[attr-defined]
 
 
 @router.get("/exceptions", operation_id="exceptions", response_model=ExceptionsPublic, responses=responses(),
-            summary="Orders at risk and backorders by customer, item, node, supplier or receipt")
-def exceptions(mon: MonitorDep, user: PlanningReader, by: By = "customer", today: Today = None) -> dict:
+            summary="Orders at risk and backorders by customer, item, node, supplier or receipt (paged)")
+def exceptions(mon: MonitorDep, user: PlanningReader, by: By = "customer", today: Today = None,
+               limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+               offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this many keys (paging)")] = 0,
+               ) -> dict:
+    """`total_keys` is the number of keys; `data` the page `offset`..`offset+limit` of them, worst first."""
     t = mon.resolve_today(today)
     exc = mon.exceptions(t)
     summary = mon.exception_summary(by=by, exceptions=exc).rename({by: "key"})
     return {"today": t, "by": by, "at_risk_level": mon.config.at_risk_level, "total_lines": exc.height,
-            "total_orders": exc["order_id"].n_unique() if exc.height else 0, "data": summary.to_dicts()}
+            "total_orders": exc["order_id"].n_unique() if exc.height else 0, "total_keys": summary.height,
+            "offset": offset, "limit": limit, "data": summary.slice(offset, limit).to_dicts()}
 
 
 @router.get("/exceptions/lines", operation_id="exception_lines", response_model=ExceptionLinesPublic,
-            responses=responses(), summary="Drill down: the exception lines under one key, with the reason")
+            responses=responses(), summary="Drill down: the exception lines under one key, with the reason (paged)")
 def exception_lines(mon: MonitorDep, user: PlanningReader, by: By | None = None, key: Key | None = None,
-                    today: Today = None, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict:
+                    today: Today = None,
+                    level: Annotated[str | None, Query(max_length=40, description="only lines at exactly this level")] = None,
+                    kind: Annotated[Literal["backorder", "at_risk"] | None, Query(description="only this kind")] = None,
+                    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+                    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this many lines")] = 0,
+                    ) -> dict:
+    """`total` lines match the filters; `data` (`count` of them) is the page `offset`..`offset+limit`."""
     if (by is None) != (key is None):
         raise ValidationError("give both `by` and `key`, or neither", field="query.key" if by else "query.by", value=None)
+    if level is not None and level not in mon.config.level_names:
+        raise ValidationError("unknown level", field="query.level", value=level,
+                              hint="one of " + ", ".join(mon.config.level_names))
     t = mon.resolve_today(today)
-    df = mon.exception_lines(by=by, key=key, today=t).head(limit)
-    return {"today": t, "by": by, "key": key, "data": _rows(df, reason=True), "count": df.height}
+    df = mon.exception_lines(by=by, key=key, today=t)
+    if level is not None:
+        df = df.filter(pl.col("level") == level)
+    if kind is not None:
+        df = df.filter(pl.col("kind") == kind)
+    page = df.slice(offset, limit)
+    return {"today": t, "by": by, "key": key, "data": _rows(page, reason=True), "count": page.height,
+            "total": df.height, "offset": offset}
 
 
 # ------------------------------------------------------------------ reports

@@ -70,6 +70,42 @@ def test_jeopardy(client, letters):
     assert client.get("/v1/jeopardy", params={"today": "yesterday"}).status_code == 422
 
 
+def test_jeopardy_filters_and_paging(client, letters):
+    # worst first on 2026-01-12: D (critical), A and C (warning, 6 days), E (warning, 4), B (ok)
+    body = client.get("/v1/jeopardy", params={"limit": 2, "offset": 3}).json()
+    assert [letters[o["order_id"]] for o in body["orders"]] == ["E", "B"]
+    assert (body["total"], body["offset"], body["limit"]) == (5, 3, 2)
+    body = client.get("/v1/jeopardy", params={"level": "warning"}).json()
+    assert sorted(letters[o["order_id"]] for o in body["orders"]) == ["A", "C", "E"] and body["total"] == 3
+    assert body["counts"] == {"ok": 1, "watch": 0, "warning": 3, "critical": 1}  # the chips keep every level
+    body = client.get("/v1/jeopardy", params={"customer": "C2"}).json()
+    assert [letters[o["order_id"]] for o in body["orders"]] == ["E", "B"]
+    assert body["counts"] == {"ok": 1, "watch": 0, "warning": 1, "critical": 0} and body["total"] == 2
+    e_id = next(o for o, letter in letters.items() if letter == "E")
+    body = client.get("/v1/jeopardy", params={"order": e_id[-6:]}).json()
+    assert [o["order_id"] for o in body["orders"]] == [e_id]
+    assert client.get("/v1/jeopardy", params={"offset": 10}).json()["orders"] == []
+    r = client.get("/v1/jeopardy", params={"level": "dire"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "level"] and "dire" in r.text
+    assert client.get("/v1/jeopardy", params={"offset": -1}).status_code == 422
+
+
+def test_exceptions_paging_and_drill_filters(client, letters):
+    body = client.get("/v1/exceptions", params={"by": "customer", "today": "2026-01-16", "limit": 1, "offset": 1}).json()
+    assert [d["key"] for d in body["data"]] == ["C2"]
+    assert (body["total_keys"], body["total_lines"], body["offset"], body["limit"]) == (3, 5, 1, 1)
+    body = client.get("/v1/exceptions/lines", params={"today": "2026-01-16", "limit": 2, "offset": 4}).json()
+    assert (body["count"], body["total"], body["offset"]) == (1, 5, 4)
+    body = client.get("/v1/exceptions/lines", params={"today": "2026-01-16", "kind": "backorder"}).json()
+    assert [letters[x["order_id"]] for x in body["data"]] == ["D"] and body["total"] == 1
+    body = client.get("/v1/exceptions/lines", params={"today": "2026-01-16", "level": "watch", "by": "supplier",
+                                                       "key": "ACME"}).json()
+    assert [letters[x["order_id"]] for x in body["data"]] == ["B"]
+    r = client.get("/v1/exceptions/lines", params={"level": "dire"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "level"]
+    assert client.get("/v1/exceptions/lines", params={"kind": "late"}).status_code == 422
+
+
 def test_scan_and_events(client, letters, tmp_path):
     plan = {"X-API-Key": "plan"}
     r = client.post("/v1/jeopardy/scan", headers=plan)
