@@ -1,4 +1,11 @@
-// promessa planner console: vanilla JS over the /v1 monitoring API (no build step).
+// promessa planner console: vanilla JS over the /v1 API (no build step, no outside assets).
+//
+// One page, several views chosen by the address's fragment:
+//   #/                      overview: KPIs, jeopardy, exceptions (with drill-down), reports
+//   #/orders/ID             one order: lines, promise and pegging, pricing waterfall, payments, process, audit
+//   #/atp/ITEM/LOCATION     time-phased ATP of an item-location, with a chart
+//   #/processes  #/channel  orchestration processes; channel programs, accruals and claims
+// Jeopardy, exceptions and the drill-down are filtered and paged by the server (limit/offset).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,15 +19,16 @@ function qs(obj) {
 }
 
 // Every data route needs an API key (role viewer or planner). It comes from the address's fragment
-// (#key=..., never sent to the server and removed from the address bar at once) or the key field,
-// and is kept for this tab only (sessionStorage).
+// (#key=... or #/orders/ID&key=..., never sent to the server and removed from the address bar at once) or the
+// key field, and is kept for this tab only (sessionStorage).
 const KEY_STORE = "promessa.apiKey";
 
 function takeKeyFromFragment() {
   const m = location.hash.match(/(?:^#|&)key=([^&]+)/);
   if (m) {
     sessionStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
+    const rest = location.hash.replace(m[0], "").replace(/^#&?/, "");
+    history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
   }
 }
 
@@ -31,13 +39,17 @@ function apiHeaders(accept) {
   return h;
 }
 
+class ApiError extends Error {
+  constructor(status, msg) { super(msg); this.status = status; }
+}
+
 async function apiFetch(path, query, accept) {
   const r = await fetch(path + qs(query || {}), { headers: apiHeaders(accept) });
   if (!r.ok) {
     let msg = r.status + " " + r.statusText;
     if (r.status === 401) msg += ": enter an API key (viewer or planner) above";
-    try { const b = await r.json(); msg += ": " + JSON.stringify(b.detail); } catch (e) { /* not JSON */ }
-    throw new Error(msg);
+    try { const b = await r.json(); msg += ": " + (typeof b.detail === "string" ? b.detail : JSON.stringify(b.detail)); } catch (e) { /* not JSON */ }
+    throw new ApiError(r.status, msg);
   }
   return r;
 }
@@ -50,27 +62,63 @@ async function getBlobURL(path, query, accept) {
   return URL.createObjectURL(await (await apiFetch(path, query, accept)).blob());
 }
 
-function cell(tr, value, cls) {
+// ------------------------------------------------------------------ small DOM helpers
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function cell(tr, value, cls, label) {
   const td = document.createElement("td");
-  td.textContent = value === null || value === undefined ? "–" : String(value);
+  if (value instanceof Node) td.appendChild(value);
+  else td.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
   if (cls) td.className = cls;
+  td.dataset.label = label || tr.closest("table")?.querySelectorAll("thead th")[tr.children.length]?.textContent || "";
   tr.appendChild(td);
   return td;
 }
 
-function levelCell(tr, level) {
-  const td = document.createElement("td");
-  const span = document.createElement("span");
-  span.className = "level level-" + level;
-  span.textContent = level;
-  td.appendChild(span);
-  tr.appendChild(td);
+// Rows are appended to their tbody before their cells, so each cell can take its column's name as a label
+// (narrow screens show tables of class "cards" as one card per row, each value with its label).
+function row(tbody, attrs) {
+  const tr = el("tr", attrs);
+  tbody.appendChild(tr);
+  return tr;
 }
 
-function fmt(v) {
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
-  return v;
+function levelCell(tr, level) {
+  cell(tr, el("span", { class: "level level-" + level, text: level }));
 }
+
+function link(href, text, cls) { return el("a", { href: href, text: text, class: cls || "" }); }
+function orderLink(id) { return link("#/orders/" + encodeURIComponent(id), id, "order-link"); }
+function atpLink(item, loc) {
+  if (!item || !loc) return item || "–";
+  return link("#/atp/" + encodeURIComponent(item) + "/" + encodeURIComponent(loc), item + " @ " + loc, "atp-link");
+}
+
+const NUM = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+function fmt(v) { return typeof v === "number" ? NUM.format(v) : v; }
+function money(m) { return m ? Number(m.amount).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 }) + " " + m.currency : "–"; }
+function when(ts) { return ts ? String(ts).slice(0, 16).replace("T", " ") : "–"; }
+
+function table(head, rows, cls) {
+  const t = el("table", { class: cls || "" });
+  const hr = el("tr");
+  for (const h of head) hr.appendChild(el("th", { text: h }));
+  t.append(el("thead", {}, hr));
+  const tbody = el("tbody");
+  t.append(tbody);
+  for (const r of rows) { const tr = row(tbody); for (const v of r) cell(tr, v); }
+  return el("div", { class: "scroll" }, t);
+}
+
+function note(box, text, cls) { box.appendChild(el("p", { class: "note " + (cls || ""), text: text })); }
 
 function today() { return $("today").value || null; }
 
@@ -79,41 +127,101 @@ function setStatus(text, isError) {
   $("status").className = isError ? "error" : "";
 }
 
+// ------------------------------------------------------------------ paging
+
+// A pager over a server-paged list: state {offset, limit}; `render(total)` shows "1–25 of 200" and enables
+// the buttons; a click moves the offset and calls `load`.
+function pager(id, load) {
+  const box = $(id);
+  const st = { offset: 0, limit: Number(box.querySelector(".page-size").value), total: 0 };
+  box.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
+    st.offset = Math.max(0, st.offset + Number(b.dataset.step) * st.limit);
+    load().catch(fail);
+  }));
+  box.querySelector(".page-size").addEventListener("change", (e) => { st.limit = Number(e.target.value); st.offset = 0; load().catch(fail); });
+  st.render = (total) => {
+    st.total = total;
+    const last = Math.min(total, st.offset + st.limit);
+    box.querySelector(".page-info").textContent = total ? (st.offset + 1) + "–" + last + " of " + NUM.format(total) : "none";
+    box.querySelector('[data-step="-1"]').disabled = st.offset <= 0;
+    box.querySelector('[data-step="1"]').disabled = last >= total;
+  };
+  return st;
+}
+
+// ------------------------------------------------------------------ overview
+
+let LEVELS = [];
+let jeoPage, excPage, drillPage;
+let drillKey = null;
+
+function fillLevelSelect(sel, levels) {
+  if (sel.options.length > 1) return;
+  for (const l of levels) sel.appendChild(el("option", { value: l, text: l }));
+}
+
 async function loadJeopardy() {
-  const body = await getJSON("jeopardy", { today: today(), limit: 200 });
+  const body = await getJSON("jeopardy", {
+    today: today(), level: $("jeo-level").value, customer: $("jeo-customer").value.trim(),
+    order: $("jeo-order").value.trim(), limit: jeoPage.limit, offset: jeoPage.offset,
+  });
   if (!$("today").value) $("today").value = body.today;
-  $("jeopardy-counts").textContent = body.levels.map((l) => l + ": " + (body.counts[l] || 0)).join(" · ");
+  LEVELS = body.levels;
+  fillLevelSelect($("jeo-level"), body.levels);
+  fillLevelSelect($("drill-level"), body.levels);
+  const counts = $("jeopardy-counts");
+  counts.replaceChildren();
+  for (const l of body.levels) {
+    const b = el("button", { type: "button", class: "chip level-" + l, text: l + ": " + (body.counts[l] || 0) });
+    b.addEventListener("click", () => { $("jeo-level").value = $("jeo-level").value === l ? "" : l; jeoPage.offset = 0; loadJeopardy().catch(fail); });
+    counts.append(b, " ");
+  }
   const tbody = $("jeopardy-list");
   tbody.replaceChildren();
   for (const o of body.orders) {
-    const tr = document.createElement("tr");
+    const tr = row(tbody, { class: "jeopardy-row" });
     tr.dataset.order = o.order_id;
     tr.dataset.level = o.level;
-    tr.className = "jeopardy-row";
-    cell(tr, o.order_id, "order");
+    cell(tr, orderLink(o.order_id), "order");
     cell(tr, o.customer);
     cell(tr, o.status);
     levelCell(tr, o.level);
     cell(tr, o.days_late, "num days-late");
     cell(tr, o.promised_completion);
     cell(tr, o.expected_completion);
-    cell(tr, o.reason_text).title = o.reason;
-    tbody.appendChild(tr);
+    cell(tr, o.reason_text, "reason").title = o.reason;
   }
+  jeoPage.render(body.total);
   return body;
+}
+
+async function loadKpis() {
+  const [j, e] = await Promise.all([getJSON("jeopardy", { today: today(), limit: 1 }), getJSON("exceptions", { today: today(), limit: 1 })]);
+  const put = (id, v) => { $(id).querySelector("b").textContent = NUM.format(v); };
+  put("kpi-open", j.total);
+  for (const l of ["critical", "warning", "watch", "ok"]) if ($("kpi-" + l)) put("kpi-" + l, j.counts[l] || 0);
+  put("kpi-exc", e.total_lines);
+  $("kpi-exc").querySelector("span").textContent = "exception lines in " + NUM.format(e.total_orders) + " orders";
+  try {
+    const p = await getJSON("jeopardy/processes", { limit: 1000 });
+    put("kpi-proc", p.alerts.length);
+  } catch (err) {
+    $("kpi-proc").querySelector("b").textContent = "–";
+    $("kpi-proc").title = err.message;
+  }
 }
 
 async function loadExceptions() {
   const by = $("exc-by").value;
-  const body = await getJSON("exceptions", { by: by, today: today() });
-  $("exc-total").textContent = body.total_lines + " lines in " + body.total_orders + " orders (at risk from level " + body.at_risk_level + ")";
+  const body = await getJSON("exceptions", { by: by, today: today(), limit: excPage.limit, offset: excPage.offset });
+  $("exc-total").textContent = NUM.format(body.total_lines) + " lines in " + NUM.format(body.total_orders) +
+    " orders (at risk from level " + body.at_risk_level + ")";
   const tbody = $("exceptions-list");
   tbody.replaceChildren();
   for (const r of body.data) {
-    const tr = document.createElement("tr");
-    tr.className = "clickable exception-row";
+    const tr = row(tbody, { class: "clickable exception-row" });
     tr.dataset.key = r.key;
-    cell(tr, r.key);
+    cell(tr, r.key, "key");
     cell(tr, r.orders, "num");
     cell(tr, r.lines, "num");
     cell(tr, r.backorder_lines, "num");
@@ -121,31 +229,34 @@ async function loadExceptions() {
     cell(tr, fmt(r.backordered_qty), "num");
     cell(tr, fmt(r.value), "num");
     levelCell(tr, r.worst_level);
-    tr.addEventListener("click", () => drill(by, r.key).catch(fail));
-    tbody.appendChild(tr);
+    tr.addEventListener("click", () => { drillKey = { by: by, key: r.key }; drillPage.offset = 0; drill().catch(fail); });
   }
+  excPage.render(body.total_keys ?? body.data.length);
 }
 
-async function drill(by, key) {
-  const body = await getJSON("exceptions/lines", { by: by, key: key, today: today() });
-  $("drill-title").hidden = false;
-  $("drill-title").textContent = by + " " + key + ": " + body.count + " lines";
-  $("drill").hidden = false;
+async function drill() {
+  if (!drillKey) return;
+  const { by, key } = drillKey;
+  const body = await getJSON("exceptions/lines", {
+    by: by, key: key, today: today(), kind: $("drill-kind").value, level: $("drill-level").value,
+    limit: drillPage.limit, offset: drillPage.offset,
+  });
+  $("drill-box").hidden = false;
+  $("drill-title").textContent = by + " " + key + ": " + NUM.format(body.total ?? body.count) + " lines";
   const tbody = $("drill-list");
   tbody.replaceChildren();
   for (const l of body.data) {
-    const tr = document.createElement("tr");
-    cell(tr, l.order_id);
+    const tr = row(tbody, { class: "drill-row" });
+    cell(tr, orderLink(l.order_id), "order");
     cell(tr, l.line, "num");
-    cell(tr, l.item);
-    cell(tr, l.location);
+    cell(tr, atpLink(l.item, l.location));
     cell(tr, l.kind);
     cell(tr, fmt(l.open_qty), "num");
     cell(tr, fmt(l.backordered_qty), "num");
     levelCell(tr, l.level);
-    cell(tr, l.reason_text);
-    tbody.appendChild(tr);
+    cell(tr, l.reason_text, "reason");
   }
+  drillPage.render(body.total ?? body.count);
 }
 
 function reportQuery(format) {
@@ -157,15 +268,14 @@ async function loadReport() {
   const body = await getJSON("reports/" + kind, reportQuery("json"));
   const head = $("report-head");
   head.replaceChildren();
-  const htr = document.createElement("tr");
-  for (const c of body.columns) { const th = document.createElement("th"); th.textContent = c; htr.appendChild(th); }
+  const htr = el("tr");
+  for (const c of body.columns) htr.appendChild(el("th", { text: c }));
   head.appendChild(htr);
   const tbody = $("report-list");
   tbody.replaceChildren();
   for (const r of body.data) {
-    const tr = document.createElement("tr");
+    const tr = row(tbody);
     for (const c of body.columns) cell(tr, fmt(r[c]), typeof r[c] === "number" ? "num" : "");
-    tbody.appendChild(tr);
   }
   const old = $("report-chart").src;
   $("report-chart").src = await getBlobURL("reports/" + kind, reportQuery("png"), "image/png");
@@ -183,40 +293,133 @@ async function downloadCSV() {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-async function loadCatalogue() {
-  const body = await getJSON("console/catalogue", { limit: 2000 });
-  const items = $("atp-items"), locs = $("atp-locations");
-  items.replaceChildren(); locs.replaceChildren();
-  for (const i of body.items) { const o = document.createElement("option"); o.value = i; items.appendChild(o); }
-  for (const l of body.locations) { const o = document.createElement("option"); o.value = l; locs.appendChild(o); }
-  if (!$("atp-item").value && body.item_locations.length) {
-    $("atp-item").value = params.get("item") || body.item_locations[0][0];
-    $("atp-location").value = params.get("location") || body.item_locations[0][1];
-  }
+async function loadOverview() {
+  await loadJeopardy();
+  await Promise.all([loadKpis(), loadExceptions(), loadReport(), drill()]);
 }
 
-async function loadAtp() {
-  const item = $("atp-item").value, loc = $("atp-location").value;
+// ------------------------------------------------------------------ item-location ATP
+
+let catalogue = null;
+
+async function loadCatalogue() {
+  if (catalogue) return catalogue;
+  catalogue = await getJSON("console/catalogue", { limit: 2000 });
+  const items = $("atp-items"), locs = $("atp-locations");
+  items.replaceChildren(); locs.replaceChildren();
+  for (const i of catalogue.items) items.appendChild(el("option", { value: i }));
+  for (const l of catalogue.locations) locs.appendChild(el("option", { value: l }));
+  return catalogue;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function niceStep(span, n) {
+  const raw = span / Math.max(1, n);
+  const p = Math.pow(10, Math.floor(Math.log10(raw || 1)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+// The chart: available to promise (a filled step: what a new order can take from each day), the cumulative
+// position C[t] (a line) and supply receipts (bars), over the days of the horizon; a legend above the plot.
+function atpChart(body) {
+  const rows = body.data;
+  const fig = $("atp-chart");
+  fig.replaceChildren();
+  if (!rows.length) return;
+  const W = Math.max(320, Math.min(900, fig.clientWidth || 720)), H = W < 500 ? 220 : 260, L = 52, R = 24, T = W < 500 ? 44 : 30, B = 40;
+  const xs = (i) => L + (i / Math.max(1, rows.length - 1)) * (W - L - R);
+  const vals = rows.flatMap((r) => [r.cumulative, r.available, r.supply]);
+  let lo = Math.min(0, ...vals), hi = Math.max(1, ...vals);
+  const step = niceStep(hi - lo, 5);
+  lo = Math.floor(lo / step) * step; hi = Math.ceil(hi / step) * step;
+  const ys = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "ATP of " + body.item + " at " + body.location });
+  for (let v = lo; v <= hi + 1e-9; v += step) {
+    s.append(svg("line", { x1: L, x2: W - R, y1: ys(v), y2: ys(v), class: "grid" }));
+    s.append(svg("text", { x: L - 6, y: ys(v) + 4, "text-anchor": "end", class: "tick" }, NUM.format(v)));
+  }
+  s.append(svg("text", { x: 12, y: (T + H - B) / 2, transform: `rotate(-90 12 ${(T + H - B) / 2})`, "text-anchor": "middle", class: "axis" }, "units"));
+  const nt = Math.min(6, rows.length);
+  for (let k = 0; k < nt; k++) {
+    const i = Math.round(k * (rows.length - 1) / Math.max(1, nt - 1));
+    s.append(svg("text", { x: xs(i), y: H - B + 16, "text-anchor": "middle", class: "tick" }, rows[i].date.slice(5)));
+  }
+  s.append(svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "axis" }, "day (" + rows[0].date.slice(0, 4) + ")"));
+  const bw = Math.max(2, (W - L - R) / rows.length * 0.6);
+  rows.forEach((r, i) => {
+    if (r.supply > 0) s.append(svg("rect", { x: xs(i) - bw / 2, y: ys(r.supply), width: bw, height: ys(0) - ys(r.supply), class: "supply" }));
+  });
+  let d = `M ${xs(0)} ${ys(0)}`;
+  rows.forEach((r, i) => { d += ` L ${xs(i)} ${ys(r.available)}` + (i + 1 < rows.length ? ` L ${xs(i + 1)} ${ys(r.available)}` : ""); });
+  d += ` L ${xs(rows.length - 1)} ${ys(0)} Z`;
+  s.append(svg("path", { d: d, class: "available" }));
+  let c = "";
+  rows.forEach((r, i) => { c += (i ? " L " : "M ") + xs(i) + " " + ys(r.cumulative) + (i + 1 < rows.length ? " L " + xs(i + 1) + " " + ys(r.cumulative) : ""); });
+  s.append(svg("path", { d: c, class: "cumulative" }));
+  s.append(svg("line", { x1: L, x2: W - R, y1: ys(0), y2: ys(0), class: "zero" }));
+  const legend = [["available", "available to promise"], ["cumulative", "cumulative position"], ["supply", "supply received"]];
+  const perRow = W < 500 ? 2 : 3;  // above the plot, never over it
+  legend.forEach(([cls, text], k) => {
+    const x = L + (k % perRow) * 180, y = 8 + Math.floor(k / perRow) * 16;
+    s.append(svg("rect", { x: x, y: y, width: 14, height: 10, class: "key-" + cls }));
+    s.append(svg("text", { x: x + 20, y: y + 9, class: "legend" }, text));
+  });
+  fig.append(s);
+  fig.append(el("figcaption", { text: atpSentence(body) }));
+}
+
+function atpSentence(body) {
+  const rows = body.data;
+  const first = rows[0];
+  const receipts = rows.filter((r) => r.supply > 0 && r.date > first.date);
+  const worst = rows.reduce((a, r) => (r.cumulative < a.cumulative ? r : a), first);
+  let s = NUM.format(first.available) + " units of " + body.item + " at " + body.location + " can be promised on " + first.date + ".";
+  if (receipts.length) {
+    s += " Next receipt: " + NUM.format(receipts[0].supply) + " on " + receipts[0].date + "; " + NUM.format(receipts.reduce((a, r) => a + r.supply, 0)) +
+      " units arrive within the horizon.";
+  } else s += " No further receipt within the horizon.";
+  if (worst.cumulative < 0) s += " Short by " + NUM.format(-worst.cumulative) + " units on " + worst.date + ": demand exceeds supply there.";
+  return s;
+}
+
+async function loadAtp(item, loc) {
+  await loadCatalogue();
+  if (!item || !loc) {
+    item = $("atp-item").value || params.get("item") || (catalogue.item_locations[0] || [])[0];
+    loc = $("atp-location").value || params.get("location") || (catalogue.item_locations[0] || [])[1];
+  }
   if (!item || !loc) return;
+  $("atp-item").value = item;
+  $("atp-location").value = loc;
+  $("atp-title").textContent = "Time-phased ATP · " + item + " @ " + loc;
   const body = await getJSON("console/atp/" + encodeURIComponent(item) + "/" + encodeURIComponent(loc), {});
+  atpChart(body);
   const tbody = $("atp-list");
   tbody.replaceChildren();
   for (const r of body.data) {
     if (!r.supply && !r.demand && !r.committed && r.date !== body.as_of) continue;  // only days where something happens
-    const tr = document.createElement("tr");
+    const tr = row(tbody);
     cell(tr, r.date);
     for (const c of ["supply", "demand", "committed", "cumulative", "available", "discrete_atp"]) cell(tr, fmt(r[c]), "num");
-    tbody.appendChild(tr);
   }
 }
 
-// Processes (orchestration): late steps across orders, and one order's processes with their history and message
-// log. A server without processes answers 503 here; that leaves a note and does not fail the rest of the page.
+// ------------------------------------------------------------------ processes (orchestration)
+
 function hours(seconds) { return (seconds / 3600).toFixed(1); }
 
-async function loadProcessAlerts() {
+async function loadProcesses() {
   const tbody = $("proc-alerts");
   tbody.replaceChildren();
+  $("proc-defs").replaceChildren();
   let body;
   try {
     body = await getJSON("jeopardy/processes", { limit: 200 });
@@ -226,58 +429,38 @@ async function loadProcessAlerts() {
   }
   $("proc-note").textContent = body.alerts.length + " late or failed steps";
   for (const a of body.alerts) {
-    const tr = document.createElement("tr");
-    tr.className = "clickable proc-alert";
+    const tr = row(tbody, { class: "proc-alert" });
     tr.dataset.order = a.order;
-    cell(tr, a.order, "order");
+    cell(tr, orderLink(a.order), "order");
     cell(tr, a.line);
     cell(tr, a.process + " v" + a.version);
     cell(tr, a.step);
     cell(tr, a.system);
     cell(tr, hours(a.late_s), "num");
     cell(tr, a.reason);
-    cell(tr, a.raised_at.slice(0, 16).replace("T", " "));
-    tbody.appendChild(tr);
+    cell(tr, when(a.raised_at));
+  }
+  const defs = await getJSON("processes", {});
+  for (const p of defs.processes) {
+    const tr = row($("proc-defs"));
+    cell(tr, p.name); cell(tr, "v" + p.latest); cell(tr, p.versions.join(", ")); cell(tr, p.steps.join(" → "));
   }
 }
 
-function table(head, rows) {
-  const t = document.createElement("table");
-  const thead = document.createElement("thead");
-  const hr = document.createElement("tr");
-  for (const h of head) { const th = document.createElement("th"); th.textContent = h; hr.appendChild(th); }
-  thead.appendChild(hr);
-  const tbody = document.createElement("tbody");
-  for (const r of rows) { const tr = document.createElement("tr"); for (const v of r) cell(tr, v); tbody.appendChild(tr); }
-  t.append(thead, tbody);
-  return t;
-}
-
-async function loadOrderProcesses(order) {
-  const box = $("proc-detail");
-  box.replaceChildren();
-  if (!order) return;
-  $("proc-order").value = order;
+async function orderProcesses(order, box) {
   const body = await getJSON("orders/" + encodeURIComponent(order) + "/processes", {});
-  if (!body.processes.length) {
-    const p = document.createElement("p");
-    p.textContent = "no process for " + order;
-    box.appendChild(p);
-  }
+  if (!body.processes.length) note(box, "no process for this order");
   for (const pr of body.processes) {
-    const h = document.createElement("h3");
-    h.className = "proc-instance";
+    const h = el("h4", { class: "proc-instance" });
     h.dataset.step = pr.step || "";
     h.textContent = (pr.line ? "line " + pr.line + " · " : "") + pr.process + " v" + pr.version + " · " + pr.status +
       (pr.step ? " · now: " + pr.step + " (" + pr.system + ")" : "") + (pr.late_s > 0 ? " · late " + hours(pr.late_s) + " h" : "");
     if (pr.late_s > 0) h.classList.add("late");
     box.appendChild(h);
     box.appendChild(table(["at", "step", "what"],
-      pr.history.map((e) => [String(e.at || "").slice(0, 19).replace("T", " "), e.step || "", e.what + (e.who ? " by " + e.who : "")])));
-    const log = table(["#", "message", "to", "line", "published"],
-      pr.messages.map((m) => [m.seq, m.kind, m.system, m.line, m.published ? "yes" : "waiting"]));
-    log.className = "proc-messages";
-    box.appendChild(log);
+      pr.history.map((e) => [when(e.at), e.step || "", e.what + (e.who ? " by " + e.who : "")])));
+    box.appendChild(table(["#", "message", "to", "line", "published"],
+      pr.messages.map((m) => [m.seq, m.kind, m.system, m.line, m.published ? "yes" : "waiting"]), "proc-messages"));
   }
   if (body.documents.length) {
     box.appendChild(table(["document", "kind", "step", "attached by", "sha256"],
@@ -285,13 +468,194 @@ async function loadOrderProcesses(order) {
   }
 }
 
+// ------------------------------------------------------------------ channel
+
+function rowsTable(headId, bodyId, rows) {
+  const head = $(headId), tbody = $(bodyId);
+  head.replaceChildren(); tbody.replaceChildren();
+  if (!rows.length) { const tr = row(tbody); cell(tr, "none"); return; }
+  const cols = Object.keys(rows[0]);
+  const htr = el("tr");
+  for (const c of cols) htr.appendChild(el("th", { text: c.replace(/_/g, " ") }));
+  head.appendChild(htr);
+  for (const r of rows) { const tr = row(tbody); for (const c of cols) cell(tr, fmt(r[c]), /^-?[\d.]+$/.test(String(r[c])) ? "num" : ""); }
+}
+
+async function loadChannel() {
+  let programs;
+  try {
+    programs = await getJSON("channel/programs", {});
+  } catch (err) {
+    $("chan-note").textContent = "channel programs unavailable: " + (err.message || err);
+    return;
+  }
+  const [report, aging] = await Promise.all([getJSON("channel/reports", {}), getJSON("channel/aging", {})]);
+  $("chan-note").textContent = programs.count + " programs, " + report.count + " report rows, " + aging.count + " open claims";
+  const tbody = $("chan-programs");
+  tbody.replaceChildren();
+  for (const p of programs.data) {
+    const tr = row(tbody);
+    const scope = ["items", "brands", "categories", "customers"].filter((k) => p[k] && p[k].length).map((k) => k + ": " + p[k].join(", "));
+    cell(tr, p.program); cell(tr, p.supplier); cell(tr, p.kind); cell(tr, (p.valid_from || "…") + " – " + (p.valid_to || "…"));
+    cell(tr, scope.join("; ") || "everything");
+  }
+  rowsTable("chan-report-head", "chan-report", report.data);
+  rowsTable("chan-aging-head", "chan-aging", aging.data);
+}
+
+// ------------------------------------------------------------------ one order
+
+function fact(dl, name, value) {
+  dl.append(el("div", { class: "fact" }, el("dt", { text: name }),
+    el("dd", {}, value === null || value === undefined || value === "" ? "–" : value)));
+}
+
+function waterfall(ln) {
+  const w = ln.waterfall;
+  const rows = [["list price", w.price_list + ": " + money(w.unit_list_price) + " × " + fmt(Number(w.qty)), money(w.list_amount)]];
+  for (const a of w.adjustments) rows.push([a.kind + (a.rule ? " " + a.rule : ""), (a.basis || "") + (a.reason ? " (" + a.reason + ")" : ""), money(a.amount)]);
+  rows.push(["net", (w.adjustments.length ? "list price with the adjustments" : "the list price") + (w.tax_inclusive ? ", tax included" : ""), money(w.net)]);
+  rows.push(["tax", w.tax_rule + " at " + (Number(w.tax_rate) * 100).toLocaleString("en-US", { maximumFractionDigits: 4 }) + "%", money(w.tax)]);
+  rows.push(["total", w.tax_inclusive ? "net (tax included)" : "net + tax", money(w.total)]);
+  const t = table(["step", "how", "amount"], rows, "waterfall");
+  t.querySelectorAll("tbody tr").forEach((tr, i) => { tr.dataset.step = rows[i][0]; tr.lastChild.classList.add("num"); });
+  return t;
+}
+
+async function section(box, what, fn) {
+  box.replaceChildren();
+  try {
+    await fn();
+  } catch (err) {
+    note(box, what + " unavailable: " + (err.message || err), err.status === 503 ? "" : "error");
+  }
+}
+
+async function loadOrder(id) {
+  $("order-id").value = id || "";
+  for (const b of ["order-head", "order-holds", "order-lines", "order-promises", "order-pricing", "order-money", "order-process", "order-audit"]) $(b).replaceChildren();
+  if (!id) { $("order-title").textContent = "Order"; return; }
+  const o = await getJSON("orders/" + encodeURIComponent(id), {});
+  $("order-title").textContent = "Order " + o.order_id;
+  const dl = $("order-head");
+  fact(dl, "customer", o.customer);
+  fact(dl, "status", el("span", { class: "order-status", text: o.status }));
+  fact(dl, "demand class", o.demand_class);
+  fact(dl, "ship to", [o.zone, o.ship_country, o.ship_region].filter(Boolean).join(" · "));
+  fact(dl, "created", when(o.created_at) + (o.created_by ? " by " + o.created_by : ""));
+  fact(dl, "source", [o.source_system, o.source_order_id].filter(Boolean).join(" "));
+  if (o.totals) {
+    fact(dl, "net", money(o.totals.net));
+    fact(dl, "tax", money(o.totals.tax));
+    fact(dl, "total", el("b", { id: "order-total", text: money(o.totals.total) }));
+    fact(dl, "priced on", o.totals.on + (o.totals.frozen ? " (frozen)" : ""));
+  }
+  if (o.holds.length) {
+    const ul = el("ul", { class: "holds" });
+    for (const h of o.holds) ul.append(el("li", { text: "hold " + h.code + ": " + h.message }));
+    $("order-holds").append(ul);
+  }
+  const lines = $("order-lines");
+  for (const ln of o.lines) {
+    const tr = row(lines, { class: "order-line" });
+    tr.dataset.line = ln.line;
+    cell(tr, ln.line, "num");
+    cell(tr, atpLink(ln.item, ln.location));
+    cell(tr, fmt(ln.qty), "num");
+    cell(tr, ln.requested_date);
+    cell(tr, fmt(ln.promised_qty), "num");
+    cell(tr, fmt(ln.backordered_qty), "num");
+    cell(tr, fmt(ln.shipped_qty), "num");
+    cell(tr, fmt(ln.delivered_qty), "num");
+    cell(tr, ln.schedule.map((s) => fmt(s.qty) + " on " + s.date + (s.item ? " (" + s.item + ")" : "")).join(", "));
+  }
+  const pro = $("order-promises");
+  for (const ln of o.lines) {
+    const p = ln.promise;
+    const box = el("div", { class: "promise" });
+    box.dataset.line = ln.line;
+    box.append(el("h4", { text: "line " + ln.line + " · " + ln.item + (ln.location ? " @ " + ln.location : "") }));
+    if (!p) { note(box, "no promise on this line"); pro.append(box); continue; }
+    box.append(el("p", { class: "promise-message", text: p.message }));
+    box.append(el("p", { class: "counts", text: "status " + p.status + " · binding: " + p.reason + " · " + fmt(p.promised_qty) + " of " + fmt(p.qty) +
+      " promised" + (p.short_qty > 0 ? ", " + fmt(p.short_qty) + " short" : "") + (p.earliest_full_date ? " · all by " + p.earliest_full_date : "") +
+      (p.source ? " · by " + p.source : "") }));
+    if (p.pegs.length) {
+      box.append(table(["pegged qty", "supply date", "supply", "ref"], p.pegs.map((g) => [fmt(g.qty), g.supply_date, g.kind, g.ref]), "pegs"));
+    }
+    pro.append(box);
+  }
+  const pricing = $("order-pricing");
+  const priced = o.lines.filter((ln) => ln.waterfall);
+  if (!priced.length) note(pricing, "no priced lines");
+  for (const ln of priced) {
+    const box = el("div", { class: "price" });
+    box.dataset.line = ln.line;
+    box.append(el("h4", { text: "line " + ln.line + " · " + ln.item }), waterfall(ln));
+    pricing.append(box);
+  }
+  if (o.totals) note(pricing, "order: net " + money(o.totals.net) + " + tax " + money(o.totals.tax) + " = " + money(o.totals.total), "order-sum");
+  await Promise.all([
+    section($("order-money"), "payments, invoices and returns", async () => {
+      const box = $("order-money");
+      const pay = await getJSON("orders/" + encodeURIComponent(id) + "/payments", {});
+      const dlm = el("dl", { class: "facts" });
+      fact(dlm, "payment status", pay.status);
+      for (const k of ["order_total", "captured", "refunded", "open", "invoiced", "credited"]) fact(dlm, k.replace("_", " "), money(pay[k]));
+      box.append(dlm);
+      if (pay.payments.length) {
+        box.append(table(["payment", "method", "state", "amount", "captured", "refunded"],
+          pay.payments.map((p) => [p.payment_id, p.method + " (" + p.provider + ")", p.state, money(p.amount), money(p.captured), money(p.refunded)])));
+      }
+      const ret = await getJSON("orders/" + encodeURIComponent(id) + "/returns", {});
+      if (ret.count) {
+        box.append(table(["return", "line", "item", "qty", "received", "state", "reason", "credit notes"],
+          ret.data.map((r) => [r.rma_id, r.line, r.item, fmt(r.qty), fmt(r.received), r.state, r.reason, r.credit_notes.join(", ")])));
+      } else note(box, "no returns");
+    }),
+    section($("order-process"), "processes", () => orderProcesses(id, $("order-process"))),
+  ]);
+  const audit = await getJSON("orders/" + encodeURIComponent(id) + "/audit", {});
+  for (const a of audit.data) {
+    const tr = row($("order-audit"), { class: "audit-row" });
+    cell(tr, when(a.at)); cell(tr, a.action); cell(tr, a.from_status); cell(tr, a.to_status); cell(tr, a.actor);
+    const d = a.detail ? JSON.stringify(a.detail) : "";
+    cell(tr, d.length > 160 ? d.slice(0, 160) + "…" : d, "detail").title = d;
+  }
+}
+
+// ------------------------------------------------------------------ routing
+
+function route() {
+  const h = location.hash.replace(/^#/, "");
+  const parts = h.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "orders" || parts[0] === "order") return { view: "order", id: parts[1] || null };
+  if (parts[0] === "atp") return { view: "atp", item: parts[1] || null, location: parts[2] || null };
+  if (parts[0] === "processes") return { view: "processes" };
+  if (parts[0] === "channel") return { view: "channel" };
+  if (params.get("order") && !h) return { view: "order", id: params.get("order") };
+  return { view: "overview" };
+}
+
+function show(view) {
+  for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + view;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("current", a.dataset.view === view);
+  document.body.dataset.view = view;
+}
+
 function fail(err) { setStatus(String(err.message || err), true); }
 
 async function refresh() {
+  const r = route();
+  show(r.view);
   setStatus("loading…");
+  document.body.dataset.ready = "loading";
   try {
-    await loadJeopardy();
-    await Promise.all([loadExceptions(), loadReport(), loadCatalogue().then(loadAtp), loadProcessAlerts()]);
+    if (r.view === "overview") await loadOverview();
+    else if (r.view === "order") await loadOrder(r.id);
+    else if (r.view === "atp") await loadAtp(r.item, r.location);
+    else if (r.view === "processes") await loadProcesses();
+    else if (r.view === "channel") await loadChannel();
     setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
     document.body.dataset.ready = "true";
   } catch (err) {
@@ -307,18 +671,25 @@ $("controls").addEventListener("submit", (e) => {
   refresh();
 });
 $("rep-csv").addEventListener("click", (e) => { e.preventDefault(); downloadCSV().catch(fail); });
-$("exc-by").addEventListener("change", () => loadExceptions().catch(fail));
+$("exc-by").addEventListener("change", () => { excPage.offset = 0; drillKey = null; $("drill-box").hidden = true; loadExceptions().catch(fail); });
 $("report-form").addEventListener("submit", (e) => { e.preventDefault(); loadReport().catch(fail); });
-$("atp-form").addEventListener("submit", (e) => { e.preventDefault(); loadAtp().catch(fail); });
-$("proc-form").addEventListener("submit", (e) => { e.preventDefault(); loadOrderProcesses($("proc-order").value.trim()).catch(fail); });
-for (const id of ["proc-alerts", "jeopardy-list"]) {
-  $(id).addEventListener("click", (e) => {
-    const tr = e.target.closest("tr");
-    if (tr && tr.dataset.order) loadOrderProcesses(tr.dataset.order).catch(fail);
-  });
-}
+$("jeo-filter").addEventListener("submit", (e) => { e.preventDefault(); jeoPage.offset = 0; loadJeopardy().catch(fail); });
+$("jeo-level").addEventListener("change", () => { jeoPage.offset = 0; loadJeopardy().catch(fail); });
+$("drill-filter").addEventListener("change", () => { drillPage.offset = 0; drill().catch(fail); });
+$("atp-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  location.hash = "#/atp/" + encodeURIComponent($("atp-item").value.trim()) + "/" + encodeURIComponent($("atp-location").value.trim());
+});
+$("order-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  location.hash = "#/orders/" + encodeURIComponent($("order-id").value.trim());
+});
+window.addEventListener("hashchange", () => { takeKeyFromFragment(); refresh(); window.scrollTo(0, 0); });
+jeoPage = pager("jeo-pager", loadJeopardy);
+excPage = pager("exc-pager", loadExceptions);
+drillPage = pager("drill-pager", drill);
 takeKeyFromFragment();
 if (params.get("today")) $("today").value = params.get("today");
 if (params.get("start")) $("rep-start").value = params.get("start");
 if (params.get("end")) $("rep-end").value = params.get("end");
-refresh().then(() => { if (params.get("order")) loadOrderProcesses(params.get("order")).catch(fail); });
+refresh();
