@@ -76,7 +76,6 @@ ROWS = [
 
 def build_book(db: str, snap, *, pg_schema: str = "promessa"):
     """Import the orders above into a fresh order book and play the fulfillment events."""
-    from orderbook.schemas import FulfillmentEvent
     from orderbook.service import OrderService
     from promessa.config import settings_of
     from orderbook.store import open_store
@@ -84,6 +83,13 @@ def build_book(db: str, snap, *, pg_schema: str = "promessa"):
     store = open_store(db, pg_schema=pg_schema)
     svc = OrderService(snap, store, settings_of(db=db, pg_schema=pg_schema, approval_value_threshold=None,
                                              approval_on_price_override=False))
+    return svc, play_story(svc)
+
+
+def play_story(svc) -> dict[str, str]:
+    """Import the orders above through `svc` and play their fulfillment events; {letter: order id}."""
+    from orderbook.schemas import FulfillmentEvent
+
     rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
              "zone": z, "created_at": ca, "location": loc} for o, ln, it, q, rd, c, k, z, ca, loc in ROWS]
     status, body, _ = svc.import_orders("test", rows, actor="test")
@@ -95,7 +101,7 @@ def build_book(db: str, snap, *, pg_schema: str = "promessa"):
     svc.event(ids["F"], FulfillmentEvent(type="shipped", at=at("2026-01-06")), actor="test")
     svc.event(ids["F"], FulfillmentEvent(type="delivered", at=at("2026-01-07")), actor="test")
     svc.cancel(ids["G"], actor="test")
-    return svc, ids
+    return ids
 
 
 def day(s: str) -> dt.date:

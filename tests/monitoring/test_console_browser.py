@@ -1,16 +1,25 @@
 """The planner console in a real headless browser (Debian's Chromium; skipped when it is absent).
 
-A uvicorn server on 127.0.0.1 (a free port, stopped afterwards) serves the monitoring router over
-the story's order book (conftest.py) as of 2026-01-12. Chromium loads /v1/console, runs its
-JavaScript, and the test reads the jeopardy list from the dumped DOM, then takes a screenshot.
-Every Chromium run is bounded by a timeout and its whole process group is killed afterwards.
+A uvicorn server on 127.0.0.1 (a free port, stopped afterwards) serves the API. Chromium is driven
+over the DevTools protocol on a pipe (``--remote-debugging-pipe``: no port opened), at a desktop
+size (1400x900) and a phone size (390x844, a mobile viewport): the test loads a view, waits for
+the page to say it is ready, reads the DOM and the layout with JavaScript, collects every console
+error and uncaught exception, and takes a screenshot (kept in ``PROMESSA_SCREENSHOT_DIR`` when set).
+Every wait is bounded and Chromium's whole process group is killed afterwards.
+
+The server runs one engine (payments, invoicing and processes running) on the story's snapshot,
+evaluated as of 2026-01-12: the story's orders (conftest.py), then order H captured under a 10 %
+rule on tools and a 20 % US tax, so the order page's figures can be checked by hand.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import datetime as dt
-import html.parser
+import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -23,6 +32,8 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 TODAY = dt.date(2026, 1, 12)
 VIEW_KEY = "console-viewer-key"   # given to the page as #key=... (the fragment never reaches the server)
+DESKTOP = (1400, 900)
+PHONE = (390, 844)
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,58 +41,18 @@ pytestmark = [
 ]
 
 
-class _Rows(html.parser.HTMLParser):
-    """Rows of <tbody id="jeopardy-list">: (data-order, data-level, [cell texts])."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[str, str, list[str]]] = []
-        self._in_list = False
-        self._row: tuple[str, str, list[str]] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "tbody" and a.get("id") == "jeopardy-list":
-            self._in_list = True
-        elif self._in_list and tag == "tr":
-            self._row = (a.get("data-order", ""), a.get("data-level", ""), [])
-        elif self._row is not None and tag == "td":
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag == "tbody" and self._in_list:
-            self._in_list = False
-        elif tag == "td" and self._cell is not None and self._row is not None:
-            self._row[2].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            self.rows.append(self._row)
-            self._row = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
+# ------------------------------------------------------------------ a server and a browser
 
 
-@pytest.fixture
-def server(book, tmp_path):
+def serve(app):
+    """Run `app` on a free loopback port in a thread; yields its base URL and stops it afterwards."""
     import uvicorn
 
-    from api.app import build_app
-    from monitoring.config import MonitoringConfig
-    from monitoring.monitor import Monitor
-    from promessa.config import Role, settings_of
-
-    mon = Monitor.of_service(book[0], MonitoringConfig(event_log=tmp_path / "events.jsonl"), today=lambda: TODAY)
-    app = build_app(settings_of(api_keys={VIEW_KEY: Role.VIEWER}))
-    app.state.monitor = mon
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 20
@@ -89,56 +60,369 @@ def server(book, tmp_path):
         if time.monotonic() > deadline or not t.is_alive():
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(10)
-
-
-def chromium(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-           "--virtual-time-budget=10000", *args]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate()
-        pytest.fail(f"chromium did not finish within {timeout} s")
+        yield f"http://127.0.0.1:{port}"
     finally:
+        srv.should_exit = True
+        t.join(10)
+
+
+class Browser:
+    """Headless Chromium over the DevTools protocol on a pipe (fd 3: commands in, fd 4: answers and events out)."""
+
+    def __init__(self, profile: Path) -> None:
+        r, self._cmd_w = os.pipe()
+        self._out_r, w = os.pipe()
+        cmd_r, out_w = fcntl.fcntl(r, fcntl.F_DUPFD, 10), fcntl.fcntl(w, fcntl.F_DUPFD, 10)  # clear of 3 and 4
+        os.close(r)
+        os.close(w)
+        args = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-pipe", f"--user-data-dir={profile}",
+                "about:blank"]
+        # bash puts the pipe ends on 3 and 4, as --remote-debugging-pipe expects, closes the originals and execs
+        script = f'exec "$@" 3<&{cmd_r} 4>&{out_w} {cmd_r}<&- {out_w}>&-'
+        self.proc = subprocess.Popen(["/bin/bash", "-c", script, "chromium", *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(cmd_r, out_w),
+                                     start_new_session=True)
+        os.close(cmd_r)
+        os.close(out_w)
+        self._next = 0
+        self._answers: dict[int, queue.Queue] = {}
+        self.events: list[dict] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.session: str | None = None
+
+    def _read(self) -> None:
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self._out_r, 1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\0" in buf:
+                raw, buf = buf.split(b"\0", 1)
+                msg = json.loads(raw)
+                if "id" in msg:
+                    with self._lock:
+                        q = self._answers.get(msg["id"])
+                    if q is not None:
+                        q.put(msg)
+                else:
+                    self.events.append(msg)
+
+    def send(self, method: str, params: dict | None = None, *, session: bool = True, timeout: float = 30) -> dict:
+        with self._lock:
+            self._next += 1
+            mid = self._next
+            q: queue.Queue = queue.Queue()
+            self._answers[mid] = q
+        msg = {"id": mid, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
         try:
-            os.killpg(p.pid, signal.SIGKILL)  # helpers left behind, if any
+            answer = q.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"chromium did not answer {method} within {timeout} s")
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer.get("result", {})
+
+    def open(self, width: int, height: int, *, mobile: bool) -> None:
+        """A new tab of the given viewport (a phone: a mobile viewport that honours the meta viewport tag)."""
+        target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)["sessionId"]
+        self.send("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        for domain in ("Page", "Runtime", "Log"):
+            self.send(domain + ".enable")
+
+    def go(self, url: str, *, timeout: float = 90) -> str:
+        """Load `url` and wait until the page says it is ready ("true") or failed ("error"); answers which."""
+        self.events.clear()
+        self.send("Page.navigate", {"url": url})
+        return self.wait_ready(timeout=timeout)
+
+    def wait_ready(self, *, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.js("document.body ? document.body.dataset.ready || '' : ''")
+            if state in ("true", "error"):
+                return state
+            time.sleep(0.1)
+        pytest.fail(f"the page was not ready within {timeout} s: {self.js('document.body.innerText.slice(0, 500)')}")
+
+    def js(self, expression: str):
+        r = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and failed loads seen since the last navigation."""
+        out = []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m == "Runtime.exceptionThrown":
+                out.append(json.dumps(p.get("exceptionDetails", {}))[:500])
+            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                out.append(json.dumps(p.get("args", []))[:500])
+            elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+                out.append(p["entry"].get("text", "") + " " + p["entry"].get("url", ""))
+        return out
+
+    def layout(self) -> dict:
+        return self.js("""(() => {
+          const h = document.querySelector('header').getBoundingClientRect();
+          return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+                  headerLeft: h.left, headerRight: h.right, headerTop: h.top,
+                  clipped: [...document.querySelectorAll('header h1, header form > *, header nav')]
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '#' + e.id)};
+        })()""")
+
+    def screenshot(self, path: Path) -> bytes:
+        data = base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
+        path.write_bytes(data)
+        keep = os.environ.get("PROMESSA_SCREENSHOT_DIR")
+        if keep:  # for a human (CI artifact)
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / path.name).write_bytes(data)
+        return data
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+        self.proc.wait(10)
+        for fd in (self._cmd_w, self._out_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
-def test_console_shows_jeopardy_and_takes_a_screenshot(server, book, tmp_path):
-    letters = {v: k for k, v in book[1].items()}
-    without_key = chromium(tmp_path, "--dump-dom", f"{server}/v1/console?today={TODAY.isoformat()}")
-    assert 'data-ready="error"' in without_key.stdout and "401" in without_key.stdout  # the data needs a key
+@pytest.fixture
+def browser(tmp_path):
+    b = Browser(tmp_path / "chromium-profile")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def assert_fits(b: Browser, width: int, what: str) -> None:
+    lay = b.layout()
+    assert lay["innerWidth"] == width, lay
+    assert lay["scrollWidth"] <= lay["innerWidth"], f"{what}: the page scrolls sideways: {lay}"
+    assert lay["headerLeft"] >= 0 and lay["headerTop"] >= 0 and lay["clipped"] == [], f"{what}: header clipped: {lay}"
+
+
+def assert_png(data: bytes) -> None:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+# ------------------------------------------------------------------ one engine: the story's orders and a priced order H
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, mon_snap_dir):
+    """An engine on the story's snapshot (payments, invoicing, processes running) with the story's orders
+    (conftest.py); then a 10 % rule on tools and a 20 % US tax, and order H captured: 30 BOLT (tools, list
+    1.00) from ST-WEST, shipped to the US, requested 2026-01-13. Answers (engine, {letter: order id})."""
+    from tests.monitoring.conftest import play_story
+    from orderbook.schemas import OrderCreate
+    from promessa.app import Engine
+    from promessa.config import settings_of
+    from supplydata import load_snapshot
+
+    d = tmp_path_factory.mktemp("console-engine")
+    eng = Engine.open(settings_of(db=str(d / "ob.sqlite"), approval_value_threshold=None, approval_on_price_override=False),
+                      snapshot=load_snapshot(mon_snap_dir), warm=False)
+    try:
+        svc = eng.service
+        ids = play_story(svc)
+        for kind, body in (("rule", {"id": "TOOLS10", "version": 1, "kind": "percent", "value": "10", "stacking": "stackable",
+                                     "precedence": 10, "valid_from": "2026-01-01", "categories": ["tools"]}),
+                           ("tax_rate", {"country": "US", "tax_category": "standard", "rate": "0.2", "valid_from": "2026-01-01"})):
+            assert svc.post_pricing(kind, body, actor="test")[0] == 201
+        st, body, _ = svc.capture(OrderCreate.model_validate({
+            "customer": "C9", "zone": "WEST", "ship_to": {"country": "US"},
+            "lines": [{"item": "BOLT", "qty": 30, "requested_date": "2026-01-13"}]}), actor="test")
+        assert st == 201, body
+        ids["H"] = json.loads(body)["order_id"]
+        assert eng.orchestration.wait_idle(10.0)
+        yield eng, ids
+    finally:
+        eng.close()
+
+
+@pytest.fixture
+def server(story, tmp_path):
+    from api.app import build_app
+    from monitoring.config import MonitoringConfig
+    from monitoring.monitor import Monitor
+    from promessa.config import Role, settings_of
+
+    eng, _ = story
+    app = build_app(settings_of(api_keys={VIEW_KEY: Role.VIEWER}))
+    app.state.engine = eng
+    app.state.monitor = Monitor.of_service(eng.service, MonitoringConfig(event_log=tmp_path / "events.jsonl"),
+                                           today=lambda: TODAY)
+    yield from serve(app)
+
+
+JEOPARDY_ROWS = """[...document.querySelectorAll('#jeopardy-list tr')].map(tr =>
+  [tr.dataset.order, tr.dataset.level, [...tr.cells].map(c => c.textContent.trim())])"""
+
+
+def test_console_overview_at_desktop_and_phone_sizes(server, story, browser, tmp_path):
+    letters = {v: k for k, v in story[1].items()}
+    browser.open(*DESKTOP, mobile=False)
+    assert browser.go(f"{server}/v1/console?today={TODAY.isoformat()}") == "error"  # the data needs a key
+    assert "401" in browser.js("document.getElementById('status').textContent")
+
     url = f"{server}/v1/console?today={TODAY.isoformat()}#key={VIEW_KEY}"
-    r = chromium(tmp_path, "--dump-dom", url)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert 'data-ready="true"' in r.stdout, r.stdout[:3000]
-    parser = _Rows()
-    parser.feed(r.stdout)
-    got = [(letters[o], level, cells[4]) for o, level, cells in parser.rows]
-    # worst first: D (critical, no date), then the warnings by days late (A and C 6, E 4), then B on track
+    assert browser.go(url) == "true", browser.js("document.getElementById('status').textContent")
+    assert browser.errors() == []
+    assert browser.js("location.hash") == ""  # the key left the address bar
+    rows = browser.js(JEOPARDY_ROWS)
+    got = [(letters[o], level, cells[4]) for o, level, cells in rows]
+    # worst first: D (critical, no date), then the warnings by days late (A and C 6, E 4), then B and H on track
     assert got[0] == ("D", "critical", "–")
     assert sorted(got[1:3]) == [("A", "warning", "6"), ("C", "warning", "6")]
-    assert got[3:] == [("E", "warning", "4"), ("B", "ok", "0")]
-    assert "warning: 3" in r.stdout and "critical: 1" in r.stdout
-    # the other panels rendered too: exceptions by customer, the top products and the ATP of WIDGET at DC-EAST
-    assert 'data-key="C1"' in r.stdout and "GADGET" in r.stdout and "2026-01-15" in r.stdout
+    assert got[3] == ("E", "warning", "4")
+    assert sorted(got[4:]) == [("B", "ok", "0"), ("H", "ok", "0")]
+    # the KPIs on top: 6 open orders, 1 critical, 3 warning, 0 watch, 2 on track
+    kpis = browser.js("Object.fromEntries([...document.querySelectorAll('.kpi')].map(k => [k.id, k.querySelector('b').textContent]))")
+    assert {k: kpis[k] for k in ("kpi-open", "kpi-critical", "kpi-warning", "kpi-watch", "kpi-ok")} == {
+        "kpi-open": "6", "kpi-critical": "1", "kpi-warning": "3", "kpi-watch": "0", "kpi-ok": "2"}
+    assert browser.js("document.getElementById('jeo-pager').querySelector('.page-info').textContent") == "1–6 of 6"
+    # each row links to its order page; exceptions by customer; the top products
+    assert browser.js("document.querySelector('#jeopardy-list a').getAttribute('href')") == "#/orders/" + rows[0][0]
+    assert sorted(browser.js("[...document.querySelectorAll('#exceptions-list tr')].map(tr => tr.dataset.key)")) == ["C1", "C2", "C3"]
+    assert "GADGET" in browser.js("document.getElementById('report-list').textContent")
+    assert_fits(browser, DESKTOP[0], "overview, desktop")
+    assert_png(browser.screenshot(tmp_path / "console-overview-desktop.png"))
 
-    shot = tmp_path / "console.png"
-    r = chromium(tmp_path, "--window-size=1400,1100", f"--screenshot={shot}", url)
-    assert r.returncode == 0, r.stderr[-2000:]
-    data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
-    out = os.environ.get("PROMESSA_SCREENSHOT_DIR")
-    if out:  # keep the screenshot for a human (CI artifact)
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "console.png").write_bytes(data)
+    # filters: the "warning" chip asks the server for the warning orders only; the chips keep every count
+    browser.js("[...document.querySelectorAll('#jeopardy-counts .chip')].find(b => b.textContent.startsWith('warning')).click()")
+    deadline = time.monotonic() + 20
+    while len(browser.js(JEOPARDY_ROWS)) != 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(letters[o] for o, _, _ in browser.js(JEOPARDY_ROWS)) == ["A", "C", "E"]
+    assert browser.js("document.getElementById('jeopardy-counts').textContent").startswith("ok: 2 watch: 0 warning: 3 critical: 1")
+    # a drill-down row links to the order and to the item-location's ATP
+    browser.js("document.querySelector('#exceptions-list tr[data-key=\"C3\"]').click()")
+    deadline = time.monotonic() + 20
+    while not browser.js("document.querySelectorAll('#drill-list tr').length") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    links = browser.js("[...document.querySelectorAll('#drill-list a')].map(a => a.getAttribute('href'))")
+    d_id = next(o for o, letter in letters.items() if letter == "D")
+    assert links == ["#/orders/" + d_id, "#/atp/GADGET/DC-EAST"]
+    assert browser.errors() == []
+
+    browser.open(*PHONE, mobile=True)
+    assert browser.go(url) == "true"
+    assert browser.errors() == []
+    assert len(browser.js(JEOPARDY_ROWS)) == 6
+    assert_fits(browser, PHONE[0], "overview, phone")
+    # on a phone the jeopardy rows are cards: each value under its column's name, the level on screen
+    level = browser.js("""(() => { const td = document.querySelector('#jeopardy-list tr').cells[3];
+      const r = td.getBoundingClientRect(); return {label: td.dataset.label, left: r.left, right: r.right}; })()""")
+    assert level["label"] == "level" and 0 <= level["left"] and level["right"] <= PHONE[0]
+    assert_png(browser.screenshot(tmp_path / "console-overview-phone.png"))
+
+
+def test_item_location_atp_with_its_chart(server, browser, tmp_path):
+    """WIDGET at DC-EAST: 10 on hand, 20 arriving 01-15; A (4) and B (6 of 10) take the 10 on hand."""
+    for (w, h), mobile in ((DESKTOP, False), (PHONE, True)):
+        browser.open(w, h, mobile=mobile)
+        assert browser.go(f"{server}/v1/console#/atp/WIDGET/DC-EAST&key={VIEW_KEY}") == "true"
+        assert browser.errors() == []
+        assert browser.js("location.hash") == "#/atp/WIDGET/DC-EAST"
+        rows = browser.js("[...document.querySelectorAll('#atp-list tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+        assert ["2026-01-15", "20"] == rows[-1][:2]
+        assert browser.js("document.querySelectorAll('#atp-chart svg path.available').length") == 1
+        caption = browser.js("document.querySelector('#atp-chart figcaption').textContent")
+        assert "Next receipt: 20 on 2026-01-15" in caption
+        # the legend sits above the plot: no legend box reaches below the top grid line
+        legend_bottom = browser.js("Math.max(...[...document.querySelectorAll('#atp-chart text.legend')].map(t => t.getBBox().y + t.getBBox().height))")
+        top_grid = browser.js("Math.min(...[...document.querySelectorAll('#atp-chart line.grid')].map(l => +l.getAttribute('y1')))")
+        assert legend_bottom < top_grid
+        assert_fits(browser, w, f"atp {w}x{h}")
+        assert_png(browser.screenshot(tmp_path / f"console-atp-{'phone' if mobile else 'desktop'}.png"))
+
+
+# ------------------------------------------------------------------ the order page
+
+
+def _text(b: Browser, selector: str) -> str:
+    return b.js(f"document.querySelector({json.dumps(selector)}).textContent.replace(/\\s+/g, ' ').trim()")
+
+
+def test_order_page_shows_lines_promise_pricing_payments_process_and_audit(server, story, browser, tmp_path):
+    h = story[1]["H"]
+    for (w, ht), mobile in ((DESKTOP, False), (PHONE, True)):
+        browser.open(w, ht, mobile=mobile)
+        # find H in the jeopardy list by (part of) its id, then follow its row to the order page
+        assert browser.go(f"{server}/v1/console#key={VIEW_KEY}") == "true"
+        browser.js(f"document.getElementById('jeo-order').value = {json.dumps(h[-8:])}; "
+                   "document.querySelector('#jeo-filter button').click()")
+        deadline = time.monotonic() + 20
+        while browser.js(JEOPARDY_ROWS + ".map(r => r[0]).join()") != h:
+            assert time.monotonic() < deadline, "the order filter did not narrow the list to H"
+            time.sleep(0.1)
+        browser.js("document.querySelector('#jeopardy-list a.order-link').click()")
+        deadline = time.monotonic() + 20
+        while browser.js("document.body.dataset.view") != "order" or browser.js("document.body.dataset.ready") != "true":
+            assert time.monotonic() < deadline, "the order page did not open from the jeopardy row"
+            time.sleep(0.1)
+        assert browser.js("location.hash") == "#/orders/" + h
+        assert browser.errors() == []
+        assert _text(browser, "#order-title") == "Order " + h
+        # the line: 30 BOLT at ST-WEST, promised in full on the requested day from the 100 on hand (OH-3)
+        lines = browser.js("[...document.querySelectorAll('#order-lines tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+        assert [ln[:6] for ln in lines] == [["1", "BOLT @ ST-WEST", "30", "2026-01-13", "30", "0"]]
+        assert browser.js("document.querySelector('#order-lines a').getAttribute('href')") == "#/atp/BOLT/ST-WEST"
+        assert "promised in full on the requested date" in _text(browser, '.promise[data-line="1"] .promise-message')
+        pegs = browser.js("""[...document.querySelectorAll('.promise[data-line="1"] table.pegs tbody tr')]
+                             .map(tr => [...tr.cells].map(c => c.textContent))""")
+        assert pegs == [["30", "2026-01-05", "onhand", "OH-3"]]
+        # the waterfall: 30 x 1.00 = 30.00, TOOLS10 10 % = -3.00, net 27.00, US tax 20 % = 5.40, total 32.40
+        steps = browser.js("""Object.fromEntries([...document.querySelectorAll('.price[data-line="1"] tbody tr')]
+                              .map(tr => [tr.dataset.step, tr.cells[2].textContent]))""")
+        assert steps == {"list price": "30.00 EUR", "rule TOOLS10@1": "-3.00 EUR", "net": "27.00 EUR",
+                         "tax": "5.40 EUR", "total": "32.40 EUR"}
+        assert _text(browser, "#order-total") == "32.40 EUR"
+        # payments and invoices from the order-to-cash hub: nothing paid or invoiced yet; no returns
+        money = browser.js("Object.fromEntries([...document.querySelectorAll('#order-money .fact')]"
+                           ".map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent]))")
+        assert {k: money[k] for k in ("payment status", "order total", "captured", "invoiced")} == {
+            "payment status": "unpaid", "order total": "32.40 EUR", "captured": "0.00 EUR", "invoiced": "0.00 EUR"}
+        assert "no returns" in _text(browser, "#order-money")
+        # its process (one per line, the engine's default), and the audit trail: captured, then scheduled
+        assert browser.js("document.querySelectorAll('#order-process h4.proc-instance').length") == 1
+        audit = browser.js("[...document.querySelectorAll('#order-audit tr')].map(tr => [tr.cells[1].textContent, tr.cells[3].textContent])")
+        assert audit[:2] == [["capture", "captured"], ["promise", "scheduled"]]
+        assert_fits(browser, w, f"order page {w}x{ht}")
+        assert_png(browser.screenshot(tmp_path / f"console-order-{'phone' if mobile else 'desktop'}.png"))
+        # the line's item-location link opens the ATP view
+        browser.js("document.querySelector('#order-lines a').click()")
+        deadline = time.monotonic() + 20
+        while browser.js("document.body.dataset.view") != "atp" or browser.js("document.body.dataset.ready") != "true":
+            assert time.monotonic() < deadline, "the ATP view did not open from the order line"
+            time.sleep(0.1)
+        assert _text(browser, "#atp-title") == "Time-phased ATP · BOLT @ ST-WEST"
+        assert browser.errors() == []
+
+
+def test_unknown_order_says_so(server, browser):
+    browser.open(*DESKTOP, mobile=False)
+    assert browser.go(f"{server}/v1/console#/orders/SO-NOPE&key={VIEW_KEY}") == "error"
+    assert "404" in browser.js("document.getElementById('status').textContent")
