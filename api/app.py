@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.deps import PUBLIC_PATHS
 from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
 from api.routes import catalogue as catalogue_routes
@@ -61,6 +61,8 @@ def build_app(settings: Settings, *, lifespan: Any = None) -> FastAPI:
         description="Every endpoint needs an API key (X-API-Key, or Authorization: Bearer) whose role may do it; "
                     "see api/README.md for the roles and the error shape.",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs offline
+        redoc_url=None,  # ReDoc comes only from a CDN
         **extra,
     )
     app.state.settings = settings
@@ -71,6 +73,7 @@ def build_app(settings: Settings, *, lifespan: Any = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.root)
     errors.install(app)
+    docs.install(app)
     app.add_middleware(KeyGate, settings=settings, public=PUBLIC_PATHS)  # 401 before the body is read
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)

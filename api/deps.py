@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.docs import DOCS_PATHS
 from orderbook.service import OrderService
 from promessa.config import Role, Settings
 from supplydata.live import LiveSupply
@@ -88,7 +89,7 @@ for _role, _extra in {Role.VIEWER: {P.CONFIGURATOR_READ}, Role.ORDER_CAPTURE: {P
 
 #: Paths answered without a key (they reveal no data); everything else needs one.
 PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
-                          "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                          *DOCS_PATHS, "/openapi.json",
                           "/v1/payments/webhooks/gateway",
                           "/v1/processes/inbound"})  # authenticated by the provider's signature instead of a key
 
