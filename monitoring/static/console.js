@@ -478,7 +478,15 @@ function rowsTable(headId, bodyId, rows) {
   const htr = el("tr");
   for (const c of cols) htr.appendChild(el("th", { text: c.replace(/_/g, " ") }));
   head.appendChild(htr);
-  for (const r of rows) { const tr = row(tbody); for (const c of cols) cell(tr, fmt(r[c]), /^-?[\d.]+$/.test(String(r[c])) ? "num" : ""); }
+  const decimal = (v) => typeof v === "string" && /^-?\d+\.\d+$/.test(v);  // exact amounts come as decimal strings
+  for (const r of rows) {
+    const tr = row(tbody);
+    for (const c of cols) {
+      const v = r[c];
+      cell(tr, decimal(v) ? Number(v).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 }) : fmt(v),
+        decimal(v) || typeof v === "number" ? "num" : "");
+    }
+  }
 }
 
 async function loadChannel() {

@@ -243,9 +243,11 @@ def assert_png(data: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory, mon_snap_dir):
-    """An engine on the story's snapshot (payments, invoicing, processes running) with the story's orders
-    (conftest.py); then a 10 % rule on tools and a 20 % US tax, and order H captured: 30 BOLT (tools, list
-    1.00) from ST-WEST, shipped to the US, requested 2026-01-13. Answers (engine, {letter: order id})."""
+    """An engine on the story's snapshot (payments, invoicing, processes running) with a supplier program
+    (ACME pays a 5 % allowance on shipped tools) and the story's orders (conftest.py); then a 10 % rule on
+    tools and a 20 % US tax, and order H captured: 30 BOLT (tools, list 1.00) from ST-WEST, shipped to the
+    US, requested 2026-01-13. Answers (engine, {letter: order id})."""
+    from channel.programs import Catalogue, parse_programs
     from tests.monitoring.conftest import play_story
     from orderbook.schemas import OrderCreate
     from promessa.app import Engine
@@ -257,6 +259,10 @@ def story(tmp_path_factory, mon_snap_dir):
                       snapshot=load_snapshot(mon_snap_dir), warm=False)
     try:
         svc = eng.service
+        eng.o2c.define_programs(parse_programs([{
+            "program": "ACME-TOOLS", "supplier": "ACME", "kind": "allowance", "currency": "EUR", "valid_from": "2026-01-01",
+            "valid_to": "2026-03-31", "categories": ["tools"], "rate_kind": "percent", "rate": "5"}],
+            catalogue=Catalogue.of_snapshot(svc.snap)))
         ids = play_story(svc)
         for kind, body in (("rule", {"id": "TOOLS10", "version": 1, "kind": "percent", "value": "10", "stacking": "stackable",
                                      "precedence": 10, "valid_from": "2026-01-01", "categories": ["tools"]}),
@@ -448,3 +454,25 @@ def test_docs_render_offline(server, browser):
     assert title.startswith("promessa")
     assert browser.wait_for("document.querySelectorAll('.opblock').length") > 50  # every operation drawn
     assert browser.errors() == []
+
+
+def test_processes_and_channel_views(server, browser, tmp_path):
+    for (w, h), mobile in ((DESKTOP, False), (PHONE, True)):
+        browser.open(w, h, mobile=mobile)
+        assert browser.go(f"{server}/v1/console#/processes&key={VIEW_KEY}") == "true"
+        assert browser.errors() == []
+        assert _text(browser, "#proc-note") == "0 late or failed steps"
+        defs = browser.js("Object.fromEntries([...document.querySelectorAll('#proc-defs tr')].map(tr => [tr.cells[0].textContent, tr.cells[3].textContent]))")
+        assert defs["ship-from-node"] == "schedule → release → pack → ship → invoice → deliver"
+        assert_fits(browser, w, f"processes {w}x{h}")
+        # channel: E shipped 2 WIDGET at 10.00 and F 1 BOLT at 1.00, both tools: 5 % of 20.00 + 5 % of 1.00 = 1.05
+        assert browser.go(f"{server}/v1/console#/channel&key={VIEW_KEY}") == "true"
+        assert browser.errors() == []
+        programs = browser.js("[...document.querySelectorAll('#chan-programs tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+        assert programs == [["ACME-TOOLS", "ACME", "allowance", "2026-01-01 – 2026-03-31", "categories: tools"]]
+        report = browser.js("""(() => { const head = [...document.querySelectorAll('#chan-report-head th')].map(th => th.textContent);
+          return [...document.querySelectorAll('#chan-report tr')].map(tr => Object.fromEntries([...tr.cells].map((c, i) => [head[i], c.textContent]))); })()""")
+        assert [(r["supplier"], r["program"], r["period"], r["accrued"], r["unclaimed"]) for r in report] == [
+            ("ACME", "ACME-TOOLS", "2026-01", "1.05", "1.05")]
+        assert_fits(browser, w, f"channel {w}x{h}")
+        assert_png(browser.screenshot(tmp_path / f"console-channel-{'phone' if mobile else 'desktop'}.png"))
