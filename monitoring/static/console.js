@@ -558,6 +558,16 @@ async function loadOrder(id) {
     fact(dl, "total", el("b", { id: "order-total", text: money(o.totals.total) }));
     fact(dl, "priced on", o.totals.on + (o.totals.frozen ? " (frozen)" : ""));
   }
+  try {  // where the order stands on the business day (open orders only)
+    const j = await getJSON("jeopardy", { today: today(), order: o.order_id, limit: 5 });
+    const mine = j.orders.find((x) => x.order_id === o.order_id);
+    if (mine) {
+      fact(dl, "jeopardy", el("span", {}, el("span", { class: "level level-" + mine.level, text: mine.level }),
+        " " + (mine.days_late === null ? "" : mine.days_late + " days late · ") + mine.reason_text + " (as of " + j.today + ")"));
+    }
+  } catch (err) {
+    if (err.status !== 403) throw err;  // a role without planning reads sees the order without its jeopardy
+  }
   if (o.holds.length) {
     const ul = el("ul", { class: "holds" });
     for (const h of o.holds) ul.append(el("li", { text: "hold " + h.code + ": " + h.message }));
@@ -614,6 +624,18 @@ async function loadOrder(id) {
       if (pay.payments.length) {
         box.append(table(["payment", "method", "state", "amount", "captured", "refunded"],
           pay.payments.map((p) => [p.payment_id, p.method + " (" + p.provider + ")", p.state, money(p.amount), money(p.captured), money(p.refunded)])));
+      }
+      const st = await getJSON("invoices", { customer: o.customer });
+      const docs = st.documents.filter((b) => b.document.order === o.order_id);
+      if (docs.length) {
+        box.append(table(["document", "kind", "issued", "due", "credited", "settled", "open"],
+          docs.map((b) => [b.document.number, b.document.kind, b.document.issue_date, b.document.due_date, money(b.credited),
+            money(b.settled), money(b.open)]), "invoices"));
+      } else note(box, "no invoice yet");
+      const acc = await getJSON("channel/accruals", { order: o.order_id });
+      if (acc.count) {
+        box.append(table(["accrual", "program", "supplier", "basis", "amount", "claim"],
+          acc.data.map((a) => [a.id, a.program, a.supplier, a.basis, money(a.amount), a.claim]), "accruals"));
       }
       const ret = await getJSON("orders/" + encodeURIComponent(id) + "/returns", {});
       if (ret.count) {

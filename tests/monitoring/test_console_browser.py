@@ -422,7 +422,10 @@ def test_order_page_shows_lines_promise_pricing_payments_process_and_audit(serve
                            ".map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent]))")
         assert {k: money[k] for k in ("payment status", "order total", "captured", "invoiced")} == {
             "payment status": "unpaid", "order total": "32.40 EUR", "captured": "0.00 EUR", "invoiced": "0.00 EUR"}
-        assert "no returns" in _text(browser, "#order-money")
+        assert "no returns" in _text(browser, "#order-money") and "no invoice yet" in _text(browser, "#order-money")
+        facts = browser.js("Object.fromEntries([...document.querySelectorAll('#order-head .fact')]"
+                           ".map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent]))")
+        assert facts["jeopardy"] == "ok 0 days late · on track (as of 2026-01-12)"
         # its process (one per line, the engine's default), and the audit trail: captured, then scheduled
         assert browser.js("document.querySelectorAll('#order-process h4.proc-instance').length") == 1
         audit = browser.js("[...document.querySelectorAll('#order-audit tr')].map(tr => [tr.cells[1].textContent, tr.cells[3].textContent])")
@@ -476,3 +479,15 @@ def test_processes_and_channel_views(server, browser, tmp_path):
             ("ACME", "ACME-TOOLS", "2026-01", "1.05", "1.05")]
         assert_fits(browser, w, f"channel {w}x{h}")
         assert_png(browser.screenshot(tmp_path / f"console-channel-{'phone' if mobile else 'desktop'}.png"))
+
+
+def test_a_shipped_order_shows_its_invoice_and_accrual(server, story, browser):
+    """E shipped 2 WIDGET (list 10.00, imported before any rule or tax): invoiced 20.00; ACME's 5 % allowance
+    accrues 1.00 on that shipment."""
+    browser.open(*DESKTOP, mobile=False)
+    assert browser.go(f"{server}/v1/console#/orders/{story[1]['E']}&key={VIEW_KEY}") == "true"
+    assert browser.errors() == []
+    invoices = browser.js("[...document.querySelectorAll('#order-money table.invoices tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+    assert [(r[1], r[6]) for r in invoices] == [("invoice", "20.00 EUR")]
+    accruals = browser.js("[...document.querySelectorAll('#order-money table.accruals tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+    assert [(r[1], r[2], r[4]) for r in accruals] == [("ACME-TOOLS", "ACME", "1.00 EUR")]
