@@ -334,6 +334,17 @@ def test_console_overview_at_desktop_and_phone_sizes(server, story, browser, tmp
         time.sleep(0.1)
     assert sorted(letters[o] for o, _, _ in browser.js(JEOPARDY_ROWS)) == ["A", "C", "E"]
     assert browser.js("document.getElementById('jeopardy-counts').textContent").startswith("ok: 2 watch: 0 warning: 3 critical: 1")
+    # paging: two orders a page (an option added for the test) walks the six orders in three pages, worst first
+    browser.js("document.getElementById('jeo-level').value = ''; const sel = document.querySelector('#jeo-pager .page-size');"
+               "sel.add(new Option('2', '2')); sel.value = '2'; sel.dispatchEvent(new Event('change'))")
+    info = "document.querySelector('#jeo-pager .page-info').textContent"
+    pages = [browser.wait_for(f"{info} === '1–2 of 6' && {JEOPARDY_ROWS}.map(r => r[0])")]
+    for expected in ("3–4 of 6", "5–6 of 6"):
+        browser.js("document.querySelector('#jeo-pager [data-step=\"1\"]').click()")
+        pages.append(browser.wait_for(f"{info} === '{expected}' && {JEOPARDY_ROWS}.map(r => r[0])"))
+    assert [letters[o] for o in pages[0]][0] == "D" and sorted(letters[o] for o in pages[2]) == ["B", "H"]
+    assert sorted(o for page in pages for o in page) == sorted(o for o, _, _ in rows)  # each order once
+    assert browser.js("document.querySelector('#jeo-pager [data-step=\"1\"]').disabled") is True
     # a drill-down row links to the order and to the item-location's ATP
     browser.js("document.querySelector('#exceptions-list tr[data-key=\"C3\"]').click()")
     deadline = time.monotonic() + 20
