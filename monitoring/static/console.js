@@ -410,6 +410,21 @@ async function loadAtp(item, loc) {
     cell(tr, r.date);
     for (const c of ["supply", "demand", "committed", "cumulative", "available", "discrete_atp"]) cell(tr, fmt(r[c]), "num");
   }
+  // the order lines of this item at this location (what the commitments above are), each linked to its order
+  const orders = await getJSON("orders", { item: item, limit: 100 });
+  const ob = $("atp-orders");
+  ob.replaceChildren();
+  let n = 0;
+  for (const o of orders.data) {
+    for (const ln of o.lines.filter((l) => l.item === item && l.location === loc)) {
+      const tr = row(ob, { class: "atp-order" });
+      cell(tr, orderLink(o.order_id), "order"); cell(tr, o.customer); cell(tr, o.status); cell(tr, ln.line, "num");
+      cell(tr, fmt(ln.qty), "num"); cell(tr, ln.requested_date);
+      cell(tr, ln.schedule.map((x) => fmt(x.qty) + " on " + x.date).join(", ")); cell(tr, fmt(ln.shipped_qty), "num");
+      n += 1;
+    }
+  }
+  $("atp-orders-title").textContent = "Order lines here: " + n + (orders.total > orders.data.length ? " (of the first " + orders.data.length + " orders with " + item + ")" : "");
 }
 
 // ------------------------------------------------------------------ processes (orchestration)

@@ -367,8 +367,9 @@ def test_console_overview_at_desktop_and_phone_sizes(server, story, browser, tmp
     assert_png(browser.screenshot(tmp_path / "console-overview-phone.png"))
 
 
-def test_item_location_atp_with_its_chart(server, browser, tmp_path):
-    """WIDGET at DC-EAST: 10 on hand, 20 arriving 01-15; A (4) and B (6 of 10) take the 10 on hand."""
+def test_item_location_atp_with_its_chart(server, story, browser, tmp_path):
+    """WIDGET at DC-EAST: 10 on hand, 20 arriving 01-15; A (4), B (10) and E (2, shipped) order it there."""
+    letters = {v: k for k, v in story[1].items()}
     for (w, h), mobile in ((DESKTOP, False), (PHONE, True)):
         browser.open(w, h, mobile=mobile)
         assert browser.go(f"{server}/v1/console#/atp/WIDGET/DC-EAST&key={VIEW_KEY}") == "true"
@@ -379,6 +380,10 @@ def test_item_location_atp_with_its_chart(server, browser, tmp_path):
         assert browser.js("document.querySelectorAll('#atp-chart svg path.available').length") == 1
         caption = browser.js("document.querySelector('#atp-chart figcaption').textContent")
         assert "Next receipt: 20 on 2026-01-15" in caption
+        # the order lines of WIDGET at DC-EAST, each linked to its order: A (4), B (10), E (2, shipped)
+        here = browser.js("[...document.querySelectorAll('#atp-orders tr')].map(tr => [tr.querySelector('a').getAttribute('href'), tr.cells[4].textContent, tr.cells[7].textContent])")
+        assert sorted((letters[h.split("/")[-1]], q, shipped) for h, q, shipped in here) == [
+            ("A", "4", "0"), ("B", "10", "0"), ("E", "2", "2")]
         # the legend sits above the plot: no legend box reaches below the top grid line
         legend_bottom = browser.js("Math.max(...[...document.querySelectorAll('#atp-chart text.legend')].map(t => t.getBBox().y + t.getBBox().height))")
         top_grid = browser.js("Math.min(...[...document.querySelectorAll('#atp-chart line.grid')].map(l => +l.getAttribute('y1')))")
