@@ -477,14 +477,15 @@ class OrderStore:
     def advance_cursor(self, consumer: str, last_id: int, records: Iterable[tuple[str, str, Any]] = ()) -> None:
         """Move `consumer`'s cursor to `last_id` and upsert its `records` ``(kind, key, json-able doc)``, in one
         durable transaction."""
-        self.put_records(records, cursor=(consumer, int(last_id)))
+        self.put_records(records, cursors=[(consumer, int(last_id))])
 
-    def put_records(self, records: Iterable[tuple[str, str, Any]], *, cursor: tuple[str, int] | None = None) -> None:
+    def put_records(self, records: Iterable[tuple[str, str, Any]], *, cursors: Iterable[tuple[str, int]] = ()) -> None:
         """Upsert records ``(kind, key, json-able doc)`` kept for packages above the order book (payments, returns),
-        with a consumer's cursor if given, in one durable transaction."""
+        with consumers' cursors ``(consumer, last id)`` if given, in one durable transaction."""
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         rows = [(k, key, json.dumps(doc, separators=(",", ":")), now) for k, key, doc in records]
-        if not rows and cursor is None:
+        marks = [(name, int(last), now) for name, last in cursors]
+        if not rows and not marks:
             return
         with self._wlock:
             conn = self._write_conn()
@@ -494,10 +495,10 @@ class OrderStore:
                     conn.cursor().executemany(self._sql(
                         "INSERT INTO consumer_records (kind, key, doc, updated_at) VALUES (?,?,?,?) ON CONFLICT (kind, key) "
                         "DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"), rows)
-                if cursor is not None:
-                    conn.execute(self._sql(
+                if marks:
+                    conn.cursor().executemany(self._sql(
                         "INSERT INTO event_cursors (consumer, last_id, updated_at) VALUES (?,?,?) ON CONFLICT (consumer) "
-                        "DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at"), (cursor[0], cursor[1], now))
+                        "DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at"), marks)
             except BaseException:
                 conn.rollback()
                 raise
