@@ -42,8 +42,9 @@ def model():
     return load_model(BIKE)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def library(model):
+    """One library (one compiled diagram) for the module: CUDD managers are best not made per test."""
     lib = ModelLibrary()
     lib.add(model)
     return lib

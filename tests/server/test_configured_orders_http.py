@@ -75,6 +75,9 @@ def test_a_configured_bicycle_captured_priced_promised_refused_and_cancelled(cli
     p = more["lines"][0]["promise"]
     assert p["status"] == "late" and more["lines"][0]["schedule"][0]["date"] == "2026-03-06"
     assert "capacity of TESTBENCH" in p["message"] and "option motor=hub" in p["message"]
+    # the monitoring read models take configured lines (an item the snapshot does not stock) in their stride
+    for path in ("/v1/jeopardy", "/v1/exceptions"):
+        assert client.get(path).status_code == 200, path
 
     # refused naming the rule, the variable, or a line that is neither plain nor configured
     r = client.post("/v1/orders", json=body(dict(HUB, brakes="rim"), 1), headers=CAP)
