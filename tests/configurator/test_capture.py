@@ -226,3 +226,28 @@ def test_a_change_promises_the_configured_line_again(book):
     svc.cancel(oid, actor="test")
     assert same(positions(svc.state), fresh)
 
+
+
+def test_a_shipment_consumes_the_bill_in_proportion_and_cancel_frees_the_rest(book):
+    from orderbook.schemas import FulfillmentEvent
+
+    svc = book()
+    got, _ = capture(svc, order(HUB, 4))
+    oid = got["order_id"]
+    motor = svc.snap.il_of("MOTOR-HUB", "P1")
+    assert svc.state.cum[motor, -1] == 46  # 50 on hand, 4 reserved
+    svc.event(oid, FulfillmentEvent.model_validate({"type": "shipped", "lines": [{"line": 1, "qty": 2}]}), actor="test")
+    ln = svc.orders[oid].lines[0]
+
+    def per_key(draws):
+        out = {}
+        for d in draws:
+            out[d.key] = out.get(d.key, 0.0) + d.qty
+        return out
+
+    # half of every component and bench hour is consumed by the 2 bikes shipped, half stays reserved
+    assert per_key(ln.consumed)["MOTOR-HUB"] == pytest.approx(2) and per_key(ln.draws)["MOTOR-HUB"] == pytest.approx(2)
+    assert per_key(ln.consumed)["WHEEL"] == pytest.approx(4) and per_key(ln.draws)["TESTBENCH"] == pytest.approx(2)
+    svc.cancel(oid, actor="test")
+    # the 2 shipped keep their motors; the 2 not shipped give theirs back
+    assert svc.orders[oid].lines[0].draws == [] and svc.state.cum[motor, -1] == pytest.approx(48)
