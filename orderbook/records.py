@@ -207,7 +207,8 @@ class ScheduleLine:
 @dataclasses.dataclass
 class Line:
     """An order line: what was asked, where it ships from, its schedule lines, its promise and
-    the draws that reserve it."""
+    the draws that reserve it. A configured line also keeps its `configuration` (the model, the
+    version pinned at capture and the choices); its draws are then its components' and capacity's."""
 
     line: int
     item: str
@@ -225,6 +226,7 @@ class Line:
     draws: list[Draw] = dataclasses.field(default_factory=list)     # open reservation
     consumed: list[Draw] = dataclasses.field(default_factory=list)  # draws consumed by shipments
     waterfall: LineWaterfall | None = None  # the line's price explained (pricing.LineWaterfall), exact Money
+    configuration: dict[str, Any] | None = None  # a configured line: {model, version (pinned), choices}
 
     @property
     def promised_qty(self) -> float:
@@ -262,6 +264,7 @@ class Line:
             "draws": [d.to_dict() for d in self.draws],
             "consumed": [d.to_dict() for d in self.consumed],
             "waterfall": self.waterfall.to_dict() if self.waterfall is not None else None,
+            "configuration": copy.deepcopy(self.configuration),
         }
 
     @classmethod
@@ -282,6 +285,7 @@ class Line:
             draws=[Draw.from_dict(x) for x in d.get("draws", ())],
             consumed=[Draw.from_dict(x) for x in d.get("consumed", ())],
             waterfall=LineWaterfall.from_dict(d["waterfall"]) if d.get("waterfall") else None,
+            configuration=d.get("configuration"),
         )
         if d.get("promise"):
             ln.promise = PromiseRecord.from_dict(d["promise"], line=ln)

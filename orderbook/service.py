@@ -30,6 +30,7 @@ from orderbook import replay
 from orderbook.commands import OrderCommands, ReschedulePlan
 from orderbook.commerce import Commerce
 from orderbook.committer import GroupCommitter, Pending
+from orderbook.configured import ConfiguredLines
 from orderbook.masterdata import MasterDataCommands
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
@@ -63,14 +64,19 @@ class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
         (`orderbook.commerce.Commerce`; the composition root builds it from ``settings.pricing``);
         default: catalogue prices only, no customer master, no screening. What was posted through
         the API (customers, pricing records, catalogue changes) is replayed on top of it.
+    configured : checks, prices and commits configured order lines (`orderbook.configured.ConfiguredLines`;
+        the composition root wires the configurator's `configurator.capture.ConfiguredCapture`); None:
+        configured lines are refused. Replay needs none: their draws are journalled like any line's.
 
     Opening it rebuilds orders, commitments and supply deltas from the store (`replay.rebuild`).
     """
 
     def __init__(self, snap: Snapshot, store: OrderStore, settings: Settings | None = None, *,
                  chooser: LocationChooser | None = None, metrics: Metrics | None = None,
-                 planner: Callable[..., ReschedulePlan] | None = None, commerce: Commerce | None = None) -> None:
+                 planner: Callable[..., ReschedulePlan] | None = None, commerce: Commerce | None = None,
+                 configured: ConfiguredLines | None = None) -> None:
         self.snap = snap
+        self.configured = configured
         self.planner = planner
         self.store = store
         self.settings = settings or Settings()

@@ -24,6 +24,7 @@ from orderbook.records import (
     JournalEntry,
     Line,
     Order,
+    PromisedLine,
     PromiseRecord,
     ScheduleLine,
     WriteSet,
@@ -34,6 +35,7 @@ from promessa.errors import PromessaError
 from promising import Policy, Promise, Request, Reservation, promise, reserve, unreserve
 
 if TYPE_CHECKING:
+    from orderbook.configured import ConfiguredCommit, ConfiguredLines
     from orderbook.service import OrderService
 
 
@@ -148,6 +150,27 @@ class Txn:
             ln.schedule.append(ScheduleLine(date=sl.date, qty=sl.qty, item=substitute))
         ln.promise = PromiseRecord.from_promise(p, source=source)
         return p
+
+    def reserve_configured(self, order: Order, ln: Line, configured: ConfiguredLines, *, source: str = "capture") -> ConfiguredCommit:
+        """Promise and commit a configured line's open quantity through its bill (`configured.commit`: components
+        and capacity, all or nothing, one ship date); journal every draw (undone on failure) and give the line
+        its schedule line and the promise's record (its message names the option that binds)."""
+        svc = self.svc
+        qty = ln.open_qty
+        c = configured.commit(svc.snap, svc.state, ln.configuration, qty=qty, requested_date=ln.requested_date,
+                              location=ln.location)
+        for d in c.draws:
+            self._undo.append(lambda d=d: unreserve(svc.snap, svc.state, Reservation((d,))))
+            self._journal("commit", order, ln, d)
+            ln.draws.append(d)
+        if c.date is not None:
+            ln.schedule.append(ScheduleLine(date=c.date, qty=qty))
+        ln.promise = PromiseRecord(
+            item=ln.item, location=ln.location, qty=qty, requested_date=ln.requested_date, status=c.status,
+            reason=c.reason, lines=(PromisedLine(c.date, qty),) if c.date is not None else (),
+            demand_class=ln.demand_class or order.demand_class, committed=bool(c.draws), message=c.message,
+            source=source, details={"configuration": c.details})
+        return c
 
     def unreserve_open(self, order: Order, ln: Line) -> float:
         """Release every open (unshipped) reservation of the line; keep what has shipped."""

@@ -127,16 +127,17 @@ class Engine:
         store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
         svc = engine = None
         try:
+            from configurator.capture import ConfiguredCapture  # configured order lines: resolve, price, commit
+            from configurator.service import Configurator  # model versions (files, durable uploads), sessions
             from scenarios.service import plan as reschedule_planner
 
+            configurator = Configurator.open(settings)
             svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings),
-                               planner=reschedule_planner, commerce=build_commerce(settings))
+                               planner=reschedule_planner, commerce=build_commerce(settings),
+                               configured=ConfiguredCapture(configurator.library))
             live = svc.attach_live()
             live.prepare = prepare_models
-            engine = cls(settings=settings, store=store, service=svc, live=live)
-            from configurator.service import Configurator  # model versions (files, durable uploads), sessions
-
-            engine.configurator = Configurator.open(settings)
+            engine = cls(settings=settings, store=store, service=svc, live=live, configurator=configurator)
             if settings.o2c.enabled:
                 from ordertocash import OrderToCash
 
