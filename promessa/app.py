@@ -88,6 +88,7 @@ class Engine:
     ready_s: float = 0.0
     compile_s: float = 0.0
     configurator: object | None = None  # configurator.service.Configurator: model versions and sessions
+    reorder: object | None = None  # reorder.ReorderBook: reorder policies, report, proposals released as supply deltas
 
     @property
     def snapshot(self):
@@ -137,6 +138,9 @@ class Engine:
             from configurator.service import Configurator  # model versions (files, durable uploads), sessions
 
             engine.configurator = Configurator.open(settings)
+            from reorder import ReorderBook  # policies, proposals (durable records), release = a supply delta
+
+            engine.reorder = ReorderBook(svc, settings)
             if settings.o2c.enabled:
                 from ordertocash import OrderToCash
 
