@@ -173,3 +173,40 @@ def test_working_day_lead_time_counts_open_days_after_the_business_day(make_snap
     assert receipt_bucket(snap, il, 3, 2, working=True) == (7, "2 working days of calendar WK")  # Thu + Fri, Mon
     assert receipt_bucket(snap, il, 3, 2, working=False) == (5, "2 calendar days")
     assert receipt_bucket(snap, il, 28, 5, working=False)[0] is None  # past the 30-day horizon
+
+
+def test_cli_report_propose_release_with_a_policies_file(make_snapshot, tmp_path, monkeypatch, capsys):
+    """`promessa reorder ...` on the story's order book, the lead time from a CSV policies file."""
+    import json
+
+    from orderbook.service import OrderService
+    from orderbook.store import open_store
+    from promessa.cli import main
+
+    snap = make_snapshot(supply=[("A", "DC1", 0, 36)], horizon=30)
+    db = str(tmp_path / "cli.sqlite")
+    store = open_store(db)
+    svc = OrderService(snap, store, settings_of(db=db, approval_value_threshold=None))
+    for k, q in enumerate(HISTORY, start=1):
+        svc.capture(OrderCreate.model_validate({"customer": f"C{k}", "lines": [
+            {"item": "A", "qty": q, "requested_date": day(k).isoformat(), "location": "DC1"}]}), actor="t")
+    svc.close()
+    store.close()
+    policies = tmp_path / "policies.csv"
+    policies.write_text("item,location,lead_time_days,service_level,window_days,cover_days\nA,DC1,4,%r,5,5\n" % Z1)
+    monkeypatch.setenv("PROMESSA_REORDER__POLICIES_FILE", str(policies))
+    common = ["--snapshot", snap.source, "--db", db]
+    assert main(["reorder", "report", *common, "--today", day(5).isoformat(), "--format", "json"]) == 0
+    (ln,) = json.loads(capsys.readouterr().out)["lines"]
+    assert ln["reorder_point"] == pytest.approx(ROP, abs=1e-6) and ln["proposed_qty"] == 23
+    assert main(["reorder", "propose", *common, "--today", day(5).isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "created: RO-000001" in out and "23" in out
+    assert main(["reorder", "release", *common, "RO-000001"]) == 0
+    assert json.loads(capsys.readouterr().out)["replayed"] is False
+    assert main(["reorder", "release", *common, "RO-000001"]) == 0
+    assert json.loads(capsys.readouterr().out)["replayed"] is True
+    assert main(["reorder", "proposals", *common, "--status", "released"]) == 0
+    assert "RO-000001  released" in capsys.readouterr().out
+    assert main(["reorder", "reject", *common, "RO-000001"]) == 2  # released is final
+    assert "only a proposed one" in capsys.readouterr().err
