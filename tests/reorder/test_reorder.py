@@ -56,15 +56,16 @@ def test_a_policy_that_cannot_be_used_is_refused_by_field():
 
 
 @pytest.fixture
-def book(make_snapshot, tmp_path):
-    """The story's order service (business day 5) and its reorder book."""
+def book(make_snapshot, order_book_db):
+    """The story's order service (business day 5) and its reorder book, on SQLite and (where one answers) PostgreSQL."""
     from orderbook.service import OrderService
     from orderbook.store import open_store
 
+    url, schema = order_book_db
     snap = make_snapshot(supply=[("A", "DC1", 0, 36), ("B", "DC1", 0, 100)], horizon=30)
-    settings = settings_of(db=str(tmp_path / "ob.sqlite"), approval_value_threshold=None, business_date=day(5),
-                           window_days=5, cover_days=5, service_level=Z1, group_commit=False)
-    store = open_store(settings.store.url)
+    settings = settings_of(db=url, pg_schema=schema, approval_value_threshold=None, business_date=day(5),
+                           window_days=5, cover_days=5, service_level=Z1)
+    store = open_store(url, pg_schema=schema)
     svc = OrderService(snap, store, settings)
     for k, q in enumerate(HISTORY, start=1):
         svc.capture(OrderCreate.model_validate({"customer": f"C{k}", "lines": [
