@@ -100,7 +100,10 @@ class ReorderBook:
                 raise ValidationError("unknown item", field=f"policies.{i}.item", value=o["item"])
             if o["location"] not in snap.location_index:
                 raise ValidationError("unknown location", field=f"policies.{i}.location", value=o["location"])
-            self.default.with_override(o, where=f"policies.{i}")
+            merged = self.default
+            for row in (*self.file_overrides, o):  # the policy this row gives, with the file's row under it
+                if (row["item"], row["location"]) == (o["item"], o["location"]):
+                    merged = merged.with_override(row, where=f"policies.{i}")
             clean.append(o)
         if not clean:
             raise ValidationError("at least one policy is needed", field="policies", value=0)

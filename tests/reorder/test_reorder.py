@@ -211,3 +211,22 @@ def test_cli_report_propose_release_with_a_policies_file(make_snapshot, tmp_path
     assert "RO-000001  released" in capsys.readouterr().out
     assert main(["reorder", "reject", *common, "RO-000001"]) == 2  # released is final
     assert "only a proposed one" in capsys.readouterr().err
+
+
+def test_posted_overrides_are_checked_over_the_files(book, tmp_path):
+    svc, _ = book
+    f = tmp_path / "p.yaml"
+    f.write_text("- {item: A, location: DC1, method: minmax, min_qty: 5, max_qty: 10, lead_time_days: 2}\n")
+    rb = ReorderBook(svc, settings_of(db="unused", policies_file=f, business_date=day(5)))
+    with pytest.raises(ValidationError) as e:
+        rb.set_policies([{"item": "A", "location": "DC1", "max_qty": 3}], actor="t")  # below the file's min_qty
+    assert (e.value.field, e.value.value) == ("policies.0.max_qty", 3.0)
+    rb.set_policies([{"item": "A", "location": "DC1", "max_qty": 30}], actor="t")  # the API's row over the file's
+    (ln,) = rb.report()
+    assert (ln.method, ln.lead_time_days, ln.reorder_point, ln.order_up_to) == ("minmax", 2, 5, 30)
+    assert (ln.position, ln.proposed_qty) == (36 - 2 - 4 - 6 - 4 - 4, 0)  # 16 > 5: no purchase
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item,location,colour\nA,DC1,red\n")
+    with pytest.raises(ValidationError) as e:
+        ReorderBook(svc, settings_of(db="unused", policies_file=bad))
+    assert e.value.field == "bad.csv[0].colour"
