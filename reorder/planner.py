@@ -57,10 +57,10 @@ class ReorderLine:
     receipt_date: dt.date | None
     reorder_point: float | None
     order_up_to: float | None
-    on_hand: float
-    open_supply: float
-    committed: float
-    position: float
+    on_hand: float | None
+    open_supply: float | None
+    committed: float | None
+    position: float | None
     proposed_qty: float
     reason: str
 
@@ -163,8 +163,8 @@ def _line(snap, state, item: str, loc: str, day: dt.date, b: int, pol: Policy, p
 
     def nothing(reason: str, **kw: Any) -> ReorderLine:
         fields = dict(z=None, demand_mean=mean, demand_sigma=sigma, lead_time_days=None, lead_time_basis="",
-                      receipt_date=None, reorder_point=None, order_up_to=None, on_hand=0.0, open_supply=0.0,
-                      committed=0.0, position=0.0, proposed_qty=0.0, reason=reason)
+                      receipt_date=None, reorder_point=None, order_up_to=None, on_hand=None, open_supply=None,
+                      committed=None, position=None, proposed_qty=0.0, reason=reason)
         fields.update(kw)
         return ReorderLine(**base, **fields)
 

@@ -76,10 +76,10 @@ class ReorderLinePublic(BaseModel):
     receipt_date: str | None
     reorder_point: float | None
     order_up_to: float | None
-    on_hand: float
-    open_supply: float
-    committed: float
-    position: float
+    on_hand: float | None = Field(description="null: not computed (no lead time, or the receipt past the horizon)")
+    open_supply: float | None
+    committed: float | None
+    position: float | None
     proposed_qty: float
     reason: str
     proposal: str | None = None
