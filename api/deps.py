@@ -57,6 +57,8 @@ class Permission(StrEnum):
     PROCESSES_OPERATE = "processes:operate"  # complete manual steps, attach documents
     CONFIGURATOR_READ = "configurator:read"  # configuration models; sessions: choose, explain, complete, price, promise (no commitment)
     CONFIGURATOR_WRITE = "configurator:write"  # post a configuration model version
+    REORDER_READ = "reorder:read"            # reorder policies, report, proposals
+    REORDER_WRITE = "reorder:write"          # post policy overrides; propose, edit, reject, release purchases
 
 
 P = Permission
@@ -84,6 +86,10 @@ for _role, _extra in {Role.VIEWER: {P.PROCESSES_READ}, Role.ORDER_CAPTURE: {P.PR
 # configurator: whoever reads or captures orders configures products; planners and admins post model versions
 for _role, _extra in {Role.VIEWER: {P.CONFIGURATOR_READ}, Role.ORDER_CAPTURE: {P.CONFIGURATOR_READ},
                       Role.PLANNER: {P.CONFIGURATOR_READ, P.CONFIGURATOR_WRITE}}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
+
+# reorder: viewers and planners read the policies, report and proposals; planners and admins propose and release
+for _role, _extra in {Role.VIEWER: {P.REORDER_READ}, Role.PLANNER: {P.REORDER_READ, P.REORDER_WRITE}}.items():
     PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
 
 #: Paths answered without a key (they reveal no data); everything else needs one.
@@ -187,6 +193,8 @@ ProcessesDeployer = Annotated[Principal, Depends(require(P.PROCESSES_DEPLOY))]
 ProcessesOperator = Annotated[Principal, Depends(require(P.PROCESSES_OPERATE))]
 ConfiguratorReader = Annotated[Principal, Depends(require(P.CONFIGURATOR_READ))]
 ConfiguratorWriter = Annotated[Principal, Depends(require(P.CONFIGURATOR_WRITE))]
+ReorderReader = Annotated[Principal, Depends(require(P.REORDER_READ))]
+ReorderWriter = Annotated[Principal, Depends(require(P.REORDER_WRITE))]
 
 
 # ------------------------------------------------------------------ what the routes reach
@@ -237,6 +245,14 @@ async def get_orchestration(request: Request):
 
 
 OrchestrationDep = Annotated[Any, Depends(get_orchestration)]
+
+
+async def get_reorder(request: Request):
+    """The reorder book of the running engine (``reorder.ReorderBook``: policies, report, proposals)."""
+    return _engine(request).reorder
+
+
+ReorderDep = Annotated[Any, Depends(get_reorder)]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -88,6 +88,7 @@ class Engine:
     ready_s: float = 0.0
     compile_s: float = 0.0
     configurator: object | None = None  # configurator.service.Configurator: model versions and sessions
+    reorder: object | None = None  # reorder.ReorderBook: reorder policies, report, proposals released as supply deltas
 
     @property
     def snapshot(self):
@@ -138,6 +139,9 @@ class Engine:
             live = svc.attach_live()
             live.prepare = prepare_models
             engine = cls(settings=settings, store=store, service=svc, live=live, configurator=configurator)
+            from reorder import ReorderBook  # policies, proposals (durable records), release = a supply delta
+
+            engine.reorder = ReorderBook(svc, settings)
             if settings.o2c.enabled:
                 from ordertocash import OrderToCash
 

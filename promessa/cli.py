@@ -16,6 +16,7 @@ from benchmarks import cli as bench_cli
 from monitoring import cli as monitoring_cli
 from promessa import demo, warmup
 from promising import cli as promising_cli
+from reorder import cli as reorder_cli
 from scenarios import cli as scenarios_cli
 from sourcing import cli as sourcing_cli
 from supplydata import cli as supplydata_cli
@@ -28,6 +29,7 @@ COMMANDS = (
     api_cli,           # serve (the HTTP API)
     scenarios_cli,     # reschedule, whatif
     monitoring_cli,    # jeopardy, reports
+    reorder_cli,       # reorder report|propose|proposals|edit|reject|release
     bench_cli,         # bench
     warmup,            # warm-up (compile the kernels ahead of the first request)
     demo,              # demo (the README's main job)

@@ -11,7 +11,7 @@ This module imports nothing of ours. Every value can come from the environment w
 Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
 (server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
 screening lists, price freeze), ``clock`` (the one business
-clock) and ``kernels`` (numba switches).
+clock), ``kernels`` (numba switches) and ``reorder`` (automatic reorder policies).
 """
 
 from __future__ import annotations
@@ -209,6 +209,21 @@ class ConfiguratorSettings(_Group):
     session_ttl_s: float = Field(3600.0, gt=0, description="a configuration session unused this many seconds expires")
 
 
+class ReorderSettings(_Group):
+    """Automatic reorder (``reorder``): the default policy of every item-location, and a file of overrides."""
+
+    method: str = Field("rop", pattern="^(rop|minmax)$",
+                        description="rop: reorder point from demand history, lead time and service level; minmax: the "
+                                    "policy's own min and max (needs an override giving them)")
+    service_level: float = Field(0.95, ge=0.5, lt=1.0, description="target cycle service level; z = NormalDist().inv_cdf(it)")
+    window_days: int = Field(28, ge=2, le=3650, description="demand history: this many days ending on the business day")
+    cover_days: float = Field(14.0, ge=0, description="rop: order up to ROP + mean daily demand x this many days")
+    lot_size: float = Field(1.0, gt=0, description="a proposed quantity is rounded up to a multiple of this")
+    policies_file: Path | None = Field(None, description="per item-location overrides (CSV, JSON or YAML rows: item, "
+                                                         "location, and any of method, service_level, window_days, "
+                                                         "cover_days, lot_size, lead_time_days, min_qty, max_qty)")
+
+
 class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
@@ -224,6 +239,7 @@ class Settings(BaseSettings):
     configurator: ConfiguratorSettings = Field(default_factory=ConfiguratorSettings)
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    reorder: ReorderSettings = Field(default_factory=ReorderSettings)
 
     @field_validator("api")
     @classmethod
