@@ -250,9 +250,7 @@ class OrderCommands:
         `if_version`: refuse (409) unless the order is at that version."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
-            if if_version is not None and order.version != if_version:
-                raise ConflictError(f"order {order_id!r} is at version {order.version}, not {if_version}",
-                                    hint="read the order again and re-apply the change")
+            _check_version(order, if_version)
             self._change(txn, order, data)
             self.metrics.inc("promessa_orders_changed_total")
             return 200, self.public(order)
@@ -406,10 +404,12 @@ class OrderCommands:
                        "promised": {str(ln.line): ln.promised_qty for ln in order.lines}})
         self._settle(txn, order, "change", detail)
 
-    def cancel(self, order_id: str, *, actor: str, idem: Idem | None = None, note: str | None = None) -> tuple[int, str, bool]:
-        """Cancel what has not shipped (released); (200, the order, replayed)."""
+    def cancel(self, order_id: str, *, actor: str, idem: Idem | None = None, note: str | None = None,
+               if_version: int | None = None) -> tuple[int, str, bool]:
+        """Cancel what has not shipped (released); (200, the order, replayed). `if_version`: as for :meth:`change`."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
+            _check_version(order, if_version)
             self._close(txn, order, "cancel", note)
             self.metrics.inc("promessa_orders_cancelled_total")
             return 200, self.public(order)
@@ -434,11 +434,12 @@ class OrderCommands:
         txn.transition(order, dst, action, {"released": released, "note": note, **({"holds": holds} if holds else {})})
 
     def decide(self, order_id: str, *, approve: bool, actor: str, idem: Idem | None = None,
-               note: str | None = None) -> tuple[int, str, bool]:
-        """Approve (`approve`) or reject an order on hold; (200, the order, replayed)."""
+               note: str | None = None, if_version: int | None = None) -> tuple[int, str, bool]:
+        """Approve (`approve`) or reject an order on hold; (200, the order, replayed). `if_version`: as for :meth:`change`."""
 
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
+            _check_version(order, if_version)
             if S(order.status) is not S.ON_HOLD:
                 raise ConflictError(f"order {order_id!r} is {order.status}, not on hold; there is nothing to "
                                     f"{'approve' if approve else 'reject'}")
@@ -973,3 +974,10 @@ class ReschedulePlan:
                                         demand_class=dcs[r], strategy=None if strategies[r] is None else str(strategies[r]),
                                         change=str(cols["change"][r])))
         return cls(lines=lines, report=res.to_dict(max_lines=max_report_lines), skipped=skipped, basis=basis, replan=replan)
+
+
+def _check_version(order: Order, if_version: int | None) -> None:
+    """Refuse (409) a write made for another version of the order than the one it is at (None: any)."""
+    if if_version is not None and order.version != if_version:
+        raise ConflictError(f"order {order.order_id!r} is at version {order.version}, not {if_version}",
+                            hint="read the order again and re-apply the change")
