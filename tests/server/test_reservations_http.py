@@ -203,3 +203,18 @@ def test_the_scheduler_in_the_server_releases_a_hold_when_it_expires(app_factory
     got = c.get(f"/v1/reservations/{h['reservation_id']}").json()
     assert got["status"] == "expired"
     assert _available(c) == 100.0
+
+
+def test_a_hold_created_twice_with_one_idempotency_key_is_held_once(app_factory):
+    c = app_factory(Clock())
+    body = {"ttl_s": 300, "lines": [{"item": "GADGET", "qty": 4, "requested_date": D1, "location": "DC-EAST"}]}
+    key = {**CAP, "Idempotency-Key": "cart-9-hold"}
+    first = c.post("/v1/reservations", headers=key, json=body)
+    second = c.post("/v1/reservations", headers=key, json=body)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json()["reservation_id"] == first.json()["reservation_id"]
+    assert c.get("/v1/reservations").json()["total"] == 1
+    assert _available(c, item="GADGET") == 1.0  # 5 on hand - 4 held, once
+    other = c.post("/v1/reservations", headers=key, json={**body, "ttl_s": 301})
+    assert other.status_code == 409  # the same key with another request
