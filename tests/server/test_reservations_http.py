@@ -216,5 +216,8 @@ def test_a_hold_created_twice_with_one_idempotency_key_is_held_once(app_factory)
     assert second.json()["reservation_id"] == first.json()["reservation_id"]
     assert c.get("/v1/reservations").json()["total"] == 1
     assert _available(c, item="GADGET") == 1.0  # 5 on hand - 4 held, once
+    text = c.get("/v1/metrics").text
+    assert "promessa_reservations_active 1" in text and "promessa_reservations_held_units 4" in text
+    assert "promessa_reservations_created_total 1" in text
     other = c.post("/v1/reservations", headers=key, json={**body, "ttl_s": 301})
     assert other.status_code == 409  # the same key with another request
