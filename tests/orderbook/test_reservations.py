@@ -215,3 +215,45 @@ def test_a_snapshot_refresh_replays_the_active_holds(book, snap):
     state = snap.new_state()
     result = svc.replay_into(snap, state, None)  # a new extract that carries none of the commitments
     assert result.exceptions == () and np.array_equal(state.cum, svc.state.cum)
+
+
+def test_a_demand_class_hold_keeps_its_allocation_pools_through_conversion_expiry_and_rebuild(tmp_path):
+    """On the generated sample (allocation quotas per demand class): a hold's draws carry their pools; the
+    conversion moves them to the order unchanged, an expiry gives them back, and the rebuilt state - allocation
+    included - is exact."""
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
+
+    generate(tmp_path / "snap", seed=7, size="tiny")
+    snap = load_snapshot(tmp_path / "snap")
+    alloc = snap.tables["allocation"]
+    item, loc, dc = alloc["item"][0], alloc["location"][0], alloc["demand_class"][0]
+    store = open_store(tmp_path / "ob.sqlite")
+    clock = Clock()
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None), wallclock=clock)
+    from allocation.model import model_for
+
+    base_pools = model_for(snap).base_pos  # the quotas' positions before anything is reserved
+    cum0 = svc.state.cum.copy()
+    a = hold(svc, 3, "2026-01-12", item=item, location=loc, demand_class=dc, ttl_s=60)
+    b = hold(svc, 5, "2026-01-12", item=item, location=loc, demand_class=dc, ttl_s=600)
+    draws = svc.reservations[b["reservation_id"]].lines[0].draws[:]
+    extras = {k: v.copy() for k, v in svc.state.extras.items()}
+    _, body, _ = svc.convert_reservation(b["reservation_id"], ReservationConvert(customer="c"), actor="t")
+    oid = json.loads(body)["order_id"]
+    assert svc.orders[oid].lines[0].draws == draws  # the same draws, pools included
+    for k, v in svc.state.extras.items():
+        assert np.allclose(v, extras[k]), k  # the quotas did not move either
+    clock.advance(60)
+    assert svc.expire_due() == [a["reservation_id"]]
+    svc.cancel(oid, actor="t")
+    assert np.allclose(svc.state.cum, cum0)  # everything given back, quotas included
+    assert np.allclose(svc.state.extras["allocation"], base_pools)
+    assert not np.allclose(extras["allocation"], base_pools)  # (while the holds held, the pools were charged)
+    again = OrderService(snap, store, settings_of(approval_value_threshold=None), wallclock=clock)
+    assert np.array_equal(again.state.cum, svc.state.cum)
+    for k, v in svc.state.extras.items():
+        assert np.allclose(again.state.extras[k], v), k
+    svc.close()
+    again.close()
+    store.close()
