@@ -60,6 +60,7 @@ class EventKind(StrEnum):
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     RETURNED = "returned"
+    RESERVATION = "reservation"  # a temporary reservation was created, extended, released, expired or converted
     OTHER = "other"
 
 
@@ -69,6 +70,10 @@ ACTIONS: dict[str, EventKind] = {
     "approve": EventKind.APPROVED, "cancel": EventKind.CANCELLED, "reject": EventKind.CANCELLED,
     "reschedule": EventKind.RESCHEDULED, "ship": EventKind.SHIPPED, "deliver": EventKind.DELIVERED,
     "return": EventKind.RETURNED,
+    # temporary reservations (orderbook.reservations): the event's order_id is the reservation's id
+    "reservation.create": EventKind.RESERVATION, "reservation.extend": EventKind.RESERVATION,
+    "reservation.release": EventKind.RESERVATION, "reservation.expire": EventKind.RESERVATION,
+    "reservation.convert": EventKind.RESERVATION,
 }
 
 

@@ -437,3 +437,74 @@ class HealthPublic(BaseModel):
     replay_exceptions: int = Field(0, description="journal entries that did not fit the snapshot at start-up")
     snapshot: dict[str, Any]
     demo: bool
+
+
+# ------------------------------------------------------------------ temporary reservations (holds)
+TtlSeconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False,
+                                    description="time to live in seconds (at most settings reservations.max_ttl_s)")]
+
+
+class ReservationLineCreate(_In):
+    item: Id
+    qty: Qty
+    requested_date: dt.date
+    location: Id | None = Field(None, description="hold at this location; empty: chosen from the zone")
+    demand_class: Id | None = None
+
+
+class ReservationCreate(_In):
+    """A temporary reservation of a cart or a quote: promised now like an order, its units held until it expires."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "zone": "Z01", "ttl_s": 900, "reference": "cart-81f2",
+        "lines": [{"item": "I000001", "qty": 2, "requested_date": "2026-01-12"}]}]})
+
+    lines: Annotated[list[ReservationLineCreate], Field(min_length=1, max_length=HARD_MAX_LINES)]
+    zone: Id | None = Field(None, description="customer zone; required unless every line names a location")
+    demand_class: Id | None = None
+    policy: PolicyIn | None = None
+    ttl_s: TtlSeconds | None = Field(None, description="time to live in seconds (default: settings reservations.default_ttl_s)")
+    customer: Id | None = Field(None, description="the customer, if known (the conversion may name it instead)")
+    reference: Id | None = Field(None, description="the cart's or quote's id in the system that holds it")
+
+
+class ReservationExtend(_In):
+    ttl_s: TtlSeconds = Field(description="the hold now expires this many seconds from now")
+
+
+class ReservationConvert(_In):
+    """The order's header; its lines are the reservation's, with exactly the units it holds."""
+
+    customer: Id | None = Field(None, description="the order's customer (default: the reservation's)")
+    ship_to: ShipTo | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class ReservationRelease(_In):
+    note: Text | None = None
+
+
+class ReservationPublic(BaseModel):
+    reservation_id: str
+    status: str = Field(description="active (holds units), converted, released or expired")
+    expires_at: dt.datetime
+    held_qty: float = Field(description="units held now (0 once it no longer is active)")
+    zone: str | None = None
+    demand_class: str | None = None
+    customer: str | None = None
+    reference: str | None = None
+    order_id: str | None = Field(None, description="the order it was converted to")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None = None
+    created_by: str | None = None
+    version: int
+    lines: list[LinePublic]
+
+
+class ReservationsPublic(BaseModel):
+    data: list[ReservationPublic]
+    count: int
+    total: int
+    limit: int
+    offset: int

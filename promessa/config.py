@@ -11,7 +11,8 @@ This module imports nothing of ours. Every value can come from the environment w
 Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
 (server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
 screening lists, price freeze), ``clock`` (the one business
-clock), ``kernels`` (numba switches) and ``reorder`` (automatic reorder policies).
+clock), ``reservations`` (temporary holds: time to live, expiry sweep), ``kernels`` (numba switches) and ``reorder``
+(automatic reorder policies).
 """
 
 from __future__ import annotations
@@ -121,6 +122,17 @@ class PricingSettings(_Group):
 class ClockSettings(_Group):
     business_date: dt.date | None = Field(
         None, description="the business day for jeopardy, reports, holds and expiries; None: the snapshot's as_of day")
+
+
+class ReservationSettings(_Group):
+    """Temporary reservations (holds) of carts and quotes (``orderbook.reservations``): how long a hold may live and
+    how often the server looks for expired ones. A hold's time to live is operational time, kept on the wall clock
+    (never the business clock)."""
+
+    default_ttl_s: float = Field(900.0, gt=0, description="time to live of a hold created without ttl_s (seconds)")
+    max_ttl_s: float = Field(7 * 86400.0, gt=0, description="longest time to live a hold may be created or extended with")
+    sweep_interval_s: float = Field(1.0, gt=0, description="how often the server releases holds that expired (at most this "
+                                                           "late; expired holds are also released at start-up)")
 
 
 class KernelSettings(_Group):
@@ -235,6 +247,7 @@ class Settings(BaseSettings):
     orders: OrderSettings = Field(default_factory=OrderSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    reservations: ReservationSettings = Field(default_factory=ReservationSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
     configurator: ConfiguratorSettings = Field(default_factory=ConfiguratorSettings)
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
