@@ -6,9 +6,12 @@ so an event handed over again after a crash changes nothing twice:
 - ``invoicing``: a shipped event is invoiced (one invoice per shipment, ``source_ref`` = the
   event's ref, with the shipped quantities); the order's money is then booked against it.
 - ``payments``: shipped -> the capture rule (``capture_shipment``, key = the event's ref);
-  delivered -> cash on delivery collected for the delivered value; cancelled -> what is open
-  is voided or released; returned -> the receipt is credited on its invoice and refunded to the
-  original methods (``o2c.refund_on_receipt``). The order's payment records are written in the
+  delivered -> cash on delivery collected for the delivered value; cancelled (or rejected) -> the
+  order is closed (``OrderToCash.close_payments``, key = the event's ref): what is open is voided
+  or released and what was captured beyond what it owes (invoiced - credited: a prepaid order
+  cancelled after a partial shipment) is refunded to the original methods; returned -> the
+  receipt is credited on its invoice and refunded to the original methods
+  (``o2c.refund_on_receipt``). The order's payment records are written in the
   same transaction as the cursor.
 - ``channel``: shipped lines and returned lines accrue (or reverse) supplier programs
   (``ChannelLedger.record(..., skip_known=True)``).
@@ -68,7 +71,11 @@ class PaymentsConsumer:
             elif ev.kind is EventKind.CANCELLED:
                 if not book.payments_of(ev.order_id):
                     return None
-                book.cancel_open(ev.order_id)
+                self._invoiced_up_to(ev)
+                _res, waiting = hub.close_payments(ev.order_id, key=ev.ref)
+                records = hub.payment_records(ev.order_id) + hub._close_records(ev.order_id, ev.ref, waiting=waiting)
+                hub.sync_settlement(ev.order_id)
+                return records
             elif ev.kind is EventKind.RETURNED:
                 if not hub.settings.o2c.refund_on_receipt or ev.detail.get("rma") not in hub._rma_meta:
                     return None
@@ -78,6 +85,15 @@ class PaymentsConsumer:
             records = hub.payment_records(ev.order_id)
         hub.sync_settlement(ev.order_id)
         return records
+
+    def _invoiced_up_to(self, ev: OrderEvent) -> None:
+        """A close refunds what was captured beyond what was invoiced: the invoicing consumer must have handled
+        the events up to this one first (it runs first in each round; after a failure of its own it may lag).
+        Raising leaves this consumer's cursor where it is: the event is handed over again later."""
+        done = self.hub.store.event_cursor("invoicing")
+        if done < ev.id:
+            raise RuntimeError(f"invoicing is at event {done}, behind {ev.id} ({ev.kind} of {ev.order_id}): "
+                               "closing waits for its invoices")
 
     def _collect_cod(self, ev: OrderEvent) -> bool:
         """Cash collected by the carrier for the delivered value (net + tax of the delivered quantities)."""

@@ -31,12 +31,14 @@ from typing import Any
 
 from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, load_programs
 from channel.programs import Catalogue
+from monitoring.cash import CashItem
 from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
 from invoicing import open_store as open_invoice_store
 from invoicing.model import DocumentKind, PricedLine, build_line, prorate
 from invoicing.service import InvoiceRequest, ReturnCredit
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
+from ordertocash.jeopardy import cash_items
 from orderbook.txn import Idem
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
 from payments.model import CaptureRule, MethodKind, PaymentState
@@ -44,7 +46,7 @@ from promessa.config import Settings
 from promessa.errors import ConflictError, NotFoundError, ValidationError
 from promessa.money import Money
 from returns import ReturnBook
-from returns.model import ReturnAuthorization, ReturnReceipt, ReturnState
+from returns.model import ReturnAuthorization, ReturnReceipt, ReturnSettings, ReturnState
 from returns.model import ShippedLine as ReturnShippedLine
 from supplydata.live import SupplyDelta
 
@@ -80,6 +82,35 @@ def stores_of(settings: Settings) -> Stores:
     return Stores(invoices, f"{settings.store.pg_schema}_invoicing", o.channel_journal or here / "channel.sqlite")
 
 
+def replay_returns(store: Any, book: ReturnBook) -> dict[str, dict]:
+    """Put the return authorizations kept in the order book (``consumer_records`` kind ``returns``) back into
+    `book`, then their receipts (the order book's ``return`` audit entries). Returns rma id -> its record."""
+    metas: dict[str, dict] = {}
+    for rid, meta in sorted(store.records("returns").items()):
+        sh = meta["shipped"]
+        book.authorize(ReturnShippedLine(**sh), qty=meta["qty"], reason=meta["reason"], condition=meta["condition"],
+                       business_date=dt.date.fromisoformat(meta["authorized_on"]), exchange=meta["exchange"],
+                       exchange_item=meta.get("exchange_item"),
+                       requested_date=dt.date.fromisoformat(meta["requested_date"]) if meta.get("requested_date") else None,
+                       note=meta.get("note", ""), rma_id=rid)
+        if meta.get("cancelled"):
+            book.cancel(rid)
+        if meta.get("replacement_line"):
+            book.link_replacement(rid, meta["replacement_line"])
+        metas[rid] = meta
+    after = 0
+    while True:
+        evs = read_events(store, after, limit=5000)
+        if not evs:
+            break
+        after = evs[-1].id
+        for ev in evs:
+            if ev.kind is EventKind.RETURNED and ev.detail.get("rma") in metas:
+                book.receive(ev.detail["rma"], location=ev.detail["location"], date=ev.at.date(),
+                             qty=sum(ev.lines.values()), condition=ev.detail["condition"])
+    return metas
+
+
 class OrderToCash:
     """Payments, invoices, returns and channel accruals of the orders of one `OrderService`.
 
@@ -100,6 +131,7 @@ class OrderToCash:
         self.offline = offline
         self.lock = threading.RLock()
         self._rma_meta: dict[str, dict] = {}
+        self._closing: dict[str, str] = {}  # order -> close key, for closes waiting for a provider's answer
         self._suppliers: dict[str, str | None] = {}
         self._programs_seen = -1
 
@@ -118,7 +150,7 @@ class OrderToCash:
         invoicer = Invoicer(open_invoice_store(where.invoices, pg_schema=where.invoices_schema), InvoicingSettings())
         ledger = ChannelLedger(SqliteJournal(where.channel_journal))
         hub = cls(service, settings, payments=pay, invoicer=invoicer,
-                  returns=ReturnBook(locations=service.snap.location_ids), ledger=ledger, gateway=gateway, offline=offline)
+                  returns=ReturnBook(ReturnSettings(receive_within_days=o.receive_within_days), locations=service.snap.location_ids), ledger=ledger, gateway=gateway, offline=offline)
         hub.restore()
         if o.channel_programs is not None:
             hub.define_programs(load_programs(o.channel_programs, catalogue=Catalogue.of_snapshot(service.snap)))
@@ -130,35 +162,12 @@ class OrderToCash:
         docs = list(self.store.records("payments").values())
         for k, doc in enumerate(docs):
             self.payments.restore(doc, events=events if k == len(docs) - 1 else None)
-        for rid, meta in sorted(self.store.records("returns").items()):
-            self._replay_authorization(rid, meta)
-        after = 0
-        while True:
-            evs = read_events(self.store, after, limit=5000)
-            if not evs:
-                break
-            after = evs[-1].id
-            for ev in evs:
-                if ev.kind is EventKind.RETURNED and ev.detail.get("rma") in self._rma_meta:
-                    self.returns.receive(ev.detail["rma"], location=ev.detail["location"], date=ev.at.date(),
-                                         qty=sum(ev.lines.values()), condition=ev.detail["condition"])
+        self._closing.update({o: r["key"] for o, r in self.store.records("payment_close").items() if r.get("waiting")})
+        self._rma_meta.update(replay_returns(self.store, self.returns))
         for rma in list(self.returns._rmas.values()):
             for rec in rma.receipts:
                 if self.invoicer.store.by_source(DocumentKind.CREDIT_NOTE, rec.ref) is not None:
                     self._refund_receipt(rec)
-
-    def _replay_authorization(self, rid: str, meta: dict) -> None:
-        s = meta["shipped"]
-        self.returns.authorize(ReturnShippedLine(**s), qty=meta["qty"], reason=meta["reason"], condition=meta["condition"],
-                               business_date=dt.date.fromisoformat(meta["authorized_on"]), exchange=meta["exchange"],
-                               exchange_item=meta.get("exchange_item"),
-                               requested_date=dt.date.fromisoformat(meta["requested_date"]) if meta.get("requested_date") else None,
-                               note=meta.get("note", ""), rma_id=rid)
-        if meta.get("cancelled"):
-            self.returns.cancel(rid)
-        if meta.get("replacement_line"):
-            self.returns.link_replacement(rid, meta["replacement_line"])
-        self._rma_meta[rid] = meta
 
     def consumers(self) -> list:
         """The order-event consumers, in the order they run: invoicing, payments, channel."""
@@ -353,7 +362,9 @@ class OrderToCash:
             if not out.duplicate:
                 seen = {out.event_id: self.payments.seen_events()[out.event_id]}
                 if out.payment_id is not None:
-                    self.persist_payments(self.payments.payment(out.payment_id).order, events=seen)
+                    order_id = self.payments.payment(out.payment_id).order
+                    self.persist_payments(order_id, events=seen)
+                    self.retry_close(order_id)
                 else:
                     self.store.put_records([("webhook_events", k, v) for k, v in seen.items()])
             return out
@@ -384,6 +395,51 @@ class OrderToCash:
                 "expected": summ.expected, "captured": summ.captured, "refunded": summ.refunded, "open": summ.open,
                 "invoiced": inv if inv.currency == cur else Money.zero(cur), "credited": cr if cr.currency == cur else Money.zero(cur),
                 "payments": self.payments.payments_of(order_id)}
+
+    # ------------------------------------------------------------------ closing an order
+    def owed(self, order_id: str) -> Money | None:
+        """What the customer owes for an order by its documents: invoiced minus credited (None without invoices)."""
+        inv, cr = self.invoicer.order_totals(order_id)
+        docs = self.invoicer.store.documents(order=order_id)
+        if not any(d.kind == DocumentKind.INVOICE for d in docs):
+            return None
+        return inv - (cr if cr.currency == inv.currency else Money.zero(inv.currency))
+
+    def close_payments(self, order_id: str, *, key: str) -> tuple[Any, bool]:
+        """Settle the payments of an order that was closed (cancelled or rejected, with or without a part shipped):
+        release what is open and refund, to the original methods, what was captured beyond what it owes
+        (``payments.PaymentBook.close_order`` with ``owed`` = invoiced - credited, 0 when nothing was invoiced).
+        `key` (the cancel event's ref) makes it retry-safe. While a capture or refund still waits for its provider,
+        nothing is changed and the close waits (kept as a ``payment_close`` record) until a webhook of the order
+        arrives (:meth:`webhook` tries it again). Returns (CloseResult or None, whether the close is still waiting)."""
+        with self.lock:
+            ps = self.payments.payments_of(order_id)
+            if not ps:
+                return None, False
+            cur = ps[0].currency
+            owed = self.owed(order_id)
+            owed = Money.zero(cur) if owed is None or owed.currency != cur else owed
+            try:
+                res = self.payments.close_order(order_id, owed, key=key)
+            except ConflictError as e:
+                log.info("order %s: close waits for the provider (%s)", order_id, e)
+                self._closing[order_id] = key  # nothing released yet: a capture in flight must still land
+                return None, True
+            self._closing.pop(order_id, None)
+            return res, False
+
+    def _close_records(self, order_id: str, key: str, *, waiting: bool) -> list[tuple[str, str, Any]]:
+        return [("payment_close", order_id, {"key": key, "waiting": waiting})]
+
+    def retry_close(self, order_id: str) -> None:
+        """Try again a close that waited for the provider (after a webhook for the order was applied)."""
+        key = self._closing.get(order_id)
+        if key is None:
+            return
+        _res, waiting = self.close_payments(order_id, key=key)
+        if not waiting:
+            self.store.put_records(self._close_records(order_id, key, waiting=False) + self.payment_records(order_id))
+            self.sync_settlement(order_id)
 
     # ------------------------------------------------------------------ returns
     def _invoice_line(self, order_id: str, line: int, invoice: str | None) -> tuple[Any, Any]:
@@ -536,6 +592,14 @@ class OrderToCash:
         self.order(order_id)
         self.catch_up()
         return self.returns.of_order(order_id)
+
+    # ------------------------------------------------------------------ jeopardy
+    def cash_items(self, today: dt.date) -> list[CashItem]:
+        """Order-to-cash items past their due day on the business day `today` (``ordertocash.jeopardy.cash_items``):
+        the cash source the composition root hands the jeopardy monitor."""
+        self.catch_up()
+        with self.lock:
+            return cash_items(self.invoicer, self.returns, today, currency=self.settings.o2c.currency)
 
     # ------------------------------------------------------------------ channel
     def define_programs(self, programs: list) -> None:

@@ -146,6 +146,8 @@ class OrderToCashSettings(_Group):
                                                            "order book, var/channel.sqlite otherwise)")
     channel_programs: Path | None = Field(None, description="supplier programs loaded at start-up (YAML, JSON or CSV)")
     refund_on_receipt: bool = Field(True, description="credit and refund a return as soon as its goods are received")
+    receive_within_days: int = Field(30, ge=1, description="a return authorised this many days ago and not fully received "
+                                                           "is in jeopardy from the next day on")
     poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
 
 

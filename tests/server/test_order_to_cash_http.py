@@ -367,3 +367,153 @@ def test_captured_less_refunded_equals_invoiced_less_credited_over_random_histor
     history()
     st_ = c.get("/v1/invoices", params={"customer": "PROP"}).json()
     assert Decimal(st_["open_balance"]["amount"]) == 0
+
+
+# ------------------------------------------------------------------ jeopardy: unpaid past terms, returns not received
+
+def _cash(c, today, **params):
+    r = c.get("/v1/jeopardy", params={**({"today": today} if today else {}), **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _cash_story(c):
+    """A: 10 WIDGET, nothing paid, shipped -> INV2026-000001 of 120.00, open 120.00.
+    B: 5 WIDGET (60.00), 50.00 by bank transfer confirmed, shipped -> INV2026-000002 of 60.00, open 10.00.
+    C: 2 WIDGET (24.00) by card, shipped and captured -> INV2026-000003; both authorised for return on the
+    business day 2026-01-05, one received on 2026-01-08 (credited 12.00 and refunded), one still expected.
+    Issued on 2026-01-05 with net 30: due 2026-02-04. The return is due 2026-01-05 + 30 = 2026-02-04."""
+    a = _order(c, qty=10, customer="SLOW")
+    _ship(c, a, 10)
+    b = _order(c, qty=5, customer="PART")
+    t = _pay(c, b, "bank_transfer", "50.00")
+    assert c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP, json={"amount": "50.00", "reference": "B-9"}).status_code == 200
+    _ship(c, b, 5)
+    k = _order(c, qty=2, customer="BACK")
+    _pay(c, k, "card", token="tok_visa")
+    _ship(c, k, 2)
+    _deliver_webhooks(c)
+    rma = c.post(f"/v1/orders/{k}/returns", headers=CAP, json={"line": 1, "qty": 2, "reason": "defective", "condition": "new"})
+    assert rma.status_code == 201, rma.text
+    rma = rma.json()["rma_id"]
+    got = c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST", "qty": 1, "date": "2026-01-08"})
+    assert got.status_code == 200, got.text
+    _deliver_webhooks(c)
+    return a, b, k, rma
+
+
+def test_jeopardy_shows_invoices_unpaid_past_terms_and_returns_not_received(o2c):
+    """On the due day itself (2026-02-04) nothing is late. On 2026-02-05 (1 day late: watch): INV1 open 120.00,
+    INV2 open 10.00, the return's one unit still expected (12.00 = 10.00 + 2.00 tax, at the invoice line's amounts).
+    On 2026-02-11 (7 days: critical) the same three; min_level=critical keeps them, the order counts stay apart.
+    INV3 (24.00 captured, 12.00 credited, 12.00 refunded) is settled, so it is not there."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+    assert _cash(c, "2026-02-04")["cash"] == []
+    j = _cash(c, "2026-02-05")
+    got = [(r["kind"], r["reason"], r["order_id"], r["customer"], r["ref"], r["due_date"], r["days_late"], r["level"],
+            r["amount"]["amount"]) for r in j["cash"]]
+    assert sorted(got) == sorted([
+        ("invoice", "unpaid_past_terms", a, "SLOW", "INV2026-000001", "2026-02-04", 1, "watch", "120.00"),
+        ("invoice", "unpaid_past_terms", b, "PART", "INV2026-000002", "2026-02-04", 1, "watch", "10.00"),
+        ("return", "return_not_received", k, "BACK", rma, "2026-02-04", 1, "watch", "12.00")])
+    assert j["cash_counts"] == {"ok": 0, "watch": 3, "warning": 0, "critical": 0}
+    assert all(r["reason_text"] for r in j["cash"])
+    late = _cash(c, "2026-02-11", min_level="critical")
+    assert sorted((r["ref"], r["days_late"], r["level"]) for r in late["cash"]) == sorted([
+        ("INV2026-000001", 7, "critical"), ("INV2026-000002", 7, "critical"), (rma, 7, "critical")])
+    # paying the rest of B takes its invoice off the list; receiving the last unit takes the return off
+    card = _pay(c, b, "card", "10.00", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    assert c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST"}).status_code == 200
+    _deliver_webhooks(c)
+    assert [r["ref"] for r in _cash(c, "2026-02-11")["cash"]] == ["INV2026-000001"]
+
+
+def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
+    """Without ?today= the day is the business clock (the snapshot's 2026-01-05): nothing is past due. The
+    command `promessa jeopardy --cash` reads the same book read-only and lists the same items."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+    assert _cash(c, None)["today"] == "2026-01-05" and _cash(c, None)["cash"] == []
+    from promessa.cli import main
+
+    rc = main(["jeopardy", "--cash", "--db", str(tmp_path / "ob.sqlite"), "--today", "2026-02-05", "--format", "json"])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["ref"], r["level"], r["amount"]) for r in rows) == sorted([
+        ("INV2026-000001", "watch", "120.00"), ("INV2026-000002", "watch", "10.00"), (rma, "watch", "12.00")])
+
+
+# ------------------------------------------------------------------ closing an order: refund what was not shipped
+
+def _refunds(p):
+    return [(t["amount"]["amount"], t["note"]) for t in p["trail"] if t["event"] == "refund"]
+
+
+def test_a_prepaid_order_cancelled_after_a_partial_shipment_is_refunded_the_difference(o2c):
+    """10 WIDGET = 120.00 prepaid by bank transfer (confirmed). 4 ship: one invoice of 48.00 (40.00 + 8.00), nothing
+    more to capture. The rest is cancelled: the order is closed and 120.00 - 48.00 = 72.00 goes back to the
+    transfer. Captured - refunded (48.00) equals invoiced - credited; the customer's open balance is 0.00.
+    Handing the cancel event to the payments consumer again refunds nothing more (its key is the event's ref)."""
+    from orderbook.events import EventKind, read_events
+    from ordertocash.consumers import PaymentsConsumer
+
+    c = o2c
+    oid = _order(c, customer="PREPAID")
+    t = _pay(c, oid, "bank_transfer", "120.00")
+    assert c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP,
+                  json={"amount": "120.00", "reference": "B-120"}).json()["state"] == "captured"
+    _ship(c, oid, 4)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    assert c.get(f"/v1/orders/{oid}").json()["status"] == "shipped"
+    view = _payments(c, oid)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"]), _amt(view["credited"])) == (
+        "120.00", "72.00", "48.00", "0.00")
+    assert view["status"] == "paid" and _amt(view["order_total"]) == "48.00"
+    p = view["payments"][0]
+    assert p["state"] == "partially_refunded"
+    assert [a for a, _ in _refunds(p)] == ["72.00"] and "order closed" in _refunds(p)[0][1]
+    st = c.get("/v1/invoices", params={"customer": "PREPAID"}).json()
+    assert [_amt(d["document"]["total"]) for d in st["documents"]] == ["48.00"] and _amt(st["open_balance"]) == "0.00"
+    hub = c.app.state.engine.o2c
+    cancel = [e for e in read_events(hub.store, 0, limit=1000, order_id=oid) if e.kind is EventKind.CANCELLED]
+    assert len(cancel) == 1
+    PaymentsConsumer(hub).handle(cancel[0])  # at-least-once delivery: the same event again
+    assert _amt(_payments(c, oid)["refunded"]) == "72.00"
+
+
+def test_a_card_captured_up_front_is_refunded_what_was_not_shipped_once_the_gateway_confirms(o2c):
+    """5 WIDGET = 60.00 by card, captured in full before shipping. 2 ship (24.00) and the rest is cancelled:
+    36.00 is refunded to the card; the gateway confirms it by webhook, then the card is partially refunded."""
+    c = o2c
+    oid = _order(c, qty=5, customer="UPFRONT")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"])) == ("60.00", "36.00", "24.00")
+    assert view["payments"][0]["state"] == "partially_refunded" and view["status"] == "paid"
+
+
+def test_a_close_waits_for_a_capture_still_in_flight(o2c):
+    """5 WIDGET = 60.00 by card, authorized. 2 ship: a capture of 24.00 is asked and waits for the gateway. The rest
+    is cancelled while it waits: nothing is released yet. When the capture's webhook arrives the close runs: the
+    open 36.00 is released, nothing refunded (captured 24.00 = invoiced 24.00)."""
+    c = o2c
+    oid = _order(c, qty=5, customer="INFLIGHT")
+    _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    c.app.state.engine.o2c.catch_up()
+    p = _payments(c, oid)["payments"][0]
+    assert (p["state"], _amt(p["released"])) == ("authorized", "0.00")
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    p = view["payments"][0]
+    assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(view["refunded"])) == ("captured", "24.00", "36.00", "0.00")
+    assert view["status"] == "paid" and _amt(view["invoiced"]) == "24.00"
