@@ -34,7 +34,7 @@ from channel.programs import Catalogue
 from monitoring.cash import CashItem
 from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
 from invoicing import open_store as open_invoice_store
-from invoicing.model import DocumentKind, PricedLine, build_line, prorate
+from invoicing.model import DocumentKind, InvoiceMode, PricedLine, build_line, prorate
 from invoicing.service import InvoiceRequest, ReturnCredit
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
@@ -132,6 +132,8 @@ class OrderToCash:
         self.lock = threading.RLock()
         self._rma_meta: dict[str, dict] = {}
         self._closing: dict[str, str] = {}  # order -> close key, for closes waiting for a provider's answer
+        self._modes: dict[str, dict] = {}   # "order:<id>" / "customer:<id>" -> {"mode", "pinned"}: invoicing modes chosen
+        self._pinned: set[str] = set()      # "order:<id>" whose mode was fixed at its first shipment
         self._suppliers: dict[str, str | None] = {}
         self._programs_seen = -1
 
@@ -163,6 +165,8 @@ class OrderToCash:
         for k, doc in enumerate(docs):
             self.payments.restore(doc, events=events if k == len(docs) - 1 else None)
         self._closing.update({o: r["key"] for o, r in self.store.records("payment_close").items() if r.get("waiting")})
+        self._modes.update(self.store.records("invoice_modes"))
+        self._pinned.update(k for k, r in self._modes.items() if r.get("pinned"))
         self._rma_meta.update(replay_returns(self.store, self.returns))
         for rma in list(self.returns._rmas.values()):
             for rec in rma.receipts:
@@ -268,11 +272,103 @@ class OrderToCash:
                 lines.append(self.line_input(order, ln, qty, qty_before=before.get(no, 0.0)))
         return order, lines
 
+    def shipped_through(self, ev: OrderEvent) -> dict[int, float]:
+        """Quantities shipped per line of the event's order by the shipped events up to and including `ev`."""
+        out = self._shipped_before(ev)
+        if ev.kind is EventKind.SHIPPED:
+            for k, q in ev.lines.items():
+                out[k] = out.get(k, 0.0) + q
+        return out
+
+    def terms(self) -> PaymentTerms:
+        """The payment terms of the invoices (``o2c.payment_terms_days``)."""
+        days = self.settings.o2c.payment_terms_days
+        return PaymentTerms(days, f"net {days}")
+
+    def order_request(self, ev: OrderEvent) -> InvoiceRequest:
+        """The per-order invoice request of a complete order (source_ref: the order id, so it is invoiced once): each
+        line with what shipped of it up to `ev`, at its priced amounts for that quantity."""
+        order = self.order(ev.order_id)
+        lines = []
+        for no, qty in sorted(self.shipped_through(ev).items()):
+            ln = order.line(no)
+            if ln is not None and qty > 0:
+                lines.append(self.line_input(order, ln, qty))
+        return InvoiceRequest(ev.order_id, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+
     def shipment_request(self, ev: OrderEvent) -> InvoiceRequest:
         """The invoice request of a shipped event (source_ref: the event's ref, so it is invoiced once)."""
         order, lines = self.shipment_lines(ev)
-        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines,
-                              PaymentTerms(self.settings.o2c.payment_terms_days, f"net {self.settings.o2c.payment_terms_days}"))
+        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+
+    # ------------------------------------------------------------------ invoicing mode
+    def invoice_mode(self, order_id: str, *, customer: str | None = None) -> tuple[InvoiceMode, str]:
+        """(mode, where it comes from) of an order: ``order`` (set for the order, or fixed at its first shipment),
+        ``customer`` (set for the customer through the API), ``settings.customer`` (``o2c.invoice_mode_by_customer``)
+        or ``settings`` (``o2c.invoice_mode``)."""
+        if customer is None:
+            customer = self.order(order_id).customer
+        with self.lock:
+            rec = self._modes.get(f"order:{order_id}")
+            if rec is not None:
+                return InvoiceMode(rec["mode"]), "order"
+            rec = self._modes.get(f"customer:{customer}")
+            if rec is not None:
+                return InvoiceMode(rec["mode"]), "customer"
+        by = self.settings.o2c.invoice_mode_by_customer.get(customer)
+        if by is not None:
+            return InvoiceMode(by), "settings.customer"
+        return InvoiceMode(self.settings.o2c.invoice_mode), "settings"
+
+    @staticmethod
+    def _mode_of(mode: Any) -> InvoiceMode:
+        try:
+            return InvoiceMode(mode)
+        except ValueError:
+            raise ValidationError("unknown invoicing mode", field="mode", value=mode,
+                                  hint="one of " + ", ".join(m.value for m in InvoiceMode)) from None
+
+    def set_order_invoice_mode(self, order_id: str, mode: Any) -> tuple[InvoiceMode, str]:
+        """Invoice this order per shipment or per order (durable before it returns). Refused (ConflictError) once
+        something of the order shipped: its invoices follow the mode it shipped under."""
+        m = self._mode_of(mode)
+        order = self.order(order_id)
+        with self.lock:
+            if any(ln.shipped_qty > 0 for ln in order.lines) or f"order:{order_id}" in self._pinned:
+                now, _ = self.invoice_mode(order_id, customer=order.customer)
+                if now == m:
+                    return now, "order"
+                raise ConflictError(f"order {order_id} has shipped: it is invoiced {now.value}",
+                                    hint="choose the invoicing mode before the first shipment")
+            rec = {"mode": m.value, "pinned": False}
+            self.store.put_records([("invoice_modes", f"order:{order_id}", rec)])
+            self._modes[f"order:{order_id}"] = rec
+            return m, "order"
+
+    def set_customer_invoice_mode(self, customer: str, mode: Any) -> InvoiceMode:
+        """Invoice this customer's orders per shipment or per order (durable before it returns); orders that have
+        shipped keep the mode they shipped under, an order's own choice comes first."""
+        m = self._mode_of(mode)
+        if not isinstance(customer, str) or not customer.strip():
+            raise ValidationError("must be a customer id", field="customer", value=customer)
+        with self.lock:
+            rec = {"mode": m.value}
+            self.store.put_records([("invoice_modes", f"customer:{customer}", rec)])
+            self._modes[f"customer:{customer}"] = rec
+            return m
+
+    def pin_invoice_mode(self, order_id: str) -> tuple[InvoiceMode, list[tuple[str, str, Any]]]:
+        """The mode an order is invoiced under, fixed at its first shipment (a later change for its customer does not
+        mix the two modes on one order): (mode, the record to keep with the invoicing consumer's cursor)."""
+        key = f"order:{order_id}"
+        with self.lock:
+            mode, _src = self.invoice_mode(order_id)
+            if key in self._pinned:
+                return mode, []
+            rec = {"mode": mode.value, "pinned": True}
+            self._modes[key] = rec
+            self._pinned.add(key)
+            return mode, [("invoice_modes", key, rec)]
 
     # ------------------------------------------------------------------ persistence
     def payment_records(self, order_id: str) -> list[tuple[str, str, Any]]:
@@ -440,6 +536,49 @@ class OrderToCash:
         if not waiting:
             self.store.put_records(self._close_records(order_id, key, waiting=False) + self.payment_records(order_id))
             self.sync_settlement(order_id)
+
+    def cash_view(self, order_id: str) -> dict[str, Any]:
+        """An order's order-to-cash state in one view, on the business clock: the payment status with what is
+        authorized (open on authorized payments), pending (bank transfers awaited), captured and refunded; its
+        invoices and credit notes with what is open on each (``paid``, ``open``, or ``overdue`` past its due date;
+        credit notes ``credit``), invoiced, credited and the open balance; its invoicing mode; its returns
+        (``open``: authorized or partly received) with the quantity still expected and the day it is due."""
+        pay = self.payments_view(order_id)  # catches up with the consumers first
+        order = self.order(order_id)
+        cur = pay["currency"]
+        today = self.business_date()
+        live = [p for p in pay["payments"] if p.currency == cur]
+        authorized = sum((p.open_amount() for p in live if p.state in (PaymentState.AUTHORIZED, PaymentState.PARTIALLY_CAPTURED,
+                                                                        PaymentState.PARTIALLY_REFUNDED)), Money.zero(cur))
+        pending = sum((p.open_amount() for p in live if p.state == PaymentState.PENDING), Money.zero(cur))
+        docs = []
+        with self.lock:
+            for b in self.invoicer.order_balances(order_id):
+                d = b.document
+                if d.kind != DocumentKind.INVOICE:
+                    state = "credit"
+                elif b.open.amount <= 0:
+                    state = "paid"
+                else:
+                    state = "overdue" if d.due_date < today else "open"
+                docs.append({"number": d.number, "kind": str(d.kind), "issue_date": d.issue_date, "due_date": d.due_date,
+                             "total": d.total, "credited": b.credited, "settled": b.settled, "open": b.open, "state": state})
+            rmas = list(self.returns.of_order(order_id))
+            within = dt.timedelta(days=self.returns.settings.receive_within_days)
+        open_states = (ReturnState.AUTHORIZED, ReturnState.PARTIALLY_RECEIVED)
+        rets = [{"rma_id": r.rma_id, "state": str(r.state), "qty": r.qty, "received": r.received,
+                 "expected": max(0.0, r.qty - r.received) if r.state in open_states else 0.0,
+                 "due_day": r.authorized_on + within, "open": r.state in open_states} for r in rmas]
+        inv_open = sum((x["open"] for x in docs if x["kind"] == str(DocumentKind.INVOICE)), Money.zero(cur))
+        mode, src = self.invoice_mode(order_id, customer=order.customer)
+        return {"order_id": order_id, "customer": order.customer, "order_status": str(order.status), "today": today,
+                "currency": cur, "payment_status": pay["status"], "order_total": pay["order_total"],
+                "authorized": authorized, "pending": pending, "captured": pay["captured"], "refunded": pay["refunded"],
+                "invoiced": pay["invoiced"], "credited": pay["credited"], "open_balance": inv_open,
+                "invoice_mode": mode.value, "invoice_mode_source": src, "invoices": docs,
+                "invoices_open": sum(1 for x in docs if x["state"] in ("open", "overdue")),
+                "invoices_paid": sum(1 for x in docs if x["state"] == "paid"),
+                "returns": rets, "returns_open": sum(1 for r in rets if r["open"])}
 
     # ------------------------------------------------------------------ returns
     def _invoice_line(self, order_id: str, line: int, invoice: str | None) -> tuple[Any, Any]:

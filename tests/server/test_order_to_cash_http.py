@@ -517,3 +517,130 @@ def test_a_close_waits_for_a_capture_still_in_flight(o2c):
     p = view["payments"][0]
     assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(view["refunded"])) == ("captured", "24.00", "36.00", "0.00")
     assert view["status"] == "paid" and _amt(view["invoiced"]) == "24.00"
+
+
+# ------------------------------------------------------------------ invoicing mode: per shipment or per order
+
+def _statement(c, customer):
+    st = c.get("/v1/invoices", params={"customer": customer})
+    assert st.status_code == 200, st.text
+    return st.json()
+
+
+def test_a_customer_invoiced_once_per_order(o2c):
+    """WHOLE is invoiced per order (set through the API). Its order of 10 WIDGET by card ships 4 then 6: the card is
+    captured 48.00 then 72.00 as it ships, but the one invoice is issued when the order is complete: 10 WIDGET,
+    100.00 + 20.00 = 120.00, settled by the captures (open 0.00). Another WHOLE order chosen per shipment gets an
+    invoice of 48.00 for its first 4. An order's mode cannot change once it shipped; an unknown mode is a 422."""
+    c = o2c
+    r = c.put("/v1/invoices/modes/customers/WHOLE", headers=CAP, json={"mode": "per_order"})
+    assert r.status_code == 200 and r.json() == {"customer": "WHOLE", "mode": "per_order"}
+    a = _order(c, customer="WHOLE")
+    assert c.get(f"/v1/invoices/modes/orders/{a}").json() == {"order_id": a, "customer": "WHOLE", "mode": "per_order",
+                                                              "source": "customer"}
+    _pay(c, a, "card", token="tok_visa")
+    _ship(c, a, 4)
+    _deliver_webhooks(c)
+    assert _statement(c, "WHOLE")["documents"] == [] and _amt(_payments(c, a)["captured"]) == "48.00"
+    assert c.get(f"/v1/invoices/modes/orders/{a}").json()["source"] == "order"  # fixed at the first shipment
+    _ship(c, a, 6)
+    _deliver_webhooks(c)
+    st = _statement(c, "WHOLE")
+    docs = [d["document"] for d in st["documents"]]
+    assert [(d["number"], d["source_ref"], _amt(d["net"]), _amt(d["tax"]), _amt(d["total"])) for d in docs] == [
+        ("INV2026-000001", a, "100.00", "20.00", "120.00")]
+    assert [(ln["line_ref"], ln["qty"]) for ln in docs[0]["lines"]] == [("1", "10")]
+    assert _amt(st["open_balance"]) == "0.00" and _amt(_payments(c, a)["captured"]) == "120.00"
+    b = _order(c, customer="WHOLE")
+    assert c.put(f"/v1/invoices/modes/orders/{b}", headers=CAP, json={"mode": "per_shipment"}).json()["source"] == "order"
+    _ship(c, b, 4)
+    assert [_amt(d["document"]["total"]) for d in _statement(c, "WHOLE")["documents"]] == ["120.00", "48.00"]
+    late = c.put(f"/v1/invoices/modes/orders/{a}", headers=CAP, json={"mode": "per_shipment"})
+    assert late.status_code == 409, late.text
+    assert c.put(f"/v1/invoices/modes/orders/{a}", headers=CAP, json={"mode": "per_order"}).status_code == 200
+    bad = c.put(f"/v1/invoices/modes/orders/{b}", headers=CAP, json={"mode": "weekly"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "mode"
+    assert c.put("/v1/invoices/modes/customers/WHOLE", headers=VIEW, json={"mode": "per_order"}).status_code == 403
+    assert c.get(f"/v1/invoices/modes/orders/{b}").json()["mode"] == "per_shipment"
+
+
+@pytest.fixture
+def o2c_per_order(tmp_path, snap):
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "ob.sqlite"), "unused"), tax_rate="0.20", gateway_secret=SECRET,
+                              payment_terms_days=30, poll_s=0.05, default_country="US", invoice_mode="per_order",
+                              invoice_mode_by_customer={"SPLIT": "per_shipment"})
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        r = c.post("/v1/pricing/tax-rates", headers=ADMIN,
+                   json={"country": "US", "tax_category": "standard", "rate": "0.20", "valid_from": "2026-01-01"})
+        assert r.status_code == 201, r.text
+        yield c
+
+
+def test_per_order_by_settings_invoices_what_shipped_when_the_rest_is_cancelled(o2c_per_order):
+    """Settings: per order, but SPLIT per shipment. ONE's 10 WIDGET, prepaid 120.00 by transfer: 3 ship (no
+    invoice yet), the rest is cancelled: one invoice of 3 WIDGET = 30.00 + 6.00 = 36.00 and 120.00 - 36.00 = 84.00
+    refunded. SPLIT's order ships 2 then 3: two invoices, 24.00 and 36.00."""
+    c = o2c_per_order
+    x = _order(c, customer="ONE")
+    assert c.get(f"/v1/invoices/modes/orders/{x}").json()["source"] == "settings"
+    t = _pay(c, x, "bank_transfer", "120.00")
+    c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP, json={"amount": "120.00", "reference": "B-1"})
+    _ship(c, x, 3)
+    c.app.state.engine.o2c.catch_up()
+    assert _statement(c, "ONE")["documents"] == []
+    assert c.post(f"/v1/orders/{x}/cancel", headers=CAP).status_code == 200
+    st = _statement(c, "ONE")
+    assert [(d["document"]["source_ref"], d["document"]["lines"][0]["qty"], _amt(d["document"]["total"]))
+            for d in st["documents"]] == [(x, "3", "36.00")]
+    view = _payments(c, x)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"])) == ("120.00", "84.00", "36.00")
+    assert _amt(st["open_balance"]) == "0.00"
+    y = _order(c, customer="SPLIT")
+    assert c.get(f"/v1/invoices/modes/orders/{y}").json() == {"order_id": y, "customer": "SPLIT", "mode": "per_shipment",
+                                                              "source": "settings.customer"}
+    _ship(c, y, 2)
+    _ship(c, y, 3)
+    assert [_amt(d["document"]["total"]) for d in _statement(c, "SPLIT")["documents"]] == ["24.00", "36.00"]
+
+
+# ------------------------------------------------------------------ the order's order-to-cash state
+
+def test_the_order_cash_view_shows_payments_invoices_and_returns(o2c):
+    """10 WIDGET = 120.00: 70.00 by card (authorized) and 50.00 by bank transfer (awaited). Before shipping:
+    authorized 70.00, pending 50.00, nothing captured, no invoice. 4 ship: the card is captured 48.00 (authorized
+    22.00 left), INV1 of 48.00 is paid by it. One unit comes back authorised: one return open, 1 expected, due
+    2026-01-05 + 30 days. Another order of 1 WIDGET shipped unpaid: its invoice of 12.00 is open (due 2026-02-04,
+    not overdue on the business day 2026-01-05)."""
+    c = o2c
+    oid = _order(c, customer="VIEW1")
+    _pay(c, oid, "card", "70.00", token="tok_visa")
+    _pay(c, oid, "bank_transfer", "50.00")
+    v = c.get(f"/v1/orders/{oid}/cash")
+    assert v.status_code == 200, v.text
+    v = v.json()
+    assert (v["order_status"], v["payment_status"], v["today"]) == ("scheduled", "authorized", "2026-01-05")
+    assert [_amt(v[k]) for k in ("order_total", "authorized", "pending", "captured", "refunded", "invoiced", "open_balance")] == [
+        "120.00", "70.00", "50.00", "0.00", "0.00", "0.00", "0.00"]
+    assert (v["invoices"], v["returns"], v["returns_open"], v["invoice_mode"]) == ([], [], 0, "per_shipment")
+    _ship(c, oid, 4)
+    _deliver_webhooks(c)
+    rma = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={"line": 1, "qty": 1, "reason": "defective", "condition": "new"})
+    assert rma.status_code == 201, rma.text
+    v = c.get(f"/v1/orders/{oid}/cash").json()
+    assert (v["order_status"], v["payment_status"]) == ("partially_shipped", "partially_paid")
+    assert [_amt(v[k]) for k in ("authorized", "pending", "captured", "invoiced", "open_balance")] == [
+        "22.00", "50.00", "48.00", "48.00", "0.00"]
+    assert [(i["number"], _amt(i["total"]), _amt(i["settled"]), _amt(i["open"]), i["state"]) for i in v["invoices"]] == [
+        ("INV2026-000001", "48.00", "48.00", "0.00", "paid")]
+    assert (v["invoices_open"], v["invoices_paid"], v["returns_open"]) == (0, 1, 1)
+    assert [(r["rma_id"], r["state"], r["expected"], r["due_day"]) for r in v["returns"]] == [
+        (rma.json()["rma_id"], "authorized", 1.0, "2026-02-04")]
+    other = _order(c, qty=1, customer="VIEW2")
+    _ship(c, other, 1)
+    w = c.get(f"/v1/orders/{other}/cash").json()
+    assert (w["payment_status"], _amt(w["open_balance"]), w["invoices_open"]) == ("unpaid", "12.00", 1)
+    assert [(i["state"], i["due_date"]) for i in w["invoices"]] == [("open", "2026-02-04")]
+    assert c.get("/v1/orders/NOPE/cash").status_code == 404
+    assert TestClient(c.app).get(f"/v1/orders/{oid}/cash").status_code == 401
