@@ -644,3 +644,27 @@ def test_the_order_cash_view_shows_payments_invoices_and_returns(o2c):
     assert [(i["state"], i["due_date"]) for i in w["invoices"]] == [("open", "2026-02-04")]
     assert c.get("/v1/orders/NOPE/cash").status_code == 404
     assert TestClient(c.app).get(f"/v1/orders/{oid}/cash").status_code == 401
+
+
+def test_invoicing_modes_are_kept_across_a_restart(tmp_path, snap):
+    """A customer's mode and an order's mode answered 200 are durable: a server started again over the same book
+    invoices them the same way (the order's 2 of 2 shipped after the restart: one per-order invoice of 24.00)."""
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "ob.sqlite"), "unused"), tax_rate="0.20", gateway_secret=SECRET, poll_s=0.05,
+                              default_country="US")
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        assert c.post("/v1/pricing/tax-rates", headers=ADMIN, json={"country": "US", "tax_category": "standard", "rate": "0.20",
+                                                                      "valid_from": "2026-01-01"}).status_code == 201
+        assert c.put("/v1/invoices/modes/customers/KEEP", headers=CAP, json={"mode": "per_order"}).status_code == 200
+        oid = _order(c, qty=2, customer="OTHER")
+        assert c.put(f"/v1/invoices/modes/orders/{oid}", headers=CAP, json={"mode": "per_order"}).status_code == 200
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        assert c.get(f"/v1/invoices/modes/orders/{oid}").json()["mode"] == "per_order"
+        keep = _order(c, qty=1, customer="KEEP")
+        assert c.get(f"/v1/invoices/modes/orders/{keep}").json() == {"order_id": keep, "customer": "KEEP", "mode": "per_order",
+                                                                      "source": "customer"}
+        _ship(c, oid, 1)
+        _ship(c, oid, 1)
+        docs = [d["document"] for d in _statement(c, "OTHER")["documents"]]
+        assert [(d["source_ref"], _amt(d["total"])) for d in docs] == [(oid, "24.00")]
