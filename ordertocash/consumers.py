@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderbook.events import EventKind, OrderEvent
 from invoicing.model import InvoiceMode
+from orderbook.events import EventKind, OrderEvent
 from payments.model import MethodKind
 from payments.model import PaymentState as PS
-
 
 #: Order statuses after which nothing more ships: a per-order invoice is issued when an event leads here.
 _COMPLETE = frozenset({"shipped", "delivered"})
@@ -97,7 +96,7 @@ class PaymentsConsumer:
                     return None
                 self._invoiced_up_to(ev)
                 _res, waiting = hub.close_payments(ev.order_id, key=ev.ref)
-                records = hub.payment_records(ev.order_id) + hub._close_records(ev.order_id, ev.ref, waiting=waiting)
+                records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, ev.ref, waiting=waiting)
                 hub.sync_settlement(ev.order_id)
                 return records
             elif ev.kind is EventKind.RETURNED:

@@ -31,15 +31,15 @@ from typing import Any
 
 from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, load_programs
 from channel.programs import Catalogue
-from monitoring.cash import CashItem
 from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
 from invoicing import open_store as open_invoice_store
 from invoicing.model import DocumentKind, InvoiceMode, PricedLine, build_line, prorate
 from invoicing.service import InvoiceRequest, ReturnCredit
+from monitoring.cash import CashItem
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
-from ordertocash.jeopardy import cash_items
 from orderbook.txn import Idem
+from ordertocash.jeopardy import cash_items
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
 from payments.model import CaptureRule, MethodKind, PaymentState
 from promessa.config import Settings
@@ -524,7 +524,8 @@ class OrderToCash:
             self._closing.pop(order_id, None)
             return res, False
 
-    def _close_records(self, order_id: str, key: str, *, waiting: bool) -> list[tuple[str, str, Any]]:
+    def close_records(self, order_id: str, key: str, *, waiting: bool) -> list[tuple[str, str, Any]]:
+        """The record of an order's close (kind ``payment_close``): its key and whether it still waits."""
         return [("payment_close", order_id, {"key": key, "waiting": waiting})]
 
     def retry_close(self, order_id: str) -> None:
@@ -534,7 +535,7 @@ class OrderToCash:
             return
         _res, waiting = self.close_payments(order_id, key=key)
         if not waiting:
-            self.store.put_records(self._close_records(order_id, key, waiting=False) + self.payment_records(order_id))
+            self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
             self.sync_settlement(order_id)
 
     def cash_view(self, order_id: str) -> dict[str, Any]:
