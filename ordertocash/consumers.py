@@ -89,13 +89,20 @@ class PaymentsConsumer:
                     return None
                 book.capture_shipment(ev.order_id, hub.value_of(lines, hub.currency_of(order)), key=ev.ref)
             elif ev.kind is EventKind.DELIVERED:
-                if not self._collect_cod(ev):
-                    return None
+                collected = self._collect_cod(ev)
+                key = hub._closing.get(ev.order_id)
+                if key is None:
+                    if not collected:
+                        return None
+                else:  # a close that waited for this delivery's cash
+                    _res, waiting = hub.close_payments(ev.order_id, key=key, upto=ev.id)
+                    records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, key, waiting=waiting)
+                    hub.sync_settlement(ev.order_id)
+                    return records
             elif ev.kind is EventKind.CANCELLED:
                 if not book.payments_of(ev.order_id):
                     return None
-                self._invoiced_up_to(ev)
-                _res, waiting = hub.close_payments(ev.order_id, key=ev.ref)
+                _res, waiting = hub.close_payments(ev.order_id, key=ev.ref, upto=ev.id)
                 records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, ev.ref, waiting=waiting)
                 hub.sync_settlement(ev.order_id)
                 return records
@@ -108,15 +115,6 @@ class PaymentsConsumer:
             records = hub.payment_records(ev.order_id)
         hub.sync_settlement(ev.order_id)
         return records
-
-    def _invoiced_up_to(self, ev: OrderEvent) -> None:
-        """A close refunds what was captured beyond what was invoiced: the invoicing consumer must have handled
-        the events up to this one first (it runs first in each round; after a failure of its own it may lag).
-        Raising leaves this consumer's cursor where it is: the event is handed over again later."""
-        done = self.hub.store.event_cursor("invoicing")
-        if done < ev.id:
-            raise RuntimeError(f"invoicing is at event {done}, behind {ev.id} ({ev.kind} of {ev.order_id}): "
-                               "closing waits for its invoices")
 
     def _collect_cod(self, ev: OrderEvent) -> bool:
         """Cash collected by the carrier for the delivered value (net + tax of the delivered quantities)."""

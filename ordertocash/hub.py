@@ -493,28 +493,68 @@ class OrderToCash:
                 "payments": self.payments.payments_of(order_id)}
 
     # ------------------------------------------------------------------ closing an order
-    def owed(self, order_id: str) -> Money | None:
-        """What the customer owes for an order by its documents: invoiced minus credited (None without invoices)."""
-        inv, cr = self.invoicer.order_totals(order_id)
-        docs = self.invoicer.store.documents(order=order_id)
-        if not any(d.kind == DocumentKind.INVOICE for d in docs):
-            return None
-        return inv - (cr if cr.currency == inv.currency else Money.zero(inv.currency))
+    def owed(self, order_id: str, *, upto: int | None = None) -> Money:
+        """What the customer owes for an order: what its invoices for the shipments up to audit id `upto` (None: all)
+        come to - computed from the order events by the functions the ``invoicing`` consumer issues them with
+        (per shipment: each shipped event's lines; per order: everything shipped), so it does not wait for that
+        consumer - minus what its credit notes credited."""
+        order = self.order(order_id)
+        cur = self.currency_of(order)
+        mode, _src = self.invoice_mode(order_id, customer=order.customer)
+        events = [e for e in read_events(self.store, 0, limit=100_000, order_id=order_id)
+                  if e.kind is EventKind.SHIPPED and (upto is None or e.id <= upto)]
+        owed = Money.zero(cur)
+        if mode is InvoiceMode.PER_ORDER:
+            shipped: dict[int, float] = {}
+            for e in events:
+                for k, q in e.lines.items():
+                    shipped[k] = shipped.get(k, 0.0) + q
+            lines = [self.line_input(order, order.line(no), q) for no, q in sorted(shipped.items())
+                     if order.line(no) is not None and q > 0]
+            owed = self.value_of(lines, cur) if lines else owed
+        else:
+            for e in events:
+                _order, lines = self.shipment_lines(e)
+                if lines:
+                    owed = owed + self.value_of(lines, cur)
+        _inv, cr = self.invoicer.order_totals(order_id)
+        return owed - (cr if cr.currency == cur else Money.zero(cur))
 
-    def close_payments(self, order_id: str, *, key: str) -> tuple[Any, bool]:
+    def _cod_due(self, order_id: str, upto: int | None) -> bool:
+        """True while cash on delivery is still open and units shipped by audit id `upto` (None: all) are not
+        delivered: the carrier collects for them at delivery, so the close must not release it yet."""
+        if not any(p.kind == MethodKind.CASH_ON_DELIVERY and p.open_amount().amount > 0
+                   for p in self.payments.payments_of(order_id)):
+            return False
+        shipped = delivered = 0.0
+        for e in read_events(self.store, 0, limit=100_000, order_id=order_id):
+            if upto is not None and e.id > upto:
+                break
+            if e.kind is EventKind.SHIPPED:
+                shipped += sum(e.lines.values())
+            elif e.kind is EventKind.DELIVERED:
+                delivered += sum(e.lines.values())
+        return shipped - delivered > 1e-9
+
+    def close_payments(self, order_id: str, *, key: str, upto: int | None = None) -> tuple[Any, bool]:
         """Settle the payments of an order that was closed (cancelled or rejected, with or without a part shipped):
         release what is open and refund, to the original methods, what was captured beyond what it owes
-        (``payments.PaymentBook.close_order`` with ``owed`` = invoiced - credited, 0 when nothing was invoiced).
-        `key` (the cancel event's ref) makes it retry-safe. While a capture or refund still waits for its provider,
-        nothing is changed and the close waits (kept as a ``payment_close`` record) until a webhook of the order
-        arrives (:meth:`webhook` tries it again). Returns (CloseResult or None, whether the close is still waiting)."""
+        (``payments.PaymentBook.close_order`` with ``owed`` = :meth:`owed`: invoiced - credited, 0 when nothing shipped).
+        `key` (the cancel event's ref) makes it retry-safe. The close waits (kept as a ``payment_close`` record),
+        changing nothing, while a capture or refund still waits for its provider (a webhook of the order tries it
+        again, :meth:`webhook`) and while cash on delivery is open for units shipped and not yet delivered (by audit
+        id `upto`; the delivery tries it again). Returns (CloseResult or None, whether the close is still waiting)."""
         with self.lock:
             ps = self.payments.payments_of(order_id)
             if not ps:
                 return None, False
+            if self._cod_due(order_id, upto):
+                self._closing[order_id] = key
+                return None, True
             cur = ps[0].currency
-            owed = self.owed(order_id)
-            owed = Money.zero(cur) if owed is None or owed.currency != cur else owed
+            owed = self.owed(order_id, upto=upto)
+            if owed.currency != cur:
+                raise ConflictError(f"order {order_id}: its payments are in {cur}, its invoices in {owed.currency}")
             try:
                 res = self.payments.close_order(order_id, owed, key=key)
             except ConflictError as e:
@@ -529,7 +569,7 @@ class OrderToCash:
         return [("payment_close", order_id, {"key": key, "waiting": waiting})]
 
     def retry_close(self, order_id: str) -> None:
-        """Try again a close that waited for the provider (after a webhook for the order was applied)."""
+        """Try again a close that waited (after a webhook for the order was applied)."""
         key = self._closing.get(order_id)
         if key is None:
             return

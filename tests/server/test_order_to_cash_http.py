@@ -668,3 +668,23 @@ def test_invoicing_modes_are_kept_across_a_restart(tmp_path, snap):
         _ship(c, oid, 1)
         docs = [d["document"] for d in _statement(c, "OTHER")["documents"]]
         assert [(d["source_ref"], _amt(d["total"])) for d in docs] == [(oid, "24.00")]
+
+
+def test_cash_on_delivery_of_a_partial_shipment_is_collected_after_the_rest_is_cancelled(o2c):
+    """5 WIDGET = 60.00 cash on delivery. 2 ship (24.00 invoiced) and the rest is cancelled before they arrive:
+    the close waits for the delivery (releasing the COD now would leave the carrier nothing to collect). At
+    delivery 24.00 is collected, then the close releases the other 36.00: captured 24.00 = invoiced 24.00."""
+    c = o2c
+    oid = _order(c, qty=5, customer="CODPART")
+    _pay(c, oid, "cod")
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    p = _payments(c, oid)["payments"][0]
+    assert (p["state"], _amt(p["open"])) == ("authorized", "60.00")
+    r = c.post(f"/v1/orders/{oid}/events", headers=PLAN, json={"type": "delivered", "at": "2026-01-07T09:00:00Z"})
+    assert r.status_code == 200, r.text
+    view = _payments(c, oid)
+    p = view["payments"][0]
+    assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(p["open"])) == ("captured", "24.00", "36.00", "0.00")
+    assert (_amt(view["invoiced"]), view["status"]) == ("24.00", "paid")
+    assert _amt(_statement(c, "CODPART")["open_balance"]) == "0.00"
