@@ -22,6 +22,7 @@ import hashlib
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -158,6 +159,14 @@ class OrderToCashSettings(_Group):
                                                            "order book, var/channel.sqlite otherwise)")
     channel_programs: Path | None = Field(None, description="supplier programs loaded at start-up (YAML, JSON or CSV)")
     refund_on_receipt: bool = Field(True, description="credit and refund a return as soon as its goods are received")
+    invoice_mode: Literal["per_shipment", "per_order"] = Field(
+        "per_shipment", description="one invoice per shipment, or one per order once it is complete (all shipped, or "
+                                    "the rest cancelled); per customer or per order through the API")
+    invoice_mode_by_customer: dict[str, Literal["per_shipment", "per_order"]] = Field(
+        default_factory=dict, description="customer id -> invoicing mode (before invoice_mode; a mode set through the API "
+                                          "for the customer or the order comes first)")
+    receive_within_days: int = Field(30, ge=1, description="a return authorised this many days ago and not fully received "
+                                                           "is in jeopardy from the next day on")
     poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
 
 
