@@ -16,8 +16,9 @@ from promessa.app import Engine
 from promessa.config import Settings
 
 
-def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
-    """The API app. `snapshot` (a loaded Snapshot) overrides ``settings.snapshot.path`` (tests).
+def create_app(settings: Settings | None = None, *, snapshot=None, wallclock=None) -> FastAPI:
+    """The API app. `snapshot` (a loaded Snapshot) overrides ``settings.snapshot.path`` (tests);
+    `wallclock` (``() -> datetime``) replaces the wall clock temporary reservations expire on (tests).
 
     On start-up the lifespan opens the engine and, when ``app.state.announce`` is set (``promessa
     serve`` sets it), calls it with the engine to say the server is ready."""
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None, *, snapshot=None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine.open(settings, snapshot=snapshot, metrics=app.state.metrics)
+        engine = Engine.open(settings, snapshot=snapshot, metrics=app.state.metrics, wallclock=wallclock)
         try:
             attach(app, engine)
             announce = getattr(app.state, "announce", None)

@@ -20,7 +20,21 @@ from api.routes import configurator as configurator_routes
 from api.routes import customers as customer_routes
 from api.routes import pricing as pricing_routes
 from api.routes import processes as process_routes
-from api.routes import availability, channel, imports, invoices, monitoring, ops, orders, payments, returns, scenarios, supply
+from api.routes import reorder as reorder_routes
+from api.routes import (
+    availability,
+    channel,
+    imports,
+    invoices,
+    monitoring,
+    ops,
+    orders,
+    payments,
+    reservations,
+    returns,
+    scenarios,
+    supply,
+)
 from orderbook.metrics import Metrics
 from promessa.config import Settings
 from scenarios.progress import Jobs
@@ -31,6 +45,7 @@ API_PREFIX = "/v1"
 ROUTERS = (
     (availability.router, "availability inquiry and time-phased ATP"),
     (orders.router, "orders: capture, read, search, audit, change, cancel, approve, reject, fulfillment events"),
+    (reservations.router, "temporary reservations (holds) of carts and quotes: create, extend, release, convert, expiry"),
     (imports.router, "bulk import of orders (JSON, CSV)"),
     (customer_routes.router, "customer master: create, change, import, read"),
     (pricing_routes.router, "price lists, rules, tax rates, assignments (versioned, durable) and price quotes"),
@@ -38,6 +53,7 @@ ROUTERS = (
     (supply.router, "snapshot status and refresh, supply deltas"),
     (scenarios.router, "backlog rescheduling, what-if scenarios, jobs"),
     (monitoring.router, "jeopardy, exceptions, reports, planner console"),
+    (reorder_routes.router, "automatic reorder: policies, report, proposals reviewed and released as durable supply"),
     (ops.router, "liveness, health, metrics, journal, commitments"),
     (payments.router, "payments of an order: pay, capture, refund, void, transfers, the gateway's signed webhook"),
     (invoices.router, "invoices and credit notes (JSON, HTML, PDF), customer statements with the open balance"),

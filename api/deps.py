@@ -58,6 +58,9 @@ class Permission(StrEnum):
     PROCESSES_OPERATE = "processes:operate"  # complete manual steps, attach documents
     CONFIGURATOR_READ = "configurator:read"  # configuration models; sessions: choose, explain, complete, price, promise (no commitment)
     CONFIGURATOR_WRITE = "configurator:write"  # post a configuration model version
+    REORDER_READ = "reorder:read"            # reorder policies, report, proposals
+    REORDER_WRITE = "reorder:write"          # post policy overrides; propose, edit, reject, release purchases
+    RESERVATIONS_WRITE = "reservations:write"  # temporary reservations (holds): create, extend, release, convert to an order
 
 
 P = Permission
@@ -86,6 +89,13 @@ for _role, _extra in {Role.VIEWER: {P.PROCESSES_READ}, Role.ORDER_CAPTURE: {P.PR
 for _role, _extra in {Role.VIEWER: {P.CONFIGURATOR_READ}, Role.ORDER_CAPTURE: {P.CONFIGURATOR_READ},
                       Role.PLANNER: {P.CONFIGURATOR_READ, P.CONFIGURATOR_WRITE}}.items():
     PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
+
+# reorder: viewers and planners read the policies, report and proposals; planners and admins propose and release
+for _role, _extra in {Role.VIEWER: {P.REORDER_READ}, Role.PLANNER: {P.REORDER_READ, P.REORDER_WRITE}}.items():
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _extra
+# temporary reservations: whoever captures orders holds stock for carts and quotes (reads are orders:read)
+for _role in (Role.ORDER_CAPTURE, Role.PLANNER):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | {P.RESERVATIONS_WRITE}
 
 #: Paths answered without a key (they reveal no data); everything else needs one.
 PUBLIC_PATHS = frozenset({"/v1/livez", "/v1/console", "/v1/console/console.js", "/v1/console/console.css",
@@ -188,6 +198,9 @@ ProcessesDeployer = Annotated[Principal, Depends(require(P.PROCESSES_DEPLOY))]
 ProcessesOperator = Annotated[Principal, Depends(require(P.PROCESSES_OPERATE))]
 ConfiguratorReader = Annotated[Principal, Depends(require(P.CONFIGURATOR_READ))]
 ConfiguratorWriter = Annotated[Principal, Depends(require(P.CONFIGURATOR_WRITE))]
+ReorderReader = Annotated[Principal, Depends(require(P.REORDER_READ))]
+ReorderWriter = Annotated[Principal, Depends(require(P.REORDER_WRITE))]
+ReservationsWriter = Annotated[Principal, Depends(require(P.RESERVATIONS_WRITE))]
 
 
 # ------------------------------------------------------------------ what the routes reach
@@ -238,6 +251,14 @@ async def get_orchestration(request: Request):
 
 
 OrchestrationDep = Annotated[Any, Depends(get_orchestration)]
+
+
+async def get_reorder(request: Request):
+    """The reorder book of the running engine (``reorder.ReorderBook``: policies, report, proposals)."""
+    return _engine(request).reorder
+
+
+ReorderDep = Annotated[Any, Depends(get_reorder)]
 
 IdempotencyKey = Annotated[
     str | None,

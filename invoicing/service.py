@@ -102,16 +102,20 @@ class Invoicer:
                              req.order, issue_date, req.terms.due(issue_date), req.currency, lines,
                              terms=req.terms.name or f"net {req.terms.days}")
 
-    def invoice_shipment(self, req: InvoiceRequest, *, issue_date: dt.date) -> Document:
-        """Issue the invoice of one shipment (per-shipment mode); the same shipment again returns its invoice."""
-        if self.settings.mode != InvoiceMode.PER_SHIPMENT:
+    def invoice_shipment(self, req: InvoiceRequest, *, issue_date: dt.date, mode: InvoiceMode | None = None) -> Document:
+        """Issue the invoice of one shipment (per-shipment mode); the same shipment again returns its invoice.
+
+        ``mode``: the order's invoicing mode when the caller chose it per customer or per order (default:
+        ``settings.mode``); per order refuses (ConflictError)."""
+        if (mode or self.settings.mode) != InvoiceMode.PER_SHIPMENT:
             raise ConflictError("invoicing is per order: call invoice_order when the order is complete",
                                 hint="settings.mode=per_shipment invoices each shipment")
         return self.store.issue_many([self.draft_invoice(req, issue_date=issue_date)])[0]
 
-    def invoice_order(self, req: InvoiceRequest, *, issue_date: dt.date) -> Document:
-        """Issue the one invoice of an order (per-order mode; ``source_ref`` is the order id), with its shipped lines."""
-        if self.settings.mode != InvoiceMode.PER_ORDER:
+    def invoice_order(self, req: InvoiceRequest, *, issue_date: dt.date, mode: InvoiceMode | None = None) -> Document:
+        """Issue the one invoice of an order (per-order mode; ``source_ref`` is the order id), with its shipped lines;
+        the same order again returns its invoice. ``mode``: as in :meth:`invoice_shipment`."""
+        if (mode or self.settings.mode) != InvoiceMode.PER_ORDER:
             raise ConflictError("invoicing is per shipment: call invoice_shipment for each shipment",
                                 hint="settings.mode=per_order invoices each order once")
         return self.store.issue_many([self.draft_invoice(req, issue_date=issue_date)])[0]
@@ -274,6 +278,10 @@ class Invoicer:
         bal = self._balances(docs)
         cur = docs[0].currency if docs else "EUR"
         return CustomerStatement(customer, cur, tuple(bal), sum((b.open for b in bal), Money.zero(cur)))
+
+    def order_balances(self, order: str) -> list[DocumentBalance]:
+        """An order's invoices and credit notes (oldest first) with what was credited and settled on each and what is open."""
+        return self._balances(self.store.documents(order=order))
 
     def order_totals(self, order: str) -> tuple[Money, Money]:
         """(invoiced, credited) totals of an order, for reconciliation with its payments."""

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lines", action="store_true", help="one row per open line instead of per order")
     p.add_argument("--scan", action="store_true", help="record level crossings (event log, webhook)")
     p.add_argument("--event-log", metavar="FILE", help="JSONL event log (overrides the config)")
+    p.add_argument("--cash", action="store_true",
+                   help="order to cash instead: invoices unpaid past their terms and returns not received by their due day")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=_jeopardy)
 
@@ -178,6 +180,8 @@ def _jeopardy(args: argparse.Namespace) -> int:
     import polars as pl
 
     mon = _monitor(args)
+    if args.cash:
+        return _cash_jeopardy(args, mon)
     try:
         today = mon.resolve_today(None)
         lines, orders = mon.jeopardy(today)
@@ -198,6 +202,42 @@ def _jeopardy(args: argparse.Namespace) -> int:
         source = "--today" if args.today else mon.clock_source()
         _emit(args, df, title=f"jeopardy as of {today} ({source}): {orders.height} open orders")
     finally:
+        mon.store.close()
+    return 0
+
+
+def _cash_jeopardy(args: argparse.Namespace, mon) -> int:
+    """``promessa jeopardy --cash``: the order-to-cash items past due, from the cash source the ``promessa``
+    command hands in (``args.open_cash_source``: this package sits below order to cash)."""
+    import polars as pl
+
+    from promessa.errors import ValidationError
+
+    opener = getattr(args, "open_cash_source", None)
+    if opener is None:
+        mon.store.close()
+        raise ValidationError("no order-to-cash source was handed in", field="cash", value=True,
+                              hint="run it as `promessa jeopardy --cash`")
+    close = None
+    try:
+        mon.cash, close = opener(store=mon.store, db=args.db, pg_schema=args.pg_schema)
+        today = mon.resolve_today(None)
+        rows = mon.cash_jeopardy(today)
+        if args.min_level:
+            if args.min_level not in mon.config.level_names:
+                raise ValidationError("unknown level", field="min_level", value=args.min_level,
+                                      hint="one of " + ", ".join(mon.config.level_names))
+            rows = [r for r in rows if r["level_rank"] >= mon.config.rank(args.min_level)]
+        schema = {"level": pl.String, "days_late": pl.Int64, "kind": pl.String, "reason": pl.String, "order_id": pl.String,
+                  "customer": pl.String, "ref": pl.String, "due_date": pl.Date, "amount": pl.String,
+                  "currency": pl.String, "detail": pl.String}
+        df = pl.DataFrame([{**{k: r[k] for k in schema if k in r}, "amount": str(r["amount"].rounded().amount),
+                            "currency": r["amount"].currency} for r in rows], schema=schema)
+        source = "--today" if args.today else mon.clock_source()
+        _emit(args, df, title=f"order-to-cash jeopardy as of {today} ({source}): {df.height} item(s) past due")
+    finally:
+        if close is not None:
+            close()
         mon.store.close()
     return 0
 

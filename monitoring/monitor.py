@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from monitoring import analytics as an
+from monitoring import cash as cash_mod
 from monitoring import exceptions as exc_mod
 from monitoring import jeopardy as jeo
 from monitoring import reports as rep
@@ -64,6 +65,7 @@ class Monitor:
     today: dt.date | Callable[[], dt.date] | None = None
     event_log: jeo.EventLog | None = None
     settings: Settings | None = None
+    cash: cash_mod.CashSource | None = None     # order-to-cash items past due (handed in by the composition root)
 
     def __post_init__(self) -> None:
         if self.event_log is None:
@@ -134,6 +136,14 @@ class Monitor:
         t = self.resolve_today(today)
         _, orders = self.jeopardy(t)
         return jeo.scan(orders, self.event_log, self.config, today=t)
+
+    def cash_jeopardy(self, today: dt.date | None = None) -> list[dict]:
+        """Order-to-cash jeopardy on the business day: invoices unpaid past terms and returns not received by
+        their due day, graded by the jeopardy levels (``monitoring.cash``); empty without a cash source."""
+        t = self.resolve_today(today)
+        if self.cash is None:
+            return []
+        return cash_mod.cash_jeopardy(self.cash(t), self.config, today=t)
 
     # ---- exceptions
     def exceptions(self, today: dt.date | None = None) -> pl.DataFrame:

@@ -46,6 +46,30 @@ class JeopardyLinePublic(BaseModel):
     reason_text: str
 
 
+class CashAmountPublic(BaseModel):
+    """An exact amount (a decimal string rounded to the currency's minor unit) and its ISO 4217 currency."""
+
+    amount: str
+    currency: str
+
+
+class CashJeopardyPublic(BaseModel):
+    """An order-to-cash item past its due day: an invoice unpaid past its terms or a return not received."""
+
+    kind: str
+    reason: str
+    reason_text: str
+    order_id: str
+    customer: str
+    ref: str
+    due_date: dt.date
+    days_late: int
+    level: str
+    level_rank: int
+    amount: CashAmountPublic
+    detail: str = ""
+
+
 class JeopardyPublic(BaseModel):
     today: dt.date
     levels: list[str]
@@ -55,6 +79,8 @@ class JeopardyPublic(BaseModel):
     limit: int | None = None
     orders: list[JeopardyOrderPublic]
     lines: list[JeopardyLinePublic] | None = None
+    cash: list[CashJeopardyPublic] = []
+    cash_counts: dict[str, int] = {}
 
 
 class CrossingPublic(BaseModel):

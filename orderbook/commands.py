@@ -78,14 +78,14 @@ class OrderCommands:
         typed = [ln for ln in order.lines if ln.unit_price is not None]
         for ln in typed:
             ln.price_override = False
-        commerce.price(order, self.snap, day, keep=keep)
+        commerce.price(order, self.snap, day, keep=keep, configured=self.configured)
         overrides = False
         for ln in typed:
             ln.price_override = rules.is_override(ln.waterfall.unit_list_price.amount if ln.waterfall else None,
                                                   ln.unit_price, self.settings)
             overrides |= ln.price_override
         if overrides:
-            commerce.price(order, self.snap, day, keep=keep)
+            commerce.price(order, self.snap, day, keep=keep, configured=self.configured)
 
     def hold_reasons(self, order: Order) -> list[Hold]:
         """Why `order` must wait for a planner: the approval rules (`rules.approval_holds`), the customer checks
@@ -162,6 +162,9 @@ class OrderCommands:
         rules.check_class(self.demand_classes, data.demand_class, "demand_class")
         lines = []
         for i, lc in enumerate(data.lines):
+            if getattr(lc, "configuration", None) is not None:
+                lines.append(self._configured_line(lc, i + 1, f"lines.{i}", allow_past=allow_past))
+                continue
             rules.check_item(self.snap, lc.item, f"lines.{i}.item")
             rules.check_location(self.snap, lc.location, f"lines.{i}.location")
             rules.check_date(self.snap, lc.requested_date, f"lines.{i}.requested_date", allow_past=allow_past)
@@ -171,6 +174,10 @@ class OrderCommands:
                                       value=None, hint="give the order's zone (or ship_to.zone) or the line's location")
             lines.append(Line(line=i + 1, item=lc.item, qty=float(lc.qty), requested_date=lc.requested_date,
                               requested_location=lc.location, unit_price=lc.unit_price, demand_class=lc.demand_class))
+        for k, m in enumerate(data.manual_adjustments or ()):
+            if m.line <= len(lines) and lines[m.line - 1].configuration is not None:
+                raise ValidationError("a configured line is priced from its options; it takes no manual adjustment",
+                                      field=f"manual_adjustments.{k}.line", value=m.line)
         policy = rules.policy_of(data.policy)
         now = utcnow()
         order = Order(order_id=order_id or f"SO-{uuid.uuid4().hex[:20]}", customer=data.customer, status=str(S.CAPTURED),
@@ -179,6 +186,42 @@ class OrderCommands:
                       created_by=actor, policy=data.policy.model_dump() if data.policy else None,
                       manual=_manual(data.manual_adjustments or (), len(lines)))
         return order, policy
+
+    def _configured_line(self, lc: Any, number: int, f: str, *, allow_past: bool = False) -> Line:
+        """A configured line (`lc.configuration`): the configuration resolved (complete and valid on the business
+        day, its version pinned; else a 422 naming ``<f>.configuration...`` and the rule or variable), the model's
+        item and build location (or the line's location)."""
+        if self.configured is None:
+            raise ValidationError("configured lines are not taken here (no configurator is wired to the order book)",
+                                  field=f"{f}.configuration", value=None, hint="order the plain item instead")
+        r = self.configured.resolve(lc.configuration.model_dump(exclude_none=True), on=self.business_day,
+                                    field=f"{f}.configuration")
+        if lc.item is not None and lc.item != r.item:
+            raise ValidationError(f"a {r.configuration['model']} configuration is the item {r.item!r}", field=f"{f}.item",
+                                  value=lc.item, hint="leave the item out of a configured line")
+        if lc.unit_price is not None:
+            raise ValidationError("a configured line is priced from its options", field=f"{f}.unit_price",
+                                  value=str(lc.unit_price), hint="leave the unit price out")
+        loc = lc.location or r.location
+        if loc is None:
+            raise ValidationError("the model names no build location: give the line's location", field=f"{f}.location",
+                                  value=None)
+        rules.check_location(self.snap, loc, f"{f}.location")
+        rules.check_date(self.snap, lc.requested_date, f"{f}.requested_date", allow_past=allow_past)
+        rules.check_class(self.demand_classes, lc.demand_class, f"{f}.demand_class")
+        return Line(line=number, item=r.item, qty=float(lc.qty), requested_date=lc.requested_date, requested_location=loc,
+                    demand_class=lc.demand_class, configuration=r.configuration)
+
+    def _promise_line(self, txn: Txn, order: Order, ln: Line, policy: Policy, *, source: str) -> None:
+        """Promise and commit the line's open quantity: a configured line through its bill (`Txn.reserve_configured`),
+        any other from its location (`Txn.reserve`)."""
+        if ln.configuration is not None:
+            if self.configured is None:
+                raise ValidationError("configured lines are not taken here (no configurator is wired to the order book)",
+                                      field=f"lines.{ln.line}.configuration", value=None)
+            txn.reserve_configured(order, ln, self.configured, source=source)
+        else:
+            txn.reserve(order, ln, ln.open_qty, policy, source=source)
 
     def _capture(self, txn: Txn, data: OrderCreate, *, allow_past: bool = False, source: tuple[str, str] | None = None,
                  created_at: dt.datetime | None = None) -> Order:
@@ -191,7 +234,7 @@ class OrderCommands:
         self._reprice(order)
         for i, ln in enumerate(order.lines):
             self._locate(order, ln, policy, f"lines.{i}.location")
-            txn.reserve(order, ln, ln.qty, policy)
+            self._promise_line(txn, order, ln, policy, source="capture")
         self._settle(txn, order, "promise", {"promised": {str(ln.line): ln.promised_qty for ln in order.lines}})
         return order
 
@@ -207,9 +250,7 @@ class OrderCommands:
         `if_version`: refuse (409) unless the order is at that version."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
-            if if_version is not None and order.version != if_version:
-                raise ConflictError(f"order {order_id!r} is at version {order.version}, not {if_version}",
-                                    hint="read the order again and re-apply the change")
+            _check_version(order, if_version)
             self._change(txn, order, data)
             self.metrics.inc("promessa_orders_changed_total")
             return 200, self.public(order)
@@ -251,6 +292,14 @@ class OrderCommands:
             removed.append(ln)
         for i, lc in enumerate(data.lines):
             f = f"lines.{i}"
+            if lc.line is None and lc.configuration is not None:
+                for x in ("qty", "requested_date"):
+                    if getattr(lc, x) is None:
+                        raise ValidationError("required for a new line", field=f"{f}.{x}", value=None)
+                number = max((x.line for x in order.lines), default=0) + 1
+                order.lines.append(self._configured_line(lc, number, f))
+                affected.add(number)
+                continue
             if lc.line is None:
                 if lc.item is None or lc.qty is None or lc.requested_date is None:
                     missing = next(x for x in ("item", "qty", "requested_date") if getattr(lc, x) is None)
@@ -269,6 +318,28 @@ class OrderCommands:
             if ln is None or ln in removed:
                 raise ValidationError("no such line", field=f"{f}.line", value=lc.line)
             shipped = ln.shipped_qty > EPS
+            if lc.configuration is not None:
+                if shipped:
+                    raise ConflictError(f"line {ln.line} has shipped; its configuration cannot change", hint="add a new line")
+                if self.configured is None:
+                    raise ValidationError("configured lines are not taken here (no configurator is wired to the order book)",
+                                          field=f"{f}.configuration", value=None)
+                r = self.configured.resolve(lc.configuration.model_dump(exclude_none=True), on=self.business_day,
+                                            field=f"{f}.configuration")
+                if lc.item is not None and lc.item != r.item:
+                    raise ValidationError(f"a {r.configuration['model']} configuration is the item {r.item!r}",
+                                          field=f"{f}.item", value=lc.item, hint="leave the item out of a configured line")
+                txn.unreserve_open(order, ln)
+                ln.configuration, ln.item = r.configuration, r.item
+                ln.unit_price, ln.price_override = None, False
+                if lc.location is None and r.location is not None:
+                    ln.requested_location = r.location
+            elif ln.configuration is not None and lc.item is not None and lc.item != ln.item:
+                raise ValidationError("a configured line's item comes from its model", field=f"{f}.item", value=lc.item,
+                                      hint="change its configuration, or remove it and add a plain line")
+            if ln.configuration is not None and lc.unit_price is not None:
+                raise ValidationError("a configured line is priced from its options", field=f"{f}.unit_price",
+                                      value=str(lc.unit_price), hint="leave the unit price out")
             if lc.item is not None and lc.item != ln.item:
                 rules.check_item(self.snap, lc.item, f"{f}.item")
                 if shipped:
@@ -302,6 +373,11 @@ class OrderCommands:
             raise ValidationError("an order needs at least one line", field="remove_lines", value=data.remove_lines,
                                   hint="cancel the order instead")
         if data.manual_adjustments is not None:
+            for k, m in enumerate(data.manual_adjustments):
+                target = order.line(m.line)
+                if target is not None and target.configuration is not None:
+                    raise ValidationError("a configured line is priced from its options; it takes no manual adjustment",
+                                          field=f"manual_adjustments.{k}.line", value=m.line)
             order.manual = _manual(data.manual_adjustments, max((x.line for x in order.lines), default=0))
             detail["manual_adjustments"] = [m.to_dict() for m in order.manual]
         # compensation: give back the old reservations of what has not shipped, then promise again
@@ -321,17 +397,19 @@ class OrderCommands:
             txn.unreserve_open(order, ln)
             if ln.open_qty > EPS:
                 self._locate(order, ln, policy, f"lines.{ln.line}.location")
-                txn.reserve(order, ln, ln.open_qty, policy, source="change")
+                self._promise_line(txn, order, ln, policy, source="change")
             else:
                 ln.promise = None
         detail.update({"lines": sorted(affected), "removed": [ln.line for ln in removed],
                        "promised": {str(ln.line): ln.promised_qty for ln in order.lines}})
         self._settle(txn, order, "change", detail)
 
-    def cancel(self, order_id: str, *, actor: str, idem: Idem | None = None, note: str | None = None) -> tuple[int, str, bool]:
-        """Cancel what has not shipped (released); (200, the order, replayed)."""
+    def cancel(self, order_id: str, *, actor: str, idem: Idem | None = None, note: str | None = None,
+               if_version: int | None = None) -> tuple[int, str, bool]:
+        """Cancel what has not shipped (released); (200, the order, replayed). `if_version`: as for :meth:`change`."""
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
+            _check_version(order, if_version)
             self._close(txn, order, "cancel", note)
             self.metrics.inc("promessa_orders_cancelled_total")
             return 200, self.public(order)
@@ -356,11 +434,12 @@ class OrderCommands:
         txn.transition(order, dst, action, {"released": released, "note": note, **({"holds": holds} if holds else {})})
 
     def decide(self, order_id: str, *, approve: bool, actor: str, idem: Idem | None = None,
-               note: str | None = None) -> tuple[int, str, bool]:
-        """Approve (`approve`) or reject an order on hold; (200, the order, replayed)."""
+               note: str | None = None, if_version: int | None = None) -> tuple[int, str, bool]:
+        """Approve (`approve`) or reject an order on hold; (200, the order, replayed). `if_version`: as for :meth:`change`."""
 
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._get_for_write(txn, order_id)
+            _check_version(order, if_version)
             if S(order.status) is not S.ON_HOLD:
                 raise ConflictError(f"order {order_id!r} is {order.status}, not on hold; there is nothing to "
                                     f"{'approve' if approve else 'reject'}")
@@ -895,3 +974,10 @@ class ReschedulePlan:
                                         demand_class=dcs[r], strategy=None if strategies[r] is None else str(strategies[r]),
                                         change=str(cols["change"][r])))
         return cls(lines=lines, report=res.to_dict(max_lines=max_report_lines), skipped=skipped, basis=basis, replan=replan)
+
+
+def _check_version(order: Order, if_version: int | None) -> None:
+    """Refuse (409) a write made for another version of the order than the one it is at (None: any)."""
+    if if_version is not None and order.version != if_version:
+        raise ConflictError(f"order {order.order_id!r} is at version {order.version}, not {if_version}",
+                            hint="read the order again and re-apply the change")

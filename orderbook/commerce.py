@@ -31,13 +31,14 @@ from typing import Any
 
 from compliance import ScreeningLists, ScreeningResult, screen_order
 from customers import Customer, CustomerMaster, check_order
+from orderbook.configured import ConfiguredLines
 from orderbook.records import CatalogueEntry, Hold, Order, OrderTotals, PricingEntry
 from pricing import (
     Assignment,
     Catalogue,
     LineRequest,
+    LineWaterfall,
     ManualAdjustment,
-    OrderPrice,
     OrderRequest,
     Party,
     PriceBook,
@@ -197,10 +198,16 @@ class Commerce:
                     return a.country, a.region
         return self.settings.pricing.default_country, None
 
-    def price(self, order: Order, snap: Any, day: dt.date, *, keep: set[int] = frozenset()) -> OrderPrice:
+    def price(self, order: Order, snap: Any, day: dt.date, *, keep: set[int] = frozenset(),
+              configured: ConfiguredLines | None = None) -> None:
         """Price `order` on `day` with its manual adjustments and typed unit prices (overrides as ``fixed_price``),
         and set each line's waterfall and the order's totals. Lines numbered in `keep` keep their stored waterfall
         (a confirmed order's frozen prices); the totals are the sums of the lines either way.
+
+        Configured lines (``Line.configuration``) are priced by `configured.price` with the same book, party,
+        day and ship-to (the configured unit price as the list price, then the book's rules and tax), each as
+        a one-line order: order-total conditions of rules see the plain lines only. Every line must be priced
+        in one currency.
 
         Raises ValidationError with the order-book field path (``lines.K.item``, ``ship_to.country``)."""
         book = self.book_for(snap, day)
@@ -213,29 +220,51 @@ class Commerce:
                                   hint="give ship_to.country, a ship-to address in the customer master, or "
                                        "settings.pricing.default_country")
         order.ship_country, order.ship_region = country, region
-        index = {str(ln.line): k for k, ln in enumerate(order.lines)}
+        plain = [(k, ln) for k, ln in enumerate(order.lines) if ln.configuration is None]
+        index = {str(ln.line): k for k, ln in plain}
         manual = [ManualAdjustment(str(ln.line), "fixed_price", ln.unit_price, "unit price typed with the order")
-                  for ln in order.lines if ln.price_override and ln.unit_price is not None]
+                  for _, ln in plain if ln.price_override and ln.unit_price is not None]
         manual += [m for m in order.manual if m.line in index]
-        lines = [LineRequest(str(ln.line), ln.item, _qty(ln.qty, k)) for k, ln in enumerate(order.lines)]
-        req = OrderRequest(order.order_id, party, country or "", tuple(lines), region, None, tuple(manual))
-        try:
-            price = price_order(book, req, on=day)
-        except ValidationError as exc:
-            raise _renamed(exc, index) from None
+        waterfalls: dict[int, LineWaterfall] = {}
+        currency = None
+        if plain:
+            lines = [LineRequest(str(ln.line), ln.item, _qty(ln.qty, k)) for k, ln in plain]
+            req = OrderRequest(order.order_id, party, country or "", tuple(lines), region, None, tuple(manual))
+            try:
+                price = price_order(book, req, on=day)
+            except ValidationError as exc:
+                raise _renamed(exc, {str(n): k for n, (k, _) in enumerate(plain)}) from None
+            currency = price.currency
+            waterfalls = {k: wf for (k, _), wf in zip(plain, price.lines, strict=True)}
+        for k, ln in enumerate(order.lines):
+            if ln.configuration is None:
+                continue
+            if configured is None:
+                raise _no_configurator(k)
+            try:
+                wf = configured.price(ln.configuration, book=book, party=party, on=day, country=country or "",
+                                      region=region, qty=_qty(ln.qty, k), line=str(ln.line))
+            except ValidationError as exc:
+                raise _renamed(exc, {"0": k}) from None
+            if currency is not None and wf.total.currency != currency:
+                raise ValidationError(f"a configured line priced in {wf.total.currency} cannot join an order priced in "
+                                      f"{currency}", field=f"lines.{k}.configuration.model", value=ln.configuration.get("model"),
+                                      hint="order it separately")
+            currency = currency or wf.total.currency
+            waterfalls[k] = wf
         net = tax = total = None
-        for ln, wf in zip(order.lines, price.lines, strict=True):
+        for k, ln in enumerate(order.lines):
+            wf = waterfalls[k]
             if ln.line in keep and ln.waterfall is not None and ln.waterfall.qty == wf.qty and ln.waterfall.item == wf.item \
-                    and ln.waterfall.total.currency == price.currency:
+                    and ln.waterfall.total.currency == currency:
                 wf = ln.waterfall
             ln.waterfall = wf
             net = wf.net if net is None else net + wf.net
             tax = wf.tax if tax is None else tax + wf.tax
             total = wf.total if total is None else total + wf.total
         frozen = order.totals.frozen if order.totals is not None else False
-        order.totals = OrderTotals(price.currency, day if not keep or order.totals is None else order.totals.on, net, tax,
+        order.totals = OrderTotals(currency, day if not keep or order.totals is None else order.totals.on, net, tax,
                                    total, frozen)
-        return price
 
     def catalogue_price(self, snap: Any, day: dt.date, item: str) -> Decimal | None:
         """The catalogue's unit price of `item` (with its changes), or None."""
@@ -321,10 +350,18 @@ def _qty(qty: float, k: int) -> Decimal:
     return got
 
 
-def _renamed(exc: ValidationError, index: dict[str, int]) -> ValidationError:
-    """A pricing error's field path in the order book's form: ``lines[0].item`` -> ``lines.0.item``,
-    ``manual[k].value`` -> ``manual_adjustments.k.value``, ``ship_to_country`` -> ``ship_to.country``."""
+def _no_configurator(k: int) -> ValidationError:
+    """The refusal of a configured line where no configurator is wired."""
+    return ValidationError("configured lines are not taken here (no configurator is wired to the order book)",
+                           field=f"lines.{k}.configuration", value=None, hint="order the plain item instead")
+
+
+def _renamed(exc: ValidationError, positions: dict[str, int]) -> ValidationError:
+    """A pricing error's field path in the order book's form: ``lines[0].item`` -> ``lines.K.item`` (K the order
+    line's index, `positions` mapping the priced request's line positions to them), ``manual[k].value`` ->
+    ``manual_adjustments.k.value``, ``ship_to_country`` -> ``ship_to.country``."""
     field = exc.field or ""
+    field = re.sub(r"^lines\[(\d+)\]", lambda m: f"lines.{positions.get(m.group(1), m.group(1))}", field)
     field = re.sub(r"\[(\d+)\]", r".\1", field)
     if field.startswith("manual."):
         field = "manual_adjustments." + field[len("manual."):]

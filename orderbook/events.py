@@ -8,10 +8,13 @@ entries after an id into :class:`OrderEvent` records.
 
 A :class:`Consumer` has a name and a ``handle(event)``. The :class:`EventDispatcher` keeps one
 cursor per consumer in the order book (table ``event_cursors``), hands each consumer the events
-after its cursor, in id order, and advances the cursor after each event, in the same transaction
-as the records the consumer asked to keep there (``handle`` returns them). Delivery is therefore
-at least once: a consumer that crashes (or a process killed by ``kill -9``) between its effect
-and the cursor write is given the event again on restart, so effects kept elsewhere must be
+after its cursor, in id order, and writes the cursors of all consumers in one durable transaction
+per round, with the records each consumer asked to keep there (``handle`` returns them; the newest
+of each record counts). On the dispatcher's thread a cursor whose events kept no records is
+written lazily (after ``cursor_lag_s`` or ``batch`` events): one durable write per event and
+consumer would serialize every capture with the consumers on the store's one writer. Delivery is
+therefore at least once: a consumer that crashes (or a process killed by ``kill -9``) between its
+effects and the cursor write is given those events again on restart, so effects kept elsewhere must be
 idempotent by event (an invoice per shipment id, a channel event id, a payment operation key);
 effects kept through ``handle``'s records are exactly once. The dispatcher catches up at start
 (:meth:`EventDispatcher.start` returns once every consumer is at the end of the trail), then runs
@@ -57,6 +60,7 @@ class EventKind(StrEnum):
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     RETURNED = "returned"
+    RESERVATION = "reservation"  # a temporary reservation was created, extended, released, expired or converted
     OTHER = "other"
 
 
@@ -66,6 +70,10 @@ ACTIONS: dict[str, EventKind] = {
     "approve": EventKind.APPROVED, "cancel": EventKind.CANCELLED, "reject": EventKind.CANCELLED,
     "reschedule": EventKind.RESCHEDULED, "ship": EventKind.SHIPPED, "deliver": EventKind.DELIVERED,
     "return": EventKind.RETURNED,
+    # temporary reservations (orderbook.reservations): the event's order_id is the reservation's id
+    "reservation.create": EventKind.RESERVATION, "reservation.extend": EventKind.RESERVATION,
+    "reservation.release": EventKind.RESERVATION, "reservation.expire": EventKind.RESERVATION,
+    "reservation.convert": EventKind.RESERVATION,
 }
 
 
@@ -143,6 +151,15 @@ class ConsumerStatus:
     last_error: str | None = None
 
 
+@dataclasses.dataclass
+class _Held:
+    """What a consumer handled since its cursor was last written: how many events, since when, the records to keep."""
+
+    count: int = 0
+    since: float = dataclasses.field(default_factory=time.monotonic)
+    records: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+
+
 class EventDispatcher:
     """Hands each consumer the order events after its durable cursor (see the module docstring).
 
@@ -153,10 +170,13 @@ class EventDispatcher:
     poll_s : how often the thread looks for events when nobody calls :meth:`notify`.
     batch : most events read per consumer per round.
     retry_s : how long a consumer that failed waits before it is given the same event again.
+    cursor_lag_s : on the thread, how long the durable cursor of a consumer that kept no records may lag
+        the events it handled (at most ``batch`` events); calls of :meth:`run_once` and :meth:`stop` write
+        every cursor.
     """
 
     def __init__(self, store: OrderStore, consumers: Sequence[Consumer], *, poll_s: float = 0.5, batch: int = 500,
-                 retry_s: float = 1.0) -> None:
+                 retry_s: float = 1.0, cursor_lag_s: float = 1.0) -> None:
         names = [c.name for c in consumers]
         if len(set(names)) != len(names):
             raise ValidationError("consumer names must be unique", field="consumers", value=names)
@@ -165,6 +185,8 @@ class EventDispatcher:
         self.poll_s = poll_s
         self.batch = batch
         self.retry_s = retry_s
+        self.cursor_lag_s = cursor_lag_s
+        self._held: dict[str, _Held] = {}  # per consumer: handled since its cursor was last written
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._run_lock = threading.Lock()
@@ -181,12 +203,17 @@ class EventDispatcher:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread after the event in hand (cursors are durable; the rest is handed over at the next start)."""
+        """Stop the thread after the event in hand and write every cursor (the rest is handed over at the next start)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        with self._run_lock:
+            try:
+                self._flush(lazy=False)
+            except Exception:  # noqa: BLE001 - the store may be gone: those events are handed over again at start
+                log.exception("order event cursors could not be written at stop")
 
     def notify(self) -> None:
         """Something was written: look for new events now."""
@@ -194,30 +221,35 @@ class EventDispatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_s)
+            self._wake.wait(min(self.poll_s, self.cursor_lag_s))
             self._wake.clear()
             if self._stop.is_set():
                 break
             try:
-                self.run_once(until_idle=True)
+                self.run_once(until_idle=True, lazy=True)
             except Exception:  # noqa: BLE001 - the store may be briefly unavailable: try again next round
                 log.exception("order event dispatch failed; retrying")
 
     # ---- work
-    def run_once(self, *, until_idle: bool = False) -> int:
+    def run_once(self, *, until_idle: bool = False, lazy: bool = False) -> int:
         """Hand each consumer the events after its cursor (one batch each, or until none is left when
-        `until_idle`); returns how many events were handled."""
+        `until_idle`), then write the cursors (every one, or when `lazy` only those due: see :meth:`_flush`);
+        returns how many events were handled."""
         total = 0
         with self._run_lock:
-            while True:
-                n = 0
-                for c in self.consumers:
-                    if self._stop.is_set() and self._thread is not None:
+            try:
+                while True:
+                    n = 0
+                    for c in self.consumers:
+                        if self._stop.is_set() and self._thread is not None:
+                            return total
+                        n += self._feed(c)
+                    total += n
+                    self._flush(lazy=lazy)  # each pass: records kept by a consumer are written before the next batch
+                    if not until_idle or n == 0:
                         return total
-                    n += self._feed(c)
-                total += n
-                if not until_idle or n == 0:
-                    return total
+            finally:
+                self._flush(lazy=lazy)
 
     def _feed(self, c: Consumer) -> int:
         st = self._status[c.name]
@@ -225,6 +257,7 @@ class EventDispatcher:
             return 0
         events = read_events(self.store, st.cursor, limit=self.batch)
         done = 0
+        held = self._held.setdefault(c.name, _Held())
         for ev in events:
             try:
                 records = c.handle(ev) or ()
@@ -234,12 +267,30 @@ class EventDispatcher:
                 self._retry_at[c.name] = time.monotonic() + self.retry_s
                 log.warning("consumer %s failed on %s", c.name, st.last_error)
                 break
-            self.store.advance_cursor(c.name, ev.id, records)
+            for kind, key, doc in records:
+                held.records[(kind, key)] = doc
+            held.count += 1
             st.cursor = ev.id
             st.handled += 1
-            st.last_error = None
             done += 1
+        if done == len(events):
+            st.last_error = None
         return done
+
+    def _flush(self, *, lazy: bool) -> None:
+        """Write the cursors (and the records kept with them) of the events handled since the last write, every
+        consumer in one durable transaction. `lazy`: only the consumers that have records to keep, or whose cursor
+        lags its durable position by ``batch`` events or by ``cursor_lag_s`` seconds (events whose handling kept
+        nothing are handed over again after a crash, as at-least-once delivery allows)."""
+        now = time.monotonic()
+        due = [name for name, h in self._held.items() if h.count and (
+            not lazy or h.records or h.count >= self.batch or now - h.since >= self.cursor_lag_s)]
+        if not due:
+            return
+        records = [(k, key, doc) for name in due for (k, key), doc in self._held[name].records.items()]
+        self.store.put_records(records, cursors=[(name, self._status[name].cursor) for name in due])
+        for name in due:
+            self._held[name] = _Held()
 
     # ---- reads
     def status(self) -> list[ConsumerStatus]:

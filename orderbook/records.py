@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from customers import Customer
@@ -25,8 +26,8 @@ from promessa.money import Money
 from promising import Draw, Promise, Reason, Status
 
 __all__ = ["EPS", "AuditEntry", "CatalogueEntry", "Commitment", "CustomerEntry", "DeltaEntry", "Draw", "Hold", "JournalEntry",
-           "Line", "Order", "OrderTotals", "PegRecord", "PricingEntry", "PromiseRecord", "PromisedLine", "ScheduleLine",
-           "WriteSet", "utcnow"]
+           "Line", "Order", "OrderTotals", "PegRecord", "PricingEntry", "PromiseRecord", "PromisedLine", "ReservationStatus",
+           "ScheduleLine", "StockReservation", "WriteSet", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -207,7 +208,8 @@ class ScheduleLine:
 @dataclasses.dataclass
 class Line:
     """An order line: what was asked, where it ships from, its schedule lines, its promise and
-    the draws that reserve it."""
+    the draws that reserve it. A configured line also keeps its `configuration` (the model, the
+    version pinned at capture and the choices); its draws are then its components' and capacity's."""
 
     line: int
     item: str
@@ -225,6 +227,7 @@ class Line:
     draws: list[Draw] = dataclasses.field(default_factory=list)     # open reservation
     consumed: list[Draw] = dataclasses.field(default_factory=list)  # draws consumed by shipments
     waterfall: LineWaterfall | None = None  # the line's price explained (pricing.LineWaterfall), exact Money
+    configuration: dict[str, Any] | None = None  # a configured line: {model, version (pinned), choices}
 
     @property
     def promised_qty(self) -> float:
@@ -262,6 +265,7 @@ class Line:
             "draws": [d.to_dict() for d in self.draws],
             "consumed": [d.to_dict() for d in self.consumed],
             "waterfall": self.waterfall.to_dict() if self.waterfall is not None else None,
+            "configuration": copy.deepcopy(self.configuration),
         }
 
     @classmethod
@@ -282,6 +286,7 @@ class Line:
             draws=[Draw.from_dict(x) for x in d.get("draws", ())],
             consumed=[Draw.from_dict(x) for x in d.get("consumed", ())],
             waterfall=LineWaterfall.from_dict(d["waterfall"]) if d.get("waterfall") else None,
+            configuration=d.get("configuration"),
         )
         if d.get("promise"):
             ln.promise = PromiseRecord.from_dict(d["promise"], line=ln)
@@ -389,6 +394,76 @@ class Order:
             self, lines=[ln.copy() for ln in self.lines], hold_reasons=list(self.hold_reasons),
             ship_to=copy.deepcopy(self.ship_to), approval=copy.deepcopy(self.approval), policy=copy.deepcopy(self.policy),
             holds=list(self.holds), manual=list(self.manual))
+
+
+class ReservationStatus(StrEnum):
+    """Where a temporary reservation stands: only ``active`` holds units."""
+
+    ACTIVE = "active"         # holds its units until it expires, is released or converted
+    CONVERTED = "converted"   # its units moved to an order (``order_id``)
+    RELEASED = "released"     # given back on request
+    EXPIRED = "expired"       # given back by the expiry sweep (or at start-up) once ``expires_at`` passed
+
+
+@dataclasses.dataclass
+class StockReservation:
+    """A temporary reservation (a hold) of a cart or a quote: lines promised like an order's, their units reserved
+    (each line's `draws`) until ``expires_at`` (wall clock, UTC), then released - unless it is released on request
+    first, or converted to an order that takes over exactly these units.
+
+    Not to be confused with an order's approval holds (:class:`Hold`)."""
+
+    reservation_id: str
+    status: str
+    lines: list[Line]
+    expires_at: dt.datetime
+    zone: str | None = None
+    demand_class: str | None = None
+    customer: str | None = None
+    reference: str | None = None             # the cart's or quote's id in the system that holds it
+    policy: dict[str, Any] | None = None
+    created_at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    updated_at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    created_by: str | None = None
+    version: int = 1
+    order_id: str | None = None              # the order it was converted to
+    closed_at: dt.datetime | None = None     # when it stopped holding units (converted, released, expired)
+
+    @property
+    def held_qty(self) -> float:
+        """Units held now (the open draws of its lines' items)."""
+        return float(sum(sl.qty for ln in self.lines for sl in ln.schedule)) if self.status == ReservationStatus.ACTIVE else 0.0
+
+    def line(self, number: int) -> Line | None:
+        for ln in self.lines:
+            if ln.line == number:
+                return ln
+        return None
+
+    def copy(self) -> StockReservation:
+        return dataclasses.replace(self, lines=[ln.copy() for ln in self.lines], policy=copy.deepcopy(self.policy))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reservation_id": self.reservation_id, "status": self.status, "expires_at": self.expires_at.isoformat(),
+            "zone": self.zone, "demand_class": self.demand_class, "customer": self.customer, "reference": self.reference,
+            "policy": self.policy, "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by, "version": self.version, "order_id": self.order_id,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "lines": [ln.to_dict() for ln in self.lines],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StockReservation:
+        return cls(
+            reservation_id=d["reservation_id"], status=d["status"], expires_at=dt.datetime.fromisoformat(d["expires_at"]),
+            zone=d.get("zone"), demand_class=d.get("demand_class"), customer=d.get("customer"), reference=d.get("reference"),
+            policy=d.get("policy"), created_at=dt.datetime.fromisoformat(d["created_at"]),
+            updated_at=dt.datetime.fromisoformat(d["updated_at"]), created_by=d.get("created_by"),
+            version=int(d.get("version", 1)), order_id=d.get("order_id"),
+            closed_at=dt.datetime.fromisoformat(d["closed_at"]) if d.get("closed_at") else None,
+            lines=[Line.from_dict(x) for x in d["lines"]],
+        )
 
 
 def _decimal(v: Any) -> Decimal | None:
@@ -594,7 +669,8 @@ class WriteSet:
     customers: list[CustomerEntry] = dataclasses.field(default_factory=list)
     pricing: list[PricingEntry] = dataclasses.field(default_factory=list)
     catalogue: list[CatalogueEntry] = dataclasses.field(default_factory=list)
+    reservations: list[StockReservation] = dataclasses.field(default_factory=list)  # temporary holds, whole
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys or self.deltas
-                    or self.customers or self.pricing or self.catalogue)
+                    or self.customers or self.pricing or self.catalogue or self.reservations)

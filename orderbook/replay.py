@@ -59,6 +59,7 @@ def rebuild(svc: OrderService) -> None:
                 problems.append(f"seq {e.seq}: {exc}")
         svc.state = state
         svc.orders = {o.order_id: o for o in svc.store.load_orders()}
+        svc.reservations = {r.reservation_id: r for r in svc.store.load_reservations()}
         svc.seq = svc.store.max_seq()
         svc.replay_exceptions = problems
     for p in problems[:20]:
@@ -81,7 +82,7 @@ def replay_into(svc: OrderService, snap: Snapshot, state: State, after_seq: int 
 
     `after_seq` given: every journal entry and delta after it (the extract holds the rest).
     None: the extract holds none of the commitments, and whatever shipped is gone from its
-    supply, so every open reservation is replayed; it is taken to carry every delta so far.
+    supply, so every open reservation (orders' and active temporary holds') is replayed; it is taken to carry every delta so far.
     Draws and deltas that no longer fit are kept (draws) or skipped (deltas) and reported."""
     from supplydata.live import ReplayResult
 
@@ -94,6 +95,8 @@ def replay_into(svc: OrderService, snap: Snapshot, state: State, after_seq: int 
         if after_seq is None:
             todo = [("commit", d, o.order_id) for o in svc.orders.values()
                     if o.status in svc.OPEN_STATUSES for ln in o.lines for d in ln.draws]
+            todo += [("commit", d, r.reservation_id) for r in svc.reservations.values()
+                     if r.status == "active" for ln in r.lines for d in ln.draws]  # temporary holds hold units too
             deltas: list[DeltaEntry] = []
         else:
             entries = svc.journal_entries_since(after_seq)

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 def _encodable(v: str) -> str:
     """Refuse lone surrogates (valid JSON escapes, but not text any database can store)."""
@@ -74,13 +74,36 @@ class ManualAdjustmentIn(_In):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
+class ConfigurationIn(_In):
+    """A configured line's configuration: a model of the configurator, its version (default: the one in force on
+    the business day) and one value per variable. Checked at capture: incomplete or invalid is a 422 naming the
+    variable (``lines.<i>.configuration.choices.<var>``) or the rule (``lines.<i>.configuration.rules[<rule>]``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "model": "bicycle", "choices": {"frame": "alu", "size": "M", "gears": "derailleur-11", "brakes": "disc-hyd",
+                                        "motor": "hub", "rack": "no"}}]})
+
+    model: Id
+    version: Id | None = None
+    choices: Annotated[dict[Id, Id], Field(max_length=1000)]
+
+
 class LineCreate(_In):
-    item: Id
+    item: Id | None = Field(None, description="the item; a configured line may leave it out (the model's item)")
     qty: Qty
     requested_date: dt.date
-    location: Id | None = Field(None, description="ship from this location; empty: chosen from the zone")
+    location: Id | None = Field(None, description="ship from this location; empty: chosen from the zone (a configured "
+                                                  "line: built and shipped at the model's build location)")
     unit_price: Price | None = Field(None, description="a price that differs from the catalogue is a manual override")
     demand_class: Id | None = None
+    configuration: ConfigurationIn | None = Field(
+        None, description="a configured line: priced by its options, promised through its components and capacity")
+
+    @model_validator(mode="after")
+    def _item_or_configuration(self) -> LineCreate:
+        if self.item is None and self.configuration is None:
+            raise ValueError("a line needs an item or a configuration")
+        return self
 
 
 class OrderCreate(_In):
@@ -109,6 +132,8 @@ class LineChange(_In):
     location: Id | None = None
     unit_price: Price | None = None
     demand_class: Id | None = None
+    configuration: ConfigurationIn | None = Field(
+        None, description="a new line's configuration, or a configured line's new configuration (promised again)")
 
 
 class OrderChange(_In):
@@ -286,6 +311,8 @@ class LinePublic(BaseModel):
     promise: PromisePublic | None = None
     draws: list[dict[str, Any]] = Field([], description="open reservation: the promising layer's draws")
     consumed: list[dict[str, Any]] = Field([], description="draws consumed by shipments")
+    configuration: dict[str, Any] | None = Field(
+        None, description="a configured line: model, version (pinned at capture) and choices")
 
 
 class OrderPublic(BaseModel):
@@ -410,3 +437,74 @@ class HealthPublic(BaseModel):
     replay_exceptions: int = Field(0, description="journal entries that did not fit the snapshot at start-up")
     snapshot: dict[str, Any]
     demo: bool
+
+
+# ------------------------------------------------------------------ temporary reservations (holds)
+TtlSeconds = Annotated[float, Field(gt=0, le=10 * 365 * 86400, allow_inf_nan=False,
+                                    description="time to live in seconds (at most settings reservations.max_ttl_s)")]
+
+
+class ReservationLineCreate(_In):
+    item: Id
+    qty: Qty
+    requested_date: dt.date
+    location: Id | None = Field(None, description="hold at this location; empty: chosen from the zone")
+    demand_class: Id | None = None
+
+
+class ReservationCreate(_In):
+    """A temporary reservation of a cart or a quote: promised now like an order, its units held until it expires."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "zone": "Z01", "ttl_s": 900, "reference": "cart-81f2",
+        "lines": [{"item": "I000001", "qty": 2, "requested_date": "2026-01-12"}]}]})
+
+    lines: Annotated[list[ReservationLineCreate], Field(min_length=1, max_length=HARD_MAX_LINES)]
+    zone: Id | None = Field(None, description="customer zone; required unless every line names a location")
+    demand_class: Id | None = None
+    policy: PolicyIn | None = None
+    ttl_s: TtlSeconds | None = Field(None, description="time to live in seconds (default: settings reservations.default_ttl_s)")
+    customer: Id | None = Field(None, description="the customer, if known (the conversion may name it instead)")
+    reference: Id | None = Field(None, description="the cart's or quote's id in the system that holds it")
+
+
+class ReservationExtend(_In):
+    ttl_s: TtlSeconds = Field(description="the hold now expires this many seconds from now")
+
+
+class ReservationConvert(_In):
+    """The order's header; its lines are the reservation's, with exactly the units it holds."""
+
+    customer: Id | None = Field(None, description="the order's customer (default: the reservation's)")
+    ship_to: ShipTo | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class ReservationRelease(_In):
+    note: Text | None = None
+
+
+class ReservationPublic(BaseModel):
+    reservation_id: str
+    status: str = Field(description="active (holds units), converted, released or expired")
+    expires_at: dt.datetime
+    held_qty: float = Field(description="units held now (0 once it no longer is active)")
+    zone: str | None = None
+    demand_class: str | None = None
+    customer: str | None = None
+    reference: str | None = None
+    order_id: str | None = Field(None, description="the order it was converted to")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None = None
+    created_by: str | None = None
+    version: int
+    lines: list[LinePublic]
+
+
+class ReservationsPublic(BaseModel):
+    data: list[ReservationPublic]
+    count: int
+    total: int
+    limit: int
+    offset: int

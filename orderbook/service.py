@@ -30,10 +30,12 @@ from orderbook import replay
 from orderbook.commands import OrderCommands, ReschedulePlan
 from orderbook.commerce import Commerce
 from orderbook.committer import GroupCommitter, Pending
+from orderbook.configured import ConfiguredLines
 from orderbook.masterdata import MasterDataCommands
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
-from orderbook.records import Order, WriteSet, utcnow
+from orderbook.records import Order, StockReservation, WriteSet, utcnow
+from orderbook.reservations import ExpirySweeper, ReservationCommands
 from orderbook.store import OrderStore
 from orderbook.txn import Idem, StoreUnavailable, Txn
 from promessa.config import Settings
@@ -46,7 +48,7 @@ __all__ = ["Idem", "OrderService", "ReschedulePlan", "StoreUnavailable", "Txn"]
 log = logging.getLogger("promessa.orderbook")
 
 
-class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
+class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, OrderQueries):
     """Orders in memory, commitments in a promising `State`, everything durable in `store`.
 
     Parameters
@@ -63,14 +65,21 @@ class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
         (`orderbook.commerce.Commerce`; the composition root builds it from ``settings.pricing``);
         default: catalogue prices only, no customer master, no screening. What was posted through
         the API (customers, pricing records, catalogue changes) is replayed on top of it.
+    configured : checks, prices and commits configured order lines (`orderbook.configured.ConfiguredLines`;
+        the composition root wires the configurator's `configurator.capture.ConfiguredCapture`); None:
+        configured lines are refused. Replay needs none: their draws are journalled like any line's.
+    wallclock : ``wallclock() -> datetime`` (UTC), the operational clock temporary reservations expire on
+        (default: `orderbook.records.utcnow`; tests inject a clock they move).
 
     Opening it rebuilds orders, commitments and supply deltas from the store (`replay.rebuild`).
     """
 
     def __init__(self, snap: Snapshot, store: OrderStore, settings: Settings | None = None, *,
                  chooser: LocationChooser | None = None, metrics: Metrics | None = None,
-                 planner: Callable[..., ReschedulePlan] | None = None, commerce: Commerce | None = None) -> None:
+                 planner: Callable[..., ReschedulePlan] | None = None, commerce: Commerce | None = None,
+                 configured: ConfiguredLines | None = None, wallclock: Callable[[], dt.datetime] | None = None) -> None:
         self.snap = snap
+        self.configured = configured
         self.planner = planner
         self.store = store
         self.settings = settings or Settings()
@@ -80,6 +89,9 @@ class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
         self.lock = threading.RLock()
         self.live = None  # a supplydata.live.LiveSupply once attach_live() is called
         self.orders: dict[str, Order] = {}
+        self.reservations: dict[str, StockReservation] = {}  # temporary holds (orderbook.reservations)
+        self.wallclock: Callable[[], dt.datetime] = wallclock or utcnow
+        self.expiry: ExpirySweeper | None = None  # started by start_expiry()
         self.state = snap.new_state()
         self.seq = 0
         self.replay_exceptions: list[str] = []
@@ -275,8 +287,19 @@ class OrderService(OrderCommands, MasterDataCommands, OrderQueries):
         self.events = EventDispatcher(self.store, consumers, poll_s=poll_s).start()
         return self.events
 
+    def start_expiry(self, *, interval_s: float | None = None) -> ExpirySweeper:
+        """Release the reservations that expired (now, before returning), then start the scheduler that releases
+        each one as it expires (`orderbook.reservations.ExpirySweeper`); returns it."""
+        self.expire_due()
+        self.expiry = ExpirySweeper(self, interval_s=interval_s or self.settings.reservations.sweep_interval_s).start()
+        return self.expiry
+
     def close(self) -> None:
-        """Write what is queued, then stop the committer and the event dispatcher (the store stays open)."""
+        """Stop the expiry scheduler, write what is queued, then stop the committer and the event dispatcher
+        (the store stays open)."""
+        if self.expiry is not None:
+            self.expiry.stop()
+            self.expiry = None
         if self.committer is not None:
             self.committer.stop()
         if self.events is not None:

@@ -8,7 +8,8 @@
 Tables (created on open): ``orders`` (one row per order with the whole order as JSON plus the
 columns searches use), ``order_lines`` and ``schedule_lines`` (projections for queries and
 :meth:`OrderStore.open_commitments`), ``audit`` (every transition: who, when, from, to),
-``idempotency`` (key, request hash, stored answer), ``import_keys`` (source system + source
+``idempotency`` (key, request hash, stored answer), ``reservations`` (temporary holds of carts
+and quotes, the whole record as JSON; their draws are journalled under the reservation's id), ``import_keys`` (source system + source
 order id -> order id), ``journal`` (the commitment journal: every commit and release of
 supply with a monotonically increasing ``seq``) and ``supply_deltas`` (real-time supply
 changes, numbered from the same sequence, with the key that made them and, once an extract
@@ -40,6 +41,7 @@ from orderbook.records import (
     JournalEntry,
     Order,
     PricingEntry,
+    StockReservation,
     WriteSet,
 )
 from pricing import CatalogueChange
@@ -49,7 +51,7 @@ from promessa.errors import ValidationError
 Prepared = list[tuple[str, list[tuple]]]
 
 _TABLES = ("orders", "order_lines", "schedule_lines", "audit", "idempotency", "import_keys", "journal", "supply_deltas",
-           "customers", "pricing_records", "catalogue_changes")
+           "customers", "pricing_records", "catalogue_changes", "reservations")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS event_cursors (
@@ -157,6 +159,17 @@ CREATE TABLE IF NOT EXISTS supply_deltas (
     ref TEXT,
     retired_seq BIGINT
 );
+CREATE TABLE IF NOT EXISTS reservations (
+    reservation_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    order_id TEXT,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_status ON reservations (status, expires_at);
 CREATE TABLE IF NOT EXISTS customers (
     customer_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -359,6 +372,16 @@ class OrderStore:
                 [(e.seq, e.change.id, e.change.item, e.at.isoformat(), e.actor,
                   json.dumps(e.change.to_dict(), separators=(",", ":"))) for e in ws.catalogue],
             ))
+        if ws.reservations:
+            out.append((
+                q("INSERT INTO reservations (reservation_id, status, expires_at, created_at, updated_at, version, order_id, doc) "
+                  "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (reservation_id) DO UPDATE SET status = excluded.status, "
+                  "expires_at = excluded.expires_at, updated_at = excluded.updated_at, version = excluded.version, "
+                  "order_id = excluded.order_id, doc = excluded.doc"),
+                [(r.reservation_id, str(r.status), _utc(r.expires_at).isoformat(), r.created_at.isoformat(),
+                  r.updated_at.isoformat(), r.version, r.order_id, json.dumps(r.to_dict(), separators=(",", ":")))
+                 for r in ws.reservations],
+            ))
         if ws.idempotency:
             now = dt.datetime.now(dt.timezone.utc).isoformat()
             out.append((
@@ -389,6 +412,11 @@ class OrderStore:
     # -- reads ---------------------------------------------------------------------------
     def load_orders(self) -> list[Order]:
         return [Order.from_dict(json.loads(r[0])) for r in self._query("SELECT doc FROM orders ORDER BY created_at, order_id")]
+
+    def load_reservations(self) -> list[StockReservation]:
+        """Every temporary reservation (hold), oldest first."""
+        return [StockReservation.from_dict(json.loads(r[0]))
+                for r in self._query("SELECT doc FROM reservations ORDER BY created_at, reservation_id")]
 
     def get_order(self, order_id: str) -> Order | None:
         rows = self._query("SELECT doc FROM orders WHERE order_id = ?", (order_id,))
@@ -477,14 +505,15 @@ class OrderStore:
     def advance_cursor(self, consumer: str, last_id: int, records: Iterable[tuple[str, str, Any]] = ()) -> None:
         """Move `consumer`'s cursor to `last_id` and upsert its `records` ``(kind, key, json-able doc)``, in one
         durable transaction."""
-        self.put_records(records, cursor=(consumer, int(last_id)))
+        self.put_records(records, cursors=[(consumer, int(last_id))])
 
-    def put_records(self, records: Iterable[tuple[str, str, Any]], *, cursor: tuple[str, int] | None = None) -> None:
+    def put_records(self, records: Iterable[tuple[str, str, Any]], *, cursors: Iterable[tuple[str, int]] = ()) -> None:
         """Upsert records ``(kind, key, json-able doc)`` kept for packages above the order book (payments, returns),
-        with a consumer's cursor if given, in one durable transaction."""
+        with consumers' cursors ``(consumer, last id)`` if given, in one durable transaction."""
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         rows = [(k, key, json.dumps(doc, separators=(",", ":")), now) for k, key, doc in records]
-        if not rows and cursor is None:
+        marks = [(name, int(last), now) for name, last in cursors]
+        if not rows and not marks:
             return
         with self._wlock:
             conn = self._write_conn()
@@ -494,10 +523,10 @@ class OrderStore:
                     conn.cursor().executemany(self._sql(
                         "INSERT INTO consumer_records (kind, key, doc, updated_at) VALUES (?,?,?,?) ON CONFLICT (kind, key) "
                         "DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"), rows)
-                if cursor is not None:
-                    conn.execute(self._sql(
+                if marks:
+                    conn.cursor().executemany(self._sql(
                         "INSERT INTO event_cursors (consumer, last_id, updated_at) VALUES (?,?,?) ON CONFLICT (consumer) "
-                        "DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at"), (cursor[0], cursor[1], now))
+                        "DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at"), marks)
             except BaseException:
                 conn.rollback()
                 raise
@@ -637,6 +666,13 @@ class OrderStore:
                     out.append(Commitment(item=d["key"], location=d["location"], date=dt.date.fromisoformat(d["date"]),
                                           qty=float(d["qty"]), demand_class=d.get("demand_class"), order_id=o["order_id"],
                                           line=int(ln["line"]), kind=d["kind"], draw=d))
+        for (doc,) in self._query("SELECT doc FROM reservations WHERE status = 'active' ORDER BY reservation_id"):
+            r = json.loads(doc)  # a temporary reservation holds its units like an order (order_id: its id)
+            for ln in r["lines"]:
+                for d in ln.get("draws", []):
+                    out.append(Commitment(item=d["key"], location=d["location"], date=dt.date.fromisoformat(d["date"]),
+                                          qty=float(d["qty"]), demand_class=d.get("demand_class"),
+                                          order_id=r["reservation_id"], line=int(ln["line"]), kind=d["kind"], draw=d))
         return out
 
     def version(self) -> tuple[int, int]:

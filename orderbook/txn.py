@@ -24,8 +24,10 @@ from orderbook.records import (
     JournalEntry,
     Line,
     Order,
+    PromisedLine,
     PromiseRecord,
     ScheduleLine,
+    StockReservation,
     WriteSet,
     utcnow,
 )
@@ -34,6 +36,7 @@ from promessa.errors import PromessaError
 from promising import Policy, Promise, Request, Reservation, promise, reserve, unreserve
 
 if TYPE_CHECKING:
+    from orderbook.configured import ConfiguredCommit, ConfiguredLines
     from orderbook.service import OrderService
 
 
@@ -70,6 +73,7 @@ class Txn:
         self.ws = WriteSet()
         self._undo: list[Callable[[], None]] = []
         self._touched: dict[str, Order | None] = {}  # order id -> copy before the request (None: new)
+        self._held: dict[str, StockReservation | None] = {}  # reservation id -> copy before the request (None: new)
         self._seq0 = svc.seq
 
     # -- orders
@@ -84,6 +88,26 @@ class Txn:
         if order.order_id not in self._touched:
             self._touched[order.order_id] = order.copy()
         return order
+
+    # -- temporary reservations (holds): kept whole, like orders
+    def add_reservation(self, res: StockReservation) -> None:
+        """A new temporary reservation (removed again on rollback)."""
+        self._held[res.reservation_id] = None
+        self.svc.reservations[res.reservation_id] = res
+
+    def touch_reservation(self, res: StockReservation) -> StockReservation:
+        """Keep a copy of `res` as it was before this request (put back on rollback); its version goes up by one."""
+        if res.reservation_id not in self._held:
+            self._held[res.reservation_id] = res.copy()
+            res.version += 1
+            res.updated_at = self.now
+        return res
+
+    def audit_reservation(self, res: StockReservation, action: str, detail: dict | None = None, *,
+                          from_status: str | None = None) -> None:
+        """Record `action` on a temporary reservation (the audit trail keyed by its id; ``reservation.*`` actions)."""
+        self.ws.audit.append(AuditEntry(order_id=res.reservation_id, action=action, actor=self.actor,
+                                        from_status=from_status, to_status=str(res.status), detail=detail, at=self.now))
 
     def transition(self, order: Order, dst: S, action: str, detail: dict | None = None) -> None:
         """Move `order` to `dst` (checked against the lifecycle) and audit it."""
@@ -126,11 +150,12 @@ class Txn:
         """Give back one draw of a line as part of this transaction (journalled, undone on failure)."""
         self._apply("release", order, ln, draw)
 
-    def _journal(self, kind: str, order: Order, ln: Line, draw: Draw) -> None:
+    def _journal(self, kind: str, order: Order | StockReservation, ln: Line, draw: Draw) -> None:
         self.svc.seq += 1
+        owner = order.reservation_id if isinstance(order, StockReservation) else order.order_id
         self.ws.journal.append(JournalEntry(
             seq=self.svc.seq, kind=kind, item=draw.key, location=draw.location, date=draw.date, qty=draw.qty,
-            order_id=order.order_id, line=ln.line, demand_class=draw.demand_class, at=self.now, draw=draw.to_dict()))
+            order_id=owner, line=ln.line, demand_class=draw.demand_class, at=self.now, draw=draw.to_dict()))
 
     def reserve(self, order: Order, ln: Line, qty: float, policy: Policy, *, source: str = "capture") -> Promise:
         """Promise `qty` of the line from its location and commit it (journal + undo); the line
@@ -148,6 +173,27 @@ class Txn:
             ln.schedule.append(ScheduleLine(date=sl.date, qty=sl.qty, item=substitute))
         ln.promise = PromiseRecord.from_promise(p, source=source)
         return p
+
+    def reserve_configured(self, order: Order, ln: Line, configured: ConfiguredLines, *, source: str = "capture") -> ConfiguredCommit:
+        """Promise and commit a configured line's open quantity through its bill (`configured.commit`: components
+        and capacity, all or nothing, one ship date); journal every draw (undone on failure) and give the line
+        its schedule line and the promise's record (its message names the option that binds)."""
+        svc = self.svc
+        qty = ln.open_qty
+        c = configured.commit(svc.snap, svc.state, ln.configuration, qty=qty, requested_date=ln.requested_date,
+                              location=ln.location)
+        for d in c.draws:
+            self._undo.append(lambda d=d: unreserve(svc.snap, svc.state, Reservation((d,))))
+            self._journal("commit", order, ln, d)
+            ln.draws.append(d)
+        if c.date is not None:
+            ln.schedule.append(ScheduleLine(date=c.date, qty=qty))
+        ln.promise = PromiseRecord(
+            item=ln.item, location=ln.location, qty=qty, requested_date=ln.requested_date, status=c.status,
+            reason=c.reason, lines=(PromisedLine(c.date, qty),) if c.date is not None else (),
+            demand_class=ln.demand_class or order.demand_class, committed=bool(c.draws), message=c.message,
+            source=source, details={"configuration": c.details})
+        return c
 
     def unreserve_open(self, order: Order, ln: Line) -> float:
         """Release every open (unshipped) reservation of the line; keep what has shipped."""
@@ -269,6 +315,11 @@ class Txn:
                 self.svc.orders.pop(oid, None)
             else:
                 self.svc.orders[oid] = orig
+        for rid, held in self._held.items():
+            if held is None:
+                self.svc.reservations.pop(rid, None)
+            else:
+                self.svc.reservations[rid] = held
         self.svc.seq = self._seq0
 
     def finish(self) -> None:
@@ -283,6 +334,10 @@ class Txn:
                 self.ws.new_orders.add(oid)
             o.updated_at = self.now
             self.ws.orders.append(o)
+        for rid in self._held:
+            r = self.svc.reservations.get(rid)
+            if r is not None:
+                self.ws.reservations.append(r)
 
 
 def scaled(d: Draw, qty: float) -> Draw:

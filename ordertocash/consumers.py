@@ -3,12 +3,18 @@
 Each follows the event stream from its own durable cursor; every effect is idempotent by event,
 so an event handed over again after a crash changes nothing twice:
 
-- ``invoicing``: a shipped event is invoiced (one invoice per shipment, ``source_ref`` = the
-  event's ref, with the shipped quantities); the order's money is then booked against it.
+- ``invoicing``: per shipment (the order's invoicing mode, see ``OrderToCash.invoice_mode``), a
+  shipped event is invoiced (``source_ref`` = the event's ref, with the shipped quantities); per
+  order, the event that leaves the order complete (status ``shipped``: the last shipment, or a
+  cancel of the rest) invoices everything shipped (``source_ref`` = the order id). The order's
+  money is then booked against it. The mode is fixed at the order's first shipment.
 - ``payments``: shipped -> the capture rule (``capture_shipment``, key = the event's ref);
-  delivered -> cash on delivery collected for the delivered value; cancelled -> what is open
-  is voided or released; returned -> the receipt is credited on its invoice and refunded to the
-  original methods (``o2c.refund_on_receipt``). The order's payment records are written in the
+  delivered -> cash on delivery collected for the delivered value; cancelled (or rejected) -> the
+  order is closed (``OrderToCash.close_payments``, key = the event's ref): what is open is voided
+  or released and what was captured beyond what it owes (invoiced - credited: a prepaid order
+  cancelled after a partial shipment) is refunded to the original methods; returned -> the
+  receipt is credited on its invoice and refunded to the original methods
+  (``o2c.refund_on_receipt``). The order's payment records are written in the
   same transaction as the cursor.
 - ``channel``: shipped lines and returned lines accrue (or reverse) supplier programs
   (``ChannelLedger.record(..., skip_known=True)``).
@@ -18,9 +24,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from invoicing.model import InvoiceMode
 from orderbook.events import EventKind, OrderEvent
 from payments.model import MethodKind
 from payments.model import PaymentState as PS
+
+#: Order statuses after which nothing more ships: a per-order invoice is issued when an event leads here.
+_COMPLETE = frozenset({"shipped", "delivered"})
 
 
 class InvoicingConsumer:
@@ -31,15 +41,31 @@ class InvoicingConsumer:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
 
-    def handle(self, ev: OrderEvent) -> None:
-        """Invoice a shipped event once; other events are not invoiced."""
-        if ev.kind is not EventKind.SHIPPED or ev.order_id not in self.hub.service.orders:
+    def handle(self, ev: OrderEvent) -> list[tuple[str, str, Any]] | None:
+        """Per shipment: invoice a shipped event once. Per order: invoice the order once when an event leaves it
+        complete (status ``shipped``: all shipped, or the rest cancelled). Returns the order's invoicing mode,
+        fixed at its first shipment, to keep with the cursor."""
+        hub = self.hub
+        if ev.order_id not in hub.service.orders:
             return None
-        req = self.hub.shipment_request(ev)
-        if req.lines:
-            self.hub.invoicer.invoice_shipment(req, issue_date=self.hub.business_date())
-            self.hub.sync_settlement(ev.order_id)
-        return None
+        pin: list[tuple[str, str, Any]] = []
+        if ev.kind is EventKind.SHIPPED:
+            mode, pin = hub.pin_invoice_mode(ev.order_id)
+        elif ev.to_status in _COMPLETE and ev.from_status not in _COMPLETE:
+            mode, _src = hub.invoice_mode(ev.order_id)
+        else:
+            return None
+        if mode is InvoiceMode.PER_SHIPMENT:
+            req = hub.shipment_request(ev) if ev.kind is EventKind.SHIPPED else None
+            if req is not None and req.lines:
+                hub.invoicer.invoice_shipment(req, issue_date=hub.business_date(), mode=mode)
+                hub.sync_settlement(ev.order_id)
+        elif ev.to_status in _COMPLETE:
+            req = hub.order_request(ev)
+            if req.lines:
+                hub.invoicer.invoice_order(req, issue_date=hub.business_date(), mode=mode)
+                hub.sync_settlement(ev.order_id)
+        return pin or None
 
 
 class PaymentsConsumer:
@@ -63,12 +89,23 @@ class PaymentsConsumer:
                     return None
                 book.capture_shipment(ev.order_id, hub.value_of(lines, hub.currency_of(order)), key=ev.ref)
             elif ev.kind is EventKind.DELIVERED:
-                if not self._collect_cod(ev):
-                    return None
+                collected = self._collect_cod(ev)
+                key = hub._closing.get(ev.order_id)
+                if key is None:
+                    if not collected:
+                        return None
+                else:  # a close that waited for this delivery's cash
+                    _res, waiting = hub.close_payments(ev.order_id, key=key, upto=ev.id)
+                    records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, key, waiting=waiting)
+                    hub.sync_settlement(ev.order_id)
+                    return records
             elif ev.kind is EventKind.CANCELLED:
                 if not book.payments_of(ev.order_id):
                     return None
-                book.cancel_open(ev.order_id)
+                _res, waiting = hub.close_payments(ev.order_id, key=ev.ref, upto=ev.id)
+                records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, ev.ref, waiting=waiting)
+                hub.sync_settlement(ev.order_id)
+                return records
             elif ev.kind is EventKind.RETURNED:
                 if not hub.settings.o2c.refund_on_receipt or ev.detail.get("rma") not in hub._rma_meta:
                     return None

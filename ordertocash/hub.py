@@ -33,18 +33,20 @@ from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, loa
 from channel.programs import Catalogue
 from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
 from invoicing import open_store as open_invoice_store
-from invoicing.model import DocumentKind, PricedLine, build_line, prorate
+from invoicing.model import DocumentKind, InvoiceMode, PricedLine, build_line, prorate
 from invoicing.service import InvoiceRequest, ReturnCredit
+from monitoring.cash import CashItem
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
 from orderbook.txn import Idem
+from ordertocash.jeopardy import cash_items
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
 from payments.model import CaptureRule, MethodKind, PaymentState
 from promessa.config import Settings
 from promessa.errors import ConflictError, NotFoundError, ValidationError
 from promessa.money import Money
 from returns import ReturnBook
-from returns.model import ReturnAuthorization, ReturnReceipt, ReturnState
+from returns.model import ReturnAuthorization, ReturnReceipt, ReturnSettings, ReturnState
 from returns.model import ShippedLine as ReturnShippedLine
 from supplydata.live import SupplyDelta
 
@@ -80,6 +82,35 @@ def stores_of(settings: Settings) -> Stores:
     return Stores(invoices, f"{settings.store.pg_schema}_invoicing", o.channel_journal or here / "channel.sqlite")
 
 
+def replay_returns(store: Any, book: ReturnBook) -> dict[str, dict]:
+    """Put the return authorizations kept in the order book (``consumer_records`` kind ``returns``) back into
+    `book`, then their receipts (the order book's ``return`` audit entries). Returns rma id -> its record."""
+    metas: dict[str, dict] = {}
+    for rid, meta in sorted(store.records("returns").items()):
+        sh = meta["shipped"]
+        book.authorize(ReturnShippedLine(**sh), qty=meta["qty"], reason=meta["reason"], condition=meta["condition"],
+                       business_date=dt.date.fromisoformat(meta["authorized_on"]), exchange=meta["exchange"],
+                       exchange_item=meta.get("exchange_item"),
+                       requested_date=dt.date.fromisoformat(meta["requested_date"]) if meta.get("requested_date") else None,
+                       note=meta.get("note", ""), rma_id=rid)
+        if meta.get("cancelled"):
+            book.cancel(rid)
+        if meta.get("replacement_line"):
+            book.link_replacement(rid, meta["replacement_line"])
+        metas[rid] = meta
+    after = 0
+    while True:
+        evs = read_events(store, after, limit=5000)
+        if not evs:
+            break
+        after = evs[-1].id
+        for ev in evs:
+            if ev.kind is EventKind.RETURNED and ev.detail.get("rma") in metas:
+                book.receive(ev.detail["rma"], location=ev.detail["location"], date=ev.at.date(),
+                             qty=sum(ev.lines.values()), condition=ev.detail["condition"])
+    return metas
+
+
 class OrderToCash:
     """Payments, invoices, returns and channel accruals of the orders of one `OrderService`.
 
@@ -100,6 +131,9 @@ class OrderToCash:
         self.offline = offline
         self.lock = threading.RLock()
         self._rma_meta: dict[str, dict] = {}
+        self._closing: dict[str, str] = {}  # order -> close key, for closes waiting for a provider's answer
+        self._modes: dict[str, dict] = {}   # "order:<id>" / "customer:<id>" -> {"mode", "pinned"}: invoicing modes chosen
+        self._pinned: set[str] = set()      # "order:<id>" whose mode was fixed at its first shipment
         self._suppliers: dict[str, str | None] = {}
         self._programs_seen = -1
 
@@ -118,7 +152,7 @@ class OrderToCash:
         invoicer = Invoicer(open_invoice_store(where.invoices, pg_schema=where.invoices_schema), InvoicingSettings())
         ledger = ChannelLedger(SqliteJournal(where.channel_journal))
         hub = cls(service, settings, payments=pay, invoicer=invoicer,
-                  returns=ReturnBook(locations=service.snap.location_ids), ledger=ledger, gateway=gateway, offline=offline)
+                  returns=ReturnBook(ReturnSettings(receive_within_days=o.receive_within_days), locations=service.snap.location_ids), ledger=ledger, gateway=gateway, offline=offline)
         hub.restore()
         if o.channel_programs is not None:
             hub.define_programs(load_programs(o.channel_programs, catalogue=Catalogue.of_snapshot(service.snap)))
@@ -130,35 +164,14 @@ class OrderToCash:
         docs = list(self.store.records("payments").values())
         for k, doc in enumerate(docs):
             self.payments.restore(doc, events=events if k == len(docs) - 1 else None)
-        for rid, meta in sorted(self.store.records("returns").items()):
-            self._replay_authorization(rid, meta)
-        after = 0
-        while True:
-            evs = read_events(self.store, after, limit=5000)
-            if not evs:
-                break
-            after = evs[-1].id
-            for ev in evs:
-                if ev.kind is EventKind.RETURNED and ev.detail.get("rma") in self._rma_meta:
-                    self.returns.receive(ev.detail["rma"], location=ev.detail["location"], date=ev.at.date(),
-                                         qty=sum(ev.lines.values()), condition=ev.detail["condition"])
+        self._closing.update({o: r["key"] for o, r in self.store.records("payment_close").items() if r.get("waiting")})
+        self._modes.update(self.store.records("invoice_modes"))
+        self._pinned.update(k for k, r in self._modes.items() if r.get("pinned"))
+        self._rma_meta.update(replay_returns(self.store, self.returns))
         for rma in list(self.returns._rmas.values()):
             for rec in rma.receipts:
                 if self.invoicer.store.by_source(DocumentKind.CREDIT_NOTE, rec.ref) is not None:
                     self._refund_receipt(rec)
-
-    def _replay_authorization(self, rid: str, meta: dict) -> None:
-        s = meta["shipped"]
-        self.returns.authorize(ReturnShippedLine(**s), qty=meta["qty"], reason=meta["reason"], condition=meta["condition"],
-                               business_date=dt.date.fromisoformat(meta["authorized_on"]), exchange=meta["exchange"],
-                               exchange_item=meta.get("exchange_item"),
-                               requested_date=dt.date.fromisoformat(meta["requested_date"]) if meta.get("requested_date") else None,
-                               note=meta.get("note", ""), rma_id=rid)
-        if meta.get("cancelled"):
-            self.returns.cancel(rid)
-        if meta.get("replacement_line"):
-            self.returns.link_replacement(rid, meta["replacement_line"])
-        self._rma_meta[rid] = meta
 
     def consumers(self) -> list:
         """The order-event consumers, in the order they run: invoicing, payments, channel."""
@@ -259,11 +272,103 @@ class OrderToCash:
                 lines.append(self.line_input(order, ln, qty, qty_before=before.get(no, 0.0)))
         return order, lines
 
+    def shipped_through(self, ev: OrderEvent) -> dict[int, float]:
+        """Quantities shipped per line of the event's order by the shipped events up to and including `ev`."""
+        out = self._shipped_before(ev)
+        if ev.kind is EventKind.SHIPPED:
+            for k, q in ev.lines.items():
+                out[k] = out.get(k, 0.0) + q
+        return out
+
+    def terms(self) -> PaymentTerms:
+        """The payment terms of the invoices (``o2c.payment_terms_days``)."""
+        days = self.settings.o2c.payment_terms_days
+        return PaymentTerms(days, f"net {days}")
+
+    def order_request(self, ev: OrderEvent) -> InvoiceRequest:
+        """The per-order invoice request of a complete order (source_ref: the order id, so it is invoiced once): each
+        line with what shipped of it up to `ev`, at its priced amounts for that quantity."""
+        order = self.order(ev.order_id)
+        lines = []
+        for no, qty in sorted(self.shipped_through(ev).items()):
+            ln = order.line(no)
+            if ln is not None and qty > 0:
+                lines.append(self.line_input(order, ln, qty))
+        return InvoiceRequest(ev.order_id, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+
     def shipment_request(self, ev: OrderEvent) -> InvoiceRequest:
         """The invoice request of a shipped event (source_ref: the event's ref, so it is invoiced once)."""
         order, lines = self.shipment_lines(ev)
-        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines,
-                              PaymentTerms(self.settings.o2c.payment_terms_days, f"net {self.settings.o2c.payment_terms_days}"))
+        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+
+    # ------------------------------------------------------------------ invoicing mode
+    def invoice_mode(self, order_id: str, *, customer: str | None = None) -> tuple[InvoiceMode, str]:
+        """(mode, where it comes from) of an order: ``order`` (set for the order, or fixed at its first shipment),
+        ``customer`` (set for the customer through the API), ``settings.customer`` (``o2c.invoice_mode_by_customer``)
+        or ``settings`` (``o2c.invoice_mode``)."""
+        if customer is None:
+            customer = self.order(order_id).customer
+        with self.lock:
+            rec = self._modes.get(f"order:{order_id}")
+            if rec is not None:
+                return InvoiceMode(rec["mode"]), "order"
+            rec = self._modes.get(f"customer:{customer}")
+            if rec is not None:
+                return InvoiceMode(rec["mode"]), "customer"
+        by = self.settings.o2c.invoice_mode_by_customer.get(customer)
+        if by is not None:
+            return InvoiceMode(by), "settings.customer"
+        return InvoiceMode(self.settings.o2c.invoice_mode), "settings"
+
+    @staticmethod
+    def _mode_of(mode: Any) -> InvoiceMode:
+        try:
+            return InvoiceMode(mode)
+        except ValueError:
+            raise ValidationError("unknown invoicing mode", field="mode", value=mode,
+                                  hint="one of " + ", ".join(m.value for m in InvoiceMode)) from None
+
+    def set_order_invoice_mode(self, order_id: str, mode: Any) -> tuple[InvoiceMode, str]:
+        """Invoice this order per shipment or per order (durable before it returns). Refused (ConflictError) once
+        something of the order shipped: its invoices follow the mode it shipped under."""
+        m = self._mode_of(mode)
+        order = self.order(order_id)
+        with self.lock:
+            if any(ln.shipped_qty > 0 for ln in order.lines) or f"order:{order_id}" in self._pinned:
+                now, _ = self.invoice_mode(order_id, customer=order.customer)
+                if now == m:
+                    return now, "order"
+                raise ConflictError(f"order {order_id} has shipped: it is invoiced {now.value}",
+                                    hint="choose the invoicing mode before the first shipment")
+            rec = {"mode": m.value, "pinned": False}
+            self.store.put_records([("invoice_modes", f"order:{order_id}", rec)])
+            self._modes[f"order:{order_id}"] = rec
+            return m, "order"
+
+    def set_customer_invoice_mode(self, customer: str, mode: Any) -> InvoiceMode:
+        """Invoice this customer's orders per shipment or per order (durable before it returns); orders that have
+        shipped keep the mode they shipped under, an order's own choice comes first."""
+        m = self._mode_of(mode)
+        if not isinstance(customer, str) or not customer.strip():
+            raise ValidationError("must be a customer id", field="customer", value=customer)
+        with self.lock:
+            rec = {"mode": m.value}
+            self.store.put_records([("invoice_modes", f"customer:{customer}", rec)])
+            self._modes[f"customer:{customer}"] = rec
+            return m
+
+    def pin_invoice_mode(self, order_id: str) -> tuple[InvoiceMode, list[tuple[str, str, Any]]]:
+        """The mode an order is invoiced under, fixed at its first shipment (a later change for its customer does not
+        mix the two modes on one order): (mode, the record to keep with the invoicing consumer's cursor)."""
+        key = f"order:{order_id}"
+        with self.lock:
+            mode, _src = self.invoice_mode(order_id)
+            if key in self._pinned:
+                return mode, []
+            rec = {"mode": mode.value, "pinned": True}
+            self._modes[key] = rec
+            self._pinned.add(key)
+            return mode, [("invoice_modes", key, rec)]
 
     # ------------------------------------------------------------------ persistence
     def payment_records(self, order_id: str) -> list[tuple[str, str, Any]]:
@@ -353,7 +458,9 @@ class OrderToCash:
             if not out.duplicate:
                 seen = {out.event_id: self.payments.seen_events()[out.event_id]}
                 if out.payment_id is not None:
-                    self.persist_payments(self.payments.payment(out.payment_id).order, events=seen)
+                    order_id = self.payments.payment(out.payment_id).order
+                    self.persist_payments(order_id, events=seen)
+                    self.retry_close(order_id)
                 else:
                     self.store.put_records([("webhook_events", k, v) for k, v in seen.items()])
             return out
@@ -384,6 +491,135 @@ class OrderToCash:
                 "expected": summ.expected, "captured": summ.captured, "refunded": summ.refunded, "open": summ.open,
                 "invoiced": inv if inv.currency == cur else Money.zero(cur), "credited": cr if cr.currency == cur else Money.zero(cur),
                 "payments": self.payments.payments_of(order_id)}
+
+    # ------------------------------------------------------------------ closing an order
+    def owed(self, order_id: str, *, upto: int | None = None) -> Money:
+        """What the customer owes for an order: what its invoices for the shipments up to audit id `upto` (None: all)
+        come to - computed from the order events by the functions the ``invoicing`` consumer issues them with
+        (per shipment: each shipped event's lines; per order: everything shipped), so it does not wait for that
+        consumer - minus what its credit notes credited."""
+        order = self.order(order_id)
+        cur = self.currency_of(order)
+        mode, _src = self.invoice_mode(order_id, customer=order.customer)
+        events = [e for e in read_events(self.store, 0, limit=100_000, order_id=order_id)
+                  if e.kind is EventKind.SHIPPED and (upto is None or e.id <= upto)]
+        owed = Money.zero(cur)
+        if mode is InvoiceMode.PER_ORDER:
+            shipped: dict[int, float] = {}
+            for e in events:
+                for k, q in e.lines.items():
+                    shipped[k] = shipped.get(k, 0.0) + q
+            lines = [self.line_input(order, order.line(no), q) for no, q in sorted(shipped.items())
+                     if order.line(no) is not None and q > 0]
+            owed = self.value_of(lines, cur) if lines else owed
+        else:
+            for e in events:
+                _order, lines = self.shipment_lines(e)
+                if lines:
+                    owed = owed + self.value_of(lines, cur)
+        _inv, cr = self.invoicer.order_totals(order_id)
+        return owed - (cr if cr.currency == cur else Money.zero(cur))
+
+    def _cod_due(self, order_id: str, upto: int | None) -> bool:
+        """True while cash on delivery is still open and units shipped by audit id `upto` (None: all) are not
+        delivered: the carrier collects for them at delivery, so the close must not release it yet."""
+        if not any(p.kind == MethodKind.CASH_ON_DELIVERY and p.open_amount().amount > 0
+                   for p in self.payments.payments_of(order_id)):
+            return False
+        shipped = delivered = 0.0
+        for e in read_events(self.store, 0, limit=100_000, order_id=order_id):
+            if upto is not None and e.id > upto:
+                break
+            if e.kind is EventKind.SHIPPED:
+                shipped += sum(e.lines.values())
+            elif e.kind is EventKind.DELIVERED:
+                delivered += sum(e.lines.values())
+        return shipped - delivered > 1e-9
+
+    def close_payments(self, order_id: str, *, key: str, upto: int | None = None) -> tuple[Any, bool]:
+        """Settle the payments of an order that was closed (cancelled or rejected, with or without a part shipped):
+        release what is open and refund, to the original methods, what was captured beyond what it owes
+        (``payments.PaymentBook.close_order`` with ``owed`` = :meth:`owed`: invoiced - credited, 0 when nothing shipped).
+        `key` (the cancel event's ref) makes it retry-safe. The close waits (kept as a ``payment_close`` record),
+        changing nothing, while a capture or refund still waits for its provider (a webhook of the order tries it
+        again, :meth:`webhook`) and while cash on delivery is open for units shipped and not yet delivered (by audit
+        id `upto`; the delivery tries it again). Returns (CloseResult or None, whether the close is still waiting)."""
+        with self.lock:
+            ps = self.payments.payments_of(order_id)
+            if not ps:
+                return None, False
+            if self._cod_due(order_id, upto):
+                self._closing[order_id] = key
+                return None, True
+            cur = ps[0].currency
+            owed = self.owed(order_id, upto=upto)
+            if owed.currency != cur:
+                raise ConflictError(f"order {order_id}: its payments are in {cur}, its invoices in {owed.currency}")
+            try:
+                res = self.payments.close_order(order_id, owed, key=key)
+            except ConflictError as e:
+                log.info("order %s: close waits for the provider (%s)", order_id, e)
+                self._closing[order_id] = key  # nothing released yet: a capture in flight must still land
+                return None, True
+            self._closing.pop(order_id, None)
+            return res, False
+
+    def close_records(self, order_id: str, key: str, *, waiting: bool) -> list[tuple[str, str, Any]]:
+        """The record of an order's close (kind ``payment_close``): its key and whether it still waits."""
+        return [("payment_close", order_id, {"key": key, "waiting": waiting})]
+
+    def retry_close(self, order_id: str) -> None:
+        """Try again a close that waited (after a webhook for the order was applied)."""
+        key = self._closing.get(order_id)
+        if key is None:
+            return
+        _res, waiting = self.close_payments(order_id, key=key)
+        if not waiting:
+            self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
+            self.sync_settlement(order_id)
+
+    def cash_view(self, order_id: str) -> dict[str, Any]:
+        """An order's order-to-cash state in one view, on the business clock: the payment status with what is
+        authorized (open on authorized payments), pending (bank transfers awaited), captured and refunded; its
+        invoices and credit notes with what is open on each (``paid``, ``open``, or ``overdue`` past its due date;
+        credit notes ``credit``), invoiced, credited and the open balance; its invoicing mode; its returns
+        (``open``: authorized or partly received) with the quantity still expected and the day it is due."""
+        pay = self.payments_view(order_id)  # catches up with the consumers first
+        order = self.order(order_id)
+        cur = pay["currency"]
+        today = self.business_date()
+        live = [p for p in pay["payments"] if p.currency == cur]
+        authorized = sum((p.open_amount() for p in live if p.state in (PaymentState.AUTHORIZED, PaymentState.PARTIALLY_CAPTURED,
+                                                                        PaymentState.PARTIALLY_REFUNDED)), Money.zero(cur))
+        pending = sum((p.open_amount() for p in live if p.state == PaymentState.PENDING), Money.zero(cur))
+        docs = []
+        with self.lock:
+            for b in self.invoicer.order_balances(order_id):
+                d = b.document
+                if d.kind != DocumentKind.INVOICE:
+                    state = "credit"
+                elif b.open.amount <= 0:
+                    state = "paid"
+                else:
+                    state = "overdue" if d.due_date < today else "open"
+                docs.append({"number": d.number, "kind": str(d.kind), "issue_date": d.issue_date, "due_date": d.due_date,
+                             "total": d.total, "credited": b.credited, "settled": b.settled, "open": b.open, "state": state})
+            rmas = list(self.returns.of_order(order_id))
+            within = dt.timedelta(days=self.returns.settings.receive_within_days)
+        open_states = (ReturnState.AUTHORIZED, ReturnState.PARTIALLY_RECEIVED)
+        rets = [{"rma_id": r.rma_id, "state": str(r.state), "qty": r.qty, "received": r.received,
+                 "expected": max(0.0, r.qty - r.received) if r.state in open_states else 0.0,
+                 "due_day": r.authorized_on + within, "open": r.state in open_states} for r in rmas]
+        inv_open = sum((x["open"] for x in docs if x["kind"] == str(DocumentKind.INVOICE)), Money.zero(cur))
+        mode, src = self.invoice_mode(order_id, customer=order.customer)
+        return {"order_id": order_id, "customer": order.customer, "order_status": str(order.status), "today": today,
+                "currency": cur, "payment_status": pay["status"], "order_total": pay["order_total"],
+                "authorized": authorized, "pending": pending, "captured": pay["captured"], "refunded": pay["refunded"],
+                "invoiced": pay["invoiced"], "credited": pay["credited"], "open_balance": inv_open,
+                "invoice_mode": mode.value, "invoice_mode_source": src, "invoices": docs,
+                "invoices_open": sum(1 for x in docs if x["state"] in ("open", "overdue")),
+                "invoices_paid": sum(1 for x in docs if x["state"] == "paid"),
+                "returns": rets, "returns_open": sum(1 for r in rets if r["open"])}
 
     # ------------------------------------------------------------------ returns
     def _invoice_line(self, order_id: str, line: int, invoice: str | None) -> tuple[Any, Any]:
@@ -536,6 +772,14 @@ class OrderToCash:
         self.order(order_id)
         self.catch_up()
         return self.returns.of_order(order_id)
+
+    # ------------------------------------------------------------------ jeopardy
+    def cash_items(self, today: dt.date) -> list[CashItem]:
+        """Order-to-cash items past their due day on the business day `today` (``ordertocash.jeopardy.cash_items``):
+        the cash source the composition root hands the jeopardy monitor."""
+        self.catch_up()
+        with self.lock:
+            return cash_items(self.invoicer, self.returns, today, currency=self.settings.o2c.currency)
 
     # ------------------------------------------------------------------ channel
     def define_programs(self, programs: list) -> None:

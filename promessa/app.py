@@ -4,7 +4,8 @@ The server, the CLI, the demo and the benchmarks all start here, so they serve t
 snapshot the same way: load (or generate) the snapshot, open the durable order book, load the
 pricing rules, customer master and screening lists (``build_commerce``), rebuild the commitments,
 customers, pricing records and catalogue changes from the order book, attach the double-buffered live pair, prepare the models
-promising derives from a snapshot (allocation, CTP, sourcing network), compile the kernels a
+promising derives from a snapshot (allocation, CTP, sourcing network), release the temporary
+reservations that expired and start their expiry scheduler, compile the kernels a
 request can reach, and start the snapshot watcher when one is configured.
 
 Nothing registers itself by import: every package used is imported here by name.
@@ -88,6 +89,7 @@ class Engine:
     ready_s: float = 0.0
     compile_s: float = 0.0
     configurator: object | None = None  # configurator.service.Configurator: model versions and sessions
+    reorder: object | None = None  # reorder.ReorderBook: reorder policies, report, proposals released as supply deltas
 
     @property
     def snapshot(self):
@@ -99,7 +101,7 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, snapshot=None, metrics=None, warm: bool = True,
-             watch: bool = True, say=None) -> Engine:
+             watch: bool = True, say=None, wallclock=None, expiry: bool = True) -> Engine:
         """Open promessa.
 
         Parameters
@@ -110,6 +112,11 @@ class Engine:
         warm : compile the kernels a request can reach before returning (said on ``say``).
         watch : start the snapshot watcher when ``settings.snapshot.watch`` is set.
         say : where to tell a person what takes time (a callable taking one line); default: the log.
+        wallclock : ``wallclock() -> datetime`` (UTC), the clock temporary reservations expire on (default: the
+            wall clock; tests move their own).
+        expiry : release the temporary reservations that expired before serving, then start the scheduler that
+            releases each as it expires (``settings.reservations.sweep_interval_s``); a one-shot command
+            (CLI, benchmarks) may pass False.
 
         Returns
         -------
@@ -127,16 +134,20 @@ class Engine:
         store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
         svc = engine = None
         try:
+            from configurator.capture import ConfiguredCapture  # configured order lines: resolve, price, commit
+            from configurator.service import Configurator  # model versions (files, durable uploads), sessions
             from scenarios.service import plan as reschedule_planner
 
+            configurator = Configurator.open(settings)
             svc = OrderService(snap, store, settings, metrics=metrics or Metrics(), chooser=location_chooser(settings),
-                               planner=reschedule_planner, commerce=build_commerce(settings))
+                               planner=reschedule_planner, commerce=build_commerce(settings),
+                               configured=ConfiguredCapture(configurator.library), wallclock=wallclock)
             live = svc.attach_live()
             live.prepare = prepare_models
-            engine = cls(settings=settings, store=store, service=svc, live=live)
-            from configurator.service import Configurator  # model versions (files, durable uploads), sessions
+            engine = cls(settings=settings, store=store, service=svc, live=live, configurator=configurator)
+            from reorder import ReorderBook  # policies, proposals (durable records), release = a supply delta
 
-            engine.configurator = Configurator.open(settings)
+            engine.reorder = ReorderBook(svc, settings)
             if settings.o2c.enabled:
                 from ordertocash import OrderToCash
 
@@ -151,6 +162,8 @@ class Engine:
                 svc.start_events(consumers, poll_s=settings.o2c.poll_s)  # caught up before serving
             if engine.orchestration is not None:
                 engine.orchestration.start()
+            if expiry:  # expired holds are released before serving, the others as they expire
+                svc.start_expiry()
             if warm:
                 engine.compile_s = warm_up(svc, say=say)
             if watch and settings.snapshot.watch is not None:
@@ -159,6 +172,8 @@ class Engine:
                 engine.watcher = SnapshotWatcher(live, settings.snapshot.watch,
                                                  interval_s=settings.snapshot.watch_interval_s).start()
         except BaseException:
+            if svc is not None and svc.expiry is not None:
+                svc.expiry.stop()
             if svc is not None and svc.events is not None:
                 svc.events.stop()
             if engine is not None and engine.o2c is not None:
@@ -171,7 +186,7 @@ class Engine:
         return engine
 
     def close(self) -> None:
-        """Stop the watcher, write what is queued, close the store."""
+        """Stop the watcher and the expiry scheduler, write what is queued, close the store."""
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

@@ -16,6 +16,7 @@ from benchmarks import cli as bench_cli
 from monitoring import cli as monitoring_cli
 from promessa import demo, warmup
 from promising import cli as promising_cli
+from reorder import cli as reorder_cli
 from scenarios import cli as scenarios_cli
 from sourcing import cli as sourcing_cli
 from supplydata import cli as supplydata_cli
@@ -28,6 +29,7 @@ COMMANDS = (
     api_cli,           # serve (the HTTP API)
     scenarios_cli,     # reschedule, whatif
     monitoring_cli,    # jeopardy, reports
+    reorder_cli,       # reorder report|propose|proposals|edit|reject|release
     bench_cli,         # bench
     warmup,            # warm-up (compile the kernels ahead of the first request)
     demo,              # demo (the README's main job)
@@ -84,12 +86,25 @@ def open_engine(*, snapshot, db: str, pg_schema: str | None = None):
     return Engine.open(settings_of(**fields), say=stderr_say)
 
 
+def open_cash_source(*, store, db: str | None, pg_schema: str | None = None):
+    """A read-only order-to-cash jeopardy source over an order book (``ordertocash.jeopardy.open_cash_source``),
+    for ``promessa jeopardy --cash`` (handed in as ``args.open_cash_source``): ``(source, close)``."""
+    from ordertocash.jeopardy import open_cash_source as open_source
+    from promessa.config import Settings
+
+    settings = Settings()
+    upd = {"url": db or settings.store.url, **({"pg_schema": pg_schema} if pg_schema else {})}
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update=upd)})
+    return open_source(store, settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     from promessa.errors import PromessaError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     args.open_engine = open_engine
+    args.open_cash_source = open_cash_source
     try:
         rc = args.func(args)
         sys.stdout.flush()

@@ -11,7 +11,8 @@ This module imports nothing of ours. Every value can come from the environment w
 Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
 (server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
 screening lists, price freeze), ``clock`` (the one business
-clock) and ``kernels`` (numba switches).
+clock), ``reservations`` (temporary holds: time to live, expiry sweep), ``kernels`` (numba switches) and ``reorder``
+(automatic reorder policies).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,6 +125,17 @@ class ClockSettings(_Group):
         None, description="the business day for jeopardy, reports, holds and expiries; None: the snapshot's as_of day")
 
 
+class ReservationSettings(_Group):
+    """Temporary reservations (holds) of carts and quotes (``orderbook.reservations``): how long a hold may live and
+    how often the server looks for expired ones. A hold's time to live is operational time, kept on the wall clock
+    (never the business clock)."""
+
+    default_ttl_s: float = Field(900.0, gt=0, description="time to live of a hold created without ttl_s (seconds)")
+    max_ttl_s: float = Field(7 * 86400.0, gt=0, description="longest time to live a hold may be created or extended with")
+    sweep_interval_s: float = Field(1.0, gt=0, description="how often the server releases holds that expired (at most this "
+                                                           "late; expired holds are also released at start-up)")
+
+
 class KernelSettings(_Group):
     fastmath: bool = Field(False, description="numba fastmath for the kernels (off: results equal the references bit for bit)")
 
@@ -146,6 +159,14 @@ class OrderToCashSettings(_Group):
                                                            "order book, var/channel.sqlite otherwise)")
     channel_programs: Path | None = Field(None, description="supplier programs loaded at start-up (YAML, JSON or CSV)")
     refund_on_receipt: bool = Field(True, description="credit and refund a return as soon as its goods are received")
+    invoice_mode: Literal["per_shipment", "per_order"] = Field(
+        "per_shipment", description="one invoice per shipment, or one per order once it is complete (all shipped, or "
+                                    "the rest cancelled); per customer or per order through the API")
+    invoice_mode_by_customer: dict[str, Literal["per_shipment", "per_order"]] = Field(
+        default_factory=dict, description="customer id -> invoicing mode (before invoice_mode; a mode set through the API "
+                                          "for the customer or the order comes first)")
+    receive_within_days: int = Field(30, ge=1, description="a return authorised this many days ago and not fully received "
+                                                           "is in jeopardy from the next day on")
     poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
 
 
@@ -209,6 +230,21 @@ class ConfiguratorSettings(_Group):
     session_ttl_s: float = Field(3600.0, gt=0, description="a configuration session unused this many seconds expires")
 
 
+class ReorderSettings(_Group):
+    """Automatic reorder (``reorder``): the default policy of every item-location, and a file of overrides."""
+
+    method: str = Field("rop", pattern="^(rop|minmax)$",
+                        description="rop: reorder point from demand history, lead time and service level; minmax: the "
+                                    "policy's own min and max (needs an override giving them)")
+    service_level: float = Field(0.95, ge=0.5, lt=1.0, description="target cycle service level; z = NormalDist().inv_cdf(it)")
+    window_days: int = Field(28, ge=2, le=3650, description="demand history: this many days ending on the business day")
+    cover_days: float = Field(14.0, ge=0, description="rop: order up to ROP + mean daily demand x this many days")
+    lot_size: float = Field(1.0, gt=0, description="a proposed quantity is rounded up to a multiple of this")
+    policies_file: Path | None = Field(None, description="per item-location overrides (CSV, JSON or YAML rows: item, "
+                                                         "location, and any of method, service_level, window_days, "
+                                                         "cover_days, lot_size, lead_time_days, min_qty, max_qty)")
+
+
 class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
@@ -220,10 +256,12 @@ class Settings(BaseSettings):
     orders: OrderSettings = Field(default_factory=OrderSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    reservations: ReservationSettings = Field(default_factory=ReservationSettings)
     kernels: KernelSettings = Field(default_factory=KernelSettings)
     configurator: ConfiguratorSettings = Field(default_factory=ConfiguratorSettings)
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    reorder: ReorderSettings = Field(default_factory=ReorderSettings)
 
     @field_validator("api")
     @classmethod

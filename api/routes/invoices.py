@@ -1,6 +1,8 @@
 """Invoices and credit notes: a customer's documents with what is open on each and the open balance; one
 document as JSON, HTML or PDF. Documents are issued by the order book's events (one invoice per shipment,
-a credit note per return receipt), numbered without gaps per series, and immutable."""
+or one per order once it is complete; a credit note per return receipt), numbered without gaps per series,
+and immutable. The invoicing mode is chosen per order or per customer (``/v1/invoices/modes/...``),
+else by settings (``o2c.invoice_mode_by_customer``, ``o2c.invoice_mode``)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import InvoicesReader, O2CDep
+from api.deps import CustomersWriter, InvoicesReader, O2CDep, OrdersWriter
 from api.errors import responses
 from api.routes.payments import MoneyPublic, money
 from invoicing import render_html, render_pdf
@@ -89,6 +91,57 @@ def statement(customer: Annotated[str, Query(min_length=1, max_length=100)], hub
     return StatementPublic(customer=st.customer, currency=st.currency, open_balance=money(st.open_balance),
                            documents=[BalancePublic(document=document_public(b.document), credited=money(b.credited),
                                                     settled=money(b.settled), open=money(b.open)) for b in st.documents])
+
+
+Mode = Literal["per_shipment", "per_order"]
+Ident = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class InvoiceModeUpdate(BaseModel):
+    """How an order (or a customer's orders) is invoiced: one invoice per shipment, or one per order once it is
+    complete (everything shipped, or the rest cancelled)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Mode
+
+
+class OrderInvoiceModePublic(BaseModel):
+    order_id: str
+    customer: str
+    mode: Mode
+    source: str = Field(description="order (chosen for the order, or fixed at its first shipment), customer, "
+                                    "settings.customer (o2c.invoice_mode_by_customer) or settings (o2c.invoice_mode)")
+
+
+class CustomerInvoiceModePublic(BaseModel):
+    customer: str
+    mode: Mode
+
+
+def _order_mode(hub, order_id: str) -> OrderInvoiceModePublic:
+    order = hub.order(order_id)
+    mode, src = hub.invoice_mode(order_id, customer=order.customer)
+    return OrderInvoiceModePublic(order_id=order_id, customer=order.customer, mode=mode.value, source=src)
+
+
+@router.get("/modes/orders/{order_id}", operation_id="read_order_invoice_mode", response_model=OrderInvoiceModePublic,
+            responses=responses(404), summary="How an order is invoiced (per shipment or per order) and why")
+def read_order_mode(order_id: Ident, hub: O2CDep, user: InvoicesReader) -> OrderInvoiceModePublic:
+    return _order_mode(hub, order_id)
+
+
+@router.put("/modes/orders/{order_id}", operation_id="set_order_invoice_mode", response_model=OrderInvoiceModePublic,
+            responses=responses(404, 409), summary="Invoice an order per shipment or once when complete (before it ships)")
+def set_order_mode(order_id: Ident, body: InvoiceModeUpdate, hub: O2CDep, user: OrdersWriter) -> OrderInvoiceModePublic:
+    hub.set_order_invoice_mode(order_id, body.mode)
+    return _order_mode(hub, order_id)
+
+
+@router.put("/modes/customers/{customer}", operation_id="set_customer_invoice_mode",
+            response_model=CustomerInvoiceModePublic, responses=responses(),
+            summary="Invoice a customer's orders per shipment or once per order (orders not yet shipped)")
+def set_customer_mode(customer: Ident, body: InvoiceModeUpdate, hub: O2CDep, user: CustomersWriter) -> CustomerInvoiceModePublic:
+    return CustomerInvoiceModePublic(customer=customer, mode=hub.set_customer_invoice_mode(customer, body.mode).value)
 
 
 @router.get("/{number}", operation_id="read_invoice", response_model=DocumentPublic,

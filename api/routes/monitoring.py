@@ -51,7 +51,8 @@ async def get_monitor(request: Request) -> Monitor:
         raise HTTPException(503, "promessa is not ready (the engine is not open)")
     auto = getattr(st, "monitor_auto", None)
     if auto is None or auto[0] is not engine.service:  # a restarted lifespan gets a new one
-        auto = (engine.service, Monitor.of_service(engine.service))
+        o2c = getattr(engine, "o2c", None)  # order-to-cash jeopardy: the hub is the monitor's cash source
+        auto = (engine.service, Monitor.of_service(engine.service, cash=o2c.cash_items if o2c is not None else None))
         st.monitor_auto = auto
     return auto[1]
 
@@ -73,7 +74,8 @@ def _rows(df: pl.DataFrame, *, reason: bool = False) -> list[dict]:
 
 
 @router.get("/jeopardy", operation_id="jeopardy", response_model=JeopardyPublic, responses=responses(),
-            summary="Open orders in jeopardy, worst first: level, days late, dates (filters and paging)")
+            summary="Open orders in jeopardy, worst first: level, days late, dates (filters and paging); invoices "
+                    "unpaid past terms and returns not received (cash)")
 def jeopardy(
     mon: MonitorDep,
     user: PlanningReader,
@@ -108,8 +110,15 @@ def jeopardy(
         orders = orders.filter(pl.col("level") == level)
     total = orders.height
     orders = orders.slice(offset, limit)
+    cash = mon.cash_jeopardy(t)
+    if min_level is not None:
+        cash = [r for r in cash if r["level_rank"] >= cfg.rank(min_level)]
+    cash_counts = {name: 0 for name in cfg.level_names}
+    for r in cash:
+        cash_counts[r["level"]] += 1
     out = {"today": t, "levels": cfg.level_names, "counts": counts, "total": total, "offset": offset,
-           "limit": limit, "orders": _rows(orders, reason=True)}
+           "limit": limit, "orders": _rows(orders, reason=True), "cash_counts": cash_counts,
+           "cash": [{**r, "amount": r["amount"].to_dict()} for r in cash[:limit]]}
     if lines:
         out["lines"] = _rows(line_j.filter(pl.col("order_id").is_in(orders["order_id"].implode())), reason=True)
     return out

@@ -47,6 +47,9 @@ async def _metrics(svc) -> PlainTextResponse:
               "promessa_committed_units": ("units committed on top of the snapshot", svc.state.committed_total())}
     for s in OrderStatus:
         gauges[f"promessa_orders_{s}"] = (f"orders {s}", float(by_status.get(str(s), 0)))
+    active = [r for r in list(svc.reservations.values()) if r.status == "active"]
+    gauges["promessa_reservations_active"] = ("temporary reservations holding units", float(len(active)))
+    gauges["promessa_reservations_held_units"] = ("units held by temporary reservations", float(sum(r.held_qty for r in active)))
     return PlainTextResponse(svc.metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
 

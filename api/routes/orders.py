@@ -102,6 +102,13 @@ IfMatch = Annotated[str | None, Header(
               summary="Change quantities, dates, lines or ship-to: release what has not shipped and promise again")
 def change(order_id: OrderId, body: OrderChange, request: Request, svc: ServiceDep, user: OrdersWriter,
            key: IdempotencyKey = None, if_match: IfMatch = None) -> Response:
+    return _guarded(svc, order_id, if_match,
+                    lambda version: svc.change(order_id, body, actor=user.actor, idem=idem(key, request, body), if_version=version))
+
+
+def _guarded(svc, order_id: str, if_match: str | None, write) -> Response:
+    """Run ``write(version)`` under the order's ``If-Match`` precondition: 412 when the order is at another version
+    (checked before the write and, atomically, by the write itself); ``version`` is None without a precondition."""
     wanted = parse_if_match(if_match)
     version = None
     if wanted is not None:
@@ -113,11 +120,11 @@ def change(order_id: OrderId, body: OrderChange, request: Request, svc: ServiceD
                 raise _stale(order_id, current.version, if_match)
             version = current.version
     try:
-        result = svc.change(order_id, body, actor=user.actor, idem=idem(key, request, body), if_version=version)
+        result = write(version)
     except ConflictError:
         now = svc.orders.get(order_id)
         if version is not None and now is not None and now.version != version:
-            raise _stale(order_id, now.version, if_match) from None  # changed between the check and the change
+            raise _stale(order_id, now.version, if_match) from None  # changed between the check and the write
         raise
     return answer(result, order=True)
 
@@ -131,30 +138,31 @@ Note = Annotated[Decision | None, Body(description="optional note; an empty body
 
 
 @router.post("/{order_id}/cancel", operation_id="cancel_order", response_model=OrderPublic,
-             responses={200: {"headers": _ETAG}, **responses(404, 409, 503)}, summary="Cancel what has not shipped")
+             responses={200: {"headers": _ETAG}, **responses(404, 409, 412, 503)}, summary="Cancel what has not shipped")
 def cancel(order_id: OrderId, request: Request, svc: ServiceDep, user: OrdersWriter, key: IdempotencyKey = None,
-           body: Note = None) -> Response:
+           body: Note = None, if_match: IfMatch = None) -> Response:
     note = body.note if body else None
-    return answer(svc.cancel(order_id, actor=user.actor, idem=idem(key, request, {"note": note}), note=note), order=True)
+    return _guarded(svc, order_id, if_match, lambda version: svc.cancel(
+        order_id, actor=user.actor, idem=idem(key, request, {"note": note}), note=note, if_version=version))
 
 
 @router.post("/{order_id}/approve", operation_id="approve_order", response_model=OrderPublic,
-             responses={200: {"headers": _ETAG}, **responses(404, 409, 503)}, summary="Approve an order on hold")
+             responses={200: {"headers": _ETAG}, **responses(404, 409, 412, 503)}, summary="Approve an order on hold")
 def approve(order_id: OrderId, request: Request, svc: ServiceDep, user: Approver, key: IdempotencyKey = None,
-            body: Note = None) -> Response:
+            body: Note = None, if_match: IfMatch = None) -> Response:
     note = body.note if body else None
-    return answer(svc.decide(order_id, approve=True, actor=user.actor, idem=idem(key, request, {"note": note}), note=note),
-                  order=True)
+    return _guarded(svc, order_id, if_match, lambda version: svc.decide(
+        order_id, approve=True, actor=user.actor, idem=idem(key, request, {"note": note}), note=note, if_version=version))
 
 
 @router.post("/{order_id}/reject", operation_id="reject_order", response_model=OrderPublic,
-             responses={200: {"headers": _ETAG}, **responses(404, 409, 503)},
+             responses={200: {"headers": _ETAG}, **responses(404, 409, 412, 503)},
              summary="Reject an order on hold (releases its supply)")
 def reject(order_id: OrderId, request: Request, svc: ServiceDep, user: Approver, key: IdempotencyKey = None,
-           body: Note = None) -> Response:
+           body: Note = None, if_match: IfMatch = None) -> Response:
     note = body.note if body else None
-    return answer(svc.decide(order_id, approve=False, actor=user.actor, idem=idem(key, request, {"note": note}), note=note),
-                  order=True)
+    return _guarded(svc, order_id, if_match, lambda version: svc.decide(
+        order_id, approve=False, actor=user.actor, idem=idem(key, request, {"note": note}), note=note, if_version=version))
 
 
 @router.post("/{order_id}/events", operation_id="post_event", response_model=OrderPublic,

@@ -156,6 +156,72 @@ def read_order_payments(order_id: Id, hub: O2CDep, user: OrdersReader) -> OrderP
     return order_payments_public(hub.payments_view(order_id))
 
 
+class CashInvoicePublic(BaseModel):
+    """An invoice or credit note of the order: what was credited and settled on it, what is open, and its state
+    (``paid``, ``open``, ``overdue`` past its due date on the business clock, ``credit`` for a credit note)."""
+
+    number: str
+    kind: str
+    issue_date: dt.date
+    due_date: dt.date
+    total: MoneyPublic
+    credited: MoneyPublic
+    settled: MoneyPublic
+    open: MoneyPublic
+    state: str
+
+
+class CashReturnPublic(BaseModel):
+    """A return of the order: its state, quantities, what is still expected and the day it is due."""
+
+    rma_id: str
+    state: str
+    qty: float
+    received: float
+    expected: float
+    due_day: dt.date
+    open: bool
+
+
+class OrderCashPublic(BaseModel):
+    """An order's payment, invoice and return state in one view (the order's status view for order to cash)."""
+
+    order_id: str
+    customer: str
+    order_status: str
+    today: dt.date = Field(description="the business day the states are computed on")
+    currency: str
+    payment_status: str = Field(description="as in GET /v1/orders/{id}/payments")
+    order_total: MoneyPublic
+    authorized: MoneyPublic = Field(description="authorized and not yet captured")
+    pending: MoneyPublic = Field(description="expected by bank transfer, not yet received")
+    captured: MoneyPublic
+    refunded: MoneyPublic
+    invoiced: MoneyPublic
+    credited: MoneyPublic
+    open_balance: MoneyPublic = Field(description="open on the order's invoices")
+    invoice_mode: str
+    invoice_mode_source: str
+    invoices_open: int
+    invoices_paid: int
+    invoices: list[CashInvoicePublic]
+    returns_open: int
+    returns: list[CashReturnPublic]
+
+
+@router.get("/orders/{order_id}/cash", operation_id="read_order_cash", response_model=OrderCashPublic,
+            responses=responses(404),
+            summary="An order's order-to-cash state: authorized, captured, refunded; invoices open or paid; returns open")
+def read_order_cash(order_id: Id, hub: O2CDep, user: OrdersReader) -> OrderCashPublic:
+    v = hub.cash_view(order_id)
+    amounts = ("order_total", "authorized", "pending", "captured", "refunded", "invoiced", "credited", "open_balance")
+    return OrderCashPublic(
+        **{k: v[k] for k in v if k not in (*amounts, "invoices", "returns")}, **{k: money(v[k]) for k in amounts},
+        invoices=[CashInvoicePublic(**{**d, **{k: money(d[k]) for k in ("total", "credited", "settled", "open")}})
+                  for d in v["invoices"]],
+        returns=[CashReturnPublic(**r) for r in v["returns"]])
+
+
 @router.post("/orders/{order_id}/payments", operation_id="pay_order", response_model=PaymentPublic, status_code=201,
              responses=responses(404, 409), summary="Pay (part of) an order by a method; the provider is asked to authorize it")
 def pay_order(order_id: Id, body: PaymentCreate, hub: O2CDep, user: PaymentsWriter, key: IdempotencyKey = None) -> PaymentPublic:

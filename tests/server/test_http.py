@@ -61,6 +61,17 @@ def test_if_match_on_another_version_is_412_and_changes_nothing(sqlite_client):
     assert c.patch("/v1/orders/SO-none", json={"lines": []}, headers={**CAP, "If-Match": '"1"'}).status_code == 404
 
 
+def test_if_match_guards_cancel_too(sqlite_client):
+    c = sqlite_client
+    oid = c.post("/v1/orders", json=ORDER, headers=CAP).json()["order_id"]
+    assert c.patch(f"/v1/orders/{oid}", json={"lines": [{"line": 1, "qty": 4}]}, headers=CAP).status_code == 200
+    stale = c.post(f"/v1/orders/{oid}/cancel", headers={**CAP, "If-Match": '"1"'})
+    assert stale.status_code == 412 and '"2"' in stale.json()["detail"]
+    assert c.get(f"/v1/orders/{oid}").json()["status"] != "cancelled"  # nothing changed
+    ok = c.post(f"/v1/orders/{oid}/cancel", headers={**CAP, "If-Match": 'W/"2"'})
+    assert ok.status_code == 200 and ok.json()["status"] == "cancelled" and ok.headers["etag"] == '"3"'
+
+
 @pytest.mark.parametrize("body", [b"", b"{not json", b"[1, 2]", b"null"])
 def test_malformed_bodies_on_required_body_routes_are_422_in_one_shape(sqlite_client, body):
     c = sqlite_client

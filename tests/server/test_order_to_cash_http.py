@@ -367,3 +367,324 @@ def test_captured_less_refunded_equals_invoiced_less_credited_over_random_histor
     history()
     st_ = c.get("/v1/invoices", params={"customer": "PROP"}).json()
     assert Decimal(st_["open_balance"]["amount"]) == 0
+
+
+# ------------------------------------------------------------------ jeopardy: unpaid past terms, returns not received
+
+def _cash(c, today, **params):
+    r = c.get("/v1/jeopardy", params={**({"today": today} if today else {}), **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _cash_story(c):
+    """A: 10 WIDGET, nothing paid, shipped -> INV2026-000001 of 120.00, open 120.00.
+    B: 5 WIDGET (60.00), 50.00 by bank transfer confirmed, shipped -> INV2026-000002 of 60.00, open 10.00.
+    C: 2 WIDGET (24.00) by card, shipped and captured -> INV2026-000003; both authorised for return on the
+    business day 2026-01-05, one received on 2026-01-08 (credited 12.00 and refunded), one still expected.
+    Issued on 2026-01-05 with net 30: due 2026-02-04. The return is due 2026-01-05 + 30 = 2026-02-04."""
+    a = _order(c, qty=10, customer="SLOW")
+    _ship(c, a, 10)
+    b = _order(c, qty=5, customer="PART")
+    t = _pay(c, b, "bank_transfer", "50.00")
+    assert c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP, json={"amount": "50.00", "reference": "B-9"}).status_code == 200
+    _ship(c, b, 5)
+    k = _order(c, qty=2, customer="BACK")
+    _pay(c, k, "card", token="tok_visa")
+    _ship(c, k, 2)
+    _deliver_webhooks(c)
+    rma = c.post(f"/v1/orders/{k}/returns", headers=CAP, json={"line": 1, "qty": 2, "reason": "defective", "condition": "new"})
+    assert rma.status_code == 201, rma.text
+    rma = rma.json()["rma_id"]
+    got = c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST", "qty": 1, "date": "2026-01-08"})
+    assert got.status_code == 200, got.text
+    _deliver_webhooks(c)
+    return a, b, k, rma
+
+
+def test_jeopardy_shows_invoices_unpaid_past_terms_and_returns_not_received(o2c):
+    """On the due day itself (2026-02-04) nothing is late. On 2026-02-05 (1 day late: watch): INV1 open 120.00,
+    INV2 open 10.00, the return's one unit still expected (12.00 = 10.00 + 2.00 tax, at the invoice line's amounts).
+    On 2026-02-11 (7 days: critical) the same three; min_level=critical keeps them, the order counts stay apart.
+    INV3 (24.00 captured, 12.00 credited, 12.00 refunded) is settled, so it is not there."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+    assert _cash(c, "2026-02-04")["cash"] == []
+    j = _cash(c, "2026-02-05")
+    got = [(r["kind"], r["reason"], r["order_id"], r["customer"], r["ref"], r["due_date"], r["days_late"], r["level"],
+            r["amount"]["amount"]) for r in j["cash"]]
+    assert sorted(got) == sorted([
+        ("invoice", "unpaid_past_terms", a, "SLOW", "INV2026-000001", "2026-02-04", 1, "watch", "120.00"),
+        ("invoice", "unpaid_past_terms", b, "PART", "INV2026-000002", "2026-02-04", 1, "watch", "10.00"),
+        ("return", "return_not_received", k, "BACK", rma, "2026-02-04", 1, "watch", "12.00")])
+    assert j["cash_counts"] == {"ok": 0, "watch": 3, "warning": 0, "critical": 0}
+    assert all(r["reason_text"] for r in j["cash"])
+    late = _cash(c, "2026-02-11", min_level="critical")
+    assert sorted((r["ref"], r["days_late"], r["level"]) for r in late["cash"]) == sorted([
+        ("INV2026-000001", 7, "critical"), ("INV2026-000002", 7, "critical"), (rma, 7, "critical")])
+    # paying the rest of B takes its invoice off the list; receiving the last unit takes the return off
+    card = _pay(c, b, "card", "10.00", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    assert c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST"}).status_code == 200
+    _deliver_webhooks(c)
+    assert [r["ref"] for r in _cash(c, "2026-02-11")["cash"]] == ["INV2026-000001"]
+
+
+def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
+    """Without ?today= the day is the business clock (the snapshot's 2026-01-05): nothing is past due. The
+    command `promessa jeopardy --cash` reads the same book read-only and lists the same items."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+    assert _cash(c, None)["today"] == "2026-01-05" and _cash(c, None)["cash"] == []
+    from promessa.cli import main
+
+    rc = main(["jeopardy", "--cash", "--db", str(tmp_path / "ob.sqlite"), "--today", "2026-02-05", "--format", "json"])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["ref"], r["level"], r["amount"]) for r in rows) == sorted([
+        ("INV2026-000001", "watch", "120.00"), ("INV2026-000002", "watch", "10.00"), (rma, "watch", "12.00")])
+
+
+# ------------------------------------------------------------------ closing an order: refund what was not shipped
+
+def _refunds(p):
+    return [(t["amount"]["amount"], t["note"]) for t in p["trail"] if t["event"] == "refund"]
+
+
+def test_a_prepaid_order_cancelled_after_a_partial_shipment_is_refunded_the_difference(o2c):
+    """10 WIDGET = 120.00 prepaid by bank transfer (confirmed). 4 ship: one invoice of 48.00 (40.00 + 8.00), nothing
+    more to capture. The rest is cancelled: the order is closed and 120.00 - 48.00 = 72.00 goes back to the
+    transfer. Captured - refunded (48.00) equals invoiced - credited; the customer's open balance is 0.00.
+    Handing the cancel event to the payments consumer again refunds nothing more (its key is the event's ref)."""
+    from orderbook.events import EventKind, read_events
+    from ordertocash.consumers import PaymentsConsumer
+
+    c = o2c
+    oid = _order(c, customer="PREPAID")
+    t = _pay(c, oid, "bank_transfer", "120.00")
+    assert c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP,
+                  json={"amount": "120.00", "reference": "B-120"}).json()["state"] == "captured"
+    _ship(c, oid, 4)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    assert c.get(f"/v1/orders/{oid}").json()["status"] == "shipped"
+    view = _payments(c, oid)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"]), _amt(view["credited"])) == (
+        "120.00", "72.00", "48.00", "0.00")
+    assert view["status"] == "paid" and _amt(view["order_total"]) == "48.00"
+    p = view["payments"][0]
+    assert p["state"] == "partially_refunded"
+    assert [a for a, _ in _refunds(p)] == ["72.00"] and "order closed" in _refunds(p)[0][1]
+    st = c.get("/v1/invoices", params={"customer": "PREPAID"}).json()
+    assert [_amt(d["document"]["total"]) for d in st["documents"]] == ["48.00"] and _amt(st["open_balance"]) == "0.00"
+    hub = c.app.state.engine.o2c
+    cancel = [e for e in read_events(hub.store, 0, limit=1000, order_id=oid) if e.kind is EventKind.CANCELLED]
+    assert len(cancel) == 1
+    PaymentsConsumer(hub).handle(cancel[0])  # at-least-once delivery: the same event again
+    assert _amt(_payments(c, oid)["refunded"]) == "72.00"
+
+
+def test_a_card_captured_up_front_is_refunded_what_was_not_shipped_once_the_gateway_confirms(o2c):
+    """5 WIDGET = 60.00 by card, captured in full before shipping. 2 ship (24.00) and the rest is cancelled:
+    36.00 is refunded to the card; the gateway confirms it by webhook, then the card is partially refunded."""
+    c = o2c
+    oid = _order(c, qty=5, customer="UPFRONT")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"])) == ("60.00", "36.00", "24.00")
+    assert view["payments"][0]["state"] == "partially_refunded" and view["status"] == "paid"
+
+
+def test_a_close_waits_for_a_capture_still_in_flight(o2c):
+    """5 WIDGET = 60.00 by card, authorized. 2 ship: a capture of 24.00 is asked and waits for the gateway. The rest
+    is cancelled while it waits: nothing is released yet. When the capture's webhook arrives the close runs: the
+    open 36.00 is released, nothing refunded (captured 24.00 = invoiced 24.00)."""
+    c = o2c
+    oid = _order(c, qty=5, customer="INFLIGHT")
+    _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    c.app.state.engine.o2c.catch_up()
+    p = _payments(c, oid)["payments"][0]
+    assert (p["state"], _amt(p["released"])) == ("authorized", "0.00")
+    _deliver_webhooks(c)
+    view = _payments(c, oid)
+    p = view["payments"][0]
+    assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(view["refunded"])) == ("captured", "24.00", "36.00", "0.00")
+    assert view["status"] == "paid" and _amt(view["invoiced"]) == "24.00"
+
+
+# ------------------------------------------------------------------ invoicing mode: per shipment or per order
+
+def _statement(c, customer):
+    st = c.get("/v1/invoices", params={"customer": customer})
+    assert st.status_code == 200, st.text
+    return st.json()
+
+
+def test_a_customer_invoiced_once_per_order(o2c):
+    """WHOLE is invoiced per order (set through the API). Its order of 10 WIDGET by card ships 4 then 6: the card is
+    captured 48.00 then 72.00 as it ships, but the one invoice is issued when the order is complete: 10 WIDGET,
+    100.00 + 20.00 = 120.00, settled by the captures (open 0.00). Another WHOLE order chosen per shipment gets an
+    invoice of 48.00 for its first 4. An order's mode cannot change once it shipped; an unknown mode is a 422."""
+    c = o2c
+    r = c.put("/v1/invoices/modes/customers/WHOLE", headers=CAP, json={"mode": "per_order"})
+    assert r.status_code == 200 and r.json() == {"customer": "WHOLE", "mode": "per_order"}
+    a = _order(c, customer="WHOLE")
+    assert c.get(f"/v1/invoices/modes/orders/{a}").json() == {"order_id": a, "customer": "WHOLE", "mode": "per_order",
+                                                              "source": "customer"}
+    _pay(c, a, "card", token="tok_visa")
+    _ship(c, a, 4)
+    _deliver_webhooks(c)
+    assert _statement(c, "WHOLE")["documents"] == [] and _amt(_payments(c, a)["captured"]) == "48.00"
+    assert c.get(f"/v1/invoices/modes/orders/{a}").json()["source"] == "order"  # fixed at the first shipment
+    _ship(c, a, 6)
+    _deliver_webhooks(c)
+    st = _statement(c, "WHOLE")
+    docs = [d["document"] for d in st["documents"]]
+    assert [(d["number"], d["source_ref"], _amt(d["net"]), _amt(d["tax"]), _amt(d["total"])) for d in docs] == [
+        ("INV2026-000001", a, "100.00", "20.00", "120.00")]
+    assert [(ln["line_ref"], ln["qty"]) for ln in docs[0]["lines"]] == [("1", "10")]
+    assert _amt(st["open_balance"]) == "0.00" and _amt(_payments(c, a)["captured"]) == "120.00"
+    b = _order(c, customer="WHOLE")
+    assert c.put(f"/v1/invoices/modes/orders/{b}", headers=CAP, json={"mode": "per_shipment"}).json()["source"] == "order"
+    _ship(c, b, 4)
+    assert [_amt(d["document"]["total"]) for d in _statement(c, "WHOLE")["documents"]] == ["120.00", "48.00"]
+    late = c.put(f"/v1/invoices/modes/orders/{a}", headers=CAP, json={"mode": "per_shipment"})
+    assert late.status_code == 409, late.text
+    assert c.put(f"/v1/invoices/modes/orders/{a}", headers=CAP, json={"mode": "per_order"}).status_code == 200
+    bad = c.put(f"/v1/invoices/modes/orders/{b}", headers=CAP, json={"mode": "weekly"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "mode"
+    assert c.put("/v1/invoices/modes/customers/WHOLE", headers=VIEW, json={"mode": "per_order"}).status_code == 403
+    assert c.get(f"/v1/invoices/modes/orders/{b}").json()["mode"] == "per_shipment"
+
+
+@pytest.fixture
+def o2c_per_order(tmp_path, snap):
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "ob.sqlite"), "unused"), tax_rate="0.20", gateway_secret=SECRET,
+                              payment_terms_days=30, poll_s=0.05, default_country="US", invoice_mode="per_order",
+                              invoice_mode_by_customer={"SPLIT": "per_shipment"})
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        r = c.post("/v1/pricing/tax-rates", headers=ADMIN,
+                   json={"country": "US", "tax_category": "standard", "rate": "0.20", "valid_from": "2026-01-01"})
+        assert r.status_code == 201, r.text
+        yield c
+
+
+def test_per_order_by_settings_invoices_what_shipped_when_the_rest_is_cancelled(o2c_per_order):
+    """Settings: per order, but SPLIT per shipment. ONE's 10 WIDGET, prepaid 120.00 by transfer: 3 ship (no
+    invoice yet), the rest is cancelled: one invoice of 3 WIDGET = 30.00 + 6.00 = 36.00 and 120.00 - 36.00 = 84.00
+    refunded. SPLIT's order ships 2 then 3: two invoices, 24.00 and 36.00."""
+    c = o2c_per_order
+    x = _order(c, customer="ONE")
+    assert c.get(f"/v1/invoices/modes/orders/{x}").json()["source"] == "settings"
+    t = _pay(c, x, "bank_transfer", "120.00")
+    c.post(f"/v1/payments/{t['payment_id']}/transfers", headers=CAP, json={"amount": "120.00", "reference": "B-1"})
+    _ship(c, x, 3)
+    c.app.state.engine.o2c.catch_up()
+    assert _statement(c, "ONE")["documents"] == []
+    assert c.post(f"/v1/orders/{x}/cancel", headers=CAP).status_code == 200
+    st = _statement(c, "ONE")
+    assert [(d["document"]["source_ref"], d["document"]["lines"][0]["qty"], _amt(d["document"]["total"]))
+            for d in st["documents"]] == [(x, "3", "36.00")]
+    view = _payments(c, x)
+    assert (_amt(view["captured"]), _amt(view["refunded"]), _amt(view["invoiced"])) == ("120.00", "84.00", "36.00")
+    assert _amt(st["open_balance"]) == "0.00"
+    y = _order(c, customer="SPLIT")
+    assert c.get(f"/v1/invoices/modes/orders/{y}").json() == {"order_id": y, "customer": "SPLIT", "mode": "per_shipment",
+                                                              "source": "settings.customer"}
+    _ship(c, y, 2)
+    _ship(c, y, 3)
+    assert [_amt(d["document"]["total"]) for d in _statement(c, "SPLIT")["documents"]] == ["24.00", "36.00"]
+
+
+# ------------------------------------------------------------------ the order's order-to-cash state
+
+def test_the_order_cash_view_shows_payments_invoices_and_returns(o2c):
+    """10 WIDGET = 120.00: 70.00 by card (authorized) and 50.00 by bank transfer (awaited). Before shipping:
+    authorized 70.00, pending 50.00, nothing captured, no invoice. 4 ship: the card is captured 48.00 (authorized
+    22.00 left), INV1 of 48.00 is paid by it. One unit comes back authorised: one return open, 1 expected, due
+    2026-01-05 + 30 days. Another order of 1 WIDGET shipped unpaid: its invoice of 12.00 is open (due 2026-02-04,
+    not overdue on the business day 2026-01-05)."""
+    c = o2c
+    oid = _order(c, customer="VIEW1")
+    _pay(c, oid, "card", "70.00", token="tok_visa")
+    _pay(c, oid, "bank_transfer", "50.00")
+    v = c.get(f"/v1/orders/{oid}/cash")
+    assert v.status_code == 200, v.text
+    v = v.json()
+    assert (v["order_status"], v["payment_status"], v["today"]) == ("scheduled", "authorized", "2026-01-05")
+    assert [_amt(v[k]) for k in ("order_total", "authorized", "pending", "captured", "refunded", "invoiced", "open_balance")] == [
+        "120.00", "70.00", "50.00", "0.00", "0.00", "0.00", "0.00"]
+    assert (v["invoices"], v["returns"], v["returns_open"], v["invoice_mode"]) == ([], [], 0, "per_shipment")
+    _ship(c, oid, 4)
+    _deliver_webhooks(c)
+    rma = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={"line": 1, "qty": 1, "reason": "defective", "condition": "new"})
+    assert rma.status_code == 201, rma.text
+    v = c.get(f"/v1/orders/{oid}/cash").json()
+    assert (v["order_status"], v["payment_status"]) == ("partially_shipped", "partially_paid")
+    assert [_amt(v[k]) for k in ("authorized", "pending", "captured", "invoiced", "open_balance")] == [
+        "22.00", "50.00", "48.00", "48.00", "0.00"]
+    assert [(i["number"], _amt(i["total"]), _amt(i["settled"]), _amt(i["open"]), i["state"]) for i in v["invoices"]] == [
+        ("INV2026-000001", "48.00", "48.00", "0.00", "paid")]
+    assert (v["invoices_open"], v["invoices_paid"], v["returns_open"]) == (0, 1, 1)
+    assert [(r["rma_id"], r["state"], r["expected"], r["due_day"]) for r in v["returns"]] == [
+        (rma.json()["rma_id"], "authorized", 1.0, "2026-02-04")]
+    other = _order(c, qty=1, customer="VIEW2")
+    _ship(c, other, 1)
+    w = c.get(f"/v1/orders/{other}/cash").json()
+    assert (w["payment_status"], _amt(w["open_balance"]), w["invoices_open"]) == ("unpaid", "12.00", 1)
+    assert [(i["state"], i["due_date"]) for i in w["invoices"]] == [("open", "2026-02-04")]
+    assert c.get("/v1/orders/NOPE/cash").status_code == 404
+    assert TestClient(c.app).get(f"/v1/orders/{oid}/cash").status_code == 401
+
+
+def test_invoicing_modes_are_kept_across_a_restart(tmp_path, snap):
+    """A customer's mode and an order's mode answered 200 are durable: a server started again over the same book
+    invoices them the same way (the order's 2 of 2 shipped after the restart: one per-order invoice of 24.00)."""
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "ob.sqlite"), "unused"), tax_rate="0.20", gateway_secret=SECRET, poll_s=0.05,
+                              default_country="US")
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        assert c.post("/v1/pricing/tax-rates", headers=ADMIN, json={"country": "US", "tax_category": "standard", "rate": "0.20",
+                                                                      "valid_from": "2026-01-01"}).status_code == 201
+        assert c.put("/v1/invoices/modes/customers/KEEP", headers=CAP, json={"mode": "per_order"}).status_code == 200
+        oid = _order(c, qty=2, customer="OTHER")
+        assert c.put(f"/v1/invoices/modes/orders/{oid}", headers=CAP, json={"mode": "per_order"}).status_code == 200
+    with TestClient(create_app(settings, snapshot=snap), headers=VIEW) as c:
+        assert c.get(f"/v1/invoices/modes/orders/{oid}").json()["mode"] == "per_order"
+        keep = _order(c, qty=1, customer="KEEP")
+        assert c.get(f"/v1/invoices/modes/orders/{keep}").json() == {"order_id": keep, "customer": "KEEP", "mode": "per_order",
+                                                                      "source": "customer"}
+        _ship(c, oid, 1)
+        _ship(c, oid, 1)
+        docs = [d["document"] for d in _statement(c, "OTHER")["documents"]]
+        assert [(d["source_ref"], _amt(d["total"])) for d in docs] == [(oid, "24.00")]
+
+
+def test_cash_on_delivery_of_a_partial_shipment_is_collected_after_the_rest_is_cancelled(o2c):
+    """5 WIDGET = 60.00 cash on delivery. 2 ship (24.00 invoiced) and the rest is cancelled before they arrive:
+    the close waits for the delivery (releasing the COD now would leave the carrier nothing to collect). At
+    delivery 24.00 is collected, then the close releases the other 36.00: captured 24.00 = invoiced 24.00."""
+    c = o2c
+    oid = _order(c, qty=5, customer="CODPART")
+    _pay(c, oid, "cod")
+    _ship(c, oid, 2)
+    assert c.post(f"/v1/orders/{oid}/cancel", headers=CAP).status_code == 200
+    p = _payments(c, oid)["payments"][0]
+    assert (p["state"], _amt(p["open"])) == ("authorized", "60.00")
+    r = c.post(f"/v1/orders/{oid}/events", headers=PLAN, json={"type": "delivered", "at": "2026-01-07T09:00:00Z"})
+    assert r.status_code == 200, r.text
+    view = _payments(c, oid)
+    p = view["payments"][0]
+    assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(p["open"])) == ("captured", "24.00", "36.00", "0.00")
+    assert (_amt(view["invoiced"]), view["status"]) == ("24.00", "paid")
+    assert _amt(_statement(c, "CODPART")["open_balance"]) == "0.00"
