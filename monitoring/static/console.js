@@ -192,6 +192,18 @@ async function loadJeopardy() {
     cell(tr, o.reason_text, "reason").title = o.reason;
   }
   jeoPage.render(body.total);
+  // cash: invoices unpaid past their terms and returns not received by their day (all customers, worst first)
+  const cash = body.cash || [];
+  const cashTotal = Object.values(body.cash_counts || {}).reduce((a, n) => a + n, 0);
+  $("cash-note").textContent = cashTotal ? NUM.format(cashTotal) + " past due" + (cashTotal > cash.length ? " (the first " + cash.length + " shown)" : "")
+    : "no invoice unpaid past its terms, no return overdue";
+  const cb = $("cash-list");
+  cb.replaceChildren();
+  for (const c of cash) {
+    const tr = row(cb, { class: "cash-row" });
+    cell(tr, orderLink(c.order_id), "order"); cell(tr, c.customer); cell(tr, c.kind); cell(tr, c.ref); cell(tr, c.due_date);
+    cell(tr, c.days_late, "num"); levelCell(tr, c.level); cell(tr, money(c.amount), "num"); cell(tr, c.reason_text + (c.detail ? " · " + c.detail : ""), "reason");
+  }
   return body;
 }
 

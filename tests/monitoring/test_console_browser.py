@@ -290,7 +290,7 @@ def server(story, tmp_path):
     app = build_app(settings_of(api_keys={VIEW_KEY: Role.VIEWER}))
     app.state.engine = eng
     app.state.monitor = Monitor.of_service(eng.service, MonitoringConfig(event_log=tmp_path / "events.jsonl"),
-                                           today=lambda: TODAY)
+                                           today=lambda: TODAY, cash=eng.o2c.cash_items)  # as the app wires it
     yield from serve(app)
 
 
@@ -320,6 +320,8 @@ def test_console_overview_at_desktop_and_phone_sizes(server, story, browser, tmp
     assert {k: kpis[k] for k in ("kpi-open", "kpi-critical", "kpi-warning", "kpi-watch", "kpi-ok")} == {
         "kpi-open": "6", "kpi-critical": "1", "kpi-warning": "3", "kpi-watch": "0", "kpi-ok": "2"}
     assert browser.js("document.getElementById('jeo-pager').querySelector('.page-info').textContent") == "1–6 of 6"
+    # cash on 2026-01-12: E's invoice (shipped 01-06) is within its terms, no return is open
+    assert _text(browser, "#cash-note") == "no invoice unpaid past its terms, no return overdue"
     # each row links to its order page; exceptions by customer; the top products
     assert browser.js("document.querySelector('#jeopardy-list a').getAttribute('href')") == "#/orders/" + rows[0][0]
     assert sorted(browser.js("[...document.querySelectorAll('#exceptions-list tr')].map(tr => tr.dataset.key)")) == ["C1", "C2", "C3"]
@@ -353,6 +355,14 @@ def test_console_overview_at_desktop_and_phone_sizes(server, story, browser, tmp
     links = browser.js("[...document.querySelectorAll('#drill-list a')].map(a => a.getAttribute('href'))")
     d_id = next(o for o, letter in letters.items() if letter == "D")
     assert links == ["#/orders/" + d_id, "#/atp/GADGET/DC-EAST"]
+    assert browser.errors() == []
+    # on 2026-02-10 the invoices of E (20.00) and F (1.00), issued 01-05 at net 30, are 6 days past due (02-04)
+    assert browser.go(f"{server}/v1/console?today=2026-02-10#key={VIEW_KEY}") == "true"
+    cash = browser.js("[...document.querySelectorAll('#cash-list tr')].map(tr => [tr.cells[0].textContent, tr.cells[2].textContent,"
+                      " tr.cells[4].textContent, tr.cells[5].textContent, tr.cells[6].textContent, tr.cells[7].textContent])")
+    assert sorted((letters[o], *rest) for o, *rest in cash) == [
+        ("E", "invoice", "2026-02-04", "6", "warning", "20.00 EUR"), ("F", "invoice", "2026-02-04", "6", "warning", "1.00 EUR")]
+    assert _text(browser, "#cash-note") == "2 past due"
     assert browser.errors() == []
 
     browser.open(*PHONE, mobile=True)
