@@ -3,7 +3,8 @@
 It holds what the analytics need - the order book (read-only), the supply snapshot and the
 commitment state (as callables, so a snapshot refresh is seen at once), the configuration,
 the event log and the business clock - and caches the order frames until the book changes
-(the highest audit id and the number of orders: every write adds an audit entry).
+(``orderbook.queries.book_version``: every write adds an audit entry; monitoring never reads the
+order book's tables).
 
 The one business clock (:func:`business_day`): a day given to the call (``?today=``,
 ``--today``), else the monitor's fixed ``today``, else ``Settings().clock.business_date``, else
@@ -84,8 +85,9 @@ class Monitor:
 
     # ---- data
     def _version(self) -> Any:
-        q = self.store.query
-        return tuple(q("SELECT (SELECT MAX(id) FROM audit), (SELECT COUNT(*) FROM orders)")[0])
+        from orderbook.queries import book_version
+
+        return book_version(self.store)
 
     def frames(self) -> OrderFrames:
         """The order book as frames, rebuilt only when the book has changed."""

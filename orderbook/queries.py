@@ -249,8 +249,8 @@ class LineRow:
     zone: str | None
     status: str
     demand_class: str | None       # the line's class, else the order's
-    created_at: dt.datetime        # UTC, naive
-    order_date: dt.date
+    created_at: dt.datetime        # UTC, naive (the wall clock's stamp)
+    order_date: dt.date            # the business day the order was priced on at capture (see `order_date`)
     item: str
     location: str | None
     qty: float
@@ -279,12 +279,23 @@ def book_version(store: OrderStore) -> tuple[int, int]:
     return store.version()
 
 
+def order_date(o: Order) -> dt.date:
+    """An order's business date: the business-clock day it was priced on at capture (``totals.on``; the
+    freeze policy keeps it once the order is confirmed). An order stored before it was priced falls back to
+    its ``created_at`` day (UTC), the only date it has. Never the wall clock of the reader."""
+    if o.totals is not None:
+        return o.totals.on
+    return o.created_at.astimezone(dt.timezone.utc).date()
+
+
 def line_views(store: OrderStore) -> LineViews:
-    """Every order written to the book as lines, schedule lines and pegs (read-only)."""
+    """Every order written to the book as lines, schedule lines and pegs (read-only); each line carries its
+    order's business date (:func:`order_date`), which reports, jeopardy and analytics date orders by."""
     dates = store.fulfilment_dates()
     lines, schedule, pegs = [], [], []
     for o in sorted(store.load_orders(), key=lambda o: o.order_id):
         created = o.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        day = order_date(o)
         for ln in sorted(o.lines, key=lambda x: x.line):
             dc = ln.demand_class or o.demand_class
             for k, sl in enumerate(ln.schedule):
@@ -294,7 +305,7 @@ def line_views(store: OrderStore) -> LineViews:
                 pegs.append(PegRow(o.order_id, ln.line, p.qty, p.supply_date, p.kind, p.ref))
             ship, deliver = dates.get((o.order_id, ln.line), (None, None))
             lines.append(LineRow(
-                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, created.date(), ln.item, ln.location,
+                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, day, ln.item, ln.location,
                 ln.qty, ln.requested_date, net_unit_price(ln), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                 max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
     return LineViews(lines, schedule, pegs)
