@@ -100,6 +100,11 @@ class Monitor:
             self._cache = (version, fr)
         return fr
 
+    @property
+    def currency(self) -> str:
+        """The catalogue's currency (``settings.pricing.currency``): lines without a priced net are valued in it."""
+        return self.settings.pricing.currency
+
     def catalogue(self) -> Catalogue:
         """What the reports and jeopardy need from the current snapshot (empty without one)."""
         return Catalogue.of(self.snapshot())
@@ -141,7 +146,7 @@ class Monitor:
     def exceptions(self, today: dt.date | None = None) -> pl.DataFrame:
         """Backordered and at-risk open lines on the business day (``exceptions.exception_lines``)."""
         lines, _ = self.jeopardy(self.resolve_today(today))
-        return exc_mod.exception_lines(lines, self.frames(), self.catalogue(), self.config)
+        return exc_mod.exception_lines(lines, self.frames(), self.catalogue(), self.config, currency=self.currency)
 
     def exception_summary(self, *, by: str, today: dt.date | None = None,
                           exceptions: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -170,7 +175,7 @@ class Monitor:
             hit = self._enriched
             if hit is not None and hit[0] is fr and hit[1] is cat and hit[2] == t:
                 return hit[3]
-        df = rep.enrich(fr.lines, cat, today=t).collect()
+        df = rep.enrich(fr.lines, cat, today=t, currency=self.currency).collect()
         with self._lock:
             self._enriched = (fr, cat, t, df)
         return df

@@ -240,8 +240,8 @@ class PegRow:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LineRow:
     """One order line with its order's header and what happened to it (field order: monitoring's LINES).
-    `unit_price` is the priced net per unit (the line's net / qty, for monitoring's float frames; the exact
-    amounts are in :func:`priced_lines`)."""
+    `net_value` is the line's priced net amount, exact, in `currency` (the waterfall's net, as
+    :func:`priced_lines` gives it); both None when the line is not priced."""
 
     order_id: str
     line: int
@@ -255,7 +255,8 @@ class LineRow:
     location: str | None
     qty: float
     requested_date: dt.date
-    unit_price: float | None
+    net_value: Decimal | None
+    currency: str | None
     promised_qty: float
     shipped_qty: float
     delivered_qty: float
@@ -304,9 +305,11 @@ def line_views(store: OrderStore) -> LineViews:
             for p in prom.pegs if prom else ():
                 pegs.append(PegRow(o.order_id, ln.line, p.qty, p.supply_date, p.kind, p.ref))
             ship, deliver = dates.get((o.order_id, ln.line), (None, None))
+            net = ln.waterfall.net if ln.waterfall is not None else None
             lines.append(LineRow(
                 o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, day, ln.item, ln.location,
-                ln.qty, ln.requested_date, net_unit_price(ln), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                ln.qty, ln.requested_date, None if net is None else net.amount, None if net is None else net.currency,
+                ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                 max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
     return LineViews(lines, schedule, pegs)
 
