@@ -22,11 +22,12 @@ from typing import Any
 import polars as pl
 
 from promessa.errors import ValidationError
+from promessa.money import FRAME_SCALE
 
 EPS = 1e-9
 #: The decimal scale of amounts in the frames: the largest ISO 4217 minor unit (4), so every currency's
 #: amounts are exact; reports render them at their currency's own minor unit.
-NET_SCALE = 4
+NET_SCALE = FRAME_SCALE
 AMOUNT = pl.Decimal(38, NET_SCALE)
 
 #: Order statuses that are still open (not delivered, not cancelled).
@@ -92,14 +93,11 @@ def minor_unit_of(currency: str) -> int:
 
 def amount_expr(value: pl.Expr, currency: str) -> pl.Expr:
     """A float amount (quantity x a float price) as an exact decimal (:data:`AMOUNT`) rounded half up to
-    `currency`'s minor unit. Float noise below 1e-6 of the minor unit is dropped first (2.675 is stored as
-    2.67499999...), then ``floor(x + 0.5)`` on the minor units (mirrored below 0)."""
-    mu = minor_unit_of(currency)
-    shifted = (value * (10 ** mu)).round(6)
-    minor = pl.when(shifted >= 0).then((shifted + 0.5).floor()).otherwise(-((-shifted + 0.5).floor()))
-    from decimal import Decimal
+    `currency`'s minor unit (``promessa.money.float_amount_expr``); an unknown currency is a ValidationError."""
+    from promessa.money import float_amount_expr
 
-    return (minor.cast(pl.Int64).cast(pl.Decimal(38, 0)) * pl.lit(Decimal(1).scaleb(-mu))).cast(AMOUNT)
+    minor_unit_of(currency)
+    return float_amount_expr(value, currency)
 
 
 def at_minor_unit(df: pl.DataFrame, *columns: str) -> pl.DataFrame:

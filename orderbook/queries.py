@@ -319,7 +319,9 @@ def line_views(store: OrderStore) -> LineViews:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BacklogLine:
-    """An open, unshipped line rescheduling may move, with its open reservation."""
+    """An open, unshipped line rescheduling may move, with its open reservation. `open_value` is the open
+    quantity's part of the line's priced net, exact in `currency` (see :func:`open_value`); both None when
+    the line is not priced."""
 
     order_id: str
     line: int
@@ -332,7 +334,8 @@ class BacklogLine:
     zone: str | None
     priority: int | None
     created_at: dt.datetime
-    unit_price: float | None
+    open_value: Decimal | None
+    currency: str | None
     draws: tuple[Draw, ...]
 
 
@@ -358,19 +361,24 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
             if not movable(ln) or ln.requested_date > last:
                 skipped += 1
                 continue
+            value = open_value(ln)
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
                                    ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
-                                   net_unit_price(ln), tuple(ln.draws)))
+                                   None if value is None else value.amount, None if value is None else value.currency,
+                                   tuple(ln.draws)))
     return out, skipped
 
 
-def net_unit_price(ln) -> float | None:
-    """The priced net per unit of a line as a float (for float frames: revenue weights, value at risk);
-    None when the line is not priced (its catalogue price is then used by the reader)."""
+def open_value(ln) -> Money | None:
+    """The open (unshipped) quantity's part of a line's priced net: the whole net when nothing has shipped, else
+    ``net x open_qty / qty`` rounded half up to the currency's minor unit; None when the line is not priced."""
     wf = ln.waterfall
-    if wf is None or not wf.qty:
+    if wf is None:
         return None
-    return float(wf.net.amount / wf.qty)
+    if ln.shipped_qty <= EPS or not ln.qty:
+        return wf.net
+    share = Decimal(repr(float(ln.open_qty))) / Decimal(repr(float(ln.qty)))
+    return Money(wf.net.amount * share, wf.net.currency).rounded()
 
 
 # ------------------------------------------------------------------ read model: priced lines (revenue)
