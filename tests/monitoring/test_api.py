@@ -100,6 +100,23 @@ def test_exceptions(client, letters):
     assert client.get("/v1/exceptions/lines", params={"by": "customer"}).status_code == 422
 
 
+def test_trends_group_by_the_date_the_planner_picks(client):
+    """Lines per day: by the orders' business dates (A B on 01-05; C1 C2 D on 01-06; E F on 01-07), by the
+    requested dates (A C1 C2 E F 01-06, B 01-07, D 01-10) and by the promised dates (A C2 E F 01-06; D's one
+    unit 01-10: the on-hand 2 GADGET stay available to 01-10 as C1 takes its 4 from 01-20; B 01-15 with PO-1;
+    C1 01-20 with PO-2); G is cancelled."""
+    def lines_by(field):
+        r = client.get("/v1/reports/trends", params={"date_field": field})
+        assert r.status_code == 200 and r.json()["date_field"] == field
+        return [(d["period"][5:], d["lines"]) for d in r.json()["data"]]
+
+    assert lines_by("order_date") == [("01-05", 2), ("01-06", 3), ("01-07", 2)]
+    assert lines_by("requested_date") == [("01-06", 5), ("01-07", 1), ("01-10", 1)]
+    assert lines_by("promised_date") == [("01-06", 4), ("01-10", 1), ("01-15", 1), ("01-20", 1)]
+    r = client.get("/v1/reports/trends", params={"date_field": "shipped_date"})
+    assert r.status_code == 422 and "date_field" in r.text
+
+
 def test_reports_json_csv_png(client):
     r = client.get("/v1/reports/customers", params={"top": 2})
     assert r.status_code == 200
