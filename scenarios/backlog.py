@@ -50,7 +50,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
 from promising import EncodedLines, Policy, encode_lines, promise_encoded
@@ -113,6 +113,17 @@ class RescheduleConfig(BaseModel):
     max_lines: int = Field(4, ge=1, le=MAX_LINES)
     currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="currency of float prices (the backlog's "
                           "`unit_price`, the catalogue's) valuing lines that carry no priced `value`")
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        from promessa.money import MoneyError, minor_unit
+
+        try:
+            minor_unit(v)
+        except MoneyError:
+            raise ValueError(f"unknown ISO 4217 currency {v!r}") from None
+        return v
 
     def policy(self) -> Policy:
         return Policy(allow_partial=self.allow_partial, allow_split=self.allow_split,
