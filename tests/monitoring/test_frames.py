@@ -105,3 +105,23 @@ def _build(url, snap, schema):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.build_book(url, snap, pg_schema=schema)
+
+
+def test_open_value_is_the_open_part_of_the_priced_net():
+    """Rescheduling values a line's open quantity: the whole net while nothing has shipped, else net x open / qty
+    rounded half up to the currency's minor unit (100.00 EUR for 3, 1 shipped: 66.67; 1000 JPY: 667)."""
+    import types
+    from decimal import Decimal
+
+    from orderbook.queries import open_value
+    from promessa.money import Money
+
+    def line(net, qty, shipped):
+        return types.SimpleNamespace(waterfall=types.SimpleNamespace(net=net), qty=qty, shipped_qty=shipped,
+                                     open_qty=qty - shipped)
+
+    eur = Money(Decimal("100.00"), "EUR")
+    assert open_value(line(eur, 3.0, 0.0)) == eur
+    assert open_value(line(eur, 3.0, 1.0)) == Money(Decimal("66.67"), "EUR")
+    assert open_value(line(Money(Decimal("1000"), "JPY"), 3.0, 1.0)) == Money(Decimal("667"), "JPY")
+    assert open_value(types.SimpleNamespace(waterfall=None)) is None
