@@ -240,8 +240,8 @@ class PegRow:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LineRow:
     """One order line with its order's header and what happened to it (field order: monitoring's LINES).
-    `unit_price` is the priced net per unit (the line's net / qty, for monitoring's float frames; the exact
-    amounts are in :func:`priced_lines`)."""
+    `net_value` is the line's priced net amount, exact, in `currency` (the waterfall's net, as
+    :func:`priced_lines` gives it); both None when the line is not priced."""
 
     order_id: str
     line: int
@@ -249,13 +249,14 @@ class LineRow:
     zone: str | None
     status: str
     demand_class: str | None       # the line's class, else the order's
-    created_at: dt.datetime        # UTC, naive
-    order_date: dt.date
+    created_at: dt.datetime        # UTC, naive (the wall clock's stamp)
+    order_date: dt.date            # the business day the order was priced on at capture (see `order_date`)
     item: str
     location: str | None
     qty: float
     requested_date: dt.date
-    unit_price: float | None
+    net_value: Decimal | None
+    currency: str | None
     promised_qty: float
     shipped_qty: float
     delivered_qty: float
@@ -279,12 +280,23 @@ def book_version(store: OrderStore) -> tuple[int, int]:
     return store.version()
 
 
+def order_date(o: Order) -> dt.date:
+    """An order's business date: the business-clock day it was priced on at capture (``totals.on``; the
+    freeze policy keeps it once the order is confirmed). An order stored before it was priced falls back to
+    its ``created_at`` day (UTC), the only date it has. Never the wall clock of the reader."""
+    if o.totals is not None:
+        return o.totals.on
+    return o.created_at.astimezone(dt.timezone.utc).date()
+
+
 def line_views(store: OrderStore) -> LineViews:
-    """Every order written to the book as lines, schedule lines and pegs (read-only)."""
+    """Every order written to the book as lines, schedule lines and pegs (read-only); each line carries its
+    order's business date (:func:`order_date`), which reports, jeopardy and analytics date orders by."""
     dates = store.fulfilment_dates()
     lines, schedule, pegs = [], [], []
     for o in sorted(store.load_orders(), key=lambda o: o.order_id):
         created = o.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        day = order_date(o)
         for ln in sorted(o.lines, key=lambda x: x.line):
             dc = ln.demand_class or o.demand_class
             for k, sl in enumerate(ln.schedule):
@@ -293,9 +305,11 @@ def line_views(store: OrderStore) -> LineViews:
             for p in prom.pegs if prom else ():
                 pegs.append(PegRow(o.order_id, ln.line, p.qty, p.supply_date, p.kind, p.ref))
             ship, deliver = dates.get((o.order_id, ln.line), (None, None))
+            net = ln.waterfall.net if ln.waterfall is not None else None
             lines.append(LineRow(
-                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, created.date(), ln.item, ln.location,
-                ln.qty, ln.requested_date, net_unit_price(ln), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, day, ln.item, ln.location,
+                ln.qty, ln.requested_date, None if net is None else net.amount, None if net is None else net.currency,
+                ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                 max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
     return LineViews(lines, schedule, pegs)
 
@@ -305,7 +319,9 @@ def line_views(store: OrderStore) -> LineViews:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BacklogLine:
-    """An open, unshipped line rescheduling may move, with its open reservation."""
+    """An open, unshipped line rescheduling may move, with its open reservation. `open_value` is the open
+    quantity's part of the line's priced net, exact in `currency` (see :func:`open_value`); both None when
+    the line is not priced."""
 
     order_id: str
     line: int
@@ -318,7 +334,8 @@ class BacklogLine:
     zone: str | None
     priority: int | None
     created_at: dt.datetime
-    unit_price: float | None
+    open_value: Decimal | None
+    currency: str | None
     draws: tuple[Draw, ...]
 
 
@@ -344,19 +361,24 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
             if not movable(ln) or ln.requested_date > last:
                 skipped += 1
                 continue
+            value = open_value(ln)
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
                                    ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
-                                   net_unit_price(ln), tuple(ln.draws)))
+                                   None if value is None else value.amount, None if value is None else value.currency,
+                                   tuple(ln.draws)))
     return out, skipped
 
 
-def net_unit_price(ln) -> float | None:
-    """The priced net per unit of a line as a float (for float frames: revenue weights, value at risk);
-    None when the line is not priced (its catalogue price is then used by the reader)."""
+def open_value(ln) -> Money | None:
+    """The open (unshipped) quantity's part of a line's priced net: the whole net when nothing has shipped, else
+    ``net x open_qty / qty`` rounded half up to the currency's minor unit; None when the line is not priced."""
     wf = ln.waterfall
-    if wf is None or not wf.qty:
+    if wf is None:
         return None
-    return float(wf.net.amount / wf.qty)
+    if ln.shipped_qty <= EPS or not ln.qty:
+        return wf.net
+    share = Decimal(repr(float(ln.open_qty))) / Decimal(repr(float(ln.qty)))
+    return Money(wf.net.amount * share, wf.net.currency).rounded()
 
 
 # ------------------------------------------------------------------ read model: priced lines (revenue)

@@ -28,7 +28,8 @@ from supplydata.snapshot import Snapshot, State
 BACKLOG_SCHEMA = {
     "order": pl.String, "line": pl.Int64, "item": pl.String, "location": pl.String, "qty": pl.Float64,
     "requested_date": pl.Date, "demand_class": pl.String, "customer": pl.String, "zone": pl.String,
-    "priority": pl.Int64, "created_at": pl.Datetime("us"), "unit_price": pl.Float64,
+    "priority": pl.Int64, "created_at": pl.Datetime("us"),
+    "value": pl.Decimal(38, 4), "currency": pl.String,   # the open quantity's priced net, exact (orderbook.queries.open_value)
 }
 
 
@@ -85,17 +86,22 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, int]:
                      ("qty", bl.open_qty), ("requested_date", bl.requested_date), ("demand_class", bl.demand_class),
                      ("customer", bl.customer), ("zone", bl.zone), ("priority", bl.priority),
                      ("created_at", bl.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)),
-                     ("unit_price", bl.unit_price)):
+                     ("value", bl.open_value), ("currency", bl.currency)):
             cols[k].append(v)
         for d in bl.draws:
             sched_row.append(r)
             sched_date.append(d.date)
             sched_qty.append(float(d.qty))
     backlog = pl.DataFrame(cols, schema=BACKLOG_SCHEMA)
-    if backlog["unit_price"].null_count():
+    if backlog["value"].null_count():  # lines not priced: the open quantity at the catalogue's price, rounded
+        from promessa.money import float_amount_expr
+
+        cur = svc.settings.pricing.currency
         prices = pl.Series(svc.snap.item_price).gather(
             backlog["item"].replace_strict(svc.snap.item_index, return_dtype=pl.Int64))
-        backlog = backlog.with_columns(pl.col("unit_price").fill_null(prices))
+        backlog = backlog.with_columns(
+            pl.coalesce("value", float_amount_expr(pl.col("qty") * prices, cur)).alias("value"),
+            pl.coalesce("currency", pl.lit(cur)).alias("currency"))
     schedule = pl.DataFrame({"row": sched_row, "date": sched_date, "qty": sched_qty},
                             schema={"row": pl.Int64, "date": pl.Date, "qty": pl.Float64})
     return backlog, schedule, skipped
