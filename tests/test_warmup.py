@@ -63,3 +63,21 @@ def test_compiles_are_counted_once_per_outermost_kernel_and_told():
         assert compiled_kernels() == k0 + 2
     finally:
         watch_compiles(say=None)
+
+
+def test_a_worker_process_leaves_its_kernels_in_the_disk_cache(tmp_path):
+    # what the parallel warm-up relies on: a worker compiles its share into numba's on-disk cache (an empty
+    # one here), where the process that started it then finds them
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    generate(tmp_path / "net", seed=7, size="tiny")
+    cache = tmp_path / "numba-cache"
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-m", "promessa.warmup", "--worker", "atp", "--snapshot", str(tmp_path / "net")],
+                   env=env, check=True, timeout=1200, cwd=tmp_path)
+    indexes = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
+    assert {"kernels.promise_1d_nb", "kernels.peg_1d_nb", "kernels.discrete_atp_1d_nb"} <= indexes
