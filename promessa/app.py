@@ -316,6 +316,10 @@ def _compile_in_parallel(svc, paths: list[str], say, processes: int = 0) -> int:
         state = svc.state.copy()
         for p in shares[0]:
             _warm_path(p, snap, state, chooser, _demand_classes(snap))
+    except BaseException:  # interrupted or failed: stop the workers this process started, then wait for them
+        for entry in procs:
+            entry[2].kill()
+        raise
     finally:
         for share, err, proc in procs:
             proc.wait()
