@@ -135,3 +135,23 @@ def test_no_quotas_keeps_the_plain_answer(make_snapshot):
     ans = source_order(snap, snap.new_state(), ask(4, "silver"))
     assert legs(ans) == [("A", 4.0, day(0), day(1))]
     assert ans.draws is None
+
+
+def test_a_stealing_class_leaves_the_protected_part(make_snapshot):
+    """A's 10 are silver's quota with 4 protected (the whole horizon); gold may steal from lower
+    classes. Gold may take 10 - 4 = 6 at A: asking 6 it ships from A (charged to silver's pool),
+    asking 8 it ships all 8 from B; silver itself still gets its 10 at A."""
+    classes = [dict(CLASSES[0], can_steal_lower=True), CLASSES[1]]
+    quota = {"item": "X", "location": "A", "demand_class": "silver", "date": day(0), "qty": 10.0,
+             "protect_qty": 4.0, "protect_until": None}
+    snap = make_snapshot(supply=[("X", "A", 0, 10), ("X", "B", 0, 10)], locations=["A", "B"],
+                         extra={"lanes": LANES, "sourcing": RULES, "demand_classes": classes, "allocation": [quota]})
+    state = snap.new_state()
+    assert legs(source_order(snap, state, ask(8, "gold"))) == [("B", 8.0, day(0), day(3))]
+    assert legs(source_order(snap, state, ask(10, "silver"))) == [("A", 10.0, day(0), day(1))]
+    ans = source_order(snap, state, ask(6, "gold"), commit=True)
+    assert legs(ans) == [("A", 6.0, day(0), day(1))]
+    assert [d.pools for d in ans.reservation.draws] == [(("silver", 6.0),)]
+    # silver keeps its protected 4; gold finds nothing more at A
+    assert allocation.available(snap, state, "X", "A", "silver", day(0)) == 4.0
+    assert legs(source_order(snap, state, ask(1, "gold"))) == [("B", 1.0, day(0), day(3))]
