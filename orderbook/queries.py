@@ -6,8 +6,9 @@ commands store. Two read models serve the packages above the order book:
 
 - :func:`line_views` - every line with its order's header, schedule lines, pegs and last ship
   and delivery days (monitoring builds its frames from it);
-- :func:`backlog_lines` - the open, unshipped lines rescheduling may move, with their open
-  reservations (scenarios builds its backlog from it).
+- :func:`backlog_lines` / :func:`backlog_and_skipped` - the open, unshipped lines rescheduling
+  may move, with their open reservations (scenarios builds its backlog from it), and those it
+  leaves alone with the reason (`SkippedLine`, `SKIP_REASONS`).
 
 Neither package reads the store's tables or its JSON documents itself.
 """
@@ -342,15 +343,68 @@ class BacklogLine:
 def movable(ln) -> bool:
     """A line rescheduling may move: its open reservation is plain ATP on its own item and node
     (no capable-to-promise capacity or component draws, no allocation pools)."""
-    return all(d.kind == "atp" and d.key == ln.item and d.location == ln.location and not d.pools for d in ln.draws)
+    return skip_reason(ln) is None
+
+
+# why rescheduling keeps a line as it is (the line's reservation stays in the state it plans on)
+SKIP_REASONS = {
+    "capable_to_promise": "its reservation holds capable-to-promise draws (resource capacity or components); "
+                          "the rescheduling kernel re-promises plain ATP only, so the line keeps its promise",
+    "substitution": "its reservation draws another item or node (a substitute); the rescheduling kernel "
+                    "re-promises the line's own item at its node only, so the line keeps its promise",
+    "allocation": "its reservation draws demand-class quota pools; the rescheduling kernel re-promises plain "
+                  "ATP without quota pools, so the line keeps its promise (its pools stay charged)",
+    "beyond_horizon": "requested after the snapshot's last day",
+}
+
+
+def skip_reason(ln, last: dt.date | None = None) -> str | None:
+    """Why rescheduling leaves the open line alone (a key of `SKIP_REASONS`), None when it may move it.
+    Checked in this order: capacity draws, another item or node, quota pools, then the horizon."""
+    draws = ln.draws
+    if any(d.kind != "atp" for d in draws):
+        return "capable_to_promise"
+    if any(d.key != ln.item or d.location != ln.location for d in draws):
+        return "substitution"
+    if any(d.pools for d in draws):
+        return "allocation"
+    if last is not None and ln.requested_date > last:
+        return "beyond_horizon"
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SkippedLine:
+    """An open, unshipped line rescheduling leaves as it is, and why."""
+
+    order_id: str
+    line: int
+    item: str
+    location: str
+    open_qty: float
+    requested_date: dt.date
+    demand_class: str | None
+    reason: str   # a key of SKIP_REASONS
+
+    def to_dict(self) -> dict:
+        return {"order": self.order_id, "line": self.line, "item": self.item, "location": self.location,
+                "open_qty": self.open_qty, "requested_date": self.requested_date.isoformat(),
+                "demand_class": self.demand_class, "reason": self.reason, "why": SKIP_REASONS[self.reason]}
 
 
 def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
     """The open, unshipped lines of the order book (call under `svc.lock`). Returns (lines,
-    skipped) where skipped counts open lines left alone (not plain-ATP reservations, or asked
-    for past the snapshot's horizon)."""
+    skipped) where skipped counts open lines left alone (`backlog_and_skipped` says which and why)."""
+    lines, skipped = backlog_and_skipped(svc)
+    return lines, len(skipped)
+
+
+def backlog_and_skipped(svc) -> tuple[list[BacklogLine], list[SkippedLine]]:
+    """The open, unshipped lines of the order book (call under `svc.lock`): those rescheduling may
+    move, and those it leaves alone with the reason (`skip_reason`: capable-to-promise draws, a
+    substitute, quota pools, asked for past the snapshot's horizon)."""
     out: list[BacklogLine] = []
-    skipped = 0
+    skipped: list[SkippedLine] = []
     last = svc.snap.last_date
     for o in svc.orders.values():
         if o.status not in OPEN_STATUSES:
@@ -358,8 +412,10 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
         for ln in o.lines:
             if ln.open_qty <= EPS or not ln.location:
                 continue
-            if not movable(ln) or ln.requested_date > last:
-                skipped += 1
+            why = skip_reason(ln, last)
+            if why is not None:
+                skipped.append(SkippedLine(o.order_id, ln.line, ln.item, ln.location, float(ln.open_qty),
+                                           ln.requested_date, ln.demand_class or o.demand_class, why))
                 continue
             value = open_value(ln)
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,

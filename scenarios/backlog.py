@@ -144,6 +144,7 @@ class RescheduleResult:
     new_q: np.ndarray         # float64[n, MAX_LINES]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -157,7 +158,7 @@ class RescheduleResult:
         ch = self.lines["change"].value_counts()
         d = dict(zip(ch["change"].to_list(), ch["count"].to_list()))
         out = {"lines": self.lines.height, **{c.name.lower(): int(d.get(c.name.lower(), 0)) for c in Change},
-               "exceptions": int(self.lines["exception"].is_not_null().sum())}
+               "exceptions": int(self.lines["exception"].is_not_null().sum()), "skipped": len(self.skipped)}
         if self.orders is not None:
             out.update(orders=self.orders.height, orders_on_time_old=int(self.orders["old_on_time"].sum()),
                        orders_on_time_new=int(self.orders["new_on_time"].sum()))
@@ -171,6 +172,7 @@ class RescheduleResult:
             "exceptions": [_jsonable_row(r) for r in self.exceptions.head(max_lines or self.lines.height).to_dicts()],
             "lines": [_jsonable_row(r) for r in lines.to_dicts()],
             "lines_truncated": max_lines is not None and self.lines.height > max_lines,
+            "skipped": self.skipped if max_lines is None else self.skipped[:max_lines],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 

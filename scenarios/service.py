@@ -5,6 +5,8 @@
   state and a backlog with its current schedule (used by the CLI and the benchmarks).
 - `backlog_from_service`: the open, unshipped lines of a running `orderbook.OrderService`.
 - `simulate`: reschedule the service's backlog; nothing changes.
+- every path from the order book reports the open lines it left alone, one per line with the
+  reason (`RescheduleResult.skipped`, `WhatIfReport.skipped`; see `backlog_from_service`).
 - `plan`: reschedule the service's backlog on a copy and return the plan the order book applies.
 - `apply`: plan, then commit through the order book's command (`OrderService.apply_reschedule`),
   the one writer of orders: the old reservations are given back, the new schedule lines are
@@ -70,13 +72,18 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
 # ------------------------------------------------------------------ the order book
 
 
-def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """The open, unshipped lines of the order book (call under `svc.lock`), from its backlog read
-    model (`orderbook.queries.backlog_lines`). Returns (backlog, schedule, skipped) where skipped
-    counts open lines left alone (not plain-ATP reservations)."""
-    from orderbook.queries import backlog_lines
+    model (`orderbook.queries.backlog_and_skipped`). Returns (backlog, schedule, skipped) where
+    skipped lists the open lines left alone, one dict per line with its reason (`reason`: a key of
+    `orderbook.queries.SKIP_REASONS`, `why`: its sentence): lines whose reservation draws quota
+    pools, capable-to-promise capacity or components, or a substitute, and lines asked for past
+    the horizon. Their reservations stay in the state rescheduling plans on, so the lines it moves
+    plan around them."""
+    from orderbook.queries import backlog_and_skipped
 
-    lines, skipped = backlog_lines(svc)
+    lines, kept = backlog_and_skipped(svc)
+    skipped = [k.to_dict() for k in kept]
     cols: dict[str, list] = {k: [] for k in BACKLOG_SCHEMA}
     sched_row: list[int] = []
     sched_date: list[dt.date] = []
@@ -113,7 +120,8 @@ def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Prog
         backlog, schedule, skipped = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
     res = reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
-    res.timings["skipped_lines"] = float(skipped)
+    res.skipped = skipped
+    res.timings["skipped_lines"] = float(len(skipped))
     return res
 
 
@@ -129,13 +137,15 @@ def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress
         backlog, schedule, skipped = backlog_from_service(svc)
         state0 = svc.state.copy()
     first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress)
+    first.skipped = skipped
 
     def replan() -> ReschedulePlan:  # called by the order book under its lock
         b, s, k = backlog_from_service(svc)
         res = reschedule(svc.snap, svc.state, b, config, schedule=s, progress=progress)
-        return ReschedulePlan.from_result(res, svc.snap, skipped=k)
+        res.skipped = k
+        return ReschedulePlan.from_result(res, svc.snap, skipped=len(k))
 
-    return ReschedulePlan.from_result(first, snap0, skipped=skipped, basis=(seq0, snap0, state0.cum), replan=replan)
+    return ReschedulePlan.from_result(first, snap0, skipped=len(skipped), basis=(seq0, snap0, state0.cum), replan=replan)
 
 
 def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem: Any = None,
@@ -163,6 +173,9 @@ def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *,
     from scenarios.whatif import run_whatif
 
     with svc.lock:
-        backlog, schedule, _skipped = backlog_from_service(svc)
+        backlog, schedule, skipped = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
-    return run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
+    rep = run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
+    rep.skipped = skipped
+    rep.baseline_result.skipped = skipped
+    return rep

@@ -751,6 +751,7 @@ class WhatIfReport:
     scenarios: list[ScenarioResult]
     as_of: dt.date
     seconds: float
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
 
     def table(self) -> pl.DataFrame:
         """KPIs side by side: one row per KPI, one column per plan."""
@@ -761,7 +762,8 @@ class WhatIfReport:
 
     def to_dict(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "current": kpis_public(self.current), "baseline": kpis_public(self.baseline),
-                "scenarios": [s.to_dict() for s in self.scenarios], "seconds": round(self.seconds, 4)}
+                "scenarios": [s.to_dict() for s in self.scenarios], "seconds": round(self.seconds, 4),
+                "skipped": self.skipped}
 
 
 def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k: int) -> list[dict]:
