@@ -34,6 +34,10 @@ from promising.enums import EPS, FLAG_PARTIAL, Reason, Status
 
 INF = np.inf
 
+# Constant arguments between kernels are written ``np.int64(0)`` / ``bool(False)``: a bare ``0`` or
+# ``False`` types as a numba Literal, which compiles the callee a second time just for that call site
+# (seconds each on a cold cache); the value, and so the result, is the same.
+
 
 @njit(cache=True, nogil=True)
 def own_pool_nb(cls, cpar, k):
@@ -129,8 +133,10 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
             flat = False
     if flat:  # free parts = positions; the caller may pass sufX itself as sufF and sufFp
         if sufF.ctypes.data != sufX.ctypes.data:
-            sufF[:, start:end] = sufX[:, start:end]
-            sufFp[:, start:end] = sufX[:, start:end]
+            for p in range(P):  # element loops, not slice assignment: the same copy without compiling numba's
+                for s in range(start, end):  # shape-mismatch error path (seconds on a cold cache)
+                    sufF[p, s] = sufX[p, s]
+                    sufFp[p, s] = sufX[p, s]
         return
     for p in range(P):
         kids = False
@@ -139,7 +145,8 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
                 kids = True
                 break
         if not kids:
-            sufF[p, start:end] = sufX[p, start:end]
+            for s in range(start, end):
+                sufF[p, s] = sufX[p, s]
         else:
             for s in range(start, end):
                 tmp[s - start] = X[p, s]
@@ -153,7 +160,8 @@ def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, suf
                 m = min(m, tmp[s - start])
                 sufF[p, s] = m
         if not has_prot:
-            sufFp[p, start:end] = sufF[p, start:end]
+            for s in range(start, end):
+                sufFp[p, s] = sufF[p, s]
         else:
             if not kids:
                 for s in range(start, end):
@@ -601,10 +609,10 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 out_nsrc[0] = 1
             elif pk.available_at_1d_nb(C, lt, tstar) >= qty:  # else not even plain ATP has it there
                 mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-                curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+                curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, np.int64(0), np.int64(1), one)
                 if one[0] >= qty:
                     fast = True
-                    _got, m = greedy_at_nb(0, qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes,
+                    _got, m = greedy_at_nb(np.int64(0), qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes,
                                            qs)
                     for i in range(m):
                         out_src[0, i] = nodes[i]
@@ -618,9 +626,9 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 else:
                     if tstar != req:
                         mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-                        curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, 0, 1, one)
+                        curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, np.int64(0), np.int64(1), one)
                     avail_req = one[0]
-                    quota_left = _quota_left(own, 0, 1, par, mX1, mF1)
+                    quota_left = _quota_left(own, np.int64(0), np.int64(1), par, mX1, mF1)
                 status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src,
                                                  out_srcq, out_nsrc, plain_b, plain_q)
                 return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, Binding.UNBOUND, own
@@ -634,18 +642,21 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         avail_req = curve[req]
     scratch = np.empty(H)
     # what plain ATP would answer
-    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, False, scratch, plain_b, plain_q)
+    ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch, plain_b, plain_q)
     # the class's availability curve (above) read by the ATP scheduler as a cumulative series
-    status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, False, scratch,
+    status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch,
                                              out_b, out_q)
     # split each schedule line into the pools it consumes; with several lines, on working copies
     # (each later line sees what the earlier ones took)
     work = n > 1
     Xw = np.empty((P if work else 0, H))
     Cw = np.empty(H if work else 0)
-    if work:
-        Xw[:, :] = X
-        Cw[:] = C
+    if work:  # element loops, not slice assignment (see views_nb)
+        for p in range(P):
+            for s in range(H):
+                Xw[p, s] = X[p, s]
+        for s in range(H):
+            Cw[s] = C[s]
     trimmed = False
     m_out = 0
     for j in range(n):
@@ -662,7 +673,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
             else:
                 mins_at_nb(Xw, Cw, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-                got, m = greedy_at_nb(0, q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
+                got, m = greedy_at_nb(np.int64(0), q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
             if got < q - EPS:
                 trimmed = True
                 q = got

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from decimal import Decimal
 
 import polars as pl
 
@@ -398,38 +397,34 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
 def lines_from_frames(lines: pl.DataFrame, *, prices: pl.DataFrame | None = None, currency: str = "EUR",
                       date_field: str = "order_date") -> pl.DataFrame:
     """Analytics lines (:data:`LINES`) from the monitoring frames' lines (``monitoring.frames.LINES``):
-    cancelled orders left out, ``net_value = qty x unit price`` (the line's price, else the catalogue's
-    from `prices` with columns ``item, price``, else 0) rounded half-up to `currency`'s minor unit as a
-    decimal, and ``order_date`` taken from `date_field` (``order_date`` - the day the order was
-    captured -, ``requested_date`` or ``promised_date``; lines without that date are left out)."""
-    from promessa.money import MoneyError, minor_unit
-
+    cancelled orders left out, ``net_value`` the line's priced net (exact, from the order book), else
+    ``qty x`` the catalogue's price from `prices` (columns ``item, price``; else 0) rounded half up to
+    `currency`'s minor unit, as a decimal at that minor unit; and ``order_date`` taken from `date_field`
+    (``order_date`` - the order's business date -, ``requested_date`` or ``promised_date``; lines without
+    that date are left out). Every priced line must be in `currency` (a ValidationError names another)."""
+    from monitoring.frames import amount_expr, minor_unit_of
     from monitoring.reports import DATE_FIELDS, normalize_date_field
 
     date_field = normalize_date_field(date_field)
     if date_field not in DATE_FIELDS:
         raise ValidationError("unknown date field", field="date_field", value=date_field, hint="one of " + ", ".join(DATE_FIELDS))
-    try:
-        mu = minor_unit(currency)
-    except MoneyError as exc:
-        raise ValidationError(str(exc), field="currency", value=currency) from None
+    mu = minor_unit_of(currency)
+    other = lines.filter(pl.col("currency").is_not_null() & (pl.col("currency") != currency))
+    if other.height:
+        raise ValidationError(f"order {other['order_id'][0]} is priced in {other['currency'][0]}, not {currency}",
+                              field="currency", value=other["currency"][0],
+                              hint="the analytics add amounts of one currency: give --currency (or analytics.currency)")
     lf = lines.lazy().filter(pl.col("status").is_null() | (pl.col("status") != "cancelled"))
     if prices is not None and prices.height:
         lf = lf.join(prices.lazy().select("item", pl.col("price").cast(pl.Float64).alias("_cat")).unique("item"),
                      on="item", how="left")
     else:
         lf = lf.with_columns(pl.lit(None, pl.Float64).alias("_cat"))
-    value = pl.col("qty") * pl.coalesce("unit_price", "_cat", pl.lit(0.0))
-    # half-up on the decimal digits: shift, drop float noise below 1e-6 of the minor unit (2.675 is stored
-    # as 2.67499999...), floor(x + 0.5) for x >= 0 (mirrored below 0), shift back
-    shifted = (value * (10 ** mu)).round(6)
-    rounded = pl.when(shifted >= 0).then((shifted + 0.5).floor()).otherwise(-((-shifted + 0.5).floor()))
+    value = pl.coalesce("net_value", amount_expr(pl.col("qty") * pl.col("_cat"), currency), pl.lit(0).cast(pl.Decimal(38, 4)))
     out = (lf.filter(pl.col(date_field).is_not_null())
-           .with_columns(rounded.cast(pl.Int64).alias("_minor"))
            .select(pl.col("order_id").cast(pl.String), pl.col("line").cast(pl.Int64), pl.col("customer").cast(pl.String),
                    pl.col("item").cast(pl.String), pl.col("qty").cast(pl.Float64),
-                   (pl.col("_minor").cast(pl.Decimal(38, 0)) * pl.lit(Decimal(1).scaleb(-mu)))
-                   .cast(_money(mu)).alias("net_value"),
+                   value.cast(_money(mu)).alias("net_value"),
                    pl.col(date_field).cast(pl.Date).alias("order_date"))
            .filter(pl.col("customer").is_not_null()))
     return out.collect()

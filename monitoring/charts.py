@@ -75,7 +75,10 @@ def top_chart(df: pl.DataFrame, *, key: str, metric: str, title: str, caption: s
     values = [float(v) for v in df[metric].to_list()][::-1] if df.height else []
     bars = ax.barh(labels, values, color=BAR)
     ax.bar_label(bars, labels=[fmt_int(v) for v in values], padding=3, fontsize=8)
-    ax.set_xlabel(METRIC_LABELS.get(metric, metric))
+    currencies = sorted({c for c in df["currency"].to_list() if c}) if "currency" in df.columns else []
+    label = (f"{metric} ({', '.join(currencies)})" if metric == "revenue" and currencies
+             else METRIC_LABELS.get(metric, metric))
+    ax.set_xlabel(label)
     ax.set_ylabel(key.replace("_", " "))
     ax.xaxis.set_major_formatter(THOUSANDS)
     ax.margins(x=0.15)
@@ -85,7 +88,7 @@ def top_chart(df: pl.DataFrame, *, key: str, metric: str, title: str, caption: s
         _empty(ax)
     if caption is None and df.height:
         share = df["share"][0] if "share" in df.columns else None
-        caption = (f"{df[key][0]} leads with {fmt_int(float(df[metric][0]))} {METRIC_LABELS.get(metric, metric)}"
+        caption = (f"{df[key][0]} leads with {fmt_int(float(df[metric][0]))} {label}"
                    + (f", {fmt_pct(share)} of the total." if share is not None else "."))
     return _png(fig, caption)
 

@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--date-field", choices=["order_date", "created_at", "requested_date", "promised_date"],
                    default="order_date", help="the date that filters the range and groups trends and days "
-                                              "(order_date = created_at's day)")
+                                              "(order_date: the business day the order was captured on)")
     p.add_argument("--period", choices=["day", "week", "month"], default="day")
     p.add_argument("--format", choices=["table", "json", "csv", "png"], default="table")
     p.set_defaults(func=_report)
@@ -100,7 +100,8 @@ def _register_analytics(sub: argparse._SubParsersAction) -> None:
                        help="an orders table (parquet or csv: order, line, item, qty, requested_date, customer, "
                             "demand_class, zone, created_at[, unit_price]) instead of the order book")
         q.add_argument("--date-field", choices=["order_date", "created_at", "requested_date", "promised_date"],
-                       default="order_date", help="the date that dates each line (order_date = created_at's day)")
+                       default="order_date", help="the date that dates each line (order_date: the business day the "
+                                                  "order was captured on; an orders table's order_date, else created_at's day)")
         q.add_argument("--currency", metavar="CODE", help="currency of the prices (default: the config's, EUR)")
         q.add_argument("--format", choices=["table", "json", "csv", "png"], default="table")
         q.add_argument("--limit", type=int, default=50, metavar="N", help="rows shown in a table (default 50)")
@@ -200,7 +201,9 @@ def _jeopardy(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         df = lines if args.lines else orders.drop("level_rank")
         source = "--today" if args.today else mon.clock_source()
-        _emit(args, df, title=f"jeopardy as of {today} ({source}): {orders.height} open orders")
+        counts = dict(orders.group_by("level").len().iter_rows())
+        levels = ", ".join(f"{n} {counts.get(n, 0)}" for n in mon.config.level_names)
+        _emit(args, df, title=f"jeopardy as of {today} ({source}): {orders.height} open orders ({levels})")
     finally:
         mon.store.close()
     return 0
@@ -308,7 +311,7 @@ def _analytics_input(args: argparse.Namespace):
             raise ValidationError(f"cannot read the orders table: {exc}", field="orders", value=str(path)) from None
         settings = Settings()
         snap = _snapshot(args, settings)
-        lines = from_orders_frame(orders).lines
+        lines = from_orders_frame(orders, currency=currency).lines
         prices = Catalogue.of(snap).items
         data = an.lines_from_frames(lines, prices=prices, currency=currency, date_field=args.date_field)
         return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config

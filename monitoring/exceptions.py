@@ -15,21 +15,24 @@ from __future__ import annotations
 import polars as pl
 
 from monitoring.config import MonitoringConfig
-from monitoring.frames import EPS, Catalogue, OrderFrames
+from monitoring.frames import AMOUNT, EPS, Catalogue, OrderFrames, amount_expr, at_minor_unit
 
 DIMENSIONS = {"customer": "customer", "item": "item", "node": "location", "supplier": "supplier", "receipt": "receipt"}
 
 EXCEPTION_COLUMNS = ("order_id", "line", "customer", "item", "location", "zone", "status", "kind", "qty", "open_qty",
-                     "backordered_qty", "value", "requested_date", "promised_date", "promised_completion",
+                     "backordered_qty", "value", "currency", "requested_date", "promised_date", "promised_completion",
                      "expected_completion", "days_late", "level", "level_rank", "reason")
 
 
 def exception_lines(line_j: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue,
-                    config: MonitoringConfig) -> pl.DataFrame:
+                    config: MonitoringConfig, *, currency: str = "EUR") -> pl.DataFrame:
     """Open lines that are backordered or at risk, worst first. ``kind`` is ``backorder`` when units
-    are not promised, else ``at_risk``; ``value`` is the undelivered quantity at the line's price."""
+    are not promised, else ``at_risk``; ``value`` is the undelivered part of the line's priced net, exact in
+    ``currency`` (the whole net when nothing is delivered; a part rounded half up to the minor unit); a line
+    without a priced net is valued at the catalogue's price in `currency`."""
     floor = config.rank(config.at_risk_level)
-    prices = frames.lines.select("order_id", "line", "unit_price", "delivered_qty")
+    prices = frames.lines.select("order_id", "line", "net_value", pl.col("currency").alias("_cur"), "delivered_qty")
+    undelivered = (pl.col("qty") - pl.col("delivered_qty")).clip(lower_bound=0.0)
     return (
         line_j.lazy()
         .filter((pl.col("backordered_qty") > EPS) | (pl.col("level_rank") >= floor))
@@ -37,13 +40,22 @@ def exception_lines(line_j: pl.DataFrame, frames: OrderFrames, catalogue: Catalo
         .join(catalogue.items.lazy().select("item", "price"), on="item", how="left")
         .with_columns(
             pl.when(pl.col("backordered_qty") > EPS).then(pl.lit("backorder")).otherwise(pl.lit("at_risk")).alias("kind"),
-            ((pl.col("qty") - pl.col("delivered_qty")).clip(lower_bound=0.0)
-             * pl.coalesce("unit_price", "price", pl.lit(0.0))).alias("value"),
+            pl.coalesce(
+                pl.when(pl.col("delivered_qty") <= EPS).then(pl.col("net_value")),
+                *[pl.when(pl.col("_cur") == c).then(amount_expr(pl.col("net_value").cast(pl.Float64) * undelivered
+                                                                / pl.col("qty"), c)) for c in _currencies(frames)],
+                pl.when(pl.col("net_value").is_null()).then(amount_expr(undelivered * pl.col("price"), currency)),
+                pl.lit(0).cast(AMOUNT)).alias("value"),
+            pl.coalesce("_cur", pl.lit(currency, pl.String)).alias("currency"),
         )
         .select(EXCEPTION_COLUMNS)
         .sort(["level_rank", "days_late", "order_id", "line"], descending=[True, True, False, False], nulls_last=False)
         .collect()
-    )
+    ).pipe(at_minor_unit, "value")
+
+
+def _currencies(frames: OrderFrames) -> list[str]:
+    return sorted(c for c in frames.lines["currency"].unique().to_list() if c is not None)
 
 
 def _with_supply(exc: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue) -> pl.DataFrame:
@@ -75,13 +87,13 @@ def _column(by: str) -> str:
 
 def summarize(exc: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue, config: MonitoringConfig, *,
               by: str) -> pl.DataFrame:
-    """Per key of `by`: orders, lines, backorder and at-risk lines, backordered and open units, value at
-    risk and the worst level; most lines first."""
+    """Per key of `by` (and currency: values are never added across currencies): orders, lines, backorder
+    and at-risk lines, backordered and open units, value at risk (exact) and the worst level; most lines first."""
     col = _column(by)
     df = _with_supply(exc, frames, catalogue) if by in ("supplier", "receipt") else exc
     names = config.level_names
     out = (
-        df.lazy().group_by(pl.col(col).fill_null("(none)").alias("key"))
+        df.lazy().group_by(pl.col(col).fill_null("(none)").alias("key"), "currency")
         .agg(
             pl.col("order_id").n_unique().alias("orders"),
             pl.struct("order_id", "line").n_unique().alias("lines"),
@@ -94,17 +106,18 @@ def summarize(exc: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue, conf
         )
         .with_columns(pl.col("worst_rank").replace_strict(list(range(len(names))), names, return_dtype=pl.String)
                       .alias("worst_level"))
-        .sort(["lines", "worst_rank", "key"], descending=[True, True, False])
+        .sort(["lines", "worst_rank", "key", "currency"], descending=[True, True, False, False])
         .collect()
     )
     if by in ("supplier", "receipt"):
         # a line pegged to two receipts of one supplier is one line; sums must not double count it
-        dedup = (df.unique(["order_id", "line", col]).group_by(pl.col(col).fill_null("(none)").alias("key"))
+        dedup = (df.unique(["order_id", "line", col])
+                 .group_by(pl.col(col).fill_null("(none)").alias("key"), "currency")
                  .agg(pl.col("backordered_qty").sum(), pl.col("open_qty").sum(), pl.col("value").sum()))
-        out = out.drop("backordered_qty", "open_qty", "value").join(dedup, on="key", how="left")
-        out = out.select("key", "orders", "lines", "backorder_lines", "at_risk_lines", "backordered_qty", "open_qty",
-                         "value", "worst_rank", "worst_level")
-    return out.rename({"key": by})
+        out = out.drop("backordered_qty", "open_qty", "value").join(dedup, on=["key", "currency"], how="left")
+    out = out.select("key", "orders", "lines", "backorder_lines", "at_risk_lines", "backordered_qty", "open_qty",
+                     "value", "currency", "worst_rank", "worst_level")
+    return at_minor_unit(out, "value").rename({"key": by})
 
 
 def drill_down(exc: pl.DataFrame, frames: OrderFrames, catalogue: Catalogue, *, by: str | None = None,

@@ -8,6 +8,10 @@ format (for example the generator's ``orders.parquet``) with optional promise co
 benchmarks and imports that never went through the order book.
 
 Every frame has a declared schema (``LINES``, ``SCHEDULE``, ``PEGS``) and is always built with it.
+
+Money is exact: a line's ``net_value`` is its priced net amount as a decimal in its ``currency`` (from the
+order book's pricing waterfall); a float price (an orders table's ``unit_price``, the snapshot's catalogue
+price) becomes an amount only through :func:`amount_expr`, rounded half up to the currency's minor unit.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from typing import Any
 import polars as pl
 
 from promessa.errors import ValidationError
+from promessa.money import FRAME_SCALE
 
 EPS = 1e-9
+#: The decimal scale of amounts in the frames: the largest ISO 4217 minor unit (4), so every currency's
+#: amounts are exact; reports render them at their currency's own minor unit.
+NET_SCALE = FRAME_SCALE
+AMOUNT = pl.Decimal(38, NET_SCALE)
 
 #: Order statuses that are still open (not delivered, not cancelled).
 OPEN_STATUSES = ("captured", "on_hold", "scheduled", "backordered", "partially_shipped", "shipped")
@@ -32,12 +41,13 @@ LINES: dict[str, pl.DataType] = {
     "status": pl.String,           # the order's status
     "demand_class": pl.String,     # the line's class, else the order's (the channel)
     "created_at": pl.Datetime("us"),  # UTC, naive
-    "order_date": pl.Date,         # created_at's day
+    "order_date": pl.Date,         # the order's business date (the business day it was priced on at capture)
     "item": pl.String,
     "location": pl.String,         # the node the line ships from
     "qty": pl.Float64,
     "requested_date": pl.Date,
-    "unit_price": pl.Float64,      # the line's price; null: the catalogue's
+    "net_value": AMOUNT,           # the line's priced net amount, exact; null: not priced (the catalogue's price)
+    "currency": pl.String,         # ISO 4217 code of net_value (null when it is null)
     "promised_qty": pl.Float64,
     "shipped_qty": pl.Float64,
     "delivered_qty": pl.Float64,
@@ -71,6 +81,37 @@ class OrderFrames:
         return self.lines["order_id"].n_unique() if self.lines.height else 0
 
 
+def minor_unit_of(currency: str) -> int:
+    """The currency's minor unit (2 for EUR), or a ValidationError naming the currency."""
+    from promessa.money import MoneyError, minor_unit
+
+    try:
+        return minor_unit(currency)
+    except MoneyError as exc:
+        raise ValidationError(str(exc), field="currency", value=currency) from None
+
+
+def amount_expr(value: pl.Expr, currency: str) -> pl.Expr:
+    """A float amount (quantity x a float price) as an exact decimal (:data:`AMOUNT`) rounded half up to
+    `currency`'s minor unit (``promessa.money.float_amount_expr``); an unknown currency is a ValidationError."""
+    from promessa.money import float_amount_expr
+
+    minor_unit_of(currency)
+    return float_amount_expr(value, currency)
+
+
+def at_minor_unit(df: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """`df` with its amount `columns` at the minor unit of the currencies in its ``currency`` column (the
+    largest among them; 2 when there is none): exact, since every amount added was rounded to its currency's
+    minor unit."""
+    cols = [c for c in columns if c in df.columns]
+    if not cols or "currency" not in df.columns:
+        return df
+    cur = [c for c in df["currency"].unique().to_list() if c is not None]
+    scale = max((minor_unit_of(c) for c in cur), default=2)
+    return df.with_columns([pl.col(c).cast(pl.Decimal(38, scale)) for c in cols])
+
+
 def from_store(store: Any) -> OrderFrames:
     """Every order in the book as frames, from the order book's line read model
     (`orderbook.queries.line_views`); nothing is written and no table is read here."""
@@ -84,9 +125,13 @@ def from_store(store: Any) -> OrderFrames:
 
 
 def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = None,
-                      location: str | None = None) -> OrderFrames:
+                      location: str | None = None, currency: str = "EUR") -> OrderFrames:
     """Frames from an orders table (``order, line, item, qty, requested_date, customer,
-    demand_class, zone, created_at`` and optionally ``location``, ``unit_price``).
+    demand_class, zone, created_at`` and optionally ``location``, ``unit_price``, ``order_date``).
+
+    An orders table has no business clock: its ``order_date`` column when it has one, else
+    ``created_at``'s day. A ``unit_price`` (a float, in `currency`) makes the line's ``net_value``
+    ``qty x unit_price`` rounded half up to the currency's minor unit (:func:`amount_expr`).
 
     `promised` (same row order), when given, has ``promised_qty`` and ``last_date`` (and
     optionally ``first_date``), e.g. :meth:`promising.BatchResult.to_polars`; without it nothing
@@ -109,6 +154,8 @@ def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = N
              else pl.Series("unit_price", [None] * n, dtype=pl.Float64))
     created = orders["created_at"].cast(pl.Datetime("us"))
     qty = orders["qty"].cast(pl.Float64)
+    net = pl.DataFrame({"q": qty, "p": price}).select(amount_expr(pl.col("q") * pl.col("p"), currency).alias("n"))["n"]
+    odate = orders["order_date"].cast(pl.Date) if "order_date" in orders.columns else created.dt.date()
     df = pl.DataFrame({
         "order_id": orders["order"].cast(pl.String),
         "line": orders["line"].cast(pl.Int64),
@@ -117,12 +164,13 @@ def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = N
         "status": pl.Series([None] * n, dtype=pl.String),
         "demand_class": orders["demand_class"].cast(pl.String),
         "created_at": created,
-        "order_date": created.dt.date(),
+        "order_date": odate,
         "item": orders["item"].cast(pl.String),
         "location": loc.cast(pl.String),
         "qty": qty,
         "requested_date": orders["requested_date"].cast(pl.Date),
-        "unit_price": price,
+        "net_value": net,
+        "currency": pl.Series([currency] * n, dtype=pl.String).zip_with(net.is_not_null(), pl.Series([None] * n, dtype=pl.String)),
         "promised_qty": pq.cast(pl.Float64).alias("promised_qty"),
         "shipped_qty": pl.Series([0.0] * n),
         "delivered_qty": pl.Series([0.0] * n),

@@ -3,7 +3,8 @@
 It holds what the analytics need - the order book (read-only), the supply snapshot and the
 commitment state (as callables, so a snapshot refresh is seen at once), the configuration,
 the event log and the business clock - and caches the order frames until the book changes
-(the highest audit id and the number of orders: every write adds an audit entry).
+(``orderbook.queries.book_version``: every write adds an audit entry; monitoring never reads the
+order book's tables).
 
 The one business clock (:func:`business_day`): a day given to the call (``?today=``,
 ``--today``), else the monitor's fixed ``today``, else ``Settings().clock.business_date``, else
@@ -86,8 +87,9 @@ class Monitor:
 
     # ---- data
     def _version(self) -> Any:
-        q = self.store.query
-        return tuple(q("SELECT (SELECT MAX(id) FROM audit), (SELECT COUNT(*) FROM orders)")[0])
+        from orderbook.queries import book_version
+
+        return book_version(self.store)
 
     def frames(self) -> OrderFrames:
         """The order book as frames, rebuilt only when the book has changed."""
@@ -99,6 +101,11 @@ class Monitor:
         with self._lock:
             self._cache = (version, fr)
         return fr
+
+    @property
+    def currency(self) -> str:
+        """The catalogue's currency (``settings.pricing.currency``): lines without a priced net are valued in it."""
+        return self.settings.pricing.currency
 
     def catalogue(self) -> Catalogue:
         """What the reports and jeopardy need from the current snapshot (empty without one)."""
@@ -149,7 +156,7 @@ class Monitor:
     def exceptions(self, today: dt.date | None = None) -> pl.DataFrame:
         """Backordered and at-risk open lines on the business day (``exceptions.exception_lines``)."""
         lines, _ = self.jeopardy(self.resolve_today(today))
-        return exc_mod.exception_lines(lines, self.frames(), self.catalogue(), self.config)
+        return exc_mod.exception_lines(lines, self.frames(), self.catalogue(), self.config, currency=self.currency)
 
     def exception_summary(self, *, by: str, today: dt.date | None = None,
                           exceptions: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -178,7 +185,7 @@ class Monitor:
             hit = self._enriched
             if hit is not None and hit[0] is fr and hit[1] is cat and hit[2] == t:
                 return hit[3]
-        df = rep.enrich(fr.lines, cat, today=t).collect()
+        df = rep.enrich(fr.lines, cat, today=t, currency=self.currency).collect()
         with self._lock:
             self._enriched = (fr, cat, t, df)
         return df

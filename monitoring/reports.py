@@ -1,11 +1,18 @@
 """Performance reports over order lines: top-N by revenue or units, and on-time and fill-rate trends.
 
 Lazy polars group-bys over the lines frame joined once to the catalogue (category, brand,
-price) and the zone's country. Cancelled orders are left out. Revenue is quantity times the
-line's price, else the catalogue's.
+price) and the zone's country. Cancelled orders are left out.
+
+Revenue is exact money: a line's priced net amount (``net_value``, a decimal in its ``currency``,
+from the order book's pricing); a line without one (an orders table without prices) is valued at
+quantity times the catalogue's price, rounded half up to the catalogue currency's minor unit. Amounts
+are never added across currencies: a top-N report has one row per key and ``currency`` (one per key in a
+book priced in one currency), its ``share`` is of that currency's total, and ``revenue`` is shown at the
+currency's minor unit (the largest among the currencies in the report).
 
 Dates: the planner picks the date a report works on (``Window.date_field``): ``order_date``
-(the day the order was captured; ``created_at`` is accepted for it), ``requested_date`` or
+(the order's business date: the business day it was captured and priced on, never the wall clock's
+``created_at``, which is accepted as a name for it), ``requested_date`` or
 ``promised_date`` (the latest schedule line). The same field filters the range (both ends
 included), groups the trend periods and keys the ``days`` report.
 
@@ -25,7 +32,7 @@ import datetime as dt
 
 import polars as pl
 
-from monitoring.frames import EPS, Catalogue
+from monitoring.frames import AMOUNT, EPS, Catalogue, amount_expr, at_minor_unit
 from promessa.errors import ValidationError
 
 #: Top-N report kinds and the column they group by.
@@ -84,11 +91,13 @@ class Window:
         return cls(today - dt.timedelta(days=days - 1), today, date_field)
 
 
-def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, today: dt.date | None = None) -> pl.LazyFrame:
-    """Lines with the catalogue's ``category``, ``brand`` and the zone's ``country``, ``revenue`` and
-    ``on_time`` (as of the business day `today` when given, see the module doc); cancelled orders
-    left out (lazy). Collect it once per order-book version and business day and pass it with
-    ``enriched=True`` to skip the joins on every report."""
+def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, today: dt.date | None = None,
+           currency: str = "EUR") -> pl.LazyFrame:
+    """Lines with the catalogue's ``category``, ``brand`` and the zone's ``country``, ``revenue`` (exact,
+    in ``currency``: the line's net, else quantity x the catalogue's price in `currency`, see the module
+    doc) and ``on_time`` (as of the business day `today` when given); cancelled orders left out (lazy).
+    Collect it once per order-book version and business day and pass it with ``enriched=True`` to skip
+    the joins on every report."""
     lf = lines.lazy() if isinstance(lines, pl.DataFrame) else lines
     lf = lf.filter(pl.col("status").is_null() | (pl.col("status") != "cancelled"))
     items = catalogue.items.lazy().select("item", "category", "brand", pl.col("price").alias("_cat_price"))
@@ -101,7 +110,9 @@ def enrich(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, *, today: d
         lf.join(items, on="item", how="left")
         .join(catalogue.zones.lazy(), on="zone", how="left")
         .with_columns(
-            (pl.col("qty") * pl.coalesce("unit_price", "_cat_price", pl.lit(0.0))).alias("revenue"),
+            pl.coalesce("net_value", amount_expr(pl.col("qty") * pl.col("_cat_price"), currency),
+                        pl.lit(0).cast(AMOUNT)).alias("revenue"),
+            pl.coalesce("currency", pl.lit(currency, pl.String)).alias("currency"),
             (full & (done <= pl.col("requested_date"))).fill_null(False).alias("on_time"),
         )
         .drop("_cat_price")
@@ -118,7 +129,7 @@ def _in_window(lf: pl.LazyFrame, window: Window | None) -> pl.LazyFrame:
 
 
 def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue | None, *, window: Window | None = None,
-            enriched: bool = False, today: dt.date | None = None) -> pl.LazyFrame:
+            enriched: bool = False, today: dt.date | None = None, currency: str = "EUR") -> pl.LazyFrame:
     """The lines a report runs on: enriched (see :func:`enrich`; `today` is the business day for
     ``on_time``) and inside the window (lazy)."""
     if enriched:
@@ -126,7 +137,7 @@ def prepare(lines: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue | None, *, 
     else:
         if catalogue is None:
             raise ValidationError("a catalogue is needed for lines that are not enriched", field="catalogue", value=None)
-        lf = enrich(lines, catalogue, today=today)
+        lf = enrich(lines, catalogue, today=today, currency=currency)
     return _in_window(lf, window)
 
 
@@ -141,31 +152,49 @@ def _check(kind: str, metric: str, top: int) -> None:
 
 def group_lazy(prepared: pl.LazyFrame, kind: str, *, count_orders: bool = False,
                date_field: str = "order_date") -> pl.LazyFrame:
-    """Per key of `kind`: revenue, units, lines (and, with `count_orders`, distinct orders: a
-    distinct count over strings, the most expensive part, so it is asked for explicitly).
+    """Per key of `kind` and currency: revenue (exact), units, lines (and, with `count_orders`, distinct
+    orders: a distinct count over strings, the most expensive part, so it is asked for explicitly).
     The ``days`` kind is keyed by `date_field`."""
     col = TOP_KINDS[kind] if kind != "days" else normalize_date_field(date_field)
     aggs = [pl.col("revenue").sum(), pl.col("qty").sum().alias("units"), pl.len().alias("lines")]
     if count_orders and kind != "orders":
         aggs.append(pl.col("order_id").n_unique().alias("orders"))
     name = KEY_NAMES[kind]
-    g = prepared.group_by(pl.col(col).alias(name)).agg(aggs)
+    g = prepared.group_by(pl.col(col).alias(name), "currency").agg(aggs)
     # missing keys (no brand, unknown zone) form one group, named after the aggregation (cheap)
     return g.with_columns(pl.col(name).cast(pl.String).fill_null("(none)")) if kind != "days" else g
 
 
 def top_of(grouped: pl.DataFrame, kind: str, *, metric: str = "revenue", top: int = 10) -> pl.DataFrame:
     """The `top` largest keys of a :func:`group_lazy` result by `metric` (ties: key ascending), with
-    each key's share of the metric's total over every key."""
+    each key's share of the metric's total (revenue: of its currency's total)."""
     _check(kind, metric, top)
     value = "revenue" if metric == "revenue" else "units"
-    total = float(grouped[value].sum()) if grouped.height else 0.0
     name = KEY_NAMES[kind]
+    grouped = grouped.with_columns(_share(value))
     if grouped.height > 4 * top:  # keep the candidates (ties at the cut included) before sorting
-        cut = grouped[value].top_k(top).min()
-        grouped = grouped.filter(pl.col(value) >= cut)
-    out = grouped.sort([value, name], descending=[True, False]).head(top)
-    return out.with_columns((pl.col(value) / total if total > 0 else pl.lit(None, pl.Float64)).alias("share"))
+        cut = grouped[value].cast(pl.Float64).top_k(top).min()
+        grouped = grouped.filter(pl.col(value).cast(pl.Float64) >= cut)
+    out = grouped.sort([value, name, "currency"], descending=[True, False, False]).head(top)
+    return shown(_columns(out))
+
+
+def _share(value: str) -> pl.Expr:
+    """The share of the metric's total (revenue within its currency; units over every row); null when 0."""
+    v = pl.col(value).cast(pl.Float64)
+    total = v.sum().over("currency") if value == "revenue" else v.sum()
+    return (v / pl.when(total > 0).then(total).otherwise(None)).alias("share")
+
+
+def _columns(df: pl.DataFrame) -> pl.DataFrame:
+    """Key, revenue and its currency first, then the counts and the share."""
+    rest = [c for c in df.columns if c not in ("revenue", "currency")]
+    return df.select(rest[0], "revenue", "currency", *rest[1:])
+
+
+def shown(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with ``revenue`` at the minor unit of its currencies (``frames.at_minor_unit``)."""
+    return at_minor_unit(df, "revenue")
 
 
 def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top: int = 10,
@@ -174,9 +203,8 @@ def top_lazy(prepared: pl.LazyFrame, kind: str, *, metric: str = "revenue", top:
     _check(kind, metric, top)
     value = "revenue" if metric == "revenue" else "units"
     g = group_lazy(prepared, kind, count_orders=count_orders, date_field=date_field)
-    total = pl.col(value).sum()
-    return (g.with_columns((pl.col(value) / pl.when(total > 0).then(total).otherwise(None)).alias("share"))
-            .sort([value, KEY_NAMES[kind]], descending=[True, False]).head(top))
+    return (g.with_columns(_share(value))
+            .sort([value, KEY_NAMES[kind], "currency"], descending=[True, False, False]).head(top))
 
 
 def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day", date_field: str = "order_date") -> pl.LazyFrame:
@@ -200,31 +228,32 @@ def trend_lazy(prepared: pl.LazyFrame, *, period: str = "day", date_field: str =
 
 def report(lines: pl.DataFrame, catalogue: Catalogue | None, kind: str, *, metric: str = "revenue", top: int = 10,
            window: Window | None = None, period: str = "day", count_orders: bool = True,
-           enriched: bool = False, today: dt.date | None = None) -> pl.DataFrame:
+           enriched: bool = False, today: dt.date | None = None, currency: str = "EUR") -> pl.DataFrame:
     """One report as a frame (``on_time``, ``fill_rate`` and ``trends`` are the trend table), over the
     window's date field (which also groups the periods and the ``days`` report).
     `enriched`: `lines` is already :func:`enrich`'s output (the catalogue and `today` are not used);
-    `today`: the business day for ``on_time`` (see the module doc)."""
+    `today`: the business day for ``on_time`` (see the module doc); `currency`: the catalogue's prices'."""
     _check(kind, metric, top)
     w = window or Window()
-    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today)
+    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today, currency=currency)
     if kind in TREND_KINDS:
         out = trend_lazy(prepared, period=period, date_field=w.date_field)
         cols = {"on_time": ["period", "lines", "on_time_lines", "on_time_rate"],
                 "fill_rate": ["period", "lines", "units", "promised_units", "fill_rate"]}.get(kind)
         return out.select(cols).collect() if cols else out.collect()
-    return top_lazy(prepared, kind, metric=metric, top=top, count_orders=count_orders, date_field=w.date_field).collect()
+    out = top_lazy(prepared, kind, metric=metric, top=top, count_orders=count_orders, date_field=w.date_field).collect()
+    return shown(_columns(out))
 
 
 def all_reports(lines: pl.DataFrame, catalogue: Catalogue | None, *, top: int = 10, window: Window | None = None,
                 period: str = "day", count_orders: bool = False, enriched: bool = False,
-                today: dt.date | None = None) -> dict[str, pl.DataFrame]:
+                today: dt.date | None = None, currency: str = "EUR") -> dict[str, pl.DataFrame]:
     """Every top-N report by revenue and by units, and the trend table: one group-by per kind, all
     in one parallel collect, then the two rankings of each kind from its groups.
 
     Keys: ``"<kind>.<metric>"`` and ``"trends"``."""
     w = window or Window()
-    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today)
+    prepared = prepare(lines, catalogue, window=w, enriched=enriched, today=today, currency=currency)
     if not enriched:
         prepared = prepared.collect().lazy()  # join once; every group-by reads the result
     plans = [group_lazy(prepared, kind, count_orders=count_orders, date_field=w.date_field) for kind in TOP_KINDS]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class JeopardyOrderPublic(BaseModel):
@@ -116,7 +117,8 @@ class ExceptionRowPublic(BaseModel):
     at_risk_lines: int
     backordered_qty: float
     open_qty: float
-    value: float
+    value: Decimal = Field(description="the value at risk: the undelivered part of the lines' priced net, exact")
+    currency: str
     worst_level: str
 
 
@@ -144,7 +146,8 @@ class ExceptionLinePublic(BaseModel):
     qty: float
     open_qty: float
     backordered_qty: float
-    value: float
+    value: Decimal = Field(description="the undelivered part of the line's priced net, exact")
+    currency: str
     requested_date: dt.date
     promised_date: dt.date | None = None
     promised_completion: dt.date | None = None

@@ -11,27 +11,33 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 EPS = 1e-9
 
 # ------------------------------------------------------------------ reports
 
 
-def report_revenue(row: dict, price: dict[str, float]) -> float:
-    """qty x the line's price, else the catalogue's, else 0."""
-    p = row["unit_price"] if row["unit_price"] is not None else price.get(row["item"])
-    return row["qty"] * (p if p is not None else 0.0)
+def report_revenue(row: dict, price: dict[str, float], *, minor: int = 2) -> Decimal:
+    """The line's priced net (``net_value``), else qty x the catalogue's price rounded half up to `minor`
+    decimal digits, else 0: exact."""
+    if row["net_value"] is not None:
+        return Decimal(row["net_value"])
+    p = price.get(row["item"])
+    if p is None:
+        return Decimal(0)
+    return (Decimal(repr(float(row["qty"]))) * Decimal(repr(float(p)))).quantize(Decimal(1).scaleb(-minor), ROUND_HALF_UP)
 
 
 def report_top(rows: list[dict], key: str, *, price: dict[str, float], metric: str = "revenue", n: int = 10) -> list[tuple]:
-    """[(key, revenue, units)] of the `n` largest keys by `metric` (ties: key ascending); cancelled left out."""
+    """[(key, revenue, units)] of the `n` largest keys by `metric` (ties: key ascending); cancelled left out;
+    revenue a Decimal (one currency)."""
     acc: dict = {}
     for r in rows:
         if r["status"] == "cancelled":
             continue
         k = r[key] if r[key] is not None else "(none)"
-        rev, units = acc.get(k, (0.0, 0.0))
+        rev, units = acc.get(k, (Decimal(0), 0.0))
         acc[k] = (rev + report_revenue(r, price), units + r["qty"])
     i = 0 if metric == "revenue" else 1
     out = sorted(acc.items(), key=lambda kv: (-kv[1][i], kv[0]))[:n]

@@ -6,8 +6,9 @@ commands store. Two read models serve the packages above the order book:
 
 - :func:`line_views` - every line with its order's header, schedule lines, pegs and last ship
   and delivery days (monitoring builds its frames from it);
-- :func:`backlog_lines` - the open, unshipped lines rescheduling may move, with their open
-  reservations (scenarios builds its backlog from it).
+- :func:`backlog_lines` / :func:`backlog_and_skipped` - the open, unshipped lines rescheduling
+  may move, with their open reservations (scenarios builds its backlog from it), and those it
+  leaves alone with the reason (`SkippedLine`, `SKIP_REASONS`).
 
 Neither package reads the store's tables or its JSON documents itself.
 """
@@ -240,8 +241,8 @@ class PegRow:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LineRow:
     """One order line with its order's header and what happened to it (field order: monitoring's LINES).
-    `unit_price` is the priced net per unit (the line's net / qty, for monitoring's float frames; the exact
-    amounts are in :func:`priced_lines`)."""
+    `net_value` is the line's priced net amount, exact, in `currency` (the waterfall's net, as
+    :func:`priced_lines` gives it); both None when the line is not priced."""
 
     order_id: str
     line: int
@@ -249,13 +250,14 @@ class LineRow:
     zone: str | None
     status: str
     demand_class: str | None       # the line's class, else the order's
-    created_at: dt.datetime        # UTC, naive
-    order_date: dt.date
+    created_at: dt.datetime        # UTC, naive (the wall clock's stamp)
+    order_date: dt.date            # the business day the order was priced on at capture (see `order_date`)
     item: str
     location: str | None
     qty: float
     requested_date: dt.date
-    unit_price: float | None
+    net_value: Decimal | None
+    currency: str | None
     promised_qty: float
     shipped_qty: float
     delivered_qty: float
@@ -279,12 +281,23 @@ def book_version(store: OrderStore) -> tuple[int, int]:
     return store.version()
 
 
+def order_date(o: Order) -> dt.date:
+    """An order's business date: the business-clock day it was priced on at capture (``totals.on``; the
+    freeze policy keeps it once the order is confirmed). An order stored before it was priced falls back to
+    its ``created_at`` day (UTC), the only date it has. Never the wall clock of the reader."""
+    if o.totals is not None:
+        return o.totals.on
+    return o.created_at.astimezone(dt.timezone.utc).date()
+
+
 def line_views(store: OrderStore) -> LineViews:
-    """Every order written to the book as lines, schedule lines and pegs (read-only)."""
+    """Every order written to the book as lines, schedule lines and pegs (read-only); each line carries its
+    order's business date (:func:`order_date`), which reports, jeopardy and analytics date orders by."""
     dates = store.fulfilment_dates()
     lines, schedule, pegs = [], [], []
     for o in sorted(store.load_orders(), key=lambda o: o.order_id):
         created = o.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        day = order_date(o)
         for ln in sorted(o.lines, key=lambda x: x.line):
             dc = ln.demand_class or o.demand_class
             for k, sl in enumerate(ln.schedule):
@@ -293,9 +306,11 @@ def line_views(store: OrderStore) -> LineViews:
             for p in prom.pegs if prom else ():
                 pegs.append(PegRow(o.order_id, ln.line, p.qty, p.supply_date, p.kind, p.ref))
             ship, deliver = dates.get((o.order_id, ln.line), (None, None))
+            net = ln.waterfall.net if ln.waterfall is not None else None
             lines.append(LineRow(
-                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, created.date(), ln.item, ln.location,
-                ln.qty, ln.requested_date, net_unit_price(ln), ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
+                o.order_id, ln.line, o.customer, o.zone, str(o.status), dc, created, day, ln.item, ln.location,
+                ln.qty, ln.requested_date, None if net is None else net.amount, None if net is None else net.currency,
+                ln.promised_qty, ln.shipped_qty, ln.delivered_qty,
                 max((sl.date for sl in ln.schedule), default=None), prom.earliest_full_date if prom else None, ship, deliver))
     return LineViews(lines, schedule, pegs)
 
@@ -305,7 +320,9 @@ def line_views(store: OrderStore) -> LineViews:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BacklogLine:
-    """An open, unshipped line rescheduling may move, with its open reservation."""
+    """An open, unshipped line rescheduling may move, with its open reservation. `open_value` is the open
+    quantity's part of the line's priced net, exact in `currency` (see :func:`open_value`); both None when
+    the line is not priced."""
 
     order_id: str
     line: int
@@ -318,22 +335,76 @@ class BacklogLine:
     zone: str | None
     priority: int | None
     created_at: dt.datetime
-    unit_price: float | None
+    open_value: Decimal | None
+    currency: str | None
     draws: tuple[Draw, ...]
 
 
 def movable(ln) -> bool:
     """A line rescheduling may move: its open reservation is plain ATP on its own item and node
     (no capable-to-promise capacity or component draws, no allocation pools)."""
-    return all(d.kind == "atp" and d.key == ln.item and d.location == ln.location and not d.pools for d in ln.draws)
+    return skip_reason(ln) is None
+
+
+# why rescheduling keeps a line as it is (the line's reservation stays in the state it plans on)
+SKIP_REASONS = {
+    "capable_to_promise": "its reservation holds capable-to-promise draws (resource capacity or components); "
+                          "the rescheduling kernel re-promises plain ATP only, so the line keeps its promise",
+    "substitution": "its reservation draws another item or node (a substitute); the rescheduling kernel "
+                    "re-promises the line's own item at its node only, so the line keeps its promise",
+    "allocation": "its reservation draws demand-class quota pools; the rescheduling kernel re-promises plain "
+                  "ATP without quota pools, so the line keeps its promise (its pools stay charged)",
+    "beyond_horizon": "requested after the snapshot's last day",
+}
+
+
+def skip_reason(ln, last: dt.date | None = None) -> str | None:
+    """Why rescheduling leaves the open line alone (a key of `SKIP_REASONS`), None when it may move it.
+    Checked in this order: capacity draws, another item or node, quota pools, then the horizon."""
+    draws = ln.draws
+    if any(d.kind != "atp" for d in draws):
+        return "capable_to_promise"
+    if any(d.key != ln.item or d.location != ln.location for d in draws):
+        return "substitution"
+    if any(d.pools for d in draws):
+        return "allocation"
+    if last is not None and ln.requested_date > last:
+        return "beyond_horizon"
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SkippedLine:
+    """An open, unshipped line rescheduling leaves as it is, and why."""
+
+    order_id: str
+    line: int
+    item: str
+    location: str
+    open_qty: float
+    requested_date: dt.date
+    demand_class: str | None
+    reason: str   # a key of SKIP_REASONS
+
+    def to_dict(self) -> dict:
+        return {"order": self.order_id, "line": self.line, "item": self.item, "location": self.location,
+                "open_qty": self.open_qty, "requested_date": self.requested_date.isoformat(),
+                "demand_class": self.demand_class, "reason": self.reason, "why": SKIP_REASONS[self.reason]}
 
 
 def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
     """The open, unshipped lines of the order book (call under `svc.lock`). Returns (lines,
-    skipped) where skipped counts open lines left alone (not plain-ATP reservations, or asked
-    for past the snapshot's horizon)."""
+    skipped) where skipped counts open lines left alone (`backlog_and_skipped` says which and why)."""
+    lines, skipped = backlog_and_skipped(svc)
+    return lines, len(skipped)
+
+
+def backlog_and_skipped(svc) -> tuple[list[BacklogLine], list[SkippedLine]]:
+    """The open, unshipped lines of the order book (call under `svc.lock`): those rescheduling may
+    move, and those it leaves alone with the reason (`skip_reason`: capable-to-promise draws, a
+    substitute, quota pools, asked for past the snapshot's horizon)."""
     out: list[BacklogLine] = []
-    skipped = 0
+    skipped: list[SkippedLine] = []
     last = svc.snap.last_date
     for o in svc.orders.values():
         if o.status not in OPEN_STATUSES:
@@ -341,22 +412,29 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
         for ln in o.lines:
             if ln.open_qty <= EPS or not ln.location:
                 continue
-            if not movable(ln) or ln.requested_date > last:
-                skipped += 1
+            why = skip_reason(ln, last)
+            if why is not None:
+                skipped.append(SkippedLine(o.order_id, ln.line, ln.item, ln.location, float(ln.open_qty),
+                                           ln.requested_date, ln.demand_class or o.demand_class, why))
                 continue
+            value = open_value(ln)
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
                                    ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
-                                   net_unit_price(ln), tuple(ln.draws)))
+                                   None if value is None else value.amount, None if value is None else value.currency,
+                                   tuple(ln.draws)))
     return out, skipped
 
 
-def net_unit_price(ln) -> float | None:
-    """The priced net per unit of a line as a float (for float frames: revenue weights, value at risk);
-    None when the line is not priced (its catalogue price is then used by the reader)."""
+def open_value(ln) -> Money | None:
+    """The open (unshipped) quantity's part of a line's priced net: the whole net when nothing has shipped, else
+    ``net x open_qty / qty`` rounded half up to the currency's minor unit; None when the line is not priced."""
     wf = ln.waterfall
-    if wf is None or not wf.qty:
+    if wf is None:
         return None
-    return float(wf.net.amount / wf.qty)
+    if ln.shipped_qty <= EPS or not ln.qty:
+        return wf.net
+    share = Decimal(repr(float(ln.open_qty))) / Decimal(repr(float(ln.qty)))
+    return Money(wf.net.amount * share, wf.net.currency).rounded()
 
 
 # ------------------------------------------------------------------ read model: priced lines (revenue)

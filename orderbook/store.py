@@ -235,13 +235,6 @@ class OrderStore:
     def _end_read(self, conn) -> None:
         pass
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        """Read-only SQL for reporting (monitoring). `?` placeholders on both backends."""
-        head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-        if head not in ("SELECT", "WITH"):
-            raise ValueError("query() runs SELECT statements only")
-        return self._query(sql, params)
-
     # -- writes --------------------------------------------------------------------------
     def apply(self, ws: WriteSet) -> None:
         """Write everything in `ws` in one durable transaction (all or nothing)."""

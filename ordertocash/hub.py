@@ -280,8 +280,14 @@ class OrderToCash:
                 out[k] = out.get(k, 0.0) + q
         return out
 
-    def terms(self) -> PaymentTerms:
-        """The payment terms of the invoices (``o2c.payment_terms_days``)."""
+    def terms(self, customer: str | None = None) -> PaymentTerms:
+        """The payment terms of `customer`'s invoices: the customer master's (``net 45``: due 45 days after issue;
+        ``due on receipt`` and ``prepaid``: due on issue), else ``o2c.payment_terms_days`` (no master, unknown
+        customer)."""
+        c = self.service.commerce.customer(customer) if customer is not None else None
+        if c is not None:
+            days = c.payment_terms.days if c.payment_terms.kind == "net" else 0
+            return PaymentTerms(days, str(c.payment_terms))
         days = self.settings.o2c.payment_terms_days
         return PaymentTerms(days, f"net {days}")
 
@@ -294,12 +300,12 @@ class OrderToCash:
             ln = order.line(no)
             if ln is not None and qty > 0:
                 lines.append(self.line_input(order, ln, qty))
-        return InvoiceRequest(ev.order_id, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+        return InvoiceRequest(ev.order_id, ev.order_id, order.customer, self.currency_of(order), lines, self.terms(order.customer))
 
     def shipment_request(self, ev: OrderEvent) -> InvoiceRequest:
         """The invoice request of a shipped event (source_ref: the event's ref, so it is invoiced once)."""
         order, lines = self.shipment_lines(ev)
-        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines, self.terms())
+        return InvoiceRequest(ev.ref, ev.order_id, order.customer, self.currency_of(order), lines, self.terms(order.customer))
 
     # ------------------------------------------------------------------ invoicing mode
     def invoice_mode(self, order_id: str, *, customer: str | None = None) -> tuple[InvoiceMode, str]:

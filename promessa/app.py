@@ -100,7 +100,7 @@ class Engine:
         return self.service.state
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, snapshot=None, metrics=None, warm: bool = True,
+    def open(cls, settings: Settings | None = None, *, snapshot=None, metrics=None, warm: bool | tuple[str, ...] = True,
              watch: bool = True, say=None, wallclock=None, expiry: bool = True) -> Engine:
         """Open promessa.
 
@@ -109,7 +109,8 @@ class Engine:
         settings : the configuration (default: ``Settings()``, from the environment).
         snapshot : an already loaded Snapshot (tests, benchmarks); default: ``settings.snapshot``.
         metrics : the metrics registry the service records into (the server passes its own).
-        warm : compile the kernels a request can reach before returning (said on ``say``).
+        warm : compile the kernels a request can reach before returning (said on ``say``); a tuple of
+            ``WARM_PATHS`` names compiles only those paths (the rest compile on first use).
         watch : start the snapshot watcher when ``settings.snapshot.watch`` is set.
         say : where to tell a person what takes time (a callable taking one line); default: the log.
         wallclock : ``wallclock() -> datetime`` (UTC), the clock temporary reservations expire on (default: the
@@ -165,7 +166,8 @@ class Engine:
             if expiry:  # expired holds are released before serving, the others as they expire
                 svc.start_expiry()
             if warm:
-                engine.compile_s = warm_up(svc, say=say)
+                engine.compile_s = warm_up(svc, say=say, paths=None if warm is True else tuple(warm),
+                                           processes=settings.kernels.warm_up_processes)
             if watch and settings.snapshot.watch is not None:
                 from supplydata.watch import SnapshotWatcher
 
@@ -206,35 +208,183 @@ class Engine:
         self.close()
 
 
-def warm_up(svc, *, say=None) -> float:
-    """Compile every kernel a request may reach before the first request arrives: inquiry, commit
-    and release, the shortfall paths (a quantity no one has) and the demand-class path, on a
-    throwaway copy of the state. Returns the seconds it took (compile time, reported apart)."""
-    from promising import Policy, Request, promise, unreserve
+# The kernel paths a request can reach, each warmed by the calls that reach it. Costs are relative
+# compile times (measured on a cold cache), used to share the paths out among worker processes.
+WARM_PATHS = {"atp": 1.0, "allocation": 5.0, "ctp": 4.0, "sourcing": 1.5}
+_TOP_KERNELS = {  # the outermost kernel of each path: cached on disk means the path is cached
+    "atp": ("promising.kernels", "promise_1d_nb"),
+    "allocation": ("allocation.kernels", "promise_class_one_nb"),
+    "ctp": ("promising.ctp_kernels", "ctp_promise_1d_nb"),
+    "sourcing": ("sourcing.kernels", "order_dp_nb"),
+}
 
+
+def reachable_paths(snap, chooser=None) -> tuple[str, ...]:
+    """The warm-up paths a request on ``snap`` can reach: ATP always; allocation and capable-to-promise
+    when the snapshot has allocation or bill-of-material rows; real-time sourcing when ``chooser`` is a
+    ``SourcingChooser``."""
+    from sourcing.choosers import SourcingChooser
+
+    out = ["atp"]
+    for path, table in (("allocation", "allocation"), ("ctp", "bom")):
+        df = snap.tables.get(table)
+        if df is not None and df.height:
+            out.append(path)
+    if isinstance(chooser, SourcingChooser):
+        out.append("sourcing")
+    return tuple(out)
+
+
+def _cached(path: str) -> bool:
+    """True when numba's on-disk cache holds the outermost kernel of ``path`` for this source (numba
+    drops an index whose source changed). A probe of numba's cache index; unknown means not cached."""
+    import importlib
+
+    mod, name = _TOP_KERNELS[path]
+    try:
+        disp = getattr(importlib.import_module(mod), name)
+        return bool(disp._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - a probe: anything unexpected means "compile it"
+        return False
+
+
+def _warm_path(path: str, snap, state, chooser, classes) -> None:
+    """Make the calls that reach the kernels of ``path``: inquiry, commit and release, the shortfall
+    paths (a quantity no one has) and the demand-class path, on ``state`` (a throwaway copy)."""
+    from promising import Policy, Request, atp_report, promise, unreserve
+
+    if path == "sourcing":
+        from sourcing.choosers import zones
+
+        zs = sorted(zones(snap))
+        if not zs or chooser is None:
+            return
+        item = snap.il_name(0)[0]
+        for dc in classes:
+            for qty in (1.0, 1e9):
+                chooser(snap, state, item=item, qty=qty, requested_date=snap.as_of, zone=zs[0], policy=Policy(),
+                        demand_class=dc)
+        return
+    if path == "atp":
+        pair = snap.il_name(0)
+        atp_report(snap, state, *pair)
+    else:
+        df = snap.tables.get("allocation" if path == "allocation" else "bom")
+        if df is None or not df.height:
+            return
+        pair = (df["item"][0], df["location"][0])
+    item, loc = pair
+    for dc in classes:
+        for qty in (1.0, 1e9):
+            for pol in (Policy(), Policy(allow_split=True, allow_partial=True)):
+                p = promise(snap, state, Request(item, loc, qty, snap.as_of, pol, dc), commit=True)
+                if p.committed:
+                    unreserve(snap, state, p.reservation)
+
+
+def _demand_classes(snap) -> list:
+    dc = snap.tables.get("demand_classes")
+    return [None, *sorted(dc["demand_class"].to_list())[:1]] if dc is not None and dc.height else [None]
+
+
+def _share(paths: list[str], workers: int) -> list[list[str]]:
+    """Paths shared among ``workers`` processes, longest first onto the least loaded (LPT)."""
+    buckets: list[list[str]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    for p in sorted(paths, key=lambda p: -WARM_PATHS[p]):
+        k = load.index(min(load))
+        buckets[k].append(p)
+        load[k] += WARM_PATHS[p]
+    return [b for b in buckets if b]
+
+
+def _compile_in_parallel(svc, paths: list[str], say, processes: int = 0) -> int:
+    """Compile the paths whose kernels numba's disk cache lacks, in worker processes (numba holds the
+    GIL while compiling, so threads would not help): each worker loads the snapshot, makes the calls of
+    its share of the paths and exits, leaving the kernels in the on-disk cache; this process compiles one
+    share itself meanwhile. Returns how many processes compiled (1: nothing was run in parallel)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from sourcing.choosers import SourcingChooser
+
+    snap = svc.snap
+    cold = [p for p in paths if not _cached(p)]
+    cpus = processes or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    source = Path(str(snap.source))
+    if len(cold) < 2 or cpus < 2 or not (source / "meta.json").exists():
+        return 1
+    shares = _share(cold, min(cpus, len(cold)))
+    say(f"compiling the kernels of {', '.join(cold)} in {len(shares)} processes "
+        f"(numba; cached on disk, so only the first run pays) ...")
+    chooser = svc.chooser
+    objective = chooser.objective if isinstance(chooser, SourcingChooser) else ""
+    procs = []
+    for share in shares[1:]:
+        cmd = [sys.executable, "-m", "promessa.warmup", "--worker", ",".join(share), "--snapshot", str(source.resolve())]
+        if objective:
+            cmd += ["--objective", objective]
+        err = tempfile.TemporaryFile(mode="w+")
+        procs.append((share, err, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)))
+    try:
+        state = svc.state.copy()
+        for p in shares[0]:
+            _warm_path(p, snap, state, chooser, _demand_classes(snap))
+    except BaseException:  # interrupted or failed: stop the workers this process started, then wait for them
+        for entry in procs:
+            entry[2].kill()
+        raise
+    finally:
+        for share, err, proc in procs:
+            proc.wait()
+            err.seek(0)
+            last = err.read().strip().splitlines()[-1:]
+            err.close()
+            if proc.returncode != 0:  # this process compiles that share itself in the pass that follows
+                say(f"  the worker compiling {', '.join(share)} failed (exit {proc.returncode}){': ' + last[0] if last else ''}")
+    return len(shares)
+
+
+def warm_worker(paths: list[str], snapshot: str, objective: str | None = None) -> None:
+    """A warm-up worker process (``python -m promessa.warmup --worker PATHS --snapshot DIR``): load the
+    snapshot, prepare its models, make the calls of ``paths`` on a fresh state; the compiled kernels stay
+    in numba's on-disk cache for the process that started it."""
+    from sourcing.choosers import SourcingChooser
+    from supplydata import load_snapshot
+
+    snap = load_snapshot(snapshot)
+    prepare_models(snap)
+    chooser = SourcingChooser(objective=objective) if objective else None
+    state = snap.new_state()
+    for p in paths:
+        _warm_path(p, snap, state, chooser, _demand_classes(snap))
+
+
+def warm_up(svc, *, say=None, paths=None, processes: int = 0) -> float:
+    """Compile the kernels a request may reach before the first request arrives (``paths``: a subset of
+    ``WARM_PATHS``; default: every path the snapshot and the location chooser can reach), on a throwaway
+    copy of the state. With a cold cache and ``processes`` other than 1 (0: one per core), worker processes
+    compile disjoint paths into numba's on-disk cache while this process compiles its own share, then this
+    process loads them.
+    Returns the seconds it took (compile time, reported apart)."""
     snap = svc.snap
     svc.commerce.book_for(snap, svc.business_day)  # the catalogue pricing reads, built once per snapshot
     if not snap.n_il:
         return 0.0
     t0 = time.perf_counter()
     say = say or log.info
+    reach = reachable_paths(snap, svc.chooser)
+    paths = list(reach) if paths is None else [p for p in paths if p in reach]
+    procs = _compile_in_parallel(svc, paths, say, processes) if processes != 1 else 1
     state = svc.state.copy()
-    pairs = [snap.il_name(0)]
-    for table in ("bom", "allocation"):  # item-locations that capable-to-promise and allocation answer for
-        df = snap.tables.get(table)
-        if df is not None and df.height:
-            pairs.append((df["item"][0], df["location"][0]))
     classes = [None, *sorted(svc.demand_classes or ())[:1]]
-    for item, loc in pairs:
-        for dc in classes:
-            for qty in (1.0, 1e9):
-                for pol in (Policy(), Policy(allow_split=True, allow_partial=True)):
-                    p = promise(snap, state, Request(item, loc, qty, snap.as_of, pol, dc), commit=True)
-                    if p.committed:
-                        unreserve(snap, state, p.reservation)
+    for p in paths:
+        _warm_path(p, snap, state, svc.chooser, classes)
     took = time.perf_counter() - t0
     if took > 1.0:
-        say(f"kernels compiled (or loaded from the cache) in {took:.1f} s")
+        say(f"kernels for {', '.join(paths)} compiled (or loaded from the cache) in {took:.1f} s"
+            + (f" by {procs} processes" if procs > 1 else ""))
     return took
 
 

@@ -105,9 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.open_engine = open_engine
     args.open_cash_source = open_cash_source
+    from promessa.compiling import compile_seconds, compiled_kernels, watch_compiles
+
+    watch_compiles(say=lambda line: print(line, file=sys.stderr, flush=True))  # a slow first run says why
     try:
         rc = args.func(args)
         sys.stdout.flush()
+        if compiled_kernels():
+            print(f"this run compiled {compiled_kernels()} kernels in {compile_seconds():.1f} s (numba keeps them in its "
+                  f"on-disk cache: later runs load them)", file=sys.stderr)
     except PromessaError as exc:
         print(f"promessa: error: {exc}", file=sys.stderr)
         return 2

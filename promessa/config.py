@@ -138,6 +138,8 @@ class ReservationSettings(_Group):
 
 class KernelSettings(_Group):
     fastmath: bool = Field(False, description="numba fastmath for the kernels (off: results equal the references bit for bit)")
+    warm_up_processes: int = Field(0, ge=0, description="processes that compile the kernel paths at start-up when numba's "
+                                                        "on-disk cache lacks them (0: one per core; 1: this process only)")
 
 
 class OrderToCashSettings(_Group):

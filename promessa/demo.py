@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from orderbook.schemas import LineCreate, OrderCreate
     from orderbook.service import Idem
     from promessa.app import Engine, stderr_say
+    from promessa.compiling import compile_seconds
     from promessa.config import settings_of
     from promising import atp_report
     from supplydata.generate import generate
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
               f"{counts['orders']} order lines", file=sys.stderr)
     db = args.db or str(work / "orderbook.sqlite")
     settings = settings_of(db=db, snapshot=net, demo=True, approval_value_threshold=None)
-    engine = Engine.open(settings, say=stderr_say)
+    # the kernels capture reaches (ATP, allocation, real-time sourcing); capable-to-promise compiles on first use
+    engine = Engine.open(settings, say=stderr_say, warm=("atp", "allocation", "sourcing"))
     try:
         svc, snap = engine.service, engine.snapshot
         print(f"ready in {engine.ready_s:.2f} s (kernels {engine.compile_s:.2f} s): snapshot as of {snap.as_of}, "
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         replayed = 0
         sample = None
         t0 = time.perf_counter()
+        c0 = compile_seconds()
         groups = orders.partition_by("order", maintain_order=True)
 
         def capture(g):
@@ -96,10 +99,13 @@ def run(args: argparse.Namespace) -> int:
                 if k % 100 == 0 or k == len(groups):
                     _progress(k, len(groups), t0)
         el = time.perf_counter() - t0
+        comp = compile_seconds() - c0  # kernels first reached while capturing (numba compiles them once)
         print(file=sys.stderr)
         fresh = len(groups) - replayed
         if fresh:
-            print(f"captured {fresh} orders in {el:.2f} s ({fresh / el:,.0f} orders/s), each durable before it was acknowledged"
+            rate = f"{fresh / el:,.0f} orders/s" if comp < 0.05 else \
+                f"{fresh / max(el - comp, 1e-9):,.0f} orders/s without the {comp:.1f} s spent compiling kernels"
+            print(f"captured {fresh} orders in {el:.2f} s ({rate}), each durable before it was acknowledged"
                   + (f"; {replayed} answered again from their idempotency keys" if replayed else ""))
         else:
             print(f"all {replayed} orders were captured by an earlier run: answered again from their idempotency keys, "

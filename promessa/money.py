@@ -189,3 +189,22 @@ def money_unchecked(amount: Decimal, currency: str) -> Money:
 _new = object.__new__
 _set_amount = Money.amount.__set__      # the slots' own setters: no frozen-dataclass check, no attribute lookup
 _set_currency = Money.currency.__set__
+
+
+#: The decimal scale of amount columns in polars frames: the largest ISO 4217 minor unit (4), so every
+#: currency's amounts are exact in one column type.
+FRAME_SCALE = 4
+
+
+def float_amount_expr(value: Any, currency: str) -> Any:
+    """A polars expression: the float amount `value` (a ``pl.Expr``, e.g. quantity x a float catalogue price)
+    as an exact ``pl.Decimal(38, FRAME_SCALE)`` rounded half up to `currency`'s minor unit. Float noise below
+    1e-6 of the minor unit is dropped first (2.675 is stored as 2.67499999...), then ``floor(x + 0.5)`` on the
+    minor units (mirrored below 0). Null stays null. (polars is imported here only: this module imports
+    nothing else.)"""
+    import polars as pl
+
+    mu = minor_unit(currency)
+    shifted = (value * (10 ** mu)).round(6)
+    minor = pl.when(shifted >= 0).then((shifted + 0.5).floor()).otherwise(-((-shifted + 0.5).floor()))
+    return (minor.cast(pl.Int64).cast(pl.Decimal(38, 0)) * pl.lit(quantum(currency))).cast(pl.Decimal(38, FRAME_SCALE))

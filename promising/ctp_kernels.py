@@ -33,6 +33,10 @@ from promising.kernels import availability_1d_nb, available_at_1d_nb, commit_1d_
 
 INF = np.inf
 
+# Constant arguments between kernels are written ``np.int64(0)`` / ``bool(False)``: a bare ``0`` or
+# ``False`` types as a numba Literal, which compiles the callee a second time just for that call site
+# (seconds each on a cold cache); the value, and so the result, is the same.
+
 # columns of ent_int
 E_PARENT, E_OFF, E_LT, E_FENCE, E_MADE, E_SLOT, E_R0, E_R1 = 0, 1, 2, 3, 4, 5, 6, 7
 N_ECOLS = 8
@@ -49,6 +53,22 @@ N_FAIL_I, N_FAIL_F = 6, 2
 
 BISECT_ITERS = 60
 MAX_LOTS = 32  # most root lots one promise may plan
+
+
+@njit(cache=True, nogil=True)
+def _copy2_nb(dst, src):
+    """``dst[:, :] = src`` for two arrays of one shape, element by element: the same copy without compiling
+    numba's shape-mismatch error path (seconds per calling kernel on a cold cache)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _copy1_nb(dst, src):
+    """``dst[:] = src`` for two 1-D arrays of one length (see _copy2_nb)."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
 
 
 @njit(cache=True, nogil=True)
@@ -119,7 +139,7 @@ def trace_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, l
     (CAPACITY), a bought component (MATERIAL) or a lot that would start before today or
     finish inside its time fence (LEAD_TIME). Writes fail_i/fail_f like plan_lot_nb."""
     H = av.shape[1]
-    lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+    lot_bound_nb(f, bool(False), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
     j = 0
     while True:
         g = e0 + j
@@ -293,7 +313,7 @@ def plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt
 def refresh_nb(wcum, wrem, slot_lt, av, pre):
     """ATP per slot and prefix sums of remaining capacity, from the work arrays."""
     for i in range(wcum.shape[0]):
-        availability_1d_nb(wcum[i], slot_lt[i], 0, av[i])
+        availability_1d_nb(wcum[i], slot_lt[i], np.int64(0), av[i])
     for i in range(wrem.shape[0]):
         acc = 0.0
         pre[i, 0] = 0.0
@@ -313,8 +333,8 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
     Starts from wc0/wr0 (av0/pre0 their ATP and prefix sums); leaves the state after the lots
     in wc/wr (av/pre refreshed). Logs lots (lot_f, lot_make) and draws (dl: lot of a draw).
     Returns (made, n_lots, n_draws)."""
-    wc[:, :] = wc0
-    wr[:, :] = wr0
+    _copy2_nb(wc, wc0)
+    _copy2_nb(wr, wr0)
     fresh = True  # no lot yet: bound on av0/pre0 (av/pre are refreshed after the first lot)
     maxd = dk.shape[0] // max_lots
     made = 0.0
@@ -325,15 +345,15 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
         if rem <= EPS or nl >= max_lots:
             break
         if fresh:
-            u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim)
+            u = lot_bound_nb(f, bool(False), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim)
         else:
-            u = lot_bound_nb(f, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+            u = lot_bound_nb(f, bool(False), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
         hi = u if u < rem else rem
         if hi <= EPS:
             continue
-        wt[:, :] = wc
-        wrt[:, :] = wr
-        ok, n = plan_lot_nb(f, hi, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, True,
+        _copy2_nb(wt, wc)
+        _copy2_nb(wrt, wr)
+        ok, n = plan_lot_nb(f, hi, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, bool(True),
                             dk[nd:nd + maxd], de[nd:nd + maxd], dr[nd:nd + maxd], db[nd:nd + maxd], dq[nd:nd + maxd], fi, ff)
         x = hi
         if not ok:
@@ -343,10 +363,10 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
                 if hi - lo <= EPS * 10.0:
                     break
                 mid = 0.5 * (lo + hi)
-                wt[:, :] = wc
-                wrt[:, :] = wr
+                _copy2_nb(wt, wc)
+                _copy2_nb(wrt, wr)
                 ok, n = plan_lot_nb(f, mid, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make,
-                                    False, dk, de, dr, db, dq, fi, ff)
+                                    bool(False), dk, de, dr, db, dq, fi, ff)
                 if ok:
                     lo = mid
                 else:
@@ -355,38 +375,38 @@ def make_by_nb(t, need, max_lots, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_
             for digits in (6, 9):
                 c = round(hi, digits)
                 if c > lo and c <= hi:
-                    wt[:, :] = wc
-                    wrt[:, :] = wr
+                    _copy2_nb(wt, wc)
+                    _copy2_nb(wrt, wr)
                     ok, n = plan_lot_nb(f, c, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt,
-                                        make, False, dk, de, dr, db, dq, fi, ff)
+                                        make, bool(False), dk, de, dr, db, dq, fi, ff)
                     if ok:
                         lo = c
                         break
             x = lo
             if x <= EPS:
                 continue
-            wt[:, :] = wc
-            wrt[:, :] = wr
-            ok, n = plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, True,
+            _copy2_nb(wt, wc)
+            _copy2_nb(wrt, wr)
+            ok, n = plan_lot_nb(f, x, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slot_lt, wt, wrt, make, bool(True),
                                 dk[nd:nd + maxd], de[nd:nd + maxd], dr[nd:nd + maxd], db[nd:nd + maxd],
                                 dq[nd:nd + maxd], fi, ff)
             if not ok:
                 continue
         # accept the lot
-        wc[:, :] = wt
-        wr[:, :] = wrt
+        _copy2_nb(wc, wt)
+        _copy2_nb(wr, wrt)
         refresh_nb(wc, wr, slot_lt, av, pre)
         fresh = False
         lot_f[nl] = f
-        lot_make[nl, :] = make
+        _copy1_nb(lot_make[nl], make)
         for k in range(nd, nd + n):
             dl[k] = nl
         nd += n
         nl += 1
         made += x
     if fresh:
-        av[:, :] = av0
-        pre[:, :] = pre0
+        _copy2_nb(av, av0)
+        _copy2_nb(pre, pre0)
     return made, nl, nd
 
 
@@ -420,7 +440,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     slt = slot_lt[s0:s0 + S]
     wc0 = np.empty((S, H))
     for i in range(S):
-        wc0[i, :] = cum[slot_il[s0 + i]]
+        _copy1_nb(wc0[i], cum[slot_il[s0 + i]])
     wr0 = np.empty((Q, H))
     for i in range(Q):
         r = rslot_res[q0 + i]
@@ -437,7 +457,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
     av = np.empty((S, H))
     pre = np.empty((Q, H + 1))
     avr = np.empty(H)
-    availability_1d_nb(cum[root], il_lt[root], 0, avr)
+    availability_1d_nb(cum[root], il_lt[root], np.int64(0), avr)
     lim = np.empty(n_ent)
     make = np.zeros(n_ent)
     lot_f = np.full(L, -1, dtype=np.int64)
@@ -473,7 +493,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
             if need > EPS:
                 if max_lots <= 0:
                     continue
-                if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim) < need - EPS:
+                if lot_bound_nb(u, bool(True), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0, lim) < need - EPS:
                     continue
                 m, ml, md = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0, wr0, av0,
                                        pre0, wc, wr, wt, wrt, av, pre, lim, make, lot_f, lot_make, dk, de, dr, db, dq,
@@ -519,7 +539,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
                     if need > EPS:
                         if max_lots <= 0:
                             continue
-                        if lot_bound_nb(u, True, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0,
+                        if lot_bound_nb(u, bool(True), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av0, pre0,
                                         lim) < need - EPS:
                             continue
                         m, ml, md = make_by_nb(u, need, L, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wc0,
@@ -577,7 +597,7 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
             fb = bt
             ubest = -1.0
             for g in range(bt, -1, -1):
-                u_ = lot_bound_nb(g, False, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
+                u_ = lot_bound_nb(g, bool(False), e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, av, pre, lim)
                 if u_ > ubest + EPS:
                     ubest = u_
                     fb = g
@@ -588,10 +608,10 @@ def ctp_promise_1d_nb(cum, il_lt, cap, used, root, cal, qty, req, last, allow_pa
                 ok = False
             elif rest > EPS:
                 # the bound says it fits, shared components say no: the first failure of the plan
-                wt[:, :] = wc
-                wrt[:, :] = wr
+                _copy2_nb(wt, wc)
+                _copy2_nb(wrt, wr)
                 ok, _ = plan_lot_nb(fb, rest, e0, n_ent, ent_int, ent_qty, eres_rslot, eres_use, slt, wt, wrt, make,
-                                    False, dk, de, dr, db, dq, fi, ff)
+                                    bool(False), dk, de, dr, db, dq, fi, ff)
             if ok:
                 fi[0] = Reason.CALENDAR if (cal.shape[0] > 0 and not cal[bt]) else Reason.NONE
     # 4. the plan for the answer, logged

@@ -11,8 +11,10 @@ Backlog columns (one row per open line):
   confirmed) unless a ``schedule`` frame (``row``, ``date``, ``qty``: several schedule lines
   per backlog row, ``row`` = 0-based row of the backlog) is passed;
 - optional: ``order``, ``line``, ``demand_class``, ``customer``, ``priority`` (1 = highest),
-  ``created_at``, ``zone``, ``unit_price`` and the policy columns of `promising.encode_lines`
-  (``allow_partial``, ``allow_split``, ``max_late_days``, ``max_lines``).
+  ``created_at``, ``zone``, the line's value (``value``: the open quantity's priced net, an exact
+  ``pl.Decimal`` in ``currency``; else ``unit_price``, a float, or the catalogue's price: ``qty x
+  price`` rounded half up to the minor unit of ``RescheduleConfig.currency``) and the policy columns
+  of `promising.encode_lines` (``allow_partial``, ``allow_split``, ``max_late_days``, ``max_lines``).
 
 Processing order (each step consumes what the previous ones reserved):
 
@@ -41,13 +43,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 import time
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
 from promising import EncodedLines, Policy, encode_lines, promise_encoded
@@ -108,6 +111,19 @@ class RescheduleConfig(BaseModel):
     allow_split: bool = False
     max_late_days: int | None = None
     max_lines: int = Field(4, ge=1, le=MAX_LINES)
+    currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="currency of float prices (the backlog's "
+                          "`unit_price`, the catalogue's) valuing lines that carry no priced `value`")
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        from promessa.money import MoneyError, minor_unit
+
+        try:
+            minor_unit(v)
+        except MoneyError:
+            raise ValueError(f"unknown ISO 4217 currency {v!r}") from None
+        return v
 
     def policy(self) -> Policy:
         return Policy(allow_partial=self.allow_partial, allow_split=self.allow_split,
@@ -128,6 +144,7 @@ class RescheduleResult:
     new_q: np.ndarray         # float64[n, MAX_LINES]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -141,7 +158,7 @@ class RescheduleResult:
         ch = self.lines["change"].value_counts()
         d = dict(zip(ch["change"].to_list(), ch["count"].to_list()))
         out = {"lines": self.lines.height, **{c.name.lower(): int(d.get(c.name.lower(), 0)) for c in Change},
-               "exceptions": int(self.lines["exception"].is_not_null().sum())}
+               "exceptions": int(self.lines["exception"].is_not_null().sum()), "skipped": len(self.skipped)}
         if self.orders is not None:
             out.update(orders=self.orders.height, orders_on_time_old=int(self.orders["old_on_time"].sum()),
                        orders_on_time_new=int(self.orders["new_on_time"].sum()))
@@ -155,12 +172,15 @@ class RescheduleResult:
             "exceptions": [_jsonable_row(r) for r in self.exceptions.head(max_lines or self.lines.height).to_dicts()],
             "lines": [_jsonable_row(r) for r in lines.to_dicts()],
             "lines_truncated": max_lines is not None and self.lines.height > max_lines,
+            "skipped": self.skipped if max_lines is None else self.skipped[:max_lines],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
 
 def _jsonable_row(r: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in r.items()}
+    """A line for JSON: dates as ISO strings, amounts (``value``) as exact decimal strings."""
+    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v) if isinstance(v, Decimal) else v)
+            for k, v in r.items()}
 
 
 # ------------------------------------------------------------------ inputs
@@ -484,9 +504,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     change_names = pl.Series([c.name.lower() for c in Change], dtype=CHANGE_DTYPE)
     exc_text = pl.Series([e.description or None for e in Exception_], dtype=EXCEPTION_DTYPE)
     reason_text = pl.Series([r.description for r in Reason], dtype=REASON_DTYPE)
-    price = snap.item_price[_item_codes(snap, backlog, enc)]
-    if "unit_price" in backlog.columns:
-        price = backlog["unit_price"].cast(pl.Float64).fill_null(pl.Series(price)).to_numpy()
+    value, currency = line_values(snap, backlog, enc, config.currency)
     lines = backlog.select(keep_cols).with_columns(
         strategy=strat_names.gather(strat.astype(np.int64)),
         requested_date=dates(enc.req),
@@ -505,7 +523,8 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         kept=kept,
         improved=improved,
         exception=exc_text.gather(exc.astype(np.int64)),
-        unit_price=price,
+        value=value,
+        currency=currency,
     )
     sel = np.flatnonzero(mask.ravel())
     sched = pl.DataFrame({"row": sel // MAX_LINES, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
@@ -524,6 +543,28 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         new_on_time_qty=pl.col("new_on_time_qty").sum(),
     ).sort(by)
     return lines, sched, summary
+
+
+def line_values(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, currency: str) -> tuple[pl.Series, pl.Series]:
+    """(value, currency) per backlog line: the backlog's exact ``value`` (and ``currency``) where it has one,
+    else the open quantity at the line's float ``unit_price``, else at the catalogue's price, rounded half up
+    to `currency`'s minor unit (``promessa.money.float_amount_expr``): exact decimals, never floats."""
+    from promessa.money import FRAME_SCALE, float_amount_expr
+
+    amount = pl.Decimal(38, FRAME_SCALE)
+    price = pl.Series(snap.item_price[_item_codes(snap, backlog, enc)], dtype=pl.Float64)
+    if "unit_price" in backlog.columns:
+        price = backlog["unit_price"].cast(pl.Float64).fill_null(price)
+    f = pl.DataFrame({"qty": pl.Series(enc.qty, dtype=pl.Float64), "price": price,
+                      "value": backlog["value"].cast(amount) if "value" in backlog.columns
+                      else pl.Series([None] * backlog.height, dtype=amount),
+                      "currency": backlog["currency"].cast(pl.String) if "currency" in backlog.columns
+                      else pl.Series([None] * backlog.height, dtype=pl.String)})
+    priced = pl.col("value").is_not_null()
+    out = f.select(pl.when(priced).then(pl.col("value"))
+                   .otherwise(float_amount_expr(pl.col("qty") * pl.col("price"), currency)).alias("value"),
+                   pl.when(priced).then(pl.col("currency")).otherwise(pl.lit(currency)).alias("currency"))
+    return out["value"], out["currency"]
 
 
 def _item_codes(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines) -> np.ndarray:

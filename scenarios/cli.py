@@ -101,7 +101,9 @@ def _config(args: argparse.Namespace):
 
 
 def _world(args: argparse.Namespace, progress):
-    """(snapshot, live state, backlog, schedule, service or None)."""
+    """(snapshot, live state, backlog, schedule, engine or None). With ``--db`` the engine
+    (``promessa.app.Engine``, opened by the `promessa` command) holds the order book: its
+    ``service`` plans the book's open lines, and the caller closes it."""
     import polars as pl
 
     from promessa.errors import ValidationError
@@ -113,9 +115,7 @@ def _world(args: argparse.Namespace, progress):
         # `promessa` command hands in as args.open_engine: this package sits below it
         progress("opening the snapshot and the order book", 0.0)
         engine = args.open_engine(snapshot=args.snapshot, db=args.db, pg_schema=args.pg_schema)
-        svc = engine.service
-        svc.engine = engine
-        return svc.snap, None, None, None, svc
+        return engine.service.snap, None, None, None, engine
     progress("loading the snapshot", 0.0)
     snap = load_snapshot(args.snapshot)
     path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
@@ -126,11 +126,6 @@ def _world(args: argparse.Namespace, progress):
     progress(f"promising {orders.height:,} order lines to make the live plan", 0.04)
     state, backlog, schedule = backlog_from_orders(snap, orders)
     return snap, state, backlog, schedule, None
-
-
-def _close(svc) -> None:
-    """Let the order book write what is queued, then close it (with the engine that opened it)."""
-    svc.engine.close()
 
 
 def _print_summary(res, out=sys.stdout) -> None:
@@ -161,16 +156,17 @@ def _reschedule(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.apply and not args.db:
         raise ValidationError("--apply needs an order book", field="--apply", value=True, hint="give --db")
-    snap, state, backlog, schedule, svc = _world(args, progress)
-    if svc is not None:
-        if args.apply:
-            _status, body, _ = service.apply(svc, cfg, actor=args.actor, progress=progress)
-            data = json.loads(body)
-            print(json.dumps({"counts": data["counts"], "applied": data["applied"]}, indent=2))
-            _close(svc)
-            return 0
-        res = service.simulate(svc, cfg, progress=progress)
-        _close(svc)
+    snap, state, backlog, schedule, engine = _world(args, progress)
+    if engine is not None:
+        try:  # closing lets the order book write what is queued
+            if args.apply:
+                _status, body, _ = service.apply(engine.service, cfg, actor=args.actor, progress=progress)
+                data = json.loads(body)
+                print(json.dumps({"counts": data["counts"], "applied": data["applied"]}, indent=2))
+                return 0
+            res = service.simulate(engine.service, cfg, progress=progress)
+        finally:
+            engine.close()
     else:
         res = reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress)
     if args.out:
@@ -208,10 +204,12 @@ def _whatif(args: argparse.Namespace) -> int:
     progress = TerminalProgress(quiet=args.quiet)
     scenarios = [s for path in args.scenario for s in load_scenarios(path)]
     cfg = _config(args)
-    snap, state, backlog, schedule, svc = _world(args, progress)
-    if svc is not None:
-        rep = service.whatif(svc, scenarios, cfg, progress=progress, curves=args.curves)
-        _close(svc)
+    snap, state, backlog, schedule, engine = _world(args, progress)
+    if engine is not None:
+        try:
+            rep = service.whatif(engine.service, scenarios, cfg, progress=progress, curves=args.curves)
+        finally:
+            engine.close()
     else:
         rep = run_whatif(snap, state, backlog, scenarios, config=cfg, schedule=schedule, progress=progress,
                          curves=args.curves)

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import html as _html
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,16 @@ def _kpi_axes(rep: WhatIfReport, ax_pct, ax_risk) -> None:
     ax_pct.set_ylim(0, 110)
     ax_pct.set_title("Service KPIs")
     ax_pct.legend(fontsize=8, loc="lower right")
-    names = [n for n, _ in plans]
-    risk = [kp["revenue_at_risk"] for _, kp in plans]
-    bars = ax_risk.bar(names, risk, color=[f"C{k}" for k in range(len(plans))])
-    ax_risk.bar_label(bars, fmt="%.0f", fontsize=7)
+    currencies = sorted({c for _, kp in plans for c in kp["revenue_at_risk"]})
+    names, risk, colors = [], [], []
+    for k, (name, kp) in enumerate(plans):  # amounts of different currencies are separate bars, never added
+        for c in currencies:
+            names.append(name if len(currencies) == 1 else f"{name} ({c})")
+            risk.append(float(kp["revenue_at_risk"].get(c, 0)))
+            colors.append(f"C{k}")
+    bars = ax_risk.bar(names, risk, color=colors)
+    ax_risk.bar_label(bars, labels=[f"{v:,.0f}" for v in risk], fontsize=7)
+    ax_risk.set_ylabel(", ".join(currencies) or "value")
     ax_risk.set_title("Revenue at risk (late or unconfirmed)")
     ax_risk.tick_params(axis="x", rotation=20, labelsize=8)
 
@@ -117,7 +124,11 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{_html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _fmt(key: str, v: float) -> str:
+def _fmt(key: str, v) -> str:
+    if isinstance(v, dict):  # per currency: amounts shown exactly with their currency, never added up
+        return "<br>".join(f"{_fmt(key, x)} {c}" for c, x in v.items()) or "-"
+    if isinstance(v, Decimal):
+        return f"{v:,}"
     if key.endswith("rate") or key.endswith("share"):
         return f"{v * 100:.1f}%"
     if isinstance(v, float) and not v.is_integer():

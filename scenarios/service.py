@@ -5,6 +5,8 @@
   state and a backlog with its current schedule (used by the CLI and the benchmarks).
 - `backlog_from_service`: the open, unshipped lines of a running `orderbook.OrderService`.
 - `simulate`: reschedule the service's backlog; nothing changes.
+- every path from the order book reports the open lines it left alone, one per line with the
+  reason (`RescheduleResult.skipped`, `WhatIfReport.skipped`; see `backlog_from_service`).
 - `plan`: reschedule the service's backlog on a copy and return the plan the order book applies.
 - `apply`: plan, then commit through the order book's command (`OrderService.apply_reschedule`),
   the one writer of orders: the old reservations are given back, the new schedule lines are
@@ -28,7 +30,8 @@ from supplydata.snapshot import Snapshot, State
 BACKLOG_SCHEMA = {
     "order": pl.String, "line": pl.Int64, "item": pl.String, "location": pl.String, "qty": pl.Float64,
     "requested_date": pl.Date, "demand_class": pl.String, "customer": pl.String, "zone": pl.String,
-    "priority": pl.Int64, "created_at": pl.Datetime("us"), "unit_price": pl.Float64,
+    "priority": pl.Int64, "created_at": pl.Datetime("us"),
+    "value": pl.Decimal(38, 4), "currency": pl.String,   # the open quantity's priced net, exact (orderbook.queries.open_value)
 }
 
 
@@ -69,13 +72,18 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
 # ------------------------------------------------------------------ the order book
 
 
-def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """The open, unshipped lines of the order book (call under `svc.lock`), from its backlog read
-    model (`orderbook.queries.backlog_lines`). Returns (backlog, schedule, skipped) where skipped
-    counts open lines left alone (not plain-ATP reservations)."""
-    from orderbook.queries import backlog_lines
+    model (`orderbook.queries.backlog_and_skipped`). Returns (backlog, schedule, skipped) where
+    skipped lists the open lines left alone, one dict per line with its reason (`reason`: a key of
+    `orderbook.queries.SKIP_REASONS`, `why`: its sentence): lines whose reservation draws quota
+    pools, capable-to-promise capacity or components, or a substitute, and lines asked for past
+    the horizon. Their reservations stay in the state rescheduling plans on, so the lines it moves
+    plan around them."""
+    from orderbook.queries import backlog_and_skipped
 
-    lines, skipped = backlog_lines(svc)
+    lines, kept = backlog_and_skipped(svc)
+    skipped = [k.to_dict() for k in kept]
     cols: dict[str, list] = {k: [] for k in BACKLOG_SCHEMA}
     sched_row: list[int] = []
     sched_date: list[dt.date] = []
@@ -85,17 +93,22 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, int]:
                      ("qty", bl.open_qty), ("requested_date", bl.requested_date), ("demand_class", bl.demand_class),
                      ("customer", bl.customer), ("zone", bl.zone), ("priority", bl.priority),
                      ("created_at", bl.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)),
-                     ("unit_price", bl.unit_price)):
+                     ("value", bl.open_value), ("currency", bl.currency)):
             cols[k].append(v)
         for d in bl.draws:
             sched_row.append(r)
             sched_date.append(d.date)
             sched_qty.append(float(d.qty))
     backlog = pl.DataFrame(cols, schema=BACKLOG_SCHEMA)
-    if backlog["unit_price"].null_count():
+    if backlog["value"].null_count():  # lines not priced: the open quantity at the catalogue's price, rounded
+        from promessa.money import float_amount_expr
+
+        cur = svc.settings.pricing.currency
         prices = pl.Series(svc.snap.item_price).gather(
             backlog["item"].replace_strict(svc.snap.item_index, return_dtype=pl.Int64))
-        backlog = backlog.with_columns(pl.col("unit_price").fill_null(prices))
+        backlog = backlog.with_columns(
+            pl.coalesce("value", float_amount_expr(pl.col("qty") * prices, cur)).alias("value"),
+            pl.coalesce("currency", pl.lit(cur)).alias("currency"))
     schedule = pl.DataFrame({"row": sched_row, "date": sched_date, "qty": sched_qty},
                             schema={"row": pl.Int64, "date": pl.Date, "qty": pl.Float64})
     return backlog, schedule, skipped
@@ -107,7 +120,8 @@ def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Prog
         backlog, schedule, skipped = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
     res = reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
-    res.timings["skipped_lines"] = float(skipped)
+    res.skipped = skipped
+    res.timings["skipped_lines"] = float(len(skipped))
     return res
 
 
@@ -123,13 +137,15 @@ def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress
         backlog, schedule, skipped = backlog_from_service(svc)
         state0 = svc.state.copy()
     first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress)
+    first.skipped = skipped
 
     def replan() -> ReschedulePlan:  # called by the order book under its lock
         b, s, k = backlog_from_service(svc)
         res = reschedule(svc.snap, svc.state, b, config, schedule=s, progress=progress)
-        return ReschedulePlan.from_result(res, svc.snap, skipped=k)
+        res.skipped = k
+        return ReschedulePlan.from_result(res, svc.snap, skipped=len(k))
 
-    return ReschedulePlan.from_result(first, snap0, skipped=skipped, basis=(seq0, snap0, state0.cum), replan=replan)
+    return ReschedulePlan.from_result(first, snap0, skipped=len(skipped), basis=(seq0, snap0, state0.cum), replan=replan)
 
 
 def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem: Any = None,
@@ -157,6 +173,9 @@ def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *,
     from scenarios.whatif import run_whatif
 
     with svc.lock:
-        backlog, schedule, _skipped = backlog_from_service(svc)
+        backlog, schedule, skipped = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
-    return run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
+    rep = run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
+    rep.skipped = skipped
+    rep.baseline_result.skipped = skipped
+    return rep

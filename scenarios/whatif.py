@@ -36,6 +36,7 @@ import json
 import itertools
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -45,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from promessa.errors import ValidationError
+from promessa.money import quantum
 from promising import kernels as pnb
 from promising.enums import EPS, MAX_LINES
 from scenarios import kernels as nb
@@ -368,7 +370,7 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
                 extra = hit.drop("_r").with_columns((pl.col("qty") * (ch.factor - 1.0)).alias("qty"))
                 if "order" in extra.columns:
                     extra = extra.with_columns((pl.col("order") + "~spike").alias("order"))
-                for c in ("old_qty", "old_date"):
+                for c in ("old_qty", "old_date", "value", "currency"):  # new lines: valued at the catalogue's price
                     if c in extra.columns:
                         extra = extra.with_columns(pl.lit(None, dtype=extra.schema[c]).alias(c))
                 bl = pl.concat([bl, extra])
@@ -646,17 +648,52 @@ def kpis(res: RescheduleResult, *, rows: int | None = None, old: bool = False) -
     q_all, q_ot = ("old_qty", "old_on_time_qty") if old else ("new_qty", "new_on_time_qty")
     qty = float(df["qty"].sum()) or 1.0
     on_time = df.select((pl.col(q_ot) >= pl.col("qty") - 1e-6).sum()).item()
-    risk = df.select(((pl.col("qty") - pl.col(q_ot)).clip(0.0) * pl.col("unit_price")).sum()).item()
-    value = df.select((pl.col("qty") * pl.col("unit_price")).sum()).item() or 1.0
+    risk, share = revenue_at_risk(df, q_ot)
     return {
         "lines": df.height,
         "lines_on_time": int(on_time),
         "on_time_rate": on_time / max(df.height, 1),
         "fill_rate": float(df[q_all].sum()) / qty,
         "on_time_fill_rate": float(df[q_ot].sum()) / qty,
-        "revenue_at_risk": float(risk),
-        "revenue_at_risk_share": float(risk) / value,
+        "revenue_at_risk": risk,
+        "revenue_at_risk_share": share,
     }
+
+
+def revenue_at_risk(lines: pl.DataFrame, on_time_qty: str) -> tuple[dict[str, Decimal], dict[str, float]]:
+    """Per currency of the lines' values: the revenue at risk (exact: each line's value x its share not on time,
+    rounded half up to the currency's minor unit, then added) and its share of the lines' value (0 when there is
+    no value). Amounts are never added across currencies."""
+    from promessa.money import float_amount_expr
+
+    risk: dict[str, Decimal] = {}
+    share: dict[str, float] = {}
+    frac = ((pl.col("qty") - pl.col(on_time_qty)).clip(0.0) / pl.when(pl.col("qty") > 0).then(pl.col("qty"))).fill_null(0.0)
+    for cur in sorted(c for c in lines["currency"].unique().to_list() if c is not None):
+        part = lines.filter(pl.col("currency") == cur)
+        at_risk = pl.when(frac >= 1.0 - 1e-12).then(pl.col("value")).otherwise(
+            float_amount_expr(pl.col("value").cast(pl.Float64) * frac, cur))
+        r, v = part.select(at_risk.sum().alias("r"), pl.col("value").sum().alias("v")).row(0)
+        risk[cur] = Decimal(r or 0).quantize(quantum(cur))
+        share[cur] = float(r or 0) / float(v) if v else 0.0
+    return risk, share
+
+
+def kpi_rows(k: dict) -> dict[str, float]:
+    """A plan's KPIs as numbers, one per row (a per-currency KPI as one row per currency, ``name (EUR)``)."""
+    out: dict[str, float] = {}
+    for name, v in k.items():
+        if isinstance(v, dict):
+            out.update({f"{name} ({c})": float(x) for c, x in v.items()})
+        else:
+            out[name] = float(v)
+    return out
+
+
+def kpis_public(k: dict) -> dict:
+    """A plan's KPIs for JSON: amounts as exact decimal strings, per currency."""
+    return {name: {c: str(x) if isinstance(x, Decimal) else x for c, x in v.items()} if isinstance(v, dict) else v
+            for name, v in k.items()}
 
 
 def compare_to(base: RescheduleResult, other: RescheduleResult, rows: int) -> np.ndarray:
@@ -691,7 +728,7 @@ class ScenarioResult:
         return {
             "name": self.scenario.name,
             "description": self.scenario.description,
-            "kpis": self.kpis,
+            "kpis": kpis_public(self.kpis),
             "lines_worse_than_baseline": self.worse_lines,
             "lines_better_than_baseline": self.better_lines,
             "orders_worsened_by_class": self.orders_worsened_by_class,
@@ -714,17 +751,19 @@ class WhatIfReport:
     scenarios: list[ScenarioResult]
     as_of: dt.date
     seconds: float
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
 
     def table(self) -> pl.DataFrame:
         """KPIs side by side: one row per KPI, one column per plan."""
         names = ["current", "baseline"] + [s.scenario.name for s in self.scenarios]
-        cols = [self.current, self.baseline] + [s.kpis for s in self.scenarios]
-        keys = list(self.baseline)
-        return pl.DataFrame({"kpi": keys, **{n: [float(c[k]) for k in keys] for n, c in zip(names, cols)}})
+        cols = [kpi_rows(c) for c in [self.current, self.baseline] + [s.kpis for s in self.scenarios]]
+        keys = list(dict.fromkeys(k for c in cols for k in c))
+        return pl.DataFrame({"kpi": keys, **{n: [c.get(k, 0.0) for k in keys] for n, c in zip(names, cols)}})
 
     def to_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "current": self.current, "baseline": self.baseline,
-                "scenarios": [s.to_dict() for s in self.scenarios], "seconds": round(self.seconds, 4)}
+        return {"as_of": self.as_of.isoformat(), "current": kpis_public(self.current), "baseline": kpis_public(self.baseline),
+                "scenarios": [s.to_dict() for s in self.scenarios], "seconds": round(self.seconds, 4),
+                "skipped": self.skipped}
 
 
 def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k: int) -> list[dict]:

@@ -368,7 +368,9 @@ def order_dp_nb(unit_ptr, unit_lines, line_qty, line_req, line_aset, date_kind, 
             rest = full & ~mask
             # option 1: leave unit u unserved
             nm = mask | (1 << u)
-            if _take(dp, served, par_mask, par_ship, mask, s, nm, s, served[mask, s], dp[mask, s, 0], dp[mask, s, 1], dp[mask, s, 2], -1):
+            # np.int64(-1), not -1: a literal would compile _take a second time (same value, same result)
+            if _take(dp, served, par_mask, par_ship, mask, s, nm, s, served[mask, s], dp[mask, s, 0], dp[mask, s, 1],
+                     dp[mask, s, 2], np.int64(-1)):
                 pass
             if s == S_MAX:
                 continue

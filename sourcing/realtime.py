@@ -10,7 +10,10 @@ How it works (one order, no Python loop over rows of the network):
    (sourcing rules matching the item or its category, lanes for transit and cost);
 2. one kernel call (``candidates_nb``) evaluates every (line, node) with the promising ATP
    kernels: earliest open ship day with the whole quantity inside the lateness window,
-   quantity available at the window's end, landed cost;
+   quantity available at the window's end, landed cost. Where the snapshot has allocation
+   quotas, a candidate item-location with quotas is evaluated on the availability curve of the
+   request's demand class (``allocation.class_availability``; no class: "all others"), so
+   quota-protected supply of another class is never offered; without quotas nothing changes;
 3. one kernel call (``order_dp_nb``) chooses shipments (node, date, lines) by dynamic
    programming over subsets of lines: ship sets are one unit, arrival sets share a target
    arrival date, at most ``max_splits + 1`` shipments, ranked by the policy's objective;
@@ -26,11 +29,13 @@ import math
 
 import numpy as np
 
+import allocation
 from promessa.errors import ValidationError
 from promising import kernels as pk
 from promising.enums import EPS, Reason, Status
 from promising.engine import reserve
 from promising.reservation import Draw, Reservation
+from promising.types import Policy, Request
 from sourcing import kernels as sk
 from sourcing.enums import DATE_ARRIVAL, DATE_SHIP, Objective
 from sourcing.network import Network, network_for
@@ -183,6 +188,7 @@ class SourcingAnswer:
     cost: float        # shipping cost of all shipments
     margin: float      # promised qty x (price - item cost) - shipping cost
     committed: bool = False
+    draws: tuple[Draw, ...] | None = None  # pooled draws where quotas apply (None: one plain draw per leg)
 
     @property
     def splits(self) -> int:
@@ -194,6 +200,8 @@ class SourcingAnswer:
 
     @property
     def reservation(self) -> Reservation:
+        if self.draws is not None:
+            return Reservation(self.draws)
         dc = self.request.demand_class
         return Reservation(tuple(
             Draw("atp", ln.item, g.node, g.ship_date, g.qty, dc) for ln in self.lines for g in ln.legs
@@ -230,7 +238,13 @@ class SourcingAnswer:
 # ---------------------------------------------------------------------------------------
 class _Ctx:
     __slots__ = ("snap", "net", "zone", "nodes", "K", "policy", "req", "qty", "rank", "il", "transit", "early",
-                 "early_any", "avail", "cost", "last", "start", "dup")
+                 "early_any", "avail", "cost", "last", "start", "dup", "rows")
+
+    def cum(self, state: State, il: int) -> np.ndarray:
+        """The row availability is read from at item-location il: the demand class's curve where
+        quotas apply (`rows`), else the cumulative ATP position."""
+        row = self.rows.get(il) if self.rows else None
+        return state.cum[il] if row is None else row
 
     def alternatives(self, i: int, chosen: set[str]) -> tuple[Alternative, ...]:
         snap = self.snap
@@ -358,17 +372,58 @@ def _evaluate(snap: Snapshot, state: State, request: SourcingRequest) -> _Ctx:
     ctx.early_any = np.empty(shape, dtype=np.int64)
     ctx.avail = np.empty(shape)
     ctx.cost = np.empty(shape)
+    cum, il_lt, il_keys = state.cum, snap.il_lead_time, net.il_keys
+    ctx.rows = _class_rows(snap, state, request.demand_class, net, items, nodes)
+    if ctx.rows is not None:  # quotas at some candidate: evaluate on the rows of this order only
+        sub, cum = ctx.rows
+        il_lt, il_keys = snap.il_lead_time[sub], net.il_keys[sub]
     sk.candidates_nb(
-        state.cum, snap.il_lead_time, snap.calendar_open, net.loc_cal, net.il_keys, net.n_locations, net.item_cat,
+        cum, il_lt, snap.calendar_open, net.loc_cal, il_keys, net.n_locations, net.item_cat,
         net.rule_ptr, net.rule_loc, net.rule_rank, net.rule_item, net.rule_cat,
         net.lane_transit, net.lane_cpu, net.lane_cps, z,
         items, qty, need, req, DATE_ARRIVAL if pol.date_kind == "arrival" else DATE_SHIP,
         -1 if pol.max_late_days is None else int(pol.max_late_days), nodes, K,
         ctx.rank, ctx.il, ctx.transit, start, ctx.last, ctx.early, ctx.early_any, ctx.avail, ctx.cost,
     )
+    if ctx.rows is not None:
+        sub, cum = ctx.rows
+        ctx.il = np.where(ctx.il >= 0, sub[np.maximum(ctx.il, 0)], -1)
+        model = allocation.model_for(snap)
+        ctx.rows = {int(il): cum[j] for j, il in enumerate(sub) if model.pool_ptr[il + 1] > model.pool_ptr[il]}
     ctx.start = start
     ctx.dup = len(seen) < L
     return ctx
+
+
+def _class_rows(snap: Snapshot, state: State, demand_class: str | None, net: Network, items: np.ndarray,
+                nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The availability rows of this order's candidate item-locations as the engine sees them
+    for `demand_class`, or None when no candidate has quotas (the fast path: plain ATP on
+    `state.cum`, nothing copied).
+
+    Returns (sub, rows): the sorted item-locations of every (line item, zone node) pair the
+    snapshot stocks, and one row per item-location: the class's availability curve
+    (`allocation.class_availability`, non-decreasing, so the ATP kernels' suffix minima read it
+    unchanged) where the item-location has quota pools, else the cumulative ATP position."""
+    model = allocation.model_for(snap)
+    if model.n_pools == 0 or len(nodes) == 0:
+        return None
+    keys = (np.unique(items)[:, None] * np.int64(net.n_locations) + nodes[None, :]).ravel()
+    pos = np.searchsorted(net.il_keys, keys)
+    ok = pos < len(net.il_keys)
+    ok[ok] = net.il_keys[pos[ok]] == keys[ok]
+    sub = np.unique(pos[ok]).astype(np.int64)
+    ptr = model.pool_ptr
+    pooled = ptr[sub + 1] > ptr[sub]
+    if not pooled.any():
+        return None
+    rows = state.cum[sub].copy()
+    for j in np.flatnonzero(pooled):
+        il = int(sub[j])
+        item, loc = snap.il_name(il)
+        curve = allocation.class_availability(snap, state, item, loc, demand_class)
+        rows[j] = np.where(np.isinf(curve), state.cum[il], curve)
+    return sub, rows
 
 
 def candidates(snap: Snapshot, state: State, request: SourcingRequest) -> list[list[Alternative]]:
@@ -498,10 +553,43 @@ def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, comm
         ic = snap.item_index[ln.item]
         margin += ln.promised_qty * (price[ic] - icost[ic])
     answer = SourcingAnswer(request, tuple(out_lines), tuple(shipments), total, margin)
+    if ctx.rows:
+        answer = dataclasses.replace(answer, draws=_pooled_draws(ctx, state, answer, commit=commit))
+        return dataclasses.replace(answer, committed=True) if commit and shipments else answer
     if commit and shipments:
         reserve(snap, state, answer.reservation)
         answer = dataclasses.replace(answer, committed=True)
     return answer
+
+
+_EXACT = Policy(allow_partial=False, allow_split=False, max_late_days=0)
+
+
+def _pooled_draws(ctx: _Ctx, state: State, answer: SourcingAnswer, *, commit: bool) -> tuple[Draw, ...]:
+    """The draws of the legs, split into the quota pools they consume as the engine would: each
+    leg at an item-location with quotas goes through `allocation.class_path` for exactly its
+    quantity on its ship date (with `commit`, reserved at once, so a later leg of the same
+    item-location sees it); other legs are plain draws. A leg the class path cannot give whole
+    on its day (two legs of one item-location checked together are an approximation) is kept as
+    a draw of the class charged to its own pool, as a replayed commitment is."""
+    snap = ctx.snap
+    dc = answer.request.demand_class
+    out: list[Draw] = []
+    for ln in answer.lines:
+        for g in ln.legs:
+            plain = Draw("atp", ln.item, g.node, g.ship_date, g.qty, dc)
+            il = snap.il_index.get((snap.item_index[ln.item], snap.location_index[g.node]), -1)
+            drawn: tuple[Draw, ...] = (plain,)
+            if il in ctx.rows:
+                p = allocation.class_path(snap, state, Request(ln.item, g.node, g.qty, g.ship_date, _EXACT, dc),
+                                          commit=False, explain=False)
+                if (p is not None and p.draws and abs(p.promised_qty - g.qty) <= 1e-7
+                        and p.lines[0].date == g.ship_date):
+                    drawn = p.draws
+            if commit:
+                reserve(snap, state, Reservation(drawn))
+            out.extend(drawn)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -548,7 +636,7 @@ def _drop_conflicts(ctx: _Ctx, state: State, units: list[list[int]], unit_node: 
             if unit_node[u] < 0:
                 continue
             total += float(ctx.qty[i])
-            if pk.available_at_1d_nb(state.cum[il], snap.il_lead_time[il], d) < total - EPS:
+            if pk.available_at_1d_nb(ctx.cum(state, il), snap.il_lead_time[il], d) < total - EPS:
                 unit_node[u] = -1
                 unit_date[u] = -1
                 total -= float(ctx.qty[i])
@@ -578,7 +666,7 @@ def _split_line(ctx: _Ctx, state: State, i: int, legs: list[list[Leg]], ship_gro
             cal = snap.calendar_open[c] if c >= 0 else _NO_CAL
             e = memo.get((k, piece + offset))
             if e is None:
-                e = int(pk.earliest_1d_nb(state.cum[il], snap.il_lead_time[il], cal, piece + offset, int(ctx.start[i, k])))
+                e = int(pk.earliest_1d_nb(ctx.cum(state, il), snap.il_lead_time[il], cal, piece + offset, int(ctx.start[i, k])))
                 memo[k, piece + offset] = e
             if e < 0 or e > ctx.last[i, k] or (budget <= 0 and (k, e) not in ship_groups):
                 continue

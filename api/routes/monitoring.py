@@ -209,7 +209,9 @@ def report(
     top: Annotated[int, Query(ge=1, le=10_000)] = 10,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    date_field: Literal["order_date", "requested_date"] = "order_date",
+    date_field: Annotated[Literal["order_date", "requested_date", "promised_date"], Query(
+        description="the date that filters the range and groups trends and days: order_date (the order's business "
+                    "date: the day it was captured and priced on), requested_date or promised_date")] = "order_date",
     period: Literal["day", "week", "month"] = "day",
     format: Literal["json", "csv", "png"] = "json",  # noqa: A002 - the query parameter's public name
 ) -> Response:

@@ -11,14 +11,18 @@ Supply (as_of Monday 2026-01-05, horizon 60 days):
 
 Steps (the default config): at a DC 1 day (pick) before shipping, at a store 0 days.
 
-Orders (imported, so the creation dates are fixed; policy: partial allowed, no split):
-- A  C1 EAST online   created 01-05: 1 x 4 WIDGET@DC-EAST req 01-06 -> 4 on 01-06 (OH-1).
-- B  C2 EAST retail   created 01-05: 1 x 10 WIDGET@DC-EAST req 01-07 -> 6 on hand left: see tests.
-- C  C1 WEST online   created 01-06: 1 x 4 GADGET@DC-EAST req 01-06, 2 x 5 BOLT@ST-WEST req 01-06.
-- D  C3 EAST key_account created 01-06: 1 x 10 GADGET@DC-EAST req 01-10.
-- E  C2 EAST retail   created 01-07: 1 x 2 WIDGET@DC-EAST req 01-06; shipped on 01-06, not delivered.
-- F  C3 WEST online   created 01-07: 1 x 1 BOLT@ST-WEST req 01-06; shipped 01-06 and delivered 01-07.
-- G  C1 EAST online   created 01-08: 1 x 1 BOLT@ST-WEST req 01-09; cancelled.
+Orders (imported; policy: partial allowed, no split). Each is captured on a business day (the business
+clock, ``clock.business_date``, set for its import; reset afterwards so the snapshot's as_of is the clock
+again): that day is the order's date (``order_date``) for reports and analytics. The wall clock that stamps
+``created_at`` says 2026-11-30 for every order (as when the demo captures January orders today): nothing
+may date an order by it.
+- A  C1 EAST online   on 01-05: 1 x 4 WIDGET@DC-EAST req 01-06 -> 4 on 01-06 (OH-1).
+- B  C2 EAST retail   on 01-05: 1 x 10 WIDGET@DC-EAST req 01-07 -> 6 on hand left: see tests.
+- C  C1 WEST online   on 01-06: 1 x 4 GADGET@DC-EAST req 01-06, 2 x 5 BOLT@ST-WEST req 01-06.
+- D  C3 EAST key_account on 01-06: 1 x 10 GADGET@DC-EAST req 01-10.
+- E  C2 EAST retail   on 01-07: 1 x 2 WIDGET@DC-EAST req 01-06; shipped on 01-06, not delivered.
+- F  C3 WEST online   on 01-07: 1 x 1 BOLT@ST-WEST req 01-06; shipped 01-06 and delivered 01-07.
+- G  C1 EAST online   on 01-08: 1 x 1 BOLT@ST-WEST req 01-09; cancelled.
 """
 
 from __future__ import annotations
@@ -62,16 +66,18 @@ def write_snapshot(d: Path) -> Path:
 
 
 ROWS = [
-    # order, line, item, qty, requested, customer, class, zone, created, location
-    ("A", 1, "WIDGET", 4, "2026-01-06", "C1", "online", "EAST", "2026-01-05T09:00:00", "DC-EAST"),
-    ("B", 1, "WIDGET", 10, "2026-01-07", "C2", "retail", "EAST", "2026-01-05T10:00:00", "DC-EAST"),
-    ("C", 1, "GADGET", 4, "2026-01-06", "C1", "online", "WEST", "2026-01-06T09:00:00", "DC-EAST"),
-    ("C", 2, "BOLT", 5, "2026-01-06", "C1", "online", "WEST", "2026-01-06T09:00:00", "ST-WEST"),
-    ("D", 1, "GADGET", 10, "2026-01-10", "C3", "key_account", "EAST", "2026-01-06T11:00:00", "DC-EAST"),
-    ("E", 1, "WIDGET", 2, "2026-01-06", "C2", "retail", "EAST", "2026-01-07T09:00:00", "DC-EAST"),
-    ("F", 1, "BOLT", 1, "2026-01-06", "C3", "online", "WEST", "2026-01-07T10:00:00", "ST-WEST"),
-    ("G", 1, "BOLT", 1, "2026-01-09", "C1", "online", "EAST", "2026-01-08T09:00:00", "ST-WEST"),
+    # order, line, item, qty, requested, customer, class, zone, business day, location
+    ("A", 1, "WIDGET", 4, "2026-01-06", "C1", "online", "EAST", "2026-01-05", "DC-EAST"),
+    ("B", 1, "WIDGET", 10, "2026-01-07", "C2", "retail", "EAST", "2026-01-05", "DC-EAST"),
+    ("C", 1, "GADGET", 4, "2026-01-06", "C1", "online", "WEST", "2026-01-06", "DC-EAST"),
+    ("C", 2, "BOLT", 5, "2026-01-06", "C1", "online", "WEST", "2026-01-06", "ST-WEST"),
+    ("D", 1, "GADGET", 10, "2026-01-10", "C3", "key_account", "EAST", "2026-01-06", "DC-EAST"),
+    ("E", 1, "WIDGET", 2, "2026-01-06", "C2", "retail", "EAST", "2026-01-07", "DC-EAST"),
+    ("F", 1, "BOLT", 1, "2026-01-06", "C3", "online", "WEST", "2026-01-07", "ST-WEST"),
+    ("G", 1, "BOLT", 1, "2026-01-09", "C1", "online", "EAST", "2026-01-08", "ST-WEST"),
 ]
+#: The wall clock's stamp on every order (created_at): months after the business days above.
+WALL_CLOCK = "2026-11-30T09:00:00"
 
 
 def build_book(db: str, snap, *, pg_schema: str = "promessa"):
@@ -87,15 +93,22 @@ def build_book(db: str, snap, *, pg_schema: str = "promessa"):
 
 
 def play_story(svc) -> dict[str, str]:
-    """Import the orders above through `svc` and play their fulfillment events; {letter: order id}."""
+    """Import the orders above through `svc`, each on its business day, and play their fulfillment events;
+    {letter: order id}."""
     from orderbook.schemas import FulfillmentEvent
 
-    rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
-             "zone": z, "created_at": ca, "location": loc} for o, ln, it, q, rd, c, k, z, ca, loc in ROWS]
-    status, body, _ = svc.import_orders("test", rows, actor="test")
-    res = json.loads(body)
-    assert res["created"] == 7, res
-    ids = {r["order"]: r["order_id"] for r in res["results"]}
+    ids: dict[str, str] = {}
+    for bday in sorted({r[8] for r in ROWS}):  # one import per business day, in order
+        rows = [{"order": o, "line": ln, "item": it, "qty": q, "requested_date": rd, "customer": c, "demand_class": k,
+                 "zone": z, "created_at": WALL_CLOCK, "location": loc}
+                for o, ln, it, q, rd, c, k, z, bd, loc in ROWS if bd == bday]
+        svc.settings.clock.business_date = day(bday)
+        status, body, _ = svc.import_orders("test", rows, actor="test")
+        res = json.loads(body)
+        assert res["created"] == len({r["order"] for r in rows}), res
+        ids.update({r["order"]: r["order_id"] for r in res["results"]})
+    svc.settings.clock.business_date = None  # the snapshot's as_of (2026-01-05) is the business clock again
+    assert len(ids) == 7
     at = lambda d: dt.datetime.fromisoformat(d + "T12:00:00+00:00")  # noqa: E731
     svc.event(ids["E"], FulfillmentEvent(type="shipped", at=at("2026-01-06")), actor="test")
     svc.event(ids["F"], FulfillmentEvent(type="shipped", at=at("2026-01-06")), actor="test")

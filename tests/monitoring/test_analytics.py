@@ -181,8 +181,8 @@ def test_bad_input_is_refused(history):
 
 
 def test_lines_from_the_order_book(frames, catalogue):
-    """The story book of conftest.py: net value = qty x catalogue price in EUR, G (cancelled) left out;
-    dated by order day or by requested day as the planner picks."""
+    """The story book of conftest.py: net value = the priced net the order book stored (qty x catalogue price,
+    in EUR), G (cancelled) left out; dated by the order's business day or by requested day as the planner picks."""
     lines = an.lines_from_frames(frames.lines, prices=catalogue.items, currency="EUR")
     assert lines.schema == pl.Schema(an.LINES)
     assert sorted(lines["net_value"].to_list()) == [Decimal(v) for v in
@@ -190,17 +190,33 @@ def test_lines_from_the_order_book(frames, catalogue):
     assert sorted(set(lines["order_date"])) == [day("2026-01-05"), day("2026-01-06"), day("2026-01-07")]
     req = an.lines_from_frames(frames.lines, prices=catalogue.items, date_field="requested_date")
     assert sorted(set(req["order_date"])) == [day("2026-01-06"), day("2026-01-07"), day("2026-01-10")]
-    # C1 (A, C) ordered on 01-05 and 01-06; with yen the amounts have no decimals
+    # C1 (A, C) ordered on 01-05 and 01-06
     assert an.repeat_purchase(lines, today=day("2026-01-07")).row(0)[:3] == (None, 3, 3)
-    assert an.lines_from_frames(frames.lines, prices=catalogue.items, currency="JPY")["net_value"].dtype == pl.Decimal(38, 0)
+    # the book is priced in euros: analytics in yen would add euro amounts as yen, and are refused
+    with pytest.raises(ValidationError, match="priced in EUR, not JPY"):
+        an.lines_from_frames(frames.lines, prices=catalogue.items, currency="JPY")
+    # lines without a priced net take the catalogue's price; with yen the amounts have no decimals
+    unpriced = frames.lines.with_columns(pl.lit(None).cast(pl.Decimal(38, 4)).alias("net_value"),
+                                         pl.lit(None, pl.String).alias("currency"))
+    yen = an.lines_from_frames(unpriced, prices=catalogue.items, currency="JPY")
+    assert yen["net_value"].dtype == pl.Decimal(38, 0) and sorted(yen["net_value"].to_list())[-1] == Decimal(1000)
     with pytest.raises(ValidationError, match="currency"):
-        an.lines_from_frames(frames.lines, currency="XXX")
+        an.lines_from_frames(unpriced, currency="XXX")
 
 
-def test_half_up_rounding_of_float_prices(frames):
-    """2.675 is stored as 2.67499999... in binary; half-up on the decimal value still gives 2.68."""
-    one = frames.lines.filter(pl.col("status") != "cancelled").head(1).with_columns(pl.lit(1.0).alias("qty"), pl.lit(2.675).alias("unit_price"))
-    assert an.lines_from_frames(one)["net_value"].to_list() == [Decimal("2.68")]
+def test_half_up_rounding_of_float_prices():
+    """An orders table's float unit price becomes an exact amount: 2.675 is stored as 2.67499999... in binary;
+    half-up on the decimal value still gives 2.68 (and 2.5 yen gives 3 yen)."""
+    from monitoring.frames import from_orders_frame
+
+    orders = pl.DataFrame({"order": ["X"], "line": [1], "item": ["W"], "qty": [1.0], "requested_date": [day("2026-01-06")],
+                           "customer": ["C"], "demand_class": ["online"], "zone": ["EAST"],
+                           "created_at": [dt.datetime(2026, 1, 5, 9)], "unit_price": [2.675]})
+    lines = from_orders_frame(orders).lines
+    assert lines.select("net_value", "currency").row(0) == (Decimal("2.68"), "EUR")
+    assert an.lines_from_frames(lines)["net_value"].to_list() == [Decimal("2.68")]
+    yen = from_orders_frame(orders.with_columns(pl.lit(2.5).alias("unit_price")), currency="JPY").lines
+    assert an.lines_from_frames(yen, currency="JPY")["net_value"].to_list() == [Decimal(3)]
 
 
 # ---------------------------------------------------------------- the reference, on random histories

@@ -136,15 +136,35 @@ def test_exceptions(client, letters):
     assert client.get("/v1/exceptions/lines", params={"by": "customer"}).status_code == 422
 
 
+def test_trends_group_by_the_date_the_planner_picks(client):
+    """Lines per day: by the orders' business dates (A B on 01-05; C1 C2 D on 01-06; E F on 01-07), by the
+    requested dates (A C1 C2 E F 01-06, B 01-07, D 01-10) and by the promised dates (A C2 E F 01-06; D's one
+    unit 01-10: the on-hand 2 GADGET stay available to 01-10 as C1 takes its 4 from 01-20; B 01-15 with PO-1;
+    C1 01-20 with PO-2); G is cancelled."""
+    def lines_by(field):
+        r = client.get("/v1/reports/trends", params={"date_field": field})
+        assert r.status_code == 200 and r.json()["date_field"] == field
+        return [(d["period"][5:], d["lines"]) for d in r.json()["data"]]
+
+    assert lines_by("order_date") == [("01-05", 2), ("01-06", 3), ("01-07", 2)]
+    assert lines_by("requested_date") == [("01-06", 5), ("01-07", 1), ("01-10", 1)]
+    assert lines_by("promised_date") == [("01-06", 4), ("01-10", 1), ("01-15", 1), ("01-20", 1)]
+    r = client.get("/v1/reports/trends", params={"date_field": "shipped_date"})
+    assert r.status_code == 422 and "date_field" in r.text
+
+
 def test_reports_json_csv_png(client):
     r = client.get("/v1/reports/customers", params={"top": 2})
     assert r.status_code == 200
     body = r.json()
-    assert body["columns"][:3] == ["customer", "revenue", "units"]
-    assert [(d["customer"], d["revenue"]) for d in body["data"]] == [("C3", 1001.0), ("C1", 445.0)]
+    assert body["columns"][:4] == ["customer", "revenue", "currency", "units"]
+    # exact amounts, with their currency (C3: D 1000 + F 1; C1: A 40 + C 400 + 5)
+    assert [(d["customer"], d["revenue"], d["currency"]) for d in body["data"]] == [("C3", "1001.00", "EUR"),
+                                                                                 ("C1", "445.00", "EUR")]
     r = client.get("/v1/reports/products", params={"metric": "units", "format": "csv"})
     assert r.headers["content-type"].startswith("text/csv")
-    assert r.text.splitlines()[:2] == ["item,revenue,units,lines,orders,share", "WIDGET,160.0,16.0,3,3,0.4444444444444444"]
+    assert r.text.splitlines()[:2] == ["item,revenue,currency,units,lines,orders,share",
+                                       "WIDGET,160.00,EUR,16.0,3,3,0.4444444444444444"]
     r = client.get("/v1/reports/days", params={"start": "2026-01-06", "end": "2026-01-07", "format": "json"})
     assert [d["day"] for d in r.json()["data"]] == ["2026-01-06", "2026-01-07"]
     for kind in ("brands", "trends", "on_time"):
@@ -202,8 +222,10 @@ def test_mounted_in_the_real_server(tmp_path, mon_snap):
         j = c.get("/v1/jeopardy", params={"today": "2026-01-22"}).json()
         assert [(o["order_id"], o["level"], o["days_late"]) for o in j["orders"]] == [(oid, "watch", 2)]
         e = c.get("/v1/exceptions", params={"by": "supplier", "today": "2026-01-22"}).json()
-        assert [(d["key"], d["lines"]) for d in e["data"]] == [("(on hand)", 1), ("ZETA", 1)]
+        # value at risk: the line's priced net (3 x 100), exact, in its currency, under each receipt it is pegged to
+        assert [(d["key"], d["lines"], d["value"], d["currency"]) for d in e["data"]] == [
+            ("(on hand)", 1, "300.00", "EUR"), ("ZETA", 1, "300.00", "EUR")]
         r = c.get("/v1/reports/customers", params={"format": "csv"})
-        assert r.text.splitlines()[1].startswith("C9,300.0,3.0,1,1")
+        assert r.text.splitlines()[1].startswith("C9,300.00,EUR,3.0,1,1")
         assert c.get("/v1/jeopardy", params={"min_level": "dire"}).status_code == 422
         assert c.get("/v1/console").status_code == 200

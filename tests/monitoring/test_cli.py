@@ -29,9 +29,9 @@ def test_report_and_exceptions(book, mon_snap_dir, tmp_path, capsys):
     db = book[2]
     base = ["--db", db, "--snapshot", str(mon_snap_dir)]
     assert main(["report", "customers", *base, "--top", "2", "--format", "csv"]) == 0
-    rows = [r.split(",")[:5] for r in capsys.readouterr().out.splitlines()]
-    assert rows == [["customer", "revenue", "units", "lines", "orders"], ["C3", "1001.0", "11.0", "2", "2"],
-                    ["C1", "445.0", "13.0", "3", "2"]]
+    rows = [r.split(",")[:6] for r in capsys.readouterr().out.splitlines()]
+    assert rows == [["customer", "revenue", "currency", "units", "lines", "orders"], ["C3", "1001.00", "EUR", "11.0", "2", "2"],
+                    ["C1", "445.00", "EUR", "13.0", "3", "2"]]
     png = tmp_path / "trends.png"
     assert main(["report", "trends", *base, "--format", "png", "--out", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -45,7 +45,7 @@ def test_report_and_exceptions(book, mon_snap_dir, tmp_path, capsys):
     with_snapshot = {r["item"]: r["revenue"] for r in json.loads(capsys.readouterr().out)}
     assert main(["report", "products", "--db", db, "--format", "json"]) == 0
     without = {r["item"]: r["revenue"] for r in json.loads(capsys.readouterr().out)}
-    assert without == with_snapshot and set(without.values()) == {6.0, 160.0, 1400.0}
+    assert without == with_snapshot and set(without.values()) == {"6.00", "160.00", "1400.00"}
 
 
 def test_missing_book(tmp_path, capsys):

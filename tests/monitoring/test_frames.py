@@ -37,6 +37,26 @@ def test_schemas_and_content(frames, letters):
     assert pegs[("B", "OH-1")] == 6.0 and pegs[("B", "PO-1")] == 4.0
 
 
+def test_order_date_is_the_business_day_not_the_wall_clock(frames, letters):
+    """Every order of the story was stamped 2026-11-30 by the wall clock (created_at) but captured on a
+    business day in January: the order date is that business day (the day it was priced on)."""
+    by = _by_letter(frames, letters)
+    assert {r["created_at"].date() for r in by.values()} == {day("2026-11-30")}
+    assert {k: r["order_date"].isoformat()[5:] for k, r in sorted(by.items())} == {
+        ("A", 1): "01-05", ("B", 1): "01-05", ("C", 1): "01-06", ("C", 2): "01-06", ("D", 1): "01-06",
+        ("E", 1): "01-07", ("F", 1): "01-07", ("G", 1): "01-08"}
+
+
+def test_an_unpriced_order_is_dated_by_its_created_day():
+    """An order stored before orders were priced (no totals) has only its created_at: its UTC day."""
+    from orderbook.queries import order_date
+    from orderbook.records import Line, Order
+
+    o = Order("X", "C1", "scheduled", [Line(1, "WIDGET", 1.0, day("2026-01-06"))],
+              created_at=dt.datetime(2026, 1, 5, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2))))
+    assert o.totals is None and order_date(o) == day("2026-01-06")
+
+
 def test_empty_book(tmp_path):
     from orderbook.store import open_store
 
@@ -85,3 +105,23 @@ def _build(url, snap, schema):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.build_book(url, snap, pg_schema=schema)
+
+
+def test_open_value_is_the_open_part_of_the_priced_net():
+    """Rescheduling values a line's open quantity: the whole net while nothing has shipped, else net x open / qty
+    rounded half up to the currency's minor unit (100.00 EUR for 3, 1 shipped: 66.67; 1000 JPY: 667)."""
+    import types
+    from decimal import Decimal
+
+    from orderbook.queries import open_value
+    from promessa.money import Money
+
+    def line(net, qty, shipped):
+        return types.SimpleNamespace(waterfall=types.SimpleNamespace(net=net), qty=qty, shipped_qty=shipped,
+                                     open_qty=qty - shipped)
+
+    eur = Money(Decimal("100.00"), "EUR")
+    assert open_value(line(eur, 3.0, 0.0)) == eur
+    assert open_value(line(eur, 3.0, 1.0)) == Money(Decimal("66.67"), "EUR")
+    assert open_value(line(Money(Decimal("1000"), "JPY"), 3.0, 1.0)) == Money(Decimal("667"), "JPY")
+    assert open_value(types.SimpleNamespace(waterfall=None)) is None

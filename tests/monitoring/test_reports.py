@@ -9,6 +9,7 @@ Order days: 01-05 A, B; 01-06 C, D; 01-07 E, F.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -108,7 +109,9 @@ def test_generated_orders_frame(catalogue):
     fr = from_orders_frame(orders, promised=promised, location="DC-EAST")
     assert fr.lines["status"].to_list() == ["backordered", "backordered", "scheduled"]
     df = report(fr.lines, catalogue, "customers")
-    assert [(r["customer"], r["revenue"]) for r in df.iter_rows(named=True)] == [("X", 130.0), ("Y", 50.0)]
+    # no prices in the table: the catalogue's (X: 3 x 10 + 1 x 100, Y: 5 x 10), exact, in the catalogue's currency
+    assert [(r["customer"], r["revenue"], r["currency"]) for r in df.iter_rows(named=True)] == [
+        ("X", Decimal("130.00"), "EUR"), ("Y", Decimal("50.00"), "EUR")]
     t = report(fr.lines, catalogue, "trends")
     assert t["on_time_lines"].to_list() == [1, 0] and t["fill_rate"].to_list() == [0.75, 1.0]
 
@@ -138,7 +141,8 @@ def test_reports_agree_with_the_reference(catalogue, seed):
             "zone": rnd.choice(["EAST", "WEST", "NORTH"]), "status": rnd.choice(["scheduled"] * 5 + ["cancelled"]),
             "demand_class": rnd.choice(["online", "retail"]), "created_at": created, "order_date": created.date(),
             "item": rnd.choice(["WIDGET", "GADGET", "BOLT", "NUT"]), "location": "DC-EAST", "qty": qty,
-            "requested_date": req, "unit_price": rnd.choice([None, None, 2.5, 10.0]), "promised_qty": promised,
+            "requested_date": req, "net_value": (net := rnd.choice([None, None, Decimal("7.50"), Decimal("10.01")])),
+            "currency": None if net is None else "EUR", "promised_qty": promised,
             "shipped_qty": shipped, "delivered_qty": 0.0, "promised_date": pdate, "earliest_full_date": None,
             "last_ship_date": pdate if shipped else None, "last_delivery_date": None,
         })
@@ -152,8 +156,9 @@ def test_reports_agree_with_the_reference(catalogue, seed):
             for got in (report(lines, catalogue, kind, metric=metric, top=3),
                         report(enriched, None, kind, metric=metric, top=3, enriched=True),
                         everything[f"{kind}.{metric}"]):
-                assert [(r[0], pytest.approx(r[1]), r[2]) for r in got.select(got.columns[0], "revenue", "units").iter_rows()] \
-                    == want, (kind, metric)
+                assert got["currency"].unique().to_list() == ["EUR"]
+                assert [(r[0], r[1], r[2]) for r in got.select(got.columns[0], "revenue", "units").iter_rows()] \
+                    == want, (kind, metric)  # exact: Decimal amounts
     for field in ("order_date", "requested_date", "promised_date"):
         for today in (None, dt.date(2026, 1, 9)):
             got = report(lines, catalogue, "trends", window=Window(date_field=field), today=today)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 import numpy as np
 import polars as pl
@@ -46,16 +47,18 @@ def fingerprint(snap, state) -> str:
 
 def test_delayed_receipt_makes_the_line_late_and_puts_its_revenue_at_risk(story):
     """The purchase R1 slips by a week (day 12): O1 can only be complete on day 12, late; its
-    whole value (15 x 10) is at risk and its order counts as worsened (class online)."""
+    whole value (15 x 10, the catalogue's price: exactly 150.00 EUR) is at risk and its order counts as worsened
+    (class online)."""
     snap, state, bl, sch = story
     sc = parse_scenarios({"name": "R1 late", "changes": [{"type": "delay_receipts", "days": 7, "ref": "R*"}]})
     rep = run_whatif(snap, state, bl, sc, schedule=sch)
-    assert rep.baseline["lines_on_time"] == 1 and rep.baseline["revenue_at_risk"] == 0
+    assert rep.baseline["lines_on_time"] == 1 and rep.baseline["revenue_at_risk"] == {"EUR": Decimal("0.00")}
     s = rep.scenarios[0]
     line = s.result.lines.row(0, named=True)
     assert (line["new_qty"], line["new_date"], line["status"]) == (15, day(12), "late")
     assert s.kpis["lines_on_time"] == 0
-    assert s.kpis["revenue_at_risk"] == pytest.approx(150.0)
+    assert s.kpis["revenue_at_risk"] == {"EUR": Decimal("150.00")} and s.kpis["revenue_at_risk_share"] == {"EUR": 1.0}
+    assert s.to_dict()["kpis"]["revenue_at_risk"] == {"EUR": "150.00"}  # JSON: exact decimal strings, by currency
     assert s.orders_worsened_by_class == {"online": 1}
     assert s.fork.touched == ["supply"]
     assert s.curves and s.curves[0]["item"] == "A"

@@ -688,3 +688,26 @@ def test_cash_on_delivery_of_a_partial_shipment_is_collected_after_the_rest_is_c
     assert (p["state"], _amt(p["captured"]), _amt(p["released"]), _amt(p["open"])) == ("captured", "24.00", "36.00", "0.00")
     assert (_amt(view["invoiced"]), view["status"]) == ("24.00", "paid")
     assert _amt(_statement(c, "CODPART")["open_balance"]) == "0.00"
+
+
+def test_invoices_fall_due_by_the_customers_own_payment_terms(o2c):
+    """Shipped and invoiced on 2026-01-05: a customer on "net 45" is due 2026-02-19 (5 + 45 - 31), one "due on
+    receipt" on the issue day (without a customer master the setting's net 30 applies: the tests above)."""
+    c = o2c
+    for cid, terms in (("NET45", "net 45"), ("COD-TERMS", "due on receipt")):
+        r = c.post("/v1/customers", headers=ADMIN, json={
+            "id": cid, "name": cid, "tax_profile": "standard", "payment_terms": terms,
+            "addresses": [{"id": "main", "country": "US", "kind": "both"}],
+            "credit_limit": {"amount": "100000.00", "currency": "EUR"}})
+        assert r.status_code == 201, r.text
+    want = {}
+    for cid, due in (("NET45", "2026-02-19"), ("COD-TERMS", "2026-01-05")):
+        oid = _order(c, qty=1, customer=cid)
+        _ship(c, oid, 1)
+        want[cid] = due
+    got = {}
+    for cid in want:
+        docs = c.get("/v1/invoices", params={"customer": cid}).json()["documents"]
+        assert len(docs) == 1, (cid, docs)
+        got[cid] = (docs[0]["document"]["issue_date"], docs[0]["document"]["due_date"])
+    assert got == {cid: ("2026-01-05", due) for cid, due in want.items()}

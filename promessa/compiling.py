@@ -1,0 +1,87 @@
+"""Kernel compile time, told apart from steady-state time.
+
+numba compiles a kernel on its first call with a new type signature, or loads it from its on-disk
+cache (``cache=True`` on every kernel). The loads take milliseconds; a compile takes seconds. This
+module listens to numba's ``numba:compile`` event, which numba fires only for real compiles (not for
+cache loads), and keeps:
+
+- the seconds spent compiling in this process (:func:`compile_seconds`), so a command can report its
+  steady-state time without them;
+- a line for a person when a kernel starts and ends compiling (:func:`watch_compiles` with a ``say``),
+  so a slow first run says what it is doing.
+
+Only the outermost compile counts: a kernel calling other kernels compiles them inside its own
+compile, and that time is counted once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+_lock = threading.Lock()
+_local = threading.local()
+_totals = {"seconds": 0.0, "kernels": 0}
+_say: list[Callable[[str], None] | None] = [None]
+_installed = [False]
+
+
+def _name(dispatcher) -> str:
+    f = getattr(dispatcher, "py_func", None)
+    if f is None:
+        return repr(dispatcher)
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+def _listener():
+    from numba.core import event
+
+    class _Compiles(event.Listener):
+        def on_start(self, ev) -> None:
+            depth = getattr(_local, "depth", 0)
+            _local.depth = depth + 1
+            if depth == 0:
+                _local.t0 = time.perf_counter()
+                _local.name = _name(ev.data["dispatcher"])
+                say = _say[0]
+                if say is not None:
+                    say(f"compiling kernel {_local.name} (first use; numba keeps it in its on-disk cache) ...")
+
+        def on_end(self, ev) -> None:
+            _local.depth -= 1
+            if _local.depth == 0:
+                took = time.perf_counter() - _local.t0
+                with _lock:
+                    _totals["seconds"] += took
+                    _totals["kernels"] += 1
+                say = _say[0]
+                if say is not None:
+                    say(f"  compiled {_local.name} in {took:.1f} s")
+
+    return _Compiles()
+
+
+def watch_compiles(say: Callable[[str], None] | None = None) -> None:
+    """Count kernel compiles in this process from now on (idempotent); with ``say``, also tell a
+    person each time one starts and ends (``say=None`` keeps counting and stops telling)."""
+    with _lock:
+        _say[0] = say
+        if _installed[0]:
+            return
+        from numba.core import event
+
+        event.register("numba:compile", _listener())
+        _installed[0] = True
+
+
+def compile_seconds() -> float:
+    """Seconds spent compiling kernels in this process since :func:`watch_compiles` was first called."""
+    with _lock:
+        return _totals["seconds"]
+
+
+def compiled_kernels() -> int:
+    """How many kernels (outermost compiles) this process compiled since :func:`watch_compiles`."""
+    with _lock:
+        return _totals["kernels"]

@@ -1,0 +1,83 @@
+"""Warm-up: which kernel paths a snapshot reaches, how they are shared among worker processes, and
+the compile-time accounting that reports compiling apart from steady-state time."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from promessa.app import _share, reachable_paths
+from promessa.compiling import compile_seconds, compiled_kernels, watch_compiles
+from sourcing.choosers import SourcingChooser, ZoneChooser
+from supplydata import load_snapshot
+from supplydata.generate import generate
+
+
+def test_paths_are_shared_longest_first_onto_the_least_loaded_process():
+    # costs: allocation 5, ctp 4, sourcing 1.5, atp 1 -> allocation | ctp; sourcing joins ctp (4 < 5): 5.5;
+    # atp joins allocation (5 < 5.5): 6
+    assert _share(["atp", "allocation", "ctp", "sourcing"], 2) == [["allocation", "atp"], ["ctp", "sourcing"]]
+    assert _share(["atp", "sourcing"], 2) == [["sourcing"], ["atp"]]
+    assert _share(["atp", "allocation", "sourcing"], 1) == [["allocation", "sourcing", "atp"]]
+    assert _share(["atp"], 3) == [["atp"]]  # no empty shares, so no idle worker process
+
+
+def test_reachable_paths_follow_the_snapshot_and_the_chooser(tmp_path, make_snapshot):
+    generate(tmp_path / "net", seed=7, size="tiny")
+    snap = load_snapshot(tmp_path / "net")
+    has = {t: snap.tables.get(t) is not None and snap.tables[t].height > 0 for t in ("allocation", "bom")}
+    expected = ["atp"] + [p for p, t in (("allocation", "allocation"), ("ctp", "bom")) if has[t]]
+    assert list(reachable_paths(snap, ZoneChooser())) == expected
+    assert list(reachable_paths(snap, SourcingChooser())) == [*expected, "sourcing"]
+    bare = make_snapshot(supply=[("A", "L1", 0, 5)])  # no allocation, no bill of material
+    assert reachable_paths(bare, SourcingChooser()) == ("atp", "sourcing")
+    assert reachable_paths(bare) == ("atp",)
+
+
+def test_compiles_are_counted_once_per_outermost_kernel_and_told():
+    told: list[str] = []
+    watch_compiles(say=told.append)
+    try:
+        @njit  # not cached: compiles in this process every time the test runs
+        def inner(x):
+            return x * 2.0
+
+        @njit
+        def outer(a):
+            s = 0.0
+            for v in a:
+                s += inner(v)
+            return s
+
+        s0, k0 = compile_seconds(), compiled_kernels()
+        assert outer(np.arange(4.0)) == 12.0
+        assert compiled_kernels() == k0 + 1  # inner compiled inside outer's compile: counted in it
+        took = compile_seconds() - s0
+        assert took > 0
+        name = f"{__name__}.{outer.py_func.__qualname__}"
+        assert len(told) == 2 and told[0].startswith(f"compiling kernel {name} (")
+        assert told[1].startswith(f"  compiled {name} in ") and abs(float(told[1].split()[-2]) - took) <= 0.051
+        assert outer(np.arange(3.0)) == 6.0  # same signature: no compile
+        assert compiled_kernels() == k0 + 1 and abs(compile_seconds() - s0 - took) < 1e-9
+        outer(np.arange(3, dtype=np.int64))  # a new signature compiles again (inner too, inside it)
+        assert compiled_kernels() == k0 + 2
+    finally:
+        watch_compiles(say=None)
+
+
+def test_a_worker_process_leaves_its_kernels_in_the_disk_cache(tmp_path):
+    # what the parallel warm-up relies on: a worker compiles its share into numba's on-disk cache (an empty
+    # one here), where the process that started it then finds them
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    generate(tmp_path / "net", seed=7, size="tiny")
+    cache = tmp_path / "numba-cache"
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-m", "promessa.warmup", "--worker", "atp", "--snapshot", str(tmp_path / "net")],
+                   env=env, check=True, timeout=1200, cwd=tmp_path)
+    indexes = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
+    assert {"kernels.promise_1d_nb", "kernels.peg_1d_nb", "kernels.discrete_atp_1d_nb"} <= indexes
