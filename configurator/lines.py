@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from configurator.model import Model
 from promessa.errors import ValidationError
-from promising import Policy, Request, Reservation, promise, unreserve
+from promising import Policy, Request, Reservation, promise, promise_many, unreserve
 
 ONE_DATE = Policy(allow_partial=False, allow_split=False)
 
@@ -134,9 +134,10 @@ def promise_configuration(snap, state, model: Model, config: Mapping[str, str], 
         raise ValidationError("must be positive", field="qty", value=qty)
     lt = dt.timedelta(days=model.assembly_days)
     due = max(snap.as_of, requested_date - lt)
+    needs = explode(model, config, qty=qty)
+    answers = promise_many(snap, state, [Request(need.item, loc, need.qty, due, ONE_DATE) for need in needs])
     out: list[NeedPromise] = []
-    for need in explode(model, config, qty=qty):
-        p = promise(snap, state, Request(need.item, loc, need.qty, due, ONE_DATE), explain=False)
+    for need, p in zip(needs, answers, strict=True):
         date = p.lines[-1].date if p.lines and p.short_qty <= 1e-9 else None
         out.append(NeedPromise(need, p, date))
     return _answer(qty, requested_date, due, lt, out)

@@ -20,7 +20,7 @@ from promising.atp import (
     resolve_il,
 )
 from promising.ctp import promise_batch_ctp
-from promising.engine import apply_draw, commit, promise, release, reserve, reserve_many, unreserve
+from promising.engine import apply_draw, commit, promise, promise_many, release, reserve, reserve_many, unreserve
 from promising.enums import EPS, MAX_LINES, Reason, Status
 from promising.reservation import Draw, ManyResult, Reservation
 from promising.types import (
@@ -38,5 +38,5 @@ __all__ = [
     "DEFAULT_POLICY", "EPS", "MAX_LINES", "BatchResult", "Draw", "EncodedLines", "ManyResult", "Peg", "Policy",
     "Promise", "Reason", "Request", "Reservation", "ScheduleLine", "Status", "apply_draw", "atp_report", "available",
     "check_qty", "commit", "encode_lines", "pegs_for", "promise", "promise_atp", "promise_batch", "promise_batch_ctp",
-    "promise_encoded", "release", "reserve", "reserve_many", "resolve_il", "unreserve",
+    "promise_encoded", "promise_many", "release", "reserve", "reserve_many", "resolve_il", "unreserve",
 ]

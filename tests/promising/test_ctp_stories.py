@@ -309,3 +309,34 @@ def test_allocation_short_falls_through_to_ctp_within_the_class_quota(make_snap,
     # the reservation gives everything back exactly
     promising.unreserve(snap, st, p.reservation)
     assert st.cum == pytest.approx(snap.new_state().cum)
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_promise_many_answers_as_promise_one_by_one(make_snap, explain):
+    """Several independent lines in one call (the configurator's components): the same promises as asking
+    each alone, whether ATP answers (BOLT, RIM, BELL), capable-to-promise answers (BIKE beyond its 5 on hand,
+    FRAME, WHEEL have none) or nothing does (TUBE beyond what exists); nothing is committed."""
+    snap = make_snap()
+    st = snap.new_state()
+    promising.promise(snap, st, bike(3, 2), commit=True)  # the state is not empty
+    one_date = Policy(allow_partial=False, allow_split=False)
+    reqs = [Request("BOLT", "P1", 40, day(3), policy=one_date), Request("BIKE", "P1", 12, day(10), policy=one_date),
+            Request("RIM", "P1", 20, day(0)), Request("FRAME", "P1", 4, day(8), policy=one_date),
+            Request("TUBE", "P1", 500, day(5)), Request("BELL", "P1", 7, day(1), policy=Policy(allow_split=True)),
+            Request("WHEEL", "P1", 6, day(9), policy=one_date)]
+    before = st.cum.copy()
+    got = promising.promise_many(snap, st, reqs, explain=explain)
+    assert np.array_equal(st.cum, before)  # nothing committed
+    want = [promising.promise(snap, st, r, explain=explain) for r in reqs]
+    assert got == want
+    assert [p.status for p in got][:3] == [Status.FULL, Status.FULL, Status.FULL]
+    assert got[1].details and "ctp" in got[1].details  # 5 from stock, the rest made: CTP answered
+
+
+def test_promise_many_refuses_what_promise_refuses(make_snap):
+    snap = make_snap()
+    with pytest.raises(Exception) as e1:
+        promising.promise_many(snap, snap.new_state(), [Request("BOLT", "P1", 1, day(1)), Request("NOPE", "P1", 1, day(1))])
+    with pytest.raises(Exception) as e2:
+        promising.promise(snap, snap.new_state(), Request("NOPE", "P1", 1, day(1)))
+    assert str(e1.value) == str(e2.value)
