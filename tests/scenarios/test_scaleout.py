@@ -154,3 +154,18 @@ def test_ray_with_two_workers_gives_the_in_process_plan(world):
         ray.shutdown()
     assert_same_plan(reschedule(snap, state, bl, CONFIG), res)
     assert res.timings["partitions"] == 2
+
+
+def test_the_settings_choose_where_the_planner_runs(world):
+    from promessa.config import Settings
+    from scenarios.service import reschedule as planned
+
+    snap, state, bl = world
+    single = reschedule(snap, state, bl, CONFIG)
+    s = Settings()
+    assert s.scenarios.executor == "inprocess" and s.scenarios.parts == 1
+    assert "partitions" not in planned(snap, state, bl, CONFIG, settings=s).timings
+    s.scenarios.parts = 3
+    res = planned(snap, state, bl, CONFIG, settings=s)
+    assert res.timings["partitions"] == 3
+    assert_same_plan(single, res)
