@@ -54,9 +54,13 @@ def _line_ils(snap: Snapshot, backlog: pl.DataFrame) -> np.ndarray:
     """Item-location code per line (-1: the item is not stocked at the location, or unknown)."""
     if backlog.height == 0:
         return np.zeros(0, np.int64)
-    ii, li, idx = snap.item_index, snap.location_index, snap.il_index
-    keys = backlog.select("item", "location").rows()
-    return np.fromiter((idx.get((ii.get(i, -1), li.get(loc, -1)), -1) for i, loc in keys), np.int64, count=len(keys))
+    table = pl.DataFrame({
+        "item": pl.Series(snap.item_ids, dtype=pl.String).gather(snap.il_item.astype(np.int64)),
+        "location": pl.Series(snap.location_ids, dtype=pl.String).gather(snap.il_loc.astype(np.int64)),
+        "_il": np.arange(snap.n_il, dtype=np.int64),
+    })
+    keys = backlog.select(pl.col("item").cast(pl.String), pl.col("location").cast(pl.String))
+    return keys.join(table, on=["item", "location"], how="left", maintain_order="left")["_il"].fill_null(-1).to_numpy()
 
 
 def bill_edges(snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:

@@ -133,6 +133,10 @@ def test_partitioned_rescheduling_on_the_generated_sample(tmp_path):
     assert split.timings["partitions"] == 4 and split.timings["clusters"] > 100
     assert_same_plan(single, split)
     assert split.timings["dropped_lines"] == single.timings["dropped_lines"]
+    # the planner's item-location of every line lies in exactly one cluster
+    lab = clusters(snap, bl, ties=())
+    per_il = pl.DataFrame({"il": single.ils, "c": lab}).filter(pl.col("il") >= 0).group_by("il").agg(pl.col("c").n_unique())
+    assert per_il.height == np.unique(single.ils[single.ils >= 0]).size and (per_il["c"] == 1).all()
 
 
 def test_fair_share_is_planned_as_one_partition(world):
