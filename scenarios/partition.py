@@ -17,6 +17,7 @@ whole clusters.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 import numpy as np
@@ -134,11 +135,12 @@ def pack(labels: np.ndarray, parts: int) -> list[np.ndarray]:
     if labels.size == 0:
         return []
     sizes = np.bincount(labels)
-    load = np.zeros(parts, np.int64)
+    heap = [(0, p) for p in range(parts)]  # (lines so far, partition): the least loaded, lowest first
     part_of = np.empty(sizes.size, np.int64)
-    for c in np.argsort(-sizes, kind="stable"):
-        p = int(np.argmin(load))
+    order = np.argsort(-sizes, kind="stable")
+    for c, size in zip(order.tolist(), sizes[order].tolist()):
+        load, p = heapq.heappop(heap)
         part_of[c] = p
-        load[p] += sizes[c]
+        heapq.heappush(heap, (load + size, p))
     line_part = part_of[labels]
     return [rows for p in range(parts) if (rows := np.flatnonzero(line_part == p)).size]
