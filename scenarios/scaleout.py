@@ -12,8 +12,9 @@ Executors:
 
 - ``inprocess`` (the default): the partitions are planned one after another in this process
   (with ``parts=1`` this is exactly `reschedule`);
-- ``ray``: each partition is a Ray task. The snapshot and the live positions are put into the
-  object store once and read by every worker without a copy; a task returns only its lines,
+- ``ray``: each partition is a Ray task. The live positions are put into the object store once
+  per run, the snapshot once per snapshot (it never changes), and every worker reads them
+  without a copy; a task returns only its lines,
   its schedule and the positions of its own item-locations. ``ray_address`` names a running
   cluster (``ray://host:10001`` or ``auto``); without one, and when Ray is not initialised
   yet, a local Ray instance is started with ``parts`` CPUs. Ray is imported only here, and
@@ -183,9 +184,18 @@ def _plan_remote():
     return _remote
 
 
-def _shippable(snap: Snapshot) -> Snapshot:
-    """The snapshot without the models other packages cached on it (rebuilt where needed)."""
-    return dataclasses.replace(snap, derived={})
+_snap_ref: tuple | None = None  # (Ray node of this driver, snapshot, its object ref): the last snapshot shipped
+
+
+def _snapshot_ref(ray, snap: Snapshot):
+    """The snapshot in the object store, put there once per snapshot and Ray session (a
+    snapshot never changes), without the models other packages cached on it."""
+    global _snap_ref
+    node = ray.get_runtime_context().get_node_id()
+    if _snap_ref is None or _snap_ref[0] != node or _snap_ref[1] is not snap:
+        _snap_ref = None  # let the previous snapshot go first
+        _snap_ref = (node, snap, ray.put(dataclasses.replace(snap, derived={})))
+    return _snap_ref[2]
 
 
 def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
@@ -193,7 +203,7 @@ def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl
             timeout_s: float | None) -> list[PartResult]:
     ray = _ray()
     ray_init(address=address, cpus=cpus)
-    snap_ref, cum_ref = ray.put(_shippable(snap)), ray.put(cum)
+    snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
     backlog_ref, sched_ref = ray.put(backlog), ray.put(schedule)
     fn = _plan_remote()
     refs = [fn.remote(snap_ref, cum_ref, backlog_ref, sched_ref, config, rows) for rows in groups]

@@ -154,10 +154,16 @@ def test_ray_with_two_workers_gives_the_in_process_plan(world):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         res = reschedule_partitioned(snap, state, bl, CONFIG, parts=2, executor="ray", timeout_s=120)
+        # again, with the snapshot already in the object store, on other live positions (C counted 6 more)
+        moved = state.copy()
+        moved.adjust_supply(snap.il_of("C", "DC2"), 0, 6.0)
+        again = reschedule_partitioned(snap, moved, bl, CONFIG, parts=2, executor="ray", timeout_s=120)
     finally:
         ray.shutdown()
     assert_same_plan(reschedule(snap, state, bl, CONFIG), res)
     assert res.timings["partitions"] == 2
+    assert_same_plan(reschedule(snap, moved, bl, CONFIG), again)
+    assert again.lines.row(2, named=True)["new_date"] == day(2)  # O2 keeps its 6 on day 2 now
 
 
 def test_the_settings_choose_where_the_planner_runs(world):
