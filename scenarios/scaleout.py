@@ -177,10 +177,25 @@ def ray_init(*, address: str | None = None, cpus: int = 2) -> None:
 _remote = None
 
 
+_worker_snapshot: dict[str, Snapshot] = {}  # in a Ray worker: the last snapshot read, by its object id
+
+
+def _plan_on_worker(snap_box: list, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+                    config: RescheduleConfig, rows: np.ndarray) -> PartResult:
+    """`plan_part` in a Ray worker; the snapshot (passed by reference, in a list so that Ray
+    does not resolve it) is read from the object store once per worker, not once per task."""
+    ref = snap_box[0]
+    snap = _worker_snapshot.get(ref.hex())
+    if snap is None:
+        _worker_snapshot.clear()
+        snap = _worker_snapshot[ref.hex()] = _ray().get(ref)
+    return plan_part(snap, cum, backlog, schedule, config, rows)
+
+
 def _plan_remote():
     global _remote
     if _remote is None:
-        _remote = _ray().remote(num_cpus=1)(plan_part)
+        _remote = _ray().remote(num_cpus=1)(_plan_on_worker)
     return _remote
 
 
@@ -206,7 +221,7 @@ def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl
     snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
     backlog_ref, sched_ref = ray.put(backlog), ray.put(schedule)
     fn = _plan_remote()
-    refs = [fn.remote(snap_ref, cum_ref, backlog_ref, sched_ref, config, rows) for rows in groups]
+    refs = [fn.remote([snap_ref], cum_ref, backlog_ref, sched_ref, config, rows) for rows in groups]
     try:
         return ray.get(refs, timeout=timeout_s)
     except ray.exceptions.GetTimeoutError:
