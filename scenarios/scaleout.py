@@ -13,8 +13,8 @@ Executors:
 - ``inprocess`` (the default): the partitions are planned one after another in this process
   (with ``parts=1`` this is exactly `reschedule`);
 - ``ray``: each partition is a Ray task. The live positions are put into the object store once
-  per run, the snapshot once per snapshot (it never changes), and every worker reads them
-  without a copy; a task returns only its lines,
+  per run, the snapshot once per snapshot (it never changes; a worker reads it once), each
+  task gets only its own lines; a task returns only its lines,
   its schedule and the positions of its own item-locations. ``ray_address`` names a running
   cluster (``ray://host:10001`` or ``auto``); without one, and when Ray is not initialised
   yet, a local Ray instance is started with ``parts`` CPUs. Ray is imported only here, and
@@ -64,16 +64,21 @@ def fair_share_used(config: RescheduleConfig) -> bool:
     return config.within == "fair_share" or "fair_share" in config.within_by_strategy.values()
 
 
-def plan_part(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+def part_inputs(backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+                rows: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The backlog rows `rows` (ascending) and their schedule lines, renumbered from 0."""
+    if schedule is None:
+        return backlog[rows], None
+    pos = np.full(backlog.height, -1, np.int64)
+    pos[rows] = np.arange(rows.size)
+    sch = schedule.with_columns(row=pl.Series("row", pos[schedule["row"].to_numpy()])).filter(pl.col("row") >= 0)
+    return backlog[rows], sch
+
+
+def plan_part(snap: Snapshot, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
               config: RescheduleConfig, rows: np.ndarray) -> PartResult:
-    """Plan the backlog rows `rows` against the positions `cum` (not modified): the unit of
-    work of every executor."""
-    sub = backlog[rows]
-    sch = None
-    if schedule is not None:
-        pos = np.full(backlog.height, -1, np.int64)
-        pos[rows] = np.arange(rows.size)
-        sch = schedule.with_columns(row=pl.Series("row", pos[schedule["row"].to_numpy()])).filter(pl.col("row") >= 0)
+    """Plan `sub`, the backlog rows `rows` (with their schedule `sch`, from `part_inputs`),
+    against the positions `cum` (not modified): the unit of work of every executor."""
     res = reschedule(snap, State(snap, cum), sub, config, schedule=sch)
     ils = res.ils if res.ils is not None else np.full(rows.size, -1, np.int64)
     touched = np.unique(ils[ils >= 0])
@@ -137,7 +142,7 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
         results = _on_ray(snap, state.cum, backlog, schedule, config, groups, address=ray_address, cpus=parts,
                           timeout_s=timeout_s)
     else:
-        results = [plan_part(snap, state.cum, backlog, schedule, config, rows) for rows in groups]
+        results = [plan_part(snap, state.cum, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
     t_plan = time.perf_counter()
     say("merging the partitions", 0.9)
     if not results:
@@ -180,7 +185,7 @@ _remote = None
 _worker_snapshot: dict[str, Snapshot] = {}  # in a Ray worker: the last snapshot read, by its object id
 
 
-def _plan_on_worker(snap_box: list, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+def _plan_on_worker(snap_box: list, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
                     config: RescheduleConfig, rows: np.ndarray) -> PartResult:
     """`plan_part` in a Ray worker; the snapshot (passed by reference, in a list so that Ray
     does not resolve it) is read from the object store once per worker, not once per task."""
@@ -189,7 +194,7 @@ def _plan_on_worker(snap_box: list, cum: np.ndarray, backlog: pl.DataFrame, sche
     if snap is None:
         _worker_snapshot.clear()
         snap = _worker_snapshot[ref.hex()] = _ray().get(ref)
-    return plan_part(snap, cum, backlog, schedule, config, rows)
+    return plan_part(snap, cum, sub, sch, config, rows)
 
 
 def _plan_remote():
@@ -219,9 +224,9 @@ def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl
     ray = _ray()
     ray_init(address=address, cpus=cpus)
     snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
-    backlog_ref, sched_ref = ray.put(backlog), ray.put(schedule)
     fn = _plan_remote()
-    refs = [fn.remote([snap_ref], cum_ref, backlog_ref, sched_ref, config, rows) for rows in groups]
+    # each task gets only its own lines (and their schedule)
+    refs = [fn.remote([snap_ref], cum_ref, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
     try:
         return ray.get(refs, timeout=timeout_s)
     except ray.exceptions.GetTimeoutError:
