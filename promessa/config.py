@@ -11,8 +11,8 @@ This module imports nothing of ours. Every value can come from the environment w
 Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
 (server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
 screening lists, price freeze), ``clock`` (the one business
-clock), ``reservations`` (temporary holds: time to live, expiry sweep), ``kernels`` (numba switches) and ``reorder``
-(automatic reorder policies).
+clock), ``reservations`` (temporary holds: time to live, expiry sweep), ``kernels`` (numba switches), ``reorder``
+(automatic reorder policies) and ``scenarios`` (where batch rescheduling runs: in-process or on Ray).
 """
 
 from __future__ import annotations
@@ -247,6 +247,17 @@ class ReorderSettings(_Group):
                                                          "cover_days, lot_size, lead_time_days, min_qty, max_qty)")
 
 
+class ScenarioSettings(_Group):
+    """Where batch rescheduling runs (``scenarios.scaleout``)."""
+
+    executor: Literal["inprocess", "ray"] = Field(
+        "inprocess", description="inprocess: in this process; ray: partitions are Ray tasks (pip install promessa[scale])")
+    ray_address: str | None = Field(None, description="a running Ray cluster (e.g. ray://head:10001 or auto); "
+                                                      "None starts a local one with `parts` CPUs")
+    parts: int = Field(1, ge=1, le=4096, description="partitions the backlog's independent clusters are packed into")
+    timeout_s: float = Field(3600.0, gt=0, description="longest wait for the Ray tasks of one run")
+
+
 class Settings(BaseSettings):
     """Everything configurable, in groups. ``Settings()`` reads the environment."""
 
@@ -264,6 +275,7 @@ class Settings(BaseSettings):
     o2c: OrderToCashSettings = Field(default_factory=OrderToCashSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     reorder: ReorderSettings = Field(default_factory=ReorderSettings)
+    scenarios: ScenarioSettings = Field(default_factory=ScenarioSettings)
 
     @field_validator("api")
     @classmethod

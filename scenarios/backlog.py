@@ -528,8 +528,13 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     )
     sel = np.flatnonzero(mask.ravel())
     sched = pl.DataFrame({"row": sel // MAX_LINES, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
+    return lines, sched, summarize(lines)
+
+
+def summarize(lines: pl.DataFrame) -> pl.DataFrame:
+    """Counts and quantities of the result's lines by strategy (and demand class)."""
     by = ["strategy"] + (["demand_class"] if "demand_class" in lines.columns else [])
-    summary = lines.group_by(by).agg(
+    return lines.group_by(by).agg(
         lines=pl.len(),
         improved=(pl.col("change") == "improved").sum(),
         worsened=(pl.col("change") == "worsened").sum(),
@@ -542,7 +547,6 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         old_on_time_qty=pl.col("old_on_time_qty").sum(),
         new_on_time_qty=pl.col("new_on_time_qty").sum(),
     ).sort(by)
-    return lines, sched, summary
 
 
 def line_values(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, currency: str) -> tuple[pl.Series, pl.Series]:

@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--html", metavar="FILE", help="write an HTML report (chart, summary, exceptions)")
     p.add_argument("--png", metavar="FILE", help="write the chart as PNG")
+    p.add_argument("--executor", choices=["inprocess", "ray"],
+                   help="where to plan (default: settings scenarios.executor, inprocess); ray needs promessa[scale]")
+    p.add_argument("--parts", type=int, metavar="N",
+                   help="partitions of independent clusters planned apart (default: settings scenarios.parts, 1)")
+    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
     p.set_defaults(func=_reschedule)
 
     w = sub.add_parser("whatif", help="run what-if scenarios on a fork of the live state; nothing live changes",
@@ -146,10 +151,27 @@ def _print_summary(res, out=sys.stdout) -> None:
     out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k != "skipped_lines") + "\n")
 
 
+def _scenario_settings(args: argparse.Namespace, svc):
+    """The settings (the order book's, else the environment's) with --executor, --parts and
+    --ray-address applied to their `scenarios` group."""
+    from promessa.config import Settings
+    from promessa.errors import ValidationError
+
+    settings = svc.settings if svc is not None else Settings()
+    for flag, name in (("executor", "executor"), ("parts", "parts"), ("ray_address", "ray_address")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            try:
+                setattr(settings.scenarios, name, v)
+            except ValueError as exc:
+                raise ValidationError(f"invalid --{flag.replace('_', '-')}: {exc}", field=f"--{flag.replace('_', '-')}",
+                                      value=v) from None
+    return settings
+
+
 def _reschedule(args: argparse.Namespace) -> int:
     from promessa.errors import ValidationError
     from scenarios import service
-    from scenarios.backlog import reschedule
     from scenarios.progress import TerminalProgress
 
     progress = TerminalProgress(quiet=args.quiet)
@@ -157,6 +179,7 @@ def _reschedule(args: argparse.Namespace) -> int:
     if args.apply and not args.db:
         raise ValidationError("--apply needs an order book", field="--apply", value=True, hint="give --db")
     snap, state, backlog, schedule, engine = _world(args, progress)
+    settings = _scenario_settings(args, engine.service if engine is not None else None)
     if engine is not None:
         try:  # closing lets the order book write what is queued
             if args.apply:
@@ -168,7 +191,7 @@ def _reschedule(args: argparse.Namespace) -> int:
         finally:
             engine.close()
     else:
-        res = reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress)
+        res = service.reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress, settings=settings)
     if args.out:
         _write(res.lines, args.out)
     if args.html:

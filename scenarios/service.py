@@ -24,7 +24,8 @@ import polars as pl
 from promessa.errors import ValidationError
 from promising import Policy, encode_lines, promise_encoded
 from promising.enums import MAX_LINES
-from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, reschedule
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult
+from scenarios.backlog import reschedule as _reschedule_one
 from supplydata.snapshot import Snapshot, State
 
 BACKLOG_SCHEMA = {
@@ -114,12 +115,27 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dic
     return backlog, schedule, skipped
 
 
+def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
+               schedule: pl.DataFrame | None = None, progress: Progress | None = None,
+               settings: Any = None) -> RescheduleResult:
+    """The planner, run where the settings say (``settings.scenarios``: in-process by default,
+    partitioned on Ray when configured); the same plan either way."""
+    sc = getattr(settings, "scenarios", None)
+    if sc is None or (sc.executor == "inprocess" and sc.parts == 1):
+        return _reschedule_one(snap, state, backlog, config, schedule=schedule, progress=progress)
+    from scenarios.scaleout import reschedule_partitioned
+
+    return reschedule_partitioned(snap, state, backlog, config, schedule=schedule, executor=sc.executor,
+                                  parts=sc.parts, ray_address=sc.ray_address, timeout_s=sc.timeout_s, progress=progress)
+
+
 def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress | None = None) -> RescheduleResult:
     """Reschedule the order book's backlog on a copy of the live state; nothing changes."""
     with svc.lock:
         backlog, schedule, skipped = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
-    res = reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
+    res = reschedule(snap, state, backlog, config, schedule=schedule, progress=progress,
+                     settings=getattr(svc, "settings", None))
     res.skipped = skipped
     res.timings["skipped_lines"] = float(len(skipped))
     return res
@@ -136,7 +152,8 @@ def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress
         seq0, snap0 = svc.seq, svc.snap
         backlog, schedule, skipped = backlog_from_service(svc)
         state0 = svc.state.copy()
-    first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress)
+    first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress,
+                       settings=getattr(svc, "settings", None))
     first.skipped = skipped
 
     def replan() -> ReschedulePlan:  # called by the order book under its lock

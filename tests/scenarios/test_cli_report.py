@@ -75,3 +75,19 @@ def test_whatif_on_an_order_book(net, tmp_path, capsys):
     sc.write_text(json.dumps({"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}))
     assert main(["whatif", str(sc), "--snapshot", str(net), "--db", str(db), "--quiet"]) == 0
     assert main(["reschedule", "--snapshot", str(net), "--db", str(db), "--apply", "--quiet"]) == 0
+
+
+def test_reschedule_command_partitioned_gives_the_same_lines(net, tmp_path, capsys):
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert main(["reschedule", "--snapshot", str(net), "--rule", "win:demand_class=key_account", "--out", str(one),
+                 "--json", "--quiet"]) == 0
+    assert "partitions" not in json.loads(capsys.readouterr().out)["timings"]
+    assert main(["reschedule", "--snapshot", str(net), "--rule", "win:demand_class=key_account", "--out", str(two),
+                 "--json", "--quiet", "--executor", "inprocess", "--parts", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["timings"]["partitions"] == 2
+    assert_frame_equal(pl.read_parquet(one), pl.read_parquet(two))
+    assert main(["reschedule", "--snapshot", str(net), "--parts", "0", "--quiet"]) == 2  # refused, named
+    assert "--parts" in capsys.readouterr().err

@@ -1,0 +1,235 @@
+"""Rescheduling partitioned by independent clusters, in-process or on a Ray cluster.
+
+`reschedule_partitioned` splits the backlog into clusters (`scenarios.partition.clusters`:
+lines on one item-location, plus whatever `ties` and bills join), packs whole clusters into
+`parts` partitions, plans each partition with the one planner (`scenarios.backlog.reschedule`,
+the same function a single run calls) and merges the answers back into one
+`RescheduleResult` in the backlog's row order. The merged plan equals the single run's: every
+step of the planner draws on, and gives back to, a line's own item-location, in the group
+order that a partition keeps (its rows stay in input order).
+
+Executors:
+
+- ``inprocess`` (the default): the partitions are planned one after another in this process
+  (with ``parts=1`` this is exactly `reschedule`);
+- ``ray``: each partition is a Ray task. The live positions are put into the object store once
+  per run, the snapshot once per snapshot (it never changes; a worker reads it once), each
+  task gets only its own lines; a task returns only its lines,
+  its schedule and the positions of its own item-locations. ``ray_address`` names a running
+  cluster (``ray://host:10001`` or ``auto``); without one, and when Ray is not initialised
+  yet, a local Ray instance is started with ``parts`` CPUs. Ray is imported only here, and
+  only when chosen (`pip install promessa[scale]`).
+
+Fair share (``within`` or ``within_by_strategy`` set to ``fair_share``) decides for a whole
+group at once whether any item-location is short, so its answer for one item-location can
+depend on the others: such configurations are planned as one partition (see README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from promessa.errors import ValidationError
+from promising.enums import MAX_LINES
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _orders, reschedule, summarize
+from scenarios.partition import clusters, pack
+from supplydata.snapshot import Snapshot, State
+
+Executor = Literal["inprocess", "ray"]
+
+
+@dataclasses.dataclass
+class PartResult:
+    """What planning one partition returns: small (no state, no snapshot)."""
+
+    rows: np.ndarray      # backlog rows of the partition (ascending)
+    lines: pl.DataFrame
+    schedule: pl.DataFrame  # row = position in `rows`
+    new_n: np.ndarray
+    new_b: np.ndarray
+    new_q: np.ndarray
+    ils: np.ndarray       # item-location per line (-1: not stocked)
+    touched: np.ndarray   # item-locations of the partition
+    cum: np.ndarray       # new positions of `touched` (rows of the new state's cum)
+    timings: dict[str, float]
+
+
+def fair_share_used(config: RescheduleConfig) -> bool:
+    return config.within == "fair_share" or "fair_share" in config.within_by_strategy.values()
+
+
+def part_inputs(backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+                rows: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The backlog rows `rows` (ascending) and their schedule lines, renumbered from 0."""
+    if schedule is None:
+        return backlog[rows], None
+    pos = np.full(backlog.height, -1, np.int64)
+    pos[rows] = np.arange(rows.size)
+    sch = schedule.with_columns(row=pl.Series("row", pos[schedule["row"].to_numpy()])).filter(pl.col("row") >= 0)
+    return backlog[rows], sch
+
+
+def plan_part(snap: Snapshot, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
+              config: RescheduleConfig, rows: np.ndarray) -> PartResult:
+    """Plan `sub`, the backlog rows `rows` (with their schedule `sch`, from `part_inputs`),
+    against the positions `cum` (not modified): the unit of work of every executor."""
+    res = reschedule(snap, State(snap, cum), sub, config, schedule=sch)
+    ils = res.ils if res.ils is not None else np.full(rows.size, -1, np.int64)
+    touched = np.unique(ils[ils >= 0])
+    return PartResult(rows=rows, lines=res.lines, schedule=res.schedule, new_n=res.new_n, new_b=res.new_b,
+                      new_q=res.new_q, ils=ils, touched=touched, cum=res.state.cum[touched], timings=res.timings)
+
+
+def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[PartResult]) -> RescheduleResult:
+    """One result from the partitions' results, in the backlog's row order."""
+    n = backlog.height
+    st = state.copy()
+    new_n = np.zeros(n, np.int64)
+    new_b = np.zeros((n, MAX_LINES), np.int64)
+    new_q = np.zeros((n, MAX_LINES))
+    ils = np.full(n, -1, np.int64)
+    order = np.empty(n, np.int64)
+    at = 0
+    scheds = []
+    dropped = 0.0
+    for p in parts:
+        st.cum[p.touched] = p.cum
+        new_n[p.rows], new_b[p.rows], new_q[p.rows], ils[p.rows] = p.new_n, p.new_b, p.new_q, p.ils
+        order[p.rows] = at + np.arange(p.rows.size)
+        at += p.rows.size
+        scheds.append(p.schedule.with_columns(row=pl.Series("row", p.rows[p.schedule["row"].to_numpy()])))
+        dropped += p.timings.get("dropped_lines", 0.0)
+    lines = pl.concat([p.lines for p in parts])[order]
+    schedule = pl.concat(scheds).sort("row", maintain_order=True)
+    timings = {"dropped_lines": dropped} if any("dropped_lines" in p.timings for p in parts) else {}
+    return RescheduleResult(lines=lines, schedule=schedule, summary=summarize(lines), state=st, timings=timings,
+                            new_n=new_n, new_b=new_b, new_q=new_q, ils=ils, orders=_orders(backlog, lines))
+
+
+def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None,
+                           *, schedule: pl.DataFrame | None = None, executor: Executor = "inprocess", parts: int = 1,
+                           ray_address: str | None = None, ties: Sequence[str] = (), timeout_s: float | None = None,
+                           progress: Progress | None = None) -> RescheduleResult:
+    """Reschedule the backlog partitioned by independent clusters; the same plan as
+    `reschedule(snap, state, backlog, config, schedule=schedule)`.
+
+    `parts`: how many partitions (Ray tasks) to pack the clusters into; `ties`: backlog columns
+    that also tie lines (``order``, ``ship_set``); rescheduling needs none. `timeout_s` bounds
+    the wait for the Ray tasks."""
+    config = config or RescheduleConfig()
+    say = progress or (lambda _m, _f: None)
+    if executor not in ("inprocess", "ray"):
+        raise ValidationError("unknown executor (hint: inprocess or ray)", field="scenarios.executor", value=executor)
+    if parts < 1:
+        raise ValidationError("parts must be at least 1", field="scenarios.parts", value=parts)
+    t0 = time.perf_counter()
+    if fair_share_used(config):
+        parts = 1
+    if executor == "inprocess" and parts == 1:
+        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
+    say("partitioning the backlog into independent clusters", 0.0)
+    labels = clusters(snap, backlog, ties=ties)
+    groups = pack(labels, parts)
+    t_part = time.perf_counter()
+    say(f"planning {len(groups)} partitions ({executor})", 0.1)
+    if executor == "ray":
+        results = _on_ray(snap, state.cum, backlog, schedule, config, groups, address=ray_address, cpus=parts,
+                          timeout_s=timeout_s)
+    else:
+        results = [plan_part(snap, state.cum, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
+    t_plan = time.perf_counter()
+    say("merging the partitions", 0.9)
+    if not results:
+        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
+    out = merge(snap, state, backlog, results)
+    t_end = time.perf_counter()
+    out.timings.update(partition=t_part - t0, plan=t_plan - t_part, merge=t_end - t_plan, total=t_end - t0,
+                       clusters=float(labels.max() + 1 if labels.size else 0), partitions=float(len(groups)))
+    say("done", 1.0)
+    return out
+
+
+# ------------------------------------------------------------------ Ray
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValidationError("the ray executor needs Ray (hint: pip install 'promessa[scale]')",
+                              field="scenarios.executor", value="ray") from None
+    return ray
+
+
+def ray_init(*, address: str | None = None, cpus: int = 2) -> None:
+    """Connect to the Ray cluster at `address`, or start a local one with `cpus` CPUs, unless
+    Ray is initialised already (then that cluster is used)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+
+
+_remote = None
+
+
+_worker_snapshot: dict[str, Snapshot] = {}  # in a Ray worker: the last snapshot read, by its object id
+
+
+def _plan_on_worker(snap_box: list, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
+                    config: RescheduleConfig, rows: np.ndarray) -> PartResult:
+    """`plan_part` in a Ray worker; the snapshot (passed by reference, in a list so that Ray
+    does not resolve it) is read from the object store once per worker, not once per task."""
+    ref = snap_box[0]
+    snap = _worker_snapshot.get(ref.hex())
+    if snap is None:
+        _worker_snapshot.clear()
+        snap = _worker_snapshot[ref.hex()] = _ray().get(ref)
+    return plan_part(snap, cum, sub, sch, config, rows)
+
+
+def _plan_remote():
+    global _remote
+    if _remote is None:
+        _remote = _ray().remote(num_cpus=1)(_plan_on_worker)
+    return _remote
+
+
+_snap_ref: tuple | None = None  # (Ray node of this driver, snapshot, its object ref): the last snapshot shipped
+
+
+def _snapshot_ref(ray, snap: Snapshot):
+    """The snapshot in the object store, put there once per snapshot and Ray session (a
+    snapshot never changes), without the models other packages cached on it."""
+    global _snap_ref
+    node = ray.get_runtime_context().get_node_id()
+    if _snap_ref is None or _snap_ref[0] != node or _snap_ref[1] is not snap:
+        _snap_ref = None  # let the previous snapshot go first
+        _snap_ref = (node, snap, ray.put(dataclasses.replace(snap, derived={})))
+    return _snap_ref[2]
+
+
+def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
+            config: RescheduleConfig, groups: list[np.ndarray], *, address: str | None, cpus: int,
+            timeout_s: float | None) -> list[PartResult]:
+    ray = _ray()
+    ray_init(address=address, cpus=cpus)
+    snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
+    fn = _plan_remote()
+    # each task gets only its own lines (and their schedule)
+    refs = [fn.remote([snap_ref], cum_ref, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
+    try:
+        return ray.get(refs, timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        for r in refs:
+            ray.cancel(r, force=True)
+        raise TimeoutError(f"the Ray tasks did not finish within {timeout_s} s") from None
