@@ -9,7 +9,7 @@ Reference points measured in the same run (issue 19): the HTTP ceiling, a bare F
 (benchmarks/bare_app.py) served the same way under the same load generator and concurrency,
 in rounds alternating with the inquiries; and the write ceiling, raw durable inserts on the same
 SQLite settings (WAL, synchronous=FULL) grouped per transaction like the committer, from as many
-threads as the capture has connections. Inquiries and capture are reported as ratios to them.
+threads as the capture has connections, in rounds alternating with the capture. Inquiries and capture are reported as ratios to them.
 
 Targets (issue 6): inquiries >= 3,000 req/s with p99 <= 10 ms; durable capture >= 500
 orders/s with p99 <= 25 ms. The load generator shares the machine with the server; the
@@ -38,7 +38,7 @@ KEY = "bench-key"
 _DURATION = {"small": 4.0, "medium": 8.0, "full": 15.0}
 CONC_INQUIRY = 6   # connections of the inquiry load (and of the HTTP ceiling)
 CONC_CAPTURE = 6   # connections of the capture load (and threads of the write ceiling)
-ROUNDS = 4         # the inquiries and the HTTP ceiling are measured in this many alternating rounds
+ROUNDS = 4         # inquiries and HTTP ceiling, capture and write ceiling: measured in this many alternating rounds
 _SNAPSHOT = {"small": "small", "medium": "medium", "full": "medium"}  # the server barely depends on size
 
 
@@ -220,9 +220,17 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
                 Result("server.inquiry", "p99", p99, "ms", "<= 10 ms", p99 <= 10, params),
             ]
 
-            sample: list[bytes] = []
+            # the write ceiling, in rounds alternating with the capture's; its documents are as long as an order's
+            ceiling: list[_WriteCeiling] = []
+
+            def write_round(seconds: float, answers: list[bytes]) -> None:
+                if not ceiling:
+                    doc = next((b for b in answers if b.startswith(b'{"order_id"')), b"{}")
+                    ceiling.append(_WriteCeiling(tmp / "ceiling.sqlite", threads=CONC_CAPTURE, doc=doc))
+                ceiling[0].run(seconds)
+
             results += _capture_case(port, snap, lines, duration=duration, case="server.capture",
-                                     store="sqlite wal synchronous=FULL", sample=sample)
+                                     store="sqlite wal synchronous=FULL", between=write_round)
         finally:
             srv.stop()
         bok = bst.get(200, 0)
@@ -233,17 +241,17 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
         results += [
             Result("server.http_ceiling", "throughput", http_ceiling, "req/s", None, None, bparams,
                    notes="bare FastAPI app (benchmarks/bare_app.py): one POST parsing a body like the inquiry's and "
-                         "answering a JSON like its answer, nothing behind it; uvicorn started like promessa serve"),
+                         "answering a JSON like its answer, nothing behind it; uvicorn started like promessa serve; in "
+                         "rounds alternating with the inquiries'"),
             Result("server.http_ceiling", "p99", percentile(blat, 99) * 1e3, "ms", None, None, bparams),
         ]
-        # -- the write ceiling: raw durable inserts on the same SQLite settings, grouped like the committer
-        wc = _write_ceiling(tmp / "ceiling.sqlite", threads=CONC_CAPTURE, duration=duration,
-                            doc=sample[0] if sample else b"{}")
+        wc = ceiling[0].result()
         results += [
             Result("server.write_ceiling", "throughput", wc["throughput"], "orders/s", None, None, wc["params"],
                    notes="raw inserts (an order row with its JSON document + a line row) from as many threads as the "
                          "capture's connections, written by one thread in groups of up to 512 per transaction "
-                         "(WAL, synchronous=FULL), each thread waiting for its commit; no HTTP, no promising"),
+                         "(WAL, synchronous=FULL), each thread waiting for its commit; no HTTP, no promising; in rounds "
+                         "alternating with the capture's"),
             Result("server.write_ceiling", "p99", wc["p99_ms"], "ms", None, None, wc["params"]),
         ]
         byname = {(r.case, r.metric): r.value for r in results}
@@ -278,85 +286,97 @@ def run(*, size: str = "small", seed: int = 7, repeats: int = 0) -> list[Result]
     return results
 
 
-def _write_ceiling(path: Path, *, threads: int, duration: float, doc: bytes, max_batch: int = 512) -> dict:
+class _WriteCeiling:
     """Raw durable inserts: `threads` closed-loop writers each queue one order (an order row with `doc` and one line
     row) and wait until one writer thread has committed it, in groups of up to `max_batch` per transaction (like
-    orderbook.committer.GroupCommitter), on SQLite in WAL mode with synchronous=FULL (like orderbook.store)."""
-    import sqlite3
-    import threading
+    orderbook.committer.GroupCommitter), on SQLite in WAL mode with synchronous=FULL (like orderbook.store).
+    `run(seconds)` measures one round; `result()` checks the file and sums the rounds."""
 
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE orders (order_id TEXT PRIMARY KEY, customer TEXT, zone TEXT, status TEXT, "
-                 "created_at TEXT, version INTEGER, doc TEXT)")
-    conn.execute("CREATE TABLE order_lines (order_id TEXT, line INTEGER, item TEXT, location TEXT, qty REAL, "
-                 "requested_date TEXT, promised_qty REAL, PRIMARY KEY (order_id, line))")
-    text = doc.decode()
-    queue: list[tuple[tuple, threading.Event]] = []
-    cv = threading.Condition()
-    done = {"stop": False, "batches": 0}
+    def __init__(self, path: Path, *, threads: int, doc: bytes, max_batch: int = 512) -> None:
+        import sqlite3
 
-    def committer() -> None:
-        while True:
-            with cv:
-                while not queue and not done["stop"]:
-                    cv.wait()
-                if not queue:
-                    return
-                batch = queue[:max_batch]
-                del queue[: len(batch)]
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?)", [row[0] for row, _ in batch])
-            conn.executemany("INSERT INTO order_lines VALUES (?,?,?,?,?,?,?)", [row[1] for row, _ in batch])
-            conn.commit()
-            done["batches"] += 1
-            for _, ev in batch:
-                ev.set()
+        self.threads, self.doc, self.max_batch = threads, doc, max_batch
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("CREATE TABLE orders (order_id TEXT PRIMARY KEY, customer TEXT, zone TEXT, status TEXT, "
+                          "created_at TEXT, version INTEGER, doc TEXT)")
+        self.conn.execute("CREATE TABLE order_lines (order_id TEXT, line INTEGER, item TEXT, location TEXT, qty REAL, "
+                          "requested_date TEXT, promised_qty REAL, PRIMARY KEY (order_id, line))")
+        self.lat: list[float] = []
+        self.elapsed = 0.0
+        self.transactions = 0
+        self._next = 0
 
-    counter = iter(range(10**12))
-    lock = threading.Lock()
-    lat: list[list[float]] = [[] for _ in range(threads)]
+    def run(self, duration: float) -> None:
+        import threading
 
-    def client(i: int, stop_at: float) -> None:
-        ev = threading.Event()
-        while time.perf_counter() < stop_at:
-            with lock:
-                k = next(counter)
-            oid = f"O{k:09d}"
-            row = ((oid, f"C{k % 997}", "Z1", "confirmed", "2026-01-01T00:00:00+00:00", 1, text),
-                   (oid, 1, "I1", "L1", 1.0, "2026-01-02", 1.0))
-            ev.clear()
-            t0 = time.perf_counter()
-            with cv:
-                queue.append((row, ev))
-                cv.notify()
-            ev.wait()
-            lat[i].append(time.perf_counter() - t0)
+        conn, text = self.conn, self.doc.decode()
+        queue: list[tuple[tuple, threading.Event]] = []
+        cv = threading.Condition()
+        stopping = [False]
 
-    writer = threading.Thread(target=committer, name="write-ceiling-committer")
-    writer.start()
-    t0 = time.perf_counter()
-    stop_at = t0 + duration
-    clients = [threading.Thread(target=client, args=(i, stop_at)) for i in range(threads)]
-    for c in clients:
-        c.start()
-    for c in clients:
-        c.join()
-    elapsed = time.perf_counter() - t0
-    with cv:
-        done["stop"] = True
-        cv.notify()
-    writer.join()
-    all_lat = [x for per in lat for x in per]
-    stored = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-    lines = conn.execute("SELECT count(*) FROM order_lines").fetchone()[0]
-    conn.close()
-    assert stored == lines == len(all_lat), (stored, lines, len(all_lat))  # every acknowledged insert is in the file
-    return {"throughput": len(all_lat) / elapsed, "p99_ms": percentile(all_lat, 99) * 1e3,
-            "params": {"threads": threads, "duration_s": round(elapsed, 1), "orders": len(all_lat),
-                       "transactions": done["batches"], "doc_bytes": len(doc), "store": "sqlite wal synchronous=FULL",
-                       "loadavg_1m": _loadavg()}}
+        def committer() -> None:
+            while True:
+                with cv:
+                    while not queue and not stopping[0]:
+                        cv.wait()
+                    if not queue:
+                        return
+                    batch = queue[: self.max_batch]
+                    del queue[: len(batch)]
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?)", [row[0] for row, _ in batch])
+                conn.executemany("INSERT INTO order_lines VALUES (?,?,?,?,?,?,?)", [row[1] for row, _ in batch])
+                conn.commit()
+                self.transactions += 1
+                for _, ev in batch:
+                    ev.set()
+
+        lock = threading.Lock()
+        lat: list[list[float]] = [[] for _ in range(self.threads)]
+
+        def client(i: int, stop_at: float) -> None:
+            ev = threading.Event()
+            while time.perf_counter() < stop_at:
+                with lock:
+                    k = self._next
+                    self._next += 1
+                oid = f"O{k:09d}"
+                row = ((oid, f"C{k % 997}", "Z1", "confirmed", "2026-01-01T00:00:00+00:00", 1, text),
+                       (oid, 1, "I1", "L1", 1.0, "2026-01-02", 1.0))
+                ev.clear()
+                t0 = time.perf_counter()
+                with cv:
+                    queue.append((row, ev))
+                    cv.notify()
+                ev.wait()
+                lat[i].append(time.perf_counter() - t0)
+
+        writer = threading.Thread(target=committer, name="write-ceiling-committer")
+        writer.start()
+        t0 = time.perf_counter()
+        clients = [threading.Thread(target=client, args=(i, t0 + duration)) for i in range(self.threads)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        self.elapsed += time.perf_counter() - t0
+        with cv:
+            stopping[0] = True
+            cv.notify()
+        writer.join()
+        self.lat += [x for per in lat for x in per]
+
+    def result(self) -> dict:
+        stored = self.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        lines = self.conn.execute("SELECT count(*) FROM order_lines").fetchone()[0]
+        self.conn.close()
+        assert stored == lines == len(self.lat), (stored, lines, len(self.lat))  # every acknowledged insert is stored
+        return {"throughput": len(self.lat) / self.elapsed, "p99_ms": percentile(self.lat, 99) * 1e3,
+                "params": {"threads": self.threads, "duration_s": round(self.elapsed, 1), "orders": len(self.lat),
+                           "transactions": self.transactions, "doc_bytes": len(self.doc), "rounds": ROUNDS,
+                           "store": "sqlite wal synchronous=FULL", "loadavg_1m": _loadavg()}}
 
 
 def _loadavg() -> float | None:
@@ -386,9 +406,9 @@ def _drop_schema(url: str, schema: str) -> None:
 
 
 def _capture_case(port: int, snap, lines: list[dict], *, duration: float, case: str, store: str,
-                  sample: list[bytes] | None = None) -> list[Result]:
-    """Durable order capture, each order with an Idempotency-Key; checks the book afterwards.
-    Appends one acknowledged order's answer to `sample` (the write ceiling writes documents of that size)."""
+                  between=None) -> list[Result]:
+    """Durable order capture, each order with an Idempotency-Key; checks the book afterwards. With `between`,
+    the load runs in ROUNDS rounds and ``between(seconds, answers so far)`` runs after each."""
     import httpx
 
     results: list[Result] = []
@@ -404,15 +424,24 @@ def _capture_case(port: int, snap, lines: list[dict], *, duration: float, case: 
         return _request(port, "POST", "/v1/orders", body, {"X-API-Key": KEY, "Idempotency-Key": f"bench-{k}"})
 
     conc_cap = CONC_CAPTURE
-    lat, st, el, bodies = _load(port, make_cap, concurrency=conc_cap, duration=duration, keep_bodies=True)
+    if between is None:
+        lat, st, el, bodies = _load(port, make_cap, concurrency=conc_cap, duration=duration, keep_bodies=True)
+    else:  # alternating rounds: capture, then `between` (the write ceiling) for as long
+        lat, st, el, bodies = [], {}, 0.0, []
+        for _ in range(ROUNDS):
+            rl, rs, re_, rb = _load(port, make_cap, concurrency=conc_cap, duration=duration / ROUNDS, keep_bodies=True)
+            lat += rl
+            bodies += rb
+            el += re_
+            for k, v in rs.items():
+                st[k] = st.get(k, 0) + v
+            between(duration / ROUNDS, bodies)
     ok = st.get(201, 0)
     thr = ok / el
     p50, p99 = percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3
     # every acknowledged order is in the book, and the commitments add up
     health = httpx.get(f"http://127.0.0.1:{port}/v1/health", headers={"X-API-Key": KEY}, timeout=30).json()
     assert health["orders"] == ok, (health["orders"], ok)
-    if sample is not None:
-        sample += [b for b in bodies if b.startswith(b'{"order_id"')][:1]
     reserved = sum(d["qty"] for b in bodies if b.startswith(b'{"order_id"')
                    for d in json.loads(b)["lines"][0]["draws"] if d["kind"] == "atp")
     com = httpx.get(f"http://127.0.0.1:{port}/v1/commitments", headers={"X-API-Key": KEY}, timeout=60).json()
