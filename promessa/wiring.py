@@ -47,7 +47,7 @@ from orchestration import (
     ready_catalog,
 )
 from orchestration import OrderEvent as ProcessEvent
-from orchestration.engine import Outcome
+from orchestration.engine import Outcome, message_row
 from orchestration.outbox import receive_webhook
 from orchestration.records import Clock, Effect, InboundUpdate
 from orderbook.events import EventKind, OrderEvent, read_events
@@ -548,6 +548,14 @@ class Orchestration:
     def view(self, order: str) -> list[dict[str, Any]]:
         """The order's processes (``Orchestrator.view``): current step, lateness, history, alerts, message log."""
         return self.engine.view(order)
+
+    def running(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every order's active processes, the latest deadline first (``Orchestrator.running``)."""
+        return self.engine.running(limit=limit)
+
+    def message_log(self, order: str | None = None, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """The outbox messages of ``order`` (oldest first), or the last ``limit`` of every order."""
+        return [message_row(m, p) for m, p in self.store.messages(order=order, limit=limit, newest=order is None)]
 
     def drain(self) -> int:
         """Publish what can go now (tests, shutdown); returns how many were published."""

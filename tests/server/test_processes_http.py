@@ -250,6 +250,18 @@ def test_a_late_step_is_in_process_jeopardy_with_its_system_and_lateness(pclient
     assert 3500 < mine[0]["late_s"] < 3700                                            # about one hour past 4 h
     p = procs(c, oid)
     assert p["late_steps"][0]["step"] == "release" and p["late_steps"][0]["late_s"] > 3500
+    [inst] = p["processes"]
+    due = dt.datetime.fromisoformat(inst["due_at"])
+    assert due - dt.datetime.fromisoformat(inst["step_started_at"]) == dt.timedelta(hours=4)
+    # the order's message log, once: the status after `schedule`, the shipping request `release` sent, the alert
+    assert [(m["seq"] > 0, m["kind"], m["system"], m["step"]) for m in p["messages"]] == [
+        (True, "order.status", "capture", "schedule"), (True, "shipping.request", "wms", "release"),
+        (True, "jeopardy.alert", "planner", "release")]
+    # every order's running processes: this one leads (the latest deadline), marked late; the log of every order
+    running = c.get("/v1/process-instances").json()
+    assert (running["processes"][0]["order"], running["processes"][0]["step"], running["late"]) == (oid, "release", 1)
+    log = c.get("/v1/process-messages", params={"limit": 2}).json()["messages"]
+    assert [(m["order"], m["kind"]) for m in log] == [(oid, "shipping.request"), (oid, "jeopardy.alert")]
     assert c.get("/v1/jeopardy/processes", params={"reason": "failed"}).json()["alerts"] == []
 
 
