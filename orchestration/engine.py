@@ -45,6 +45,14 @@ class NotificationRule:
     subject: str = "Order {order}: {trigger}"
 
 
+def message_row(m: Message, published_at: dt.datetime | None) -> dict[str, Any]:
+    """One row of a message log (the console's): outbox order, the order, kind, addressee, line, the step that sent it (its
+    payload's ``step``, when it has one), when written and when published (None: waiting)."""
+    step = m.payload.get("step") if isinstance(m.payload, dict) else None
+    return {"seq": m.seq, "order": m.order, "kind": m.kind, "system": m.system, "line": m.line, "step": step if isinstance(step, str) else None,
+            "created_at": m.created_at, "published_at": published_at, "published": published_at is not None}
+
+
 @dataclasses.dataclass
 class Outcome:
     """What one call decided: the instances after it, the messages queued, alerts, effects, and notes."""
@@ -211,23 +219,34 @@ class Orchestrator:
 
     # -- reading (console) ----------------------------------------------------------------------
     def view(self, order: str, *, conn: Any = None) -> list[dict[str, Any]]:
-        """Each process of ``order``: process, version, status, current step and system, how late it is (seconds,
-        0 when on time), the history, the alerts and the message log (kind, system, published or not)."""
+        """Each process of ``order``: process, version, status, current step and system, when it started and is due,
+        how late it is (seconds, 0 when on time), the history, the alerts and the message log (kind, system, the
+        step that sent it, when written and published)."""
         now = self.clock.now()
         msgs = self.store.messages(order=order, conn=conn)
         alerts = self.store.alerts(order=order, conn=conn)
         out = []
         for inst in self.store.instances_of(order, conn=conn):
-            defn = self.catalog.get(inst.process, inst.version)
-            st = defn.step(inst.step) if inst.step else None
-            late = max(0.0, (now - inst.deadline_at).total_seconds()) if inst.deadline_at and inst.status == "active" else 0.0
-            out.append({"instance": inst.instance_id, "line": inst.line, "process": inst.process, "version": inst.version,
-                        "status": inst.status, "step": inst.step, "system": st.system if st else None, "late_s": late,
-                        "history": inst.history,
+            out.append({**self._summary(inst, now), "history": inst.history,
                         "alerts": [dataclasses.asdict(a) for a in alerts if a.instance_id == inst.instance_id],
-                        "messages": [{"seq": m.seq, "kind": m.kind, "system": m.system, "line": m.line,
-                                      "published": p is not None} for m, p in msgs if m.line in (inst.line, None)]})
+                        "messages": [message_row(m, p) for m, p in msgs if m.line in (inst.line, None)]})
         return out
+
+    def running(self, *, limit: int = 1000, conn: Any = None) -> list[dict[str, Any]]:
+        """The active processes of every order (the latest deadline first): order, line, process, current step and
+        system, started and due, how late (seconds)."""
+        now = self.clock.now()
+        return [{"order": inst.order, **self._summary(inst, now)} for inst in self.store.active(limit=limit, conn=conn)]
+
+    def _summary(self, inst: Instance, now: dt.datetime) -> dict[str, Any]:
+        defn = self.catalog.get(inst.process, inst.version)
+        st = defn.step(inst.step) if inst.step else None
+        active = inst.status == "active"
+        late = max(0.0, (now - inst.deadline_at).total_seconds()) if inst.deadline_at and active else 0.0
+        return {"instance": inst.instance_id, "line": inst.line, "process": inst.process, "version": inst.version,
+                "status": inst.status, "step": inst.step, "system": st.system if st else None,
+                "step_started_at": inst.step_started_at if active else None,
+                "due_at": inst.deadline_at if active else None, "late_s": late}
 
     # -- decisions ------------------------------------------------------------------------------
     @staticmethod

@@ -130,11 +130,13 @@ class OrchestrationStore(Protocol):
     def write(self, changes: Changes, *, conn: Any = None) -> None: ...
     def due_timers(self, now: dt.datetime, *, limit: int = 1000, conn: Any = None) -> list[Timer]: ...
     def overdue(self, now: dt.datetime, *, limit: int = 1000, conn: Any = None) -> list[Instance]: ...
+    def active(self, *, limit: int = 1000, conn: Any = None) -> list[Instance]: ...
     def inbox_seen(self, message_id: str, *, conn: Any = None) -> bool: ...
     def pending(self, *, limit: int = 1000, after_seq: int = 0, conn: Any = None) -> list[Pending]: ...
     def mark_published(self, seqs: Sequence[int], at: dt.datetime, *, conn: Any = None) -> None: ...
     def mark_failed(self, seq: int, attempts: int, next_at: dt.datetime, error: str, *, conn: Any = None) -> None: ...
-    def messages(self, *, order: str | None = None, limit: int = 1000, conn: Any = None) -> list[tuple[Message, dt.datetime | None]]: ...
+    def messages(self, *, order: str | None = None, limit: int = 1000, newest: bool = False,
+                 conn: Any = None) -> list[tuple[Message, dt.datetime | None]]: ...
     def alerts(self, *, order: str | None = None, conn: Any = None) -> list[JeopardyAlert]: ...
     def effects(self, *, pending_only: bool = True, conn: Any = None) -> list[Effect]: ...
     def mark_effects_applied(self, effect_ids: Sequence[str], at: dt.datetime, *, conn: Any = None) -> None: ...
@@ -313,6 +315,12 @@ class _SqlStore:
                           "AND deadline_at <= ? ORDER BY deadline_at LIMIT ?", (ts(now), limit), conn=conn)
         return [_instance(r) for r in rows]
 
+    def active(self, *, limit: int = 1000, conn: Any = None) -> list[Instance]:
+        """Active instances (alerted or not), the earliest deadline first (the latest steps lead)."""
+        rows = self._rows(f"SELECT {_INST_COLS} FROM {{p}}orch_instances WHERE status = 'active' "
+                          "ORDER BY deadline_at, instance_id LIMIT ?", (limit,), conn=conn)
+        return [_instance(r) for r in rows]
+
     def inbox_seen(self, message_id: str, *, conn: Any = None) -> bool:
         """True when an inbound message with this id was consumed already."""
         return bool(self._rows("SELECT 1 FROM {p}orch_inbox WHERE message_id = ?", (message_id,), conn=conn))
@@ -335,11 +343,15 @@ class _SqlStore:
             self._exec(c, "UPDATE {p}orch_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?",
                        (attempts, ts(next_at), error[:500], seq))
 
-    def messages(self, *, order: str | None = None, limit: int = 1000, conn: Any = None) -> list[tuple[Message, dt.datetime | None]]:
-        """The message log: (message, published_at or None), in outbox order, for one order or all."""
+    def messages(self, *, order: str | None = None, limit: int = 1000, newest: bool = False,
+                 conn: Any = None) -> list[tuple[Message, dt.datetime | None]]:
+        """The message log: (message, published_at or None), in outbox order, for one order or all; the first ``limit``
+        rows, or with ``newest`` the last ``limit`` (still in outbox order)."""
         where, args = ("WHERE order_id = ? ", (order, limit)) if order is not None else ("", (limit,))
-        rows = self._rows(f"SELECT {_MSG_COLS}, published_at FROM {{p}}orch_outbox {where}ORDER BY seq LIMIT ?", args, conn=conn)
-        return [(_message(r), from_ts(r[8])) for r in rows]
+        rows = self._rows(f"SELECT {_MSG_COLS}, published_at FROM {{p}}orch_outbox {where}ORDER BY seq "
+                          f"{'DESC ' if newest else ''}LIMIT ?", args, conn=conn)
+        out = [(_message(r), from_ts(r[8])) for r in rows]
+        return out[::-1] if newest else out
 
     def alerts(self, *, order: str | None = None, conn: Any = None) -> list[JeopardyAlert]:
         """Jeopardy alerts raised, oldest first."""

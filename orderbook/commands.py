@@ -184,7 +184,8 @@ class OrderCommands:
                       lines=lines, zone=zone, ship_to=data.ship_to.model_dump(exclude_none=True) if data.ship_to else None,
                       demand_class=data.demand_class, priority=data.priority, created_at=created_at or now, updated_at=now,
                       created_by=actor, policy=data.policy.model_dump() if data.policy else None,
-                      manual=_manual(data.manual_adjustments or (), len(lines)))
+                      manual=_manual(data.manual_adjustments or (), len(lines)),
+                      order_type=data.order_type, ship_method=data.ship_method)
         return order, policy
 
     def _configured_line(self, lc: Any, number: int, f: str, *, allow_past: bool = False) -> Line:

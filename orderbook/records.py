@@ -319,6 +319,8 @@ class Order:
     manual: list[ManualAdjustment] = dataclasses.field(default_factory=list)  # manual price adjustments (with reasons)
     ship_country: str | None = None          # the ship-to country and region pricing and screening used
     ship_region: str | None = None
+    order_type: str | None = None            # the order header's codes the processes read (assignment, branches)
+    ship_method: str | None = None
 
     @property
     def requested_date(self) -> dt.date | None:
@@ -358,6 +360,8 @@ class Order:
             "manual": [m.to_dict() for m in self.manual],
             "ship_country": self.ship_country,
             "ship_region": self.ship_region,
+            "order_type": self.order_type,
+            "ship_method": self.ship_method,
             "lines": [ln.to_dict() for ln in self.lines],
         }
 
@@ -385,6 +389,8 @@ class Order:
             manual=[ManualAdjustment.from_dict(m) for m in d.get("manual") or ()],
             ship_country=d.get("ship_country"),
             ship_region=d.get("ship_region"),
+            order_type=d.get("order_type"),
+            ship_method=d.get("ship_method"),
             lines=[Line.from_dict(x) for x in d["lines"]],
         )
 

@@ -33,6 +33,8 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[
                AfterValidator(_encodable)]
 Text = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"),
                  AfterValidator(_encodable)]
+#: A short code an order header carries for the processes (order_type, ship_method): lower case, digits, ``_``, ``-``.
+Code = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Timestamp = Annotated[dt.datetime, AfterValidator(_utc_timestamp)]
 Qty = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, description="positive quantity")]
 Price = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, max_digits=24, decimal_places=8, allow_inf_nan=False,
@@ -120,6 +122,10 @@ class OrderCreate(_In):
     policy: PolicyIn | None = None
     lines: Annotated[list[LineCreate], Field(min_length=1, max_length=HARD_MAX_LINES)]
     manual_adjustments: Annotated[list[ManualAdjustmentIn], Field(max_length=HARD_MAX_LINES)] = []
+    order_type: Code | None = Field(None, description="the kind of order (for example standard, transfer, sample): "
+                                                      "process assignment and branches read it")
+    ship_method: Code | None = Field(None, description="how it ships (for example ground, express, pickup): process "
+                                                       "branches read it")
 
 
 class LineChange(_In):
@@ -333,6 +339,8 @@ class OrderPublic(BaseModel):
     manual_adjustments: list[dict[str, Any]] = []
     ship_country: str | None = None
     ship_region: str | None = None
+    order_type: str | None = None
+    ship_method: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     created_by: str | None = None

@@ -47,7 +47,7 @@ from orchestration import (
     ready_catalog,
 )
 from orchestration import OrderEvent as ProcessEvent
-from orchestration.engine import Outcome
+from orchestration.engine import Outcome, message_row
 from orchestration.outbox import receive_webhook
 from orchestration.records import Clock, Effect, InboundUpdate
 from orderbook.events import EventKind, OrderEvent, read_events
@@ -95,21 +95,24 @@ def line_attrs(order: Any, line: Any, item_kinds: Mapping[str, str]) -> dict[str
     return out
 
 
-def order_attrs(order: Any) -> dict[str, Any]:
+def order_attrs(order: Any, customer: Any = None) -> dict[str, Any]:
     """The process attributes of an order: channel (its source system, ``api`` when captured through the API),
-    customer, country, e-mail (``ship_to.email`` when given), ship_method (``ship_to.method`` when given)."""
-    ship_to = order.ship_to or {}
+    customer, country, order_type and ship_method (the order header's, when given) and e-mail (the first contact
+    with an e-mail in ``customer``, the customer master's record, when there is one)."""
     out: dict[str, Any] = {"channel": order.source_system or "api", "customer": order.customer}
     if order.ship_country:
         out["country"] = order.ship_country
-    for key, name in (("email", "email"), ("method", "ship_method")):
-        if ship_to.get(key):
-            out[name] = ship_to[key]
+    for name in ("order_type", "ship_method"):
+        if getattr(order, name, None):
+            out[name] = getattr(order, name)
+    email = next((c.email for c in getattr(customer, "contacts", ()) if c.email), None)
+    if email:
+        out["email"] = email
     return out
 
 
 def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] | None = None,
-                   started_lines: frozenset[str] = frozenset()) -> list[ProcessEvent]:
+                   started_lines: frozenset[str] = frozenset(), customer: Any = None) -> list[ProcessEvent]:
     """The orchestration events of one order-book event (see the module docstring for the mapping).
 
     Parameters
@@ -118,6 +121,7 @@ def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] 
     order : the order as the book holds it now (``orderbook.records.Order``), or None when unknown.
     item_kinds : item -> item_kind (process assignment by item kind).
     started_lines : the lines that already have a process (a change that adds lines starts theirs).
+    customer : the order's customer master record (``customers.Customer``: its contacts give the e-mail), or None.
 
     Returns
     -------
@@ -137,7 +141,7 @@ def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] 
         if order is None:
             return [mk("captured")]
         lines = tuple(str(ln.line) for ln in order.lines)
-        return [mk("captured", attrs=order_attrs(order), lines=lines,
+        return [mk("captured", attrs=order_attrs(order, customer), lines=lines,
                    line_attrs={str(ln.line): line_attrs(order, ln, item_kinds) for ln in order.lines})]
     if kind in (EventKind.PROMISED, EventKind.APPROVED):
         return [mk("scheduled")] if scheduled else []
@@ -153,7 +157,7 @@ def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] 
             return out
         new = [ln for ln in order.lines if str(ln.line) not in started_lines]
         if new and started_lines:
-            out.append(mk("captured", "/added", attrs=order_attrs(order), lines=tuple(str(ln.line) for ln in new),
+            out.append(mk("captured", "/added", attrs=order_attrs(order, customer), lines=tuple(str(ln.line) for ln in new),
                           line_attrs={str(ln.line): line_attrs(order, ln, item_kinds) for ln in new}))
         touched = ev.detail.get("lines")
         wanted = {int(x) for x in touched} if isinstance(touched, list) and kind is EventKind.CHANGED else None
@@ -162,7 +166,7 @@ def process_events(ev: OrderEvent, order: Any, *, item_kinds: Mapping[str, str] 
                                                      and not ev.detail.get("ship_to")):
                 continue
             out.append(mk("changed", f"/changed/L{ln.line}", line=str(ln.line),
-                          attrs={**order_attrs(order), **line_attrs(order, ln, item_kinds)}))
+                          attrs={**order_attrs(order, customer), **line_attrs(order, ln, item_kinds)}))
             if scheduled:
                 out.append(mk("scheduled", f"/scheduled/L{ln.line}", line=str(ln.line)))
         return out
@@ -188,7 +192,8 @@ class ProcessConsumer:
         if ev.kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
             started = frozenset(i.line for i in hub.store.instances_of(ev.order_id) if i.line is not None)
         effects = False
-        for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started):
+        for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started,
+                                    customer=hub.customer_of(order)):
             out = hub.engine.handle(pe)
             effects = effects or bool(out.effects)
         if effects:
@@ -254,7 +259,8 @@ class ProcessFeed:
                 started = frozenset()
                 if ev.kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
                     started = frozenset(i.line for i in hub.store.instances_of(ev.order_id, conn=c) if i.line is not None)
-                for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started):
+                for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started,
+                                    customer=hub.customer_of(order)):
                     effects = bool(hub.engine.handle(pe, conn=c).effects) or effects
             self._save(c, events[-1].id)
         return effects
@@ -468,6 +474,11 @@ class Orchestration:
             self._kinds = (snap, kinds)
         return self._kinds[1]
 
+    def customer_of(self, order: Any) -> Any:
+        """The order's customer master record (its contacts give the process the e-mail), or None (no order, no master,
+        or an unknown customer)."""
+        return self.service.commerce.customer(order.customer) if order is not None else None
+
     def tick(self) -> Outcome:
         """Fire due timers and retries, raise jeopardy alerts, then apply pending effects; returns the engine's Outcome."""
         out = self.engine.tick()
@@ -537,6 +548,14 @@ class Orchestration:
     def view(self, order: str) -> list[dict[str, Any]]:
         """The order's processes (``Orchestrator.view``): current step, lateness, history, alerts, message log."""
         return self.engine.view(order)
+
+    def running(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every order's active processes, the latest deadline first (``Orchestrator.running``)."""
+        return self.engine.running(limit=limit)
+
+    def message_log(self, order: str | None = None, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """The outbox messages of ``order`` (oldest first), or the last ``limit`` of every order."""
+        return [message_row(m, p) for m, p in self.store.messages(order=order, limit=limit, newest=order is None)]
 
     def drain(self) -> int:
         """Publish what can go now (tests, shutdown); returns how many were published."""

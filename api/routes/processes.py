@@ -67,10 +67,16 @@ class ProcessesPublic(BaseModel):
 
 
 class MessagePublic(BaseModel):
+    """One outbox message: its order in the outbox, kind (schema), addressee, line, the step that sent it, when it was
+    written and when it was published (none: waiting)."""
+
     seq: int
     kind: str
     system: str
     line: str | None = None
+    step: str | None = None
+    created_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
     published: bool
 
 
@@ -97,6 +103,8 @@ class InstancePublic(BaseModel):
     status: str
     step: str | None = None
     system: str | None = None
+    step_started_at: dt.datetime | None = None
+    due_at: dt.datetime | None = Field(None, description="when the current step is due (started + expected duration)")
     late_s: float
     history: list[dict[str, Any]]
     alerts: list[AlertPublic]
@@ -122,7 +130,39 @@ class OrderProcessesPublic(BaseModel):
     order_id: str
     processes: list[InstancePublic]
     late_steps: list[dict[str, Any]]
+    messages: list[MessagePublic] = Field([], description="the order's message log: every outbox message, oldest first")
     documents: list[DocumentPublic]
+
+
+class RunningPublic(BaseModel):
+    order: str
+    instance: str
+    line: str | None = None
+    process: str
+    version: int
+    status: str
+    step: str | None = None
+    system: str | None = None
+    step_started_at: dt.datetime | None = None
+    due_at: dt.datetime | None = None
+    late_s: float
+
+
+class RunningProcessesPublic(BaseModel):
+    """Active processes of every order, the latest deadline first: a step is late when ``late_s`` > 0."""
+
+    processes: list[RunningPublic]
+    late: int = Field(description="how many of them are past their current step's due time")
+
+
+class OrderMessagePublic(MessagePublic):
+    order: str
+
+
+class MessageLogPublic(BaseModel):
+    """The last messages of the outbox, in outbox order."""
+
+    messages: list[OrderMessagePublic]
 
 
 class StepComplete(BaseModel):
@@ -192,7 +232,7 @@ def _order_view(hub: Any, order_id: str) -> dict:
     procs = hub.view(order_id)
     late = [{"line": p["line"], "process": p["process"], "step": p["step"], "system": p["system"], "late_s": p["late_s"]}
             for p in procs if p["late_s"] > 0]
-    return {"order_id": order_id, "processes": procs, "late_steps": late,
+    return {"order_id": order_id, "processes": procs, "late_steps": late, "messages": hub.message_log(order_id),
             "documents": [_doc(d) for d in hub.documents.of_order(order_id)]}
 
 
@@ -208,6 +248,24 @@ def list_processes(hub: OrchestrationDep, user: ProcessesReader) -> dict:
         d = cat.get(name)
         out.append({"name": name, "latest": d.version, "versions": cat.versions(name), "steps": [s.name for s in d.steps]})
     return {"processes": out}
+
+
+@router.get("/process-instances", operation_id="running_processes", response_model=RunningProcessesPublic,
+            responses=responses())
+def running_processes(hub: OrchestrationDep, user: ProcessesReader,
+                      limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict:
+    """The active processes of every order: the current step and its system, when it started and is due, and how
+    late it is (seconds past the due time, 0 when on time); the latest first."""
+    rows = hub.running(limit=limit)
+    return {"processes": rows, "late": sum(1 for r in rows if r["late_s"] > 0)}
+
+
+@router.get("/process-messages", operation_id="process_messages", response_model=MessageLogPublic, responses=responses())
+def process_messages(hub: OrchestrationDep, user: ProcessesReader,
+                     limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict:
+    """The message log of every order: the last ``limit`` outbox messages (order, kind, addressee, line, step, when
+    written and published), in outbox order."""
+    return {"messages": hub.message_log(limit=limit)}
 
 
 @router.get("/processes/{name}", operation_id="process", response_model=ProcessPublic, responses=responses(404))

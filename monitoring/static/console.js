@@ -443,10 +443,24 @@ async function loadAtp(item, loc) {
 
 function hours(seconds) { return (seconds / 3600).toFixed(1); }
 
+function lateText(seconds) { return seconds > 0 ? "late " + hours(seconds) + " h" : "on time"; }
+
+// the message log: outbox order, (order,) kind, addressee, line, the step that sent it, written, published or waiting
+function messageLog(tbody, messages, withOrder) {
+  for (const m of messages) {
+    const tr = row(tbody, { class: "proc-message" + (m.published ? "" : " waiting") });
+    tr.dataset.seq = m.seq;
+    cell(tr, m.seq, "num");
+    if (withOrder) cell(tr, orderLink(m.order), "order");
+    cell(tr, m.kind); cell(tr, m.system); cell(tr, m.line); cell(tr, m.step);
+    cell(tr, when(m.created_at)); cell(tr, m.published ? when(m.published_at) : "waiting");
+  }
+}
+
 async function loadProcesses() {
   const tbody = $("proc-alerts");
-  tbody.replaceChildren();
-  $("proc-defs").replaceChildren();
+  for (const id of ["proc-alerts", "proc-defs", "proc-running", "proc-log"]) $(id).replaceChildren();
+  $("proc-running-note").textContent = "";
   let body;
   try {
     body = await getJSON("jeopardy/processes", { limit: 200 });
@@ -467,6 +481,16 @@ async function loadProcesses() {
     cell(tr, a.reason);
     cell(tr, when(a.raised_at));
   }
+  // every order's running process: its current step, due time, late or on time (the latest first)
+  const running = await getJSON("process-instances", { limit: 200 });
+  $("proc-running-note").textContent = running.processes.length + " running · " + running.late + " late";
+  for (const r of running.processes) {
+    const tr = row($("proc-running"), { class: "proc-running" + (r.late_s > 0 ? " late" : "") });
+    tr.dataset.order = r.order;
+    cell(tr, orderLink(r.order), "order"); cell(tr, r.line); cell(tr, r.process + " v" + r.version);
+    cell(tr, r.step); cell(tr, r.system); cell(tr, when(r.due_at)); cell(tr, lateText(r.late_s), "lateness");
+  }
+  messageLog($("proc-log"), (await getJSON("process-messages", { limit: 50 })).messages, true);
   const defs = await getJSON("processes", {});
   for (const p of defs.processes) {
     const tr = row($("proc-defs"));
@@ -481,13 +505,24 @@ async function orderProcesses(order, box) {
     const h = el("h4", { class: "proc-instance" });
     h.dataset.step = pr.step || "";
     h.textContent = (pr.line ? "line " + pr.line + " · " : "") + pr.process + " v" + pr.version + " · " + pr.status +
-      (pr.step ? " · now: " + pr.step + " (" + pr.system + ")" : "") + (pr.late_s > 0 ? " · late " + hours(pr.late_s) + " h" : "");
-    if (pr.late_s > 0) h.classList.add("late");
+      (pr.step ? " · now: " + pr.step + " (" + pr.system + ")" : "");
+    if (pr.late_s > 0) {
+      h.classList.add("late");
+      h.append(" ", el("span", { class: "late-badge", text: "LATE " + hours(pr.late_s) + " h" }));
+    }
     box.appendChild(h);
+    if (pr.step && pr.status === "active") {
+      box.appendChild(el("p", { class: "proc-due" + (pr.late_s > 0 ? " late" : ""),
+        text: pr.step + " started " + when(pr.step_started_at) + " · due " + when(pr.due_at) + " · " + lateText(pr.late_s) }));
+    }
     box.appendChild(table(["at", "step", "what"],
-      pr.history.map((e) => [when(e.at), e.step || "", e.what + (e.who ? " by " + e.who : "")])));
-    box.appendChild(table(["#", "message", "to", "line", "published"],
-      pr.messages.map((m) => [m.seq, m.kind, m.system, m.line, m.published ? "yes" : "waiting"]), "proc-messages"));
+      pr.history.map((e) => [when(e.at), e.step || "", e.what + (e.who ? " by " + e.who : "")]), "proc-history"));
+  }
+  if (body.messages.length) {
+    box.appendChild(el("h4", { text: "Message log (" + body.messages.length + ")" }));
+    const t = table(["#", "message", "to", "line", "step", "written", "published"], [], "proc-messages cards");
+    messageLog(t.querySelector("tbody"), body.messages, false);
+    box.appendChild(t);
   }
   if (body.documents.length) {
     box.appendChild(table(["document", "kind", "step", "attached by", "sha256"],
@@ -579,6 +614,8 @@ async function loadOrder(id) {
   fact(dl, "ship to", [o.zone, o.ship_country, o.ship_region].filter(Boolean).join(" · "));
   fact(dl, "created", when(o.created_at) + (o.created_by ? " by " + o.created_by : ""));
   fact(dl, "source", [o.source_system, o.source_order_id].filter(Boolean).join(" "));
+  if (o.order_type) fact(dl, "order type", o.order_type);
+  if (o.ship_method) fact(dl, "ship method", o.ship_method);
   if (o.totals) {
     fact(dl, "net", money(o.totals.net));
     fact(dl, "tax", money(o.totals.tax));

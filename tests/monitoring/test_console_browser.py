@@ -517,3 +517,71 @@ def test_a_shipped_order_shows_its_invoice_and_accrual(server, story, browser):
     assert [(r[1], r[6]) for r in invoices] == [("invoice", "20.00 EUR")]
     accruals = browser.js("[...document.querySelectorAll('#order-money table.accruals tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))")
     assert [(r[1], r[2], r[4]) for r in accruals] == [("ACME-TOOLS", "ACME", "1.00 EUR")]
+
+
+@pytest.fixture(scope="module")
+def late_order(story):
+    """Order L, captured with the processes' clock set 5 hours back: 5 BOLT for C9 from ST-WEST to the US, a standard order
+    shipped by pickup. The promise completes `schedule` (the status goes to the capture system) and `release` asks the
+    warehouse (wms) for the shipment; `release` is expected to take 4 h, so with the clock back to now it has been
+    due for 1 hour: one tick raises its jeopardy alert (a `jeopardy.alert` to the planner). No webhook target is
+    configured, so the three messages wait in the outbox. Created after the other tests have read the story (the
+    processes view above counts 0 late steps)."""
+    from orchestration.testing import ManualClock
+
+    from orderbook.schemas import OrderCreate
+
+    eng, _ = story
+    hub = eng.orchestration
+    clock = hub.engine.clock
+    hub.engine.clock = ManualClock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=5))
+    try:
+        st, body, _ = eng.service.capture(OrderCreate.model_validate({
+            "customer": "C9", "zone": "WEST", "ship_to": {"country": "US"}, "order_type": "standard", "ship_method": "pickup",
+            "lines": [{"item": "BOLT", "qty": 5, "requested_date": "2026-01-13"}]}), actor="test")
+        assert st == 201, body
+        assert hub.wait_idle(10.0)
+    finally:
+        hub.engine.clock = clock
+    hub.tick()
+    return json.loads(body)["order_id"]
+
+
+def test_a_late_step_is_marked_late_with_the_orders_message_log(server, late_order, browser, tmp_path):
+    lo = late_order
+    for (w, ht), mobile in ((DESKTOP, False), (PHONE, True)):
+        kind = "phone" if mobile else "desktop"
+        browser.open(w, ht, mobile=mobile)
+        assert browser.go(f"{server}/v1/console#/orders/{lo}&key={VIEW_KEY}") == "true"
+        assert browser.errors() == []
+        facts = browser.js("Object.fromEntries([...document.querySelectorAll('#order-head .fact')]"
+                           ".map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent]))")
+        assert (facts["order type"], facts["ship method"]) == ("standard", "pickup")
+        # its one process, at `release` (wms), marked late by 1.0 h (due 4 h after it started 5 h ago)
+        heads = browser.js("[...document.querySelectorAll('#order-process h4.proc-instance')].map(h => [h.className, h.textContent])")
+        assert heads == [["proc-instance late", "line 1 · ship-from-node v1 · active · now: release (wms) LATE 1.0 h"]]
+        assert _text(browser, "#order-process p.proc-due").endswith(" · late 1.0 h")
+        # the message log: the status after schedule, the shipping request, the jeopardy alert; all waiting
+        log = browser.js("[...document.querySelectorAll('#order-process table.proc-messages tbody tr')]"
+                         ".map(tr => [...tr.cells].slice(1).map(c => c.textContent))")
+        assert [r[:4] + r[5:] for r in log] == [["order.status", "capture", "1", "schedule", "waiting"],
+                                                ["shipping.request", "wms", "1", "release", "waiting"],
+                                                ["jeopardy.alert", "planner", "1", "release", "waiting"]]
+        assert_fits(browser, w, f"late order {w}x{ht}")
+        assert_png(browser.screenshot(tmp_path / f"console-late-order-{kind}.png"))
+
+        # the processes view: its alert, its running process first (the latest) and marked late, its messages
+        assert browser.go(f"{server}/v1/console#/processes&key={VIEW_KEY}") == "true"
+        assert browser.errors() == []
+        assert _text(browser, "#proc-note") == "1 late or failed steps"
+        alerts = browser.js("[...document.querySelectorAll('#proc-alerts tr')].map(tr => [...tr.cells].slice(0, 7).map(c => c.textContent))")
+        assert alerts == [[lo, "1", "ship-from-node v1", "release", "wms", "1.0", "late"]]
+        running = browser.js("[...document.querySelectorAll('#proc-running tr')].map(tr => [tr.className, tr.dataset.order, "
+                             "tr.cells[3].textContent, tr.cells[6].textContent])")
+        assert running[0] == ["proc-running late", lo, "release", "late 1.0 h"]
+        assert all(r[0] == "proc-running" and r[3] == "on time" for r in running[1:])   # the story's orders: on time
+        assert _text(browser, "#proc-running-note") == f"{len(running)} running · 1 late"
+        msgs = browser.js("[...document.querySelectorAll('#proc-log tr')].map(tr => [...tr.cells].slice(1, 3).map(c => c.textContent))")
+        assert msgs[-3:] == [[lo, "order.status"], [lo, "shipping.request"], [lo, "jeopardy.alert"]]
+        assert_fits(browser, w, f"processes {w}x{ht}")
+        assert_png(browser.screenshot(tmp_path / f"console-processes-late-{kind}.png"))

@@ -89,6 +89,23 @@ def test_capture_starts_one_process_per_line_with_its_attributes():
                             "2": {"item": "DROP", "qty": 1.0, "node": "DC-EAST", "item_kind": "dropship"}}
 
 
+def test_order_type_ship_method_and_the_customers_email_are_process_attributes():
+    from customers.model import Contact, Customer
+
+    o = _order()
+    o.order_type, o.ship_method = "standard", "pickup"
+    master = Customer(id="C1", name="C One", contacts=(Contact(name="Desk"), Contact(name="Eve", email="eve@example.com"),
+                                                          Contact(name="Bob", email="bob@example.com")))
+    [e] = process_events(_ev(7, EventKind.CAPTURED, "capture", "captured"), o, customer=master)
+    assert e.attrs == {"channel": "edi", "customer": "C1", "country": "US", "order_type": "standard",
+                       "ship_method": "pickup", "email": "eve@example.com"}          # the first contact with an e-mail
+    [e] = process_events(_ev(7, EventKind.CAPTURED, "capture", "captured"), o, customer=Customer(id="C1", name="C One"))
+    assert "email" not in e.attrs                                                      # no contact e-mail: none
+    changed = process_events(_ev(12, EventKind.CHANGED, "change", "scheduled", detail={"lines": [1]}), o,
+                             started_lines=frozenset({"1", "2"}), customer=master)
+    assert (changed[0].kind, changed[0].attrs["ship_method"], changed[0].attrs["email"]) == ("changed", "pickup", "eve@example.com")
+
+
 def test_promise_schedules_unless_held_and_fulfilment_goes_per_line():
     assert [e.kind for e in process_events(_ev(8, EventKind.PROMISED, "promise", "scheduled"), _order())] == ["scheduled"]
     assert process_events(_ev(8, EventKind.PROMISED, "promise", "on_hold"), _order()) == []

@@ -250,4 +250,56 @@ def test_a_late_step_is_in_process_jeopardy_with_its_system_and_lateness(pclient
     assert 3500 < mine[0]["late_s"] < 3700                                            # about one hour past 4 h
     p = procs(c, oid)
     assert p["late_steps"][0]["step"] == "release" and p["late_steps"][0]["late_s"] > 3500
+    [inst] = p["processes"]
+    due = dt.datetime.fromisoformat(inst["due_at"])
+    assert due - dt.datetime.fromisoformat(inst["step_started_at"]) == dt.timedelta(hours=4)
+    # the order's message log, once: the status after `schedule`, the shipping request `release` sent, the alert
+    assert [(m["seq"] > 0, m["kind"], m["system"], m["step"]) for m in p["messages"]] == [
+        (True, "order.status", "capture", "schedule"), (True, "shipping.request", "wms", "release"),
+        (True, "jeopardy.alert", "planner", "release")]
+    # every order's running processes: this one leads (the latest deadline), marked late; the log of every order
+    running = c.get("/v1/process-instances").json()
+    assert (running["processes"][0]["order"], running["processes"][0]["step"], running["late"]) == (oid, "release", 1)
+    log = c.get("/v1/process-messages", params={"limit": 2}).json()["messages"]
+    assert [(m["order"], m["kind"]) for m in log] == [(oid, "shipping.request"), (oid, "jeopardy.alert")]
     assert c.get("/v1/jeopardy/processes", params={"reason": "failed"}).json()["alerts"] == []
+
+
+def test_order_type_and_ship_method_from_the_order_and_the_email_from_the_customer_master_drive_the_process(pclient):
+    """POST /v1/orders carries order_type and ship_method; the customer master's contact gives the e-mail.
+    ship-from-node's `pack` branches to `invoice` for pickup (no carrier step); an ordinary order goes on to `ship`;
+    order_type transfer is assigned internal-transfer (assignment.yaml)."""
+    c = pclient
+    r = c.post("/v1/customers", headers=ADMIN, json={"id": "A", "name": "Acme Retail", "contacts": [
+        {"name": "Night desk", "phone": "+1 555 0100"}, {"name": "Eve", "email": "eve@example.com"}]})
+    assert r.status_code == 201, r.text
+
+    def order(**header) -> str:
+        r = c.post("/v1/orders", headers=CAP, json={"customer": "A", "zone": "EAST", **header,
+                                                    "lines": [{"item": "WIDGET", "qty": 1, "requested_date": D1}]})
+        assert r.status_code == 201, r.text
+        assert {k: r.json()[k] for k in ("order_type", "ship_method")} == {"order_type": None, "ship_method": None, **header}
+        settle(c)
+        return r.json()["order_id"]
+
+    pickup, plain = order(order_type="standard", ship_method="pickup"), order()
+    assert c.get(f"/v1/orders/{pickup}").json()["ship_method"] == "pickup"          # stored and shown
+    [inst] = hub_of(c).store.instances_of(pickup)
+    assert {k: inst.attrs.get(k) for k in ("order_type", "ship_method", "email")} == {
+        "order_type": "standard", "ship_method": "pickup", "email": "eve@example.com"}
+    for oid in (pickup, plain):
+        for i, event in enumerate(("released", "packed")):
+            assert inbound(c, update(oid, event, f"{oid}-{i}")).status_code == 200
+    assert procs(c, pickup)["processes"][0]["step"] == "invoice"
+    assert [h["what"] for h in procs(c, pickup)["processes"][0]["history"] if h.get("step") == "ship"] == []
+    assert procs(c, plain)["processes"][0]["step"] == "ship"
+
+    transfer = order(order_type="transfer")
+    assert [(p["process"], p["step"]) for p in procs(c, transfer)["processes"]] == [("internal-transfer", "transfer")]
+
+    total = c.get("/v1/orders").json()["total"]
+    for field, bad in (("ship_method", "Pick Up"), ("order_type", "x" * 41)):
+        r = c.post("/v1/orders", headers=CAP, json={"customer": "A", "zone": "EAST", field: bad,
+                                                    "lines": [{"item": "WIDGET", "qty": 1, "requested_date": D1}]})
+        assert r.status_code == 422 and field in r.text, r.text
+    assert c.get("/v1/orders").json()["total"] == total                               # nothing accepted
