@@ -146,7 +146,13 @@ class Browser:
     def go(self, url: str, *, timeout: float = 90) -> str:
         """Load `url` and wait until the page says it is ready ("true") or failed ("error"); answers which."""
         self.events.clear()
-        self.send("Page.navigate", {"url": url})
+        if self.js("location.href") == url:
+            self.send("Page.reload", {})
+        else:
+            # a change of the fragment keeps the document (ready from the view before) until the console's
+            # hashchange handler starts loading: mark it so that the wait sees the new view's readiness
+            self.js("document.body && (document.body.dataset.ready = 'navigating')")
+            self.send("Page.navigate", {"url": url})
         return self.wait_ready(timeout=timeout)
 
     def wait_ready(self, *, timeout: float = 90) -> str:
@@ -489,6 +495,7 @@ def test_processes_and_channel_views(server, browser, tmp_path):
     for (w, h), mobile in ((DESKTOP, False), (PHONE, True)):
         browser.open(w, h, mobile=mobile)
         assert browser.go(f"{server}/v1/console#/processes&key={VIEW_KEY}") == "true"
+        browser.wait_for("document.querySelectorAll('#proc-defs tr').length > 0")
         assert browser.errors() == []
         assert _text(browser, "#proc-note") == "0 late or failed steps"
         defs = browser.js("Object.fromEntries([...document.querySelectorAll('#proc-defs tr')].map(tr => [tr.cells[0].textContent, tr.cells[3].textContent]))")
@@ -496,6 +503,9 @@ def test_processes_and_channel_views(server, browser, tmp_path):
         assert_fits(browser, w, f"processes {w}x{h}")
         # channel: E shipped 2 WIDGET at 10.00 and F 1 BOLT at 1.00, both tools: 5 % of 20.00 + 5 % of 1.00 = 1.05
         assert browser.go(f"{server}/v1/console#/channel&key={VIEW_KEY}") == "true"
+        # a change of the address fragment keeps the page (ready from the view before): wait for the channel's data
+        browser.wait_for("document.querySelectorAll('#chan-programs tr').length > 0 && "
+                         "document.querySelectorAll('#chan-report tr').length > 0")
         assert browser.errors() == []
         programs = browser.js("[...document.querySelectorAll('#chan-programs tr')].map(tr => [...tr.cells].map(c => c.textContent))")
         assert programs == [["ACME-TOOLS", "ACME", "allowance", "2026-01-01 – 2026-03-31", "categories: tools"]]
