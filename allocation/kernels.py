@@ -519,8 +519,25 @@ def _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_sr
 
 
 @njit(cache=True, nogil=True)
+def work_sizes_nb(P, H):
+    """(floats, ints) of work space `promise_class_ws_nb` needs for P pools and H buckets."""
+    return 9 * P + 8 + H * (4 * P + 5), 3 * (P + 1)
+
+
+@njit(cache=True, nogil=True)
 def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
                         commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
+    """`promise_class_ws_nb` with its work space allocated here (one call; a batch allocates it
+    once for all its lines)."""
+    nf, ni = work_sizes_nb(X.shape[0], C.shape[0])
+    return promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
+                               commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
+                               np.empty(nf), np.empty(ni, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
+                        commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
     """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
 
     X: float64[P, H] pool positions; C: float64[H] cumulative net position (both modified only
@@ -532,13 +549,18 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     out_src/out_srcq/out_nsrc, and the plain-ATP answer to plain_b/plain_q. Returns
     (status, reason, n, earliest_full, plain_status, plain_reason, plain_n, plain_earliest_full,
     quota_left, available_at_req, binding, own pool).
+
+    wsf/wsi: float64/int64 work space of at least `work_sizes_nb(P, H)` elements (contents
+    ignored and overwritten).
     """
     P = X.shape[0]
     H = C.shape[0]
     end = H if lt < 0 else min(lt, H)
-    # work space: two allocations, sliced
-    iw = np.empty(3 * (P + 1), dtype=np.int64)
-    fw = np.empty(8 * P + 8)
+    # work space: the caller's two arrays, sliced (no allocation per line)
+    iw = wsi[0:3 * (P + 1)]
+    fw = wsf[0:8 * P + 8]
+    PH = P * H
+    w0 = 9 * P + 8  # after fw and at_req
     src = iw[0:P + 1]
     kind = iw[P + 1:2 * P + 2]
     nodes = iw[2 * P + 2:3 * P + 3]
@@ -567,15 +589,17 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     for p in range(P):
         if par[p] >= 0:
             flat = False
-    curve = np.zeros(H)
-    sufX = np.empty((P, H))
-    sufC = np.empty(H)
-    sufR = np.empty(H)
+    curve = wsf[w0:w0 + H]
+    for t in range(H):
+        curve[t] = 0.0
+    sufX = wsf[w0 + H:w0 + H + PH].reshape((P, H))
+    sufC = wsf[w0 + H + PH:w0 + 2 * H + PH]
+    sufR = wsf[w0 + 2 * H + PH:w0 + 3 * H + PH]
     if flat:
         # not nested, not protected: the whole class curve in one pass, then the fast check on it
         sufF = sufX
         sufFp = sufX
-        at_req = np.empty(P)
+        at_req = wsf[8 * P + 8:9 * P + 8]
         flat_curve_nb(X, C, n_src, src, req, end, curve, at_req, sufX, sufC, sufR)
         for t in range(max(req, end), H):
             curve[t] = INF
@@ -632,15 +656,15 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src,
                                                  out_srcq, out_nsrc, plain_b, plain_q)
                 return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, Binding.UNBOUND, own
-        sufF = np.empty((P, H))
-        sufFp = np.empty((P, H))
+        sufF = wsf[w0 + 3 * H + PH:w0 + 3 * H + 2 * PH].reshape((P, H))
+        sufFp = wsf[w0 + 3 * H + 2 * PH:w0 + 3 * H + 3 * PH].reshape((P, H))
         views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
         curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
         quota_left = _quota_left(own, req, end, par, sufX, sufF)
         for t in range(max(req, end), H):
             curve[t] = INF
         avail_req = curve[req]
-    scratch = np.empty(H)
+    scratch = wsf[w0 + 3 * H + 3 * PH:w0 + 4 * H + 3 * PH]
     # what plain ATP would answer
     ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch, plain_b, plain_q)
     # the class's availability curve (above) read by the ATP scheduler as a cumulative series
@@ -649,8 +673,8 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     # split each schedule line into the pools it consumes; with several lines, on working copies
     # (each later line sees what the earlier ones took)
     work = n > 1
-    Xw = np.empty((P if work else 0, H))
-    Cw = np.empty(H if work else 0)
+    Xw = wsf[w0 + 4 * H + 3 * PH:w0 + 4 * H + (4 * PH if work else 3 * PH)].reshape((P if work else 0, H))
+    Cw = wsf[w0 + 4 * H + 4 * PH:w0 + (5 * H if work else 4 * H) + 4 * PH]
     if work:  # element loops, not slice assignment (see views_nb)
         for p in range(P):
             for s in range(H):
@@ -740,6 +764,13 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
     no_cal = np.ones(0, dtype=np.bool_)
     plain_b = np.empty(out_b.shape[1], dtype=np.int64)
     plain_q = np.empty(out_b.shape[1])
+    # one work space for every line, sized for the item-location with the most pools
+    pmax = 0
+    for j in range(pool_ptr.shape[0] - 1):
+        pmax = max(pmax, pool_ptr[j + 1] - pool_ptr[j])
+    nf, ni = work_sizes_nb(pmax, H)
+    wsf = np.empty(nf)
+    wsi = np.empty(ni, dtype=np.int64)
     for i in range(n_lines):
         il = ils[i]
         out_nsrc[i, :] = 0
@@ -763,10 +794,10 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
             out_ef[i] = ef
             out_binding[i] = Binding.NOT_APPLIED
             continue
-        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_1d_nb(
+        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_ws_nb(
             pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], max(lcls[i], -1), il_lt[il], cal,
             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
-            out_nsrc[i], plain_b, plain_q)
+            out_nsrc[i], plain_b, plain_q, wsf, wsi)
         for j in range(n):
             for m in range(out_nsrc[i, j]):
                 if out_src[i, j, m] >= 0:

@@ -73,7 +73,8 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
     if paths[0] and request.policy.allow_substitution:
         subs = substitution.chain(snap, request.item, request.requested_date)
         if subs:
-            return _promise_with_substitutes(snap, state, request, subs, commit=commit, explain=explain)
+            return _promise_with_substitutes(snap, state, request, subs, commit=commit, explain=explain,
+                                             quotas=paths[1])
     return _promise_one(snap, state, request, commit=commit, explain=explain, quotas=paths[1])
 
 
@@ -226,7 +227,7 @@ def _ctp_within_allocation(snap: Snapshot, state: State, request: Request, class
 
 
 def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, subs: tuple[str, ...], *,
-                              commit: bool, explain: bool) -> Promise:
+                              commit: bool, explain: bool, quotas: bool = True) -> Promise:
     """The substitution path (Oracle GOP's "80 of AS54888 + 20 of AS6000").
 
     1. On the requested date only: what the item has; when that is the whole quantity, the
@@ -239,43 +240,52 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
     3. When it does not: with partial allowed and more on time from the chain than the item
        alone promises at all, the on-time parts (PARTIAL); else the item's own answer.
     Returns the Promise; with `commit` its draws are reserved (the parts are different items,
-    so they do not compete for the same positions)."""
+    so they do not compete for the same positions). `quotas` False: the snapshot has none."""
     on_time = _on_time_policy(request.policy)
     rest = float(request.qty)
-    parts: list[tuple[str, Promise]] = []
+    parts: list[tuple[str, Promise, float]] = []  # (item, its on-time answer, its promised quantity)
     for item in (request.item, *subs):
         if rest <= EPS:
             break
         if resolve_il(snap, item, request.location) < 0:
             continue
-        p = _promise_one(snap, state, dataclasses.replace(request, item=item, qty=rest, policy=on_time),
-                         commit=False, explain=explain)
+        # (Request built directly: dataclasses.replace costs as much as the ATP kernel call here)
+        p = _promise_one(snap, state, Request(item, request.location, rest, request.requested_date, on_time,
+                                              request.demand_class),
+                         commit=False, explain=explain, quotas=quotas)
         if item == request.item and p.status is Status.FULL:
             # the item alone covers the whole quantity on time: its answer, as without substitutes
             alone = dataclasses.replace(p, request=request)
             return _reserved(snap, state, alone) if commit else alone
-        if p.lines and p.promised_qty > EPS:
-            parts.append((item, p))
-            rest -= p.promised_qty
+        if p.lines:
+            got_here = p.promised_qty
+            if got_here > EPS:
+                parts.append((item, p, got_here))
+                rest -= got_here
     got = float(request.qty) - rest
-    used_sub = any(item != request.item for item, _ in parts)
+    used_sub = any(item != request.item for item, _, _ in parts)
     full = rest <= EPS
     alone = None
     if not full:  # the item's own answer under the request's policy, to compare and fall back on
-        alone = _promise_one(snap, state, request, commit=False, explain=explain)
+        alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
     if not used_sub or not (full or (request.policy.allow_partial and got > alone.promised_qty + EPS)):
         if alone is None:
-            alone = _promise_one(snap, state, request, commit=False, explain=explain)
+            alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
         return _reserved(snap, state, alone) if commit else alone
     lines: list[ScheduleLine] = []
     pegs: list[Peg] = []
     draws: list[Draw] = []
-    for item, p in parts:
+    loc, dclass = request.location, request.demand_class
+    for item, p, _ in parts:
         for k, ln in enumerate(p.lines):
-            pegs += [dataclasses.replace(g, line=len(lines)) for g in p.pegs if g.line == k]
+            if p.pegs:
+                pegs += [dataclasses.replace(g, line=len(lines)) for g in p.pegs if g.line == k]
             lines.append(ScheduleLine(ln.date, ln.qty, item))
-        draws += p.reservation.draws
-    details = {"substitution": {"items": [[item, p.promised_qty] for item, p in parts]}}
+            if p.draws is None:  # what p.reservation gives, without building it
+                draws.append(Draw(ATP, item, loc, ln.date, ln.qty, dclass))
+        if p.draws is not None:
+            draws += p.draws
+    details = {"substitution": {"items": [[item, q] for item, _, q in parts]}}
     if alone is not None:
         details["substitution"]["without_substitution"] = {
             "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,

@@ -17,6 +17,7 @@ from supplydata.snapshot import Snapshot
 __all__ = ["Substitute", "chain", "substitutes_for"]
 
 _KEY = "substitutes"
+_ALWAYS = "substitutes.always"  # item -> its chain's names, for chains without validity dates
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,12 +56,19 @@ def substitutes_for(snap: Snapshot) -> dict[str, tuple[Substitute, ...]]:
             pref = row.get("preference")
             out.setdefault(row["item"], []).append(Substitute(row["item"], row["substitute"], int(pref or 1), vf, vt))
     frozen = {k: tuple(sorted(v, key=lambda s: (s.preference, s.substitute))) for k, v in out.items()}
+    snap.derived[_ALWAYS] = {k: tuple(s.substitute for s in v) for k, v in frozen.items()
+                             if all(s.valid_from is None and s.valid_to is None for s in v)}
     snap.derived[_KEY] = frozen
     return frozen
 
 
 def chain(snap: Snapshot, item: str, day: dt.date) -> tuple[str, ...]:
     """The substitutes of `item` valid on `day`, most preferred first (empty: none)."""
+    always = snap.derived.get(_ALWAYS)
+    if always is not None:
+        got = always.get(item)
+        if got is not None:  # no validity dates: the same chain on every day
+            return got
     subs = substitutes_for(snap).get(item)
     if not subs:
         return ()
