@@ -211,12 +211,19 @@ class Engine:
 # The kernel paths a request can reach, each warmed by the calls that reach it. Costs are relative
 # compile times (measured on a cold cache), used to share the paths out among worker processes.
 WARM_PATHS = {"atp": 1.0, "allocation": 5.0, "ctp": 4.0, "sourcing": 1.5}
-_TOP_KERNELS = {  # the outermost kernel of each path: cached on disk means the path is cached
-    "atp": ("promising.kernels", "promise_1d_nb"),
-    "allocation": ("allocation.kernels", "promise_class_one_nb"),
-    "ctp": ("promising.ctp_kernels", "ctp_promise_1d_nb"),
-    "sourcing": ("sourcing.kernels", "order_dp_nb"),
-}
+def _top_kernel(path: str):
+    """The outermost kernel of a warm-up path: cached on disk means the path is cached."""
+    if path == "atp":
+        from promising.kernels import promise_1d_nb as k
+    elif path == "allocation":
+        from allocation.kernels import promise_class_one_nb as k
+    elif path == "ctp":
+        from promising.ctp_kernels import ctp_promise_1d_nb as k
+    elif path == "sourcing":
+        from sourcing.kernels import order_dp_nb as k
+    else:
+        raise KeyError(path)
+    return k
 
 
 def reachable_paths(snap, chooser=None) -> tuple[str, ...]:
@@ -238,11 +245,8 @@ def reachable_paths(snap, chooser=None) -> tuple[str, ...]:
 def _cached(path: str) -> bool:
     """True when numba's on-disk cache holds the outermost kernel of ``path`` for this source (numba
     drops an index whose source changed). A probe of numba's cache index; unknown means not cached."""
-    import importlib
-
-    mod, name = _TOP_KERNELS[path]
     try:
-        disp = getattr(importlib.import_module(mod), name)
+        disp = _top_kernel(path)
         return bool(disp._cache._cache_file._load_index())
     except Exception:  # noqa: BLE001 - a probe: anything unexpected means "compile it"
         return False
