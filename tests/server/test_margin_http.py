@@ -12,7 +12,7 @@ BIGCO orders 10 WIDGET and 2 GADGET:
   line 2: net 2000.00, cost 2 x 400.00 = 800.00, gross margin 1200.00; income 2 x 0.50 = 1.00; margin 1201.00
   order:  net 2100.00, cost 840.00, gross margin 1260.00, income 16.00, margin 1276.00
 Before shipment all of it is quoted (as if shipped on 2026-01-05); once line 1 ships, its 15.00 is accrued (the
-ledger's records) and line 2's 1.00 is still quoted. SMALL, not authorized for the ship-and-debit, orders the
+ledger's records) and line 2's 1.00 is still quoted; a return of 2 reverses 3.00 of it. SMALL, not authorized for the ship-and-debit, orders the
 same: income 5.00 + 1.00 = 6.00, margin 1266.00.
 """
 
@@ -98,6 +98,16 @@ def test_margin_quotes_unshipped_lines_and_accrues_shipped_ones(c):
         ("ACME-ALLOW", "5.00", "1.00"), ("ACME-SD", "10.00", "0.00")]
     acc = c.get("/v1/channel/accruals", params={"order": oid}).json()["data"]
     assert sorted((a["program"], a["amount"]["amount"]) for a in acc) == [("ACME-ALLOW", "5.00"), ("ACME-SD", "10.00")]
+
+    # 2 of line 1 come back: the ledger reverses 2 x 0.50 + 2 x 1.00 = 3.00; the line's net stays the waterfall's
+    # (the refund is a credit note): income 12.00 + 1.00 = 13.00, margin 1273.00
+    rma = c.post(f"/v1/orders/{oid}/returns", headers=CAP, json={"line": 1, "qty": 2, "reason": "defective",
+                                                                "condition": "defective"}).json()
+    r = c.post(f"/v1/returns/{rma['rma_id']}/receive", headers=PLAN, json={"location": "DC-EAST", "date": "2026-01-08"})
+    assert r.status_code == 200, r.text
+    m = c.get(f"/v1/orders/{oid}/margin").json()
+    assert _programs(m["lines"][0]) == [("ACME-ALLOW", "8", "4.00", "0", "0.00", "4.00"), ("ACME-SD", "8", "8.00", "0", "0.00", "8.00")]
+    assert _figures(m) == ("2100.00", "840.00", "1260.00", "13.00", "1273.00")
 
 
 def test_a_customer_not_authorized_for_ship_and_debit_gets_no_such_income(c):
