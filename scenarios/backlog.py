@@ -45,7 +45,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -53,8 +53,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
-from promising import EncodedLines, Policy, encode_lines, promise_encoded
+from promising import EncodedLines, Policy, Promise, encode_lines, promise_encoded
 from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
+from promising.reservation import Reservation
 from scenarios import kernels as nb
 from scenarios.enums import Change, Exception_, Strategy
 from supplydata.snapshot import Snapshot, State
@@ -145,6 +146,9 @@ class RescheduleResult:
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
     skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
+    # row -> the engine's new promise (with its draws) for lines re-planned by `scenarios.replan`
+    # whose reservation changed (their schedule, or the items, pools or resources it draws)
+    promises: dict[int, Promise] = dataclasses.field(default_factory=dict)
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -275,12 +279,12 @@ def old_schedule(snap: Snapshot, backlog: pl.DataFrame, schedule: pl.DataFrame |
 class _Run:
     """Mutable arrays of one rescheduling run (per row of the backlog)."""
 
-    def __init__(self, snap: Snapshot, state: State, enc: EncodedLines) -> None:
+    def __init__(self, snap: Snapshot, state: State, enc: EncodedLines, *, width: int = MAX_LINES) -> None:
         n = len(enc)
         self.snap, self.state, self.enc = snap, state, enc
         self.n = np.zeros(n, np.int64)
-        self.b = np.zeros((n, MAX_LINES), np.int64)
-        self.q = np.zeros((n, MAX_LINES))
+        self.b = np.zeros((n, width), np.int64)
+        self.q = np.zeros((n, width))
         self.status = np.full(n, -1, np.int8)
         self.reason = np.zeros(n, np.int8)
 
@@ -342,8 +346,65 @@ class _Run:
 
 
 def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
-               schedule: pl.DataFrame | None = None, progress: Progress | None = None) -> RescheduleResult:
-    """Reschedule the backlog on a copy of `state`; see the module docstring for the rules."""
+               schedule: pl.DataFrame | None = None, progress: Progress | None = None,
+               reservations: Mapping[int, Reservation] | None = None) -> RescheduleResult:
+    """Reschedule the backlog on a copy of `state`; see the module docstring for the rules.
+
+    Parameters
+    ----------
+    snap, state
+        The snapshot and the commitment state (not modified; the result holds the new state).
+    backlog, schedule
+        The open lines and their current schedule (see the module docstring).
+    config
+        Strategy rules, ordering and policy.
+    progress
+        Told what takes time, as (message, fraction done).
+    reservations
+        Backlog row -> the line's open `promising.Reservation`, for lines whose reservation the
+        plain-ATP kernel cannot re-promise (quota pools, capable-to-promise draws, a
+        substitute): they are left out of the kernel pass and re-planned after it through the
+        engine (`scenarios.replan`), in the same group order; their reservations must be held
+        in `state`.
+    """
+    res = _plan(snap, state, backlog, config, schedule=schedule, progress=progress,
+                frozen=_frozen(backlog.height, reservations))
+    if reservations:
+        from scenarios.replan import replan_reserved
+
+        res = replan_reserved(snap, res, backlog, config or RescheduleConfig(), schedule=schedule,
+                              reservations=reservations)
+    return res
+
+
+def _frozen(n: int, reservations: Mapping[int, Reservation] | None) -> np.ndarray | None:
+    """Rows the kernel pass leaves alone (those with a reservation the engine re-plans)."""
+    if not reservations:
+        return None
+    out = np.zeros(n, np.bool_)
+    out[np.fromiter(reservations, np.int64, len(reservations))] = True
+    return out
+
+
+def group_order(snap: Snapshot, backlog: pl.DataFrame, config: RescheduleConfig, req: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(strategy code per row, rows in processing order: group, priority, [requested date],
+    created_at, input order)."""
+    prio = _priorities(snap, backlog)
+    strat = strategy_codes(backlog.with_columns(prio), config)
+    keys = {"_g": strat, "_p": prio.to_numpy()}
+    if config.order_within_priority == "due_date":
+        keys["_d"] = req
+    if "created_at" in backlog.columns:
+        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
+    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
+    return strat, order.to_numpy().astype(np.int64)
+
+
+def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
+          schedule: pl.DataFrame | None = None, progress: Progress | None = None,
+          frozen: np.ndarray | None = None) -> RescheduleResult:
+    """The kernel pass of `reschedule`: every row but the `frozen` ones (their old schedule is
+    not given back and they get nothing: `scenarios.replan` fills them in)."""
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
     timings: dict[str, float] = {}
@@ -358,22 +419,17 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     say("encoding the backlog", 0.0)
     enc = encode_lines(snap, backlog, policy=config.policy())
     ptr, ob, oq = old_schedule(snap, backlog, schedule)
-    prio = _priorities(snap, backlog)
-    frame = backlog.with_columns(prio)
-    strat = strategy_codes(frame, config)
-    keys = {"_g": strat, "_p": prio.to_numpy()}
-    if config.order_within_priority == "due_date":
-        keys["_d"] = enc.req
-    if "created_at" in backlog.columns:
-        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
-    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
-    perm = order.to_numpy().astype(np.int64)
+    strat, perm = group_order(snap, backlog, config, enc.req)
+    oq_k = oq
+    if frozen is not None:  # left to the engine pass: not given back here, not in any group
+        perm = perm[~frozen[perm]]
+        oq_k = np.where(np.repeat(frozen, np.diff(ptr)), 0.0, oq)
     g_sorted = strat[perm]
     lap("encode")
 
     say("giving back the old schedules", 0.1)
     st = state.copy()
-    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq)
+    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq_k)
     run = _Run(snap, st, enc)
     lap("release")
 

@@ -35,7 +35,7 @@ import datetime as dt
 import json
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -49,8 +49,9 @@ from promessa.errors import ValidationError
 from promessa.money import quantum
 from promising import kernels as pnb
 from promising.enums import EPS, MAX_LINES
+from promising.reservation import Reservation
 from scenarios import kernels as nb
-from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, old_schedule, reschedule
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, old_schedule, reschedule
 from supplydata.schema import TABLES
 from supplydata.snapshot import Snapshot, State, build_snapshot
 
@@ -272,8 +273,11 @@ def _nbytes(snap: Snapshot) -> int:
 
 
 def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario, *,
-         schedule: pl.DataFrame | None = None, fast: bool = True) -> Fork:
+         schedule: pl.DataFrame | None = None, fast: bool = True, engine_rows: np.ndarray | None = None) -> Fork:
     """Apply the scenario's changes to copies of the touched tables and of the backlog.
+
+    `engine_rows` (bool per backlog row): lines whose reservation the engine pass gives back
+    itself (`scenarios.replan`); a rerouted one keeps its old schedule in the fork.
 
     When only dates and quantities of existing supply/demand rows changed (and lanes or quota
     quantities), the fork's snapshot is patched: only the changed item-locations' rows are
@@ -485,6 +489,8 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
         memory += int(bl.estimated_size())
 
     sched = schedule
+    if engine_rows is not None:
+        rerouted &= ~engine_rows
     if rerouted.any():
         # lines moved to another node give their old schedule back at the old node
         ptr, ob, oq = old_schedule(snap, backlog, schedule)
@@ -801,8 +807,11 @@ def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k:
 def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario], *,
                config: RescheduleConfig | None = None, schedule: pl.DataFrame | None = None,
                progress: Progress | None = None, baseline: RescheduleResult | None = None,
-               curves: int = 3) -> WhatIfReport:
-    """Run scenarios side by side against the baseline (the backlog rescheduled on the live state)."""
+               curves: int = 3, reservations: Mapping[int, Reservation] | None = None) -> WhatIfReport:
+    """Run scenarios side by side against the baseline (the backlog rescheduled on the live state).
+    `reservations` (backlog row -> open reservation): lines re-planned through the engine after the
+    kernel pass (`scenarios.backlog.reschedule`), on the live state and on every fork (a fork keeps
+    the backlog's rows first, in order, and carries their reservations)."""
     t0 = time.perf_counter()
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
@@ -812,17 +821,19 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
         return lambda m, f: say(f"{name}: {m}", (k + f) / parts)
 
     if baseline is None:
-        baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"))
+        baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"),
+                              reservations=reservations)
     n0 = backlog.height
     out = []
     for k, sc in enumerate(scenarios, start=1):
         ts = time.perf_counter()
         say(f"{sc.name}: forking", (k) / parts)
-        fk = fork(snap, state, backlog, sc, schedule=schedule)
+        fk = fork(snap, state, backlog, sc, schedule=schedule, engine_rows=_frozen(n0, reservations))
         # validate the merge: model_copy(update=...) would leave the rules as plain dicts
         cfg = (RescheduleConfig.model_validate({**config.model_dump(), **sc.reschedule.model_dump(exclude_unset=True)})
                if sc.reschedule else config)
-        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name))
+        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name),
+                         reservations=reservations)
         change = compare_to(baseline, res, n0)
         worse = (change == 2) | (change == 3)
         by_class: dict[str, int] = {}
