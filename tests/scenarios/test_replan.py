@@ -96,3 +96,109 @@ def test_a_gold_line_is_replanned_after_a_supply_delta(gold_book):
     assert allocation.available(svc.snap, svc.state, "A", "DC1", "gold", day(2)) == 2.0
     assert allocation.available(svc.snap, svc.state, "A", "DC1", None, day(2)) == 1.0
     assert allocation.over_quota(svc.snap, svc.state) == []
+
+
+# ------------------------------------------------------------------ capable-to-promise
+
+
+@pytest.fixture
+def bike_book(tmp_path, open_service):
+    """Plant P1 makes BIKE from 1 BOLT in 1 day; no bikes in stock, 10 bolts arrive on day 10.
+    Order K asks 5 bikes on day 3: the bolts are there on day 10, so the lot finishes on day 11:
+    5 on day 11 (late), drawing 5 BOLT on day 10."""
+    from supplydata.snapshot import load_snapshot
+    from supplydata.writer import write_snapshot
+
+    tables = {"items": [{"item": "BIKE", "price": 10.0, "cost": 6.0, "category": "c"},
+                        {"item": "BOLT", "price": 1.0, "cost": 1.0, "category": "c"}],
+              "locations": [{"location": "P1", "kind": "plant", "zone": "Z1"}],
+              "supply": [{"item": "BOLT", "location": "P1", "date": day(10), "qty": 10.0, "kind": "purchase", "ref": "PO-1"},
+                         {"item": "BIKE", "location": "P1", "date": day(0), "qty": 0.0, "kind": "onhand", "ref": "OH"}],
+              "bom": [{"item": "BIKE", "location": "P1", "component": "BOLT", "qty_per": 1.0, "lead_time_days": 1}]}
+    snap = load_snapshot(write_snapshot(tmp_path / "bikes", tables, as_of=day(0), horizon_days=30))
+    svc = open_service(snap)
+    return svc, capture(svc, "C1", None, 1, "BIKE", 5, 3, loc="P1")
+
+
+def test_a_ctp_line_moves_earlier_when_component_supply_arrives(bike_book):
+    """10 bolts on hand arrive by a supply delta: re-planned through CTP the lot takes its bolts
+    on day 2 and finishes on the requested day 3; the bolts of day 10 are free again."""
+    svc, k = bike_book
+    assert sched(svc, k) == [(day(11), 5.0, None)]
+    assert {(d.key, d.date, d.qty) for d in svc.orders[k].lines[0].draws} == {("BOLT", day(10), 5.0)}
+    svc.apply_supply_deltas([{"item": "BOLT", "location": "P1", "date": day(0), "qty": 10.0, "ref": "PO-0"}], actor="t")
+    res = scn.simulate(svc, RescheduleConfig())
+    [row] = res.lines.to_dicts()
+    assert (row["new_date"], row["new_qty"], row["change"], row["status"]) == (day(3), 5.0, "improved", "full")
+    assert res.skipped == []
+    status, _, _ = scn.apply(svc, RescheduleConfig(), actor="planner")
+    assert status == 200
+    assert sched(svc, k) == [(day(3), 5.0, None)]
+    assert {(d.key, d.date, d.qty) for d in svc.orders[k].lines[0].draws} == {("BOLT", day(2), 5.0)}
+    # 5 of the 10 on hand held from day 2 (5 free until day 10); the 10 of day 10 are free again
+    assert promising.available(svc.snap, svc.state, "BOLT", "P1", day(2)) == 5.0
+    assert promising.available(svc.snap, svc.state, "BOLT", "P1", day(10)) == 15.0
+
+
+# ------------------------------------------------------------------ substitution
+
+
+@pytest.fixture
+def sub_book(make_snapshot, open_service):
+    """DC1 stocks AS54888 (80 on hand, 40 more on day 6) and its substitute AS6000 (50). Order S
+    asks 100 AS54888 on day 2: 80 of AS54888 and 20 of AS6000, both on day 2."""
+    snap = make_snapshot(
+        supply=[("AS54888", "DC1", 0, 80), ("AS54888", "DC1", 6, 40), ("AS6000", "DC1", 0, 50)],
+        extra={"substitutes": [{"item": "AS54888", "substitute": "AS6000", "preference": 1, "valid_from": None,
+                                "valid_to": None}]})
+    svc = open_service(snap)
+    return svc, capture(svc, "C1", None, 1, "AS54888", 100, 2)
+
+
+@pytest.mark.parametrize("strategy", ["redistribute", "gain"])
+def test_a_substitution_line_moves_back_to_its_own_item(sub_book, strategy):
+    """20 more AS54888 on hand: the original covers the 100 on day 2, so re-planned the line is
+    100 of AS54888 on day 2 and AS6000's 20 go back (a substitute is never taken while the
+    original covers the line on time). The schedule by date is the same ("unchanged") but the
+    reservation changed, so apply re-reserves it. A gain line keeps its confirmation unless a
+    fresh one is better: the same dates with fewer substitute units counts as better."""
+    svc, s = sub_book
+    assert sched(svc, s) == [(day(2), 80.0, None), (day(2), 20.0, "AS6000")]
+    svc.apply_supply_deltas([{"item": "AS54888", "location": "DC1", "date": day(0), "qty": 20.0, "ref": "PO-0"}], actor="t")
+    cfg = RescheduleConfig(default_strategy=strategy)
+    res = scn.simulate(svc, cfg)
+    [row] = res.lines.to_dicts()
+    assert (row["new_date"], row["new_qty"], row["change"]) == (day(2), 100.0, "unchanged")
+    [p] = res.promises.values()
+    assert [(ln.date, ln.qty, ln.item) for ln in p.lines] == [(day(2), 100.0, None)]
+    status, text, _ = scn.apply(svc, cfg, actor="planner")
+    assert status == 200 and json.loads(text)["applied"]["lines_changed"] == 1
+    assert sched(svc, s) == [(day(2), 100.0, None)]
+    assert {d.key for d in svc.orders[s].lines[0].draws} == {"AS54888"}
+    assert promising.available(svc.snap, svc.state, "AS6000", "DC1", day(0)) == 50.0
+
+
+def test_whatif_and_partitions_replan_the_same_lines(gold_book, sub_book):
+    """What-if re-plans the engine's lines on the live state and on the fork; a partitioned
+    plan (two partitions, in-process) equals the single run's, engine lines included."""
+    from scenarios.scaleout import reschedule_partitioned
+
+    svc, ids = gold_book
+    svc.apply_supply_deltas([{"item": "A", "location": "DC1", "date": day(0), "qty": 3.0, "ref": "PO-2"}], actor="t")
+    rep = scn.whatif(svc, parse_scenarios({"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}))
+    assert rep.skipped == []
+    base = {r["order"]: (r["new_date"], r["new_qty"]) for r in rep.baseline_result.lines.to_dicts()}
+    assert base == {ids["G"]: (day(2), 5.0), ids["N"]: (day(8), 2.0)}
+    # the day-8 receipt cut: 7 on hand, gold's 6 protected: G 5 on day 2, N gets 1 (all others: 7 - 6)
+    cut = {r["order"]: (r["new_date"], r["new_qty"]) for r in rep.scenarios[0].result.lines.to_dicts()}
+    assert cut == {ids["G"]: (day(2), 5.0), ids["N"]: (day(2), 1.0)}
+    with svc.lock:
+        bk = scn.backlog_from_service(svc)
+        state = svc.state.copy()
+    cfg = RescheduleConfig(rules=[Rule(strategy="win", demand_class=["gold"])])
+    one = scn.reschedule(svc.snap, state, bk.backlog, cfg, schedule=bk.schedule, reservations=bk.reservations)
+    two = reschedule_partitioned(svc.snap, state, bk.backlog, cfg, schedule=bk.schedule, parts=2,
+                                 reservations=bk.reservations)
+    assert one.lines.equals(two.lines) and one.schedule.equals(two.schedule)
+    assert (one.state.cum == two.state.cum).all()
+    assert all((one.state.extras[k] == two.state.extras[k]).all() for k in one.state.extras)
