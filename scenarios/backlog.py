@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
 from promising import EncodedLines, Policy, Promise, encode_lines, promise_encoded
-from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
+from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, MAX_SPLIT_LINES, Reason, Status, lines_width
 from promising.reservation import Reservation
 from scenarios import kernels as nb
 from scenarios.enums import Change, Exception_, Strategy
@@ -111,7 +111,7 @@ class RescheduleConfig(BaseModel):
     allow_partial: bool = True
     allow_split: bool = False
     max_late_days: int | None = None
-    max_lines: int = Field(4, ge=1, le=MAX_LINES)
+    max_lines: int = Field(4, ge=1, le=MAX_SPLIT_LINES, description="most schedule lines per line when splitting")
     currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="currency of float prices (the backlog's "
                           "`unit_price`, the catalogue's) valuing lines that carry no priced `value`")
 
@@ -141,8 +141,8 @@ class RescheduleResult:
     state: State
     timings: dict[str, float]
     new_n: np.ndarray         # int64[n]
-    new_b: np.ndarray         # int64[n, MAX_LINES] buckets
-    new_q: np.ndarray         # float64[n, MAX_LINES]
+    new_b: np.ndarray         # int64[n, W] buckets (W: at least MAX_LINES, the largest max_lines or old schedule)
+    new_q: np.ndarray         # float64[n, W]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
     skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
@@ -299,7 +299,8 @@ class _Run:
         if rows.size == 0:
             return
         out = promise_encoded(self.snap, self.state, self.sub(rows, **over), commit=True)
-        self.n[rows], self.b[rows], self.q[rows] = out.n_lines, out.bucket, out.qty
+        w = out.bucket.shape[1]  # <= the run's width (the largest max_lines of the backlog)
+        self.n[rows], self.b[rows, :w], self.q[rows, :w] = out.n_lines, out.bucket, out.qty
         self.status[rows], self.reason[rows] = out.status, out.reason
 
     def promise_fair(self, rows: np.ndarray, *, quantum: float) -> None:
@@ -329,16 +330,17 @@ class _Run:
         first = rows[share > EPS]
         self.promise(first, qty=share[share > EPS])
         n1, b1, q1 = self.n[rows], self.b[rows], self.q[rows]  # copies of this group's answers
-        got = np.where(np.arange(MAX_LINES)[None, :] < n1[:, None], q1, 0.0).sum(axis=1)
+        W = self.b.shape[1]
+        got = np.where(np.arange(W)[None, :] < n1[:, None], q1, 0.0).sum(axis=1)
         rest_q = qty - got
-        room = MAX_LINES - n1
+        room = W - n1
         more = (rest_q > EPS) & (room > 0)
         second = rows[more]
         if second.size:
             ml = np.minimum(e.max_lines[second], room[more])
             self.promise(second, qty=rest_q[more], max_lines=np.maximum(ml, 1))
             m = second.size
-            on, ob, oq = np.zeros(m, np.int64), np.zeros((m, MAX_LINES), np.int64), np.zeros((m, MAX_LINES))
+            on, ob, oq = np.zeros(m, np.int64), np.zeros((m, W), np.int64), np.zeros((m, W))
             nb.merge_batch_nb(n1[more], b1[more], q1[more], self.n[second], self.b[second], self.q[second], on, ob, oq)
             self.n[second], self.b[second], self.q[second] = on, ob, oq
         # status of the merged answer is derived later from the schedule (see _finish)
@@ -430,7 +432,8 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
     say("giving back the old schedules", 0.1)
     st = state.copy()
     nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq_k)
-    run = _Run(snap, st, enc)
+    # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
+    run = _Run(snap, st, enc, width=max(lines_width(enc.max_lines), int(np.diff(ptr).max(initial=0))))
     lap("release")
 
     def rows_of(s: Strategy) -> np.ndarray:
@@ -528,7 +531,8 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     old_ot = np.empty(n)
     new_ot = np.empty(n)
     nb.compare_batch_nb(ptr, ob, oq, run.n, run.b, run.q, enc.req, change, old_ot, new_ot)
-    mask = np.arange(MAX_LINES)[None, :] < run.n[:, None]
+    W = run.b.shape[1]
+    mask = np.arange(W)[None, :] < run.n[:, None]
     new_qty = np.where(mask, run.q, 0.0).sum(axis=1)
     rows = np.arange(n)
     has = run.n > 0
@@ -583,7 +587,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         currency=currency,
     )
     sel = np.flatnonzero(mask.ravel())
-    sched = pl.DataFrame({"row": sel // MAX_LINES, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
+    sched = pl.DataFrame({"row": sel // W, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
     return lines, sched, summarize(lines)
 
 

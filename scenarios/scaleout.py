@@ -93,8 +93,9 @@ def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[P
     n = backlog.height
     st = state.copy()
     new_n = np.zeros(n, np.int64)
-    new_b = np.zeros((n, MAX_LINES), np.int64)
-    new_q = np.zeros((n, MAX_LINES))
+    W = max([MAX_LINES] + [p.new_b.shape[1] for p in parts])
+    new_b = np.zeros((n, W), np.int64)
+    new_q = np.zeros((n, W))
     ils = np.full(n, -1, np.int64)
     order = np.empty(n, np.int64)
     at = 0
@@ -102,7 +103,8 @@ def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[P
     dropped = 0.0
     for p in parts:
         st.cum[p.touched] = p.cum
-        new_n[p.rows], new_b[p.rows], new_q[p.rows], ils[p.rows] = p.new_n, p.new_b, p.new_q, p.ils
+        w = p.new_b.shape[1]
+        new_n[p.rows], new_b[p.rows, :w], new_q[p.rows, :w], ils[p.rows] = p.new_n, p.new_b, p.new_q, p.ils
         order[p.rows] = at + np.arange(p.rows.size)
         at += p.rows.size
         scheds.append(p.schedule.with_columns(row=pl.Series("row", p.rows[p.schedule["row"].to_numpy()])))

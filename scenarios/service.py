@@ -24,7 +24,6 @@ import polars as pl
 
 from promessa.errors import ValidationError
 from promising import Policy, encode_lines, promise_encoded
-from promising.enums import MAX_LINES
 from promising.reservation import Reservation
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult
 from scenarios.backlog import reschedule as _reschedule_one
@@ -63,10 +62,11 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
         lines = lines.sort("created_at", maintain_order=True)
     st = snap.new_state() if state is None else state.copy()
     out = promise_encoded(snap, st, encode_lines(snap, lines, policy=policy), commit=True)
-    mask = np.arange(MAX_LINES)[None, :] < out.n_lines[:, None]
+    W = out.bucket.shape[1]
+    mask = np.arange(W)[None, :] < out.n_lines[:, None]
     sel = np.flatnonzero(mask.ravel())
     base = np.datetime64(snap.as_of, "D")
-    schedule = pl.DataFrame({"row": (sel // MAX_LINES).astype(np.int64),
+    schedule = pl.DataFrame({"row": (sel // W).astype(np.int64),
                              "date": pl.Series(base + out.bucket.ravel()[sel].astype("timedelta64[D]")),
                              "qty": out.qty.ravel()[sel]})
     return st, lines, schedule

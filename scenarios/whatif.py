@@ -48,7 +48,7 @@ from pydantic import ValidationError as PydanticValidationError
 from promessa.errors import ValidationError
 from promessa.money import quantum
 from promising import kernels as pnb
-from promising.enums import EPS, MAX_LINES
+from promising.enums import EPS
 from promising.reservation import Reservation
 from scenarios import kernels as nb
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, old_schedule, reschedule
@@ -707,7 +707,7 @@ def compare_to(base: RescheduleResult, other: RescheduleResult, rows: int) -> np
     n = base.new_n[:rows]
     ptr = np.zeros(rows + 1, np.int64)
     np.cumsum(n, out=ptr[1:])
-    mask = np.arange(MAX_LINES)[None, :] < n[:, None]
+    mask = np.arange(base.new_b.shape[1])[None, :] < n[:, None]
     ob = base.new_b[:rows][mask]
     oq = base.new_q[:rows][mask]
     change = np.empty(rows, np.int8)
