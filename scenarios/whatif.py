@@ -461,8 +461,8 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
             val = pl.col("qty") * ch.factor if ch.factor is not None else pl.lit(float(ch.qty))
             tables["allocation"] = al.with_columns(pl.when(m).then(val).otherwise(pl.col("qty")).alias("qty"))
             touched.add("allocation")
-            notes.append(f"{f}: quotas bind promises made through promising.promise on the fork; the batch "
-                         "rescheduling kernel promises plain ATP")
+            notes.append(f"{f}: quotas bind promises made through promising.promise on the fork (the engine "
+                         "pass re-plans the lines that draw quota pools); the plain-ATP kernel pass has no quotas")
 
     # supply dates before as_of stay valid (bucket 0); nothing may pass the horizon
     patched = _patch(snap, tables, touched, scenario.name) if fast else None
@@ -488,6 +488,8 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
     if bl is not backlog:
         memory += int(bl.estimated_size())
 
+    if "allocation" in touched and EXTRAS_ALLOCATION in state.extras:
+        fstate.extras[EXTRAS_ALLOCATION] = _pools_on_fork(snap, state, fsnap)
     sched = schedule
     if engine_rows is not None:
         rerouted &= ~engine_rows
@@ -624,6 +626,23 @@ def _ils(snap: Snapshot, items: pl.Series, locations: pl.Series) -> np.ndarray:
     want = ic * nloc + lc
     pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
     return np.where((ic >= 0) & (lc >= 0) & (len(keys) > 0) & (keys[pos] == want), pos, -1).astype(np.int64)
+
+
+EXTRAS_ALLOCATION = "allocation"  # allocation.model.EXTRAS_KEY: the state's pool positions
+
+
+def _pools_on_fork(snap: Snapshot, state: State, fsnap: Snapshot) -> np.ndarray:
+    """The live pools' consumption on the fork's quotas (a `quota_change`): the fork's base pool
+    positions less what the live commitments consumed of each pool; by replaying the live
+    commitments (`allocation.rebase`) when the fork's pools differ from the live ones."""
+    import allocation
+
+    old, new = allocation.model_for(snap), allocation.model_for(fsnap)
+    live = allocation.positions(snap, state)
+    if (old.n_pools == new.n_pools and np.array_equal(old.pool_il, new.pool_il) and old.pool_names == new.pool_names
+            and old.base_pos.shape == new.base_pos.shape):
+        return new.base_pos - (old.base_pos - live)
+    return allocation.positions(fsnap, allocation.rebase(state, fsnap).state)
 
 
 def _carry_over(snap: Snapshot, state: State, fsnap: Snapshot) -> State:

@@ -202,3 +202,18 @@ def test_whatif_and_partitions_replan_the_same_lines(gold_book, sub_book):
     assert one.lines.equals(two.lines) and one.schedule.equals(two.schedule)
     assert (one.state.cum == two.state.cum).all()
     assert all((one.state.extras[k] == two.state.extras[k]).all() for k in one.state.extras)
+
+
+def test_a_quota_change_binds_the_engine_pass(gold_book):
+    """After the delta (7 on hand until day 8, 13 from day 8), halve gold's quota to 3: gold's G
+    takes its 3 and 2 of the unallocated 7 - 3 = 4, on day 2; N ("all others") then finds
+    7 - 5 = 2 unallocated before day 8 (gold's pool is used up): 2 on day 2, better than the
+    baseline's day 8. The fork's pools carry the live consumption onto the new quotas."""
+    svc, ids = gold_book
+    svc.apply_supply_deltas([{"item": "A", "location": "DC1", "date": day(0), "qty": 3.0, "ref": "PO-2"}], actor="t")
+    rep = scn.whatif(svc, parse_scenarios({"name": "half", "changes": [
+        {"type": "quota_change", "factor": 0.5, "demand_class": ["gold"]}]}))
+    got = {r["order"]: (r["new_date"], r["new_qty"]) for r in rep.scenarios[0].result.lines.to_dicts()}
+    assert got == {ids["G"]: (day(2), 5.0), ids["N"]: (day(2), 2.0)}
+    assert rep.scenarios[0].better_lines == 1
+    assert allocation.over_quota(rep.scenarios[0].fork.snapshot, rep.scenarios[0].result.state) == []
