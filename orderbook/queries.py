@@ -7,8 +7,10 @@ commands store. Two read models serve the packages above the order book:
 - :func:`line_views` - every line with its order's header, schedule lines, pegs and last ship
   and delivery days (monitoring builds its frames from it);
 - :func:`backlog_lines` / :func:`backlog_and_skipped` - the open, unshipped lines rescheduling
-  may move, with their open reservations (scenarios builds its backlog from it), and those it
-  leaves alone with the reason (`SkippedLine`, `SKIP_REASONS`).
+  may move, with their open reservations and the engine path each shows (`engine_path`,
+  `REPLAN_PATHS`: quota pools, capable-to-promise, substitutes, re-planned through the engine;
+  scenarios builds its backlog from it), and those it leaves alone with the reason
+  (`SkippedLine`, `SKIP_REASONS`: asked for past the horizon).
 
 Neither package reads the store's tables or its JSON documents itself.
 """

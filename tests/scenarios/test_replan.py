@@ -217,3 +217,22 @@ def test_a_quota_change_binds_the_engine_pass(gold_book):
     assert got == {ids["G"]: (day(2), 5.0), ids["N"]: (day(2), 2.0)}
     assert rep.scenarios[0].better_lines == 1
     assert allocation.over_quota(rep.scenarios[0].fork.snapshot, rep.scenarios[0].result.state) == []
+
+
+def test_strategies_hold_for_engine_lines(gold_book):
+    """G in win keeps its reservation (a fresh answer is no better: still 5 on day 8), N in lose
+    gives its 2 back. Applied: G untouched, N unconfirmed, and "all others" may take 4 from day 8
+    again (C = 10 - 5 from day 8, gold's pool keeps 1 of its 6)."""
+    svc, ids = gold_book
+    cfg = RescheduleConfig(rules=[Rule(strategy="win", demand_class=["gold"])], default_strategy="lose")
+    res = scn.simulate(svc, cfg)
+    by = {r["order"]: r for r in res.lines.to_dicts()}
+    assert (by[ids["G"]]["kept"], by[ids["G"]]["improved"], by[ids["G"]]["change"]) == (True, False, "unchanged")
+    assert (by[ids["N"]]["new_qty"], by[ids["N"]]["change"]) == (0.0, "worsened")
+    assert res.promises == {}
+    status, text, _ = scn.apply(svc, cfg, actor="planner")
+    assert status == 200 and json.loads(text)["applied"]["lines_changed"] == 1
+    assert sched(svc, ids["G"]) == [(day(8), 5.0, None)] and sched(svc, ids["N"]) == []
+    assert svc.orders[ids["N"]].lines[0].draws == []
+    assert allocation.available(svc.snap, svc.state, "A", "DC1", None, day(8)) == 4.0
+    assert allocation.over_quota(svc.snap, svc.state) == []
