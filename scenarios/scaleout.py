@@ -40,6 +40,7 @@ from promising.enums import MAX_LINES
 from promising.reservation import Reservation
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, _orders, _plan, reschedule, summarize
 from scenarios.partition import clusters, pack
+from scenarios.replan import replan_reserved, subset
 from supplydata.snapshot import Snapshot, State
 
 Executor = Literal["inprocess", "ray"]
@@ -68,12 +69,7 @@ def fair_share_used(config: RescheduleConfig) -> bool:
 def part_inputs(backlog: pl.DataFrame, schedule: pl.DataFrame | None,
                 rows: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The backlog rows `rows` (ascending) and their schedule lines, renumbered from 0."""
-    if schedule is None:
-        return backlog[rows], None
-    pos = np.full(backlog.height, -1, np.int64)
-    pos[rows] = np.arange(rows.size)
-    sch = schedule.with_columns(row=pl.Series("row", pos[schedule["row"].to_numpy()])).filter(pl.col("row") >= 0)
-    return backlog[rows], sch
+    return subset(backlog, schedule, rows)
 
 
 def plan_part(snap: Snapshot, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
@@ -157,8 +153,6 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
         return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress, reservations=reservations)
     out = merge(snap, state, backlog, results)
     if reservations:
-        from scenarios.replan import replan_reserved
-
         say("re-planning lines through the engine", 0.95)
         out = replan_reserved(snap, out, backlog, config, schedule=schedule, reservations=reservations)
     t_end = time.perf_counter()

@@ -33,13 +33,17 @@ def day(n: int) -> dt.date:
     return AS_OF + dt.timedelta(days=n)
 
 
-def snapshot(tmp: str, onhand: float, receipts, gold_q: float, silver_q: float, steal: bool, plain: float):
-    """A at DC1 with quotas for gold and silver; B at DC1 without (plain-ATP lines)."""
+def snapshot(tmp: str, onhand: float, receipts, gold_q: float, silver_q: float, steal: bool, plain: float,
+             sub: float):
+    """A at DC1 with quotas for gold and silver; B at DC1 without (plain-ATP lines), with its
+    substitute B2 (`sub` on hand: B's lines that draw it are the engine's substitution lines)."""
     supply = [{"item": "A", "location": "DC1", "date": day(0), "qty": float(onhand), "kind": "onhand"},
-              {"item": "B", "location": "DC1", "date": day(0), "qty": float(plain), "kind": "onhand"}]
+              {"item": "B", "location": "DC1", "date": day(0), "qty": float(plain), "kind": "onhand"},
+              {"item": "B2", "location": "DC1", "date": day(0), "qty": float(sub), "kind": "onhand"}]
     supply += [{"item": "A", "location": "DC1", "date": day(d), "qty": float(q), "kind": "purchase"} for d, q in receipts]
     tables = {
-        "items": [{"item": i, "price": 10.0, "cost": 6.0, "category": "c"} for i in ("A", "B")],
+        "items": [{"item": i, "price": 10.0, "cost": 6.0, "category": "c"} for i in ("A", "B", "B2")],
+        "substitutes": [{"item": "B", "substitute": "B2", "preference": 1, "valid_from": None, "valid_to": None}],
         "locations": [{"location": "DC1", "kind": "dc", "zone": "Z1"}],
         "supply": supply,
         "demand_classes": [{"demand_class": "gold", "priority": 1, "parent": None, "can_steal_lower": steal},
@@ -57,12 +61,13 @@ lines_st = st.lists(st.tuples(st.sampled_from(("A", "A", "B")), st.sampled_from(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(onhand=st.integers(0, 15), receipts=st.lists(st.tuples(st.integers(1, H - 1), st.integers(1, 10)), max_size=2),
        gold_q=st.integers(0, 10), silver_q=st.integers(0, 10), steal=st.booleans(), plain=st.integers(0, 10),
+       sub=st.integers(0, 6),
        lines=lines_st, delta=st.tuples(st.integers(0, H - 1), st.integers(-8, 10)),
        default=st.sampled_from(STRATS), win_gold=st.booleans(), nothing=st.booleans(), fill_gain=st.booleans())
-def test_no_quota_overdrawn_and_the_state_is_the_replay(onhand, receipts, gold_q, silver_q, steal, plain, lines, delta,
-                                                        default, win_gold, nothing, fill_gain):
+def test_no_quota_overdrawn_and_the_state_is_the_replay(onhand, receipts, gold_q, silver_q, steal, plain, sub, lines,
+                                                        delta, default, win_gold, nothing, fill_gain):
     with tempfile.TemporaryDirectory() as tmp:
-        snap = snapshot(tmp, onhand, receipts, gold_q, silver_q, steal, plain)
+        snap = snapshot(tmp, onhand, receipts, gold_q, silver_q, steal, plain, sub)
     state = snap.new_state()
     rows, sched, reservations = [], [], {}
     for r, (item, cls, qty, d, prio) in enumerate(lines):
@@ -71,7 +76,7 @@ def test_no_quota_overdrawn_and_the_state_is_the_replay(onhand, receipts, gold_q
         rows.append({"order": f"O{r}", "line": 1, "item": item, "location": "DC1", "qty": float(qty),
                      "requested_date": day(d), "demand_class": cls, "priority": prio})
         sched += [{"row": r, "date": ln.date, "qty": float(ln.qty)} for ln in p.lines]
-        if item == "A":
+        if item == "A" or any(d.key != item for d in p.reservation.draws):  # pools or a substitute
             reservations[r] = p.reservation
     assert allocation.over_quota(snap, state) == []
     start = state.copy()
