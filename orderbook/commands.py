@@ -834,7 +834,6 @@ class OrderCommands:
                                                       "promised": {str(n): order.line(n).promised_qty for n in lines}})
         return touched
 
-
     @staticmethod
     def _apply_promise(txn: Txn, order: Order, ln: Line, pl_: RescheduleLine) -> None:
         """Reserve a re-planned line's new promise: every draw (positions, pools, capacity,
