@@ -252,3 +252,18 @@ def test_strategies_hold_for_engine_lines(gold_book):
     assert svc.orders[ids["N"]].lines[0].draws == []
     assert allocation.available(svc.snap, svc.state, "A", "DC1", None, day(8)) == 4.0
     assert allocation.over_quota(svc.snap, svc.state) == []
+
+
+def test_fill_engine_lines_keep_what_still_fits(gold_book):
+    """All 4 on hand counted away (delta -4): C = 0 until day 8, 6 from day 8. Both lines in fill,
+    G first (both orders have priority 2, G was created first): G's 5 on day 8
+    still fit (C 6, gold's pool 6) and are kept; N's 2 on day 8 no longer fit (6 - 5 = 1), so N
+    gets at most its old 2 no earlier than day 8 from what "all others" may take then: C - gold's
+    unused 1 = 0. N is left unconfirmed and reported worse; no quota overdrawn."""
+    svc, ids = gold_book
+    svc.apply_supply_deltas([{"item": "A", "location": "DC1", "date": day(0), "qty": -4.0, "ref": "COUNT"}], actor="t")
+    res = scn.simulate(svc, RescheduleConfig(default_strategy="fill"))
+    by = {r["order"]: r for r in res.lines.to_dicts()}
+    assert (by[ids["G"]]["kept"], by[ids["G"]]["new_date"], by[ids["G"]]["new_qty"]) == (True, day(8), 5.0)
+    assert (by[ids["N"]]["kept"], by[ids["N"]]["new_qty"], by[ids["N"]]["change"]) == (False, 0.0, "worsened")
+    assert allocation.over_quota(svc.snap, res.state) == []
