@@ -300,7 +300,10 @@ class _Run:
             return
         out = promise_encoded(self.snap, self.state, self.sub(rows, **over), commit=True)
         w = out.bucket.shape[1]  # <= the run's width (the largest max_lines of the backlog)
-        self.n[rows], self.b[rows, :w], self.q[rows, :w] = out.n_lines, out.bucket, out.qty
+        if w == self.b.shape[1]:
+            self.n[rows], self.b[rows], self.q[rows] = out.n_lines, out.bucket, out.qty
+        else:
+            self.n[rows], self.b[rows, :w], self.q[rows, :w] = out.n_lines, out.bucket, out.qty
         self.status[rows], self.reason[rows] = out.status, out.reason
 
     def promise_fair(self, rows: np.ndarray, *, quantum: float) -> None:
