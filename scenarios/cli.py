@@ -148,7 +148,11 @@ def _print_summary(res, out=sys.stdout) -> None:
             cols = [x for x in ("order", "line", "item", "location", "strategy", "old_qty", "old_date", "new_qty",
                                 "new_date", "exception") if x in exc.columns]
             out.write(f"first strategy exceptions ({exc.height:,} in all):\n{exc.select(cols).head(10)}\n")
-    out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k != "skipped_lines") + "\n")
+    counted = ("skipped_lines", "replanned_lines", "dropped_lines")  # counts, not seconds
+    if res.timings.get("replanned_lines"):
+        out.write(f"{int(res.timings['replanned_lines']):,} lines with quota pools, capable-to-promise or substitutes "
+                  "re-planned through the engine\n")
+    out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k not in counted) + "\n")
 
 
 def _scenario_settings(args: argparse.Namespace, svc):
