@@ -95,7 +95,7 @@ class OrderCommands:
         out = rules.approval_holds(order, self.settings)
         approved = order.approval or {}
         released = set(approved.get("holds", ()))
-        open_orders = (o for o in self.orders.values() if o.status in self.OPEN_STATUSES)
+        open_orders = (o for o in self.orders.of_customer(order.customer) if o.status in self.OPEN_STATUSES)
         for h in self.commerce.customer_holds(order, open_orders):
             if h.code in released:
                 if h.code != "credit_limit":

@@ -34,7 +34,7 @@ from orderbook.configured import ConfiguredLines
 from orderbook.masterdata import MasterDataCommands
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
-from orderbook.records import Order, StockReservation, WriteSet, utcnow
+from orderbook.records import Order, OrderMap, StockReservation, WriteSet, utcnow
 from orderbook.reservations import ExpirySweeper, ReservationCommands
 from orderbook.store import OrderStore
 from orderbook.txn import Idem, StoreUnavailable, Txn
@@ -89,7 +89,7 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         self.metrics = metrics or Metrics()
         self.lock = threading.RLock()
         self.live = None  # a supplydata.live.LiveSupply once attach_live() is called
-        self.orders: dict[str, Order] = {}
+        self.orders: OrderMap = OrderMap()
         self.reservations: dict[str, StockReservation] = {}  # temporary holds (orderbook.reservations)
         self.wallclock: Callable[[], dt.datetime] = wallclock or utcnow
         self.expiry: ExpirySweeper | None = None  # started by start_expiry()
