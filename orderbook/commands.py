@@ -20,7 +20,8 @@ import dataclasses
 import datetime as dt
 import json
 import time
-import uuid
+import os
+import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -94,7 +95,7 @@ class OrderCommands:
         out = rules.approval_holds(order, self.settings)
         approved = order.approval or {}
         released = set(approved.get("holds", ()))
-        open_orders = (o for o in self.orders.values() if o.status in self.OPEN_STATUSES)
+        open_orders = (o for o in self.orders.of_customer(order.customer) if o.status in self.OPEN_STATUSES)
         for h in self.commerce.customer_holds(order, open_orders):
             if h.code in released:
                 if h.code != "credit_limit":
@@ -146,7 +147,7 @@ class OrderCommands:
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._capture(txn, data)
             self.metrics.inc("promessa_orders_captured_total")
-            return 201, self.public(order)
+            return 201, order
 
         return self.execute(actor, idem, run)
 
@@ -180,7 +181,7 @@ class OrderCommands:
                                       field=f"manual_adjustments.{k}.line", value=m.line)
         policy = rules.policy_of(data.policy)
         now = utcnow()
-        order = Order(order_id=order_id or f"SO-{uuid.uuid4().hex[:20]}", customer=data.customer, status=str(S.CAPTURED),
+        order = Order(order_id=order_id or new_order_id(), customer=data.customer, status=str(S.CAPTURED),
                       lines=lines, zone=zone, ship_to=data.ship_to.model_dump(exclude_none=True) if data.ship_to else None,
                       demand_class=data.demand_class, priority=data.priority, created_at=created_at or now, updated_at=now,
                       created_by=actor, policy=data.policy.model_dump() if data.policy else None,
@@ -254,7 +255,7 @@ class OrderCommands:
             _check_version(order, if_version)
             self._change(txn, order, data)
             self.metrics.inc("promessa_orders_changed_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -413,7 +414,7 @@ class OrderCommands:
             _check_version(order, if_version)
             self._close(txn, order, "cancel", note)
             self.metrics.inc("promessa_orders_cancelled_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -470,7 +471,7 @@ class OrderCommands:
             else:
                 self._close(txn, order, "reject", note)
                 self.metrics.inc("promessa_orders_rejected_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -484,7 +485,7 @@ class OrderCommands:
             else:
                 self._deliver(txn, order, ev)
             self.metrics.inc("promessa_fulfillment_events_total", labels={"type": ev.type})
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -853,6 +854,15 @@ class OrderCommands:
 
 #: holds a planner releases or rejects only with a reason
 _REASON_NEEDED = frozenset({"unknown_customer", "blocked_customer", "credit_limit", "compliance"})
+
+
+
+_IDS = random.Random(os.urandom(32))  # order ids: 80 bits from a generator seeded once by the OS (no syscall per id)
+
+
+def new_order_id() -> str:
+    """A new order id, ``SO-`` and 20 hex digits (80 random bits)."""
+    return f"SO-{_IDS.getrandbits(80):020x}"
 
 
 def _hit_key(hit: dict) -> str:

@@ -51,9 +51,14 @@ class OrderQueries:
                 raise NotFoundError(f"unknown order {order_id!r}")
             return self.public(o)
 
-    def public(self, o: Order) -> dict:
-        """The client view of an order: its record, its value and per line the promised and backordered qty."""
-        d = o.to_dict()
+    def public(self, o: Order, doc: dict | None = None) -> dict:
+        """The client view of an order: its record, its value and per line the promised and backordered qty.
+        ``doc``: ``o.to_dict()`` when the caller has it already (it is copied, not changed)."""
+        if doc is None:
+            d = o.to_dict()
+        else:
+            d = dict(doc)
+            d["lines"] = [dict(dl) for dl in doc["lines"]]
         d.pop("policy", None)
         d["value"] = o.totals.net.to_dict() if o.totals is not None else None
         d["manual_adjustments"] = d.pop("manual")
