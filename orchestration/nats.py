@@ -97,7 +97,8 @@ class NatsPublisher:
     url : the NATS server
     stream : the JetStream stream (created when absent, over ``<prefix>.>``)
     prefix : subject prefix; a message goes to ``<prefix>.<system>.<kind>``
-    max_pending : publishes awaiting their acknowledgement at once
+    max_pending : groups with a message awaiting its acknowledgement at once, per ``publish`` call (calls from several
+        threads run side by side, each with its own acknowledgements)
     timeout_s : connect and per-call timeout
     """
 
@@ -120,8 +121,9 @@ class NatsPublisher:
         except nats.js.errors.NotFoundError:
             await self._js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"]))
         self._inbox = self._nc.new_inbox()       # acknowledgements come to <inbox>.<call>.<group>.<position>
+        self._skip = len(self._inbox) + 1
         self._calls = 0
-        self._call: _Call | None = None
+        self._open: dict[str, _Call] = {}          # the publish calls in progress, by number
         await self._nc.subscribe(f"{self._inbox}.>", cb=self._on_ack)
 
     def subject(self, m: Message) -> str:
@@ -167,13 +169,13 @@ class NatsPublisher:
 
     async def _on_ack(self, msg: Any) -> None:
         """A JetStream acknowledgement (or error) for one published message: count it and send the group's next."""
-        call = self._call
-        head, _, tail = msg.subject.rpartition(".")
-        if call is None or not head.startswith(call.inbox):
-            return                                              # a late answer to an earlier call
-        g, j = int(head[len(call.inbox):]), int(tail)
-        if call.errors[g] is not _OPEN or call.done[g] != j:
+        try:
+            c, g_, j_ = msg.subject[self._skip:].split(".")
+            call, g, j = self._open.get(c), int(g_), int(j_)
+        except ValueError:
             return
+        if call is None or g >= len(call.groups) or call.errors[g] is not _OPEN or call.done[g] != j:
+            return                                              # a late or repeated answer
         data = msg.data
         if data[:1] != b"{" or b'"error"' in data:
             await self._end(call, g, _ack_error(msg))
@@ -192,8 +194,9 @@ class NatsPublisher:
         so one order's messages are stored in order even when a publish fails. A group still waiting after the
         timeout stops there (its acknowledged prefix counts)."""
         self._calls += 1
-        call = _Call(f"{self._inbox}.{self._calls}.", list(groups))
-        self._call = call
+        key = str(self._calls)
+        call = _Call(f"{self._inbox}.{key}.", list(groups))
+        self._open[key] = call
         try:
             await self._fill(call)
             if call.left:
@@ -202,7 +205,7 @@ class NatsPublisher:
                 except TimeoutError:
                     pass
         finally:
-            self._call = None
+            del self._open[key]
         return [(call.done[i], "no acknowledgement in time" if e is _OPEN else e) for i, e in enumerate(call.errors)]
 
     def publish(self, groups: Sequence[Sequence[Message]]) -> list[GroupResult]:

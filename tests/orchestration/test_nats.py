@@ -189,3 +189,27 @@ def test_a_group_waits_for_each_acknowledgement_and_more_groups_than_max_pending
     for _, b in got:
         per.setdefault(b["order"], []).append(b["payload"]["i"])
     assert per == {f"G{k}": [0, 1, 2, 3] for k in range(250)}
+
+
+def test_publish_calls_from_two_threads_each_get_their_own_acknowledgements(names):
+    """Two threads (say the relay loop and a shutdown drain) publish 100 one-message groups each through one
+    publisher at the same time: both calls report all 100 delivered and the stream holds the 200 messages once."""
+    import threading
+
+    from orchestration.records import new_message
+
+    clock = ManualClock()
+    batches = [[[new_message("order.status", "capture", f"{t}{k}", None, clock.now(), {"i": k})] for k in range(100)] for t in "PQ"]
+    pub = NatsPublisher(URL, stream=names["stream"], prefix=names["prefix"])
+    results: dict[int, list] = {}
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pub.publish(batches[i]))) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        pub.close()
+    assert results == {0: [(1, None)] * 100, 1: [(1, None)] * 100}
+    got = asyncio.run(_stream(names["stream"]))
+    assert sorted(b["message_id"] for _, b in got) == sorted(g[0].message_id for b in batches for g in b)
