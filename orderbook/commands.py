@@ -144,12 +144,19 @@ class OrderCommands:
     # ------------------------------------------------------------------ writes
     def capture(self, data: OrderCreate, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
         """Validate, promise and commit a new order in one step; (201, the order, replayed) once durable."""
-        def run(txn: Txn) -> tuple[int, dict]:
+        return self.execute(actor, idem, self._capture_step(data))
+
+    async def capture_async(self, data: OrderCreate, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
+        """`capture` for an event loop (`OrderService.execute_async`): the same step, the write awaited."""
+        return await self.execute_async(actor, idem, self._capture_step(data))
+
+    def _capture_step(self, data: OrderCreate) -> Callable[[Txn], tuple[int, Order]]:
+        def run(txn: Txn) -> tuple[int, Order]:
             order = self._capture(txn, data)
             self.metrics.inc("promessa_orders_captured_total")
             return 201, order
 
-        return self.execute(actor, idem, run)
+        return run
 
     def _new_order(self, data: OrderCreate, *, allow_past: bool, actor: str, order_id: str | None = None,
                    created_at: dt.datetime | None = None) -> tuple[Order, Policy]:

@@ -17,7 +17,9 @@ The commands (`orderbook.commands`, the one writer of orders) and the queries
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -189,7 +191,7 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         return replay.replay_into(self, snap, state, after_seq)
 
     # ------------------------------------------------------------------ the atomic step
-    def execute(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, dict]]) -> tuple[int, str, bool]:
+    def execute(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, Any]]) -> tuple[int, str, bool]:
         """Run `fn` under the lock and write what it changed durably; returns (status, body, replayed).
 
         The answer is returned only once the order book has committed the change. With group
@@ -199,65 +201,108 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         requests gets StoreUnavailable.
 
         With an idempotency key: the same key and request answer what was stored (or wait for
-        the same request still being written); the same key with another request is a conflict."""
-        wait_for: Pending | None = None
-        with self.lock:
+        the same request still being written); the same key with another request is a conflict.
+
+        `fn(txn)` returns (status, body): a dict, or the `Order` itself (its body is then its stored document as
+        clients see it, carrying its id and version in ``Body.ref``)."""
+        ticket = self._submit(actor, idem, fn, blocking=True)
+        assert ticket is not None
+        if ticket.target is not None:
+            try:
+                ticket.target.future.result(timeout=self.settings.store.write_timeout_s)
+            except concurrent.futures.TimeoutError:
+                ticket.timed_out = True
+        return self._conclude(ticket)
+
+    async def execute_async(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, Any]]) -> tuple[int, str, bool]:
+        """`execute` for an event loop: `fn` runs in the calling (loop) thread when the lock is free, and the
+        durable write is awaited without holding a thread; when the lock is busy (a long write such as a
+        reschedule apply holds it) the whole step runs in a worker thread instead, so the loop never blocks on it."""
+        ticket = self._submit(actor, idem, fn, blocking=False)
+        if ticket is None:
+            return await asyncio.to_thread(self.execute, actor, idem, fn)
+        if ticket.target is not None:
+            waiter = asyncio.wrap_future(ticket.target.future)
+            try:
+                done, _ = await asyncio.wait([waiter], timeout=self.settings.store.write_timeout_s)
+            except BaseException:  # cancelled (the client went away): forget the key once the write ends
+                ticket.target.future.add_done_callback(lambda _f: self._forget_pending(ticket))
+                raise
+            ticket.timed_out = not done
+        return self._conclude(ticket)
+
+    def _submit(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, Any]], *,
+                blocking: bool) -> _Ticket | None:
+        """The first half of a write, under the lock: idempotency, `fn`, the body, the write queued (or done).
+        None when `blocking` is False and the lock is busy."""
+        if not self.lock.acquire(blocking):
+            return None
+        try:
             if idem is not None:
                 wait_for = self._pending_idem.get(idem.key)
                 if wait_for is not None:
                     if wait_for.idem.request_hash != idem.request_hash:
                         raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
                                             hint="use a new key for a new request")
+                    return _Ticket(idem, wait_for, replay=True)
+                stored = self.store.idempotency(idem.key)
+                if stored is not None:
+                    if stored[0] != idem.request_hash:
+                        raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
+                                            hint="use a new key for a new request")
+                    self.metrics.inc("promessa_idempotent_replays_total")
+                    return _Ticket(idem, None, answer=(stored[1], stored[2], True))
+            txn = Txn(self, actor)
+            try:
+                status, public = fn(txn)
+                txn.finish()
+                docs = {o.order_id: o.to_dict() for o in txn.ws.orders}  # encoded once: stored and answered
+                if isinstance(public, Order):  # an order's body: its stored document, as clients see it
+                    body = Body(jsonenc.dumps(self.public(public, doc=docs.get(public.order_id))),
+                                (public.order_id, public.version))
                 else:
-                    stored = self.store.idempotency(idem.key)
-                    if stored is not None:
-                        if stored[0] != idem.request_hash:
-                            raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
-                                                hint="use a new key for a new request")
-                        self.metrics.inc("promessa_idempotent_replays_total")
-                        return stored[1], stored[2], True
-            if wait_for is None:
-                txn = Txn(self, actor)
-                try:
-                    status, public = fn(txn)
-                    txn.finish()
-                    docs = {o.order_id: o.to_dict() for o in txn.ws.orders}  # encoded once: stored and answered
-                    if isinstance(public, Order):  # an order's body: its stored document, as clients see it
-                        body = Body(jsonenc.dumps(self.public(public, doc=docs.get(public.order_id))),
-                                    (public.order_id, public.version))
-                    else:
-                        if txn.ws.orders:  # bodies name the version the write gives the order
-                            public = _refresh_versions(public, self.orders)
-                        body = jsonenc.dumps(public)
-                    if idem is not None:
-                        txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
-                    if self.committer is None:
-                        self._write_now(txn.ws)
-                        if self.events is not None:
-                            self.events.notify()
-                        return status, body, False
-                    pending = Pending(txn, self.store.prepare(txn.ws, docs=docs), concurrent.futures.Future(), idem, status, body,
-                                       time.perf_counter())
-                    self.committer.submit(pending)
-                except BaseException:
-                    txn.rollback()
-                    raise
+                    if txn.ws.orders:  # bodies name the version the write gives the order
+                        public = _refresh_versions(public, self.orders)
+                    body = jsonenc.dumps(public)
                 if idem is not None:
-                    self._pending_idem[idem.key] = pending
-        target = wait_for or pending
-        try:
-            target.future.result(timeout=self.settings.store.write_timeout_s)
-        except concurrent.futures.TimeoutError:
-            raise StoreUnavailable("the order book did not confirm the write in time",
-                                   hint="retry with the same Idempotency-Key to learn the outcome") from None
+                    txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
+                if self.committer is None:
+                    self._write_now(txn.ws)
+                    if self.events is not None:
+                        self.events.notify()
+                    return _Ticket(idem, None, answer=(status, body, False))
+                pending = Pending(txn, self.store.prepare(txn.ws, docs=docs), concurrent.futures.Future(), idem, status,
+                                  body, time.perf_counter())
+                self.committer.submit(pending)
+            except BaseException:
+                txn.rollback()
+                raise
+            if idem is not None:
+                self._pending_idem[idem.key] = pending
+            return _Ticket(idem, pending)
         finally:
-            if wait_for is None and idem is not None and self._pending_idem.get(idem.key) is pending:
-                self._pending_idem.pop(idem.key, None)
-        if wait_for is not None:
+            self.lock.release()
+
+    def _forget_pending(self, ticket: _Ticket) -> None:
+        if not ticket.replay and ticket.idem is not None and self._pending_idem.get(ticket.idem.key) is ticket.target:
+            self._pending_idem.pop(ticket.idem.key, None)
+
+    def _conclude(self, ticket: _Ticket) -> tuple[int, str, bool]:
+        """The second half, once the write is durable (or timed out): the answer, or StoreUnavailable."""
+        if ticket.answer is not None:
+            return ticket.answer
+        target = ticket.target
+        assert target is not None
+        self._forget_pending(ticket)
+        if ticket.timed_out:
+            raise StoreUnavailable("the order book did not confirm the write in time",
+                                   hint="retry with the same Idempotency-Key to learn the outcome")
+        target.future.result(timeout=0)  # the write's outcome: raises StoreUnavailable when it failed
+        if ticket.replay:
             self.metrics.inc("promessa_idempotent_replays_total")
         elif self.events is not None:
             self.events.notify()  # durable now: its order events may go out
-        return target.status, target.body, wait_for is not None
+        return target.status, target.body, ticket.replay
 
     def _write_now(self, ws: WriteSet) -> None:
         t0 = time.perf_counter()
@@ -311,6 +356,19 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         if self.events is not None:
             self.events.stop()
 
+
+
+@dataclasses.dataclass(eq=False)
+class _Ticket:
+    """A write between its two halves (`OrderService._submit` and `_conclude`): the answer already known (an
+    idempotent replay from the store, or a write done in place), or the pending write to wait for (``replay``:
+    another request's with the same key)."""
+
+    idem: Idem | None
+    target: Pending | None
+    answer: tuple[int, str, bool] | None = None
+    replay: bool = False
+    timed_out: bool = False
 
 
 class Body(str):

@@ -51,8 +51,11 @@ _CAPTURE_LINKS = {
                               "headers": {**_ETAG, "Location": {"description": "the order's URL", "schema": {"type": "string"}}}},
                         **responses(409, 503)},
              summary="Capture an order: validate, promise and commit in one step")
-def capture(body: OrderCreate, request: Request, svc: ServiceDep, user: OrdersWriter, key: IdempotencyKey = None) -> Response:
-    return answer(svc.capture(body, actor=user.actor, idem=idem(key, request, body)), order=True, location=ORDER_URL)
+async def capture(body: OrderCreate, request: Request, svc: ServiceDep, user: OrdersWriter,
+                  key: IdempotencyKey = None) -> Response:
+    # in the event loop: validate + promise + commit in memory, then the durable write awaited (no worker thread)
+    result = await svc.capture_async(body, actor=user.actor, idem=idem(key, request, body))
+    return answer(result, order=True, location=ORDER_URL)
 
 
 @router.get("", operation_id="search_orders", response_model=OrdersPublic, responses=responses(),
