@@ -91,3 +91,30 @@ def test_reschedule_command_partitioned_gives_the_same_lines(net, tmp_path, caps
     assert_frame_equal(pl.read_parquet(one), pl.read_parquet(two))
     assert main(["reschedule", "--snapshot", str(net), "--parts", "0", "--quiet"]) == 2  # refused, named
     assert "--parts" in capsys.readouterr().err
+
+
+def test_reschedule_output_for_people(net, capsys):
+    """The summary says what was planned (the orders table, not the order book the API plans), has no column-type
+    rows, shows each exception's requested date and its reason in full, and the progress never goes back."""
+    import re
+
+    from scenarios.backlog import Exception_
+
+    assert main(["reschedule", "--snapshot", str(net), "--default-strategy", "win"]) == 0  # some cannot win
+    printed = capsys.readouterr()
+    out = printed.out.splitlines()
+    assert out[0] == (f"planned: the lines of the orders table {net / 'orders.parquet'}, promised in creation order to make "
+                      "the live plan (the API plans the order book: give --db to plan it here)")
+    assert out[1].startswith("200 open lines: ")
+    assert not any(re.search(r"┆\s*(str|u32|f64|enum|date|i64)\s*┆", ln) for ln in out), "column types printed"
+    assert any("on time before (units)" in ln for ln in out)
+    n_exc = int(re.search(r"; (\d+) strategy exceptions", out[1]).group(1))
+    assert n_exc > 0
+    if n_exc:
+        head = next(ln for ln in out if "requested_date" in ln)
+        assert "exception" in head
+        texts = {e.description for e in Exception_ if e.description}
+        rows = [ln for ln in out if ln.startswith("│ O")]
+        assert rows and all(any(t in ln for t in texts) for ln in rows)  # the reason in full, not cut off
+    pct = [int(m) for m in re.findall(r"\[\s*(\d+)%\]", printed.err)]
+    assert pct[-1] == 100 and pct == sorted(pct), pct
