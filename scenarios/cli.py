@@ -135,7 +135,7 @@ def _world(args: argparse.Namespace, progress):
     import polars as pl
 
     from promessa.errors import ValidationError
-    from scenarios.service import backlog_from_orders
+    from scenarios.service import backlog_from_orders, check_orders
     from supplydata import load_snapshot
 
     if args.db:
@@ -150,7 +150,12 @@ def _world(args: argparse.Namespace, progress):
     if not path.exists():
         raise ValidationError("orders file not found", field="--orders", value=str(path),
                               hint="give --orders FILE or --db (an order book)")
-    orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+    try:
+        orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ValidationError(f"cannot read the orders table: {exc}", field="--orders", value=str(path),
+                              hint="a .parquet or .csv file with the orders table's columns") from None
+    check_orders(orders)
     progress(f"promising {orders.height:,} order lines to make the live plan", 0.04)
     state, backlog, schedule = backlog_from_orders(snap, orders)
     return snap, state, backlog, schedule, None

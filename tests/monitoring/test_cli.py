@@ -51,3 +51,19 @@ def test_report_and_exceptions(book, mon_snap_dir, tmp_path, capsys):
 def test_missing_book(tmp_path, capsys):
     assert main(["jeopardy", "--db", str(tmp_path / "nope.sqlite")]) == 2
     assert "no order book" in capsys.readouterr().err
+
+
+def test_analytics_names_a_misspelled_orders_column(tmp_path, capsys, mon_snap_dir):
+    """An orders table whose requested_date is spelt requsted_date: the error names the column and the likely typo."""
+    import polars as pl
+
+    from promessa.cli import main
+
+    bad = tmp_path / "orders.csv"
+    pl.DataFrame({"order": ["O1"], "line": [1], "item": ["WIDGET"], "qty": [1.0], "requsted_date": ["2026-01-10"],
+                  "customer": ["X"], "demand_class": ["online"], "zone": ["EAST"],
+                  "created_at": ["2026-01-05T09:00:00"]}).write_csv(bad)
+    assert main(["analytics", "rfm", "--orders", str(bad), "--snapshot", str(mon_snap_dir)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "promessa: error: requested_date=None: required column missing from the orders table (hint: the table has "
+        "'requsted_date': did you mean 'requested_date'? columns needed: order, line, item, qty, requested_date,")

@@ -118,3 +118,18 @@ def test_reschedule_output_for_people(net, capsys):
         assert rows and all(any(t in ln for t in texts) for ln in rows)  # the reason in full, not cut off
     pct = [int(m) for m in re.findall(r"\[\s*(\d+)%\]", printed.err)]
     assert pct[-1] == 100 and pct == sorted(pct), pct
+
+
+def test_a_misspelled_orders_column_gets_a_hint(net, tmp_path, capsys):
+    import polars as pl
+
+    bad = tmp_path / "orders.csv"
+    pl.read_parquet(net / "orders.parquet").rename({"requested_date": "requsted_date"}).write_csv(bad)
+    assert main(["reschedule", "--snapshot", str(net), "--orders", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promessa: error: requested_date=None: required column missing in the orders table (hint: "
+                          "the table has 'requsted_date': did you mean 'requested_date'? columns: order, line, item, qty, "
+                          "requsted_date,")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert main(["reschedule", "--snapshot", str(net), "--orders", str(tmp_path / "broken.parquet"), "--quiet"]) == 2
+    assert "cannot read the orders table" in capsys.readouterr().err
