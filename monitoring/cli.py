@@ -169,7 +169,8 @@ def _emit(args: argparse.Namespace, df, *, title: str | None = None) -> None:
     elif args.format == "csv":
         text = df.write_csv()
     else:
-        with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=250, tbl_hide_dataframe_shape=True,
+                       tbl_hide_column_data_types=True, thousands_separator=",", float_precision=4, fmt_str_lengths=120):
             text = (title + "\n" if title else "") + str(df)
     if args.out:
         Path(args.out).write_text(text + ("" if text.endswith("\n") else "\n"))
