@@ -255,6 +255,29 @@ def _reschedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def kpi_table(table):
+    """The what-if KPIs (one row per KPI, one column per plan) as text for people: counts with thousands
+    separators, rates and shares as percentages (a share has no currency), amounts with two decimals."""
+    import polars as pl
+
+    def fmt(kpi: str, v: float | None) -> str:
+        if v is None:
+            return "–"
+        if "rate" in kpi or "share" in kpi:
+            return f"{100 * v:.1f}%"
+        if "(" in kpi:  # an amount in the currency named in brackets
+            return f"{v:,.2f}"
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+
+    plans = [c for c in table.columns if c != "kpi"]
+    rows = []
+    for r in table.iter_rows(named=True):
+        kpi = r["kpi"]
+        label = kpi.split(" (")[0] if ("share" in kpi or "rate" in kpi) else kpi
+        rows.append({"kpi": label.replace("_", " "), **{p: fmt(kpi, r[p]) for p in plans}})
+    return pl.DataFrame(rows, schema={"kpi": pl.String, **{p: pl.String for p in plans}})
+
+
 def _write(df, path: str) -> None:
     if path.endswith(".parquet"):
         df.write_parquet(path)
@@ -283,12 +306,14 @@ def _whatif(args: argparse.Namespace) -> int:
                          curves=args.curves)
     import polars as pl
 
-    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=180, tbl_hide_dataframe_shape=True, float_precision=4):
-        print(rep.table())
+    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=250, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, fmt_str_lengths=60):
+        print(kpi_table(rep.table()))
     for s in rep.scenarios:
         d = s.to_dict()
+        by_class = ", ".join(f"{k} {v:,}" for k, v in sorted(d["orders_worsened_by_class"].items(), key=lambda kv: -kv[1]))
         print(f"{d['name']}: {d['lines_worse_than_baseline']:,} lines worse, {d['lines_better_than_baseline']:,} better "
-              f"than the baseline; orders worsened by class {d['orders_worsened_by_class']}; fork "
+              f"than the baseline; orders worsened by class: {by_class or 'none'}; fork "
               f"{d['fork_memory_bytes'] / 2**20:.1f} MiB in {d['fork_seconds']:.2f} s; run {d['seconds']:.2f} s")
         for n in d["notes"]:
             print(f"  note: {n}")

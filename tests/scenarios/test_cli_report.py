@@ -133,3 +133,17 @@ def test_a_misspelled_orders_column_gets_a_hint(net, tmp_path, capsys):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     assert main(["reschedule", "--snapshot", str(net), "--orders", str(tmp_path / "broken.parquet"), "--quiet"]) == 2
     assert "cannot read the orders table" in capsys.readouterr().err
+
+
+def test_whatif_kpis_for_people():
+    """Counts with thousands separators, rates and shares as percentages (a share has no currency), amounts with
+    two decimals: 20000 lines, 0.3718 on time, 1161484.51 EUR at risk, 0.6793 of the revenue."""
+    import polars as pl
+
+    from scenarios.cli import kpi_table
+
+    t = pl.DataFrame({"kpi": ["lines", "on_time_rate", "revenue_at_risk (EUR)", "revenue_at_risk_share (EUR)"],
+                      "current": [20000.0, 0.3718, 1161484.51, 0.6793], "late": [20000.0, 0.4657, 978860.16, None]})
+    assert kpi_table(t).rows() == [("lines", "20,000", "20,000"), ("on time rate", "37.2%", "46.6%"),
+                                   ("revenue at risk (EUR)", "1,161,484.51", "978,860.16"),
+                                   ("revenue at risk share", "67.9%", "–")]
