@@ -226,7 +226,7 @@ def _analytics_http(data: pl.DataFrame, today: dt.date, bare, *, repeats: int, f
     import warnings
 
     with warnings.catch_warnings():  # starlette's note on its httpx dependency is not the benchmark's business
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
     from api.app import build_app

@@ -125,10 +125,12 @@ def repeat(mon: MonitorDep, user: PlanningReader, request: Request, response: Re
     if (nm := _not_modified(if_none_match, tag)) is not None:
         return nm
     lines, base = _base(mon, t, date_field)
-    body: dict[str, Any] = {**base, "overall": an.repeat_purchase(lines, today=t).row(0, named=True),
-                            "offset": offset, "limit": limit}
-    if by_cohort:
-        by = an.repeat_purchase(lines, today=t, by_cohort=True)
+    if by_cohort:  # both from one pass over the lines
+        overall, by = an.repeat_purchase_both(lines, today=t)
+    else:
+        overall, by = an.repeat_purchase(lines, today=t), None
+    body: dict[str, Any] = {**base, "overall": overall.row(0, named=True), "offset": offset, "limit": limit}
+    if by is not None:
         body["total"] = by.height
         body["cohorts"] = by.slice(offset, limit).to_dicts()
     return _answer(response, tag, body)
