@@ -200,7 +200,10 @@ def cross_sell(mon: MonitorDep, user: PlanningReader, request: Request, response
     if item:
         _check_items(mon, lines, item)
     df = an.cross_sell(lines, today=t, top=top_n, min_orders=min_n, items=items)
-    orders = lines.filter(pl.col("order_date") <= t)["order_id"].n_unique() if lines.height else 0
+    if df.height:  # support = orders_together / orders: the count comes back exactly from any row
+        orders = round(df["orders_together"][0] / df["support"][0])
+    else:  # no pair: count them (a distinct count over the order ids)
+        orders = lines.filter(pl.col("order_date") <= t)["order_id"].n_unique() if lines.height else 0
     return _answer(response, tag, {**base, "orders": orders, "items": items, "top": top_n, "min_orders": min_n,
                                    "total": df.height, "offset": offset, "limit": limit,
                                    "data": to_records(df.slice(offset, limit))})

@@ -193,6 +193,8 @@ def test_cross_sell(client):
     assert body["items"] == ["MUG"] and body["data"][1]["lift"] == pytest.approx(0.75)
     body = client.get("/v1/analytics/cross-sell", params=[("item", "MUG"), ("item", "COFFEE"), ("top", 1)]).json()
     assert [(d["item"], d["suggestion"]) for d in body["data"]] == [("COFFEE", "FILTER"), ("MUG", "COFFEE")]
+    body = client.get("/v1/analytics/cross-sell", params={"min_orders": 4}).json()  # no pair in 4 orders
+    assert (body["total"], body["data"], body["orders"]) == (0, [], 9)
     body = client.get("/v1/analytics/cross-sell", params={"limit": 1, "offset": 3}).json()
     assert [(d["item"], d["suggestion"]) for d in body["data"]] == [("MUG", "COFFEE")] and body["total"] == 4
 
