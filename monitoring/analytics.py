@@ -407,6 +407,21 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
     return pairs.select([pl.col(c).cast(t) for c, t in CROSS_SELL.items()]).collect()
 
 
+def check_items(lines: pl.DataFrame, items: Sequence[str], *, known: Sequence[str] = (), field: str = "item") -> None:
+    """Refuse an item that is neither in the order lines nor in `known` (the catalogue): a typo, most likely. The
+    ValidationError names ``field.k`` (the k-th item asked for) and the value, with the closest names as a hint."""
+    import difflib
+
+    names = set(lines["item"].unique().to_list()) | set(known)
+    for k, name in enumerate(items):
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, sorted(names), n=3)
+        raise ValidationError("unknown item: not in the catalogue nor in any order line", field=f"{field}.{k}", value=name,
+                              hint=("did you mean " + ", ".join(close) + "?") if close else
+                              "give an item id of the catalogue (GET /v1/console/catalogue)")
+
+
 # ------------------------------------------------------------------ input from the monitoring frames
 
 

@@ -290,7 +290,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _analytics_input(args: argparse.Namespace):
-    """(analytics lines, business day, currency) from --orders FILE or the order book."""
+    """(analytics lines, business day, currency, config, the catalogue's items) from --orders FILE or the order book."""
     import polars as pl
 
     from monitoring import analytics as an
@@ -315,11 +315,14 @@ def _analytics_input(args: argparse.Namespace):
         lines = from_orders_frame(orders, currency=currency).lines
         prices = Catalogue.of(snap).items
         data = an.lines_from_frames(lines, prices=prices, currency=currency, date_field=args.date_field)
-        return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config
+        known = list(snap.item_ids) if snap is not None else []
+        return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config, known
     mon = _monitor(args)
     try:
         mon.config = config.model_copy(update={"analytics": config.analytics.model_copy(update={"currency": currency})})
-        return mon.analytics_lines(date_field=args.date_field), mon.resolve_today(None), currency, config
+        snap = mon.snapshot()
+        known = list(snap.item_ids) if snap is not None else []
+        return mon.analytics_lines(date_field=args.date_field), mon.resolve_today(None), currency, config, known
     finally:
         mon.store.close()
 
@@ -328,7 +331,9 @@ def _analytics(args: argparse.Namespace) -> int:
     from monitoring import analytics as an
     from monitoring import charts
 
-    lines, today, currency, config = _analytics_input(args)
+    lines, today, currency, config, known = _analytics_input(args)
+    if getattr(args, "item", None):
+        an.check_items(lines, args.item, known=known, field="item")
     late = an.lines_after(lines, today)
     note = f"{args.view} as of {today}, lines dated by {args.date_field}, net values in {currency}"
     if late:

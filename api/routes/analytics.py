@@ -12,7 +12,6 @@ with a matching ``If-None-Match`` gets ``304 Not Modified`` and no body.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import json
 from typing import Annotated, Any, Literal
@@ -198,7 +197,8 @@ def cross_sell(mon: MonitorDep, user: PlanningReader, request: Request, response
         return nm
     lines, base = _base(mon, t, date_field)
     if item:
-        _check_items(mon, lines, item)
+        snap = mon.snapshot()
+        an.check_items(lines, item, known=snap.item_ids if snap is not None else (), field="query.item")
     df = an.cross_sell(lines, today=t, top=top_n, min_orders=min_n, items=items)
     if df.height:  # support = orders_together / orders: the count comes back exactly from any row
         orders = round(df["orders_together"][0] / df["support"][0])
@@ -208,17 +208,3 @@ def cross_sell(mon: MonitorDep, user: PlanningReader, request: Request, response
                                    "total": df.height, "offset": offset, "limit": limit,
                                    "data": to_records(df.slice(offset, limit))})
 
-
-def _check_items(mon: Monitor, lines: pl.DataFrame, items: list[str]) -> None:
-    """An item neither in the catalogue nor in any order line is a mistake (a typo): 422 naming it."""
-    snap = mon.snapshot()
-    known = set(lines["item"].unique().to_list())
-    if snap is not None:
-        known |= set(snap.item_ids)
-    for k, name in enumerate(items):
-        if name in known:
-            continue
-        close = difflib.get_close_matches(name, sorted(known), n=3)
-        raise ValidationError("unknown item: not in the catalogue nor in any order line", field=f"query.item.{k}",
-                              value=name, hint=("did you mean " + ", ".join(close) + "?") if close else
-                              "give an item id of the catalogue (GET /v1/console/catalogue)")
