@@ -307,6 +307,9 @@ def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, lcls: np.nd
     lcls = np.require(lcls, dtype=np.int64, requirements="C")
     if lcls.shape[0] != len(enc):
         raise ValidationError("one class code per line", field="lcls", value=lcls.shape[0])
+    if len(enc) and int(enc.max_lines.max()) > MAX_LINES:  # the kernel's buffers hold MAX_LINES lines
+        raise ValidationError(f"at most {MAX_LINES} schedule lines in an allocation batch", field="max_lines",
+                              value=int(enc.max_lines.max()))
     model = model_for(snap)
     pos = positions(snap, state)
     n = len(enc)

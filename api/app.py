@@ -27,6 +27,7 @@ from api.routes import (
     channel,
     imports,
     invoices,
+    margin,
     monitoring,
     ops,
     orders,
@@ -61,6 +62,7 @@ ROUTERS = (
     (invoices.router, "invoices and credit notes (JSON, HTML, PDF), customer statements with the open balance"),
     (returns.router, "returns: authorize, receive, refund, exchange"),
     (channel.router, "channel revenue: supplier programs, accruals, claims, reports, aging"),
+    (margin.router, "an order's margin with expected program income (waterfall, cost, accrued and quoted income)"),
     (process_routes.router, "processes: definitions, an order's process and message log, manual steps, signed inbound updates, documents"),
     (configurator_routes.router, "configure to order: models (versions, durable uploads), sessions, price, promise, the page"),
 )

@@ -135,6 +135,7 @@ def startup_line(engine, sock: socket.socket) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
+    import gc
     import logging
 
     import uvicorn
@@ -147,7 +148,15 @@ def serve(args: argparse.Namespace) -> int:
         logging.getLogger("promessa.watch").setLevel(logging.INFO)
     sock = bind(settings.api.host, settings.api.port)  # before loading anything: a busy port fails now
     app = create_app(settings)
-    app.state.announce = lambda engine: print(startup_line(engine, sock), file=sys.stderr, flush=True)
+
+    def announce(engine) -> None:
+        # what start-up built (snapshot, models, the replayed book) lives as long as the server: keep it out of
+        # the collector's full passes, which otherwise walk it again and again while orders are captured
+        gc.collect()
+        gc.freeze()
+        print(startup_line(engine, sock), file=sys.stderr, flush=True)
+
+    app.state.announce = announce
     config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log, http=args.http, loop=args.loop,
                             timeout_graceful_shutdown=5)
     try:

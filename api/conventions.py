@@ -38,10 +38,13 @@ def answer(result: tuple[int, str, bool], *, order: bool = False, location: str 
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     if order and 200 <= status < 300:
-        data = json.loads(body)
-        headers["ETag"] = etag(data["version"])
+        ref = getattr(body, "ref", None)  # (order_id, version) of a body written just now
+        if ref is None:  # an idempotent replay: the stored body
+            data = json.loads(body)
+            ref = (data["order_id"], data["version"])
+        headers["ETag"] = etag(ref[1])
         if location is not None:
-            headers["Location"] = location.format(order_id=_path_quote(data["order_id"]))
+            headers["Location"] = location.format(order_id=_path_quote(ref[0]))
     return Response(content=body, status_code=status, media_type="application/json", headers=headers or None)
 
 

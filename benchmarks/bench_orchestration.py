@@ -5,15 +5,19 @@ Timed, each beside a bare reference measured in the same run:
 - ``orchestration.outbox_nats``: ``OutboxRelay.drain()`` over a SQLite outbox of N messages spread over
   N/5 orders (read rows, publish pipelined with ``Nats-Msg-Id``, an order's next message only after its
   previous ack, mark published) - the issue's target is at least 5,000 messages/s; bare reference: nats-py
-  ``js.publish_async`` of the same bodies, all acks awaited, nothing read or marked, no ordering.
+  ``js.publish_async`` of the same bodies, all acks awaited, nothing read or marked, no ordering. The relay's
+  publisher does not use ``publish_async`` (in nats-py 2.16 on Python 3.11 it costs a task for ``wait_for``,
+  a ``SystemRandom`` token and a parsed ``PubAck`` per message) but core publishes with a reply inbox and one
+  acknowledgement callback, so it can outrun this reference.
   Before timing, the stream is checked to hold every message once, in outbox order per order.
 - ``orchestration.capture``: one order captured per transaction (SQLite WAL, synchronous=FULL): the bare
   reference writes only the order row; the orchestrated run writes the row and, in the same transaction,
-  starts the ship-from-node process (6 steps) and schedules it (instance, outbox rows). Targets: at least
-  two thirds of the bare throughput, p99 at most 1.5x.
+  starts the ship-from-node process (6 steps) and schedules it (instance, outbox rows). Informational: the
+  ratio of the process's own writes to the bare row write (no target; the issue's is on the next case).
 - ``orchestration.orderbook_capture``: the wired path: ``OrderService.capture`` through two engines, with and without
   ``orchestration.processes``, in alternating blocks; an orchestrated block counts until its order events drove the
-  processes (see ``_orderbook_capture_case``). Same targets.
+  processes (see ``_orderbook_capture_case``). The issue's targets: at least two thirds of the throughput of
+  capture without processes, p99 at most 1.5x.
 
 Skips the NATS case (noted) when no NATS answers at ``--nats`` (default nats://127.0.0.1:4222).
 """
@@ -120,9 +124,9 @@ def _outbox_case(n: int, seed: int, repeats: int, url: str, tmp: Path) -> list[R
     params = {"messages": n, "orders": n // 5, "max_pending": max_pending, "repeats": len(rates)}
     return [
         Result("orchestration.outbox_nats", "throughput", rate, "messages/s", ">= 5,000 messages/s", rate >= 5000, params,
-               notes=f"{rate / bare:.2f}x the bare nats-py publish loop ({bare:,.0f} messages/s) in the same run; read, publish "
-                     "(pipelined across orders, an order's next message after its previous ack), mark published; checked every "
-                     "message once and in order per order"),
+               notes=f"{rate / bare:.2f}x the bare nats-py publish_async loop ({bare:,.0f} messages/s) in the same run; read, "
+                     "publish (core publishes with a reply inbox, pipelined across orders, an order's next message after its "
+                     "previous ack), mark published; checked every message once and in order per order"),
         Result("orchestration.outbox_nats_bare", "throughput", bare, "messages/s", None, None, params,
                notes="bare reference: js.publish_async of the same pre-serialized bodies with Nats-Msg-Id, all acks awaited, "
                      "no store, no per-order ordering"),
@@ -176,11 +180,14 @@ def _capture_case(n: int, seed: int, tmp: Path) -> list[Result]:
     store.close()
     params = {"orders": n, "steps": 6}
     return [
-        Result("orchestration.capture", "throughput", to, "orders/s", ">= 2/3 of bare capture", to >= tb * 2 / 3, params,
+        # the store-level floor: the process's own writes next to a bare order-row write. Informational: the issue's
+        # target ("capture through a 6-step process keeps 2/3 of capture without orchestration, p99 <= 1.5x") is
+        # orchestration.orderbook_capture below, measured through the order book with and without processes
+        Result("orchestration.capture", "throughput", to, "orders/s", None, None, params,
                notes=f"{to / tb:.2f}x the bare order-row write ({tb:,.0f} orders/s); p99 {p99o:.2f} ms vs {p99b:.2f} ms "
-                     f"({p99o / p99b:.2f}x, target <= 1.5x); one transaction each (WAL, synchronous=FULL) with capture + schedule "
+                     f"({p99o / p99b:.2f}x); one transaction each (WAL, synchronous=FULL) with capture + schedule "
                      "of the 6-step process and its outbox rows"),
-        Result("orchestration.capture_p99", "p99", p99o, "ms", "<= 1.5x bare p99", p99o <= 1.5 * p99b, params,
+        Result("orchestration.capture_p99", "p99", p99o, "ms", None, None, params,
                notes=f"bare p99 {p99b:.2f} ms"),
         Result("orchestration.capture_bare", "throughput", tb, "orders/s", None, None, params,
                notes="bare reference: the order row alone in its own transaction"),

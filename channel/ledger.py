@@ -30,10 +30,11 @@ So for every (sale, program) the records add up to the target, and a sale has ex
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -160,6 +161,7 @@ class LedgerState:
     def __init__(self) -> None:
         self.programs: dict[str, Program] = {}
         self.shipments: dict[str, ShippedLine] = {}
+        self.line_shipments: dict[tuple[str, int], list[str]] = {}  # (order, line) -> its shipments, in journal order
         self.counts: dict[str, StockOnHand] = {}
         self.returns: dict[str, ReturnedLine] = {}
         self.returned: dict[str, Decimal] = {}
@@ -363,6 +365,7 @@ class LedgerState:
 
     def _ship(self, sl: ShippedLine) -> list[Accrual]:
         self.shipments[sl.shipment] = sl
+        self.line_shipments.setdefault((sl.order, sl.line), []).append(sl.shipment)
         self.event_ids.add(sl.shipment)
         out: list[Accrual] = []
         progs = self.programs_for(sl)
@@ -495,6 +498,12 @@ class ChannelLedger:
             for k, r in enumerate(records):
                 out += self.state.apply(r, parsed[k] if parsed is not None else None)
             return out
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[LedgerState]:
+        """The state, held still for a read that spans several lookups (a margin): no batch is applied meanwhile."""
+        with self._lock:
+            yield self.state
 
     def recompute(self) -> LedgerState:
         """The state rebuilt from the stored journal (equal to ``self.state``)."""

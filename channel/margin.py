@@ -8,6 +8,7 @@ lifts a retroactive rebate period into the next tier also brings the period's re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -85,6 +86,63 @@ def order_margin(state: LedgerState, lines: Sequence[ShippedLine]) -> dict[str, 
     for r in rows[1:]:
         tot = {k: v + r[k] for k, v in tot.items()}
     return {**tot, "lines": rows}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProgramIncome:
+    """What one program brings to one order line: ``accrued`` on the line's shipments in the ledger (net of returns,
+    tier adjustments included; ``accrued_qty`` their units not returned) and ``quoted`` for its units not shipped yet
+    (``quoted_qty``), as if they shipped on the quote's date. Amounts in the program's currency."""
+
+    program: str
+    supplier: str
+    kind: str
+    accrued_qty: Decimal
+    accrued: Money
+    quoted_qty: Decimal
+    quoted: Money
+
+    @property
+    def total(self) -> Money:
+        """Accrued plus quoted."""
+        return self.accrued + self.quoted
+
+
+def line_income(state: LedgerState, order: str, line: int, quote: ShippedLine | None = None) -> list[ProgramIncome]:
+    """Expected program income of order line (``order``, ``line``), one entry per program, in program id order.
+
+    Parameters
+    ----------
+    state : the ledger state (hold it still: ``ChannelLedger.reading()``).
+    order, line : the order line; its shipments are the ledger's shipped lines with this order and line number.
+    quote : the line's units not shipped yet as a ``ShippedLine`` whose shipment is not in the ledger (its
+        ``ship_date`` the day it would ship); quoted by :func:`expected_income` (the marginal amount), alone
+        against the ledger. None: nothing left to ship.
+
+    Returns
+    -------
+    list of ProgramIncome, programs with a non-zero accrued or quoted amount only.
+    """
+    if quote is not None and quote.shipment in state.shipments:
+        raise ValueError(f"a quote needs a shipment id not in the ledger, not {quote.shipment!r}")
+    acc: dict[str, list[Decimal]] = {}
+    for s in state.line_shipments.get((order, line), ()):
+        q = state.net_qty(s)
+        for pid in state.sale_programs.get(s, ()):
+            a = acc.setdefault(pid, [ZERO, ZERO])
+            a[0] += q
+            a[1] += state.accrued.get((s, pid), ZERO)
+    quoted = expected_income(state, quote) if quote is not None else {}
+    out = []
+    for pid in sorted(set(acc) | set(quoted)):
+        p = state.programs[pid]
+        aq, amt = acc.get(pid, (ZERO, ZERO))
+        qm = quoted.get(pid, Money.zero(p.currency))
+        if amt == 0 and qm.amount == 0:
+            continue
+        out.append(ProgramIncome(pid, p.supplier, str(p.kind), aq, Money(amt, p.currency),
+                                 quote.qty if pid in quoted else ZERO, qm))
+    return out
 
 
 def whatif(programs: Sequence[Program], events: Sequence[Event], *, changed: Sequence[Program] = (),

@@ -24,14 +24,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from promessa.errors import ConflictError, NotFoundError, ValidationError
 
 from .definitions import Catalog, ProcessDefinition, Step, parse_definition
-from .records import Clock, Effect, EventKind, InboundUpdate, JeopardyAlert, Message, OrderEvent, new_message
+from .records import Clock, Effect, EventKind, InboundUpdate, JeopardyAlert, Message, OrderEvent, new_id, new_message
 from .store import Changes, Instance, OrchestrationStore, Timer
 
 
@@ -287,12 +286,12 @@ class Orchestrator:
             inst.step, inst.step_started_at = name, now
             inst.deadline_at = _later(now, st.duration_s)
             inst.attempts, inst.alerted = 1, False
-            inst.started.append({"step": name, "request_id": uuid.uuid4().hex, "state": "started"})
+            inst.started.append({"step": name, "request_id": new_id(), "state": "started"})
             inst.history.append({"at": now.isoformat(), "step": name, "what": "started"})
             if st.request is not None:
                 self._send_request(inst, defn, st, ch, now, retry=False)
             if st.completion.kind == "timer":
-                ch.timers.append(Timer(uuid.uuid4().hex, inst.instance_id, name, "complete", _later(now, st.completion.timer_s or 0)))
+                ch.timers.append(Timer(new_id(), inst.instance_id, name, "complete", _later(now, st.completion.timer_s or 0)))
             return
         inst.status, inst.step, inst.step_started_at, inst.deadline_at = "completed", None, None, None
         inst.history.append({"at": now.isoformat(), "what": "completed"})
@@ -330,7 +329,7 @@ class Orchestrator:
             inst.history.append({"at": now.isoformat(), "step": st.name, "what": name, "attempt": inst.attempts})
             if inst.attempts < st.retry.max_attempts:
                 due = _later(now, st.retry.backoff_s * 2 ** (inst.attempts - 1))
-                ch.timers.append(Timer(uuid.uuid4().hex, inst.instance_id, st.name, "retry", due, inst.attempts))
+                ch.timers.append(Timer(new_id(), inst.instance_id, st.name, "retry", due, inst.attempts))
             else:
                 inst.status = "failed"
                 inst.deadline_at = None
@@ -350,7 +349,7 @@ class Orchestrator:
         self._enter(inst, defn, defn.next_after(st, inst.attrs), ch, now)
 
     def _effect(self, kind: str, inst: Instance, st: Step, payload: Mapping[str, Any], now: dt.datetime) -> Effect:
-        eid = uuid.uuid4().hex
+        eid = new_id()
         if kind == "line_closed":
             return Effect(eid, kind, inst.order, inst.line, {"order": inst.order, "line": inst.line, "step": st.name,
                                                              "process": inst.process}, now)

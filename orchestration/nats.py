@@ -2,7 +2,8 @@
 
 ``NatsPublisher`` publishes each message to ``<prefix>.<system>.<kind>`` in a JetStream stream
 with ``Nats-Msg-Id`` = the message id (JetStream drops a republished duplicate within its
-duplicate window). Publishing is pipelined across orders (``publish_async`` on one connection);
+duplicate window). Publishing is pipelined across orders (core NATS publishes with a reply inbox per message on one
+connection; the JetStream acknowledgements come back to that inbox);
 an order's next message goes out only after its previous one was acknowledged, so one order's
 messages are stored in order even when a publish fails.
 
@@ -17,6 +18,7 @@ the relay and their callers stay synchronous.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Coroutine, Sequence
@@ -58,6 +60,35 @@ class _LoopThread:
         self.loop.close()
 
 
+_OPEN: Any = object()      # a group still sending
+
+
+class _Call:
+    """The state of one ``NatsPublisher.publish`` call: per group, the acknowledged prefix and its outcome."""
+
+    __slots__ = ("inbox", "groups", "done", "errors", "left", "active", "next", "finished")
+
+    def __init__(self, inbox: str, groups: list[Sequence[Message]]) -> None:
+        self.inbox, self.groups = inbox, groups
+        self.done = [0] * len(groups)
+        self.errors: list[Any] = [_OPEN if g else None for g in groups]
+        self.left = sum(1 for g in groups if g)
+        self.active = 0             # groups started and not over (each has one message awaiting its acknowledgement)
+        self.next = 0               # the first group not started
+        self.finished = asyncio.Event()
+
+
+def _ack_error(msg: Any) -> str:
+    """The reason in a JetStream publish answer that is not an acknowledgement."""
+    if msg.headers and msg.headers.get("Status") == "503":
+        return "no responders: no JetStream stream listens on this subject"
+    try:
+        err = json.loads(msg.data).get("error") or {}
+    except (ValueError, AttributeError):
+        return f"not a JetStream acknowledgement: {msg.data[:80]!r}"
+    return f"JetStream error {err.get('err_code', err.get('code', '?'))}: {err.get('description', '')}"
+
+
 class NatsPublisher:
     """Outbox publisher to NATS JetStream.
 
@@ -66,7 +97,8 @@ class NatsPublisher:
     url : the NATS server
     stream : the JetStream stream (created when absent, over ``<prefix>.>``)
     prefix : subject prefix; a message goes to ``<prefix>.<system>.<kind>``
-    max_pending : publishes awaiting their acknowledgement at once
+    max_pending : groups with a message awaiting its acknowledgement at once, per ``publish`` call (calls from several
+        threads run side by side, each with its own acknowledgements)
     timeout_s : connect and per-call timeout
     """
 
@@ -83,36 +115,98 @@ class NatsPublisher:
 
     async def _connect(self) -> None:
         self._nc = await nats.connect(self.url, connect_timeout=self.timeout_s, allow_reconnect=True, max_reconnect_attempts=3)
-        self._js = self._nc.jetstream(timeout=self.timeout_s, publish_async_max_pending=self.max_pending)
+        self._js = self._nc.jetstream(timeout=self.timeout_s)
         try:
             await self._js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
             await self._js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"]))
+        self._inbox = self._nc.new_inbox()       # acknowledgements come to <inbox>.<call>.<group>.<position>
+        self._skip = len(self._inbox) + 1
+        self._calls = 0
+        self._open: dict[str, _Call] = {}          # the publish calls in progress, by number
+        await self._nc.subscribe(f"{self._inbox}.>", cb=self._on_ack)
 
     def subject(self, m: Message) -> str:
         """Where ``m`` is published."""
         return f"{self.prefix}.{m.system}.{m.kind}"
 
-    async def _group(self, g: Sequence[Message], done: list[int], i: int) -> str | None:
-        for m in g:
-            try:
-                await (await self._js.publish_async(self.subject(m), m.body(), headers={"Nats-Msg-Id": m.message_id}))
-            except Exception as e:  # noqa: BLE001 - a failed publish is a result, retried by the relay
-                return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            done[i] += 1
+    async def _send(self, call: _Call, g: int) -> str | None:
+        """Publish group ``g``'s next message (position ``call.done[g]``), its acknowledgement to come to the call's
+        inbox; returns the error when the publish itself raised."""
+        j = call.done[g]
+        m = call.groups[g][j]
+        try:
+            await self._nc.publish(self.subject(m), m.body(), reply=f"{call.inbox}{g}.{j}", headers={"Nats-Msg-Id": m.message_id})
+        except Exception as e:  # noqa: BLE001 - a failed publish is a result, retried by the relay
+            return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         return None
 
+    async def _fill(self, call: _Call) -> None:
+        """Start waiting groups while fewer than ``max_pending`` are sending (a group whose first publish raises
+        ends at once)."""
+        while call.active < self.max_pending and call.next < len(call.groups):
+            g = call.next
+            call.next += 1
+            if not call.groups[g]:
+                continue
+            call.active += 1
+            err = await self._send(call, g)
+            if err is not None:
+                self._close_group(call, g, err)
+        if call.left == 0:
+            call.finished.set()
+
+    @staticmethod
+    def _close_group(call: _Call, g: int, err: str | None) -> None:
+        call.errors[g] = err
+        call.left -= 1
+        call.active -= 1
+
+    async def _end(self, call: _Call, g: int, err: str | None) -> None:
+        """Group ``g`` is over (delivered, or stopped at ``err``): start the groups waiting for room."""
+        self._close_group(call, g, err)
+        await self._fill(call)
+
+    async def _on_ack(self, msg: Any) -> None:
+        """A JetStream acknowledgement (or error) for one published message: count it and send the group's next."""
+        try:
+            c, g_, j_ = msg.subject[self._skip:].split(".")
+            call, g, j = self._open.get(c), int(g_), int(j_)
+        except ValueError:
+            return
+        if call is None or g >= len(call.groups) or call.errors[g] is not _OPEN or call.done[g] != j:
+            return                                              # a late or repeated answer
+        data = msg.data
+        if data[:1] != b"{" or b'"error"' in data:
+            await self._end(call, g, _ack_error(msg))
+            return
+        call.done[g] = j + 1
+        if j + 1 < len(call.groups[g]):
+            err = await self._send(call, g)
+            if err is not None:
+                await self._end(call, g, err)
+        else:
+            await self._end(call, g, None)
+
     async def _all(self, groups: Sequence[Sequence[Message]]) -> list[GroupResult]:
-        """Every group at once, pipelined on one connection (``publish_async``, at most ``max_pending``
-        unacknowledged); within a group the next message is sent only after the previous one was acknowledged,
+        """Every group at once, pipelined on one connection (at most ``max_pending`` groups with a message awaiting
+        its acknowledgement); within a group the next message is sent only after the previous one was acknowledged,
         so one order's messages are stored in order even when a publish fails. A group still waiting after the
         timeout stops there (its acknowledged prefix counts)."""
-        done = [0] * len(groups)
-        tasks = [asyncio.ensure_future(self._group(g, done, i)) for i, g in enumerate(groups)]
-        _, late = await asyncio.wait(tasks, timeout=self.timeout_s * (1 + sum(len(g) for g in groups) / 1000))
-        for t in late:
-            t.cancel()
-        return [(done[i], "no acknowledgement in time" if t in late else t.result()) for i, t in enumerate(tasks)]
+        self._calls += 1
+        key = str(self._calls)
+        call = _Call(f"{self._inbox}.{key}.", list(groups))
+        self._open[key] = call
+        try:
+            await self._fill(call)
+            if call.left:
+                try:
+                    await asyncio.wait_for(call.finished.wait(), timeout=self.timeout_s * (1 + sum(len(g) for g in groups) / 1000))
+                except TimeoutError:
+                    pass
+        finally:
+            del self._open[key]
+        return [(call.done[i], "no acknowledgement in time" if e is _OPEN else e) for i, e in enumerate(call.errors)]
 
     def publish(self, groups: Sequence[Sequence[Message]]) -> list[GroupResult]:
         """Publish the groups (concurrently across groups, in order within one); returns each group's result."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import uuid
+import os
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -108,9 +108,14 @@ class InboundUpdate:
                    order=d.get("order", ""), line=d.get("line"), at=at, payload=d.get("payload") or {})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class Message:
-    """One outbox row: ``kind`` (its schema), addressed to ``system``; ``seq`` is the outbox order (set by the store)."""
+    """One outbox row: ``kind`` (its schema), addressed to ``system``; ``seq`` is the outbox order (set by the store).
+
+    A row read back from the outbox carries ``raw_payload`` (the stored JSON text): its ``payload`` is decoded on
+    first use only, and ``body()`` splices the stored text into the envelope, so the relay never decodes and
+    re-encodes a payload. Immutable; equal when every field but ``raw_payload`` is equal."""
+
+    __slots__ = ("message_id", "kind", "system", "order", "line", "created_at", "seq", "raw_payload", "_payload")
 
     message_id: str
     kind: str
@@ -118,9 +123,47 @@ class Message:
     order: str
     line: str | None
     created_at: dt.datetime
-    payload: dict[str, Any]
-    seq: int = 0
-    raw_payload: str | None = dataclasses.field(default=None, compare=False, repr=False)  # the stored JSON, when read back
+    seq: int
+    raw_payload: str | None
+
+    def __init__(self, message_id: str, kind: str, system: str, order: str, line: str | None, created_at: dt.datetime,
+                 payload: dict[str, Any] | None = None, seq: int = 0, raw_payload: str | None = None) -> None:
+        if payload is None and raw_payload is None:
+            raise ValidationError("a message needs a payload", field="payload", value=None)
+        put = object.__setattr__
+        put(self, "message_id", message_id)
+        put(self, "kind", kind)
+        put(self, "system", system)
+        put(self, "order", order)
+        put(self, "line", line)
+        put(self, "created_at", created_at)
+        put(self, "seq", seq)
+        put(self, "raw_payload", raw_payload)
+        put(self, "_payload", payload)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload (decoded from ``raw_payload`` on first use for a row read back)."""
+        p = self._payload
+        if p is None:
+            p = json.loads(self.raw_payload)
+            object.__setattr__(self, "_payload", p)
+        return p
+
+    def _key(self) -> tuple:
+        return (self.message_id, self.kind, self.system, self.order, self.line, self.created_at, self.payload, self.seq)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Message) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment] - the payload is a dict
+
+    def __repr__(self) -> str:
+        return (f"Message(message_id={self.message_id!r}, kind={self.kind!r}, system={self.system!r}, order={self.order!r}, "
+                f"line={self.line!r}, created_at={self.created_at!r}, payload={self.payload!r}, seq={self.seq!r})")
 
     @property
     def subject(self) -> str:
@@ -143,9 +186,15 @@ class Message:
                           sort_keys=True, default=str).encode()
 
 
+def new_id() -> str:
+    """A fresh random id: 32 hex digits from 128 random bits (``os.urandom``), like ``uuid4().hex`` without building
+    a UUID object (about five times cheaper; ids are opaque)."""
+    return os.urandom(16).hex()
+
+
 def new_message(kind: str, system: str, order: str, line: str | None, at: dt.datetime, payload: dict[str, Any]) -> Message:
     """A Message with a fresh id."""
-    return Message(uuid.uuid4().hex, kind, system, order, line, at, payload)
+    return Message(new_id(), kind, system, order, line, at, payload)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

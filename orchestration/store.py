@@ -43,6 +43,22 @@ def from_ts(x: float | None) -> dt.datetime | None:
     return None if x is None else dt.datetime.fromtimestamp(x, dt.UTC)
 
 
+def seq_runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
+    """The distinct ``seqs`` as runs of consecutive integers ``(first, last)``, ascending:
+    ``[5, 1, 2, 3, 7, 6]`` -> ``[(1, 3), (5, 7)]``."""
+    runs: list[tuple[int, int]] = []
+    it = iter(sorted(set(seqs)))
+    for first in it:
+        last = first
+        for s in it:
+            if s != last + 1:
+                runs.append((first, last))
+                first = s
+            last = s
+        runs.append((first, last))
+    return runs
+
+
 @dataclasses.dataclass
 class Instance:
     """One running process for an order (``line`` None) or a line: the version it started with, its current
@@ -194,7 +210,7 @@ def _instance(r: Sequence[Any]) -> Instance:
 
 def _message(r: Sequence[Any]) -> Message:
     return Message(message_id=r[1], kind=r[2], system=r[3], order=r[4], line=r[5], created_at=from_ts(r[6]),
-                   payload=json.loads(r[7]), seq=int(r[0]), raw_payload=r[7])
+                   seq=int(r[0]), raw_payload=r[7])
 
 
 def _doc(r: Sequence[Any]) -> DocumentRecord:
@@ -333,9 +349,11 @@ class _SqlStore:
         return [Pending(_message(r), int(r[8]), from_ts(r[9])) for r in rows]
 
     def mark_published(self, seqs: Sequence[int], at: dt.datetime, *, conn: Any = None) -> None:
-        """Record that the rows ``seqs`` were delivered."""
+        """Record that the rows ``seqs`` were delivered: one UPDATE per run of consecutive seqs (a relay batch is
+        mostly one run), all in one transaction."""
         with self.transaction(conn) as c:
-            self._many(c, "UPDATE {p}orch_outbox SET published_at = ? WHERE seq = ?", [(ts(at), s) for s in seqs])
+            self._many(c, "UPDATE {p}orch_outbox SET published_at = ? WHERE seq BETWEEN ? AND ? AND published_at IS NULL",
+                       [(ts(at), a, b) for a, b in seq_runs(seqs)])
 
     def mark_failed(self, seq: int, attempts: int, next_at: dt.datetime, error: str, *, conn: Any = None) -> None:
         """Record a failed delivery: the attempts so far and when to try again."""

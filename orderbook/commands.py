@@ -20,7 +20,8 @@ import dataclasses
 import datetime as dt
 import json
 import time
-import uuid
+import os
+import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -94,7 +95,7 @@ class OrderCommands:
         out = rules.approval_holds(order, self.settings)
         approved = order.approval or {}
         released = set(approved.get("holds", ()))
-        open_orders = (o for o in self.orders.values() if o.status in self.OPEN_STATUSES)
+        open_orders = (o for o in self.orders.of_customer(order.customer) if o.status in self.OPEN_STATUSES)
         for h in self.commerce.customer_holds(order, open_orders):
             if h.code in released:
                 if h.code != "credit_limit":
@@ -146,7 +147,7 @@ class OrderCommands:
         def run(txn: Txn) -> tuple[int, dict]:
             order = self._capture(txn, data)
             self.metrics.inc("promessa_orders_captured_total")
-            return 201, self.public(order)
+            return 201, order
 
         return self.execute(actor, idem, run)
 
@@ -180,7 +181,7 @@ class OrderCommands:
                                       field=f"manual_adjustments.{k}.line", value=m.line)
         policy = rules.policy_of(data.policy)
         now = utcnow()
-        order = Order(order_id=order_id or f"SO-{uuid.uuid4().hex[:20]}", customer=data.customer, status=str(S.CAPTURED),
+        order = Order(order_id=order_id or new_order_id(), customer=data.customer, status=str(S.CAPTURED),
                       lines=lines, zone=zone, ship_to=data.ship_to.model_dump(exclude_none=True) if data.ship_to else None,
                       demand_class=data.demand_class, priority=data.priority, created_at=created_at or now, updated_at=now,
                       created_by=actor, policy=data.policy.model_dump() if data.policy else None,
@@ -254,7 +255,7 @@ class OrderCommands:
             _check_version(order, if_version)
             self._change(txn, order, data)
             self.metrics.inc("promessa_orders_changed_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -413,7 +414,7 @@ class OrderCommands:
             _check_version(order, if_version)
             self._close(txn, order, "cancel", note)
             self.metrics.inc("promessa_orders_cancelled_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -470,7 +471,7 @@ class OrderCommands:
             else:
                 self._close(txn, order, "reject", note)
                 self.metrics.inc("promessa_orders_rejected_total")
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -484,7 +485,7 @@ class OrderCommands:
             else:
                 self._deliver(txn, order, ev)
             self.metrics.inc("promessa_fulfillment_events_total", labels={"type": ev.type})
-            return 200, self.public(order)
+            return 200, order
 
         return self.execute(actor, idem, run)
 
@@ -790,7 +791,8 @@ class OrderCommands:
             if order is None or ln is None or order.status not in self.OPEN_STATUSES:
                 raise ConflictError(f"order {pl_.order_id!r} line {pl_.line} is no longer open to rescheduling",
                                     hint="plan again and apply the new plan")
-            if checked and (abs(ln.open_qty - pl_.qty) > 1e-6 or not all(d.kind == "atp" for d in ln.draws)):
+            if checked and (abs(ln.open_qty - pl_.qty) > 1e-6
+                            or (pl_.promise is None and not all(d.kind == "atp" for d in ln.draws))):
                 raise ConflictError(f"order {pl_.order_id!r} line {pl_.line} changed since the rescheduling was planned "
                                     f"(open {ln.open_qty:g}, planned {pl_.qty:g})", hint="plan again and apply the new plan")
             txn.touch(order)
@@ -803,6 +805,9 @@ class OrderCommands:
         for order, ln, pl_ in sorted(targets, key=lambda t: (min((d for d, _ in t[2].schedule), default=dt.date.max),
                                                              t[0].order_id, t[1].line)):
             dc = pl_.demand_class if pl_.demand_class is not None else (ln.demand_class or order.demand_class)
+            if pl_.promise is not None:  # re-planned through the engine: its draws, as planned
+                self._apply_promise(txn, order, ln, pl_)
+                continue
             sched = [(d, q) for d, q in pl_.schedule if q > EPS]
             il = snap.il_of(ln.item, ln.location)
             pegs = ()
@@ -830,9 +835,34 @@ class OrderCommands:
                                                       "promised": {str(n): order.line(n).promised_qty for n in lines}})
         return touched
 
+    @staticmethod
+    def _apply_promise(txn: Txn, order: Order, ln: Line, pl_: RescheduleLine) -> None:
+        """Reserve a re-planned line's new promise: every draw (positions, pools, capacity,
+        components, substitutes) as planned, its schedule lines naming the item promised."""
+        p = pl_.promise
+        for draw in p.reservation.draws:
+            if not txn.commit_draw(order, ln, draw):
+                raise ConflictError(f"order {order.order_id!r} line {ln.line}: {draw.qty:g} {draw.key} at {draw.location} "
+                                    f"on {draw.date} no longer fits", hint="plan again and apply the new plan")
+        for sl in p.lines:
+            if sl.qty > EPS:
+                ln.schedule.append(ScheduleLine(date=sl.date, qty=float(sl.qty),
+                                                item=sl.item if sl.item not in (None, ln.item) else None))
+        ln.promise = PromiseRecord.from_promise(p, source="reschedule",
+                                                details={"strategy": pl_.strategy, "change": pl_.change})
+
 
 #: holds a planner releases or rejects only with a reason
 _REASON_NEEDED = frozenset({"unknown_customer", "blocked_customer", "credit_limit", "compliance"})
+
+
+
+_IDS = random.Random(os.urandom(32))  # order ids: 80 bits from a generator seeded once by the OS (no syscall per id)
+
+
+def new_order_id() -> str:
+    """A new order id, ``SO-`` and 20 hex digits (80 random bits)."""
+    return f"SO-{_IDS.getrandbits(80):020x}"
 
 
 def _hit_key(hit: dict) -> str:
@@ -929,6 +959,9 @@ class RescheduleLine:
     demand_class: str | None = None
     strategy: str | None = None
     change: str | None = None
+    # a line re-planned through the engine (quota pools, capable-to-promise, substitutes): its new
+    # promise (`promising.Promise`); its draws are reserved exactly, its lines name their items
+    promise: Any = None
 
 
 @dataclasses.dataclass
@@ -962,7 +995,10 @@ class ReschedulePlan:
             if c not in frame.columns:
                 raise ValidationError("the rescheduling result lacks a column the order book needs", field=c, value=None,
                                       hint="reschedule the order book's backlog (it has order and line columns)")
+        promises = getattr(res, "promises", None) or {}
         changed = np.flatnonzero((frame["change"] != "unchanged").to_numpy())
+        if promises:  # a re-planned line whose draws changed on the same schedule (another item, pool)
+            changed = np.union1d(changed, np.fromiter(promises, np.int64, len(promises)))
         cols = {c: frame[c].to_list() for c in ("order", "line", "qty", "status", "reason", "change")}
         dcs = frame["demand_class"].to_list() if "demand_class" in frame.columns else [None] * frame.height
         strategies = frame["strategy"].to_list() if "strategy" in frame.columns else [None] * frame.height
@@ -973,7 +1009,7 @@ class ReschedulePlan:
             lines.append(RescheduleLine(order_id=str(cols["order"][r]), line=int(cols["line"][r]), qty=float(cols["qty"][r]),
                                         schedule=sched, status=str(cols["status"][r]), reason=reason_name(cols["reason"][r]),
                                         demand_class=dcs[r], strategy=None if strategies[r] is None else str(strategies[r]),
-                                        change=str(cols["change"][r])))
+                                        change=str(cols["change"][r]), promise=promises.get(r)))
         return cls(lines=lines, report=res.to_dict(max_lines=max_report_lines), skipped=skipped, basis=basis, replan=replan)
 
 

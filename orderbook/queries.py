@@ -7,8 +7,10 @@ commands store. Two read models serve the packages above the order book:
 - :func:`line_views` - every line with its order's header, schedule lines, pegs and last ship
   and delivery days (monitoring builds its frames from it);
 - :func:`backlog_lines` / :func:`backlog_and_skipped` - the open, unshipped lines rescheduling
-  may move, with their open reservations (scenarios builds its backlog from it), and those it
-  leaves alone with the reason (`SkippedLine`, `SKIP_REASONS`).
+  may move, with their open reservations and the engine path each shows (`engine_path`,
+  `REPLAN_PATHS`: quota pools, capable-to-promise, substitutes, re-planned through the engine;
+  scenarios builds its backlog from it), and those it leaves alone with the reason
+  (`SkippedLine`, `SKIP_REASONS`: asked for past the horizon).
 
 Neither package reads the store's tables or its JSON documents itself.
 """
@@ -49,9 +51,14 @@ class OrderQueries:
                 raise NotFoundError(f"unknown order {order_id!r}")
             return self.public(o)
 
-    def public(self, o: Order) -> dict:
-        """The client view of an order: its record, its value and per line the promised and backordered qty."""
-        d = o.to_dict()
+    def public(self, o: Order, doc: dict | None = None) -> dict:
+        """The client view of an order: its record, its value and per line the promised and backordered qty.
+        ``doc``: ``o.to_dict()`` when the caller has it already (it is copied, not changed)."""
+        if doc is None:
+            d = o.to_dict()
+        else:
+            d = dict(doc)
+            d["lines"] = [dict(dl) for dl in doc["lines"]]
         d.pop("policy", None)
         d["value"] = o.totals.net.to_dict() if o.totals is not None else None
         d["manual_adjustments"] = d.pop("manual")
@@ -338,29 +345,36 @@ class BacklogLine:
     open_value: Decimal | None
     currency: str | None
     draws: tuple[Draw, ...]
+    # the engine path its reservation shows (a key of REPLAN_PATHS; None: the plain-ATP kernel's line)
+    path: str | None = None
+    # its open schedule lines (date, open qty), the confirmation rescheduling compares with
+    schedule: tuple[tuple[dt.date, float], ...] = ()
 
 
 def movable(ln) -> bool:
-    """A line rescheduling may move: its open reservation is plain ATP on its own item and node
-    (no capable-to-promise capacity or component draws, no allocation pools)."""
-    return skip_reason(ln) is None
+    """A line the rescheduling kernel re-promises: its open reservation is plain ATP on its own item
+    and node (no capable-to-promise capacity or component draws, no allocation pools)."""
+    return engine_path(ln) is None
 
 
 # why rescheduling keeps a line as it is (the line's reservation stays in the state it plans on)
 SKIP_REASONS = {
-    "capable_to_promise": "its reservation holds capable-to-promise draws (resource capacity or components); "
-                          "the rescheduling kernel re-promises plain ATP only, so the line keeps its promise",
-    "substitution": "its reservation draws another item or node (a substitute); the rescheduling kernel "
-                    "re-promises the line's own item at its node only, so the line keeps its promise",
-    "allocation": "its reservation draws demand-class quota pools; the rescheduling kernel re-promises plain "
-                  "ATP without quota pools, so the line keeps its promise (its pools stay charged)",
     "beyond_horizon": "requested after the snapshot's last day",
 }
 
+#: open lines the plain-ATP rescheduling kernel cannot re-promise, re-planned after it through the
+#: promising engine (`scenarios.replan`), by the path their open reservation shows
+REPLAN_PATHS = {
+    "capable_to_promise": "its reservation holds capable-to-promise draws (resource capacity or components)",
+    "substitution": "its reservation draws another item or node (a substitute)",
+    "allocation": "its reservation draws demand-class quota pools",
+}
 
-def skip_reason(ln, last: dt.date | None = None) -> str | None:
-    """Why rescheduling leaves the open line alone (a key of `SKIP_REASONS`), None when it may move it.
-    Checked in this order: capacity draws, another item or node, quota pools, then the horizon."""
+
+def engine_path(ln) -> str | None:
+    """Which engine path the open line's reservation shows (a key of `REPLAN_PATHS`), None for a
+    plain-ATP reservation on its own item and node. Checked in this order: capacity or component
+    draws, another item or node, quota pools."""
     draws = ln.draws
     if any(d.kind != "atp" for d in draws):
         return "capable_to_promise"
@@ -368,6 +382,12 @@ def skip_reason(ln, last: dt.date | None = None) -> str | None:
         return "substitution"
     if any(d.pools for d in draws):
         return "allocation"
+    return None
+
+
+def skip_reason(ln, last: dt.date | None = None) -> str | None:
+    """Why rescheduling leaves the open line alone (a key of `SKIP_REASONS`), None when it may move it
+    (with the kernel, or through the engine: `engine_path`)."""
     if last is not None and ln.requested_date > last:
         return "beyond_horizon"
     return None
@@ -401,8 +421,8 @@ def backlog_lines(svc) -> tuple[list[BacklogLine], int]:
 
 def backlog_and_skipped(svc) -> tuple[list[BacklogLine], list[SkippedLine]]:
     """The open, unshipped lines of the order book (call under `svc.lock`): those rescheduling may
-    move, and those it leaves alone with the reason (`skip_reason`: capable-to-promise draws, a
-    substitute, quota pools, asked for past the snapshot's horizon)."""
+    move (each with the engine path its reservation shows, `engine_path`), and those it leaves alone
+    with the reason (`skip_reason`: asked for past the snapshot's horizon)."""
     out: list[BacklogLine] = []
     skipped: list[SkippedLine] = []
     last = svc.snap.last_date
@@ -421,7 +441,8 @@ def backlog_and_skipped(svc) -> tuple[list[BacklogLine], list[SkippedLine]]:
             out.append(BacklogLine(o.order_id, ln.line, ln.item, ln.location, ln.open_qty, ln.requested_date,
                                    ln.demand_class or o.demand_class, o.customer, o.zone, o.priority, o.created_at,
                                    None if value is None else value.amount, None if value is None else value.currency,
-                                   tuple(ln.draws)))
+                                   tuple(ln.draws), engine_path(ln),
+                                   tuple((sl.date, float(sl.open_qty)) for sl in ln.schedule if sl.open_qty > EPS)))
     return out, skipped
 
 

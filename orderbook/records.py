@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
 from customers import Customer
@@ -680,3 +681,46 @@ class WriteSet:
     def __bool__(self) -> bool:
         return bool(self.orders or self.audit or self.journal or self.idempotency or self.import_keys or self.deltas
                     or self.customers or self.pricing or self.catalogue or self.reservations)
+
+
+class OrderMap(dict):
+    """The book's orders by id (``OrderService.orders``), with each customer's order ids kept beside them, so
+    a credit check reads one customer's orders instead of the whole book. An order's customer never changes."""
+
+    def __init__(self, orders: Iterable[Order] = ()) -> None:
+        super().__init__()
+        self._by_customer: dict[str, set[str]] = {}
+        for o in orders:
+            self[o.order_id] = o
+
+    def __setitem__(self, order_id: str, order: Order) -> None:
+        super().__setitem__(order_id, order)
+        self._by_customer.setdefault(order.customer, set()).add(order_id)
+
+    def __delitem__(self, order_id: str) -> None:
+        self.pop(order_id)
+
+    def pop(self, order_id: str, *default: Any) -> Any:
+        o = super().pop(order_id, *default)
+        if isinstance(o, Order):
+            ids = self._by_customer.get(o.customer)
+            if ids is not None:
+                ids.discard(order_id)
+        return o
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_customer.clear()
+
+    def update(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+        for k, v in dict(*args, **kw).items():
+            self[k] = v
+
+    def setdefault(self, order_id: str, order: Order) -> Order:  # type: ignore[override]
+        if order_id not in self:
+            self[order_id] = order
+        return self[order_id]
+
+    def of_customer(self, customer: str) -> list[Order]:
+        """The orders of ``customer`` (any status)."""
+        return [self[k] for k in self._by_customer.get(customer, ())]

@@ -18,7 +18,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from orderbook.records import DeltaEntry, JournalEntry
+from orderbook.records import DeltaEntry, JournalEntry, OrderMap
 from orderbook.rules import delta_position
 from promessa.errors import PromessaError
 from promising import Reservation, reserve, reserve_many, unreserve
@@ -58,7 +58,7 @@ def rebuild(svc: OrderService) -> None:
             except PromessaError as exc:
                 problems.append(f"seq {e.seq}: {exc}")
         svc.state = state
-        svc.orders = {o.order_id: o for o in svc.store.load_orders()}
+        svc.orders = OrderMap(svc.store.load_orders())
         svc.reservations = {r.reservation_id: r for r in svc.store.load_reservations()}
         svc.seq = svc.store.max_seq()
         svc.replay_exceptions = problems

@@ -189,7 +189,7 @@ class ReservationCommands:
                 if data.customer is not None and data.customer != order.customer:
                     raise ConflictError(f"reservation {reservation_id!r} was converted to order {order.order_id!r} of "
                                         f"customer {order.customer!r}", hint="create a new reservation for another customer")
-                return 200, self.public(order)
+                return 200, order
             self._active(r, now, "converted")
             if customer is None:
                 raise ValidationError("an order needs a customer", field="customer", value=None,
@@ -222,7 +222,7 @@ class ReservationCommands:
                                                  "reservation_id": r.reservation_id})
             self.metrics.inc("promessa_reservations_converted_total")
             self.metrics.inc("promessa_orders_captured_total")
-            return 201, self.public(order)
+            return 201, order
 
         return self.execute(actor, idem, run)
 

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from promessa.config import MAX_SPLIT_LINES
+
+
 def _encodable(v: str) -> str:
     """Refuse lone surrogates (valid JSON escapes, but not text any database can store)."""
     try:
@@ -53,7 +56,7 @@ class PolicyIn(_In):
     allow_partial: bool = True
     allow_split: bool = False
     max_late_days: Annotated[int, Field(ge=0, le=3650)] | None = None
-    max_lines: Annotated[int, Field(ge=1, le=8)] = 4
+    max_lines: Annotated[int, Field(ge=1, le=MAX_SPLIT_LINES, description="most schedule lines when splitting")] = 4
 
 
 class ShipTo(_In):

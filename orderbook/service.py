@@ -34,10 +34,11 @@ from orderbook.configured import ConfiguredLines
 from orderbook.masterdata import MasterDataCommands
 from orderbook.metrics import Metrics
 from orderbook.queries import OrderQueries
-from orderbook.records import Order, StockReservation, WriteSet, utcnow
+from orderbook.records import Order, OrderMap, StockReservation, WriteSet, utcnow
 from orderbook.reservations import ExpirySweeper, ReservationCommands
 from orderbook.store import OrderStore
 from orderbook.txn import Idem, StoreUnavailable, Txn
+from promessa import jsonenc
 from promessa.config import Settings
 from promessa.errors import ConflictError
 from sourcing.choosers import LocationChooser, get_location_chooser, zones
@@ -88,7 +89,7 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         self.metrics = metrics or Metrics()
         self.lock = threading.RLock()
         self.live = None  # a supplydata.live.LiveSupply once attach_live() is called
-        self.orders: dict[str, Order] = {}
+        self.orders: OrderMap = OrderMap()
         self.reservations: dict[str, StockReservation] = {}  # temporary holds (orderbook.reservations)
         self.wallclock: Callable[[], dt.datetime] = wallclock or utcnow
         self.expiry: ExpirySweeper | None = None  # started by start_expiry()
@@ -220,9 +221,14 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
                 try:
                     status, public = fn(txn)
                     txn.finish()
-                    if txn.ws.orders:  # bodies name the version the write gives the order
-                        public = _refresh_versions(public, self.orders)
-                    body = json.dumps(public, separators=(",", ":"))
+                    docs = {o.order_id: o.to_dict() for o in txn.ws.orders}  # encoded once: stored and answered
+                    if isinstance(public, Order):  # an order's body: its stored document, as clients see it
+                        body = Body(jsonenc.dumps(self.public(public, doc=docs.get(public.order_id))),
+                                    (public.order_id, public.version))
+                    else:
+                        if txn.ws.orders:  # bodies name the version the write gives the order
+                            public = _refresh_versions(public, self.orders)
+                        body = jsonenc.dumps(public)
                     if idem is not None:
                         txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
                     if self.committer is None:
@@ -230,7 +236,7 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
                         if self.events is not None:
                             self.events.notify()
                         return status, body, False
-                    pending = Pending(txn, self.store.prepare(txn.ws), concurrent.futures.Future(), idem, status, body,
+                    pending = Pending(txn, self.store.prepare(txn.ws, docs=docs), concurrent.futures.Future(), idem, status, body,
                                        time.perf_counter())
                     self.committer.submit(pending)
                 except BaseException:
@@ -305,6 +311,18 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         if self.events is not None:
             self.events.stop()
 
+
+
+class Body(str):
+    """An answer's JSON body; ``ref`` is (order_id, version) when it is an order's, so the API can give its
+    ``ETag`` and ``Location`` without parsing the body again."""
+
+    ref: tuple[str, int] | None = None
+
+    def __new__(cls, text: str, ref: tuple[str, int] | None = None) -> Body:
+        b = super().__new__(cls, text)
+        b.ref = ref
+        return b
 
 
 def _refresh_versions(public: Any, orders: dict[str, Order]) -> Any:

@@ -45,6 +45,7 @@ from orderbook.records import (
     WriteSet,
 )
 from pricing import CatalogueChange
+from promessa import jsonenc
 from promessa.errors import ValidationError
 
 #: A write set turned into statements and their rows: [(sql, [params, ...]), ...].
@@ -263,8 +264,9 @@ class OrderStore:
         """Context in which the statements of one transaction are sent (PostgreSQL: one pipeline)."""
         return contextlib.nullcontext()
 
-    def prepare(self, ws: WriteSet) -> Prepared:
-        """The statements and rows that write `ws`, computed now (orders are serialized as they are now)."""
+    def prepare(self, ws: WriteSet, docs: dict[str, dict] | None = None) -> Prepared:
+        """The statements and rows that write `ws`, computed now (orders are serialized as they are now).
+        ``docs``: order id -> ``Order.to_dict()`` when the caller made them already (the same moment)."""
         q = self._sql
         out: Prepared = []
         if ws.orders:
@@ -285,7 +287,7 @@ class OrderStore:
                         o.order_id, o.customer, o.zone, str(o.status), o.source_system, o.source_order_id,
                         o.requested_date.isoformat() if o.requested_date else None,
                         o.created_at.isoformat(), o.updated_at.isoformat(), o.version,
-                        json.dumps(o.to_dict(), separators=(",", ":")),
+                        jsonenc.dumps(docs[o.order_id] if docs is not None and o.order_id in docs else o.to_dict()),
                     )
                     for o in ws.orders
                 ],
@@ -324,7 +326,7 @@ class OrderStore:
                 q("INSERT INTO audit (order_id, at, actor, action, from_status, to_status, detail) VALUES (?,?,?,?,?,?,?)"),
                 [
                     (a.order_id, a.at.isoformat(), a.actor, a.action, a.from_status, a.to_status,
-                     json.dumps(a.detail) if a.detail is not None else None)
+                     jsonenc.dumps(a.detail) if a.detail is not None else None)
                     for a in ws.audit
                 ],
             ))
@@ -336,7 +338,7 @@ class OrderStore:
                 ),
                 [
                     (j.seq, j.at.isoformat(), j.kind, j.order_id, j.line, j.item, j.location, j.date.isoformat(),
-                     j.qty, j.demand_class, j.draw_kind, json.dumps(j.draw, separators=(",", ":")) if j.draw else None)
+                     j.qty, j.demand_class, j.draw_kind, jsonenc.dumps(j.draw) if j.draw else None)
                     for j in ws.journal
                 ],
             ))

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, load_programs
+from channel import ChannelLedger, ReturnedLine, ShippedLine, SqliteJournal, line_income, load_programs
 from channel.programs import Catalogue
 from invoicing import Invoicer, InvoicingSettings, LineInput, PaymentTerms
 from invoicing import open_store as open_invoice_store
@@ -821,23 +821,85 @@ class OrderToCash:
     def shipped_lines(self, ev: OrderEvent) -> list[ShippedLine]:
         """The channel's shipped lines of a shipped event (lines of items with no known supplier are left out)."""
         order = self.order(ev.order_id)
-        snap = self.service.snap
-        items = snap.tables["items"]
         out = []
         for no, qty in sorted(ev.lines.items()):
             ln = order.line(no)
             sup = self.supplier_of(ln.item) if ln is not None else None
             if ln is None or sup is None or qty <= 0:
                 continue
-            row = items.filter(items["item"] == ln.item)
-            price = self.unit_net(order, ln)
-            out.append(ShippedLine(
-                shipment=f"{ev.ref}/L{no}", order=ev.order_id, line=no, item=ln.item,
-                category=str(row["category"][0] or "") if "category" in items.columns else "",
-                brand=str(row["brand"][0] or "") if "brand" in items.columns else "",
-                customer=order.customer, segment="", channel=order.source_system or "", qty=_dec(qty), unit_price=price,
-                unit_cost=Money.of(self._catalogue_cost(ln.item), price.currency), ship_date=ev.at.date(), supplier=sup))
+            out.append(self._channel_line(order, ln, shipment=f"{ev.ref}/L{no}", qty=_dec(qty), ship_date=ev.at.date(),
+                                          supplier=sup))
         return out
+
+    def _channel_line(self, order: Any, ln: Any, *, shipment: str, qty: Decimal, ship_date: dt.date,
+                      supplier: str) -> ShippedLine:
+        """`qty` units of order line `ln` as the channel's ``ShippedLine``: the item's category and brand from the
+        snapshot, the line's unit net price (``unit_net``), the item master's unit cost."""
+        items = self.service.snap.tables["items"]
+        row = items.filter(items["item"] == ln.item)
+        price = self.unit_net(order, ln)
+        return ShippedLine(
+            shipment=shipment, order=order.order_id, line=ln.line, item=ln.item,
+            category=str(row["category"][0] or "") if "category" in items.columns else "",
+            brand=str(row["brand"][0] or "") if "brand" in items.columns else "",
+            customer=order.customer, segment="", channel=order.source_system or "", qty=qty, unit_price=price,
+            unit_cost=Money.of(self._catalogue_cost(ln.item), price.currency), ship_date=ship_date, supplier=supplier)
+
+    def margin(self, order_id: str) -> dict[str, Any]:
+        """An order's margin with expected program income, per line and for the order (computed on each call, never
+        stored; capture does not compute it).
+
+        Per line: the stored pricing waterfall, the cost (units in the channel ledger at the unit cost recorded with
+        their shipment, the other units at the item master's ``cost``), gross margin (net - cost), program income per
+        program (accrued in the ledger for shipped units, net of returns; quoted for the units not shipped yet as if
+        they shipped on the business day, each line alone against the ledger: ``channel.line_income``) and margin
+        after program income. Order: the same sums, in the order's currency (program income in another currency is
+        listed per program but not added). NotFoundError for an unknown order.
+        """
+        order = self.order(order_id)
+        self.catch_up()
+        today = self.business_date()
+        cur = self.currency_of(order)
+        zero = Money.zero(cur)
+        lines = []
+        with self.ledger.reading() as st:
+            for ln in order.lines:
+                qty, shipped = _dec(ln.qty), _dec(ln.shipped_qty)
+                open_qty = max(qty - shipped, Decimal(0))
+                wf = ln.waterfall
+                unit = self.unit_net(order, ln) if wf is None or wf.qty != 0 else Money.zero(cur)
+                net = wf.net if wf is not None and wf.qty == qty else Money(unit.amount * qty, cur).rounded()
+                tax = wf.tax if wf is not None and wf.qty == qty else None
+                sup = self.supplier_of(ln.item)
+                ships = [st.shipments[s] for s in st.line_shipments.get((order_id, ln.line), ())]
+                in_ledger = sum((s.qty for s in ships), Decimal(0))
+                cat_cost = self._catalogue_cost(ln.item)
+                cost = Money(sum((s.qty * s.unit_cost.amount for s in ships), Decimal(0))
+                             + max(qty - in_ledger, Decimal(0)) * cat_cost, cur).rounded()
+                quote = None
+                if open_qty > 0 and sup is not None:
+                    quote = self._channel_line(order, ln, shipment=f"quote:{order_id}/L{ln.line}", qty=open_qty,
+                                               ship_date=today, supplier=sup)
+                progs = line_income(st, order_id, ln.line, quote)
+                income = sum((p.total for p in progs if p.total.currency == cur), zero)
+                lines.append({"line": ln.line, "item": ln.item, "supplier": sup, "qty": qty, "shipped_qty": shipped,
+                              "open_qty": open_qty, "waterfall": wf, "unit_net": unit, "net": net, "tax": tax,
+                              "unit_cost": Money.of(cat_cost, cur), "cost": cost, "gross_margin": net - cost,
+                              "programs": progs, "program_income": income, "margin": net - cost + income})
+        tot = {k: sum((ln[k] for ln in lines), zero) for k in ("net", "cost", "gross_margin", "program_income", "margin")}
+        by_prog: dict[str, dict[str, Any]] = {}
+        for ln in lines:
+            for p in ln["programs"]:
+                b = by_prog.setdefault(p.program, {"program": p.program, "supplier": p.supplier, "kind": p.kind,
+                                                   "accrued": Money.zero(p.accrued.currency),
+                                                   "quoted": Money.zero(p.accrued.currency)})
+                b["accrued"] = b["accrued"] + p.accrued
+                b["quoted"] = b["quoted"] + p.quoted
+        totals = order.totals
+        return {"order_id": order_id, "customer": order.customer, "version": order.version, "currency": cur, "on": today,
+                "tax": totals.tax if totals is not None and totals.currency == cur else None,
+                "total": totals.total if totals is not None and totals.currency == cur else None,
+                **tot, "programs": [by_prog[k] for k in sorted(by_prog)], "lines": lines}
 
     def returned_lines(self, ev: OrderEvent) -> list[ReturnedLine]:
         """The channel's returned lines of a returned event: the quantity taken back from the line's shipments,

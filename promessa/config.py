@@ -30,8 +30,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The one tolerance for comparing quantities (units, kg are float64): never compare with ``==``.
 EPS = 1e-9
 
-#: Most schedule lines a split promise may make (kernel buffers are sized by it).
+#: Width of the fixed schedule-line buffers: the one-line ATP fast path and the allocation
+#: kernels (whose one-line and batch buffers hold this many lines), and the least width of a
+#: batch's output arrays. A call asking for more (`Policy.max_lines`, the `max_lines` column)
+#: sizes its outputs by the largest `max_lines` it asks for.
 MAX_LINES = 8
+
+#: Most schedule lines a split promise may make (`max_lines` is refused above it, naming the
+#: field). A split line gets at most one schedule line per day, so the horizon bounds it too.
+MAX_SPLIT_LINES = 1000
 
 
 class Role(StrEnum):

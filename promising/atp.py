@@ -17,7 +17,9 @@ import polars as pl
 
 from promessa.errors import ValidationError
 from promising import kernels as nb
-from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
+from promising.enums import (
+    EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, MAX_SPLIT_LINES, Reason, Status, lines_width,
+)
 from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
 
@@ -70,8 +72,9 @@ def promise_atp(snap: Snapshot, state: State, request: Request, *, explain: bool
     il = resolve_il(snap, request.item, request.location)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
-    out_b = np.empty(MAX_LINES, dtype=np.int64)
-    out_q = np.empty(MAX_LINES)
+    w = pol.max_lines if pol.max_lines > MAX_LINES else MAX_LINES
+    out_b = np.empty(w, dtype=np.int64)
+    out_q = np.empty(w)
     if il < 0:
         return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None), il, out_b, out_q
     status, reason, n, ef = nb.promise_1d_nb(
@@ -189,19 +192,22 @@ def encode_lines(
     flags = np.where(allow_partial, FLAG_PARTIAL, 0) | np.where(allow_split, FLAG_SPLIT, 0) | np.where(backorder, FLAG_BACKORDER, 0)
     max_late = col("max_late_days", policy.max_late, pl.Int64).astype(np.int64)
     max_lines = col("max_lines", policy.max_lines, pl.Int64).astype(np.int64)
-    if ((max_lines < 1) | (max_lines > MAX_LINES)).any():
-        i = int(np.flatnonzero((max_lines < 1) | (max_lines > MAX_LINES))[0])
-        raise ValidationError(f"must be between 1 and {MAX_LINES} (row {i + 1})", field="max_lines", value=int(max_lines[i]))
+    if ((max_lines < 1) | (max_lines > MAX_SPLIT_LINES)).any():
+        i = int(np.flatnonzero((max_lines < 1) | (max_lines > MAX_SPLIT_LINES))[0])
+        raise ValidationError(f"must be between 1 and {MAX_SPLIT_LINES} (row {i + 1})", field="max_lines",
+                              value=int(max_lines[i]))
     return EncodedLines(ils, np.ascontiguousarray(qty, dtype=np.float64), req.astype(np.int64), max_late,
                         flags.astype(np.int64), max_lines)
 
 
 def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, *, commit: bool = True) -> BatchResult:
-    """Promise pre-encoded lines in one kernel call, in the given order."""
+    """Promise pre-encoded lines in one kernel call, in the given order. The schedule-line arrays
+    have `lines_width(enc.max_lines)` columns (8 unless a line asks for more)."""
     n = len(enc)
+    w = lines_width(enc.max_lines)
     out = BatchResult(
         status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
-        bucket=np.empty((n, MAX_LINES), dtype=np.int64), qty=np.empty((n, MAX_LINES)),
+        bucket=np.empty((n, w), dtype=np.int64), qty=np.empty((n, w)),
         earliest_full=np.empty(n, dtype=np.int64),
     )
     nb.promise_batch_nb(

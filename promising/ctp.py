@@ -20,7 +20,7 @@ import polars as pl
 from promessa.errors import SnapshotError, ValidationError
 from promising import ctp_kernels as ck
 from promising.atp import calendar_row, check_qty, commit_lines, encode_lines, pegs_for, promise_atp
-from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.enums import EPS, Reason, Status, lines_width
 from promising.reservation import CAPACITY, Draw
 from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
@@ -633,9 +633,10 @@ def promise_encoded_ctp(snap: Snapshot, state: State, enc: EncodedLines, *, comm
     reservations (use `promising.promise` per line when the order book needs them)."""
     m = ctp_model(snap)
     n = len(enc)
+    w = lines_width(enc.max_lines)
     out = CtpBatchResult(
         status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
-        bucket=np.empty((n, MAX_LINES), dtype=np.int64), qty=np.empty((n, MAX_LINES)),
+        bucket=np.empty((n, w), dtype=np.int64), qty=np.empty((n, w)),
         earliest_full=np.empty(n, dtype=np.int64), made=np.empty(n),
     )
     ck.ctp_promise_batch_nb(

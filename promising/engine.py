@@ -37,7 +37,7 @@ from promessa.errors import ValidationError
 from promising import ctp, substitution
 from promising import kernels as nb
 from promising.atp import check_qty, commit_lines, promise_atp, resolve_il
-from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.enums import EPS, MAX_LINES, Reason, Status, lines_width
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
 from promising.types import Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
@@ -108,8 +108,9 @@ def promise_many(snap: Snapshot, state: State, requests: list[Request], *, expla
     status = np.empty(n, dtype=np.int8)
     reason = np.empty(n, dtype=np.int8)
     n_lines = np.empty(n, dtype=np.int64)
-    out_b = np.empty((n, MAX_LINES), dtype=np.int64)
-    out_q = np.empty((n, MAX_LINES))
+    w = lines_width(max_lines)
+    out_b = np.empty((n, w), dtype=np.int64)
+    out_q = np.empty((n, w))
     ef = np.empty(n, dtype=np.int64)
     nb.promise_batch_nb(state.cum, snap.il_lead_time, snap.il_calendar, snap.calendar_open, ils, qty, req, max_late,
                         flags, max_lines, False, status, reason, n_lines, out_b, out_q, ef)
@@ -157,7 +158,15 @@ def _promise_one(snap: Snapshot, state: State, request: Request, *, commit: bool
                  quotas: bool = True) -> Promise:
     """One item: allocation (and CTP within it), else ATP, else CTP (the module docstring).
     `quotas` False: the snapshot has none (the allocation path is not asked)."""
-    p = allocation.class_path(snap, state, request, commit=False, explain=explain) if quotas else None
+    p = None
+    if quotas:
+        # the allocation kernels hold MAX_LINES schedule lines: a split asking for more is answered
+        # there with MAX_LINES (the class path's limit; see promising/README.md)
+        ask = request if request.policy.max_lines <= MAX_LINES else dataclasses.replace(
+            request, policy=dataclasses.replace(request.policy, max_lines=MAX_LINES))
+        p = allocation.class_path(snap, state, ask, commit=False, explain=explain)
+        if p is not None and ask is not request:
+            p = dataclasses.replace(p, request=request)
     if p is not None:
         if p.status is not Status.FULL:
             alt = _ctp_within_allocation(snap, state, request, p, commit=commit, explain=explain)

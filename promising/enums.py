@@ -2,14 +2,24 @@
 
 The compiled kernels use these `IntEnum` members directly (numba treats them as integer
 constants) and return them as codes; only the Python layer turns them into messages.
-`EPS` and `MAX_LINES` are `promessa.config`'s, re-exported here for the kernels.
+`EPS`, `MAX_LINES` and `MAX_SPLIT_LINES` are `promessa.config`'s, re-exported here for the
+kernels; `lines_width` sizes a batch's schedule-line arrays.
 """
 
 from __future__ import annotations
 
 import enum
 
-from promessa.config import EPS, MAX_LINES
+import numpy as np
+
+from promessa.config import EPS, MAX_LINES, MAX_SPLIT_LINES
+
+
+def lines_width(max_lines) -> int:
+    """Columns of a batch's schedule-line arrays: the largest `max_lines` asked for (an int or an
+    array of them), never fewer than `MAX_LINES`."""
+    m = int(np.max(max_lines)) if np.size(max_lines) else 0
+    return m if m > MAX_LINES else MAX_LINES
 
 
 class Status(enum.IntEnum):
@@ -70,4 +80,5 @@ FLAG_PARTIAL = 1
 FLAG_SPLIT = 2
 FLAG_BACKORDER = 4  # with FLAG_PARTIAL, no split: confirm what the requested day has, backorder the rest
 
-__all__ = ["EPS", "FLAG_BACKORDER", "FLAG_PARTIAL", "FLAG_SPLIT", "MAX_LINES", "Reason", "Status"]
+__all__ = ["EPS", "FLAG_BACKORDER", "FLAG_PARTIAL", "FLAG_SPLIT", "MAX_LINES", "MAX_SPLIT_LINES", "Reason", "Status",
+           "lines_width"]

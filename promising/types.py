@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from promessa.errors import ValidationError
-from promising.enums import FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_LINES, Reason, Status
+from promising.enums import FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, MAX_SPLIT_LINES, Reason, Status
 from promising.reservation import Draw, Reservation
 from supplydata.snapshot import Snapshot
 
@@ -30,7 +30,7 @@ class Policy:
     allow_partial: bool = True       # promise part of the quantity when the whole cannot be
     allow_split: bool = False        # several schedule lines on several dates
     max_late_days: int | None = None  # latest acceptable date = requested + this; None: horizon
-    max_lines: int = 4               # most schedule lines when splitting (1..8)
+    max_lines: int = 4               # most schedule lines when splitting (1..MAX_SPLIT_LINES)
     # partial without split: False = the largest quantity reachable in the window, on the day it
     # is reached; True = confirm what the requested day (its first working day) has and
     # backorder the rest (when that day has some but not all)
@@ -40,8 +40,9 @@ class Policy:
     allow_substitution: bool = True
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_lines <= MAX_LINES:
-            raise ValidationError(f"must be between 1 and {MAX_LINES}", field="policy.max_lines", value=self.max_lines)
+        if not 1 <= self.max_lines <= MAX_SPLIT_LINES:
+            raise ValidationError(f"must be between 1 and {MAX_SPLIT_LINES}", field="policy.max_lines",
+                                  value=self.max_lines)
         if self.max_late_days is not None and self.max_late_days < 0:
             raise ValidationError("must not be negative", field="policy.max_late_days", value=self.max_late_days)
 
@@ -183,13 +184,13 @@ class BatchResult:
     status: np.ndarray     # int8[n] Status codes
     reason: np.ndarray     # int8[n] Reason codes
     n_lines: np.ndarray    # int64[n]
-    bucket: np.ndarray     # int64[n, MAX_LINES]
-    qty: np.ndarray        # float64[n, MAX_LINES]
+    bucket: np.ndarray     # int64[n, W], W = lines_width(max_lines of the call)
+    qty: np.ndarray        # float64[n, W]
     earliest_full: np.ndarray  # int64[n], -1 = none
 
     @property
     def promised(self) -> np.ndarray:
-        mask = np.arange(MAX_LINES)[None, :] < self.n_lines[:, None]
+        mask = np.arange(self.qty.shape[1])[None, :] < self.n_lines[:, None]
         return np.where(mask, self.qty, 0.0).sum(axis=1)
 
     def to_polars(self, snap: Snapshot) -> pl.DataFrame:

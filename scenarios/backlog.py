@@ -45,7 +45,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -53,8 +53,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
-from promising import EncodedLines, Policy, encode_lines, promise_encoded
-from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
+from promising import EncodedLines, Policy, Promise, encode_lines, promise_encoded
+from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, MAX_SPLIT_LINES, Reason, Status, lines_width
+from promising.reservation import Reservation
 from scenarios import kernels as nb
 from scenarios.enums import Change, Exception_, Strategy
 from supplydata.snapshot import Snapshot, State
@@ -110,7 +111,7 @@ class RescheduleConfig(BaseModel):
     allow_partial: bool = True
     allow_split: bool = False
     max_late_days: int | None = None
-    max_lines: int = Field(4, ge=1, le=MAX_LINES)
+    max_lines: int = Field(4, ge=1, le=MAX_SPLIT_LINES, description="most schedule lines per line when splitting")
     currency: str = Field("EUR", pattern="^[A-Z]{3}$", description="currency of float prices (the backlog's "
                           "`unit_price`, the catalogue's) valuing lines that carry no priced `value`")
 
@@ -140,11 +141,14 @@ class RescheduleResult:
     state: State
     timings: dict[str, float]
     new_n: np.ndarray         # int64[n]
-    new_b: np.ndarray         # int64[n, MAX_LINES] buckets
-    new_q: np.ndarray         # float64[n, MAX_LINES]
+    new_b: np.ndarray         # int64[n, W] buckets (W: at least MAX_LINES, the largest max_lines or old schedule)
+    new_q: np.ndarray         # float64[n, W]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
     skipped: list[dict] = dataclasses.field(default_factory=list)  # open lines kept as promised, with the reason
+    # row -> the engine's new promise (with its draws) for lines re-planned by `scenarios.replan`
+    # whose reservation changed (their schedule, or the items, pools or resources it draws)
+    promises: dict[int, Promise] = dataclasses.field(default_factory=dict)
 
     @property
     def exceptions(self) -> pl.DataFrame:
@@ -275,12 +279,12 @@ def old_schedule(snap: Snapshot, backlog: pl.DataFrame, schedule: pl.DataFrame |
 class _Run:
     """Mutable arrays of one rescheduling run (per row of the backlog)."""
 
-    def __init__(self, snap: Snapshot, state: State, enc: EncodedLines) -> None:
+    def __init__(self, snap: Snapshot, state: State, enc: EncodedLines, *, width: int = MAX_LINES) -> None:
         n = len(enc)
         self.snap, self.state, self.enc = snap, state, enc
         self.n = np.zeros(n, np.int64)
-        self.b = np.zeros((n, MAX_LINES), np.int64)
-        self.q = np.zeros((n, MAX_LINES))
+        self.b = np.zeros((n, width), np.int64)
+        self.q = np.zeros((n, width))
         self.status = np.full(n, -1, np.int8)
         self.reason = np.zeros(n, np.int8)
 
@@ -295,7 +299,11 @@ class _Run:
         if rows.size == 0:
             return
         out = promise_encoded(self.snap, self.state, self.sub(rows, **over), commit=True)
-        self.n[rows], self.b[rows], self.q[rows] = out.n_lines, out.bucket, out.qty
+        w = out.bucket.shape[1]  # <= the run's width (the largest max_lines of the backlog)
+        if w == self.b.shape[1]:
+            self.n[rows], self.b[rows], self.q[rows] = out.n_lines, out.bucket, out.qty
+        else:
+            self.n[rows], self.b[rows, :w], self.q[rows, :w] = out.n_lines, out.bucket, out.qty
         self.status[rows], self.reason[rows] = out.status, out.reason
 
     def promise_fair(self, rows: np.ndarray, *, quantum: float) -> None:
@@ -325,16 +333,17 @@ class _Run:
         first = rows[share > EPS]
         self.promise(first, qty=share[share > EPS])
         n1, b1, q1 = self.n[rows], self.b[rows], self.q[rows]  # copies of this group's answers
-        got = np.where(np.arange(MAX_LINES)[None, :] < n1[:, None], q1, 0.0).sum(axis=1)
+        W = self.b.shape[1]
+        got = np.where(np.arange(W)[None, :] < n1[:, None], q1, 0.0).sum(axis=1)
         rest_q = qty - got
-        room = MAX_LINES - n1
+        room = W - n1
         more = (rest_q > EPS) & (room > 0)
         second = rows[more]
         if second.size:
             ml = np.minimum(e.max_lines[second], room[more])
             self.promise(second, qty=rest_q[more], max_lines=np.maximum(ml, 1))
             m = second.size
-            on, ob, oq = np.zeros(m, np.int64), np.zeros((m, MAX_LINES), np.int64), np.zeros((m, MAX_LINES))
+            on, ob, oq = np.zeros(m, np.int64), np.zeros((m, W), np.int64), np.zeros((m, W))
             nb.merge_batch_nb(n1[more], b1[more], q1[more], self.n[second], self.b[second], self.q[second], on, ob, oq)
             self.n[second], self.b[second], self.q[second] = on, ob, oq
         # status of the merged answer is derived later from the schedule (see _finish)
@@ -342,8 +351,65 @@ class _Run:
 
 
 def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
-               schedule: pl.DataFrame | None = None, progress: Progress | None = None) -> RescheduleResult:
-    """Reschedule the backlog on a copy of `state`; see the module docstring for the rules."""
+               schedule: pl.DataFrame | None = None, progress: Progress | None = None,
+               reservations: Mapping[int, Reservation] | None = None) -> RescheduleResult:
+    """Reschedule the backlog on a copy of `state`; see the module docstring for the rules.
+
+    Parameters
+    ----------
+    snap, state
+        The snapshot and the commitment state (not modified; the result holds the new state).
+    backlog, schedule
+        The open lines and their current schedule (see the module docstring).
+    config
+        Strategy rules, ordering and policy.
+    progress
+        Told what takes time, as (message, fraction done).
+    reservations
+        Backlog row -> the line's open `promising.Reservation`, for lines whose reservation the
+        plain-ATP kernel cannot re-promise (quota pools, capable-to-promise draws, a
+        substitute): they are left out of the kernel pass and re-planned after it through the
+        engine (`scenarios.replan`), in the same group order; their reservations must be held
+        in `state`.
+    """
+    res = _plan(snap, state, backlog, config, schedule=schedule, progress=progress,
+                frozen=_frozen(backlog.height, reservations))
+    if reservations:
+        from scenarios.replan import replan_reserved
+
+        res = replan_reserved(snap, res, backlog, config or RescheduleConfig(), schedule=schedule,
+                              reservations=reservations)
+    return res
+
+
+def _frozen(n: int, reservations: Mapping[int, Reservation] | None) -> np.ndarray | None:
+    """Rows the kernel pass leaves alone (those with a reservation the engine re-plans)."""
+    if not reservations:
+        return None
+    out = np.zeros(n, np.bool_)
+    out[np.fromiter(reservations, np.int64, len(reservations))] = True
+    return out
+
+
+def group_order(snap: Snapshot, backlog: pl.DataFrame, config: RescheduleConfig, req: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(strategy code per row, rows in processing order: group, priority, [requested date],
+    created_at, input order)."""
+    prio = _priorities(snap, backlog)
+    strat = strategy_codes(backlog.with_columns(prio), config)
+    keys = {"_g": strat, "_p": prio.to_numpy()}
+    if config.order_within_priority == "due_date":
+        keys["_d"] = req
+    if "created_at" in backlog.columns:
+        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
+    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
+    return strat, order.to_numpy().astype(np.int64)
+
+
+def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
+          schedule: pl.DataFrame | None = None, progress: Progress | None = None,
+          frozen: np.ndarray | None = None) -> RescheduleResult:
+    """The kernel pass of `reschedule`: every row but the `frozen` ones (their old schedule is
+    not given back and they get nothing: `scenarios.replan` fills them in)."""
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
     timings: dict[str, float] = {}
@@ -358,23 +424,19 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
     say("encoding the backlog", 0.0)
     enc = encode_lines(snap, backlog, policy=config.policy())
     ptr, ob, oq = old_schedule(snap, backlog, schedule)
-    prio = _priorities(snap, backlog)
-    frame = backlog.with_columns(prio)
-    strat = strategy_codes(frame, config)
-    keys = {"_g": strat, "_p": prio.to_numpy()}
-    if config.order_within_priority == "due_date":
-        keys["_d"] = enc.req
-    if "created_at" in backlog.columns:
-        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
-    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
-    perm = order.to_numpy().astype(np.int64)
+    strat, perm = group_order(snap, backlog, config, enc.req)
+    oq_k = oq
+    if frozen is not None:  # left to the engine pass: not given back here, not in any group
+        perm = perm[~frozen[perm]]
+        oq_k = np.where(np.repeat(frozen, np.diff(ptr)), 0.0, oq)
     g_sorted = strat[perm]
     lap("encode")
 
     say("giving back the old schedules", 0.1)
     st = state.copy()
-    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq)
-    run = _Run(snap, st, enc)
+    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq_k)
+    # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
+    run = _Run(snap, st, enc, width=max(lines_width(enc.max_lines), int(np.diff(ptr).max(initial=0))))
     lap("release")
 
     def rows_of(s: Strategy) -> np.ndarray:
@@ -472,7 +534,8 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     old_ot = np.empty(n)
     new_ot = np.empty(n)
     nb.compare_batch_nb(ptr, ob, oq, run.n, run.b, run.q, enc.req, change, old_ot, new_ot)
-    mask = np.arange(MAX_LINES)[None, :] < run.n[:, None]
+    W = run.b.shape[1]
+    mask = np.arange(W)[None, :] < run.n[:, None]
     new_qty = np.where(mask, run.q, 0.0).sum(axis=1)
     rows = np.arange(n)
     has = run.n > 0
@@ -527,7 +590,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         currency=currency,
     )
     sel = np.flatnonzero(mask.ravel())
-    sched = pl.DataFrame({"row": sel // MAX_LINES, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
+    sched = pl.DataFrame({"row": sel // W, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
     return lines, sched, summarize(lines)
 
 

@@ -189,7 +189,11 @@ def _print_summary(res, out=None, *, source: str | None = None, limit: int = 10)
                 [pl.col(x).cast(pl.String) for x in ("strategy", "exception") if x in cols])
             more = "; --out FILE for all of them" if exc.height > limit else ""
             out.write(f"first {min(limit, exc.height)} of {exc.height:,} strategy exceptions{more}:\n{shown}\n")
-    out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k != "skipped_lines") + "\n")
+    counted = ("skipped_lines", "replanned_lines", "dropped_lines")  # counts, not seconds
+    if res.timings.get("replanned_lines"):
+        out.write(f"{int(res.timings['replanned_lines']):,} lines with quota pools, capable-to-promise or substitutes "
+                  "re-planned through the engine\n")
+    out.write("timings: " + ", ".join(f"{k} {v:.3f} s" for k, v in res.timings.items() if k not in counted) + "\n")
 
 
 def _scenario_settings(args: argparse.Namespace, svc):

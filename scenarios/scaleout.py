@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -37,8 +37,10 @@ import polars as pl
 
 from promessa.errors import ValidationError
 from promising.enums import MAX_LINES
-from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _orders, reschedule, summarize
+from promising.reservation import Reservation
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, _orders, _plan, reschedule, summarize
 from scenarios.partition import clusters, pack
+from scenarios.replan import replan_reserved, subset
 from supplydata.snapshot import Snapshot, State
 
 Executor = Literal["inprocess", "ray"]
@@ -67,19 +69,15 @@ def fair_share_used(config: RescheduleConfig) -> bool:
 def part_inputs(backlog: pl.DataFrame, schedule: pl.DataFrame | None,
                 rows: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The backlog rows `rows` (ascending) and their schedule lines, renumbered from 0."""
-    if schedule is None:
-        return backlog[rows], None
-    pos = np.full(backlog.height, -1, np.int64)
-    pos[rows] = np.arange(rows.size)
-    sch = schedule.with_columns(row=pl.Series("row", pos[schedule["row"].to_numpy()])).filter(pl.col("row") >= 0)
-    return backlog[rows], sch
+    return subset(backlog, schedule, rows)
 
 
 def plan_part(snap: Snapshot, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
-              config: RescheduleConfig, rows: np.ndarray) -> PartResult:
+              config: RescheduleConfig, rows: np.ndarray, frozen: np.ndarray | None = None) -> PartResult:
     """Plan `sub`, the backlog rows `rows` (with their schedule `sch`, from `part_inputs`),
-    against the positions `cum` (not modified): the unit of work of every executor."""
-    res = reschedule(snap, State(snap, cum), sub, config, schedule=sch)
+    against the positions `cum` (not modified): the unit of work of every executor. `frozen`
+    (per row of `sub`): lines left to the engine pass after the merge (`scenarios.replan`)."""
+    res = _plan(snap, State(snap, cum), sub, config, schedule=sch, frozen=frozen)
     ils = res.ils if res.ils is not None else np.full(rows.size, -1, np.int64)
     touched = np.unique(ils[ils >= 0])
     return PartResult(rows=rows, lines=res.lines, schedule=res.schedule, new_n=res.new_n, new_b=res.new_b,
@@ -91,8 +89,9 @@ def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[P
     n = backlog.height
     st = state.copy()
     new_n = np.zeros(n, np.int64)
-    new_b = np.zeros((n, MAX_LINES), np.int64)
-    new_q = np.zeros((n, MAX_LINES))
+    W = max([MAX_LINES] + [p.new_b.shape[1] for p in parts])
+    new_b = np.zeros((n, W), np.int64)
+    new_q = np.zeros((n, W))
     ils = np.full(n, -1, np.int64)
     order = np.empty(n, np.int64)
     at = 0
@@ -100,7 +99,8 @@ def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[P
     dropped = 0.0
     for p in parts:
         st.cum[p.touched] = p.cum
-        new_n[p.rows], new_b[p.rows], new_q[p.rows], ils[p.rows] = p.new_n, p.new_b, p.new_q, p.ils
+        w = p.new_b.shape[1]
+        new_n[p.rows], new_b[p.rows, :w], new_q[p.rows, :w], ils[p.rows] = p.new_n, p.new_b, p.new_q, p.ils
         order[p.rows] = at + np.arange(p.rows.size)
         at += p.rows.size
         scheds.append(p.schedule.with_columns(row=pl.Series("row", p.rows[p.schedule["row"].to_numpy()])))
@@ -115,13 +115,15 @@ def merge(snap: Snapshot, state: State, backlog: pl.DataFrame, parts: Sequence[P
 def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None,
                            *, schedule: pl.DataFrame | None = None, executor: Executor = "inprocess", parts: int = 1,
                            ray_address: str | None = None, ties: Sequence[str] = (), timeout_s: float | None = None,
-                           progress: Progress | None = None) -> RescheduleResult:
+                           progress: Progress | None = None,
+                           reservations: Mapping[int, Reservation] | None = None) -> RescheduleResult:
     """Reschedule the backlog partitioned by independent clusters; the same plan as
     `reschedule(snap, state, backlog, config, schedule=schedule)`.
 
     `parts`: how many partitions (Ray tasks) to pack the clusters into; `ties`: backlog columns
     that also tie lines (``order``, ``ship_set``); rescheduling needs none. `timeout_s` bounds
-    the wait for the Ray tasks."""
+    the wait for the Ray tasks. `reservations` (row -> open reservation): lines re-planned through
+    the engine after the merge, on the merged state, as `reschedule` does after its kernel pass."""
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
     if executor not in ("inprocess", "ray"):
@@ -132,7 +134,8 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
     if fair_share_used(config):
         parts = 1
     if executor == "inprocess" and parts == 1:
-        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
+        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress, reservations=reservations)
+    frozen = _frozen(backlog.height, reservations)
     say("partitioning the backlog into independent clusters", 0.0)
     labels = clusters(snap, backlog, ties=ties)
     groups = pack(labels, parts)
@@ -140,14 +143,18 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
     say(f"planning {len(groups)} partitions ({executor})", 0.1)
     if executor == "ray":
         results = _on_ray(snap, state.cum, backlog, schedule, config, groups, address=ray_address, cpus=parts,
-                          timeout_s=timeout_s)
+                          timeout_s=timeout_s, frozen=frozen)
     else:
-        results = [plan_part(snap, state.cum, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
+        results = [plan_part(snap, state.cum, *part_inputs(backlog, schedule, rows), config, rows,
+                             None if frozen is None else frozen[rows]) for rows in groups]
     t_plan = time.perf_counter()
     say("merging the partitions", 0.9)
     if not results:
-        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress)
+        return reschedule(snap, state, backlog, config, schedule=schedule, progress=progress, reservations=reservations)
     out = merge(snap, state, backlog, results)
+    if reservations:
+        say("re-planning lines through the engine", 0.95)
+        out = replan_reserved(snap, out, backlog, config, schedule=schedule, reservations=reservations)
     t_end = time.perf_counter()
     out.timings.update(partition=t_part - t0, plan=t_plan - t_part, merge=t_end - t_plan, total=t_end - t0,
                        clusters=float(labels.max() + 1 if labels.size else 0), partitions=float(len(groups)))
@@ -186,7 +193,7 @@ _worker_snapshot: dict[str, Snapshot] = {}  # in a Ray worker: the last snapshot
 
 
 def _plan_on_worker(snap_box: list, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
-                    config: RescheduleConfig, rows: np.ndarray) -> PartResult:
+                    config: RescheduleConfig, rows: np.ndarray, frozen: np.ndarray | None = None) -> PartResult:
     """`plan_part` in a Ray worker; the snapshot (passed by reference, in a list so that Ray
     does not resolve it) is read from the object store once per worker, not once per task."""
     ref = snap_box[0]
@@ -194,7 +201,7 @@ def _plan_on_worker(snap_box: list, cum: np.ndarray, sub: pl.DataFrame, sch: pl.
     if snap is None:
         _worker_snapshot.clear()
         snap = _worker_snapshot[ref.hex()] = _ray().get(ref)
-    return plan_part(snap, cum, sub, sch, config, rows)
+    return plan_part(snap, cum, sub, sch, config, rows, frozen)
 
 
 def _plan_remote():
@@ -220,13 +227,14 @@ def _snapshot_ref(ray, snap: Snapshot):
 
 def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
             config: RescheduleConfig, groups: list[np.ndarray], *, address: str | None, cpus: int,
-            timeout_s: float | None) -> list[PartResult]:
+            timeout_s: float | None, frozen: np.ndarray | None = None) -> list[PartResult]:
     ray = _ray()
     ray_init(address=address, cpus=cpus)
     snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
     fn = _plan_remote()
     # each task gets only its own lines (and their schedule)
-    refs = [fn.remote([snap_ref], cum_ref, *part_inputs(backlog, schedule, rows), config, rows) for rows in groups]
+    refs = [fn.remote([snap_ref], cum_ref, *part_inputs(backlog, schedule, rows), config, rows,
+                      None if frozen is None else frozen[rows]) for rows in groups]
     try:
         return ray.get(refs, timeout=timeout_s)
     except ray.exceptions.GetTimeoutError:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -23,7 +24,7 @@ import polars as pl
 
 from promessa.errors import ValidationError
 from promising import Policy, encode_lines, promise_encoded
-from promising.enums import MAX_LINES
+from promising.reservation import Reservation
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult
 from scenarios.backlog import reschedule as _reschedule_one
 from supplydata.snapshot import Snapshot, State
@@ -61,10 +62,11 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
         lines = lines.sort("created_at", maintain_order=True)
     st = snap.new_state() if state is None else state.copy()
     out = promise_encoded(snap, st, encode_lines(snap, lines, policy=policy), commit=True)
-    mask = np.arange(MAX_LINES)[None, :] < out.n_lines[:, None]
+    W = out.bucket.shape[1]
+    mask = np.arange(W)[None, :] < out.n_lines[:, None]
     sel = np.flatnonzero(mask.ravel())
     base = np.datetime64(snap.as_of, "D")
-    schedule = pl.DataFrame({"row": (sel // MAX_LINES).astype(np.int64),
+    schedule = pl.DataFrame({"row": (sel // W).astype(np.int64),
                              "date": pl.Series(base + out.bucket.ravel()[sel].astype("timedelta64[D]")),
                              "qty": out.qty.ravel()[sel]})
     return st, lines, schedule
@@ -73,14 +75,29 @@ def backlog_from_orders(snap: Snapshot, orders: pl.DataFrame, *, policy: Policy 
 # ------------------------------------------------------------------ the order book
 
 
-def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+@dataclasses.dataclass
+class ServiceBacklog:
+    """The order book's backlog as rescheduling takes it (`backlog_from_service`)."""
+
+    backlog: pl.DataFrame
+    schedule: pl.DataFrame
+    skipped: list[dict]
+    # backlog row -> open reservation, for lines re-planned through the engine (quota pools,
+    # capable-to-promise, substitutes: `orderbook.queries.engine_path`)
+    reservations: dict[int, Reservation]
+
+    def __iter__(self):  # (backlog, schedule, skipped), as before
+        return iter((self.backlog, self.schedule, self.skipped))
+
+
+def backlog_from_service(svc: Any) -> ServiceBacklog:
     """The open, unshipped lines of the order book (call under `svc.lock`), from its backlog read
-    model (`orderbook.queries.backlog_and_skipped`). Returns (backlog, schedule, skipped) where
-    skipped lists the open lines left alone, one dict per line with its reason (`reason`: a key of
-    `orderbook.queries.SKIP_REASONS`, `why`: its sentence): lines whose reservation draws quota
-    pools, capable-to-promise capacity or components, or a substitute, and lines asked for past
-    the horizon. Their reservations stay in the state rescheduling plans on, so the lines it moves
-    plan around them."""
+    model (`orderbook.queries.backlog_and_skipped`). Returns the backlog frame, its schedule (the
+    open schedule lines), `skipped` (the open lines left alone, one dict per line with its reason:
+    `reason`, a key of `orderbook.queries.SKIP_REASONS`, `why`, its sentence: lines asked for past
+    the horizon, whose reservations stay in the state rescheduling plans on) and `reservations`
+    (row -> open reservation of the lines whose reservation draws quota pools, capable-to-promise
+    capacity or components, or a substitute: `reschedule` re-plans them through the engine)."""
     from orderbook.queries import backlog_and_skipped
 
     lines, kept = backlog_and_skipped(svc)
@@ -89,6 +106,7 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dic
     sched_row: list[int] = []
     sched_date: list[dt.date] = []
     sched_qty: list[float] = []
+    reservations: dict[int, Reservation] = {}
     for r, bl in enumerate(lines):
         for k, v in (("order", bl.order_id), ("line", bl.line), ("item", bl.item), ("location", bl.location),
                      ("qty", bl.open_qty), ("requested_date", bl.requested_date), ("demand_class", bl.demand_class),
@@ -96,6 +114,13 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dic
                      ("created_at", bl.created_at.astimezone(dt.timezone.utc).replace(tzinfo=None)),
                      ("value", bl.open_value), ("currency", bl.currency)):
             cols[k].append(v)
+        if bl.path is not None:  # the engine re-plans it: its open schedule, its whole reservation
+            reservations[r] = Reservation(tuple(bl.draws))
+            for d, q in bl.schedule:
+                sched_row.append(r)
+                sched_date.append(d)
+                sched_qty.append(q)
+            continue
         for d in bl.draws:
             sched_row.append(r)
             sched_date.append(d.date)
@@ -112,31 +137,34 @@ def backlog_from_service(svc: Any) -> tuple[pl.DataFrame, pl.DataFrame, list[dic
             pl.coalesce("currency", pl.lit(cur)).alias("currency"))
     schedule = pl.DataFrame({"row": sched_row, "date": sched_date, "qty": sched_qty},
                             schema={"row": pl.Int64, "date": pl.Date, "qty": pl.Float64})
-    return backlog, schedule, skipped
+    return ServiceBacklog(backlog, schedule, skipped, reservations)
 
 
 def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
                schedule: pl.DataFrame | None = None, progress: Progress | None = None,
-               settings: Any = None) -> RescheduleResult:
+               settings: Any = None, reservations: dict[int, Reservation] | None = None) -> RescheduleResult:
     """The planner, run where the settings say (``settings.scenarios``: in-process by default,
-    partitioned on Ray when configured); the same plan either way."""
+    partitioned on Ray when configured); the same plan either way. `reservations`: see
+    `scenarios.backlog.reschedule`."""
     sc = getattr(settings, "scenarios", None)
     if sc is None or (sc.executor == "inprocess" and sc.parts == 1):
-        return _reschedule_one(snap, state, backlog, config, schedule=schedule, progress=progress)
+        return _reschedule_one(snap, state, backlog, config, schedule=schedule, progress=progress,
+                               reservations=reservations)
     from scenarios.scaleout import reschedule_partitioned
 
     return reschedule_partitioned(snap, state, backlog, config, schedule=schedule, executor=sc.executor,
-                                  parts=sc.parts, ray_address=sc.ray_address, timeout_s=sc.timeout_s, progress=progress)
+                                  parts=sc.parts, ray_address=sc.ray_address, timeout_s=sc.timeout_s, progress=progress,
+                                  reservations=reservations)
 
 
 def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress | None = None) -> RescheduleResult:
     """Reschedule the order book's backlog on a copy of the live state; nothing changes."""
     with svc.lock:
-        backlog, schedule, skipped = backlog_from_service(svc)
+        bk = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
-    res = reschedule(snap, state, backlog, config, schedule=schedule, progress=progress,
-                     settings=getattr(svc, "settings", None))
-    res.skipped = skipped
+    res = reschedule(snap, state, bk.backlog, config, schedule=bk.schedule, progress=progress,
+                     settings=getattr(svc, "settings", None), reservations=bk.reservations)
+    res.skipped = skipped = bk.skipped
     res.timings["skipped_lines"] = float(len(skipped))
     return res
 
@@ -150,17 +178,18 @@ def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress
 
     with svc.lock:
         seq0, snap0 = svc.seq, svc.snap
-        backlog, schedule, skipped = backlog_from_service(svc)
+        bk = backlog_from_service(svc)
         state0 = svc.state.copy()
-    first = reschedule(snap0, state0, backlog, config, schedule=schedule, progress=progress,
-                       settings=getattr(svc, "settings", None))
-    first.skipped = skipped
+    first = reschedule(snap0, state0, bk.backlog, config, schedule=bk.schedule, progress=progress,
+                       settings=getattr(svc, "settings", None), reservations=bk.reservations)
+    first.skipped = skipped = bk.skipped
 
     def replan() -> ReschedulePlan:  # called by the order book under its lock
-        b, s, k = backlog_from_service(svc)
-        res = reschedule(svc.snap, svc.state, b, config, schedule=s, progress=progress)
-        res.skipped = k
-        return ReschedulePlan.from_result(res, svc.snap, skipped=len(k))
+        b = backlog_from_service(svc)
+        res = reschedule(svc.snap, svc.state, b.backlog, config, schedule=b.schedule, progress=progress,
+                         reservations=b.reservations)
+        res.skipped = b.skipped
+        return ReschedulePlan.from_result(res, svc.snap, skipped=len(b.skipped))
 
     return ReschedulePlan.from_result(first, snap0, skipped=len(skipped), basis=(seq0, snap0, state0.cum), replan=replan)
 
@@ -197,9 +226,10 @@ def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *,
     from scenarios.whatif import run_whatif
 
     with svc.lock:
-        backlog, schedule, skipped = backlog_from_service(svc)
+        bk = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
-    rep = run_whatif(snap, state, backlog, scenarios, config=config, schedule=schedule, progress=progress, curves=curves)
-    rep.skipped = skipped
+    rep = run_whatif(snap, state, bk.backlog, scenarios, config=config, schedule=bk.schedule, progress=progress,
+                     curves=curves, reservations=bk.reservations)
+    rep.skipped = skipped = bk.skipped
     rep.baseline_result.skipped = skipped
     return rep

@@ -35,7 +35,7 @@ import datetime as dt
 import json
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -48,9 +48,10 @@ from pydantic import ValidationError as PydanticValidationError
 from promessa.errors import ValidationError
 from promessa.money import quantum
 from promising import kernels as pnb
-from promising.enums import EPS, MAX_LINES
+from promising.enums import EPS
+from promising.reservation import Reservation
 from scenarios import kernels as nb
-from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, old_schedule, reschedule
+from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, old_schedule, reschedule
 from supplydata.schema import TABLES
 from supplydata.snapshot import Snapshot, State, build_snapshot
 
@@ -272,8 +273,11 @@ def _nbytes(snap: Snapshot) -> int:
 
 
 def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario, *,
-         schedule: pl.DataFrame | None = None, fast: bool = True) -> Fork:
+         schedule: pl.DataFrame | None = None, fast: bool = True, engine_rows: np.ndarray | None = None) -> Fork:
     """Apply the scenario's changes to copies of the touched tables and of the backlog.
+
+    `engine_rows` (bool per backlog row): lines whose reservation the engine pass gives back
+    itself (`scenarios.replan`); a rerouted one keeps its old schedule in the fork.
 
     When only dates and quantities of existing supply/demand rows changed (and lanes or quota
     quantities), the fork's snapshot is patched: only the changed item-locations' rows are
@@ -457,8 +461,8 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
             val = pl.col("qty") * ch.factor if ch.factor is not None else pl.lit(float(ch.qty))
             tables["allocation"] = al.with_columns(pl.when(m).then(val).otherwise(pl.col("qty")).alias("qty"))
             touched.add("allocation")
-            notes.append(f"{f}: quotas bind promises made through promising.promise on the fork; the batch "
-                         "rescheduling kernel promises plain ATP")
+            notes.append(f"{f}: quotas bind promises made through promising.promise on the fork (the engine "
+                         "pass re-plans the lines that draw quota pools); the plain-ATP kernel pass has no quotas")
 
     # supply dates before as_of stay valid (bucket 0); nothing may pass the horizon
     patched = _patch(snap, tables, touched, scenario.name) if fast else None
@@ -484,7 +488,11 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
     if bl is not backlog:
         memory += int(bl.estimated_size())
 
+    if "allocation" in touched and EXTRAS_ALLOCATION in state.extras:
+        fstate.extras[EXTRAS_ALLOCATION] = _pools_on_fork(snap, state, fsnap)
     sched = schedule
+    if engine_rows is not None:
+        rerouted &= ~engine_rows
     if rerouted.any():
         # lines moved to another node give their old schedule back at the old node
         ptr, ob, oq = old_schedule(snap, backlog, schedule)
@@ -620,6 +628,23 @@ def _ils(snap: Snapshot, items: pl.Series, locations: pl.Series) -> np.ndarray:
     return np.where((ic >= 0) & (lc >= 0) & (len(keys) > 0) & (keys[pos] == want), pos, -1).astype(np.int64)
 
 
+EXTRAS_ALLOCATION = "allocation"  # allocation.model.EXTRAS_KEY: the state's pool positions
+
+
+def _pools_on_fork(snap: Snapshot, state: State, fsnap: Snapshot) -> np.ndarray:
+    """The live pools' consumption on the fork's quotas (a `quota_change`): the fork's base pool
+    positions less what the live commitments consumed of each pool; by replaying the live
+    commitments (`allocation.rebase`) when the fork's pools differ from the live ones."""
+    import allocation
+
+    old, new = allocation.model_for(snap), allocation.model_for(fsnap)
+    live = allocation.positions(snap, state)
+    if (old.n_pools == new.n_pools and np.array_equal(old.pool_il, new.pool_il) and old.pool_names == new.pool_names
+            and old.base_pos.shape == new.base_pos.shape):
+        return new.base_pos - (old.base_pos - live)
+    return allocation.positions(fsnap, allocation.rebase(state, fsnap).state)
+
+
 def _carry_over(snap: Snapshot, state: State, fsnap: Snapshot) -> State:
     """The fork's commitment state: every live commitment, on the fork's supply."""
     if fsnap is snap or fsnap.base_cum is snap.base_cum:
@@ -701,7 +726,7 @@ def compare_to(base: RescheduleResult, other: RescheduleResult, rows: int) -> np
     n = base.new_n[:rows]
     ptr = np.zeros(rows + 1, np.int64)
     np.cumsum(n, out=ptr[1:])
-    mask = np.arange(MAX_LINES)[None, :] < n[:, None]
+    mask = np.arange(base.new_b.shape[1])[None, :] < n[:, None]
     ob = base.new_b[:rows][mask]
     oq = base.new_q[:rows][mask]
     change = np.empty(rows, np.int8)
@@ -801,8 +826,11 @@ def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k:
 def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario], *,
                config: RescheduleConfig | None = None, schedule: pl.DataFrame | None = None,
                progress: Progress | None = None, baseline: RescheduleResult | None = None,
-               curves: int = 3) -> WhatIfReport:
-    """Run scenarios side by side against the baseline (the backlog rescheduled on the live state)."""
+               curves: int = 3, reservations: Mapping[int, Reservation] | None = None) -> WhatIfReport:
+    """Run scenarios side by side against the baseline (the backlog rescheduled on the live state).
+    `reservations` (backlog row -> open reservation): lines re-planned through the engine after the
+    kernel pass (`scenarios.backlog.reschedule`), on the live state and on every fork (a fork keeps
+    the backlog's rows first, in order, and carries their reservations)."""
     t0 = time.perf_counter()
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
@@ -812,17 +840,19 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
         return lambda m, f: say(f"{name}: {m}", (k + f) / parts)
 
     if baseline is None:
-        baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"))
+        baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"),
+                              reservations=reservations)
     n0 = backlog.height
     out = []
     for k, sc in enumerate(scenarios, start=1):
         ts = time.perf_counter()
         say(f"{sc.name}: forking", (k) / parts)
-        fk = fork(snap, state, backlog, sc, schedule=schedule)
+        fk = fork(snap, state, backlog, sc, schedule=schedule, engine_rows=_frozen(n0, reservations))
         # validate the merge: model_copy(update=...) would leave the rules as plain dicts
         cfg = (RescheduleConfig.model_validate({**config.model_dump(), **sc.reschedule.model_dump(exclude_unset=True)})
                if sc.reschedule else config)
-        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name))
+        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name),
+                         reservations=reservations)
         change = compare_to(baseline, res, n0)
         worse = (change == 2) | (change == 3)
         by_class: dict[str, int] = {}

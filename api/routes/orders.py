@@ -37,6 +37,7 @@ _LINK = {"order_id": "$response.body#/order_id"}
 _CAPTURE_LINKS = {
     "ReadOrder": {"operationId": "read_order", "parameters": _LINK},
     "ReadAudit": {"operationId": "read_audit", "parameters": _LINK},
+    "ReadMargin": {"operationId": "read_order_margin", "parameters": _LINK},
     "ChangeOrder": {"operationId": "change_order", "parameters": _LINK},
     "CancelOrder": {"operationId": "cancel_order", "parameters": _LINK},
     "ApproveOrder": {"operationId": "approve_order", "parameters": _LINK},

@@ -2,7 +2,8 @@
 //
 // One page, several views chosen by the address's fragment:
 //   #/                      overview: KPIs, jeopardy, exceptions (with drill-down), reports
-//   #/orders/ID             one order: lines, promise and pegging, pricing waterfall, payments, process, audit
+//   #/orders/ID             one order: lines, promise and pegging, pricing waterfall, margin with program income,
+//                           payments, process, audit
 //   #/atp/ITEM/LOCATION     time-phased ATP of an item-location, with a chart
 //   #/processes  #/channel  orchestration processes; channel programs, accruals and claims
 //   #/analytics             customer-journey analytics: retention by cohort, repeat purchase, RFM segments, cross-sell
@@ -593,6 +594,61 @@ function waterfall(ln) {
   return t;
 }
 
+// One line's margin: its waterfall down to net, cost, gross margin, each program's income (accrued on shipped
+// units, quoted for the open ones on the business day) and the margin after program income.
+function marginLine(ln) {
+  const rows = [];
+  const w = ln.waterfall;
+  if (w) {
+    rows.push(["list price", w.price_list + ": " + money(w.unit_list_price) + " × " + fmt(Number(w.qty)), money(w.list_amount)]);
+    for (const a of w.adjustments) rows.push([a.kind + (a.rule ? " " + a.rule : ""), a.basis || "", money(a.amount)]);
+  }
+  rows.push(["net", fmt(Number(ln.qty)) + " × " + money(ln.unit_net), money(ln.net)]);
+  rows.push(["cost", fmt(Number(ln.qty)) + " × " + money(ln.unit_cost), "−" + money(ln.cost)]);
+  rows.push(["gross margin", "net − cost", money(ln.gross_margin)]);
+  for (const p of ln.programs) {
+    const how = [];
+    if (Number(p.accrued_qty) || Number(p.accrued.amount)) how.push("accrued " + money(p.accrued) + " on " + fmt(Number(p.accrued_qty)) + " shipped");
+    if (Number(p.quoted_qty) || Number(p.quoted.amount)) how.push("quoted " + money(p.quoted) + " on " + fmt(Number(p.quoted_qty)) + " open");
+    rows.push(["program " + p.program, p.kind.replaceAll("_", " ") + " (" + p.supplier + "): " + how.join(", "), money(p.total)]);
+  }
+  rows.push(["margin", "gross margin + program income", money(ln.margin)]);
+  const t = table(["step", "how", "amount"], rows, "margin");
+  t.querySelectorAll("tbody tr").forEach((tr, i) => {
+    tr.dataset.step = rows[i][0].startsWith("program ") ? "program" : rows[i][0];
+    if (rows[i][0].startsWith("program ")) tr.dataset.program = rows[i][0].slice(8);
+    tr.lastChild.classList.add("num");
+  });
+  return t;
+}
+
+async function orderMargin(id, box) {
+  let m;
+  try {
+    m = await getJSON("orders/" + encodeURIComponent(id) + "/margin", {});
+  } catch (err) {
+    if (err.status === 403 || err.status === 503) { note(box, "margin unavailable: " + (err.message || err)); return; }
+    throw err;
+  }
+  const dlm = el("dl", { class: "facts margin-totals" });
+  for (const k of ["net", "cost", "gross_margin", "program_income", "margin"]) {
+    fact(dlm, k.replace("_", " "), el("span", { class: "num", "data-total": k, text: money(m[k]) }));
+  }
+  fact(dlm, "open units quoted on", m.on);
+  box.append(dlm);
+  if (m.programs.length) {
+    box.append(table(["program", "kind", "supplier", "accrued", "quoted", "total"],
+      m.programs.map((p) => [p.program, p.kind.replaceAll("_", " "), p.supplier, money(p.accrued), money(p.quoted), money(p.total)]),
+      "margin-programs"));
+  } else note(box, "no supplier program applies to this order");
+  for (const ln of m.lines) {
+    const lb = el("div", { class: "margin-line" });
+    lb.dataset.line = ln.line;
+    lb.append(el("h4", { text: "line " + ln.line + " · " + ln.item + (ln.supplier ? " · " + ln.supplier : "") }), marginLine(ln));
+    box.append(lb);
+  }
+}
+
 async function section(box, what, fn) {
   box.replaceChildren();
   try {
@@ -604,7 +660,7 @@ async function section(box, what, fn) {
 
 async function loadOrder(id) {
   $("order-id").value = id || "";
-  for (const b of ["order-head", "order-holds", "order-lines", "order-promises", "order-pricing", "order-money", "order-process", "order-audit"]) $(b).replaceChildren();
+  for (const b of ["order-head", "order-holds", "order-lines", "order-promises", "order-pricing", "order-margin", "order-money", "order-process", "order-audit"]) $(b).replaceChildren();
   if (!id) { $("order-title").textContent = "Order"; return; }
   const o = await getJSON("orders/" + encodeURIComponent(id), {});
   $("order-title").textContent = "Order " + o.order_id;
@@ -679,6 +735,7 @@ async function loadOrder(id) {
   }
   if (o.totals) note(pricing, "order: net " + money(o.totals.net) + " + tax " + money(o.totals.tax) + " = " + money(o.totals.total), "order-sum");
   await Promise.all([
+    section($("order-margin"), "margin", () => orderMargin(id, $("order-margin"))),
     section($("order-money"), "payments, invoices and returns", async () => {
       const box = $("order-money");
       const pay = await getJSON("orders/" + encodeURIComponent(id) + "/payments", {});

@@ -449,6 +449,17 @@ def test_order_page_shows_lines_promise_pricing_payments_process_and_audit(serve
         assert steps == {"list price": "30.00 EUR", "rule TOOLS10@1": "-3.00 EUR", "net": "27.00 EUR",
                          "tax": "5.40 EUR", "total": "32.40 EUR"}
         assert _text(browser, "#order-total") == "32.40 EUR"
+        # the margin: net 27.00, cost 30 x 0.50 = 15.00, gross margin 12.00; ACME's 5 % allowance on tools, quoted for
+        # the 30 open units as if shipped on the business day: 5 % of 27.00 = 1.35; margin after it 13.35
+        totals = browser.js("Object.fromEntries([...document.querySelectorAll('#order-margin [data-total]')]"
+                            ".map(s => [s.dataset.total, s.textContent]))")
+        assert totals == {"net": "27.00 EUR", "cost": "15.00 EUR", "gross_margin": "12.00 EUR",
+                          "program_income": "1.35 EUR", "margin": "13.35 EUR"}
+        msteps = browser.js("""Object.fromEntries([...document.querySelectorAll('.margin-line[data-line="1"] tbody tr')]
+                               .map(tr => [tr.dataset.step, tr.cells[2].textContent]))""")
+        assert msteps == {"list price": "30.00 EUR", "rule TOOLS10@1": "-3.00 EUR", "net": "27.00 EUR", "cost": "−15.00 EUR",
+                          "gross margin": "12.00 EUR", "program": "1.35 EUR", "margin": "13.35 EUR"}
+        assert "quoted 1.35 EUR on 30 open" in _text(browser, '.margin-line[data-line="1"] tr[data-program="ACME-TOOLS"]')
         # payments and invoices from the order-to-cash hub: nothing paid or invoiced yet; no returns
         money = browser.js("Object.fromEntries([...document.querySelectorAll('#order-money .fact')]"
                            ".map(f => [f.querySelector('dt').textContent, f.querySelector('dd').textContent]))")
@@ -527,6 +538,10 @@ def test_a_shipped_order_shows_its_invoice_and_accrual(server, story, browser):
     assert [(r[1], r[6]) for r in invoices] == [("invoice", "20.00 EUR")]
     accruals = browser.js("[...document.querySelectorAll('#order-money table.accruals tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))")
     assert [(r[1], r[2], r[4]) for r in accruals] == [("ACME-TOOLS", "ACME", "1.00 EUR")]
+    # its margin: net 20.00, cost 2 x 4.00 = 8.00, gross margin 12.00, the 1.00 accrued on the shipped units: 13.00
+    row = _text(browser, '.margin-line[data-line="1"] tr[data-program="ACME-TOOLS"]')
+    assert "accrued 1.00 EUR on 2 shipped" in row and "quoted" not in row
+    assert _text(browser, '#order-margin [data-total="margin"]') == "13.00 EUR"
 
 
 ANALYTICS_CAPTIONS = "Object.fromEntries([...document.querySelectorAll('#view-analytics figure')].map(f => [f.id, f.querySelector('figcaption').textContent]))"

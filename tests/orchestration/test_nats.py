@@ -122,3 +122,94 @@ def test_a_duplicate_inbound_update_changes_nothing(sqlite_store, names):
     [inst] = sqlite_store.instances_of("D1")
     assert inst.step == "supplier-ship" and [h["what"] for h in inst.history].count("po.ack") == 1
     assert eng.receive(InboundUpdate.from_json(json.dumps(upd))).duplicate
+
+
+def test_a_refused_publish_stops_its_order_only_and_is_retried_in_order(sqlite_store, names):
+    """The stream refuses messages over 1,024 bytes. Orders A, B and C each have three messages (interleaved
+    A0 B0 C0 A1 B1 C1 A2 B2 C2) and A1 carries a 2,000-byte note. One drain: JetStream refuses A1, so A2 waits
+    behind it; A0 and all of B and C are published and marked (7), A1 is failed once (backoff 1 s), A2 held.
+    The limit is raised and the clock moves 1 s: the next drain publishes A1 then A2, and the stream holds
+    each order's messages in outbox order, each once."""
+    import nats
+    from nats.js.api import StreamConfig
+
+    from orchestration.records import new_message
+    from orchestration.store import Changes
+
+    async def stream(max_msg_size: int, *, update: bool) -> None:
+        nc = await nats.connect(URL)
+        try:
+            cfg = StreamConfig(name=names["stream"], subjects=[f"{names['prefix']}.>"], max_msg_size=max_msg_size)
+            await (nc.jetstream().update_stream(cfg) if update else nc.jetstream().add_stream(cfg))
+        finally:
+            await nc.close()
+
+    asyncio.run(stream(1024, update=False))
+    clock = ManualClock()
+    msgs = [new_message("order.status", "capture", o, None, clock.now(), {"i": i, "note": "x" * (2000 if (o, i) == ("A", 1) else 1)})
+            for i in range(3) for o in ("A", "B", "C")]
+    sqlite_store.write(Changes(messages=msgs))
+    pub = NatsPublisher(URL, stream=names["stream"], prefix=names["prefix"])
+    try:
+        relay = OutboxRelay(sqlite_store, pub, clock=clock, backoff_s=1.0)
+        rep = relay.drain()
+        assert (rep.published, rep.failed, rep.held) == (7, 1, 1), rep
+        assert "JetStream error" in rep.errors[0] and msgs[3].message_id in rep.errors[0]
+        left = sqlite_store.pending()
+        assert [(p.message.order, p.message.payload["i"], p.attempts) for p in left] == [("A", 1, 1), ("A", 2, 0)]
+        assert relay.drain().published == 0                      # A1 backs off for 1 s
+        asyncio.run(stream(1 << 20, update=True))
+        clock.advance(seconds=1)
+        rep = relay.drain()
+        assert (rep.published, rep.failed) == (2, 0) and sqlite_store.pending() == []
+    finally:
+        pub.close()
+    got = asyncio.run(_stream(names["stream"]))
+    assert sorted(b["message_id"] for _, b in got) == sorted(m.message_id for m in msgs)
+    for o in ("A", "B", "C"):
+        assert [b["payload"]["i"] for _, b in got if b["order"] == o] == [0, 1, 2]
+    assert [b["order"] for _, b in got][-2:] == ["A", "A"]     # A1 and A2 went out in the second drain
+
+
+def test_a_group_waits_for_each_acknowledgement_and_more_groups_than_max_pending_all_go(sqlite_store, names):
+    """250 orders of four messages each, published as 250 groups with at most 16 groups in flight at once:
+    every group reports all four delivered, and the stream holds every order's messages in order."""
+    from orchestration.records import new_message
+
+    clock = ManualClock()
+    groups = [[new_message("order.status", "capture", f"G{k}", None, clock.now(), {"i": i}) for i in range(4)] for k in range(250)]
+    pub = NatsPublisher(URL, stream=names["stream"], prefix=names["prefix"], max_pending=16)
+    try:
+        assert pub.publish(groups + [[]]) == [(4, None)] * 250 + [(0, None)]
+    finally:
+        pub.close()
+    got = asyncio.run(_stream(names["stream"]))
+    assert len(got) == 1000
+    per: dict[str, list[int]] = {}
+    for _, b in got:
+        per.setdefault(b["order"], []).append(b["payload"]["i"])
+    assert per == {f"G{k}": [0, 1, 2, 3] for k in range(250)}
+
+
+def test_publish_calls_from_two_threads_each_get_their_own_acknowledgements(names):
+    """Two threads (say the relay loop and a shutdown drain) publish 100 one-message groups each through one
+    publisher at the same time: both calls report all 100 delivered and the stream holds the 200 messages once."""
+    import threading
+
+    from orchestration.records import new_message
+
+    clock = ManualClock()
+    batches = [[[new_message("order.status", "capture", f"{t}{k}", None, clock.now(), {"i": k})] for k in range(100)] for t in "PQ"]
+    pub = NatsPublisher(URL, stream=names["stream"], prefix=names["prefix"])
+    results: dict[int, list] = {}
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, pub.publish(batches[i]))) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        pub.close()
+    assert results == {0: [(1, None)] * 100, 1: [(1, None)] * 100}
+    got = asyncio.run(_stream(names["stream"]))
+    assert sorted(b["message_id"] for _, b in got) == sorted(g[0].message_id for b in batches for g in b)

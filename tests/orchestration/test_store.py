@@ -104,3 +104,54 @@ def test_documents_are_checksummed_and_every_view_and_download_audited(store, cl
     with pytest.raises(ConflictError):
         docs.download(d.doc_id, who="bob")
     assert [a for a, _, _ in docs.audit(d.doc_id)] == ["attach", "view", "download"]
+
+
+def test_seq_runs_are_the_consecutive_stretches():
+    from orchestration.store import seq_runs
+
+    assert seq_runs([5, 1, 2, 3, 7, 6, 2]) == [(1, 3), (5, 7)]
+    assert seq_runs([9]) == [(9, 9)] and seq_runs([]) == []
+    assert seq_runs([1, 3, 5]) == [(1, 1), (3, 3), (5, 5)]
+
+
+def test_marking_published_touches_exactly_the_given_rows(store, clock):
+    """Eight outbox rows (seq s..s+7). Rows 3 and 6 (1-based) were published at t0; the relay now marks 1, 2, 4,
+    5 and 8 at t1 (three runs around the unmarked 7 and the published 3 and 6). Afterwards 7 alone is pending,
+    3 and 6 keep their first stamp, the others carry t1."""
+    import datetime as dt
+
+    from orchestration.records import new_message
+    from orchestration.store import Changes
+
+    t0 = clock.now()
+    msgs = [new_message("order.status", "capture", "M1", None, t0, {"i": i}) for i in range(8)]
+    store.write(Changes(messages=msgs))
+    seqs = [p.message.seq for p in store.pending()]
+    assert seqs == list(range(seqs[0], seqs[0] + 8))
+    store.mark_published([seqs[2], seqs[5]], t0)
+    t1 = t0 + dt.timedelta(seconds=30)
+    store.mark_published([seqs[i] for i in (0, 1, 3, 4, 7)], t1)
+    assert [p.message.payload["i"] for p in store.pending()] == [6]
+    assert [(m.payload["i"], at) for m, at in store.messages(order="M1")] == [
+        (0, t1), (1, t1), (2, t0), (3, t1), (4, t1), (5, t0), (6, None), (7, t1)]
+
+
+def test_a_message_read_back_equals_the_one_written_and_publishes_the_same_envelope(store, clock):
+    """The outbox row of a message comes back with its payload decoded on first use; it equals the written
+    message (seq aside) and its envelope is the same JSON document."""
+    import dataclasses
+    import json
+
+    from orchestration.records import Message, new_message
+    from orchestration.store import Changes
+
+    m = new_message("shipping.request", "wms", "M2", "L1", clock.now(), {"request_id": "r1", "attrs": {"qty": 2, "é": [1.5]}})
+    store.write(Changes(messages=[m]))
+    [p] = store.pending()
+    back = p.message
+    assert back.raw_payload is not None
+    assert json.loads(back.body()) == json.loads(m.body())
+    assert back.payload == m.payload and back != m and back == Message(m.message_id, m.kind, m.system, m.order, m.line,
+                                                                        m.created_at, m.payload, seq=back.seq)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back.kind = "other"

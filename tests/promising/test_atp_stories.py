@@ -125,8 +125,10 @@ def test_unknown_pair_and_bad_requests(make_snapshot):
         promise(snap, st, Request("A", "DC", -1, day(0)))
     with pytest.raises(ValidationError, match=r"requested_date='2026-02-04'.*outside the horizon"):
         promise(snap, st, Request("A", "DC", 1, day(30)))
-    with pytest.raises(ValidationError, match=r"policy.max_lines=9"):
-        Policy(max_lines=9)
+    with pytest.raises(ValidationError, match=r"policy.max_lines=1001.*between 1 and 1000"):
+        Policy(max_lines=1001)
+    with pytest.raises(ValidationError, match=r"policy.max_lines=0"):
+        Policy(max_lines=0)
 
 
 def test_commit_then_release_restores_the_state_exactly(make_snapshot):
@@ -249,3 +251,28 @@ def test_lead_time_in_working_days_of_the_location_calendar(make_snapshot):
     b = promise(snap, st, Request("B", "DC", 10, day(0)))
     assert (a.status, a.reason, a.lines[0].date) == (Status.LATE, Reason.LEAD_TIME, day(5))
     assert (b.status, b.reason, b.lines[0].date) == (Status.LATE, Reason.LEAD_TIME, day(3))
+
+
+def test_a_split_into_twelve_schedule_lines(make_snapshot):
+    """Receipts of 2 on each of days 1..12; 24 wanted on day 0, split. With 12 lines allowed:
+    one schedule line per receipt, 2 on each of days 1..12. With 11: ten receipts ship as they
+    come, the last line waits for the rest: 4 on day 12. The batch gives the same answers, its
+    arrays 12 columns wide (the largest max_lines asked for)."""
+    from promising import promise_batch
+    import polars as pl
+
+    snap = make_snapshot(supply=[("A", "DC", d, 2) for d in range(1, 13)])
+    st = snap.new_state()
+    p = promise(snap, st, Request("A", "DC", 24, day(0), Policy(allow_split=True, max_lines=12)))
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(d), 2.0) for d in range(1, 13)]
+    assert p.status is Status.LATE
+    p = promise(snap, st, Request("A", "DC", 24, day(0), Policy(allow_split=True, max_lines=11)))
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(d), 2.0) for d in range(1, 11)] + [(day(12), 4.0)]
+    lines = pl.DataFrame({"item": ["A", "A"], "location": ["DC", "DC"], "qty": [24.0, 24.0],
+                          "requested_date": [day(0), day(0)], "allow_split": [True, True], "max_lines": [12, 3]})
+    out = promise_batch(snap, snap.new_state(), lines, commit=False)
+    assert out.bucket.shape == (2, 12) and out.n_lines.tolist() == [12, 3]
+    assert out.bucket[0].tolist() == list(range(1, 13)) and out.qty[0].tolist() == [2.0] * 12
+    assert out.promised.tolist() == [24.0, 24.0]
+    with pytest.raises(ValidationError, match=r"max_lines=1001"):
+        promise_batch(snap, snap.new_state(), lines.with_columns(max_lines=pl.Series([1001, 3])))

@@ -1,13 +1,14 @@
-"""Rescheduling and what-if report, line by line, the open lines they keep as promised (issue 13):
-lines whose reservation draws demand-class quota pools are not re-promised by the rescheduling
-kernel (plain ATP); they keep their promise, their pools stay charged, and the report says so.
+"""Rescheduling and what-if re-plan lines whose reservation draws demand-class quota pools through
+the engine after the kernel pass (issue 13; `scenarios.replan`), and report, line by line, the open
+lines they keep as promised (asked for past the horizon).
 
 The book (hand-computed):
 - item A at DC1: 10 on hand, gold's quota is 6 of them (no stealing). Gold order G asks 5 on
   day 2 (gold's pool: 5); order N without a class asks 3 on day 2 (the 4 no quota covers: 3).
 - item B at DC1, no quotas: 10 on hand, 10 more on day 10. O1 (priority 3) takes 8 on day 2;
   then O2 (priority 1) asks 8 on day 2 and gets day 10.
-Rescheduling by priority moves O2 to day 2 and O1 to day 10, and keeps G and N as they are.
+Rescheduling by priority moves O2 to day 2 and O1 to day 10; G and N are re-planned through the
+class path and get the same answers (gold 5 from its pool, N 3 of the unallocated 4).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from promessa_testing import day
 
 import allocation
-from orderbook.queries import SKIP_REASONS, skip_reason
+from orderbook.queries import engine_path, skip_reason
 from orderbook.records import Draw
 from orderbook.schemas import OrderCreate
 from orderbook.service import OrderService
@@ -67,30 +68,25 @@ def test_the_book_is_as_the_story_says(book):
     assert dates(svc, ids["O2"]) == [(day(10), 8.0)]
 
 
-def test_simulate_lists_each_kept_line_with_its_reason(book):
+def test_simulate_replans_the_pooled_lines(book):
     svc, ids = book
     res = scn.simulate(svc, RescheduleConfig())
     by = {r["order"]: r for r in res.lines.to_dicts()}
-    assert set(by) == {ids["O1"], ids["O2"]}
+    assert set(by) == set(ids.values())
     assert (by[ids["O2"]]["new_date"], by[ids["O1"]]["new_date"]) == (day(2), day(10))
-    kept = {k["order"]: k for k in res.skipped}
-    assert set(kept) == {ids["G"], ids["N"]}
-    g = kept[ids["G"]]
-    assert (g["line"], g["item"], g["open_qty"], g["demand_class"], g["reason"]) == (1, "A", 5.0, "gold", "allocation")
-    assert g["why"] == SKIP_REASONS["allocation"]
-    assert kept[ids["N"]]["reason"] == "allocation"
-    out = res.to_dict()
-    assert out["counts"]["skipped"] == 2 and len(out["skipped"]) == 2
-    assert res.timings["skipped_lines"] == 2.0
+    assert (by[ids["G"]]["new_date"], by[ids["G"]]["new_qty"], by[ids["G"]]["change"]) == (day(2), 5.0, "unchanged")
+    assert (by[ids["N"]]["new_date"], by[ids["N"]]["new_qty"], by[ids["N"]]["change"]) == (day(2), 3.0, "unchanged")
+    assert res.skipped == [] and res.to_dict()["counts"]["skipped"] == 0
+    assert res.timings["replanned_lines"] == 2.0
+    assert res.promises == {}  # the same draws as before: nothing for apply to change
 
 
-def test_apply_keeps_the_pooled_lines_and_their_pools(book):
+def test_apply_keeps_the_pools_charged(book):
     svc, ids = book
     status, text, _ = scn.apply(svc, RescheduleConfig(), actor="planner")
     assert status == 200
     body = json.loads(text)
-    assert body["applied"]["skipped_lines"] == 2
-    assert {k["order"]: k["reason"] for k in body["skipped"]} == {ids["G"]: "allocation", ids["N"]: "allocation"}
+    assert body["applied"]["skipped_lines"] == 0 and body["applied"]["lines_changed"] == 2
     assert dates(svc, ids["O2"]) == [(day(2), 8.0)] and dates(svc, ids["O1"]) == [(day(10), 8.0)]
     assert dates(svc, ids["G"]) == [(day(2), 5.0)] and dates(svc, ids["N"]) == [(day(2), 3.0)]
     # gold's pool still holds G's 5 (1 left of 6) and N still holds 3 of the 4 no quota covers:
@@ -99,11 +95,13 @@ def test_apply_keeps_the_pooled_lines_and_their_pools(book):
     assert allocation.available(svc.snap, svc.state, "A", "DC1", None, day(2)) == 1.0
 
 
-def test_whatif_reports_the_kept_lines(book):
+def test_whatif_replans_the_pooled_lines(book):
     svc, ids = book
     rep = scn.whatif(svc, parse_scenarios({"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}))
-    assert {k["order"] for k in rep.skipped} == {ids["G"], ids["N"]}
-    assert len(rep.to_dict()["skipped"]) == 2
+    assert rep.skipped == [] and rep.to_dict()["skipped"] == []
+    got = {r["order"]: (r["new_date"], r["new_qty"]) for r in rep.scenarios[0].result.lines.to_dicts()}
+    # B's day-10 receipt cut: O2 (priority 1) takes 8 of the 10 on hand, O1 the 2 left (partial, day 2)
+    assert got == {ids["G"]: (day(2), 5.0), ids["N"]: (day(2), 3.0), ids["O2"]: (day(2), 8.0), ids["O1"]: (day(2), 2.0)}
 
 
 class _Line:
@@ -111,12 +109,13 @@ class _Line:
         self.draws, self.item, self.location, self.requested_date = draws, "A", "DC1", day(2)
 
 
-@pytest.mark.parametrize("draws,last,want", [
-    ((Draw("atp", "A", "DC1", day(2), 3.0),), day(29), None),
-    ((Draw("atp", "A", "DC1", day(2), 3.0, "gold", (("gold", 3.0),)),), day(29), "allocation"),
-    ((Draw("atp", "A", "DC1", day(2), 1.0), Draw("capacity", "R1", "DC1", day(1), 2.0)), day(29), "capable_to_promise"),
-    ((Draw("atp", "A2", "DC1", day(2), 3.0),), day(29), "substitution"),
-    ((Draw("atp", "A", "DC1", day(2), 3.0),), day(1), "beyond_horizon"),
+@pytest.mark.parametrize("draws,last,path,skip", [
+    ((Draw("atp", "A", "DC1", day(2), 3.0),), day(29), None, None),
+    ((Draw("atp", "A", "DC1", day(2), 3.0, "gold", (("gold", 3.0),)),), day(29), "allocation", None),
+    ((Draw("atp", "A", "DC1", day(2), 1.0), Draw("capacity", "R1", "DC1", day(1), 2.0)), day(29), "capable_to_promise", None),
+    ((Draw("atp", "A2", "DC1", day(2), 3.0),), day(29), "substitution", None),
+    ((Draw("atp", "A", "DC1", day(2), 3.0),), day(1), None, "beyond_horizon"),
 ])
-def test_skip_reason_names_why(draws, last, want):
-    assert skip_reason(_Line(draws), last) == want
+def test_engine_path_and_skip_reason(draws, last, path, skip):
+    assert engine_path(_Line(draws)) == path
+    assert skip_reason(_Line(draws), last) == skip
