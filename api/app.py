@@ -22,6 +22,7 @@ from api.routes import pricing as pricing_routes
 from api.routes import processes as process_routes
 from api.routes import reorder as reorder_routes
 from api.routes import (
+    analytics,
     availability,
     channel,
     imports,
@@ -54,6 +55,7 @@ ROUTERS = (
     (supply.router, "snapshot status and refresh, supply deltas"),
     (scenarios.router, "backlog rescheduling, what-if scenarios, jobs"),
     (monitoring.router, "jeopardy, exceptions, reports, planner console"),
+    (analytics.router, "customer-journey analytics: retention by cohort, repeat purchase, RFM segments, cross-sell"),
     (reorder_routes.router, "automatic reorder: policies, report, proposals reviewed and released as durable supply"),
     (ops.router, "liveness, health, metrics, journal, commitments"),
     (payments.router, "payments of an order: pay, capture, refund, void, transfers, the gateway's signed webhook"),

@@ -144,6 +144,8 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() <= logging.WARNING:  # --watch says each refresh, as serve says ready
+        logging.getLogger("promessa.watch").setLevel(logging.INFO)
     sock = bind(settings.api.host, settings.api.port)  # before loading anything: a busy port fails now
     app = create_app(settings)
 

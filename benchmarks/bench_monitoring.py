@@ -20,6 +20,11 @@ promised quantity and date; then the monitoring frames are built from them. Time
   order day so every line counts) - the issue's target is at most 1 s each over 1,000,000 lines -
   each with its ratio to a bare polars group-by (net value per customer) timed in the same run.
 
+- ``monitoring.analytics_http_<route>``: each ``GET /v1/analytics/...`` route (retention, repeat by cohort,
+  RFM with its segments and a page of 100 customers, cross-sell with a page of 100 suggestions) through the
+  real app in process (keys, validation, ETag, JSON), over a Monitor serving the same lines, with its ratio
+  to the same bare group-by.
+
 Before timing, the reports and the analytics are checked against the plain-Python references in
 :mod:`monitoring.testing` on a slice of the lines.
 """
@@ -202,7 +207,8 @@ def _analytics(lines: pl.DataFrame, cat, ref, *, repeats: int, full: bool, param
             fn()
             t_view[k].append(time.perf_counter() - t0)
     base = median(t_bare)
-    out = [Result("monitoring.analytics_bare_group_by", "median", base, "s", None, None, params,
+    out = [*_analytics_http(data, today, bare, repeats=repeats, full=full, params=params)]
+    out += [Result("monitoring.analytics_bare_group_by", "median", base, "s", None, None, params,
                   notes=f"polars group_by(customer).agg(net_value.sum()) on the same lines; input conversion "
                         f"(lines_from_frames) {convert_s:.3f} s, once per order-book change")]
     for k, ts in t_view.items():
@@ -211,4 +217,56 @@ def _analytics(lines: pl.DataFrame, cat, ref, *, repeats: int, full: bool, param
                           (m <= 1.0) if full else None, params, compile_s=max(0.0, first[k] - m),
                           notes=f"{m / base:.1f}x the bare group-by in the same run; min {min(ts):.3f} s, "
                                 f"max {max(ts):.3f} s over {repeats}"))
+    return out
+
+
+def _analytics_http(data: pl.DataFrame, today: dt.date, bare, *, repeats: int, full: bool, params: dict) -> list[Result]:
+    """The four /v1/analytics routes through the real app (in process: keys, validation, ETag, JSON), over a Monitor
+    that serves `data` as its analytics lines; each route's median beside the bare group-by, interleaved."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette's note on its httpx dependency is not the benchmark's business
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from api.app import build_app
+    from monitoring.monitor import Monitor
+    from promessa.config import Role, settings_of
+
+    class LinesMonitor(Monitor):
+        """A Monitor whose order book is the benchmark's lines (no store to read)."""
+
+        def analytics_lines(self, *, date_field: str = "order_date") -> pl.DataFrame:
+            return data
+
+        def analytics_version(self) -> tuple:
+            return ("bench", id(data))
+
+    app = build_app(settings_of(api_keys={"bench": Role.VIEWER}))
+    app.state.monitor = LinesMonitor(store=None, today=today)
+    routes = {"retention": ("retention", {}), "repeat": ("repeat", {"by_cohort": "true"}),
+              "rfm": ("rfm", {"limit": 100}), "cross_sell": ("cross-sell", {"limit": 100})}
+    t_route: dict[str, list[float]] = {k: [] for k in routes}
+    t_bare: list[float] = []
+    with TestClient(app, headers={"X-API-Key": "bench"}) as client:
+        for path, q in routes.values():  # first calls apart; every answer is a 200 with its ETag
+            r = client.get("/v1/analytics/" + path, params=q)
+            assert r.status_code == 200 and r.headers["ETag"], r.text[:500]
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            bare()
+            t_bare.append(time.perf_counter() - t0)
+            for k, (path, q) in routes.items():
+                t0 = time.perf_counter()
+                r = client.get("/v1/analytics/" + path, params=q)
+                t_route[k].append(time.perf_counter() - t0)
+                assert r.status_code == 200
+    base = median(t_bare)
+    out = []
+    for k, ts in t_route.items():
+        m = median(ts)
+        out.append(Result(f"monitoring.analytics_http_{k}", "median", m, "s", "<= 1 s at 1,000,000 lines" if full else None,
+                          (m <= 1.0) if full else None, params,
+                          notes=f"GET /v1/analytics/{routes[k][0]} in process; {m / base:.1f}x the bare group-by in the "
+                                f"same run; min {min(ts):.3f} s, max {max(ts):.3f} s over {repeats}"))
     return out

@@ -240,16 +240,19 @@ def cohort_matrix(cohorts: pl.DataFrame, *, value: str = "retention") -> pl.Data
 # ------------------------------------------------------------------ repeat purchase
 
 
-def repeat_purchase(lines: pl.DataFrame, *, today: dt.date, by_cohort: bool = False) -> pl.DataFrame:
-    """Repeat-purchase rate (see the module doc): one row for every customer (``cohort`` null), or with
-    `by_cohort` one row per monthly cohort (first-order month), oldest first; schema :data:`REPEAT`."""
+def _repeat_customers(lines: pl.DataFrame, today: dt.date) -> pl.LazyFrame:
+    """Per customer: distinct orders (``_n``), the first order's date's month (``cohort``) and the days from the
+    first to the second order (``_gap``; null with one order). An order's date is its earliest line's."""
     lf = _prepared(lines, today)
     orders = lf.group_by("customer", "order_id").agg(pl.col("order_date").min().alias("_d"))
     per_cust = orders.group_by("customer").agg(
         pl.len().alias("_n"), pl.col("_d").min().alias("_first"), pl.col("_d").bottom_k(2).max().alias("_second"))
-    per_cust = per_cust.with_columns(
+    return per_cust.with_columns(
         pl.when(pl.col("_n") >= 2).then((pl.col("_second") - pl.col("_first")).dt.total_days()).alias("_gap"),
         pl.col("_first").dt.truncate("1mo").alias("cohort"))
+
+
+def _repeat_rows(per_cust: pl.LazyFrame, *, by_cohort: bool) -> pl.DataFrame:
     keys = ["cohort"] if by_cohort else []
     aggs = [pl.len().alias("customers"), (pl.col("_n") >= 2).sum().alias("repeat_customers"),
             pl.col("_n").sum().alias("orders"), pl.col("_gap").cast(pl.Float64).median().alias("median_days_to_second_order")]
@@ -263,6 +266,19 @@ def repeat_purchase(lines: pl.DataFrame, *, today: dt.date, by_cohort: bool = Fa
         out = out.with_columns(pl.lit(None, pl.Float64).alias("repeat_rate"),
                                pl.lit(None, pl.Float64).alias("orders_per_customer"))
     return out
+
+
+def repeat_purchase(lines: pl.DataFrame, *, today: dt.date, by_cohort: bool = False) -> pl.DataFrame:
+    """Repeat-purchase rate (see the module doc): one row for every customer (``cohort`` null), or with
+    `by_cohort` one row per monthly cohort (first-order month), oldest first; schema :data:`REPEAT`."""
+    return _repeat_rows(_repeat_customers(lines, today), by_cohort=by_cohort)
+
+
+def repeat_purchase_both(lines: pl.DataFrame, *, today: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(every customer, by cohort): :func:`repeat_purchase` both ways from one pass over the lines (the orders
+    per customer are computed once)."""
+    per_cust = _repeat_customers(lines, today).collect().lazy()
+    return _repeat_rows(per_cust, by_cohort=False), _repeat_rows(per_cust, by_cohort=True)
 
 
 # ------------------------------------------------------------------ RFM
@@ -389,6 +405,21 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
              .with_columns((pl.int_range(pl.len()).over("item") + 1).alias("rank"))
              .filter(pl.col("rank") <= top))
     return pairs.select([pl.col(c).cast(t) for c, t in CROSS_SELL.items()]).collect()
+
+
+def check_items(lines: pl.DataFrame, items: Sequence[str], *, known: Sequence[str] = (), field: str = "item") -> None:
+    """Refuse an item that is neither in the order lines nor in `known` (the catalogue): a typo, most likely. The
+    ValidationError names ``field.k`` (the k-th item asked for) and the value, with the closest names as a hint."""
+    import difflib
+
+    names = set(lines["item"].unique().to_list()) | set(known)
+    for k, name in enumerate(items):
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, sorted(names), n=3)
+        raise ValidationError("unknown item: not in the catalogue nor in any order line", field=f"{field}.{k}", value=name,
+                              hint=("did you mean " + ", ".join(close) + "?") if close else
+                              "give an item id of the catalogue (GET /v1/console/catalogue)")
 
 
 # ------------------------------------------------------------------ input from the monitoring frames

@@ -169,7 +169,8 @@ def _emit(args: argparse.Namespace, df, *, title: str | None = None) -> None:
     elif args.format == "csv":
         text = df.write_csv()
     else:
-        with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=250, tbl_hide_dataframe_shape=True,
+                       tbl_hide_column_data_types=True, thousands_separator=",", float_precision=4, fmt_str_lengths=120):
             text = (title + "\n" if title else "") + str(df)
     if args.out:
         Path(args.out).write_text(text + ("" if text.endswith("\n") else "\n"))
@@ -289,7 +290,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _analytics_input(args: argparse.Namespace):
-    """(analytics lines, business day, currency) from --orders FILE or the order book."""
+    """(analytics lines, business day, currency, config, the catalogue's items) from --orders FILE or the order book."""
     import polars as pl
 
     from monitoring import analytics as an
@@ -314,11 +315,14 @@ def _analytics_input(args: argparse.Namespace):
         lines = from_orders_frame(orders, currency=currency).lines
         prices = Catalogue.of(snap).items
         data = an.lines_from_frames(lines, prices=prices, currency=currency, date_field=args.date_field)
-        return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config
+        known = list(snap.item_ids) if snap is not None else []
+        return data, business_day(today=args.today, settings=settings, snapshot=snap), currency, config, known
     mon = _monitor(args)
     try:
         mon.config = config.model_copy(update={"analytics": config.analytics.model_copy(update={"currency": currency})})
-        return mon.analytics_lines(date_field=args.date_field), mon.resolve_today(None), currency, config
+        snap = mon.snapshot()
+        known = list(snap.item_ids) if snap is not None else []
+        return mon.analytics_lines(date_field=args.date_field), mon.resolve_today(None), currency, config, known
     finally:
         mon.store.close()
 
@@ -327,7 +331,9 @@ def _analytics(args: argparse.Namespace) -> int:
     from monitoring import analytics as an
     from monitoring import charts
 
-    lines, today, currency, config = _analytics_input(args)
+    lines, today, currency, config, known = _analytics_input(args)
+    if getattr(args, "item", None):
+        an.check_items(lines, args.item, known=known, field="item")
     late = an.lines_after(lines, today)
     note = f"{args.view} as of {today}, lines dated by {args.date_field}, net values in {currency}"
     if late:

@@ -140,8 +140,12 @@ def from_orders_frame(orders: pl.DataFrame, *, promised: pl.DataFrame | None = N
     need = ("order", "line", "item", "qty", "requested_date", "customer", "demand_class", "zone", "created_at")
     for c in need:
         if c not in orders.columns:
-            raise ValidationError("required column missing from the orders frame", field=c, value=None,
-                                  hint="columns: " + ", ".join(need))
+            import difflib
+
+            close = difflib.get_close_matches(c, orders.columns, n=1, cutoff=0.75)
+            raise ValidationError("required column missing from the orders table", field=c, value=None,
+                                  hint=(f"the table has {close[0]!r}: did you mean {c!r}? " if close else "")
+                                  + "columns needed: " + ", ".join(need))
     n = orders.height
     if promised is not None and promised.height != n:
         raise ValidationError("the promised frame must have one row per order line", field="promised",

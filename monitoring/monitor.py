@@ -210,6 +210,17 @@ class Monitor:
             self._analytics = (fr, cat, field, df)
         return df
 
+    def analytics_version(self) -> tuple:
+        """What the analytics answers depend on besides their parameters: the book's version, the snapshot
+        (its source, version and ``as_of``: the catalogue prices unpriced lines), the currency and the RFM
+        segments. Equal values give equal answers (the API's ``ETag``)."""
+        snap = self.snapshot()
+        ident = None if snap is None else (str(getattr(snap, "source", "")), str(getattr(snap, "version", "")),
+                                           str(getattr(snap, "as_of", "")))
+        cfg = self.config.analytics
+        return (self._version(), ident, cfg.currency, tuple(s.model_dump_json() for s in cfg.segments),
+                cfg.cross_sell_top, cfg.cross_sell_min_orders)
+
     def cohort_retention(self, *, today: dt.date | None = None, date_field: str = "order_date",
                          max_months: int | None = None) -> pl.DataFrame:
         """Retention by monthly cohort on the business day (``analytics.cohort_retention``)."""

@@ -191,3 +191,119 @@ class ConsoleCataloguePublic(BaseModel):
     items: list[str]
     locations: list[str]
     item_locations: list[list[str]]
+
+
+# ------------------------------------------------------------------ customer-journey analytics (/v1/analytics/...)
+
+
+class MoneyPublic(BaseModel):
+    """An exact amount (a decimal string rounded half up to the currency's minor unit) and its ISO 4217 currency."""
+
+    amount: str
+    currency: str
+
+
+class AnalyticsBase(BaseModel):
+    """What every analytics answer says about its input: the business day, the date that dated each line,
+    the currency of the amounts, the order lines counted and those dated after the business day (left out)."""
+
+    today: dt.date
+    date_field: str
+    currency: str
+    lines: int = Field(description="order lines counted (dated on or before the business day, cancelled orders left out)")
+    lines_after: int = Field(description="order lines dated after the business day: not happened yet, left out")
+
+
+class RetentionMonthPublic(BaseModel):
+    months_since: int = Field(description="k: months after the cohort's month (0: the month of the first order)")
+    active: int = Field(description="the cohort's customers with an order line in month cohort + k")
+    retention: float = Field(description="active / customers (1.0 at k = 0)")
+
+
+class RetentionCohortPublic(BaseModel):
+    cohort: dt.date = Field(description="the first day of the month of these customers' first order")
+    customers: int
+    months: list[RetentionMonthPublic] = Field(description="k = 0 up to the business day's month (observed months only)")
+
+
+class RetentionPublic(AnalyticsBase):
+    customers: int = Field(description="customers in every cohort")
+    max_months: int | None = None
+    total: int = Field(description="cohorts (the page is offset..offset+limit of them, oldest first)")
+    offset: int
+    limit: int
+    cohorts: list[RetentionCohortPublic]
+
+
+class RepeatRowPublic(BaseModel):
+    cohort: dt.date | None = Field(None, description="the monthly cohort; null: every customer")
+    customers: int
+    repeat_customers: int = Field(description="customers with two or more distinct orders")
+    repeat_rate: float | None = Field(description="repeat_customers / customers (null without customers)")
+    orders: int
+    orders_per_customer: float | None = None
+    median_days_to_second_order: float | None = None
+
+
+class RepeatPublic(AnalyticsBase):
+    overall: RepeatRowPublic
+    total: int | None = Field(None, description="cohorts (with by_cohort)")
+    offset: int
+    limit: int
+    cohorts: list[RepeatRowPublic] | None = Field(None, description="with by_cohort: the page of monthly cohorts, oldest first")
+
+
+class RfmSegmentPublic(BaseModel):
+    segment: str
+    customers: int
+    share: float | None = Field(description="of every customer")
+    monetary: MoneyPublic = Field(description="the segment's net value")
+    monetary_share: float | None = Field(description="of the net value of every customer")
+    mean_recency_days: float | None = None
+    mean_frequency: float | None = None
+
+
+class RfmCustomerPublic(BaseModel):
+    customer: str
+    first_order_date: dt.date
+    last_order_date: dt.date
+    recency_days: int = Field(description="days from the last order line to the business day")
+    frequency: int = Field(description="distinct orders")
+    monetary: MoneyPublic = Field(description="the sum of the lines' net values")
+    r: int = Field(description="recency score 1..5 (5: most recent)")
+    f: int
+    m: int
+    rfm: str
+    segment: str
+
+
+class RfmPublic(AnalyticsBase):
+    customers_total: int = Field(description="customers scored")
+    segments: list[RfmSegmentPublic] = Field(description="every configured segment in its order (first match wins)")
+    total: int = Field(description="customers matching the filters")
+    offset: int
+    limit: int
+    customers: list[RfmCustomerPublic] = Field(description="the page, best rfm first")
+
+
+class CrossSellRowPublic(BaseModel):
+    item: str
+    rank: int
+    suggestion: str
+    orders_together: int = Field(description="orders holding both items")
+    item_orders: int
+    suggestion_orders: int
+    support: float = Field(description="orders_together / orders")
+    confidence: float = Field(description="orders_together / item_orders")
+    lift: float = Field(description="confidence / (suggestion_orders / orders)")
+
+
+class CrossSellPublic(AnalyticsBase):
+    orders: int = Field(description="orders (baskets) counted")
+    items: list[str] | None = Field(None, description="the items asked for (null: every item)")
+    top: int
+    min_orders: int
+    total: int = Field(description="suggestions (the page is offset..offset+limit of them, by item then rank)")
+    offset: int
+    limit: int
+    data: list[CrossSellRowPublic]

@@ -105,6 +105,29 @@ def _config(args: argparse.Namespace):
         raise ValidationError(f"invalid reschedule configuration: {exc}", field="--config", value=args.config) from None
 
 
+def _scaled(progress, lo: float, hi: float):
+    """`progress` with its fractions mapped into ``lo..hi``: the steps after loading continue from where it left
+    off instead of starting again at 0 %."""
+    return lambda message, fraction: progress(message, lo + (hi - lo) * min(1.0, max(0.0, fraction)))
+
+
+def backlog_source(args: argparse.Namespace) -> str:
+    """What is planned, in words: an order book's open lines or an orders table's lines (the API always plans
+    the order book)."""
+    if args.db:
+        return (f"the open, unshipped lines of the order book {_redacted(args.db)} (as the API's POST /v1/backlog/reschedule does)")
+    path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
+    return (f"the lines of the orders table {path}, promised in creation order to make the live plan "
+            "(the API plans the order book: give --db to plan it here)")
+
+
+def _redacted(url: str) -> str:
+    """A store URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
 def _world(args: argparse.Namespace, progress):
     """(snapshot, live state, backlog, schedule, engine or None). With ``--db`` the engine
     (``promessa.app.Engine``, opened by the `promessa` command) holds the order book: its
@@ -112,7 +135,7 @@ def _world(args: argparse.Namespace, progress):
     import polars as pl
 
     from promessa.errors import ValidationError
-    from scenarios.service import backlog_from_orders
+    from scenarios.service import backlog_from_orders, check_orders
     from supplydata import load_snapshot
 
     if args.db:
@@ -127,27 +150,45 @@ def _world(args: argparse.Namespace, progress):
     if not path.exists():
         raise ValidationError("orders file not found", field="--orders", value=str(path),
                               hint="give --orders FILE or --db (an order book)")
-    orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+    try:
+        orders = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=True)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ValidationError(f"cannot read the orders table: {exc}", field="--orders", value=str(path),
+                              hint="a .parquet or .csv file with the orders table's columns") from None
+    check_orders(orders)
     progress(f"promising {orders.height:,} order lines to make the live plan", 0.04)
     state, backlog, schedule = backlog_from_orders(snap, orders)
     return snap, state, backlog, schedule, None
 
 
-def _print_summary(res, out=sys.stdout) -> None:
+def _print_summary(res, out=None, *, source: str | None = None, limit: int = 10) -> None:
+    """The summary for people: what was planned, the counts, a table per strategy group and the first `limit`
+    strategy exceptions with the requested date and the reason in full; aligned, no column types."""
     import polars as pl
 
+    out = out or sys.stdout  # looked up at the call: a redirected stdout (tests, capture) is honoured
     c = res.counts()
+    if source:
+        out.write(f"planned: {source}\n")
     out.write(f"{c['lines']:,} open lines: {c['improved']:,} improved, {c['worsened']:,} worsened, "
               f"{c['unchanged']:,} unchanged, {c['mixed']:,} mixed; {c['exceptions']:,} strategy exceptions\n")
-    with pl.Config(tbl_rows=40, tbl_cols=20, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
-        out.write(str(res.summary.select("strategy", *[x for x in ("demand_class",) if x in res.summary.columns],
-                                         "lines", "improved", "worsened", "unchanged", "mixed", "exceptions",
-                                         "old_on_time_qty", "new_on_time_qty")) + "\n")
+    with pl.Config(tbl_rows=40, tbl_cols=20, tbl_width_chars=1000, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, fmt_str_lengths=200, thousands_separator=",",
+                   tbl_formatting="UTF8_FULL_CONDENSED"):
+        summary = res.summary.select(
+            "strategy", *[x for x in ("demand_class",) if x in res.summary.columns],
+            "lines", "improved", "worsened", "unchanged", "mixed", "exceptions",
+            pl.col("old_on_time_qty").alias("on time before (units)"),
+            pl.col("new_on_time_qty").alias("on time after (units)"))
+        out.write(str(summary) + "\n")
         exc = res.exceptions
         if exc.height:
-            cols = [x for x in ("order", "line", "item", "location", "strategy", "old_qty", "old_date", "new_qty",
-                                "new_date", "exception") if x in exc.columns]
-            out.write(f"first strategy exceptions ({exc.height:,} in all):\n{exc.select(cols).head(10)}\n")
+            cols = [x for x in ("order", "line", "item", "location", "strategy", "requested_date", "old_qty", "old_date",
+                                "new_qty", "new_date", "exception") if x in exc.columns]
+            shown = exc.select(cols).head(limit).with_columns(
+                [pl.col(x).cast(pl.String) for x in ("strategy", "exception") if x in cols])
+            more = "; --out FILE for all of them" if exc.height > limit else ""
+            out.write(f"first {min(limit, exc.height)} of {exc.height:,} strategy exceptions{more}:\n{shown}\n")
     counted = ("skipped_lines", "replanned_lines", "dropped_lines")  # counts, not seconds
     if res.timings.get("replanned_lines"):
         out.write(f"{int(res.timings['replanned_lines']):,} lines with quota pools, capable-to-promise or substitutes "
@@ -178,11 +219,15 @@ def _reschedule(args: argparse.Namespace) -> int:
     from scenarios import service
     from scenarios.progress import TerminalProgress
 
-    progress = TerminalProgress(quiet=args.quiet)
+    terminal = TerminalProgress(quiet=args.quiet)
     cfg = _config(args)
     if args.apply and not args.db:
         raise ValidationError("--apply needs an order book", field="--apply", value=True, hint="give --db")
-    snap, state, backlog, schedule, engine = _world(args, progress)
+    source = backlog_source(args)
+    if not args.quiet:
+        print(f"planning {source}", file=sys.stderr, flush=True)
+    snap, state, backlog, schedule, engine = _world(args, _scaled(terminal, 0.0, 0.2))
+    progress = _scaled(terminal, 0.2, 1.0)  # loading took the first 20 %
     settings = _scenario_settings(args, engine.service if engine is not None else None)
     if engine is not None:
         try:  # closing lets the order book write what is queued
@@ -207,11 +252,34 @@ def _reschedule(args: argparse.Namespace) -> int:
 
         Path(args.png).write_bytes(reschedule_figure(res))
     if args.json:
-        print(json.dumps({"counts": res.counts(), "summary": res.summary.to_dicts(),
+        print(json.dumps({"source": source, "counts": res.counts(), "summary": res.summary.to_dicts(),
                           "timings": res.timings}, indent=2, default=str))
     else:
-        _print_summary(res)
+        _print_summary(res, source=source)
     return 0
+
+
+def kpi_table(table):
+    """The what-if KPIs (one row per KPI, one column per plan) as text for people: counts with thousands
+    separators, rates and shares as percentages (a share has no currency), amounts with two decimals."""
+    import polars as pl
+
+    def fmt(kpi: str, v: float | None) -> str:
+        if v is None:
+            return "–"
+        if "rate" in kpi or "share" in kpi:
+            return f"{100 * v:.1f}%"
+        if "(" in kpi:  # an amount in the currency named in brackets
+            return f"{v:,.2f}"
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+
+    plans = [c for c in table.columns if c != "kpi"]
+    rows = []
+    for r in table.iter_rows(named=True):
+        kpi = r["kpi"]
+        label = kpi.split(" (")[0] if ("share" in kpi or "rate" in kpi) else kpi
+        rows.append({"kpi": label.replace("_", " "), **{p: fmt(kpi, r[p]) for p in plans}})
+    return pl.DataFrame(rows, schema={"kpi": pl.String, **{p: pl.String for p in plans}})
 
 
 def _write(df, path: str) -> None:
@@ -242,12 +310,14 @@ def _whatif(args: argparse.Namespace) -> int:
                          curves=args.curves)
     import polars as pl
 
-    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=180, tbl_hide_dataframe_shape=True, float_precision=4):
-        print(rep.table())
+    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=250, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, fmt_str_lengths=60):
+        print(kpi_table(rep.table()))
     for s in rep.scenarios:
         d = s.to_dict()
+        by_class = ", ".join(f"{k} {v:,}" for k, v in sorted(d["orders_worsened_by_class"].items(), key=lambda kv: -kv[1]))
         print(f"{d['name']}: {d['lines_worse_than_baseline']:,} lines worse, {d['lines_better_than_baseline']:,} better "
-              f"than the baseline; orders worsened by class {d['orders_worsened_by_class']}; fork "
+              f"than the baseline; orders worsened by class: {by_class or 'none'}; fork "
               f"{d['fork_memory_bytes'] / 2**20:.1f} MiB in {d['fork_seconds']:.2f} s; run {d['seconds']:.2f} s")
         for n in d["notes"]:
             print(f"  note: {n}")

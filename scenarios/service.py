@@ -207,9 +207,16 @@ def apply(svc: Any, config: RescheduleConfig | None = None, *, actor: str, idem:
 
 
 def check_orders(orders: pl.DataFrame) -> pl.DataFrame:
+    """The orders table when it has the columns rescheduling needs, else a ValidationError naming the missing one
+    with a hint: the table's column it looks misspelled as, and the columns it has."""
+    import difflib
+
     for c in ("item", "qty", "requested_date"):
         if c not in orders.columns:
-            raise ValidationError("required column missing in the orders table", field=c, value=None)
+            close = difflib.get_close_matches(c, orders.columns, n=1, cutoff=0.75)
+            hint = (f"the table has {close[0]!r}: did you mean {c!r}? " if close else "") + \
+                "columns: " + ", ".join(orders.columns)
+            raise ValidationError("required column missing in the orders table", field=c, value=None, hint=hint)
     return orders
 
 

@@ -6,6 +6,7 @@
 //                           payments, process, audit
 //   #/atp/ITEM/LOCATION     time-phased ATP of an item-location, with a chart
 //   #/processes  #/channel  orchestration processes; channel programs, accruals and claims
+//   #/analytics             customer-journey analytics: retention by cohort, repeat purchase, RFM segments, cross-sell
 // Jeopardy, exceptions and the drill-down are filtered and paged by the server (limit/offset).
 "use strict";
 
@@ -775,6 +776,195 @@ async function loadOrder(id) {
   }
 }
 
+// ------------------------------------------------------------------ customer-journey analytics (#/analytics)
+
+function pct(v, digits) {
+  if (v === null || v === undefined) return "–";
+  return (v * 100).toLocaleString("en-US", { maximumFractionDigits: digits === undefined ? 1 : digits }) + "%";
+}
+function plural(n, word) { return NUM.format(n) + " " + word + (n === 1 ? "" : "s"); }
+
+// A horizontal bar chart (one series): a category per row, its bar from zero, the value written at the bar's end,
+// a value axis with ticks in thousands-separated units and its label, the legend above the plot (never over it)
+// and one sentence under it. spec: {label (aria), rows: [{label, value, text}], axis, legend, tick(v), max, caption}
+function barChart(fig, spec) {
+  fig.replaceChildren();
+  const rows = spec.rows;
+  const W = Math.max(300, Math.min(900, fig.clientWidth || 720));
+  const narrow = W < 500;
+  const longest = Math.max(4, ...rows.map((r) => String(r.label).length));
+  const L = Math.min(Math.round(W * (narrow ? 0.36 : 0.28)), 12 + longest * 6.6), R = narrow ? 70 : 150, T = 30, B = 40;
+  const bh = narrow ? 20 : 22, H = T + B + Math.max(1, rows.length) * bh;
+  const tick = spec.tick || ((v) => NUM.format(v));
+  let hi = Math.max(spec.max || 0, ...rows.map((r) => r.value || 0), 1e-9);
+  const step = spec.integer ? Math.max(1, Math.ceil(niceStep(hi, narrow ? 3 : 5))) : niceStep(hi, narrow ? 3 : 5);
+  hi = Math.ceil(hi / step - 1e-9) * step;
+  const xs = (v) => L + (v / hi) * (W - L - R);
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": spec.label });
+  for (let v = 0; v <= hi + 1e-9; v += step) {
+    s.append(svg("line", { x1: xs(v), x2: xs(v), y1: T, y2: H - B, class: "grid" }));
+    s.append(svg("text", { x: xs(v), y: H - B + 14, "text-anchor": "middle", class: "tick" }, tick(v)));
+  }
+  s.append(svg("text", { x: W / 2, y: H - 8, "text-anchor": "middle", class: "axis" }, spec.axis));
+  rows.forEach((r, i) => {
+    const y = T + i * bh;
+    const lab = String(r.label);
+    const maxChars = Math.floor((L - 10) / 6.6);
+    const t = svg("text", { x: L - 6, y: y + bh / 2 + 4, "text-anchor": "end", class: "tick" },
+      lab.length > maxChars ? lab.slice(0, maxChars - 1) + "…" : lab);
+    if (lab.length > maxChars) t.append(svg("title", {}, lab));
+    s.append(t);
+    s.append(svg("rect", { x: L, y: y + 3, width: Math.max(0, xs(r.value || 0) - L), height: bh - 6, class: "bar" }));
+    s.append(svg("text", { x: xs(r.value || 0) + 4, y: y + bh / 2 + 4, class: "value" }, r.text));
+  });
+  s.append(svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "zero" }));
+  const lx = narrow ? 4 : L;  // above the plot, from the left edge on a phone so that it is not cut off
+  s.append(svg("rect", { x: lx, y: 8, width: 14, height: 10, class: "bar key-bar" }));
+  s.append(svg("text", { x: lx + 20, y: 17, class: "legend" }, spec.legend));
+  fig.append(s);
+  fig.append(el("figcaption", { text: spec.caption }));
+}
+
+let anCohortPage, anRfmPage, anXsellPage;
+
+function anQuery(extra) { return Object.assign({ today: today(), date_field: $("an-date-field").value }, extra || {}); }
+
+async function loadRetention() {
+  // the chart over every cohort (a few per year); the triangle a page of them
+  const [all, page] = await Promise.all([getJSON("analytics/retention", anQuery({ limit: 10000 })),
+    getJSON("analytics/retention", anQuery({ limit: anCohortPage.limit, offset: anCohortPage.offset }))]);
+  if (!$("today").value) $("today").value = all.today;
+  $("an-note").textContent = NUM.format(all.lines) + " order lines of " + NUM.format(all.customers) + " customers up to " + all.today +
+    " (" + all.date_field.replace("_", " ") + ", amounts in " + all.currency + ")" +
+    (all.lines_after ? "; " + NUM.format(all.lines_after) + " lines dated after it have not happened yet and are left out" +
+      (all.lines ? "" : ": pick a later day above") : "") + ".";
+  // month k after the first order: of the customers of every cohort observed k months later, the share active
+  const K = 12, act = [], cust = [];
+  for (const c of all.cohorts) for (const m of c.months) if (m.months_since >= 1 && m.months_since <= K) {
+    act[m.months_since] = (act[m.months_since] || 0) + m.active;
+    cust[m.months_since] = (cust[m.months_since] || 0) + c.customers;
+  }
+  const rows = [];
+  for (let k = 1; k <= K; k++) if (cust[k]) rows.push({ label: k + (k === 1 ? " month" : " months") + " after", value: act[k] / cust[k],
+    text: pct(act[k] / cust[k]) + " of " + NUM.format(cust[k]) });
+  let caption;
+  if (!all.customers) caption = "No customer ordered up to " + all.today + ": nothing to retain yet.";
+  else if (!rows.length) caption = plural(all.customers, "customer") + ", all in the current month's cohort: no later month to retain them in yet.";
+  else caption = "Of " + plural(all.customers, "customer") + " in " + plural(all.total, "monthly cohort") + ", " + pct(rows[0].value) +
+    " of those with a month behind them ordered again in the month after their first order" +
+    (rows.length > 1 ? "; " + pct(rows[rows.length - 1].value) + " did " + rows[rows.length - 1].label.replace(" after", "") + " after it." : ".");
+  barChart($("an-retention-chart"), { label: "retention by months since the first order", rows: rows, max: 1, tick: (v) => pct(v, 0),
+    axis: "customers ordering in that month (% of cohort)", legend: "retention, every cohort together", caption: caption });
+  // the triangle: one row per cohort, a column per month since the first order
+  const kmax = Math.max(0, ...page.cohorts.map((c) => c.months.length - 1));
+  const hr = el("tr", {}, el("th", { text: "cohort" }), el("th", { text: "customers" }));
+  for (let k = 0; k <= kmax; k++) hr.append(el("th", { text: "m" + k }));
+  $("an-cohorts-head").replaceChildren(hr);
+  const tbody = $("an-cohorts-list");
+  tbody.replaceChildren();
+  for (const c of page.cohorts) {
+    const tr = row(tbody, { class: "cohort-row" });
+    tr.dataset.cohort = c.cohort;
+    cell(tr, c.cohort.slice(0, 7));
+    cell(tr, NUM.format(c.customers), "num");
+    for (let k = 0; k <= kmax; k++) {
+      const m = c.months[k];
+      const td = cell(tr, m ? pct(m.retention, 0) : "", "num");
+      if (m) { td.title = NUM.format(m.active) + " of " + NUM.format(c.customers); td.style.background = `rgba(29, 95, 180, ${(0.08 + 0.5 * m.retention).toFixed(2)})`; }
+    }
+  }
+  anCohortPage.render(page.total);
+}
+
+async function loadRepeat() {
+  const body = await getJSON("analytics/repeat", anQuery({ by_cohort: true, limit: 10000 }));
+  const o = body.overall;
+  const box = $("an-repeat-kpis");
+  box.replaceChildren();
+  for (const [v, what] of [[pct(o.repeat_rate), "repeat-purchase rate"], [NUM.format(o.repeat_customers) + " / " + NUM.format(o.customers), "customers with 2+ orders"],
+    [o.orders_per_customer === null ? "–" : NUM.format(o.orders_per_customer), "orders per customer"],
+    [o.median_days_to_second_order === null ? "–" : NUM.format(o.median_days_to_second_order), "median days to the 2nd order"]]) {
+    box.append(el("div", { class: "kpi" }, el("b", { text: v }), el("span", { text: what })));
+  }
+  const cohorts = (body.cohorts || []).slice(-12);
+  const rows = cohorts.map((c) => ({ label: c.cohort.slice(0, 7), value: c.repeat_rate || 0,
+    text: pct(c.repeat_rate) + " of " + NUM.format(c.customers) }));
+  let caption = o.customers ? NUM.format(o.repeat_customers) + " of " + plural(o.customers, "customer") + " (" + pct(o.repeat_rate) + ") placed more than one order" +
+    (o.median_days_to_second_order !== null ? "; half of them came back within " + plural(o.median_days_to_second_order, "day") + "." : ".")
+    : "No customer ordered up to " + body.today + ".";
+  if ((body.total || 0) > cohorts.length) caption += " The chart shows the last " + cohorts.length + " of " + NUM.format(body.total) + " cohorts.";
+  barChart($("an-repeat-chart"), { label: "repeat-purchase rate by cohort", rows: rows, max: 1, tick: (v) => pct(v, 0),
+    axis: "customers with 2+ orders (% of cohort)", legend: "repeat rate by cohort (month of first order)", caption: caption });
+}
+
+async function loadRfm() {
+  const body = await getJSON("analytics/rfm", anQuery({ segment: $("an-segment").value, customer: $("an-customer").value.trim(),
+    limit: anRfmPage.limit, offset: anRfmPage.offset }));
+  const sel = $("an-segment");
+  if (sel.options.length === 1) for (const s of body.segments) sel.appendChild(el("option", { value: s.segment, text: s.segment.replace(/_/g, " ") }));
+  const rows = body.segments.map((s) => ({ label: s.segment.replace(/_/g, " "), value: s.customers,
+    text: NUM.format(s.customers) + (s.customers ? " · " + pct(s.monetary_share, 0) + " of value" : "") }));
+  let caption = "No customer ordered up to " + body.today + ".";
+  if (body.customers_total) {
+    const top = body.segments.reduce((a, s) => ((s.monetary_share || 0) > (a.monetary_share || 0) ? s : a), body.segments[0]);
+    caption = "Of " + plural(body.customers_total, "customer") + ", the " + top.segment.replace(/_/g, " ") + " segment (" +
+      plural(top.customers, "customer") + ", " + pct(top.share) + ") holds the largest part of the net value: " + money(top.monetary) +
+      " (" + pct(top.monetary_share) + ").";
+  }
+  barChart($("an-rfm-chart"), { label: "customers by RFM segment", rows: rows, tick: (v) => NUM.format(v),
+    axis: "customers", legend: "customers per segment (and share of net value)", integer: true, caption: caption });
+  const tbody = $("an-rfm-list");
+  tbody.replaceChildren();
+  for (const c of body.customers) {
+    const tr = row(tbody, { class: "rfm-row" });
+    tr.dataset.customer = c.customer;
+    cell(tr, c.customer);
+    cell(tr, c.segment.replace(/_/g, " "));
+    cell(tr, c.rfm, "num").title = "recency " + c.r + ", frequency " + c.f + ", monetary " + c.m + " (1..5, 5 best)";
+    cell(tr, NUM.format(c.recency_days), "num");
+    cell(tr, NUM.format(c.frequency), "num");
+    cell(tr, money(c.monetary), "num");
+    cell(tr, c.first_order_date);
+  }
+  anRfmPage.render(body.total);
+}
+
+async function loadCrossSell() {
+  const item = $("an-item").value.trim();
+  const q = anQuery({ item: item, min_orders: $("an-min-orders").value, limit: anXsellPage.limit, offset: anXsellPage.offset });
+  const body = await getJSON("analytics/cross-sell", q);
+  const tbody = $("an-xsell-list");
+  tbody.replaceChildren();
+  for (const d of body.data) {
+    const tr = row(tbody, { class: "xsell-row" });
+    tr.dataset.item = d.item;
+    tr.dataset.suggestion = d.suggestion;
+    cell(tr, d.item); cell(tr, d.rank, "num"); cell(tr, d.suggestion);
+    cell(tr, NUM.format(d.orders_together), "num"); cell(tr, NUM.format(d.item_orders), "num");
+    cell(tr, pct(d.confidence), "num"); cell(tr, NUM.format(d.lift), "num");
+  }
+  anXsellPage.render(body.total);
+  // the chart: one item's suggestions (the one asked for, else the first on the page)
+  const focus = item || (body.data[0] || {}).item;
+  let sugg = body.data.filter((d) => d.item === focus);
+  if (focus && !item) sugg = (await getJSON("analytics/cross-sell", anQuery({ item: focus, min_orders: q.min_orders }))).data;
+  let caption = "No two items were bought together in " + plural(body.min_orders, "order") + " or more up to " + body.today + ".";
+  if (focus && sugg.length) {
+    const b = sugg[0];
+    caption = "Of " + plural(b.item_orders, "order") + " with " + focus + ", " + pct(b.confidence) + " also had " + b.suggestion + " (" +
+      plural(b.orders_together, "order") + "), " + NUM.format(b.lift) + " times as often as orders in general.";
+  } else if (item) caption = "No item was bought together with " + item + " in " + plural(body.min_orders, "order") + " or more.";
+  barChart($("an-xsell-chart"), { label: "items bought with " + (focus || "an item"), rows: sugg.map((d) => ({ label: d.suggestion, value: d.confidence,
+    text: pct(d.confidence) + " · lift " + NUM.format(d.lift) })), max: 1, tick: (v) => pct(v, 0),
+    axis: "orders with " + (focus || "the item") + " that also had it (%)", legend: "confidence: also bought with " + (focus || "the item"), caption: caption });
+}
+
+async function loadAnalytics() {
+  await loadCatalogue().catch(() => null);  // the item picker; the analytics work without a snapshot
+  await loadRetention();
+  await Promise.all([loadRepeat(), loadRfm(), loadCrossSell()]);
+}
+
 // ------------------------------------------------------------------ routing
 
 function route() {
@@ -784,6 +974,7 @@ function route() {
   if (parts[0] === "atp") return { view: "atp", item: parts[1] || null, location: parts[2] || null };
   if (parts[0] === "processes") return { view: "processes" };
   if (parts[0] === "channel") return { view: "channel" };
+  if (parts[0] === "analytics") return { view: "analytics" };
   if (params.get("order") && !h) return { view: "order", id: params.get("order") };
   return { view: "overview" };
 }
@@ -807,6 +998,7 @@ async function refresh() {
     else if (r.view === "atp") await loadAtp(r.item, r.location);
     else if (r.view === "processes") await loadProcesses();
     else if (r.view === "channel") await loadChannel();
+    else if (r.view === "analytics") await loadAnalytics();
     setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
     document.body.dataset.ready = "true";
   } catch (err) {
@@ -839,6 +1031,13 @@ window.addEventListener("hashchange", () => { takeKeyFromFragment(); refresh(); 
 jeoPage = pager("jeo-pager", loadJeopardy);
 excPage = pager("exc-pager", loadExceptions);
 drillPage = pager("drill-pager", drill);
+anCohortPage = pager("an-cohort-pager", loadRetention);
+anRfmPage = pager("an-rfm-pager", loadRfm);
+anXsellPage = pager("an-xsell-pager", loadCrossSell);
+$("an-form").addEventListener("submit", (e) => { e.preventDefault(); anCohortPage.offset = anRfmPage.offset = anXsellPage.offset = 0; loadAnalytics().catch(fail); });
+$("an-rfm-filter").addEventListener("submit", (e) => { e.preventDefault(); anRfmPage.offset = 0; loadRfm().catch(fail); });
+$("an-segment").addEventListener("change", () => { anRfmPage.offset = 0; loadRfm().catch(fail); });
+$("an-xsell-form").addEventListener("submit", (e) => { e.preventDefault(); anXsellPage.offset = 0; loadCrossSell().catch(fail); });
 takeKeyFromFragment();
 if (params.get("today")) $("today").value = params.get("today");
 if (params.get("start")) $("rep-start").value = params.get("start");

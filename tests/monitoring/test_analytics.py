@@ -93,6 +93,8 @@ def test_repeat_purchase(history):
     assert by.rows() == [(day("2026-01-01"), 3, 2, pytest.approx(2 / 3), 6, 2.0, 33.5),
                          (day("2026-02-01"), 1, 1, 1.0, 2, 2.0, 26.0),
                          (day("2026-03-01"), 1, 0, 0.0, 1, 1.0, None)]
+    overall, cohorts = an.repeat_purchase_both(history, today=TODAY)  # one pass, the same rows
+    assert overall.equals(got) and cohorts.equals(by)
     # before anyone ordered: no customer, rates unknown
     assert an.repeat_purchase(history, today=day("2026-01-01")).row(0) == (None, 0, 0, None, 0, None, None)
 
@@ -253,6 +255,8 @@ def test_views_equal_the_reference(case, min_orders, top):
     assert an.cohort_retention(df, today=today).rows() == ref.ref_cohorts(d, today=today)
     for by in (False, True):
         assert an.repeat_purchase(df, today=today, by_cohort=by).rows() == ref.ref_repeat(d, today=today, by_cohort=by)
+    both = an.repeat_purchase_both(df, today=today)
+    assert [x.rows() for x in both] == [ref.ref_repeat(d, today=today, by_cohort=by) for by in (False, True)]
     got = {r["customer"]: (r["recency_days"], r["frequency"], r["monetary"], r["r"], r["f"], r["m"], r["segment"])
            for r in an.rfm(df, today=today).iter_rows(named=True)}
     assert got == ref.ref_rfm(d, today=today, segments=SEGMENTS)

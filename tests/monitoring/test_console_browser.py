@@ -544,6 +544,58 @@ def test_a_shipped_order_shows_its_invoice_and_accrual(server, story, browser):
     assert _text(browser, '#order-margin [data-total="margin"]') == "13.00 EUR"
 
 
+ANALYTICS_CAPTIONS = "Object.fromEntries([...document.querySelectorAll('#view-analytics figure')].map(f => [f.id, f.querySelector('figcaption').textContent]))"
+
+
+def test_analytics_view_at_desktop_and_phone_sizes(server, browser, tmp_path):
+    """The story's book on 2026-01-12 (G cancelled, left out): C1 ordered A (01-05, 40.00) and C (01-06, 405.00),
+    C2 B (01-05, 100.00) and E (01-07, 20.00), C3 D (01-06, 1000.00) and F (01-07, 1.00), C9 H (01-05: 30 BOLT at
+    1.00 less 10 % = 27.00). One cohort (January, 4 customers); 3 of 4 came back, after 1, 2 and 1 days (median 1).
+    RFM: recency C9 7, C1 6, C2 and C3 5 days -> R 1, 2, 3, 3; frequency C9 1, others 2 -> F 1, 2; monetary
+    27, 120, 445, 1001 -> M 1, 2, 3, 4: C3 324 and C2 322 (need attention: R 3, F <= 3; 1,121.00 of 1,593.00),
+    C1 223 (hibernating: R 2, F <= 2), C9 111 (lost).
+    Only order C holds two items (GADGET and BOLT): nothing in 2 orders; from 1 order on, BOLT (in C, F and H)
+    goes with GADGET in 1 of 3 orders, lift 1 x 7 / (3 x 2) = 1.17."""
+    for (w, h), mobile in ((DESKTOP, False), (PHONE, True)):
+        browser.open(w, h, mobile=mobile)
+        assert browser.go(f"{server}/v1/console#/analytics&key={VIEW_KEY}") == "true", _text(browser, "#status")
+        assert browser.errors() == []
+        assert browser.js("document.querySelector('#nav a.current').dataset.view") == "analytics"
+        assert browser.js("document.getElementById('view-analytics').hidden") is False
+        assert _text(browser, "#an-note").startswith("8 order lines of 4 customers up to 2026-01-12 (order date, amounts in EUR)")
+        cohorts = browser.js("[...document.querySelectorAll('#an-cohorts-list tr')].map(tr => [...tr.cells].map(c => c.textContent))")
+        assert cohorts == [["2026-01", "4", "100%"]]
+        caps = browser.js(ANALYTICS_CAPTIONS)
+        assert caps["an-retention-chart"] == "4 customers, all in the current month's cohort: no later month to retain them in yet."
+        assert caps["an-repeat-chart"] == "3 of 4 customers (75%) placed more than one order; half of them came back within 1 day."
+        assert caps["an-rfm-chart"] == ("Of 4 customers, the need attention segment (2 customers, 50%) holds the largest part of "
+                                        "the net value: 1,121.00 EUR (70.4%).")
+        assert caps["an-xsell-chart"] == "No two items were bought together in 2 orders or more up to 2026-01-12."
+        rfm = browser.js("[...document.querySelectorAll('#an-rfm-list tr')].map(tr => [tr.dataset.customer, tr.cells[2].textContent, tr.cells[5].textContent])")
+        assert rfm == [["C3", "324", "1,001.00 EUR"], ["C2", "322", "120.00 EUR"], ["C1", "223", "445.00 EUR"], ["C9", "111", "27.00 EUR"]]
+        # every chart: a labeled axis, the legend above the plot, the RFM bars one per configured segment
+        for fig in ("an-retention-chart", "an-repeat-chart", "an-rfm-chart", "an-xsell-chart"):
+            assert browser.js(f"document.querySelector('#{fig} text.axis').textContent"), fig
+            legend_bottom = browser.js(f"(() => {{ const b = document.querySelector('#{fig} text.legend').getBBox(); return b.y + b.height; }})()")
+            top_grid = browser.js(f"Math.min(...[...document.querySelectorAll('#{fig} line.grid')].map(l => +l.getAttribute('y1')))")
+            assert legend_bottom <= top_grid, fig
+        assert browser.js("document.querySelectorAll('#an-rfm-chart rect.bar:not(.key-bar)').length") == 8
+        # a segment filter asks the server for its customers only
+        browser.js("const s = document.getElementById('an-segment'); s.value = 'lost'; s.dispatchEvent(new Event('change'))")
+        assert browser.wait_for("[...document.querySelectorAll('#an-rfm-list tr')].map(tr => tr.dataset.customer).join() === 'C9'")
+        # cross-sell from one order on: the pairs of order C, and the chart of the first item's suggestions
+        browser.js("document.getElementById('an-min-orders').value = '1'; document.getElementById('an-xsell-form').requestSubmit()")
+        pairs = browser.wait_for("document.querySelectorAll('#an-xsell-list tr').length === 2 && "
+                                 "[...document.querySelectorAll('#an-xsell-list tr')].map(tr => tr.dataset.item + '>' + tr.dataset.suggestion)")
+        assert pairs == ["BOLT>GADGET", "GADGET>BOLT"]
+        assert browser.wait_for("document.querySelector('#an-xsell-chart figcaption').textContent.startsWith('Of 3')")
+        assert _text(browser, "#an-xsell-chart figcaption") == ("Of 3 orders with BOLT, 33.3% also had GADGET (1 order), 1.17 times "
+                                                                "as often as orders in general.")
+        assert browser.errors() == []
+        assert_fits(browser, w, f"analytics {w}x{h}")
+        assert_png(browser.screenshot(tmp_path / f"console-analytics-{'phone' if mobile else 'desktop'}.png"))
+
+
 @pytest.fixture(scope="module")
 def late_order(story):
     """Order L, captured with the processes' clock set 5 hours back: 5 BOLT for C9 from ST-WEST to the US, a standard order
@@ -610,3 +662,4 @@ def test_a_late_step_is_marked_late_with_the_orders_message_log(server, late_ord
         assert msgs[-3:] == [[lo, "order.status"], [lo, "shipping.request"], [lo, "jeopardy.alert"]]
         assert_fits(browser, w, f"processes {w}x{ht}")
         assert_png(browser.screenshot(tmp_path / f"console-processes-late-{kind}.png"))
+

@@ -91,3 +91,59 @@ def test_reschedule_command_partitioned_gives_the_same_lines(net, tmp_path, caps
     assert_frame_equal(pl.read_parquet(one), pl.read_parquet(two))
     assert main(["reschedule", "--snapshot", str(net), "--parts", "0", "--quiet"]) == 2  # refused, named
     assert "--parts" in capsys.readouterr().err
+
+
+def test_reschedule_output_for_people(net, capsys):
+    """The summary says what was planned (the orders table, not the order book the API plans), has no column-type
+    rows, shows each exception's requested date and its reason in full, and the progress never goes back."""
+    import re
+
+    from scenarios.backlog import Exception_
+
+    assert main(["reschedule", "--snapshot", str(net), "--default-strategy", "win"]) == 0  # some cannot win
+    printed = capsys.readouterr()
+    out = printed.out.splitlines()
+    assert out[0] == (f"planned: the lines of the orders table {net / 'orders.parquet'}, promised in creation order to make "
+                      "the live plan (the API plans the order book: give --db to plan it here)")
+    assert out[1].startswith("200 open lines: ")
+    assert not any(re.search(r"┆\s*(str|u32|f64|enum|date|i64)\s*┆", ln) for ln in out), "column types printed"
+    assert any("on time before (units)" in ln for ln in out)
+    n_exc = int(re.search(r"; (\d+) strategy exceptions", out[1]).group(1))
+    assert n_exc > 0
+    if n_exc:
+        head = next(ln for ln in out if "requested_date" in ln)
+        assert "exception" in head
+        texts = {e.description for e in Exception_ if e.description}
+        rows = [ln for ln in out if ln.startswith("│ O")]
+        assert rows and all(any(t in ln for t in texts) for ln in rows)  # the reason in full, not cut off
+    pct = [int(m) for m in re.findall(r"\[\s*(\d+)%\]", printed.err)]
+    assert pct[-1] == 100 and pct == sorted(pct), pct
+
+
+def test_a_misspelled_orders_column_gets_a_hint(net, tmp_path, capsys):
+    import polars as pl
+
+    bad = tmp_path / "orders.csv"
+    pl.read_parquet(net / "orders.parquet").rename({"requested_date": "requsted_date"}).write_csv(bad)
+    assert main(["reschedule", "--snapshot", str(net), "--orders", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promessa: error: requested_date=None: required column missing in the orders table (hint: "
+                          "the table has 'requsted_date': did you mean 'requested_date'? columns: order, line, item, qty, "
+                          "requsted_date,")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert main(["reschedule", "--snapshot", str(net), "--orders", str(tmp_path / "broken.parquet"), "--quiet"]) == 2
+    assert "cannot read the orders table" in capsys.readouterr().err
+
+
+def test_whatif_kpis_for_people():
+    """Counts with thousands separators, rates and shares as percentages (a share has no currency), amounts with
+    two decimals: 20000 lines, 0.3718 on time, 1161484.51 EUR at risk, 0.6793 of the revenue."""
+    import polars as pl
+
+    from scenarios.cli import kpi_table
+
+    t = pl.DataFrame({"kpi": ["lines", "on_time_rate", "revenue_at_risk (EUR)", "revenue_at_risk_share (EUR)"],
+                      "current": [20000.0, 0.3718, 1161484.51, 0.6793], "late": [20000.0, 0.4657, 978860.16, None]})
+    assert kpi_table(t).rows() == [("lines", "20,000", "20,000"), ("on time rate", "37.2%", "46.6%"),
+                                   ("revenue at risk (EUR)", "1,161,484.51", "978,860.16"),
+                                   ("revenue at risk share", "67.9%", "–")]

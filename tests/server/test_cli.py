@@ -75,3 +75,56 @@ def test_store_urls_are_shown_without_their_password():
 
     assert redacted("postgresql://ann:s3cret@db.example/ob") == "postgresql://ann:***@db.example/ob"
     assert redacted("var/orderbook.sqlite") == "var/orderbook.sqlite"
+
+
+def test_serve_says_where_it_listens_and_each_watch_refresh(tmp_path):
+    """`promessa serve --watch DIR`: one line once ready (the URL, the snapshot, the store, the time to ready), and
+    one when a new extract lands (meta.json rewritten) and the live snapshot is refreshed."""
+    import json
+    import os
+    import queue
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    from supplydata.generate import generate
+
+    root = Path(__file__).resolve().parents[2]
+    net = tmp_path / "net"
+    generate(net, seed=3, size="tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PROMESSA_SNAPSHOT__WATCH_INTERVAL_S": "0.2"}
+    proc = subprocess.Popen([sys.executable, "-m", "promessa.cli", "serve", "--watch", str(net), "--db",
+                             str(tmp_path / "ob.sqlite"), "--demo", "--port", str(port)], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stderr], daemon=True).start()
+
+    def wait_for(text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen.append(ln)
+            if text in ln:
+                return ln
+        pytest.fail(f"{text!r} not said within {timeout} s: {''.join(seen)[-2000:]}")
+
+    try:
+        ready = wait_for(f"promessa serving http://127.0.0.1:{port}/v1", 240)
+        assert "DEMO MODE" in ready
+        assert f"snapshot {net}" in wait_for("ready in", 10)
+        meta = json.loads((net / "meta.json").read_text())
+        (net / "meta.json").write_text(json.dumps({**meta, "version": "extract-2"}))
+        assert f"refreshed from {net}" in wait_for("promessa.watch", 30)
+    finally:
+        proc.terminate()
+        proc.wait(30)
