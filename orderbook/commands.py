@@ -234,7 +234,7 @@ class OrderCommands:
 
     def _capture(self, txn: Txn, data: OrderCreate, *, allow_past: bool = False, source: tuple[str, str] | None = None,
                  created_at: dt.datetime | None = None) -> Order:
-        order, policy = self._new_order(data, allow_past=allow_past, actor=txn.actor, created_at=created_at)
+        order, policy = self._new_order(data, allow_past=allow_past, actor=txn.actor, created_at=created_at or txn.now)
         if source is not None:
             order.source_system, order.source_order_id = source
         txn.add(order)
@@ -276,6 +276,7 @@ class OrderCommands:
         if data.policy:
             order.policy = data.policy.model_dump()
         affected: set[int] = set()
+        relocate: set[int] = set()  # lines whose ship-from node is chosen again: new zone, new item or configuration
         new_zone = order.zone
         if data.zone is not None:
             rules.check_zone(self.zones, data.zone, "zone")
@@ -289,7 +290,9 @@ class OrderCommands:
         if new_zone != order.zone:
             detail["zone"] = [order.zone, new_zone]
             order.zone = new_zone
-            affected |= {ln.line for ln in order.lines if ln.requested_location is None and ln.shipped_qty <= EPS}
+            rezoned = {ln.line for ln in order.lines if ln.requested_location is None and ln.shipped_qty <= EPS}
+            affected |= rezoned
+            relocate |= rezoned
         removed = []
         for k, n in enumerate(data.remove_lines):
             ln = order.line(n)
@@ -339,6 +342,7 @@ class OrderCommands:
                     raise ValidationError(f"a {r.configuration['model']} configuration is the item {r.item!r}",
                                           field=f"{f}.item", value=lc.item, hint="leave the item out of a configured line")
                 txn.unreserve_open(order, ln)
+                relocate.add(ln.line)
                 ln.configuration, ln.item = r.configuration, r.item
                 ln.unit_price, ln.price_override = None, False
                 if lc.location is None and r.location is not None:
@@ -354,6 +358,7 @@ class OrderCommands:
                 if shipped:
                     raise ConflictError(f"line {ln.line} has shipped; its item cannot change", hint="add a new line")
                 txn.unreserve_open(order, ln)
+                relocate.add(ln.line)
                 ln.item = lc.item
             if lc.location is not None and lc.location != ln.location:
                 rules.check_location(self.snap, lc.location, f"{f}.location")
@@ -400,15 +405,24 @@ class OrderCommands:
         if data.ship_to is not None:
             repriced |= {ln.line for ln in order.lines}  # a new destination: new tax
         self._reprice(order, repriced)
+        moved: dict[str, list] = {}
         for ln in order.lines:
             if ln.line not in affected:
                 continue
             txn.unreserve_open(order, ln)
             if ln.open_qty > EPS:
-                self._locate(order, ln, policy, f"lines.{ln.line}.location")
+                before = ln.location
+                # a quantity or date change keeps the node the line ships from; it moves only when asked (a
+                # location), or when the zone, the item or the configuration changed (chosen again)
+                if ln.location is None or ln.requested_location is not None or ln.line in relocate:
+                    self._locate(order, ln, policy, f"lines.{ln.line}.location")
+                if before is not None and ln.location != before:
+                    moved[str(ln.line)] = [before, ln.location]
                 self._promise_line(txn, order, ln, policy, source="change")
             else:
                 ln.promise = None
+        if moved:
+            detail["moved"] = moved  # line -> [from, to]: the audit trail says where each line now ships from
         detail.update({"lines": sorted(affected), "removed": [ln.line for ln in removed],
                        "promised": {str(ln.line): ln.promised_qty for ln in order.lines}})
         self._settle(txn, order, "change", detail)
@@ -429,7 +443,10 @@ class OrderCommands:
         """Cancel what has not shipped: release it; the order is cancelled, or shipped if some of it has."""
         st = S(order.status)
         shipped = any(ln.shipped_qty > EPS for ln in order.lines)
-        dst = S.SHIPPED if shipped else S.CANCELLED
+        # what shipped stays: shipped, or delivered when the customer has every unit that shipped
+        delivered = shipped and all(ln.delivered_qty >= ln.shipped_qty - EPS for ln in order.lines) \
+            and lifecycle.can_transition(st, S.DELIVERED)
+        dst = (S.DELIVERED if delivered else S.SHIPPED) if shipped else S.CANCELLED
         if st not in lifecycle.OPEN:
             lifecycle.check_transition(st, S.CANCELLED, order_id=order.order_id, action=action)  # raises
         released = {}
