@@ -136,6 +136,8 @@ class OrderToCash:
         self._pinned: set[str] = set()      # "order:<id>" whose mode was fixed at its first shipment
         self._suppliers: dict[str, str | None] = {}
         self._programs_seen = -1
+        self._stop = threading.Event()
+        self._reconciler: threading.Thread | None = None
 
     # ------------------------------------------------------------------ open, restore, close
     @classmethod
@@ -156,6 +158,8 @@ class OrderToCash:
         hub.restore()
         if o.channel_programs is not None:
             hub.define_programs(load_programs(o.channel_programs, catalogue=Catalogue.of_snapshot(service.snap)))
+        if o.reconcile_after_s > 0:
+            hub.start_reconciler()
         return hub
 
     def restore(self) -> None:
@@ -167,6 +171,7 @@ class OrderToCash:
         self._closing.update({o: r["key"] for o, r in self.store.records("payment_close").items() if r.get("waiting")})
         self._modes.update(self.store.records("invoice_modes"))
         self._pinned.update(k for k, r in self._modes.items() if r.get("pinned"))
+        self.resume_gateway()
         self._rma_meta.update(replay_returns(self.store, self.returns))
         for rma in list(self.returns._rmas.values()):
             for rec in rma.receipts:
@@ -179,8 +184,60 @@ class OrderToCash:
 
         return [InvoicingConsumer(self), PaymentsConsumer(self), ChannelConsumer(self)]
 
+    def resume_gateway(self) -> list[str]:
+        """After a start-up (a restart, a ``kill -9``): tell the in-memory card gateway what it had authorized (from
+        the payment records) and send it again every capture and refund still pending, with its own key, so it
+        carries each out once and sends its webhook (``TestGateway.adopt``, ``PaymentBook.retry_pending``). Nothing
+        changes in the records: an outcome arrives as a webhook (or by :meth:`reconcile`). Returns the keys sent."""
+        with self.lock:
+            self.gateway.adopt(p for p in self.payments._payments.values() if p.provider == "gateway")
+            sent = self.payments.retry_pending("gateway")
+        if sent:
+            log.info("card gateway: %d pending operation(s) sent again after start-up", len(sent))
+        return sent
+
+    def reconcile(self, *, older_than_s: float | None = None) -> list[Any]:
+        """Ask the providers about captures and refunds pending longer than `older_than_s` (default
+        ``o2c.reconcile_after_s``) and settle them as they say (``PaymentBook.reconcile``); each order touched is
+        written durably, booked against its invoices and a close waiting for it tried again, before this returns.
+        Returns the ``payments.Reconciled`` outcomes."""
+        after = self.settings.o2c.reconcile_after_s if older_than_s is None else older_than_s
+        with self.lock:
+            outs = self.payments.reconcile(older_than_s=after)
+            for order_id in dict.fromkeys(r.order for r in outs if r.status != "pending"):
+                self.persist_payments(order_id)
+                self.retry_close(order_id)
+        if outs:
+            log.info("reconciled %d pending operation(s): %s", len(outs),
+                     ", ".join(f"{r.key} {r.status}" for r in outs[:5]))
+        return outs
+
+    def gateway_outbox(self, *, everything: bool = False) -> list[tuple[bytes, dict[str, str]]]:
+        """The card gateway's webhooks due now (``everything``: also those not yet due), signed now, for a client to
+        POST to the webhook endpoint as the gateway would (the test gateway lives in this process)."""
+        with self.lock:
+            return self.gateway.deliver(float("inf") if everything else None)
+
+    def start_reconciler(self) -> None:
+        """Reconcile every ``o2c.reconcile_every_s`` on a daemon thread until :meth:`close`."""
+        every = self.settings.o2c.reconcile_every_s
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.reconcile()
+                except Exception:  # noqa: BLE001 - logged; the next round tries again
+                    log.exception("reconciliation failed")
+
+        self._reconciler = threading.Thread(target=loop, name="o2c-reconciler", daemon=True)
+        self._reconciler.start()
+
     def close(self) -> None:
-        """Close the invoice store and the channel journal."""
+        """Stop the reconciler; close the invoice store and the channel journal."""
+        self._stop.set()
+        if self._reconciler is not None:
+            self._reconciler.join(timeout=10)
+            self._reconciler = None
         for c in (self.invoicer.store, self.ledger.store):
             try:
                 c.close()
@@ -462,7 +519,7 @@ class OrderToCash:
         with self.lock:
             out = self.payments.handle_webhook(provider, body, signature, now=now)
             if not out.duplicate:
-                seen = {out.event_id: self.payments.seen_events()[out.event_id]}
+                seen = {out.event_id: self.payments.seen_event(out.event_id)}
                 if out.payment_id is not None:
                     order_id = self.payments.payment(out.payment_id).order
                     self.persist_payments(order_id, events=seen)

@@ -314,6 +314,83 @@ def test_invoice_numbers_stay_gapless_under_concurrent_shipments_and_kill9(live_
         assert sum(float(a["amount"]["amount"]) for a in acc) == pytest.approx(0.1 * sum(1 + k % 3 for k in range(30)))
 
 
+@pytest.mark.slow
+def test_pending_gateway_operations_survive_kill9_and_are_reconciled(live_server, tmp_path):
+    """A real server, killed with SIGKILL twice. No tax rate is posted, so WIDGET invoices its catalogue 10.00.
+
+    - O1: 5 WIDGET = 50.00 by card. 2 ship: a capture of 20.00 is sent and waits for the gateway's webhook; the rest
+      is cancelled, so the close waits for that capture. kill -9 (the gateway's webhook is lost with the process).
+    - O2: 3 WIDGET = 30.00 by a card whose gateway never notifies (tok_webhook_lost), captured in full: pending.
+
+    The restarted server tells its gateway again what it had and resends the pending capture of O1: the gateway's
+    outbox holds its capture.succeeded; posted to the webhook endpoint it captures 20.00, and the waiting close runs
+    (the other 30.00 released). O2's capture stays pending: its webhook never comes. kill -9 again; a server that
+    reconciles operations pending longer than 0.5 s asks the gateway's status and captures O2's 30.00."""
+    db = (str(tmp_path / "k9p.sqlite"), "unused")
+    env = {"PROMESSA_O2C__GATEWAY_SECRET": SECRET, "PROMESSA_O2C__POLL_S": "0.05", "PROMESSA_O2C__RECONCILE_AFTER_S": "0"}
+    srv = live_server(db, env=env)
+
+    def client(s):
+        return httpx.Client(base_url=s.url, timeout=30, headers=PLAN)
+
+    def payment(h, oid):
+        r = h.get(f"/v1/orders/{oid}/payments")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    with client(srv) as h:
+        oids = []
+        for qty in (5, 3):
+            r = h.post("/v1/orders", json={"customer": "K9P", "zone": "EAST", "lines": [
+                {"item": "WIDGET", "qty": qty, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+            assert r.status_code == 201, r.text
+            oids.append(r.json()["order_id"])
+        o1, o2 = oids
+        assert h.post(f"/v1/orders/{o1}/payments", json={"method": "card", "token": "tok_visa"}).status_code == 201
+        p2 = h.post(f"/v1/orders/{o2}/payments", json={"method": "card", "token": "tok_webhook_lost"}).json()
+        assert _amt(p2["amount"]) == "30.00" and p2["state"] == "authorized"
+        r = h.post(f"/v1/orders/{o1}/events", json={"type": "shipped", "lines": [{"line": 1, "qty": 2}], "at": SHIP_AT})
+        assert r.status_code == 200, r.text
+        assert h.post(f"/v1/orders/{o1}/cancel").status_code == 200
+        assert h.post(f"/v1/payments/{p2['payment_id']}/capture", json={}).status_code == 200
+        v1 = payment(h, o1)  # read after the consumers caught up: the capture was sent, the close waits
+        p1 = v1["payments"][0]
+        assert (_amt(v1["order_total"]), _amt(v1["invoiced"]), p1["state"], _amt(p1["released"])) == (
+            "20.00", "20.00", "authorized", "0.00")
+        assert [t["event"] for t in p1["trail"]][-1] == "capture_requested"
+    srv.kill9()
+
+    srv = live_server(db, env=env)
+    with client(srv) as h:
+        assert payment(h, o1)["payments"][0]["state"] == "authorized"  # restored, still waiting
+        hooks = h.post("/v1/payments/gateway/outbox", params={"all": "true"}).json()["webhooks"]
+        kinds = sorted(json.loads(w["body"])["type"] for w in hooks)
+        assert kinds == ["capture.succeeded"]  # O1's, sent again; O2's never comes
+        for w in hooks:
+            r = h.post("/v1/payments/webhooks/gateway", content=w["body"].encode(),
+                       headers={"Webhook-Signature": w["signature"], "X-API-Key": ""})
+            assert r.status_code == 200 and r.json()["applied"], r.text
+        v1 = payment(h, o1)
+        p1 = v1["payments"][0]
+        assert (p1["state"], _amt(p1["captured"]), _amt(p1["released"]), _amt(v1["refunded"])) == (
+            "captured", "20.00", "30.00", "0.00")
+        p2 = payment(h, o2)["payments"][0]
+        assert (p2["state"], _amt(p2["captured"])) == ("authorized", "0.00")
+        assert h.post("/v1/payments/gateway/outbox", params={"all": "true"}).json()["webhooks"] == []
+    srv.kill9()
+
+    srv = live_server(db, env={**env, "PROMESSA_O2C__RECONCILE_AFTER_S": "0.5", "PROMESSA_O2C__RECONCILE_EVERY_S": "0.2"})
+    with client(srv) as h:
+        deadline = time.monotonic() + 30
+        while payment(h, o2)["payments"][0]["state"] != "captured" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        p2 = payment(h, o2)["payments"][0]
+        assert (p2["state"], _amt(p2["captured"])) == ("captured", "30.00")
+        assert p2["trail"][-1]["event"] == "capture"
+        assert payment(h, o1)["payments"][0]["state"] == "captured"  # unchanged by the restarts
+        assert h.post("/v1/payments/reconcile", params={"older_than_s": 0}).json() == {"operations": []}
+
+
 def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     c = o2c
     anon = TestClient(c.app)
