@@ -38,7 +38,7 @@ from invoicing.service import InvoiceRequest, ReturnCredit
 from monitoring.cash import CashItem
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
-from orderbook.txn import Idem
+from orderbook.txn import Idem, StoreUnavailable
 from ordertocash.jeopardy import cash_items
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
 from payments.model import CaptureRule, MethodKind, PaymentState
@@ -111,6 +111,100 @@ def replay_returns(store: Any, book: ReturnBook) -> dict[str, dict]:
     return metas
 
 
+class _WebhookWriter:
+    """Group commit of webhook outcomes: a webhook applied in memory (under the hub's lock) marks its order dirty and
+    takes a ticket; one thread writes the records of every dirty order and the new event outcomes in ONE durable
+    transaction (one fsync for all the webhooks that came meanwhile), books the money against the invoices, and
+    then releases the answers of every ticket it covered. The snapshot of the records is taken under the hub's lock
+    and written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records are written
+    in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it covered."""
+
+    def __init__(self, hub: OrderToCash) -> None:
+        self.hub = hub
+        self._cv = threading.Condition()
+        self._orders: dict[str, None] = {}
+        self._events: dict[str, dict] = {}
+        self._issued = 0      # last ticket handed out
+        self._written = 0     # every ticket up to this one is durable
+        self._fail_ranges: list[tuple[int, int, BaseException]] = []  # (first, last ticket, error) of failed writes
+        self._stopping = False
+        self._done = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, order_id: str, event_id: str, doc: dict) -> int:
+        """Queue an order's records and an event outcome (call under the hub's lock); returns the ticket to wait for."""
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="o2c-webhook-writer", daemon=True)
+                self._thread.start()
+            self._orders[order_id] = None
+            self._events[event_id] = doc
+            self._issued += 1
+            self._cv.notify_all()
+            return self._issued
+
+    def last(self) -> int:
+        """The last ticket handed out: an answer read from memory waits for it (what it saw is durable then)."""
+        with self._cv:
+            return self._issued
+
+    def wait(self, ticket: int, timeout: float = 60.0) -> None:
+        """Block until `ticket` is durable; re-raise the error of the write that covered it."""
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._written >= ticket or self._done, timeout):
+                raise TimeoutError(f"webhook outcome {ticket} not written in {timeout:g} s")
+            for lo, hi, err in self._fail_ranges:
+                if lo <= ticket <= hi:
+                    raise err
+            if self._written < ticket:
+                raise StoreUnavailable("the order book is shutting down", hint="the provider sends the webhook again")
+
+    def _run(self) -> None:
+        hub = self.hub
+        while True:
+            with self._cv:
+                while not self._orders and not self._events and not self._stopping:
+                    self._cv.wait()
+                if self._stopping and not self._orders and not self._events:
+                    self._done = True
+                    self._cv.notify_all()
+                    return
+            with hub.lock:  # the snapshot, then the write order is taken before the hub's lock is let go
+                with self._cv:
+                    orders, events, upto = list(self._orders), dict(self._events), self._issued
+                    self._orders, self._events = {}, {}
+                recs = [r for o in orders for r in hub.payment_records(o)] + [("webhook_events", k, v) for k, v in events.items()]
+                hub.write_order.acquire()
+            err: BaseException | None = None
+            try:
+                hub.store.put_records(recs)
+            except BaseException as e:  # noqa: BLE001 - handed to every waiter of the batch
+                err = e
+            finally:
+                hub.write_order.release()
+            if err is None:
+                for o in orders:
+                    try:
+                        hub.sync_settlement(o)
+                    except Exception:  # noqa: BLE001 - booked again at the order's next payment write
+                        log.exception("order %s: booking the money against its invoices failed", o)
+            with self._cv:
+                if err is not None:
+                    self._fail_ranges.append((self._written + 1, upto, err))
+                    del self._fail_ranges[:-64]
+                self._written = upto
+                self._cv.notify_all()
+
+    def stop(self) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+            t = self._thread
+        if t is not None:
+            t.join(timeout=30)
+
+
 class OrderToCash:
     """Payments, invoices, returns and channel accruals of the orders of one `OrderService`.
 
@@ -138,6 +232,8 @@ class OrderToCash:
         self._programs_seen = -1
         self._stop = threading.Event()
         self._reconciler: threading.Thread | None = None
+        self.write_order = threading.Lock()  # payment records are written in the order their snapshots were taken
+        self._webhooks = _WebhookWriter(self)
 
     # ------------------------------------------------------------------ open, restore, close
     @classmethod
@@ -238,6 +334,7 @@ class OrderToCash:
         if self._reconciler is not None:
             self._reconciler.join(timeout=10)
             self._reconciler = None
+        self._webhooks.stop()
         for c in (self.invoicer.store, self.ledger.store):
             try:
                 c.close()
@@ -440,8 +537,10 @@ class OrderToCash:
 
     def persist_payments(self, order_id: str, *, events: dict[str, dict] | None = None) -> None:
         """Write an order's payment records (and webhook outcomes) durably, then book the money against its invoices."""
-        recs = self.payment_records(order_id) + [("webhook_events", k, v) for k, v in (events or {}).items()]
-        self.store.put_records(recs)
+        with self.lock:
+            recs = self.payment_records(order_id) + [("webhook_events", k, v) for k, v in (events or {}).items()]
+            with self.write_order:
+                self.store.put_records(recs)
         self.sync_settlement(order_id)
 
     def sync_settlement(self, order_id: str) -> None:
@@ -485,7 +584,8 @@ class OrderToCash:
             recs = self.payment_records(order_id)
             if key is not None:
                 recs.append(("payment_keys", key, {"payment_id": p.payment_id}))
-            self.store.put_records(recs)
+            with self.write_order:
+                self.store.put_records(recs)
             return p
 
     def _payment_cmd(self, payment_id: str, fn) -> Any:
@@ -515,18 +615,24 @@ class OrderToCash:
             payment_id, Money.of(amount, p.currency), reference=reference))
 
     def webhook(self, provider: str, body: bytes, signature: str | None, *, now: float) -> Any:
-        """Verify and apply a provider's webhook once; its outcome and the payment are durable before it returns."""
+        """Verify and apply a provider's webhook once; what it changed (the payment, its outcome by event id) is
+        durable before it returns, written by group commit with the webhooks handled meanwhile (``_WebhookWriter``).
+        A webhook that changes nothing (a duplicate, a notification of an operation already settled, an unknown
+        payment) writes nothing: it answers once what it saw is durable, and the same delivery again gets the same
+        answer. A close waiting for the order's provider is tried again once the webhook is durable."""
         with self.lock:
             out = self.payments.handle_webhook(provider, body, signature, now=now)
-            if not out.duplicate:
-                seen = {out.event_id: self.payments.seen_event(out.event_id)}
-                if out.payment_id is not None:
-                    order_id = self.payments.payment(out.payment_id).order
-                    self.persist_payments(order_id, events=seen)
-                    self.retry_close(order_id)
-                else:
-                    self.store.put_records([("webhook_events", k, v) for k, v in seen.items()])
-            return out
+            order_id = None
+            if out.applied and not out.duplicate:
+                order_id = self.payments.payment(out.payment_id).order
+                ticket = self._webhooks.submit(order_id, out.event_id, self.payments.seen_event(out.event_id))
+            else:
+                ticket = self._webhooks.last()
+        self._webhooks.wait(ticket)
+        if order_id is not None and order_id in self._closing:
+            with self.lock:
+                self.retry_close(order_id)
+        return out
 
     def payments_view(self, order_id: str) -> dict[str, Any]:
         """An order's payments: the summary, each payment with its trail, invoiced and credited totals."""
@@ -638,7 +744,8 @@ class OrderToCash:
             return
         _res, waiting = self.close_payments(order_id, key=key)
         if not waiting:
-            self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
+            with self.lock, self.write_order:
+                self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
             self.sync_settlement(order_id)
 
     def cash_view(self, order_id: str) -> dict[str, Any]:
