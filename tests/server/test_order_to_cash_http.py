@@ -391,6 +391,64 @@ def test_pending_gateway_operations_survive_kill9_and_are_reconciled(live_server
         assert h.post("/v1/payments/reconcile", params={"older_than_s": 0}).json() == {"operations": []}
 
 
+def test_concurrent_webhooks_are_group_committed_and_survive_a_restart(tmp_path, snap):
+    """30 card payments of 1.00 each (one BULK), captured on order (capture_rule on_order): 60 gateway webhooks
+    (an authorization notice and a capture per payment) plus every capture a second time, posted from 8 threads.
+    Each capture applies exactly once (30 applied, 30 duplicates, 30 notices of an authorization already known);
+    while the first write waits for the disk, the others are applied and then written together in one transaction. A server opened again on the same order book
+    has every payment captured 1.00 and answers a capture delivered again as a duplicate."""
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "gc.sqlite"), "unused"), gateway_secret=SECRET, capture_rule="on_order",
+                              poll_s=0.05)
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        pids = []
+        for _ in range(30):
+            r = c.post("/v1/orders", json={"customer": "GC", "zone": "EAST", "lines": [
+                {"item": "BULK", "qty": 1, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+            oid = r.json()["order_id"]
+            pids.append(_pay(c, oid, "card", "1.00", token="tok_visa")["payment_id"])
+        hub = c.app.state.engine.o2c
+        hooks = hub.gateway_outbox(everything=True)
+        captures = [(b, h) for b, h in hooks if b"capture.succeeded" in b]
+        assert len(hooks) == 60 and len(captures) == 30
+        commits = []
+        put = hub.store.put_records
+        hub.store.put_records = lambda recs, **kw: (commits.append(len(recs := list(recs))) if recs else None, put(recs, **kw))[1]
+
+        def post(bh):
+            return hub.webhook("gateway", bh[0], bh[1]["Webhook-Signature"], now=time.time())
+
+        hub.store._wlock.acquire()  # the disk is slow: every capture is applied in memory while the first write waits
+        try:
+            with concurrent.futures.ThreadPoolExecutor(90) as pool:
+                futs = [pool.submit(post, x) for x in hooks + captures]
+                deadline = time.monotonic() + 30
+                while hub._webhooks.last() < 30 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert hub._webhooks.last() == 30
+                time.sleep(0.2)
+                # nothing that touched a capture is answered before it is durable
+                assert not any(f.done() for f, (b, _h) in zip(futs, hooks + captures, strict=True) if b"capture" in b)
+                hub.store._wlock.release()
+                outs = [f.result(timeout=60) for f in futs]
+        finally:
+            if hub.store._wlock.locked():
+                hub.store._wlock.release()
+        hub.store.put_records = put
+        applied = [o for o in outs if o.applied and not o.duplicate]
+        assert len(applied) == 30 and {o.type for o in applied} == {"capture.succeeded"}
+        assert sum(o.duplicate for o in outs) == 30 and len({o.event_id for o in applied}) == 30
+        assert len(commits) <= 2 and sum(commits) == 60  # the first write, then all the others in one: 30 orders + 30 events
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        for pid in pids:
+            p = c.get(f"/v1/payments/{pid}").json()
+            assert (p["state"], _amt(p["captured"])) == ("captured", "1.00")
+        b, h = captures[0]
+        again = c.post("/v1/payments/webhooks/gateway", content=b, headers={**h, "X-API-Key": ""}).json()
+        assert again["duplicate"] and again["applied"]
+
+
 def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     c = o2c
     anon = TestClient(c.app)
