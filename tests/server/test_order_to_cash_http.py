@@ -566,6 +566,40 @@ def test_jeopardy_shows_invoices_unpaid_past_terms_and_returns_not_received(o2c)
     assert [r["ref"] for r in _cash(c, "2026-02-11")["cash"]] == ["INV2026-000001"]
 
 
+def test_the_jeopardy_scan_records_cash_level_crossings(o2c):
+    """The scan records order-to-cash items like orders: on 2026-02-05 the three items of the cash story go ok ->
+    watch (INV1 120.00, INV2 10.00, the return 12.00); the same day again records nothing; on 2026-02-11 all three
+    go watch -> critical. B's invoice is then paid and the last unit received: the next scan takes both back to ok
+    (reason settled), INV1 stays critical. The events are listed per order with the order crossings."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+
+    def scan(today):
+        r = c.post("/v1/jeopardy/scan", params={"today": today}, headers=PLAN)
+        assert r.status_code == 200, r.text
+        return sorted((e["ref"], e["from_level"], e["to_level"], e["reason"], e["amount"])
+                      for e in r.json()["events"] if e["subject"] == "cash")
+
+    assert scan("2026-02-04") == []
+    assert scan("2026-02-05") == sorted([("INV2026-000001", "ok", "watch", "unpaid_past_terms", "120.00"),
+                                         ("INV2026-000002", "ok", "watch", "unpaid_past_terms", "10.00"),
+                                         (rma, "ok", "watch", "return_not_received", "12.00")])
+    assert scan("2026-02-05") == []
+    assert scan("2026-02-11") == sorted([("INV2026-000001", "watch", "critical", "unpaid_past_terms", "120.00"),
+                                         ("INV2026-000002", "watch", "critical", "unpaid_past_terms", "10.00"),
+                                         (rma, "watch", "critical", "return_not_received", "12.00")])
+    card = _pay(c, b, "card", "10.00", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    assert c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST"}).status_code == 200
+    _deliver_webhooks(c)
+    assert scan("2026-02-11") == sorted([("INV2026-000002", "critical", "ok", "settled", "10.00"),
+                                         (rma, "critical", "ok", "settled", "12.00")])
+    ev = c.get("/v1/jeopardy/events", params={"order_id": b}, headers=PLAN).json()["data"]
+    assert [(e["subject"], e["kind"], e["to_level"]) for e in ev if e["subject"] == "cash"] == [
+        ("cash", "invoice", "ok"), ("cash", "invoice", "critical"), ("cash", "invoice", "watch")]
+
+
 def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
     """Without ?today= the day is the business clock (the snapshot's 2026-01-05): nothing is past due. The
     command `promessa jeopardy --cash` reads the same book read-only and lists the same items."""
@@ -579,6 +613,16 @@ def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert sorted((r["ref"], r["level"], r["amount"]) for r in rows) == sorted([
         ("INV2026-000001", "watch", "120.00"), ("INV2026-000002", "watch", "10.00"), (rma, "watch", "12.00")])
+    # --scan records the cash crossings in the event log (and only those: --cash), once
+    log = tmp_path / "crossings.jsonl"
+    for _ in range(2):
+        assert main(["jeopardy", "--cash", "--scan", "--event-log", str(log), "--db", str(tmp_path / "ob.sqlite"),
+                     "--today", "2026-02-05", "--format", "json"]) == 0
+    capsys.readouterr()
+    events = [json.loads(x) for x in log.read_text().splitlines()]
+    assert sorted((e["subject"], e["key"], e["from_level"], e["to_level"]) for e in events) == sorted([
+        ("cash", "invoice:INV2026-000001", "ok", "watch"), ("cash", "invoice:INV2026-000002", "ok", "watch"),
+        ("cash", f"return:{rma}", "ok", "watch")])
 
 
 # ------------------------------------------------------------------ closing an order: refund what was not shipped
