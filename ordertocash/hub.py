@@ -117,7 +117,9 @@ class _WebhookWriter:
     transaction (one fsync for all the webhooks that came meanwhile), books the money against the invoices, and
     then releases the answers of every ticket it covered. The snapshot of the records is taken under the hub's lock
     and written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records are written
-    in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it covered."""
+    in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it covered (those
+    webhooks answer an error) and is tried again with the next batch, so an answer waiting for a later ticket (a
+    duplicate) is durable when it goes out."""
 
     def __init__(self, hub: OrderToCash) -> None:
         self.hub = hub
@@ -189,11 +191,21 @@ class _WebhookWriter:
                     except Exception:  # noqa: BLE001 - booked again at the order's next payment write
                         log.exception("order %s: booking the money against its invoices failed", o)
             with self._cv:
-                if err is not None:
+                if err is not None:  # those answers fail; their changes are written again with the next batch
                     self._fail_ranges.append((self._written + 1, upto, err))
                     del self._fail_ranges[:-64]
+                    for o in orders:
+                        self._orders.setdefault(o, None)
+                    for k, v in events.items():
+                        self._events.setdefault(k, v)
+                    self._issued += 1  # the retry's ticket: an answer read from memory from now on waits for it
+                else:  # everything queued before, failed writes included, is durable now
+                    self._fail_ranges.clear()
                 self._written = upto
                 self._cv.notify_all()
+            if err is not None:
+                log.error("writing webhook outcomes failed (%s); trying again", err)
+                time.sleep(0.5)
 
     def stop(self) -> None:
         """Write what is queued, then stop the thread."""

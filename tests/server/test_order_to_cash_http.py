@@ -449,6 +449,39 @@ def test_concurrent_webhooks_are_group_committed_and_survive_a_restart(tmp_path,
         assert again["duplicate"] and again["applied"]
 
 
+def test_a_webhook_whose_write_fails_answers_an_error_and_is_written_with_the_next_batch(o2c):
+    """The disk fails once while a capture webhook (12.00) is written: the webhook answers the error. The writer
+    writes it again; the gateway's retry (the same delivery) is then answered as a duplicate of the applied capture,
+    and the stored records show the payment captured."""
+    import sqlite3
+
+    c = o2c
+    oid = _order(c, qty=1, customer="DISK")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    hub = c.app.state.engine.o2c
+    (body, hdr), = [(b, h) for b, h in _gateway_webhooks(c) if b"capture.succeeded" in b]
+    put, failed = hub.store.put_records, []
+
+    def flaky(recs, **kw):
+        if not failed:
+            failed.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return put(recs, **kw)
+
+    hub.store.put_records = flaky
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            hub.webhook("gateway", body, hdr["Webhook-Signature"], now=time.time())
+        again = hub.webhook("gateway", body, hdr["Webhook-Signature"], now=time.time())
+    finally:
+        hub.store.put_records = put
+    assert (again.applied, again.duplicate) == (True, True)
+    stored = hub.store.records("payments")[oid]["payments"][0]
+    assert (stored["state"], stored["captured"]["amount"]) == ("captured", "12.00")
+    assert json.loads(body)["id"] in hub.store.records("webhook_events")
+
+
 def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     c = o2c
     anon = TestClient(c.app)
