@@ -126,6 +126,7 @@ class _WebhookWriter:
         self._cv = threading.Condition()
         self._orders: dict[str, None] = {}
         self._events: dict[str, dict] = {}
+        self._latest: dict[str, int] = {}  # order -> the last ticket that wrote it (only those not yet durable)
         self._issued = 0      # last ticket handed out
         self._written = 0     # every ticket up to this one is durable
         self._fail_ranges: list[tuple[int, int, BaseException]] = []  # (first, last ticket, error) of failed writes
@@ -142,13 +143,22 @@ class _WebhookWriter:
             self._orders[order_id] = None
             self._events[event_id] = doc
             self._issued += 1
+            self._latest[order_id] = self._issued
             self._cv.notify_all()
             return self._issued
 
     def last(self) -> int:
-        """The last ticket handed out: an answer read from memory waits for it (what it saw is durable then)."""
+        """The last ticket handed out."""
         with self._cv:
             return self._issued
+
+    def ticket_of(self, order_id: str | None) -> int:
+        """The ticket an answer about `order_id` read from memory waits for: the last one that changed the order and is
+        not durable yet (0: nothing to wait for)."""
+        if order_id is None:
+            return 0
+        with self._cv:
+            return self._latest.get(order_id, 0)
 
     def wait(self, ticket: int, timeout: float = 60.0) -> None:
         """Block until `ticket` is durable; re-raise the error of the write that covered it."""
@@ -199,9 +209,12 @@ class _WebhookWriter:
                     for k, v in events.items():
                         self._events.setdefault(k, v)
                     self._issued += 1  # the retry's ticket: an answer read from memory from now on waits for it
+                    for o in orders:
+                        self._latest[o] = max(self._latest.get(o, 0), self._issued)
                 else:  # everything queued before, failed writes included, is durable now
                     self._fail_ranges.clear()
                 self._written = upto
+                self._latest = {o: t for o, t in self._latest.items() if t > upto}
                 self._cv.notify_all()
             if err is not None:
                 log.error("writing webhook outcomes failed (%s); trying again", err)
@@ -630,16 +643,16 @@ class OrderToCash:
         """Verify and apply a provider's webhook once; what it changed (the payment, its outcome by event id) is
         durable before it returns, written by group commit with the webhooks handled meanwhile (``_WebhookWriter``).
         A webhook that changes nothing (a duplicate, a notification of an operation already settled, an unknown
-        payment) writes nothing: it answers once what it saw is durable, and the same delivery again gets the same
-        answer. A close waiting for the order's provider is tried again once the webhook is durable."""
+        payment) writes nothing: it answers once what it saw of its order is durable (at once, unless a change of
+        the order is still being written), and the same delivery again gets the same answer. A close waiting for the order's provider is tried again once the webhook is durable."""
         with self.lock:
             out = self.payments.handle_webhook(provider, body, signature, now=now)
             order_id = None
             if out.applied and not out.duplicate:
                 order_id = self.payments.payment(out.payment_id).order
                 ticket = self._webhooks.submit(order_id, out.event_id, self.payments.seen_event(out.event_id))
-            else:
-                ticket = self._webhooks.last()
+            else:  # nothing changed: wait only for what changed its order and is not durable yet (a duplicate in flight)
+                ticket = self._webhooks.ticket_of(self.payments.payment(out.payment_id).order if out.payment_id else None)
         self._webhooks.wait(ticket)
         if order_id is not None and order_id in self._closing:
             with self.lock:
