@@ -18,7 +18,8 @@ Timed, each beside a bare reference measured in the same run (the ratio is the f
   ``POST /v1/payments/gateway/outbox`` and POSTed to ``/v1/payments/webhooks/gateway`` by a closed-loop load
   generator (bench_server's, raw keep-alive HTTP/1.1 on asyncio) from several connections for a bounded time;
   throughput, p50 and p99 (target p99 <= 5 ms). Reference: the bare FastAPI app (benchmarks/bare_app.py) under the
-  same generator and concurrency, in rounds alternating with the webhooks'. Afterwards every payment whose capture
+  same generator and concurrency, in rounds alternating with the webhooks', and the durable-write floor (one
+  fsync'd SQLite commit, closed loop, same pragmas as the order book) in the same rounds. Afterwards every payment whose capture
   webhook was delivered is checked captured, and every duplicate answered ``duplicate: true``.
 
 Before timing, the batch is checked: numbers 1..N without gaps, and the totals of a sample of
@@ -142,6 +143,28 @@ HTTP_SIZES = {"tiny": (300, 2.0), "small": (1_500, 4.0), "medium": (3_000, 8.0),
 HTTP_CONCURRENCY = 6
 
 
+class _CommitFloor:
+    """The durable-write floor: one row upserted per transaction (WAL, synchronous=FULL, like the order book), in a
+    closed loop from one thread: what one fsync'd commit costs on this disk, in rounds beside the webhooks'."""
+
+    def __init__(self, path: Path, *, doc_bytes: int) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("CREATE TABLE consumer_records (kind TEXT, key TEXT, doc TEXT, PRIMARY KEY (kind, key))")
+        self.doc, self.lat, self._k = "x" * doc_bytes, [], 0
+
+    def run(self, seconds: float) -> None:
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            self._k += 1
+            t0 = time.perf_counter()
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT OR REPLACE INTO consumer_records VALUES ('payments', ?, ?)", (f"O{self._k % 997}", self.doc))
+            self.conn.execute("COMMIT")
+            self.lat.append(time.perf_counter() - t0)
+
+
 def _bench_webhooks_http(size: str, seed: int) -> list[Result]:
     """Webhooks over HTTP against a real server (see the module docstring); the figures and their checks."""
     import concurrent.futures
@@ -203,7 +226,9 @@ def _bench_webhooks_http(size: str, seed: int) -> list[Result]:
                 breq = _request(bare.port, "POST", "/v1/availability", body, {"X-API-Key": KEY})
                 _load(bare.port, lambda: breq, concurrency=2, duration=0.5)  # warm-up of the bare app only
                 lat, answers, st, el, blat, bst, bel = [], [], {}, 0.0, [], {}, 0.0
+                floor = _CommitFloor(tmp / "floor.sqlite", doc_bytes=len(hooks[0]["body"]) * 8)
                 for _ in range(ROUNDS):  # alternating rounds (the machine's load changes during a run)
+                    floor.run(duration / ROUNDS / 2)
                     rl, rs, re_, rb = _load(srv.port, make_hook, concurrency=HTTP_CONCURRENCY, duration=duration / ROUNDS,
                                             keep_bodies=True)
                     lat, answers, el = lat + rl, answers + rb, el + re_
@@ -214,6 +239,7 @@ def _bench_webhooks_http(size: str, seed: int) -> list[Result]:
                             acc[k] = acc.get(k, 0) + v
             finally:
                 bare.stop()
+                floor.conn.close()
             total = next(sent)
             # checks: every answer 200; each payment whose capture webhook went out is captured, nothing else is
             assert st.get(200, 0) == len(lat), st
@@ -252,6 +278,11 @@ def _bench_webhooks_http(size: str, seed: int) -> list[Result]:
                notes=f"all answers; the {len(applied)} applied (written): p50 {percentile(applied, 50) * 1e3:.2f} ms, "
                      f"p99 {percentile(applied, 99) * 1e3:.2f} ms; the {dups} duplicates: p99 {percentile(dup, 99) * 1e3:.2f} ms; "
                      f"bare FastAPI p99 {percentile(blat, 99) * 1e3:.2f} ms in the same run"),
+        Result("payments.webhook_http_write_floor", "p99", percentile(floor.lat, 99) * 1e3, "ms", None, None,
+               {"commits": len(floor.lat), "doc_bytes": len(floor.doc), "loadavg_1m": _loadavg()},
+               notes=f"one durable SQLite commit (WAL, synchronous=FULL, one row), p50 "
+                     f"{percentile(floor.lat, 50) * 1e3:.2f} ms, in rounds beside the webhooks': an applied webhook waits "
+                     f"for at least one (group commit: the one in flight, then its own)"),
         Result("payments.webhook_http_ceiling", "throughput", bthr, "req/s", None, None, bparams,
                notes="bare FastAPI app (benchmarks/bare_app.py), same generator and concurrency, alternating rounds"),
         Result("payments.webhook_http_vs_http_ceiling", "ratio", thr / bthr, "x", None, None,
