@@ -4,7 +4,7 @@ What each keeps and where:
 
 - payments: in memory (``payments.PaymentBook``), each order's records written to the order book's
   ``consumer_records`` table (kind ``payments``) before a command answers, and by the ``payments``
-  consumer in the same transaction as its cursor; webhook outcomes by event id (kind
+  consumer before its cursor moves, in the order the snapshots were taken (``write_order``); webhook outcomes by event id (kind
   ``webhook_events``); restored at start-up.
 - invoices and credit notes: the invoicing store (its own gapless tables, ``invoicing.open_store``).
 - returns: each authorization (kind ``returns``) in ``consumer_records``; receipts are the order
@@ -559,6 +559,12 @@ class OrderToCash:
     def payment_records(self, order_id: str) -> list[tuple[str, str, Any]]:
         """The records to keep for an order's payments (``consumer_records`` kind ``payments``)."""
         return [("payments", order_id, self.payments.records(order_id))]
+
+    def write_records(self, recs: list[tuple[str, str, Any]]) -> None:
+        """Write records durably in the order their snapshots were taken (call with the snapshot just taken: this takes
+        the hub's lock, then its write order)."""
+        with self.lock, self.write_order:
+            self.store.put_records(recs)
 
     def persist_payments(self, order_id: str, *, events: dict[str, dict] | None = None) -> None:
         """Write an order's payment records (and webhook outcomes) durably, then book the money against its invoices."""

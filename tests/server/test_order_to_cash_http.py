@@ -482,6 +482,32 @@ def test_a_webhook_whose_write_fails_answers_an_error_and_is_written_with_the_ne
     assert json.loads(body)["id"] in hub.store.records("webhook_events")
 
 
+def test_the_payments_consumer_writes_in_snapshot_order_with_the_webhooks(o2c):
+    """The payments consumer writes the order's records itself, under the hub's write order: after a shipment of a
+    card order, the stored records hold the capture sent (pending); its webhook then stores it captured, and the
+    shipped event handled again (at-least-once delivery) writes the newer state again, never an older snapshot."""
+    from orderbook.events import EventKind, read_events
+    from ordertocash.consumers import PaymentsConsumer
+
+    c = o2c
+    oid = _order(c, qty=2, customer="ORDERED")
+    _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 2)
+    hub = c.app.state.engine.o2c
+    hub.catch_up()
+
+    def stored():
+        p = hub.store.records("payments")[oid]["payments"][0]
+        return p["state"], p["captured"]["amount"], sorted(o["status"] for o in p["ops"])
+
+    assert stored() == ("authorized", "0.00", ["pending", "succeeded"])
+    _deliver_webhooks(c)
+    assert stored() == ("captured", "24.00", ["succeeded", "succeeded"])
+    shipped = [e for e in read_events(hub.store, 0, limit=100, order_id=oid) if e.kind is EventKind.SHIPPED]
+    assert PaymentsConsumer(hub).handle(shipped[0]) is None
+    assert stored() == ("captured", "24.00", ["succeeded", "succeeded"])
+
+
 def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     c = o2c
     anon = TestClient(c.app)
