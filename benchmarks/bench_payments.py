@@ -139,7 +139,7 @@ def _bench_webhooks(m: int) -> tuple[list[float], list[float]]:
     return times, refs
 
 
-HTTP_SIZES = {"tiny": (300, 2.0), "small": (1_500, 4.0), "medium": (3_000, 8.0), "full": (4_000, 12.0)}  # orders, seconds
+HTTP_SIZES = {"tiny": (300, 2.0), "small": (2_500, 4.0), "medium": (5_000, 8.0), "full": (8_000, 12.0)}  # orders, seconds
 HTTP_CONCURRENCY = 6
 
 

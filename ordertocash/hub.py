@@ -38,7 +38,7 @@ from invoicing.service import InvoiceRequest, ReturnCredit
 from monitoring.cash import CashItem
 from orderbook.events import EventKind, OrderEvent, read_events, record_return
 from orderbook.schemas import OrderCreate
-from orderbook.txn import Idem, StoreUnavailable
+from orderbook.txn import Idem
 from ordertocash.jeopardy import cash_items
 from payments import OfflineProvider, PaymentBook, PaymentSettings, TestGateway
 from payments.model import CaptureRule, MethodKind, PaymentState
@@ -113,13 +113,15 @@ def replay_returns(store: Any, book: ReturnBook) -> dict[str, dict]:
 
 class _WebhookWriter:
     """Group commit of webhook outcomes: a webhook applied in memory (under the hub's lock) marks its order dirty and
-    takes a ticket; one thread writes the records of every dirty order and the new event outcomes in ONE durable
-    transaction (one fsync for all the webhooks that came meanwhile), books the money against the invoices, and
-    then releases the answers of every ticket it covered. The snapshot of the records is taken under the hub's lock
-    and written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records are written
-    in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it covered (those
-    webhooks answer an error) and is tried again with the next batch, so an answer waiting for a later ticket (a
-    duplicate) is durable when it goes out."""
+    takes a ticket, then waits. The first waiter leads: it takes a snapshot of the records of every dirty order and
+    the new event outcomes (under the hub's lock) and writes them in ONE durable transaction (one fsync for all the
+    webhooks that came meanwhile), books the money against the invoices, and releases the answers of every ticket
+    it covered; webhooks that came during its write are written by the next leader. The leader is a request's own
+    thread (no writer thread to wake: a thread switch costs up to the interpreter's switch interval under load).
+    The snapshot is written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records
+    are written in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it
+    covered (those webhooks answer the error) and its changes are written again with the next batch; an answer
+    read from memory meanwhile waits for that retry."""
 
     def __init__(self, hub: OrderToCash) -> None:
         self.hub = hub
@@ -128,23 +130,18 @@ class _WebhookWriter:
         self._events: dict[str, dict] = {}
         self._latest: dict[str, int] = {}  # order -> the last ticket that wrote it (only those not yet durable)
         self._issued = 0      # last ticket handed out
-        self._written = 0     # every ticket up to this one is durable
+        self._written = 0     # every ticket up to this one is durable (or failed)
         self._fail_ranges: list[tuple[int, int, BaseException]] = []  # (first, last ticket, error) of failed writes
-        self._stopping = False
-        self._done = False
-        self._thread: threading.Thread | None = None
+        self._leading = False
+        self.batches = 0      # transactions written (figures and tests)
 
     def submit(self, order_id: str, event_id: str, doc: dict) -> int:
         """Queue an order's records and an event outcome (call under the hub's lock); returns the ticket to wait for."""
         with self._cv:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="o2c-webhook-writer", daemon=True)
-                self._thread.start()
             self._orders[order_id] = None
             self._events[event_id] = doc
             self._issued += 1
             self._latest[order_id] = self._issued
-            self._cv.notify_all()
             return self._issued
 
     def last(self) -> int:
@@ -161,73 +158,76 @@ class _WebhookWriter:
             return self._latest.get(order_id, 0)
 
     def wait(self, ticket: int, timeout: float = 60.0) -> None:
-        """Block until `ticket` is durable; re-raise the error of the write that covered it."""
-        with self._cv:
-            if not self._cv.wait_for(lambda: self._written >= ticket or self._done, timeout):
-                raise TimeoutError(f"webhook outcome {ticket} not written in {timeout:g} s")
-            for lo, hi, err in self._fail_ranges:
-                if lo <= ticket <= hi:
-                    raise err
-            if self._written < ticket:
-                raise StoreUnavailable("the order book is shutting down", hint="the provider sends the webhook again")
-
-    def _run(self) -> None:
-        hub = self.hub
+        """Return once `ticket` is durable (writing the batch it is in when no one else is); re-raise the error of the
+        write that covered it. Call without the hub's lock."""
+        deadline = time.monotonic() + timeout
         while True:
             with self._cv:
-                while not self._orders and not self._events and not self._stopping:
-                    self._cv.wait()
-                if self._stopping and not self._orders and not self._events:
-                    self._done = True
-                    self._cv.notify_all()
+                while self._written < ticket and self._leading:
+                    if not self._cv.wait(max(0.0, deadline - time.monotonic())):
+                        raise TimeoutError(f"webhook outcome {ticket} not written in {timeout:g} s")
+                if self._written >= ticket:
+                    for lo, hi, err in self._fail_ranges:
+                        if lo <= ticket <= hi:
+                            raise err
                     return
-            with hub.lock:  # the snapshot, then the write order is taken before the hub's lock is let go
-                with self._cv:
-                    orders, events, upto = list(self._orders), dict(self._events), self._issued
-                    self._orders, self._events = {}, {}
-                recs = [r for o in orders for r in hub.payment_records(o)] + [("webhook_events", k, v) for k, v in events.items()]
-                hub.write_order.acquire()
-            err: BaseException | None = None
+                self._leading = True
             try:
-                hub.store.put_records(recs)
-            except BaseException as e:  # noqa: BLE001 - handed to every waiter of the batch
-                err = e
+                self.flush()
             finally:
-                hub.write_order.release()
-            if err is None:
-                for o in orders:
-                    try:
-                        hub.sync_settlement(o)
-                    except Exception:  # noqa: BLE001 - booked again at the order's next payment write
-                        log.exception("order %s: booking the money against its invoices failed", o)
+                with self._cv:
+                    self._leading = False
+                    self._cv.notify_all()
+
+    def flush(self) -> None:
+        """Write what is queued in one transaction (the leader's work; also at close)."""
+        hub = self.hub
+        with hub.lock:  # the snapshot, then the write order is taken before the hub's lock is let go
             with self._cv:
-                if err is not None:  # those answers fail; their changes are written again with the next batch
-                    self._fail_ranges.append((self._written + 1, upto, err))
-                    del self._fail_ranges[:-64]
-                    for o in orders:
-                        self._orders.setdefault(o, None)
-                    for k, v in events.items():
-                        self._events.setdefault(k, v)
-                    self._issued += 1  # the retry's ticket: an answer read from memory from now on waits for it
-                    for o in orders:
-                        self._latest[o] = max(self._latest.get(o, 0), self._issued)
-                else:  # everything queued before, failed writes included, is durable now
-                    self._fail_ranges.clear()
-                self._written = upto
-                self._latest = {o: t for o, t in self._latest.items() if t > upto}
-                self._cv.notify_all()
-            if err is not None:
-                log.error("writing webhook outcomes failed (%s); trying again", err)
-                time.sleep(0.5)
+                orders, events, upto = list(self._orders), dict(self._events), self._issued
+                self._orders, self._events = {}, {}
+            if not orders and not events:
+                return
+            recs = [r for o in orders for r in hub.payment_records(o)] + [("webhook_events", k, v) for k, v in events.items()]
+            hub.write_order.acquire()
+        err: BaseException | None = None
+        try:
+            hub.store.put_records(recs)
+        except BaseException as e:  # noqa: BLE001 - handed to every waiter of the batch
+            err = e
+        finally:
+            hub.write_order.release()
+        if err is None:
+            for o in orders:
+                try:
+                    hub.sync_settlement(o)
+                except Exception:  # noqa: BLE001 - booked again at the order's next payment write
+                    log.exception("order %s: booking the money against its invoices failed", o)
+        with self._cv:
+            self.batches += 1
+            if err is not None:  # those answers fail; their changes are written again with the next batch
+                log.error("writing webhook outcomes failed (%s); they are written again with the next batch", err)
+                self._fail_ranges.append((self._written + 1, upto, err))
+                del self._fail_ranges[:-64]
+                for o in orders:
+                    self._orders.setdefault(o, None)
+                for k, v in events.items():
+                    self._events.setdefault(k, v)
+                self._issued += 1  # the retry's ticket: an answer read from memory from now on waits for it
+                for o in orders:
+                    self._latest[o] = max(self._latest.get(o, 0), self._issued)
+            else:  # everything queued before, failed writes included, is durable now
+                self._fail_ranges.clear()
+            self._written = max(self._written, upto)
+            self._latest = {o: t for o, t in self._latest.items() if t > self._written}
+            self._cv.notify_all()
 
     def stop(self) -> None:
-        """Write what is queued, then stop the thread."""
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-            t = self._thread
-        if t is not None:
-            t.join(timeout=30)
+        """Write what is still queued (a failed write's changes), once."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - memory is ahead of the store; logged
+            log.exception("writing the last webhook outcomes failed")
 
 
 class OrderToCash:
