@@ -50,10 +50,12 @@ def _free_port() -> int:
 
 class _Server:
     def __init__(self, snapshot: Path | None, db: Path | str | None, log: Path, *, extra: tuple[str, ...] = (),
-                 bare: bool = False) -> None:
-        """``promessa serve`` on a free loopback port; with `bare`, the bare FastAPI app (benchmarks/bare_app.py)."""
+                 bare: bool = False, env: dict[str, str] | None = None) -> None:
+        """``promessa serve`` on a free loopback port; with `bare`, the bare FastAPI app (benchmarks/bare_app.py);
+        `env`: more environment variables for the server (settings)."""
         self.port = _free_port()
-        env = {**os.environ, "PROMESSA_ORDERS__APPROVAL_VALUE_THRESHOLD": "1000000000000", "PROMESSA_ORDERS__APPROVAL_ON_PRICE_OVERRIDE": "false"}
+        env = {**os.environ, "PROMESSA_ORDERS__APPROVAL_VALUE_THRESHOLD": "1000000000000", "PROMESSA_ORDERS__APPROVAL_ON_PRICE_OVERRIDE": "false",
+               **(env or {})}
         if os.environ.get("PROMESSA_BENCH_SERVER_PYTHONPATH"):  # e.g. a directory with uvloop and httptools
             env["PYTHONPATH"] = os.environ["PROMESSA_BENCH_SERVER_PYTHONPATH"] + os.pathsep + env.get("PYTHONPATH", "")
         if bare:

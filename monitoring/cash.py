@@ -74,4 +74,55 @@ def cash_jeopardy(items: list[CashItem], config: MonitoringConfig, *, today: dt.
     return out
 
 
-__all__ = ["CASH_REASONS", "CashItem", "CashSource", "cash_jeopardy"]
+def cash_key(row: dict) -> str:
+    """The key a cash item's level is recorded under in the event log: ``<kind>:<ref>`` (``invoice:INV2026-000001``)."""
+    return f"{row['kind']}:{row['ref']}"
+
+
+def detect_cash_crossings(rows: list[dict], last: dict[str, dict], config: MonitoringConfig, *, at: dt.datetime,
+                          today: dt.date) -> list[dict]:
+    """Level crossings of order-to-cash items, like the orders' (``monitoring.jeopardy.detect_crossings``).
+
+    Parameters
+    ----------
+    rows : the graded items of :func:`cash_jeopardy` on `today`.
+    last : the last event recorded per item key (:func:`cash_key`), see ``EventLog.last_cash``.
+    config : the levels.
+    at, today : the wall-clock stamp of the events and the business day.
+
+    Returns one event (``subject: "cash"``) per item whose level differs from the last one recorded (an item not
+    seen before counts as ``ok``), and one back to ``ok`` (reason ``settled``: paid, credited or received) for each
+    item recorded above ``ok`` that is no longer past due.
+    """
+    ok = config.ok_level
+    events, seen = [], set()
+    for r in rows:
+        key = cash_key(r)
+        seen.add(key)
+        prev = last.get(key, {}).get("to_level", ok)
+        if prev not in config.level_names:
+            prev = ok
+        if r["level"] != prev:
+            events.append(_cash_event(r, prev, r["level"], config, at=at, today=today))
+    for key, e in sorted(last.items()):
+        prev = e.get("to_level", ok)
+        if key not in seen and prev != ok and prev in config.level_names:
+            events.append(_cash_event({**e, "reason": "settled", "days_late": None}, prev, ok, config, at=at, today=today))
+    return events
+
+
+def _cash_event(r: dict, prev: str, new: str, config: MonitoringConfig, *, at: dt.datetime, today: dt.date) -> dict:
+    amount = r.get("amount")
+    if isinstance(amount, Money):
+        amount, currency = str(amount.rounded().amount), amount.currency
+    else:
+        currency = r.get("currency")
+    due = r.get("due_date")
+    return {"at": at.isoformat(), "today": today.isoformat(), "subject": "cash", "key": cash_key(r), "kind": r["kind"],
+            "ref": r["ref"], "order_id": r["order_id"], "customer": r.get("customer"), "from_level": prev, "to_level": new,
+            "direction": "up" if config.rank(new) > config.rank(prev) else "down", "days_late": r.get("days_late"),
+            "due_date": due.isoformat() if isinstance(due, dt.date) else due, "amount": amount, "currency": currency,
+            "reason": r["reason"]}
+
+
+__all__ = ["CASH_REASONS", "CashItem", "CashSource", "cash_jeopardy", "cash_key", "detect_cash_crossings"]

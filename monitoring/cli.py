@@ -227,6 +227,10 @@ def _cash_jeopardy(args: argparse.Namespace, mon) -> int:
         mon.cash, close = opener(store=mon.store, db=args.db, pg_schema=args.pg_schema)
         today = mon.resolve_today(None)
         rows = mon.cash_jeopardy(today)
+        if args.scan:
+            res = mon.scan(today, orders=False)
+            print(f"{len(res.events)} cash level crossing(s) recorded" + (f"; webhook: {res.webhook}" if res.webhook else ""),
+                  file=sys.stderr)
         if args.min_level:
             if args.min_level not in mon.config.level_names:
                 raise ValidationError("unknown level", field="min_level", value=args.min_level,

@@ -249,11 +249,16 @@ class EventLog:
                 f.flush()
 
     def last_levels(self) -> dict[str, str]:
-        """The last level recorded for each order."""
+        """The last level recorded for each order (order-to-cash items apart, see :meth:`last_cash`)."""
         out: dict[str, str] = {}
         for e in self.read():
-            out[e["order_id"]] = e["to_level"]
+            if e.get("subject", "order") == "order":
+                out[e["order_id"]] = e["to_level"]
         return out
+
+    def last_cash(self) -> dict[str, dict]:
+        """The last event recorded for each order-to-cash item, by its key (``<kind>:<ref>``)."""
+        return {e["key"]: e for e in self.read() if e.get("subject") == "cash"}
 
 
 @dataclasses.dataclass
@@ -317,11 +322,16 @@ def post_webhook(url: str, events: list[dict], *, timeout: float) -> dict:
         return {"url": url, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def scan(orders_j: pl.DataFrame, event_log: EventLog, config: MonitoringConfig, *, today: dt.date,
-         at: dt.datetime | None = None) -> ScanResult:
-    """Record every level crossing since the last scan and notify the webhook."""
+def scan(orders_j: pl.DataFrame | None, event_log: EventLog, config: MonitoringConfig, *, today: dt.date,
+         at: dt.datetime | None = None, cash_rows: list[dict] | None = None) -> ScanResult:
+    """Record every level crossing since the last scan and notify the webhook: the orders' (`orders_j`, None: not
+    scanned) and, with `cash_rows` (``monitoring.cash.cash_jeopardy``), the order-to-cash items' (``subject: "cash"``)."""
+    from monitoring.cash import detect_cash_crossings
+
     at = at or dt.datetime.now(dt.timezone.utc)
-    events = detect_crossings(orders_j, event_log.last_levels(), config, at=at, today=today)
+    events = detect_crossings(orders_j, event_log.last_levels(), config, at=at, today=today) if orders_j is not None else []
+    if cash_rows is not None:
+        events += detect_cash_crossings(cash_rows, event_log.last_cash(), config, at=at, today=today)
     event_log.append(events)
     hook = None
     if config.webhook_url and events:

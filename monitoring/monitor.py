@@ -138,11 +138,13 @@ class Monitor:
         lines = jeo.line_jeopardy(lines, self.catalogue(), self.config, today=t)
         return lines, jeo.order_jeopardy(lines)
 
-    def scan(self, today: dt.date | None = None) -> jeo.ScanResult:
-        """Record the level crossings since the last scan (event log, webhook) on the business day."""
+    def scan(self, today: dt.date | None = None, *, orders: bool = True, cash: bool = True) -> jeo.ScanResult:
+        """Record the level crossings since the last scan (event log, webhook) on the business day: the open orders'
+        and, with a cash source, the order-to-cash items' (invoices unpaid past terms, returns not received)."""
         t = self.resolve_today(today)
-        _, orders = self.jeopardy(t)
-        return jeo.scan(orders, self.event_log, self.config, today=t)
+        orders_j = self.jeopardy(t)[1] if orders else None
+        cash_rows = self.cash_jeopardy(t) if cash and self.cash is not None else None
+        return jeo.scan(orders_j, self.event_log, self.config, today=t, cash_rows=cash_rows)
 
     def cash_jeopardy(self, today: dt.date | None = None) -> list[dict]:
         """Order-to-cash jeopardy on the business day: invoices unpaid past terms and returns not received by

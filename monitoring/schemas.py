@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -96,6 +96,13 @@ class CrossingPublic(BaseModel):
     promised_completion: str | None = None
     expected_completion: str | None = None
     reason: str
+    subject: Literal["order", "cash"] = Field("order", description="an order's level, or an order-to-cash item's (cash "
+                                                                   "jeopardy: an invoice unpaid past terms, a return not received)")
+    kind: str | None = Field(None, description="cash: invoice or return")
+    ref: str | None = Field(None, description="cash: the invoice number or the return id")
+    due_date: str | None = None
+    amount: str | None = Field(None, description="cash: what is at stake, exact decimal")
+    currency: str | None = None
 
 
 class ScanPublic(BaseModel):

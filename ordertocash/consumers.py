@@ -76,8 +76,11 @@ class PaymentsConsumer:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
 
-    def handle(self, ev: OrderEvent) -> list[tuple[str, str, Any]] | None:
-        """Apply the event to the order's payments; returns the order's payment records to keep with the cursor."""
+    def handle(self, ev: OrderEvent) -> None:
+        """Apply the event to the order's payments and write the order's payment records at once, under the hub's
+        lock and its write order (``hub.write_records``), so a webhook of the order written meanwhile is never
+        overwritten by an older snapshot. The cursor follows in the dispatcher's transaction; handled again after a
+        crash in between, the event changes nothing (its shipment, close or receipt key is in the records)."""
         hub = self.hub
         if ev.order_id not in hub.service.orders:
             return None
@@ -96,25 +99,25 @@ class PaymentsConsumer:
                         return None
                 else:  # a close that waited for this delivery's cash
                     _res, waiting = hub.close_payments(ev.order_id, key=key, upto=ev.id)
-                    records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, key, waiting=waiting)
+                    hub.write_records(hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, key, waiting=waiting))
                     hub.sync_settlement(ev.order_id)
-                    return records
+                    return None
             elif ev.kind is EventKind.CANCELLED:
                 if not book.payments_of(ev.order_id):
                     return None
                 _res, waiting = hub.close_payments(ev.order_id, key=ev.ref, upto=ev.id)
-                records = hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, ev.ref, waiting=waiting)
+                hub.write_records(hub.payment_records(ev.order_id) + hub.close_records(ev.order_id, ev.ref, waiting=waiting))
                 hub.sync_settlement(ev.order_id)
-                return records
+                return None
             elif ev.kind is EventKind.RETURNED:
                 if not hub.settings.o2c.refund_on_receipt or ev.detail.get("rma") not in hub._rma_meta:
                     return None
                 hub._refund_receipt(hub._receipt(ev.detail["receipt"]))
             else:
                 return None
-            records = hub.payment_records(ev.order_id)
+            hub.write_records(hub.payment_records(ev.order_id))
         hub.sync_settlement(ev.order_id)
-        return records
+        return None
 
     def _collect_cod(self, ev: OrderEvent) -> bool:
         """Cash collected by the carrier for the delivered value (net + tax of the delivered quantities)."""

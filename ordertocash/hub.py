@@ -4,7 +4,7 @@ What each keeps and where:
 
 - payments: in memory (``payments.PaymentBook``), each order's records written to the order book's
   ``consumer_records`` table (kind ``payments``) before a command answers, and by the ``payments``
-  consumer in the same transaction as its cursor; webhook outcomes by event id (kind
+  consumer before its cursor moves, in the order the snapshots were taken (``write_order``); webhook outcomes by event id (kind
   ``webhook_events``); restored at start-up.
 - invoices and credit notes: the invoicing store (its own gapless tables, ``invoicing.open_store``).
 - returns: each authorization (kind ``returns``) in ``consumer_records``; receipts are the order
@@ -111,6 +111,125 @@ def replay_returns(store: Any, book: ReturnBook) -> dict[str, dict]:
     return metas
 
 
+class _WebhookWriter:
+    """Group commit of webhook outcomes: a webhook applied in memory (under the hub's lock) marks its order dirty and
+    takes a ticket, then waits. The first waiter leads: it takes a snapshot of the records of every dirty order and
+    the new event outcomes (under the hub's lock) and writes them in ONE durable transaction (one fsync for all the
+    webhooks that came meanwhile), books the money against the invoices, and releases the answers of every ticket
+    it covered; webhooks that came during its write are written by the next leader. The leader is a request's own
+    thread (no writer thread to wake: a thread switch costs up to the interpreter's switch interval under load).
+    The snapshot is written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records
+    are written in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it
+    covered (those webhooks answer the error) and its changes are written again with the next batch; an answer
+    read from memory meanwhile waits for that retry."""
+
+    def __init__(self, hub: OrderToCash) -> None:
+        self.hub = hub
+        self._cv = threading.Condition()
+        self._orders: dict[str, None] = {}
+        self._events: dict[str, dict] = {}
+        self._latest: dict[str, int] = {}  # order -> the last ticket that wrote it (only those not yet durable)
+        self._issued = 0      # last ticket handed out
+        self._written = 0     # every ticket up to this one is durable (or failed)
+        self._fail_ranges: list[tuple[int, int, BaseException]] = []  # (first, last ticket, error) of failed writes
+        self._leading = False
+        self.batches = 0      # transactions written (figures and tests)
+
+    def submit(self, order_id: str, event_id: str, doc: dict) -> int:
+        """Queue an order's records and an event outcome (call under the hub's lock); returns the ticket to wait for."""
+        with self._cv:
+            self._orders[order_id] = None
+            self._events[event_id] = doc
+            self._issued += 1
+            self._latest[order_id] = self._issued
+            return self._issued
+
+    def last(self) -> int:
+        """The last ticket handed out."""
+        with self._cv:
+            return self._issued
+
+    def ticket_of(self, order_id: str | None) -> int:
+        """The ticket an answer about `order_id` read from memory waits for: the last one that changed the order and is
+        not durable yet (0: nothing to wait for)."""
+        if order_id is None:
+            return 0
+        with self._cv:
+            return self._latest.get(order_id, 0)
+
+    def wait(self, ticket: int, timeout: float = 60.0) -> None:
+        """Return once `ticket` is durable (writing the batch it is in when no one else is); re-raise the error of the
+        write that covered it. Call without the hub's lock."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cv:
+                while self._written < ticket and self._leading:
+                    if not self._cv.wait(max(0.0, deadline - time.monotonic())):
+                        raise TimeoutError(f"webhook outcome {ticket} not written in {timeout:g} s")
+                if self._written >= ticket:
+                    for lo, hi, err in self._fail_ranges:
+                        if lo <= ticket <= hi:
+                            raise err
+                    return
+                self._leading = True
+            try:
+                self.flush()
+            finally:
+                with self._cv:
+                    self._leading = False
+                    self._cv.notify_all()
+
+    def flush(self) -> None:
+        """Write what is queued in one transaction (the leader's work; also at close)."""
+        hub = self.hub
+        with hub.lock:  # the snapshot, then the write order is taken before the hub's lock is let go
+            with self._cv:
+                orders, events, upto = list(self._orders), dict(self._events), self._issued
+                self._orders, self._events = {}, {}
+            if not orders and not events:
+                return
+            recs = [r for o in orders for r in hub.payment_records(o)] + [("webhook_events", k, v) for k, v in events.items()]
+            hub.write_order.acquire()
+        err: BaseException | None = None
+        try:
+            hub.store.put_records(recs)
+        except BaseException as e:  # noqa: BLE001 - handed to every waiter of the batch
+            err = e
+        finally:
+            hub.write_order.release()
+        if err is None:
+            for o in orders:
+                try:
+                    hub.sync_settlement(o)
+                except Exception:  # noqa: BLE001 - booked again at the order's next payment write
+                    log.exception("order %s: booking the money against its invoices failed", o)
+        with self._cv:
+            self.batches += 1
+            if err is not None:  # those answers fail; their changes are written again with the next batch
+                log.error("writing webhook outcomes failed (%s); they are written again with the next batch", err)
+                self._fail_ranges.append((self._written + 1, upto, err))
+                del self._fail_ranges[:-64]
+                for o in orders:
+                    self._orders.setdefault(o, None)
+                for k, v in events.items():
+                    self._events.setdefault(k, v)
+                self._issued += 1  # the retry's ticket: an answer read from memory from now on waits for it
+                for o in orders:
+                    self._latest[o] = max(self._latest.get(o, 0), self._issued)
+            else:  # everything queued before, failed writes included, is durable now
+                self._fail_ranges.clear()
+            self._written = max(self._written, upto)
+            self._latest = {o: t for o, t in self._latest.items() if t > self._written}
+            self._cv.notify_all()
+
+    def stop(self) -> None:
+        """Write what is still queued (a failed write's changes), once."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - memory is ahead of the store; logged
+            log.exception("writing the last webhook outcomes failed")
+
+
 class OrderToCash:
     """Payments, invoices, returns and channel accruals of the orders of one `OrderService`.
 
@@ -136,6 +255,10 @@ class OrderToCash:
         self._pinned: set[str] = set()      # "order:<id>" whose mode was fixed at its first shipment
         self._suppliers: dict[str, str | None] = {}
         self._programs_seen = -1
+        self._stop = threading.Event()
+        self._reconciler: threading.Thread | None = None
+        self.write_order = threading.Lock()  # payment records are written in the order their snapshots were taken
+        self._webhooks = _WebhookWriter(self)
 
     # ------------------------------------------------------------------ open, restore, close
     @classmethod
@@ -156,6 +279,8 @@ class OrderToCash:
         hub.restore()
         if o.channel_programs is not None:
             hub.define_programs(load_programs(o.channel_programs, catalogue=Catalogue.of_snapshot(service.snap)))
+        if o.reconcile_after_s > 0:
+            hub.start_reconciler()
         return hub
 
     def restore(self) -> None:
@@ -167,6 +292,7 @@ class OrderToCash:
         self._closing.update({o: r["key"] for o, r in self.store.records("payment_close").items() if r.get("waiting")})
         self._modes.update(self.store.records("invoice_modes"))
         self._pinned.update(k for k, r in self._modes.items() if r.get("pinned"))
+        self.resume_gateway()
         self._rma_meta.update(replay_returns(self.store, self.returns))
         for rma in list(self.returns._rmas.values()):
             for rec in rma.receipts:
@@ -179,8 +305,61 @@ class OrderToCash:
 
         return [InvoicingConsumer(self), PaymentsConsumer(self), ChannelConsumer(self)]
 
+    def resume_gateway(self) -> list[str]:
+        """After a start-up (a restart, a ``kill -9``): tell the in-memory card gateway what it had authorized (from
+        the payment records) and send it again every capture and refund still pending, with its own key, so it
+        carries each out once and sends its webhook (``TestGateway.adopt``, ``PaymentBook.retry_pending``). Nothing
+        changes in the records: an outcome arrives as a webhook (or by :meth:`reconcile`). Returns the keys sent."""
+        with self.lock:
+            self.gateway.adopt(p for p in self.payments._payments.values() if p.provider == "gateway")
+            sent = self.payments.retry_pending("gateway")
+        if sent:
+            log.info("card gateway: %d pending operation(s) sent again after start-up", len(sent))
+        return sent
+
+    def reconcile(self, *, older_than_s: float | None = None) -> list[Any]:
+        """Ask the providers about captures and refunds pending longer than `older_than_s` (default
+        ``o2c.reconcile_after_s``) and settle them as they say (``PaymentBook.reconcile``); each order touched is
+        written durably, booked against its invoices and a close waiting for it tried again, before this returns.
+        Returns the ``payments.Reconciled`` outcomes."""
+        after = self.settings.o2c.reconcile_after_s if older_than_s is None else older_than_s
+        with self.lock:
+            outs = self.payments.reconcile(older_than_s=after)
+            for order_id in dict.fromkeys(r.order for r in outs if r.status != "pending"):
+                self.persist_payments(order_id)
+                self.retry_close(order_id)
+        if outs:
+            log.info("reconciled %d pending operation(s): %s", len(outs),
+                     ", ".join(f"{r.key} {r.status}" for r in outs[:5]))
+        return outs
+
+    def gateway_outbox(self, *, everything: bool = False) -> list[tuple[bytes, dict[str, str]]]:
+        """The card gateway's webhooks due now (``everything``: also those not yet due), signed now, for a client to
+        POST to the webhook endpoint as the gateway would (the test gateway lives in this process)."""
+        with self.lock:
+            return self.gateway.deliver(float("inf") if everything else None)
+
+    def start_reconciler(self) -> None:
+        """Reconcile every ``o2c.reconcile_every_s`` on a daemon thread until :meth:`close`."""
+        every = self.settings.o2c.reconcile_every_s
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.reconcile()
+                except Exception:  # noqa: BLE001 - logged; the next round tries again
+                    log.exception("reconciliation failed")
+
+        self._reconciler = threading.Thread(target=loop, name="o2c-reconciler", daemon=True)
+        self._reconciler.start()
+
     def close(self) -> None:
-        """Close the invoice store and the channel journal."""
+        """Stop the reconciler; close the invoice store and the channel journal."""
+        self._stop.set()
+        if self._reconciler is not None:
+            self._reconciler.join(timeout=10)
+            self._reconciler = None
+        self._webhooks.stop()
         for c in (self.invoicer.store, self.ledger.store):
             try:
                 c.close()
@@ -381,10 +560,18 @@ class OrderToCash:
         """The records to keep for an order's payments (``consumer_records`` kind ``payments``)."""
         return [("payments", order_id, self.payments.records(order_id))]
 
+    def write_records(self, recs: list[tuple[str, str, Any]]) -> None:
+        """Write records durably in the order their snapshots were taken (call with the snapshot just taken: this takes
+        the hub's lock, then its write order)."""
+        with self.lock, self.write_order:
+            self.store.put_records(recs)
+
     def persist_payments(self, order_id: str, *, events: dict[str, dict] | None = None) -> None:
         """Write an order's payment records (and webhook outcomes) durably, then book the money against its invoices."""
-        recs = self.payment_records(order_id) + [("webhook_events", k, v) for k, v in (events or {}).items()]
-        self.store.put_records(recs)
+        with self.lock:
+            recs = self.payment_records(order_id) + [("webhook_events", k, v) for k, v in (events or {}).items()]
+            with self.write_order:
+                self.store.put_records(recs)
         self.sync_settlement(order_id)
 
     def sync_settlement(self, order_id: str) -> None:
@@ -428,7 +615,8 @@ class OrderToCash:
             recs = self.payment_records(order_id)
             if key is not None:
                 recs.append(("payment_keys", key, {"payment_id": p.payment_id}))
-            self.store.put_records(recs)
+            with self.write_order:
+                self.store.put_records(recs)
             return p
 
     def _payment_cmd(self, payment_id: str, fn) -> Any:
@@ -458,18 +646,24 @@ class OrderToCash:
             payment_id, Money.of(amount, p.currency), reference=reference))
 
     def webhook(self, provider: str, body: bytes, signature: str | None, *, now: float) -> Any:
-        """Verify and apply a provider's webhook once; its outcome and the payment are durable before it returns."""
+        """Verify and apply a provider's webhook once; what it changed (the payment, its outcome by event id) is
+        durable before it returns, written by group commit with the webhooks handled meanwhile (``_WebhookWriter``).
+        A webhook that changes nothing (a duplicate, a notification of an operation already settled, an unknown
+        payment) writes nothing: it answers once what it saw of its order is durable (at once, unless a change of
+        the order is still being written), and the same delivery again gets the same answer. A close waiting for the order's provider is tried again once the webhook is durable."""
         with self.lock:
             out = self.payments.handle_webhook(provider, body, signature, now=now)
-            if not out.duplicate:
-                seen = {out.event_id: self.payments.seen_events()[out.event_id]}
-                if out.payment_id is not None:
-                    order_id = self.payments.payment(out.payment_id).order
-                    self.persist_payments(order_id, events=seen)
-                    self.retry_close(order_id)
-                else:
-                    self.store.put_records([("webhook_events", k, v) for k, v in seen.items()])
-            return out
+            order_id = None
+            if out.applied and not out.duplicate:
+                order_id = self.payments.payment(out.payment_id).order
+                ticket = self._webhooks.submit(order_id, out.event_id, self.payments.seen_event(out.event_id))
+            else:  # nothing changed: wait only for what changed its order and is not durable yet (a duplicate in flight)
+                ticket = self._webhooks.ticket_of(self.payments.payment(out.payment_id).order if out.payment_id else None)
+        self._webhooks.wait(ticket)
+        if order_id is not None and order_id in self._closing:
+            with self.lock:
+                self.retry_close(order_id)
+        return out
 
     def payments_view(self, order_id: str) -> dict[str, Any]:
         """An order's payments: the summary, each payment with its trail, invoiced and credited totals."""
@@ -581,7 +775,8 @@ class OrderToCash:
             return
         _res, waiting = self.close_payments(order_id, key=key)
         if not waiting:
-            self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
+            with self.lock, self.write_order:
+                self.store.put_records(self.close_records(order_id, key, waiting=False) + self.payment_records(order_id))
             self.sync_settlement(order_id)
 
     def cash_view(self, order_id: str) -> dict[str, Any]:

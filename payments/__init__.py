@@ -3,7 +3,7 @@
 Imports promessa only (errors, money). See README.md.
 """
 
-from payments.book import CaptureResult, CloseResult, PaymentBook, WebhookOutcome
+from payments.book import CaptureResult, CloseResult, PaymentBook, Reconciled, WebhookOutcome
 from payments.cards import find_pan, luhn_ok, refuse_card_data
 from payments.model import (
     TERMINAL,
@@ -21,7 +21,7 @@ from payments.webhooks import SIGNATURE_HEADER, WebhookEvent, sign, verify
 
 __all__ = [
     "CaptureResult", "CaptureRule", "CloseResult", "MethodConfig", "MethodKind", "OfflineProvider", "OrderPayments", "Payment", "PaymentBook",
-    "PaymentProvider", "PaymentSettings", "PaymentState", "ProviderResult", "ProviderTimeout", "SIGNATURE_HEADER", "TERMINAL",
+    "PaymentProvider", "PaymentSettings", "PaymentState", "ProviderResult", "ProviderTimeout", "Reconciled", "SIGNATURE_HEADER", "TERMINAL",
     "TEST_TOKENS", "TestGateway", "Transition", "WebhookEvent", "WebhookOutcome", "find_pan", "luhn_ok", "refuse_card_data",
     "sign", "verify",
 ]

@@ -57,6 +57,19 @@ class CloseResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What asking the provider about one operation pending too long found: ``approved`` (applied as its webhook would
+    have been), ``declined`` (marked failed) or ``pending`` (still waiting; asked again later)."""
+
+    payment_id: str
+    order: str
+    key: str
+    kind: str
+    status: str
+    code: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     """What a webhook did: applied, a duplicate of an event already seen, or ignored (with a note)."""
 
@@ -207,8 +220,17 @@ class PaymentBook:
     def seen_events(self) -> dict[str, dict]:
         """Webhook outcomes by event id (JSON-able), for :meth:`restore`."""
         with self._lock:
-            return {eid: {"event_id": o.event_id, "type": o.type, "applied": o.applied, "payment_id": o.payment_id,
-                          "state": str(o.state) if o.state else None, "note": o.note} for eid, o in self._events.items()}
+            return {eid: self._event_doc(o) for eid, o in self._events.items()}
+
+    def seen_event(self, event_id: str) -> dict:
+        """One webhook outcome (JSON-able, as in :meth:`seen_events`): what to store after handling it."""
+        with self._lock:
+            return self._event_doc(self._events[event_id])
+
+    @staticmethod
+    def _event_doc(o: WebhookOutcome) -> dict:
+        return {"event_id": o.event_id, "type": o.type, "applied": o.applied, "payment_id": o.payment_id,
+                "state": str(o.state) if o.state else None, "note": o.note}
 
     # ------------------------------------------------------------------ moves
     def _note(self, p: Payment, event: str, *, amount: Money | None = None, ref: str = "", note: str = "") -> None:
@@ -301,6 +323,8 @@ class PaymentBook:
             return p
 
     def _add_op(self, p: Payment, op: Operation) -> Operation:
+        if op.at is None:
+            op.at = self.clock()
         p.ops[op.key] = op
         self._by_key[(p.provider, op.key)] = p.payment_id
         return op
@@ -576,6 +600,64 @@ class PaymentBook:
                     self._move(p, "expire", S.EXPIRED, note=f"not completed by {p.expires_on}")
                     out.append(p)
             return out
+
+    # ------------------------------------------------------------------ after a restart, and when webhooks do not come
+    def pending_operations(self, provider: str | None = None) -> list[tuple[Payment, Operation]]:
+        """Captures and refunds sent to a provider (all, or ``provider``) whose outcome is not known yet, oldest first."""
+        with self._lock:
+            out = [(p, op) for p in self._payments.values() if provider is None or p.provider == provider
+                   for op in p.ops.values() if op.kind in ("capture", "refund") and op.status == "pending"]
+        return sorted(out, key=lambda x: (x[1].at is None, x[1].at or dt.datetime.min.replace(tzinfo=dt.UTC), x[1].key))
+
+    def retry_pending(self, provider: str) -> list[str]:
+        """Send every capture and refund still pending at ``provider`` again, with its own idempotency key (after a
+        restart: a provider that already has it answers the first outcome; one that lost it carries it out once and
+        notifies). An answer given at once is applied; ``pending`` waits for the webhook. Returns the keys sent."""
+        sent = []
+        with self._lock:
+            for p, op in self.pending_operations(provider):
+                call = self.providers[p.provider].capture if op.kind == "capture" else self.providers[p.provider].refund
+                try:
+                    res = call(key=op.key, ref=p.provider_ref, amount=op.amount)
+                except ProviderTimeout:
+                    continue
+                sent.append(op.key)
+                self._settle_op(p, op, res, via="retried")
+        return sent
+
+    def _settle_op(self, p: Payment, op: Operation, res: ProviderResult, *, via: str) -> None:
+        """Apply a provider's final answer about a pending capture or refund (approved or declined); pending: nothing."""
+        if res.status == "approved":
+            op.status = "succeeded"
+            if op.kind == "capture":
+                self._apply_capture(p, op.amount, op.key)
+            else:
+                self._apply_refund(p, op.amount, op.key, note=via)
+        elif res.status == "declined":
+            op.status = "failed"
+            self._note(p, f"{op.kind}_failed", amount=op.amount, ref=op.key, note=f"{via}: {res.code}".rstrip(": "))
+
+    def reconcile(self, *, older_than_s: float, now: dt.datetime | None = None) -> list[Reconciled]:
+        """Ask each provider about the captures and refunds pending for more than ``older_than_s`` seconds (wall clock
+        ``now``, default the book's clock; operation time, not a business date) - their webhook may never come - and
+        apply what it says (``PaymentProvider.status``): approved as the webhook would have, declined (or unknown to
+        the provider) as failed, still pending left as it is. Returns one :class:`Reconciled` per operation asked."""
+        now = now or self.clock()
+        limit = now - dt.timedelta(seconds=older_than_s)
+        out = []
+        with self._lock:
+            for p, op in self.pending_operations():
+                if op.at is not None and op.at > limit:
+                    continue
+                try:
+                    res = self.providers[p.provider].status(key=op.key, ref=p.provider_ref)
+                except ProviderTimeout:
+                    continue
+                if op.status != "pending":  # a webhook got in first
+                    continue
+                self._settle_op(p, op, res, via="reconciled")
+                out.append(Reconciled(p.payment_id, p.order, op.key, op.kind, res.status, res.code))
+        return out
 
     # ------------------------------------------------------------------ webhooks
     def handle_webhook(self, provider: str, body: bytes, signature: str | None, *, now: float) -> WebhookOutcome:

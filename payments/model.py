@@ -162,6 +162,7 @@ class Operation:
     kind: str                 # authorize | capture | refund | void
     amount: Money | None
     status: str = "pending"   # pending | succeeded | failed
+    at: dt.datetime | None = None  # wall clock when it was sent (reconciliation asks after operations pending too long)
 
 
 @dataclasses.dataclass(slots=True)
@@ -228,8 +229,8 @@ class Payment:
                 "provider_ref": self.provider_ref, "opened_at": self.opened_at.isoformat() if self.opened_at else None,
                 "expires_on": self.expires_on.isoformat() if self.expires_on else None, "seq": self.seq,
                 "trail": [t.to_dict() for t in self.trail],
-                "ops": [{"key": o.key, "kind": o.kind, "amount": o.amount.to_dict() if o.amount else None, "status": o.status}
-                        for o in self.ops.values()]}
+                "ops": [{"key": o.key, "kind": o.kind, "amount": o.amount.to_dict() if o.amount else None, "status": o.status,
+                         **({"at": o.at.isoformat()} if o.at is not None else {})} for o in self.ops.values()]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Payment:
@@ -240,7 +241,8 @@ class Payment:
                 opened_at=dt.datetime.fromisoformat(d["opened_at"]) if d.get("opened_at") else None,
                 expires_on=dt.date.fromisoformat(d["expires_on"]) if d.get("expires_on") else None, seq=int(d.get("seq", 0)))
         p.trail = [Transition.from_dict(t) for t in d["trail"]]
-        p.ops = {o["key"]: Operation(o["key"], o["kind"], Money.from_dict(o["amount"]) if o["amount"] else None, o["status"])
+        p.ops = {o["key"]: Operation(o["key"], o["kind"], Money.from_dict(o["amount"]) if o["amount"] else None, o["status"],
+                                     dt.datetime.fromisoformat(o["at"]) if o.get("at") else None)
                  for o in d.get("ops", [])}
         return p
 

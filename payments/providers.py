@@ -13,15 +13,17 @@ answer and does nothing twice (as real gateways do).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Literal, Protocol
 
 from promessa.errors import PromessaError, ValidationError
 from promessa.money import Money
 
-from payments.model import MethodKind
+from payments.model import MethodKind, Payment
 from payments.webhooks import SIGNATURE_HEADER, sign
 
 Status = Literal["approved", "pending", "declined"]
@@ -58,6 +60,12 @@ class PaymentProvider(Protocol):
 
     def void(self, *, key: str, ref: str) -> ProviderResult:
         """Release what is still authorized under ``ref``."""
+        ...
+
+    def status(self, *, key: str, ref: str) -> ProviderResult:
+        """The outcome of the operation sent with idempotency ``key`` (reconciliation, when its webhook did not come):
+        approved (carried out), declined (refused or failed, or never received: ``code="unknown_operation"``), or
+        pending (still being worked on)."""
         ...
 
 
@@ -128,6 +136,11 @@ class OfflineProvider:
             return ProviderResult("approved", ref)
         return self._once(key, run)
 
+    def status(self, *, key: str, ref: str) -> ProviderResult:
+        """The first answer given for ``key`` (offline operations settle at once), or declined ``unknown_operation``."""
+        res = self._seen.get(key)
+        return res if res is not None else ProviderResult("declined", ref, "unknown_operation", f"no operation {key!r}")
+
 
 #: test tokens of the gateway and what they do (any other token not shaped like a card number is approved).
 TEST_TOKENS = {
@@ -136,7 +149,10 @@ TEST_TOKENS = {
     "tok_timeout": "authorize times out, but the gateway authorizes and sends the webhook later",
     "tok_capture_fails": "authorized, but captures fail (capture.failed webhook)",
     "tok_async": "authorization answered pending; the outcome comes by webhook (wallet redirects, 3-D Secure)",
+    "tok_webhook_lost": "authorized; captures and refunds are carried out but their webhooks never arrive (ask status)",
 }
+
+_REF = re.compile(r"^gw_(\d+)$")
 
 
 @dataclasses.dataclass(order=True)
@@ -161,6 +177,15 @@ class TestGateway:
     (``capture.succeeded``/``capture.failed``, ``refund.succeeded``). Authorizations answer at
     once and are confirmed by a ``payment.authorized`` webhook as well; wallets (and the token
     ``tok_async``) answer ``pending``. See :data:`TEST_TOKENS`.
+
+    Each webhook's event id is derived from the operation it reports (type, idempotency key, payment
+    ref), so the same outcome sent again - a duplicate, or a resend after a restart - is recognised by
+    the receiver. :meth:`status` answers the outcome of an operation by its key (reconciliation).
+
+    The gateway keeps its ledger in memory. A real gateway keeps it across the merchant's restarts;
+    to act like one, a restarted server tells it again what it knew (:meth:`register`, from the
+    payment records) and retries the operations still pending with their keys
+    (``PaymentBook.retry_pending``): the gateway carries them out once and sends their outcomes.
     """
 
     __test__ = False  # not a pytest class
@@ -176,13 +201,16 @@ class TestGateway:
         self.captured: dict[str, Money] = {}
         self.refunded: dict[str, Money] = {}
         self._seen: dict[str, ProviderResult] = {}
+        self._outcomes: dict[str, ProviderResult] = {}  # capture / refund key -> what was done (status())
         self._ids = itertools.count(1)
-        self._events = itertools.count(1)
         self._sent = 0
 
     # ---- webhooks
     def _emit(self, type_: str, ref: str, reference: str, amount: Money | None, **extra: object) -> None:
-        body = json.dumps({"id": f"evt_{next(self._events):06d}", "type": type_, "payment_ref": ref, "reference": reference,
+        if self.tokens.get(ref) == "tok_webhook_lost" and type_ != "payment.authorized":
+            return
+        eid = "evt_" + hashlib.sha256(f"{type_}|{reference}|{ref}".encode()).hexdigest()[:24]
+        body = json.dumps({"id": eid, "type": type_, "payment_ref": ref, "reference": reference,
                            "amount": amount.to_dict() if amount else None, **extra}, separators=(",", ":")).encode()
         now = self.clock()
         copies = 2 if self.duplicate_every and (self._sent % self.duplicate_every == self.duplicate_every - 1) else 1
@@ -235,10 +263,12 @@ class TestGateway:
         """Accept a capture; the outcome comes later as a webhook."""
         def run() -> ProviderResult:
             if self.tokens.get(ref) == "tok_capture_fails" or amount > self.authorized.get(ref, Money.zero(amount.currency)):
+                self._outcomes[key] = ProviderResult("declined", ref, "capture_refused")
                 self._emit("capture.failed", ref, key, amount, code="capture_refused")
             else:
                 self.authorized[ref] = self.authorized[ref] - amount
                 self.captured[ref] = self.captured[ref] + amount
+                self._outcomes[key] = ProviderResult("approved", ref)
                 self._emit("capture.succeeded", ref, key, amount)
             return ProviderResult("pending", ref)
         return self._once(key, run)
@@ -246,10 +276,13 @@ class TestGateway:
     def refund(self, *, key: str, ref: str, amount: Money) -> ProviderResult:
         """Accept a refund of captured money; the outcome comes later as a webhook."""
         def run() -> ProviderResult:
-            if amount > self.captured.get(ref, Money.zero(amount.currency)) - self.refunded[ref]:
+            zero = Money.zero(amount.currency)
+            if amount > self.captured.get(ref, zero) - self.refunded.get(ref, zero):
+                self._outcomes[key] = ProviderResult("declined", ref, "exceeds_captured")
                 self._emit("refund.failed", ref, key, amount, code="exceeds_captured")
             else:
                 self.refunded[ref] = self.refunded[ref] + amount
+                self._outcomes[key] = ProviderResult("approved", ref)
                 self._emit("refund.succeeded", ref, key, amount)
             return ProviderResult("pending", ref)
         return self._once(key, run)
@@ -261,3 +294,39 @@ class TestGateway:
                 self.authorized[ref] = Money.zero(self.authorized[ref].currency)
             return ProviderResult("approved", ref)
         return self._once(key, run)
+
+    def status(self, *, key: str, ref: str) -> ProviderResult:
+        """What became of the operation sent with ``key``: a capture or refund approved or declined (as its webhook
+        said or would have said), an authorization's answer, or declined ``unknown_operation`` when the gateway
+        never received it (the merchant may send it again)."""
+        res = self._outcomes.get(key)
+        if res is None:
+            res = self._seen.get(key)
+            if res is not None and res.code == "timeout":
+                res = dataclasses.replace(res, code="")
+        return res if res is not None else ProviderResult("declined", ref, "unknown_operation", f"no operation {key!r}")
+
+    def register(self, *, ref: str, token: str | None, authorized: Money, captured: Money, refunded: Money) -> None:
+        """Tell a restarted gateway about a payment it had authorized under ``ref`` (what is still authorized, captured
+        and refunded, as the merchant's records say): what a real gateway would have kept. New refs continue after
+        the highest registered one."""
+        self.tokens[ref] = token or ""
+        self.authorized[ref] = authorized
+        self.captured[ref] = captured
+        self.refunded[ref] = refunded
+        m = _REF.match(ref)
+        if m is not None:
+            nxt = next(self._ids)
+            self._ids = itertools.count(max(nxt, int(m.group(1)) + 1))
+
+    def adopt(self, payments: Iterable[Payment]) -> int:
+        """:meth:`register` every payment (of this gateway) that has a gateway ref, from the merchant's records: still
+        authorized = amount - captured - released (captures still pending are retried and taken again). Returns how
+        many were registered."""
+        n = 0
+        for p in payments:
+            if p.provider_ref:
+                self.register(ref=p.provider_ref, token=p.token, authorized=p.amount - p.captured - p.released,
+                              captured=p.captured, refunded=p.refunded)
+                n += 1
+        return n

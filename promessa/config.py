@@ -177,6 +177,9 @@ class OrderToCashSettings(_Group):
     receive_within_days: int = Field(30, ge=1, description="a return authorised this many days ago and not fully received "
                                                            "is in jeopardy from the next day on")
     poll_s: float = Field(0.5, gt=0, description="how often the event dispatcher looks for events nobody announced")
+    reconcile_after_s: float = Field(600.0, ge=0, description="a capture or refund pending at a provider this long (wall "
+                                                              "clock) is asked about (status) and settled; 0: never")
+    reconcile_every_s: float = Field(30.0, gt=0, description="how often pending operations are checked for reconciliation")
 
 
 class EmailRule(_Group):

@@ -16,7 +16,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -270,3 +270,51 @@ async def gateway_webhook(request: Request, hub: O2CDep,
     out = await run_in_threadpool(hub.webhook, "gateway", body, signature, now=time.time())
     return WebhookPublic(event_id=out.event_id, type=out.type, applied=out.applied, duplicate=out.duplicate,
                          payment_id=out.payment_id, state=str(out.state) if out.state is not None else None, note=out.note)
+
+
+class ReconciledPublic(BaseModel):
+    """One capture or refund pending too long that the provider was asked about: approved (applied), declined
+    (failed; unknown to the provider too) or still pending."""
+
+    payment_id: str
+    order_id: str
+    key: str
+    kind: str
+    status: str
+    code: str = ""
+
+
+class ReconcilePublic(BaseModel):
+    operations: list[ReconciledPublic]
+
+
+@router.post("/payments/reconcile", operation_id="reconcile_payments", response_model=ReconcilePublic,
+             responses=responses(),
+             summary="Ask the providers about captures and refunds pending longer than older_than_s and settle them")
+def reconcile(hub: O2CDep, user: PaymentsWriter,
+              older_than_s: Annotated[float | None, Query(ge=0, le=10**9, description="default: o2c.reconcile_after_s")] = None,
+              ) -> ReconcilePublic:
+    outs = hub.reconcile(older_than_s=older_than_s)
+    return ReconcilePublic(operations=[ReconciledPublic(payment_id=r.payment_id, order_id=r.order, key=r.key, kind=r.kind,
+                                                        status=r.status, code=r.code) for r in outs])
+
+
+class GatewayWebhookPublic(BaseModel):
+    """A webhook of the test gateway as it would POST it: the raw body and its Webhook-Signature header."""
+
+    body: str
+    signature: str
+
+
+class GatewayOutboxPublic(BaseModel):
+    webhooks: list[GatewayWebhookPublic]
+
+
+@router.post("/payments/gateway/outbox", operation_id="gateway_outbox", response_model=GatewayOutboxPublic,
+             responses=responses(),
+             summary="The test card gateway's webhooks due now (all: also those not yet due), signed, handed out once")
+def gateway_outbox(hub: O2CDep, user: PaymentsWriter,
+                   all: Annotated[bool, Query(description="also the webhooks not yet due")] = False) -> GatewayOutboxPublic:
+    hub.catch_up()
+    return GatewayOutboxPublic(webhooks=[GatewayWebhookPublic(body=b.decode(), signature=h[SIGNATURE_HEADER])
+                                         for b, h in hub.gateway_outbox(everything=all)])

@@ -314,6 +314,200 @@ def test_invoice_numbers_stay_gapless_under_concurrent_shipments_and_kill9(live_
         assert sum(float(a["amount"]["amount"]) for a in acc) == pytest.approx(0.1 * sum(1 + k % 3 for k in range(30)))
 
 
+@pytest.mark.slow
+def test_pending_gateway_operations_survive_kill9_and_are_reconciled(live_server, tmp_path):
+    """A real server, killed with SIGKILL twice. No tax rate is posted, so WIDGET invoices its catalogue 10.00.
+
+    - O1: 5 WIDGET = 50.00 by card. 2 ship: a capture of 20.00 is sent and waits for the gateway's webhook; the rest
+      is cancelled, so the close waits for that capture. kill -9 (the gateway's webhook is lost with the process).
+    - O2: 3 WIDGET = 30.00 by a card whose gateway never notifies (tok_webhook_lost), captured in full: pending.
+
+    The restarted server tells its gateway again what it had and resends the pending capture of O1: the gateway's
+    outbox holds its capture.succeeded; posted to the webhook endpoint it captures 20.00, and the waiting close runs
+    (the other 30.00 released). O2's capture stays pending: its webhook never comes. kill -9 again; a server that
+    reconciles operations pending longer than 0.5 s asks the gateway's status and captures O2's 30.00."""
+    db = (str(tmp_path / "k9p.sqlite"), "unused")
+    env = {"PROMESSA_O2C__GATEWAY_SECRET": SECRET, "PROMESSA_O2C__POLL_S": "0.05", "PROMESSA_O2C__RECONCILE_AFTER_S": "0"}
+    srv = live_server(db, env=env)
+
+    def client(s):
+        return httpx.Client(base_url=s.url, timeout=30, headers=PLAN)
+
+    def payment(h, oid):
+        r = h.get(f"/v1/orders/{oid}/payments")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    with client(srv) as h:
+        oids = []
+        for qty in (5, 3):
+            r = h.post("/v1/orders", json={"customer": "K9P", "zone": "EAST", "lines": [
+                {"item": "WIDGET", "qty": qty, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+            assert r.status_code == 201, r.text
+            oids.append(r.json()["order_id"])
+        o1, o2 = oids
+        assert h.post(f"/v1/orders/{o1}/payments", json={"method": "card", "token": "tok_visa"}).status_code == 201
+        p2 = h.post(f"/v1/orders/{o2}/payments", json={"method": "card", "token": "tok_webhook_lost"}).json()
+        assert _amt(p2["amount"]) == "30.00" and p2["state"] == "authorized"
+        r = h.post(f"/v1/orders/{o1}/events", json={"type": "shipped", "lines": [{"line": 1, "qty": 2}], "at": SHIP_AT})
+        assert r.status_code == 200, r.text
+        assert h.post(f"/v1/orders/{o1}/cancel").status_code == 200
+        assert h.post(f"/v1/payments/{p2['payment_id']}/capture", json={}).status_code == 200
+        v1 = payment(h, o1)  # read after the consumers caught up: the capture was sent, the close waits
+        p1 = v1["payments"][0]
+        assert (_amt(v1["order_total"]), _amt(v1["invoiced"]), p1["state"], _amt(p1["released"])) == (
+            "20.00", "20.00", "authorized", "0.00")
+        assert [t["event"] for t in p1["trail"]][-1] == "capture_requested"
+    srv.kill9()
+
+    srv = live_server(db, env=env)
+    with client(srv) as h:
+        assert payment(h, o1)["payments"][0]["state"] == "authorized"  # restored, still waiting
+        hooks = h.post("/v1/payments/gateway/outbox", params={"all": "true"}).json()["webhooks"]
+        kinds = sorted(json.loads(w["body"])["type"] for w in hooks)
+        assert kinds == ["capture.succeeded"]  # O1's, sent again; O2's never comes
+        for w in hooks:
+            r = h.post("/v1/payments/webhooks/gateway", content=w["body"].encode(),
+                       headers={"Webhook-Signature": w["signature"], "X-API-Key": ""})
+            assert r.status_code == 200 and r.json()["applied"], r.text
+        v1 = payment(h, o1)
+        p1 = v1["payments"][0]
+        assert (p1["state"], _amt(p1["captured"]), _amt(p1["released"]), _amt(v1["refunded"])) == (
+            "captured", "20.00", "30.00", "0.00")
+        p2 = payment(h, o2)["payments"][0]
+        assert (p2["state"], _amt(p2["captured"])) == ("authorized", "0.00")
+        assert h.post("/v1/payments/gateway/outbox", params={"all": "true"}).json()["webhooks"] == []
+    srv.kill9()
+
+    srv = live_server(db, env={**env, "PROMESSA_O2C__RECONCILE_AFTER_S": "0.5", "PROMESSA_O2C__RECONCILE_EVERY_S": "0.2"})
+    with client(srv) as h:
+        deadline = time.monotonic() + 30
+        while payment(h, o2)["payments"][0]["state"] != "captured" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        p2 = payment(h, o2)["payments"][0]
+        assert (p2["state"], _amt(p2["captured"])) == ("captured", "30.00")
+        assert p2["trail"][-1]["event"] == "capture"
+        assert payment(h, o1)["payments"][0]["state"] == "captured"  # unchanged by the restarts
+        assert h.post("/v1/payments/reconcile", params={"older_than_s": 0}).json() == {"operations": []}
+
+
+def test_concurrent_webhooks_are_group_committed_and_survive_a_restart(tmp_path, snap):
+    """30 card payments of 1.00 each (one BULK), captured on order (capture_rule on_order): 60 gateway webhooks
+    (an authorization notice and a capture per payment) plus every capture a second time, posted from 8 threads.
+    Each capture applies exactly once (30 applied, 30 duplicates, 30 notices of an authorization already known);
+    while the first write waits for the disk, the others are applied and then written together in one transaction. A server opened again on the same order book
+    has every payment captured 1.00 and answers a capture delivered again as a duplicate."""
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "gc.sqlite"), "unused"), gateway_secret=SECRET, capture_rule="on_order",
+                              poll_s=0.05)
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        pids = []
+        for _ in range(30):
+            r = c.post("/v1/orders", json={"customer": "GC", "zone": "EAST", "lines": [
+                {"item": "BULK", "qty": 1, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+            oid = r.json()["order_id"]
+            pids.append(_pay(c, oid, "card", "1.00", token="tok_visa")["payment_id"])
+        hub = c.app.state.engine.o2c
+        hooks = hub.gateway_outbox(everything=True)
+        captures = [(b, h) for b, h in hooks if b"capture.succeeded" in b]
+        assert len(hooks) == 60 and len(captures) == 30
+        commits = []
+        put = hub.store.put_records
+        hub.store.put_records = lambda recs, **kw: (commits.append(len(recs := list(recs))) if recs else None, put(recs, **kw))[1]
+
+        def post(bh):
+            return hub.webhook("gateway", bh[0], bh[1]["Webhook-Signature"], now=time.time())
+
+        hub.store._wlock.acquire()  # the disk is slow: every capture is applied in memory while the first write waits
+        try:
+            with concurrent.futures.ThreadPoolExecutor(90) as pool:
+                futs = [pool.submit(post, x) for x in hooks + captures]
+                deadline = time.monotonic() + 30
+                while hub._webhooks.last() < 30 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert hub._webhooks.last() == 30
+                time.sleep(0.2)
+                # nothing that touched a capture is answered before it is durable
+                assert not any(f.done() for f, (b, _h) in zip(futs, hooks + captures, strict=True) if b"capture" in b)
+                hub.store._wlock.release()
+                outs = [f.result(timeout=60) for f in futs]
+        finally:
+            if hub.store._wlock.locked():
+                hub.store._wlock.release()
+        hub.store.put_records = put
+        applied = [o for o in outs if o.applied and not o.duplicate]
+        assert len(applied) == 30 and {o.type for o in applied} == {"capture.succeeded"}
+        assert sum(o.duplicate for o in outs) == 30 and len({o.event_id for o in applied}) == 30
+        assert len(commits) <= 2 and sum(commits) == 60  # the first write, then all the others in one: 30 orders + 30 events
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        for pid in pids:
+            p = c.get(f"/v1/payments/{pid}").json()
+            assert (p["state"], _amt(p["captured"])) == ("captured", "1.00")
+        b, h = captures[0]
+        again = c.post("/v1/payments/webhooks/gateway", content=b, headers={**h, "X-API-Key": ""}).json()
+        assert again["duplicate"] and again["applied"]
+
+
+def test_a_webhook_whose_write_fails_answers_an_error_and_is_written_with_the_next_batch(o2c):
+    """The disk fails once while a capture webhook (12.00) is written: the webhook answers the error. The writer
+    writes it again; the gateway's retry (the same delivery) is then answered as a duplicate of the applied capture,
+    and the stored records show the payment captured."""
+    import sqlite3
+
+    c = o2c
+    oid = _order(c, qty=1, customer="DISK")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    hub = c.app.state.engine.o2c
+    (body, hdr), = [(b, h) for b, h in _gateway_webhooks(c) if b"capture.succeeded" in b]
+    put, failed = hub.store.put_records, []
+
+    def flaky(recs, **kw):
+        if not failed:
+            failed.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return put(recs, **kw)
+
+    hub.store.put_records = flaky
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            hub.webhook("gateway", body, hdr["Webhook-Signature"], now=time.time())
+        again = hub.webhook("gateway", body, hdr["Webhook-Signature"], now=time.time())
+    finally:
+        hub.store.put_records = put
+    assert (again.applied, again.duplicate) == (True, True)
+    stored = hub.store.records("payments")[oid]["payments"][0]
+    assert (stored["state"], stored["captured"]["amount"]) == ("captured", "12.00")
+    assert json.loads(body)["id"] in hub.store.records("webhook_events")
+
+
+def test_the_payments_consumer_writes_in_snapshot_order_with_the_webhooks(o2c):
+    """The payments consumer writes the order's records itself, under the hub's write order: after a shipment of a
+    card order, the stored records hold the capture sent (pending); its webhook then stores it captured, and the
+    shipped event handled again (at-least-once delivery) writes the newer state again, never an older snapshot."""
+    from orderbook.events import EventKind, read_events
+    from ordertocash.consumers import PaymentsConsumer
+
+    c = o2c
+    oid = _order(c, qty=2, customer="ORDERED")
+    _pay(c, oid, "card", token="tok_visa")
+    _ship(c, oid, 2)
+    hub = c.app.state.engine.o2c
+    hub.catch_up()
+
+    def stored():
+        p = hub.store.records("payments")[oid]["payments"][0]
+        return p["state"], p["captured"]["amount"], sorted(o["status"] for o in p["ops"])
+
+    assert stored() == ("authorized", "0.00", ["pending", "succeeded"])
+    _deliver_webhooks(c)
+    assert stored() == ("captured", "24.00", ["succeeded", "succeeded"])
+    shipped = [e for e in read_events(hub.store, 0, limit=100, order_id=oid) if e.kind is EventKind.SHIPPED]
+    assert PaymentsConsumer(hub).handle(shipped[0]) is None
+    assert stored() == ("captured", "24.00", ["succeeded", "succeeded"])
+
+
 def test_keys_are_needed_everywhere_but_the_signed_webhook(o2c):
     c = o2c
     anon = TestClient(c.app)
@@ -431,6 +625,40 @@ def test_jeopardy_shows_invoices_unpaid_past_terms_and_returns_not_received(o2c)
     assert [r["ref"] for r in _cash(c, "2026-02-11")["cash"]] == ["INV2026-000001"]
 
 
+def test_the_jeopardy_scan_records_cash_level_crossings(o2c):
+    """The scan records order-to-cash items like orders: on 2026-02-05 the three items of the cash story go ok ->
+    watch (INV1 120.00, INV2 10.00, the return 12.00); the same day again records nothing; on 2026-02-11 all three
+    go watch -> critical. B's invoice is then paid and the last unit received: the next scan takes both back to ok
+    (reason settled), INV1 stays critical. The events are listed per order with the order crossings."""
+    c = o2c
+    a, b, k, rma = _cash_story(c)
+
+    def scan(today):
+        r = c.post("/v1/jeopardy/scan", params={"today": today}, headers=PLAN)
+        assert r.status_code == 200, r.text
+        return sorted((e["ref"], e["from_level"], e["to_level"], e["reason"], e["amount"])
+                      for e in r.json()["events"] if e["subject"] == "cash")
+
+    assert scan("2026-02-04") == []
+    assert scan("2026-02-05") == sorted([("INV2026-000001", "ok", "watch", "unpaid_past_terms", "120.00"),
+                                         ("INV2026-000002", "ok", "watch", "unpaid_past_terms", "10.00"),
+                                         (rma, "ok", "watch", "return_not_received", "12.00")])
+    assert scan("2026-02-05") == []
+    assert scan("2026-02-11") == sorted([("INV2026-000001", "watch", "critical", "unpaid_past_terms", "120.00"),
+                                         ("INV2026-000002", "watch", "critical", "unpaid_past_terms", "10.00"),
+                                         (rma, "watch", "critical", "return_not_received", "12.00")])
+    card = _pay(c, b, "card", "10.00", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    _deliver_webhooks(c)
+    assert c.post(f"/v1/returns/{rma}/receive", headers=PLAN, json={"location": "DC-EAST"}).status_code == 200
+    _deliver_webhooks(c)
+    assert scan("2026-02-11") == sorted([("INV2026-000002", "critical", "ok", "settled", "10.00"),
+                                         (rma, "critical", "ok", "settled", "12.00")])
+    ev = c.get("/v1/jeopardy/events", params={"order_id": b}, headers=PLAN).json()["data"]
+    assert [(e["subject"], e["kind"], e["to_level"]) for e in ev if e["subject"] == "cash"] == [
+        ("cash", "invoice", "ok"), ("cash", "invoice", "critical"), ("cash", "invoice", "watch")]
+
+
 def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
     """Without ?today= the day is the business clock (the snapshot's 2026-01-05): nothing is past due. The
     command `promessa jeopardy --cash` reads the same book read-only and lists the same items."""
@@ -444,6 +672,16 @@ def test_jeopardy_cash_on_the_business_clock_and_the_cli(o2c, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert sorted((r["ref"], r["level"], r["amount"]) for r in rows) == sorted([
         ("INV2026-000001", "watch", "120.00"), ("INV2026-000002", "watch", "10.00"), (rma, "watch", "12.00")])
+    # --scan records the cash crossings in the event log (and only those: --cash), once
+    log = tmp_path / "crossings.jsonl"
+    for _ in range(2):
+        assert main(["jeopardy", "--cash", "--scan", "--event-log", str(log), "--db", str(tmp_path / "ob.sqlite"),
+                     "--today", "2026-02-05", "--format", "json"]) == 0
+    capsys.readouterr()
+    events = [json.loads(x) for x in log.read_text().splitlines()]
+    assert sorted((e["subject"], e["key"], e["from_level"], e["to_level"]) for e in events) == sorted([
+        ("cash", "invoice:INV2026-000001", "ok", "watch"), ("cash", "invoice:INV2026-000002", "ok", "watch"),
+        ("cash", f"return:{rma}", "ok", "watch")])
 
 
 # ------------------------------------------------------------------ closing an order: refund what was not shipped
