@@ -95,13 +95,23 @@ def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
     return n, own
 
 
+@njit(cache=True, nogil=True)
+def _steals_nb(n_src, kind):
+    """True when one of the first n_src sources is a stolen (lower-priority) pool."""
+    for j in range(n_src):
+        if kind[j] == Source.STOLEN:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR):
+def views_nb(X, C, par, prot, use_prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR):
     """Suffix minima over [t, end) for t in [start, end) of every pool's position (sufX), free
     part (sufF), free part less protection (sufFp), of C (sufC) and of unallocated (sufR).
-    Row by row over contiguous rows; free parts computed only for pools with children."""
+    Row by row over contiguous rows; free parts computed only for pools with children.
+    use_prot False: protection is not read (no stolen source: sufFp is then sufF)."""
     P = X.shape[0]
-    has_prot = prot.shape[1] > 0
+    has_prot = use_prot and prot.shape[1] > 0
     if end <= start:
         return
     m = INF
@@ -207,11 +217,11 @@ def _protected_mins_nb(free, prot, p, start, end, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def mins_at_nb(X, C, par, prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, sufR):
+def mins_at_nb(X, C, par, prot, use_prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, sufR):
     """`views_nb` at bucket t only (minima over [t, end), t < end), written to column `col`.
     Row by row: plain minima of contiguous rows; free parts only for pools with children."""
     P = X.shape[0]
-    has_prot = prot.shape[1] > 0
+    has_prot = use_prot and prot.shape[1] > 0
     m = INF
     for s in range(t, end):
         m = min(m, C[s])
@@ -463,13 +473,14 @@ def class_availability_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, sta
     src = np.empty(P + 1, dtype=np.int64)
     kind = np.empty(P + 1, dtype=np.int64)
     n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
+    use_prot = _steals_nb(n_src, kind) and prot.shape[1] > 0
     sufX = np.empty((P, H))
     sufF = np.empty((P, H))
     sufFp = np.empty((P, H))
     sufC = np.empty(H)
     sufR = np.empty(H)
     childsum = np.empty(P + 1)
-    views_nb(X, C, par, prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+    views_nb(X, C, par, prot, use_prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR)
     curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, start, end, out)
     for t in range(max(start, end), H):
         out[t] = INF
@@ -576,6 +587,8 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     mR1 = fw[7 * P + 5:7 * P + 6]
     one = fw[7 * P + 6:7 * P + 7]
     n_src, own = sources_nb(par, cls, cpar, prio, steal, k, src, kind)
+    # protection only limits what is stolen: without a stolen source it is not read
+    use_prot = _steals_nb(n_src, kind) and prot.shape[1] > 0
     # fast path: the whole quantity on the first working day from the requested one (within the
     # allowed lateness). The general path below then gives this very answer (one line, split
     # greedily there) and so does plain ATP: the class's availability never exceeds it.
@@ -585,7 +598,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
         if cal.shape[0] == 0 or cal[t]:
             tstar = t
             break
-    flat = prot.shape[1] == 0
+    flat = not use_prot
     for p in range(P):
         if par[p] >= 0:
             flat = False
@@ -632,7 +645,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 out_srcq[0, 0] = qty
                 out_nsrc[0] = 1
             elif pk.available_at_1d_nb(C, lt, tstar) >= qty:  # else not even plain ATP has it there
-                mins_at_nb(X, C, par, prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                mins_at_nb(X, C, par, prot, use_prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
                 curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, np.int64(0), np.int64(1), one)
                 if one[0] >= qty:
                     fast = True
@@ -649,7 +662,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                     quota_left = INF if own >= 0 else -1.0
                 else:
                     if tstar != req:
-                        mins_at_nb(X, C, par, prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                        mins_at_nb(X, C, par, prot, use_prot, req, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
                         curve_nb(par, n_src, src, kind, mX1, mF1, mFp1, mC1, mR1, np.int64(0), np.int64(1), one)
                     avail_req = one[0]
                     quota_left = _quota_left(own, np.int64(0), np.int64(1), par, mX1, mF1)
@@ -658,7 +671,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                 return status, reason, 1, tstar, status, reason, 1, tstar, quota_left, avail_req, Binding.UNBOUND, own
         sufF = wsf[w0 + 3 * H + PH:w0 + 3 * H + 2 * PH].reshape((P, H))
         sufFp = wsf[w0 + 3 * H + 2 * PH:w0 + 3 * H + 3 * PH].reshape((P, H))
-        views_nb(X, C, par, prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
+        views_nb(X, C, par, prot, use_prot, req, end, childsum, sufX, sufF, sufFp, sufC, sufR)
         curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, req, end, curve)
         quota_left = _quota_left(own, req, end, par, sufX, sufF)
         for t in range(max(req, end), H):
@@ -696,7 +709,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             if j == 0:  # the suffix minima from req on hold column b
                 got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
             else:
-                mins_at_nb(Xw, Cw, par, prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                mins_at_nb(Xw, Cw, par, prot, use_prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
                 got, m = greedy_at_nb(np.int64(0), q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
             if got < q - EPS:
                 trimmed = True
@@ -749,19 +762,22 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
 
 
 @njit(cache=True, nogil=True)
-def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, prot, il_lt, il_cal, cal_open,
+def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open,
                      ils, lcls, qty, req, max_late, flags, max_lines, commit,
                      out_status, out_reason, out_n, out_b, out_q, out_ef, out_binding, out_src, out_srcq, out_nsrc):
     """Promise many lines in the given order, each seeing what the previous ones committed.
 
     pos: float64[n_pools, H] pool positions (state); pool_ptr: int64[n_il + 1] pools of each
-    item-location; pool_par: local parent index; pool_cls: class code. lcls[i]: class code of the
+    item-location; pool_pc: int64[2, n_pools] local parent index and class code of each pool;
+    class_arr: int64[3, K] parent, priority and may-steal flag per class. lcls[i]: class code of the
     line (NO_CLASS = -2: the "all others" class, unallocated supply only, like a class without a
     row). Lines at item-locations without pools are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
     n_lines = ils.shape[0]
     H = cum.shape[1]
     scratch = np.empty(H)
     no_cal = np.ones(0, dtype=np.bool_)
+    pool_par = pool_pc[0]
+    pool_cls = pool_pc[1]
     plain_b = np.empty(out_b.shape[1], dtype=np.int64)
     plain_q = np.empty(out_b.shape[1])
     # one work space for every line, sized for the item-location with the most pools
@@ -795,7 +811,8 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
             out_binding[i] = Binding.NOT_APPLIED
             continue
         s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_ws_nb(
-            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], cpar, prio, steal, prot[lo:hi], max(lcls[i], -1), il_lt[il], cal,
+            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
+            max(lcls[i], -1), il_lt[il], cal,
             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
             out_nsrc[i], plain_b, plain_q, wsf, wsi)
         for j in range(n):
@@ -810,21 +827,42 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_par, pool_cls, cpar, prio, steal, 
 
 
 @njit(cache=True, nogil=True)
-def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, no_cal,
-                         il, k, qty, req, max_late, flags, max_lines, out_i, out_f):
-    """`promise_class_1d_nb` for item-location `il`, from the model's and state's whole arrays and
-    with packed arguments (fewer to dispatch): the one-line Python path.
+def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, k, qty, req,
+                         max_late, flags, max_lines, out_i, out_f, wsf):
+    """`promise_class_ws_nb` for item-location `il`, from the model's and state's whole arrays, with
+    packed arguments and the caller's buffers (fewer to dispatch, nothing allocated): the one-line
+    Python path. Never commits.
 
     pool_pc: int64[2, n_pools] (local parent, class); class_arr: int64[3, K] (parent, priority,
-    may steal). out_i: int64[24 + 8 S] = out_b[8], plain_b[8], out_nsrc[8], out_src[8, S];
-    out_f: float64[16 + 8 S] = out_q[8], plain_q[8], out_srcq[8, S], with S = pools + 1."""
+    may steal). With S = pools at il + 1, P = pools at il:
+    out_i: int64[34 + 8 S + 3 (P + 1)] = header[10] (status, reason, n, earliest_full, plain status,
+    plain reason, plain n, plain earliest_full, binding, own pool), out_b[8], plain_b[8],
+    out_nsrc[8], out_src[8, S], then the integer work space;
+    out_f: float64[18 + 8 S] = header[2] (quota_left, available_at_req), out_q[8], plain_q[8],
+    out_srcq[8, S]; wsf: float64 work space of at least `work_sizes_nb(P, H)[0]`.
+    Codes are written as plain integers (no enum objects to box on return)."""
     lo = pool_ptr[il]
     hi = pool_ptr[il + 1]
     S = hi - lo + 1
     c = il_cal[il]
+    no_cal = np.ones(0, dtype=np.bool_)
     cal = cal_open[c] if c >= 0 else no_cal
-    out_src = out_i[24:24 + 8 * S].reshape((8, S))
-    out_srcq = out_f[16:16 + 8 * S].reshape((8, S))
-    return promise_class_1d_nb(pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1],
-                               class_arr[2], prot[lo:hi], k, il_lt[il], cal, qty, req, max_late, flags, max_lines, False,
-                               out_i[0:8], out_f[0:8], out_src, out_srcq, out_i[16:24], out_i[8:16], out_f[8:16])
+    out_src = out_i[34:34 + 8 * S].reshape((8, S))
+    out_srcq = out_f[18:18 + 8 * S].reshape((8, S))
+    wsi = out_i[34 + 8 * S:]
+    s, r, n, ef, ps, pr, pn, pef, ql, ar, bnd, own = promise_class_ws_nb(
+        pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
+        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, bool(False), out_i[10:18], out_f[2:10], out_src,
+        out_srcq, out_i[26:34], out_i[18:26], out_f[10:18], wsf, wsi)
+    out_i[0] = np.int64(s)
+    out_i[1] = np.int64(r)
+    out_i[2] = n
+    out_i[3] = ef
+    out_i[4] = np.int64(ps)
+    out_i[5] = np.int64(pr)
+    out_i[6] = pn
+    out_i[7] = pef
+    out_i[8] = np.int64(bnd)
+    out_i[9] = own
+    out_f[0] = ql
+    out_f[1] = ar
