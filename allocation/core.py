@@ -77,7 +77,7 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     ak.promise_class_one_nb(
         state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time,
         snap.il_calendar, snap.calendar_open, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
-        pol.flags, pol.max_lines, out_i, out_f, wsf,
+        pol.flags, pol.max_lines, False, out_i, out_f, wsf,
     )
     ii, ff = out_i.tolist(), out_f.tolist()
     status, reason, n, ef, ps, pr, pn, pef, binding, own = ii[:10]
@@ -85,12 +85,13 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     item, loc = request.item, request.location
     lines = []
     draws = []
+    L = MAX_LINES  # layout of out_i / out_f: promise_class_one_nb
     for j in range(n):
         d, qj = dates[ii[10 + j]], ff[2 + j]
         lines.append(ScheduleLine(d, qj))
-        o_i, o_f = 34 + j * S, 18 + j * S
+        o_i, o_f = 10 + 3 * L + j * S, 2 + 2 * L + j * S
         pools = tuple([(UNALLOCATED if ii[o_i + i] < 0 else names[lo + ii[o_i + i]], ff[o_f + i])
-                       for i in range(ii[26 + j])])
+                       for i in range(ii[10 + 2 * L + j])])
         draws.append(Draw(ATP, item, loc, d, qj, dclass, pools))
     quota_left, avail_req = ff[0], ff[1]
     details = {
@@ -106,8 +107,8 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
         details["without_allocation"] = {
             "status": _STATUS_NAME[ps],
             "reason": _REASON_NAME[pr],
-            "promised_qty": float(sum(ff[10:10 + pn])),
-            "lines": [{"date": iso[ii[18 + j]], "qty": ff[10 + j]} for j in range(pn)],
+            "promised_qty": float(sum(ff[2 + L:2 + L + pn])),
+            "lines": [{"date": iso[ii[10 + L + j]], "qty": ff[2 + L + j]} for j in range(pn)],
             "earliest_full_date": iso[pef] if pef >= 0 else None,
         }
     pegs = pegs_for(snap, state, il, out_i[10:10 + n].copy(), out_f[2:2 + n].copy()) if explain and n else ()
@@ -128,9 +129,8 @@ def _buffers(max_pools: int, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     `max_pools` pools and H buckets (reused from call to call: nothing allocated per request)."""
     b = getattr(_tls, "bufs", None)
     if b is None or b[0] < max_pools or b[1] != H:
-        S = max_pools + 1
-        nf, _ni = ak.work_sizes_nb(max_pools, H)
-        b = (max_pools, H, np.empty(34 + 8 * S + 3 * S, dtype=np.int64), np.empty(18 + 8 * S), np.empty(nf))
+        ni, nf, nw = ak.one_sizes_nb(max_pools, H)
+        b = (max_pools, H, np.empty(ni, dtype=np.int64), np.empty(nf), np.empty(nw))
         _tls.bufs = b
     return b[2], b[3], b[4]
 

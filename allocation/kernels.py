@@ -30,7 +30,7 @@ from numba import njit
 
 from allocation.enums import ROOT, Binding, Source
 from promising import kernels as pk
-from promising.enums import EPS, FLAG_PARTIAL, Reason, Status
+from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
 
 INF = np.inf
 
@@ -39,7 +39,7 @@ INF = np.inf
 # (seconds each on a cold cache); the value, and so the result, is the same.
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def own_pool_nb(cls, cpar, k):
     """Local index of the class's own pool: the pool of k or of its nearest ancestor, or ROOT."""
     c = k
@@ -51,7 +51,7 @@ def own_pool_nb(cls, cpar, k):
     return ROOT
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
     """Consumption order for class k (k < 0: a class without quota or stealing rights).
 
@@ -95,7 +95,7 @@ def sources_nb(par, cls, cpar, prio, steal, k, out_src, out_kind):
     return n, own
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _steals_nb(n_src, kind):
     """True when one of the first n_src sources is a stolen (lower-priority) pool."""
     for j in range(n_src):
@@ -104,7 +104,7 @@ def _steals_nb(n_src, kind):
     return False
 
 
-@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
 def views_nb(X, C, par, prot, use_prot, start, end, childsum, sufX, sufF, sufFp, sufC, sufR):
     """Suffix minima over [t, end) for t in [start, end) of every pool's position (sufX), free
     part (sufF), free part less protection (sufFp), of C (sufC) and of unallocated (sufR).
@@ -179,7 +179,7 @@ def views_nb(X, C, par, prot, use_prot, start, end, childsum, sufX, sufF, sufFp,
             _protected_mins_nb(tmp, prot, p, start, end, sufFp[p])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def prot_sum_nb(prot, p, t, s):
     """Protection of pool p that a take dated t must leave on position s: the sum of
     `protect_qty` over the pool's rows with t before `until` and s on or after the row's date.
@@ -192,7 +192,7 @@ def prot_sum_nb(prot, p, t, s):
     return tot
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _protected_mins_nb(free, prot, p, start, end, out):
     """out[t] = min over s in [t, end) of (free[s - start] - prot_sum_nb(prot, p, t, s)), for t in
     [start, end). The rows binding a take at t are those with t < until: the set grows as t goes
@@ -216,7 +216,7 @@ def _protected_mins_nb(free, prot, p, start, end, out):
         out[t] = m
 
 
-@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
 def mins_at_nb(X, C, par, prot, use_prot, t, end, col, childsum, sufX, sufF, sufFp, sufC, sufR):
     """`views_nb` at bucket t only (minima over [t, end), t < end), written to column `col`.
     Row by row: plain minima of contiguous rows; free parts only for pools with children."""
@@ -272,12 +272,12 @@ def mins_at_nb(X, C, par, prot, use_prot, t, end, col, childsum, sufX, sufF, suf
         sufFp[p, col] = mfp if has_prot else mf
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _pos(v):
     return v if v > 0.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _cap_nb(t, node, stolen, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC):
     """What source `node` can still give at bucket t after the deductions already taken."""
     capC = _pos(sufC[t]) - dRC[1]
@@ -298,7 +298,7 @@ def _cap_nb(t, node, stolen, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC):
     return cap if cap > 0.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _deduct_nb(node, x, par, dX, dF, dRC):
     dRC[1] += x
     if node == ROOT:
@@ -311,7 +311,7 @@ def _deduct_nb(node, x, par, dX, dF, dRC):
         a = par[a]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def greedy_at_nb(t, limit, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, out_node, out_q):
     """Take up to `limit` at bucket t from the sources in order. Returns (taken, parts)."""
     P = dX.shape[0]
@@ -339,7 +339,7 @@ def greedy_at_nb(t, limit, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR,
     return taken, m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
     """out[t] for t in [t0, t1): the most the sources can give together at t (no deductions).
 
@@ -417,7 +417,7 @@ def curve_nb(par, n_src, src, kind, sufX, sufF, sufFp, sufC, sufR, t0, t1, out):
         out[t] = v if v < c else c
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _pick(q, m0, m1, m2, m3):
     """m0..m3 by index (registers, not memory)."""
     if q == 0:
@@ -427,7 +427,7 @@ def _pick(q, m0, m1, m2, m3):
     if q == 2:
         return m2
     return m3
-@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
 def _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start):
     """`flat_curve_nb` for at most 4 pools, the running minima in registers (about 40% less time
     than through memory); the same operations in the same order, so the very same values."""
@@ -501,7 +501,7 @@ def _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start):
     return bound
 
 
-@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
 def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
     """The class curve (`views_nb` + `curve_nb`) over [start, end) in one backward pass, for
     item-locations whose pools are not nested and where protection is not read (then a pool's
@@ -576,7 +576,7 @@ def class_availability_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, sta
     return _quota_left(own, start, end, par, sufX, sufF)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _quota_left(own, t, end, par, sufX, sufF):
     if own < 0:
         return -1.0
@@ -592,7 +592,7 @@ def _quota_left(own, t, end, par, sufX, sufF):
     return q
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q):
     """The fast answer: one line of the whole quantity at tstar (its sources already written),
     which plain ATP gives too. Status and reason as promising.kernels.promise_1d_nb would say."""
@@ -635,7 +635,7 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
                                np.empty(nf), np.empty(ni, dtype=np.int64))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, inline="always")
 def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
                         commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
     """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
@@ -874,19 +874,17 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal
     row). Lines at item-locations without pools are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
     n_lines = ils.shape[0]
     H = cum.shape[1]
+    L = MAX_LINES
     scratch = np.empty(H)
     no_cal = np.ones(0, dtype=np.bool_)
-    pool_par = pool_pc[0]
-    pool_cls = pool_pc[1]
-    plain_b = np.empty(out_b.shape[1], dtype=np.int64)
-    plain_q = np.empty(out_b.shape[1])
-    # one work space for every line, sized for the item-location with the most pools
+    # one set of buffers for every line, sized for the item-location with the most pools
     pmax = 0
     for j in range(pool_ptr.shape[0] - 1):
         pmax = max(pmax, pool_ptr[j + 1] - pool_ptr[j])
-    nf, ni = work_sizes_nb(pmax, H)
-    wsf = np.empty(nf)
-    wsi = np.empty(ni, dtype=np.int64)
+    ni, nf, nw = one_sizes_nb(pmax, H)
+    buf_i = np.empty(ni, dtype=np.int64)
+    buf_f = np.empty(nf)
+    wsf = np.empty(nw)
     for i in range(n_lines):
         il = ils[i]
         out_nsrc[i, :] = 0
@@ -897,11 +895,11 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal
             out_ef[i] = -1
             out_binding[i] = Binding.NOT_APPLIED
             continue
-        c = il_cal[il]
-        cal = cal_open[c] if c >= 0 else no_cal
         lo = pool_ptr[il]
         hi = pool_ptr[il + 1]
         if hi == lo:
+            c = il_cal[il]
+            cal = cal_open[c] if c >= 0 else no_cal
             s, r, n, ef = pk.promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
                                            commit, scratch, out_b[i], out_q[i])
             out_status[i] = s
@@ -910,50 +908,65 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal
             out_ef[i] = ef
             out_binding[i] = Binding.NOT_APPLIED
             continue
-        s, r, n, ef, _ps, _pr, _pn, _pef, _ql, _ar, bnd, _own = promise_class_ws_nb(
-            pos[lo:hi], cum[il], pool_par[lo:hi], pool_cls[lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
-            max(lcls[i], -1), il_lt[il], cal,
-            qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, out_b[i], out_q[i], out_src[i], out_srcq[i],
-            out_nsrc[i], plain_b, plain_q, wsf, wsi)
+        promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, max(lcls[i], -1),
+                             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, buf_i, buf_f, wsf)
+        S = hi - lo + 1
+        n = buf_i[2]
         for j in range(n):
-            for m in range(out_nsrc[i, j]):
-                if out_src[i, j, m] >= 0:
-                    out_src[i, j, m] += lo
-        out_status[i] = s
-        out_reason[i] = r
+            out_b[i, j] = buf_i[10 + j]
+            out_q[i, j] = buf_f[2 + j]
+            ns = buf_i[10 + 2 * L + j]
+            out_nsrc[i, j] = ns
+            for m in range(ns):
+                v = buf_i[10 + 3 * L + j * S + m]
+                out_src[i, j, m] = v + lo if v >= 0 else v
+                out_srcq[i, j, m] = buf_f[2 + 2 * L + j * S + m]
+        out_status[i] = buf_i[0]
+        out_reason[i] = buf_i[1]
         out_n[i] = n
-        out_ef[i] = ef
-        out_binding[i] = bnd
+        out_ef[i] = buf_i[3]
+        out_binding[i] = buf_i[8]
+
+
+@njit(cache=True, nogil=True)
+def one_sizes_nb(P, H):
+    """(ints, floats, work floats) `promise_class_one_nb` needs for P pools and H buckets."""
+    S = P + 1
+    nf, ni = work_sizes_nb(P, H)
+    return 10 + 3 * MAX_LINES + MAX_LINES * S + ni, 2 + 2 * MAX_LINES + MAX_LINES * S, nf
 
 
 @njit(cache=True, nogil=True)
 def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, k, qty, req,
-                         max_late, flags, max_lines, out_i, out_f, wsf):
-    """`promise_class_ws_nb` for item-location `il`, from the model's and state's whole arrays, with
-    packed arguments and the caller's buffers (fewer to dispatch, nothing allocated): the one-line
-    Python path. Never commits.
+                         max_late, flags, max_lines, commit, out_i, out_f, wsf):
+    """One line at item-location `il` (which has pools), from the model's and state's whole
+    arrays, with packed arguments and the caller's buffers (fewer to dispatch, nothing
+    allocated): the one-line Python path, and each class line of `promise_batch_nb` (one compiled
+    kernel for both). `promise_class_ws_nb` is inlined here (numba IR), so it is compiled once,
+    inside this kernel, not as a kernel of its own linked in again.
 
     pool_pc: int64[2, n_pools] (local parent, class); class_arr: int64[3, K] (parent, priority,
-    may steal). With S = pools at il + 1, P = pools at il:
-    out_i: int64[34 + 8 S + 3 (P + 1)] = header[10] (status, reason, n, earliest_full, plain status,
-    plain reason, plain n, plain earliest_full, binding, own pool), out_b[8], plain_b[8],
-    out_nsrc[8], out_src[8, S], then the integer work space;
-    out_f: float64[18 + 8 S] = header[2] (quota_left, available_at_req), out_q[8], plain_q[8],
-    out_srcq[8, S]; wsf: float64 work space of at least `work_sizes_nb(P, H)[0]`.
-    Codes are written as plain integers (no enum objects to box on return)."""
+    may steal). With L = MAX_LINES, S = pools at il + 1 (sizes: `one_sizes_nb`):
+    out_i = header[10] (status, reason, n, earliest_full, plain status, plain reason, plain n,
+    plain earliest_full, binding, own pool), out_b[L], plain_b[L], out_nsrc[L], out_src[L, S]
+    (local pools, ROOT = unallocated), then the integer work space;
+    out_f = header[2] (quota_left, available_at_req), out_q[L], plain_q[L], out_srcq[L, S];
+    wsf: float64 work space. Codes are written as plain integers (no enum objects to box)."""
+    L = MAX_LINES
     lo = pool_ptr[il]
     hi = pool_ptr[il + 1]
     S = hi - lo + 1
     c = il_cal[il]
     no_cal = np.ones(0, dtype=np.bool_)
     cal = cal_open[c] if c >= 0 else no_cal
-    out_src = out_i[34:34 + 8 * S].reshape((8, S))
-    out_srcq = out_f[18:18 + 8 * S].reshape((8, S))
-    wsi = out_i[34 + 8 * S:]
+    o = 10 + 3 * L
+    out_src = out_i[o:o + L * S].reshape((L, S))
+    out_srcq = out_f[2 + 2 * L:2 + 2 * L + L * S].reshape((L, S))
+    wsi = out_i[o + L * S:]
     s, r, n, ef, ps, pr, pn, pef, ql, ar, bnd, own = promise_class_ws_nb(
         pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
-        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, bool(False), out_i[10:18], out_f[2:10], out_src,
-        out_srcq, out_i[26:34], out_i[18:26], out_f[10:18], wsf, wsi)
+        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_i[10:10 + L], out_f[2:2 + L], out_src,
+        out_srcq, out_i[10 + 2 * L:10 + 3 * L], out_i[10 + L:10 + 2 * L], out_f[2 + L:2 + 2 * L], wsf, wsi)
     out_i[0] = np.int64(s)
     out_i[1] = np.int64(r)
     out_i[2] = n
