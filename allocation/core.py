@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,7 +25,7 @@ from allocation.enums import NO_CLASS, UNALLOCATED, UNKNOWN_CLASS, Binding
 from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
 from promising import kernels as pk
-from promising.atp import _NO_CAL, check_qty, encode_lines, pegs_for, resolve_il
+from promising.atp import check_qty, encode_lines, pegs_for, resolve_il
 from promising.enums import EPS, MAX_LINES, Reason, Status
 from promising.reservation import ATP, Draw, Reservation, atp_draw, draw_il
 from promising.types import DEFAULT_POLICY, EncodedLines, Policy, Promise, Request, ScheduleLine
@@ -39,6 +40,7 @@ _STATUS_NAME = tuple(x.name.lower() for x in Status)
 _REASON_NAME = tuple(x.name.lower() for x in Reason)
 _INF = float("inf")
 _REASON = tuple(Reason)
+_BOUND = int(Binding.BOUND)
 
 # ---------------------------------------------------------------- one line
 
@@ -53,60 +55,63 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     `commit`, every draw is reserved with `apply_atp_draw` (`state.cum` and the pool positions). `details` always names the class, whether
     allocation bound, the pool consumed first, the quota left and what the class could take at
     the requested date; when allocation binds it adds what plain ATP would have promised."""
-    dclass = request.demand_class
     model = snap.derived.get("allocation") or model_for(snap)
-    if model.n_pools == 0:
+    ptr = model.ptr
+    if len(ptr) < 2 or ptr[-1] == 0:  # no pools at all
         return None
     il = resolve_il(snap, request.item, request.location)
     if il < 0:
         return None
-    ptr = model.ptr
-    lo, hi = ptr[il], ptr[il + 1]
-    if hi == lo:
+    lo = ptr[il]
+    S = ptr[il + 1] - lo + 1
+    if S == 1:
         return None
     q = check_qty(request.qty)
     req = snap.bucket(request.requested_date, field="requested_date")
     pol = request.policy
+    dclass = request.demand_class
     pos = state.extras.get("allocation")
     if pos is None:
         pos = positions(snap, state)
-    S = hi - lo + 1
-    out_i = np.empty(24 + 8 * S, dtype=np.int64)
-    out_f = np.empty(16 + 8 * S)
-    (status, reason, n, ef, ps, pr, pn, pef, quota_left, avail_req, binding, own) = ak.promise_class_one_nb(
+    out_i, out_f, wsf = _buffers(model.max_pools, snap.horizon)
+    ak.promise_class_one_nb(
         state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time,
-        snap.il_calendar, snap.calendar_open, _NO_CAL, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
-        pol.flags, pol.max_lines, out_i, out_f,
+        snap.il_calendar, snap.calendar_open, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
+        pol.flags, pol.max_lines, False, out_i, out_f, wsf,
     )
     ii, ff = out_i.tolist(), out_f.tolist()
+    status, reason, n, ef, ps, pr, pn, pef, binding, own = ii[:10]
     names, dates = model.pool_names, model.dates
     item, loc = request.item, request.location
     lines = []
     draws = []
+    L = MAX_LINES  # layout of out_i / out_f: promise_class_one_nb
     for j in range(n):
-        d, qj = dates[ii[j]], ff[j]
+        d, qj = dates[ii[10 + j]], ff[2 + j]
         lines.append(ScheduleLine(d, qj))
-        o_i, o_f = 24 + j * S, 16 + j * S
-        pools = tuple([(UNALLOCATED if ii[o_i + i] < 0 else names[lo + ii[o_i + i]], ff[o_f + i]) for i in range(ii[16 + j])])
+        o_i, o_f = 10 + 3 * L + j * S, 2 + 2 * L + j * S
+        pools = tuple([(UNALLOCATED if ii[o_i + i] < 0 else names[lo + ii[o_i + i]], ff[o_f + i])
+                       for i in range(ii[10 + 2 * L + j])])
         draws.append(Draw(ATP, item, loc, d, qj, dclass, pools))
+    quota_left, avail_req = ff[0], ff[1]
     details = {
         "demand_class": dclass,
-        "allocation": "bound" if binding == Binding.BOUND else "unbound",
+        "allocation": "bound" if binding == _BOUND else "unbound",
         "pool": names[lo + own] if own >= 0 else None,
         "quota_left": None if quota_left < 0 or quota_left == _INF else quota_left,
         "available_to_class": None if avail_req == _INF else avail_req,
     }
-    if binding == Binding.BOUND:
+    if binding == _BOUND:
         iso = model.iso
         details["pools"] = [[pn_, qq] for d in draws for pn_, qq in d.pools]
         details["without_allocation"] = {
             "status": _STATUS_NAME[ps],
             "reason": _REASON_NAME[pr],
-            "promised_qty": float(sum(ff[8:8 + pn])),
-            "lines": [{"date": iso[ii[8 + j]], "qty": ff[8 + j]} for j in range(pn)],
+            "promised_qty": float(sum(ff[2 + L:2 + L + pn])),
+            "lines": [{"date": iso[ii[10 + L + j]], "qty": ff[2 + L + j]} for j in range(pn)],
             "earliest_full_date": iso[pef] if pef >= 0 else None,
         }
-    pegs = pegs_for(snap, state, il, out_i[:n].copy(), out_f[:n].copy()) if explain and n else ()
+    pegs = pegs_for(snap, state, il, out_i[10:10 + n].copy(), out_f[2:2 + n].copy()) if explain and n else ()
     p = Promise(request, _STATUS[status], _REASON[reason], tuple(lines), dates[ef] if ef >= 0 else None,
                 pegs, False, tuple(draws), details)
     if commit and draws:
@@ -114,6 +119,20 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
             apply_atp_draw(snap, state, d, +1)
         p = dataclasses.replace(p, committed=True)
     return p
+
+
+_tls = threading.local()
+
+
+def _buffers(max_pools: int, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's result buffers and work space for `promise_class_one_nb`, sized for
+    `max_pools` pools and H buckets (reused from call to call: nothing allocated per request)."""
+    b = getattr(_tls, "bufs", None)
+    if b is None or b[0] < max_pools or b[1] != H:
+        ni, nf, nw = ak.one_sizes_nb(max_pools, H)
+        b = (max_pools, H, np.empty(ni, dtype=np.int64), np.empty(nf), np.empty(nw))
+        _tls.bufs = b
+    return b[2], b[3], b[4]
 
 
 def apply_atp_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
@@ -322,8 +341,7 @@ def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, lcls: np.nd
         n_src=np.zeros((n, MAX_LINES), dtype=np.int64),
     )
     ak.promise_batch_nb(
-        state.cum, pos, model.pool_ptr, model.pool_parent, model.pool_class, model.class_parent, model.class_priority,
-        model.class_steal, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open,
+        state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open,
         enc.ils, lcls, enc.qty, enc.req, enc.max_late, enc.flags, enc.max_lines, commit,
         out.status, out.reason, out.n_lines, out.bucket, out.qty, out.earliest_full, out.binding,
         out.src, out.src_qty, out.n_src,

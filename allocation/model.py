@@ -55,6 +55,7 @@ class AllocationModel:
     dates: tuple[dt.date, ...] = ()      # date of each bucket
     pool_index: dict = dataclasses.field(default_factory=dict)  # (il, class code) -> pool row
     iso: tuple[str, ...] = ()            # ... and as ISO text
+    max_pools: int = 0                   # the most pools at one item-location (sizes work spaces)
 
     @property
     def n_pools(self) -> int:
@@ -308,4 +309,5 @@ def build_model(snap: Snapshot) -> AllocationModel:
         class_arr=ro(np.stack([class_parent, class_priority, class_steal.astype(np.int64)]).reshape(3, K)),
         pool_index={(int(i), int(c)): r for r, (i, c) in enumerate(zip(pool_il.tolist(), pool_class.tolist()))},
         dates=tuple(snap.date(b) for b in range(H)), iso=tuple(snap.date(b).isoformat() for b in range(H)),
+        max_pools=int(np.diff(pool_ptr).max(initial=0)),
     )

@@ -36,7 +36,7 @@ import allocation
 from promessa.errors import ValidationError
 from promising import ctp, substitution
 from promising import kernels as nb
-from promising.atp import check_qty, commit_lines, promise_atp, resolve_il
+from promising.atp import check_qty, commit_lines, pegs_for, promise_atp, resolve_il
 from promising.enums import EPS, MAX_LINES, Reason, Status, lines_width
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
 from promising.types import Peg, Policy, Promise, Request, ScheduleLine
@@ -132,8 +132,6 @@ def promise_many(snap: Snapshot, state: State, requests: list[Request], *, expla
         lines = tuple(ScheduleLine(days[b], q) for b, q in zip(bs, qs, strict=True))
         pegs: tuple[Peg, ...] = ()
         if explain and k:
-            from promising.atp import pegs_for
-
             pegs = pegs_for(snap, state, il, out_b[i, :k].copy(), out_q[i, :k].copy())
         out.append(Promise(r, _STATUS[st], _REASON[rs], lines, days[e] if e >= 0 else None, pegs))
     return out
@@ -250,6 +248,9 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
        alone promises at all, the on-time parts (PARTIAL); else the item's own answer.
     Returns the Promise; with `commit` its draws are reserved (the parts are different items,
     so they do not compete for the same positions). `quotas` False: the snapshot has none."""
+    fast = _substitutes_on_plain_atp(snap, state, request, subs, commit=commit, explain=explain, quotas=quotas)
+    if fast is not None:
+        return fast
     on_time = _on_time_policy(request.policy)
     rest = float(request.qty)
     parts: list[tuple[str, Promise, float]] = []  # (item, its on-time answer, its promised quantity)
@@ -295,6 +296,79 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
         if p.draws is not None:
             draws += p.draws
     details = {"substitution": {"items": [[item, q] for item, _, q in parts]}}
+    if alone is not None:
+        details["substitution"]["without_substitution"] = {
+            "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,
+            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in alone.lines]}
+    out = Promise(request, Status.FULL if full else Status.PARTIAL, Reason.NONE if full else alone.reason,
+                  tuple(lines), lines[0].date if full else alone.earliest_full_date, tuple(pegs), False,
+                  tuple(draws), details)
+    return _reserved(snap, state, out) if commit else out
+
+
+_PLAIN = "promising.engine.plain_ils"
+
+
+def _plain_ils(snap: Snapshot) -> bytes:
+    """Per item-location 1 where plain ATP alone answers `_promise_one` (no quota pools there, the
+    item not made there), else 0; derived once per snapshot."""
+    got = snap.derived.get(_PLAIN)
+    if got is None:
+        ok = np.ones(snap.n_il, dtype=np.bool_)
+        pools = allocation.model_for(snap).pool_ptr
+        if pools.shape[0] == snap.n_il + 1:
+            ok &= np.diff(pools) == 0
+        roots = ctp.ctp_model(snap).il_root
+        if roots.shape[0] == snap.n_il:
+            ok &= roots < 0
+        got = snap.derived[_PLAIN] = bytes(ok.astype(np.uint8))
+    return got
+
+
+def _substitutes_on_plain_atp(snap: Snapshot, state: State, request: Request, subs: tuple[str, ...], *,
+                              commit: bool, explain: bool, quotas: bool) -> Promise | None:
+    """`_promise_with_substitutes` where every item of the chain is answered by plain ATP at the
+    location (no quota pools there, not made there): the same answer, with the items' on-time
+    parts from one kernel call (`substitution.on_time_parts`) instead of one promise per item.
+    None elsewhere (and for a quantity that is not a positive number: the general path refuses
+    it as it always has)."""
+    q = float(request.qty)
+    if not q > EPS or q == float("inf"):
+        return None
+    il0 = resolve_il(snap, request.item, request.location)
+    ils = substitution.chain_ils(snap, request.location, request.item, il0, subs, _plain_ils(snap))
+    if ils is None:
+        return None
+    b = snap.bucket(request.requested_date, field="requested_date")
+    code, got = substitution.on_time_parts(state, ils, q, b)
+    day = snap.date(b)
+    if code < 0:  # the item alone covers the whole quantity on time: its answer, as without substitutes
+        pegs = pegs_for(snap, state, il0, np.array([b], dtype=np.int64), np.array([q])) if explain else ()
+        alone = Promise(request, Status.FULL, Reason.NONE, (ScheduleLine(day, q),), day, pegs)
+        return _reserved(snap, state, alone) if commit else alone
+    items = (request.item, *subs)
+    parts = [(items[j], got[j], int(ils[j])) for j in range(len(items)) if got[j] > EPS]
+    rest = got[-1]
+    used_sub = any(item != request.item for item, _, _ in parts)
+    full = rest <= EPS
+    alone = None
+    if not full:  # the item's own answer under the request's policy, to compare and fall back on
+        alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
+    if not used_sub or not (full or (request.policy.allow_partial and q - rest > alone.promised_qty + EPS)):
+        if alone is None:
+            alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
+        return _reserved(snap, state, alone) if commit else alone
+    lines: list[ScheduleLine] = []
+    pegs: list[Peg] = []
+    draws: list[Draw] = []
+    loc, dclass = request.location, request.demand_class
+    for item, qj, il in parts:
+        if explain:
+            pegs += [dataclasses.replace(g, line=len(lines))
+                     for g in pegs_for(snap, state, il, np.array([b], dtype=np.int64), np.array([qj])) if g.line == 0]
+        lines.append(ScheduleLine(day, qj, item))
+        draws.append(Draw(ATP, item, loc, day, qj, dclass))
+    details = {"substitution": {"items": [[item, qj] for item, qj, _ in parts]}}
     if alone is not None:
         details["substitution"]["without_substitution"] = {
             "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,

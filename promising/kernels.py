@@ -381,3 +381,43 @@ def discrete_atp_1d_nb(supply, demand, out):
         if out[s] < -EPS:
             out[starts[p - 1]] += out[s]
             out[s] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def on_time_chain_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, out_q):
+    """Substitution on plain ATP: what each item of a chain gives on the requested bucket.
+
+    ils: item-locations of the requested item and its substitutes in preference order (-1: the
+    item is not stocked at the location, skipped). Item j is asked for the rest of `qty` exactly as
+    `promise_1d_nb` answers with partial allowed, no split and no lateness (FLAG_PARTIAL,
+    max_late 0): the whole rest when A(req) covers it (within EPS) on an open day, else A(req)
+    when that is more than EPS, else nothing. out_q[j] = what item j gives (0: nothing or not
+    reached); out_q[len(ils)] = the rest still open. Returns -1 when the requested item alone
+    covers the whole quantity (out_q[0] = qty), else the number of items reached."""
+    n = ils.shape[0]
+    for j in range(n + 1):
+        out_q[j] = 0.0
+    rest = qty
+    reached = 0
+    for j in range(n):
+        if rest <= EPS:
+            break
+        reached = j + 1
+        il = ils[j]
+        if il < 0:
+            continue
+        c = il_cal[il]
+        if c >= 0 and not cal_open[c, req]:
+            continue  # the requested day is closed: nothing on time
+        a = available_at_1d_nb(cum[il], il_lt[il], req)
+        if a >= rest - EPS:
+            out_q[j] = rest
+            if j == 0:
+                out_q[n] = 0.0
+                return -1
+            rest -= rest
+        elif a > EPS:
+            out_q[j] = a
+            rest -= a
+    out_q[n] = rest
+    return reached

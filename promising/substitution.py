@@ -11,13 +11,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from promessa.errors import SnapshotError
-from supplydata.snapshot import Snapshot
+import numpy as np
 
-__all__ = ["Substitute", "chain", "substitutes_for"]
+from promessa.errors import SnapshotError
+from promising import kernels as nb
+from supplydata.snapshot import Snapshot, State
+
+__all__ = ["Substitute", "chain", "chain_ils", "on_time_parts", "substitutes_for"]
 
 _KEY = "substitutes"
 _ALWAYS = "substitutes.always"  # item -> its chain's names, for chains without validity dates
+_ILS = "substitutes.ils"        # (location, item, chain) -> item-locations, or None (see chain_ils)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,3 +77,41 @@ def chain(snap: Snapshot, item: str, day: dt.date) -> tuple[str, ...]:
     if not subs:
         return ()
     return tuple(s.substitute for s in subs if s.valid_on(day))
+
+
+def chain_ils(snap: Snapshot, location: str, item: str, il0: int, subs: tuple[str, ...],
+              plain: bytes) -> np.ndarray | None:
+    """Item-locations (int64; -1: not stocked there) of `item` (its code `il0`) and its substitutes
+    `subs` at `location`, cached per snapshot; None when a substitute is not a known item or an
+    item-location of the chain is not answered by plain ATP alone (`plain[il]` 0: it has quota
+    pools or the item is made there), so the general substitution path must answer."""
+    cache = snap.derived.get(_ILS)
+    if cache is None:
+        cache = snap.derived.setdefault(_ILS, {})
+    key = (location, item, subs)
+    got = cache.get(key, key)
+    if got is not key:
+        return got
+    lc = snap.location_index[location]
+    ils = [il0]
+    for sub in subs:
+        ic = snap.item_index.get(sub)
+        if ic is None:
+            ils = None
+            break
+        ils.append(snap.il_index.get((ic, lc), -1))
+    out = None
+    if ils is not None and all(il < 0 or plain[il] for il in ils):
+        out = np.array(ils, dtype=np.int64)
+    cache[key] = out
+    return out
+
+
+def on_time_parts(state: State, ils: np.ndarray, qty: float, bucket: int) -> tuple[int, list[float]]:
+    """What each item of a plain-ATP chain gives on the requested bucket, in one kernel call
+    (`promising.kernels.on_time_chain_nb`): (-1 when the requested item alone covers `qty`, else
+    the number of items reached; the quantity per item, then the rest still open)."""
+    snap = state.snapshot
+    out = np.empty(ils.shape[0] + 1)
+    code = nb.on_time_chain_nb(state.cum, snap.il_lead_time, snap.il_calendar, snap.calendar_open, ils, qty, bucket, out)
+    return code, out.tolist()

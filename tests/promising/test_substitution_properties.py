@@ -71,3 +71,44 @@ def test_substitution_equals_reference_and_never_substitutes_when_the_original_c
         assert [q for _, _, q in got] == pytest.approx([q for _, _, q in want])
         if ref.atp.available(cums["A"], lt_of["A"], a["req"]) >= a["qty"] - 1e-9:
             assert all(ln.item is None for ln in p.lines), "a substitute while the original covers on time"
+
+
+def _snapshot_cal(H, supply, lts, chain, closed, stocked):
+    """As `_snapshot`, with the location closed on the `closed` days and only the `stocked` items
+    stocked at it (the others have no item-location there)."""
+    snap = _snapshot(H, [s for s in supply if s[0] in stocked], lts, chain)
+    tables = dict(snap.tables)
+    tables["locations"] = tables["locations"].with_columns(calendar=pl.lit("CAL"))
+    tables["calendars"] = pl.DataFrame([{"calendar": "CAL", "date": AS_OF + dt.timedelta(days=d), "open": False}
+                                        for d in sorted(closed)], schema=TABLES["calendars"].polars_schema())
+    return build_snapshot({"as_of": AS_OF, "horizon_days": H}, tables)
+
+
+@SETTINGS
+@given(case=cases(), closed=st.sets(st.integers(0, 9), max_size=4), stocked=st.sets(st.sampled_from(ITEMS), min_size=1),
+       explain=st.booleans(), dclass=st.sampled_from([None, "gold"]))
+def test_plain_chain_fast_path_gives_the_general_paths_answer(case, closed, stocked, explain, dclass):
+    """Chains answered by plain ATP take one kernel call for the items' on-time parts
+    (`engine._substitutes_on_plain_atp`); the answer, its pegs and draws, and the state after
+    committing equal the general path's (one promise per item), on closed days and with items not
+    stocked at the location too."""
+    from unittest import mock
+
+    from promising import engine
+
+    H, supply, lts, chain, asks = case
+    snap = _snapshot_cal(H, supply, lts, chain, closed, stocked)
+    fast_state, slow_state = snap.new_state(), snap.new_state()
+    fast_hits = 0
+    for a in asks:
+        pol = Policy(allow_partial=a["partial"], allow_split=a["split"], max_late_days=None if a["max_late"] < 0 else a["max_late"],
+                     max_lines=a["max_lines"])
+        rq = Request("A", "DC1", a["qty"], snap.date(a["req"]), pol, dclass)
+        fast_hits += engine._substitutes_on_plain_atp(snap, fast_state, rq, chain, commit=False, explain=explain,
+                                                      quotas=False) is not None
+        fast = promising.promise(snap, fast_state, rq, commit=True, explain=explain)
+        with mock.patch.object(engine, "_substitutes_on_plain_atp", return_value=None):
+            slow = promising.promise(snap, slow_state, rq, commit=True, explain=explain)
+        assert fast == slow
+        assert (fast_state.cum == slow_state.cum).all()
+    assert fast_hits == len(asks)  # the fast path answered every request
