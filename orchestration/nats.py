@@ -55,6 +55,19 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def stop(self) -> None:
+        """Cancel what still runs on the loop (a drain that timed out, the client's flusher), let it finish, then stop
+        and close the loop: no coroutine is left to be closed later from another thread."""
+        async def _cancel_rest() -> None:
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        if self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_rest(), self.loop).result(5)
+            except Exception:  # noqa: BLE001 - stopping anyway
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         self.loop.close()
