@@ -295,15 +295,8 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
                 draws.append(Draw(ATP, item, loc, ln.date, ln.qty, dclass))
         if p.draws is not None:
             draws += p.draws
-    details = {"substitution": {"items": [[item, q] for item, _, q in parts]}}
-    if alone is not None:
-        details["substitution"]["without_substitution"] = {
-            "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,
-            "lines": [{"date": ln.date.isoformat(), "qty": ln.qty} for ln in alone.lines]}
-    out = Promise(request, Status.FULL if full else Status.PARTIAL, Reason.NONE if full else alone.reason,
-                  tuple(lines), lines[0].date if full else alone.earliest_full_date, tuple(pegs), False,
-                  tuple(draws), details)
-    return _reserved(snap, state, out) if commit else out
+    return _substituted(snap, state, request, [(item, q) for item, _, q in parts], alone, full, lines, pegs, draws,
+                        commit=commit)
 
 
 _PLAIN = "promising.engine.plain_ils"
@@ -368,7 +361,14 @@ def _substitutes_on_plain_atp(snap: Snapshot, state: State, request: Request, su
                      for g in pegs_for(snap, state, il, np.array([b], dtype=np.int64), np.array([qj])) if g.line == 0]
         lines.append(ScheduleLine(day, qj, item))
         draws.append(Draw(ATP, item, loc, day, qj, dclass))
-    details = {"substitution": {"items": [[item, qj] for item, qj, _ in parts]}}
+    return _substituted(snap, state, request, [(item, qj) for item, qj, _ in parts], alone, full, lines, pegs, draws,
+                        commit=commit)
+
+
+def _substituted(snap: Snapshot, state: State, request: Request, items: list, alone: Promise | None, full: bool,
+                 lines: list, pegs: list, draws: list, *, commit: bool) -> Promise:
+    """A promise made with substitutes: the items and quantities used, and what the item alone would have got."""
+    details: dict = {"substitution": {"items": [[item, q] for item, q in items]}}
     if alone is not None:
         details["substitution"]["without_substitution"] = {
             "status": alone.status.name.lower(), "reason": alone.reason.name.lower(), "promised_qty": alone.promised_qty,
