@@ -386,7 +386,9 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
     names = lf.select("item").unique().with_row_index("_i").collect()
     if names.height == 0:
         return pl.DataFrame(schema=CROSS_SELL)
-    if lines["order_id"].is_sorted():  # (the run id is taken before any join: joins need not keep the row order)
+    # sorted lines (in any order of the ids) hold each order's lines together; the run id is taken before any join
+    # (joins need not keep the row order)
+    if lines.schema["order_id"] == pl.String and lines["order_id"].is_sorted():
         lf = lf.with_columns((pl.col("order_id").rle_id() + 1).alias("_on"))
     else:
         lf = lf.join(lf.select("order_id").unique().with_row_index("_on", offset=1), on="order_id")
@@ -399,6 +401,7 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
     baskets = (codes.lazy().select((pl.col("_o") * width + pl.col("_i")).alias("_k")).sort("_k")
                .filter(pl.col("_k").diff().fill_null(1) != 0)
                .select((pl.col("_k") // width).alias("_o"), (pl.col("_k") % width).alias("_i")).collect())
+    # (names, counts and multi are collected once: each is read twice below)
     counts = baskets.lazy().group_by("_i").agg(pl.len().alias("_cnt")).collect().lazy()
     # one-item orders make no pairs: baskets are sorted by order, so an order has another item when a neighbour shares it
     multi = (baskets.lazy().filter((pl.col("_o") == pl.col("_o").shift(1)) | (pl.col("_o") == pl.col("_o").shift(-1)))
@@ -415,7 +418,6 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
                 .filter(pl.col("len") >= min_orders)
                 .select((pl.col("value") // width).alias("_i"), (pl.col("value") % width).alias("_j"),
                         pl.col("len").alias("orders_together")))
-    # (the intermediates above are collected once: each is read twice below)
     pairs = (together
              .join(counts, on="_i").rename({"_cnt": "item_orders"})
              .join(counts.rename({"_i": "_j"}), on="_j").rename({"_cnt": "suggestion_orders"})
