@@ -378,25 +378,52 @@ def cross_sell(lines: pl.DataFrame, *, today: dt.date, top: int = 5, min_orders:
         raise ValidationError("must be between 1 and 100", field="top", value=top)
     if min_orders < 1:
         raise ValidationError("must be at least 1", field="min_orders", value=min_orders)
-    lf = _prepared(lines, today)
-    # categorical codes: the unique, the self-join and the pair group-by run on integers; names come back
-    # only for the pairs left after the min_orders filter
-    baskets = lf.select(pl.col("order_id").cast(pl.Categorical).to_physical().alias("_o"),
-                        pl.col("item").cast(pl.Categorical).alias("_i")).unique().collect()
-    n_orders = baskets["_o"].n_unique() if baskets.height else 0
-    counts = baskets.lazy().group_by("_i").agg(pl.len().alias("_cnt"))
-    multi = baskets.lazy().filter(pl.len().over("_o") > 1)  # one-item orders make no pairs
+    lf = _prepared(lines, today).select("order_id", "item")
+    # exact integer keys, never hashes (two orders are never mixed): items numbered 0..m-1 by a join to the
+    # distinct items, orders 1..n (a run id when the lines come sorted by order, as the order book gives them;
+    # else a join to the distinct orders); every step below runs on integers and names come back only for the
+    # pairs left after the min_orders filter
+    names = lf.select("item").unique().with_row_index("_i").collect()
+    if names.height == 0:
+        return pl.DataFrame(schema=CROSS_SELL)
+    # sorted lines (in any order of the ids) hold each order's lines together; the run id is taken before any join
+    # (joins need not keep the row order)
+    if lines.schema["order_id"] == pl.String and lines["order_id"].is_sorted():
+        lf = lf.with_columns((pl.col("order_id").rle_id() + 1).alias("_on"))
+    else:
+        lf = lf.join(lf.select("order_id").unique().with_row_index("_on", offset=1), on="order_id")
+    codes = (lf.join(names.lazy(), on="item")
+             .select(pl.col("_on").cast(pl.UInt64).alias("_o"), pl.col("_i").cast(pl.UInt64)).collect())
+    n_orders = int(codes["_o"].max())
+    width = names.height  # _o * width + _i and _i * width + _j are exact in 64 bits
+    names = names.lazy().select(pl.col("_i").cast(pl.UInt64), "item")
+    # baskets: one row per (order, item), sorted by order (a sort of one integer key, then drop repeats)
+    baskets = (codes.lazy().select((pl.col("_o") * width + pl.col("_i")).alias("_k")).sort("_k")
+               .filter(pl.col("_k").diff().fill_null(1) != 0)
+               .select((pl.col("_k") // width).alias("_o"), (pl.col("_k") % width).alias("_i")).collect())
+    # (names, counts and multi are collected once: each is read twice below)
+    counts = baskets.lazy().group_by("_i").agg(pl.len().alias("_cnt")).collect().lazy()
+    # one-item orders make no pairs: baskets are sorted by order, so an order has another item when a neighbour shares it
+    multi = (baskets.lazy().filter((pl.col("_o") == pl.col("_o").shift(1)) | (pl.col("_o") == pl.col("_o").shift(-1)))
+             .collect().lazy())
     left = multi
     if items is not None:
-        left = left.filter(pl.col("_i").cast(pl.String).is_in(list(items)))
-    pairs = (left.join(multi.rename({"_i": "_j"}), on="_o")
-             .filter(pl.col("_i").to_physical() != pl.col("_j").to_physical())
-             .group_by("_i", "_j").agg(pl.len().alias("orders_together"))
-             .filter(pl.col("orders_together") >= min_orders)
+        asked = names.filter(pl.col("item").is_in(list(items))).select("_i")
+        left = left.join(asked, on="_i", how="semi")
+    # co-occurrence counts: the pair as one integer key, counted by a sort and run lengths
+    keys = (left.join(multi.rename({"_i": "_j"}), on="_o")
+            .filter(pl.col("_i") != pl.col("_j"))
+            .select((pl.col("_i") * width + pl.col("_j")).alias("_p")).collect().to_series())
+    together = (keys.sort().rechunk().rle().struct.unnest().lazy()
+                .filter(pl.col("len") >= min_orders)
+                .select((pl.col("value") // width).alias("_i"), (pl.col("value") % width).alias("_j"),
+                        pl.col("len").alias("orders_together")))
+    pairs = (together
              .join(counts, on="_i").rename({"_cnt": "item_orders"})
              .join(counts.rename({"_i": "_j"}), on="_j").rename({"_cnt": "suggestion_orders"})
+             .join(names, on="_i")
+             .join(names.rename({"_i": "_j", "item": "suggestion"}), on="_j")
              .with_columns(
-                 pl.col("_i").cast(pl.String).alias("item"), pl.col("_j").cast(pl.String).alias("suggestion"),
                  (pl.col("orders_together") / n_orders).alias("support"),
                  (pl.col("orders_together") / pl.col("item_orders")).alias("confidence"),
                  (pl.col("orders_together").cast(pl.Float64) * n_orders

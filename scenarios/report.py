@@ -12,12 +12,13 @@ import base64
 import datetime as dt
 import html as _html
 import io
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-from scenarios.whatif import ScenarioResult, WhatIfReport
+from scenarios.whatif import ScenarioResult, WhatIfReport, atp_explanation
 
 _PCT = (("on_time_rate", "lines on time"), ("fill_rate", "fill rate"), ("on_time_fill_rate", "on-time fill rate"))
 
@@ -35,6 +36,27 @@ def _plans(rep: WhatIfReport) -> list[tuple[str, dict]]:
     return [("current", rep.current), ("baseline", rep.baseline)] + [(s.scenario.name, s.kpis) for s in rep.scenarios]
 
 
+def _thousands():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:,.1f}")
+
+
+def kpi_caption(rep: WhatIfReport) -> str:
+    """The sentence under the KPI chart: each scenario's on-time rate and revenue at risk against the baseline's."""
+    b = rep.baseline
+    out = []
+    for s in rep.scenarios:
+        k = s.kpis
+        dp = (k["on_time_rate"] - b["on_time_rate"]) * 100
+        risk = "; ".join(f"revenue at risk {c} {float(v):,.0f} ({float(v) - float(b['revenue_at_risk'].get(c, 0)):+,.0f})"
+                         for c, v in k["revenue_at_risk"].items())
+        out.append(f"'{s.scenario.name}': {k['on_time_rate'] * 100:.1f}% of lines on time ({dp:+.1f} points), "
+                   f"{s.worse_lines:,} lines worse and {s.better_lines:,} better" + (f", {risk}" if risk else ""))
+    return ("Against the baseline (the backlog re-planned on the live state with the same rules): "
+            + ("; ".join(out) if out else "no scenario") + ".")
+
+
 def _kpi_axes(rep: WhatIfReport, ax_pct, ax_risk) -> None:
     plans = _plans(rep)
     x = np.arange(len(_PCT))
@@ -44,10 +66,11 @@ def _kpi_axes(rep: WhatIfReport, ax_pct, ax_risk) -> None:
         bars = ax_pct.bar(x + (k - (len(plans) - 1) / 2) * w, vals, w, label=name)
         ax_pct.bar_label(bars, fmt="%.1f", fontsize=7)
     ax_pct.set_xticks(x, [label for _, label in _PCT])
-    ax_pct.set_ylabel("%")
+    ax_pct.set_ylabel("% of lines / ordered quantity")
     ax_pct.set_ylim(0, 110)
     ax_pct.set_title("Service KPIs")
-    ax_pct.legend(fontsize=8, loc="lower right")
+    # below the plot, outside the bars
+    ax_pct.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(plans), 4), frameon=False)
     currencies = sorted({c for _, kp in plans for c in kp["revenue_at_risk"]})
     names, risk, colors = [], [], []
     for k, (name, kp) in enumerate(plans):  # amounts of different currencies are separate bars, never added
@@ -55,15 +78,36 @@ def _kpi_axes(rep: WhatIfReport, ax_pct, ax_risk) -> None:
             names.append(name if len(currencies) == 1 else f"{name} ({c})")
             risk.append(float(kp["revenue_at_risk"].get(c, 0)))
             colors.append(f"C{k}")
-    bars = ax_risk.bar(names, risk, color=colors)
+    bars = ax_risk.bar(range(len(names)), risk, color=colors)
     ax_risk.bar_label(bars, labels=[f"{v:,.0f}" for v in risk], fontsize=7)
-    ax_risk.set_ylabel(", ".join(currencies) or "value")
+    ax_risk.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax_risk.yaxis.set_major_formatter(_thousands())
+    ax_risk.set_ylabel(f"revenue at risk ({', '.join(currencies)})" if currencies else "revenue at risk")
+    if risk:
+        ax_risk.set_ylim(0, max(risk) * 1.12 or 1)
     ax_risk.set_title("Revenue at risk (late or unconfirmed)")
-    ax_risk.tick_params(axis="x", rotation=20, labelsize=8)
+    ax_pct.text(0.0, -0.3, textwrap.fill(kpi_caption(rep), 120), transform=ax_pct.transAxes, ha="left", va="top",
+                fontsize=8, color="#333333")
+
+
+def drawn_curves(s: ScenarioResult) -> list[dict]:
+    """The ATP curves a chart draws: those that changed (a flat, equal pair says nothing)."""
+    return [c for c in s.curves if c.get("atp_changed", True)]
+
+
+def unchanged_note(s: ScenarioResult) -> str:
+    """The affected item-locations whose ATP did not change (not drawn), with the on-time units they lost."""
+    rest = [c for c in s.curves if not c.get("atp_changed", True)]
+    return ("ATP unchanged, not drawn: " + ", ".join(
+        f"{c['item']} @ {c['location']} ({c['lost_on_time_qty']:,.0f} units lost on time)" for c in rest)
+        + ": the backlog takes every unit there either way.") if rest else ""
 
 
 def _atp_axes(s: ScenarioResult, axes, as_of: dt.date) -> None:
-    for ax, c in zip(axes, s.curves):
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    curves = drawn_curves(s)
+    for k, (ax, c) in enumerate(zip(axes, curves)):
         days = np.arange(len(c["before"]))
         dates = np.datetime64(as_of, "D") + days.astype("timedelta64[D]")
         before = np.where(np.isinf(c["before"]), np.nan, c["before"])
@@ -71,13 +115,22 @@ def _atp_axes(s: ScenarioResult, axes, as_of: dt.date) -> None:
         ax.step(dates, before, where="post", label="baseline")
         ax.step(dates, after, where="post", label=s.scenario.name, linestyle="--")
         ax.set_title(f"{c['item']} @ {c['location']}", fontsize=9)
-        ax.tick_params(axis="x", rotation=30, labelsize=7)
-        ax.set_ylabel("ATP", fontsize=8)
-        ax.legend(fontsize=7)
-    for ax in axes[len(s.curves):]:
+        loc = AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(loc, show_offset=False))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.yaxis.set_major_formatter(_thousands())
+        ax.set_ylabel("ATP (units)", fontsize=8)
+        ax.set_ylim(bottom=0)
+        if k == 0:  # one legend per row, above the panels: it covers no curve
+            ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.12), ncol=2, frameon=False)
+        ax.text(0.0, -0.2, textwrap.fill(atp_explanation(s.scenario, c, as_of), 62), transform=ax.transAxes,
+                ha="left", va="top", fontsize=7, color="#333333")
+    for j, ax in enumerate(axes[len(curves):]):
         ax.axis("off")
-        if not s.curves:
-            ax.text(0.5, 0.5, "no item-location affected", ha="center", va="center", fontsize=8)
+        if j == 0 and (not curves or unchanged_note(s)):
+            ax.text(0.0, 0.9, textwrap.fill(("no item-location's ATP changed. " if not curves else "") + unchanged_note(s), 50),
+                    ha="left", va="top", fontsize=8, transform=ax.transAxes)
 
 
 def _png(fig) -> bytes:
@@ -96,25 +149,26 @@ def kpi_figure(rep: WhatIfReport) -> bytes:
 
 def atp_figure(rep: WhatIfReport, s: ScenarioResult) -> bytes:
     plt = _plt()
-    k = max(1, len(s.curves))
-    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.2), squeeze=False)
+    k = max(1, len(drawn_curves(s)) + bool(unchanged_note(s)))
+    fig, axes = plt.subplots(1, k, figsize=(4.4 * k, 3.2), squeeze=False)
     _atp_axes(s, list(axes[0]), rep.as_of)
-    fig.suptitle(f"{s.scenario.name}: most affected item-locations", fontsize=10)
+    fig.suptitle(f"{s.scenario.name}: item-locations whose ATP changed most", fontsize=10, y=1.12)
     return _png(fig)
 
 
 def write_png(rep: WhatIfReport, path: str | Path) -> Path:
-    """One PNG: the KPIs side by side, then one row of ATP curves per scenario."""
+    """One PNG: the KPIs side by side, then one row of ATP curves per scenario, a sentence under each chart."""
     plt = _plt()
     rows = 1 + len(rep.scenarios)
-    cols = max([3] + [len(s.curves) for s in rep.scenarios])
-    fig = plt.figure(figsize=(4.2 * cols, 4 + 3.2 * len(rep.scenarios)))
-    gs = fig.add_gridspec(rows, cols, height_ratios=[4] + [3.2] * len(rep.scenarios), hspace=0.6)
-    _kpi_axes(rep, fig.add_subplot(gs[0, : max(cols - 1, 1)]), fig.add_subplot(gs[0, cols - 1]))
+    cols = max([3] + [len(drawn_curves(s)) + bool(unchanged_note(s)) for s in rep.scenarios])
+    fig = plt.figure(figsize=(4.4 * cols, 4.6 + 4.6 * len(rep.scenarios)))
+    gs = fig.add_gridspec(rows, cols, height_ratios=[4] + [3.2] * len(rep.scenarios), hspace=1.25, wspace=0.3)
+    ax_risk = fig.add_subplot(gs[0, cols - 1])
+    _kpi_axes(rep, fig.add_subplot(gs[0, : max(cols - 1, 1)]), ax_risk)
     for r, s in enumerate(rep.scenarios, start=1):
         axes = [fig.add_subplot(gs[r, c]) for c in range(cols)]
         _atp_axes(s, axes, rep.as_of)
-        axes[0].annotate(s.scenario.name, (0, 1.25), xycoords="axes fraction", fontsize=10, weight="bold")
+        axes[0].annotate(s.scenario.name, (0, 1.32), xycoords="axes fraction", fontsize=10, weight="bold")
     p = Path(path)
     p.write_bytes(_png(fig))
     return p
@@ -155,6 +209,7 @@ def html(rep: WhatIfReport, *, title: str = "promessa what-if report") -> str:
         f"same rules; current = the promises as they stand. Ran in {rep.seconds:.2f} s.</p>",
         f"<h2>KPIs</h2><table><tr><th>KPI</th>{head}</tr>{rows}</table>",
         _img(kpi_figure(rep), "KPIs side by side"),
+        f"<p class='note'>{e(kpi_caption(rep))}</p>",
     ]
     for s in rep.scenarios:
         d = s.to_dict()
@@ -172,6 +227,8 @@ def html(rep: WhatIfReport, *, title: str = "promessa what-if report") -> str:
             *[f"<li class='note'>{e(n)}</li>" for n in d["notes"]],
             "</ul>",
             _img(atp_figure(rep, s), f"ATP before and after: {s.scenario.name}"),
+            *[f"<p class='note'>{e(atp_explanation(s.scenario, c, rep.as_of))}</p>" for c in drawn_curves(s)],
+            *([f"<p class='note'>{e(unchanged_note(s))}</p>"] if unchanged_note(s) else []),
         ]
     parts.append("</body></html>")
     return "\n".join(parts)

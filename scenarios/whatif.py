@@ -764,7 +764,9 @@ class ScenarioResult:
             "fork_seconds": round(self.fork.seconds, 4),
             "seconds": round(self.seconds, 4),
             "notes": self.fork.notes,
-            "most_affected": [{k: v for k, v in c.items() if k not in ("before", "after")} for c in self.curves],
+            "most_affected": [{**{k: v for k, v in c.items() if k not in ("before", "after")},
+                               "explanation": atp_explanation(self.scenario, c, self.fork.snapshot.as_of)}
+                              for c in self.curves],
         }
 
 
@@ -791,26 +793,118 @@ class WhatIfReport:
                 "skipped": self.skipped}
 
 
+#: ATP differences below a hundredth of a unit are rounding, not a change a planner would see on a chart
+ATP_VISIBLE = 0.005
+
+
+def _curve_changed(before: np.ndarray, after: np.ndarray) -> bool:
+    """True when the two ATP curves differ somewhere by more than :data:`ATP_VISIBLE` (infinite on both sides: equal)."""
+    both_inf = np.isinf(before) & np.isinf(after) & (np.sign(before) == np.sign(after))
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(np.where(both_inf, 0.0, after - before))
+    return bool(np.any(~np.isfinite(diff)) or np.any(diff > ATP_VISIBLE))
+
+
+def _change_words(ch) -> str:
+    """One change of a scenario in a planner's words."""
+    t = ch.type
+    if t == "delay_receipts":
+        kinds = "/".join(ch.kind) + " receipts" if getattr(ch, "kind", None) else "receipts"
+        return f"{kinds} arrive {abs(ch.days)} days {'later' if ch.days >= 0 else 'earlier'}"
+    if t == "cut_receipts":
+        return "receipts cancelled" if ch.keep == 0 else f"receipts cut to {ch.keep:.0%} of their quantity"
+    if t == "demand_spike":
+        return f"demand x{ch.factor:g}"
+    if t == "add_supply":
+        return f"{len(ch.rows):,} supply rows added"
+    if t == "add_orders":
+        return f"{len(ch.rows):,} order lines added"
+    if t == "node_out":
+        return f"{ch.location} out of service" + (f" until {ch.date_to}" if ch.date_to else "")
+    if t == "lane_change":
+        return f"lane {ch.location} to {ch.zone} takes {ch.transit_days} days"
+    if t == "quota_change":
+        return "quotas changed"
+    return t.replace("_", " ")
+
+
+def atp_explanation(scenario: Scenario, curve: dict, as_of: dt.date) -> str:
+    """The sentence under an ATP chart: how the scenario's ATP differs from the baseline's at one item-location (by how
+    much, from when) and why - the scenario's changes, and the backlog's units confirmed there before and after.
+
+    ATP is the quantity a new request could still take by a date. A scenario can raise it: when receipts arrive late or
+    shrink, backlog lines that took them in the baseline are promised later, elsewhere or not at all, so units that
+    arrive (later) are no longer consumed by them and stay free for new requests."""
+    before = np.asarray(curve["before"], dtype=float)
+    after = np.asarray(curve["after"], dtype=float)
+    with np.errstate(invalid="ignore"):  # inf - inf: the same unbounded ATP on both sides, no difference
+        d = np.where(np.isinf(before) & np.isinf(after), 0.0, after - before)
+    d = np.nan_to_num(d, nan=0.0, posinf=1e18, neginf=-1e18)
+
+    def day(i: int) -> str:
+        return (as_of + dt.timedelta(days=int(i))).isoformat()
+
+    def units(v: float) -> str:
+        return f"{v:,.0f}" if abs(v - round(v)) < 0.005 else f"{v:,.2f}"
+
+    what = "; ".join(_change_words(c) for c in scenario.changes) or "no change"
+    parts = []
+    low = np.flatnonzero(d < -ATP_VISIBLE)
+    high = np.flatnonzero(d > ATP_VISIBLE)
+    if low.size:
+        i = int(np.argmin(d))
+        parts.append(f"lower from {day(low[0])}, by up to {units(-d[i])} units ({day(i)})")
+    if high.size:
+        i = int(np.argmax(d))
+        parts.append(f"higher from {day(high[0])}, by up to {units(d[i])} units ({day(i)})")
+    head = (f"ATP of {curve['item']} at {curve['location']} with '{scenario.name}' is "
+            + (" and ".join(parts) if parts else "the same as the baseline's") + f": {what}.")
+    why = []
+    cb, ca = curve.get("confirmed_before"), curve.get("confirmed_after")
+    lost = curve.get("lost_on_time_qty", 0.0)
+    if lost > EPS:
+        why.append(f"The backlog here loses {units(lost)} units on time")
+    if high.size and cb is not None and ca is not None and ca < cb - EPS:
+        why.append(f"it confirms {units(ca)} units here instead of {units(cb)}: lines that needed the units earlier are "
+                   "promised later, elsewhere or not at all, so the units arriving later are not consumed by them "
+                   "and stay free for new requests")
+    elif high.size and lost > EPS:
+        why.append("those lines are promised later, so they take their units later and until then the units are "
+                   "free for new requests")
+    elif high.size:
+        why.append("supply the backlog no longer takes here (or takes later) is free for new requests")
+    if low.size and not lost > EPS:
+        why.append("less is free for new requests: the supply arrives later or less of it, or more demand takes it")
+    return head + (" " + "; ".join(why) + "." if why else "")
+
+
 def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k: int) -> list[dict]:
-    """The k item-locations where the scenario lost the most on-time quantity (else moved ATP most)."""
+    """The k item-locations where the scenario lost the most on-time quantity (else moved supply most), with their ATP
+    before and after and ``atp_changed``. Charts draw only the curves that changed: an item-location whose ATP is the
+    same before and after (often zero on both sides, every unit taken by the backlog) says nothing on a chart. So
+    the list goes on past the k first until k changed curves are found (an unchanged one among the k first stays in
+    the list, with ``atp_changed`` false, for the data; others are skipped)."""
     snap, fsnap = base.state.snapshot, fk.snapshot
     lost = (base.lines["new_on_time_qty"].to_numpy()[:n0] - res.lines["new_on_time_qty"].to_numpy()[:n0])
     ils = base.ils[:n0] if base.ils is not None else _ils(snap, base.lines["item"].head(n0), base.lines["location"].head(n0))
     ok = ils >= 0
     score = np.bincount(ils[ok], weights=lost[ok], minlength=snap.n_il)
-    top = [int(i) for i in np.argsort(-score)[:k] if score[i] > EPS]
+    # units of the backlog confirmed at each item-location, baseline and scenario (the chart's caption says why ATP moved)
+    conf_b = np.bincount(ils[ok], weights=base.lines["new_qty"].to_numpy()[:n0][ok], minlength=snap.n_il)
+    conf_s = np.bincount(ils[ok], weights=res.lines["new_qty"].to_numpy()[:n0][ok], minlength=snap.n_il)
+    candidates = [int(i) for i in np.argsort(-score)[: 25 * k] if score[i] > EPS]
     same = fsnap.n_il == snap.n_il and np.array_equal(fsnap.il_item, snap.il_item) and np.array_equal(fsnap.il_loc, snap.il_loc)
-    if len(top) < k and snap.n_il and same and fsnap.base_cum is not snap.base_cum:
-        # else: where the fork's supply position moved most (sampled weekly: cheap on 100,000 rows)
+    if snap.n_il and same and fsnap.base_cum is not snap.base_cum:
+        # then: where the fork's supply position moved most (sampled weekly: cheap on 100,000 rows)
         moved = np.abs(fsnap.base_cum[:, ::7] - snap.base_cum[:, ::7]).max(axis=1)
-        for i in np.argsort(-moved)[: 4 * k]:
-            if len(top) >= k or moved[i] <= EPS:
-                break
-            if int(i) not in top:
-                top.append(int(i))
+        seen = set(candidates)
+        candidates += [int(i) for i in np.argsort(-moved)[: 25 * k] if moved[i] > EPS and int(i) not in seen]
     out = []
     H = snap.horizon
-    for il in top:
+    drawn = 0
+    for rank, il in enumerate(candidates):
+        if drawn >= k:
+            break
         item, loc = snap.il_name(il)
         before = np.empty(H)
         pnb.availability_1d_nb(base.state.cum[il], snap.il_lead_time[il], 0, before)
@@ -818,7 +912,12 @@ def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k:
         fil = fsnap.il_of(item, loc)
         if fil >= 0:
             pnb.availability_1d_nb(res.state.cum[fil], fsnap.il_lead_time[fil], 0, after)
-        out.append({"item": item, "location": loc, "lost_on_time_qty": float(max(score[il], 0.0)),
+        changed = _curve_changed(before, after)
+        if not changed and rank >= k:
+            continue
+        drawn += changed
+        out.append({"item": item, "location": loc, "lost_on_time_qty": float(max(score[il], 0.0)), "atp_changed": changed,
+                    "confirmed_before": float(conf_b[il]), "confirmed_after": float(conf_s[il]),
                     "before": before, "after": after})
     return out
 

@@ -264,6 +264,11 @@ def test_views_equal_the_reference(case, min_orders, top):
     want = ref.ref_cross_sell(d, today=today, top=top, min_orders=min_orders)
     assert [r[:6] for r in cs] == [w[:6] for w in want]
     assert all(r[6:] == pytest.approx(w[6:]) for r, w in zip(cs, want, strict=True))
+    # the same answer whichever order the lines come in: sorted by order (run ids) or shuffled (a join to the orders)
+    for shown in (df.sort("order_id"), df.sample(fraction=1.0, shuffle=True, seed=len(rows))):
+        again = an.cross_sell(shown, today=today, top=top, min_orders=min_orders).rows()
+        assert [r[:6] for r in again] == [r[:6] for r in cs]
+        assert all(r[6:] == pytest.approx(w[6:]) for r, w in zip(again, cs, strict=True))
 
 
 # ---------------------------------------------------------------- charts and the command line
