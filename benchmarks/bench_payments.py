@@ -373,7 +373,7 @@ def _bench_webhooks_http(size: str, seed: int) -> list[Result]:
                    oparams,
                    notes=f"{'' if half else 'the target row: '}open loop, offered {rate:g}/s ({why}), achieved "
                          f"{len(ol) / oel:.0f}/s; latency from each webhook's scheduled send time (no coordinated omission); "
-                         f"{o_applied} applied (written), the rest duplicates; bare FastAPI at the same rate: p50 "
+                         f"{o_applied} applied (written), {oparams['duplicates']} duplicates, the rest notices that change nothing; bare FastAPI at the same rate: p50 "
                          f"{percentile(bl, 50) * 1e3:.2f} ms, p99 {percentile(bl, 99) * 1e3:.2f} ms; closed-loop "
                          f"(saturation, {HTTP_CONCURRENCY} connections) p99 {p99:.2f} ms"),
         ]

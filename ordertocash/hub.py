@@ -660,6 +660,11 @@ class OrderToCash:
 
     def sync_settlement(self, order_id: str) -> None:
         """Book the order's net money in (captured - refunded) against its invoices, once per change."""
+        # an order without an invoice has nothing to book: read before taking the hub's lock (webhooks are applied
+        # meanwhile). An invoice issued after this read books the money itself (its consumer calls this again, and
+        # reads the payments in memory, which already hold what is being written)
+        if not any(d.kind == DocumentKind.INVOICE for d in self.invoicer.store.documents(order=order_id)):
+            return
         with self.lock:
             docs = self.invoicer.store.documents(order=order_id)
             if not any(d.kind == DocumentKind.INVOICE for d in docs) or not self.payments.payments_of(order_id):
