@@ -19,6 +19,8 @@ is its invoice's total, computed by the same function, so captured equals invoic
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
@@ -121,7 +123,11 @@ class _WebhookWriter:
     The snapshot is written under ``hub.write_order`` (taken before the hub's lock is let go), so payment records
     are written in the order their snapshots were taken, whoever writes them. A failed write fails every ticket it
     covered (those webhooks answer the error) and its changes are written again with the next batch; an answer
-    read from memory meanwhile waits for that retry."""
+    read from memory meanwhile waits for that retry.
+
+    A webhook handled in the event loop (:meth:`OrderToCash.webhook_async`) waits without a thread: it leaves a
+    future, and when no one leads, one write thread (``_lead``) writes batches until no such future is left; a
+    thread's leader that ends with futures still waiting hands them to that write thread."""
 
     def __init__(self, hub: OrderToCash) -> None:
         self.hub = hub
@@ -133,6 +139,8 @@ class _WebhookWriter:
         self._written = 0     # every ticket up to this one is durable (or failed)
         self._fail_ranges: list[tuple[int, int, BaseException]] = []  # (first, last ticket, error) of failed writes
         self._leading = False
+        self._futures: list[tuple[int, concurrent.futures.Future]] = []  # (ticket, future) of event-loop waiters
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhook-writer")
         self.batches = 0      # transactions written (figures and tests)
 
     def submit(self, order_id: str, event_id: str, doc: dict) -> int:
@@ -176,8 +184,82 @@ class _WebhookWriter:
                 self.flush()
             finally:
                 with self._cv:
-                    self._leading = False
+                    # event-loop waiters left: the write thread leads on
+                    self._leading = self._futures_waiting() and self._start_lead()
                     self._cv.notify_all()
+
+    def _failed(self, ticket: int) -> BaseException | None:
+        """The error of the write that covered `ticket` (call under ``_cv``, once it is written)."""
+        for lo, hi, err in self._fail_ranges:
+            if lo <= ticket <= hi:
+                return err
+        return None
+
+    def _futures_waiting(self) -> bool:
+        return any(t > self._written for t, _ in self._futures)
+
+    def _release_futures(self) -> None:
+        """Answer the event-loop waiters whose ticket is written (call under ``_cv``)."""
+        if not self._futures:
+            return
+        keep = []
+        for t, fut in self._futures:
+            if t > self._written:
+                keep.append((t, fut))
+            elif not fut.set_running_or_notify_cancel():  # its request went away
+                continue
+            elif (err := self._failed(t)) is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(None)
+        self._futures = keep
+
+    async def wait_async(self, ticket: int, timeout: float = 60.0) -> None:
+        """`wait` for an event loop: return at once when `ticket` is durable, else await the write without holding
+        a thread (the write runs in the write thread, ``_lead``, when no one else leads)."""
+        with self._cv:
+            if self._written >= ticket:
+                if (err := self._failed(ticket)) is not None:
+                    raise err
+                return
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            self._futures.append((ticket, fut))
+            lead = not self._leading
+            self._leading = True
+        if lead and not self._start_lead():  # closing: write in a worker thread
+            await asyncio.to_thread(self._lead)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"webhook outcome {ticket} not written in {timeout:g} s") from None
+
+    def _start_lead(self) -> bool:
+        """Hand the lead to the write thread (False once it is stopped)."""
+        try:
+            self._writer.submit(self._lead)
+            return True
+        except RuntimeError:
+            return False
+
+    def _lead(self) -> None:
+        """The write thread: write batches while event-loop waiters are left, then stop leading."""
+        try:
+            while True:
+                with self._cv:
+                    if not self._futures_waiting():
+                        self._leading = False
+                        self._cv.notify_all()
+                        return
+                self.flush()
+        except BaseException as e:  # noqa: BLE001 - the waiters get the error rather than hang
+            log.exception("writing webhook outcomes failed")
+            with self._cv:
+                for _, fut in self._futures:
+                    if fut.set_running_or_notify_cancel():
+                        fut.set_exception(e)
+                self._futures = []
+                self._leading = False
+                self._cv.notify_all()
 
     def flush(self) -> None:
         """Write what is queued in one transaction (the leader's work; also at close)."""
@@ -220,10 +302,12 @@ class _WebhookWriter:
                 self._fail_ranges.clear()
             self._written = max(self._written, upto)
             self._latest = {o: t for o, t in self._latest.items() if t > self._written}
+            self._release_futures()
             self._cv.notify_all()
 
     def stop(self) -> None:
-        """Write what is still queued (a failed write's changes), once."""
+        """Write what is still queued (a failed write's changes), once, and end the write thread."""
+        self._writer.shutdown(wait=True)
         try:
             self.flush()
         except Exception:  # noqa: BLE001 - memory is ahead of the store; logged
@@ -576,6 +660,11 @@ class OrderToCash:
 
     def sync_settlement(self, order_id: str) -> None:
         """Book the order's net money in (captured - refunded) against its invoices, once per change."""
+        # an order without an invoice has nothing to book: read before taking the hub's lock (webhooks are applied
+        # meanwhile). An invoice issued after this read books the money itself (its consumer calls this again, and
+        # reads the payments in memory, which already hold what is being written)
+        if not any(d.kind == DocumentKind.INVOICE for d in self.invoicer.store.documents(order=order_id)):
+            return
         with self.lock:
             docs = self.invoicer.store.documents(order=order_id)
             if not any(d.kind == DocumentKind.INVOICE for d in docs) or not self.payments.payments_of(order_id):
@@ -652,18 +741,42 @@ class OrderToCash:
         payment) writes nothing: it answers once what it saw of its order is durable (at once, unless a change of
         the order is still being written), and the same delivery again gets the same answer. A close waiting for the order's provider is tried again once the webhook is durable."""
         with self.lock:
-            out = self.payments.handle_webhook(provider, body, signature, now=now)
-            order_id = None
-            if out.applied and not out.duplicate:
-                order_id = self.payments.payment(out.payment_id).order
-                ticket = self._webhooks.submit(order_id, out.event_id, self.payments.seen_event(out.event_id))
-            else:  # nothing changed: wait only for what changed its order and is not durable yet (a duplicate in flight)
-                ticket = self._webhooks.ticket_of(self.payments.payment(out.payment_id).order if out.payment_id else None)
+            out, order_id, ticket = self._apply_webhook(provider, body, signature, now)
         self._webhooks.wait(ticket)
         if order_id is not None and order_id in self._closing:
             with self.lock:
                 self.retry_close(order_id)
         return out
+
+    async def webhook_async(self, provider: str, body: bytes, signature: str | None, *, now: float) -> Any:
+        """`webhook` for an event loop: verified and applied in the calling (loop) thread when the hub's lock is free,
+        the group commit awaited without holding a thread (``_WebhookWriter.wait_async``; a duplicate whose order is
+        durable answers at once); when the lock is busy (a command or a batch snapshot holds it) the whole webhook runs
+        in a worker thread instead, so the loop never blocks on the lock."""
+        if not self.lock.acquire(blocking=False):
+            return await asyncio.to_thread(self.webhook, provider, body, signature, now=now)
+        try:
+            out, order_id, ticket = self._apply_webhook(provider, body, signature, now)
+        finally:
+            self.lock.release()
+        await self._webhooks.wait_async(ticket)
+        if order_id is not None and order_id in self._closing:
+            await asyncio.to_thread(self._retry_close_locked, order_id)
+        return out
+
+    def _retry_close_locked(self, order_id: str) -> None:
+        with self.lock:
+            self.retry_close(order_id)
+
+    def _apply_webhook(self, provider: str, body: bytes, signature: str | None, now: float) -> tuple[Any, str | None, int]:
+        """Verify and apply (call under the hub's lock): the outcome, the order it changed (None: nothing changed) and
+        the ticket to wait for before answering."""
+        out = self.payments.handle_webhook(provider, body, signature, now=now)
+        if out.applied and not out.duplicate:
+            order_id = self.payments.payment(out.payment_id).order
+            return out, order_id, self._webhooks.submit(order_id, out.event_id, self.payments.seen_event(out.event_id))
+        # nothing changed: wait only for what changed its order and is not durable yet (a duplicate in flight)
+        return out, None, self._webhooks.ticket_of(self.payments.payment(out.payment_id).order if out.payment_id else None)
 
     def payments_view(self, order_id: str) -> dict[str, Any]:
         """An order's payments: the summary, each payment with its trail, invoiced and credited totals."""

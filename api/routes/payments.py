@@ -11,13 +11,13 @@ second delivery answers ``duplicate: true``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import IdempotencyKey, O2CDep, OrdersReader, PaymentsWriter
@@ -265,11 +265,19 @@ def confirm_transfer(payment_id: Id, body: TransferCreate, hub: O2CDep, user: Pa
              responses={**PUBLIC_RESPONSES, **responses(404), 401: {"description": "not used: the signature authenticates"}},
              summary="The card/wallet gateway's notifications: signed (Webhook-Signature), applied once per event id")
 async def gateway_webhook(request: Request, hub: O2CDep,
-                          signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=500)] = None) -> WebhookPublic:
+                          signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=500)] = None) -> Response:
+    # verified and applied in the event loop when the hub's lock is free, the durable write awaited without a thread
+    # (OrderToCash.webhook_async); the answer is encoded here, as WebhookPublic (no second validation of the model)
     body = await request.body()
-    out = await run_in_threadpool(hub.webhook, "gateway", body, signature, now=time.time())
-    return WebhookPublic(event_id=out.event_id, type=out.type, applied=out.applied, duplicate=out.duplicate,
-                         payment_id=out.payment_id, state=str(out.state) if out.state is not None else None, note=out.note)
+    out = await hub.webhook_async("gateway", body, signature, now=time.time())
+    return Response(content=webhook_body(out), media_type="application/json")
+
+
+def webhook_body(out: Any) -> bytes:
+    """A ``payments.WebhookOutcome`` as the JSON of :class:`WebhookPublic` (same fields, same order)."""
+    return json.dumps({"event_id": out.event_id, "type": out.type, "applied": out.applied, "duplicate": out.duplicate,
+                       "payment_id": out.payment_id, "state": str(out.state) if out.state is not None else None,
+                       "note": out.note}, separators=(",", ":")).encode()
 
 
 class ReconciledPublic(BaseModel):

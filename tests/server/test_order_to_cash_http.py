@@ -949,3 +949,158 @@ def test_invoices_fall_due_by_the_customers_own_payment_terms(o2c):
         assert len(docs) == 1, (cid, docs)
         got[cid] = (docs[0]["document"]["issue_date"], docs[0]["document"]["due_date"])
     assert got == {cid: ("2026-01-05", due) for cid, due in want.items()}
+
+
+# ------------------------------------------------------------------ webhooks handled in the event loop
+def _card_orders(c, n):
+    pids = []
+    for _ in range(n):
+        r = c.post("/v1/orders", headers=CAP, json={"customer": "GC", "zone": "EAST", "lines": [
+            {"item": "BULK", "qty": 1, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+        assert r.status_code == 201, r.text
+        pids.append(_pay(c, r.json()["order_id"], "card", "1.00", token="tok_visa")["payment_id"])
+    return pids
+
+
+def test_webhooks_in_the_event_loop_answer_once_durable_in_one_group_commit(tmp_path, snap):
+    """The same story as the threaded group commit, through ``webhook_async`` on one event loop (as the route runs it):
+    30 payments captured on order, their 60 webhooks and every capture again. While the disk holds the first write,
+    the loop applies all the others in memory and answers none of the captures (nor their duplicates); once the disk
+    is back, the rest is written in ONE more transaction (30 orders + 30 events in all), 30 captures applied, 30
+    duplicates, and a server opened again has every payment captured 1.00."""
+    import asyncio
+
+    from server import create_app
+
+    settings = _make_settings((str(tmp_path / "gc.sqlite"), "unused"), gateway_secret=SECRET, capture_rule="on_order",
+                              poll_s=0.05)
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        pids = _card_orders(c, 30)
+        hub = c.app.state.engine.o2c
+        hooks = hub.gateway_outbox(everything=True)
+        captures = [(b, h) for b, h in hooks if b"capture.succeeded" in b]
+        assert len(hooks) == 60 and len(captures) == 30
+        commits = []
+        put = hub.store.put_records
+        hub.store.put_records = lambda recs, **kw: (commits.append(len(recs := list(recs))) if recs else None, put(recs, **kw))[1]
+        sent = hooks + captures
+
+        async def main():
+            tasks = [asyncio.create_task(hub.webhook_async("gateway", b, h["Webhook-Signature"], now=time.time()))
+                     for b, h in sent]
+            deadline = time.monotonic() + 30
+            while hub._webhooks.last() < 30 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert hub._webhooks.last() == 30  # every capture applied in memory while the first write waits
+            await asyncio.sleep(0.2)
+            assert not any(t.done() for t, (b, _h) in zip(tasks, sent, strict=True) if b"capture" in b)
+            hub.store._wlock.release()
+            return await asyncio.wait_for(asyncio.gather(*tasks), 60)
+
+        hub.store._wlock.acquire()  # the disk is slow
+        try:
+            outs = asyncio.run(main())
+        finally:
+            if hub.store._wlock.locked():
+                hub.store._wlock.release()
+        hub.store.put_records = put
+        applied = [o for o in outs if o.applied and not o.duplicate]
+        assert len(applied) == 30 and {o.type for o in applied} == {"capture.succeeded"}
+        assert sum(o.duplicate for o in outs) == 30 and len({o.event_id for o in applied}) == 30
+        assert len(commits) == 2 and sum(commits) == 60  # the first write, then all the others in one
+    with TestClient(create_app(settings, snapshot=snap), headers=CAP) as c:
+        for pid in pids:
+            p = c.get(f"/v1/payments/{pid}").json()
+            assert (p["state"], _amt(p["captured"])) == ("captured", "1.00")
+
+
+def test_a_webhook_in_the_event_loop_waits_in_a_thread_while_the_hub_is_busy(o2c):
+    """While a command holds the hub's lock, ``webhook_async`` does not block the loop: the loop keeps running (a
+    timer ticks) and the webhook, run in a worker thread, answers only after the lock is let go, with its capture
+    (12.00) stored."""
+    import asyncio
+    import threading
+
+    c = o2c
+    oid = _order(c, qty=1, customer="BUSY")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    hub = c.app.state.engine.o2c
+    (body, hdr), = [(b, h) for b, h in _gateway_webhooks(c) if b"capture.succeeded" in b]
+    held, let_go = threading.Event(), threading.Event()
+
+    def command():
+        with hub.lock:
+            held.set()
+            let_go.wait(30)
+
+    t = threading.Thread(target=command)
+    t.start()
+    held.wait(30)
+
+    async def main():
+        task = asyncio.create_task(hub.webhook_async("gateway", body, hdr["Webhook-Signature"], now=time.time()))
+        ticks = 0
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 10 and not task.done()
+        let_go.set()
+        return await asyncio.wait_for(task, 30)
+
+    try:
+        out = asyncio.run(main())
+    finally:
+        let_go.set()
+        t.join()
+    assert (out.applied, out.duplicate, str(out.state)) == (True, False, "captured")
+    stored = hub.store.records("payments")[oid]["payments"][0]
+    assert (stored["state"], stored["captured"]["amount"]) == ("captured", "12.00")
+
+
+def test_a_webhook_in_the_event_loop_whose_write_fails_answers_the_error(o2c):
+    """The disk fails once under ``webhook_async``: the webhook answers the error; the same delivery again is a
+    duplicate of the applied capture, stored captured 12.00 (written again with the next batch)."""
+    import asyncio
+    import sqlite3
+
+    c = o2c
+    oid = _order(c, qty=1, customer="DISK")
+    card = _pay(c, oid, "card", token="tok_visa")
+    assert c.post(f"/v1/payments/{card['payment_id']}/capture", headers=CAP, json={}).status_code == 200
+    hub = c.app.state.engine.o2c
+    (body, hdr), = [(b, h) for b, h in _gateway_webhooks(c) if b"capture.succeeded" in b]
+    put, failed = hub.store.put_records, []
+
+    def flaky(recs, **kw):
+        if not failed:
+            failed.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return put(recs, **kw)
+
+    hub.store.put_records = flaky
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            asyncio.run(hub.webhook_async("gateway", body, hdr["Webhook-Signature"], now=time.time()))
+        again = asyncio.run(hub.webhook_async("gateway", body, hdr["Webhook-Signature"], now=time.time()))
+    finally:
+        hub.store.put_records = put
+    assert (again.applied, again.duplicate) == (True, True)
+    stored = hub.store.records("payments")[oid]["payments"][0]
+    assert (stored["state"], stored["captured"]["amount"]) == ("captured", "12.00")
+
+
+def test_the_webhook_answer_is_the_webhook_public_model():
+    """The route encodes its answer itself: the same JSON as ``WebhookPublic`` (fields, order, nulls, states)."""
+    from api.routes.payments import WebhookPublic, webhook_body
+    from payments.book import WebhookOutcome
+    from payments.model import PaymentState
+
+    for out in (WebhookOutcome("evt_1", "capture.succeeded", True, payment_id="PAY0000001", state=PaymentState.CAPTURED),
+                WebhookOutcome("evt_2", "payment.authorized", False, note="unknown payment_ref 'x\"y'"),
+                WebhookOutcome("evt_3", "refund.failed", True, duplicate=True, payment_id="P", state=PaymentState.REFUNDED)):
+        model = WebhookPublic(event_id=out.event_id, type=out.type, applied=out.applied, duplicate=out.duplicate,
+                              payment_id=out.payment_id, state=str(out.state) if out.state is not None else None,
+                              note=out.note)
+        assert json.loads(webhook_body(out)) == model.model_dump(mode="json")
+        assert list(json.loads(webhook_body(out))) == list(WebhookPublic.model_fields)
