@@ -272,16 +272,10 @@ def _promise_with_substitutes(snap: Snapshot, state: State, request: Request, su
             if got_here > EPS:
                 parts.append((item, p, got_here))
                 rest -= got_here
-    got = float(request.qty) - rest
-    used_sub = any(item != request.item for item, _, _ in parts)
-    full = rest <= EPS
-    alone = None
-    if not full:  # the item's own answer under the request's policy, to compare and fall back on
-        alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
-    if not used_sub or not (full or (request.policy.allow_partial and got > alone.promised_qty + EPS)):
-        if alone is None:
-            alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
-        return _reserved(snap, state, alone) if commit else alone
+    own, alone, full = _own_answer_instead(snap, state, request, [item for item, _, _ in parts], rest,
+                                           commit=commit, explain=explain, quotas=quotas)
+    if own is not None:
+        return own
     lines: list[ScheduleLine] = []
     pegs: list[Peg] = []
     draws: list[Draw] = []
@@ -342,15 +336,10 @@ def _substitutes_on_plain_atp(snap: Snapshot, state: State, request: Request, su
     items = (request.item, *subs)
     parts = [(items[j], got[j], int(ils[j])) for j in range(len(items)) if got[j] > EPS]
     rest = got[-1]
-    used_sub = any(item != request.item for item, _, _ in parts)
-    full = rest <= EPS
-    alone = None
-    if not full:  # the item's own answer under the request's policy, to compare and fall back on
-        alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
-    if not used_sub or not (full or (request.policy.allow_partial and q - rest > alone.promised_qty + EPS)):
-        if alone is None:
-            alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
-        return _reserved(snap, state, alone) if commit else alone
+    own, alone, full = _own_answer_instead(snap, state, request, [item for item, _, _ in parts], rest,
+                                           commit=commit, explain=explain, quotas=quotas)
+    if own is not None:
+        return own
     lines: list[ScheduleLine] = []
     pegs: list[Peg] = []
     draws: list[Draw] = []
@@ -363,6 +352,25 @@ def _substitutes_on_plain_atp(snap: Snapshot, state: State, request: Request, su
         draws.append(Draw(ATP, item, loc, day, qj, dclass))
     return _substituted(snap, state, request, [(item, qj) for item, qj, _ in parts], alone, full, lines, pegs, draws,
                         commit=commit)
+
+
+def _own_answer_instead(snap: Snapshot, state: State, request: Request, items: list[str], rest: float, *,
+                        commit: bool, explain: bool, quotas: bool) -> tuple[Promise | None, Promise | None, bool]:
+    """Whether a chain's on-time parts (`items`, leaving `rest` unpromised) lose to the item's own answer: it
+    does when no substitute was used, or when the chain falls short and is not a better partial answer under
+    the request's policy. Returns (the own answer to give instead, reserved when `commit`, or None; the own
+    answer when it was computed; whether the chain covers the whole quantity)."""
+    full = rest <= EPS
+    alone = None
+    if not full:  # the item's own answer under the request's policy, to compare and fall back on
+        alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
+    used_sub = any(item != request.item for item in items)
+    got = float(request.qty) - rest
+    if not used_sub or not (full or (request.policy.allow_partial and got > alone.promised_qty + EPS)):
+        if alone is None:
+            alone = _promise_one(snap, state, request, commit=False, explain=explain, quotas=quotas)
+        return (_reserved(snap, state, alone) if commit else alone), alone, full
+    return None, alone, full
 
 
 def _substituted(snap: Snapshot, state: State, request: Request, items: list, alone: Promise | None, full: bool,
