@@ -352,3 +352,41 @@ def test_a_substitute_is_shown_on_the_order_and_survives_a_rebuild(make_snapshot
     assert np.array_equal(again.state.cum, before)
     again.close()
     store.close()
+
+
+def test_capture_async_answers_once_durable_and_waits_in_a_thread_while_the_book_is_busy(snap, tmp_path):
+    """`capture_async` (the HTTP capture): in the loop thread when the lock is free, in a worker thread while a
+    long write holds it; either way the answer names the order's id and version and the order is in the book."""
+    import asyncio
+    import threading
+
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store, settings_of(approval_value_threshold=None))
+    status, body, replayed = asyncio.run(svc.capture_async(_order([_ln(qty=3)]), actor="t"))
+    doc = json.loads(body)
+    assert (status, replayed) == (201, False) and body.ref == (doc["order_id"], doc["version"])
+    assert store.get_order(doc["order_id"]) is not None  # durable before the answer
+
+    held, release = threading.Event(), threading.Event()
+
+    def long_write():
+        with svc.lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=long_write)
+    t.start()
+    held.wait(10)
+
+    async def capture_while_busy():
+        task = asyncio.create_task(svc.capture_async(_order([_ln(qty=2)]), actor="t"))
+        await asyncio.sleep(0.2)
+        assert not task.done()  # waiting for the lock, in a thread: the loop still runs this coroutine
+        release.set()
+        return await task
+
+    status2, body2, _ = asyncio.run(capture_while_busy())
+    t.join(10)
+    assert status2 == 201 and store.get_order(json.loads(body2)["order_id"]) is not None
+    svc.close()
+    store.close()
