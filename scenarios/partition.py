@@ -12,43 +12,25 @@ whose nodes are the item-locations and whose edges are the ties) and labels ever
 with its cluster. Clusters are independent: planning each on its own, in any order or on any
 machine, gives what one run over the whole backlog gives. `pack` spreads clusters over
 workers (largest first onto the least loaded worker), so the work of one machine is a list of
-whole clusters.
+whole clusters. The graph and packing code is shared with batch sourcing
+(`supplydata.scaleout`, the lowest layer both use).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
 
+from supplydata.scaleout import components as _components
+from supplydata.scaleout import pack, renumber
 from supplydata.snapshot import Snapshot
+
+__all__ = ["TIE_COLUMNS", "bill_edges", "clusters", "pack"]
 
 #: Backlog columns whose equal (non-null) values tie the item-locations of their lines.
 TIE_COLUMNS = ("order", "ship_set")
-
-
-def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of n nodes joined by edges (a[k], b[k]): each node's label is the
-    smallest node of its component (min-label propagation with pointer jumping)."""
-    label = np.arange(n, dtype=np.int64)
-    if a.size == 0:
-        return label
-    while True:
-        la, lb = label[a], label[b]
-        m = np.minimum(la, lb)
-        new = label.copy()
-        np.minimum.at(new, a, m)
-        np.minimum.at(new, b, m)
-        while True:  # pointer jumping: follow labels to their roots
-            nxt = new[new]
-            if (nxt == new).all():
-                break
-            new = nxt
-        if (new == label).all():
-            return label
-        label = new
 
 
 def _line_ils(snap: Snapshot, backlog: pl.DataFrame) -> np.ndarray:
@@ -117,30 +99,4 @@ def clusters(snap: Snapshot, backlog: pl.DataFrame, *, ties: Sequence[str] = TIE
         eb.append(b)
     a = np.concatenate(ea) if ea else np.zeros(0, np.int64)
     b = np.concatenate(eb) if eb else np.zeros(0, np.int64)
-    label = _components(n_nodes, a, b)[node]
-    _, first_seen, inverse = np.unique(label, return_index=True, return_inverse=True)
-    # renumber in order of first appearance in the backlog
-    rank = np.empty(first_seen.size, np.int64)
-    rank[np.argsort(first_seen, kind="stable")] = np.arange(first_seen.size)
-    return rank[inverse.ravel()]
-
-
-def pack(labels: np.ndarray, parts: int) -> list[np.ndarray]:
-    """Spread whole clusters over at most `parts` partitions of about equal line counts
-    (largest cluster first onto the partition with the fewest lines so far; ties go to the
-    lower partition). Returns the backlog rows of each non-empty partition, ascending (input
-    order kept)."""
-    if parts < 1:
-        raise ValueError(f"parts must be at least 1, not {parts}")
-    if labels.size == 0:
-        return []
-    sizes = np.bincount(labels)
-    heap = [(0, p) for p in range(parts)]  # (lines so far, partition): the least loaded, lowest first
-    part_of = np.empty(sizes.size, np.int64)
-    order = np.argsort(-sizes, kind="stable")
-    for c, size in zip(order.tolist(), sizes[order].tolist()):
-        load, p = heapq.heappop(heap)
-        part_of[c] = p
-        heapq.heappush(heap, (load + size, p))
-    line_part = part_of[labels]
-    return [rows for p in range(parts) if (rows := np.flatnonzero(line_part == p)).size]
+    return renumber(_components(n_nodes, a, b)[node])

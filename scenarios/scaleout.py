@@ -35,12 +35,12 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from promessa.errors import ValidationError
 from promising.enums import MAX_LINES
 from promising.reservation import Reservation
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, _orders, _plan, reschedule, summarize
 from scenarios.partition import clusters, pack
 from scenarios.replan import replan_reserved, subset
+from supplydata.scaleout import check_executor, gather, ray_init, ray_module, snapshot_ref, worker_snapshot
 from supplydata.snapshot import Snapshot, State
 
 Executor = Literal["inprocess", "ray"]
@@ -126,10 +126,7 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
     the engine after the merge, on the merged state, as `reschedule` does after its kernel pass."""
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
-    if executor not in ("inprocess", "ray"):
-        raise ValidationError("unknown executor (hint: inprocess or ray)", field="scenarios.executor", value=executor)
-    if parts < 1:
-        raise ValidationError("parts must be at least 1", field="scenarios.parts", value=parts)
+    check_executor(executor, parts)
     t0 = time.perf_counter()
     if fair_share_used(config):
         parts = 1
@@ -164,80 +161,35 @@ def reschedule_partitioned(snap: Snapshot, state: State, backlog: pl.DataFrame, 
 
 # ------------------------------------------------------------------ Ray
 
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise ValidationError("the ray executor needs Ray (hint: pip install 'promessa[scale]')",
-                              field="scenarios.executor", value="ray") from None
-    return ray
-
-
-def ray_init(*, address: str | None = None, cpus: int = 2) -> None:
-    """Connect to the Ray cluster at `address`, or start a local one with `cpus` CPUs, unless
-    Ray is initialised already (then that cluster is used)."""
-    ray = _ray()
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+#: kept for callers of the earlier names; the code lives in `supplydata.scaleout`
+_ray = ray_module
 
 
 _remote = None
-
-
-_worker_snapshot: dict[str, Snapshot] = {}  # in a Ray worker: the last snapshot read, by its object id
 
 
 def _plan_on_worker(snap_box: list, cum: np.ndarray, sub: pl.DataFrame, sch: pl.DataFrame | None,
                     config: RescheduleConfig, rows: np.ndarray, frozen: np.ndarray | None = None) -> PartResult:
     """`plan_part` in a Ray worker; the snapshot (passed by reference, in a list so that Ray
     does not resolve it) is read from the object store once per worker, not once per task."""
-    ref = snap_box[0]
-    snap = _worker_snapshot.get(ref.hex())
-    if snap is None:
-        _worker_snapshot.clear()
-        snap = _worker_snapshot[ref.hex()] = _ray().get(ref)
-    return plan_part(snap, cum, sub, sch, config, rows, frozen)
+    return plan_part(worker_snapshot(snap_box), cum, sub, sch, config, rows, frozen)
 
 
 def _plan_remote():
     global _remote
     if _remote is None:
-        _remote = _ray().remote(num_cpus=1)(_plan_on_worker)
+        _remote = ray_module().remote(num_cpus=1)(_plan_on_worker)
     return _remote
-
-
-_snap_ref: tuple | None = None  # (Ray node of this driver, snapshot, its object ref): the last snapshot shipped
-
-
-def _snapshot_ref(ray, snap: Snapshot):
-    """The snapshot in the object store, put there once per snapshot and Ray session (a
-    snapshot never changes), without the models other packages cached on it."""
-    global _snap_ref
-    node = ray.get_runtime_context().get_node_id()
-    if _snap_ref is None or _snap_ref[0] != node or _snap_ref[1] is not snap:
-        _snap_ref = None  # let the previous snapshot go first
-        _snap_ref = (node, snap, ray.put(dataclasses.replace(snap, derived={})))
-    return _snap_ref[2]
 
 
 def _on_ray(snap: Snapshot, cum: np.ndarray, backlog: pl.DataFrame, schedule: pl.DataFrame | None,
             config: RescheduleConfig, groups: list[np.ndarray], *, address: str | None, cpus: int,
             timeout_s: float | None, frozen: np.ndarray | None = None) -> list[PartResult]:
-    ray = _ray()
+    ray = ray_module()
     ray_init(address=address, cpus=cpus)
-    snap_ref, cum_ref = _snapshot_ref(ray, snap), ray.put(cum)
+    snap_ref, cum_ref = snapshot_ref(snap), ray.put(cum)
     fn = _plan_remote()
     # each task gets only its own lines (and their schedule)
     refs = [fn.remote([snap_ref], cum_ref, *part_inputs(backlog, schedule, rows), config, rows,
                       None if frozen is None else frozen[rows]) for rows in groups]
-    try:
-        return ray.get(refs, timeout=timeout_s)
-    except ray.exceptions.GetTimeoutError:
-        for r in refs:
-            ray.cancel(r, force=True)
-        raise TimeoutError(f"the Ray tasks did not finish within {timeout_s} s") from None
+    return gather(refs, timeout_s)
