@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--png", metavar="FILE", help="write the charts as one PNG")
     w.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     w.add_argument("--curves", type=int, default=3, help="ATP curves of the N most affected item-locations")
+    w.add_argument("--executor", choices=["inprocess", "ray"],
+                   help="where the scenarios run (default: settings scenarios.executor, inprocess); ray: one task per "
+                        "scenario, needs promessa[scale]")
+    w.add_argument("--parts", type=int, metavar="N", help="CPUs of a local Ray started for the sweep (default: settings "
+                                                          "scenarios.parts)")
+    w.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
     w.set_defaults(func=_whatif)
 
 
@@ -294,12 +300,13 @@ def _write(df, path: str) -> None:
 def _whatif(args: argparse.Namespace) -> int:
     from scenarios import service
     from scenarios.progress import TerminalProgress
-    from scenarios.whatif import load_scenarios, run_whatif
+    from scenarios.whatif import load_scenarios, run_whatif, sweep_options
 
     progress = TerminalProgress(quiet=args.quiet)
     scenarios = [s for path in args.scenario for s in load_scenarios(path)]
     cfg = _config(args)
     snap, state, backlog, schedule, engine = _world(args, progress)
+    settings = _scenario_settings(args, engine.service if engine is not None else None)
     if engine is not None:
         try:
             rep = service.whatif(engine.service, scenarios, cfg, progress=progress, curves=args.curves)
@@ -307,7 +314,7 @@ def _whatif(args: argparse.Namespace) -> int:
             engine.close()
     else:
         rep = run_whatif(snap, state, backlog, scenarios, config=cfg, schedule=schedule, progress=progress,
-                         curves=args.curves)
+                         curves=args.curves, **sweep_options(settings))
     import polars as pl
 
     with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=250, tbl_hide_dataframe_shape=True,

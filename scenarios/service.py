@@ -222,14 +222,16 @@ def check_orders(orders: pl.DataFrame) -> pl.DataFrame:
 
 def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *, progress: Progress | None = None,
            curves: int = 3):
-    """Run what-if scenarios on forks of the order book's live state; nothing live changes."""
-    from scenarios.whatif import run_whatif
+    """Run what-if scenarios on forks of the order book's live state; nothing live changes. Where
+    the scenarios run follows ``settings.scenarios`` (in-process by default; one Ray task per
+    scenario when the executor is ray)."""
+    from scenarios.whatif import run_whatif, sweep_options
 
     with svc.lock:
         bk = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
     rep = run_whatif(snap, state, bk.backlog, scenarios, config=config, schedule=bk.schedule, progress=progress,
-                     curves=curves, reservations=bk.reservations)
+                     curves=curves, reservations=bk.reservations, **sweep_options(getattr(svc, "settings", None)))
     rep.skipped = skipped = bk.skipped
     rep.baseline_result.skipped = skipped
     return rep

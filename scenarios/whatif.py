@@ -52,6 +52,7 @@ from promising.enums import EPS
 from promising.reservation import Reservation
 from scenarios import kernels as nb
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult, _frozen, old_schedule, reschedule
+from supplydata.scaleout import attach_state, check_executor, detach_state, gather, ray_init, ray_module, snapshot_ref, worker_snapshot
 from supplydata.schema import TABLES
 from supplydata.snapshot import Snapshot, State, build_snapshot
 
@@ -229,6 +230,7 @@ class Fork:
     memory_bytes: int             # what the fork holds beyond the live data
     seconds: float
     notes: list[str]
+    as_of: dt.date | None = None  # the fork's snapshot day (kept when a Ray task leaves the snapshot on its worker)
 
 
 def _glob(col: str, pats: str | list[str]) -> pl.Expr:
@@ -505,7 +507,7 @@ def fork(snap: Snapshot, state: State, backlog: pl.DataFrame, scenario: Scenario
         else:
             mask = pl.Series(np.concatenate([rerouted, np.zeros(bl.height - n0, np.bool_)]))
             bl = bl.with_columns(pl.when(mask).then(0.0).otherwise(pl.col("old_qty")).alias("old_qty"))
-    return Fork(scenario, fsnap, fstate, bl, sched, n0, sorted(touched), memory, time.perf_counter() - t0, notes)
+    return Fork(scenario, fsnap, fstate, bl, sched, n0, sorted(touched), memory, time.perf_counter() - t0, notes, fsnap.as_of)
 
 
 # patched forks get their own (negative) versions: caches keyed by snapshot version never mix them up
@@ -765,7 +767,7 @@ class ScenarioResult:
             "seconds": round(self.seconds, 4),
             "notes": self.fork.notes,
             "most_affected": [{**{k: v for k, v in c.items() if k not in ("before", "after")},
-                               "explanation": atp_explanation(self.scenario, c, self.fork.snapshot.as_of)}
+                               "explanation": atp_explanation(self.scenario, c, self.fork.as_of)}
                               for c in self.curves],
         }
 
@@ -922,17 +924,54 @@ def _curves(base: RescheduleResult, fk: Fork, res: RescheduleResult, n0: int, k:
     return out
 
 
+def _run_scenario(snap: Snapshot, state: State, backlog: pl.DataFrame, sc: Scenario, config: RescheduleConfig,
+                  schedule: pl.DataFrame | None, baseline: RescheduleResult, curves: int,
+                  reservations: Mapping[int, Reservation] | None, progress: Progress) -> ScenarioResult:
+    """One scenario: fork, reschedule on the fork, compare with the baseline. The unit of work of
+    every executor (scenarios are independent of each other: each reads the live data only)."""
+    ts = time.perf_counter()
+    n0 = backlog.height
+    progress("forking", 0.0)
+    fk = fork(snap, state, backlog, sc, schedule=schedule, engine_rows=_frozen(n0, reservations))
+    # validate the merge: model_copy(update=...) would leave the rules as plain dicts
+    cfg = (RescheduleConfig.model_validate({**config.model_dump(), **sc.reschedule.model_dump(exclude_unset=True)})
+           if sc.reschedule else config)
+    res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=progress,
+                     reservations=reservations)
+    change = compare_to(baseline, res, n0)
+    worse = (change == 2) | (change == 3)
+    by_class: dict[str, int] = {}
+    if "order" in backlog.columns and n0:
+        cls = backlog["demand_class"] if "demand_class" in backlog.columns else pl.Series([None] * n0, dtype=pl.String)
+        w = pl.DataFrame({"order": backlog["order"], "demand_class": cls}).filter(pl.Series(worse))
+        vc = w.unique("order", keep="first").group_by("demand_class").len()
+        by_class = {str(a): int(b) for a, b in vc.iter_rows()}
+    return ScenarioResult(sc, res, fk, kpis(res, rows=n0), int(worse.sum()), int((change == 1).sum()), by_class,
+                          _curves(baseline, fk, res, n0, curves), time.perf_counter() - ts)
+
+
 def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario], *,
                config: RescheduleConfig | None = None, schedule: pl.DataFrame | None = None,
                progress: Progress | None = None, baseline: RescheduleResult | None = None,
-               curves: int = 3, reservations: Mapping[int, Reservation] | None = None) -> WhatIfReport:
+               curves: int = 3, reservations: Mapping[int, Reservation] | None = None,
+               executor: str = "inprocess", ray_address: str | None = None, cpus: int = 2,
+               timeout_s: float | None = None) -> WhatIfReport:
     """Run scenarios side by side against the baseline (the backlog rescheduled on the live state).
     `reservations` (backlog row -> open reservation): lines re-planned through the engine after the
     kernel pass (`scenarios.backlog.reschedule`), on the live state and on every fork (a fork keeps
-    the backlog's rows first, in order, and carries their reservations)."""
+    the backlog's rows first, in order, and carries their reservations).
+
+    `executor`: ``inprocess`` (the default) runs the scenarios one after another here; ``ray``
+    runs each scenario as a Ray task (the same `_run_scenario`), on the cluster at `ray_address`
+    or on a local one started with `cpus` CPUs: the snapshot, the live state, the backlog, its
+    schedule and reservations and the baseline go into the object store once per sweep; the
+    report is the in-process one, value for value, except that each scenario's fork snapshot
+    and final commitment state stay on the worker (``fork.snapshot`` and ``result.state`` are
+    None: nothing the report, the API or the CLI show reads them). `timeout_s` bounds the wait."""
     t0 = time.perf_counter()
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)
+    check_executor(executor, cpus)
     parts = len(scenarios) + 1
 
     def sub(k: int, name: str) -> Progress:
@@ -941,26 +980,58 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
     if baseline is None:
         baseline = reschedule(snap, state, backlog, config, schedule=schedule, progress=sub(0, "baseline"),
                               reservations=reservations)
-    n0 = backlog.height
-    out = []
-    for k, sc in enumerate(scenarios, start=1):
-        ts = time.perf_counter()
-        say(f"{sc.name}: forking", (k) / parts)
-        fk = fork(snap, state, backlog, sc, schedule=schedule, engine_rows=_frozen(n0, reservations))
-        # validate the merge: model_copy(update=...) would leave the rules as plain dicts
-        cfg = (RescheduleConfig.model_validate({**config.model_dump(), **sc.reschedule.model_dump(exclude_unset=True)})
-               if sc.reschedule else config)
-        res = reschedule(fk.snapshot, fk.state, fk.backlog, cfg, schedule=fk.schedule, progress=sub(k, sc.name),
-                         reservations=reservations)
-        change = compare_to(baseline, res, n0)
-        worse = (change == 2) | (change == 3)
-        by_class: dict[str, int] = {}
-        if "order" in backlog.columns and n0:
-            cls = backlog["demand_class"] if "demand_class" in backlog.columns else pl.Series([None] * n0, dtype=pl.String)
-            w = pl.DataFrame({"order": backlog["order"], "demand_class": cls}).filter(pl.Series(worse))
-            vc = w.unique("order", keep="first").group_by("demand_class").len()
-            by_class = {str(a): int(b) for a, b in vc.iter_rows()}
-        out.append(ScenarioResult(sc, res, fk, kpis(res, rows=n0), int(worse.sum()), int((change == 1).sum()), by_class,
-                                  _curves(baseline, fk, res, n0, curves), time.perf_counter() - ts))
+    if executor == "ray" and scenarios:
+        say(f"running {len(scenarios)} scenarios as Ray tasks", 1 / parts)
+        out = _sweep_on_ray(snap, state, backlog, scenarios, config, schedule, baseline, curves, reservations,
+                            address=ray_address, cpus=cpus, timeout_s=timeout_s)
+    else:
+        out = [_run_scenario(snap, state, backlog, sc, config, schedule, baseline, curves, reservations, sub(k, sc.name))
+               for k, sc in enumerate(scenarios, start=1)]
     say("done", 1.0)
     return WhatIfReport(kpis(baseline, old=True), kpis(baseline), baseline, out, snap.as_of, time.perf_counter() - t0)
+
+
+def sweep_options(settings) -> dict:
+    """`run_whatif`'s executor arguments from the settings' `scenarios` group (none: in-process):
+    the executor, the Ray cluster, the local Ray's CPUs (``parts``) and the wait bound."""
+    sc = getattr(settings, "scenarios", None)
+    if sc is None:
+        return {}
+    return {"executor": sc.executor, "ray_address": sc.ray_address, "cpus": max(1, sc.parts), "timeout_s": sc.timeout_s}
+
+
+# ------------------------------------------------------------------ Ray
+
+
+def _scenario_on_worker(snap_box: list, shared_box: list, sc: Scenario) -> ScenarioResult:
+    """`_run_scenario` in a Ray worker. The snapshot and the sweep's shared inputs come by reference
+    (in lists, so that Ray does not resolve them per task); the snapshot is read once per worker.
+    The fork's snapshot and the new state are not sent back (they hold the whole horizon)."""
+    snap = worker_snapshot(snap_box)
+    live, backlog, config, schedule, base, base_state, curves, reservations = ray_module().get(shared_box[0])
+    state = attach_state(snap, live).copy()  # object-store arrays are read-only
+    baseline = dataclasses.replace(base, state=attach_state(snap, base_state))
+    res = _run_scenario(snap, state, backlog, sc, config, schedule, baseline, curves, reservations, lambda _m, _f: None)
+    res.fork = dataclasses.replace(res.fork, snapshot=None, state=None)
+    res.result = dataclasses.replace(res.result, state=None)
+    return res
+
+
+_scenario_remote = None
+
+
+def _sweep_on_ray(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario],
+                  config: RescheduleConfig, schedule: pl.DataFrame | None, baseline: RescheduleResult, curves: int,
+                  reservations: Mapping[int, Reservation] | None, *, address: str | None, cpus: int,
+                  timeout_s: float | None) -> list[ScenarioResult]:
+    global _scenario_remote
+    ray = ray_module()
+    ray_init(address=address, cpus=cpus)
+    if _scenario_remote is None:
+        _scenario_remote = ray.remote(num_cpus=1)(_scenario_on_worker)
+    snap_ref = snapshot_ref(snap)
+    # once per sweep: the live state and the baseline without their snapshot (the workers have it)
+    shared = ray.put((detach_state(state), backlog, config, schedule, dataclasses.replace(baseline, state=None),
+                      detach_state(baseline.state), curves, dict(reservations) if reservations else None))
+    refs = [_scenario_remote.remote([snap_ref], [shared], sc) for sc in scenarios]
+    return gather(refs, timeout_s)

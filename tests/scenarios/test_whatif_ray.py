@@ -1,0 +1,143 @@
+"""What-if sweeps on a local Ray cluster (two workers, loopback): one task per scenario gives
+the in-process report, value for value."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from scenarios.backlog import RescheduleConfig, Rule
+from scenarios.whatif import parse_scenarios, run_whatif
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with two worker CPUs on the loopback interface, shut down after the module
+    (the same start as tests/scenarios/test_scaleout.py's Ray test, shared by the tests here)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from scenarios.service import backlog_from_orders
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
+
+    path = tmp_path_factory.mktemp("whatif-ray") / "net"
+    generate(path, seed=3, size="small")
+    snap = load_snapshot(path)
+    live, bl, sch = backlog_from_orders(snap, pl.read_parquet(path / "orders.parquet"))
+    return snap, live, bl, sch
+
+
+CFG = RescheduleConfig(rules=[Rule(strategy="win", demand_class=["key_account"]),
+                              Rule(strategy="gain", demand_class=["retail"]),
+                              Rule(strategy="fill", demand_class=["wholesale"])], min_ship_qty=2)
+
+
+def scenarios(snap):
+    d = lambda n: (snap.as_of + dt.timedelta(days=n)).isoformat()  # noqa: E731
+    item = snap.item_ids[0]
+    return parse_scenarios({"scenarios": [
+        {"name": "purchases two weeks late", "changes": [{"type": "delay_receipts", "days": 14, "kind": ["purchase"]}]},
+        {"name": "half the toys", "changes": [{"type": "cut_receipts", "keep": 0.5, "category": ["toys"]}]},
+        {"name": "demand x1.5", "changes": [{"type": "demand_spike", "factor": 1.5}]},
+        {"name": "DC02 out, to DC01", "changes": [{"type": "node_out", "location": "DC02", "date_from": d(0),
+                                                   "date_to": d(10), "reroute_to": "DC01"}]},
+        {"name": "a big order, fair share", "reschedule": {"within": "fair_share"},
+         "changes": [{"type": "add_orders", "rows": [{"order": "X1", "item": item, "location": "DC01", "qty": 500,
+                                                      "requested_date": d(3), "demand_class": "key_account"}]},
+                     {"type": "add_supply", "rows": [{"item": item, "location": "DC01", "date": d(20), "qty": 200}]}]},
+    ]})
+
+
+TIMES = ("seconds", "fork_seconds")
+
+
+def assert_same_report(a, b):
+    """Every value of the two reports, except how long things took (and the fork's snapshot and
+    final state, which a Ray task leaves on its worker)."""
+    assert a.current == b.current and a.baseline == b.baseline
+    assert_frame_equal(a.table(), b.table())
+    assert len(a.scenarios) == len(b.scenarios)
+    for x, y in zip(a.scenarios, b.scenarios):
+        dx, dy = x.to_dict(), y.to_dict()
+        for k in TIMES:
+            dx.pop(k), dy.pop(k)
+        assert dx == dy
+        assert x.kpis == y.kpis
+        assert (x.worse_lines, x.better_lines, x.orders_worsened_by_class) == (y.worse_lines, y.better_lines,
+                                                                              y.orders_worsened_by_class)
+        for f in ("lines", "schedule", "summary", "orders"):
+            assert_frame_equal(getattr(x.result, f), getattr(y.result, f))
+        rx, ry = x.result, y.result
+        assert np.array_equal(rx.new_n, ry.new_n) and np.array_equal(rx.ils, ry.ils)
+        used = np.arange(rx.new_b.shape[1])[None, :] < rx.new_n[:, None]  # the slots past new_n are scratch
+        assert (rx.new_b[used] == ry.new_b[used]).all() and (rx.new_q[used] == ry.new_q[used]).all()
+        assert_frame_equal(x.fork.backlog, y.fork.backlog)
+        assert (x.fork.touched, x.fork.memory_bytes, x.fork.notes, x.fork.n_original) == (
+            y.fork.touched, y.fork.memory_bytes, y.fork.notes, y.fork.n_original)
+        assert len(x.curves) == len(y.curves)
+        for cx, cy in zip(x.curves, y.curves):
+            assert {k: v for k, v in cx.items() if k not in ("before", "after")} == \
+                   {k: v for k, v in cy.items() if k not in ("before", "after")}
+            assert np.array_equal(cx["before"], cy["before"]) and np.array_equal(cx["after"], cy["after"])
+
+
+@pytest.mark.timeout(300)
+def test_a_sweep_on_ray_gives_the_in_process_report(sample, local_ray):
+    snap, live, bl, sch = sample
+    scs = scenarios(snap)
+    before = live.cum.copy()
+    here = run_whatif(snap, live, bl, scs, config=CFG, schedule=sch)
+    on_ray = run_whatif(snap, live, bl, scs, config=CFG, schedule=sch, executor="ray", timeout_s=240)
+    assert (live.cum == before).all()  # live stays untouched on both executors
+    assert_same_report(here, on_ray)
+    # the sweep is not trivial: every scenario changed something against the baseline
+    assert all(s.worse_lines + s.better_lines > 0 for s in here.scenarios)
+    # a Ray task leaves the fork's snapshot and new state on its worker
+    assert on_ray.scenarios[0].fork.snapshot is None and on_ray.scenarios[0].result.state is None
+    assert here.scenarios[0].fork.snapshot is not None
+    # again, with the snapshot in the object store already, against other live positions
+    moved = live.copy()
+    il = int(np.argmax(live.cum[:, -1] < live.snapshot.base_cum[:, -1]))  # an item-location with commitments
+    moved.adjust_supply(il, 0, 50.0)
+    again_here = run_whatif(snap, moved, bl, scs[:2], config=CFG, schedule=sch)
+    again = run_whatif(snap, moved, bl, scs[:2], config=CFG, schedule=sch, executor="ray", timeout_s=240)
+    assert_same_report(again_here, again)
+    assert again.baseline != here.baseline
+
+
+def test_the_settings_choose_where_a_sweep_runs(local_ray, sample):
+    from promessa.config import Settings
+    from scenarios.whatif import sweep_options
+
+    s = Settings()
+    assert sweep_options(s) == {"executor": "inprocess", "ray_address": None, "cpus": 1, "timeout_s": 3600.0}
+    assert sweep_options(None) == {}
+    s.scenarios.executor, s.scenarios.parts = "ray", 2
+    snap, live, bl, sch = sample
+    scs = scenarios(snap)[:1]
+    rep = run_whatif(snap, live, bl, scs, config=CFG, schedule=sch, **sweep_options(s))
+    assert rep.scenarios[0].fork.snapshot is None  # ran on Ray
+    assert_same_report(run_whatif(snap, live, bl, scs, config=CFG, schedule=sch), rep)
+
+
+def test_an_unknown_executor_is_refused_before_anything_runs(sample):
+    from promessa.errors import ValidationError
+
+    snap, live, bl, sch = sample
+    with pytest.raises(ValidationError) as exc:
+        run_whatif(snap, live, bl, scenarios(snap)[:1], config=CFG, schedule=sch, executor="dask")
+    assert exc.value.field == "scenarios.executor" and exc.value.value == "dask"
