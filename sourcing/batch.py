@@ -151,10 +151,10 @@ class BatchSolution:
 # ---------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------
-def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: BatchConfig | None = None) -> BatchProblem:
-    """Units, options and pools for the orders (columns: order, line, item, qty, requested_date,
-    zone; optional demand_class, ship_set)."""
-    cfg = config or BatchConfig()
+def candidates(snap: Snapshot, state: State, orders: pl.DataFrame, cfg: BatchConfig) -> _Candidates:
+    """The orders' units and candidate options, and the (option, line, item-location) triples
+    they draw on: the first step of `build_problem`, and all that partitioning needs (an order's
+    options depend on it and the positions only, never on the other orders)."""
     for c in ("order", "line", "item", "qty", "requested_date", "zone"):
         if c not in orders.columns:
             raise ValidationError("required column missing", field=c, value=None)
@@ -210,7 +210,6 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
     # candidate options of every unit: one kernel call over all orders (ATP kernels inside)
     dk = DATE_ARRIVAL if cfg.date_kind == "arrival" else DATE_SHIP
     ml = -1 if cfg.max_late_days is None else int(cfg.max_late_days)
-    H = snap.horizon
     perm = np.lexsort((unit_of_line, order_codes))  # lines by order, then unit
     ord_ptr = np.searchsorted(order_codes[perm], np.arange(len(order_ids) + 1)).astype(np.int64)
     zn = [_zone_nodes(net, z) for z in range(net.n_zones)]
@@ -238,6 +237,57 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
     e_bucket = opt_bucket_a[e_opt]
     e_qty = qty[e_line]
 
+    return _Candidates(net=net, df=df, n=n, order_codes=order_codes, order_ids=order_ids, order_zone=order_zone,
+                       qty=qty, classes=classes, unit_of_line=unit_of_line, U=U, order_of_unit=order_of_unit,
+                       unit_lines=unit_lines, unit_qty=unit_qty, unit_weight=unit_weight, K=K,
+                       opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_late=opt_late_a,
+                       opt_ship=opt_ship_a, opt_transit=o_transit[:K].copy(), e_il=e_il, e_line=e_line, e_opt=e_opt,
+                       e_bucket=e_bucket, e_qty=e_qty)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Candidates:
+    """Units and options of a batch before its pools (`candidates`)."""
+
+    net: object
+    df: pl.DataFrame
+    n: int
+    order_codes: np.ndarray
+    order_ids: tuple[str, ...]
+    order_zone: np.ndarray
+    qty: np.ndarray
+    classes: list
+    unit_of_line: np.ndarray
+    U: int
+    order_of_unit: np.ndarray
+    unit_lines: list[np.ndarray]
+    unit_qty: np.ndarray
+    unit_weight: np.ndarray
+    K: int
+    opt_unit: np.ndarray
+    opt_node: np.ndarray
+    opt_bucket: np.ndarray
+    opt_late: np.ndarray
+    opt_ship: np.ndarray
+    opt_transit: np.ndarray
+    e_il: np.ndarray      # per (option, line) pair: the item-location drawn on
+    e_line: np.ndarray    # the input row
+    e_opt: np.ndarray     # the option
+    e_bucket: np.ndarray  # the option's ship bucket
+    e_qty: np.ndarray     # the line's quantity
+
+
+def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: BatchConfig | None = None) -> BatchProblem:
+    """Units, options and pools for the orders (columns: order, line, item, qty, requested_date,
+    zone; optional demand_class, ship_set)."""
+    cfg = config or BatchConfig()
+    c = candidates(snap, state, orders, cfg)
+    net, df, classes, U, unit_of_line, unit_lines = c.net, c.df, c.classes, c.U, c.unit_of_line, c.unit_lines
+    order_ids, order_zone, order_of_unit, unit_qty, unit_weight, K = (c.order_ids, c.order_zone, c.order_of_unit,
+                                                                      c.unit_qty, c.unit_weight, c.K)
+    opt_unit_a, opt_node_a, opt_bucket_a, opt_late_a, opt_ship_a = c.opt_unit, c.opt_node, c.opt_bucket, c.opt_late, c.opt_ship
+    e_il, e_line, e_opt, e_bucket, e_qty = c.e_il, c.e_line, c.e_opt, c.e_bucket, c.e_qty
+    H = snap.horizon
     # pools: availability per item-location (prefix up to each option bucket), quotas, node capacity
     srt = np.lexsort((e_bucket, e_il))
     args = (state.cum, snap.il_lead_time, e_il[srt], e_bucket[srt], e_qty[srt], e_opt[srt])
@@ -287,7 +337,7 @@ def build_problem(snap: Snapshot, state: State, orders: pl.DataFrame, config: Ba
     return BatchProblem(
         snap=snap, lines=df.with_columns(pl.Series("unit", unit_of_line)), n_units=U, unit_order=order_of_unit,
         unit_qty=unit_qty, unit_weight=unit_weight, unit_lines=unit_lines, order_ids=order_ids, order_zone=order_zone,
-        opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_transit=o_transit[:K].copy(),
+        opt_unit=opt_unit_a, opt_node=opt_node_a, opt_bucket=opt_bucket_a, opt_transit=c.opt_transit,
         opt_late=opt_late_a, opt_cost=opt_cost, opt_ship=opt_ship_a, cps=net.lane_cps,
         use_ptr=use_ptr, use_pool=use_pool, use_amt=use_amt, pool_cap=np.array(pool_cap, dtype=np.float64),
         pool_name=pool_name, config=cfg, n_avail=P, avail_prev=a_prev, inc_opt=i_opt, inc_pool=i_pool, inc_amt=i_amt,
