@@ -1,8 +1,11 @@
 """`promessa sourcing ...`: command line of the sourcing package.
 
     promessa sourcing solve INSTANCE [--time-limit S] [--workers N] [--json]
+    promessa sourcing batch SNAPSHOT ORDERS [--parts N] [--executor inprocess|ray] [--greedy] [--json]
 
-solves a generalised assignment instance (OR-Library GAP format) with the assignment core.
+`solve` solves a generalised assignment instance (OR-Library GAP format) with the assignment
+core; `batch` sources a batch of orders against a snapshot, as one problem or partitioned by
+independent clusters of orders (`sourcing.partitioned`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, default=2, metavar="N", help="CP-SAT workers (default 2)")
     b.add_argument("--date-kind", choices=["arrival", "ship"], default="arrival", help="requested dates are arrival or ship dates")
     b.add_argument("--max-splits", type=int, default=None, metavar="N", help="most extra nodes per order")
+    b.add_argument("--parts", type=int, default=1, metavar="N",
+                   help="partitions the independent clusters of orders are packed into and solved apart (default 1: "
+                        "the whole batch as one problem)")
+    b.add_argument("--executor", choices=["inprocess", "ray"], default="inprocess",
+                   help="where the partitions are solved (ray: one task per partition, needs promessa[scale])")
+    b.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
+    b.add_argument("--greedy", action="store_true", help="the greedy answer only (no LP, no CP-SAT)")
     b.add_argument("--out", default="", metavar="FILE", help="write the assignments (.parquet or .csv)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.set_defaults(func=_batch)
@@ -76,7 +86,13 @@ def _batch(args: argparse.Namespace) -> int:
         ids = orders["order"].unique(maintain_order=True).head(args.limit)
         orders = orders.filter(pl.col("order").is_in(ids.implode()))
     cfg = BatchConfig(time_limit_s=args.time_limit, workers=args.workers, date_kind=args.date_kind, max_splits=args.max_splits)
-    sol = solve_batch(snap, snap.new_state(), orders, cfg)
+    if args.parts > 1 or args.executor != "inprocess" or args.greedy:
+        from sourcing.partitioned import solve_partitioned
+
+        sol = solve_partitioned(snap, snap.new_state(), orders, cfg, method="greedy" if args.greedy else "solve",
+                                executor=args.executor, parts=args.parts, ray_address=args.ray_address)
+    else:
+        sol = solve_batch(snap, snap.new_state(), orders, cfg)
     if args.out:
         (sol.assignments.write_parquet if args.out.endswith(".parquet") else sol.assignments.write_csv)(args.out)
     d = sol.to_dict()

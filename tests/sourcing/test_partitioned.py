@@ -215,3 +215,23 @@ def test_ray_with_two_workers_gives_the_in_process_answer(net, sample):
     assert g.objective == here.objective and g.timings["partitions"] == 2
     assert h.status == "optimal" and h.objective == pytest.approx(48.5)
     assert h.assignments["node"][2] == "E"
+
+
+def test_cli_batch_partitioned(net, tmp_path, capsys):
+    """`promessa sourcing batch ... --parts 2` solves the two clusters apart: 48.5 as above."""
+    import json
+
+    from promessa.cli import main
+
+    snap = net([("A", "N", 0, 10), ("A", "S", 0, 10), ("B", "E", 0, 5)])
+    path = tmp_path / "orders.parquet"
+    orders([("O1", 1, "A", 10, 0, None, None), ("O2", 1, "A", 10, 0, None, None),
+            ("O3", 1, "B", 5, 0, None, None)]).write_parquet(path)
+    out = tmp_path / "a.csv"
+    rc = main(["sourcing", "batch", snap.source, str(path), "--time-limit", "5", "--date-kind", "ship", "--parts", "2",
+               "--out", str(out), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["partitions"], d["clusters"], d["served_units"], d["status"]) == (2, 2, 3, "optimal")
+    assert d["objective"] == pytest.approx(48.5)
+    assert pl.read_csv(out)["node"].to_list()[2] == "E"
