@@ -14,6 +14,20 @@ from scenarios.backlog import RescheduleConfig, Rule
 from scenarios.whatif import parse_scenarios, run_whatif
 
 
+def _replan_fixtures():
+    """The order book fixtures with quotas and reservations, from tests/scenarios/test_replan.py."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_replan_fixtures", Path(__file__).with_name("test_replan.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.gold_book, mod.open_service
+
+
+gold_book, open_service = _replan_fixtures()
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray with two worker CPUs on the loopback interface, shut down after the module
@@ -141,3 +155,29 @@ def test_an_unknown_executor_is_refused_before_anything_runs(sample):
     with pytest.raises(ValidationError) as exc:
         run_whatif(snap, live, bl, scenarios(snap)[:1], config=CFG, schedule=sch, executor="dask")
     assert exc.value.field == "scenarios.executor" and exc.value.value == "dask"
+
+
+def test_a_sweep_on_the_order_book_with_quotas_and_reservations_on_ray(local_ray, gold_book):
+    """The order book's what-if (service.whatif) with the settings' executor set to ray: the
+    engine lines (open reservations, gold's quota pool) re-planned on every fork in the tasks
+    give the in-process report. The hand answer is tests/scenarios/test_replan.py's: with
+    gold's quota halved, G keeps 5 on day 2 and N gets 2 on day 2 (better than day 8)."""
+    from promessa_testing import day
+
+    from scenarios import service as scn
+
+    svc, ids = gold_book
+    svc.apply_supply_deltas([{"item": "A", "location": "DC1", "date": day(0), "qty": 3.0, "ref": "PO-2"}], actor="t")
+    scs = parse_scenarios({"scenarios": [
+        {"name": "half", "changes": [{"type": "quota_change", "factor": 0.5, "demand_class": ["gold"]}]},
+        {"name": "cut", "changes": [{"type": "cut_receipts", "keep": 0}]}]})
+    here = scn.whatif(svc, scs)
+    svc.settings.scenarios.executor, svc.settings.scenarios.parts = "ray", 2
+    try:
+        on_ray = scn.whatif(svc, scs)
+    finally:
+        svc.settings.scenarios.executor, svc.settings.scenarios.parts = "inprocess", 1
+    assert on_ray.scenarios[0].fork.snapshot is None  # it ran on Ray
+    assert_same_report(here, on_ray)
+    got = {r["order"]: (r["new_date"], r["new_qty"]) for r in on_ray.scenarios[0].result.lines.to_dicts()}
+    assert got == {ids["G"]: (day(2), 5.0), ids["N"]: (day(2), 2.0)}
