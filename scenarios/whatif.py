@@ -966,8 +966,10 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
     or on a local one started with `cpus` CPUs: the snapshot, the live state, the backlog, its
     schedule and reservations and the baseline go into the object store once per sweep; the
     report is the in-process one, value for value, except that each scenario's fork snapshot
-    and final commitment state stay on the worker (``fork.snapshot`` and ``result.state`` are
-    None: nothing the report, the API or the CLI show reads them). `timeout_s` bounds the wait."""
+    and final commitment state stay on the worker (``fork.snapshot``, ``fork.state`` and
+    ``result.state`` are None: nothing the report, the API or the CLI show reads them) and that
+    ``fork.memory_bytes`` (polars' estimate, which depends on how the worker's copy of the tables
+    is chunked) may differ by a few bytes. `timeout_s` bounds the wait."""
     t0 = time.perf_counter()
     config = config or RescheduleConfig()
     say = progress or (lambda _m, _f: None)

@@ -80,8 +80,8 @@ TIMES = ("seconds", "fork_seconds")
 
 
 def assert_same_report(a, b):
-    """Every value of the two reports, except how long things took (and the fork's snapshot and
-    final state, which a Ray task leaves on its worker)."""
+    """Every value of the two reports, except how long things took, the fork's snapshot and final
+    state (a Ray task leaves them on its worker) and the fork's memory estimate to a millionth."""
     assert a.current == b.current and a.baseline == b.baseline
     assert_frame_equal(a.table(), b.table())
     assert len(a.scenarios) == len(b.scenarios)
@@ -89,6 +89,10 @@ def assert_same_report(a, b):
         dx, dy = x.to_dict(), y.to_dict()
         for k in TIMES:
             dx.pop(k), dy.pop(k)
+        # polars' size estimate of the fork's tables depends on their chunks in that process (a worker's
+        # snapshot is one chunk per column; at 200,000 lines the two differed by 1 byte of 317 MB)
+        mx, my = dx.pop("fork_memory_bytes"), dy.pop("fork_memory_bytes")
+        assert abs(mx - my) <= 1e-6 * mx
         assert dx == dy
         assert x.kpis == y.kpis
         assert (x.worse_lines, x.better_lines, x.orders_worsened_by_class) == (y.worse_lines, y.better_lines,
@@ -100,8 +104,7 @@ def assert_same_report(a, b):
         used = np.arange(rx.new_b.shape[1])[None, :] < rx.new_n[:, None]  # the slots past new_n are scratch
         assert (rx.new_b[used] == ry.new_b[used]).all() and (rx.new_q[used] == ry.new_q[used]).all()
         assert_frame_equal(x.fork.backlog, y.fork.backlog)
-        assert (x.fork.touched, x.fork.memory_bytes, x.fork.notes, x.fork.n_original) == (
-            y.fork.touched, y.fork.memory_bytes, y.fork.notes, y.fork.n_original)
+        assert (x.fork.touched, x.fork.notes, x.fork.n_original) == (y.fork.touched, y.fork.notes, y.fork.n_original)
         assert len(x.curves) == len(y.curves)
         for cx, cy in zip(x.curves, y.curves):
             assert {k: v for k, v in cx.items() if k not in ("before", "after")} == \
