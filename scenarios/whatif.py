@@ -1005,7 +1005,7 @@ def sweep_options(settings) -> dict:
 # ------------------------------------------------------------------ Ray
 
 
-def _scenario_on_worker(snap_box: list, shared_box: list, sc: Scenario) -> ScenarioResult:
+def _scenario_on_worker(snap_box: list, shared_box: list, sc: Scenario) -> tuple[ScenarioResult, tuple[bool, bool]]:
     """`_run_scenario` in a Ray worker. The snapshot and the sweep's shared inputs come by reference
     (in lists, so that Ray does not resolve them per task); the snapshot is read once per worker.
     The fork's snapshot and the new state are not sent back (they hold the whole horizon)."""
@@ -1014,9 +1014,12 @@ def _scenario_on_worker(snap_box: list, shared_box: list, sc: Scenario) -> Scena
     state = attach_state(snap, live).copy()  # object-store arrays are read-only
     baseline = dataclasses.replace(base, state=attach_state(snap, base_state))
     res = _run_scenario(snap, state, backlog, sc, config, schedule, baseline, curves, reservations, lambda _m, _f: None)
-    res.fork = dataclasses.replace(res.fork, snapshot=None, state=None)
+    # a fork that left the backlog (or its schedule) alone holds the very same frame: the driver has it already
+    same = (res.fork.backlog is backlog, res.fork.schedule is schedule)
+    res.fork = dataclasses.replace(res.fork, snapshot=None, state=None, backlog=None if same[0] else res.fork.backlog,
+                                   schedule=None if same[1] else res.fork.schedule)
     res.result = dataclasses.replace(res.result, state=None)
-    return res
+    return res, same
 
 
 _scenario_remote = None
@@ -1036,4 +1039,10 @@ def _sweep_on_ray(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios
     shared = ray.put((detach_state(state), backlog, config, schedule, dataclasses.replace(baseline, state=None),
                       detach_state(baseline.state), curves, dict(reservations) if reservations else None))
     refs = [_scenario_remote.remote([snap_ref], [shared], sc) for sc in scenarios]
-    return gather(refs, timeout_s)
+    out = []
+    for res, (same_backlog, same_schedule) in gather(refs, timeout_s):
+        if same_backlog or same_schedule:
+            res.fork = dataclasses.replace(res.fork, backlog=backlog if same_backlog else res.fork.backlog,
+                                           schedule=schedule if same_schedule else res.fork.schedule)
+        out.append(res)
+    return out
