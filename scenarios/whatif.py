@@ -985,7 +985,8 @@ def run_whatif(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: S
     if executor == "ray" and scenarios:
         say(f"running {len(scenarios)} scenarios as Ray tasks", 1 / parts)
         out = _sweep_on_ray(snap, state, backlog, scenarios, config, schedule, baseline, curves, reservations,
-                            address=ray_address, cpus=cpus, timeout_s=timeout_s)
+                            address=ray_address, cpus=cpus, timeout_s=timeout_s,
+                            on_done=lambda k, n: say(f"{scenarios[k].name}: done", (n + 1) / parts))
     else:
         out = [_run_scenario(snap, state, backlog, sc, config, schedule, baseline, curves, reservations, sub(k, sc.name))
                for k, sc in enumerate(scenarios, start=1)]
@@ -1028,7 +1029,7 @@ _scenario_remote = None
 def _sweep_on_ray(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios: Sequence[Scenario],
                   config: RescheduleConfig, schedule: pl.DataFrame | None, baseline: RescheduleResult, curves: int,
                   reservations: Mapping[int, Reservation] | None, *, address: str | None, cpus: int,
-                  timeout_s: float | None) -> list[ScenarioResult]:
+                  timeout_s: float | None, on_done=None) -> list[ScenarioResult]:
     global _scenario_remote
     ray = ray_module()
     ray_init(address=address, cpus=cpus)
@@ -1040,7 +1041,7 @@ def _sweep_on_ray(snap: Snapshot, state: State, backlog: pl.DataFrame, scenarios
                       detach_state(baseline.state), curves, dict(reservations) if reservations else None))
     refs = [_scenario_remote.remote([snap_ref], [shared], sc) for sc in scenarios]
     out = []
-    for res, (same_backlog, same_schedule) in gather(refs, timeout_s):
+    for res, (same_backlog, same_schedule) in gather(refs, timeout_s, on_done):
         if same_backlog or same_schedule:
             res.fork = dataclasses.replace(res.fork, backlog=backlog if same_backlog else res.fork.backlog,
                                            schedule=schedule if same_schedule else res.fork.schedule)

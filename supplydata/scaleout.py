@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -153,12 +155,28 @@ def attach_state(snap: Snapshot, detached: tuple) -> State:
     return State(snap, cum, extras, adjustments)
 
 
-def gather(refs: list, timeout_s: float | None) -> list[Any]:
-    """The tasks' results in order; past `timeout_s` the tasks are cancelled and TimeoutError raised."""
+def gather(refs: list, timeout_s: float | None, on_done: Callable[[int, int], None] | None = None) -> list[Any]:
+    """The tasks' results in order; past `timeout_s` the tasks are cancelled and TimeoutError raised.
+    `on_done(k, n)` is called as task k finishes, the n-th to finish (progress)."""
     ray = ray_module()
-    try:
-        return ray.get(refs, timeout=timeout_s)
-    except ray.exceptions.GetTimeoutError:
+
+    def give_up():
         for r in refs:
             ray.cancel(r, force=True)
         raise TimeoutError(f"the Ray tasks did not finish within {timeout_s} s") from None
+
+    if on_done is not None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        index = {r: k for k, r in enumerate(refs)}
+        pending, n = list(refs), 0
+        while pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, pending = ray.wait(pending, num_returns=1, timeout=left)
+            if not ready:
+                give_up()
+            n += 1
+            on_done(index[ready[0]], n)
+    try:
+        return ray.get(refs, timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        give_up()

@@ -146,8 +146,13 @@ def test_the_settings_choose_where_a_sweep_runs(local_ray, sample):
     s.scenarios.executor, s.scenarios.parts = "ray", 2
     snap, live, bl, sch = sample
     scs = scenarios(snap)[:1]
-    rep = run_whatif(snap, live, bl, scs, config=CFG, schedule=sch, **sweep_options(s))
+    said = []
+    rep = run_whatif(snap, live, bl, scs, config=CFG, schedule=sch, progress=lambda m, f: said.append((m, f)),
+                     **sweep_options(s))
     assert rep.scenarios[0].fork.snapshot is None  # ran on Ray
+    # progress: the baseline in-process, then each scenario as its task finishes (1 of 2 steps done), then done
+    assert (f"{scs[0].name}: done", 1.0) in said and said[-1] == ("done", 1.0)
+    assert any(m.startswith("baseline: ") and f < 0.5 for m, f in said)
     assert_same_report(run_whatif(snap, live, bl, scs, config=CFG, schedule=sch), rep)
 
 
