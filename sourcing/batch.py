@@ -23,6 +23,10 @@ pools whole are left out, which tightens it): its value is the bound, its roundi
 ejection chains is the hint when better than the greedy, and CP-SAT improves it by LNS only
 (both workers).  Objective and bound are always reported; when ``allow_unserved=False`` makes the
 model infeasible, the rules that conflict are named (assumption literals).
+
+`candidates` is the first step of `build_problem` (units, options and the item-locations they
+draw on); `sourcing.partitioned` uses it to cut a batch into independent clusters of orders,
+solved apart (in-process or on Ray) and merged.
 """
 
 from __future__ import annotations
