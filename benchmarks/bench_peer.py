@@ -319,8 +319,6 @@ def _env() -> dict:
 
 def run_instance(n_orders: int, n_items: int, *, seed: int, repeats: int, work: Path,
                  frepple_home: Path | None) -> list[Result]:
-    from benchmarks.bench_scenarios import _bare_greedy_nb  # noqa: F401 - compiled (or loaded) before timing
-
     d = generate_instance(work / f"peer-{n_orders}-{n_items}-{seed}", n_orders=n_orders, n_items=n_items, seed=seed)
     snap, orders = load_instance(d)
     tag = f"{n_orders // 1000}k"
