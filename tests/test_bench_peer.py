@@ -116,3 +116,17 @@ def test_a_frepple_home_without_its_executable_is_refused(monkeypatch):
         assert "FREPPLE_HOME=/nonexistent/frepple" in str(exc)
     else:
         raise AssertionError("a FREPPLE_HOME without a frepple executable must be refused")
+
+
+def test_from_nothing_an_orders_file_with_old_confirmations_gives_nothing_back(tmp_path):
+    # the state is the snapshot's (nothing reserved): old_qty/old_date columns must not be released into it
+    d = _hand_instance(tmp_path / "hand")
+    orders = pl.read_parquet(d / "orders.parquet").with_columns(
+        old_qty=pl.lit(10.0), old_date=pl.lit(dt.date(2026, 1, 6)))
+    orders.write_parquet(d / "with_old.parquet")
+    out = tmp_path / "plan.parquet"
+    assert main(["reschedule", "--snapshot", str(d), "--orders", str(d / "with_old.parquet"), *peer.CMD_FLAGS,
+                 "--out", str(out), "--json", "--quiet"]) == 0
+    plan = pl.read_parquet(out)
+    # the hand plan of the test above: 30 units released into the state would have let C ship 15 and B 5
+    assert plan["new_qty"].to_list() == [8.0, 0.0, 12.0]
