@@ -1,7 +1,8 @@
 """`promessa reschedule` (backlog) and `promessa whatif SCENARIO...`.
 
 Both work on a snapshot directory plus an orders file (the orders are promised in creation
-order to make the live plan, e.g. the generator's orders.parquet), or on an order book
+order to make the live plan, e.g. the generator's orders.parquet; with ``--start-from nothing``
+no live plan is built: nothing is confirmed and every line is promised afresh), or on an order book
 (`--db`: the open lines and their reservations; `reschedule --apply` commits through it).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 _FIELDS = ("demand_class", "customer", "item", "location")
@@ -45,6 +47,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-strategy", choices=["win", "gain", "redistribute", "fill", "lose"])
     p.add_argument("--within", choices=["fcfs", "fair_share"], help="ordering within a group")
     p.add_argument("--allow-split", action="store_true", help="several schedule lines per line")
+    p.add_argument("--start-from", choices=["confirmed", "nothing"],
+                   help="nothing: promise every line afresh in group order, keeping no old confirmation; with an "
+                        "orders file no live plan is built (nothing is confirmed before)")
+    p.add_argument("--order-within-priority", choices=["created_at", "due_date"],
+                   help="within a group and priority: creation time (default) or the earliest requested date first")
+    p.add_argument("--min-ship-qty", type=float, metavar="Q", help="schedule lines below Q units are not confirmed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -100,8 +108,8 @@ def _config(args: argparse.Namespace):
             data = yaml.safe_load(text) or {}
     if args.rule:
         data["rules"] = list(data.get("rules", [])) + [parse_rule(r) for r in args.rule]
-    for k in ("default_strategy", "within"):
-        if getattr(args, k):
+    for k in ("default_strategy", "within", "start_from", "order_within_priority", "min_ship_qty"):
+        if getattr(args, k, None) is not None:
             data[k] = getattr(args, k)
     if args.allow_split:
         data["allow_split"] = True
@@ -117,13 +125,15 @@ def _scaled(progress, lo: float, hi: float):
     return lambda message, fraction: progress(message, lo + (hi - lo) * min(1.0, max(0.0, fraction)))
 
 
-def backlog_source(args: argparse.Namespace) -> str:
+def backlog_source(args: argparse.Namespace, start_from: str = "confirmed") -> str:
     """What is planned, in words: an order book's open lines or an orders table's lines (the API always plans
     the order book)."""
     if args.db:
         return (f"the open, unshipped lines of the order book {_redacted(args.db)} (as the API's POST /v1/backlog/reschedule does)")
     path = Path(args.orders) if args.orders else Path(args.snapshot) / "orders.parquet"
-    return (f"the lines of the orders table {path}, promised in creation order to make the live plan "
+    how = ("nothing confirmed before" if start_from == "nothing"
+           else "promised in creation order to make the live plan")
+    return (f"the lines of the orders table {path}, {how} "
             "(the API plans the order book: give --db to plan it here)")
 
 
@@ -134,14 +144,16 @@ def _redacted(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def _world(args: argparse.Namespace, progress):
-    """(snapshot, live state, backlog, schedule, engine or None). With ``--db`` the engine
+def _world(args: argparse.Namespace, progress, start_from: str = "confirmed"):
+    """(snapshot, live state, backlog, schedule, engine or None). From an orders file the live plan is the
+    orders promised in creation order, unless `start_from` is ``nothing`` (a new state, nothing confirmed).
+    With ``--db`` the engine
     (``promessa.app.Engine``, opened by the `promessa` command) holds the order book: its
     ``service`` plans the book's open lines, and the caller closes it."""
     import polars as pl
 
     from promessa.errors import ValidationError
-    from scenarios.service import backlog_from_orders, check_orders
+    from scenarios.service import assign_first_node, backlog_from_orders, check_orders
     from supplydata import load_snapshot
 
     if args.db:
@@ -162,6 +174,11 @@ def _world(args: argparse.Namespace, progress):
         raise ValidationError(f"cannot read the orders table: {exc}", field="--orders", value=str(path),
                               hint="a .parquet or .csv file with the orders table's columns") from None
     check_orders(orders)
+    if start_from == "nothing":
+        # nothing is confirmed: no live plan to build; every line is promised afresh on the snapshot's supply
+        # (an empty schedule: old_qty/old_date columns of the table, if any, hold nothing the new state holds)
+        empty = pl.DataFrame(schema={"row": pl.Int64, "date": pl.Date, "qty": pl.Float64})
+        return snap, snap.new_state(), assign_first_node(snap, orders), empty, None
     progress(f"promising {orders.height:,} order lines to make the live plan", 0.04)
     state, backlog, schedule = backlog_from_orders(snap, orders)
     return snap, state, backlog, schedule, None
@@ -229,10 +246,12 @@ def _reschedule(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.apply and not args.db:
         raise ValidationError("--apply needs an order book", field="--apply", value=True, hint="give --db")
-    source = backlog_source(args)
+    source = backlog_source(args, cfg.start_from)
     if not args.quiet:
         print(f"planning {source}", file=sys.stderr, flush=True)
-    snap, state, backlog, schedule, engine = _world(args, _scaled(terminal, 0.0, 0.2))
+    t0 = time.perf_counter()
+    snap, state, backlog, schedule, engine = _world(args, _scaled(terminal, 0.0, 0.2), cfg.start_from)
+    steps = {"read_inputs": time.perf_counter() - t0}  # the command's own steps (start-up and imports not counted)
     progress = _scaled(terminal, 0.2, 1.0)  # loading took the first 20 %
     settings = _scenario_settings(args, engine.service if engine is not None else None)
     if engine is not None:
@@ -247,6 +266,8 @@ def _reschedule(args: argparse.Namespace) -> int:
             engine.close()
     else:
         res = service.reschedule(snap, state, backlog, cfg, schedule=schedule, progress=progress, settings=settings)
+    t1 = time.perf_counter()
+    steps["plan"] = t1 - t0 - steps["read_inputs"]
     if args.out:
         _write(res.lines, args.out)
     if args.html:
@@ -257,11 +278,14 @@ def _reschedule(args: argparse.Namespace) -> int:
         from scenarios.report import reschedule_figure
 
         Path(args.png).write_bytes(reschedule_figure(res))
+    steps["write_outputs"] = time.perf_counter() - t1
     if args.json:
         print(json.dumps({"source": source, "counts": res.counts(), "summary": res.summary.to_dicts(),
-                          "timings": res.timings}, indent=2, default=str))
+                          "timings": res.timings, "command_timings": steps}, indent=2, default=str))
     else:
         _print_summary(res, source=source)
+        print("command: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f} s" for k, v in steps.items())
+              + " (start-up and imports not counted)")
     return 0
 
 
@@ -305,7 +329,7 @@ def _whatif(args: argparse.Namespace) -> int:
     progress = TerminalProgress(quiet=args.quiet)
     scenarios = [s for path in args.scenario for s in load_scenarios(path)]
     cfg = _config(args)
-    snap, state, backlog, schedule, engine = _world(args, progress)
+    snap, state, backlog, schedule, engine = _world(args, progress, cfg.start_from)
     settings = _scenario_settings(args, engine.service if engine is not None else None)
     if engine is not None:
         try:
