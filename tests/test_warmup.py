@@ -116,3 +116,24 @@ def test_the_demo_reaches_no_kernel_while_capturing_that_its_warm_up_did_not(tmp
     assert "the warm-up did not" not in text, text[-3000:]
     after_ready = text.split("ready in", 1)[1]
     assert "compiling kernel" not in after_ready, text[-3000:]  # (nothing compiles at all when the cache was warm)
+
+
+def test_a_warm_start_shares_only_what_the_disk_cache_lacks(tmp_path, monkeypatch):
+    # start_warm_up starts workers only for paths whose outermost kernel the disk cache lacks, and only with a
+    # snapshot directory and more than one process; the cache probe is replaced here by a fixed answer
+    import promessa.app as app
+    from promessa.config import settings_of
+
+    generate(tmp_path / "net", seed=7, size="tiny")
+    started: list = []
+    monkeypatch.setattr(app, "WarmStart", lambda shares, source, objective: started.append((shares, source, objective)) or "ws")
+    monkeypatch.setattr(app, "_cached", lambda path: path == "atp")
+    demo = ("atp", "allocation", "sourcing")
+    two = settings_of(snapshot=tmp_path / "net", warm_up_processes=2, location_choice="sourcing")
+    assert app.start_warm_up(two, demo, say=lambda line: None) == "ws"
+    # atp is cached; sourcing brings the quota curves; allocation alone, the rest in the worker, quota first
+    assert started == [([["allocation"], ["quota", "sourcing"]], tmp_path / "net", two.orders.sourcing_objective)]
+    assert app.start_warm_up(settings_of(snapshot=tmp_path / "net", warm_up_processes=1), demo) is None
+    assert app.start_warm_up(settings_of(warm_up_processes=2), demo) is None  # no snapshot directory
+    monkeypatch.setattr(app, "_cached", lambda path: path != "allocation")
+    assert app.start_warm_up(two, demo) is None and len(started) == 1  # one cold path: nothing to share
