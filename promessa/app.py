@@ -101,7 +101,8 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, snapshot=None, metrics=None, warm: bool | tuple[str, ...] = True,
-             watch: bool = True, say=None, wallclock=None, expiry: bool = True) -> Engine:
+             watch: bool = True, say=None, wallclock=None, expiry: bool = True,
+             warm_start: WarmStart | None = None) -> Engine:
         """Open promessa.
 
         Parameters
@@ -118,6 +119,8 @@ class Engine:
         expiry : release the temporary reservations that expired before serving, then start the scheduler that
             releases each as it expires (``settings.reservations.sweep_interval_s``); a one-shot command
             (CLI, benchmarks) may pass False.
+        warm_start : the warm-up's worker processes, started ahead by ``start_warm_up`` (the demo starts them
+            as soon as its network exists); the engine's warm-up waits for them, or stops them if opening fails.
 
         Returns
         -------
@@ -130,9 +133,14 @@ class Engine:
         settings = settings or Settings()
         say = say or log.info
         t0 = time.perf_counter()
-        snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
-        prepare_models(snap)
-        store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
+        try:
+            snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
+            prepare_models(snap)
+            store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
+        except BaseException:
+            if warm_start is not None:
+                warm_start.stop()
+            raise
         svc = engine = None
         try:
             from configurator.capture import ConfiguredCapture  # configured order lines: resolve, price, commit
@@ -167,13 +175,17 @@ class Engine:
                 svc.start_expiry()
             if warm:
                 engine.compile_s = warm_up(svc, say=say, paths=None if warm is True else tuple(warm),
-                                           processes=settings.kernels.warm_up_processes)
+                                           processes=settings.kernels.warm_up_processes, started=warm_start)
+            elif warm_start is not None:
+                warm_start.join(say)
             if watch and settings.snapshot.watch is not None:
                 from supplydata.watch import SnapshotWatcher
 
                 engine.watcher = SnapshotWatcher(live, settings.snapshot.watch,
                                                  interval_s=settings.snapshot.watch_interval_s).start()
         except BaseException:
+            if warm_start is not None:
+                warm_start.stop()
             if svc is not None and svc.expiry is not None:
                 svc.expiry.stop()
             if svc is not None and svc.events is not None:
@@ -210,13 +222,24 @@ class Engine:
 
 # The kernel paths a request can reach, each warmed by the calls that reach it. Costs are relative
 # compile times (measured on a cold cache), used to share the paths out among worker processes.
-WARM_PATHS = {"atp": 1.0, "allocation": 5.0, "ctp": 4.0, "sourcing": 1.5}
+# "quota" is a demand class's availability curve at an item-location with quota pools (real-time sourcing
+# reads it for every candidate node with pools; so do the allocation inquiries): its kernel compiles the
+# curve kernels (``views_nb``, ``curve_nb``, ``_quota_left``) the one-line allocation kernel also calls, with
+# the same signatures, so a process that warms it first leaves them in numba's disk cache before the process
+# compiling allocation reaches them (it types them last) and that one loads them instead of compiling them.
+WARM_PATHS = {"atp": 1.0, "quota": 1.0, "allocation": 5.0, "ctp": 4.0, "sourcing": 1.5}
+#: Order of the paths within one process's share: what the allocation kernel shares first (see above).
+_FIRST = ("quota", "atp", "sourcing", "ctp", "allocation")
+
+
 def _top_kernel(path: str):
     """The outermost kernel of a warm-up path: cached on disk means the path is cached."""
     if path == "atp":
         from promising.kernels import promise_1d_nb as k
     elif path == "allocation":
         from allocation.kernels import promise_class_one_nb as k
+    elif path == "quota":
+        from allocation.kernels import class_availability_1d_nb as k
     elif path == "ctp":
         from promising.ctp_kernels import ctp_promise_1d_nb as k
     elif path == "sourcing":
@@ -229,7 +252,7 @@ def _top_kernel(path: str):
 def reachable_paths(snap, chooser=None) -> tuple[str, ...]:
     """The warm-up paths a request on ``snap`` can reach: ATP always; allocation and capable-to-promise
     when the snapshot has allocation or bill-of-material rows; real-time sourcing when ``chooser`` is a
-    ``SourcingChooser``."""
+    ``SourcingChooser``, and with it the quota curves when the snapshot has allocation rows."""
     from sourcing.choosers import SourcingChooser
 
     out = ["atp"]
@@ -239,6 +262,8 @@ def reachable_paths(snap, chooser=None) -> tuple[str, ...]:
             out.append(path)
     if isinstance(chooser, SourcingChooser):
         out.append("sourcing")
+        if "allocation" in out:
+            out.append("quota")
     return tuple(out)
 
 
@@ -252,22 +277,40 @@ def _cached(path: str) -> bool:
         return False
 
 
-def _warm_path(path: str, snap, state, chooser, classes) -> None:
+def _warm_path(path: str, snap, state, chooser, classes, *, pooled: bool = True) -> None:
     """Make the calls that reach the kernels of ``path``: inquiry, commit and release, the shortfall
-    paths (a quantity no one has) and the demand-class path, on ``state`` (a throwaway copy)."""
+    paths (a quantity no one has) and the demand-class path, on ``state`` (a throwaway copy).
+    ``pooled`` False: real-time sourcing only for an item without quota pools (sourcing an item with
+    pools also promises through the allocation kernel, which a process whose share lacks allocation
+    leaves to the process compiling it)."""
     from promising import Policy, Request, atp_report, promise, unreserve
 
+    if path == "quota":
+        from allocation.core import class_availability
+
+        pair = _pooled_pair(snap)
+        if pair is not None:
+            for dc in classes:
+                class_availability(snap, state, *pair, dc)
+        return
     if path == "sourcing":
         from sourcing.choosers import zones
 
         zs = sorted(zones(snap))
         if not zs or chooser is None:
             return
-        item = snap.il_name(0)[0]
-        for dc in classes:
-            for qty in (1.0, 1e9):
-                chooser(snap, state, item=item, qty=qty, requested_date=snap.as_of, zone=zs[0], policy=Policy(),
-                        demand_class=dc)
+        # the first item-location's item in one zone, and an item with quota pools at some node in every zone
+        # (its candidate nodes then include a pooled one: the class-curve rows sourcing reads, the class path)
+        items = [snap.il_name(0)[0]]
+        pair = _pooled_pair(snap) if pooled else None
+        if pair is not None and pair[0] != items[0]:
+            items.append(pair[0])
+        for item in items:
+            for z in zs if item != items[0] else zs[:1]:
+                for dc in classes:
+                    for qty in (1.0, 1e9):
+                        chooser(snap, state, item=item, qty=qty, requested_date=snap.as_of, zone=z, policy=Policy(),
+                                demand_class=dc)
         return
     if path == "atp":
         pair = snap.il_name(0)
@@ -286,68 +329,130 @@ def _warm_path(path: str, snap, state, chooser, classes) -> None:
                     unreserve(snap, state, p.reservation)
 
 
+def _pooled_pair(snap) -> tuple[str, str] | None:
+    """(item, location) of the first item-location with quota pools, or None when none has any."""
+    from allocation.model import model_for
+
+    model = model_for(snap)
+    if not model.n_pools:
+        return None
+    for il in range(snap.n_il):
+        lo, hi = model.pools_of(il)
+        if hi > lo:
+            return snap.il_name(il)
+    return None
+
+
 def _demand_classes(snap) -> list:
     dc = snap.tables.get("demand_classes")
     return [None, *sorted(dc["demand_class"].to_list())[:1]] if dc is not None and dc.height else [None]
 
 
 def _share(paths: list[str], workers: int) -> list[list[str]]:
-    """Paths shared among ``workers`` processes, longest first onto the least loaded (LPT)."""
+    """Paths shared among ``workers`` processes, longest first onto the least loaded (LPT); within a
+    share, in the order of ``_FIRST`` (what the allocation kernel can load from another process first)."""
     buckets: list[list[str]] = [[] for _ in range(workers)]
     load = [0.0] * workers
     for p in sorted(paths, key=lambda p: -WARM_PATHS[p]):
         k = load.index(min(load))
         buckets[k].append(p)
         load[k] += WARM_PATHS[p]
-    return [b for b in buckets if b]
+    return [sorted(b, key=_FIRST.index) for b in buckets if b]
 
 
-def _compile_in_parallel(svc, paths: list[str], say, processes: int = 0) -> int:
-    """Compile the paths whose kernels numba's disk cache lacks, in worker processes (numba holds the
-    GIL while compiling, so threads would not help): each worker loads the snapshot, makes the calls of
-    its share of the paths and exits, leaving the kernels in the on-disk cache; this process compiles one
-    share itself meanwhile. Returns how many processes compiled (1: nothing was run in parallel)."""
+def _cpus(processes: int) -> int:
     import os
-    import subprocess
-    import tempfile
 
-    from sourcing.choosers import SourcingChooser
+    return processes or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
-    snap = svc.snap
-    cold = [p for p in paths if not _cached(p)]
-    cpus = processes or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-    source = Path(str(snap.source))
-    if len(cold) < 2 or cpus < 2 or not (source / "meta.json").exists():
-        return 1
-    shares = _share(cold, min(cpus, len(cold)))
-    say(f"compiling the kernels of {', '.join(cold)} in {len(shares)} processes "
-        f"(numba; cached on disk, so only the first run pays) ...")
-    chooser = svc.chooser
-    objective = chooser.objective if isinstance(chooser, SourcingChooser) else ""
-    procs = []
-    for share in shares[1:]:
-        cmd = [sys.executable, "-m", "promessa.warmup", "--worker", ",".join(share), "--snapshot", str(source.resolve())]
-        if objective:
-            cmd += ["--objective", objective]
-        err = tempfile.TemporaryFile(mode="w+")
-        procs.append((share, err, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)))
-    try:
-        state = svc.state.copy()
-        for p in shares[0]:
-            _warm_path(p, snap, state, chooser, _demand_classes(snap))
-    except BaseException:  # interrupted or failed: stop the workers this process started, then wait for them
-        for entry in procs:
-            entry[2].kill()
-        raise
-    finally:
+
+class WarmStart:
+    """Worker processes compiling their shares of the warm-up paths into numba's on-disk cache (numba holds
+    the GIL while compiling, so threads would not help). ``shares[0]`` is the share the starting process
+    compiles itself; one worker (``python -m promessa.warmup --worker``) per other share loads the snapshot,
+    makes the calls of its paths and exits, leaving the kernels in the disk cache."""
+
+    def __init__(self, shares: list[list[str]], source: Path, objective: str | None) -> None:
+        import subprocess
+        import tempfile
+
+        self.shares = shares
+        self.procs = []
+        for share in shares[1:]:
+            cmd = [sys.executable, "-m", "promessa.warmup", "--worker", ",".join(share), "--snapshot", str(source.resolve())]
+            if objective:
+                cmd += ["--objective", objective]
+            err = tempfile.TemporaryFile(mode="w+")
+            self.procs.append((share, err, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)))
+
+    def join(self, say) -> None:
+        """Wait for the workers; say which failed (the warm-up pass that follows compiles their share here)."""
+        procs, self.procs = self.procs, []
         for share, err, proc in procs:
             proc.wait()
             err.seek(0)
             last = err.read().strip().splitlines()[-1:]
             err.close()
-            if proc.returncode != 0:  # this process compiles that share itself in the pass that follows
+            if proc.returncode != 0:
                 say(f"  the worker compiling {', '.join(share)} failed (exit {proc.returncode}){': ' + last[0] if last else ''}")
-    return len(shares)
+
+    def stop(self) -> None:
+        """Stop the workers (interrupted or failed start-up) and wait for them."""
+        for _, _, proc in self.procs:
+            proc.kill()
+        self.join(lambda line: None)
+
+
+def _start(cold: list[str], source: Path, objective: str | None, say, processes: int) -> WarmStart | None:
+    cpus = _cpus(processes)
+    if len(cold) < 2 or cpus < 2 or not (source / "meta.json").exists():
+        return None
+    shares = _share(cold, min(cpus, len(cold)))
+    say(f"compiling the kernels of {', '.join(cold)} in {len(shares)} processes "
+        f"(numba; cached on disk, so only the first run pays) ...")
+    return WarmStart(shares, source, objective)
+
+
+def start_warm_up(settings: Settings, paths: tuple[str, ...], *, say=None) -> WarmStart | None:
+    """Start the warm-up's worker processes before ``Engine.open`` (pass the result as its ``warm_start``),
+    so they compile while the engine loads the snapshot and opens the order book, and the one compiling
+    the quota curves is well ahead of the process compiling allocation, which then loads the curve kernels
+    they share instead of compiling them. ``paths`` as ``Engine.open``'s ``warm`` tuple, on the snapshot
+    directory ``settings.snapshot.path``. None when there is nothing to share out (warm cache, one process,
+    no snapshot directory yet): the warm-up then runs as without it."""
+    if settings.snapshot.path is None or settings.kernels.warm_up_processes == 1:
+        return None
+    if "sourcing" in paths:
+        paths = (*paths, "quota")
+    cold = [p for p in dict.fromkeys(paths) if not _cached(p)]
+    objective = settings.orders.sourcing_objective if settings.orders.location_choice == "sourcing" else None
+    return _start(cold, Path(settings.snapshot.path), objective, say or log.info, settings.kernels.warm_up_processes)
+
+
+def _compile_in_parallel(svc, paths: list[str], say, processes: int = 0, started: WarmStart | None = None) -> int:
+    """Compile the paths whose kernels numba's disk cache lacks, in worker processes (``WarmStart``; the
+    ones ``started`` ahead, else started now), while this process compiles its own share; then wait for
+    them. Returns how many processes compiled (1: nothing was run in parallel)."""
+    from sourcing.choosers import SourcingChooser
+
+    snap = svc.snap
+    if started is None:
+        chooser = svc.chooser
+        objective = chooser.objective if isinstance(chooser, SourcingChooser) else None
+        started = _start([p for p in paths if not _cached(p)], Path(str(snap.source)), objective, say, processes)
+        if started is None:
+            return 1
+    try:
+        state = svc.state.copy()
+        mine = started.shares[0]
+        for p in mine:
+            if p in paths:
+                _warm_path(p, snap, state, svc.chooser, _demand_classes(snap), pooled="allocation" in mine)
+    except BaseException:  # interrupted or failed: stop the workers, then wait for them
+        started.stop()
+        raise
+    started.join(say)
+    return len(started.shares)
 
 
 def warm_worker(paths: list[str], snapshot: str, objective: str | None = None) -> None:
@@ -362,25 +467,29 @@ def warm_worker(paths: list[str], snapshot: str, objective: str | None = None) -
     chooser = SourcingChooser(objective=objective) if objective else None
     state = snap.new_state()
     for p in paths:
-        _warm_path(p, snap, state, chooser, _demand_classes(snap))
+        _warm_path(p, snap, state, chooser, _demand_classes(snap), pooled="allocation" in paths)
 
 
-def warm_up(svc, *, say=None, paths=None, processes: int = 0) -> float:
+def warm_up(svc, *, say=None, paths=None, processes: int = 0, started: WarmStart | None = None) -> float:
     """Compile the kernels a request may reach before the first request arrives (``paths``: a subset of
     ``WARM_PATHS``; default: every path the snapshot and the location chooser can reach), on a throwaway
     copy of the state. With a cold cache and ``processes`` other than 1 (0: one per core), worker processes
     compile disjoint paths into numba's on-disk cache while this process compiles its own share, then this
-    process loads them.
+    process loads them; ``started``: those workers, already started (``start_warm_up``).
     Returns the seconds it took (compile time, reported apart)."""
     snap = svc.snap
     svc.commerce.book_for(snap, svc.business_day)  # the catalogue pricing reads, built once per snapshot
     if not snap.n_il:
+        if started is not None:
+            started.join(say or log.info)
         return 0.0
     t0 = time.perf_counter()
     say = say or log.info
     reach = reachable_paths(snap, svc.chooser)
-    paths = list(reach) if paths is None else [p for p in paths if p in reach]
-    procs = _compile_in_parallel(svc, paths, say, processes) if processes != 1 else 1
+    if paths is not None and "sourcing" in paths:
+        paths = (*paths, "quota")  # real-time sourcing reads the quota curves
+    paths = list(reach) if paths is None else [p for p in dict.fromkeys(paths) if p in reach]
+    procs = _compile_in_parallel(svc, paths, say, processes, started) if processes != 1 or started else 1
     state = svc.state.copy()
     classes = [None, *sorted(svc.demand_classes or ())[:1]]
     for p in paths:

@@ -12,10 +12,15 @@ cache loads), and keeps:
 
 Only the outermost compile counts: a kernel calling other kernels compiles them inside its own
 compile, and that time is counted once.
+
+:func:`loaded_kernels` lists the (kernel, signature) pairs this process holds, compiled or loaded from
+the disk cache alike, so a command can tell which kernels a step reached that its warm-up did not
+(the demo says so after capturing), whatever the state of the disk cache.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -85,3 +90,19 @@ def compiled_kernels() -> int:
     """How many kernels (outermost compiles) this process compiled since :func:`watch_compiles`."""
     with _lock:
         return _totals["kernels"]
+
+
+def loaded_kernels() -> frozenset[tuple[str, str]]:
+    """(kernel, signature) of every signature the kernels of the loaded modules hold in this process
+    (compiled here or loaded from numba's disk cache; numba's own modules left out). A kernel another
+    kernel calls is linked into the caller's compiled code, so it appears only once called by itself."""
+    from numba.core.dispatcher import Dispatcher
+
+    out = set()
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or mod_name.split(".")[0] == "numba":
+            continue
+        for obj in list(getattr(mod, "__dict__", {}).values()):
+            if isinstance(obj, Dispatcher) and getattr(obj.py_func, "__module__", None) == mod_name:
+                out.update((_name(obj), str(sig)) for sig in list(obj.overloads))
+    return frozenset(out)

@@ -3,8 +3,9 @@
 numba keeps what it compiles in its on-disk cache (``cache=True`` on every kernel), so this is
 paid once per install: the README's first command runs it, and later commands start at speed.
 With a cold cache and more than one core, the kernel paths (ATP, allocation, capable-to-promise,
-real-time sourcing) compile in parallel worker processes (``python -m promessa.warmup --worker``),
-each leaving its kernels in the on-disk cache (``promessa.app.warm_up``).
+real-time sourcing and its quota curves) compile in parallel worker processes
+(``python -m promessa.warmup --worker``), each leaving its kernels in the on-disk cache
+(``promessa.app.warm_up``; the demo starts them before it opens the engine, ``promessa.app.start_warm_up``).
 """
 
 from __future__ import annotations

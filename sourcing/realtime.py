@@ -377,6 +377,8 @@ def _evaluate(snap: Snapshot, state: State, request: SourcingRequest) -> _Ctx:
     if ctx.rows is not None:  # quotas at some candidate: evaluate on the rows of this order only
         sub, cum = ctx.rows
         il_lt, il_keys = snap.il_lead_time[sub], net.il_keys[sub]
+        # as writable as the whole column: the kernel then has one signature for both paths (one compile, not two)
+        il_lt.flags.writeable = snap.il_lead_time.flags.writeable
     sk.candidates_nb(
         cum, il_lt, snap.calendar_open, net.loc_cal, il_keys, net.n_locations, net.item_cat,
         net.rule_ptr, net.rule_loc, net.rule_rank, net.rule_item, net.rule_cat,
