@@ -1,0 +1,302 @@
+"""Memory that follows activity (issue 19 item 6): the compact form (`supplydata.sparse`) against the dense one.
+
+Builds N item-locations with the generated sample's activity directly in numpy, block by block
+(no parquet files): ten locations per item (six DCs on a weekday calendar, four stores open every
+day), Zipf item popularity as `supplydata.generate`, on hand plus a receipt every 21-42 days over
+365 days, a Poisson number of existing demand rows in the first 45 days, and a lead time for a
+quarter of the items. Sizes: small 100,000, medium 1,000,000, full 10,000,000 item-locations.
+
+Reports bytes per item-location (snapshot alone; with a refresh in flight: old and new snapshot
+and both states alive; the state after the batch's commitments), one-line promise latency and
+batch throughput on the compact form, and the dense form side by side in the same run at 100,000
+item-locations (where it fits), after checking that both give identical answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import numpy as np
+
+from benchmarks.harness import Result, median, percentile
+
+N_BY_SIZE = {"small": 100_000, "medium": 1_000_000, "full": 10_000_000}
+DENSE_N = 100_000
+H = 365
+N_LOC = 10           # locations per item: 6 DCs then 4 stores
+N_DC = 6
+BLOCK = 500_000      # item-locations generated and encoded at a time
+AS_OF = dt.date(2026, 1, 5)
+LINES_PER_IL = 10    # order lines per item-location in the batch (the full sample has ~10), at most 1,000,000
+
+
+def _popularity(n_items: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 1.1
+    pop = pop[rng.permutation(n_items)]
+    return pop / pop.sum()
+
+
+def network(n: int, seed: int) -> dict:
+    """Per-item-location attributes of n item-locations (n a multiple of 10): key, lead time, calendar, rate."""
+    n_items = n // N_LOC
+    pop = _popularity(n_items, seed)
+    rng = np.random.default_rng(seed + 1)
+    lead_item = np.where(rng.random(n_items) < 0.25, rng.integers(7, 46, n_items), -1).astype(np.int32)
+    il = np.arange(n, dtype=np.int64)
+    item, loc = il // N_LOC, il % N_LOC
+    # the generator's daily demand: order lines / (H / 4) * 2 spread over the item's locations
+    total_daily = LINES_PER_IL * n / (H * 0.25) * 2.0
+    rate = total_daily * pop[item] / N_LOC
+    calendar_open = np.ones((2, H), dtype=np.bool_)
+    calendar_open[0] = [(AS_OF + dt.timedelta(days=d)).weekday() < 5 for d in range(H)]
+    return {"il_key": il, "il_lead_time": lead_item[item], "il_calendar": np.where(loc < N_DC, 0, 1).astype(np.int32),
+            "calendar_open": calendar_open, "rate": rate, "pop": pop}
+
+
+def block_rows(rate: np.ndarray, seed: int) -> tuple[tuple, tuple]:
+    """Supply and demand rows (il within the block, day, qty) for a block of item-locations, as the generator draws them."""
+    rng = np.random.default_rng(seed)
+    n = rate.shape[0]
+    onhand = np.round(rate * rng.uniform(0, 25, n) + rng.integers(0, 3, n))
+    interval = rng.integers(21, 43, n)
+    first = rng.integers(1, 15, n)
+    n_rec = np.maximum(0, (H - 1 - first) // interval + 1)
+    rec_il = np.repeat(np.arange(n), n_rec)
+    k_in = np.arange(rec_il.shape[0]) - np.repeat(np.cumsum(n_rec) - n_rec, n_rec)
+    rec_day = first[rec_il] + k_in * interval[rec_il]
+    rec_qty = np.round(rate[rec_il] * interval[rec_il] * rng.uniform(0.6, 1.3, rec_il.shape[0]) + 1.0)
+    keep = onhand > 0
+    sup = (np.concatenate([np.flatnonzero(keep), rec_il]), np.concatenate([np.zeros(int(keep.sum()), np.int64), rec_day]),
+           np.concatenate([onhand[keep], rec_qty]))
+    n_dem = rng.poisson(np.minimum(rate * 3, 6.0))
+    dem_il = np.repeat(np.arange(n), n_dem)
+    dem = (dem_il, rng.integers(0, 45, dem_il.shape[0]), np.maximum(1.0, np.round(rate[dem_il] * rng.uniform(0.5, 3.0, dem_il.shape[0]))))
+    return sup, dem
+
+
+def build(n: int, seed: int, *, dense: bool = False, as_of: dt.date = AS_OF):
+    """The compact snapshot of n item-locations (and, with `dense`, the dense arrays of the same rows)."""
+    from supplydata.kernels import net_cumsum_nb
+    from supplydata.sparse import CompactBuilder
+
+    net = network(n, seed)
+    b = CompactBuilder(as_of=as_of, horizon=H)
+    rows = {"supply": 0, "demand": 0}
+    dense_arrays = None
+    if dense:
+        supply, demand = np.zeros((n, H)), np.zeros((n, H))
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
+        sup, dem = block_rows(net["rate"][lo:hi], seed * 1_000_003 + lo)
+        b.add(hi - lo, sup, dem)
+        rows["supply"] += sup[0].shape[0]
+        rows["demand"] += dem[0].shape[0]
+        if dense:
+            for arr, (il, day, qty) in ((supply, sup), (demand, dem)):
+                arr[lo:hi] += np.bincount((il * H + day), weights=qty, minlength=(hi - lo) * H).reshape(hi - lo, H)
+    snap = b.finish(il_key=net["il_key"], n_locations=N_LOC, il_lead_time=net["il_lead_time"], il_calendar=net["il_calendar"],
+                    calendar_open=net["calendar_open"])
+    if dense:
+        base_cum = np.empty((n, H))
+        net_cumsum_nb(supply, demand, base_cum)
+        dense_arrays = {"supply": supply, "demand": demand, "base_cum": base_cum}
+    return snap, net, rows, dense_arrays
+
+
+def order_lines(net: dict, n: int, n_lines: int, seed: int):
+    """Encoded order lines: items by popularity, any of the ten locations, 1..20 units, requested 1..21 days after creation."""
+    from promising.enums import FLAG_PARTIAL, FLAG_SPLIT
+    from promising.types import EncodedLines
+
+    rng = np.random.default_rng(seed + 2)
+    item = rng.choice(net["pop"].shape[0], size=n_lines, p=net["pop"])
+    ils = item * N_LOC + rng.integers(0, N_LOC, n_lines)
+    qty = np.minimum(rng.geometric(0.45, n_lines), 20).astype(np.float64)
+    created = np.sort(rng.integers(0, int(H * 0.6), n_lines))
+    req = np.minimum(created + rng.integers(1, 22, n_lines), H - 1).astype(np.int64)
+    return EncodedLines(ils.astype(np.int64), qty, req, np.full(n_lines, -1, np.int64),
+                        np.full(n_lines, FLAG_PARTIAL | FLAG_SPLIT, np.int64), np.full(n_lines, 4, np.int64))
+
+
+def _rss_mib() -> float:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _one_line(call, picks) -> list[float]:
+    lat = []
+    for args in picks:
+        t0 = time.perf_counter_ns()
+        call(*args)
+        lat.append((time.perf_counter_ns() - t0) / 1000.0)
+    return lat
+
+
+def run(*, size: str, seed: int, repeats: int) -> list[Result]:
+    from promising import kernels as nb
+    from promising import sparse_kernels as sk
+    from promising.atp import promise_encoded
+    from promising.sparse_atp import promise_compact_encoded
+    from supplydata.sparse import replay
+
+    repeats = repeats or 3
+    n = N_BY_SIZE[size]
+    load = "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    results: list[Result] = []
+
+    # ---- side by side at 100,000 item-locations: the same rows in both forms
+    t0 = time.perf_counter()
+    csnap, net, rows, dense = build(DENSE_N, seed, dense=True)
+    build_s = time.perf_counter() - t0
+    n_lines = min(LINES_PER_IL * DENSE_N, 1_000_000)
+    enc = order_lines(net, DENSE_N, n_lines, seed)
+    # check before timing: identical answers and positions, line by line
+    base = dense["base_cum"]
+
+    class _Dense:  # what promise_encoded reads from a snapshot and a state
+        il_lead_time, il_calendar, calendar_open = csnap.il_lead_time, csnap.il_calendar, csnap.calendar_open
+
+    class _DenseState:
+        cum = base.copy()
+
+    t0 = time.perf_counter()
+    r_d = promise_encoded(_Dense, _DenseState, enc, commit=True)
+    compile_dense = time.perf_counter() - t0
+    cstate = csnap.new_state()
+    t0 = time.perf_counter()
+    r_c = promise_compact_encoded(csnap, cstate, enc, commit=True)
+    compile_compact = time.perf_counter() - t0
+    for name in ("status", "reason", "n_lines", "bucket", "qty", "earliest_full"):
+        got, want = getattr(r_c, name), getattr(r_d, name)
+        if name in ("bucket", "qty"):
+            mask = np.arange(got.shape[1])[None, :] < r_d.n_lines[:, None]
+            got, want = got[mask], want[mask]
+        assert np.array_equal(got, want), name
+    for il in np.random.default_rng(seed).choice(DENSE_N, 2000, replace=False).tolist():
+        assert np.array_equal(cstate.position(il), _DenseState.cum[il]), il
+    events_per_il = csnap.n_events / DENSE_N
+    dense_bytes = (dense["supply"].nbytes + dense["demand"].nbytes + base.nbytes) / DENSE_N
+    dense_state = base.nbytes / DENSE_N
+    params = {"item_locations": DENSE_N, "days": H, "supply_rows_per_il": round(rows["supply"] / DENSE_N, 2),
+              "demand_rows_per_il": round(rows["demand"] / DENSE_N, 2), "event_days_per_il": round(events_per_il, 2)}
+
+    # one-line latency: the kernel called from Python as promise_atp calls it, no commit, same requests
+    rng = np.random.default_rng(seed + 3)
+    pick = rng.choice(n_lines, size=20_000, replace=False)
+    H_ = csnap.horizon
+    scratch, row = np.empty(H_), np.empty(H_)
+    out_b, out_q = np.empty(8, np.int64), np.empty(8)
+    no_cal = np.ones(0, np.bool_)
+    cal_rows = [csnap.calendar_open[c] for c in range(csnap.calendar_open.shape[0])]
+    cum_d = _DenseState.cum
+    cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, csnap.il_lead_time, csnap.il_calendar, csnap.calendar_open,
+             *cstate.overlay)
+    picks = [(int(enc.ils[i]), float(enc.qty[i]), int(enc.req[i])) for i in pick.tolist()]
+
+    def dense_one(il, q, req):
+        c = csnap.il_calendar[il]
+        return nb.promise_1d_nb(cum_d[il], csnap.il_lead_time[il], cal_rows[c] if c >= 0 else no_cal, q, req, -1, 3, 4,
+                                False, scratch, out_b, out_q)
+
+    def compact_one(il, q, req):
+        return sk.promise_compact_1d_nb(*cargs, il, q, req, -1, 3, 4, False, row, scratch, out_b, out_q)
+
+    t0 = time.perf_counter(); compact_one(*picks[0]); compile_one = time.perf_counter() - t0
+    dense_one(*picks[0])
+    lat_d, lat_c = [], []
+    for _ in range(2):  # interleaved rounds, so both see the same machine
+        lat_d += _one_line(dense_one, picks)
+        lat_c += _one_line(compact_one, picks)
+    md, mc = median(lat_d), median(lat_c)
+
+    # batch throughput: every line in one call, committing in order; fresh states each repeat, interleaved
+    t_d, t_c = [], []
+    for _ in range(repeats):
+        st = type("S", (), {"cum": base.copy()})
+        t0 = time.perf_counter(); promise_encoded(_Dense, st, enc, commit=True); t_d.append(time.perf_counter() - t0)
+        del st
+        cs = csnap.new_state()
+        t0 = time.perf_counter(); promise_compact_encoded(csnap, cs, enc, commit=True); t_c.append(time.perf_counter() - t0)
+    rate_d, rate_c = n_lines / median(t_d), n_lines / median(t_c)
+    del dense, base
+    _DenseState.cum = cum_d = None
+
+    results += [
+        Result("memory.one_line_ratio", "ratio", mc / md, "x", "<= 1.5x dense (issue 19)", mc / md <= 1.5, params,
+               notes=f"median compact {mc:.2f} us / dense {md:.2f} us; p99 {percentile(lat_c, 99):.1f} / {percentile(lat_d, 99):.1f} us; "
+                     f"{len(picks)} requests x 2 interleaved rounds, no commit; {load}"),
+        Result("memory.batch_ratio", "ratio", rate_d / rate_c, "x", "<= 1.5x dense (issue 19)", rate_d / rate_c <= 1.5,
+               {**params, "lines": n_lines},
+               notes=f"time compact / dense; {rate_c:,.0f} vs {rate_d:,.0f} lines/s, median of {repeats} interleaved; split, 4 lines; {load}"),
+        Result("memory.snapshot_ratio", "ratio", csnap.nbytes / DENSE_N / dense_bytes, "x", None, None, params,
+               notes=f"compact {csnap.nbytes / DENSE_N:.0f} B vs dense {dense_bytes:.0f} B per item-location (arrays only)"),
+        Result("memory.dense_bytes_per_il", "refresh_in_flight", 2 * (dense_bytes + dense_state) / 1.0, "B", None, None, params,
+               notes=f"dense: two snapshots ({dense_bytes:.0f} B each) + two states ({dense_state:.0f} B each); the tables kept beside it not counted"),
+        Result("memory.dense_one_line", "median", md, "us", None, None, params, notes=f"p99 {percentile(lat_d, 99):.1f} us"),
+        Result("memory.dense_batch", "throughput", rate_d, "lines/s", None, None, {**params, "lines": n_lines},
+               compile_s=compile_dense, notes=f"median {median(t_d):.3f} s"),
+    ]
+
+    # ---- the compact form at the asked size
+    if n != DENSE_N:
+        del csnap, cstate
+        t0 = time.perf_counter()
+        rss0 = _rss_mib()
+        csnap, net, rows, _ = build(n, seed)
+        build_s = time.perf_counter() - t0
+        rss_snap = _rss_mib() - rss0
+        n_lines = min(LINES_PER_IL * n, 1_000_000)
+        enc = order_lines(net, n, n_lines, seed)
+        cstate = csnap.new_state()
+        t_b = time.perf_counter()
+        promise_compact_encoded(csnap, cstate, enc, commit=True)
+        batch_s = time.perf_counter() - t_b
+        rate_c = n_lines / batch_s
+        cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, csnap.il_lead_time, csnap.il_calendar, csnap.calendar_open,
+                 *cstate.overlay)
+        rng = np.random.default_rng(seed + 3)
+        pick = rng.choice(n_lines, size=20_000, replace=False)
+        picks = [(int(enc.ils[i]), float(enc.qty[i]), int(enc.req[i])) for i in pick.tolist()]
+        lat_c = _one_line(compact_one, picks)
+        mc = median(lat_c)
+    else:
+        rss_snap = float("nan")
+        batch_s = median(t_c)
+        # the state after one batch of commitments
+        cstate = csnap.new_state()
+        promise_compact_encoded(csnap, cstate, enc, commit=True)
+    params = {"item_locations": n, "days": H, "supply_rows_per_il": round(rows["supply"] / n, 2),
+              "demand_rows_per_il": round(rows["demand"] / n, 2), "event_days_per_il": round(csnap.n_events / n, 2)}
+    snap_b = csnap.nbytes / n
+    state_b = cstate.nbytes / n
+    # a refresh: the next day's extract built beside the live pair, the overlay replayed onto it, both alive
+    rss1 = _rss_mib()
+    t0 = time.perf_counter()
+    new_snap, _, _, _ = build(n, seed, as_of=AS_OF + dt.timedelta(days=1))
+    fresh, report = replay(cstate, new_snap)
+    refresh_s = time.perf_counter() - t0
+    rss_refresh = _rss_mib() - rss1
+    in_flight = report.bytes_in_flight / n
+    results += [
+        Result("memory.refresh_in_flight", "bytes_per_il", in_flight, "B", "<= 1 KB per item-location with a refresh in flight (issue 19)",
+               in_flight <= 1024, params,
+               notes=f"old + new snapshot + both states after {n_lines:,} committed lines ({report.replayed:,} overlay entries replayed, "
+                     f"{report.not_fitting:,} no longer fit); refresh {refresh_s:.1f} s; RSS grew {rss_refresh:.0f} MiB during it"),
+        Result("memory.snapshot", "bytes_per_il", snap_b, "B", None, None, params,
+               notes=f"built in {build_s:.1f} s; RSS grew {rss_snap:.0f} MiB while building" if rss_snap == rss_snap else f"built in {build_s:.1f} s"),
+        Result("memory.state", "bytes_per_il", state_b, "B", None, None, {**params, "committed_lines": n_lines},
+               notes=f"{cstate.n_entries:,} overlay entries in an arena of {cstate.capacity:,} (10 B each) + 12 B per item-location"),
+        Result("memory.compact_one_line", "median", mc, "us", None, None, params, compile_s=compile_one,
+               notes=f"p99 {percentile(lat_c, 99):.1f} us; kernel called from Python, no commit; {load}"),
+        Result("memory.compact_batch", "throughput", rate_c, "lines/s", None, None, {**params, "lines": n_lines},
+               compile_s=compile_compact, notes=f"{batch_s:.3f} s; split, 4 lines, committing; {load}"),
+    ]
+    return results
