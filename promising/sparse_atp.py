@@ -32,7 +32,10 @@ def resolve_il_compact(snap: CompactSnapshot, item: str, location: str) -> int:
     lc = snap.location_index.get(location)
     if lc is None:
         raise ValidationError("unknown location", field="location", value=location)
-    return snap.il(ic, lc)
+    key = ic * max(snap.n_locations, 1) + lc
+    keys = snap.il_key
+    i = int(keys.searchsorted(key))
+    return i if i < keys.shape[0] and keys[i] == key else -1
 
 
 def _args(snap: CompactSnapshot, state: CompactState) -> tuple:
@@ -55,11 +58,9 @@ def promise_compact(snap: CompactSnapshot, state: CompactState, request: Request
     if il < 0:
         return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None), il, out_b, out_q
     if commit:
-        state.grow(int(overlay_room_nb(state.seg_len, np.int64(il), np.int64(pol.max_lines))))
-    H = snap.horizon
+        state.grow(4 * (int(state.seg_len[il]) + pol.max_lines) + 8)  # supplydata.sparse.overlay_room_nb
     status, reason, n, ef = sk.promise_compact_1d_nb(
-        *_args(snap, state), np.int64(il), q, np.int64(req), np.int64(pol.max_late), np.int64(pol.flags),
-        np.int64(pol.max_lines), bool(commit), np.empty(H), np.empty(H), out_b, out_q,
+        *_args(snap, state), il, q, req, pol.max_late, pol.flags, pol.max_lines, bool(commit), out_b, out_q,
     )
     as_of = snap.as_of
     lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[k])), float(out_q[k])) for k in range(n))

@@ -53,6 +53,7 @@ from promessa.errors import ValidationError
 from supplydata.snapshot import Snapshot, State
 
 MAX_HORIZON = 32767  # days are int16
+INF = np.inf
 _versions = itertools.count(1)
 
 
@@ -191,6 +192,66 @@ def position_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty
             r += ent_qty[e]
             e += 1
         val = base - r
+
+
+@njit(cache=True, nogil=True)
+def availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, start, end, cp_day, cp_val, out):
+    """out[t] = A(t) = max(0, min_{t<=s<end} C[s]) for t in [start, end) and inf for t in
+    [max(start, end), H), exactly as `promising.kernels.availability_1d_nb` writes it from the
+    dense row, without expanding the row: the positions at the change points (event or overlay
+    days) in [start, end) go forward into cp_day/cp_val (work space of H + 1), then one backward
+    pass keeps the suffix minimum and fills each run of days. Returns nothing."""
+    H = out.shape[0]
+    if start < end:
+        r = 0.0
+        e = seg_start[il]
+        e_end = e + seg_len[il]
+        while e < e_end and ent_day[e] <= start:
+            r += ent_qty[e]
+            e += 1
+        lo = ev_ptr[il]
+        hi = ev_ptr[il + 1]
+        a = lo
+        b = hi
+        while a < b:
+            mid = (a + b) >> 1
+            if ev_day[mid] <= start:
+                a = mid + 1
+            else:
+                b = mid
+        k = a
+        base = ev_cum[k - 1] if k > lo else 0.0
+        cp_day[0] = start
+        cp_val[0] = base - r
+        n = 1
+        while True:
+            t = end
+            if k < hi and ev_day[k] < t:
+                t = ev_day[k]
+            if e < e_end and ent_day[e] < t:
+                t = ent_day[e]
+            if t >= end:
+                break
+            if k < hi and ev_day[k] == t:
+                base = ev_cum[k]
+                k += 1
+            if e < e_end and ent_day[e] == t:
+                r += ent_qty[e]
+                e += 1
+            cp_day[n] = t
+            cp_val[n] = base - r
+            n += 1
+        m = INF
+        top = end
+        for j in range(n - 1, -1, -1):
+            if cp_val[j] < m:
+                m = cp_val[j]
+            v = m if m > 0.0 else 0.0
+            for u in range(cp_day[j], top):
+                out[u] = v
+            top = cp_day[j]
+    for u in range(max(start, end), H):
+        out[u] = INF
 
 
 @njit(cache=True, nogil=True)
