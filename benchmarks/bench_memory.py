@@ -149,14 +149,11 @@ def order_lines(net: dict, n: int, n_lines: int, seed: int):
                         np.full(n_lines, FLAG_PARTIAL | FLAG_SPLIT, np.int64), np.full(n_lines, 4, np.int64))
 
 
-def _rss_mib() -> float:
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+def _peak_rss_mib() -> float:
+    """The process's peak resident set so far (MiB), the dense side-by-side part included."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _one_line(call, picks) -> list[float]:
@@ -224,7 +221,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     out_b, out_q = np.empty(8, np.int64), np.empty(8)
     no_cal = np.ones(0, np.bool_)
     cal_rows = [dense.calendar_open[c] for c in range(dense.calendar_open.shape[0])]
-    cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, csnap.il_lead_time, csnap.il_calendar, csnap.calendar_open, *cstate.overlay)
+    cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, *cstate.overlay)
 
     def dense_kernel(il, q, req):
         c = dense.il_calendar[il]
@@ -232,7 +229,9 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                                 False, scratch, out_b, out_q)
 
     def compact_kernel(il, q, req):
-        return sk.promise_compact_1d_nb(*cargs, il, q, req, -1, 3, 4, False, out_b, out_q)
+        c = csnap.il_calendar[il]
+        return sk.promise_compact_1d_nb(*cargs, il, H, csnap.il_lead_time[il], cal_rows[c] if c >= 0 else no_cal, q, req, -1, 3, 4,
+                                        False, out_b, out_q)
 
     for rq in reqs[:3]:  # same answers through the entry points too
         a, b = promise_atp(dense, dstate, rq, explain=False)[0], promise_compact(csnap, cstate, rq)[0]
@@ -266,7 +265,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                      f"{len(reqs):,} requests x 2 interleaved rounds; {load_one}"),
         Result("memory.one_line_kernel_ratio", "ratio", onek, "x", "<= 1.5x dense (issue 19)", onek <= 1.5, params,
                notes=f"the one-line kernel alone, called from Python: median {med['compact_k']:.2f} / {med['dense_k']:.2f} us "
-                     f"(numba's argument dispatch: 21 arguments against 12); {load_one}"),
+                     f"(numba's argument dispatch: 21 arguments, 11 of them arrays, against 12 and 5); {load_one}"),
         Result("memory.batch_ratio", "ratio", rate_d / rate_c, "x", "<= 1.5x dense (issue 19)", rate_d / rate_c <= 1.5,
                {**params, "lines": n_lines},
                notes=f"time compact / dense: {rate_c:,.0f} vs {rate_d:,.0f} lines/s, median of {repeats} interleaved; "
@@ -287,11 +286,9 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     # ---- the compact form at the asked size
     if n != DENSE_N:
         del csnap, cstate, cargs
-        rss0 = _rss_mib()
         t0 = time.perf_counter()
         csnap, net, rows = build(n, seed)
         build_s = time.perf_counter() - t0
-        rss_snap = _rss_mib() - rss0
         n_lines = min(LINES_PER_IL * n, 1_000_000)
         enc = order_lines(net, n, n_lines, seed)
         cstate = csnap.new_state()
@@ -299,26 +296,23 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         promise_compact_encoded(csnap, cstate, enc, commit=True)
         batch_s = time.perf_counter() - t_b
         rate_c = n_lines / batch_s
-        cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, csnap.il_lead_time, csnap.il_calendar, csnap.calendar_open,
-                 *cstate.overlay)
+        cargs = (csnap.ev_ptr, csnap.ev_day, csnap.ev_cum, *cstate.overlay)
         pick = np.random.default_rng(seed + 3).choice(n_lines, size=20_000, replace=False)
         picks = [(int(enc.ils[i]), float(enc.qty[i]), int(enc.req[i])) for i in pick.tolist()]
         med_ck = median(_one_line(compact_kernel, picks))
         params = {"item_locations": n, "days": H, "supply_rows_per_il": round(rows["supply"] / n, 2),
                   "demand_rows_per_il": round(rows["demand"] / n, 2), "event_days_per_il": round(csnap.n_events / n, 2)}
-        notes_build = f"built in {build_s:.1f} s in blocks of {BLOCK:,}; RSS grew {rss_snap:.0f} MiB while building"
+        notes_build = f"built in {build_s:.1f} s in blocks of {BLOCK:,}"
     else:
         batch_s = median(t_c)
         notes_build = "built through build_snapshot and compact_from_snapshot"
     state_b = cstate.nbytes / n
     snap_b = csnap.nbytes / n
     # a refresh: the next day's extract built beside the live pair, the overlay replayed onto it, both alive
-    rss1 = _rss_mib()
     t0 = time.perf_counter()
     new_snap, _, _ = build(n, seed, as_of=AS_OF + dt.timedelta(days=1))
     fresh, report = replay(cstate, new_snap)
     refresh_s = time.perf_counter() - t0
-    rss_refresh = _rss_mib() - rss1
     in_flight = report.bytes_in_flight / n
     load = _load()
     results += [
@@ -326,7 +320,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                in_flight <= 1024, {**params, "committed_lines": n_lines},
                notes=f"old + new snapshot + both states, after {n_lines:,} committed lines ({report.replayed:,} overlay entries "
                      f"replayed, {report.not_fitting:,} no longer fit the new extract); built and replayed in {refresh_s:.1f} s; "
-                     f"RSS grew {rss_refresh:.0f} MiB; {load}"),
+                     f"process peak RSS {_peak_rss_mib():,.0f} MiB (the dense side-by-side part included); {load}"),
         Result("memory.snapshot", "bytes_per_il", snap_b, "B", None, None, params, notes=notes_build),
         Result("memory.state", "bytes_per_il", state_b, "B", None, None, {**params, "committed_lines": n_lines},
                notes=f"{cstate.n_entries:,} overlay entries in an arena of {cstate.capacity:,} (10 B each) + 12 B per item-location"),

@@ -20,6 +20,8 @@ from promising.enums import MAX_LINES, Reason, Status, lines_width
 from promising.types import DEFAULT_POLICY, BatchResult, EncodedLines, Policy, Promise, Request, ScheduleLine
 from supplydata.sparse import CompactSnapshot, CompactState, overlay_room_nb
 
+_NO_CAL = np.ones(0, dtype=np.bool_)
+
 __all__ = ["available_compact", "encode_lines_compact", "promise_compact", "promise_compact_batch", "promise_compact_encoded",
            "resolve_il_compact"]
 
@@ -59,8 +61,12 @@ def promise_compact(snap: CompactSnapshot, state: CompactState, request: Request
         return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None), il, out_b, out_q
     if commit:
         state.grow(4 * (int(state.seg_len[il]) + pol.max_lines) + 8)  # supplydata.sparse.overlay_room_nb
+    if state.snapshot is not snap:
+        raise ValidationError("the state belongs to another snapshot", field="state", value=state.snapshot.version)
+    c = snap.il_calendar[il]
     status, reason, n, ef = sk.promise_compact_1d_nb(
-        *_args(snap, state), il, q, req, pol.max_late, pol.flags, pol.max_lines, bool(commit), out_b, out_q,
+        snap.ev_ptr, snap.ev_day, snap.ev_cum, *state.overlay, il, snap.horizon, snap.il_lead_time[il],
+        snap.calendar_open[c] if c >= 0 else _NO_CAL, q, req, pol.max_late, pol.flags, pol.max_lines, bool(commit), out_b, out_q,
     )
     as_of = snap.as_of
     lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[k])), float(out_q[k])) for k in range(n))

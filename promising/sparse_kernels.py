@@ -126,24 +126,19 @@ def promise_avail_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, 
 
 
 @njit(cache=True, nogil=True)
-def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, seg_start, seg_len, seg_cap, ent_day, ent_qty, used,
-                          il, qty, req, max_late, flags, max_lines, commit, out_b, out_q):
+def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, seg_cap, ent_day, ent_qty, used,
+                          il, H, lt, cal, qty, req, max_late, flags, max_lines, commit, out_b, out_q):
     """Promise `qty` requested at bucket `req` against item-location `il` of a compact snapshot
-    and its overlay; as `promising.kernels.promise_1d_nb` (same arguments after `il`, less the
-    row and the work space, which it allocates; same return value). With `commit`, the caller
-    has made room in the arena (`supplydata.sparse.overlay_room_nb` for `max_lines` entries)."""
-    H = cal_open.shape[1]
+    (horizon `H`) and its overlay; as `promising.kernels.promise_1d_nb` (the same arguments from
+    `lt` on, less the row and the work space, which it allocates; the same return value): `lt` the
+    il's lead time (-1: none), `cal` its calendar row or an empty array, as the dense entry point
+    passes them. With `commit`, the caller has made room in the arena
+    (`supplydata.sparse.overlay_room_nb` for `max_lines` entries)."""
     avail = np.empty(H)
     cp_day = np.empty(H + 1, dtype=np.int64)
     cp_val = np.empty(H + 1)
-    lt = il_lt[il]
     end = H if lt < 0 else min(lt, H)
     availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, req, end, cp_day, cp_val, avail)
-    c = il_cal[il]
-    if c >= 0:
-        cal = cal_open[c]
-    else:
-        cal = np.ones(0, dtype=np.bool_)
     s, r, n, ef = promise_avail_1d_nb(avail, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
     if commit:
         for k in range(n):

@@ -108,9 +108,8 @@ def test_one_line_stream_equals_dense(data, net):
                                     a["commit"], np.empty(H), db, dq)
             if a["commit"]:
                 state.grow(int(overlay_room_nb(state.seg_len, il, a["max_lines"])))
-            got = sk.promise_compact_1d_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, snap.il_lead_time, snap.il_calendar,
-                                           snap.calendar_open, *state.overlay, il, a["qty"], a["req"], a["max_late"], a["flags"],
-                                           a["max_lines"], a["commit"], cb, cq)
+            got = sk.promise_compact_1d_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *state.overlay, il, H, lead[il], cal, a["qty"],
+                                           a["req"], a["max_late"], a["flags"], a["max_lines"], a["commit"], cb, cq)
             assert tuple(int(x) for x in got) == tuple(int(x) for x in want)
             n = int(want[2])
             assert np.array_equal(cb[:n], db[:n]) and np.array_equal(cq[:n], dq[:n])
