@@ -265,7 +265,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                      f"{len(reqs):,} requests x 2 interleaved rounds; {load_one}"),
         Result("memory.one_line_kernel_ratio", "ratio", onek, "x", "<= 1.5x dense (issue 19)", onek <= 1.5, params,
                notes=f"the one-line kernel alone, called from Python: median {med['compact_k']:.2f} / {med['dense_k']:.2f} us "
-                     f"(numba's argument dispatch: 21 arguments, 11 of them arrays, against 12 and 5); {load_one}"),
+                     f"(numba's argument dispatch: 18 arguments, 9 of them arrays, against 12 and 5); {load_one}"),
         Result("memory.batch_ratio", "ratio", rate_d / rate_c, "x", "<= 1.5x dense (issue 19)", rate_d / rate_c <= 1.5,
                {**params, "lines": n_lines},
                notes=f"time compact / dense: {rate_c:,.0f} vs {rate_d:,.0f} lines/s, median of {repeats} interleaved; "
@@ -323,7 +323,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                      f"process peak RSS {_peak_rss_mib():,.0f} MiB (the dense side-by-side part included); {load}"),
         Result("memory.snapshot", "bytes_per_il", snap_b, "B", None, None, params, notes=notes_build),
         Result("memory.state", "bytes_per_il", state_b, "B", None, None, {**params, "committed_lines": n_lines},
-               notes=f"{cstate.n_entries:,} overlay entries in an arena of {cstate.capacity:,} (10 B each) + 12 B per item-location"),
+               notes=f"{cstate.n_entries:,} overlay entries in an arena of {cstate.capacity:,} (10 B each) + 12 B per item-location (segment start, length, capacity)"),
         Result("memory.compact_one_line_kernel", "median", med_ck, "us",
                None, None, params, compile_s=compile_one, notes="the one-line kernel called from Python, no commit"),
         Result("memory.compact_batch", "throughput", n_lines / batch_s, "lines/s", None, None, {**params, "lines": n_lines},

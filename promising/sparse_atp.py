@@ -60,7 +60,7 @@ def promise_compact(snap: CompactSnapshot, state: CompactState, request: Request
     if il < 0:
         return Promise(request, Status.SHORT, Reason.NO_SOURCE, (), None), il, out_b, out_q
     if commit:
-        state.grow(4 * (int(state.seg_len[il]) + pol.max_lines) + 8)  # supplydata.sparse.overlay_room_nb
+        state.grow(4 * (int(state.seg[il, 1]) + pol.max_lines) + 8)  # supplydata.sparse.overlay_room_nb
     if state.snapshot is not snap:
         raise ValidationError("the state belongs to another snapshot", field="state", value=state.snapshot.version)
     c = snap.il_calendar[il]
@@ -99,7 +99,7 @@ def promise_compact_encoded(snap: CompactSnapshot, state: CompactState, enc: Enc
         )
         if i >= n:
             return out
-        state.grow(int(overlay_room_nb(state.seg_len, enc.ils[i], enc.max_lines[i])))
+        state.grow(int(overlay_room_nb(state.seg, enc.ils[i], enc.max_lines[i])))
         args = _args(snap, state)
 
 
@@ -114,6 +114,6 @@ def available_compact(snap: CompactSnapshot, state: CompactState, item: str, loc
     il = resolve_il_compact(snap, item, location)
     if il < 0:
         return 0.0
-    return float(sk.available_at_compact_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, snap.il_lead_time, state.seg_start,
-                                            state.seg_len, state.ent_day, state.ent_qty, np.int64(il),
+    return float(sk.available_at_compact_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, snap.il_lead_time, *state.overlay,
+                                            np.int64(il),
                                             np.int64(snap.bucket(date)), np.empty(snap.horizon)))

@@ -126,7 +126,7 @@ def promise_avail_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, 
 
 
 @njit(cache=True, nogil=True)
-def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, seg_cap, ent_day, ent_qty, used,
+def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty,
                           il, H, lt, cal, qty, req, max_late, flags, max_lines, commit, out_b, out_q):
     """Promise `qty` requested at bucket `req` against item-location `il` of a compact snapshot
     (horizon `H`) and its overlay; as `promising.kernels.promise_1d_nb` (the same arguments from
@@ -138,16 +138,16 @@ def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, seg_cap, e
     cp_day = np.empty(H + 1, dtype=np.int64)
     cp_val = np.empty(H + 1)
     end = H if lt < 0 else min(lt, H)
-    availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, req, end, cp_day, cp_val, avail)
+    availability_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, req, end, cp_day, cp_val, avail)
     s, r, n, ef = promise_avail_1d_nb(avail, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
     if commit:
         for k in range(n):
-            overlay_add_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, used, il, out_b[k], out_q[k])
+            overlay_add_nb(seg, ent_day, ent_qty, il, out_b[k], out_q[k])
     return s, r, n, ef
 
 
 @njit(cache=True, nogil=True)
-def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, seg_start, seg_len, seg_cap, ent_day, ent_qty, used,
+def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, seg, ent_day, ent_qty,
                              ils, qty, req, max_late, flags, max_lines, commit, first,
                              out_status, out_reason, out_n, out_b, out_q, out_ef):
     """Promise lines first..n-1 in the given order, each consuming what the previous ones
@@ -161,6 +161,7 @@ def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, se
     cp_val = np.empty(H + 1)
     no_cal = np.ones(0, dtype=np.bool_)
     cap = ent_day.shape[0]
+    top_row = seg.shape[0] - 1
     for i in range(first, n_lines):
         il = ils[i]
         if il < 0:
@@ -169,18 +170,18 @@ def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, se
             out_n[i] = 0
             out_ef[i] = -1
             continue
-        if commit and used[0] + overlay_room_nb(seg_len, il, max_lines[i]) > cap:
+        if commit and seg[top_row, 0] + overlay_room_nb(seg, il, max_lines[i]) > cap:
             return i
         lt = il_lt[il]
         end = H if lt < 0 else min(lt, H)
         r0 = req[i]
-        availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, r0, end, cp_day, cp_val, avail)
+        availability_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, r0, end, cp_day, cp_val, avail)
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
         s, r, n, ef = promise_avail_1d_nb(avail, lt, cal, qty[i], r0, max_late[i], flags[i], max_lines[i], out_b[i], out_q[i])
         if commit:
             for k in range(n):
-                overlay_add_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, used, il, out_b[i, k], out_q[i, k])
+                overlay_add_nb(seg, ent_day, ent_qty, il, out_b[i, k], out_q[i, k])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n
@@ -189,10 +190,10 @@ def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, se
 
 
 @njit(cache=True, nogil=True)
-def available_at_compact_nb(ev_ptr, ev_day, ev_cum, il_lt, seg_start, seg_len, ent_day, ent_qty, il, t, row):
+def available_at_compact_nb(ev_ptr, ev_day, ev_cum, il_lt, seg, ent_day, ent_qty, il, t, row):
     """A(t) for one il and bucket (inf from the lead time on), as `promising.kernels.available_at_1d_nb`."""
     H = row.shape[0]
     lt = il_lt[il]
     end = H if lt < 0 else min(lt, H)
-    position_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, t, end, row)
+    position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, end, row)
     return available_at_1d_nb(row, lt, t)

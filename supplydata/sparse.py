@@ -19,7 +19,7 @@ snapshot plus 2.9 KB for the state). This module keeps only the days with activi
 
 `CompactState` (the commitments on one snapshot; `copy()` forks it)
     a sparse overlay that grows with activity, CSR with slack: per il a segment of an entry
-    arena (``seg_start``, ``seg_len``, ``seg_cap``: int32[N], 12 bytes per il) holding its
+    arena (``seg`` int32[N + 1, 3]: start, length, capacity; 12 bytes per il) holding its
     (day, quantity consumed) entries sorted by day (``ent_day`` int16, ``ent_qty`` float64: 10
     bytes an entry). A commitment of q on day t adds q to the il's entry for t or inserts one, so
     an il holds at most one entry per distinct committed day. A full segment moves to the top of
@@ -81,19 +81,21 @@ def block_events_nb(il, day, net_s, net_d, ptr_out, day_out, cum_out):
 
 
 @njit(cache=True, nogil=True)
-def overlay_room_nb(seg_len, il, k):
+def overlay_room_nb(seg, il, k):
     """Arena entries that adding k entries to il's segment can need at most (relocations included)."""
-    return 4 * (seg_len[il] + k) + 8
+    return 4 * (seg[il, 1] + k) + 8
 
 
 @njit(cache=True, nogil=True)
-def overlay_add_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, used, il, day, qty):
+def overlay_add_nb(seg, ent_day, ent_qty, il, day, qty):
     """Add a consumption of qty on `day` to il's overlay segment: merged into its entry for that
     day, or inserted in day order. A full segment moves to the top of the arena with twice the
-    room (the old one becomes garbage, counted in used[1]). Returns False when the arena has no
-    room for that move (nothing changed)."""
-    s = seg_start[il]
-    n = seg_len[il]
+    room (the old one becomes garbage). Returns False when the arena has no room for that move
+    (nothing changed). seg: int32[N + 1, 3], per il (start, length, capacity); its last row holds
+    the arena's top and the garbage count."""
+    N = seg.shape[0] - 1
+    s = seg[il, 0]
+    n = seg[il, 1]
     lo = 0
     hi = n
     while lo < hi:
@@ -105,56 +107,60 @@ def overlay_add_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, used, il, day,
     if lo < n and ent_day[s + lo] == day:
         ent_qty[s + lo] += qty
         return True
-    c = seg_cap[il]
+    c = seg[il, 2]
     if n == c:
         nc = 4 if c < 2 else 2 * c
-        ns = used[0]
+        ns = seg[N, 0]
         if ns + nc > ent_day.shape[0]:
             return False
         for j in range(n):
             ent_day[ns + j] = ent_day[s + j]
             ent_qty[ns + j] = ent_qty[s + j]
-        used[0] = ns + nc
-        used[1] += c
-        seg_start[il] = ns
-        seg_cap[il] = nc
+        seg[N, 0] = ns + nc
+        seg[N, 1] += c
+        seg[il, 0] = ns
+        seg[il, 2] = nc
         s = ns
     for j in range(n, lo, -1):
         ent_day[s + j] = ent_day[s + j - 1]
         ent_qty[s + j] = ent_qty[s + j - 1]
     ent_day[s + lo] = day
     ent_qty[s + lo] = qty
-    seg_len[il] = n + 1
+    seg[il, 1] = n + 1
     return True
 
 
 @njit(cache=True, nogil=True)
-def overlay_compact_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, new_day, new_qty):
+def overlay_compact_nb(seg, ent_day, ent_qty, new_day, new_qty):
     """Copy every segment, in il order and without slack, into new_day/new_qty (the arena after
-    a compaction; segment starts and capacities are rewritten). Returns the entries copied."""
+    a compaction; segment starts, capacities, the top and the garbage count are rewritten).
+    Returns the entries copied."""
+    N = seg.shape[0] - 1
     k = 0
-    for il in range(seg_start.shape[0]):
-        s = seg_start[il]
-        n = seg_len[il]
-        seg_start[il] = k
-        seg_cap[il] = n
+    for il in range(N):
+        s = seg[il, 0]
+        n = seg[il, 1]
+        seg[il, 0] = k
+        seg[il, 2] = n
         for j in range(n):
             new_day[k] = ent_day[s + j]
             new_qty[k] = ent_qty[s + j]
             k += 1
+    seg[N, 0] = k
+    seg[N, 1] = 0
     return k
 
 
 @njit(cache=True, nogil=True)
-def position_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, start, end, row):
+def position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, start, end, row):
     """Expand one il's running net position into row[start:end] (the dense ``cum[il]`` there).
 
     Base position (the step function of its event days) minus the overlay's consumption on days
     <= t, in one merge pass over the two day-sorted lists. Entries of row outside [start, end)
     are left as they are. O(end - start + log(events) + overlay entries of the il)."""
     r = 0.0
-    e = seg_start[il]
-    e_end = e + seg_len[il]
+    e = seg[il, 0]
+    e_end = e + seg[il, 1]
     while e < e_end and ent_day[e] <= start:
         r += ent_qty[e]
         e += 1
@@ -195,7 +201,7 @@ def position_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty
 
 
 @njit(cache=True, nogil=True)
-def availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, start, end, cp_day, cp_val, out):
+def availability_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, start, end, cp_day, cp_val, out):
     """out[t] = A(t) = max(0, min_{t<=s<end} C[s]) for t in [start, end) and inf for t in
     [max(start, end), H), exactly as `promising.kernels.availability_1d_nb` writes it from the
     dense row, without expanding the row: the positions at the change points (event or overlay
@@ -204,8 +210,8 @@ def availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent
     H = out.shape[0]
     if start < end:
         r = 0.0
-        e = seg_start[il]
-        e_end = e + seg_len[il]
+        e = seg[il, 0]
+        e_end = e + seg[il, 1]
         while e < e_end and ent_day[e] <= start:
             r += ent_qty[e]
             e += 1
@@ -255,8 +261,7 @@ def availability_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent
 
 
 @njit(cache=True, nogil=True)
-def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg_start, seg_len, seg_cap, ent_day, ent_qty, used, ils, days, qty,
-                    first, out_fits, row):
+def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg, ent_day, ent_qty, ils, days, qty, first, out_fits, row):
     """Commit many (il, day, qty) consumptions from index `first` on, in order (negative qty:
     release). out_fits[i] is False where a commitment pushed a non-negative position before
     the il's lead time below zero (kept anyway), as `promising.kernels.commit_lt_1d_nb`.
@@ -264,7 +269,7 @@ def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg_start, seg_len, seg_cap, 
     H = row.shape[0]
     for i in range(first, ils.shape[0]):
         il = ils[i]
-        if used[0] + overlay_room_nb(seg_len, il, 1) > ent_day.shape[0]:
+        if seg[seg.shape[0] - 1, 0] + overlay_room_nb(seg, il, 1) > ent_day.shape[0]:
             return i
         t = days[i]
         q = qty[i]
@@ -272,13 +277,13 @@ def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg_start, seg_len, seg_cap, 
         end = H if lt < 0 else min(lt, H)
         fits = True
         if q > 0.0 and t < end:
-            position_row_nb(ev_ptr, ev_day, ev_cum, seg_start, seg_len, ent_day, ent_qty, il, t, end, row)
+            position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, end, row)
             for s in range(t, end):
                 before = row[s]
                 if before - q < -EPS and before >= -EPS:
                     fits = False
                     break
-        overlay_add_nb(seg_start, seg_len, seg_cap, ent_day, ent_qty, used, il, t, q)
+        overlay_add_nb(seg, ent_day, ent_qty, il, t, q)
         out_fits[i] = fits
     return ils.shape[0]
 
@@ -510,33 +515,49 @@ def compact_from_snapshot(snap: Snapshot) -> CompactSnapshot:
 class CompactState:
     """Commitments on a `CompactSnapshot` as a sparse overlay (see the module docstring).
 
-    Per il a segment of the entry arena (``seg_start``, ``seg_len``, ``seg_cap``: int32[N]) holds
-    its (day, consumption) entries sorted by day (``ent_day`` int16, ``ent_qty`` float64).
-    ``used[0]`` is the arena's top, ``used[1]`` the entries left behind by segments that moved.
-    The kernels in `promising.sparse_kernels` read and extend the arrays in place; when the
-    arena is short of room they stop and say where, and the Python layer calls `grow` (which
-    compacts instead when half the arena is garbage) and goes on.
+    Per il a segment of the entry arena holds its (day, consumption) entries sorted by day
+    (``ent_day`` int16, ``ent_qty`` float64); ``seg`` int32[N + 1, 3] holds per il the segment's
+    start, length and capacity, and in its last row the arena's top and the entries left behind by
+    segments that moved (three arrays in all, so that a kernel call types few arguments). The
+    kernels in `promising.sparse_kernels` read and extend the arrays in place; when the arena is
+    short of room they stop and say where, and the Python layer calls `grow` (which compacts
+    instead when half the arena is garbage) and goes on.
     """
 
-    __slots__ = ("snapshot", "seg_start", "seg_len", "seg_cap", "ent_day", "ent_qty", "used")
+    __slots__ = ("snapshot", "seg", "ent_day", "ent_qty")
 
     def __init__(self, snapshot: CompactSnapshot, *, capacity: int = 0, _arrays: tuple | None = None) -> None:
         self.snapshot = snapshot
         if _arrays is not None:
-            self.seg_start, self.seg_len, self.seg_cap, self.ent_day, self.ent_qty, self.used = _arrays
+            self.seg, self.ent_day, self.ent_qty = _arrays
             return
         cap = max(int(capacity), 64)
-        self.seg_start = np.zeros(snapshot.n_il, dtype=np.int32)
-        self.seg_len = np.zeros(snapshot.n_il, dtype=np.int32)
-        self.seg_cap = np.zeros(snapshot.n_il, dtype=np.int32)
+        self.seg = np.zeros((snapshot.n_il + 1, 3), dtype=np.int32)
         self.ent_day = np.empty(cap, dtype=np.int16)
         self.ent_qty = np.empty(cap)
-        self.used = np.zeros(2, dtype=np.int64)
 
     @property
     def overlay(self) -> tuple:
         """The overlay arrays in the order the kernels take them."""
-        return self.seg_start, self.seg_len, self.seg_cap, self.ent_day, self.ent_qty, self.used
+        return self.seg, self.ent_day, self.ent_qty
+
+    @property
+    def seg_start(self) -> np.ndarray:
+        return self.seg[:-1, 0]
+
+    @property
+    def seg_len(self) -> np.ndarray:
+        return self.seg[:-1, 1]
+
+    @property
+    def top(self) -> int:
+        """The arena's top (entries in use, slack and garbage included)."""
+        return int(self.seg[-1, 0])
+
+    @property
+    def garbage(self) -> int:
+        """Arena entries left behind by segments that moved."""
+        return int(self.seg[-1, 1])
 
     @property
     def n_entries(self) -> int:
@@ -555,13 +576,12 @@ class CompactState:
     def grow(self, need: int) -> None:
         """Make room for `need` more arena entries: compact when half the arena's top is garbage,
         else grow it by half (or to fit)."""
-        top, garbage = int(self.used[0]), int(self.used[1])
+        top, garbage = self.top, self.garbage
         if top + need <= self.capacity:
             return
         if garbage * 2 >= top:
             live = top - garbage
-            cap = max(self.capacity, live + need)
-            self._compact(cap)
+            self._compact(max(self.capacity, live + need))
             return
         cap = max(top + need, self.capacity + self.capacity // 2)
         if cap >= 2**31:
@@ -574,14 +594,12 @@ class CompactState:
 
     def _compact(self, cap: int) -> None:
         new_day, new_qty = np.empty(cap, dtype=np.int16), np.empty(cap)
-        k = overlay_compact_nb(self.seg_start, self.seg_len, self.seg_cap, self.ent_day, self.ent_qty, new_day, new_qty)
+        overlay_compact_nb(self.seg, self.ent_day, self.ent_qty, new_day, new_qty)
         self.ent_day, self.ent_qty = new_day, new_qty
-        self.used[0], self.used[1] = k, 0
 
     def copy(self) -> CompactState:
         """An independent copy, compacted (no slack, no garbage)."""
-        c = CompactState(self.snapshot, _arrays=(self.seg_start.copy(), self.seg_len.copy(), self.seg_cap.copy(),
-                                                 self.ent_day, self.ent_qty, self.used.copy()))
+        c = CompactState(self.snapshot, _arrays=(self.seg.copy(), self.ent_day, self.ent_qty))
         c._compact(max(self.n_entries, 64))
         return c
 
@@ -596,7 +614,7 @@ class CompactState:
     def consume(self, il: int, bucket: int, qty: float) -> None:
         """Lower the position from `bucket` on by `qty` (a commitment; negative: a release or more supply)."""
         self._check(il, bucket, qty)
-        self.grow(int(overlay_room_nb(self.seg_len, np.int64(il), np.int64(1))))
+        self.grow(int(overlay_room_nb(self.seg, np.int64(il), np.int64(1))))
         overlay_add_nb(*self.overlay, np.int64(il), np.int64(bucket), float(qty))
 
     def release(self, il: int, bucket: int, qty: float) -> None:
@@ -610,7 +628,7 @@ class CompactState:
     def committed(self, il: int) -> np.ndarray:
         """Consumption per bucket in the overlay for one il (commitments net of releases and adjustments)."""
         out = np.zeros(self.snapshot.horizon)
-        s, n = int(self.seg_start[il]), int(self.seg_len[il])
+        s, n = int(self.seg[il, 0]), int(self.seg[il, 1])
         np.add.at(out, self.ent_day[s:s + n].astype(np.int64), self.ent_qty[s:s + n])
         return out
 
@@ -618,8 +636,8 @@ class CompactState:
         """The running net position of one il as a dense row (the dense `State.cum[il]`)."""
         row = np.empty(self.snapshot.horizon)
         snap = self.snapshot
-        position_row_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, self.seg_start, self.seg_len, self.ent_day, self.ent_qty,
-                        np.int64(il), np.int64(0), np.int64(snap.horizon), row)
+        position_row_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *self.overlay, np.int64(il), np.int64(0),
+                        np.int64(snap.horizon), row)
         return row
 
     def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -665,7 +683,7 @@ def commit_many(state: CompactState, ils: np.ndarray, days: np.ndarray, qty: np.
                             np.int64(i), fits, row)
         if i >= n:
             return fits
-        state.grow(int(overlay_room_nb(state.seg_len, ils[i], np.int64(1))))
+        state.grow(int(overlay_room_nb(state.seg, ils[i], np.int64(1))))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,7 +107,7 @@ def test_one_line_stream_equals_dense(data, net):
             want = nb.promise_1d_nb(cum[il], lead[il], cal, a["qty"], a["req"], a["max_late"], a["flags"], a["max_lines"],
                                     a["commit"], np.empty(H), db, dq)
             if a["commit"]:
-                state.grow(int(overlay_room_nb(state.seg_len, il, a["max_lines"])))
+                state.grow(int(overlay_room_nb(state.seg, il, a["max_lines"])))
             got = sk.promise_compact_1d_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *state.overlay, il, H, lead[il], cal, a["qty"],
                                            a["req"], a["max_late"], a["flags"], a["max_lines"], a["commit"], cb, cq)
             assert tuple(int(x) for x in got) == tuple(int(x) for x in want)
@@ -115,14 +115,14 @@ def test_one_line_stream_equals_dense(data, net):
             assert np.array_equal(cb[:n], db[:n]) and np.array_equal(cq[:n], dq[:n])
             if a["commit"]:
                 committed += [(il, int(db[k]), float(dq[k])) for k in range(n)]
-            avail = sk.available_at_compact_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, snap.il_lead_time, state.seg_start,
-                                               state.seg_len, state.ent_day, state.ent_qty, il, a["req"], row)
+            avail = sk.available_at_compact_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, snap.il_lead_time, *state.overlay, il,
+                                               a["req"], row)
             assert avail == nb.available_at_1d_nb(cum[il], lead[il], a["req"])
             # the availability row straight from the compact form equals the dense one from the request on
             got_a, want_a = np.empty(H), np.empty(H)
             end = H if lead[il] < 0 else min(int(lead[il]), H)
-            availability_row_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, state.seg_start, state.seg_len, state.ent_day,
-                                state.ent_qty, il, a["req"], end, np.empty(H + 1, np.int64), np.empty(H + 1), got_a)
+            availability_row_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *state.overlay, il, a["req"], end,
+                                np.empty(H + 1, np.int64), np.empty(H + 1), got_a)
             nb.availability_1d_nb(cum[il], lead[il], a["req"], want_a)
             assert np.array_equal(got_a[a["req"]:], want_a[a["req"]:])
         for j in range(N):
@@ -162,7 +162,7 @@ def test_batch_equals_dense_batch_and_replay_keeps_positions(data, net):
         assert np.array_equal(state.position(j), cum[j])
     # a copy is compacted and independent
     copy = state.copy()
-    assert copy.capacity == max(state.n_entries, 64) and int(copy.used[1]) == 0
+    assert copy.capacity == max(state.n_entries, 64) and copy.garbage == 0 and copy.top == state.n_entries
     for j in range(N):
         assert np.array_equal(copy.position(j), cum[j])
     # replay onto the same data built again: identical positions; nothing dropped
