@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"   # published figures (promessa bench --publish)
 LOCAL_DIR = ROOT / "var" / "bench"                            # everyday runs: never overwrite the published ones
 AREAS = ("snapshot", "atp", "allocation", "ctp", "sourcing", "server", "refresh", "scenarios", "monitoring", "pricing",
-         "payments", "channel", "orchestration", "configurator", "firstrun", "scaleout", "peer")
+         "payments", "channel", "orchestration", "configurator", "firstrun", "scaleout", "peer", "memory")
 
 
 @dataclasses.dataclass
@@ -94,14 +94,15 @@ def machine() -> dict:
 def area_module(area: str):
     """The benchmark module of an area (explicit imports: a missing module is an error)."""
     from benchmarks import (bench_allocation, bench_atp, bench_channel, bench_configurator, bench_ctp, bench_firstrun,
-                            bench_monitoring, bench_orchestration, bench_payments, bench_peer, bench_pricing,
-                            bench_refresh, bench_scaleout, bench_scenarios, bench_server, bench_snapshot, bench_sourcing)
+                            bench_memory, bench_monitoring, bench_orchestration, bench_payments, bench_peer,
+                            bench_pricing, bench_refresh, bench_scaleout, bench_scenarios, bench_server, bench_snapshot,
+                            bench_sourcing)
 
     modules = {"snapshot": bench_snapshot, "atp": bench_atp, "allocation": bench_allocation, "ctp": bench_ctp,
                "sourcing": bench_sourcing, "server": bench_server, "refresh": bench_refresh, "scenarios": bench_scenarios,
                "monitoring": bench_monitoring, "pricing": bench_pricing, "payments": bench_payments, "channel": bench_channel,
                "orchestration": bench_orchestration, "configurator": bench_configurator,
-               "firstrun": bench_firstrun, "scaleout": bench_scaleout, "peer": bench_peer}
+               "firstrun": bench_firstrun, "scaleout": bench_scaleout, "peer": bench_peer, "memory": bench_memory}
     try:
         return modules[area]
     except KeyError:
