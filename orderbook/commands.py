@@ -146,6 +146,16 @@ class OrderCommands:
         """Validate, promise and commit a new order in one step; (201, the order, replayed) once durable."""
         return self.execute(actor, idem, self._capture_step(data))
 
+    def capture_many(self, orders: Sequence[tuple[OrderCreate, Idem | None]], *,
+                     actor: str) -> list[tuple[int, str, bool] | PromessaError]:
+        """Capture a block of orders in one step of the lock and one group commit (`OrderService.execute_many`).
+
+        Each order is validated, promised, committed and idempotent on its own, in the order given, exactly as
+        `capture` would (an order sees the supply the orders before it took); a refused order changes nothing and
+        its answer is the error that refused it (a `PromessaError`: 422, 409, ...). Every answer waits until the
+        whole block is durable. Returns one answer per order: ``(201, the order, replayed)`` or the error."""
+        return self.execute_many(actor, [(idem, self._capture_step(data)) for data, idem in orders])
+
     async def capture_async(self, data: OrderCreate, *, actor: str, idem: Idem | None = None) -> tuple[int, str, bool]:
         """`capture` for an event loop (`OrderService.execute_async`): the same step, the write awaited."""
         return await self.execute_async(actor, idem, self._capture_step(data))

@@ -56,6 +56,14 @@ class GroupCommitter:
             self._queue.append(p)
             self._cv.notify()
 
+    def submit_many(self, batch: list[Pending]) -> None:
+        """Queue several requests' prepared rows at once, in order (one wake-up; StoreUnavailable once stopping)."""
+        with self._cv:
+            if self._stopping:
+                raise StoreUnavailable("the order book is shutting down", hint="retry shortly")
+            self._queue.extend(batch)
+            self._cv.notify()
+
     def pending(self) -> list[Pending]:
         """Requests queued or being written (not yet confirmed), oldest first."""
         with self._cv:

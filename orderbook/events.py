@@ -28,6 +28,7 @@ the source of ``returned`` events.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import logging
@@ -123,8 +124,51 @@ def event_of(row: tuple) -> OrderEvent:
 
 
 def read_events(store: OrderStore, after: int = 0, *, limit: int = 500, order_id: str | None = None) -> list[OrderEvent]:
-    """The events after audit id `after` (of one order, if given), oldest first, at most `limit`."""
-    return [event_of(r) for r in store.audit_rows(after, limit=limit, order_id=order_id)]
+    """The events after audit id `after` (of one order, if given), oldest first, at most `limit`.
+
+    The trail's recent events are kept decoded beside the store (:class:`_Trail`), so the consumers that follow
+    it (order to cash, the processes), each from its own cursor, read and decode each event once between them."""
+    if order_id is not None:
+        return [event_of(r) for r in store.audit_rows(after, limit=limit, order_id=order_id)]
+    trail = store.__dict__.get("_event_trail")
+    if trail is None:
+        trail = store.__dict__.setdefault("_event_trail", _Trail())
+    return trail.read(store, int(after), int(limit))
+
+
+class _Trail:
+    """The most recent events of the audit trail, decoded, without a gap: every event with an id in (lo, hi] is in
+    ``events``. An entry never changes once written and ids become visible in increasing order (one writer
+    connection commits in order), so what was read once is kept as it is and only what follows ``hi`` is read."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.keep = keep
+        self.lo = self.hi = -1
+        self.events: list[OrderEvent] = []
+        self.lock = threading.Lock()
+
+    def read(self, store: OrderStore, after: int, limit: int) -> list[OrderEvent]:
+        with self.lock:
+            if not (self.lo <= after <= self.hi):  # outside what is kept: start again from `after`
+                self.lo = self.hi = after
+                self.events = []
+            k = bisect.bisect_right(self.events, after, key=_event_id)
+            out = self.events[k:k + limit]
+            if len(out) < limit:
+                more = [event_of(r) for r in store.audit_rows(self.hi, limit=limit - len(out))]
+                if more:
+                    self.events.extend(more)
+                    self.hi = more[-1].id
+                    out.extend(more)
+                if len(self.events) > self.keep:
+                    drop = len(self.events) - self.keep
+                    self.lo = self.events[drop - 1].id
+                    del self.events[:drop]
+            return out
+
+
+def _event_id(ev: OrderEvent) -> int:
+    return ev.id
 
 
 class Consumer(Protocol):

@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from orderbook import replay
@@ -42,7 +42,7 @@ from orderbook.store import OrderStore
 from orderbook.txn import Idem, StoreUnavailable, Txn
 from promessa import jsonenc
 from promessa.config import Settings
-from promessa.errors import ConflictError
+from promessa.errors import ConflictError, PromessaError
 from sourcing.choosers import LocationChooser, get_location_chooser, zones
 from supplydata import Snapshot, State
 
@@ -231,6 +231,66 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
             ticket.timed_out = not done
         return self._conclude(ticket)
 
+    def execute_many(self, actor: str, steps: Sequence[tuple[Idem | None, Callable[[Txn], tuple[int, Any]]]]
+                     ) -> list[tuple[int, str, bool] | PromessaError]:
+        """Run many writes as `execute` runs one, in one hold of the lock, and answer once every one is durable.
+
+        Each step is on its own: its idempotency key (the keys stored already are read in one query), its own
+        `Txn` (a step that raises a `PromessaError` is undone alone and that error is its answer; the steps
+        before and after it are unaffected) and its own answer. The write sets of all the steps are queued to
+        the group committer together, in order (a few transactions, usually one), and nothing is answered before
+        all of them are committed. Returns one entry per step, in order: ``(status, body, replayed)``, or the
+        error that refused it (`StoreUnavailable` when its write failed or was not confirmed in time). Any other
+        exception is raised once the steps before it are durable."""
+        tickets: list[_Ticket | PromessaError] = []
+        queued: list[Pending] = []
+        failure: BaseException | None = None
+        with self.lock:
+            keys = list(dict.fromkeys(i.key for i, _ in steps if i is not None))
+            # keys in flight now, then the stored ones: a key not in flight is either stored already or cannot start
+            # before the lock is released (reading the store first could miss one written and forgotten in between)
+            in_flight = {k: p for k in keys if (p := self._pending_idem.get(k)) is not None}
+            stored = self.store.idempotency_many([k for k in keys if k not in in_flight])
+            try:
+                for idem, fn in steps:
+                    try:
+                        tickets.append(self._submit_locked(actor, idem, fn, in_flight=in_flight, stored=stored,
+                                                           queue=queued))
+                    except PromessaError as exc:
+                        tickets.append(exc)
+            except BaseException as exc:  # noqa: BLE001 - a bug in one step: answer the others (durable), then raise
+                failure = exc
+            finally:
+                if queued:
+                    try:
+                        self.committer.submit_many(queued)
+                    except StoreUnavailable as exc:  # shutting down: nothing of the batch is written
+                        for p in reversed(queued):
+                            p.txn.rollback()
+                            if p.idem is not None and self._pending_idem.get(p.idem.key) is p:
+                                self._pending_idem.pop(p.idem.key, None)
+                            p.future.set_exception(exc)
+        deadline = time.monotonic() + self.settings.store.write_timeout_s
+        out: list[tuple[int, str, bool] | PromessaError] = []
+        for t in tickets:
+            if isinstance(t, PromessaError):
+                out.append(t)
+                continue
+            if t.target is not None:
+                try:
+                    t.target.future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except concurrent.futures.TimeoutError:
+                    t.timed_out = True
+                except Exception:  # noqa: BLE001 - its write failed: _conclude says so
+                    pass
+            try:
+                out.append(self._conclude(t))
+            except PromessaError as exc:
+                out.append(exc)
+        if failure is not None:
+            raise failure
+        return out
+
     def _submit(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, Any]], *,
                 blocking: bool) -> _Ticket | None:
         """The first half of a write, under the lock: idempotency, `fn`, the body, the write queued (or done).
@@ -238,50 +298,63 @@ class OrderService(OrderCommands, ReservationCommands, MasterDataCommands, Order
         if not self.lock.acquire(blocking):
             return None
         try:
-            if idem is not None:
-                wait_for = self._pending_idem.get(idem.key)
-                if wait_for is not None:
-                    if wait_for.idem.request_hash != idem.request_hash:
-                        raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
-                                            hint="use a new key for a new request")
-                    return _Ticket(idem, wait_for, replay=True)
-                stored = self.store.idempotency(idem.key)
-                if stored is not None:
-                    if stored[0] != idem.request_hash:
-                        raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
-                                            hint="use a new key for a new request")
-                    self.metrics.inc("promessa_idempotent_replays_total")
-                    return _Ticket(idem, None, answer=(stored[1], stored[2], True))
-            txn = Txn(self, actor)
-            try:
-                status, public = fn(txn)
-                txn.finish()
-                docs = {o.order_id: o.to_dict() for o in txn.ws.orders}  # encoded once: stored and answered
-                if isinstance(public, Order):  # an order's body: its stored document, as clients see it
-                    body = Body(jsonenc.dumps(self.public(public, doc=docs.get(public.order_id))),
-                                (public.order_id, public.version))
-                else:
-                    if txn.ws.orders:  # bodies name the version the write gives the order
-                        public = _refresh_versions(public, self.orders)
-                    body = jsonenc.dumps(public)
-                if idem is not None:
-                    txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
-                if self.committer is None:
-                    self._write_now(txn.ws)
-                    if self.events is not None:
-                        self.events.notify()
-                    return _Ticket(idem, None, answer=(status, body, False))
-                pending = Pending(txn, self.store.prepare(txn.ws, docs=docs), concurrent.futures.Future(), idem, status,
-                                  body, time.perf_counter())
-                self.committer.submit(pending)
-            except BaseException:
-                txn.rollback()
-                raise
-            if idem is not None:
-                self._pending_idem[idem.key] = pending
-            return _Ticket(idem, pending)
+            return self._submit_locked(actor, idem, fn)
         finally:
             self.lock.release()
+
+    def _submit_locked(self, actor: str, idem: Idem | None, fn: Callable[[Txn], tuple[int, Any]], *,
+                       in_flight: dict[str, Pending] | None = None, stored: dict[str, tuple[str, int, str]] | None = None,
+                       queue: list[Pending] | None = None) -> _Ticket:
+        """`_submit` with the lock held. `in_flight` and `stored`: the keys in flight and stored read for a batch
+        (`execute_many`; else the store is asked for this key); `queue`: collect the write for the batch to queue
+        (else it is queued to the committer at once)."""
+        if idem is not None:
+            wait_for = self._pending_idem.get(idem.key) or (in_flight.get(idem.key) if in_flight else None)
+            if wait_for is not None:
+                if wait_for.idem.request_hash != idem.request_hash:
+                    raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
+                                        hint="use a new key for a new request")
+                return _Ticket(idem, wait_for, replay=True)
+            found = self.store.idempotency(idem.key) if stored is None else stored.get(idem.key)
+            if found is not None:
+                if found[0] != idem.request_hash:
+                    raise ConflictError(f"Idempotency-Key {idem.key!r} was used with another request",
+                                        hint="use a new key for a new request")
+                self.metrics.inc("promessa_idempotent_replays_total")
+                return _Ticket(idem, None, answer=(found[1], found[2], True))
+        txn = Txn(self, actor)
+        try:
+            status, public = fn(txn)
+            txn.finish()
+            docs = {o.order_id: o.to_dict() for o in txn.ws.orders}  # encoded once: stored and answered
+            if isinstance(public, Order):  # an order's body: its stored document, as clients see it
+                body = Body(jsonenc.dumps(self.public(public, doc=docs.get(public.order_id))),
+                            (public.order_id, public.version))
+            else:
+                if txn.ws.orders:  # bodies name the version the write gives the order
+                    public = _refresh_versions(public, self.orders)
+                body = jsonenc.dumps(public)
+            if idem is not None:
+                txn.ws.idempotency.append((idem.key, idem.request_hash, status, body))
+            if self.committer is None:
+                self._write_now(txn.ws)
+                if self.events is not None:
+                    self.events.notify()
+                if idem is not None and stored is not None:  # a later step of the batch with this key replays it
+                    stored[idem.key] = (idem.request_hash, status, body)
+                return _Ticket(idem, None, answer=(status, body, False))
+            pending = Pending(txn, self.store.prepare(txn.ws, docs=docs), concurrent.futures.Future(), idem, status,
+                              body, time.perf_counter())
+            if queue is not None:
+                queue.append(pending)
+            else:
+                self.committer.submit(pending)
+        except BaseException:
+            txn.rollback()
+            raise
+        if idem is not None:
+            self._pending_idem[idem.key] = pending
+        return _Ticket(idem, pending)
 
     def _forget_pending(self, ticket: _Ticket) -> None:
         if not ticket.replay and ticket.idem is not None and self._pending_idem.get(ticket.idem.key) is ticket.target:

@@ -537,6 +537,18 @@ class OrderStore:
         rows = self._query("SELECT request_hash, status_code, response FROM idempotency WHERE key = ?", (key,))
         return (rows[0][0], int(rows[0][1]), rows[0][2]) if rows else None
 
+    def idempotency_many(self, keys: Iterable[str]) -> dict[str, tuple[str, int, str]]:
+        """`idempotency` of many keys in a few queries: key -> (request hash, status code, response body), for
+        the keys stored."""
+        keys = list(keys)
+        out: dict[str, tuple[str, int, str]] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = self._query("SELECT key, request_hash, status_code, response FROM idempotency WHERE key IN ("
+                               + ",".join("?" * len(part)) + ")", part)
+            out.update((r[0], (r[1], int(r[2]), r[3])) for r in rows)
+        return out
+
     def import_key(self, source_system: str, source_order_id: str) -> str | None:
         rows = self._query(
             "SELECT order_id FROM import_keys WHERE source_system = ? AND source_order_id = ?",

@@ -124,18 +124,24 @@ class SourcingChooser:
     def __init__(self, *, objective: str = "earliest") -> None:
         self.objective = objective
         self.fallback = ZoneChooser()
+        self._policies: dict[tuple, SourcingPolicy] = {}  # immutable: one per (objective, partial, late days)
+
+    def _policy(self, policy: Policy) -> SourcingPolicy:
+        key = (self.objective, policy.allow_partial, policy.max_late_days)
+        got = self._policies.get(key)
+        if got is None:
+            got = self._policies[key] = SourcingPolicy(objective=self.objective, date_kind="ship", max_splits=0,
+                                                       allow_partial=policy.allow_partial,
+                                                       max_late_days=policy.max_late_days)
+        return got
 
     def __call__(self, snap: Snapshot, state: State, *, item: str, qty: float, requested_date: dt.date, zone: str,
                  policy: Policy, demand_class: str | None = None) -> str:
         """The location for one line; see the class docstring."""
-        req = SourcingRequest(
-            order="line", zone=zone, lines=(OrderLine(1, item, qty, requested_date),),
-            policy=SourcingPolicy(objective=self.objective, date_kind="ship", max_splits=0,
-                                  allow_partial=policy.allow_partial, max_late_days=policy.max_late_days),
-            demand_class=demand_class,
-        )
+        req = SourcingRequest(order="line", zone=zone, lines=(OrderLine(1, item, qty, requested_date),),
+                              policy=self._policy(policy), demand_class=demand_class)
         try:
-            answer = source_order(snap, state, req)
+            answer = source_order(snap, state, req, draws=False)  # the legs say where; the order book reserves
         except NotFoundError:  # a zone without lanes or rules
             return self.fallback(snap, state, item=item, qty=qty, requested_date=requested_date, zone=zone,
                                  policy=policy, demand_class=demand_class)

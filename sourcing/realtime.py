@@ -375,7 +375,7 @@ def _evaluate(snap: Snapshot, state: State, request: SourcingRequest) -> _Ctx:
     cum, il_lt, il_keys = state.cum, snap.il_lead_time, net.il_keys
     ctx.rows = _class_rows(snap, state, request.demand_class, net, items, nodes)
     if ctx.rows is not None:  # quotas at some candidate: evaluate on the rows of this order only
-        sub, cum = ctx.rows
+        sub, cum, pooled = ctx.rows
         il_lt, il_keys = snap.il_lead_time[sub], net.il_keys[sub]
         # as writable as the whole column: the kernel then has one signature for both paths (one compile, not two)
         il_lt.flags.writeable = snap.il_lead_time.flags.writeable
@@ -388,28 +388,48 @@ def _evaluate(snap: Snapshot, state: State, request: SourcingRequest) -> _Ctx:
         ctx.rank, ctx.il, ctx.transit, start, ctx.last, ctx.early, ctx.early_any, ctx.avail, ctx.cost,
     )
     if ctx.rows is not None:
-        sub, cum = ctx.rows
         ctx.il = np.where(ctx.il >= 0, sub[np.maximum(ctx.il, 0)], -1)
-        model = allocation.model_for(snap)
-        ctx.rows = {int(il): cum[j] for j, il in enumerate(sub) if model.pool_ptr[il + 1] > model.pool_ptr[il]}
+        ctx.rows = {il: cum[j] for j, il, _item, _loc in pooled}
     ctx.start = start
     ctx.dup = len(seen) < L
     return ctx
 
 
 def _class_rows(snap: Snapshot, state: State, demand_class: str | None, net: Network, items: np.ndarray,
-                nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+                nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, int, str, str], ...]] | None:
     """The availability rows of this order's candidate item-locations as the engine sees them
     for `demand_class`, or None when no candidate has quotas (the fast path: plain ATP on
     `state.cum`, nothing copied).
 
-    Returns (sub, rows): the sorted item-locations of every (line item, zone node) pair the
-    snapshot stocks, and one row per item-location: the class's availability curve
+    Returns (sub, rows, pooled): the sorted item-locations of every (line item, zone node) pair the
+    snapshot stocks, one row per item-location: the class's availability curve
     (`allocation.class_availability`, non-decreasing, so the ATP kernels' suffix minima read it
-    unchanged) where the item-location has quota pools, else the cumulative ATP position."""
+    unchanged) where the item-location has quota pools, else the cumulative ATP position; and
+    (row, item-location, item, location) of those with quota pools."""
     model = allocation.model_for(snap)
     if model.n_pools == 0 or len(nodes) == 0:
         return None
+    found = _candidate_ils(snap, net, model, items, nodes)
+    if found is None:
+        return None
+    sub, pooled = found
+    rows = state.cum[sub]  # fancy indexing: a copy
+    for j, _il, item, loc in pooled:
+        curve = allocation.class_availability(snap, state, item, loc, demand_class)
+        np.copyto(rows[j], curve, where=~np.isinf(curve))
+    return sub, rows, pooled
+
+
+def _candidate_ils(snap: Snapshot, net: Network, model, items: np.ndarray, nodes: np.ndarray
+                   ) -> tuple[np.ndarray, tuple[tuple[int, int, str, str], ...]] | None:
+    """The sorted item-locations of every (line item, zone node) pair the snapshot stocks and, of those with quota
+    pools, (row, item-location, item, location); None when none has quotas. It depends on the snapshot alone, so it
+    is kept per (items, nodes) on the network (bounded)."""
+    cache = net.__dict__.setdefault("_candidate_ils", {})
+    key = (items.tobytes(), nodes.tobytes())
+    hit = cache.get(key, False)
+    if hit is not False:
+        return hit
     keys = (np.unique(items)[:, None] * np.int64(net.n_locations) + nodes[None, :]).ravel()
     pos = np.searchsorted(net.il_keys, keys)
     ok = pos < len(net.il_keys)
@@ -417,15 +437,13 @@ def _class_rows(snap: Snapshot, state: State, demand_class: str | None, net: Net
     sub = np.unique(pos[ok]).astype(np.int64)
     ptr = model.pool_ptr
     pooled = ptr[sub + 1] > ptr[sub]
-    if not pooled.any():
-        return None
-    rows = state.cum[sub].copy()
-    for j in np.flatnonzero(pooled):
-        il = int(sub[j])
-        item, loc = snap.il_name(il)
-        curve = allocation.class_availability(snap, state, item, loc, demand_class)
-        rows[j] = np.where(np.isinf(curve), state.cum[il], curve)
-    return sub, rows
+    out = None
+    if pooled.any():
+        out = (sub, tuple((int(j), int(sub[j]), *snap.il_name(int(sub[j]))) for j in np.flatnonzero(pooled)))
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[key] = out
+    return out
 
 
 def candidates(snap: Snapshot, state: State, request: SourcingRequest) -> list[list[Alternative]]:
@@ -434,8 +452,11 @@ def candidates(snap: Snapshot, state: State, request: SourcingRequest) -> list[l
     return [list(ctx.alternatives(i, set())) for i in range(len(request.lines))]
 
 
-def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, commit: bool = False) -> SourcingAnswer:
-    """Choose the nodes for one order under its policy; with `commit`, reserve the legs in `state`."""
+def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, commit: bool = False,
+                 draws: bool = True) -> SourcingAnswer:
+    """Choose the nodes for one order under its policy; with `commit`, reserve the legs in `state`.
+    `draws=False` (a caller that reads only the legs, without `commit`): the answer's pooled ``draws`` are not
+    worked out (None)."""
     ctx = _evaluate(snap, state, request)
     pol = request.policy
     lines = request.lines
@@ -555,7 +576,7 @@ def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, comm
         ic = snap.item_index[ln.item]
         margin += ln.promised_qty * (price[ic] - icost[ic])
     answer = SourcingAnswer(request, tuple(out_lines), tuple(shipments), total, margin)
-    if ctx.rows:
+    if ctx.rows and (draws or commit):
         answer = dataclasses.replace(answer, draws=_pooled_draws(ctx, state, answer, commit=commit))
         return dataclasses.replace(answer, committed=True) if commit and shipments else answer
     if commit and shipments:

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from orderbook.events import EventDispatcher, EventKind, read_events, record_return
+from orderbook.events import EventDispatcher, EventKind, event_of, read_events, record_return
 from orderbook.schemas import FulfillmentEvent, OrderChange, OrderCreate
 from orderbook.service import OrderService
 from orderbook.store import open_store
@@ -167,3 +167,40 @@ def test_a_return_receipt_is_one_durable_write_of_event_and_supply(snap, tmp_pat
     finally:
         svc.close()
         store.close()
+
+
+def test_consumers_at_different_cursors_read_the_trail_once_between_them(snap, tmp_path):
+    """`read_events` keeps the recent events decoded beside the store: readers at any cursor get exactly what the
+    audit trail holds after it, and an event is read from the store once, however many consumers follow it."""
+    store = open_store(tmp_path / "ob.sqlite")
+    svc = OrderService(snap, store)
+    try:
+        _story(svc)
+        truth = [event_of(r) for r in store.audit_rows(0, limit=1000)]
+        reads = []
+        real = store.audit_rows
+
+        def counted(after, **kw):
+            rows = real(after, **kw)
+            reads.append(len(rows))
+            return rows
+
+        store.audit_rows = counted
+        assert read_events(store, 0, limit=4) == truth[:4]
+        assert read_events(store, 0, limit=1000) == truth      # the first four kept, the rest read once
+        assert read_events(store, truth[2].id, limit=3) == truth[3:6]  # another cursor: from what is kept
+        assert read_events(store, truth[-1].id) == []
+        assert sum(reads) == len(truth)
+        _capture(svc, [_ln("B", 1)])  # two new entries (captured, promised)
+        new = read_events(store, truth[5].id, limit=1000)
+        assert [e.id for e in new] == [e.id for e in truth[6:]] + [e.id for e in event_rows(store, truth[-1].id)]
+        assert sum(reads) == len(truth) + 2
+        assert read_events(store, 0, limit=2) == truth[:2]  # behind what is kept: read again from the store
+        assert read_events(store, truth[-1].id, order_id="nope") == []
+    finally:
+        svc.close()
+        store.close()
+
+
+def event_rows(store, after):
+    return [event_of(r) for r in type(store).audit_rows(store, after, limit=1000)]
