@@ -805,12 +805,23 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             curve[t] = INF
         avail_req = curve[req]
     scratch = wsf[w0 + 3 * H + 3 * PH:w0 + 4 * H + 3 * PH]
-    # the class's availability curve (above) read by the ATP scheduler as a cumulative series
-    status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch,
-                                             out_b, out_q)
+    # the class's availability curve (above) read by the ATP scheduler as a cumulative series. The
+    # flat curve is its own availability (non-negative, non-decreasing, inf from `end` on), so the
+    # scheduler reads it as is; elsewhere plain ATP's promise_1d_nb takes its suffix minima first.
+    if flat:
+        status, reason, n, ef = pk.schedule_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
+    else:
+        status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, bool(False),
+                                                 scratch, out_b, out_q)
     # what plain ATP would answer: the same when the curve is plain ATP's availability (the
     # scheduler then reads the very same series)
-    if bound:
+    if bound and flat and views:  # plain ATP's availability: the flat pass's suffix minima of C
+        for t in range(req, end):
+            scratch[t] = _pos(sufC[t])
+        for t in range(max(req, end), H):
+            scratch[t] = INF
+        ps, pr, pn, pef = pk.schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, plain_b, plain_q)
+    elif bound:
         ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch, plain_b,
                                            plain_q)
     else:
