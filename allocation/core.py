@@ -78,7 +78,7 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     ak.promise_class_one_nb(
         state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time,
         snap.il_calendar, snap.calendar_open, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
-        pol.flags, pol.max_lines, L, False, out_i, out_f, wsf,
+        pol.flags, pol.max_lines, L, False, True, out_i, out_f, wsf,
     )
     ii, ff = out_i.tolist(), out_f.tolist()
     status, reason, n, ef, ps, pr, pn, pef, binding, own = ii[:10]

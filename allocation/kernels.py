@@ -540,6 +540,21 @@ def flat_curve_nb(X, C, n_src, src, start, end, out, sufX, sufC, sufR):
     return bound
 
 
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
+def _own_mins_nb(row, C, req, t, end):
+    """(min of row over [req, end), min of row over [t, end), min of C over [t, end)), req <= t
+    < end; the same minima `flat_curve_nb` keeps (sufX[own, req], sufX[own, t], sufC[t])."""
+    mx = INF
+    mc = INF
+    for s in range(t, end):
+        mx = min(mx, row[s])
+        mc = min(mc, C[s])
+    mr = mx
+    for s in range(req, t):
+        mr = min(mr, row[s])
+    return mr, mx, mc
+
+
 @njit(cache=True, nogil=True, no_cpython_wrapper=True)
 def flat_last_nb(X, C, n_src, src, t):
     """`flat_curve_nb`'s curve at bucket t = end - 1 alone (the first step of its backward pass,
@@ -649,13 +664,13 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     once for all its lines)."""
     nf, ni = work_sizes_nb(X.shape[0], C.shape[0])
     return promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
-                               commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
+                               commit, bool(True), out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
                                np.empty(nf), np.empty(ni, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, inline="always")
 def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
-                        commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
+                        commit, details, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
     """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
 
     X: float64[P, H] pool positions; C: float64[H] cumulative net position (both modified only
@@ -669,7 +684,8 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     quota_left, available_at_req, binding, own pool).
 
     wsf/wsi: float64/int64 work space of at least `work_sizes_nb(P, H)` elements (contents
-    ignored and overwritten).
+    ignored and overwritten). details False (a batch, which reports neither): available_at_req
+    may be returned as NaN, which lets a line its own quota covers skip the class curve.
     """
     P = X.shape[0]
     H = C.shape[0]
@@ -715,6 +731,19 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     sufC = wsf[w0 + H + PH:w0 + 2 * H + PH]
     sufR = wsf[w0 + 2 * H + PH:w0 + 3 * H + PH]
     views = True  # sufX, sufC, sufR (and sufF, sufFp) hold the suffix minima from req on
+    if flat and not details and own >= 0 and 0 <= tstar < end and qty > EPS:
+        # the class's own pool alone covers the whole quantity at tstar (and C has it there): the
+        # fast path below would take it all from there (own pool first, one part), so its answer
+        # is known without the class curve. quota_left from the own pool's minima over [req, end).
+        mx_req, mx, mc = _own_mins_nb(X[own], C, req, tstar, end)
+        if _pos(mx) >= qty and _pos(mc) >= qty:
+            out_src[0, 0] = own
+            out_srcq[0, 0] = qty
+            out_nsrc[0] = 1
+            status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq,
+                                             out_nsrc, plain_b, plain_q)
+            return (status, reason, 1, tstar, status, reason, 1, tstar, _pos(mx_req), np.nan, Binding.UNBOUND,
+                    own)
     if flat:
         # not nested, not protected: the whole class curve in one pass (which keeps the suffix
         # minima the split reads), then the fast check on it
@@ -967,7 +996,8 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal
             out_binding[i] = Binding.NOT_APPLIED
             continue
         promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, max(lcls[i], -1),
-                             qty[i], req[i], max_late[i], flags[i], max_lines[i], W, commit, buf_i, buf_f, wsf)
+                             qty[i], req[i], max_late[i], flags[i], max_lines[i], W, commit, bool(False), buf_i, buf_f,
+                             wsf)
         S = hi - lo + 1
         n = buf_i[2]
         if m_parts + n * S > part_pool.shape[0]:  # grow the part buffers (doubling)
@@ -1012,7 +1042,7 @@ def one_sizes_nb(P, H, L):
 
 @njit(cache=True, nogil=True)
 def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, k, qty, req,
-                         max_late, flags, max_lines, L, commit, out_i, out_f, wsf):
+                         max_late, flags, max_lines, L, commit, details, out_i, out_f, wsf):
     """One line at item-location `il` (which has pools), from the model's and state's whole
     arrays, with packed arguments and the caller's buffers (fewer to dispatch, nothing
     allocated): the one-line Python path, and each class line of `promise_batch_nb` (one compiled
@@ -1026,7 +1056,8 @@ def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il
     plain earliest_full, binding, own pool), out_b[L], plain_b[L], out_nsrc[L], out_src[L, S]
     (local pools, ROOT = unallocated), then the integer work space;
     out_f = header[2] (quota_left, available_at_req), out_q[L], plain_q[L], out_srcq[L, S];
-    wsf: float64 work space. Codes are written as plain integers (no enum objects to box)."""
+    wsf: float64 work space. Codes are written as plain integers (no enum objects to box).
+    details False (the batch): available_at_req may be NaN (see `promise_class_ws_nb`)."""
     lo = pool_ptr[il]
     hi = pool_ptr[il + 1]
     S = hi - lo + 1
@@ -1039,7 +1070,7 @@ def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il
     wsi = out_i[o + L * S:]
     s, r, n, ef, ps, pr, pn, pef, ql, ar, bnd, own = promise_class_ws_nb(
         pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
-        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_i[10:10 + L], out_f[2:2 + L], out_src,
+        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, details, out_i[10:10 + L], out_f[2:2 + L], out_src,
         out_srcq, out_i[10 + 2 * L:10 + 3 * L], out_i[10 + L:10 + 2 * L], out_f[2 + L:2 + 2 * L], wsf, wsi)
     out_i[0] = np.int64(s)
     out_i[1] = np.int64(r)
