@@ -26,7 +26,7 @@ from allocation.model import AllocationModel, model_for, positions
 from promessa.errors import ValidationError
 from promising import kernels as pk
 from promising.atp import check_qty, encode_lines, pegs_for, resolve_il
-from promising.enums import EPS, MAX_LINES, Reason, Status
+from promising.enums import EPS, MAX_LINES, MAX_SPLIT_LINES, Reason, Status, lines_width
 from promising.reservation import ATP, Draw, Reservation, atp_draw, draw_il
 from promising.types import DEFAULT_POLICY, EncodedLines, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
@@ -73,11 +73,12 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     pos = state.extras.get("allocation")
     if pos is None:
         pos = positions(snap, state)
-    out_i, out_f, wsf = _buffers(model.max_pools, snap.horizon)
+    L = pol.max_lines if pol.max_lines > MAX_LINES else MAX_LINES  # schedule-line slots (lines_width)
+    out_i, out_f, wsf = _buffers(model.max_pools, snap.horizon, L)
     ak.promise_class_one_nb(
         state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time,
         snap.il_calendar, snap.calendar_open, il, model.class_index.get(dclass, -1), q, req, pol.max_late,
-        pol.flags, pol.max_lines, False, out_i, out_f, wsf,
+        pol.flags, pol.max_lines, L, False, True, out_i, out_f, wsf,
     )
     ii, ff = out_i.tolist(), out_f.tolist()
     status, reason, n, ef, ps, pr, pn, pef, binding, own = ii[:10]
@@ -85,7 +86,6 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
     item, loc = request.item, request.location
     lines = []
     draws = []
-    L = MAX_LINES  # layout of out_i / out_f: promise_class_one_nb
     for j in range(n):
         d, qj = dates[ii[10 + j]], ff[2 + j]
         lines.append(ScheduleLine(d, qj))
@@ -124,15 +124,17 @@ def class_path(snap: Snapshot, state: State, request: Request, *, commit: bool =
 _tls = threading.local()
 
 
-def _buffers(max_pools: int, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _buffers(max_pools: int, H: int, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """This thread's result buffers and work space for `promise_class_one_nb`, sized for
-    `max_pools` pools and H buckets (reused from call to call: nothing allocated per request)."""
+    `max_pools` pools, H buckets and L schedule-line slots (reused from call to call: nothing
+    allocated per request; the usual L is MAX_LINES, a larger split gets buffers of its own size)."""
     b = getattr(_tls, "bufs", None)
-    if b is None or b[0] < max_pools or b[1] != H:
-        ni, nf, nw = ak.one_sizes_nb(max_pools, H)
-        b = (max_pools, H, np.empty(ni, dtype=np.int64), np.empty(nf), np.empty(nw))
-        _tls.bufs = b
-    return b[2], b[3], b[4]
+    if b is None or b[0] < max_pools or b[1] != H or b[2] != L:
+        ni, nf, nw = ak.one_sizes_nb(max_pools, H, L)
+        b = (max_pools, H, L, np.empty(ni, dtype=np.int64), np.empty(nf), np.empty(nw))
+        if L == MAX_LINES:  # keep the usual size; a one-off large split does not replace it
+            _tls.bufs = b
+    return b[3], b[4], b[5]
 
 
 def apply_atp_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
@@ -250,33 +252,44 @@ def allocation_report(snap: Snapshot, state: State, item: str, location: str) ->
 
 @dataclasses.dataclass(frozen=True)
 class AllocationBatchResult:
+    """Answers of `promise_batch`: the schedule-line arrays have W = `lines_width(max_lines)`
+    columns, as `promising.BatchResult`. The pools each schedule line consumes are stored
+    compactly (a few per line, not W x pools): line i's parts are `part_pool`, `part_qty`,
+    `part_line` [part_ptr[i]:part_ptr[i + 1]], in schedule-line order (`parts(i)`)."""
+
     status: np.ndarray         # int8[n] Status codes
     reason: np.ndarray         # int8[n] Reason codes (ALLOCATION where it binds)
     n_lines: np.ndarray        # int64[n]
-    bucket: np.ndarray         # int64[n, MAX_LINES]
-    qty: np.ndarray            # float64[n, MAX_LINES]
+    bucket: np.ndarray         # int64[n, W]
+    qty: np.ndarray            # float64[n, W]
     earliest_full: np.ndarray  # int64[n], -1 = none
     binding: np.ndarray        # int8[n] allocation.enums.Binding codes
-    src: np.ndarray            # int64[n, MAX_LINES, S]: global pool row consumed (-1 = unallocated)
-    src_qty: np.ndarray        # float64[n, MAX_LINES, S]
-    n_src: np.ndarray          # int64[n, MAX_LINES]
+    part_ptr: np.ndarray       # int64[n + 1]: line i's parts are [part_ptr[i], part_ptr[i + 1])
+    part_pool: np.ndarray      # int64[m]: global pool row consumed (-1 = unallocated)
+    part_qty: np.ndarray       # float64[m]
+    part_line: np.ndarray      # int64[m]: the schedule line (0-based) the part belongs to
 
     @property
     def promised(self) -> np.ndarray:
-        mask = np.arange(MAX_LINES)[None, :] < self.n_lines[:, None]
+        mask = np.arange(self.qty.shape[1])[None, :] < self.n_lines[:, None]
         return np.where(mask, self.qty, 0.0).sum(axis=1)
+
+    def parts(self, i: int) -> list[list[tuple[int, float]]]:
+        """Per schedule line of line i, its (global pool row or -1, quantity) parts."""
+        out: list[list[tuple[int, float]]] = [[] for _ in range(int(self.n_lines[i]))]
+        for m in range(int(self.part_ptr[i]), int(self.part_ptr[i + 1])):
+            out[int(self.part_line[m])].append((int(self.part_pool[m]), float(self.part_qty[m])))
+        return out
 
     def draws(self, snap: Snapshot, lines: pl.DataFrame, i: int) -> tuple[Draw, ...]:
         """The reservation of line i (as `Promise.draws`), for the order book."""
         model = model_for(snap)
         item, loc = lines["item"][i], lines["location"][i]
         dc = lines["demand_class"][i] if "demand_class" in lines.columns else None
-        out = []
-        for j in range(int(self.n_lines[i])):
-            pools = tuple((model.pool_name(int(self.src[i, j, m])), float(self.src_qty[i, j, m]))
-                          for m in range(int(self.n_src[i, j])))
-            out.append(Draw(ATP, item, loc, snap.date(int(self.bucket[i, j])), float(self.qty[i, j]), dc, pools))
-        return tuple(out)
+        parts = self.parts(i)
+        return tuple(Draw(ATP, item, loc, snap.date(int(self.bucket[i, j])), float(self.qty[i, j]), dc,
+                          tuple((model.pool_name(row), q) for row, q in parts[j]))
+                     for j in range(int(self.n_lines[i])))
 
     def to_polars(self, snap: Snapshot) -> pl.DataFrame:
         rows = np.arange(len(self.n_lines))
@@ -326,27 +339,26 @@ def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, lcls: np.nd
     lcls = np.require(lcls, dtype=np.int64, requirements="C")
     if lcls.shape[0] != len(enc):
         raise ValidationError("one class code per line", field="lcls", value=lcls.shape[0])
-    if len(enc) and int(enc.max_lines.max()) > MAX_LINES:  # the kernel's buffers hold MAX_LINES lines
-        raise ValidationError(f"at most {MAX_LINES} schedule lines in an allocation batch", field="max_lines",
-                              value=int(enc.max_lines.max()))
+    if len(enc) and (int(enc.max_lines.max()) > MAX_SPLIT_LINES or int(enc.max_lines.min()) < 1):
+        bad = enc.max_lines[(enc.max_lines > MAX_SPLIT_LINES) | (enc.max_lines < 1)]
+        raise ValidationError(f"must be between 1 and {MAX_SPLIT_LINES}", field="max_lines", value=int(bad[0]))
     model = model_for(snap)
     pos = positions(snap, state)
     n = len(enc)
-    S = int(np.diff(model.pool_ptr).max(initial=0)) + 1
-    out = AllocationBatchResult(
-        status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
-        bucket=np.empty((n, MAX_LINES), dtype=np.int64), qty=np.empty((n, MAX_LINES)),
-        earliest_full=np.empty(n, dtype=np.int64), binding=np.empty(n, dtype=np.int8),
-        src=np.full((n, MAX_LINES, S), -1, dtype=np.int64), src_qty=np.zeros((n, MAX_LINES, S)),
-        n_src=np.zeros((n, MAX_LINES), dtype=np.int64),
-    )
-    ak.promise_batch_nb(
+    W = lines_width(enc.max_lines)
+    status, reason = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
+    n_lines, bucket, qty = np.empty(n, dtype=np.int64), np.empty((n, W), dtype=np.int64), np.empty((n, W))
+    earliest_full, binding = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8)
+    part_ptr = np.empty(n + 1, dtype=np.int64)
+    cap = 2 * n + 64  # pages never written cost nothing; the kernel grows the buffers if a batch needs more
+    part_pool, part_qty, part_line, m = ak.promise_batch_nb(
         state.cum, pos, model.pool_ptr, model.pool_pc, model.class_arr, model.protection, snap.il_lead_time, snap.il_calendar, snap.calendar_open,
         enc.ils, lcls, enc.qty, enc.req, enc.max_late, enc.flags, enc.max_lines, commit,
-        out.status, out.reason, out.n_lines, out.bucket, out.qty, out.earliest_full, out.binding,
-        out.src, out.src_qty, out.n_src,
+        status, reason, n_lines, bucket, qty, earliest_full, binding,
+        part_ptr, np.empty(cap, dtype=np.int64), np.empty(cap), np.empty(cap, dtype=np.int64),
     )
-    return out
+    return AllocationBatchResult(status, reason, n_lines, bucket, qty, earliest_full, binding, part_ptr,
+                                 part_pool[:m], part_qty[:m], part_line[:m])
 
 
 # ---------------------------------------------------------------- changes

@@ -30,7 +30,7 @@ from numba import njit
 
 from allocation.enums import ROOT, Binding, Source
 from promising import kernels as pk
-from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, Reason, Status
+from promising.enums import EPS, FLAG_PARTIAL, Reason, Status
 
 INF = np.inf
 
@@ -428,7 +428,7 @@ def _pick(q, m0, m1, m2, m3):
         return m2
     return m3
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
-def _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start):
+def _flat_curve4_nb(X, C, n_src, src, start, end, out, sufX, sufC, sufR):
     """`flat_curve_nb` for at most 4 pools, the running minima in registers (about 40% less time
     than through memory); the same operations in the same order, so the very same values."""
     P = X.shape[0]
@@ -462,20 +462,26 @@ def _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start):
         x = X[0, s]
         m0 = min(m0, x)
         r -= max(x, 0.0)
+        sufX[0, s] = m0
         if P > 1:
             x = X[1, s]
             m1 = min(m1, x)
             r -= max(x, 0.0)
+            sufX[1, s] = m1
         if P > 2:
             x = X[2, s]
             m2 = min(m2, x)
             r -= max(x, 0.0)
+            sufX[2, s] = m2
         if P > 3:
             x = X[3, s]
             m3 = min(m3, x)
             r -= max(x, 0.0)
+            sufX[3, s] = m3
         mC = min(mC, c)
         mR = min(mR, r)
+        sufC[s] = mC
+        sufR[s] = mR
         tot = _pos(mR)
         if q0 >= 0:
             tot += _pos(_pick(q0, m0, m1, m2, m3))
@@ -491,47 +497,40 @@ def _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start):
             bound = True
         else:
             out[s] = c
-    at_start[0] = m0
-    if P > 1:
-        at_start[1] = m1
-    if P > 2:
-        at_start[2] = m2
-    if P > 3:
-        at_start[3] = m3
     return bound
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
-def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
+def flat_curve_nb(X, C, n_src, src, start, end, out, sufX, sufC, sufR):
     """The class curve (`views_nb` + `curve_nb`) over [start, end) in one backward pass, for
     item-locations whose pools are not nested and where protection is not read (then a pool's
-    free part is its position); nothing but `out` and `at_start` is written. at_start[p] receives
-    the minimum of X[p] over [start, end) (INF when empty). Returns True when the curve is below
-    cumulative ATP's availability (max(0, suffix minimum of C)) somewhere in [start, end): only
-    then can allocation change plain ATP's answer."""
+    free part is its position). Writes the curve to `out` and, on the way, the suffix minima
+    `views_nb` would: sufX (every pool's position; it is also the free part here), sufC and sufR,
+    for t in [start, end), so a schedule line's split reads them at its bucket. Returns True when
+    the curve is below cumulative ATP's availability (max(0, suffix minimum of C)) somewhere in
+    [start, end): only then can allocation change plain ATP's answer."""
     P = X.shape[0]
     if P <= 4:
-        return _flat_curve4_nb(X, C, n_src, src, start, end, out, at_start)
-    mX = at_start
-    for p in range(P):
-        mX[p] = INF
+        return _flat_curve4_nb(X, C, n_src, src, start, end, out, sufX, sufC, sufR)
     mC = INF
     mR = INF
     bound = False
     for s in range(end - 1, start - 1, -1):
         c = C[s]
         r = c
-        for p in range(P):
+        for p in range(P):  # the running minima live in sufX (column s + 1 holds them so far)
             x = X[p, s]
-            mX[p] = min(mX[p], x)
+            sufX[p, s] = min(sufX[p, s + 1] if s + 1 < end else INF, x)
             r -= max(x, 0.0)
         mC = min(mC, c)
         mR = min(mR, r)
+        sufC[s] = mC
+        sufR[s] = mR
         tot = _pos(mR)
         for j in range(n_src):
             node = src[j]
             if node >= 0:
-                tot += _pos(mX[node])
+                tot += _pos(sufX[node, s])
         c = _pos(mC)
         if tot < c:
             out[s] = tot
@@ -539,6 +538,40 @@ def flat_curve_nb(X, C, n_src, src, start, end, out, at_start):
         else:
             out[s] = c
     return bound
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"}, no_cpython_wrapper=True)
+def _own_mins_nb(row, C, req, t, end):
+    """(min of row over [req, end), min of row over [t, end), min of C over [t, end)), req <= t
+    < end; the same minima `flat_curve_nb` keeps (sufX[own, req], sufX[own, t], sufC[t])."""
+    mx = INF
+    mc = INF
+    for s in range(t, end):
+        mx = min(mx, row[s])
+        mc = min(mc, C[s])
+    mr = mx
+    for s in range(req, t):
+        mr = min(mr, row[s])
+    return mr, mx, mc
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True)
+def flat_last_nb(X, C, n_src, src, t):
+    """`flat_curve_nb`'s curve at bucket t = end - 1 alone (the first step of its backward pass,
+    the same operations): the curve is non-decreasing, so when this is 0 the curve is 0 from any
+    start up to `end`."""
+    P = X.shape[0]
+    c = C[t]
+    r = c
+    for p in range(P):
+        r -= max(X[p, t], 0.0)
+    tot = _pos(r)
+    for j in range(n_src):
+        node = src[j]
+        if node >= 0:
+            tot += _pos(X[node, t])
+    c = _pos(c)
+    return tot if tot < c else c
 
 
 @njit(cache=True, nogil=True)
@@ -621,7 +654,7 @@ def _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_sr
 @njit(cache=True, nogil=True)
 def work_sizes_nb(P, H):
     """(floats, ints) of work space `promise_class_ws_nb` needs for P pools and H buckets."""
-    return 9 * P + 8 + H * (4 * P + 5), 3 * (P + 1)
+    return 8 * P + 8 + H * (4 * P + 5), 3 * (P + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -631,13 +664,13 @@ def promise_class_1d_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     once for all its lines)."""
     nf, ni = work_sizes_nb(X.shape[0], C.shape[0])
     return promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
-                               commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
+                               commit, bool(True), out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q,
                                np.empty(nf), np.empty(ni, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, inline="always")
 def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty, req, max_late, flags, max_lines,
-                        commit, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
+                        commit, details, out_b, out_q, out_src, out_srcq, out_nsrc, plain_b, plain_q, wsf, wsi):
     """Allocation-aware promise of `qty` for class k at bucket `req` at one item-location.
 
     X: float64[P, H] pool positions; C: float64[H] cumulative net position (both modified only
@@ -651,7 +684,8 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     quota_left, available_at_req, binding, own pool).
 
     wsf/wsi: float64/int64 work space of at least `work_sizes_nb(P, H)` elements (contents
-    ignored and overwritten).
+    ignored and overwritten). details False (a batch, which reports neither): available_at_req
+    may be returned as NaN, which lets a line its own quota covers skip the class curve.
     """
     P = X.shape[0]
     H = C.shape[0]
@@ -660,7 +694,7 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     iw = wsi[0:3 * (P + 1)]
     fw = wsf[0:8 * P + 8]
     PH = P * H
-    w0 = 9 * P + 8  # after fw and at_req
+    w0 = 8 * P + 8  # after fw
     src = iw[0:P + 1]
     kind = iw[P + 1:2 * P + 2]
     nodes = iw[2 * P + 2:3 * P + 3]
@@ -696,28 +730,61 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
     sufX = wsf[w0 + H:w0 + H + PH].reshape((P, H))
     sufC = wsf[w0 + H + PH:w0 + 2 * H + PH]
     sufR = wsf[w0 + 2 * H + PH:w0 + 3 * H + PH]
+    views = True  # sufX, sufC, sufR (and sufF, sufFp) hold the suffix minima from req on
+    if flat and not details and own >= 0 and 0 <= tstar < end and qty > EPS:
+        # the class's own pool alone covers the whole quantity at tstar (and C has it there): the
+        # fast path below would take it all from there (own pool first, one part), so its answer
+        # is known without the class curve. quota_left from the own pool's minima over [req, end).
+        mx_req, mx, mc = _own_mins_nb(X[own], C, req, tstar, end)
+        if _pos(mx) >= qty and _pos(mc) >= qty:
+            out_src[0, 0] = own
+            out_srcq[0, 0] = qty
+            out_nsrc[0] = 1
+            status, reason = _finish_fast_nb(X, C, par, lt, qty, req, tstar, commit, out_b, out_q, out_src, out_srcq,
+                                             out_nsrc, plain_b, plain_q)
+            return (status, reason, 1, tstar, status, reason, 1, tstar, _pos(mx_req), np.nan, Binding.UNBOUND,
+                    own)
     if flat:
-        # not nested, not protected: the whole class curve in one pass, then the fast check on it
+        # not nested, not protected: the whole class curve in one pass (which keeps the suffix
+        # minima the split reads), then the fast check on it
         sufF = sufX
         sufFp = sufX
-        at_req = wsf[8 * P + 8:9 * P + 8]
-        bound = flat_curve_nb(X, C, n_src, src, req, end, curve, at_req)
+        if req < end and flat_last_nb(X, C, n_src, src, end - 1) <= 0.0 and qty > EPS:
+            # nothing for the class even at the last bucket before the lead time: the curve is 0
+            # on [req, end) (it never decreases) and no schedule line can fall there; the pass is
+            # skipped. Below plain ATP's availability exactly when C is positive at end - 1.
+            views = False
+            bound = C[end - 1] > 0.0
+            for t in range(req, end):
+                curve[t] = 0.0
+            mo = INF
+            if own >= 0:
+                row = X[own]
+                for t in range(req, end):
+                    mo = min(mo, row[t])
+            quota_left = _pos(mo) if own >= 0 else -1.0
+        else:
+            bound = flat_curve_nb(X, C, n_src, src, req, end, curve, sufX, sufC, sufR)
+            if req >= end:
+                quota_left = INF if own >= 0 else -1.0
+            else:
+                quota_left = _pos(sufX[own, req]) if own >= 0 else -1.0
         for t in range(max(req, end), H):
             curve[t] = INF
-        if req >= end:
-            quota_left = INF if own >= 0 else -1.0
-        else:
-            quota_left = _pos(at_req[own]) if own >= 0 else -1.0
         avail_req = curve[req]
         if tstar >= 0 and curve[tstar] >= qty:
             if tstar >= end:
                 out_src[0, 0] = ROOT
                 out_srcq[0, 0] = qty
                 out_nsrc[0] = 1
-            else:  # the suffix minima at tstar only (the flat pass keeps none)
-                mins_at_nb(X, C, par, prot, use_prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
-                _got, m = greedy_at_nb(np.int64(0), qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC,
-                                       nodes, qs)
+            else:
+                if views:  # the suffix minima at tstar from the flat pass
+                    _got, m = greedy_at_nb(tstar, qty, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC,
+                                           nodes, qs)
+                else:
+                    mins_at_nb(X, C, par, prot, use_prot, tstar, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
+                    _got, m = greedy_at_nb(np.int64(0), qty, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF,
+                                           dRC, nodes, qs)
                 for i in range(m):
                     out_src[0, i] = nodes[i]
                     out_srcq[0, i] = qs[i]
@@ -767,12 +834,23 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             curve[t] = INF
         avail_req = curve[req]
     scratch = wsf[w0 + 3 * H + 3 * PH:w0 + 4 * H + 3 * PH]
-    # the class's availability curve (above) read by the ATP scheduler as a cumulative series
-    status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch,
-                                             out_b, out_q)
+    # the class's availability curve (above) read by the ATP scheduler as a cumulative series. The
+    # flat curve is its own availability (non-negative, non-decreasing, inf from `end` on), so the
+    # scheduler reads it as is; elsewhere plain ATP's promise_1d_nb takes its suffix minima first.
+    if flat:
+        status, reason, n, ef = pk.schedule_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
+    else:
+        status, reason, n, ef = pk.promise_1d_nb(curve, lt, cal, qty, req, max_late, flags, max_lines, bool(False),
+                                                 scratch, out_b, out_q)
     # what plain ATP would answer: the same when the curve is plain ATP's availability (the
     # scheduler then reads the very same series)
-    if bound:
+    if bound and flat and views:  # plain ATP's availability: the flat pass's suffix minima of C
+        for t in range(req, end):
+            scratch[t] = _pos(sufC[t])
+        for t in range(max(req, end), H):
+            scratch[t] = INF
+        ps, pr, pn, pef = pk.schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, plain_b, plain_q)
+    elif bound:
         ps, pr, pn, pef = pk.promise_1d_nb(C, lt, cal, qty, req, max_late, flags, max_lines, bool(False), scratch, plain_b,
                                            plain_q)
     else:
@@ -803,9 +881,9 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
             if work:
                 pk.commit_1d_nb(Cw, b, q)
         else:
-            if j == 0 and not flat:  # the suffix minima from req on hold column b
+            if j == 0 and views:  # the suffix minima from req on hold column b
                 got, m = greedy_at_nb(b, q, n_src, src, kind, par, sufX, sufF, sufFp, sufC, sufR, dX, dF, dRC, nodes, qs)
-            elif j == 0:  # flat: the minima at b from the positions themselves
+            elif j == 0:  # the flat pass was skipped: the minima at b from the positions themselves
                 mins_at_nb(X, C, par, prot, use_prot, b, end, 0, childsum, mX1, mF1, mFp1, mC1, mR1)
                 got, m = greedy_at_nb(np.int64(0), q, n_src, src, kind, par, mX1, mF1, mFp1, mC1, mR1, dX, dF, dRC, nodes, qs)
             else:
@@ -864,30 +942,39 @@ def promise_class_ws_nb(X, C, par, cls, cpar, prio, steal, prot, k, lt, cal, qty
 @njit(cache=True, nogil=True)
 def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open,
                      ils, lcls, qty, req, max_late, flags, max_lines, commit,
-                     out_status, out_reason, out_n, out_b, out_q, out_ef, out_binding, out_src, out_srcq, out_nsrc):
+                     out_status, out_reason, out_n, out_b, out_q, out_ef, out_binding, part_ptr, part_pool, part_qty,
+                     part_line):
     """Promise many lines in the given order, each seeing what the previous ones committed.
 
     pos: float64[n_pools, H] pool positions (state); pool_ptr: int64[n_il + 1] pools of each
     item-location; pool_pc: int64[2, n_pools] local parent index and class code of each pool;
     class_arr: int64[3, K] parent, priority and may-steal flag per class. lcls[i]: class code of the
     line (NO_CLASS = -2: the "all others" class, unallocated supply only, like a class without a
-    row). Lines at item-locations without pools are promised by plain ATP. out_src holds global pool rows (-1 = unallocated)."""
+    row). Lines at item-locations without pools are promised by plain ATP. out_b/out_q have W
+    columns (W >= every max_lines).
+
+    The pools each schedule line consumes are written compactly, line after line: line i's parts
+    are part_pool/part_qty/part_line[part_ptr[i]:part_ptr[i + 1]] (global pool row, -1 =
+    unallocated; quantity; index of the schedule line), in schedule-line order. part_* are the
+    caller's first buffers; when they fill up they are replaced by larger ones, so the kernel
+    returns (part_pool, part_qty, part_line, number of parts)."""
     n_lines = ils.shape[0]
     H = cum.shape[1]
-    L = MAX_LINES
+    W = out_b.shape[1]
     scratch = np.empty(H)
     no_cal = np.ones(0, dtype=np.bool_)
     # one set of buffers for every line, sized for the item-location with the most pools
     pmax = 0
     for j in range(pool_ptr.shape[0] - 1):
         pmax = max(pmax, pool_ptr[j + 1] - pool_ptr[j])
-    ni, nf, nw = one_sizes_nb(pmax, H)
+    ni, nf, nw = one_sizes_nb(pmax, H, W)
     buf_i = np.empty(ni, dtype=np.int64)
     buf_f = np.empty(nf)
     wsf = np.empty(nw)
+    m_parts = 0
     for i in range(n_lines):
+        part_ptr[i] = m_parts
         il = ils[i]
-        out_nsrc[i, :] = 0
         if il < 0:
             out_status[i] = Status.SHORT
             out_reason[i] = Reason.NO_SOURCE
@@ -909,36 +996,53 @@ def promise_batch_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal
             out_binding[i] = Binding.NOT_APPLIED
             continue
         promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, max(lcls[i], -1),
-                             qty[i], req[i], max_late[i], flags[i], max_lines[i], commit, buf_i, buf_f, wsf)
+                             qty[i], req[i], max_late[i], flags[i], max_lines[i], W, commit, bool(False), buf_i, buf_f,
+                             wsf)
         S = hi - lo + 1
         n = buf_i[2]
+        if m_parts + n * S > part_pool.shape[0]:  # grow the part buffers (doubling)
+            cap = max(2 * part_pool.shape[0], m_parts + n * S)
+            grown_pool = np.empty(cap, dtype=np.int64)
+            grown_qty = np.empty(cap)
+            grown_line = np.empty(cap, dtype=np.int64)
+            for m in range(m_parts):
+                grown_pool[m] = part_pool[m]
+                grown_qty[m] = part_qty[m]
+                grown_line[m] = part_line[m]
+            part_pool = grown_pool
+            part_qty = grown_qty
+            part_line = grown_line
         for j in range(n):
             out_b[i, j] = buf_i[10 + j]
             out_q[i, j] = buf_f[2 + j]
-            ns = buf_i[10 + 2 * L + j]
-            out_nsrc[i, j] = ns
+            ns = buf_i[10 + 2 * W + j]
             for m in range(ns):
-                v = buf_i[10 + 3 * L + j * S + m]
-                out_src[i, j, m] = v + lo if v >= 0 else v
-                out_srcq[i, j, m] = buf_f[2 + 2 * L + j * S + m]
+                v = buf_i[10 + 3 * W + j * S + m]
+                part_pool[m_parts] = v + lo if v >= 0 else v
+                part_qty[m_parts] = buf_f[2 + 2 * W + j * S + m]
+                part_line[m_parts] = j
+                m_parts += 1
         out_status[i] = buf_i[0]
         out_reason[i] = buf_i[1]
         out_n[i] = n
         out_ef[i] = buf_i[3]
         out_binding[i] = buf_i[8]
+    part_ptr[n_lines] = m_parts
+    return part_pool, part_qty, part_line, m_parts
 
 
 @njit(cache=True, nogil=True)
-def one_sizes_nb(P, H):
-    """(ints, floats, work floats) `promise_class_one_nb` needs for P pools and H buckets."""
+def one_sizes_nb(P, H, L):
+    """(ints, floats, work floats) `promise_class_one_nb` needs for P pools, H buckets and L
+    schedule-line slots."""
     S = P + 1
     nf, ni = work_sizes_nb(P, H)
-    return 10 + 3 * MAX_LINES + MAX_LINES * S + ni, 2 + 2 * MAX_LINES + MAX_LINES * S, nf
+    return 10 + 3 * L + L * S + ni, 2 + 2 * L + L * S, nf
 
 
 @njit(cache=True, nogil=True)
 def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il_cal, cal_open, il, k, qty, req,
-                         max_late, flags, max_lines, commit, out_i, out_f, wsf):
+                         max_late, flags, max_lines, L, commit, details, out_i, out_f, wsf):
     """One line at item-location `il` (which has pools), from the model's and state's whole
     arrays, with packed arguments and the caller's buffers (fewer to dispatch, nothing
     allocated): the one-line Python path, and each class line of `promise_batch_nb` (one compiled
@@ -946,13 +1050,14 @@ def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il
     inside this kernel, not as a kernel of its own linked in again.
 
     pool_pc: int64[2, n_pools] (local parent, class); class_arr: int64[3, K] (parent, priority,
-    may steal). With L = MAX_LINES, S = pools at il + 1 (sizes: `one_sizes_nb`):
+    may steal). L: schedule-line slots (at least max_lines); with S = pools at il + 1 (sizes:
+    `one_sizes_nb(P, H, L)`):
     out_i = header[10] (status, reason, n, earliest_full, plain status, plain reason, plain n,
     plain earliest_full, binding, own pool), out_b[L], plain_b[L], out_nsrc[L], out_src[L, S]
     (local pools, ROOT = unallocated), then the integer work space;
     out_f = header[2] (quota_left, available_at_req), out_q[L], plain_q[L], out_srcq[L, S];
-    wsf: float64 work space. Codes are written as plain integers (no enum objects to box)."""
-    L = MAX_LINES
+    wsf: float64 work space. Codes are written as plain integers (no enum objects to box).
+    details False (the batch): available_at_req may be NaN (see `promise_class_ws_nb`)."""
     lo = pool_ptr[il]
     hi = pool_ptr[il + 1]
     S = hi - lo + 1
@@ -965,7 +1070,7 @@ def promise_class_one_nb(cum, pos, pool_ptr, pool_pc, class_arr, prot, il_lt, il
     wsi = out_i[o + L * S:]
     s, r, n, ef, ps, pr, pn, pef, ql, ar, bnd, own = promise_class_ws_nb(
         pos[lo:hi], cum[il], pool_pc[0, lo:hi], pool_pc[1, lo:hi], class_arr[0], class_arr[1], class_arr[2], prot[lo:hi],
-        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, out_i[10:10 + L], out_f[2:2 + L], out_src,
+        k, il_lt[il], cal, qty, req, max_late, flags, max_lines, commit, details, out_i[10:10 + L], out_f[2:2 + L], out_src,
         out_srcq, out_i[10 + 2 * L:10 + 3 * L], out_i[10 + L:10 + 2 * L], out_f[2 + L:2 + 2 * L], wsf, wsi)
     out_i[0] = np.int64(s)
     out_i[1] = np.int64(r)

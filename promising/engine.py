@@ -37,7 +37,7 @@ from promessa.errors import ValidationError
 from promising import ctp, substitution
 from promising import kernels as nb
 from promising.atp import check_qty, commit_lines, pegs_for, promise_atp, resolve_il
-from promising.enums import EPS, MAX_LINES, Reason, Status, lines_width
+from promising.enums import EPS, Reason, Status, lines_width
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
 from promising.types import Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
@@ -158,13 +158,7 @@ def _promise_one(snap: Snapshot, state: State, request: Request, *, commit: bool
     `quotas` False: the snapshot has none (the allocation path is not asked)."""
     p = None
     if quotas:
-        # the allocation kernels hold MAX_LINES schedule lines: a split asking for more is answered
-        # there with MAX_LINES (the class path's limit; see promising/README.md)
-        ask = request if request.policy.max_lines <= MAX_LINES else dataclasses.replace(
-            request, policy=dataclasses.replace(request.policy, max_lines=MAX_LINES))
-        p = allocation.class_path(snap, state, ask, commit=False, explain=explain)
-        if p is not None and ask is not request:
-            p = dataclasses.replace(p, request=request)
+        p = allocation.class_path(snap, state, request, commit=False, explain=explain)
     if p is not None:
         if p.status is not Status.FULL:
             alt = _ctp_within_allocation(snap, state, request, p, commit=commit, explain=explain)

@@ -133,14 +133,30 @@ def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, sc
     FLAG_BACKORDER. Partial without split gives, by default, the largest quantity reachable in the
     window on the first day it is reached; with FLAG_BACKORDER it confirms what the first working
     day of the window has (when that is something and not the whole) and backorders the rest.
-    max_lines: most schedule lines (>= 1, <= len(out_b)). scratch: float64[H] work space.
-    Writes schedule lines into out_b/out_q and returns (status, reason, n_lines, earliest_full),
-    where earliest_full is the earliest open bucket with the whole quantity available (-1: none).
+    max_lines: most schedule lines (>= 1, <= len(out_b)). scratch: float64[H] work space (exactly
+    H long). Writes schedule lines into out_b/out_q and returns (status, reason, n_lines,
+    earliest_full), where earliest_full is the earliest open bucket with the whole quantity
+    available (-1: none). The availability A(t) from `req` on (`availability_1d_nb`, into scratch), then
+    `schedule_1d_nb` on it.
     """
-    H = cum.shape[0]
+    availability_1d_nb(cum, lt, req, scratch)
+    status, reason, n, ef = schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
+    if commit:
+        for k in range(n):
+            commit_1d_nb(cum, out_b[k], out_q[k])
+    return status, reason, n, ef
+
+
+@njit(cache=True, nogil=True)
+def schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q):
+    """The scheduler of `promise_1d_nb` on an availability series already computed: scratch is
+    float64[H] and scratch[t] for t >= req is A(t) (non-negative, non-decreasing, inf from the
+    lead time on), the only part read. Same arguments and result as `promise_1d_nb`, nothing
+    committed. Callers that hold A(t) already (allocation's class curve is its own availability)
+    skip recomputing it."""
+    H = scratch.shape[0]
     allow_partial = (flags & FLAG_PARTIAL) != 0
     allow_split = (flags & FLAG_SPLIT) != 0
-    availability_1d_nb(cum, lt, req, scratch)
     last = H - 1 if max_late < 0 else min(H - 1, req + max_late)
     ef = -1
     for t in range(req, H):
@@ -231,9 +247,6 @@ def promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, sc
             reason = Reason.MAX_LATENESS
         else:
             reason = Reason.SUPPLY
-    if commit:
-        for k in range(n):
-            commit_1d_nb(cum, out_b[k], out_q[k])
     return status, reason, n, ef
 
 

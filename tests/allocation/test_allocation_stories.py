@@ -378,3 +378,58 @@ def test_a_request_without_a_class_never_takes_quota_protected_supply(alloc_snap
     res = allocation.promise_batch(snap, st2, lines)
     assert res.promised[0] == pytest.approx(20)
     assert st2.cum == pytest.approx(st.cum)
+
+
+def test_a_split_into_twelve_schedule_lines_through_allocation(alloc_snapshot):
+    """Receipts of 2 on each of days 1..12, nothing on hand. Gold holds 50% of every receipt,
+    silver 25%; the other 25% is unallocated. Gold (no stealing) may take its own 1 a day plus the
+    unallocated 0.5: 1.5 a day. Gold asks 18 on day 0, split. With 12 lines: 1.5 on each of days
+    1..12, each from gold's quota (1.0) then unallocated (0.5); plain ATP would have shipped 2 a
+    day on days 1..9, so allocation binds. With 11 lines: ten lines of 1.5 on days 1..10, the last
+    waits for the rest, 3 on day 12 (2 gold, 1 unallocated). The batch gives the same answers in
+    arrays 12 columns wide; max_lines is taken up to 1000 and refused beyond, naming the field."""
+    from promessa.errors import ValidationError
+    from promising import EncodedLines, encode_lines
+
+    snap = alloc_snapshot(supply=[("A", "DC1", d, 2) for d in range(1, 13)],
+                          classes=[("gold", 1, None, False), ("silver", 2, None, False)],
+                          quotas=[dict(demand_class="gold", pct=50), dict(demand_class="silver", pct=25)])
+    st = snap.new_state()
+    twelve = Policy(allow_split=True, max_lines=12)
+    p = ask(snap, st, "gold", 18, policy=twelve, commit=False)
+    assert (p.status, p.reason) == (Status.LATE, Reason.ALLOCATION)
+    assert [(ln.date, ln.qty) for ln in p.lines] == [(day(d), 1.5) for d in range(1, 13)]
+    assert [d.pools for d in p.draws] == [(("gold", 1.0), ("unallocated", 0.5))] * 12
+    assert p.details["without_allocation"]["lines"] == [{"date": day(d).isoformat(), "qty": 2.0} for d in range(1, 10)]
+    p11 = ask(snap, st, "gold", 18, policy=Policy(allow_split=True, max_lines=11), commit=False)
+    assert [(ln.date, ln.qty) for ln in p11.lines] == [(day(d), 1.5) for d in range(1, 11)] + [(day(12), 3.0)]
+    assert p11.draws[-1].pools == (("gold", 2.0), ("unallocated", 1.0))
+    # at the cap: the same answer as 12 lines (buffers sized by the request)
+    p1000 = ask(snap, st, "gold", 18, policy=Policy(allow_split=True, max_lines=1000), commit=False)
+    assert [(ln.date, ln.qty) for ln in p1000.lines] == [(day(d), 1.5) for d in range(1, 13)]
+    # committed: gold's quota is used up to day 12 (12 x 1.0), unallocated too (12 x 0.5)
+    ask(snap, st, "gold", 18, policy=twelve)
+    assert allocation.available(snap, st, "A", "DC1", "gold", day(12)) == 0.0
+    assert allocation.available(snap, st, "A", "DC1", "silver", day(12)) == pytest.approx(6.0)
+
+    lines = pl.DataFrame({"item": ["A", "A"], "location": ["DC1", "DC1"], "qty": [18.0, 18.0],
+                          "requested_date": [day(0), day(0)], "demand_class": ["gold", "gold"],
+                          "allow_split": [True, True], "max_lines": [12, 11]})
+    res = allocation.promise_batch(snap, snap.new_state(), lines, commit=False)
+    assert res.bucket.shape == (2, 12) and res.n_lines.tolist() == [12, 11]
+    assert res.bucket[0].tolist() == list(range(1, 13)) and res.qty[0].tolist() == [1.5] * 12
+    assert res.bucket[1, :11].tolist() == list(range(1, 11)) + [12] and res.qty[1, 10] == 3.0
+    assert res.draws(snap, lines, 0) == p.draws and res.draws(snap, lines, 1) == p11.draws
+    assert res.promised.tolist() == [18.0, 18.0]
+    # one over the cap: refused naming the field and the value, nothing promised or changed
+    with pytest.raises(ValidationError, match=r"policy.max_lines=1001"):
+        Policy(allow_split=True, max_lines=1001)
+    st2 = snap.new_state()
+    with pytest.raises(ValidationError, match=r"max_lines=1001"):
+        allocation.promise_batch(snap, st2, lines.with_columns(max_lines=pl.Series([12, 1001])))
+    enc = encode_lines(snap, lines)
+    bad = EncodedLines(enc.ils, enc.qty, enc.req, enc.max_late, enc.flags, enc.max_lines * 0 + 1001)
+    with pytest.raises(ValidationError, match=r"max_lines=1001"):
+        allocation.promise_encoded(snap, st2, bad, allocation.encode_classes(snap, lines))
+    assert (st2.cum == snap.base_cum).all()
+    assert (allocation.positions(snap, st2) == allocation.model_for(snap).base_pos).all()
