@@ -173,13 +173,17 @@ def encode_lines(
     if late.size:
         raise ValidationError(f"date outside the horizon (row {late[0] + 1}, last day {snap.last_date})", field="requested_date", value=str(rd[int(late[0])]))
     req = np.maximum(days, 0)
-    # item-location codes via sorted keys (vectorised; no Python loop per line)
+    # item-location codes (vectorised; no Python loop per line)
     nloc = max(snap.n_locations, 1)
-    keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
     want = ic * nloc + lc
-    pos = np.searchsorted(keys, want)
-    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-    ils = np.where((len(keys) > 0) & (keys[pos_c] == want), pos_c, -1).astype(np.int64) if len(keys) else np.full(n, -1, np.int64)
+    table = _il_table(snap)
+    if table is not None:
+        ils = table[want]
+    else:  # sorted keys
+        keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+        pos = np.searchsorted(keys, want)
+        pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+        ils = np.where((len(keys) > 0) & (keys[pos_c] == want), pos_c, -1).astype(np.int64) if len(keys) else np.full(n, -1, np.int64)
 
     def col(name: str, default, dtype):
         if name in lines.columns:
@@ -198,6 +202,22 @@ def encode_lines(
                               value=int(max_lines[i]))
     return EncodedLines(ils, np.ascontiguousarray(qty, dtype=np.float64), req.astype(np.int64), max_late,
                         flags.astype(np.int64), max_lines)
+
+
+_IL_TABLE_MAX = 50_000_000  # item x location pairs a dense code table may have (int64: 400 MB at most)
+
+
+def _il_table(snap: Snapshot) -> np.ndarray | None:
+    """Item-location code by ``item_code * n_locations + location_code`` (-1: not stocked), built once per
+    snapshot when items x locations is at most `_IL_TABLE_MAX`; else None (look codes up by sorted keys)."""
+    if "il_table" not in snap.derived:
+        size = snap.n_items * max(snap.n_locations, 1)
+        table = None
+        if 0 < size <= _IL_TABLE_MAX:
+            table = np.full(size, -1, np.int64)
+            table[snap.il_item.astype(np.int64) * max(snap.n_locations, 1) + snap.il_loc] = np.arange(snap.n_il)
+        snap.derived["il_table"] = table
+    return snap.derived["il_table"]
 
 
 def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, *, commit: bool = True) -> BatchResult:
