@@ -305,9 +305,10 @@ def promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q):
                 taken = best
         status = Status.PARTIAL if taken > EPS else Status.SHORT
         reason = Reason.CALENDAR if lo < 0 else Reason.HORIZON
-    if commit:
-        for k in range(n):
-            commit_1d_nb(cum, out_b[k], out_q[k])
+    if commit and n:  # commit_1d_nb's arithmetic, without its check (a loop the compiler vectorises)
+        q = out_q[0]
+        for t in range(out_b[0], H):
+            cum[t] -= q
     return status, reason, n, ef
 
 
@@ -316,6 +317,15 @@ def _plain(qty, flags, max_late, max_lines):
     """The line takes `promise_plain_1d_nb` (same answer as `promise_1d_nb`, less work)."""
     return (qty > EPS and max_late < 0 and ((flags & FLAG_SPLIT) == 0 or max_lines <= 1)
             and ((flags & FLAG_BACKORDER) == 0 or (flags & FLAG_PARTIAL) == 0))
+
+
+@njit(cache=True, nogil=True)
+def promise_line_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q):
+    """`promise_1d_nb` (same arguments, same answer), through `promise_plain_1d_nb` where the line's
+    policy allows: what the batch paths call per line."""
+    if _plain(qty, flags, max_late, max_lines):
+        return promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q)
+    return promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q)
 
 
 @njit(cache=True, nogil=True)
@@ -337,12 +347,8 @@ def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flag
             continue
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
-        if _plain(qty[i], flags[i], max_late[i], max_lines[i]):
-            s, r, n, ef = promise_plain_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], flags[i], commit,
-                                              out_b[i], out_q[i])
-        else:
-            s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
-                                        commit, scratch, out_b[i], out_q[i])
+        s, r, n, ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                      commit, scratch, out_b[i], out_q[i])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n
@@ -367,15 +373,33 @@ def promise_rows_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late,
             continue
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
-        if _plain(qty[i], flags[i], max_late[i], max_lines[i]):
-            s, r, n, _ef = promise_plain_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], flags[i], commit,
-                                               out_b[i], out_q[i])
-        else:
-            s, r, n, _ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i],
-                                         max_lines[i], commit, scratch, out_b[i], out_q[i])
+        s, r, n, _ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                       commit, scratch, out_b[i], out_q[i])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n
+
+
+@njit(cache=True, nogil=True)
+def encode_batch_nb(ic, lc, qty, days, base, H, table, nloc):
+    """Order lines to kernel arrays in one pass: item-location code (``table[ic * nloc + lc]``; codes
+    known), requested bucket (days since 1970 - base, at least 0). Returns (ils, req, first row whose
+    quantity is not a positive number, first row past the horizon), -1 where none."""
+    n = ic.shape[0]
+    ils = np.empty(n, np.int64)
+    req = np.empty(n, np.int64)
+    bad_q = -1
+    bad_d = -1
+    for i in range(n):
+        ils[i] = table[ic[i] * nloc + lc[i]]
+        q = qty[i]
+        if bad_q < 0 and not (q > 0.0 and q < INF):  # NaN fails both
+            bad_q = i
+        d = np.int64(days[i]) - base
+        if bad_d < 0 and d >= H:
+            bad_d = i
+        req[i] = d if d > 0 else 0
+    return ils, req, bad_q, bad_d
 
 
 @njit(cache=True, nogil=True)

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from promising.enums import EPS, Reason, Status
-from promising.kernels import available_at_1d_nb, commit_1d_nb, promise_1d_nb, release_1d_nb
+from promising.kernels import available_at_1d_nb, commit_1d_nb, promise_line_nb, release_1d_nb
 from scenarios.enums import Change, Exception_, Strategy
 
 _UNCHANGED, _IMPROVED, _WORSENED, _MIXED = int(Change.UNCHANGED), int(Change.IMPROVED), int(Change.WORSENED), int(Change.MIXED)
@@ -134,8 +134,8 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
             if out_q[r, k] > EPS:
                 release_1d_nb(c, out_b[r, k], out_q[r, k])
         cal = _cal(il_cal, cal_open, il, no_cal)
-        s, why, n, ef = promise_1d_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
-                                      False, scratch, tb, tq)
+        s, why, n, ef = promise_line_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
+                                        False, scratch, tb, tq)
         ge, le = _dominates(n, tb, tq, n_old, out_b[r], out_q[r])
         if ge and not le:
             for k in range(n):
@@ -315,8 +315,8 @@ def fill_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, f
             total += old_q[k]
         q = total if total < qty[r] else qty[r]
         rq = old_b[hi - 1] if old_b[hi - 1] > req[r] else req[r]
-        s, rs, m, _ef = promise_1d_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, rq, max_late[r],
-                                      flags[r], max_lines[r], True, scratch, out_b[r], out_q[r])
+        s, rs, m, _ef = promise_line_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, rq, max_late[r],
+                                        flags[r], max_lines[r], True, scratch, out_b[r], out_q[r])
         out_n[r] = m
         out_status[r] = s
         out_reason[r] = rs
