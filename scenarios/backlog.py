@@ -46,6 +46,7 @@ import datetime as dt
 from decimal import Decimal
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -446,6 +447,11 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         perm = perm[~frozen[perm]]
         oq_k = np.where(np.repeat(frozen, np.diff(ptr)), 0.0, oq)
     g_sorted = strat[perm]
+    # the lines' values need only the backlog: priced in a thread while the kernels (which release the
+    # interpreter) plan, on the machine's other core
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reschedule-values")
+    values = pool.submit(line_values, snap, backlog, enc, config.currency)
+    pool.shutdown(wait=False)
     lap("encode")
 
     say("giving back the old schedules", 0.1)
@@ -516,7 +522,7 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         lap("min_ship_qty")
 
     say("comparing old and new schedules", 0.85)
-    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, config)
+    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, values.result())
     lap("compare")
     timings["total"] = time.perf_counter() - t_start
     say("done", 1.0)
@@ -550,7 +556,7 @@ def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
 
 def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run, strat: np.ndarray,
             ptr: np.ndarray, ob: np.ndarray, oq: np.ndarray, kept: np.ndarray, improved: np.ndarray,
-            config: RescheduleConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+            values: tuple[pl.Series, pl.Series]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     n = len(enc)
     change, status, reason, exc = (np.empty(n, np.int8) for _ in range(4))
     old_ot, new_ot, new_qty, old_qty = (np.empty(n) for _ in range(4))
@@ -569,7 +575,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     change_names = pl.Series([c.name.lower() for c in Change], dtype=CHANGE_DTYPE)
     exc_text = pl.Series([e.description or None for e in Exception_], dtype=EXCEPTION_DTYPE)
     reason_text = pl.Series([r.description for r in Reason], dtype=REASON_DTYPE)
-    value, currency = line_values(snap, backlog, enc, config.currency)
+    value, currency = values  # line_values(snap, backlog, enc, config.currency)
     lines = backlog.select(keep_cols).with_columns(
         strategy=strat_names.gather(strat.astype(np.int64)),
         requested_date=dates(enc.req),
