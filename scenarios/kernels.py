@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from promising.enums import EPS, Reason, Status
-from promising.kernels import available_at_1d_nb, commit_1d_nb, promise_line_nb, release_1d_nb
+from promising.kernels import available_at_1d_nb, promise_line_nb, release_1d_nb
 from scenarios.enums import Change, Exception_, Strategy
 
 _UNCHANGED, _IMPROVED, _WORSENED, _MIXED = int(Change.UNCHANGED), int(Change.IMPROVED), int(Change.WORSENED), int(Change.MIXED)
@@ -37,6 +37,14 @@ def _cal(il_cal, cal_open, il, no_cal):
 
 
 @njit(cache=True, nogil=True)
+def _take_1d_nb(cum, t, q):
+    """Commit q at bucket t: `promising.kernels.commit_1d_nb`'s arithmetic without its fit check
+    (unused here; a loop the compiler vectorises)."""
+    for s in range(t, cum.shape[0]):
+        cum[s] -= q
+
+
+@njit(cache=True, nogil=True)
 def _fits_and_commit_1d_nb(cum, lt, b, q, n):
     """Commit n schedule lines (b[k], q[k]) if every one is available when its turn comes;
     otherwise commit nothing. Returns True when committed."""
@@ -47,7 +55,7 @@ def _fits_and_commit_1d_nb(cum, lt, b, q, n):
             if available_at_1d_nb(cum, lt, b[k]) < q[k] - EPS:
                 ok = False
                 break
-            commit_1d_nb(cum, b[k], q[k])
+            _take_1d_nb(cum, b[k], q[k])
         k += 1
     if not ok:
         for j in range(k - 1, -1, -1):
@@ -139,7 +147,7 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
         ge, le = _dominates(n, tb, tq, n_old, out_b[r], out_q[r])
         if ge and not le:
             for k in range(n):
-                commit_1d_nb(c, tb[k], tq[k])
+                _take_1d_nb(c, tb[k], tq[k])
                 out_b[r, k] = tb[k]
                 out_q[r, k] = tq[k]
             out_n[r] = n
@@ -149,7 +157,7 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
         else:
             for k in range(n_old):
                 if out_q[r, k] > EPS:
-                    commit_1d_nb(c, out_b[r, k], out_q[r, k])
+                    _take_1d_nb(c, out_b[r, k], out_q[r, k])
 
 
 @njit(cache=True, nogil=True)
@@ -224,7 +232,7 @@ def commit_rows_nb(cum, rows, ils, n, b, q):
             continue
         for k in range(n[r]):
             if q[r, k] > EPS:
-                commit_1d_nb(cum[il], b[r, k], q[r, k])
+                _take_1d_nb(cum[il], b[r, k], q[r, k])
 
 
 @njit(cache=True, nogil=True)
