@@ -1,7 +1,16 @@
-"""ATP: one-line promise latency from Python, and batch promising throughput (one kernel call)."""
+"""ATP: one-line promise latency from Python, and batch promising throughput (one kernel call).
+
+The floor for batch promising, measured in the same run (issue 19): a bare numba greedy loop over the
+same encoded lines (`benchmarks.bench_scenarios._bare_greedy_cal_nb` with nothing to give back: every
+line once in the given order, the whole quantity on the earliest working day from its requested day
+on, else the largest quantity reachable, committing), the batch kernel's default policy (partial, no
+split). `promise_batch` with that policy, end to end from the order-line frame (validation,
+encoding, the kernel, the result arrays), is reported as a ratio to it, and must give its answers.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -89,6 +98,59 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
     best = median(times)
     rate = n_lines / best
     full = size == "full"
+
+    # ---- batch with the default policy, end to end from the frame, vs the bare loop (alternating repeats)
+    from benchmarks.bench_scenarios import _bare_greedy_cal_nb
+    from promising import DEFAULT_POLICY, promise_batch
+
+    enc0 = encode_lines(snap, orders, policy=DEFAULT_POLICY)
+    seq = np.arange(n_lines, dtype=np.int64)
+    no_sched = np.zeros(n_lines + 1, np.int64), np.empty(0, np.int64), np.empty(0)
+    bb, bq = np.empty(n_lines, np.int64), np.empty(n_lines)
+    lt, ilc, co = snap.il_lead_time, snap.il_calendar, snap.calendar_open
+
+    def bare_loop(st) -> None:
+        _bare_greedy_cal_nb(st.cum, lt, ilc, co, seq, enc0.ils, enc0.qty, enc0.req, *no_sched, bb, bq)
+
+    t0 = time.perf_counter()
+    bare_loop(snap.new_state())
+    bare_compile = time.perf_counter() - t0
+    b_times, d_times, enc_times, out = [], [], [], None
+    for _ in range(repeats):
+        st = snap.new_state()
+        t0 = time.perf_counter()
+        bare_loop(st)
+        b_times.append(time.perf_counter() - t0)
+        bare_cum = st.cum
+        st = snap.new_state()
+        out = None
+        t0 = time.perf_counter()
+        out = promise_batch(snap, st, orders, commit=True)
+        d_times.append(time.perf_counter() - t0)
+        assert np.allclose(st.cum, bare_cum, rtol=0, atol=1e-6)
+        del st, bare_cum
+        t0 = time.perf_counter()
+        encode_lines(snap, orders)
+        enc_times.append(time.perf_counter() - t0)
+    # the same answers as the bare loop, line by line
+    assert int(out.n_lines.max(initial=0)) <= 1
+    assert np.array_equal(np.where(out.n_lines > 0, out.bucket[:, 0], -1), bb)
+    assert np.allclose(np.where(out.n_lines > 0, out.qty[:, 0], 0.0), bq, rtol=0, atol=1e-6)
+    bare, dflt = median(b_times), median(d_times)
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    results.append(Result("atp.promise_batch_default_policy", "throughput", n_lines / dflt, "lines/s", None, None,
+                          {"lines": n_lines, "policy": "partial, no split"},
+                          notes=(f"median {dflt:.3f} s per call of promise_batch from the order-line frame, of which "
+                                 f"validation and encoding {median(enc_times):.3f} s (timed apart); min "
+                                 f"{min(d_times):.3f} s; {load}")))
+    results.append(Result("atp.bare_batch_loop", "throughput", n_lines / bare, "lines/s", None, None,
+                          {"lines": n_lines}, compile_s=bare_compile,
+                          notes=(f"the floor: one numba loop over the encoded lines (greedy, working days, "
+                                 f"committing), encoded outside the timing; median {bare:.3f} s, min "
+                                 f"{min(b_times):.3f} s; the batch's answers line by line")))
+    results.append(Result("atp.promise_batch_vs_bare_loop", "ratio", dflt / bare, "x", "<= 1.3x (issue 19)",
+                          dflt / bare <= 1.3, {"lines": n_lines, "measured": "same run, same lines, alternating repeats"},
+                          notes="promise_batch (default policy, end to end from the frame) median / bare loop median"))
     results.append(Result("atp.promise_batch", "throughput", rate, "lines/s", ">= 1,000,000 lines/s" if full else None,
                           (rate >= 1_000_000) if full else None,
                           {"lines": n_lines, "item_locations": snap.n_il, "days": snap.horizon},

@@ -155,49 +155,104 @@ def encode_lines(
         if c not in lines.columns:
             raise ValidationError("required column missing", field=c, value=None)
     n = lines.height
-    ic = lines["item"].replace_strict(snap.item_index, default=-1, return_dtype=pl.Int64).to_numpy()
-    lc = lines["location"].replace_strict(snap.location_index, default=-1, return_dtype=pl.Int64).to_numpy()
+    ic = _codes(snap, lines["item"], "item", snap.item_index)
+    lc = _codes(snap, lines["location"], "location", snap.location_index)
     for name, codes in (("item", ic), ("location", lc)):
         bad = np.flatnonzero(codes < 0)
         if bad.size:
             raise ValidationError(f"unknown {name} in row {bad[0] + 1}", field=name, value=lines[name][int(bad[0])])
-    qty = lines["qty"].cast(pl.Float64).to_numpy()
-    badq = np.flatnonzero(~np.isfinite(qty) | (qty <= 0))
-    if badq.size:
-        raise ValidationError(f"must be a positive number (row {badq[0] + 1})", field="qty", value=float(qty[badq[0]]))
+    qty = np.ascontiguousarray(lines["qty"].cast(pl.Float64).to_numpy(), dtype=np.float64)
     rd = lines["requested_date"]
     if rd.dtype == pl.String:
         rd = rd.str.to_date("%Y-%m-%d")
-    days = rd.cast(pl.Int32).to_numpy().astype(np.int64) - (snap.as_of - dt.date(1970, 1, 1)).days
-    late = np.flatnonzero(days >= snap.horizon)
-    if late.size:
-        raise ValidationError(f"date outside the horizon (row {late[0] + 1}, last day {snap.last_date})", field="requested_date", value=str(rd[int(late[0])]))
-    req = np.maximum(days, 0)
-    # item-location codes via sorted keys (vectorised; no Python loop per line)
+    days = rd.cast(pl.Int32).to_numpy()
+    base = (snap.as_of - dt.date(1970, 1, 1)).days
     nloc = max(snap.n_locations, 1)
-    keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
-    want = ic * nloc + lc
-    pos = np.searchsorted(keys, want)
-    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-    ils = np.where((len(keys) > 0) & (keys[pos_c] == want), pos_c, -1).astype(np.int64) if len(keys) else np.full(n, -1, np.int64)
+    table = _il_table(snap)
+    if table is not None and days.dtype == np.int32:  # one compiled pass: codes, requested buckets, checks
+        ils, req, bad_q, bad_d = nb.encode_batch_nb(ic, lc, qty, days, base, snap.horizon, table, nloc)
+        if bad_q >= 0:
+            raise ValidationError(f"must be a positive number (row {bad_q + 1})", field="qty", value=float(qty[bad_q]))
+        if bad_d >= 0:
+            raise ValidationError(f"date outside the horizon (row {bad_d + 1}, last day {snap.last_date})",
+                                  field="requested_date", value=str(rd[int(bad_d)]))
+    else:
+        badq = np.flatnonzero(~np.isfinite(qty) | (qty <= 0))
+        if badq.size:
+            raise ValidationError(f"must be a positive number (row {badq[0] + 1})", field="qty", value=float(qty[badq[0]]))
+        days = days.astype(np.int64) - base
+        late = np.flatnonzero(days >= snap.horizon)
+        if late.size:
+            raise ValidationError(f"date outside the horizon (row {late[0] + 1}, last day {snap.last_date})", field="requested_date", value=str(rd[int(late[0])]))
+        req = np.maximum(days, 0).astype(np.int64)
+        # item-location codes (vectorised; no Python loop per line)
+        want = ic * nloc + lc
+        if table is not None:
+            ils = table[want]
+        else:  # sorted keys
+            keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+            pos = np.searchsorted(keys, want)
+            pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+            ils = np.where((len(keys) > 0) & (keys[pos_c] == want), pos_c, -1).astype(np.int64) if len(keys) else np.full(n, -1, np.int64)
 
     def col(name: str, default, dtype):
         if name in lines.columns:
             return lines[name].fill_null(default).cast(dtype).to_numpy()
-        return np.full(n, default)
+        return None  # the policy's value for every line
 
-    allow_partial = col("allow_partial", policy.allow_partial, pl.Boolean).astype(bool)
-    allow_split = col("allow_split", policy.allow_split, pl.Boolean).astype(bool)
-    backorder = col("backorder", policy.backorder, pl.Boolean).astype(bool)
-    flags = np.where(allow_partial, FLAG_PARTIAL, 0) | np.where(allow_split, FLAG_SPLIT, 0) | np.where(backorder, FLAG_BACKORDER, 0)
-    max_late = col("max_late_days", policy.max_late, pl.Int64).astype(np.int64)
-    max_lines = col("max_lines", policy.max_lines, pl.Int64).astype(np.int64)
+    allow_partial = col("allow_partial", policy.allow_partial, pl.Boolean)
+    allow_split = col("allow_split", policy.allow_split, pl.Boolean)
+    backorder = col("backorder", policy.backorder, pl.Boolean)
+    if allow_partial is None and allow_split is None and backorder is None:
+        flags = np.full(n, policy.flags, np.int64)
+    else:
+        def flag(v, default: bool, bit: int):
+            return np.where(v.astype(bool), bit, 0) if v is not None else (bit if default else 0)
+
+        flags = (flag(allow_partial, policy.allow_partial, FLAG_PARTIAL) | flag(allow_split, policy.allow_split, FLAG_SPLIT)
+                 | flag(backorder, policy.backorder, FLAG_BACKORDER))
+        flags = np.broadcast_to(np.asarray(flags, np.int64), (n,)).copy()
+    max_late = col("max_late_days", policy.max_late, pl.Int64)
+    max_late = np.full(n, policy.max_late, np.int64) if max_late is None else max_late.astype(np.int64)
+    max_lines = col("max_lines", policy.max_lines, pl.Int64)
+    max_lines = np.full(n, policy.max_lines, np.int64) if max_lines is None else max_lines.astype(np.int64)
     if ((max_lines < 1) | (max_lines > MAX_SPLIT_LINES)).any():
         i = int(np.flatnonzero((max_lines < 1) | (max_lines > MAX_SPLIT_LINES))[0])
         raise ValidationError(f"must be between 1 and {MAX_SPLIT_LINES} (row {i + 1})", field="max_lines",
                               value=int(max_lines[i]))
-    return EncodedLines(ils, np.ascontiguousarray(qty, dtype=np.float64), req.astype(np.int64), max_late,
-                        flags.astype(np.int64), max_lines)
+    return EncodedLines(ils, qty, req, max_late, flags.astype(np.int64), max_lines)
+
+
+def _codes(snap: Snapshot, ids: pl.Series, name: str, index: dict) -> np.ndarray:
+    """Codes of ids (-1: unknown): a cast to the snapshot's enum of them (built once per snapshot)
+    when every id is known, else looked up one by one."""
+    key = f"{name}_enum"
+    if key not in snap.derived:
+        ok = bool(index) and all(c == i for i, c in enumerate(index.values()))
+        snap.derived[key] = pl.Enum(list(index)) if ok else None
+    enum = snap.derived[key]
+    if enum is not None and ids.dtype == pl.String and ids.null_count() == 0:
+        try:
+            return ids.cast(enum).to_physical().cast(pl.Int64).to_numpy()
+        except pl.exceptions.InvalidOperationError:
+            pass  # an unknown id: found and named below
+    return ids.replace_strict(index, default=-1, return_dtype=pl.Int64).to_numpy()
+
+
+_IL_TABLE_MAX = 50_000_000  # item x location pairs a dense code table may have (int64: 400 MB at most)
+
+
+def _il_table(snap: Snapshot) -> np.ndarray | None:
+    """Item-location code by ``item_code * n_locations + location_code`` (-1: not stocked), built once per
+    snapshot when items x locations is at most `_IL_TABLE_MAX`; else None (look codes up by sorted keys)."""
+    if "il_table" not in snap.derived:
+        size = snap.n_items * max(snap.n_locations, 1)
+        table = None
+        if 0 < size <= _IL_TABLE_MAX:
+            table = np.full(size, -1, np.int64)
+            table[snap.il_item.astype(np.int64) * max(snap.n_locations, 1) + snap.il_loc] = np.arange(snap.n_il)
+        snap.derived["il_table"] = table
+    return snap.derived["il_table"]
 
 
 def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, *, commit: bool = True) -> BatchResult:
@@ -207,7 +262,8 @@ def promise_encoded(snap: Snapshot, state: State, enc: EncodedLines, *, commit: 
     w = lines_width(enc.max_lines)
     out = BatchResult(
         status=np.empty(n, dtype=np.int8), reason=np.empty(n, dtype=np.int8), n_lines=np.empty(n, dtype=np.int64),
-        bucket=np.empty((n, w), dtype=np.int64), qty=np.empty((n, w)),
+        # column-major: a column's memory is touched only where some line has that many schedule lines
+        bucket=np.empty((n, w), dtype=np.int64, order="F"), qty=np.empty((n, w), order="F"),
         earliest_full=np.empty(n, dtype=np.int64),
     )
     nb.promise_batch_nb(

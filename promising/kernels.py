@@ -251,6 +251,97 @@ def schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, out_b
 
 
 @njit(cache=True, nogil=True)
+def promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q):
+    """`promise_1d_nb` for a line (qty > EPS) without a lateness limit, split (or with one schedule line at
+    most) or backorder policy: the same answer (status, reason, schedule line, earliest_full),
+    found with scans that stop where the suffix minimum falls short, as a bare greedy loop does,
+    instead of the whole availability row. Returns (status, reason, n_lines, earliest_full)."""
+    H = cum.shape[0]
+    end = H if lt < 0 else min(lt, H)
+    need = qty - EPS
+    no_cal = cal.shape[0] == 0
+    ef = -1
+    for t in range(max(end, req), H):  # unlimited from the lead time on
+        if no_cal or cal[t]:
+            ef = t
+            break
+    m = INF
+    s = end - 1
+    while s >= req:
+        c = cum[s]
+        if c < m:
+            m = c
+        if m < need:  # A = max(m, 0) falls short (need > 0)
+            break
+        if no_cal or cal[s]:
+            ef = s
+        s -= 1
+    req_ok = s < req  # A(req) covers the quantity
+    n = 0
+    if ef >= 0:
+        out_b[0] = ef
+        out_q[0] = qty
+        n = 1
+        if ef == req:
+            status, reason = Status.FULL, Reason.NONE
+        elif not (no_cal or cal[req]) and req_ok:
+            status, reason = Status.LATE, Reason.CALENDAR
+        elif lt >= 0 and ef >= lt:
+            status, reason = Status.LATE, Reason.LEAD_TIME
+        else:
+            status, reason = Status.LATE, Reason.SUPPLY
+    else:
+        lo = -1  # last open bucket from the requested one on (before the lead time: ef < 0)
+        for t in range(H - 1, req - 1, -1):
+            if no_cal or cal[t]:
+                lo = t
+                break
+        taken = 0.0
+        if (flags & FLAG_PARTIAL) != 0 and lo >= 0:
+            m = INF
+            for t in range(end - 1, lo - 1, -1):
+                if cum[t] < m:
+                    m = cum[t]
+            best = m if m > 0.0 else 0.0  # A(lo): the largest quantity reachable
+            if best > EPS:
+                t_best = lo
+                for t in range(lo - 1, req - 1, -1):
+                    if cum[t] < m:
+                        m = cum[t]
+                    if m < best - EPS:  # (best > EPS)
+                        break
+                    if no_cal or cal[t]:
+                        t_best = t
+                out_b[0] = t_best
+                out_q[0] = best
+                n = 1
+                taken = best
+        status = Status.PARTIAL if taken > EPS else Status.SHORT
+        reason = Reason.CALENDAR if lo < 0 else Reason.HORIZON
+    if commit and n:  # commit_1d_nb's arithmetic, without its check (a loop the compiler vectorises)
+        q = out_q[0]
+        for t in range(out_b[0], H):
+            cum[t] -= q
+    return status, reason, n, ef
+
+
+@njit(cache=True, nogil=True)
+def _plain(qty, flags, max_late, max_lines):
+    """The line takes `promise_plain_1d_nb` (same answer as `promise_1d_nb`, less work)."""
+    return (qty > EPS and max_late < 0 and ((flags & FLAG_SPLIT) == 0 or max_lines <= 1)
+            and ((flags & FLAG_BACKORDER) == 0 or (flags & FLAG_PARTIAL) == 0))
+
+
+@njit(cache=True, nogil=True)
+def promise_line_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q):
+    """`promise_1d_nb` (same arguments, same answer), through `promise_plain_1d_nb` where the line's
+    policy allows: what the batch paths call per line."""
+    if _plain(qty, flags, max_late, max_lines):
+        return promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q)
+    return promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q)
+
+
+@njit(cache=True, nogil=True)
 def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flags, max_lines, commit,
                      out_status, out_reason, out_n, out_b, out_q, out_ef):
     """Promise many lines in the given order, each consuming what the previous ones committed
@@ -269,12 +360,59 @@ def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flag
             continue
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
-        s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
-                                    commit, scratch, out_b[i], out_q[i])
+        s, r, n, ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                      commit, scratch, out_b[i], out_q[i])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n
         out_ef[i] = ef
+
+
+@njit(cache=True, nogil=True)
+def promise_rows_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, flags, max_lines, commit,
+                    out_status, out_reason, out_n, out_b, out_q):
+    """`promise_batch_nb` over the lines `rows` (in that order) of arrays indexed by line: inputs
+    and outputs are read and written at the row (no gather or scatter around the call)."""
+    H = cum.shape[1]
+    scratch = np.empty(H)
+    no_cal = np.ones(0, dtype=np.bool_)
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        il = ils[i]
+        if il < 0:
+            out_status[i] = Status.SHORT
+            out_reason[i] = Reason.NO_SOURCE
+            out_n[i] = 0
+            continue
+        c = il_cal[il]
+        cal = cal_open[c] if c >= 0 else no_cal
+        s, r, n, _ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
+                                       commit, scratch, out_b[i], out_q[i])
+        out_status[i] = s
+        out_reason[i] = r
+        out_n[i] = n
+
+
+@njit(cache=True, nogil=True)
+def encode_batch_nb(ic, lc, qty, days, base, H, table, nloc):
+    """Order lines to kernel arrays in one pass: item-location code (``table[ic * nloc + lc]``; codes
+    known), requested bucket (days since 1970 - base, at least 0). Returns (ils, req, first row whose
+    quantity is not a positive number, first row past the horizon), -1 where none."""
+    n = ic.shape[0]
+    ils = np.empty(n, np.int64)
+    req = np.empty(n, np.int64)
+    bad_q = -1
+    bad_d = -1
+    for i in range(n):
+        ils[i] = table[ic[i] * nloc + lc[i]]
+        q = qty[i]
+        if bad_q < 0 and not (q > 0.0 and q < INF):  # NaN fails both
+            bad_q = i
+        d = np.int64(days[i]) - base
+        if bad_d < 0 and d >= H:
+            bad_d = i
+        req[i] = d if d > 0 else 0
+    return ils, req, bad_q, bad_d
 
 
 @njit(cache=True, nogil=True)

@@ -46,6 +46,7 @@ import datetime as dt
 from decimal import Decimal
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -54,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promessa.errors import ValidationError
 from promising import EncodedLines, Policy, Promise, encode_lines, promise_encoded
+from promising import kernels as pnb
 from promising.enums import EPS, FLAG_PARTIAL, MAX_LINES, MAX_SPLIT_LINES, Reason, Status, lines_width
 from promising.reservation import Reservation
 from scenarios import kernels as nb
@@ -141,7 +143,8 @@ class RescheduleResult:
     state: State
     timings: dict[str, float]
     new_n: np.ndarray         # int64[n]
-    new_b: np.ndarray         # int64[n, W] buckets (W: at least MAX_LINES, the largest max_lines or old schedule)
+    new_b: np.ndarray         # int64[n, W] buckets (W: at least MAX_LINES, the largest max_lines or old schedule;
+                              # column-major)
     new_q: np.ndarray         # float64[n, W]
     ils: np.ndarray | None = None  # int64[n] item-location code per line (-1: not stocked)
     orders: pl.DataFrame | None = None  # per order: lines, old_on_time, new_on_time (fully by the due date)
@@ -283,8 +286,9 @@ class _Run:
         n = len(enc)
         self.snap, self.state, self.enc = snap, state, enc
         self.n = np.zeros(n, np.int64)
-        self.b = np.zeros((n, width), np.int64)
-        self.q = np.zeros((n, width))
+        # column-major: a column is touched only where some line has that many schedule lines (most have one)
+        self.b = np.zeros((n, width), np.int64, order="F")
+        self.q = np.zeros((n, width), order="F")
         self.status = np.full(n, -1, np.int8)
         self.reason = np.zeros(n, np.int8)
 
@@ -297,6 +301,12 @@ class _Run:
     def promise(self, rows: np.ndarray, **over) -> None:
         """Promise `rows` afresh in this order, committing; results are written to the rows."""
         if rows.size == 0:
+            return
+        if not over:  # straight into the run's arrays, at each row
+            e, snap = self.enc, self.snap
+            pnb.promise_rows_nb(self.state.cum, snap.il_lead_time, snap.il_calendar, snap.calendar_open, rows, e.ils,
+                                e.qty, e.req, e.max_late, e.flags, e.max_lines, True, self.status, self.reason, self.n,
+                                self.b, self.q)
             return
         out = promise_encoded(self.snap, self.state, self.sub(rows, **over), commit=True)
         w = out.bucket.shape[1]  # <= the run's width (the largest max_lines of the backlog)
@@ -396,13 +406,20 @@ def group_order(snap: Snapshot, backlog: pl.DataFrame, config: RescheduleConfig,
     created_at, input order)."""
     prio = _priorities(snap, backlog)
     strat = strategy_codes(backlog.with_columns(prio), config)
-    keys = {"_g": strat, "_p": prio.to_numpy()}
-    if config.order_within_priority == "due_date":
-        keys["_d"] = req
+    # stable sorts, least significant key first (input order breaks the remaining ties)
+    order = np.arange(backlog.height, dtype=np.int64)
     if "created_at" in backlog.columns:
-        keys["_c"] = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64).fill_null(np.iinfo(np.int64).max).to_numpy()
-    order = pl.DataFrame(keys).with_row_index("_r").sort([k for k in ("_g", "_p", "_d", "_c") if k in keys] + ["_r"])["_r"]
-    return strat, order.to_numpy().astype(np.int64)
+        ca = backlog.select(_created_at(backlog.schema["created_at"])).to_series().cast(pl.Int64)
+        order = np.argsort(ca.fill_null(np.iinfo(np.int64).max).to_numpy(), kind="stable").astype(np.int64)
+    if config.order_within_priority == "due_date":
+        order = order[np.argsort(req[order], kind="stable")]
+    # group, then priority: one small key (the priority's rank among the backlog's distinct priorities)
+    levels = np.sort(prio.unique().to_numpy())
+    key = strat.astype(np.int64) * len(levels) + np.searchsorted(levels, prio.to_numpy())
+    if key.size and key.max() < np.iinfo(np.int16).max:
+        key = key.astype(np.int16)  # a radix sort
+    order = order[np.argsort(key[order], kind="stable")]
+    return strat, order
 
 
 def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: RescheduleConfig | None = None, *,
@@ -430,11 +447,16 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         perm = perm[~frozen[perm]]
         oq_k = np.where(np.repeat(frozen, np.diff(ptr)), 0.0, oq)
     g_sorted = strat[perm]
+    # the lines' values need only the backlog: priced in a thread while the kernels (which release the
+    # interpreter) plan, on the machine's other core
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reschedule-values")
+    values = pool.submit(line_values, snap, backlog, enc, config.currency)
+    pool.shutdown(wait=False)
     lap("encode")
 
     say("giving back the old schedules", 0.1)
     st = state.copy()
-    nb.release_grouped_nb(st.cum, np.argsort(enc.ils, kind="stable"), enc.ils, ptr, ob, oq_k)
+    nb.release_grouped_nb(st.cum, nb.rows_by_il_nb(enc.ils, snap.n_il), enc.ils, ptr, ob, oq_k)
     # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
     run = _Run(snap, st, enc, width=max(lines_width(enc.max_lines), int(np.diff(ptr).max(initial=0))))
     lap("release")
@@ -500,7 +522,7 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         lap("min_ship_qty")
 
     say("comparing old and new schedules", 0.85)
-    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, config)
+    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, values.result())
     lap("compare")
     timings["total"] = time.perf_counter() - t_start
     say("done", 1.0)
@@ -512,6 +534,17 @@ def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """One row per order (the `order` column, else each line is its own order): its lines, and
     whether it is on time before and after (every line fully confirmed by its requested date)."""
     key = backlog["order"] if "order" in backlog.columns else pl.Series("order", np.arange(backlog.height))
+    n = backlog.height
+    if n and key.null_count() == 0 and key.is_sorted():  # each order's lines together: runs, no hashing
+        starts = np.flatnonzero((key != key.shift(1)).fill_null(True).to_numpy())
+        old_ok = (lines["old_on_time_qty"] >= lines["qty"] - EPS).to_numpy()
+        new_ok = (lines["new_on_time_qty"] >= lines["qty"] - EPS).to_numpy()
+        return pl.DataFrame({
+            "order": key.gather(starts),
+            "lines": pl.Series(np.diff(np.append(starts, n)), dtype=pl.UInt32),
+            "old_on_time": np.logical_and.reduceat(old_ok, starts),
+            "new_on_time": np.logical_and.reduceat(new_ok, starts),
+        })
     f = pl.DataFrame({
         "order": key,
         "old_ok": (lines["old_on_time_qty"] >= lines["qty"] - EPS),
@@ -521,42 +554,17 @@ def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
         lines=pl.len(), old_on_time=pl.col("old_ok").all(), new_on_time=pl.col("new_ok").all())
 
 
-def _row_sums(ptr: np.ndarray, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    cs = np.concatenate([[0.0], np.cumsum(q)])
-    return cs[ptr[rows + 1]] - cs[ptr[rows]]
-
-
 def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run, strat: np.ndarray,
             ptr: np.ndarray, ob: np.ndarray, oq: np.ndarray, kept: np.ndarray, improved: np.ndarray,
-            config: RescheduleConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+            values: tuple[pl.Series, pl.Series]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     n = len(enc)
-    change = np.empty(n, np.int8)
-    old_ot = np.empty(n)
-    new_ot = np.empty(n)
-    nb.compare_batch_nb(ptr, ob, oq, run.n, run.b, run.q, enc.req, change, old_ot, new_ot)
+    change, status, reason, exc = (np.empty(n, np.int8) for _ in range(4))
+    old_ot, new_ot, new_qty, old_qty = (np.empty(n) for _ in range(4))
+    new_first, new_last, old_last = (np.empty(n, np.int64) for _ in range(3))
+    nb.lines_batch_nb(ptr, ob, oq, run.n, run.b, run.q, enc.qty, enc.req, enc.ils, strat.astype(np.int8), run.status,
+                      run.reason, change, old_ot, new_ot, new_qty, new_first, new_last, old_qty, old_last, status,
+                      reason, exc)
     W = run.b.shape[1]
-    mask = np.arange(W)[None, :] < run.n[:, None]
-    new_qty = np.where(mask, run.q, 0.0).sum(axis=1)
-    rows = np.arange(n)
-    has = run.n > 0
-    new_first = np.where(has, run.b[:, 0], -1)
-    new_last = np.where(has, run.b[rows, np.maximum(run.n - 1, 0)], -1)
-    cnt = ptr[1:] - ptr[:-1]
-    old_qty = _row_sums(ptr, oq, rows) if n else np.zeros(0)
-    old_last = np.where(cnt > 0, ob[np.maximum(ptr[1:] - 1, 0)] if ob.size else 0, -1)
-    # status: from the kernel where it answered, else derived from the schedule
-    full = new_qty >= enc.qty - EPS
-    derived = np.where(full & (new_last <= enc.req) & (run.n == 1), Status.FULL,
-                       np.where(full, Status.LATE, np.where(new_qty > EPS, Status.PARTIAL, Status.SHORT)))
-    status = np.where(run.status >= 0, run.status, derived).astype(np.int8)
-    reason = np.where(run.status >= 0, run.reason, np.where(status == Status.FULL, Reason.NONE, Reason.SUPPLY)).astype(np.int8)
-    # strategies not honoured
-    worse = (change == Change.WORSENED) | (change == Change.MIXED)
-    exc = np.zeros(n, np.int8)
-    wg = (strat == Strategy.WIN) | (strat == Strategy.GAIN)
-    exc[wg & worse] = Exception_.OLD_DOES_NOT_FIT
-    exc[(strat == Strategy.WIN) & (exc == 0) & ~(full & (new_last <= enc.req))] = Exception_.WIN_NOT_FULL
-    exc[(enc.ils < 0) & (strat != Strategy.LOSE)] = Exception_.NO_SOURCE
     base = np.datetime64(snap.as_of, "D")
 
     def dates(b: np.ndarray) -> pl.Series:
@@ -567,7 +575,7 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     change_names = pl.Series([c.name.lower() for c in Change], dtype=CHANGE_DTYPE)
     exc_text = pl.Series([e.description or None for e in Exception_], dtype=EXCEPTION_DTYPE)
     reason_text = pl.Series([r.description for r in Reason], dtype=REASON_DTYPE)
-    value, currency = line_values(snap, backlog, enc, config.currency)
+    value, currency = values  # line_values(snap, backlog, enc, config.currency)
     lines = backlog.select(keep_cols).with_columns(
         strategy=strat_names.gather(strat.astype(np.int64)),
         requested_date=dates(enc.req),
@@ -589,14 +597,21 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
         value=value,
         currency=currency,
     )
-    sel = np.flatnonzero(mask.ravel())
-    sched = pl.DataFrame({"row": sel // W, "date": dates(run.b.ravel()[sel]), "qty": run.q.ravel()[sel]})
+    if n and run.n.max() <= 1:  # at most one schedule line each: the first column
+        rows = np.flatnonzero(run.n)
+        cols = np.zeros(rows.size, np.int64)
+    else:
+        rows, cols = np.nonzero(np.arange(W)[None, :] < run.n[:, None])  # by row, then schedule line
+    sched = pl.DataFrame({"row": rows.astype(np.int64), "date": dates(run.b[rows, cols]), "qty": run.q[rows, cols]})
     return lines, sched, summarize(lines)
 
 
 def summarize(lines: pl.DataFrame) -> pl.DataFrame:
     """Counts and quantities of the result's lines by strategy (and demand class)."""
     by = ["strategy"] + (["demand_class"] if "demand_class" in lines.columns else [])
+    fast = _summarize_by_codes(lines, by)
+    if fast is not None:
+        return fast
     return lines.group_by(by).agg(
         lines=pl.len(),
         improved=(pl.col("change") == "improved").sum(),
@@ -612,6 +627,48 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
     ).sort(by)
 
 
+_SUMMED = ("qty", "old_qty", "new_qty", "old_on_time_qty", "new_on_time_qty")
+
+
+def _summarize_by_codes(lines: pl.DataFrame, by: list[str]) -> pl.DataFrame | None:
+    """`summarize` by integer group codes and bincounts (no hashing of a million rows) when the
+    strategy and change columns are the result's enums and demand classes are a few non-null
+    strings; else None."""
+    if lines.schema.get("strategy") != STRATEGY_DTYPE or lines.schema.get("change") != CHANGE_DTYPE:
+        return None
+    s_code = lines["strategy"].to_physical().to_numpy().astype(np.int64)
+    n_s = len(STRATEGY_DTYPE.categories)
+    if "demand_class" in by:
+        dc = lines["demand_class"]
+        if dc.dtype != pl.String or dc.null_count():
+            return None
+        levels = dc.unique(maintain_order=True)
+        if levels.len() > 10_000:
+            return None
+        d_code = dc.replace_strict(levels, pl.Series(np.arange(levels.len())), return_dtype=pl.Int64).to_numpy()
+        n_d = levels.len()
+    else:
+        levels, d_code, n_d = None, 0, 1
+    key = s_code * n_d + d_code
+    K = n_s * n_d
+    count = np.bincount(key, minlength=K)
+    n_c = len(CHANGE_DTYPE.categories)
+    by_change = np.bincount(key * n_c + lines["change"].to_physical().to_numpy(), minlength=K * n_c).reshape(K, n_c)
+    groups = np.flatnonzero(count)
+    out = {"strategy": pl.Series(STRATEGY_DTYPE.categories, dtype=STRATEGY_DTYPE).gather(groups // n_d)}
+    if levels is not None:
+        out["demand_class"] = levels.gather(groups % n_d)
+    u32 = pl.UInt32
+    out["lines"] = pl.Series(count[groups], dtype=u32)
+    for c in (Change.IMPROVED, Change.WORSENED, Change.UNCHANGED, Change.MIXED):  # summarize's column order
+        out[c.name.lower()] = pl.Series(by_change[groups, int(c)], dtype=u32)
+    exc = np.bincount(key, weights=lines["exception"].is_not_null().to_numpy(), minlength=K)
+    out["exceptions"] = pl.Series(exc[groups].astype(np.int64), dtype=u32)
+    for c in _SUMMED:
+        out[c] = np.bincount(key, weights=lines[c].to_numpy(), minlength=K)[groups]
+    return pl.DataFrame(out).sort(by)
+
+
 def line_values(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, currency: str) -> tuple[pl.Series, pl.Series]:
     """(value, currency) per backlog line: the backlog's exact ``value`` (and ``currency``) where it has one,
     else the open quantity at the line's float ``unit_price``, else at the catalogue's price, rounded half up
@@ -622,6 +679,10 @@ def line_values(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, curren
     price = pl.Series(snap.item_price[_item_codes(snap, backlog, enc)], dtype=pl.Float64)
     if "unit_price" in backlog.columns:
         price = backlog["unit_price"].cast(pl.Float64).fill_null(price)
+    if "value" not in backlog.columns:  # every line valued at its float price
+        f = pl.DataFrame({"qty": pl.Series(enc.qty, dtype=pl.Float64), "price": price})
+        return (f.select(float_amount_expr(pl.col("qty") * pl.col("price"), currency).alias("value"))["value"],
+                pl.repeat(currency, backlog.height, dtype=pl.String, eager=True).alias("currency"))
     f = pl.DataFrame({"qty": pl.Series(enc.qty, dtype=pl.Float64), "price": price,
                       "value": backlog["value"].cast(amount) if "value" in backlog.columns
                       else pl.Series([None] * backlog.height, dtype=amount),

@@ -18,17 +18,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from promising.enums import EPS
-from promising.kernels import available_at_1d_nb, commit_1d_nb, promise_1d_nb, release_1d_nb
+from promising.enums import EPS, Reason, Status
+from promising.kernels import available_at_1d_nb, promise_line_nb, release_1d_nb
+from scenarios.enums import Change, Exception_, Strategy
 
-# change codes (mirrors scenarios.enums.Change)
-_UNCHANGED, _IMPROVED, _WORSENED, _MIXED = 0, 1, 2, 3
+_UNCHANGED, _IMPROVED, _WORSENED, _MIXED = int(Change.UNCHANGED), int(Change.IMPROVED), int(Change.WORSENED), int(Change.MIXED)
+_FULL, _LATE, _PARTIAL, _SHORT = int(Status.FULL), int(Status.LATE), int(Status.PARTIAL), int(Status.SHORT)
+_R_NONE, _R_SUPPLY = int(Reason.NONE), int(Reason.SUPPLY)
+_S_WIN, _S_GAIN, _S_LOSE = int(Strategy.WIN), int(Strategy.GAIN), int(Strategy.LOSE)
+_X_NONE, _X_OLD_DOES_NOT_FIT = int(Exception_.NONE), int(Exception_.OLD_DOES_NOT_FIT)
+_X_WIN_NOT_FULL, _X_NO_SOURCE = int(Exception_.WIN_NOT_FULL), int(Exception_.NO_SOURCE)
 
 
 @njit(cache=True, nogil=True)
 def _cal(il_cal, cal_open, il, no_cal):
     c = il_cal[il]
     return cal_open[c] if c >= 0 else no_cal
+
+
+@njit(cache=True, nogil=True)
+def _take_1d_nb(cum, t, q):
+    """Commit q at bucket t: `promising.kernels.commit_1d_nb`'s arithmetic without its fit check
+    (unused here; a loop the compiler vectorises)."""
+    for s in range(t, cum.shape[0]):
+        cum[s] -= q
 
 
 @njit(cache=True, nogil=True)
@@ -42,7 +55,7 @@ def _fits_and_commit_1d_nb(cum, lt, b, q, n):
             if available_at_1d_nb(cum, lt, b[k]) < q[k] - EPS:
                 ok = False
                 break
-            commit_1d_nb(cum, b[k], q[k])
+            _take_1d_nb(cum, b[k], q[k])
         k += 1
     if not ok:
         for j in range(k - 1, -1, -1):
@@ -129,12 +142,12 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
             if out_q[r, k] > EPS:
                 release_1d_nb(c, out_b[r, k], out_q[r, k])
         cal = _cal(il_cal, cal_open, il, no_cal)
-        s, why, n, ef = promise_1d_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
-                                      False, scratch, tb, tq)
+        s, why, n, ef = promise_line_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
+                                        False, scratch, tb, tq)
         ge, le = _dominates(n, tb, tq, n_old, out_b[r], out_q[r])
         if ge and not le:
             for k in range(n):
-                commit_1d_nb(c, tb[k], tq[k])
+                _take_1d_nb(c, tb[k], tq[k])
                 out_b[r, k] = tb[k]
                 out_q[r, k] = tq[k]
             out_n[r] = n
@@ -144,7 +157,7 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
         else:
             for k in range(n_old):
                 if out_q[r, k] > EPS:
-                    commit_1d_nb(c, out_b[r, k], out_q[r, k])
+                    _take_1d_nb(c, out_b[r, k], out_q[r, k])
 
 
 @njit(cache=True, nogil=True)
@@ -219,7 +232,25 @@ def commit_rows_nb(cum, rows, ils, n, b, q):
             continue
         for k in range(n[r]):
             if q[r, k] > EPS:
-                commit_1d_nb(cum[il], b[r, k], q[r, k])
+                _take_1d_nb(cum[il], b[r, k], q[r, k])
+
+
+@njit(cache=True, nogil=True)
+def rows_by_il_nb(ils, n_il):
+    """Rows grouped by item-location code, input order within one (a stable counting sort; rows with
+    ils < 0 first): the `order` of `release_grouped_nb`."""
+    n = ils.shape[0]
+    start = np.zeros(n_il + 2, np.int64)
+    for r in range(n):
+        start[ils[r] + 2] += 1
+    for k in range(1, n_il + 2):
+        start[k] += start[k - 1]
+    out = np.empty(n, np.int64)
+    for r in range(n):
+        k = ils[r] + 1
+        out[start[k]] = r
+        start[k] += 1
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -292,8 +323,8 @@ def fill_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, f
             total += old_q[k]
         q = total if total < qty[r] else qty[r]
         rq = old_b[hi - 1] if old_b[hi - 1] > req[r] else req[r]
-        s, rs, m, _ef = promise_1d_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, rq, max_late[r],
-                                      flags[r], max_lines[r], True, scratch, out_b[r], out_q[r])
+        s, rs, m, _ef = promise_line_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, rq, max_late[r],
+                                        flags[r], max_lines[r], True, scratch, out_b[r], out_q[r])
         out_n[r] = m
         out_status[r] = s
         out_reason[r] = rs
@@ -324,3 +355,54 @@ def drop_small_nb(cum, ils, min_q, qty, rows, out_n, out_b, out_q, out_status):
             out_n[r] = m
             out_status[r] = -1
     return dropped
+
+
+@njit(cache=True, nogil=True)
+def lines_batch_nb(old_ptr, old_b, old_q, new_n, new_b, new_q, qty, req, ils, strat, run_status, run_reason,
+                   out_change, out_old_ontime, out_new_ontime, out_new_qty, out_new_first, out_new_last, out_old_qty,
+                   out_old_last, out_status, out_reason, out_exc):
+    """Per line, in one pass: `compare_batch_nb`'s change and on-time quantities, the new quantity,
+    first and last bucket (-1: none), the old quantity and last bucket, the status and reason (the
+    kernel's where it answered, run_status >= 0; else derived from the schedule: full on the
+    requested day with one line, late when full, partial, short) and the strategy exception."""
+    compare_batch_nb(old_ptr, old_b, old_q, new_n, new_b, new_q, req, out_change, out_old_ontime, out_new_ontime)
+    for r in range(new_n.shape[0]):
+        m = new_n[r]
+        s = 0.0
+        for k in range(m):
+            s += new_q[r, k]
+        out_new_qty[r] = s
+        out_new_first[r] = new_b[r, 0] if m > 0 else -1
+        last = new_b[r, m - 1] if m > 0 else -1
+        out_new_last[r] = last
+        lo, hi = old_ptr[r], old_ptr[r + 1]
+        a = 0.0
+        for k in range(lo, hi):
+            a += old_q[k]
+        out_old_qty[r] = a
+        out_old_last[r] = old_b[hi - 1] if hi > lo else -1
+        full = s >= qty[r] - EPS
+        on_time = full and last <= req[r]
+        if run_status[r] >= 0:
+            st = run_status[r]
+            out_reason[r] = run_reason[r]
+        else:
+            if on_time and m == 1:
+                st = _FULL
+            elif full:
+                st = _LATE
+            elif s > EPS:
+                st = _PARTIAL
+            else:
+                st = _SHORT
+            out_reason[r] = _R_NONE if st == _FULL else _R_SUPPLY
+        out_status[r] = st
+        c = out_change[r]
+        e = _X_NONE
+        if (strat[r] == _S_WIN or strat[r] == _S_GAIN) and (c == _WORSENED or c == _MIXED):
+            e = _X_OLD_DOES_NOT_FIT
+        if strat[r] == _S_WIN and e == _X_NONE and not on_time:
+            e = _X_WIN_NOT_FULL
+        if ils[r] < 0 and strat[r] != _S_LOSE:
+            e = _X_NO_SOURCE
+        out_exc[r] = e

@@ -50,7 +50,7 @@ from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT
 from promising.reservation import ATP, Reservation, draw_il
 from promising.types import Policy, Promise, Request
 from scenarios.backlog import (
-    RescheduleConfig, RescheduleResult, _finish, _orders, _Run, group_order, old_schedule, summarize,
+    RescheduleConfig, RescheduleResult, _finish, _orders, _Run, group_order, line_values, old_schedule, summarize,
 )
 from scenarios.enums import Strategy
 from supplydata.snapshot import Snapshot, State
@@ -287,7 +287,8 @@ def replan_reserved(snap: Snapshot, res: RescheduleResult, backlog: pl.DataFrame
                 ps.fresh(j, qty=min(old_qty, float(enc.qty[j])), req=max(int(ob[hi - 1]), int(enc.req[j])))
         # 6. lose: nothing
 
-    lines_sub, sched_sub, _ = _finish(snap, sub, enc, run, strat, ptr, ob, oq, kept, improved, config)
+    lines_sub, sched_sub, _ = _finish(snap, sub, enc, run, strat, ptr, ob, oq, kept, improved,
+                                      line_values(snap, sub, enc, config.currency))
     n = backlog.height
     idx = np.arange(n)
     idx[rows] = n + np.arange(m)

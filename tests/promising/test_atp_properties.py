@@ -167,6 +167,47 @@ def test_batch_equals_one_line_after_another(data, sit):
 
 
 @SETTINGS
+@given(data=st.data(), sit=situations())
+def test_rows_kernel_equals_the_batch_kernel_in_that_order(data, sit):
+    # promise_rows_nb reads and writes each line at its row, in the order of `rows`: the batch kernel's
+    # answers for the lines taken in that order (the plain path and the general one mixed)
+    H, supply, demand, lt, cal = sit
+    base = np.array(ref.net_position(supply, demand))
+    cum2d = np.vstack([base, base[::-1].copy()])
+    n = data.draw(st.integers(1, 12))
+    reqs = [data.draw(requests(H)) for _ in range(n)]
+    ils = np.array([data.draw(st.sampled_from([0, 1, -1])) for _ in range(n)], dtype=np.int64)
+    rows = np.array(data.draw(st.permutations(range(n))), dtype=np.int64)
+    calarr = np.ones((1, H), dtype=np.bool_) if cal is None else np.array([cal], dtype=np.bool_)
+    il_cal = np.array([0 if cal is not None else -1, -1], dtype=np.int32)
+    il_lt = np.array([lt, -1], dtype=np.int32)
+    qty = np.array([r["qty"] for r in reqs])
+    req = np.array([r["req"] for r in reqs], dtype=np.int64)
+    late = np.array([r["max_late"] for r in reqs], dtype=np.int64)
+    flags = np.array([(FLAG_PARTIAL if r["partial"] else 0) | (FLAG_SPLIT if r["split"] else 0)
+                      | (FLAG_BACKORDER if r["backorder"] else 0) for r in reqs], dtype=np.int64)
+    ml = np.array([r["max_lines"] for r in reqs], dtype=np.int64)
+
+    def outs():
+        return (np.empty(n, np.int8), np.empty(n, np.int8), np.empty(n, np.int64),
+                np.zeros((n, MAX_LINES), np.int64), np.zeros((n, MAX_LINES)))
+
+    a = cum2d.copy()
+    got = outs()
+    nb.promise_rows_nb(a, il_lt, il_cal, calarr, rows, ils, qty, req, late, flags, ml, True, *got)
+    b = cum2d.copy()
+    want = outs()
+    ef = np.empty(n, np.int64)
+    nb.promise_batch_nb(b, il_lt, il_cal, calarr, ils[rows], qty[rows], req[rows], late[rows], flags[rows], ml[rows],
+                        True, *want, ef)
+    for j, r in enumerate(rows):
+        assert (got[0][r], got[1][r], got[2][r]) == (want[0][j], want[1][j], want[2][j])
+        k = got[2][r]
+        assert list(got[3][r, :k]) == list(want[3][j, :k]) and list(got[4][r, :k]) == list(want[4][j, :k])
+    assert (a == b).all()
+
+
+@SETTINGS
 @given(sit=situations())
 def test_discrete_atp_equals_reference(sit):
     H, supply, demand, _, _ = sit

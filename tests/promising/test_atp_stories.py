@@ -276,3 +276,37 @@ def test_a_split_into_twelve_schedule_lines(make_snapshot):
     assert out.promised.tolist() == [24.0, 24.0]
     with pytest.raises(ValidationError, match=r"max_lines=1001"):
         promise_batch(snap, snap.new_state(), lines.with_columns(max_lines=pl.Series([1001, 3])))
+
+
+def test_a_batch_is_encoded_once_and_bad_rows_are_refused_naming_row_and_column(make_snapshot):
+    import polars as pl
+
+    from promising import encode_lines, promise_batch
+
+    snap = make_snapshot(supply=[("A", "DC", 0, 10), ("B", "ST", 0, 4)], horizon=30)  # A only at DC, B only at ST
+    lines = pl.DataFrame({"item": ["A", "B", "A", "B"], "location": ["DC", "ST", "ST", "DC"], "qty": [4.0, 5.0, 1.0, 1.0],
+                          "requested_date": [day(1), day(2), day(3), day(4)]})
+    enc = encode_lines(snap, lines)
+    assert list(enc.req) == [1, 2, 3, 4]
+    assert (enc.ils[:2] >= 0).all() and list(enc.ils[2:]) == [-1, -1]  # A is not stocked at ST, nor B at DC
+    out = promise_batch(snap, snap.new_state(), lines)
+    # 4 of A on day 1; B has 4 of 5 (partial, on day 2); the others have no source
+    assert [Status(s) for s in out.status] == [Status.FULL, Status.PARTIAL, Status.SHORT, Status.SHORT]
+    assert list(out.promised) == [4.0, 4.0, 0.0, 0.0] and out.reason[2] == Reason.NO_SOURCE
+    # the same lines with string dates
+    as_text = lines.with_columns(pl.col("requested_date").cast(pl.String))
+    assert list(encode_lines(snap, as_text).req) == [1, 2, 3, 4]
+    # refusals name the first bad row (1-based) and the column, in the order item, location, qty, date
+    bad = lines.with_columns(qty=pl.Series([4.0, -1.0, 0.0, 1.0]), requested_date=pl.Series([day(1), day(2), day(3), day(40)]))
+    with pytest.raises(ValidationError) as e:
+        encode_lines(snap, bad)
+    assert e.value.field == "qty" and "row 2" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        encode_lines(snap, bad.with_columns(qty=pl.Series([4.0, 1.0, float("nan"), 1.0])))
+    assert e.value.field == "qty" and "row 3" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        encode_lines(snap, bad.with_columns(qty=pl.lit(1.0)))
+    assert e.value.field == "requested_date" and "row 4" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        encode_lines(snap, bad.with_columns(item=pl.Series(["A", "A", "Z", "A"])))
+    assert e.value.field == "item" and "row 3" in str(e.value) and e.value.value == "Z"
