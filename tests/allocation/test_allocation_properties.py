@@ -314,13 +314,18 @@ def test_protection_is_never_taken(data):
         if a["k"] >= 0:
             _, own = ref.sources(t["par"], t["cls"], t["cpar"], t["prio"], t["steal"], a["k"])
             own_path = set(ref.path(t["par"], own))
-        for b, _q, parts in lines:
+        lines = sorted(lines)
+        for j, (b, _q, parts) in enumerate(lines):
             for node, _x in parts:
                 if node < 0 or node in own_path:
                     continue  # not stolen
+                # a later schedule line of this answer drawing on the same pool is a take of its own, bound
+                # by the protection of its own date (a row whose `until` it is past binds it no more): this
+                # line answers for the positions up to that line's date
+                stop = next((b2 for b2, _q2, p2 in lines[j + 1:] if any(n2 == node for n2, _ in p2)), end)
                 f0 = ref.free(X0, C0, t["par"], node)
                 f1 = ref.free(X1, list(C), t["par"], node)
-                for s in range(b, end):
+                for s in range(b, min(stop, end)):
                     floor = ref.protected(t["prot"][node], b, s)
                     assert f1[s] >= floor - 1e-7 or f0[s] < floor - 1e-7, (b, s, node, f0, f1)
 
@@ -351,3 +356,20 @@ def test_no_quota_overdrawn_by_any_caller(shop, data):
     allocation.promise_batch(snap, st_, lines, policy=promising.Policy(allow_split=True))
     assert (allocation.positions(snap, st_) >= -1e-7).all()
     assert allocation.over_quota(snap, st_) == []
+
+
+def test_a_later_line_past_until_is_not_bound_by_the_protection():
+    """Hand-computed: class 2 owns the only pool (4 from day 4; the item-location has 2 from day 3),
+    3 of it protected until day 5. The root class (may steal) asks 1.5 on day 0, split in up to 2
+    lines: on day 4 it may steal only 4 - 3 = 1; from day 5 the protection binds no more, so the
+    other 0.5 comes on day 5. The pool keeps 3 on day 4 (what a take dated 4 must leave), 2.5 on."""
+    t = {"H": 11, "K": 3, "cpar": [-1, 0, 0], "prio": [1, 1, 2], "steal": [True, False, False], "cls": [2],
+         "par": [-1], "C": [0.0, 0.0, 0.0] + [2.0] * 8, "X": [[0.0] * 4 + [4.0] * 7], "prot": [[(3.0, 0, 5)]],
+         "lt": -1, "cal": None}
+    arrs = kernel_arrays(t)
+    ask = {"k": 0, "qty": 1.5, "req": 0, "max_late": -1, "partial": False, "split": True, "max_lines": 2,
+           "backorder": False}
+    _s, _r, lines, ef, _b = run_kernel(arrs, t, ask, commit=True)
+    assert lines == [(4, 1.0, [(0, 1.0)]), (5, 0.5, [(0, 0.5)])]
+    assert list(arrs[0][0]) == [0.0] * 4 + [3.0] + [2.5] * 6
+    assert list(arrs[1]) == [0.0, 0.0, 0.0, 2.0, 1.0] + [0.5] * 6
