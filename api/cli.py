@@ -135,11 +135,11 @@ def startup_line(engine, sock: socket.socket) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
-    import gc
     import logging
 
     import uvicorn
 
+    from api.runtime import tune_for_latency
     from server import create_app
 
     settings = settings_from_args(args)
@@ -151,9 +151,9 @@ def serve(args: argparse.Namespace) -> int:
 
     def announce(engine) -> None:
         # what start-up built (snapshot, models, the replayed book) lives as long as the server: keep it out of
-        # the collector's full passes, which otherwise walk it again and again while orders are captured
-        gc.collect()
-        gc.freeze()
+        # the collector's full passes, which otherwise walk it again and again while orders are captured; and so
+        # for what each full pass finds alive afterwards, with a GIL switch interval of 0.5 ms (api/runtime.py)
+        tune_for_latency()
         print(startup_line(engine, sock), file=sys.stderr, flush=True)
 
     app.state.announce = announce
