@@ -103,6 +103,7 @@ def loaded_kernels() -> frozenset[tuple[str, str]]:
         if mod is None or mod_name.split(".")[0] == "numba":
             continue
         for obj in list(getattr(mod, "__dict__", {}).values()):
-            if isinstance(obj, Dispatcher) and getattr(obj.py_func, "__module__", None) == mod_name:
+            # type(), not isinstance(): some extension modules' globals (SWIG's cvar) raise on __class__
+            if issubclass(type(obj), Dispatcher) and getattr(obj.py_func, "__module__", None) == mod_name:
                 out.update((_name(obj), str(sig)) for sig in list(obj.overloads))
     return frozenset(out)

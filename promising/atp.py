@@ -190,7 +190,7 @@ def encode_lines(
         if table is not None:
             ils = table[want]
         else:  # sorted keys
-            keys = snap.il_item.astype(np.int64) * nloc + snap.il_loc
+            keys = snap.il_key if hasattr(snap, "il_key") else snap.il_item.astype(np.int64) * nloc + snap.il_loc
             pos = np.searchsorted(keys, want)
             pos_c = np.minimum(pos, max(len(keys) - 1, 0))
             ils = np.where((len(keys) > 0) & (keys[pos_c] == want), pos_c, -1).astype(np.int64) if len(keys) else np.full(n, -1, np.int64)
@@ -245,6 +245,8 @@ _IL_TABLE_MAX = 50_000_000  # item x location pairs a dense code table may have 
 def _il_table(snap: Snapshot) -> np.ndarray | None:
     """Item-location code by ``item_code * n_locations + location_code`` (-1: not stocked), built once per
     snapshot when items x locations is at most `_IL_TABLE_MAX`; else None (look codes up by sorted keys)."""
+    if not hasattr(snap, "il_item"):
+        return None  # a compact snapshot (supplydata.sparse): its sorted keys are the lookup, no table beside them
     if "il_table" not in snap.derived:
         size = snap.n_items * max(snap.n_locations, 1)
         table = None

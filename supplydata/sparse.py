@@ -333,6 +333,9 @@ class CompactSnapshot:
     location_ids: tuple[str, ...] = ()
     item_index: dict = dataclasses.field(default_factory=dict, repr=False)
     location_index: dict = dataclasses.field(default_factory=dict, repr=False)
+    # what other packages derive from this snapshot once (as `Snapshot.derived`: e.g. the id enums
+    # promising.atp's encoding casts to); the snapshot's data itself never changes
+    derived: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def n_il(self) -> int:
