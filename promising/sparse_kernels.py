@@ -2,8 +2,9 @@
 
 For each request, `supplydata.sparse.availability_row_nb` writes the availability A(t) of the
 request's item-location from the requested day on straight from the compact form (positions at
-the change points, then one backward pass with the suffix minimum), and `promise_avail_1d_nb`
-(the statements of `promising.kernels.promise_1d_nb` less its availability pass) decides on it,
+the change points, then one backward pass with the suffix minimum), and
+`promising.kernels.schedule_1d_nb` (the scheduler `promise_1d_nb` runs after its availability pass,
+shared, not copied) decides on it,
 so the answers are the dense form's for every policy flag (partial, split, backorder, lead time,
 calendars, lateness). A commitment goes into the il's sparse overlay, one entry per (il, day),
 sorted by day. Cost per request: one pass over the days from the request to the lead time, on
@@ -16,113 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from promising.enums import EPS, FLAG_BACKORDER, FLAG_PARTIAL, FLAG_SPLIT, Reason, Status
-from promising.kernels import _is_open, _late_reason, available_at_1d_nb
+from promising.enums import Reason, Status
+from promising.kernels import available_at_1d_nb, schedule_1d_nb
 from supplydata.sparse import availability_row_nb, overlay_add_nb, overlay_room_nb, position_row_nb
-
-
-@njit(cache=True, nogil=True)
-def promise_avail_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q):
-    """`promising.kernels.promise_1d_nb` on an availability row already computed: scratch[t] = A(t)
-    for t in [req, H) (inf from the lead time on), as `availability_1d_nb` writes it. The same
-    statements in the same order, less the availability pass and the commit (the caller commits
-    into the overlay); the property tests hold the two equal."""
-    H = scratch.shape[0]
-    allow_partial = (flags & FLAG_PARTIAL) != 0
-    allow_split = (flags & FLAG_SPLIT) != 0
-    last = H - 1 if max_late < 0 else min(H - 1, req + max_late)
-    ef = -1
-    for t in range(req, H):
-        if scratch[t] >= qty - EPS and _is_open(cal, t):
-            ef = t
-            break
-    lo = -1  # last open bucket in the window
-    for t in range(last, req - 1, -1):
-        if _is_open(cal, t):
-            lo = t
-            break
-    n = 0
-    taken = 0.0
-    if allow_split and max_lines > 1 and lo >= 0:
-        remaining = qty
-        for t in range(req, last + 1):
-            if not _is_open(cal, t):
-                continue
-            inc = scratch[t] - taken
-            if inc <= EPS:
-                continue
-            if n == max_lines - 1 and inc < remaining - EPS:
-                continue  # keep the last line for the whole rest
-            take = inc if inc < remaining else remaining
-            out_b[n] = t
-            out_q[n] = take
-            n += 1
-            taken += take
-            remaining -= take
-            if remaining <= EPS:
-                break
-        if remaining > EPS and allow_partial and n == max_lines - 1:
-            final = scratch[lo] - taken
-            if final > EPS:
-                start = out_b[n - 1] if n > 0 else req
-                for t in range(start, lo + 1):
-                    if _is_open(cal, t) and scratch[t] - taken >= final - EPS:
-                        out_b[n] = t
-                        out_q[n] = final
-                        n += 1
-                        taken += final
-                        break
-    else:
-        bo = -1  # backorder policy: the first working day of the window, when it has some but not all
-        if (flags & FLAG_BACKORDER) != 0 and allow_partial and lo >= 0:
-            for t in range(req, lo + 1):
-                if _is_open(cal, t):
-                    bo = t
-                    break
-            if ef == bo or scratch[bo] <= EPS:
-                bo = -1
-        if bo >= 0:
-            out_b[0] = bo
-            out_q[0] = scratch[bo]
-            n = 1
-            taken = scratch[bo]
-        elif ef >= 0 and ef <= last:
-            out_b[0] = ef
-            out_q[0] = qty
-            n = 1
-            taken = qty
-        elif allow_partial and lo >= 0:
-            best = scratch[lo]
-            if best > EPS:
-                for t in range(req, lo + 1):
-                    if _is_open(cal, t) and scratch[t] >= best - EPS:
-                        out_b[0] = t
-                        out_q[0] = best
-                        n = 1
-                        taken = best
-                        break
-    if taken >= qty - EPS:
-        t_last = out_b[n - 1]
-        if n == 1 and t_last == req:
-            status, reason = Status.FULL, Reason.NONE
-        else:
-            status, reason = Status.LATE, _late_reason(cal, scratch, lt, req, qty, t_last)
-    else:
-        if not allow_partial:
-            n = 0
-            taken = 0.0
-        status = Status.PARTIAL if taken > EPS else Status.SHORT
-        if lo < 0:
-            reason = Reason.CALENDAR
-        elif ef < 0:
-            reason = Reason.HORIZON
-        elif ef > last:
-            reason = Reason.MAX_LATENESS
-        else:
-            reason = Reason.SUPPLY
-    return status, reason, n, ef
-
-
 
 
 @njit(cache=True, nogil=True)
@@ -139,7 +36,7 @@ def promise_compact_1d_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty,
     cp_val = np.empty(H + 1)
     end = H if lt < 0 else min(lt, H)
     availability_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, req, end, cp_day, cp_val, avail)
-    s, r, n, ef = promise_avail_1d_nb(avail, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
+    s, r, n, ef = schedule_1d_nb(avail, lt, cal, qty, req, max_late, flags, max_lines, out_b, out_q)
     if commit:
         for k in range(n):
             overlay_add_nb(seg, ent_day, ent_qty, il, out_b[k], out_q[k])
@@ -178,7 +75,7 @@ def promise_compact_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, il_cal, cal_open, se
         availability_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, r0, end, cp_day, cp_val, avail)
         c = il_cal[il]
         cal = cal_open[c] if c >= 0 else no_cal
-        s, r, n, ef = promise_avail_1d_nb(avail, lt, cal, qty[i], r0, max_late[i], flags[i], max_lines[i], out_b[i], out_q[i])
+        s, r, n, ef = schedule_1d_nb(avail, lt, cal, qty[i], r0, max_late[i], flags[i], max_lines[i], out_b[i], out_q[i])
         if commit:
             for k in range(n):
                 overlay_add_nb(seg, ent_day, ent_qty, il, out_b[i, k], out_q[i, k])
