@@ -725,11 +725,11 @@ class OrderCommands:
             coded = [self._check_delta(snap, e, i) for i, e in enumerate(rows)]
             uncovered = []
             for e, (il, b) in zip(rows, coded, strict=True):
-                was_ok = bool((state.cum[il, b:] >= -EPS).all())
+                was_ok = state.min_from(il, b) >= -EPS
                 txn.adjust_supply(il, b, e)
-                if was_ok and e.qty < 0 and (state.cum[il, b:] < -EPS).any():
+                if was_ok and e.qty < 0 and (low := state.min_from(il, b)) < -EPS:
                     uncovered.append({"item": e.item, "location": e.location, "date": e.date.isoformat(),
-                                      "short": float(-state.cum[il, b:].min())})
+                                      "short": float(-low)})
             self.metrics.inc("promessa_supply_deltas_total", len(rows))
             return 200, {"applied": len(rows), "uncovered": uncovered, "version": snap.version, "journal_seq": self.seq}
 

@@ -28,7 +28,7 @@ import numpy as np
 from orderbook import lifecycle, rules
 from orderbook.records import EPS, DeltaEntry, Draw, JournalEntry, Order
 from orderbook.schemas import InquiryLine
-from promessa.errors import NotFoundError, ValidationError
+from promessa.errors import FormUnsupported, NotFoundError, ValidationError
 from promessa.money import Money
 from promising import Request, promise
 
@@ -111,6 +111,8 @@ class OrderQueries:
         from promising import atp_report
 
         snap, state = self.pair()
+        if snap.form == "compact":
+            raise FormUnsupported("the time-phased ATP report (supply, demand and committed per day)")
         rules.check_item(snap, item, "item")
         rules.check_location(snap, location, "location")
         df = atp_report(snap, state, item, location, start=start, end=end)
@@ -201,6 +203,8 @@ class OrderQueries:
     def commitments(self) -> dict:
         """What the in-memory state holds on top of the snapshot, per item-location and date."""
         with self.lock:
+            if self.snap.form == "compact":
+                raise FormUnsupported("the commitments report (committed per item-location and date)")
             snap, cum = self.snap, self.state.cum
             diff = snap.base_cum - cum
             rows = np.flatnonzero(np.abs(diff).max(axis=1) > 1e-9) if diff.size else []

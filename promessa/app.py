@@ -25,17 +25,58 @@ log = logging.getLogger("promessa.app")
 
 
 def load_or_generate_snapshot(settings: Settings):
-    """The snapshot named by ``settings.snapshot.path``; without one, the small sample (generated once)."""
-    from supplydata import load_snapshot
+    """The snapshot named by ``settings.snapshot.path``; without one, the small sample (generated once).
+    In the form ``settings.supply.form`` says (`supply_loader`)."""
     from supplydata.generate import generate
 
+    load = supply_loader(settings)
     if settings.snapshot.path is not None:
-        return load_snapshot(settings.snapshot.path)
+        return load(settings.snapshot.path)
     sample = Path(settings.snapshot.sample_dir)
     if not (sample / "meta.json").exists():
         log.info("no snapshot given: generating the small sample in %s", sample)
         generate(sample, seed=settings.snapshot.sample_seed)
-    return load_snapshot(sample)
+    return load(sample)
+
+
+def supply_loader(settings: Settings):
+    """``loader(directory) -> snapshot`` for start-up and every refresh: the dense `supplydata.load_snapshot`, or
+    with ``supply.form=compact`` the compact `supplydata.sparse.load_compact` followed by `check_compact`."""
+    from supplydata import load_snapshot
+
+    if settings.supply.form != "compact":
+        return load_snapshot
+
+    def load_checked(directory):
+        from supplydata.sparse import load_compact
+
+        return check_compact(load_compact(directory), settings)
+
+    return load_checked
+
+
+#: What the compact form does not run yet, by the snapshot table that asks for it.
+_DENSE_ONLY_TABLES = (("allocation", "allocation (quota pools per demand class)"),
+                      ("bom", "capable-to-promise (bills of material)"),
+                      ("resources", "capable-to-promise (resource capacity)"),
+                      ("substitutes", "substitution"))
+
+
+def check_compact(snap, settings: Settings):
+    """Refuse, at start-up and on every refresh, what the live engine on the compact supply form would
+    answer wrongly: a snapshot with allocation, bill, resource or substitute rows, and real-time sourcing
+    (``orders.location_choice=sourcing``). Each refusal is a `promessa.errors.FormUnsupported` naming the
+    feature and the setting. Returns the snapshot."""
+    from promessa.errors import FormUnsupported
+
+    for table, feature in _DENSE_ONLY_TABLES:
+        df = snap.tables.get(table)
+        if df is not None and df.height:
+            raise FormUnsupported(f"{feature}: the snapshot {snap.source} has {df.height} {table} rows")
+    if settings.orders.location_choice == "sourcing":
+        raise FormUnsupported("real-time sourcing (orders.location_choice=sourcing; orders.location_choice=zone "
+                              "runs on the compact form)")
+    return snap
 
 
 def location_chooser(settings: Settings):
@@ -70,6 +111,8 @@ def prepare_models(snap) -> None:
     from promising.ctp import ctp_model
     from sourcing.network import network_for
 
+    if snap.form == "compact":
+        return  # plain ATP only (`check_compact` refused the snapshots these models serve)
     for build in (model_for, ctp_model, network_for):
         build(snap)
 
@@ -135,6 +178,14 @@ class Engine:
         t0 = time.perf_counter()
         try:
             snap = snapshot if snapshot is not None else load_or_generate_snapshot(settings)
+            if snap.form != settings.supply.form:
+                from promessa.errors import ValidationError
+
+                raise ValidationError(f"the snapshot given is in the {snap.form} form", field="supply.form",
+                                      value=settings.supply.form, hint="load it with supplydata.sparse.load_compact "
+                                      "for supply.form=compact, supplydata.load_snapshot for dense")
+            if snap.form == "compact":
+                check_compact(snap, settings)
             prepare_models(snap)
             store = open_store(settings.store.url, pg_schema=settings.store.pg_schema)
         except BaseException:
@@ -153,6 +204,7 @@ class Engine:
                                configured=ConfiguredCapture(configurator.library), wallclock=wallclock)
             live = svc.attach_live()
             live.prepare = prepare_models
+            live.loader = supply_loader(settings)
             engine = cls(settings=settings, store=store, service=svc, live=live, configurator=configurator)
             from reorder import ReorderBook  # policies, proposals (durable records), release = a supply delta
 
@@ -314,7 +366,8 @@ def _warm_path(path: str, snap, state, chooser, classes, *, pooled: bool = True)
         return
     if path == "atp":
         pair = snap.il_name(0)
-        atp_report(snap, state, *pair)
+        if snap.form != "compact":  # the report runs on the dense form only
+            atp_report(snap, state, *pair)
     else:
         df = snap.tables.get("allocation" if path == "allocation" else "bom")
         if df is None or not df.height:

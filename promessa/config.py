@@ -8,7 +8,7 @@ This module imports nothing of ours. Every value can come from the environment w
     PROMESSA_SNAPSHOT__PATH=var/net
     PROMESSA_CLOCK__BUSINESS_DATE=2026-01-05
 
-Groups: ``snapshot`` (where supply comes from), ``store`` (the durable order book), ``api``
+Groups: ``snapshot`` (where supply comes from), ``supply`` (its form in memory: dense or compact), ``store`` (the durable order book), ``api``
 (server, keys, limits), ``orders`` (approval and node choice), ``pricing`` (rules, customers,
 screening lists, price freeze), ``clock`` (the one business
 clock), ``reservations`` (temporary holds: time to live, expiry sweep), ``kernels`` (numba switches), ``reorder``
@@ -68,6 +68,17 @@ class SnapshotSettings(_Group):
                               description="directories a refresh may read from (the served snapshot's parent is always one)")
     watch: Path | None = Field(None, description="refresh the live snapshot when this directory's meta.json changes")
     watch_interval_s: float = Field(2.0, gt=0, description="how often a watch looks for a new extract")
+
+
+class SupplySettings(_Group):
+    """How the live engine holds supply and commitments (docs/memory.md)."""
+
+    form: Literal["dense", "compact"] = Field(
+        "dense", description="dense: a float64 day per item-location over the horizon (every feature); compact: only the "
+                             "days with activity (memory follows activity), plain ATP only: inquiries, captures, changes, "
+                             "cancellations, supply deltas and refreshes; a snapshot with allocation, bills (CTP) or "
+                             "substitutes, and orders.location_choice=sourcing, are refused at start-up, and what-if, "
+                             "rescheduling, pegging and the time-phased ATP report per request")
 
 
 class StoreSettings(_Group):
@@ -274,6 +285,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMESSA_", env_nested_delimiter="__", extra="ignore")
 
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    supply: SupplySettings = Field(default_factory=SupplySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)

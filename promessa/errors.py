@@ -63,6 +63,16 @@ class ConflictError(PromessaError):
     """The request conflicts with the current state (transition not allowed, idempotency key reused)."""
 
 
+class FormUnsupported(ConflictError):
+    """A feature that runs on the dense supply form only was asked for while ``supply.form`` is
+    ``compact``: refused (never answered from the wrong form), naming the feature and the setting."""
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+        super().__init__(f"{feature} is not available with supply.form=compact (it runs on the dense supply form only)",
+                         hint="set supply.form=dense (PROMESSA_SUPPLY__FORM=dense) to use it")
+
+
 class InfeasibleError(PromessaError):
     """An optimisation model has no solution; names the business rule that makes it so."""
 

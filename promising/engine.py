@@ -33,14 +33,16 @@ import functools
 import numpy as np
 
 import allocation
-from promessa.errors import ValidationError
+from promessa.errors import FormUnsupported, ValidationError
 from promising import ctp, substitution
 from promising import kernels as nb
 from promising.atp import check_qty, commit_lines, pegs_for, promise_atp, resolve_il
 from promising.enums import EPS, Reason, Status, lines_width
 from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
+from promising.sparse_atp import promise_compact
 from promising.types import Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
+from supplydata.sparse import CompactSnapshot, CompactState, commit_many
 
 __all__ = ["apply_draw", "commit", "promise", "promise_many", "release", "reserve", "reserve_many", "unreserve"]
 
@@ -68,7 +70,12 @@ def promise(snap: Snapshot, state: State, request: Request, *, commit: bool = Fa
         Schedule lines, status, the binding constraint, and `details` from the path that
         answered (allocation or capable-to-promise). Unknown items or locations and bad
         quantities or dates are refused with a `ValidationError` naming the field.
+
+    On the compact supply form (``supply.form=compact``, a `supplydata.sparse.CompactSnapshot`) plain
+    ATP answers (`_promise_compact`); the engine refused at start-up the snapshots that need more.
     """
+    if snap.form == COMPACT:
+        return _promise_compact(snap, state, request, commit=commit, explain=explain)
     paths = snap.derived.get(_PATHS) or _paths(snap)
     if paths[0] and request.policy.allow_substitution:
         subs = substitution.chain(snap, request.item, request.requested_date)
@@ -86,6 +93,8 @@ def promise_many(snap: Snapshot, state: State, requests: list[Request], *, expla
     call; a request it does not answer in full whose item is made at its location (capable-to-promise may
     improve on ATP) goes through `promise` on its own. Elsewhere each request goes
     through `promise`. Bad requests are refused as `promise` refuses them (`ValidationError`)."""
+    if snap.form == COMPACT:
+        return [_promise_compact(snap, state, r, commit=False, explain=explain) for r in requests]
     paths = snap.derived.get(_PATHS) or _paths(snap)
     if paths[0] or paths[1] or len(requests) < 2:
         return [promise(snap, state, r, explain=explain) for r in requests]
@@ -135,6 +144,23 @@ def promise_many(snap: Snapshot, state: State, requests: list[Request], *, expla
             pegs = pegs_for(snap, state, il, out_b[i, :k].copy(), out_q[i, :k].copy())
         out.append(Promise(r, _STATUS[st], _REASON[rs], lines, days[e] if e >= 0 else None, pegs))
     return out
+
+
+COMPACT = "compact"  # `Snapshot.form` of the compact supply form
+
+#: What a promise on the compact form says in place of pegging (the compact snapshot keeps positions, not
+#: the supply records a peg names).
+NO_PEGGING = {"pegging": "not available with supply.form=compact (set supply.form=dense for pegging)"}
+
+
+def _promise_compact(snap: CompactSnapshot, state: CompactState, request: Request, *, commit: bool,
+                     explain: bool) -> Promise:
+    """Plain ATP on the compact form (`promising.sparse_atp.promise_compact`): the dense form's plain ATP
+    answer (status, reason, schedule lines, earliest full date) for the same positions, committed into the
+    overlay when `commit` and something was promised. Without pegging: with `explain` the promise's
+    details say so (`NO_PEGGING`)."""
+    p = promise_compact(snap, state, request, commit=commit)[0]
+    return dataclasses.replace(p, details=NO_PEGGING) if explain else p
 
 
 _STATUS = {int(s): s for s in Status}
@@ -405,11 +431,42 @@ def apply_draw(snap: Snapshot, state: State, draw: Draw, sign: int) -> bool:
     Returns False when reserving it went beyond what exists (cumulative ATP below zero, or a
     resource over capacity on its day); the draw is applied anyway and the caller reports it.
     An unknown draw kind, item or location is refused with a `ValidationError`."""
+    if snap.form == COMPACT:
+        return _apply_draw_compact(snap, state, draw, sign)
     if draw.kind == ATP:
         return allocation.apply_atp_draw(snap, state, draw, sign)
     if draw.kind == CAPACITY:
         return ctp.capacity_draw(snap, state, draw, sign)
     raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=draw.kind)
+
+
+def _apply_draw_compact(snap: CompactSnapshot, state: CompactState, draw: Draw, sign: int) -> bool:
+    """`apply_draw` on the compact form: an "atp" draw moves the overlay (`CompactState.commit_at`, the
+    dense `atp_draw`'s "fits" rule); a draw charged to quota pools or of capacity is refused (the engine
+    refused at start-up the snapshots that make them)."""
+    if draw.kind == CAPACITY:
+        raise FormUnsupported("capable-to-promise (capacity draws)")
+    if draw.kind != ATP:
+        raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=draw.kind)
+    if draw.pools:
+        raise FormUnsupported("allocation (draws charged to quota pools)")
+    il = _draw_il_compact(snap, draw)
+    b = snap.bucket(draw.date, field="draw.date")
+    return state.commit_at(il, b, float(draw.qty) if sign > 0 else -float(draw.qty))
+
+
+def _draw_il_compact(snap: CompactSnapshot, draw: Draw) -> int:
+    """`promising.reservation.draw_il` on the compact form (the same refusals)."""
+    ic = snap.item_index.get(draw.key)
+    lc = snap.location_index.get(draw.location)
+    if ic is None:
+        raise ValidationError("unknown item", field="draw.key", value=draw.key)
+    if lc is None:
+        raise ValidationError("unknown location", field="draw.location", value=draw.location)
+    il = snap.il(ic, lc)
+    if il < 0:
+        raise ValidationError("the item has no row at that location", field="draw.location", value=draw.location)
+    return il
 
 
 def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
@@ -451,6 +508,8 @@ def reserve_many(snap: Snapshot, state: State, draws: list[Draw], *, sign: int =
     serving snapshot does not hold up the threads that promise. Every other draw goes one by one
     through `apply_draw`. The resulting state equals applying the draws one after another.
     Returns the indexes of the draws that did not fit and of those refused (with the error)."""
+    if snap.form == COMPACT:
+        return _reserve_many_compact(snap, state, draws, sign=sign)
     no_quotas = allocation.model_for(snap).n_pools == 0
     fast: list[int] = []
     slow: list[int] = []
@@ -488,3 +547,39 @@ def reserve_many(snap: Snapshot, state: State, draws: list[Draw], *, sign: int =
         except Exception as exc:  # noqa: BLE001 - reported per draw; the rest is applied
             errors.append((i, exc))
     return ManyResult(sorted(not_fitting), errors)
+
+
+def _reserve_many_compact(snap: CompactSnapshot, state: CompactState, draws: list[Draw], *, sign: int) -> ManyResult:
+    """`reserve_many` on the compact form: the plain "atp" draws coded in bulk and applied in order by
+    `supplydata.sparse.commit_many` (compiled, releases the GIL); a draw refused (unknown ids, a date
+    past the horizon, quota pools, capacity) is reported with its error and the rest applied."""
+    errors: list[tuple[int, Exception]] = []
+    idx: list[int] = []
+    ils: list[int] = []
+    days: list[int] = []
+    qty: list[float] = []
+    s = 1.0 if sign > 0 else -1.0
+    for i, d in enumerate(draws):
+        try:
+            if d.kind == CAPACITY:
+                raise FormUnsupported("capable-to-promise (capacity draws)")
+            if d.kind != ATP:
+                raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=d.kind)
+            if d.pools:
+                raise FormUnsupported("allocation (draws charged to quota pools)")
+            il = _draw_il_compact(snap, d)
+            b = snap.bucket(d.date, field="draw.date")
+            q = check_qty(d.qty)
+        except Exception as exc:  # noqa: BLE001 - reported per draw; the rest is applied
+            errors.append((i, exc))
+            continue
+        idx.append(i)
+        ils.append(il)
+        days.append(b)
+        qty.append(s * q)
+    not_fitting: list[int] = []
+    if idx:
+        fits = commit_many(state, np.array(ils, dtype=np.int64), np.array(days, dtype=np.int64),
+                           np.array(qty, dtype=np.float64))
+        not_fitting = [idx[j] for j in np.flatnonzero(~fits).tolist()]
+    return ManyResult(not_fitting, errors)

@@ -71,7 +71,7 @@ def promise_compact(snap: CompactSnapshot, state: CompactState, request: Request
     as_of = snap.as_of
     lines = tuple(ScheduleLine(as_of + dt.timedelta(days=int(out_b[k])), float(out_q[k])) for k in range(n))
     p = Promise(request, Status(status), Reason(reason), lines, as_of + dt.timedelta(days=int(ef)) if ef >= 0 else None,
-                committed=bool(commit))
+                committed=bool(commit) and n > 0)
     return p, il, out_b, out_q
 
 

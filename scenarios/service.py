@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from promessa.errors import ValidationError
+from promessa.errors import FormUnsupported, ValidationError
 from promising import Policy, encode_lines, promise_encoded
 from promising.reservation import Reservation
 from scenarios.backlog import Progress, RescheduleConfig, RescheduleResult
@@ -157,8 +157,16 @@ def reschedule(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Resc
                                   reservations=reservations)
 
 
+def require_dense(svc: Any, feature: str) -> None:
+    """Refuse `feature` (a `promessa.errors.FormUnsupported`, naming it and the setting) when the order book
+    serves the compact supply form: rescheduling and what-if read and fork dense positions."""
+    if svc.snap.form == "compact":
+        raise FormUnsupported(feature)
+
+
 def simulate(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress | None = None) -> RescheduleResult:
     """Reschedule the order book's backlog on a copy of the live state; nothing changes."""
+    require_dense(svc, "backlog rescheduling")
     with svc.lock:
         bk = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()
@@ -176,6 +184,7 @@ def plan(svc: Any, config: RescheduleConfig | None = None, *, progress: Progress
     what `OrderService.apply_reschedule` takes (this is also the service's `planner`)."""
     from orderbook.commands import ReschedulePlan
 
+    require_dense(svc, "backlog rescheduling")
     with svc.lock:
         seq0, snap0 = svc.seq, svc.snap
         bk = backlog_from_service(svc)
@@ -227,6 +236,7 @@ def whatif(svc: Any, scenarios: list, config: RescheduleConfig | None = None, *,
     scenario when the executor is ray)."""
     from scenarios.whatif import run_whatif, sweep_options
 
+    require_dense(svc, "what-if scenarios")
     with svc.lock:
         bk = backlog_from_service(svc)
         snap, state = svc.snap, svc.state.copy()

@@ -64,7 +64,7 @@ class ZoneChooser:
         if hit is not None:
             return hit
         ic = snap.item_code(item)
-        stocked = lambda loc: snap.il_index.get((ic, snap.location_index.get(loc, -1)), -1) >= 0  # noqa: E731
+        stocked = lambda loc: loc in snap.location_index and snap.il(ic, snap.location_index[loc]) >= 0  # noqa: E731
         out: list[str] = []
         rules = snap.tables.get("sourcing")
         if rules is not None and rules.height:

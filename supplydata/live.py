@@ -97,6 +97,9 @@ class LiveSupply:
         # delta_writer(deltas, idempotency) -> answer: where deltas go when the pair belongs to an
         # order book (durable there, replayed by `replay`); None: kept here, in memory only
         self.delta_writer: Callable[[list[SupplyDelta], tuple[str, str] | None], dict] | None = None
+        # loader(directory) -> snapshot: how `refresh` builds the new snapshot (the composition root sets the
+        # compact form's loader, with its start-up checks, when supply.form=compact)
+        self.loader: Callable[[str | Path], Snapshot] = load_snapshot
         self._deltas: list[tuple[int, SupplyDelta]] = []
         self._idem: dict[str, tuple[str, dict]] = {}
 
@@ -124,8 +127,10 @@ class LiveSupply:
                     self._old.remove(served)
 
     # ------------------------------------------------------------ refresh
-    def refresh(self, directory: str | Path, *, loader: Callable[[str | Path], Snapshot] = load_snapshot) -> dict:
-        """Build, replay and swap. Raises SnapshotError (live pair untouched) on a bad extract."""
+    def refresh(self, directory: str | Path, *, loader: Callable[[str | Path], Snapshot] | None = None) -> dict:
+        """Build (with `loader`, default `self.loader`), replay and swap. Raises SnapshotError (live pair
+        untouched) on a bad extract."""
+        loader = loader or self.loader
         if not self._refresh_lock.acquire(blocking=False):
             raise RefreshBusy("a refresh is already running", hint="wait for it, then try again")
         self.refreshing = True
@@ -253,11 +258,11 @@ class LiveSupply:
             state = self.state
             uncovered = []
             for d, (il, b) in zip(deltas, coded):
-                was_ok = bool((state.cum[il, b:] >= -1e-9).all())
+                was_ok = state.min_from(il, b) >= -1e-9
                 state.adjust_supply(il, b, float(d.qty))
-                if was_ok and d.qty < 0 and (state.cum[il, b:] < -1e-9).any():
+                if was_ok and d.qty < 0 and (low := state.min_from(il, b)) < -1e-9:
                     uncovered.append({"item": d.item, "location": d.location, "date": d.date.isoformat(),
-                                      "short": float(-state.cum[il, b:].min())})
+                                      "short": float(-low)})
             stamp = self.seq_now() if self.seq_now is not None else 0
             self._deltas += [(stamp, d) for d in deltas]
             self.deltas_applied += len(deltas)

@@ -16,6 +16,7 @@ import datetime as dt
 import itertools
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class Snapshot:
     """An immutable, loaded supply snapshot. Share it freely between threads and states."""
 
+    form: ClassVar[str] = "dense"  # the supply form (`supplydata.sparse.CompactSnapshot`: "compact")
     as_of: dt.date
     horizon: int
     meta: dict
@@ -186,6 +188,10 @@ class State:
         per = self.adjustments.setdefault(il, {})
         per[bucket] = per.get(bucket, 0.0) + qty
 
+    def min_from(self, il: int, bucket: int) -> float:
+        """The lowest running position of one item-location from `bucket` to the horizon."""
+        return float(self.cum[il, bucket:].min())
+
     def supply_adjustment(self, il: int) -> np.ndarray:
         out = np.zeros(self.snapshot.horizon)
         for b, q in self.adjustments.get(il, {}).items():
@@ -221,9 +227,38 @@ def _buckets(dates: pl.Series, as_of: dt.date) -> np.ndarray:
     return np.maximum(days, 0).astype(np.int32)
 
 
-def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str = "<memory>", t0: float | None = None) -> Snapshot:
-    """Encode checked tables into the dense, immutable in-memory snapshot."""
-    t0 = time.perf_counter() if t0 is None else t0
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """What both supply forms encode the same way from the checked tables: the id dictionaries, the
+    item-locations (sorted by ``item * n_locations + location``, the pairs that appear in supply,
+    demand, allocation or a bill), their lead times and calendar codes, and the calendars."""
+
+    item_ids: tuple[str, ...]
+    location_ids: tuple[str, ...]
+    calendar_ids: tuple[str, ...]
+    item_index: dict[str, int]
+    location_index: dict[str, int]
+    key: np.ndarray           # int64[N], sorted
+    il_item: np.ndarray       # int32[N]
+    il_loc: np.ndarray        # int32[N]
+    il_lead_time: np.ndarray  # int32[N], -1 = none
+    il_calendar: np.ndarray   # int32[N], -1 = always open
+    calendar_open: np.ndarray  # bool[n_calendars, H]
+
+    @property
+    def n_il(self) -> int:
+        return int(self.key.shape[0])
+
+    def il_codes(self, df: pl.DataFrame) -> np.ndarray:
+        """The item-location code of every row of a table with item and location columns (rows whose
+        pair is an item-location: every supply and demand row is)."""
+        nloc = max(len(self.location_ids), 1)
+        k = _codes(df["item"], self.item_index).astype(np.int64) * nloc + _codes(df["location"], self.location_index)
+        return np.searchsorted(self.key, k).astype(np.int64)
+
+
+def encode_network(meta: dict, tables: dict[str, pl.DataFrame]) -> Network:
+    """Encode the ids, item-locations, lead times and calendars of checked tables (`Network`)."""
     as_of: dt.date = meta["as_of"]
     H: int = meta["horizon_days"]
     items, locs = tables["items"], tables["locations"]
@@ -232,7 +267,6 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
     item_index = {k: i for i, k in enumerate(item_ids)}
     location_index = {k: i for i, k in enumerate(location_ids)}
 
-    sup, dem = tables["supply"], tables["demand"]
     pair_frames = [tables[n].select("item", "location") for n in ("supply", "demand", "allocation", "bom") if tables[n].height]
     if pair_frames:
         pairs = pl.concat(pair_frames).unique()
@@ -245,34 +279,6 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
     il_item = (key // nloc).astype(np.int32)
     il_loc = (key % nloc).astype(np.int32)
     N = key.shape[0]
-    il_index = dict(zip(zip(il_item.tolist(), il_loc.tolist()), range(N)))
-
-    def il_codes(df: pl.DataFrame) -> np.ndarray:
-        k = _codes(df["item"], item_index).astype(np.int64) * nloc + _codes(df["location"], location_index)
-        return np.searchsorted(key, k).astype(np.int64)
-
-    def dense(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if df.height == 0:
-            return np.zeros((N, H)), np.empty(0, np.int64), np.empty(0, np.int32)
-        ils = il_codes(df)
-        b = _buckets(df["date"], as_of)
-        flat = ils * H + b
-        arr = np.bincount(flat, weights=df["qty"].to_numpy(), minlength=N * H).reshape(N, H)
-        return arr, ils, b
-
-    supply, s_il, s_b = dense(sup)
-    demand, _, _ = dense(dem)
-    base_cum = np.empty((N, H))
-    net_cumsum_nb(supply, demand, base_cum)
-
-    # supply records by item-location then bucket (stable: file order within a bucket)
-    order = np.argsort(s_il * H + s_b, kind="stable") if s_il.shape[0] else np.empty(0, np.int64)
-    sup_ptr = np.zeros(N + 1, dtype=np.int64)
-    if s_il.shape[0]:
-        np.cumsum(np.bincount(s_il, minlength=N), out=sup_ptr[1:])
-    sup_bucket = s_b[order].astype(np.int32)
-    sup_qty = sup["qty"].to_numpy()[order].astype(np.float64) if sup.height else np.empty(0)
-    sup_row = order.astype(np.int64)
 
     # lead times (per item) and calendars (per location)
     lt_item = items["lead_time_days"].fill_null(-1).to_numpy().astype(np.int32)
@@ -303,13 +309,52 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
                     continue
                 hit = np.flatnonzero(opened[il_calendar[il]] >= L)
                 il_lead_time[il] = int(hit[0]) + 1 if hit.size else H
+    return Network(item_ids=item_ids, location_ids=location_ids, calendar_ids=calendar_ids, item_index=item_index,
+                   location_index=location_index, key=key, il_item=il_item, il_loc=il_loc, il_lead_time=il_lead_time,
+                   il_calendar=il_calendar, calendar_open=calendar_open)
+
+
+def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str = "<memory>", t0: float | None = None) -> Snapshot:
+    """Encode checked tables into the dense, immutable in-memory snapshot."""
+    t0 = time.perf_counter() if t0 is None else t0
+    as_of: dt.date = meta["as_of"]
+    H: int = meta["horizon_days"]
+    items = tables["items"]
+    net = encode_network(meta, tables)
+    il_item, il_loc, N = net.il_item, net.il_loc, net.n_il
+    il_index = dict(zip(zip(il_item.tolist(), il_loc.tolist()), range(N)))
+
+    sup, dem = tables["supply"], tables["demand"]
+
+    def dense(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if df.height == 0:
+            return np.zeros((N, H)), np.empty(0, np.int64), np.empty(0, np.int32)
+        ils = net.il_codes(df)
+        b = _buckets(df["date"], as_of)
+        flat = ils * H + b
+        arr = np.bincount(flat, weights=df["qty"].to_numpy(), minlength=N * H).reshape(N, H)
+        return arr, ils, b
+
+    supply, s_il, s_b = dense(sup)
+    demand, _, _ = dense(dem)
+    base_cum = np.empty((N, H))
+    net_cumsum_nb(supply, demand, base_cum)
+
+    # supply records by item-location then bucket (stable: file order within a bucket)
+    order = np.argsort(s_il * H + s_b, kind="stable") if s_il.shape[0] else np.empty(0, np.int64)
+    sup_ptr = np.zeros(N + 1, dtype=np.int64)
+    if s_il.shape[0]:
+        np.cumsum(np.bincount(s_il, minlength=N), out=sup_ptr[1:])
+    sup_bucket = s_b[order].astype(np.int32)
+    sup_qty = sup["qty"].to_numpy()[order].astype(np.float64) if sup.height else np.empty(0)
+    sup_row = order.astype(np.int64)
 
     price = items["price"].fill_null(0.0).to_numpy().astype(np.float64)
     cost = items["cost"].fill_null(0.0).to_numpy().astype(np.float64)
 
     arrays = dict(
-        il_item=il_item, il_loc=il_loc, il_lead_time=il_lead_time, il_calendar=il_calendar,
-        supply=supply, demand=demand, base_cum=base_cum, calendar_open=calendar_open,
+        il_item=il_item, il_loc=il_loc, il_lead_time=net.il_lead_time, il_calendar=net.il_calendar,
+        supply=supply, demand=demand, base_cum=base_cum, calendar_open=net.calendar_open,
         sup_ptr=sup_ptr, sup_bucket=sup_bucket, sup_qty=sup_qty, sup_row=sup_row,
         item_price=price, item_cost=cost,
     )
@@ -317,8 +362,8 @@ def build_snapshot(meta: dict, tables: dict[str, pl.DataFrame], *, source: str =
     return Snapshot(
         as_of=as_of, horizon=H, meta=meta, tables=tables, source=source, version=next(_versions),
         loaded_at=dt.datetime.now(dt.timezone.utc), load_seconds=time.perf_counter() - t0,
-        item_ids=item_ids, location_ids=location_ids, calendar_ids=calendar_ids,
-        item_index=item_index, location_index=location_index, il_index=il_index,
+        item_ids=net.item_ids, location_ids=net.location_ids, calendar_ids=net.calendar_ids,
+        item_index=net.item_index, location_index=net.location_index, il_index=il_index,
         **arrays,
     )
 

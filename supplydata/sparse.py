@@ -44,13 +44,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import math
+import time
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
+import polars as pl
 from numba import njit
 
 from promessa.config import EPS
-from promessa.errors import ValidationError
-from supplydata.snapshot import Snapshot, State
+from promessa.errors import FormUnsupported, NotFoundError, ValidationError
+from supplydata.loader import load_tables
+from supplydata.snapshot import Snapshot, State, _buckets, encode_network
 
 MAX_HORIZON = 32767  # days are int16
 INF = np.inf
@@ -289,6 +295,25 @@ def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg, ent_day, ent_qty, ils, d
 
 
 @njit(cache=True, nogil=True)
+def commit_one_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H):
+    """Commit q at day t on il (negative q: release) of a horizon of H days, as one step of
+    `commit_batch_nb` (the caller has made room for one entry). Returns fits: False where a commitment
+    pushed a non-negative position before the lead time `lt` (-1: none) below zero (kept anyway)."""
+    fits = True
+    end = H if lt < 0 else min(lt, H)
+    if q > 0.0 and t < end:
+        row = np.empty(H)
+        position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, end, row)
+        for s in range(t, end):
+            before = row[s]
+            if before - q < -EPS and before >= -EPS:
+                fits = False
+                break
+    overlay_add_nb(seg, ent_day, ent_qty, il, t, q)
+    return fits
+
+
+@njit(cache=True, nogil=True)
 def lookup_il_nb(il_key, n_locations, item, location):
     """Item-location code by item and location code (binary search on the sorted key); -1: none."""
     want = np.int64(item) * n_locations + location
@@ -336,10 +361,76 @@ class CompactSnapshot:
     # what other packages derive from this snapshot once (as `Snapshot.derived`: e.g. the id enums
     # promising.atp's encoding casts to); the snapshot's data itself never changes
     derived: dict = dataclasses.field(default_factory=dict, repr=False)
+    # what the live engine reads beside the arrays when the snapshot was loaded from a directory
+    # (`load_compact`): the checked tables and meta.json, as `Snapshot` keeps them
+    meta: dict = dataclasses.field(default_factory=dict, repr=False)
+    tables: dict = dataclasses.field(default_factory=dict, repr=False)
+    source: str = "<memory>"
+    loaded_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    load_seconds: float = 0.0
+    calendar_ids: tuple[str, ...] = ()
+    item_price: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)  # float64[n_items]
+    item_cost: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)   # float64[n_items]
+
+    form: ClassVar[str] = "compact"
 
     @property
     def n_il(self) -> int:
         return int(self.il_key.shape[0])
+
+    @property
+    def journal_seq(self) -> int | None:
+        return self.meta.get("journal_seq")
+
+    # the dense snapshot's arrays are not here: code that reads them runs on the dense form only
+    def _dense(name: str):  # noqa: N805 - a property factory, called in the class body
+        def get(self):
+            raise FormUnsupported(f"reading the dense snapshot's {name} (a dense-only path)")
+        return property(get)
+
+    supply = _dense("supply")
+    demand = _dense("demand")
+    base_cum = _dense("base_cum")
+    sup_ptr = _dense("supply records (pegging)")
+    sup_bucket = _dense("supply records (pegging)")
+    sup_qty = _dense("supply records (pegging)")
+    sup_row = _dense("supply records (pegging)")
+    il_index = _dense("item-location dictionary")
+    del _dense
+
+    def item_code(self, item: str) -> int:
+        try:
+            return self.item_index[item]
+        except KeyError:
+            raise NotFoundError(f"unknown item {item!r}") from None
+
+    def location_code(self, location: str) -> int:
+        try:
+            return self.location_index[location]
+        except KeyError:
+            raise NotFoundError(f"unknown location {location!r}") from None
+
+    def il_of(self, item: str, location: str) -> int:
+        """Item-location code by ids; -1 when the pair has no row. Unknown ids raise NotFoundError."""
+        return self.il(self.item_code(item), self.location_code(location))
+
+    def date(self, bucket: int) -> dt.date:
+        return self.as_of + dt.timedelta(days=int(bucket))
+
+    def status(self) -> dict:
+        return {
+            "source": self.source,
+            "version": self.version,
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon,
+            "journal_seq": self.journal_seq,
+            "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
+            "load_seconds": round(self.load_seconds, 4),
+            "item_locations": self.n_il,
+            "rows": {k: v.height for k, v in self.tables.items()},
+            "supply_form": "compact",
+            "bytes": self.nbytes,
+        }
 
     @property
     def n_events(self) -> int:
@@ -400,7 +491,10 @@ class CompactSnapshot:
         return out
 
     def new_state(self, capacity: int = 0) -> CompactState:
-        return CompactState(self, capacity=capacity)
+        """A state without commitments; its arena starts with room for `capacity` entries (default: one per
+        16 item-locations, under a byte per item-location, so that a live state grows its arena, copying
+        the segments each time, a few times rather than many)."""
+        return CompactState(self, capacity=capacity or self.n_il // 16)
 
 
 class CompactBuilder:
@@ -512,6 +606,45 @@ def compact_from_snapshot(snap: Snapshot) -> CompactSnapshot:
     )
 
 
+def build_compact_from_tables(meta: dict, tables: dict[str, pl.DataFrame], *, source: str = "<memory>",
+                              t0: float | None = None) -> CompactSnapshot:
+    """Encode checked tables (what `supplydata.snapshot.build_snapshot` takes) into the compact form,
+    without the dense daily arrays: the same item-locations, codes, lead times (working days
+    included) and calendars (`supplydata.snapshot.encode_network`), and per item-location the days
+    with supply or existing demand with the running position there, summed in row order as the dense
+    form sums them (so positions are the dense `base_cum` bit for bit). Keeps the tables, as the
+    dense snapshot does (the live engine's catalogue, zones and rules read them)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    as_of: dt.date = meta["as_of"]
+    H: int = meta["horizon_days"]
+    net = encode_network(meta, tables)
+
+    def rows(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if df.height == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+        return net.il_codes(df), _buckets(df["date"], as_of).astype(np.int64), df["qty"].to_numpy().astype(np.float64)
+
+    b = CompactBuilder(as_of=as_of, horizon=H)
+    b.add(net.n_il, rows(tables["supply"]), rows(tables["demand"]))
+    snap = b.finish(il_key=net.key, n_locations=max(len(net.location_ids), 1), il_lead_time=net.il_lead_time,
+                    il_calendar=net.il_calendar, calendar_open=net.calendar_open, item_ids=net.item_ids,
+                    location_ids=net.location_ids)
+    items = tables["items"]
+    return dataclasses.replace(
+        snap, item_index=net.item_index, location_index=net.location_index, meta=meta, tables=tables, source=source,
+        calendar_ids=net.calendar_ids, load_seconds=time.perf_counter() - t0,
+        item_price=_readonly(items["price"].fill_null(0.0).to_numpy().astype(np.float64)),
+        item_cost=_readonly(items["cost"].fill_null(0.0).to_numpy().astype(np.float64)))
+
+
+def load_compact(directory: str | Path) -> CompactSnapshot:
+    """Load and check a snapshot directory (as `supplydata.snapshot.load_snapshot`) into the compact form.
+    Raises SnapshotError on bad data."""
+    t0 = time.perf_counter()
+    meta, tables, _files = load_tables(directory)
+    return build_compact_from_tables(meta, tables, source=str(directory), t0=t0)
+
+
 # ---------------------------------------------------------------- state
 
 
@@ -527,22 +660,47 @@ class CompactState:
     instead when half the arena is garbage) and goes on.
     """
 
-    __slots__ = ("snapshot", "seg", "ent_day", "ent_qty")
+    # The three arrays live in one tuple, replaced whole when the arena grows or is compacted, so that a
+    # reader that takes `overlay` once (every kernel call does) never pairs one arena's segments with
+    # another's entries (inquiries read without the write lock).
+    __slots__ = ("snapshot", "_ov")
 
     def __init__(self, snapshot: CompactSnapshot, *, capacity: int = 0, _arrays: tuple | None = None) -> None:
         self.snapshot = snapshot
         if _arrays is not None:
-            self.seg, self.ent_day, self.ent_qty = _arrays
+            self._ov = tuple(_arrays)
             return
         cap = max(int(capacity), 64)
-        self.seg = np.zeros((snapshot.n_il + 1, 3), dtype=np.int32)
-        self.ent_day = np.empty(cap, dtype=np.int16)
-        self.ent_qty = np.empty(cap)
+        self._ov = (np.zeros((snapshot.n_il + 1, 3), dtype=np.int32), np.empty(cap, dtype=np.int16), np.empty(cap))
+
+    @property
+    def seg(self) -> np.ndarray:
+        return self._ov[0]
+
+    @property
+    def ent_day(self) -> np.ndarray:
+        return self._ov[1]
+
+    @property
+    def ent_qty(self) -> np.ndarray:
+        return self._ov[2]
+
+    @property
+    def cum(self):
+        raise FormUnsupported("reading dense positions (state.cum: a dense-only path)")
+
+    @property
+    def extras(self):
+        raise FormUnsupported("allocation and capacity positions (state.extras)")
+
+    @property
+    def adjustments(self):
+        raise FormUnsupported("supply adjustments by day (state.adjustments: reports on the dense form)")
 
     @property
     def overlay(self) -> tuple:
-        """The overlay arrays in the order the kernels take them."""
-        return self.seg, self.ent_day, self.ent_qty
+        """The overlay arrays in the order the kernels take them (one consistent set)."""
+        return self._ov
 
     @property
     def seg_start(self) -> np.ndarray:
@@ -589,21 +747,24 @@ class CompactState:
         cap = max(top + need, self.capacity + self.capacity // 2)
         if cap >= 2**31:
             raise ValidationError("overlay would pass 2**31 entries", field="overlay", value=cap)
-        for name in ("ent_day", "ent_qty"):
-            old = getattr(self, name)
-            new = np.empty(cap, dtype=old.dtype)
-            new[:top] = old[:top]
-            setattr(self, name, new)
+        seg, day, qty = self._ov
+        new_day, new_qty = np.empty(cap, dtype=day.dtype), np.empty(cap, dtype=qty.dtype)
+        new_day[:top] = day[:top]
+        new_qty[:top] = qty[:top]
+        # the segments too: a reader still on the old arena must not follow a segment moved into the new one
+        self._ov = (seg.copy(), new_day, new_qty)
 
     def _compact(self, cap: int) -> None:
+        seg, day, qty = self._ov
+        new_seg = seg.copy()  # the live segments stay as they are until the swap
         new_day, new_qty = np.empty(cap, dtype=np.int16), np.empty(cap)
-        overlay_compact_nb(self.seg, self.ent_day, self.ent_qty, new_day, new_qty)
-        self.ent_day, self.ent_qty = new_day, new_qty
+        overlay_compact_nb(new_seg, day, qty, new_day, new_qty)
+        self._ov = (new_seg, new_day, new_qty)
 
     def copy(self) -> CompactState:
         """An independent copy, compacted (no slack, no garbage)."""
-        c = CompactState(self.snapshot, _arrays=(self.seg.copy(), self.ent_day, self.ent_qty))
-        c._compact(max(self.n_entries, 64))
+        c = CompactState(self.snapshot, _arrays=self._ov)
+        c._compact(max(self.n_entries, 64))  # new arrays: this state's are not touched
         return c
 
     def _check(self, il: int, bucket: int, qty: float) -> None:
@@ -611,7 +772,7 @@ class CompactState:
             raise ValidationError("unknown item-location code", field="il", value=il)
         if not 0 <= bucket < self.snapshot.horizon:
             raise ValidationError(f"must be a bucket in 0..{self.snapshot.horizon - 1}", field="bucket", value=bucket)
-        if not np.isfinite(qty):
+        if not math.isfinite(qty):
             raise ValidationError("not a finite number", field="qty", value=qty)
 
     def consume(self, il: int, bucket: int, qty: float) -> None:
@@ -627,6 +788,24 @@ class CompactState:
     def adjust_supply(self, il: int, bucket: int, qty: float) -> None:
         """Add (or, negative, remove) supply at a bucket: the position rises from there on."""
         self.consume(il, bucket, -float(qty))
+
+    def commit_at(self, il: int, bucket: int, qty: float) -> bool:
+        """Commit `qty` at `bucket` (negative: release), as the dense `promising.kernels.commit_lt_1d_nb`.
+        Returns False when it pushed a non-negative position before the il's lead time below zero
+        (kept anyway; the caller reports it)."""
+        self._check(il, bucket, qty)
+        self.grow(4 * (int(self.seg[il, 1]) + 1) + 8)  # overlay_room_nb for one entry
+        snap = self.snapshot
+        return bool(commit_one_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *self._ov, il, bucket, float(qty),
+                                  int(snap.il_lead_time[il]), snap.horizon))
+
+    def min_from(self, il: int, bucket: int) -> float:
+        """The lowest running position of one il from `bucket` to the horizon (the dense `cum[il, bucket:].min()`)."""
+        snap = self.snapshot
+        row = np.empty(snap.horizon)
+        position_row_nb(snap.ev_ptr, snap.ev_day, snap.ev_cum, *self.overlay, np.int64(il), np.int64(bucket),
+                        np.int64(snap.horizon), row)
+        return float(row[bucket:].min())
 
     def committed(self, il: int) -> np.ndarray:
         """Consumption per bucket in the overlay for one il (commitments net of releases and adjustments)."""

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from api.deps import ServiceDep, SupplyReader
 from api.errors import responses
+from promessa.errors import FormUnsupported
 from orderbook.schemas import AtpPublic, AvailabilityPublic, AvailabilityRequest
 
 router = APIRouter(tags=["availability"])
@@ -21,6 +22,8 @@ Name = Annotated[str, Path(min_length=1, max_length=100)]
 @router.post("/availability", operation_id="inquire", response_model=AvailabilityPublic, responses=responses(),
              summary="Availability inquiry (no commitment)")
 async def inquire(body: AvailabilityRequest, svc: ServiceDep, user: SupplyReader) -> Response:
+    if body.explain and "explain" in body.model_fields_set and svc.snap.form == "compact":
+        raise FormUnsupported("pegging (explain: true)")  # asked for by name; the default answers without pegs
     lines = svc.inquire(body.lines, explain=body.explain)
     return Response(content=json.dumps({"lines": lines}, separators=(",", ":")), media_type="application/json")
 

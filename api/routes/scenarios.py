@@ -147,6 +147,7 @@ async def reschedule_backlog(body: RescheduleCreate, request: Request, svc: Serv
                              key: IdempotencyKey = None) -> Response:
     if body.mode == "apply" and not user.can(Permission.BACKLOG_APPLY):
         raise forbidden(user, Permission.BACKLOG_APPLY)
+    service.require_dense(svc, "backlog rescheduling")  # refused before a job starts, background or not
     job = jobs.new(f"reschedule:{body.mode}")
     record = idem(key, request, body)
 
@@ -177,6 +178,7 @@ def _whatif(svc, scenarios: list[Scenario], config: RescheduleConfig, curves: in
 @router.post("/scenarios", operation_id="run_scenarios", response_model=WhatIfPublic, responses={**_ACCEPTED, **responses(404, 409)},
              summary="Run what-if scenarios on forks of the live state, side by side with the baseline")
 async def run_scenarios(body: ScenariosCreate, svc: ServiceDep, user: PlanningRunner, jobs: JobsDep) -> Response:
+    service.require_dense(svc, "what-if scenarios")
     job = jobs.new("whatif")
     return await _run(jobs, job, _whatif(svc, body.scenarios, body.config, body.curves), body.background)
 
@@ -189,6 +191,7 @@ async def run_scenarios(body: ScenariosCreate, svc: ServiceDep, user: PlanningRu
              summary="Run a scenario file as it is (YAML or JSON: one scenario, a list, or {scenarios: [...]})")
 async def run_scenario_file(request: Request, svc: ServiceDep, user: PlanningRunner, jobs: JobsDep,
                             background: bool = False, curves: Annotated[int, Query(ge=0, le=10)] = 3) -> Response:
+    service.require_dense(svc, "what-if scenarios")
     raw = await request.body()
     try:
         data = yaml.safe_load(raw.decode("utf-8"))  # JSON is YAML too
