@@ -129,8 +129,9 @@ def dense_snapshot(n: int, net: dict, kept: dict):
         "supply": rows_df(*kept["supply"], lambda m: {"kind": pl.Series(["purchase"] * m), "ref": pl.Series(["R"] * m)}),
         "demand": rows_df(*kept["demand"], lambda m: {"ref": pl.Series(["D"] * m)}),
     }
-    for name in ("allocation", "bom"):
-        tables[name] = TABLES[name].empty()
+    for name in TABLES:  # the optional tables empty, as the loader gives them (the live engine reads them)
+        if name not in tables:
+            tables[name] = TABLES[name].empty()
     return build_snapshot({"as_of": AS_OF, "horizon_days": H}, tables)
 
 
@@ -280,6 +281,7 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
         Result("memory.dense_batch", "throughput", rate_d, "lines/s", None, None, {**params, "lines": n_lines},
                compile_s=compile_dense, notes=f"median {median(t_d):.3f} s"),
     ]
+    results += _live_engine(dense, dstate, csnap, cstate, reqs, params, repeats)
     med_ck = med["compact_k"]
     dense = dstate = r_d = r_c = lat = None  # free the dense form before the compact one at the asked size
 
@@ -330,6 +332,82 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
                compile_s=compile_compact, notes=f"{batch_s:.3f} s; split, 4 lines, committing; {load}"),
     ]
     return results
+
+
+def _live_engine(dense, dstate, csnap, cstate, reqs, params: dict, repeats: int) -> list[Result]:
+    """The live engine (`promising.engine`, what the order service calls) on both forms side by side, on the
+    committed states: an inquiry (`promise`, no commit, no pegging) and a capture undone (`promise` with
+    commit, then `unreserve` of what it reserved), the same requests in interleaved rounds. Then the bytes
+    per item-location the live engine holds on the compact form: the snapshot as the compact loader builds
+    it from the checked tables (`supplydata.sparse.build_compact_from_tables`: arrays, the tables it keeps,
+    the id dictionaries) and the state, against the dense snapshot from the same tables."""
+    import sys
+
+    from promising import engine
+    from supplydata.sparse import build_compact_from_tables
+
+    def inquiry(snap, state):
+        return lambda rq: engine.promise(snap, state, rq, explain=False)
+
+    def capture(snap, state):
+        def call(rq):
+            p = engine.promise(snap, state, rq, commit=True, explain=False)
+            if p.committed:
+                engine.unreserve(snap, state, p.reservation)
+        return call
+
+    calls = {"dense_inquiry": inquiry(dense, dstate), "compact_inquiry": inquiry(csnap, cstate),
+             "dense_capture": capture(dense, dstate), "compact_capture": capture(csnap, cstate)}
+    picks = [(rq,) for rq in reqs]
+    for rq in reqs[:200]:  # the same answers through the engine before timing
+        a, b = engine.promise(dense, dstate, rq, explain=False), engine.promise(csnap, cstate, rq, explain=False)
+        assert (a.status, a.reason, a.lines, a.earliest_full_date) == (b.status, b.reason, b.lines, b.earliest_full_date)
+    t0 = time.perf_counter()
+    for c in calls.values():
+        c(*picks[0])
+    compile_s = time.perf_counter() - t0
+    lat: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(max(repeats, 2)):
+        for k, c in calls.items():
+            lat[k] += _one_line(c, picks)
+    med = {k: median(v) for k, v in lat.items()}
+    load = _load()
+    # the live engine's memory on the compact form, by the compact loader from the dense snapshot's tables
+    n = dense.n_il
+    t0 = time.perf_counter()
+    live = build_compact_from_tables(dense.meta, dense.tables)
+    build_s = time.perf_counter() - t0
+    for name in ("il_key", "ev_ptr", "ev_day", "ev_cum", "il_lead_time", "il_calendar"):
+        assert np.array_equal(getattr(live, name), getattr(csnap, name)), name
+    tables_b = sum(df.estimated_size() for df in live.tables.values())
+
+    def ids_bytes(ids, index) -> int:
+        return sys.getsizeof(index) + sys.getsizeof(ids) + sum(sys.getsizeof(k) for k in ids)
+
+    ids_b = ids_bytes(live.item_ids, live.item_index) + ids_bytes(live.location_ids, live.location_index)
+    arrays_b = live.nbytes + live.item_price.nbytes + live.item_cost.nbytes
+    pair_c = (arrays_b + tables_b + ids_b + cstate.nbytes) / n
+    dense_arrays = sum(getattr(dense, k).nbytes for k in ("supply", "demand", "base_cum", "sup_ptr", "sup_bucket", "sup_qty",
+                                                          "sup_row", "il_item", "il_loc", "il_lead_time", "il_calendar"))
+    il_index_b = sys.getsizeof(dense.il_index) + sum(sys.getsizeof(k) for k in dense.il_index)  # tuple keys
+    pair_d = (dense_arrays + tables_b + ids_b + il_index_b + dstate.nbytes) / n
+    one, cap = med["compact_inquiry"] / med["dense_inquiry"], med["compact_capture"] / med["dense_capture"]
+    rounds = f"{len(reqs):,} requests x {max(repeats, 2)} interleaved rounds"
+    return [
+        Result("memory.engine_one_line_ratio", "ratio", one, "x", "<= 1.5x dense (issue 19)", one <= 1.5, params,
+               compile_s=compile_s,
+               notes=f"promising.engine.promise (no commit, no pegging), compact / dense: median {med['compact_inquiry']:.2f} / "
+                     f"{med['dense_inquiry']:.2f} us, p99 {percentile(lat['compact_inquiry'], 99):.1f} / "
+                     f"{percentile(lat['dense_inquiry'], 99):.1f} us; {rounds}; {load}"),
+        Result("memory.engine_capture_ratio", "ratio", cap, "x", "<= 1.5x dense (issue 19)", cap <= 1.5, params,
+               notes=f"promise with commit then unreserve, compact / dense: median {med['compact_capture']:.2f} / "
+                     f"{med['dense_capture']:.2f} us; {rounds}; {load}"),
+        Result("memory.engine_bytes", "bytes_per_il", pair_c, "B", None, None, {**params, "committed_lines": cstate.n_entries},
+               notes=f"the live engine's pair on the compact form: arrays {arrays_b / n:.0f} + tables kept "
+                     f"{tables_b / n:.0f} + id dictionaries {ids_b / n:.0f} + state {cstate.nbytes / n:.0f} B per "
+                     f"item-location (loader from the tables in {build_s:.2f} s); dense form from the same tables "
+                     f"{pair_d:,.0f} B ({pair_d / pair_c:.0f}x); a refresh in flight holds two pairs"),
+    ]
 
 
 def _load() -> str:
