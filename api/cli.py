@@ -128,8 +128,9 @@ def startup_line(engine, sock: socket.socket) -> str:
     else:
         mode = f"{len(settings.api.keys)} API key(s)" + ("" if settings.api.keys else ": every request will be refused (401)")
     store = getattr(engine.store, "kind", "store")
+    form = ", compact supply form" if snap.form == "compact" else ""
     return (f"promessa serving {url}/v1 (docs {url}/docs) · {mode}\n"
-            f"  snapshot {snap.source} (as of {snap.as_of}, {snap.n_il} item-locations) · store {store} "
+            f"  snapshot {snap.source} (as of {snap.as_of}, {snap.n_il} item-locations{form}) · store {store} "
             f"{redacted(settings.store.url)} · ready in {engine.ready_s:.1f} s (kernels compiled in {engine.compile_s:.1f} s)")
 
 

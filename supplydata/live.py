@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from promessa.errors import ConflictError, SnapshotError, ValidationError
+from promessa.errors import ConflictError, FormUnsupported, SnapshotError, ValidationError
 from supplydata.snapshot import Snapshot, State, load_snapshot
 
 
@@ -138,7 +138,7 @@ class LiveSupply:
             t0 = time.perf_counter()
             try:
                 snap = loader(directory)
-            except SnapshotError as exc:
+            except (SnapshotError, FormUnsupported) as exc:  # a bad extract, or one the supply form cannot serve
                 self.last_error = {"at": _now(), "source": str(directory), "message": str(exc)}
                 raise
             build_s = time.perf_counter() - t0

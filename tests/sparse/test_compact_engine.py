@@ -274,6 +274,15 @@ def test_what_the_compact_form_does_not_run_is_refused_per_request(tmp_path):
             assert r.status_code == 409, r.text
             assert "supply.form=compact" in r.json()["detail"] and "supply.form=dense" in r.json()["hint"]
         assert "time-phased ATP report" in c.get("/v1/atp/WIDGET/DC-EAST").json()["detail"]
+        # a refresh to an extract with bills (capable-to-promise) is refused; the live snapshot stays
+        bom = server_conftest.write_snapshot(tmp_path / "bom")
+        (bom / "bom.csv").write_text("item,location,component,qty_per,resource,usage_per_unit,lead_time_days\n"
+                                     "GADGET,DC-EAST,WIDGET,2,,,1\n")
+        r = c.post("/v1/snapshot/refresh", params={"wait": True}, json={"directory": str(bom)},
+                   headers=server_conftest.ADMIN)
+        assert r.status_code == 409 and "capable-to-promise (bills of material)" in r.json()["detail"]
+        status = c.get("/v1/snapshot").json()
+        assert status["refreshes"] == 0 and "supply.form=compact" in status["last_error"]["message"]
 
 
 def test_what_the_compact_form_does_not_run_is_refused_at_start_up(tmp_path):
