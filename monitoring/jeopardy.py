@@ -196,6 +196,8 @@ def refresh_backorder_dates(lines: pl.DataFrame, snap: Any, state: Any) -> pl.Da
     if back.height == 0:
         return lines
     ask = back.select("item", "location", (pl.col("qty") - pl.col("promised_qty")).alias("qty"), "requested_date")
+    if snap.form == "compact":  # supply.form=compact: the same plain ATP answers from the compact form
+        from promising.sparse_atp import promise_compact_encoded as promise_encoded
     res = promise_encoded(snap, state, encode_lines(snap, ask), commit=False)
     base = np.datetime64(snap.as_of, "D")
     ef = res.earliest_full

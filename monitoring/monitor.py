@@ -257,12 +257,14 @@ class Monitor:
     # ---- ATP
     def atp(self, item: str, location: str, *, start: dt.date | None = None, end: dt.date | None = None) -> pl.DataFrame:
         """Time-phased ATP of an item at a location over the current snapshot and commitments."""
-        from promessa.errors import NotFoundError
+        from promessa.errors import FormUnsupported, NotFoundError
         from promising import atp_report
 
         snap, state = self.snapshot(), self.state()
         if snap is None:
             raise NotFoundError("no supply snapshot is loaded", hint="start the server with a snapshot")
+        if snap.form == "compact":
+            raise FormUnsupported("the time-phased ATP report (supply, demand and committed per day)")
         if state is None:
             state = snap.new_state()
         return atp_report(snap, state, item, location, start=start, end=end)

@@ -78,7 +78,8 @@ class SupplySettings(_Group):
                              "days with activity (memory follows activity), plain ATP only: inquiries, captures, changes, "
                              "cancellations, supply deltas and refreshes; a snapshot with allocation, bills (CTP) or "
                              "substitutes, and orders.location_choice=sourcing, are refused at start-up, and what-if, "
-                             "rescheduling, pegging and the time-phased ATP report per request")
+                             "rescheduling, pegging, the time-phased ATP, commitments and reorder reports per "
+                             "request")
 
 
 class StoreSettings(_Group):

@@ -32,7 +32,7 @@ import numpy as np
 
 from orderbook.lifecycle import OrderStatus
 from orderbook.queries import line_views
-from promessa.errors import ValidationError
+from promessa.errors import FormUnsupported, ValidationError
 from reorder.policy import Policy, decide, demand_stats, policy_for
 
 
@@ -122,6 +122,8 @@ def report(svc, *, default: Policy, overrides: Iterable[dict[str, Any]] = (), to
     """
     overrides = list(overrides)
     snap, state = svc.pair()
+    if snap.form == "compact":  # on hand and open supply per day: the dense snapshot's supply rows
+        raise FormUnsupported("the reorder report (on hand, open supply and position by day)")
     day = today or svc.business_day
     if not (snap.as_of <= day <= snap.last_date):
         raise ValidationError(f"the business day must lie in the snapshot's horizon ({snap.as_of}..{snap.last_date})",

@@ -213,6 +213,9 @@ def _story(tmp: Path, form: str) -> list:
         assert a["committed"] is False
         short = order(c, "SCARCE", 50)  # 40 on hand
         assert short["status"] == "backordered" and short["lines"][0]["promised_qty"] == 40.0
+        r = c.get("/v1/jeopardy")  # backorders dated from current supply: a batch inquiry on the served form
+        assert r.status_code == 200, r.text
+        seen.append(keep(r.json()))
         # the zone chooser: WEST is served by DC-WEST (20)
         assert order(c, "WIDGET", 5, zone="WEST")["lines"][0]["location"] == "DC-WEST"
         # change: 30 -> 12 on Jan 20; the 30 on Jan 6 go back
@@ -236,6 +239,14 @@ def _story(tmp: Path, form: str) -> list:
         # cancel the SCARCE order: its 40 come back
         assert c.post(f"/v1/orders/{short['order_id']}/cancel", headers=CAP).status_code == 200
         assert inquire(c, "SCARCE", 40, location="DC-EAST")["status"] == "full"
+        # a temporary hold of 15 SCARCE: 25 left; released: 40 again
+        r = c.post("/v1/reservations", headers=CAP, json={"ttl_s": 600, "lines": [
+            {"item": "SCARCE", "qty": 15, "requested_date": "2026-01-06", "location": "DC-EAST"}]})
+        assert r.status_code == 201, r.text
+        assert inquire(c, "SCARCE", 40, location="DC-EAST", policy=on_time)["promised_qty"] == 25.0
+        r = c.post(f"/v1/reservations/{r.json()['reservation_id']}/release", headers=CAP, json={"note": "cart abandoned"})
+        assert r.status_code == 200, r.text
+        assert inquire(c, "SCARCE", 40, location="DC-EAST", policy=on_time)["promised_qty"] == 40.0
     # a restart on the same order book rebuilds the commitments and the deltas from it
     with _client(tmp, load(sdir), form=form) as c:
         assert inquire(c, "WIDGET", 6, location="DC-EAST", policy=on_time)["promised_qty"] == 5.0
@@ -252,7 +263,7 @@ def _story(tmp: Path, form: str) -> list:
 
 
 def test_a_story_through_the_api_with_the_compact_setting(tmp_path):
-    """Captures, inquiries, a change, a cancel, supply deltas (one uncovering a commitment), a restart that
+    """Captures, inquiries, a change, a cancel, a temporary hold, supply deltas (one uncovering a commitment), a restart that
     rebuilds the commitments from the order book, and a refresh: on the compact form the hand-computed
     figures hold, and every answer is the dense form's."""
     compact = _story(tmp_path / "compact", "compact")
@@ -267,6 +278,7 @@ def test_what_the_compact_form_does_not_run_is_refused_per_request(tmp_path):
     with _client(tmp_path, load_compact(sdir)) as c:
         for r in (c.get("/v1/atp/WIDGET/DC-EAST"),
                   c.get("/v1/commitments"),
+                  c.get("/v1/reorder/report", headers=server_conftest.PLAN),
                   c.post("/v1/availability", json={"explain": True, "lines": [
                       {"item": "WIDGET", "qty": 1, "requested_date": "2026-01-06", "location": "DC-EAST"}]}),
                   c.post("/v1/scenarios", json={"scenarios": [{"name": "x"}]}, headers=server_conftest.PLAN),
