@@ -321,3 +321,19 @@ def test_what_the_compact_form_does_not_run_is_refused_at_start_up(tmp_path):
         Engine.open(settings_of(**base), snapshot=load_snapshot(sdir), warm=False, expiry=False)
     # the dense form stays the default
     assert settings_of().supply.form == "dense"
+
+
+def test_the_live_pair_on_the_compact_form_takes_deltas_and_refreshes(make_snapshot):
+    """`supplydata.live.LiveSupply` without an order book: I0 at L0 has 10 on hand; 6 committed on day 1."""
+    from supplydata.live import LiveSupply, SupplyDelta
+
+    path = Path(make_snapshot(supply=[("I0", "L0", 0, 10)], horizon=10).source)
+    live = LiveSupply(load_compact(path))
+    live.loader = load_compact
+    assert eng.commit(live.snapshot, live.state, "I0", "L0", day(1), 6)
+    # 5 of the 10 lost: 10 - 5 - 6 = -1 from day 1, the commitment is uncovered by 1
+    out = live.apply_deltas([SupplyDelta("I0", "L0", day(0), -5.0)])
+    assert out["uncovered"] == [{"item": "I0", "location": "L0", "date": day(0).isoformat(), "short": 1.0}]
+    report = live.refresh(path)  # built compact again; without a replayer nothing is carried over
+    assert report["as_of"] == AS_OF.isoformat() and isinstance(live.state, CompactState)
+    assert eng.promise(live.snapshot, live.state, Request("I0", "L0", 10, day(1)), explain=False).status.name == "FULL"
