@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import math
 import time
 from pathlib import Path
@@ -56,11 +55,10 @@ from numba import njit
 from promessa.config import EPS
 from promessa.errors import FormUnsupported, NotFoundError, ValidationError
 from supplydata.loader import load_tables
-from supplydata.snapshot import Snapshot, State, _buckets, encode_network
+from supplydata.snapshot import Snapshot, State, _buckets, _versions, encode_network  # one version counter for both forms
 
 MAX_HORIZON = 32767  # days are int16
 INF = np.inf
-_versions = itertools.count(1)
 
 
 # ---------------------------------------------------------------- kernels
