@@ -414,8 +414,8 @@ def _class_rows(snap: Snapshot, state: State, demand_class: str | None, net: Net
         return None
     sub, pooled = found
     rows = state.cum[sub]  # fancy indexing: a copy
-    for j, _il, item, loc in pooled:
-        curve = allocation.class_availability(snap, state, item, loc, demand_class)
+    curves = allocation.class_curves(snap, state, [il for _j, il, _item, _loc in pooled], demand_class)
+    for (j, _il, _item, _loc), curve in zip(pooled, curves, strict=True):
         np.copyto(rows[j], curve, where=~np.isinf(curve))
     return sub, rows, pooled
 
