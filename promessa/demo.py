@@ -32,7 +32,7 @@ WARM = ("atp", "allocation", "sourcing")
 
 #: the collector's youngest-generation threshold while capturing (CPython's default is 700: a young pass every 700
 #: container objects allocated, each walking what is young and promoting what survives)
-GC_GEN0 = 20_000
+GC_GEN0 = 100_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
