@@ -14,6 +14,7 @@ from allocation.core import (
     available,
     charge_pools,
     class_availability,
+    class_curves,
     class_path,
     earliest,
     encode_classes,
@@ -29,5 +30,5 @@ from allocation.model import AllocationModel, build_model, model_for, positions
 __all__ = [
     "UNALLOCATED", "AllocationBatchResult", "AllocationModel", "Binding", "OverQuota", "RebaseReport", "Source",
     "allocation_report", "apply_atp_draw", "available", "build_model", "charge_pools", "class_availability",
-    "class_path", "earliest", "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
+    "class_curves", "class_path", "earliest", "encode_classes", "model_for", "over_quota", "positions", "promise_batch", "promise_encoded", "rebase", "state_draws",
 ]

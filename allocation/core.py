@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import polars as pl
@@ -198,6 +198,24 @@ def class_availability(snap: Snapshot, state: State, item: str, location: str, d
     X, par, cls, prot = _il_arrays(model, positions(snap, state), lo, hi)
     ak.class_availability_1d_nb(X, state.cum[il], par, cls, model.class_parent, model.class_priority,
                                 model.class_steal, prot, model.class_code(demand_class), snap.il_lead_time[il], t0, out)
+    return out
+
+
+def class_curves(snap: Snapshot, state: State, ils: Sequence[int], demand_class: str | None) -> np.ndarray:
+    """`class_availability` from bucket 0 of each item-location in `ils` (known item-locations, each with quota
+    pools), as rows of one float64[len(ils), H] array: the same kernel on the same arguments, the per-call lookups
+    (model, positions, class code) done once for all of them."""
+    model = model_for(snap)
+    pos = positions(snap, state)
+    code = model.class_code(demand_class)
+    out = np.zeros((len(ils), snap.horizon))
+    ptr, cum, lt = model.ptr, state.cum, snap.il_lead_time
+    par_all, cls_all, prot_all = model.pool_parent, model.pool_class, model.protection
+    cpar, prio, steal = model.class_parent, model.class_priority, model.class_steal
+    for j, il in enumerate(ils):
+        lo, hi = ptr[il], ptr[il + 1]
+        ak.class_availability_1d_nb(pos[lo:hi], cum[il], par_all[lo:hi], cls_all[lo:hi], cpar, prio, steal,
+                                    prot_all[lo:hi], code, lt[il], 0, out[j])
     return out
 
 

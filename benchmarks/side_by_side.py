@@ -44,7 +44,11 @@ def measure(tree: Path, snapdir: Path, lines: list[dict], zones: list[str], *, s
            # no approval holds in either build (the old settings were flat, the new ones nested)
            "PROMESSA_ORDERS__APPROVAL_VALUE_THRESHOLD": "1000000000000", "PROMESSA_ORDERS__APPROVAL_ON_PRICE_OVERRIDE": "false",
            "PROMESSA_APPROVAL_VALUE_THRESHOLD": "1e15", "PROMESSA_APPROVAL_ON_PRICE_OVERRIDE": "false"}
-    db = work / f"book-{time.time_ns()}.sqlite"
+    # each run in a directory of its own: the stores kept beside a SQLite book (the processes' orchestration.sqlite with
+    # its feed cursor, order to cash's) would otherwise carry one run's cursors into the next run's new book
+    run = work / f"run-{time.time_ns()}"
+    run.mkdir()
+    db = run / "book.sqlite"
     with open(work / f"{tree.name}.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "promessa.cli", "serve", "--snapshot", str(snapdir), "--db", str(db),
                                  "--host", "127.0.0.1", "--port", str(port), "--api-key", f"{KEY}=admin"],

@@ -21,6 +21,7 @@ are not used here.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -31,7 +32,7 @@ from promessa.errors import ConflictError, NotFoundError, ValidationError
 
 from .definitions import Catalog, ProcessDefinition, Step, parse_definition
 from .records import Clock, Effect, EventKind, InboundUpdate, JeopardyAlert, Message, OrderEvent, new_id, new_message
-from .store import Changes, Instance, OrchestrationStore, Timer
+from .store import Changes, Instance, OrchestrationStore, Timer, encoded
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,22 +122,35 @@ class Orchestrator:
                 out.notes.append(f"event {event.event_id} already applied")
                 return out
             insts = self.store.instances_of(event.order, conn=c)
-            ch = Changes(inbox=[(event.event_id, "orderbook", event.order, now)] if event.event_id else [])
-            if event.kind is EventKind.CAPTURED:
-                self._capture(event, insts, ch, out, now)
-            else:
-                for inst in self._targets(insts, event.line):
-                    defn = self.catalog.get(inst.process, inst.version)
-                    if event.kind is EventKind.CHANGED:
-                        self._change(inst, defn, event.attrs, ch, out, now)
-                    elif event.kind is EventKind.CANCELLED:
-                        self._cancel(inst, defn, ch, now)
-                    else:
-                        self._event(inst, defn, str(event.kind), {}, ch, out, now)
-                    ch.instances.append(inst)
-                self._notify(str(event.kind), event.order, insts[0].attrs if insts else event.attrs, ch, now)
+            ch = self._decide(event, insts, out, now)
             self.store.write(ch, conn=c)
         return self._done(out, ch)
+
+    def handle_many(self, *, conn: Any, orders: Iterable[str] = (), event_ids: Iterable[str] = ()) -> EventBatch:
+        """A batch of order events applied as ``handle`` applies each, in the open transaction ``conn``: an
+        :class:`EventBatch`; call its ``handle`` for each event, in order, then its ``write``.
+
+        ``orders`` and ``event_ids`` are read ahead in one query each (the instances of those orders, which of those
+        ids the inbox has); anything else is read when first needed."""
+        return EventBatch(self, conn, orders=orders, event_ids=event_ids)
+
+    def _decide(self, event: OrderEvent, insts: list[Instance], out: Outcome, now: dt.datetime) -> Changes:
+        """What ``handle`` decides for ``event`` over the order's instances ``insts`` (changed in place): the Changes."""
+        ch = Changes(inbox=[(event.event_id, "orderbook", event.order, now)] if event.event_id else [])
+        if event.kind is EventKind.CAPTURED:
+            self._capture(event, insts, ch, out, now)
+        else:
+            for inst in self._targets(insts, event.line):
+                defn = self.catalog.get(inst.process, inst.version)
+                if event.kind is EventKind.CHANGED:
+                    self._change(inst, defn, event.attrs, ch, out, now)
+                elif event.kind is EventKind.CANCELLED:
+                    self._cancel(inst, defn, ch, now)
+                else:
+                    self._event(inst, defn, str(event.kind), {}, ch, out, now)
+                ch.instances.append(inst)
+            self._notify(str(event.kind), event.order, insts[0].attrs if insts else event.attrs, ch, now)
+        return ch
 
     def receive(self, update: InboundUpdate, *, conn: Any = None) -> Outcome:
         """Consume a status update once: a message id seen before changes nothing (``Outcome.duplicate``)."""
@@ -427,3 +441,93 @@ class Orchestrator:
             ch.messages.append(new_message("email.notify", "email", order, None, now, {
                 "to": to, "subject": rule.subject.format(order=order, trigger=trigger),
                 "text": f"Order {order}: {trigger}.{(' ' + detail) if detail else ''}", "trigger": trigger}))
+
+
+class EventBatch:
+    """Order events applied one after another as ``Orchestrator.handle`` applies each, written together.
+
+    Each event sees what the events before it in the batch did (the instances they started or moved, the event ids
+    they consumed), exactly as if each had been written before the next was read, and its decision is the same as
+    ``handle``'s (the same shared code decides). What differs is the I/O: the instances of the batch's orders and
+    the inbox ids are read once (``OrchestrationStore.instances_of_many``, ``inbox_seen_many``), and ``write`` puts
+    everything in one ``OrchestrationStore.write_many``: each instance once, at its newest state and revision
+    (the revision counts every decision that changed it, as one write per decision would), outbox messages,
+    timers, inbox ids, alerts and effects in the order they were decided. Rows other than the instances are
+    encoded when decided, so a later event of the batch cannot change what an earlier one sent.
+
+    The returned Outcomes hold the batch's live instances (a later event of the batch may move them on).
+    Use it inside one transaction; when anything raises, roll the transaction back and drop the batch."""
+
+    def __init__(self, engine: Orchestrator, conn: Any, *, orders: Iterable[str] = (), event_ids: Iterable[str] = ()) -> None:
+        self.engine, self.conn = engine, conn
+        st = engine.store
+        orders = list(dict.fromkeys(orders))
+        self._insts: dict[str, list[Instance]] = st.instances_of_many(orders, conn=conn) if orders else {}
+        for o in orders:
+            self._insts.setdefault(o, [])
+        ids = list(dict.fromkeys(i for i in event_ids if i))
+        self._seen: set[str] = st.inbox_seen_many(ids, conn=conn) if ids else set()
+        self._absent: set[str] = set(ids) - self._seen
+        self._rev0: dict[str, int] = {}              # instance id -> revision it was read at (0: started in the batch)
+        self._touched: dict[str, Instance] = {}
+        self.rows = Changes()                        # the decisions' changes other than instances, in order
+        self.events = 0
+
+    def instances_of(self, order: str) -> list[Instance]:
+        """The order's instances as the batch has them now (read from the store on first use), by line as the store
+        orders them."""
+        got = self._insts.get(order)
+        if got is None:
+            got = self._insts[order] = self.engine.store.instances_of(order, conn=self.conn)
+        return got
+
+    def _seen_before(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            return True
+        if event_id in self._absent:
+            return False
+        if self.engine.store.inbox_seen(event_id, conn=self.conn):
+            self._seen.add(event_id)
+            return True
+        self._absent.add(event_id)
+        return False
+
+    def handle(self, event: OrderEvent) -> Outcome:
+        """Decide ``event`` as ``Orchestrator.handle`` would after the batch's earlier events; returns its Outcome."""
+        eng = self.engine
+        now = eng.clock.now()
+        out = Outcome()
+        if event.event_id and self._seen_before(event.event_id):
+            out.duplicate = True
+            out.notes.append(f"event {event.event_id} already applied")
+            return out
+        insts = self.instances_of(event.order)
+        ch = eng._decide(event, insts, out, now)  # noqa: SLF001 - the engine's own decision code
+        added = False
+        for inst in ch.instances:
+            if inst.instance_id not in self._rev0:
+                self._rev0[inst.instance_id] = inst.rev
+                self._touched[inst.instance_id] = inst
+                if inst.rev == 0:
+                    insts.append(inst)
+                    added = True
+            inst.rev += 1
+        if added:
+            insts.sort(key=eng.store.instance_order)
+        for mid, *_ in ch.inbox:
+            self._seen.add(mid)
+            self._absent.discard(mid)
+        r = self.rows
+        r.inbox.extend(ch.inbox)
+        r.timers.extend(ch.timers)
+        r.fired_timers.extend(ch.fired_timers)
+        r.messages.extend(encoded(m) for m in ch.messages)
+        r.alerts.extend(ch.alerts)
+        r.effects.extend(dataclasses.replace(e, payload=copy.deepcopy(e.payload)) for e in ch.effects)
+        self.events += 1
+        return eng._done(out, ch)  # noqa: SLF001
+
+    def write(self) -> None:
+        """Write what the batch decided (``OrchestrationStore.write_many``) in its transaction."""
+        ch = dataclasses.replace(self.rows, instances=list(self._touched.values()))
+        self.engine.store.write_many(ch, self._rev0, conn=self.conn)

@@ -142,6 +142,10 @@ class OrchestrationStore(Protocol):
     def save_definition(self, name: str, version: int, source: str, at: dt.datetime, *, conn: Any = None) -> None: ...
     def definitions(self, *, conn: Any = None) -> list[tuple[str, int, str]]: ...
     def instances_of(self, order: str, *, conn: Any = None) -> list[Instance]: ...
+    def instances_of_many(self, orders: Sequence[str], *, conn: Any = None) -> dict[str, list[Instance]]: ...
+    def instance_order(self, inst: Instance) -> tuple: ...
+    def write_many(self, changes: Changes, revs: dict[str, int], *, conn: Any = None) -> None: ...
+    def inbox_seen_many(self, message_ids: Sequence[str], *, conn: Any = None) -> set[str]: ...
     def instance(self, instance_id: str, *, conn: Any = None) -> Instance: ...
     def write(self, changes: Changes, *, conn: Any = None) -> None: ...
     def due_timers(self, now: dt.datetime, *, limit: int = 1000, conn: Any = None) -> list[Timer]: ...
@@ -218,8 +222,24 @@ def _doc(r: Sequence[Any]) -> DocumentRecord:
                           size=int(r[7]), attached_by=r[8], attached_at=from_ts(r[9]))
 
 
-def _dumps(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, default=str)
+#: the stored JSON form (``json.dumps(x, sort_keys=True, default=str)``), one encoder kept rather than one built per call
+_dumps = json.JSONEncoder(sort_keys=True, default=str).encode
+
+#: most values bound to one ``IN (...)`` list
+_IN_CHUNK = 500
+
+
+def encoded(m: Message) -> Message:
+    """``m`` with its payload encoded now, as the store writes it (``raw_payload``): later changes to the objects the
+    payload refers to no longer change what is written."""
+    if m.raw_payload is not None:
+        return m
+    return Message(m.message_id, m.kind, m.system, m.order, m.line, m.created_at, seq=m.seq, raw_payload=_dumps(m.payload))
+
+
+def _chunks(xs: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(xs), _IN_CHUNK):
+        yield xs[i:i + _IN_CHUNK]
 
 
 class _SqlStore:
@@ -274,6 +294,25 @@ class _SqlStore:
                           (order,), conn=conn)
         return [_instance(r) for r in rows]
 
+    #: where the store sorts a NULL line_id in ``ORDER BY line_id`` (SQLite first, PostgreSQL last)
+    nulls_first = True
+
+    def instance_order(self, inst: Instance) -> tuple:
+        """The sort key of ``instances_of``'s order (line, then instance id), for instances not read from the store."""
+        return (inst.line is not None) == self.nulls_first, inst.line or "", inst.instance_id
+
+    def instances_of_many(self, orders: Sequence[str], *, conn: Any = None) -> dict[str, list[Instance]]:
+        """``instances_of`` for many orders in few queries: order -> its instances (orders without any are left out)."""
+        out: dict[str, list[Instance]] = {}
+        orders = list(orders)
+        with self.transaction(conn) as c:
+            for part in _chunks(orders):
+                marks = ", ".join("?" * len(part))
+                for r in self._exec(c, f"SELECT {_INST_COLS} FROM {{p}}orch_instances WHERE order_id IN ({marks}) "
+                                       "ORDER BY line_id, instance_id", part).fetchall():
+                    out.setdefault(r[1], []).append(_instance(r))
+        return out
+
     def instance(self, instance_id: str, *, conn: Any = None) -> Instance:
         """One instance; NotFoundError when absent."""
         rows = self._rows(f"SELECT {_INST_COLS} FROM {{p}}orch_instances WHERE instance_id = ?", (instance_id,), conn=conn)
@@ -319,6 +358,51 @@ class _SqlStore:
             self._many(c, "INSERT INTO {p}orch_effects (effect_id, kind, order_id, line_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                        [(e.effect_id, e.kind, e.order, e.line, _dumps(e.payload), ts(e.created_at)) for e in changes.effects])
 
+    def write_many(self, changes: Changes, revs: dict[str, int], *, conn: Any = None) -> None:
+        """Write the changes of several decisions at once (``orchestration.engine.EventBatch``), as ``write`` would
+        write them one decision after another: ``changes.instances`` holds each instance once, at its newest state and
+        revision, and ``revs`` the revision each was read at (0: new; else ConflictError when it changed since);
+        the other rows in the order they were decided (a message's payload as encoded when it was decided)."""
+        with self.transaction(conn) as c:
+            new, old = [], []
+            for inst in changes.instances:
+                vals = (inst.order, inst.line, inst.process, inst.version, inst.status, inst.step, ts(inst.step_started_at),
+                        ts(inst.deadline_at), inst.attempts, int(inst.alerted), _dumps(inst.attrs), _dumps(inst.started),
+                        _dumps(inst.history))
+                base = revs.get(inst.instance_id, inst.rev - 1)
+                if base == 0:
+                    new.append((inst.instance_id, *vals, inst.rev))
+                else:
+                    old.append((inst, base, (*vals, inst.rev, inst.instance_id, base)))
+            self._many(c, f"INSERT INTO {{p}}orch_instances ({_INST_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       new)
+            for inst, base, row in old:
+                cur = self._exec(c, "UPDATE {p}orch_instances SET order_id = ?, line_id = ?, process = ?, version = ?, "
+                                    "status = ?, step = ?, step_started_at = ?, deadline_at = ?, attempts = ?, alerted = ?, "
+                                    "attrs = ?, started = ?, history = ?, rev = ? WHERE instance_id = ? AND rev = ?", row)
+                if cur.rowcount != 1:
+                    raise ConflictError(f"process instance {inst.instance_id!r} changed since it was read (rev {base})",
+                                        hint="read it again and retry")
+            mids = [m[0] for m in changes.inbox]
+            if len(set(mids)) != len(mids) or self.inbox_seen_many(mids, conn=c):
+                dup = next(m for m in mids if mids.count(m) > 1 or self.inbox_seen_many([m], conn=c))
+                raise ConflictError(f"inbound message {dup!r} was already consumed")
+            self._many(c, "INSERT INTO {p}orch_inbox (message_id, system, order_id, received_at) VALUES (?, ?, ?, ?)",
+                       [(mid, system, order, ts(at)) for mid, system, order, at in changes.inbox])
+            self._many(c, "INSERT INTO {p}orch_timers (timer_id, instance_id, step, kind, due_at, attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                       [(t.timer_id, t.instance_id, t.step, t.kind, ts(t.due_at), t.attempt) for t in changes.timers])
+            self._many(c, "UPDATE {p}orch_timers SET fired = 1 WHERE timer_id = ?", [(t,) for t in changes.fired_timers])
+            self._many(c, "INSERT INTO {p}orch_outbox (message_id, kind, system, order_id, line_id, created_at, payload) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(m.message_id, m.kind, m.system, m.order, m.line, ts(m.created_at),
+                         m.raw_payload if m.raw_payload is not None else _dumps(m.payload)) for m in changes.messages])
+            self._many(c, "INSERT INTO {p}orch_alerts (instance_id, order_id, line_id, process, version, step, system, late_s, "
+                          "raised_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(a.instance_id, a.order, a.line, a.process, a.version, a.step, a.system, a.late_s, ts(a.raised_at), a.reason)
+                        for a in changes.alerts])
+            self._many(c, "INSERT INTO {p}orch_effects (effect_id, kind, order_id, line_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       [(e.effect_id, e.kind, e.order, e.line, _dumps(e.payload), ts(e.created_at)) for e in changes.effects])
+
     def due_timers(self, now: dt.datetime, *, limit: int = 1000, conn: Any = None) -> list[Timer]:
         """Unfired timers due at or before ``now``, earliest first."""
         rows = self._rows("SELECT timer_id, instance_id, step, kind, due_at, attempt FROM {p}orch_timers "
@@ -340,6 +424,17 @@ class _SqlStore:
     def inbox_seen(self, message_id: str, *, conn: Any = None) -> bool:
         """True when an inbound message with this id was consumed already."""
         return bool(self._rows("SELECT 1 FROM {p}orch_inbox WHERE message_id = ?", (message_id,), conn=conn))
+
+    def inbox_seen_many(self, message_ids: Sequence[str], *, conn: Any = None) -> set[str]:
+        """Which of ``message_ids`` were consumed already (few queries for many ids)."""
+        out: set[str] = set()
+        ids = list(message_ids)
+        with self.transaction(conn) as c:
+            for part in _chunks(ids):
+                marks = ", ".join("?" * len(part))
+                out.update(r[0] for r in self._exec(c, f"SELECT message_id FROM {{p}}orch_inbox WHERE message_id IN ({marks})",
+                                                    part).fetchall())
+        return out
 
     # -- outbox ---------------------------------------------------------------------------------
     def pending(self, *, limit: int = 1000, after_seq: int = 0, conn: Any = None) -> list[Pending]:
@@ -495,6 +590,7 @@ class PostgresStore(_SqlStore):
     caller's transaction to write there; without one each call runs in a transaction of the store's connection."""
 
     param = "%s"
+    nulls_first = False
 
     def __init__(self, url: str, *, schema: str = "promessa") -> None:
         import psycopg

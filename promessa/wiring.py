@@ -253,15 +253,19 @@ class ProcessFeed:
         """Apply ``events`` and move the cursor past them in one transaction; True when effects were made."""
         hub = self.hub
         effects = False
+        orders = hub.service.orders
+        kinds = hub.item_kinds()
         with hub.store.transaction() as c:
+            # one engine batch: the orders' instances and the events' inbox ids read once, everything written at once
+            batch = hub.engine.handle_many(conn=c, orders=[ev.order_id for ev in events], event_ids=[ev.ref for ev in events])
             for ev in events:
-                order = hub.service.orders.get(ev.order_id)
+                order = orders.get(ev.order_id)
                 started = frozenset()
                 if ev.kind in (EventKind.CHANGED, EventKind.RESCHEDULED):
-                    started = frozenset(i.line for i in hub.store.instances_of(ev.order_id, conn=c) if i.line is not None)
-                for pe in process_events(ev, order, item_kinds=hub.item_kinds(), started_lines=started,
-                                    customer=hub.customer_of(order)):
-                    effects = bool(hub.engine.handle(pe, conn=c).effects) or effects
+                    started = frozenset(i.line for i in batch.instances_of(ev.order_id) if i.line is not None)
+                for pe in process_events(ev, order, item_kinds=kinds, started_lines=started, customer=hub.customer_of(order)):
+                    effects = bool(batch.handle(pe).effects) or effects
+            batch.write()
             self._save(c, events[-1].id)
         return effects
 

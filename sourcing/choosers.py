@@ -20,7 +20,7 @@ from typing import Protocol
 
 from promessa.errors import NotFoundError, ValidationError
 from promising import Policy, Request, Status, promise
-from sourcing.realtime import OrderLine, SourcingPolicy, SourcingRequest, source_order
+from sourcing.realtime import OrderLine, SourcingPolicy, SourcingRequest, line_node
 from supplydata.snapshot import Snapshot, State
 
 __all__ = ["MAX_CANDIDATES", "LocationChooser", "SourcingChooser", "ZoneChooser", "get_location_chooser", "zones"]
@@ -141,16 +141,17 @@ class SourcingChooser:
         req = SourcingRequest(order="line", zone=zone, lines=(OrderLine(1, item, qty, requested_date),),
                               policy=self._policy(policy), demand_class=demand_class)
         try:
-            answer = source_order(snap, state, req, draws=False)  # the legs say where; the order book reserves
+            node, ctx = line_node(snap, state, req)  # source_order's node for the line; the order book reserves
         except NotFoundError:  # a zone without lanes or rules
             return self.fallback(snap, state, item=item, qty=qty, requested_date=requested_date, zone=zone,
                                  policy=policy, demand_class=demand_class)
-        legs = answer.lines[0].legs
-        if legs:
-            return max(legs, key=lambda g: g.qty).node
-        alts = answer.lines[0].alternatives
-        if alts:  # nothing can be promised: the best-ranked candidate takes the backorder
-            return min(alts, key=lambda a: (a.rank, a.node)).node
+        if node is not None:
+            return node
+        # nothing can be promised: the best-ranked candidate (any node with a rule, stocked or not) takes the backorder
+        ids, rank = snap.location_ids, ctx.rank[0]
+        alts = [(int(rank[k]), ids[ctx.nodes[k]]) for k in range(ctx.K) if rank[k] >= 0]
+        if alts:
+            return min(alts)[1]
         return self.fallback(snap, state, item=item, qty=qty, requested_date=requested_date, zone=zone,
                              policy=policy, demand_class=demand_class)
 

@@ -43,7 +43,7 @@ from supplydata.snapshot import Snapshot, State
 
 __all__ = [
     "SourcingPolicy", "OrderLine", "SourcingRequest", "Leg", "Shipment", "Alternative", "LineSourcing",
-    "SourcingAnswer", "source_order", "candidates",
+    "SourcingAnswer", "source_order", "candidates", "line_node",
 ]
 
 MAX_UNITS = 10
@@ -414,8 +414,8 @@ def _class_rows(snap: Snapshot, state: State, demand_class: str | None, net: Net
         return None
     sub, pooled = found
     rows = state.cum[sub]  # fancy indexing: a copy
-    for j, _il, item, loc in pooled:
-        curve = allocation.class_availability(snap, state, item, loc, demand_class)
+    curves = allocation.class_curves(snap, state, [il for _j, il, _item, _loc in pooled], demand_class)
+    for (j, _il, _item, _loc), curve in zip(pooled, curves, strict=True):
         np.copyto(rows[j], curve, where=~np.isinf(curve))
     return sub, rows, pooled
 
@@ -583,6 +583,54 @@ def source_order(snap: Snapshot, state: State, request: SourcingRequest, *, comm
         reserve(snap, state, answer.reservation)
         answer = dataclasses.replace(answer, committed=True)
     return answer
+
+
+def line_node(snap: Snapshot, state: State, request: SourcingRequest) -> tuple[str | None, _Ctx]:
+    """The node `source_order` gives a one-line request shipped whole (``policy.max_splits`` 0, no ship or arrival
+    set): the node of the line's largest leg, or None when it gives the line no leg; and the evaluation (its
+    candidates, for the caller's fallback). The same evaluation and choice as `source_order` (``order_dp_nb``
+    over the one unit, then `_split_line` when no node has the whole quantity in time), without building an answer.
+
+    Raises what `source_order` raises (ValidationError for a bad line, NotFoundError for a zone the network does not
+    know) and ValidationError for a request it does not cover."""
+    pol = request.policy
+    if len(request.lines) != 1 or pol.max_splits != 0 or request.lines[0].ship_set is not None \
+            or request.lines[0].arrival_set is not None:
+        raise ValidationError("one line shipped whole (max_splits 0, no ship or arrival set)", field="request",
+                              value=len(request.lines), hint="use source_order")
+    ctx = _evaluate(snap, state, request)
+    K = ctx.K
+    if not K:
+        return None, ctx
+    transit, cpu, cps, ncal = _zone_lanes(ctx.net, ctx.zone, ctx.nodes)
+    un, ud, sc = np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64), np.empty(3)
+    # the arguments source_order passes for one unit of one line (max_ship 1, no arrival set: target -1)
+    sk.order_dp_nb(_ONE_PTR, _ONE_LINE, ctx.qty, ctx.req, _NO_ASET, DATE_ARRIVAL if pol.date_kind == "arrival" else DATE_SHIP,
+                   int(pol.objective), 1, -1, ctx.early, ctx.last, transit, cpu, cps, ncal, snap.calendar_open, K, un, ud, sc)
+    k = int(un[0])
+    if k >= 0:
+        return snap.location_ids[ctx.nodes[k]], ctx
+    if pol.allow_partial:
+        legs: list[list[Leg]] = [[]]
+        _split_line(ctx, state, 0, legs, {}, 1)
+        if legs[0]:
+            return max(legs[0], key=lambda g: g.qty).node, ctx
+    return None, ctx
+
+
+_ONE_PTR = np.array([0, 1], dtype=np.int64)
+_ONE_LINE = np.zeros(1, dtype=np.int64)
+_NO_ASET = np.zeros(1, dtype=np.bool_)
+
+
+def _zone_lanes(net: Network, z: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Transit, cost per unit, cost per shipment and calendar of the zone's candidate nodes (in `nodes` order), as
+    `source_order` gathers them; they depend on the network alone, so they are kept per zone on it."""
+    cache = net.__dict__.setdefault("_zone_lanes", {})
+    got = cache.get(z)
+    if got is None:
+        got = cache[z] = (net.lane_transit[z, nodes], net.lane_cpu[z, nodes], net.lane_cps[z, nodes], net.loc_cal[nodes])
+    return got
 
 
 _EXACT = Policy(allow_partial=False, allow_split=False, max_late_days=0)

@@ -155,3 +155,31 @@ def test_a_stealing_class_leaves_the_protected_part(make_snapshot):
     # silver keeps its protected 4; gold finds nothing more at A
     assert allocation.available(snap, state, "X", "A", "silver", day(0)) == 4.0
     assert legs(source_order(snap, state, ask(1, "gold"))) == [("B", 1.0, day(0), day(3))]
+
+
+def test_class_curves_are_class_availability_row_by_row(tmp_path):
+    """The generated tiny network (quota pools at several item-locations, five classes, half its stream committed so
+    the pools are drawn down): `class_curves` gives, for every pooled item-location and every class (and none), the
+    row `class_availability` gives for it alone."""
+    import polars as pl
+
+    from promising import promise
+    from promising.types import Request
+    from supplydata import load_snapshot
+    from supplydata.generate import generate
+
+    generate(tmp_path / "net", seed=3, size="tiny")
+    snap = load_snapshot(tmp_path / "net")
+    st = snap.new_state()
+    for r in pl.read_parquet(tmp_path / "net" / "orders.parquet").head(100).rows(named=True):
+        loc = "DC01" if snap.il_index.get((snap.item_index[r["item"]], snap.location_index["DC01"]), -1) >= 0 else "DC02"
+        promise(snap, st, Request(r["item"], loc, float(r["qty"]), r["requested_date"], Policy(), r["demand_class"]),
+                commit=True, explain=False)
+    model = allocation.model_for(snap)
+    pooled = [il for il in range(snap.n_il) if model.ptr[il + 1] > model.ptr[il]]
+    assert len(pooled) >= 2
+    for dc in [None, "gold", *model.class_ids]:
+        got = allocation.class_curves(snap, st, pooled, dc)
+        for j, il in enumerate(pooled):
+            item, loc = snap.il_name(il)
+            np.testing.assert_array_equal(got[j], allocation.class_availability(snap, st, item, loc, dc))
