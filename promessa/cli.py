@@ -172,11 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.open_engine = open_engine
     args.open_cash_source = open_cash_source
-    from promessa.compiling import compile_seconds, compiled_kernels, watch_compiles
+    from promessa.compiling import compile_seconds, compiled_kernels, light_cache_loads, watch_compiles
 
     watch_compiles(say=lambda line: print(line, file=sys.stderr, flush=True))  # a slow first run says why
     try:
-        rc = args.func(args)
+        with light_cache_loads():  # cached kernels load without preparing numba's compiler
+            rc = args.func(args)
         sys.stdout.flush()
         if compiled_kernels():
             print(f"this run compiled {compiled_kernels()} kernels in {compile_seconds():.1f} s (numba keeps them in its "
