@@ -167,6 +167,7 @@ def open_cash_source(*, store, db: str | None, pg_schema: str | None = None):
 def main(argv: list[str] | None = None) -> int:
     from promessa.errors import PromessaError
 
+    program = argv is None  # the `promessa` program itself (a call with a list is a caller's: tests, scripts)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
@@ -193,7 +194,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("promessa: interrupted", file=sys.stderr)
         return 130
-    return int(rc or 0)
+    rc = int(rc or 0)
+    if program and getattr(args, "exit_when_done", False):
+        _exit_now(rc)
+    return rc
+
+
+def _exit_now(rc: int) -> None:
+    """End the process now, for a command whose work is done and whose outputs are written and closed (it says so
+    with ``exit_when_done``): flush stdout and stderr, run the exit handlers (``atexit``: logging, Ray, thread
+    pools, temporary files), then leave without the interpreter's teardown of every module and object, which after
+    a large plan (hundreds of MB of arrays and frames) takes 0.1-0.4 s for nothing."""
+    import atexit
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(rc)
 
 
 if __name__ == "__main__":  # pragma: no cover

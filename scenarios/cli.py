@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parts", type=int, metavar="N",
                    help="partitions of independent clusters planned apart (default: settings scenarios.parts, 1)")
     p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
-    p.set_defaults(func=_reschedule)
+    p.set_defaults(func=_reschedule, exit_when_done=True)  # outputs written and closed: no interpreter teardown
 
     w = sub.add_parser("whatif", help="run what-if scenarios on a fork of the live state; nothing live changes",
                        description="Each SCENARIO file (YAML or JSON) describes changes (receipts delayed or cut, supply "

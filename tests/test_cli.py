@@ -94,3 +94,23 @@ def test_reschedule_reads_the_settings_only_when_they_say_something(monkeypatch)
     monkeypatch.delenv("PROMESSA_SCENARIOS__PARTS")
     s = _scenario_settings(argparse.Namespace(executor=None, parts=2, ray_address=None), None)
     assert s.scenarios.parts == 2 and s.scenarios.executor == "inprocess"
+
+
+def test_the_reschedule_program_ends_with_its_outputs_whole(tmp_path):
+    # run as the program, `promessa reschedule` leaves without the interpreter's teardown once its work is done:
+    # the exit code, the JSON on stdout (a pipe) and the plan file must still be complete
+    from benchmarks import bench_peer as peer
+
+    d = peer.generate_instance(tmp_path / "inst", n_orders=500, n_items=12, seed=5)
+    out = tmp_path / "plan.parquet"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "promessa", "reschedule", "--snapshot", str(d), "--start-from", "nothing",
+           "--out", str(out), "--json", "--quiet"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout)["counts"]["lines"] == 500
+    assert pl.read_parquet(out).height == 500
+    bad = subprocess.run([*cmd[:5], str(tmp_path / "missing"), "--quiet"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 2 and "promessa: error:" in bad.stderr
