@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parts", type=int, metavar="N",
                    help="partitions of independent clusters planned apart (default: settings scenarios.parts, 1)")
     p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
-    p.set_defaults(func=_reschedule, exit_when_done=True)  # outputs written and closed: no interpreter teardown
+    p.set_defaults(func=_reschedule)
 
     w = sub.add_parser("whatif", help="run what-if scenarios on a fork of the live state; nothing live changes",
                        description="Each SCENARIO file (YAML or JSON) describes changes (receipts delayed or cut, supply "
@@ -257,6 +257,9 @@ def _reschedule(args: argparse.Namespace) -> int:
     source = backlog_source(args, cfg.start_from)
     if not args.quiet:
         print(f"planning {source}", file=sys.stderr, flush=True)
+    # planning an orders file leaves nothing open behind it: once the outputs are written the `promessa` program may
+    # end without the interpreter's teardown (an order book, `--db`, is closed the ordinary way)
+    args.exit_when_done = not args.db
     t0 = time.perf_counter()
     snap, state, backlog, schedule, engine = _world(args, _scaled(terminal, 0.0, 0.2), cfg.start_from)
     steps = {"read_inputs": time.perf_counter() - t0}  # the command's own steps (start-up and imports not counted)
