@@ -16,14 +16,19 @@ compile, and that time is counted once.
 :func:`loaded_kernels` lists the (kernel, signature) pairs this process holds, compiled or loaded from
 the disk cache alike, so a command can tell which kernels a step reached that its warm-up did not
 (the demo says so after capturing), whatever the state of the disk cache.
+
+:func:`light_cache_loads` makes numba load kernels from its disk cache without first preparing its
+compiler (importing and installing every lowering registry of its CPU target: about 0.2 s of CPU once
+per process, which a command that only loads kernels never uses); the `promessa` command runs inside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _lock = threading.Lock()
 _local = threading.local()
@@ -107,3 +112,36 @@ def loaded_kernels() -> frozenset[tuple[str, str]]:
             if issubclass(type(obj), Dispatcher) and getattr(obj.py_func, "__module__", None) == mod_name:
                 out.update((_name(obj), str(sig)) for sig in list(obj.overloads))
     return frozenset(out)
+
+
+@contextlib.contextmanager
+def light_cache_loads() -> Iterator[None]:
+    """Inside this block numba loads a kernel from its on-disk cache with only what the loaded machine code
+    needs: its runtime (NRT, whose functions the code calls), not the refresh of the whole CPU target that numba's
+    ``Cache.load_overload`` does first (the lowering registries of every numba feature, used only to compile).
+    A cache miss compiles as usual: numba's compiler refreshes the target itself. Should the light load fail,
+    numba's own load runs. numba's loader is restored on leaving the block (this process only).
+
+    numba 0.68's ``Cache.load_overload`` is ``target_context.refresh()`` then ``self._load_overload(sig,
+    target_context)``; a numba without ``_load_overload`` keeps its own loader."""
+    from numba.core import caching
+
+    orig = caching.Cache.load_overload
+    if getattr(orig, "light", False) or not hasattr(caching.Cache, "_load_overload"):
+        yield
+        return
+    from numba.core.runtime import rtsys
+
+    def load_overload(self, sig, target_context):
+        try:
+            rtsys.initialize(target_context)
+            return self._load_overload(sig, target_context)
+        except Exception:  # anything the light path lacks: numba's own load (refresh first)
+            return orig(self, sig, target_context)
+
+    load_overload.light = True
+    caching.Cache.load_overload = load_overload
+    try:
+        yield
+    finally:
+        caching.Cache.load_overload = orig

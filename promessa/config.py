@@ -1,6 +1,6 @@
 """One nested settings object for all of promessa, and the constants every layer shares.
 
-This module imports nothing of ours. Every value can come from the environment with the
+This module imports nothing of ours but ``promessa.constants``. Every value can come from the environment with the
 ``PROMESSA_`` prefix and ``__`` between levels, for example::
 
     PROMESSA_STORE__URL=postgresql://user@host/db
@@ -27,19 +27,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The one tolerance for comparing quantities (units, kg are float64): never compare with ``==``.
-EPS = 1e-9
-
-#: Width of the fixed schedule-line buffers: the one-line ATP fast path and the allocation
-#: kernels (whose one-line and batch buffers hold this many lines), and the least width of a
-#: batch's output arrays. A call asking for more (`Policy.max_lines`, the `max_lines` column)
-#: sizes its outputs by the largest `max_lines` it asks for.
-MAX_LINES = 8
-
-#: Most schedule lines a split promise may make (`max_lines` is refused above it, naming the
-#: field). A split line gets at most one schedule line per day, so the horizon bounds it too.
-MAX_SPLIT_LINES = 1000
-
+# The constants every layer shares live in `promessa.constants` (it imports nothing, so the kernels' modules read them
+# without importing pydantic); this module re-exports them.
+from promessa.constants import EPS, MAX_LINES, MAX_SPLIT_LINES  # noqa: F401
 
 class Role(StrEnum):
     """What a key may do; see ``api.deps.PERMISSIONS`` for the permissions of each."""

@@ -19,8 +19,6 @@ from promising.atp import (
     promise_encoded,
     resolve_il,
 )
-from promising.ctp import promise_batch_ctp
-from promising.engine import apply_draw, commit, promise, promise_many, release, reserve, reserve_many, unreserve
 from promising.enums import EPS, MAX_LINES, Reason, Status
 from promising.reservation import Draw, ManyResult, Reservation
 from promising.types import (
@@ -33,6 +31,25 @@ from promising.types import (
     Request,
     ScheduleLine,
 )
+
+# The engine (`promise` and the reservation functions: allocation, capable-to-promise, substitution) and the
+# capable-to-promise batch are imported on first use, by explicit import below: planning with plain ATP (backlog
+# rescheduling, `promessa reschedule`) does not pay for importing allocation and capable-to-promise.
+_ENGINE = frozenset({"apply_draw", "commit", "promise", "promise_many", "release", "reserve", "reserve_many", "unreserve"})
+
+
+def __getattr__(name: str):
+    if name in _ENGINE:
+        from promising import engine
+
+        value = getattr(engine, name)
+    elif name == "promise_batch_ctp":
+        from promising.ctp import promise_batch_ctp as value
+    else:
+        raise AttributeError(f"module 'promising' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_POLICY", "EPS", "MAX_LINES", "BatchResult", "Draw", "EncodedLines", "ManyResult", "Peg", "Policy",

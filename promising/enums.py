@@ -2,7 +2,7 @@
 
 The compiled kernels use these `IntEnum` members directly (numba treats them as integer
 constants) and return them as codes; only the Python layer turns them into messages.
-`EPS`, `MAX_LINES` and `MAX_SPLIT_LINES` are `promessa.config`'s, re-exported here for the
+`EPS`, `MAX_LINES` and `MAX_SPLIT_LINES` are `promessa.constants`' (also `promessa.config`'s), re-exported here for the
 kernels; `lines_width` sizes a batch's schedule-line arrays.
 """
 
@@ -12,7 +12,7 @@ import enum
 
 import numpy as np
 
-from promessa.config import EPS, MAX_LINES, MAX_SPLIT_LINES
+from promessa.constants import EPS, MAX_LINES, MAX_SPLIT_LINES
 
 
 def lines_width(max_lines) -> int:

@@ -456,7 +456,8 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
 
     say("giving back the old schedules", 0.1)
     st = state.copy()
-    nb.release_grouped_nb(st.cum, nb.rows_by_il_nb(enc.ils, snap.n_il), enc.ils, ptr, ob, oq_k)
+    if oq_k.size:  # from nothing confirmed there is nothing to give back (and two kernels fewer to load)
+        nb.release_grouped_nb(st.cum, nb.rows_by_il_nb(enc.ils, snap.n_il), enc.ils, ptr, ob, oq_k)
     # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
     run = _Run(snap, st, enc, width=max(lines_width(enc.max_lines), int(np.diff(ptr).max(initial=0))))
     lap("release")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -221,12 +222,19 @@ def _print_summary(res, out=None, *, source: str | None = None, limit: int = 10)
 
 def _scenario_settings(args: argparse.Namespace, svc):
     """The settings (the order book's, else the environment's) with --executor, --parts and
-    --ray-address applied to their `scenarios` group."""
-    from promessa.config import Settings
+    --ray-address applied to their `scenarios` group. None (the defaults: in-process, one part) for an orders file
+    when none of the three is given and no ``PROMESSA_SCENARIOS...`` variable is set: planning an orders file then
+    does not import pydantic-settings only to learn the defaults."""
     from promessa.errors import ValidationError
 
+    flags = (("executor", "executor"), ("parts", "parts"), ("ray_address", "ray_address"))
+    if svc is None and all(getattr(args, flag, None) is None for flag, _ in flags) and not any(
+            k.upper().startswith("PROMESSA_SCENARIOS") for k in os.environ):
+        return None
+    from promessa.config import Settings
+
     settings = svc.settings if svc is not None else Settings()
-    for flag, name in (("executor", "executor"), ("parts", "parts"), ("ray_address", "ray_address")):
+    for flag, name in flags:
         v = getattr(args, flag, None)
         if v is not None:
             try:
@@ -249,6 +257,9 @@ def _reschedule(args: argparse.Namespace) -> int:
     source = backlog_source(args, cfg.start_from)
     if not args.quiet:
         print(f"planning {source}", file=sys.stderr, flush=True)
+    # planning an orders file leaves nothing open behind it: once the outputs are written the `promessa` program may
+    # end without the interpreter's teardown (an order book, `--db`, is closed the ordinary way)
+    args.exit_when_done = not args.db
     t0 = time.perf_counter()
     snap, state, backlog, schedule, engine = _world(args, _scaled(terminal, 0.0, 0.2), cfg.start_from)
     steps = {"read_inputs": time.perf_counter() - t0}  # the command's own steps (start-up and imports not counted)

@@ -8,7 +8,7 @@ They meet here, in the lowest layer that knows the snapshot:
 - `components`: connected components (union-find by min-label propagation) of nodes joined
   by edges: the independent clusters of whatever ties the work together;
 - `pack`: whole clusters spread over at most `parts` partitions of about equal size;
-- Ray: imported only when chosen (`ray_module`), started locally or joined (`ray_init`), the
+- Ray: imported only when chosen (`ray_module`), started locally on the loopback interface or joined (`ray_init`), the
   snapshot put into the object store once per snapshot and Ray session (`snapshot_ref`) and
   read once per worker process (`worker_snapshot`), a commitment state shipped without its
   snapshot (`detach_state` / `attach_state`), and a bounded wait that cancels what it gave up
@@ -104,16 +104,56 @@ def ray_module(field: str = "scenarios.executor"):
     return ray
 
 
+#: The address a local Ray started by promessa (`ray_init` without an address) listens on: loopback only, so that
+#: no other machine can reach its GCS, raylet, object manager or workers.
+LOOPBACK = "127.0.0.1"
+
+
 def ray_init(*, address: str | None = None, cpus: int = 2) -> None:
-    """Connect to the Ray cluster at `address`, or start a local one with `cpus` CPUs, unless
-    Ray is initialised already (then that cluster is used)."""
+    """Connect to the Ray cluster at `address`, or start a local one with `cpus` CPUs that listens on the loopback
+    interface only (`LOOPBACK`), unless Ray is initialised already (then that cluster is used).
+
+    Raises ValidationError (and stops the cluster it started) when a local Ray cannot be kept on the loopback
+    interface."""
     ray = ray_module()
     if ray.is_initialized():
         return
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        return
+    _init_local_loopback(ray, cpus)
+    where = ray_node_addresses(ray)
+    if any(a != LOOPBACK for a in where):
+        ray.shutdown()
+        raise ValidationError(f"the local Ray did not stay on the loopback interface (its nodes: {', '.join(where)})",
+                              field="scenarios.ray_address", value=None,
+                              hint="start a Ray cluster on the interface you choose and give its address")
+
+
+def _init_local_loopback(ray, cpus: int) -> None:
+    """`ray.init` of a local cluster on `LOOPBACK`. On Linux, Ray (2.60) turns a loopback ``_node_ip_address`` into
+    the machine's routable address unless its ``ENABLE_RAY_CLUSTER`` constant (the environment variable
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``, read when Ray is imported) is off; it is turned off for this call only, so
+    that joining a remote cluster later in the process still finds the routable address. `ray_init` checks the
+    result either way (a later Ray that drops the constant fails that check, not silently)."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - a Ray without it: ray_init's check decides
+        ray_constants = None
+    was = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if was is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK)
+    finally:
+        if was is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = was
+
+
+def ray_node_addresses(ray=None) -> list[str]:
+    """The IP address of every alive node of the Ray cluster this process is connected to."""
+    ray = ray or ray_module()
+    return sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive", True)})
 
 
 _snap_ref: tuple | None = None  # (Ray node of this driver, snapshot, its object ref): the last snapshot shipped

@@ -137,3 +137,34 @@ def test_a_warm_start_shares_only_what_the_disk_cache_lacks(tmp_path, monkeypatc
     assert app.start_warm_up(settings_of(warm_up_processes=2), demo) is None  # no snapshot directory
     monkeypatch.setattr(app, "_cached", lambda path: path != "allocation")
     assert app.start_warm_up(two, demo) is None and len(started) == 1  # one cold path: nothing to share
+
+
+def test_a_cached_kernel_loads_lightly_and_gives_the_same_answer(tmp_path):
+    # inside light_cache_loads a kernel found in numba's disk cache runs without numba's compiler being prepared
+    # (its lowering registries, e.g. numba.np.linalg, stay unimported); a miss still compiles; the loader is restored
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """if True:
+        import json, sys
+        import numpy as np
+        from numba.core import caching
+        from promessa.compiling import light_cache_loads
+        from scenarios.kernels import rows_by_il_nb
+        before = caching.Cache.load_overload
+        with light_cache_loads():
+            out = rows_by_il_nb(np.array([2, 0, -1, 2, 1], np.int64), 3).tolist()  # allocates: numba's runtime
+        print(json.dumps({"out": out, "linalg": "numba.np.linalg" in sys.modules,
+                          "restored": caching.Cache.load_overload is before}))
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                      timeout=600, check=True).stdout) for _ in range(2)]
+    # rows grouped by item-location, ils < 0 first, input order within one: -1 (row 2), 0 (1), 1 (4), 2 (0, 3)
+    assert [r["out"] for r in runs] == [[2, 1, 4, 0, 3]] * 2
+    assert all(r["restored"] for r in runs)
+    assert runs[1]["linalg"] is False  # the second process found the kernel in the cache the first one wrote

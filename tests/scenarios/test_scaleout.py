@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import numpy as np
 import polars as pl
 import pytest
@@ -13,6 +15,7 @@ from promising.enums import MAX_LINES
 from scenarios.backlog import RescheduleConfig, Rule, reschedule
 from scenarios.partition import clusters, pack
 from scenarios.scaleout import reschedule_partitioned
+from supplydata.scaleout import LOOPBACK, ray_init, ray_node_addresses
 
 
 def hand_backlog(rows):
@@ -151,7 +154,9 @@ def test_fair_share_is_planned_as_one_partition(world):
 def test_ray_with_two_workers_gives_the_in_process_plan(world):
     ray = pytest.importorskip("ray")
     snap, state, bl = world
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        ray.shutdown()
+    ray_init(cpus=2)  # as promessa starts a local Ray: on the loopback interface
     try:
         res = reschedule_partitioned(snap, state, bl, CONFIG, parts=2, executor="ray", timeout_s=120)
         # again, with the snapshot already in the object store, on other live positions (C counted 6 more)
@@ -164,6 +169,36 @@ def test_ray_with_two_workers_gives_the_in_process_plan(world):
     assert res.timings["partitions"] == 2
     assert_same_plan(reschedule(snap, moved, bl, CONFIG), again)
     assert again.lines.row(2, named=True)["new_date"] == day(2)  # O2 keeps its 6 on day 2 now
+
+
+def _loopback(ip: str) -> bool:
+    a = ipaddress.ip_address(ip.split("%")[0])
+    return a.is_loopback or (a.version == 6 and a.ipv4_mapped is not None and a.ipv4_mapped.is_loopback)
+
+
+@pytest.mark.timeout(180)
+def test_a_local_ray_started_by_promessa_listens_on_loopback_only():
+    """`ray_init` without an address starts a local cluster that no other machine can reach: its node is
+    127.0.0.1, and every socket the Ray processes (GCS, raylet, agents, workers) listen on is a loopback one."""
+    ray = pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray_init(cpus=1)
+    try:
+        assert ray_node_addresses(ray) == [LOOPBACK]
+        assert ray.get(ray.remote(lambda: ray.util.get_node_ip_address()).remote()) == LOOPBACK  # a worker's view
+        listening = set()
+        for p in psutil.Process().children(recursive=True):
+            try:
+                listening |= {(c.laddr.ip, c.laddr.port, p.name()) for c in p.net_connections(kind="inet")
+                              if c.status == psutil.CONN_LISTEN}
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+    finally:
+        ray.shutdown()
+    assert {name for _ip, _port, name in listening} >= {"gcs_server", "raylet"}
+    assert [x for x in listening if not _loopback(x[0])] == []
 
 
 def test_the_settings_choose_where_the_planner_runs(world):

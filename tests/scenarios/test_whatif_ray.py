@@ -30,12 +30,14 @@ gold_book, open_service = _replan_fixtures()
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with two worker CPUs on the loopback interface, shut down after the module
-    (the same start as tests/scenarios/test_scaleout.py's Ray test, shared by the tests here)."""
+    """A local Ray with two worker CPUs on the loopback interface, started as promessa starts one
+    (`supplydata.scaleout.ray_init`), shut down after the module (shared by the tests here)."""
     ray = pytest.importorskip("ray")
+    from supplydata.scaleout import ray_init
+
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray_init(cpus=2)
     try:
         yield ray
     finally:

@@ -202,9 +202,11 @@ def test_ray_with_two_workers_gives_the_in_process_answer(net, sample):
     snap, o = sample
     hand = net([("A", "N", 0, 10), ("A", "S", 0, 10), ("B", "E", 0, 5)])
     ho = orders([("O1", 1, "A", 10, 0, None, None), ("O2", 1, "A", 10, 0, None, None), ("O3", 1, "B", 5, 0, None, None)])
+    from supplydata.scaleout import ray_init
+
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray_init(cpus=2)  # as promessa starts a local Ray: on the loopback interface
     try:
         g = solve_partitioned(snap, snap.new_state(), o, method="greedy", parts=2, executor="ray", timeout_s=240)
         h = solve_partitioned(hand, hand.new_state(), ho, CFG, parts=2, executor="ray", timeout_s=240)
