@@ -266,17 +266,23 @@ def run(*, size: str, seed: int, repeats: int) -> list[Result]:
 
     # ---- rescheduling, end to end (encode, sort, release, every group, compare, result frames), every strategy
     # group and from nothing confirmed, each repeat followed by the bare loop (alternating: the machine's load
-    # changes during a run)
-    times, nothing_times, bare_times, res, res0 = [], [], [], None, None
+    # changes during a run). Each timed call first drops what the same call left in the previous repeat, so
+    # every one of them allocates into memory freed just before it: on a virtual machine that hands freed
+    # memory back to its host (a balloon's free page reporting), a state-sized array on memory not touched
+    # for a few seconds costs up to 1 s more to fault in than on memory freed just now (measured, see
+    # scenarios/README.md); before, only the full-strategy call got memory freed just before it.
+    times, nothing_times, bare_times, res, res0, cum = [], [], [], None, None, None
     for _ in range(repeats):
-        res = res0 = None
+        res = None
         t0 = time.perf_counter()
         res = reschedule(snap, live, backlog, cfg, schedule=schedule)
         times.append(time.perf_counter() - t0)
+        cum = None
         t0 = time.perf_counter()
         cum = live.cum.copy()
         _bare_greedy_cal_nb(cum, lt, ilc, co, order, enc.ils, enc.qty, enc.req, ptr, ob, oq, bb, bq)
         bare_times.append(time.perf_counter() - t0)
+        res0 = None
         t0 = time.perf_counter()  # what `promessa reschedule` does with start_from: nothing, minus reading files
         res0 = reschedule(snap, live, backlog, nothing, schedule=schedule)
         counts0 = res0.counts()
