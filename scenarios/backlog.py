@@ -601,10 +601,13 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
                       run.reason, change, old_ot, new_ot, new_qty, new_first, new_last, old_qty, old_last, status,
                       reason, exc)
     W = run.b.shape[1]
-    base = np.datetime64(snap.as_of, "D")
+    base = (snap.as_of - dt.date(1970, 1, 1)).days
 
     def dates(b: np.ndarray) -> pl.Series:
-        return pl.Series(np.where(b >= 0, base + np.maximum(b, 0).astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+        """Buckets as dates (days since 1970 cast to pl.Date in place), null where b < 0."""
+        out = pl.Series((b + base).astype(np.int32)).cast(pl.Date)
+        none = b < 0
+        return out.set(pl.Series(none), None) if none.any() else out
 
     keep_cols = [c for c in ("order", "line", "item", "location", "demand_class", "customer", "zone") if c in backlog.columns]
     strat_names = pl.Series([s.name.lower() for s in Strategy], dtype=STRATEGY_DTYPE)
