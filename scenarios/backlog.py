@@ -438,6 +438,10 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         timings[name] = t - t0
         t0 = t
 
+    # the new state first: the largest allocation of the run, made before the encoding's many smaller ones
+    # (on a virtual machine that hands freed memory back to its host, memory freed just before is the
+    # cheap memory to fault in; scenarios/README.md)
+    st = state.copy()
     say("encoding the backlog", 0.0)
     enc = encode_lines(snap, backlog, policy=config.policy())
     ptr, ob, oq = old_schedule(snap, backlog, schedule)
@@ -456,7 +460,6 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
     lap("encode")
 
     say("giving back the old schedules", 0.1)
-    st = state.copy()
     nb.release_grouped_nb(st.cum, nb.rows_by_il_nb(enc.ils, snap.n_il), enc.ils, ptr, ob, oq_k)
     # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
     run = _Run(snap, st, enc, width=max(lines_width(enc.max_lines), int(np.diff(ptr).max(initial=0))))
