@@ -20,7 +20,7 @@ from numba import njit
 
 from promising.enums import EPS, Reason, Status
 from promising.kernels import (
-    available_at_1d_nb, is_plain_nb, promise_1d_nb, promise_line_nb, promise_plain_nb, release_1d_nb,
+    is_plain_nb, promise_1d_nb, promise_line_nb, promise_plain_nb, release_1d_nb,
 )
 from scenarios.enums import Change, Exception_, Strategy
 
@@ -47,22 +47,34 @@ def _take_1d_nb(cum, t, q):
 
 
 @njit(cache=True, nogil=True)
-def _fits_and_commit_1d_nb(cum, lt, b, q, n):
-    """Commit n schedule lines (b[k], q[k]) if every one is available when its turn comes;
-    otherwise commit nothing. Returns True when committed."""
-    k = 0
+def _fits_and_commit_2d_nb(cum, il, lt, b, q, lo, hi):
+    """Commit the schedule lines lo..hi-1 of the CSR arrays (b, q) on row `il` of the 2-D positions if
+    every one is available (A(t) as `promising.kernels.available_at_1d_nb`) when its turn comes; otherwise commit nothing.
+    Returns True when committed. Indexed in place: no row or slice views per line."""
+    H = cum.shape[1]
+    end = H if lt < 0 else min(lt, H)
+    k = lo
     ok = True
-    while k < n:
-        if q[k] > EPS:
-            if available_at_1d_nb(cum, lt, b[k]) < q[k] - EPS:
-                ok = False
-                break
-            _take_1d_nb(cum, b[k], q[k])
+    while k < hi:
+        qk = q[k]
+        if qk > EPS:
+            t = b[k]
+            if lt < 0 or t < lt:  # available_at_1d_nb: inf from the lead time on
+                m = np.inf
+                for s in range(t, end):
+                    if cum[il, s] < m:
+                        m = cum[il, s]
+                if (m if m > 0.0 else 0.0) < qk - EPS:
+                    ok = False
+                    break
+            for s in range(t, H):
+                cum[il, s] -= qk
         k += 1
     if not ok:
-        for j in range(k - 1, -1, -1):
+        for j in range(k - 1, lo - 1, -1):
             if q[j] > EPS:
-                release_1d_nb(cum, b[j], q[j])
+                for s in range(b[j], H):
+                    cum[il, s] += q[j]
     return ok
 
 
@@ -82,7 +94,7 @@ def keep_batch_nb(cum, il_lt, rows, ils, old_ptr, old_b, old_q, out_n, out_b, ou
             if n == 0:
                 out_n[r] = 0
             continue
-        if _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+        if _fits_and_commit_2d_nb(cum, il, il_lt[il], old_b, old_q, lo, hi):
             for k in range(n):
                 out_b[r, k] = old_b[lo + k]
                 out_q[r, k] = old_q[lo + k]
@@ -350,7 +362,7 @@ def fill_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, f
         if il < 0:
             out_kept[r] = False
             continue
-        if n <= W and _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+        if n <= W and _fits_and_commit_2d_nb(cum, il, il_lt[il], old_b, old_q, lo, hi):
             for k in range(n):
                 out_b[r, k] = old_b[lo + k]
                 out_q[r, k] = old_q[lo + k]
