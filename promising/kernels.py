@@ -251,40 +251,44 @@ def schedule_1d_nb(scratch, lt, cal, qty, req, max_late, flags, max_lines, out_b
 
 
 @njit(cache=True, nogil=True)
-def promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q):
+def promise_plain_nb(cum, il, lt, cal_open, c, qty, req, flags, commit):
     """`promise_1d_nb` for a line (qty > EPS) without a lateness limit, split (or with one schedule line at
-    most) or backorder policy: the same answer (status, reason, schedule line, earliest_full),
-    found with scans that stop where the suffix minimum falls short, as a bare greedy loop does,
-    instead of the whole availability row. Returns (status, reason, n_lines, earliest_full)."""
-    H = cum.shape[0]
+    most) or backorder policy, on row `il` of the 2-D net positions `cum` (calendar row `c` of `cal_open`;
+    c < 0: every day open): the same answer, found with scans that stop where the suffix minimum falls
+    short, as a bare greedy loop does, instead of the whole availability row. Indexes the 2-D arrays in
+    place (no row views: a batch of a million lines pays no view per line). Returns (status, reason,
+    n_lines, earliest_full, bucket, qty) with the one schedule line (bucket, qty) when n_lines is 1."""
+    H = cum.shape[1]
     end = H if lt < 0 else min(lt, H)
     need = qty - EPS
-    no_cal = cal.shape[0] == 0
+    no_cal = c < 0
     ef = -1
     for t in range(max(end, req), H):  # unlimited from the lead time on
-        if no_cal or cal[t]:
+        if no_cal or cal_open[c, t]:
             ef = t
             break
     m = INF
     s = end - 1
     while s >= req:
-        c = cum[s]
-        if c < m:
-            m = c
+        v = cum[il, s]
+        if v < m:
+            m = v
         if m < need:  # A = max(m, 0) falls short (need > 0)
             break
-        if no_cal or cal[s]:
+        if no_cal or cal_open[c, s]:
             ef = s
         s -= 1
     req_ok = s < req  # A(req) covers the quantity
     n = 0
+    b = -1
+    take = 0.0
     if ef >= 0:
-        out_b[0] = ef
-        out_q[0] = qty
+        b = ef
+        take = qty
         n = 1
         if ef == req:
             status, reason = Status.FULL, Reason.NONE
-        elif not (no_cal or cal[req]) and req_ok:
+        elif not (no_cal or cal_open[c, req]) and req_ok:
             status, reason = Status.LATE, Reason.CALENDAR
         elif lt >= 0 and ef >= lt:
             status, reason = Status.LATE, Reason.LEAD_TIME
@@ -293,40 +297,51 @@ def promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q):
     else:
         lo = -1  # last open bucket from the requested one on (before the lead time: ef < 0)
         for t in range(H - 1, req - 1, -1):
-            if no_cal or cal[t]:
+            if no_cal or cal_open[c, t]:
                 lo = t
                 break
-        taken = 0.0
         if (flags & FLAG_PARTIAL) != 0 and lo >= 0:
             m = INF
             for t in range(end - 1, lo - 1, -1):
-                if cum[t] < m:
-                    m = cum[t]
+                if cum[il, t] < m:
+                    m = cum[il, t]
             best = m if m > 0.0 else 0.0  # A(lo): the largest quantity reachable
             if best > EPS:
                 t_best = lo
                 for t in range(lo - 1, req - 1, -1):
-                    if cum[t] < m:
-                        m = cum[t]
+                    if cum[il, t] < m:
+                        m = cum[il, t]
                     if m < best - EPS:  # (best > EPS)
                         break
-                    if no_cal or cal[t]:
+                    if no_cal or cal_open[c, t]:
                         t_best = t
-                out_b[0] = t_best
-                out_q[0] = best
+                b = t_best
+                take = best
                 n = 1
-                taken = best
-        status = Status.PARTIAL if taken > EPS else Status.SHORT
+        status = Status.PARTIAL if take > EPS else Status.SHORT
         reason = Reason.CALENDAR if lo < 0 else Reason.HORIZON
     if commit and n:  # commit_1d_nb's arithmetic, without its check (a loop the compiler vectorises)
-        q = out_q[0]
-        for t in range(out_b[0], H):
-            cum[t] -= q
+        for t in range(b, H):
+            cum[il, t] -= take
+    return status, reason, n, ef, b, take
+
+
+@njit(cache=True, nogil=True)
+def promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q):
+    """`promise_plain_nb` on one item-location's row `cum` (float64[H]) and calendar `cal` (bool[H], or
+    empty: all open), writing the schedule line into out_b[0]/out_q[0]. Returns (status, reason, n_lines,
+    earliest_full)."""
+    c = 0 if cal.shape[0] else -1
+    status, reason, n, ef, b, take = promise_plain_nb(cum.reshape((1, cum.shape[0])), 0, lt,
+                                                      cal.reshape((1, cal.shape[0])), c, qty, req, flags, commit)
+    if n:
+        out_b[0] = b
+        out_q[0] = take
     return status, reason, n, ef
 
 
 @njit(cache=True, nogil=True)
-def _plain(qty, flags, max_late, max_lines):
+def is_plain_nb(qty, flags, max_late, max_lines):
     """The line takes `promise_plain_1d_nb` (same answer as `promise_1d_nb`, less work)."""
     return (qty > EPS and max_late < 0 and ((flags & FLAG_SPLIT) == 0 or max_lines <= 1)
             and ((flags & FLAG_BACKORDER) == 0 or (flags & FLAG_PARTIAL) == 0))
@@ -336,7 +351,7 @@ def _plain(qty, flags, max_late, max_lines):
 def promise_line_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q):
     """`promise_1d_nb` (same arguments, same answer), through `promise_plain_1d_nb` where the line's
     policy allows: what the batch paths call per line."""
-    if _plain(qty, flags, max_late, max_lines):
+    if is_plain_nb(qty, flags, max_late, max_lines):
         return promise_plain_1d_nb(cum, lt, cal, qty, req, flags, commit, out_b, out_q)
     return promise_1d_nb(cum, lt, cal, qty, req, max_late, flags, max_lines, commit, scratch, out_b, out_q)
 
@@ -359,9 +374,17 @@ def promise_batch_nb(cum, il_lt, il_cal, cal_open, ils, qty, req, max_late, flag
             out_ef[i] = -1
             continue
         c = il_cal[il]
-        cal = cal_open[c] if c >= 0 else no_cal
-        s, r, n, ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
-                                      commit, scratch, out_b[i], out_q[i])
+        q = qty[i]
+        f = flags[i]
+        if is_plain_nb(q, f, max_late[i], max_lines[i]):  # no row views: indexed in place
+            s, r, n, ef, b, take = promise_plain_nb(cum, il, il_lt[il], cal_open, c, q, req[i], f, commit)
+            if n:
+                out_b[i, 0] = b
+                out_q[i, 0] = take
+        else:
+            cal = cal_open[c] if c >= 0 else no_cal
+            s, r, n, ef = promise_1d_nb(cum[il], il_lt[il], cal, q, req[i], max_late[i], f, max_lines[i], commit,
+                                        scratch, out_b[i], out_q[i])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n
@@ -385,9 +408,17 @@ def promise_rows_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late,
             out_n[i] = 0
             continue
         c = il_cal[il]
-        cal = cal_open[c] if c >= 0 else no_cal
-        s, r, n, _ef = promise_line_nb(cum[il], il_lt[il], cal, qty[i], req[i], max_late[i], flags[i], max_lines[i],
-                                       commit, scratch, out_b[i], out_q[i])
+        q = qty[i]
+        f = flags[i]
+        if is_plain_nb(q, f, max_late[i], max_lines[i]):  # no row views: indexed in place
+            s, r, n, _ef, b, take = promise_plain_nb(cum, il, il_lt[il], cal_open, c, q, req[i], f, commit)
+            if n:
+                out_b[i, 0] = b
+                out_q[i, 0] = take
+        else:
+            cal = cal_open[c] if c >= 0 else no_cal
+            s, r, n, _ef = promise_1d_nb(cum[il], il_lt[il], cal, q, req[i], max_late[i], f, max_lines[i], commit,
+                                        scratch, out_b[i], out_q[i])
         out_status[i] = s
         out_reason[i] = r
         out_n[i] = n

@@ -438,6 +438,10 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         timings[name] = t - t0
         t0 = t
 
+    # the new state first: the largest allocation of the run, made before the encoding's many smaller ones
+    # (on a virtual machine that hands freed memory back to its host, memory freed just before is the
+    # cheap memory to fault in; scenarios/README.md)
+    st = state.copy()
     say("encoding the backlog", 0.0)
     enc = encode_lines(snap, backlog, policy=config.policy())
     ptr, ob, oq = old_schedule(snap, backlog, schedule)
@@ -447,15 +451,15 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         perm = perm[~frozen[perm]]
         oq_k = np.where(np.repeat(frozen, np.diff(ptr)), 0.0, oq)
     g_sorted = strat[perm]
-    # the lines' values need only the backlog: priced in a thread while the kernels (which release the
-    # interpreter) plan, on the machine's other core
+    # what the result needs of the backlog alone (the lines' values, the orders' runs, the demand-class
+    # codes of the summary): prepared in a thread while the kernels (which release the interpreter) plan,
+    # on the machine's other core
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reschedule-values")
-    values = pool.submit(line_values, snap, backlog, enc, config.currency)
+    values = pool.submit(_prepare, snap, backlog, enc, config.currency)
     pool.shutdown(wait=False)
     lap("encode")
 
     say("giving back the old schedules", 0.1)
-    st = state.copy()
     if oq_k.size:  # from nothing confirmed there is nothing to give back (and two kernels fewer to load)
         nb.release_grouped_nb(st.cum, nb.rows_by_il_nb(enc.ils, snap.n_il), enc.ils, ptr, ob, oq_k)
     # schedule-line columns: the largest max_lines asked for, and the longest old schedule (kept as is)
@@ -523,21 +527,55 @@ def _plan(snap: Snapshot, state: State, backlog: pl.DataFrame, config: Reschedul
         lap("min_ship_qty")
 
     say("comparing old and new schedules", 0.85)
-    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, values.result())
+    prep = values.result()
+    res = _finish(snap, backlog, enc, run, strat, ptr, ob, oq, kept, improved, prep.values, dc_codes=prep.dc_codes)
+    orders = _orders(backlog, res[0], starts=prep.order_starts)
     lap("compare")
     timings["total"] = time.perf_counter() - t_start
     say("done", 1.0)
     return RescheduleResult(lines=res[0], schedule=res[1], summary=res[2], state=st, timings=timings,
-                            new_n=run.n, new_b=run.b, new_q=run.q, ils=enc.ils, orders=_orders(backlog, res[0]))
+                            new_n=run.n, new_b=run.b, new_q=run.q, ils=enc.ils, orders=orders)
 
 
-def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+@dataclasses.dataclass
+class _Prepared:
+    """What the result needs of the backlog alone, prepared beside the kernels (`_prepare`)."""
+
+    values: tuple[pl.Series, pl.Series]  # line_values
+    order_starts: np.ndarray | None  # _order_starts
+    dc_codes: tuple[pl.Series, np.ndarray] | None  # _dc_codes
+
+
+def _prepare(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, currency: str) -> _Prepared:
+    return _Prepared(line_values(snap, backlog, enc, currency), _order_starts(backlog),
+                     _dc_codes(backlog["demand_class"]) if "demand_class" in backlog.columns else None)
+
+
+def _order_key(backlog: pl.DataFrame) -> pl.Series:
+    return backlog["order"] if "order" in backlog.columns else pl.Series("order", np.arange(backlog.height))
+
+
+def _order_starts(backlog: pl.DataFrame) -> np.ndarray | None:
+    """First row of each order's run when the backlog lists each order's lines together (the key
+    sorted, no nulls); else None."""
+    key = _order_key(backlog)
+    if backlog.height and key.null_count() == 0 and key.is_sorted():
+        return np.flatnonzero((key != key.shift(1)).fill_null(True).to_numpy())
+    return None
+
+
+_UNKNOWN: np.ndarray = np.empty(0, np.int64)  # `_orders(starts=...)` not given: found from the backlog
+
+
+def _orders(backlog: pl.DataFrame, lines: pl.DataFrame, *, starts: np.ndarray | None = _UNKNOWN) -> pl.DataFrame:
     """One row per order (the `order` column, else each line is its own order): its lines, and
-    whether it is on time before and after (every line fully confirmed by its requested date)."""
-    key = backlog["order"] if "order" in backlog.columns else pl.Series("order", np.arange(backlog.height))
+    whether it is on time before and after (every line fully confirmed by its requested date).
+    `starts`: `_order_starts(backlog)` when already known."""
+    key = _order_key(backlog)
     n = backlog.height
-    if n and key.null_count() == 0 and key.is_sorted():  # each order's lines together: runs, no hashing
-        starts = np.flatnonzero((key != key.shift(1)).fill_null(True).to_numpy())
+    if starts is _UNKNOWN:
+        starts = _order_starts(backlog)
+    if starts is not None:  # each order's lines together: runs, no hashing
         old_ok = (lines["old_on_time_qty"] >= lines["qty"] - EPS).to_numpy()
         new_ok = (lines["new_on_time_qty"] >= lines["qty"] - EPS).to_numpy()
         return pl.DataFrame({
@@ -557,7 +595,8 @@ def _orders(backlog: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
 
 def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run, strat: np.ndarray,
             ptr: np.ndarray, ob: np.ndarray, oq: np.ndarray, kept: np.ndarray, improved: np.ndarray,
-            values: tuple[pl.Series, pl.Series]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+            values: tuple[pl.Series, pl.Series], *, dc_codes: tuple[pl.Series, np.ndarray] | None = None,
+            ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     n = len(enc)
     change, status, reason, exc = (np.empty(n, np.int8) for _ in range(4))
     old_ot, new_ot, new_qty, old_qty = (np.empty(n) for _ in range(4))
@@ -566,10 +605,13 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
                       run.reason, change, old_ot, new_ot, new_qty, new_first, new_last, old_qty, old_last, status,
                       reason, exc)
     W = run.b.shape[1]
-    base = np.datetime64(snap.as_of, "D")
+    base = (snap.as_of - dt.date(1970, 1, 1)).days
 
     def dates(b: np.ndarray) -> pl.Series:
-        return pl.Series(np.where(b >= 0, base + np.maximum(b, 0).astype("timedelta64[D]"), np.datetime64("NaT", "D")))
+        """Buckets as dates (days since 1970 cast to pl.Date in place), null where b < 0."""
+        out = pl.Series((b + base).astype(np.int32)).cast(pl.Date)
+        none = b < 0
+        return out.set(pl.Series(none), None) if none.any() else out
 
     keep_cols = [c for c in ("order", "line", "item", "location", "demand_class", "customer", "zone") if c in backlog.columns]
     strat_names = pl.Series([s.name.lower() for s in Strategy], dtype=STRATEGY_DTYPE)
@@ -604,13 +646,14 @@ def _finish(snap: Snapshot, backlog: pl.DataFrame, enc: EncodedLines, run: _Run,
     else:
         rows, cols = np.nonzero(np.arange(W)[None, :] < run.n[:, None])  # by row, then schedule line
     sched = pl.DataFrame({"row": rows.astype(np.int64), "date": dates(run.b[rows, cols]), "qty": run.q[rows, cols]})
-    return lines, sched, summarize(lines)
+    return lines, sched, summarize(lines, dc_codes=dc_codes)
 
 
-def summarize(lines: pl.DataFrame) -> pl.DataFrame:
-    """Counts and quantities of the result's lines by strategy (and demand class)."""
+def summarize(lines: pl.DataFrame, *, dc_codes: tuple[pl.Series, np.ndarray] | None = None) -> pl.DataFrame:
+    """Counts and quantities of the result's lines by strategy (and demand class). `dc_codes`: the
+    lines' demand-class codes (`_dc_codes` of the same column) when already known."""
     by = ["strategy"] + (["demand_class"] if "demand_class" in lines.columns else [])
-    fast = _summarize_by_codes(lines, by)
+    fast = _summarize_by_codes(lines, by, dc_codes)
     if fast is not None:
         return fast
     return lines.group_by(by).agg(
@@ -631,7 +674,18 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
 _SUMMED = ("qty", "old_qty", "new_qty", "old_on_time_qty", "new_on_time_qty")
 
 
-def _summarize_by_codes(lines: pl.DataFrame, by: list[str]) -> pl.DataFrame | None:
+def _dc_codes(dc: pl.Series) -> tuple[pl.Series, np.ndarray] | None:
+    """(levels, code per line) of a demand-class column of a few non-null strings; else None."""
+    if dc.dtype != pl.String or dc.null_count():
+        return None
+    levels = dc.unique(maintain_order=True)
+    if levels.len() > 10_000:
+        return None
+    return levels, dc.replace_strict(levels, pl.Series(np.arange(levels.len())), return_dtype=pl.Int64).to_numpy()
+
+
+def _summarize_by_codes(lines: pl.DataFrame, by: list[str],
+                        dc_codes: tuple[pl.Series, np.ndarray] | None = None) -> pl.DataFrame | None:
     """`summarize` by integer group codes and bincounts (no hashing of a million rows) when the
     strategy and change columns are the result's enums and demand classes are a few non-null
     strings; else None."""
@@ -640,13 +694,10 @@ def _summarize_by_codes(lines: pl.DataFrame, by: list[str]) -> pl.DataFrame | No
     s_code = lines["strategy"].to_physical().to_numpy().astype(np.int64)
     n_s = len(STRATEGY_DTYPE.categories)
     if "demand_class" in by:
-        dc = lines["demand_class"]
-        if dc.dtype != pl.String or dc.null_count():
+        codes = dc_codes if dc_codes is not None else _dc_codes(lines["demand_class"])
+        if codes is None:
             return None
-        levels = dc.unique(maintain_order=True)
-        if levels.len() > 10_000:
-            return None
-        d_code = dc.replace_strict(levels, pl.Series(np.arange(levels.len())), return_dtype=pl.Int64).to_numpy()
+        levels, d_code = codes
         n_d = levels.len()
     else:
         levels, d_code, n_d = None, 0, 1

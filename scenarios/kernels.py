@@ -19,7 +19,9 @@ import numpy as np
 from numba import njit
 
 from promising.enums import EPS, Reason, Status
-from promising.kernels import available_at_1d_nb, promise_line_nb, release_1d_nb
+from promising.kernels import (
+    is_plain_nb, promise_1d_nb, promise_line_nb, promise_plain_nb, release_1d_nb,
+)
 from scenarios.enums import Change, Exception_, Strategy
 
 _UNCHANGED, _IMPROVED, _WORSENED, _MIXED = int(Change.UNCHANGED), int(Change.IMPROVED), int(Change.WORSENED), int(Change.MIXED)
@@ -45,22 +47,34 @@ def _take_1d_nb(cum, t, q):
 
 
 @njit(cache=True, nogil=True)
-def _fits_and_commit_1d_nb(cum, lt, b, q, n):
-    """Commit n schedule lines (b[k], q[k]) if every one is available when its turn comes;
-    otherwise commit nothing. Returns True when committed."""
-    k = 0
+def _fits_and_commit_2d_nb(cum, il, lt, b, q, lo, hi):
+    """Commit the schedule lines lo..hi-1 of the CSR arrays (b, q) on row `il` of the 2-D positions if
+    every one is available (A(t) as `promising.kernels.available_at_1d_nb`) when its turn comes; otherwise commit nothing.
+    Returns True when committed. Indexed in place: no row or slice views per line."""
+    H = cum.shape[1]
+    end = H if lt < 0 else min(lt, H)
+    k = lo
     ok = True
-    while k < n:
-        if q[k] > EPS:
-            if available_at_1d_nb(cum, lt, b[k]) < q[k] - EPS:
-                ok = False
-                break
-            _take_1d_nb(cum, b[k], q[k])
+    while k < hi:
+        qk = q[k]
+        if qk > EPS:
+            t = b[k]
+            if lt < 0 or t < lt:  # available_at_1d_nb: inf from the lead time on
+                m = np.inf
+                for s in range(t, end):
+                    if cum[il, s] < m:
+                        m = cum[il, s]
+                if (m if m > 0.0 else 0.0) < qk - EPS:
+                    ok = False
+                    break
+            for s in range(t, H):
+                cum[il, s] -= qk
         k += 1
     if not ok:
-        for j in range(k - 1, -1, -1):
+        for j in range(k - 1, lo - 1, -1):
             if q[j] > EPS:
-                release_1d_nb(cum, b[j], q[j])
+                for s in range(b[j], H):
+                    cum[il, s] += q[j]
     return ok
 
 
@@ -80,7 +94,7 @@ def keep_batch_nb(cum, il_lt, rows, ils, old_ptr, old_b, old_q, out_n, out_b, ou
             if n == 0:
                 out_n[r] = 0
             continue
-        if _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+        if _fits_and_commit_2d_nb(cum, il, il_lt[il], old_b, old_q, lo, hi):
             for k in range(n):
                 out_b[r, k] = old_b[lo + k]
                 out_q[r, k] = old_q[lo + k]
@@ -119,16 +133,27 @@ def _dominates(n1, b1, q1, n2, b2, q2):
 
 
 @njit(cache=True, nogil=True)
+def _shift_2d_nb(cum, il, t, q):
+    """Add q to row il of cum from bucket t on (q < 0 commits, q > 0 gives back), indexed in place."""
+    for s in range(t, cum.shape[1]):
+        cum[il, s] += q
+
+
+@njit(cache=True, nogil=True)
 def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, flags, max_lines,
                      out_n, out_b, out_q, out_status, out_reason, out_improved):
     """For each row in `rows`: give back its current schedule (out_*), promise it afresh and keep
     the fresh answer only when it dominates the current one strictly (never worse on any date,
-    better on some); otherwise re-reserve the current schedule exactly."""
+    better on some); otherwise re-reserve the current schedule exactly. A row whose current schedule
+    has its whole quantity by the requested bucket is left as it is: no answer (never earlier than the
+    requested bucket, never more than the quantity) can dominate it strictly."""
     H = cum.shape[1]
     W = out_b.shape[1]
     scratch = np.empty(H)
     tb = np.empty(W, dtype=np.int64)
     tq = np.empty(W)
+    pb = np.empty(W, dtype=np.int64)  # the current schedule, copied (no row views)
+    pq = np.empty(W)
     no_cal = np.ones(0, dtype=np.bool_)
     for j in range(rows.shape[0]):
         r = rows[j]
@@ -136,18 +161,31 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
         out_improved[r] = False
         if il < 0:
             continue
-        c = cum[il]
         n_old = out_n[r]
+        on_time = 0.0
         for k in range(n_old):
-            if out_q[r, k] > EPS:
-                release_1d_nb(c, out_b[r, k], out_q[r, k])
-        cal = _cal(il_cal, cal_open, il, no_cal)
-        s, why, n, ef = promise_line_nb(c, il_lt[il], cal, qty[r], req[r], max_late[r], flags[r], max_lines[r],
-                                        False, scratch, tb, tq)
-        ge, le = _dominates(n, tb, tq, n_old, out_b[r], out_q[r])
+            pb[k] = out_b[r, k]
+            pq[k] = out_q[r, k]
+            if pb[k] <= req[r]:
+                on_time += pq[k]
+        if n_old and on_time >= qty[r] - EPS:
+            continue  # in full by the requested bucket: cannot be beaten
+        for k in range(n_old):
+            if pq[k] > EPS:
+                _shift_2d_nb(cum, il, pb[k], pq[k])
+        q = qty[r]
+        f = flags[r]
+        if is_plain_nb(q, f, max_late[r], max_lines[r]):
+            s, why, n, ef, b1, q1 = promise_plain_nb(cum, il, il_lt[il], cal_open, il_cal[il], q, req[r], f, False)
+            tb[0] = b1
+            tq[0] = q1
+        else:
+            s, why, n, ef = promise_1d_nb(cum[il], il_lt[il], _cal(il_cal, cal_open, il, no_cal), q, req[r],
+                                          max_late[r], f, max_lines[r], False, scratch, tb, tq)
+        ge, le = _dominates(n, tb, tq, n_old, pb, pq)
         if ge and not le:
             for k in range(n):
-                _take_1d_nb(c, tb[k], tq[k])
+                _shift_2d_nb(cum, il, tb[k], -tq[k])
                 out_b[r, k] = tb[k]
                 out_q[r, k] = tq[k]
             out_n[r] = n
@@ -156,17 +194,31 @@ def improve_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late
             out_improved[r] = True
         else:
             for k in range(n_old):
-                if out_q[r, k] > EPS:
-                    _take_1d_nb(c, out_b[r, k], out_q[r, k])
+                if pq[k] > EPS:
+                    _shift_2d_nb(cum, il, pb[k], -pq[k])
 
 
 @njit(cache=True, nogil=True)
 def compare_batch_nb(old_ptr, old_b, old_q, new_n, new_b, new_q, req, out_change, out_old_ontime, out_new_ontime):
     """Per line: change code (new vs old schedule) and the quantity confirmed on or before the
     requested bucket, old and new."""
+    W = new_b.shape[1]
+    nb_ = np.empty(W, dtype=np.int64)  # the row's schedules, copied (no row views per line)
+    nq = np.empty(W)
+    mo = 0
+    for r in range(old_ptr.shape[0] - 1):
+        mo = max(mo, old_ptr[r + 1] - old_ptr[r])
+    ob_ = np.empty(mo, dtype=np.int64)
+    oq_ = np.empty(mo)
     for r in range(new_n.shape[0]):
         lo, hi = old_ptr[r], old_ptr[r + 1]
-        ge, le = _dominates(new_n[r], new_b[r], new_q[r], hi - lo, old_b[lo:hi], old_q[lo:hi])
+        for k in range(new_n[r]):
+            nb_[k] = new_b[r, k]
+            nq[k] = new_q[r, k]
+        for k in range(lo, hi):
+            ob_[k - lo] = old_b[k]
+            oq_[k - lo] = old_q[k]
+        ge, le = _dominates(new_n[r], nb_, nq, hi - lo, ob_, oq_)
         if ge and le:
             out_change[r] = _UNCHANGED
         elif ge:
@@ -310,7 +362,7 @@ def fill_batch_nb(cum, il_lt, il_cal, cal_open, rows, ils, qty, req, max_late, f
         if il < 0:
             out_kept[r] = False
             continue
-        if n <= W and _fits_and_commit_1d_nb(cum[il], il_lt[il], old_b[lo:hi], old_q[lo:hi], n):
+        if n <= W and _fits_and_commit_2d_nb(cum, il, il_lt[il], old_b, old_q, lo, hi):
             for k in range(n):
                 out_b[r, k] = old_b[lo + k]
                 out_q[r, k] = old_q[lo + k]
