@@ -240,7 +240,9 @@ class Catalogue:
         zones = (locations.filter(pl.col("zone").is_not_null() & pl.col("country").is_not_null())
                  .group_by("zone", "country").len().sort(["zone", "len", "country"], descending=[False, True, False])
                  .group_by("zone", maintain_order=True).first().select("zone", "country"))
-        sup = t.get("supply")
+        # the compact form drops the supply rows after loading and keeps what is read here (`supply_refs`)
+        refs = getattr(snap, "supply_refs", None)
+        sup = refs if refs is not None else t.get("supply")
         if sup is not None and sup.height:
             supplier = pl.col("supplier").cast(pl.String) if "supplier" in sup.columns else pl.lit(None, pl.String)
             supply = (sup.filter(pl.col("ref").is_not_null())

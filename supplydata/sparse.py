@@ -337,6 +337,54 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+# the tables the compact loader drops once it has encoded them: the live engine on the compact form
+# reads their positions (the arrays), never their rows
+DROPPED_TABLES = ("supply", "demand")
+
+
+class CompactTables(dict):
+    """The tables a compact snapshot keeps (a dict of polars frames, as `Snapshot.tables`) without
+    the supply and demand rows, dropped after loading: ``dropped`` holds their row counts, and
+    reading one of them (``[name]`` or ``get``) raises `FormUnsupported` (a dense-only path: the
+    time-phased report, pegging, what-if scenarios, allocation), so a reader that was missed cannot
+    answer from an empty table. ``name in tables`` is False for them."""
+
+    def __init__(self, tables: dict, dropped: dict[str, int]) -> None:
+        super().__init__(tables)
+        self.dropped = dict(dropped)
+
+    def _refuse(self, name: str):
+        raise FormUnsupported(f"reading the {name} table's rows (dropped after loading the compact form; a dense-only path)")
+
+    def __getitem__(self, name):
+        if name in self.dropped:
+            self._refuse(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        if name in self.dropped:
+            self._refuse(name)
+        return super().get(name, default)
+
+    def rows(self) -> dict[str, int]:
+        """Rows per table as loaded, the dropped tables included."""
+        return {**{k: v.height for k, v in self.items()}, **self.dropped}
+
+
+def supply_refs_frame(sup: pl.DataFrame | None) -> pl.DataFrame:
+    """What the monitor's catalogue reads of the supply rows (``ref``, ``kind``, ``supplier``; the
+    first row of each ref, as `monitoring.frames.Catalogue` takes it), kept only where a supplier is
+    named: the supplier of a receipt a peg names is the one thing it looks up (a ref without a
+    supplier joins to nothing). No ``supplier`` column (the schema's default): no rows."""
+    schema = {"ref": pl.String, "kind": pl.String, "supplier": pl.String}
+    if sup is None or sup.height == 0 or "supplier" not in sup.columns:
+        return pl.DataFrame(schema=schema)
+    return (sup.filter(pl.col("ref").is_not_null())
+            .select(pl.col("ref").cast(pl.String), pl.col("kind").cast(pl.String), pl.col("supplier").cast(pl.String))
+            .unique("ref", keep="first", maintain_order=True)
+            .filter(pl.col("supplier").is_not_null()))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class CompactSnapshot:
     """An immutable compact supply snapshot (see the module docstring). Share it freely."""
@@ -360,9 +408,12 @@ class CompactSnapshot:
     # promising.atp's encoding casts to); the snapshot's data itself never changes
     derived: dict = dataclasses.field(default_factory=dict, repr=False)
     # what the live engine reads beside the arrays when the snapshot was loaded from a directory
-    # (`load_compact`): the checked tables and meta.json, as `Snapshot` keeps them
+    # (`load_compact`): meta.json and the checked tables less the supply and demand rows (`CompactTables`)
     meta: dict = dataclasses.field(default_factory=dict, repr=False)
     tables: dict = dataclasses.field(default_factory=dict, repr=False)
+    # the monitor's supplier per receipt ref, kept from the dropped supply rows (`supply_refs_frame`);
+    # None when the snapshot kept no tables
+    supply_refs: pl.DataFrame | None = dataclasses.field(default=None, repr=False)
     source: str = "<memory>"
     loaded_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     load_seconds: float = 0.0
@@ -425,7 +476,7 @@ class CompactSnapshot:
             "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
             "load_seconds": round(self.load_seconds, 4),
             "item_locations": self.n_il,
-            "rows": {k: v.height for k, v in self.tables.items()},
+            "rows": self.tables.rows() if isinstance(self.tables, CompactTables) else {k: v.height for k, v in self.tables.items()},
             "supply_form": "compact",
             "bytes": self.nbytes,
         }
@@ -610,8 +661,10 @@ def build_compact_from_tables(meta: dict, tables: dict[str, pl.DataFrame], *, so
     without the dense daily arrays: the same item-locations, codes, lead times (working days
     included) and calendars (`supplydata.snapshot.encode_network`), and per item-location the days
     with supply or existing demand with the running position there, summed in row order as the dense
-    form sums them (so positions are the dense `base_cum` bit for bit). Keeps the tables, as the
-    dense snapshot does (the live engine's catalogue, zones and rules read them)."""
+    form sums them (so positions are the dense `base_cum` bit for bit). Keeps the small tables, as the
+    dense snapshot does (the live engine's catalogue, zones and rules read them), but not the supply
+    and demand rows (`CompactTables`; ``tables`` itself is not changed): of those it keeps only the
+    monitor's supplier per receipt ref (`supply_refs_frame`)."""
     t0 = time.perf_counter() if t0 is None else t0
     as_of: dt.date = meta["as_of"]
     H: int = meta["horizon_days"]
@@ -628,8 +681,11 @@ def build_compact_from_tables(meta: dict, tables: dict[str, pl.DataFrame], *, so
                     il_calendar=net.il_calendar, calendar_open=net.calendar_open, item_ids=net.item_ids,
                     location_ids=net.location_ids)
     items = tables["items"]
+    kept = CompactTables({k: v for k, v in tables.items() if k not in DROPPED_TABLES},
+                         {k: tables[k].height for k in DROPPED_TABLES if k in tables})
     return dataclasses.replace(
-        snap, item_index=net.item_index, location_index=net.location_index, meta=meta, tables=tables, source=source,
+        snap, item_index=net.item_index, location_index=net.location_index, meta=meta, tables=kept,
+        supply_refs=supply_refs_frame(tables.get("supply")), source=source,
         calendar_ids=net.calendar_ids, load_seconds=time.perf_counter() - t0,
         item_price=_readonly(items["price"].fill_null(0.0).to_numpy().astype(np.float64)),
         item_cost=_readonly(items["cost"].fill_null(0.0).to_numpy().astype(np.float64)))

@@ -216,6 +216,16 @@ def _story(tmp: Path, form: str) -> list:
         r = c.get("/v1/jeopardy")  # backorders dated from current supply: a batch inquiry on the served form
         assert r.status_code == 200, r.text
         seen.append(keep(r.json()))
+        # the monitor's exceptions and the console's pickers read the catalogue (the compact form keeps no supply rows)
+        for path, params in (("/v1/exceptions", {"by": "item"}), ("/v1/console/catalogue", {})):
+            r = c.get(path, params=params, headers=PLAN)
+            assert r.status_code == 200, r.text
+            seen.append(keep(r.json()))
+        assert [(d["key"], d["lines"]) for d in seen[-2]["data"]] == [("SCARCE", 1)]
+        # by supplier: the backorder's 40 promised are pegged to on-hand stock on the dense form; no pegs on the compact
+        r = c.get("/v1/exceptions", params={"by": "supplier"}, headers=PLAN)
+        assert r.status_code == 200, r.text
+        assert [d["key"] for d in r.json()["data"]] == ["(unpegged)" if form == "compact" else "(on hand)"]
         # the zone chooser: WEST is served by DC-WEST (20)
         assert order(c, "WIDGET", 5, zone="WEST")["lines"][0]["location"] == "DC-WEST"
         # change: 30 -> 12 on Jan 20; the 30 on Jan 6 go back
@@ -337,3 +347,52 @@ def test_the_live_pair_on_the_compact_form_takes_deltas_and_refreshes(make_snaps
     report = live.refresh(path)  # built compact again; without a replayer nothing is carried over
     assert report["as_of"] == AS_OF.isoformat() and isinstance(live.state, CompactState)
     assert eng.promise(live.snapshot, live.state, Request("I0", "L0", 10, day(1)), explain=False).status.name == "FULL"
+
+
+# ---------------------------------------------------------------- what the compact snapshot keeps
+
+
+def test_the_compact_loader_drops_the_supply_and_demand_rows(tmp_path):
+    """The compact snapshot keeps the small tables the live engine reads (items, locations, lanes, ...) as the
+    dense one does, not the supply and demand rows: reading them is refused by name, their row counts stay
+    in the status, and the tables given to the encoder are left as they were."""
+    from supplydata.sparse import build_compact_from_tables
+
+    sdir = server_conftest.write_snapshot(tmp_path / "snap")
+    dense, compact = load_snapshot(sdir), load_compact(sdir)
+    assert "supply" not in compact.tables and "demand" not in compact.tables
+    for name in ("items", "locations", "lanes", "calendars"):
+        assert compact.tables[name].equals(dense.tables[name]), name
+    for read in (lambda: compact.tables["supply"], lambda: compact.tables.get("demand")):
+        with pytest.raises(FormUnsupported, match=r"supply table's rows|demand table's rows"):
+            read()
+    assert compact.status()["rows"] == dense.status()["rows"]
+    assert compact.status()["rows"]["supply"] == dense.tables["supply"].height > 0
+    again = build_compact_from_tables(dense.meta, dense.tables)
+    assert "supply" in dense.tables and dense.tables["supply"].height == compact.status()["rows"]["supply"]
+    assert "supply" not in again.tables
+
+
+def test_the_monitor_keeps_the_supplier_of_each_receipt_on_the_compact_form(tmp_path):
+    """Of the supply rows the compact snapshot keeps the monitor's supplier per receipt ref: the first row of
+    a ref, as the catalogue takes it, and only where it names a supplier (tables given with a ``supplier``
+    column, which the schema's files do not carry)."""
+    import polars as pl
+
+    from monitoring.frames import Catalogue
+    from supplydata.snapshot import build_snapshot
+    from supplydata.sparse import build_compact_from_tables, supply_refs_frame
+
+    dense = load_snapshot(server_conftest.write_snapshot(tmp_path / "snap"))
+    assert supply_refs_frame(dense.tables["supply"]).height == 0  # the schema's supply rows name no supplier
+    tables = dict(dense.tables)
+    # OH-1..OH-5 and PO-1 in file order; PO-1 named twice, first by BOLT
+    sup = tables["supply"]
+    tables["supply"] = pl.concat([sup, sup.slice(1, 1)]).with_columns(
+        supplier=pl.Series([None, "BOLT", None, None, "ACME", None, "OTHER"]))
+    compact, dense = build_compact_from_tables(dense.meta, tables), build_snapshot(dense.meta, tables)
+    assert compact.supply_refs.rows() == [("PO-1", "purchase", "BOLT"), ("OH-4", "onhand", "ACME")]
+    # the monitor's catalogue: on the dense form a supplier per ref (null where none), on the compact the named ones
+    named = Catalogue.of(dense).supply.filter(pl.col("supplier").is_not_null()).sort("ref")
+    assert Catalogue.of(compact).supply.sort("ref").rows() == named.rows() == [
+        ("OH-4", "onhand", "ACME"), ("PO-1", "purchase", "BOLT")]
