@@ -38,7 +38,7 @@ from promising import ctp, substitution
 from promising import kernels as nb
 from promising.atp import check_qty, commit_lines, pegs_for, promise_atp, resolve_il
 from promising.enums import EPS, Reason, Status, lines_width
-from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation
+from promising.reservation import ATP, CAPACITY, KINDS, Draw, ManyResult, Reservation, draw_il
 from promising.sparse_atp import promise_compact
 from promising.types import Peg, Policy, Promise, Request, ScheduleLine
 from supplydata.snapshot import Snapshot, State
@@ -450,23 +450,9 @@ def _apply_draw_compact(snap: CompactSnapshot, state: CompactState, draw: Draw, 
         raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=draw.kind)
     if draw.pools:
         raise FormUnsupported("allocation (draws charged to quota pools)")
-    il = _draw_il_compact(snap, draw)
+    il = draw_il(snap, draw)
     b = snap.bucket(draw.date, field="draw.date")
     return state.commit_at(il, b, float(draw.qty) if sign > 0 else -float(draw.qty))
-
-
-def _draw_il_compact(snap: CompactSnapshot, draw: Draw) -> int:
-    """`promising.reservation.draw_il` on the compact form (the same refusals)."""
-    ic = snap.item_index.get(draw.key)
-    lc = snap.location_index.get(draw.location)
-    if ic is None:
-        raise ValidationError("unknown item", field="draw.key", value=draw.key)
-    if lc is None:
-        raise ValidationError("unknown location", field="draw.location", value=draw.location)
-    il = snap.il(ic, lc)
-    if il < 0:
-        raise ValidationError("the item has no row at that location", field="draw.location", value=draw.location)
-    return il
 
 
 def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
@@ -567,7 +553,7 @@ def _reserve_many_compact(snap: CompactSnapshot, state: CompactState, draws: lis
                 raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=d.kind)
             if d.pools:
                 raise FormUnsupported("allocation (draws charged to quota pools)")
-            il = _draw_il_compact(snap, d)
+            il = draw_il(snap, d)
             b = snap.bucket(d.date, field="draw.date")
             q = check_qty(d.qty)
         except Exception as exc:  # noqa: BLE001 - reported per draw; the rest is applied

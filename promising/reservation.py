@@ -88,7 +88,7 @@ def draw_il(snap: Snapshot, draw: Draw) -> int:
         raise ValidationError("unknown item", field="draw.key", value=draw.key)
     if lc is None:
         raise ValidationError("unknown location", field="draw.location", value=draw.location)
-    il = snap.il_index.get((ic, lc), -1)
+    il = snap.il(ic, lc)  # the dense and the compact snapshot alike
     if il < 0:
         raise ValidationError("the item has no row at that location", field="draw.location", value=draw.location)
     return il

@@ -33,8 +33,49 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class DayAndIdLookups:
+    """Dates, buckets and ids of a snapshot, shared by the dense `Snapshot` and the compact
+    `supplydata.sparse.CompactSnapshot`: they need `as_of`, `horizon`, `last_date`, `item_index`,
+    `location_index` and `il(item_code, location_code)`."""
+
+    __slots__ = ()
+
+    def bucket(self, date: dt.date | str, *, field: str = "date") -> int:
+        """Bucket of a date: past dates fall into bucket 0; dates past the horizon are refused."""
+        if isinstance(date, str):
+            try:
+                date = dt.date.fromisoformat(date)
+            except ValueError:
+                raise ValidationError("not a date", field=field, value=date, hint="use YYYY-MM-DD") from None
+        if isinstance(date, dt.datetime):
+            date = date.date()
+        b = (date - self.as_of).days
+        if b >= self.horizon:
+            raise ValidationError(f"date outside the horizon (last day {self.last_date})", field=field, value=str(date))
+        return max(b, 0)
+
+    def date(self, bucket: int) -> dt.date:
+        return self.as_of + dt.timedelta(days=int(bucket))
+
+    def item_code(self, item: str) -> int:
+        try:
+            return self.item_index[item]
+        except KeyError:
+            raise NotFoundError(f"unknown item {item!r}") from None
+
+    def location_code(self, location: str) -> int:
+        try:
+            return self.location_index[location]
+        except KeyError:
+            raise NotFoundError(f"unknown location {location!r}") from None
+
+    def il_of(self, item: str, location: str) -> int:
+        """Item-location code by ids; -1 when the pair has no row. Unknown ids raise NotFoundError."""
+        return self.il(self.item_code(item), self.location_code(location))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class Snapshot:
+class Snapshot(DayAndIdLookups):
     """An immutable, loaded supply snapshot. Share it freely between threads and states."""
 
     form: ClassVar[str] = "dense"  # the supply form (`supplydata.sparse.CompactSnapshot`: "compact")
@@ -96,44 +137,10 @@ class Snapshot:
     def last_date(self) -> dt.date:
         return self.as_of + dt.timedelta(days=self.horizon - 1)
 
-    # ---- time
-    def bucket(self, date: dt.date | str, *, field: str = "date") -> int:
-        """Bucket of a date: past dates fall into bucket 0; dates past the horizon are refused."""
-        if isinstance(date, str):
-            try:
-                date = dt.date.fromisoformat(date)
-            except ValueError:
-                raise ValidationError("not a date", field=field, value=date, hint="use YYYY-MM-DD") from None
-        if isinstance(date, dt.datetime):
-            date = date.date()
-        b = (date - self.as_of).days
-        if b >= self.horizon:
-            raise ValidationError(f"date outside the horizon (last day {self.last_date})", field=field, value=str(date))
-        return max(b, 0)
-
-    def date(self, bucket: int) -> dt.date:
-        return self.as_of + dt.timedelta(days=int(bucket))
-
-    # ---- ids
-    def item_code(self, item: str) -> int:
-        try:
-            return self.item_index[item]
-        except KeyError:
-            raise NotFoundError(f"unknown item {item!r}") from None
-
-    def location_code(self, location: str) -> int:
-        try:
-            return self.location_index[location]
-        except KeyError:
-            raise NotFoundError(f"unknown location {location!r}") from None
-
+    # ---- ids (dates, buckets and id lookups: DayAndIdLookups)
     def il(self, item_code: int, location_code: int) -> int:
         """Item-location code, or -1 when that item has no row at that location."""
         return self.il_index.get((item_code, location_code), -1)
-
-    def il_of(self, item: str, location: str) -> int:
-        """Item-location code by ids; -1 when the pair has no row. Unknown ids raise NotFoundError."""
-        return self.il_index.get((self.item_code(item), self.location_code(location)), -1)
 
     def il_name(self, il: int) -> tuple[str, str]:
         return self.item_ids[self.il_item[il]], self.location_ids[self.il_loc[il]]

@@ -53,9 +53,9 @@ import polars as pl
 from numba import njit
 
 from promessa.config import EPS
-from promessa.errors import FormUnsupported, NotFoundError, ValidationError
+from promessa.errors import FormUnsupported, ValidationError
 from supplydata.loader import load_tables
-from supplydata.snapshot import Snapshot, State, _buckets, _versions, encode_network  # one version counter for both forms
+from supplydata.snapshot import DayAndIdLookups, Snapshot, State, _buckets, _versions, encode_network  # one version counter for both forms
 
 MAX_HORIZON = 32767  # days are int16
 INF = np.inf
@@ -386,7 +386,7 @@ def supply_refs_frame(sup: pl.DataFrame | None) -> pl.DataFrame:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class CompactSnapshot:
+class CompactSnapshot(DayAndIdLookups):
     """An immutable compact supply snapshot (see the module docstring). Share it freely."""
 
     as_of: dt.date
@@ -447,25 +447,6 @@ class CompactSnapshot:
     il_index = _dense("item-location dictionary")
     del _dense
 
-    def item_code(self, item: str) -> int:
-        try:
-            return self.item_index[item]
-        except KeyError:
-            raise NotFoundError(f"unknown item {item!r}") from None
-
-    def location_code(self, location: str) -> int:
-        try:
-            return self.location_index[location]
-        except KeyError:
-            raise NotFoundError(f"unknown location {location!r}") from None
-
-    def il_of(self, item: str, location: str) -> int:
-        """Item-location code by ids; -1 when the pair has no row. Unknown ids raise NotFoundError."""
-        return self.il(self.item_code(item), self.location_code(location))
-
-    def date(self, bucket: int) -> dt.date:
-        return self.as_of + dt.timedelta(days=int(bucket))
-
     def status(self) -> dict:
         return {
             "source": self.source,
@@ -516,20 +497,6 @@ class CompactSnapshot:
     def il(self, item_code: int, location_code: int) -> int:
         """Item-location code, or -1 when that item has no row at that location."""
         return int(lookup_il_nb(self.il_key, np.int64(self.n_locations), np.int64(item_code), np.int64(location_code)))
-
-    def bucket(self, date: dt.date | str, *, field: str = "date") -> int:
-        """Bucket of a date: past dates fall into bucket 0; dates past the horizon are refused."""
-        if isinstance(date, str):
-            try:
-                date = dt.date.fromisoformat(date)
-            except ValueError:
-                raise ValidationError("not a date", field=field, value=date, hint="use YYYY-MM-DD") from None
-        if isinstance(date, dt.datetime):
-            date = date.date()
-        b = (date - self.as_of).days
-        if b >= self.horizon:
-            raise ValidationError(f"date outside the horizon (last day {self.last_date})", field=field, value=str(date))
-        return max(b, 0)
 
     def base_row(self, il: int) -> np.ndarray:
         """The base running position of one il as a dense row of H days (for reports and checks)."""
