@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import docs, errors
-from api.deps import PUBLIC_PATHS
+from api.deps import PUBLIC_PATHS, secure_openapi
 from api.middleware import BodyLimit, KeyGate, LoopbackOnly, RequestMetrics
 from api.routes import catalogue as catalogue_routes
 from api.routes import configurator as configurator_routes
@@ -94,6 +94,7 @@ def build_app(settings: Settings, *, lifespan: Any = None) -> FastAPI:
     app.include_router(ops.root)
     errors.install(app)
     docs.install(app)
+    secure_openapi(app)  # the key's security schemes in the OpenAPI document (require reads the headers itself)
     app.add_middleware(KeyGate, settings=settings, public=PUBLIC_PATHS)  # 401 before the body is read
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)

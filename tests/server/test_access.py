@@ -77,6 +77,28 @@ def test_every_endpoint_without_a_key_is_401(app_client):
     assert anon.get("/v1/secret-admin-page").status_code == 401
 
 
+def test_a_key_is_read_from_x_api_key_or_from_a_bearer_token_of_any_case(app_client):
+    _, anon = app_client
+    assert anon.get("/v1/health", headers={"X-API-Key": "view-key"}).status_code == 200
+    assert anon.get("/v1/health", headers={"Authorization": "Bearer view-key"}).status_code == 200
+    assert anon.get("/v1/health", headers={"Authorization": "bearer view-key"}).status_code == 200
+    assert anon.get("/v1/health", headers={"Authorization": "Basic view-key"}).status_code == 401
+    # the role comes from the key, whichever header carries it: a viewer may not capture
+    r = anon.post("/v1/orders", headers={"Authorization": "Bearer view-key"}, json={"customer": "C1", "lines": []})
+    assert r.status_code == 403, r.text
+
+
+def test_the_openapi_document_names_the_key_schemes_on_every_operation_but_the_public_ones(app_client):
+    c, _ = app_client
+    spec = c.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                       "description": "API key; its role decides what it may do"}
+    assert schemes["HTTPBearer"]["type"] == "http" and schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/v1/availability"]["post"]["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/v1/livez"]["get"]
+
+
 def test_the_public_paths_reveal_nothing(app_client):
     _, anon = app_client
     assert anon.get("/v1/livez").json() == {"status": "ok"}
