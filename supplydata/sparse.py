@@ -275,32 +275,18 @@ def commit_batch_nb(ev_ptr, ev_day, ev_cum, il_lt, seg, ent_day, ent_qty, ils, d
         il = ils[i]
         if seg[seg.shape[0] - 1, 0] + overlay_room_nb(seg, il, 1) > ent_day.shape[0]:
             return i
-        t = days[i]
-        q = qty[i]
-        lt = il_lt[il]
-        end = H if lt < 0 else min(lt, H)
-        fits = True
-        if q > 0.0 and t < end:
-            position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, end, row)
-            for s in range(t, end):
-                before = row[s]
-                if before - q < -EPS and before >= -EPS:
-                    fits = False
-                    break
-        overlay_add_nb(seg, ent_day, ent_qty, il, t, q)
-        out_fits[i] = fits
+        out_fits[i] = commit_into_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, days[i], qty[i], il_lt[il], H, row)
     return ils.shape[0]
 
 
 @njit(cache=True, nogil=True)
-def commit_one_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H):
-    """Commit q at day t on il (negative q: release) of a horizon of H days, as one step of
-    `commit_batch_nb` (the caller has made room for one entry). Returns fits: False where a commitment
-    pushed a non-negative position before the lead time `lt` (-1: none) below zero (kept anyway)."""
+def commit_into_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H, row):
+    """Commit q at day t on il (negative q: release) of a horizon of H days, `row` a scratch row of H
+    days (the caller has made room for one entry). Returns fits: False where a commitment pushed a
+    non-negative position before the lead time `lt` (-1: none) below zero (kept anyway)."""
     fits = True
     end = H if lt < 0 else min(lt, H)
     if q > 0.0 and t < end:
-        row = np.empty(H)
         position_row_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, end, row)
         for s in range(t, end):
             before = row[s]
@@ -309,6 +295,13 @@ def commit_one_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H
                 break
     overlay_add_nb(seg, ent_day, ent_qty, il, t, q)
     return fits
+
+
+@njit(cache=True, nogil=True)
+def commit_one_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H):
+    """`commit_into_nb` for one commitment, with a scratch row of its own (one step of
+    `commit_batch_nb`; the caller has made room for one entry)."""
+    return commit_into_nb(ev_ptr, ev_day, ev_cum, seg, ent_day, ent_qty, il, t, q, lt, H, np.empty(H))
 
 
 @njit(cache=True, nogil=True)
