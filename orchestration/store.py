@@ -325,9 +325,7 @@ class _SqlStore:
         timers, fired timers, outbox messages, inbox ids (ConflictError on a duplicate), alerts and effects."""
         with self.transaction(conn) as c:
             for inst in changes.instances:
-                vals = (inst.order, inst.line, inst.process, inst.version, inst.status, inst.step, ts(inst.step_started_at),
-                        ts(inst.deadline_at), inst.attempts, int(inst.alerted), _dumps(inst.attrs), _dumps(inst.started),
-                        _dumps(inst.history))
+                vals = _instance_values(inst)
                 if inst.rev == 0:
                     self._exec(c, f"INSERT INTO {{p}}orch_instances ({_INST_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                                (inst.instance_id, *vals))
@@ -345,18 +343,24 @@ class _SqlStore:
                     raise ConflictError(f"inbound message {mid!r} was already consumed")
                 self._exec(c, "INSERT INTO {p}orch_inbox (message_id, system, order_id, received_at) VALUES (?, ?, ?, ?)",
                            (mid, system, order, ts(at)))
-            self._many(c, "INSERT INTO {p}orch_timers (timer_id, instance_id, step, kind, due_at, attempt) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(t.timer_id, t.instance_id, t.step, t.kind, ts(t.due_at), t.attempt) for t in changes.timers])
-            self._many(c, "UPDATE {p}orch_timers SET fired = 1 WHERE timer_id = ?", [(t,) for t in changes.fired_timers])
-            self._many(c, "INSERT INTO {p}orch_outbox (message_id, kind, system, order_id, line_id, created_at, payload) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(m.message_id, m.kind, m.system, m.order, m.line, ts(m.created_at), _dumps(m.payload)) for m in changes.messages])
-            self._many(c, "INSERT INTO {p}orch_alerts (instance_id, order_id, line_id, process, version, step, system, late_s, "
-                          "raised_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(a.instance_id, a.order, a.line, a.process, a.version, a.step, a.system, a.late_s, ts(a.raised_at), a.reason)
-                        for a in changes.alerts])
-            self._many(c, "INSERT INTO {p}orch_effects (effect_id, kind, order_id, line_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(e.effect_id, e.kind, e.order, e.line, _dumps(e.payload), ts(e.created_at)) for e in changes.effects])
+            self._write_rows(c, changes)
+
+    def _write_rows(self, c: Any, changes: Changes) -> None:
+        """The rows `write` and `write_many` add alike: timers (and those fired), outbox messages (a payload as encoded
+        when it was decided, else encoded now), alerts and effects."""
+        self._many(c, "INSERT INTO {p}orch_timers (timer_id, instance_id, step, kind, due_at, attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                   [(t.timer_id, t.instance_id, t.step, t.kind, ts(t.due_at), t.attempt) for t in changes.timers])
+        self._many(c, "UPDATE {p}orch_timers SET fired = 1 WHERE timer_id = ?", [(t,) for t in changes.fired_timers])
+        self._many(c, "INSERT INTO {p}orch_outbox (message_id, kind, system, order_id, line_id, created_at, payload) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(m.message_id, m.kind, m.system, m.order, m.line, ts(m.created_at),
+                     m.raw_payload if m.raw_payload is not None else _dumps(m.payload)) for m in changes.messages])
+        self._many(c, "INSERT INTO {p}orch_alerts (instance_id, order_id, line_id, process, version, step, system, late_s, "
+                      "raised_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(a.instance_id, a.order, a.line, a.process, a.version, a.step, a.system, a.late_s, ts(a.raised_at), a.reason)
+                    for a in changes.alerts])
+        self._many(c, "INSERT INTO {p}orch_effects (effect_id, kind, order_id, line_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   [(e.effect_id, e.kind, e.order, e.line, _dumps(e.payload), ts(e.created_at)) for e in changes.effects])
 
     def write_many(self, changes: Changes, revs: dict[str, int], *, conn: Any = None) -> None:
         """Write the changes of several decisions at once (``orchestration.engine.EventBatch``), as ``write`` would
@@ -366,9 +370,7 @@ class _SqlStore:
         with self.transaction(conn) as c:
             new, old = [], []
             for inst in changes.instances:
-                vals = (inst.order, inst.line, inst.process, inst.version, inst.status, inst.step, ts(inst.step_started_at),
-                        ts(inst.deadline_at), inst.attempts, int(inst.alerted), _dumps(inst.attrs), _dumps(inst.started),
-                        _dumps(inst.history))
+                vals = _instance_values(inst)
                 base = revs.get(inst.instance_id, inst.rev - 1)
                 if base == 0:
                     new.append((inst.instance_id, *vals, inst.rev))
@@ -389,19 +391,7 @@ class _SqlStore:
                 raise ConflictError(f"inbound message {dup!r} was already consumed")
             self._many(c, "INSERT INTO {p}orch_inbox (message_id, system, order_id, received_at) VALUES (?, ?, ?, ?)",
                        [(mid, system, order, ts(at)) for mid, system, order, at in changes.inbox])
-            self._many(c, "INSERT INTO {p}orch_timers (timer_id, instance_id, step, kind, due_at, attempt) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(t.timer_id, t.instance_id, t.step, t.kind, ts(t.due_at), t.attempt) for t in changes.timers])
-            self._many(c, "UPDATE {p}orch_timers SET fired = 1 WHERE timer_id = ?", [(t,) for t in changes.fired_timers])
-            self._many(c, "INSERT INTO {p}orch_outbox (message_id, kind, system, order_id, line_id, created_at, payload) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(m.message_id, m.kind, m.system, m.order, m.line, ts(m.created_at),
-                         m.raw_payload if m.raw_payload is not None else _dumps(m.payload)) for m in changes.messages])
-            self._many(c, "INSERT INTO {p}orch_alerts (instance_id, order_id, line_id, process, version, step, system, late_s, "
-                          "raised_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(a.instance_id, a.order, a.line, a.process, a.version, a.step, a.system, a.late_s, ts(a.raised_at), a.reason)
-                        for a in changes.alerts])
-            self._many(c, "INSERT INTO {p}orch_effects (effect_id, kind, order_id, line_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(e.effect_id, e.kind, e.order, e.line, _dumps(e.payload), ts(e.created_at)) for e in changes.effects])
+            self._write_rows(c, changes)
 
     def due_timers(self, now: dt.datetime, *, limit: int = 1000, conn: Any = None) -> list[Timer]:
         """Unfired timers due at or before ``now``, earliest first."""
@@ -654,3 +644,10 @@ def open_store(url: str, *, schema: str = "promessa") -> SqliteStore | PostgresS
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url, schema=schema)
     return SqliteStore(url)
+
+
+def _instance_values(inst: Instance) -> tuple:
+    """An instance's columns after its id, in `_INST_COLS` order up to ``rev``."""
+    return (inst.order, inst.line, inst.process, inst.version, inst.status, inst.step, ts(inst.step_started_at),
+            ts(inst.deadline_at), inst.attempts, int(inst.alerted), _dumps(inst.attrs), _dumps(inst.started),
+            _dumps(inst.history))

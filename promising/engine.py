@@ -444,15 +444,20 @@ def _apply_draw_compact(snap: CompactSnapshot, state: CompactState, draw: Draw, 
     """`apply_draw` on the compact form: an "atp" draw moves the overlay (`CompactState.commit_at`, the
     dense `atp_draw`'s "fits" rule); a draw charged to quota pools or of capacity is refused (the engine
     refused at start-up the snapshots that make them)."""
+    il, b = _compact_draw_at(snap, draw)
+    return state.commit_at(il, b, float(draw.qty) if sign > 0 else -float(draw.qty))
+
+
+def _compact_draw_at(snap: CompactSnapshot, draw: Draw) -> tuple[int, int]:
+    """(item-location, day) of an "atp" draw on the compact form; a draw of capacity or charged to quota pools is
+    refused (`FormUnsupported`), an unknown kind, id or date as `apply_draw` refuses it."""
     if draw.kind == CAPACITY:
         raise FormUnsupported("capable-to-promise (capacity draws)")
     if draw.kind != ATP:
         raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=draw.kind)
     if draw.pools:
         raise FormUnsupported("allocation (draws charged to quota pools)")
-    il = draw_il(snap, draw)
-    b = snap.bucket(draw.date, field="draw.date")
-    return state.commit_at(il, b, float(draw.qty) if sign > 0 else -float(draw.qty))
+    return draw_il(snap, draw), snap.bucket(draw.date, field="draw.date")
 
 
 def reserve(snap: Snapshot, state: State, reservation: Reservation) -> list[Draw]:
@@ -547,14 +552,7 @@ def _reserve_many_compact(snap: CompactSnapshot, state: CompactState, draws: lis
     s = 1.0 if sign > 0 else -1.0
     for i, d in enumerate(draws):
         try:
-            if d.kind == CAPACITY:
-                raise FormUnsupported("capable-to-promise (capacity draws)")
-            if d.kind != ATP:
-                raise ValidationError(f"unknown draw kind (known: {', '.join(KINDS)})", field="draw.kind", value=d.kind)
-            if d.pools:
-                raise FormUnsupported("allocation (draws charged to quota pools)")
-            il = draw_il(snap, d)
-            b = snap.bucket(d.date, field="draw.date")
+            il, b = _compact_draw_at(snap, d)
             q = check_qty(d.qty)
         except Exception as exc:  # noqa: BLE001 - reported per draw; the rest is applied
             errors.append((i, exc))
